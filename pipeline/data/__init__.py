@@ -1,0 +1,1 @@
+"""Data sources: the built-in transaction simulator and CSV/Parquet files described by a schema."""
