@@ -1,0 +1,203 @@
+"""The `fraudgan` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipeline.errors import FraudganError
+
+app = typer.Typer(
+    help="Does a conditional GAN beat SMOTE for your fraud classifier? Run, compare, export, score.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+log = logging.getLogger("fraudgan")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """fraudgan: leak-proof comparison of imbalance strategies for fraud detection."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "absl", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def friendly_errors(fn: F) -> F:
+    """Print fraudgan's own errors as one clear message (exit 2), without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FraudganError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@friendly_errors
+def simulate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.csv or .parquet).")],
+    rows: Annotated[int, typer.Option(help="Number of transactions.")] = 300_000,
+    days: Annotated[int, typer.Option(help="Days the stream spans.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
+    fraud_rate: Annotated[float, typer.Option(help="Share of fraudulent transactions.")] = 0.003,
+) -> None:
+    """Write a simulated card-transaction stream to a CSV or Parquet file."""
+    from pipeline.data.simulate import simulate as run_simulation
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise FraudganError(f"--out {out}: the file must end in .csv or .parquet, not {suffix!r}")
+    if not out.parent.exists():
+        raise FraudganError(f"--out {out}: the folder {out.parent} does not exist")
+    frame = run_simulation(rows, n_days=days, seed=seed, fraud_rate=fraud_rate)
+    if suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    _print_data_summary(frame)
+    console.print(f"wrote {len(frame):,} rows to {out}")
+
+
+def _print_data_summary(frame: Any) -> None:
+    from rich.table import Table
+
+    n = len(frame)
+    fraud = int(frame["is_fraud"].sum())
+    table = Table(title="simulated transactions", show_header=True)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("rows", f"{n:,}")
+    table.add_row("fraud rows", f"{fraud:,} ({fraud / n:.3%})")
+    table.add_row("customers", f"{frame['customer_id'].nunique():,}")
+    table.add_row("merchants", f"{frame['merchant_id'].nunique():,}")
+    table.add_row("period", f"{frame['timestamp'].min()} .. {frame['timestamp'].max()}")
+    for pattern, count in frame["fraud_pattern"].value_counts().items():
+        if pattern != "legit":
+            table.add_row(f"  pattern {pattern}", f"{count:,}")
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. experiments/default.yaml.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a key: --set split.n_splits=5 (repeatable)."),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Parent run id of an interrupted launch: reuse its finished children."),
+    ] = None,
+) -> None:
+    """Run an experiment: every strategy on the same folds and seeds, tracked in MLflow."""
+    from pipeline.config import load_config
+    from pipeline.runner import run_experiment
+
+    cfg = load_config(config, set_ or [])
+    log.info("experiment %r (config %s)", cfg.name, cfg.config_hash())
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=err_console,
+        transient=False,
+    )
+    task: list[Any] = []
+
+    def on_start(total: int) -> None:
+        task.append(progress.add_task("children", total=total, last=""))
+
+    def on_done(label: str) -> None:
+        progress.update(task[0], advance=1, last=label)
+
+    with progress:
+        result = run_experiment(cfg, resume=resume, on_start=on_start, on_child_done=on_done)
+    _print_comparison(result.comparison)
+    if result.failed:
+        err_console.print(f"[yellow]{len(result.failed)} child run(s) failed:[/]")
+        for line in result.failed:
+            err_console.print(f"  {line}", highlight=False, markup=False)
+    console.print(f"parent run: {result.parent_run_id} (experiment {result.experiment_name!r})")
+    console.print("browse it with: fraudgan ui")
+
+
+def _print_comparison(comparison: Any) -> None:
+    console.print(comparison.to_rich_table())
+    console.print(comparison.summary(), highlight=False)
+
+
+@app.command()
+@friendly_errors
+def compare(
+    run_id: Annotated[str | None, typer.Argument(help="Parent run id.")] = None,
+    latest: Annotated[bool, typer.Option("--latest", help="Use the most recent launch.")] = False,
+    experiment: Annotated[
+        str | None, typer.Option(help="With --latest: only this MLflow experiment.")
+    ] = None,
+) -> None:
+    """Reprint the comparison of a launch from its MLflow runs."""
+    from pipeline import tracking
+    from pipeline.runner import load_comparison
+
+    tracking.setup()
+    if run_id is None and not latest:
+        raise FraudganError("give a parent RUN_ID or --latest")
+    if run_id is None:
+        run_id = tracking.latest_parent_run(experiment)
+    comparison, frame, tags = load_comparison(run_id)
+    console.print(f"run {run_id}: {len(frame)} finished children, data {tags.get('data.name')}")
+    _print_comparison(comparison)
+
+
+@app.command()
+@friendly_errors
+def ui(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 against the project's store."""
+    from pipeline import tracking
+
+    uri = tracking.setup()
+    console.print(f"MLflow UI on http://127.0.0.1:{port} (store {uri}); Ctrl-C stops it")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    with contextlib.suppress(KeyboardInterrupt):
+        subprocess.run(cmd, check=False, env=os.environ.copy())
+
+
+if __name__ == "__main__":
+    app()

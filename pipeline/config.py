@@ -1,0 +1,342 @@
+"""Project paths and the typed experiment configuration, validated before any work starts."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+MLRUNS_DIR = PROJECT_ROOT / "mlruns"
+DEFAULT_TRACKING_URI = f"sqlite:///{MLRUNS_DIR / 'mlflow.db'}"
+DEFAULT_ARTIFACT_ROOT = MLRUNS_DIR / "artifacts"
+BENCHMARK_RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
+
+
+def tracking_uri() -> str:
+    """The MLflow tracking URI: `MLFLOW_TRACKING_URI` when set, else the project's SQLite store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SchemaConfig(_Strict):
+    """Column roles of a CSV/Parquet source (see `pipeline.data.schema.Schema`)."""
+
+    label: str | None = None
+    time: str | None = None
+    time_unit: Literal["datetime", "seconds"] | None = None
+    id: str | None = None
+    amount: str | None = None
+    entity: str | None = None
+    merchant: str | None = None
+    categorical: list[str] | None = None
+    drop: list[str] | None = None
+
+
+class DataConfig(_Strict):
+    """Where the transactions come from: the built-in simulator or a file with a schema."""
+
+    kind: Literal["simulator", "csv", "parquet"] = "simulator"
+    rows: int = Field(300_000, ge=100)
+    days: int = Field(120, ge=1)
+    seed: int = 0
+    fraud_rate: float = Field(0.003, gt=0, lt=0.5)
+    path: str | None = None
+    preset: Literal["creditcard"] | None = None
+    schema_: SchemaConfig | None = Field(None, alias="schema")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> DataConfig:
+        if self.kind != "simulator" and not self.path:
+            raise ValueError(f"data.path is required when data.kind is {self.kind!r}")
+        if self.kind != "simulator" and self.preset is None and self.schema_ is None:
+            raise ValueError("a file source needs data.preset (e.g. creditcard) or data.schema")
+        return self
+
+    def resolved_path(self) -> Path | None:
+        """The data file, relative paths anchored at the project root."""
+        if self.path is None:
+            return None
+        p = Path(os.path.expanduser(self.path))
+        return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+class FeaturesConfig(_Strict):
+    """Causal window features (see `pipeline.features`)."""
+
+    enabled: bool = True
+    label_delay_days: float = Field(7.0, ge=0)
+    windows_days: list[float] = Field(default_factory=lambda: [1.0, 7.0, 30.0])
+
+
+class SplitConfig(_Strict):
+    """Outer folds: stratified k-fold repeated over seeds, or temporal (prequential) folds."""
+
+    kind: Literal["stratified", "temporal"] = "stratified"
+    n_splits: int = Field(3, ge=2)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    train_days: float = Field(28.0, gt=0)
+    gap_days: float = Field(7.0, ge=0)
+    test_days: float = Field(7.0, gt=0)
+    n_folds: int = Field(3, ge=1)
+    step_days: float | None = None
+    exclude_known_compromised: bool = True
+
+
+class ValidationConfig(_Strict):
+    """The validation slice cut from each training fold: early stopping, threshold, tuning."""
+
+    fraction: float = Field(0.2, gt=0, lt=0.9)
+    gap_days: float = Field(0.0, ge=0)
+    threshold_policy: Literal["f1", "fpr", "budget"] = "f1"
+    target_fpr: float = Field(0.01, gt=0, lt=1)
+    alerts_per_day: int = Field(100, ge=1)
+
+
+class ClassifierConfig(_Strict):
+    """XGBoost parameters; any of them can be searched by `tuning.classifier_space`."""
+
+    n_estimators: int = Field(400, ge=1)
+    max_depth: int = Field(6, ge=1)
+    learning_rate: float = Field(0.1, gt=0)
+    min_child_weight: float = Field(1.0, ge=0)
+    subsample: float = Field(1.0, gt=0, le=1)
+    colsample_bytree: float = Field(1.0, gt=0, le=1)
+    tree_method: Literal["hist", "exact", "approx"] = "hist"
+    max_bin: int = Field(256, ge=2, le=4096)
+    base_score: float | None = None
+    early_stopping_rounds: int | None = Field(30, ge=1)
+    n_jobs: int | None = None
+
+    def xgb_params(self) -> dict[str, Any]:
+        """Keyword arguments for `xgboost.XGBClassifier`."""
+        return self.model_dump()
+
+
+class TuningConfig(_Strict):
+    """Hyperparameter search inside the training fold; the same budget for every strategy."""
+
+    enabled: bool = False
+    method: Literal["tpe", "grid"] = "tpe"
+    n_trials: int = Field(20, ge=1)
+    classifier_space: dict[str, Any] = Field(default_factory=dict)
+    sampler_space: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class ReportConfig(_Strict):
+    """What the comparison shows."""
+
+    metric: str = "average_precision"
+    k: int = Field(100, ge=1)
+    include_untuned: bool = False
+
+
+class ExportConfig(_Strict):
+    """How the champion is exported."""
+
+    model_name: str = "fraud-detector"
+    alias: str = "champion"
+
+
+class ExperimentConfig(_Strict):
+    """One experiment: data, features, folds, strategies, classifier, tuning, report."""
+
+    name: str = "fraudgan"
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    strategies: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"none": {}, "class_weight": {}, "smote": {}}
+    )
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _strategies_mapping(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            # `strategies: [none, smote]` is shorthand for default parameters.
+            return {str(name): {} for name in value}
+        if isinstance(value, dict):
+            return {str(k): ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    def config_hash(self) -> str:
+        """A short, stable hash of the resolved configuration."""
+        payload = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+# Fields whose values are free-form mappings: `--set` may create new keys below them.
+_OPEN_MAPPINGS = {
+    ("strategies",),
+    ("tuning", "classifier_space"),
+    ("tuning", "sampler_space"),
+}
+
+
+def _model_fields(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
+    out: dict[str, type[BaseModel] | None] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        ann = info.annotation
+        sub = None
+        for cand in getattr(ann, "__args__", ()) or (ann,):
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
+                sub = cand
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            sub = ann
+        out[key] = sub
+    return out
+
+
+def _check_keys(raw: Any, model: type[BaseModel], where: str, prefix: tuple[str, ...] = ()) -> None:
+    """Reject unknown keys with the valid choices, before pydantic's generic message."""
+    if not isinstance(raw, dict):
+        return
+    fields = _model_fields(model)
+    for key, value in raw.items():
+        path = (*prefix, str(key))
+        if key not in fields:
+            valid = sorted(fields)
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{where}: unknown key {'.'.join(path)!r}.{hint} "
+                f"Valid keys{' under ' + '.'.join(prefix) if prefix else ''}: {', '.join(valid)}"
+            )
+        sub = fields[key]
+        if sub is not None and path not in _OPEN_MAPPINGS:
+            _check_keys(value, sub, where, path)
+
+
+def _format_validation_error(err: ValidationError, where: str) -> str:
+    lines = [f"{where}: invalid configuration"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = e.get("input")
+        got_text = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+        lines.append(f"  - {loc}: {e['msg']}{got_text}")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split a `key.path=value` override; the value is parsed as YAML (numbers, lists, booleans)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key.path=value, e.g. --set split.n_splits=5")
+    key, _, value = text.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set {text!r}: the key is empty")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({exc})") from None
+    return parts, parsed
+
+
+def _open_key(node: dict[str, Any], rest: list[str], value: Any) -> tuple[str, list[str]]:
+    """Split `rest` into a key of a free-form mapping and the path below it.
+
+    Strategy names may contain dots (`smote_0.5`): an existing key matches first (longest), else a
+    mapping value takes the whole rest as its key, else the last part is a parameter below the key.
+    """
+    for j in range(len(rest), 0, -1):
+        if ".".join(rest[:j]) in node:
+            return ".".join(rest[:j]), rest[j:]
+    if isinstance(value, dict) or len(rest) == 1:
+        return ".".join(rest), []
+    return ".".join(rest[:-1]), rest[-1:]
+
+
+def apply_override(raw: dict[str, Any], parts: list[str], value: Any, text: str) -> None:
+    """Set `raw[parts[0]][parts[1]]... = value`, naming the valid keys when a part is unknown."""
+    model: type[BaseModel] | None = ExperimentConfig
+    node = raw
+    path: list[str] = []
+    rest = list(parts)
+    while rest:
+        if tuple(path) in _OPEN_MAPPINGS:
+            key, below = _open_key(node, rest, value)
+            rest = [key, *below]
+            model = None
+        part = rest.pop(0)
+        if model is not None:
+            fields = _model_fields(model)
+            if part not in fields:
+                close = difflib.get_close_matches(part, sorted(fields), n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"--set {text!r}: unknown key {'.'.join([*path, part])!r}.{hint} "
+                    f"Valid keys: {', '.join(sorted(fields))}"
+                )
+            model = fields[part]
+        path.append(part)
+        if not rest:
+            node[part] = value
+            return
+        child = node.get(part)
+        if child is None:
+            child = {}
+            node[part] = child
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {text!r}: {'.'.join(path)} is not a mapping")
+        node = child
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read, override and validate an experiment YAML; every problem is a `ConfigError`."""
+    path = Path(path)
+    if not path.is_absolute() and not path.exists() and (PROJECT_ROOT / path).exists():
+        path = PROJECT_ROOT / path
+    if not path.exists():
+        available = sorted(p.name for p in EXPERIMENTS_DIR.glob("*.yaml"))
+        raise ConfigError(
+            f"experiment file {str(path)!r} does not exist. Shipped experiments: {', '.join(available)}"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
+    return config_from_mapping(raw, where=str(path), overrides=overrides)
+
+
+def config_from_mapping(
+    raw: dict[str, Any], *, where: str = "config", overrides: list[str] | tuple[str, ...] = ()
+) -> ExperimentConfig:
+    """Validate a raw mapping (after `--set` overrides) into an `ExperimentConfig`."""
+    raw = json.loads(json.dumps(raw, default=str))
+    for text in overrides:
+        parts, value = parse_override(text)
+        apply_override(raw, parts, value, text)
+    _check_keys(raw, ExperimentConfig, where)
+    try:
+        cfg = ExperimentConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, where)) from None
+    from models.samplers import validate_strategies  # the registry owns strategy names
+
+    validate_strategies(cfg.strategies, where=where)
+    return cfg

@@ -1,0 +1,623 @@
+"""The experiment runner: every strategy on the same folds and seeds, tracked in MLflow."""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import yaml
+
+from models.classifier import build_pipeline, category_cardinalities, fit_pipeline, sampler_stats
+from models.samplers import REGISTRY, StrategyContext, build_strategy, strategy_kind
+from pipeline import evaluate, report, tracking
+from pipeline.config import ExperimentConfig
+from pipeline.data.schema import Schema
+from pipeline.data.sources import Dataset, build_source
+from pipeline.errors import ConfigError, FraudganError
+from pipeline.features import build_features, feature_columns
+from pipeline.split import Fold, stratified_folds, temporal_folds, validation_slice
+from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
+
+log = logging.getLogger(__name__)
+
+SMOTE_FAMILY = tuple(k for k, spec in REGISTRY.items() if spec.family == "smote")
+UNTUNED_PREFIX = "untuned_"
+
+
+@dataclass
+class Prepared:
+    """The data of one experiment, ready for the folds: features, roles, and the folds."""
+
+    dataset: Dataset
+    frame: pd.DataFrame
+    numeric: list[str]
+    categorical: list[str]
+    y: np.ndarray
+    days: np.ndarray | None
+    entity: np.ndarray | None
+    amount: np.ndarray | None
+    folds: list[Fold]
+
+    @property
+    def schema(self) -> Schema:
+        return self.dataset.schema
+
+    @property
+    def X(self) -> pd.DataFrame:
+        return self.frame[self.categorical + self.numeric]
+
+
+@dataclass
+class ChildResult:
+    """What one (strategy, fold, seed) child produced."""
+
+    strategy: str
+    kind: str
+    fold: int
+    seed: int
+    metrics: dict[str, float]
+    pr_curve: np.ndarray | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    history: list[TrialRecord] = field(default_factory=list)
+    run_id: str | None = None
+    status: str = tracking.FINISHED
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "kind": self.kind,
+            "fold": self.fold,
+            "seed": self.seed,
+            **self.metrics,
+        }
+
+
+@dataclass
+class ExperimentResult:
+    """A finished launch: the parent run, the per-child results and the comparison."""
+
+    parent_run_id: str
+    experiment_name: str
+    results: pd.DataFrame
+    comparison: report.Comparison
+    failed: list[str]
+
+
+def _days(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
+    if schema.time is None or schema.time not in frame:
+        return None
+    t = frame[schema.time]
+    if schema.time_unit == "seconds":
+        return (pd.to_numeric(t).to_numpy() // 86_400).astype(np.int64)
+    return t.dt.floor("D").astype("int64").to_numpy() // 86_400_000_000_000
+
+
+def prepare(cfg: ExperimentConfig) -> Prepared:
+    """Load and validate the data, build features and the outer folds."""
+    d = cfg.data
+    if d.kind == "simulator":
+        source = build_source(
+            "simulator", rows=d.rows, days=d.days, seed=d.seed, fraud_rate=d.fraud_rate
+        )
+    else:
+        schema = None
+        if d.schema_ is not None:
+            schema = {k: v for k, v in d.schema_.model_dump().items() if v is not None}
+        source = build_source(d.kind, path=str(d.resolved_path()), preset=d.preset, schema=schema)
+    dataset = source.load()
+    schema = dataset.schema
+    frame = dataset.frame
+    if cfg.features.enabled:
+        frame = build_features(
+            frame,
+            schema,
+            label_delay_days=cfg.features.label_delay_days,
+            windows_days=tuple(cfg.features.windows_days),
+        )
+    numeric, categorical = feature_columns(frame, schema)
+    y = frame[schema.label].to_numpy().astype(np.int8)
+    s = cfg.split
+    if s.kind == "stratified":
+        folds = stratified_folds(y, n_splits=s.n_splits, seeds=tuple(s.seeds))
+    else:
+        if schema.time is None:
+            raise ConfigError("split.kind is 'temporal' but the data has no time column")
+        folds = temporal_folds(
+            frame[schema.time].to_numpy(),
+            train_days=s.train_days,
+            gap_days=s.gap_days,
+            test_days=s.test_days,
+            n_folds=s.n_folds,
+            step_days=s.step_days,
+            entity=None if schema.entity is None else frame[schema.entity].to_numpy(),
+            y=y,
+            exclude_known_compromised=s.exclude_known_compromised,
+        )
+    return Prepared(
+        dataset=dataset,
+        frame=frame,
+        numeric=numeric,
+        categorical=categorical,
+        y=y,
+        days=_days(frame, schema),
+        entity=None if schema.entity is None else frame[schema.entity].to_numpy(),
+        amount=None if schema.amount is None else frame[schema.amount].to_numpy(dtype=float),
+        folds=folds,
+    )
+
+
+def check_strategies(cfg: ExperimentConfig, prepared: Prepared) -> None:
+    """Fail before any work when a strategy cannot run on this data (e.g. SMOTENC, no categoricals)."""
+    for name, params in cfg.strategies.items():
+        if REGISTRY[strategy_kind(name, params)].needs_categorical and not prepared.categorical:
+            raise ConfigError(
+                f"strategy {name!r} needs categorical columns and the data has none; "
+                "remove it or declare categorical columns in data.schema"
+            )
+
+
+def _space_for(cfg: ExperimentConfig, name: str, kind: str) -> SearchSpace:
+    t = cfg.tuning
+    sampler_space = t.sampler_space.get(name, t.sampler_space.get(kind, {}))
+    return SearchSpace(
+        classifier=tuple(parse_space(t.classifier_space, "tuning.classifier_space")),
+        sampler=tuple(parse_space(sampler_space, f"tuning.sampler_space.{name}")),
+    )
+
+
+@dataclass
+class _Fitted:
+    pipe: Any
+    strategy: Any
+    fit_seconds: float
+    val_ap: float
+    p_val: np.ndarray
+
+
+class FoldRunner:
+    """Fits and scores strategies on one outer fold; the validation slice is cut once per fold."""
+
+    def __init__(self, cfg: ExperimentConfig, prepared: Prepared, fold: Fold) -> None:
+        self.cfg = cfg
+        self.p = prepared
+        self.fold = fold
+        v = cfg.validation
+        self.fit_idx, self.val_idx = validation_slice(
+            prepared.frame,
+            fold.train,
+            prepared.schema,
+            fraction=v.fraction,
+            gap_days=v.gap_days,
+            seed=fold.seed,
+        )
+        X = prepared.X
+        self.X_fit, self.y_fit = X.iloc[self.fit_idx], prepared.y[self.fit_idx]
+        self.X_val, self.y_val = X.iloc[self.val_idx], prepared.y[self.val_idx]
+        self.X_test, self.y_test = X.iloc[fold.test], prepared.y[fold.test]
+        self.cardinalities = category_cardinalities(self.X_fit, prepared.categorical)
+        n_pos = int(self.y_fit.sum())
+        self.ctx = StrategyContext(
+            random_state=fold.seed,
+            n_positive=n_pos,
+            n_negative=len(self.y_fit) - n_pos,
+            categorical_indices=tuple(range(len(prepared.categorical))),
+        )
+
+    def fit(self, name: str, params: dict[str, Any], clf_overrides: dict[str, Any]) -> _Fitted:
+        strategy = build_strategy(name, params, self.ctx)
+        xgb = {**self.cfg.classifier.xgb_params(), **clf_overrides, **strategy.classifier_params}
+        pipe = build_pipeline(
+            self.p.numeric,
+            self.p.categorical,
+            sampler=strategy.sampler,
+            encoding=strategy.encoding,
+            xgb_params=xgb,
+            cardinalities=self.cardinalities,
+            random_state=self.fold.seed,
+        )
+        start = time.perf_counter()
+        fit_pipeline(pipe, self.X_fit, self.y_fit, self.X_val, self.y_val)
+        seconds = time.perf_counter() - start
+        p_val = pipe.predict_proba(self.X_val)[:, 1]
+        return _Fitted(
+            pipe, strategy, seconds, evaluate.average_precision(self.y_val, p_val), p_val
+        )
+
+    def score(self, fitted: _Fitted) -> tuple[dict[str, float], np.ndarray]:
+        """Test-fold metrics of a fitted strategy, its threshold chosen on validation data."""
+        v = self.cfg.validation
+        val_days = None if self.p.days is None else self.p.days[self.val_idx]
+        threshold = evaluate.choose_threshold(
+            self.y_val,
+            fitted.p_val,
+            policy=v.threshold_policy,
+            target_fpr=v.target_fpr,
+            alerts_per_day=v.alerts_per_day,
+            days=val_days,
+        )
+        start = time.perf_counter()
+        p_test = fitted.pipe.predict_proba(self.X_test)[:, 1]
+        predict_seconds = time.perf_counter() - start
+        test = self.fold.test
+        metrics = evaluate.evaluate_predictions(
+            self.y_test,
+            p_test,
+            threshold=threshold,
+            decision_threshold=threshold if fitted.strategy.tune_decision_threshold else 0.5,
+            amount=None if self.p.amount is None else self.p.amount[test],
+            days=None if self.p.days is None else self.p.days[test],
+            entity=None if self.p.entity is None else self.p.entity[test],
+            k=self.cfg.report.k,
+        )
+        stats = sampler_stats(fitted.pipe)
+        classifier = fitted.pipe.named_steps["classifier"]
+        best_iteration = getattr(classifier, "best_iteration", None)
+        metrics.update(
+            threshold=float(threshold),
+            val_average_precision=fitted.val_ap,
+            fit_seconds=fitted.fit_seconds - stats["resample_seconds"],
+            predict_seconds=predict_seconds,
+            n_trees=float(best_iteration + 1 if best_iteration is not None else math.nan),
+            **stats,
+        )
+        return metrics, evaluate.pr_curve_points(self.y_test, p_test)
+
+    def run(self, name: str, params: dict[str, Any]) -> ChildResult:
+        """Fit (tuning inside the training fold when enabled) and score one strategy."""
+        kind = strategy_kind(name, params)
+        tuning = self.cfg.tuning
+        untuned = None
+        history: list[TrialRecord] = []
+        chosen: dict[str, Any] = {}
+        if tuning.enabled:
+            space = _space_for(self.cfg, name, kind)
+            cache: dict[int, _Fitted] = {}
+
+            def objective(clf: dict[str, Any], smp: dict[str, Any]) -> float:
+                fitted = self.fit(name, {**params, **smp}, clf)
+                cache[len(cache)] = fitted
+                return fitted.val_ap
+
+            history = search(
+                space,
+                objective,
+                method=tuning.method,
+                n_trials=tuning.n_trials,
+                seed=self.fold.seed,
+            )
+            best = max(history, key=lambda r: r.value)
+            # The best trial's model is the tuned model: trained on the fit rows with the same
+            # validation rows for early stopping as every other strategy, never on the test fold.
+            fitted = cache[best.number]
+            chosen = {**best.classifier_params, **best.sampler_params}
+            if self.cfg.report.include_untuned:
+                untuned, _ = self.score(self.fit(name, params, {}))
+        else:
+            fitted = self.fit(name, params, {})
+        metrics, curve = self.score(fitted)
+        if untuned is not None:
+            metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
+        return ChildResult(
+            strategy=name,
+            kind=kind,
+            fold=self.fold.fold,
+            seed=self.fold.seed,
+            metrics=metrics,
+            pr_curve=curve,
+            params={**{k: v for k, v in params.items() if k != "kind"}, **chosen},
+            history=history,
+        )
+
+
+def _log_child(result: ChildResult, run_id: str) -> None:
+    tracking.log_metrics(run_id, result.metrics)
+    tracking.log_params(run_id, {"kind": result.kind, **result.params})
+    if result.pr_curve is not None:
+        mlflow.log_dict(
+            {
+                "recall": np.linspace(0, 1, len(result.pr_curve)).tolist(),
+                "precision": result.pr_curve.tolist(),
+            },
+            "pr_curve.json",
+        )
+    if result.history:
+        mlflow.log_dict(
+            [
+                {
+                    "trial": r.number,
+                    "value": r.value,
+                    "best_so_far": r.best_so_far,
+                    "classifier": r.classifier_params,
+                    "sampler": r.sampler_params,
+                }
+                for r in result.history
+            ],
+            "tuning_history.json",
+        )
+        client = mlflow.MlflowClient()
+        now = int(time.time() * 1000)
+        metrics = [
+            mlflow.entities.Metric("tuning_best_so_far", r.best_so_far, now, r.number)
+            for r in result.history
+        ]
+        tracking.retry(lambda: client.log_batch(run_id, metrics=metrics), what="logging history")
+
+
+def _resumed_results(parent_run_id: str) -> dict[tuple[str, int, int], ChildResult]:
+    """Finished children of an earlier launch, keyed by (strategy, fold, seed)."""
+    done: dict[tuple[str, int, int], ChildResult] = {}
+    client = mlflow.MlflowClient()
+    for run in tracking.child_runs(parent_run_id):
+        tags = run.data.tags
+        if run.info.status != tracking.FINISHED or "strategy" not in tags:
+            continue
+        key = (tags["strategy"], int(tags["fold"]), int(tags["seed"]))
+        curve = None
+        try:
+            path = client.download_artifacts(run.info.run_id, "pr_curve.json")
+            curve = np.asarray(yaml.safe_load(Path(path).read_text())["precision"])
+        except Exception:  # a missing curve only drops it from the plot
+            log.warning("run %s has no PR curve artifact", run.info.run_id)
+        done[key] = ChildResult(
+            strategy=key[0],
+            kind=tags.get("kind", key[0]),
+            fold=key[1],
+            seed=key[2],
+            metrics=dict(run.data.metrics),
+            pr_curve=curve,
+            run_id=run.info.run_id,
+        )
+    return done
+
+
+def results_frame(results: list[ChildResult]) -> pd.DataFrame:
+    """One row per finished child: strategy, kind, fold, seed and its metrics."""
+    return pd.DataFrame([r.row() for r in results])
+
+
+def build_comparison(frame: pd.DataFrame, cfg: ExperimentConfig) -> report.Comparison:
+    """The comparison table of finished children."""
+    return report.compare(
+        frame,
+        baseline="none",
+        smote_family=SMOTE_FAMILY,
+        metric=cfg.report.metric,
+    )
+
+
+def mean_pr_curves(results: list[ChildResult]) -> dict[str, np.ndarray]:
+    """Per strategy, the mean of its children's interpolated PR curves."""
+    curves: dict[str, list[np.ndarray]] = {}
+    for r in results:
+        if r.pr_curve is not None:
+            curves.setdefault(r.strategy, []).append(np.asarray(r.pr_curve))
+    return {k: np.mean(np.vstack(v), axis=0) for k, v in curves.items()}
+
+
+def _tuning_section(frame: pd.DataFrame, metric: str) -> str | None:
+    col = f"{UNTUNED_PREFIX}{metric}"
+    if col not in frame:
+        return None
+    g = frame.groupby("strategy")[[metric, col]].agg(["mean", "std"])
+    rows = []
+    for strategy, r in g.iterrows():
+        tuned_m, tuned_s = r[(metric, "mean")], r[(metric, "std")]
+        base_m, base_s = r[(col, "mean")], r[(col, "std")]
+        rows.append(
+            f"<tr><td>{strategy}</td><td>{base_m:.4f} ± {base_s:.4f}</td>"
+            f"<td>{tuned_m:.4f} ± {tuned_s:.4f}</td><td>{tuned_m - base_m:+.4f}</td></tr>"
+        )
+    return (
+        f"<table><tr><th>strategy</th><th>untuned {metric}</th><th>tuned {metric}</th>"
+        f"<th>change</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _log_parent_report(
+    run_id: str, cfg: ExperimentConfig, results: list[ChildResult]
+) -> report.Comparison:
+    frame = results_frame(results)
+    comparison = build_comparison(frame, cfg)
+    curves = mean_pr_curves(results)
+    extra = {}
+    tuning = _tuning_section(frame, cfg.report.metric)
+    if tuning is not None:
+        extra["Effect of tuning (mean ± std over folds × seeds)"] = tuning
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        frame.to_csv(out / "results.csv", index=False)
+        comparison.to_csv(out / "comparison.csv")
+        (out / "comparison.md").write_text(comparison.to_markdown() + "\n")
+        report.write_html_report(
+            comparison, out / "report.html", pr_curves=curves, extra_sections=extra
+        )
+        mlflow.log_artifacts(str(out), artifact_path="comparison")
+        figures = out / "figures"
+        figures.mkdir()
+        report.save_figures(comparison, figures, pr_curves=curves)
+        mlflow.log_artifacts(str(figures), artifact_path="comparison/figures")
+    table = comparison.table
+    metric = cfg.report.metric
+    summary = {}
+    for _, row in table.iterrows():
+        mean = row.get(f"{metric}_mean")
+        if mean is not None:
+            summary[f"{metric}_mean/{row['strategy']}"] = mean
+    tracking.log_metrics(run_id, summary)
+    return comparison
+
+
+@contextmanager
+def _parent_run(
+    cfg: ExperimentConfig, prepared: Prepared, resume: str | None
+) -> Iterator[tuple[str, str]]:
+    exp_id = tracking.experiment_id(cfg.name)
+    if resume:
+        parent = tracking.get_parent_run(resume)
+        if parent.data.tags.get(tracking.TAG_CONFIG_HASH) != cfg.config_hash():
+            raise ConfigError(
+                f"--resume {resume}: that run used a different configuration "
+                f"(hash {parent.data.tags.get(tracking.TAG_CONFIG_HASH)} vs {cfg.config_hash()}); "
+                "resume with the same YAML and --set options"
+            )
+        run = mlflow.start_run(run_id=resume)
+    else:
+        run = tracking.retry(
+            lambda: mlflow.start_run(
+                experiment_id=exp_id,
+                run_name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                tags={tracking.TAG_KIND: "experiment"},
+            ),
+            what="starting the parent run",
+        )
+    run_id = run.info.run_id
+    try:
+        if not resume:
+            _log_parent_setup(run_id, cfg, prepared)
+        yield run_id, exp_id
+    except KeyboardInterrupt:
+        tracking.end_active(tracking.KILLED)
+        raise
+    except BaseException:
+        tracking.end_active(tracking.FAILED)
+        raise
+    else:
+        tracking.end_active(tracking.FINISHED)
+
+
+def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) -> None:
+    ds = prepared.dataset
+    tracking.set_tags(
+        run_id,
+        {
+            tracking.TAG_CONFIG_HASH: cfg.config_hash(),
+            tracking.TAG_GIT_COMMIT: tracking.git_commit(),
+            tracking.TAG_DATA_DIGEST: ds.digest,
+            "data.name": ds.name,
+        },
+    )
+    tracking.log_params(
+        run_id,
+        {
+            "data.rows": len(prepared.frame),
+            "data.positives": int(prepared.y.sum()),
+            "data.duplicates_dropped": ds.n_duplicates_dropped,
+            "features.numeric": len(prepared.numeric),
+            "features.categorical": len(prepared.categorical),
+            "split.kind": cfg.split.kind,
+            "split.folds": len(prepared.folds),
+            "strategies": ",".join(cfg.strategies),
+            "tuning.enabled": cfg.tuning.enabled,
+            "tuning.n_trials": cfg.tuning.n_trials if cfg.tuning.enabled else 0,
+        },
+    )
+    mlflow.log_dict(cfg.model_dump(mode="json", by_alias=True), "config.yaml")
+    schema = prepared.schema
+    dataset = mlflow.data.from_pandas(
+        prepared.dataset.frame,
+        source=ds.source_path or ds.name,
+        targets=schema.label,
+        name=ds.name,
+        digest=ds.digest[:32],
+    )
+    mlflow.log_input(dataset, context="training")
+
+
+ProgressFn = Callable[[str], None]
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    *,
+    resume: str | None = None,
+    on_child_done: ProgressFn | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ExperimentResult:
+    """Run every strategy on every fold, log everything, and return the comparison."""
+    tracking.setup()
+    prepared = prepare(cfg)
+    check_strategies(cfg, prepared)
+    done = _resumed_results(resume) if resume else {}
+    jobs = [(fold, name) for fold in prepared.folds for name in cfg.strategies]
+    if on_start is not None:
+        on_start(len(jobs))
+    results: list[ChildResult] = []
+    failed: list[str] = []
+    with _parent_run(cfg, prepared, resume) as (parent_id, exp_id):
+        log.info("parent run %s (%d children)", parent_id, len(jobs))
+        fold_runner: FoldRunner | None = None
+        for fold, name in jobs:
+            label = f"{name} fold={fold.fold} seed={fold.seed}"
+            key = (name, fold.fold, fold.seed)
+            if key in done:
+                results.append(done[key])
+                log.info("%s: reused from the resumed run", label)
+                if on_child_done:
+                    on_child_done(label)
+                continue
+            if fold_runner is None or fold_runner.fold is not fold:
+                fold_runner = FoldRunner(cfg, prepared, fold)
+            params = cfg.strategies[name]
+            kind = strategy_kind(name, params)
+            child = tracking.start_child(
+                exp_id,
+                parent_id,
+                f"{name}-f{fold.fold}-s{fold.seed}",
+                {"strategy": name, "kind": kind, "fold": fold.fold, "seed": fold.seed},
+            )
+            try:
+                start = time.perf_counter()
+                result = fold_runner.run(name, params)
+                if cfg.tuning.enabled:
+                    result.metrics["tuning_seconds"] = time.perf_counter() - start
+                result.run_id = child.info.run_id
+                _log_child(result, child.info.run_id)
+                tracking.end_active(tracking.FINISHED)
+                results.append(result)
+            except KeyboardInterrupt:
+                tracking.set_tags(child.info.run_id, {"error": "interrupted (Ctrl-C)"})
+                tracking.end_active(tracking.KILLED)
+                raise
+            except (FraudganError, ValueError, RuntimeError, ArithmeticError, MemoryError) as exc:
+                log.error("%s failed: %s", label, exc)
+                log.debug("traceback", exc_info=True)
+                tracking.set_tags(child.info.run_id, {"error": f"{type(exc).__name__}: {exc}"})
+                tracking.end_active(tracking.FAILED)
+                failed.append(f"{label}: {exc}")
+            if on_child_done:
+                on_child_done(label)
+        if not results:
+            raise FraudganError("every child run failed:\n  " + "\n  ".join(failed))
+        comparison = _log_parent_report(parent_id, cfg, results)
+    return ExperimentResult(
+        parent_run_id=parent_id,
+        experiment_name=cfg.name,
+        results=results_frame(results),
+        comparison=comparison,
+        failed=failed,
+    )
+
+
+def load_comparison(parent_run_id: str) -> tuple[report.Comparison, pd.DataFrame, dict[str, Any]]:
+    """Recompute a launch's comparison from its finished child runs in MLflow."""
+    parent = tracking.get_parent_run(parent_run_id)
+    client = mlflow.MlflowClient()
+    path = client.download_artifacts(parent_run_id, "config.yaml")
+    from pipeline.config import config_from_mapping
+
+    cfg = config_from_mapping(yaml.safe_load(Path(path).read_text()), where="logged config")
+    results = list(_resumed_results(parent_run_id).values())
+    if not results:
+        raise FraudganError(f"run {parent_run_id} has no finished child runs to compare")
+    frame = results_frame(results).sort_values(["strategy", "fold", "seed"])
+    return build_comparison(frame, cfg), frame, dict(parent.data.tags)

@@ -1,0 +1,220 @@
+"""MLflow tracking: the store, experiments, parent and child runs, and reading them back."""
+
+from __future__ import annotations
+
+import logging
+import math
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+import mlflow
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from pipeline.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI, PROJECT_ROOT, tracking_uri
+from pipeline.errors import FraudganError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TAG_KIND = "fraudgan.kind"  # "experiment" (parent) | "child" | "export"
+TAG_CONFIG_HASH = "fraudgan.config_hash"
+TAG_GIT_COMMIT = "fraudgan.git_commit"
+TAG_DATA_DIGEST = "fraudgan.data_digest"
+
+
+def setup(uri: str | None = None) -> str:
+    """Point MLflow at the store (default: the project's SQLite store) and return its URI."""
+    uri = uri or tracking_uri()
+    db = sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI, else None."""
+    if not uri.startswith("sqlite:"):
+        return None
+    return Path(unquote(urlparse(uri).path)).resolve()
+
+
+def artifact_root(uri: str) -> Path | None:
+    """Where artifacts of a local SQLite store go: `<db folder>/artifacts` (the project's `mlruns/`)."""
+    if uri == DEFAULT_TRACKING_URI:
+        return DEFAULT_ARTIFACT_ROOT
+    db = sqlite_path(uri)
+    return None if db is None else db.parent / "artifacts"
+
+
+def retry(fn: Callable[[], T], *, what: str, attempts: int = 8) -> T:
+    """Run a store operation, retrying while SQLite is locked by another fraudgan process."""
+    delay = 0.2
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except MlflowException as exc:
+            text = str(exc).lower()
+            if "locked" not in text and "busy" not in text or attempt == attempts - 1:
+                raise
+            log.debug("store busy while %s (attempt %d); retrying", what, attempt + 1)
+            time.sleep(delay)
+            delay = min(delay * 2, 3.0)
+    raise AssertionError("unreachable")
+
+
+def experiment_id(name: str) -> str:
+    """The id of the named MLflow experiment, created (with a local artifact folder) if missing."""
+    client = MlflowClient()
+    existing = retry(lambda: client.get_experiment_by_name(name), what="reading the experiment")
+    if existing is not None:
+        if existing.lifecycle_stage == "deleted":
+            raise FraudganError(
+                f"MLflow experiment {name!r} is deleted; restore it in the MLflow UI "
+                "or choose another `name:` in the YAML"
+            )
+        return existing.experiment_id
+    root = artifact_root(mlflow.get_tracking_uri())
+    location = None if root is None else (root / name).resolve().as_uri()
+    try:
+        return retry(
+            lambda: client.create_experiment(name, artifact_location=location),
+            what="creating the experiment",
+        )
+    except MlflowException:
+        # Another process created it first.
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def git_commit() -> str:
+    """The project's current git commit, or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+    """Log finite metrics in one batch (NaN and inf are skipped: MLflow cannot plot them)."""
+    now = int(time.time() * 1000)
+    batch = [
+        Metric(k, float(v), now, step)
+        for k, v in metrics.items()
+        if v is not None and math.isfinite(float(v))
+    ]
+    client = MlflowClient()
+    for i in range(0, len(batch), 500):
+        chunk = batch[i : i + 500]
+        retry(lambda c=chunk: client.log_batch(run_id, metrics=c), what="logging metrics")
+
+
+def log_params(run_id: str, params: dict[str, Any]) -> None:
+    """Log parameters in one batch (values as strings, truncated to MLflow's limit)."""
+    batch = [Param(str(k), str(v)[:6000]) for k, v in params.items()]
+    client = MlflowClient()
+    for i in range(0, len(batch), 100):
+        chunk = batch[i : i + 100]
+        retry(lambda c=chunk: client.log_batch(run_id, params=c), what="logging params")
+
+
+def set_tags(run_id: str, tags: dict[str, Any]) -> None:
+    """Set several tags on a run."""
+    client = MlflowClient()
+    batch = [RunTag(str(k), str(v)[:5000]) for k, v in tags.items()]
+    retry(lambda: client.log_batch(run_id, tags=batch), what="setting tags")
+
+
+def start_child(
+    experiment: str, parent_run_id: str, run_name: str, tags: dict[str, Any]
+) -> mlflow.ActiveRun:
+    """Start a nested child run under `parent_run_id` as the active run."""
+    all_tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, TAG_KIND: "child", **tags}
+    return retry(
+        lambda: mlflow.start_run(
+            experiment_id=experiment,
+            run_name=run_name,
+            nested=True,
+            parent_run_id=parent_run_id,
+            tags={k: str(v) for k, v in all_tags.items()},
+        ),
+        what="starting a child run",
+    )
+
+
+def end_active(status: str) -> None:
+    """End the active run with an MLflow status (FINISHED, FAILED, KILLED)."""
+    retry(lambda: mlflow.end_run(status=status), what="ending a run")
+
+
+def child_runs(parent_run_id: str) -> list[mlflow.entities.Run]:
+    """All child runs of a parent run, any status."""
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    return client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+        max_results=50_000,
+    )
+
+
+def latest_parent_run(experiment_name: str | None = None) -> str:
+    """The most recent fraudgan parent run (in one experiment, or across all)."""
+    client = MlflowClient()
+    if experiment_name is not None:
+        exp = client.get_experiment_by_name(experiment_name)
+        if exp is None:
+            raise FraudganError(f"no MLflow experiment named {experiment_name!r}")
+        ids = [exp.experiment_id]
+    else:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(
+        ids,
+        filter_string=f"tags.`{TAG_KIND}` = 'experiment'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        raise FraudganError(
+            f"no fraudgan experiment runs in the store {mlflow.get_tracking_uri()}; "
+            "run `fraudgan run experiments/default.yaml` first"
+        )
+    return runs[0].info.run_id
+
+
+def get_parent_run(run_id: str) -> mlflow.entities.Run:
+    """A fraudgan parent run by id, with a clear error when it is not one."""
+    try:
+        run = MlflowClient().get_run(run_id)
+    except MlflowException:
+        raise FraudganError(
+            f"run {run_id!r} does not exist in the store {mlflow.get_tracking_uri()}"
+        ) from None
+    if run.data.tags.get(TAG_KIND) != "experiment":
+        raise FraudganError(
+            f"run {run_id!r} is not a fraudgan experiment (parent) run; "
+            "pass the id of the run that `fraudgan run` printed"
+        )
+    return run
+
+
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+FAILED = RunStatus.to_string(RunStatus.FAILED)
+KILLED = RunStatus.to_string(RunStatus.KILLED)

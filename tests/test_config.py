@@ -1,0 +1,115 @@
+"""The experiment config: validation before any work, --set overrides, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import EXPERIMENTS_DIR, PROJECT_ROOT, load_config, tracking_uri
+from pipeline.errors import ConfigError
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_experiments_validate(path: Path) -> None:
+    cfg = load_config(path)
+    assert cfg.strategies
+    assert len(cfg.config_hash()) == 12
+
+
+def test_override_sets_nested_values() -> None:
+    cfg = load_config("experiments/quick.yaml", ["split.n_splits=5", "classifier.max_depth=3"])
+    assert cfg.split.n_splits == 5
+    assert cfg.classifier.max_depth == 3
+
+
+def test_override_can_add_a_strategy_variant() -> None:
+    cfg = load_config(
+        "experiments/quick.yaml", ["strategies.smote_0.5={kind: smote, sampling_strategy: 0.5}"]
+    )
+    assert cfg.strategies["smote_0.5"] == {"kind": "smote", "sampling_strategy": 0.5}
+
+
+def test_override_reaches_a_dotted_strategy_parameter(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("strategies:\n  none: {}\n  smote_0.5: {kind: smote}\n")
+    cfg = load_config(
+        path, ["strategies.smote_0.5.k_neighbors=3", "strategies.smote.k_neighbors=4"]
+    )
+    assert cfg.strategies["smote_0.5"] == {"kind": "smote", "k_neighbors": 3}
+    assert cfg.strategies["smote"] == {"k_neighbors": 4}
+
+
+def test_config_hash_changes_with_content() -> None:
+    a = load_config("experiments/quick.yaml")
+    b = load_config("experiments/quick.yaml", ["seed=3"])
+    assert a.config_hash() != b.config_hash()
+
+
+def test_typo_in_yaml_names_key_and_choices(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsplit:\n  n_split: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    text = str(err.value)
+    assert "split.n_split" in text and "n_splits" in text and str(bad) in text
+
+
+def test_typo_in_set_names_key_and_choices() -> None:
+    with pytest.raises(ConfigError, match=r"classifer.*Did you mean 'classifier'"):
+        load_config("experiments/quick.yaml", ["classifer.max_depth=3"])
+
+
+def test_set_without_equals_is_explained() -> None:
+    with pytest.raises(ConfigError, match="key.path=value"):
+        load_config("experiments/quick.yaml", ["split.n_splits"])
+
+
+def test_wrong_type_names_key_and_value() -> None:
+    with pytest.raises(ConfigError, match=r"split.n_splits.*'many'"):
+        load_config("experiments/quick.yaml", ["split.n_splits=many"])
+
+
+def test_unknown_strategy_lists_valid_ones(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategies:\n  smoet: {}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert "smoet" in str(err.value) and "Did you mean 'smote'" in str(err.value)
+    assert "borderline" in str(err.value)
+
+
+def test_unknown_strategy_parameter_lists_accepted(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategies:\n  smote: {k_neighbours: 3}\n")
+    with pytest.raises(ConfigError, match=r"k_neighbours.*Accepted:.*k_neighbors"):
+        load_config(bad)
+
+
+def test_missing_file_lists_shipped_experiments() -> None:
+    with pytest.raises(ConfigError, match=r"does not exist.*default.yaml"):
+        load_config("experiments/nope.yaml")
+
+
+def test_invalid_yaml_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("split: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_file_source_needs_path(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {kind: csv, preset: creditcard}\n")
+    with pytest.raises(ConfigError, match="data.path is required"):
+        load_config(bad)
+
+
+def test_relative_data_path_is_anchored_at_project_root() -> None:
+    cfg = load_config("experiments/creditcard.yaml")
+    assert cfg.data.resolved_path() == PROJECT_ROOT / "data" / "creditcard.csv"
+
+
+def test_tests_use_a_temporary_store() -> None:
+    assert "mlruns/mlflow.db" in tracking_uri()
+    assert str(PROJECT_ROOT / "mlruns") not in tracking_uri()

@@ -1,0 +1,131 @@
+"""The strategy registry and the leak-proof model pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator
+
+from models.classifier import build_pipeline, category_cardinalities, fit_pipeline, sampler_stats
+from models.samplers import REGISTRY, StrategyContext, build_strategy
+from pipeline.errors import ConfigError
+
+OVER = {k for k, spec in REGISTRY.items() if spec.sampler_class}
+CTX = StrategyContext(random_state=0, n_positive=40, n_negative=360, categorical_indices=(0,))
+
+
+def _frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.1).astype(int)
+    y[:5] = 1
+    X = pd.DataFrame(
+        {
+            "channel": rng.choice(["online", "atm", "card_present"], n),
+            "amount": rng.lognormal(3, 1, n) + 50 * y,
+            "count_1d": rng.poisson(2, n).astype(float),
+        }
+    )
+    return X, y
+
+
+@pytest.mark.parametrize("kind", [k for k in REGISTRY if k != "cgan"])
+def test_every_kind_builds_and_fits(kind: str) -> None:
+    X, y = _frame()
+    strategy = build_strategy(kind, {"sampling_strategy": 0.5} if kind in OVER else {}, CTX)
+    pipe = build_pipeline(
+        ["amount", "count_1d"],
+        ["channel"],
+        sampler=strategy.sampler,
+        encoding=strategy.encoding,
+        xgb_params={"n_estimators": 5, "max_depth": 2, "early_stopping_rounds": 3},
+        cardinalities=category_cardinalities(X, ["channel"]),
+    )
+    fit_pipeline(pipe, X.iloc[:300], y[:300], X.iloc[300:], y[300:])
+    p = pipe.predict_proba(X.iloc[300:])[:, 1]
+    assert p.shape == (100,) and np.all((p >= 0) & (p <= 1))
+    stats = sampler_stats(pipe)
+    assert (stats["n_synthetic"] != 0) == (strategy.sampler is not None)
+
+
+def test_class_weight_defaults_to_class_ratio_and_accepts_override() -> None:
+    assert build_strategy("class_weight", {}, CTX).classifier_params == {"scale_pos_weight": 9.0}
+    s = build_strategy("class_weight", {"scale_pos_weight": 3}, CTX)
+    assert s.classifier_params == {"scale_pos_weight": 3.0}
+
+
+def test_variant_names_use_kind_and_parameters() -> None:
+    s = build_strategy("smote_0.5", {"kind": "smote", "sampling_strategy": 0.5}, CTX)
+    assert s.kind == "smote" and s.sampler.sampling_strategy == 0.5
+
+
+def test_samplers_default_to_ten_percent_not_full_balance() -> None:
+    ctx = StrategyContext(random_state=0, n_positive=3, n_negative=1000)
+    assert build_strategy("smote", {}, ctx).sampler.sampling_strategy == 0.1
+
+
+def test_smotenc_without_categoricals_is_a_clear_error() -> None:
+    ctx = StrategyContext(random_state=0, n_positive=4, n_negative=40)
+    with pytest.raises(ConfigError, match="needs categorical columns"):
+        build_strategy("smotenc", {}, ctx)
+
+
+class SpySampler(BaseEstimator):
+    """Duplicates every positive row and records what it was given."""
+
+    seen: list[np.ndarray] = []
+
+    def fit_resample(self, X, y):
+        SpySampler.seen.append(np.asarray(X).copy())
+        pos = np.asarray(y) == 1
+        return np.vstack([X, np.asarray(X)[pos]]), np.concatenate([y, np.asarray(y)[pos]])
+
+
+def test_samplers_see_only_fit_rows_and_never_validation_or_test_rows() -> None:
+    X, y = _frame(600, seed=3)
+    fit, val, test = np.arange(0, 400), np.arange(400, 500), np.arange(500, 600)
+    SpySampler.seen = []
+    pipe = build_pipeline(
+        ["amount", "count_1d"],
+        ["channel"],
+        sampler=SpySampler(),
+        encoding="onehot",
+        xgb_params={"n_estimators": 5, "max_depth": 2, "early_stopping_rounds": 3},
+    )
+    fit_pipeline(pipe, X.iloc[fit], y[fit], X.iloc[val], y[val])
+    pipe.predict_proba(X.iloc[test])
+    pipe.predict_proba(X.iloc[val])
+    # The sampler ran exactly once, on exactly the fit rows (as preprocessed).
+    assert len(SpySampler.seen) == 1
+    expected = pipe.named_steps["preprocess"].transform(X.iloc[fit])
+    np.testing.assert_allclose(SpySampler.seen[0], expected)
+    # The synthetic rows went to the classifier only: its eval set is the untouched validation rows.
+    clf = pipe.named_steps["classifier"]
+    assert clf.n_features_in_ == expected.shape[1]
+    assert sampler_stats(pipe)["n_synthetic"] == y[fit].sum()
+    assert len(clf.evals_result()["validation_0"]["aucpr"]) >= 1
+
+
+def test_encoders_are_fitted_on_fit_rows_only() -> None:
+    X, y = _frame(300)
+    X_fit, X_test = X.iloc[:200].copy(), X.iloc[200:].copy()
+    X_fit["channel"] = "online"
+    X_test.loc[X_test.index[:5], "channel"] = "never_seen"
+    pipe = build_pipeline(
+        ["amount", "count_1d"],
+        ["channel"],
+        sampler=None,
+        encoding="onehot",
+        xgb_params={"n_estimators": 3},
+    )
+    fit_pipeline(pipe, X_fit, y[:200], X.iloc[200:250], y[200:250])
+    enc = pipe.named_steps["preprocess"].named_transformers_["categorical"]
+    assert [list(c) for c in enc.categories_] == [["online"]]
+    assert pipe.predict_proba(X_test).shape == (100, 2)
+
+
+def test_ratio_below_the_data_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"fewer minority rows.*above 0.1111"):
+        build_strategy("smote", {"sampling_strategy": 0.05}, CTX)
+    with pytest.raises(ConfigError, match=r"must be in \(0, 1\]"):
+        build_strategy("ros", {"sampling_strategy": 2.0}, CTX)
