@@ -387,11 +387,15 @@ def results_frame(results: list[ChildResult]) -> pd.DataFrame:
 
 def build_comparison(frame: pd.DataFrame, cfg: ExperimentConfig) -> report.Comparison:
     """The comparison table of finished children."""
+    s = cfg.split
+    # Folds share training rows; the corrected resampled t-test (Nadeau & Bengio) accounts for it.
+    ratio = 1 / (s.n_splits - 1) if s.kind == "stratified" else s.test_days / s.train_days
     return report.compare(
         frame,
         baseline="none",
         smote_family=SMOTE_FAMILY,
         metric=cfg.report.metric,
+        test_train_ratio=ratio,
     )
 
 

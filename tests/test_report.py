@@ -1,0 +1,311 @@
+"""The comparison: intervals and paired tests by hand, verdicts, sorting, renderers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+from rich.table import Table
+from scipy import stats
+
+from pipeline import report
+from pipeline.errors import DataError
+
+AP = "average_precision"
+
+# One row per (strategy, fold, seed); 3 folds, seed 0.
+#   none       0.50 0.60 0.70
+#   threshold  0.50 0.60 0.70   identical to none on every fold
+#   cgan       0.55 0.66 0.74   better than none on every fold (+0.05 +0.06 +0.04)
+#   smote      0.52 0.61 0.72   best of the SMOTE family (mean 0.6167)
+#   smote_0.5  0.49 0.58 0.69   a SMOTE variant (kind smote)
+VALUES = {
+    "none": [0.50, 0.60, 0.70],
+    "threshold": [0.50, 0.60, 0.70],
+    "cgan": [0.55, 0.66, 0.74],
+    "smote": [0.52, 0.61, 0.72],
+    "smote_0.5": [0.49, 0.58, 0.69],
+}
+KINDS = {"smote_0.5": "smote"}
+
+
+def make_results(values=VALUES, seeds=(0,), drop=()) -> pd.DataFrame:
+    rows = []
+    for strategy, vals in values.items():
+        n_folds = len(vals) // len(seeds)
+        for i, v in enumerate(vals):
+            fold, seed = i % n_folds, seeds[i // n_folds]
+            if (strategy, fold, seed) in drop:
+                continue
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "kind": KINDS.get(strategy, strategy),
+                    "fold": fold,
+                    "seed": seed,
+                    AP: v,
+                    "roc_auc": 0.9 + v / 10,
+                    "fit_seconds": 2.0,
+                    "resample_seconds": 0.0 if strategy in ("none", "threshold") else 1.0,
+                    "predict_seconds": 0.1,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def comparison() -> report.Comparison:
+    return report.compare(make_results())
+
+
+def test_sorted_by_headline_mean(comparison):
+    # means: cgan 0.65, smote 0.6167, none 0.60 = threshold 0.60 (tie: by name), smote_0.5 0.5867
+    assert comparison.strategies == ["cgan", "smote", "none", "threshold", "smote_0.5"]
+    assert comparison.row("cgan")[f"{AP}_mean"] == pytest.approx(0.65)
+
+
+def test_ci_matches_t_interval_by_hand(comparison):
+    # none: mean 0.6, sd 0.1, n 3: half-width = t(0.975, df=2) * 0.1 / sqrt(3)
+    half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)  # = 4.3027 * 0.057735 = 0.24841
+    assert half == pytest.approx(0.24841, abs=1e-5)
+    r = comparison.row("none")
+    assert r[f"{AP}_std"] == pytest.approx(0.1)
+    assert r[f"{AP}_ci_low"] == pytest.approx(0.6 - half)
+    assert r[f"{AP}_ci_high"] == pytest.approx(0.6 + half)
+    assert r[f"{AP}_n"] == 3 and r["n"] == 3
+
+
+def test_clearly_better_strategy_is_better_by_paired_t(comparison):
+    r = comparison.row("cgan")
+    # differences vs none: 0.05, 0.06, 0.04 -> mean 0.05, sd 0.01, se 0.01/sqrt(3) = 0.0057735
+    # t = 0.05 / 0.0057735 = 8.660 with 2 df -> p = 2 * sf(8.660) = 0.0131
+    se = 0.01 / math.sqrt(3)
+    assert r["vs_baseline_ref"] == "none"
+    assert r["vs_baseline_n"] == 3
+    assert r["vs_baseline_test"] == "paired t"
+    assert r["vs_baseline_diff"] == pytest.approx(0.05)
+    assert r["vs_baseline_p"] == pytest.approx(2 * stats.t.sf(0.05 / se, 2))
+    assert r["vs_baseline_p"] == pytest.approx(0.0131, abs=1e-4)
+    half = stats.t.ppf(0.975, 2) * se  # 4.3027 * 0.0057735 = 0.02484
+    assert r["vs_baseline_ci_low"] == pytest.approx(0.05 - half)
+    assert r["vs_baseline_ci_high"] == pytest.approx(0.05 + half)
+    assert r["vs_baseline_verdict"] == "better (p=0.013)"
+
+
+def test_identical_strategy_is_not_significant(comparison):
+    r = comparison.row("threshold")
+    assert r["vs_baseline_diff"] == 0
+    assert r["vs_baseline_p"] == 1.0
+    assert r["vs_baseline_verdict"] == "not significant (p=1)"
+
+
+def test_against_best_smote_family(comparison):
+    assert comparison.smote_reference == "smote"
+    r = comparison.row("cgan")
+    # differences vs smote: 0.03, 0.05, 0.02 -> mean 0.0333, sd 0.015275, t = 3.780, df 2
+    # p = 0.063: clear on every fold, but 3 pairs are too few to call it
+    assert r["vs_smote_diff"] == pytest.approx(0.1 / 3)
+    assert r["vs_smote_p"] == pytest.approx(0.0634, abs=1e-3)
+    assert r["vs_smote_verdict"].startswith("not significant")
+    assert comparison.row("smote")["vs_smote_verdict"] == report.REFERENCE
+    assert comparison.row("none")["vs_baseline_verdict"] == report.REFERENCE
+    # a variant counts in the SMOTE family through its kind
+    assert comparison.row("smote_0.5")["group"] == "smote"
+    assert comparison.row("smote_0.5")["vs_smote_verdict"].startswith("worse")
+
+
+def test_wilcoxon_with_six_pairs():
+    # 3 folds x 2 seeds = 6 pairs, better on all: exact two-sided p = 2 / 2^6 = 0.03125
+    values = {
+        "none": [0.50, 0.60, 0.70, 0.55, 0.65, 0.75],
+        "cgan": [0.51, 0.63, 0.72, 0.59, 0.70, 0.81],  # +.01 +.03 +.02 +.04 +.05 +.06
+        "smote": [0.49, 0.58, 0.67, 0.55, 0.61, 0.70],  # -.01 -.02 -.03 0 -.04 -.05
+    }
+    c = report.compare(make_results(values, seeds=(0, 1)))
+    r = c.row("cgan")
+    assert r["n"] == 6 and r["vs_baseline_n"] == 6
+    assert r["vs_baseline_test"] == "wilcoxon"
+    assert r["vs_baseline_p"] == pytest.approx(0.03125)
+    assert r["vs_baseline_verdict"] == "better (p=0.031)"
+    # smote vs none: one tie (0.55 = 0.55) dropped, five lower: p = 2 / 2^5 = 0.0625
+    r = c.row("smote")
+    assert r["vs_baseline_test"] == "wilcoxon"
+    assert r["vs_baseline_verdict"] == "not significant (p=0.062)"
+
+
+def test_missing_pairs_are_dropped_and_counted():
+    c = report.compare(make_results(drop={("cgan", 2, 0)}))
+    r = c.row("cgan")
+    assert r["n"] == 2
+    assert r["vs_baseline_n"] == 2
+    # the remaining differences are 0.05 and 0.06
+    assert r["vs_baseline_diff"] == pytest.approx(0.055)
+    assert "(n=2)" in c.to_markdown()
+    assert "missing" in c.to_markdown()
+
+
+def test_single_result_has_no_interval_and_no_test(tmp_path):
+    c = report.compare(make_results(drop={("cgan", 1, 0), ("cgan", 2, 0)}))
+    assert "<img" in report.write_html_report(c, tmp_path / "r.html").read_text()
+    r = c.row("cgan")
+    assert r["n"] == 1
+    assert math.isnan(r[f"{AP}_ci_low"]) and math.isnan(r[f"{AP}_ci_high"])
+    assert math.isnan(r["vs_baseline_p"])
+    assert r["vs_baseline_verdict"] == "no test (1 pair)"
+    assert "(no CI)" in c.to_markdown()
+    assert "n=1" in c.summary()
+
+
+def test_missing_baseline_and_no_smote_family(tmp_path):
+    values = {"cgan": VALUES["cgan"], "threshold": VALUES["threshold"]}
+    c = report.compare(make_results(values))
+    report.save_figures(c, tmp_path)
+    assert c.smote_reference is None
+    assert set(c.table["vs_baseline_verdict"]) == {"no none run"}
+    assert set(c.table["vs_smote_verdict"]) == {"no SMOTE-family run"}
+    c.to_markdown()
+    c.summary()
+
+
+def test_without_kind_column_the_name_is_the_kind():
+    c = report.compare(make_results().drop(columns="kind"))
+    assert c.row("smote_0.5")["group"] == "other"
+    assert c.row("smote")["group"] == "smote"
+    assert c.row("cgan")["group"] == "gan"
+
+
+def test_lower_is_better_metric_sorts_ascending():
+    frame = make_results().assign(brier=lambda d: 1 - d[AP])
+    c = report.compare(frame, metric="brier")
+    assert c.strategies[0] == "cgan"
+    assert c.row("cgan")["vs_baseline_verdict"].startswith("better")
+
+
+def test_corrected_t_widens_the_interval():
+    plain = report.compare(make_results())
+    corrected = report.compare(make_results(), test_train_ratio=0.5)
+    # variance factor 1/3 + 0.5 instead of 1/3: the half-width grows by sqrt(2.5)
+    hw = lambda c: c.row("none")[f"{AP}_ci_high"] - c.row("none")[f"{AP}_mean"]  # noqa: E731
+    assert hw(corrected) / hw(plain) == pytest.approx(math.sqrt(2.5))
+    r = corrected.row("cgan")
+    assert r["vs_baseline_test"] == "corrected t"
+    t = 0.05 / (0.01 * math.sqrt(1 / 3 + 0.5))
+    assert r["vs_baseline_p"] == pytest.approx(2 * stats.t.sf(t, 2))
+
+
+def test_t_interval_helper():
+    mean, lo, hi, n = report.t_interval([1.0, 2.0, 3.0, np.nan])
+    half = stats.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)
+    assert (mean, n) == (2.0, 3)
+    assert (lo, hi) == pytest.approx((2 - half, 2 + half))
+    assert math.isnan(report.t_interval([1.0])[1])
+    assert report.t_interval([])[3] == 0
+
+
+def test_markdown_shape(comparison):
+    md = comparison.to_markdown()
+    lines = md.splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    assert len(table) == 2 + 5  # header, alignment, one row per strategy
+    n_cols = table[0].count("|") - 1
+    assert all(line.count("|") - 1 == n_cols for line in table)
+    assert table[1].startswith("|---|---:")
+    assert table[2].startswith("| cgan |")
+    assert "better (p=0.013)" in table[2]
+    assert "AUPRC" in table[0] and "vs none" in table[0]
+    assert "not adjusted for multiple comparisons" in md
+    assert comparison.to_markdown(notes=False).count("\n") == len(table) - 1
+
+
+def test_markdown_escapes_pipes():
+    c = report.compare(make_results({"none": VALUES["none"], "a|b": VALUES["cgan"]}))
+    assert "| a\\|b |" in c.to_markdown()
+
+
+def test_csv_round_trip(comparison, tmp_path):
+    path = comparison.to_csv(tmp_path / "comparison.csv")
+    again = report.Comparison.from_csv(path)
+    assert again.metric == AP
+    assert again.baseline == "none"
+    assert again.smote_reference == "smote"
+    assert again.alpha == 0.05 and again.test_train_ratio is None
+    assert again.strategies == comparison.strategies
+    pd.testing.assert_frame_equal(
+        again.table, comparison.table, check_dtype=False, check_exact=False
+    )
+    assert again.summary() == comparison.summary()
+    assert again.to_markdown() == comparison.to_markdown()
+
+
+def test_from_csv_rejects_other_files(tmp_path):
+    path = tmp_path / "x.csv"
+    pd.DataFrame({"a": [1]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="not a comparison table"):
+        report.Comparison.from_csv(path)
+
+
+def test_rich_table(comparison):
+    table = comparison.to_rich_table()
+    assert isinstance(table, Table)
+    assert table.row_count == 5
+    console = Console(record=True, width=250)
+    console.print(table)
+    text = console.export_text()
+    assert "better (p=0.013)" in text
+    assert "0.650 ± " in text
+
+
+def test_summary(comparison):
+    s = comparison.summary()
+    assert s.startswith("Best: cgan AUPRC 0.650 [")
+    assert "vs none +0.050 [+0.025, +0.075] (n=3), better (p=0.013)" in s
+    assert "vs smote (best SMOTE-family) +0.033" in s
+    assert "not significant" in s
+
+
+def test_html_report(comparison, tmp_path):
+    curves = {"none": np.linspace(1, 0.1, 101), "cgan": np.linspace(1, 0.2, 101)}
+    path = report.write_html_report(
+        comparison,
+        tmp_path / "report.html",
+        pr_curves=curves,
+        extra_sections={"GAN losses": "<p>critic loss went down</p>"},
+        title="a <b> title",
+    )
+    text = path.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    assert text.count("<img") == 4  # metrics, paired differences, PR curves, timings
+    assert "data:image/png;base64," in text
+    assert "<h2>GAN losses</h2>" in text and "<p>critic loss went down</p>" in text
+    assert "a &lt;b&gt; title" in text
+    assert "better (p=0.013)" in text
+
+
+def test_save_figures(comparison, tmp_path):
+    paths = report.save_figures(comparison, tmp_path / "figs")
+    assert [p.name for p in paths] == ["metrics.png", "paired_differences.png", "timings.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+    with_curves = report.save_figures(
+        comparison, tmp_path / "figs2", pr_curves={"none": np.linspace(1, 0, 101)}
+    )
+    assert "pr_curves.png" in [p.name for p in with_curves]
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"strategy": ["a"], "fold": [0], "seed": [0]}), "lack columns"),
+        (pd.DataFrame({"strategy": [], "fold": [], "seed": [], AP: []}), "no rows"),
+        (
+            pd.DataFrame({"strategy": ["a", "a"], "fold": [0, 0], "seed": [0, 0], AP: [0.1, 0.2]}),
+            "several rows",
+        ),
+        (pd.DataFrame({"strategy": ["a"], "fold": [0], "seed": [0], AP: ["x"]}), "not numeric"),
+    ],
+)
+def test_bad_results_raise(frame, message):
+    with pytest.raises(DataError, match=message):
+        report.compare(frame)
