@@ -1,0 +1,144 @@
+"""Column roles of a transaction table: which column is the label, the time, the id, and so on.
+
+A `Schema` names columns; it holds no data. `SIMULATOR_SCHEMA` describes the frames made by
+`pipeline.data.simulate.simulate`; `CREDITCARD_SCHEMA` describes the public credit-card benchmark
+layout (`Time, V1..V28, Amount, Class`). `schema_from_mapping` turns a YAML mapping into a `Schema`,
+optionally on top of a preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pipeline.errors import ConfigError
+
+TimeUnit = Literal["datetime", "seconds"]
+TIME_UNITS: tuple[str, ...] = ("datetime", "seconds")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The role of each column the pipeline needs to know about.
+
+    `label` is the binary 0/1 target. `time` is a datetime column (`time_unit="datetime"`) or numeric
+    seconds (`time_unit="seconds"`). `id` is passed through scoring; `entity` is the card/customer,
+    `merchant` the merchant/terminal. `categorical` columns are encoded by the model pipeline;
+    `drop` columns are never used as features.
+    """
+
+    label: str
+    time: str | None = None
+    time_unit: TimeUnit = "datetime"
+    id: str | None = None
+    amount: str | None = None
+    entity: str | None = None
+    merchant: str | None = None
+    categorical: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+    def declared_columns(self) -> list[str]:
+        """Every column the schema names, in a stable order, without repeats."""
+        cols: list[str] = []
+        for name in (self.label, self.time, self.id, self.amount, self.entity, self.merchant):
+            if name is not None and name not in cols:
+                cols.append(name)
+        for name in (*self.categorical, *self.drop):
+            if name not in cols:
+                cols.append(name)
+        return cols
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain mapping (lists for the tuple fields), e.g. for logging or YAML."""
+        out = dataclasses.asdict(self)
+        out["categorical"] = list(self.categorical)
+        out["drop"] = list(self.drop)
+        return out
+
+
+SIMULATOR_SCHEMA = Schema(
+    label="is_fraud",
+    time="timestamp",
+    time_unit="datetime",
+    id="transaction_id",
+    amount="amount",
+    entity="customer_id",
+    merchant="merchant_id",
+    categorical=("merchant_category", "channel", "country", "customer_country"),
+    drop=("fraud_pattern",),
+)
+
+CREDITCARD_SCHEMA = Schema(label="Class", time="Time", time_unit="seconds", amount="Amount")
+
+PRESETS: dict[str, Schema] = {"simulator": SIMULATOR_SCHEMA, "creditcard": CREDITCARD_SCHEMA}
+
+SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))
+_OPTIONAL_NAME_KEYS = ("time", "id", "amount", "entity", "merchant")
+_LIST_KEYS = ("categorical", "drop")
+
+
+def _column_list(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"{where}: schema key {key!r} must be a list of column names, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    bad = [v for v in value if not isinstance(v, str) or not v]
+    if bad:
+        raise ConfigError(f"{where}: schema key {key!r} must hold column names, found {bad!r}")
+    return tuple(value)
+
+
+def schema_from_mapping(
+    mapping: Mapping[str, Any], where: str, *, base: Schema | None = None
+) -> Schema:
+    """Build a `Schema` from a mapping such as a YAML `schema:` block.
+
+    Keys are the fields of `Schema`; with `base` (a preset) the mapping overrides only the keys it
+    names, and a key set to None keeps the base's value. Unknown keys, a missing label and values of
+    the wrong type raise `ConfigError` naming `where`.
+    """
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(f"{where}: a schema must be a mapping, got {type(mapping).__name__}")
+    unknown = [k for k in mapping if k not in SCHEMA_KEYS]
+    if unknown:
+        key = str(unknown[0])
+        close = difflib.get_close_matches(key, SCHEMA_KEYS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"{where}: unknown schema key {key!r}.{hint} Valid keys: {', '.join(SCHEMA_KEYS)}"
+        )
+    values: dict[str, Any] = {} if base is None else dataclasses.asdict(base)
+    for key, value in mapping.items():
+        if value is None:
+            continue
+        if key in _LIST_KEYS:
+            values[key] = _column_list(value, key, where)
+        elif key == "time_unit":
+            if value not in TIME_UNITS:
+                raise ConfigError(
+                    f"{where}: schema key 'time_unit' must be one of {', '.join(TIME_UNITS)}, "
+                    f"got {value!r}"
+                )
+            values[key] = value
+        else:
+            if not isinstance(value, str) or not value:
+                raise ConfigError(
+                    f"{where}: schema key {key!r} must be a column name (text), got {value!r}"
+                )
+            values[key] = value
+    if not values.get("label"):
+        raise ConfigError(
+            f"{where}: the schema needs a 'label' column (the binary 0/1 target), "
+            "or a preset such as 'creditcard'"
+        )
+    for key in _OPTIONAL_NAME_KEYS:
+        values.setdefault(key, None)
+    return Schema(**values)

@@ -1,0 +1,473 @@
+"""Data sources: the built-in simulator and CSV/Parquet files described by a `Schema`.
+
+Every source's `load()` returns a `Dataset` whose frame is validated (`validate_frame`), has its
+exact duplicate rows dropped (all columns but the id column compared; the count is logged and
+kept), is sorted by time when there is a time column (stable), and has a 0..n-1 index. Problems
+with the input raise `DataError` naming the file and the column; problems with the source's
+parameters raise `ConfigError`.
+
+Type coercions made by validation: the label becomes int8 (from 0/1 numbers, booleans or the texts
+"0"/"1"); a datetime time column becomes timezone-naive datetime64[ns] (timezone-aware values are
+converted to UTC), parsed from text when needed; a seconds time column and the amount column become
+numeric when they hold numbers as text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import logging
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data.schema import PRESETS, SIMULATOR_SCHEMA, Schema, schema_from_mapping
+from pipeline.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+SOURCE_KINDS: tuple[str, ...] = ("simulator", "csv", "parquet")
+_SHOWN = 10  # how many columns / values an error message lists before "..."
+
+
+@dataclass
+class Dataset:
+    """A loaded, validated table and its description."""
+
+    frame: pd.DataFrame = field(repr=False)
+    schema: Schema
+    name: str
+    digest: str
+    n_duplicates_dropped: int
+    source_path: str | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+    @property
+    def n_positive(self) -> int:
+        return int(self.frame[self.schema.label].sum())
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """sha256 hex digest of a frame's values (not its index); stable across runs and machines."""
+    values = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(values.tobytes()).hexdigest()
+
+
+def _listing(items: list[Any]) -> str:
+    shown = ", ".join(repr(i) for i in items[:_SHOWN])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > _SHOWN else "")
+
+
+def _examples(values: pd.Series) -> str:
+    return _listing(list(pd.unique(values.astype(object)))[:_SHOWN])
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def _coerce_label(s: pd.Series, name: str, where: str) -> pd.Series:
+    n_missing = int(s.isna().sum())
+    if n_missing:
+        raise DataError(
+            f"{where}: label column {name!r} has {n_missing} missing value(s); every row needs a 0/1 label"
+        )
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype(np.int8)
+    if pd.api.types.is_numeric_dtype(s):
+        found = set(pd.unique(s).tolist())
+        if found <= {0, 1}:
+            return s.astype(np.int8)
+    else:
+        values = pd.unique(s.astype(object))
+        if all(isinstance(v, bool | np.bool_) for v in values):
+            return s.astype(bool).astype(np.int8)
+        texts = {str(v).strip() for v in values}
+        if texts <= {"0", "1"}:
+            return s.astype(str).str.strip().map({"0": 0, "1": 1}).astype(np.int8)
+    distinct = sorted(pd.unique(s.astype(object)).tolist(), key=str)
+    raise DataError(
+        f"{where}: label column {name!r} must be binary (0/1, True/False or the texts '0'/'1'); "
+        f"found {len(distinct)} distinct value(s): {_listing(distinct)}"
+    )
+
+
+def _coerce_datetime(s: pd.Series, name: str, where: str) -> pd.Series:
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_convert(None)
+    if pd.api.types.is_datetime64_dtype(s):
+        out = s.astype("datetime64[ns]")
+    elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        raise DataError(
+            f"{where}: time column {name!r} is numeric ({s.dtype}) but the schema says "
+            "time_unit 'datetime'; set time_unit: seconds for seconds since the start, or store "
+            "dates such as '2026-01-01 10:00:00'"
+        )
+    else:
+        present = s.notna()
+        out = pd.to_datetime(s, errors="coerce")
+        if (out.isna() & present).any():
+            with contextlib.suppress(TypeError, ValueError):
+                out = pd.to_datetime(s, errors="coerce", format="mixed")
+        bad = out.isna() & present
+        if bad.any():
+            raise DataError(
+                f"{where}: time column {name!r} has {int(bad.sum())} value(s) that are not dates, "
+                f"e.g. {_examples(s[bad])}"
+            )
+        if isinstance(out.dtype, pd.DatetimeTZDtype):
+            out = out.dt.tz_convert(None)
+        out = out.astype("datetime64[ns]")
+    n_missing = int(out.isna().sum())
+    if n_missing:
+        raise DataError(f"{where}: time column {name!r} has {n_missing} missing value(s)")
+    return out
+
+
+def _coerce_numeric(
+    s: pd.Series, name: str, role: str, where: str, *, allow_missing: bool
+) -> pd.Series:
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        if pd.api.types.is_bool_dtype(s):
+            raise DataError(f"{where}: {role} column {name!r} must be numeric, found booleans")
+        out = pd.to_numeric(s.astype(object).where(s.notna(), np.nan), errors="coerce")
+        bad = out.isna() & s.notna()
+        if bad.any():
+            raise DataError(
+                f"{where}: {role} column {name!r} must be numeric; {int(bad.sum())} value(s) "
+                f"are not numbers, e.g. {_examples(s[bad])}"
+            )
+        s = out.astype(np.float64)
+    if not allow_missing:
+        n_missing = int(s.isna().sum())
+        if n_missing:
+            raise DataError(f"{where}: {role} column {name!r} has {n_missing} missing value(s)")
+    return s
+
+
+def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame:
+    """Check a frame against its schema and return a copy with coerced column types.
+
+    Raises `DataError` (naming `where` and the column) when the frame is empty, has duplicated or
+    missing columns, an all-missing column (other than `schema.drop` ones), a label that is not
+    binary or has no positive (or no negative) rows, a time column that is not dates (datetime)
+    or numbers (seconds), or a non-numeric amount column.
+    """
+    if df.shape[1] == 0:
+        raise DataError(f"{where}: no columns found")
+    if df.columns.has_duplicates:
+        dups = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise DataError(f"{where}: duplicated column name(s): {_listing(dups)}")
+    if len(df) == 0:
+        raise DataError(f"{where}: no rows (columns: {_listing([str(c) for c in df.columns])})")
+    missing = [c for c in schema.declared_columns() if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{where}: declared column(s) missing: {', '.join(repr(c) for c in missing)}. "
+            f"Available columns: {_listing([str(c) for c in df.columns])}"
+        )
+    empty = [str(c) for c in df.columns if c not in schema.drop and df[c].isna().all()]
+    if empty:
+        raise DataError(
+            f"{where}: column(s) with no values at all (every row missing): {_listing(empty)}; "
+            "remove them from the file or list them in schema.drop"
+        )
+
+    out = df.copy()
+    label = schema.label
+    out[label] = _coerce_label(out[label], label, where)
+    n_pos = int(out[label].sum())
+    if n_pos == 0:
+        raise DataError(
+            f"{where}: label column {label!r} has no positive (1) rows among {len(out)}; "
+            "a fraud model needs examples of fraud"
+        )
+    if n_pos == len(out):
+        raise DataError(f"{where}: label column {label!r} has only positive (1) rows")
+    if schema.time is not None:
+        if schema.time_unit == "datetime":
+            out[schema.time] = _coerce_datetime(out[schema.time], schema.time, where)
+        else:
+            out[schema.time] = _coerce_numeric(
+                out[schema.time], schema.time, "time (seconds)", where, allow_missing=False
+            )
+    if schema.amount is not None:
+        out[schema.amount] = _coerce_numeric(
+            out[schema.amount], schema.amount, "amount", where, allow_missing=True
+        )
+    if schema.id is not None and out[schema.id].duplicated().any():
+        log.warning("%s: id column %r has repeated values", where, schema.id)
+    return out
+
+
+def clean_frame(df: pd.DataFrame, schema: Schema, where: str) -> tuple[pd.DataFrame, int]:
+    """Drop exact duplicate rows (ignoring the id column), sort by time, reset the index.
+
+    Returns the new frame and the number of rows dropped (also logged).
+    """
+    subset = [c for c in df.columns if c != schema.id]
+    dup = df.duplicated(subset=subset, keep="first")
+    n_dup = int(dup.sum())
+    if n_dup:
+        log.info("%s: dropped %d exact duplicate row(s) of %d", where, n_dup, len(df))
+        df = df.loc[~dup.to_numpy()]
+    if schema.time is not None:
+        df = df.sort_values(schema.time, kind="stable")
+    return df.reset_index(drop=True), n_dup
+
+
+def _dataset(raw: pd.DataFrame, schema: Schema, where: str, name: str, path: str | None) -> Dataset:
+    frame, n_dup = clean_frame(validate_frame(raw, schema, where), schema, where)
+    if int(frame[schema.label].sum()) == len(frame):
+        raise DataError(f"{where}: after dropping duplicates only positive rows are left")
+    return Dataset(
+        frame=frame,
+        schema=schema,
+        name=name,
+        digest=frame_digest(frame),
+        n_duplicates_dropped=n_dup,
+        source_path=path,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# schemas of file sources
+
+
+def resolve_schema(
+    schema: Schema | Mapping[str, Any] | None, preset: str | None, where: str
+) -> Schema:
+    """The schema of a file source: a `Schema`, a mapping, a preset, or a preset plus a mapping."""
+    base: Schema | None = None
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(
+                f"{where}: unknown preset {preset!r}. Valid presets: {', '.join(PRESETS)}"
+            )
+        base = PRESETS[preset]
+    if schema is None:
+        if base is None:
+            raise ConfigError(
+                f"{where}: a file source needs a schema (at least its label column) or a preset "
+                f"({', '.join(PRESETS)})"
+            )
+        return base
+    if isinstance(schema, Schema):
+        return schema
+    if isinstance(schema, Mapping):
+        return schema_from_mapping(schema, where, base=base)
+    raise ConfigError(f"{where}: schema must be a Schema or a mapping, got {type(schema).__name__}")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes)")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _as_path(path: str | os.PathLike[str]) -> Path:
+    return Path(os.path.expanduser(os.fspath(path)))
+
+
+class SimulatorSource:
+    """The built-in transaction simulator (`pipeline.data.simulate.simulate`)."""
+
+    def __init__(
+        self, rows: int = 300_000, days: int = 90, seed: int = 0, fraud_rate: float = 0.003
+    ) -> None:
+        self.rows = rows
+        self.days = days
+        self.seed = seed
+        self.fraud_rate = fraud_rate
+
+    @property
+    def name(self) -> str:
+        return (
+            f"simulator(rows={self.rows},days={self.days},seed={self.seed},"
+            f"fraud_rate={self.fraud_rate:g})"
+        )
+
+    def load(self) -> Dataset:
+        """Simulate, validate and describe the transactions."""
+        from pipeline.data.simulate import simulate
+
+        raw = simulate(self.rows, n_days=self.days, seed=self.seed, fraud_rate=self.fraud_rate)
+        return _dataset(raw, SIMULATOR_SCHEMA, self.name, self.name, None)
+
+    def __repr__(self) -> str:
+        return f"SimulatorSource({self.name})"
+
+
+class _FileSource:
+    kind = "file"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        schema: Schema | Mapping[str, Any] | None = None,
+        *,
+        preset: str | None = None,
+    ) -> None:
+        self.path = _as_path(path)
+        self.schema = resolve_schema(schema, preset, f"{self.kind} source {self.path}")
+
+    def _read(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def load(self) -> Dataset:
+        """Read, validate and describe the file."""
+        _check_file(self.path)
+        raw = self._read()
+        where = str(self.path)
+        return _dataset(raw, self.schema, where, where, where)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, label={self.schema.label!r})"
+
+
+class CsvSource(_FileSource):
+    """A comma-separated file with a header line."""
+
+    kind = "csv"
+
+    def _header(self) -> list[str]:
+        try:
+            with open(self.path, encoding="utf-8-sig", newline="") as fh:
+                first = fh.readline()
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{self.path}: cannot read as CSV (not UTF-8 text: {exc.reason})"
+            ) from None
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot read the file ({_reason(exc)})") from None
+        if not first.strip():
+            raise DataError(f"{self.path}: the first line (the header) is empty")
+        return next(csv.reader(io.StringIO(first)))
+
+    def _read(self) -> pd.DataFrame:
+        header = self._header()
+        dups = sorted(name for name, n in Counter(header).items() if n > 1)
+        if dups:
+            raise DataError(
+                f"{self.path}: duplicated column name(s) in the header: {_listing(dups)}"
+            )
+        try:
+            return pd.read_csv(self.path, low_memory=False)
+        except (
+            pd.errors.ParserError,
+            pd.errors.EmptyDataError,
+            UnicodeDecodeError,
+            ValueError,
+        ) as exc:
+            raise DataError(f"{self.path}: cannot read as CSV ({_reason(exc)})") from None
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot read the file ({_reason(exc)})") from None
+
+
+class ParquetSource(_FileSource):
+    """A Parquet file."""
+
+    kind = "parquet"
+
+    def _read(self) -> pd.DataFrame:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(self.path).names
+        except (pa.ArrowException, ValueError, OSError) as exc:
+            raise DataError(f"{self.path}: cannot read as Parquet ({_reason(exc)})") from None
+        dups = sorted(name for name, n in Counter(names).items() if n > 1)
+        if dups:
+            raise DataError(f"{self.path}: duplicated column name(s): {_listing(dups)}")
+        try:
+            return pd.read_parquet(self.path)
+        except (pa.ArrowException, ValueError, OSError) as exc:
+            raise DataError(f"{self.path}: cannot read as Parquet ({_reason(exc)})") from None
+
+
+Source = SimulatorSource | CsvSource | ParquetSource
+
+_PARAMS = {
+    "simulator": ("rows", "days", "seed", "fraud_rate"),
+    "csv": ("path", "preset", "schema"),
+    "parquet": ("path", "preset", "schema"),
+}
+
+
+def build_source(kind: str, **params: Any) -> Source:
+    """A source from its kind and parameters, e.g. as written in an experiment YAML.
+
+    `simulator`: rows, days, seed, fraud_rate. `csv` / `parquet`: path, and a preset (e.g.
+    "creditcard"), a schema (`Schema` or mapping) or both (the mapping overrides the preset's
+    keys it names). Parameters set to None take their defaults. Raises `ConfigError`.
+    """
+    if kind not in _PARAMS:
+        raise ConfigError(
+            f"unknown data source kind {kind!r}. Valid kinds: {', '.join(SOURCE_KINDS)}"
+        )
+    unknown = sorted(k for k in params if k not in _PARAMS[kind])
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) for a {kind} source: {', '.join(unknown)}. "
+            f"Valid parameters: {', '.join(_PARAMS[kind])}"
+        )
+    given = {k: v for k, v in params.items() if v is not None}
+    if kind == "simulator":
+        return SimulatorSource(**given)
+    if "path" not in given:
+        raise ConfigError(f"a {kind} source needs a path")
+    cls = CsvSource if kind == "csv" else ParquetSource
+    return cls(given["path"], given.get("schema"), preset=given.get("preset"))
+
+
+def _spec_value(spec: Any, key: str) -> Any:
+    if isinstance(spec, Mapping):
+        return spec.get(key)
+    value = getattr(spec, key, None)
+    return None if callable(value) else value
+
+
+def load_dataset(spec: Any) -> Dataset:
+    """Load the data a source spec describes: a mapping or an object with the attributes `kind`,
+    `rows`, `days`, `seed`, `fraud_rate` (simulator) or `path`, `preset`, `schema` (files), such as
+    `pipeline.config.DataConfig`.
+    """
+    kind = _spec_value(spec, "kind") or "simulator"
+    if kind == "simulator":
+        params = {k: _spec_value(spec, k) for k in _PARAMS["simulator"]}
+        return build_source("simulator", **params).load()
+    resolved = getattr(spec, "resolved_path", None)
+    path = resolved() if callable(resolved) else _spec_value(spec, "path")
+    schema = _spec_value(spec, "schema_")
+    if schema is None:
+        schema = _spec_value(spec, "schema")
+    if hasattr(schema, "model_dump"):
+        schema = schema.model_dump()
+    if isinstance(schema, Mapping):
+        schema = {k: v for k, v in schema.items() if v is not None}
+    return build_source(
+        kind,
+        path=None if path is None else str(path),
+        preset=_spec_value(spec, "preset"),
+        schema=schema,
+    ).load()

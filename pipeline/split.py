@@ -1,0 +1,365 @@
+"""Outer folds and the validation slice: positional row indices only, nothing is resampled here.
+
+Every split returns sorted `np.int64` arrays of positional row indices (for `frame.iloc` / numpy
+arrays), never index labels, and train and test (fit and validation) are always disjoint.
+
+- `stratified_folds`: stratified k-fold, repeated over seeds.
+- `temporal_folds`: prequential folds ``train | gap | test``, each one shifted back in time; the gap
+  is the label delay (a fraud is confirmed only `gap_days` after the transaction), and cards already
+  known to be compromised when the test period starts are not scored again.
+- `validation_slice`: the part of a training fold kept for early stopping and the decision
+  threshold: the most recent rows when the data has a time column, else a stratified sample.
+
+Time periods are half-open ``[start, end)``. Times may be datetime64 (naive or tz-aware) or numbers
+of seconds (e.g. the credit-card layout's seconds since the first transaction); see `time_axis`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from pipeline.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from pipeline.data.schema import Schema
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86_400.0
+NANOSECONDS_PER_DAY = 86_400 * 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One outer fold: positional row indices (sorted int64), train and test disjoint."""
+
+    fold: int
+    seed: int
+    train: np.ndarray
+    test: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# time axis (shared with pipeline.features)
+
+
+def time_axis(times: Any, *, where: str = "times") -> tuple[np.ndarray, int | float]:
+    """Times as one sortable numeric array plus the length of a day in its units.
+
+    datetime64 values (naive, or tz-aware as UTC instants) become int64 nanoseconds with a day of
+    86_400e9; numbers become float64 seconds with a day of 86_400. Missing or non-time values raise
+    `DataError` naming `where`.
+    """
+    s = times if isinstance(times, pd.Series) else pd.Series(np.asarray(times))
+    if s.dtype == object:
+        try:
+            s = pd.to_datetime(s, utc=True)
+        except (TypeError, ValueError) as err:
+            raise DataError(
+                f"{where}: expected datetime64 values or numbers of seconds, found object values "
+                f"such as {s.iloc[0]!r} ({err})"
+            ) from None
+    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
+        n_missing = int(s.isna().sum())
+        if n_missing:
+            raise DataError(f"{where}: {n_missing} missing time value(s) (NaT); expected none")
+        return s.dt.as_unit("ns").astype("int64").to_numpy(), NANOSECONDS_PER_DAY
+    if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+        raise DataError(
+            f"{where}: expected datetime64 values or numbers of seconds, found dtype {s.dtype}"
+        )
+    values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    n_bad = int((~np.isfinite(values)).sum())
+    if n_bad:
+        raise DataError(f"{where}: {n_bad} missing or infinite time value(s); expected none")
+    return values, SECONDS_PER_DAY
+
+
+def _days_to_units(days: float, per_day: int | float) -> int | float:
+    """A duration in days in the units of a `time_axis` (int nanoseconds or float seconds)."""
+    if isinstance(per_day, int):
+        return round(days * per_day)
+    return days * per_day
+
+
+def _format_time(value: float, per_day: int | float) -> str:
+    if isinstance(per_day, int):
+        return str(pd.Timestamp(int(value), unit="ns"))
+    return f"{value:g} s (day {value / per_day:.2f})"
+
+
+# --------------------------------------------------------------------------------------------
+# checks
+
+
+def _binary_labels(y: Any, where: str) -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise DataError(f"{where}: labels must be one-dimensional, found shape {arr.shape}")
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise DataError(f"{where}: labels must be numeric 0/1, found dtype {arr.dtype}")
+    values = set(np.unique(arr).tolist())
+    if not values <= {0, 1}:
+        bad = sorted(values - {0, 1}, key=str)[:5]
+        raise DataError(f"{where}: labels must be 0/1, found values {bad}")
+    return arr.astype(np.int8)
+
+
+def _indices(idx: np.ndarray) -> np.ndarray:
+    return np.sort(np.asarray(idx, dtype=np.int64))
+
+
+# --------------------------------------------------------------------------------------------
+# stratified
+
+
+def stratified_folds(y: Any, *, n_splits: int = 3, seeds: Sequence[int] = (0,)) -> list[Fold]:
+    """Stratified k-fold (shuffled, `random_state=seed`) once per seed: `n_splits * len(seeds)` folds.
+
+    Folds are numbered 0..n_splits-1 within each seed and listed seed by seed. Each row is in the
+    test part of exactly one fold per seed. Same seeds, same folds.
+    """
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 2:
+        raise ConfigError(f"stratified_folds: n_splits must be an integer >= 2, found {n_splits!r}")
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ConfigError("stratified_folds: seeds is empty; give at least one seed, e.g. [0]")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"stratified_folds: seeds repeat ({list(seeds)}); the folds would too")
+    labels = _binary_labels(y, "stratified_folds")
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    if min(n_pos, n_neg) < n_splits:
+        raise DataError(
+            f"stratified_folds: {n_pos} positive and {n_neg} negative rows; each class needs at "
+            f"least n_splits={n_splits} rows so that every test fold has one"
+        )
+    placeholder = np.zeros((len(labels), 1))
+    folds: list[Fold] = []
+    for seed in seeds:
+        kfold = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
+        for k, (train, test) in enumerate(kfold.split(placeholder, labels)):
+            folds.append(Fold(fold=k, seed=int(seed), train=_indices(train), test=_indices(test)))
+    return folds
+
+
+# --------------------------------------------------------------------------------------------
+# temporal
+
+
+def temporal_folds(
+    times: Any,
+    *,
+    train_days: float,
+    gap_days: float,
+    test_days: float,
+    n_folds: int = 1,
+    step_days: float | None = None,
+    entity: Any = None,
+    y: Any = None,
+    exclude_known_compromised: bool = True,
+) -> list[Fold]:
+    """Prequential temporal folds: ``[train_days) [gap_days) [test_days)``, shifted back in time.
+
+    The most recent fold's test period ends at the end of the day of the last transaction (midnight
+    after it, counting days from the epoch, or from second 0 for numeric times); each earlier fold
+    is shifted `step_days` (default `test_days`) further back. Folds are returned oldest first: fold
+    `n_folds - 1` is the most recent one. All seeds are 0. Rows in the gap are in neither part.
+
+    When `entity` and `y` are given and `exclude_known_compromised` is true, entities (cards) with
+    a fraud row in the fold's training period are removed from its test rows: that label is known
+    before the test period starts (the gap is the label delay), so the card is already blocked.
+
+    Raises `ConfigError` for invalid lengths and for periods that hold no rows (the configured
+    periods do not fit the data), `DataError` for a training or test period without a positive row.
+    """
+    for name, value, allow_zero in (
+        ("train_days", train_days, False),
+        ("gap_days", gap_days, True),
+        ("test_days", test_days, False),
+        ("step_days", test_days if step_days is None else step_days, False),
+    ):
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise ConfigError(f"temporal_folds: {name} must be {bound}, found {value!r}")
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int | np.integer) or n_folds < 1:
+        raise ConfigError(f"temporal_folds: n_folds must be an integer >= 1, found {n_folds!r}")
+    step = test_days if step_days is None else step_days
+
+    t, per_day = time_axis(times, where="temporal_folds: times")
+    n = len(t)
+    if n == 0:
+        raise DataError("temporal_folds: times is empty")
+    labels = None
+    if y is not None:
+        labels = _binary_labels(y, "temporal_folds: y")
+        if len(labels) != n:
+            raise DataError(f"temporal_folds: y has {len(labels)} rows, times has {n}")
+    ent = None
+    if entity is not None and exclude_known_compromised:
+        ent = np.asarray(entity)
+        if len(ent) != n:
+            raise DataError(f"temporal_folds: entity has {len(ent)} rows, times has {n}")
+        if labels is None:
+            log.warning("temporal_folds: entity given without y; known-compromised cards are kept")
+            ent = None
+
+    t_min, t_max = t.min(), t.max()
+    day = per_day
+    end = (t_max // day + 1) * day  # midnight after the last transaction
+    if isinstance(day, int):
+        end = int(end)
+    span = f"the data spans {_format_time(t_min, day)} .. {_format_time(t_max, day)}"
+
+    order = np.argsort(t, kind="stable")
+    t_sorted = t[order]
+
+    def rows_in(start: float, stop: float) -> np.ndarray:
+        lo, hi = np.searchsorted(t_sorted, [start, stop], side="left")
+        return order[lo:hi]
+
+    folds: list[Fold] = []
+    for k in range(n_folds):
+        shift = _days_to_units((n_folds - 1 - k) * step, day)
+        test_end = end - shift
+        test_start = test_end - _days_to_units(test_days, day)
+        train_end = test_start - _days_to_units(gap_days, day)
+        train_start = train_end - _days_to_units(train_days, day)
+        where = f"temporal fold {k} of {n_folds}"
+        train = _indices(rows_in(train_start, train_end))
+        test = _indices(rows_in(test_start, test_end))
+        for period, idx, start, stop in (
+            ("training", train, train_start, train_end),
+            ("test", test, test_start, test_end),
+        ):
+            if len(idx) == 0:
+                raise ConfigError(
+                    f"{where}: the {period} period [{_format_time(start, day)}, "
+                    f"{_format_time(stop, day)}) holds no rows; {span}. Use fewer folds "
+                    "(split.n_folds), shorter periods or a smaller step_days"
+                )
+        if train_start < t_min:
+            log.info("%s: the training period starts before the data; it is shorter", where)
+        if labels is not None and ent is not None:
+            compromised = np.unique(ent[train[labels[train] == 1]])
+            if len(compromised):
+                keep = ~np.isin(ent[test], compromised)
+                log.info(
+                    "%s: %d test rows of %d known-compromised entities are not scored",
+                    where,
+                    int((~keep).sum()),
+                    len(compromised),
+                )
+                test = test[keep]
+                if len(test) == 0:
+                    raise DataError(
+                        f"{where}: every test row belongs to a known-compromised entity; "
+                        "nothing is left to score"
+                    )
+        if labels is not None:
+            for period, idx in (("training", train), ("test", test)):
+                if labels[idx].sum() == 0:
+                    raise DataError(
+                        f"{where}: the {period} period ({len(idx)} rows) has no positive row"
+                        + (
+                            " left after removing known-compromised entities"
+                            if period == "test" and ent is not None
+                            else ""
+                        )
+                        + "; use longer periods or fewer folds"
+                    )
+        folds.append(Fold(fold=k, seed=0, train=train, test=test))
+    return folds
+
+
+# --------------------------------------------------------------------------------------------
+# validation slice
+
+
+def validation_slice(
+    frame: pd.DataFrame,
+    train_idx: Any,
+    schema: Schema,
+    *,
+    fraction: float = 0.2,
+    gap_days: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split a training fold into (fit_idx, val_idx), disjoint subsets of `train_idx`.
+
+    With a time column: `val_idx` is the most recent `fraction` of the training rows (by row count;
+    rows sharing the cut-off timestamp all go to validation) and `fit_idx` the rows at least
+    `gap_days` before the first validation row; rows inside the gap are in neither. Without a time
+    column: a stratified random split (`random_state=seed`); `gap_days` must then be 0.
+    Both parts must hold at least one positive row, else `DataError`.
+    """
+    if not 0 < fraction < 1:
+        raise ConfigError(f"validation_slice: fraction must be in (0, 1), found {fraction!r}")
+    if not math.isfinite(gap_days) or gap_days < 0:
+        raise ConfigError(f"validation_slice: gap_days must be >= 0, found {gap_days!r}")
+    if schema.label not in frame.columns:
+        raise DataError(f"validation_slice: label column {schema.label!r} is not in the frame")
+    idx = np.asarray(train_idx)
+    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or len(idx) == 0):
+        raise DataError(
+            f"validation_slice: train_idx must be a 1-d array of positional indices, "
+            f"found dtype {idx.dtype} shape {idx.shape}"
+        )
+    idx = np.unique(idx.astype(np.int64))
+    if len(idx) and (idx[0] < 0 or idx[-1] >= len(frame)):
+        raise DataError(
+            f"validation_slice: train_idx holds positions outside 0..{len(frame) - 1} "
+            f"(min {idx[0]}, max {idx[-1]})"
+        )
+    if len(idx) < 2:
+        raise DataError(f"validation_slice: the training fold has {len(idx)} row(s); need >= 2")
+    labels = _binary_labels(frame[schema.label].to_numpy()[idx], "validation_slice: labels")
+
+    if schema.time is not None and schema.time in frame.columns:
+        t, per_day = time_axis(
+            frame[schema.time].iloc[idx], where=f"validation_slice: column {schema.time!r}"
+        )
+        order = np.argsort(t, kind="stable")
+        n_val = max(1, round(fraction * len(idx)))
+        cutoff = t[order[len(idx) - n_val]]
+        gap_start = cutoff - _days_to_units(gap_days, per_day)
+        val = idx[t >= cutoff]
+        fit = idx[t < gap_start]
+        how = f"time-based (validation from {_format_time(cutoff, per_day)}, gap {gap_days:g} days)"
+        pos_val, pos_fit = labels[t >= cutoff].sum(), labels[t < gap_start].sum()
+    else:
+        if gap_days > 0:
+            raise ConfigError(
+                f"validation_slice: gap_days={gap_days:g} needs a time column and the schema has "
+                "none; set validation.gap_days to 0"
+            )
+        n_pos = int(labels.sum())
+        if n_pos < 2 or len(labels) - n_pos < 2:
+            raise DataError(
+                f"validation_slice: the training fold has {n_pos} positive row(s) of "
+                f"{len(labels)}; a stratified validation slice needs >= 2 of each class"
+            )
+        fit, val = train_test_split(
+            idx, test_size=fraction, stratify=labels, random_state=int(seed), shuffle=True
+        )
+        how = "stratified"
+        pos_fit = labels[np.isin(idx, fit)].sum()
+        pos_val = labels[np.isin(idx, val)].sum()
+    for part, rows, n_pos in (("fit", fit, pos_fit), ("validation", val, pos_val)):
+        if len(rows) == 0 or n_pos == 0:
+            raise DataError(
+                f"validation_slice ({how}): the {part} part ({len(rows)} rows) has no positive "
+                f"row; the training fold has {int(labels.sum())} positives in {len(idx)} rows. "
+                "Change validation.fraction or validation.gap_days, or use longer training periods"
+            )
+    return _indices(fit), _indices(val)

@@ -1,0 +1,395 @@
+"""Causal window features: hand-computed values, causality, label delay, fill values, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.data.schema import CREDITCARD_SCHEMA, SIMULATOR_SCHEMA, Schema
+from pipeline.data.simulate import simulate
+from pipeline.errors import ConfigError, DataError
+from pipeline.features import (
+    NO_HISTORY_MEAN,
+    NO_HISTORY_RATIO,
+    NO_LABEL_RATE,
+    NO_PREVIOUS_SECONDS,
+    build_features,
+    feature_columns,
+)
+
+SCHEMA = Schema(label="y", time="ts", id="id", amount="amt", entity="card", merchant="shop")
+DAY = pd.Timedelta(days=1)
+
+
+def engineered(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    return out[[c for c in out.columns if c not in frame.columns]]
+
+
+@pytest.fixture(scope="module")
+def sim() -> pd.DataFrame:
+    return simulate(3_000, n_days=40, seed=3, fraud_rate=0.03)
+
+
+@pytest.fixture(scope="module")
+def sim_features(sim: pd.DataFrame) -> pd.DataFrame:
+    return build_features(sim, SIMULATOR_SCHEMA)
+
+
+# --------------------------------------------------------------------------------------------
+# hand-computed values
+
+
+def six_rows() -> pd.DataFrame:
+    """One card at one shop; rows 1 and 2 share a timestamp."""
+    return pd.DataFrame(
+        {
+            "id": range(6),
+            "ts": pd.to_datetime(
+                [
+                    "2026-01-01 00:00",  # Thursday
+                    "2026-01-01 12:00",
+                    "2026-01-01 12:00",
+                    "2026-01-03 03:00",  # Saturday
+                    "2026-01-10 00:00",
+                    "2026-02-15 23:30",
+                ]
+            ),
+            "card": 1,
+            "shop": 7,
+            "amt": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+            "y": [1, 0, 0, 1, 0, 0],
+        }
+    )
+
+
+def test_hand_computed_values_one_card() -> None:
+    frame = six_rows()
+    out = build_features(frame, SCHEMA, label_delay_days=1.0, windows_days=(1, 7, 30))
+    expected = pd.DataFrame(
+        {
+            "hour": [0.0, 12.0, 12.0, 3.0, 0.0, 23.5],
+            "day_of_week": [3, 3, 3, 5, 5, 6],
+            "is_weekend": [0, 0, 0, 1, 1, 1],
+            "is_night": [1, 0, 0, 1, 1, 0],
+            # rows 1 and 2 share a time: neither sees the other, both see row 0 only
+            "entity_n_1d": [0, 1, 1, 0, 0, 0],
+            "entity_mean_amount_1d": [0.0, 10.0, 10.0, 0.0, 0.0, 0.0],
+            "entity_n_7d": [0, 1, 1, 3, 1, 0],
+            "entity_mean_amount_7d": [0.0, 10.0, 10.0, 20.0, 40.0, 0.0],
+            "entity_n_30d": [0, 1, 1, 3, 4, 0],
+            "entity_mean_amount_30d": [0.0, 10.0, 10.0, 20.0, 25.0, 0.0],
+            "entity_amount_ratio_30d": [1.0, 2.0, 3.0, 2.0, 2.0, 1.0],
+            "entity_secs_since_prev": [
+                NO_PREVIOUS_SECONDS,
+                43_200.0,
+                43_200.0,
+                39 * 3600.0,
+                6 * 86_400 + 21 * 3600.0,
+                36 * 86_400 + 23.5 * 3600,
+            ],
+            "merchant_n_1d": [0, 1, 1, 0, 0, 0],
+            "merchant_n_7d": [0, 1, 1, 3, 1, 0],
+            "merchant_n_30d": [0, 1, 1, 3, 4, 0],
+            # labels known one day later: at Jan 3 03:00 rows 0-2 are known (1 fraud of 3);
+            # at Jan 10 00:00 the 7-day delayed window [Jan 2, Jan 9) holds row 3 only (a fraud)
+            "merchant_fraud_rate_1d": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            "merchant_fraud_rate_7d": [0.0, 0.0, 0.0, 1 / 3, 1.0, 0.0],
+            "merchant_fraud_rate_30d": [0.0, 0.0, 0.0, 1 / 3, 0.5, 0.0],
+        }
+    )
+    got = engineered(out, frame)
+    assert list(got.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, atol=1e-9)
+    pd.testing.assert_frame_equal(out[frame.columns], frame)
+
+
+def test_output_keeps_input_index_and_order() -> None:
+    frame = six_rows()
+    shuffled = frame.iloc[[4, 0, 5, 2, 3, 1]].set_index(pd.Index([9, 9, 3, 1, 2, 0]))
+    out = build_features(shuffled, SCHEMA, label_delay_days=1.0)
+    assert out.index.equals(shuffled.index)
+    assert out["id"].tolist() == [4, 0, 5, 2, 3, 1]
+    ref = build_features(frame, SCHEMA, label_delay_days=1.0).set_index("id")
+    pd.testing.assert_frame_equal(
+        out.set_index("id")[ref.columns], ref.loc[out["id"]], check_names=False
+    )
+
+
+def test_input_frame_is_not_modified() -> None:
+    frame = six_rows()
+    before = frame.copy()
+    build_features(frame, SCHEMA)
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def brute_force(frame: pd.DataFrame, delay: float, windows: tuple[float, ...]) -> pd.DataFrame:
+    """The definition, row by row (slow reference)."""
+    rows = []
+    t = frame["ts"]
+    for i in range(len(frame)):
+        ti = t.iloc[i]
+        row = {}
+        card = frame[(frame["card"] == frame["card"].iloc[i]) & (t < ti)]
+        shop = frame[(frame["shop"] == frame["shop"].iloc[i]) & (t < ti)]
+        for w in windows:
+            c = card[card["ts"] >= ti - w * DAY]
+            row[f"entity_n_{w:g}d"] = len(c)
+            row[f"entity_mean_amount_{w:g}d"] = c["amt"].mean() if len(c) else NO_HISTORY_MEAN
+        mean = row[f"entity_mean_amount_{max(windows):g}d"]
+        amt = frame["amt"].iloc[i]
+        row[f"entity_amount_ratio_{max(windows):g}d"] = amt / mean if mean else NO_HISTORY_RATIO
+        row["entity_secs_since_prev"] = (
+            (ti - card["ts"].max()).total_seconds() if len(card) else NO_PREVIOUS_SECONDS
+        )
+        for w in windows:
+            row[f"merchant_n_{w:g}d"] = int((shop["ts"] >= ti - w * DAY).sum())
+        for w in windows:
+            known = shop[(shop["ts"] < ti - delay * DAY) & (shop["ts"] >= ti - (delay + w) * DAY)]
+            row[f"merchant_fraud_rate_{w:g}d"] = known["y"].mean() if len(known) else NO_LABEL_RATE
+        rows.append(row)
+    return pd.DataFrame(rows, index=frame.index)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_row_by_row_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 250
+    # coarse times (whole hours) so that ties happen
+    hours = rng.integers(0, 24 * 20, n)
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "ts": pd.Timestamp("2026-03-01") + pd.to_timedelta(hours, unit="h"),
+            "card": rng.integers(0, 12, n),
+            "shop": rng.integers(0, 5, n),
+            "amt": rng.integers(1, 100, n).astype(float),
+            "y": (rng.random(n) < 0.2).astype(np.int8),
+        }
+    )
+    windows = (0.5, 2.0, 7.0)
+    out = build_features(frame, SCHEMA, label_delay_days=1.5, windows_days=windows)
+    ref = brute_force(frame, 1.5, windows)
+    got = out[ref.columns]
+    pd.testing.assert_frame_equal(got, ref, check_dtype=False, rtol=1e-9, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# causality
+
+
+def test_rows_after_t_never_change_features_at_or_before_t(sim: pd.DataFrame) -> None:
+    schema = SIMULATOR_SCHEMA
+    t = sim["timestamp"].quantile(0.6)
+    base = build_features(sim, schema)
+    later = sim["timestamp"] > t
+    assert later.sum() > 100 and (~later).sum() > 100
+
+    rng = np.random.default_rng(0)
+    changed = sim.copy()
+    changed.loc[later, "amount"] = rng.uniform(1, 5_000, int(later.sum())).round(2)
+    changed.loc[later, "is_fraud"] = (1 - changed.loc[later, "is_fraud"]).astype(np.int8)
+    changed.loc[later, "customer_id"] = rng.permutation(
+        changed.loc[later, "customer_id"].to_numpy()
+    )
+    # extra rows after t, for customers and merchants that exist before t
+    extra = sim[~later].sample(300, random_state=1).copy()
+    extra["timestamp"] = t + pd.to_timedelta(rng.uniform(1e-3, 86_400 * 3, len(extra)), unit="s")
+    extra["transaction_id"] = np.arange(len(extra)) + 10_000_000
+    extra["is_fraud"] = np.int8(1)
+    # ...and rows exactly at t are "at or before t" for nobody but themselves: not added
+    changed = pd.concat([changed, extra]).sample(frac=1.0, random_state=2)
+    after = build_features(changed, schema)
+
+    ids = sim.loc[~later, "transaction_id"]
+    cols = engineered(base, sim).columns
+    a = base.set_index("transaction_id").loc[ids, cols]
+    b = after.set_index("transaction_id").loc[ids, cols]
+    pd.testing.assert_frame_equal(a, b)  # exact, not approximately equal
+    # the change did reach the later rows
+    later_ids = sim.loc[later, "transaction_id"]
+    a_later = base.set_index("transaction_id").loc[later_ids, cols].to_numpy(dtype=float)
+    b_later = after.set_index("transaction_id").loc[later_ids, cols].to_numpy(dtype=float)
+    assert not np.array_equal(a_later, b_later)
+
+
+def test_label_known_only_after_delay() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": range(5),
+            "ts": pd.to_datetime(
+                [
+                    "2026-01-01 00:00",  # 9 days before the last row: label known
+                    "2026-01-05 00:00",  # 5 days before: label not known with delay 7
+                    "2026-01-09 23:00",  # 1 hour before
+                    "2026-01-03 00:00",  # other merchant
+                    "2026-01-10 00:00",  # the row at t
+                ]
+            ),
+            "card": [1, 2, 3, 4, 5],
+            "shop": [7, 7, 7, 8, 7],
+            "amt": 10.0,
+            "y": [0, 0, 0, 0, 0],
+        }
+    )
+    cols = [f"merchant_fraud_rate_{w}d" for w in (1, 7, 30)] + ["merchant_n_7d"]
+
+    def at_t(f: pd.DataFrame) -> pd.Series:
+        return build_features(f, SCHEMA, label_delay_days=7.0)[cols].iloc[4]
+
+    base = at_t(frame)
+    for recent in (1, 2, 3):
+        flipped = frame.copy()
+        flipped.loc[recent, "y"] = 1
+        pd.testing.assert_series_equal(at_t(flipped), base)
+    # the same flip on a row older than the delay does show
+    flipped = frame.copy()
+    flipped.loc[0, "y"] = 1
+    got = at_t(flipped)
+    assert got["merchant_fraud_rate_30d"] == 1.0 and base["merchant_fraud_rate_30d"] == 0.0
+    assert got["merchant_fraud_rate_1d"] == 0.0  # [t-8d, t-7d) holds no row
+
+
+def test_label_delay_zero_still_excludes_same_time_and_self() -> None:
+    frame = six_rows()
+    out = build_features(frame, SCHEMA, label_delay_days=0.0)
+    # row 0 is a fraud; rows 1, 2 are later and see it, row 0 does not see itself
+    assert out["merchant_fraud_rate_1d"].tolist()[:3] == [0.0, 1.0, 1.0]
+
+
+def test_unknown_labels_and_missing_label_column() -> None:
+    frame = six_rows()
+    frame["y"] = frame["y"].astype(float)
+    frame.loc[0, "y"] = np.nan  # not yet labelled: neither fraud nor legit
+    out = build_features(frame, SCHEMA, label_delay_days=1.0)
+    assert out.loc[3, "merchant_fraud_rate_7d"] == 0.0  # rows 1, 2 known legit
+    no_label = build_features(frame.drop(columns="y"), SCHEMA, label_delay_days=1.0)
+    assert "merchant_n_7d" in no_label and "merchant_fraud_rate_7d" not in no_label
+
+
+# --------------------------------------------------------------------------------------------
+# layouts, fills, dtypes
+
+
+def test_simulator_frame_has_no_nan_and_expected_columns(
+    sim: pd.DataFrame, sim_features: pd.DataFrame
+) -> None:
+    new = engineered(sim_features, sim)
+    assert not new.isna().any().any()
+    assert np.isfinite(new.to_numpy(dtype=float)).all()
+    expected = {"hour", "day_of_week", "is_weekend", "is_night", "entity_secs_since_prev"}
+    expected |= {f"entity_n_{w}d" for w in (1, 7, 30)}
+    expected |= {f"entity_mean_amount_{w}d" for w in (1, 7, 30)}
+    expected |= {"entity_amount_ratio_30d"}
+    expected |= {f"merchant_{k}_{w}d" for k in ("n", "fraud_rate") for w in (1, 7, 30)}
+    assert set(new.columns) == expected
+    assert (new["merchant_fraud_rate_30d"].between(0, 1)).all()
+    assert (new["entity_n_1d"] <= new["entity_n_7d"]).all()
+    assert (new["entity_n_7d"] <= new["entity_n_30d"]).all()
+    first = ~sim.duplicated("customer_id")
+    assert (new.loc[first, "entity_secs_since_prev"] == NO_PREVIOUS_SECONDS).all()
+    assert (new.loc[first, "entity_amount_ratio_30d"] == NO_HISTORY_RATIO).all()
+    assert sim_features.index.equals(sim.index)
+
+
+def test_feature_columns_on_simulator(sim_features: pd.DataFrame) -> None:
+    numeric, categorical = feature_columns(sim_features, SIMULATOR_SCHEMA)
+    assert categorical == list(SIMULATOR_SCHEMA.categorical)
+    for role in ("is_fraud", "transaction_id", "timestamp", "customer_id", "merchant_id"):
+        assert role not in numeric
+    assert "fraud_pattern" not in numeric + categorical
+    assert "amount" in numeric and "merchant_fraud_rate_7d" in numeric
+    assert not set(numeric) & set(categorical)
+
+
+def test_feature_columns_rejects_undeclared_text_column() -> None:
+    frame = six_rows().assign(note="x")
+    with pytest.raises(DataError, match=r"note.*schema.categorical or schema.drop"):
+        feature_columns(frame, SCHEMA)
+    numeric, categorical = feature_columns(
+        frame, Schema(label="y", time="ts", categorical=("note",), drop=("id",))
+    )
+    assert categorical == ["note"] and numeric == ["card", "shop", "amt"]
+
+
+def test_seconds_layout_gives_hour_only() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "Time": np.sort(rng.uniform(0, 2 * 86_400, 50)).round(),
+            "V1": rng.normal(size=50),
+            "Amount": rng.uniform(1, 100, 50),
+            "Class": (rng.random(50) < 0.1).astype(int),
+        }
+    )
+    out = build_features(frame, CREDITCARD_SCHEMA)
+    assert list(engineered(out, frame).columns) == ["hour"]
+    np.testing.assert_allclose(out["hour"], (frame["Time"] % 86_400) / 3600)
+    assert feature_columns(out, CREDITCARD_SCHEMA) == (["V1", "Amount", "hour"], [])
+
+
+def test_seconds_layout_with_entity_counts_windows_in_seconds() -> None:
+    frame = pd.DataFrame({"t": [0.0, 3600.0, 90_000.0], "card": 1, "amt": 5.0, "y": 0})
+    schema = Schema(label="y", time="t", time_unit="seconds", amount="amt", entity="card")
+    out = build_features(frame, schema, windows_days=(1,))
+    assert out["entity_n_1d"].tolist() == [0, 1, 1]
+    assert out["entity_secs_since_prev"].tolist() == [NO_PREVIOUS_SECONDS, 3600.0, 86_400.0]
+
+
+def test_tz_aware_times_and_missing_entity() -> None:
+    frame = six_rows()
+    frame["ts"] = frame["ts"].dt.tz_localize("Europe/Paris")
+    frame["card"] = frame["card"].astype(float)
+    frame.loc[[1, 3], "card"] = np.nan  # unknown card: no history, not part of anyone's
+    out = build_features(frame, SCHEMA, label_delay_days=1.0)
+    assert out["hour"].tolist()[:2] == [0.0, 12.0]  # the local clock
+    assert out.loc[[1, 3], "entity_n_30d"].tolist() == [0, 0]
+    assert out.loc[4, "entity_n_30d"] == 2  # rows 0 and 2
+    assert not engineered(out, frame).isna().any().any()
+
+
+def test_no_time_column_adds_nothing() -> None:
+    frame = six_rows().drop(columns="ts")
+    out = build_features(frame, SCHEMA)
+    pd.testing.assert_frame_equal(out, frame)
+    assert out is not frame
+
+
+def test_empty_frame() -> None:
+    frame = six_rows().iloc[:0]
+    out = build_features(frame, SCHEMA)
+    assert len(out) == 0 and "entity_n_7d" in out
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"windows_days": (1, 0)}, "windows_days must all be > 0"),
+        ({"windows_days": ("a",)}, "windows_days must be a list of numbers"),
+        ({"label_delay_days": -1.0}, "label_delay_days must be a number >= 0"),
+    ],
+)
+def test_bad_settings_raise_config_error(kwargs: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        build_features(six_rows(), SCHEMA, **kwargs)
+
+
+def test_bad_data_raises_data_error() -> None:
+    with pytest.raises(DataError, match=r"already has column\(s\) \['hour'\]"):
+        build_features(six_rows().assign(hour=1), SCHEMA)
+    with pytest.raises(DataError, match="amount column 'amt' must be numeric"):
+        build_features(six_rows().assign(amt="10"), SCHEMA)
+    with pytest.raises(DataError, match="label column 'y' must be 0/1"):
+        build_features(six_rows().assign(y=2), SCHEMA)
+    with pytest.raises(DataError, match="time_unit: seconds"):
+        build_features(six_rows().assign(ts=1.0), SCHEMA)
+    with pytest.raises(DataError, match="time_unit='seconds'"):
+        build_features(six_rows(), Schema(label="y", time="ts", time_unit="seconds"))
+    frame = six_rows()
+    frame.loc[2, "ts"] = pd.NaT
+    with pytest.raises(DataError, match="1 missing time value"):
+        build_features(frame, SCHEMA)

@@ -1,0 +1,449 @@
+"""Data sources: loading, validation errors, duplicates, presets, schemas, round trips."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.config import DataConfig
+from pipeline.data.schema import (
+    CREDITCARD_SCHEMA,
+    PRESETS,
+    SIMULATOR_SCHEMA,
+    Schema,
+    schema_from_mapping,
+)
+from pipeline.data.simulate import simulate
+from pipeline.data.sources import (
+    CsvSource,
+    Dataset,
+    ParquetSource,
+    SimulatorSource,
+    build_source,
+    frame_digest,
+    load_dataset,
+    validate_frame,
+)
+from pipeline.errors import ConfigError, DataError
+
+SMALL = {"rows": 2_000, "days": 10, "seed": 5, "fraud_rate": 0.02}
+TINY_SCHEMA = {"label": "y", "time": "t", "id": "tx", "amount": "amount"}
+
+
+@pytest.fixture(scope="module")
+def sim() -> pd.DataFrame:
+    return simulate(SMALL["rows"], n_days=SMALL["days"], seed=SMALL["seed"], fraud_rate=0.02)
+
+
+def tiny_frame(n: int = 8) -> pd.DataFrame:
+    """A small valid table for TINY_SCHEMA, time in reverse order, two positives."""
+    return pd.DataFrame(
+        {
+            "tx": np.arange(n),
+            "t": pd.date_range("2026-01-01", periods=n, freq="h")[::-1].astype(str),
+            "amount": np.linspace(1.0, 80.0, n).round(2),
+            "kind": ["a", "b"] * (n // 2),
+            "y": [1, 0] + [0] * (n - 3) + [1],
+        }
+    )
+
+
+def write_csv(tmp_path: Path, df: pd.DataFrame, name: str = "data.csv") -> Path:
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+def creditcard_frame(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cols: dict[str, object] = {"Time": np.sort(rng.integers(0, 172_800, n)).astype(float)}
+    for i in range(1, 29):
+        cols[f"V{i}"] = rng.normal(size=n)
+    cols["Amount"] = rng.gamma(2.0, 40.0, n).round(2)
+    cols["Class"] = np.where(np.arange(n) % 10 == 3, "1", "0")
+    return pd.DataFrame(cols)
+
+
+# ---------------------------------------------------------------------------------------- schema
+
+
+def test_presets() -> None:
+    assert PRESETS["simulator"] is SIMULATOR_SCHEMA
+    assert PRESETS["creditcard"] is CREDITCARD_SCHEMA
+    assert CREDITCARD_SCHEMA.label == "Class"
+    assert (CREDITCARD_SCHEMA.time, CREDITCARD_SCHEMA.time_unit) == ("Time", "seconds")
+    assert CREDITCARD_SCHEMA.amount == "Amount"
+    assert CREDITCARD_SCHEMA.id is None and CREDITCARD_SCHEMA.entity is None
+    assert CREDITCARD_SCHEMA.categorical == ()
+    assert SIMULATOR_SCHEMA.drop == ("fraud_pattern",)
+
+
+def test_schema_from_mapping() -> None:
+    s = schema_from_mapping(
+        {"label": "y", "time": "t", "time_unit": "seconds", "categorical": ["a", "b"]}, "test"
+    )
+    assert s == Schema(label="y", time="t", time_unit="seconds", categorical=("a", "b"))
+
+
+def test_schema_from_mapping_unknown_key_lists_valid_keys() -> None:
+    with pytest.raises(
+        ConfigError, match="unknown schema key 'lable'.*'label'.*Valid keys:.*entity"
+    ):
+        schema_from_mapping({"lable": "y"}, "exp.yaml")
+
+
+@pytest.mark.parametrize(
+    ("mapping", "match"),
+    [
+        ({"time": "t"}, "needs a 'label'"),
+        ({"label": "y", "time_unit": "hours"}, "time_unit.*datetime, seconds.*'hours'"),
+        ({"label": "y", "categorical": 3}, "categorical.*list"),
+        ({"label": 1}, "'label' must be a column name"),
+    ],
+)
+def test_schema_from_mapping_errors(mapping: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        schema_from_mapping(mapping, "exp.yaml")
+
+
+# ------------------------------------------------------------------------------------- simulator
+
+
+def test_simulator_source(sim: pd.DataFrame) -> None:
+    ds = build_source("simulator", **SMALL).load()
+    assert isinstance(ds, Dataset)
+    assert ds.schema == SIMULATOR_SCHEMA
+    assert ds.name == "simulator(rows=2000,days=10,seed=5,fraud_rate=0.02)"
+    assert ds.source_path is None
+    assert ds.n_duplicates_dropped == 0
+    pd.testing.assert_frame_equal(ds.frame, sim)
+    again = SimulatorSource(**SMALL).load()
+    assert again.digest == ds.digest
+    assert len(ds.digest) == 64
+    other = SimulatorSource(**{**SMALL, "seed": 6}).load()
+    assert other.digest != ds.digest
+
+
+def test_digest_definition(sim: pd.DataFrame) -> None:
+    expected = hashlib.sha256(
+        pd.util.hash_pandas_object(sim, index=False).values.tobytes()
+    ).hexdigest()
+    assert frame_digest(sim) == expected
+    assert frame_digest(sim.set_axis(np.arange(len(sim)) + 10)) == expected  # index ignored
+
+
+def test_build_source_none_params_take_defaults() -> None:
+    src = build_source("simulator", rows=500, days=None, seed=None, fraud_rate=None)
+    assert (src.rows, src.days, src.seed, src.fraud_rate) == (500, 90, 0, 0.003)
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "match"),
+    [
+        ("excel", {}, "unknown data source kind 'excel'.*simulator, csv, parquet"),
+        ("simulator", {"n_rows": 5}, "unknown parameter.*n_rows.*rows, days, seed, fraud_rate"),
+        ("csv", {"preset": "creditcard"}, "needs a path"),
+        ("csv", {"path": "x.csv"}, "needs a schema"),
+        ("csv", {"path": "x.csv", "preset": "kaggle"}, "unknown preset 'kaggle'.*creditcard"),
+        ("parquet", {"path": "x.parquet", "schema": {"labl": "y"}}, "unknown schema key"),
+    ],
+)
+def test_build_source_config_errors(kind: str, params: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        build_source(kind, **params)
+
+
+# ------------------------------------------------------------------------------ files, round trip
+
+
+def test_csv_round_trip_of_simulated_data(tmp_path: Path, sim: pd.DataFrame) -> None:
+    path = write_csv(tmp_path, sim, "sim.csv")
+    ds = build_source("csv", path=str(path), schema=SIMULATOR_SCHEMA).load()
+    pd.testing.assert_frame_equal(ds.frame, sim)
+    assert ds.frame["timestamp"].dtype == "datetime64[ns]"
+    assert ds.frame["is_fraud"].dtype == np.int8
+    assert ds.source_path == str(path) and ds.name == str(path)
+    assert ds.digest == frame_digest(sim)
+
+
+def test_parquet_round_trip(tmp_path: Path, sim: pd.DataFrame) -> None:
+    path = tmp_path / "sim.parquet"
+    sim.to_parquet(path, index=False)
+    ds = ParquetSource(path, SIMULATOR_SCHEMA.to_dict()).load()
+    pd.testing.assert_frame_equal(ds.frame, sim)
+    assert ds.digest == SimulatorSource(**SMALL).load().digest
+
+
+def test_preset_simulator_for_files(tmp_path: Path, sim: pd.DataFrame) -> None:
+    path = tmp_path / "sim.parquet"
+    sim.to_parquet(path, index=False)
+    ds = build_source("parquet", path=str(path), preset="simulator").load()
+    assert ds.schema == SIMULATOR_SCHEMA
+
+
+def test_load_dataset_from_data_config(tmp_path: Path) -> None:
+    ds = load_dataset(DataConfig(kind="simulator", rows=300, days=5, seed=1, fraud_rate=0.05))
+    assert len(ds.frame) == 300
+    path = write_csv(tmp_path, tiny_frame())
+    cfg = DataConfig.model_validate(
+        {"kind": "csv", "path": str(path), "schema": {"label": "y", "time": "t"}}
+    )
+    ds = load_dataset(cfg)
+    assert ds.schema == Schema(label="y", time="t")
+    ds = load_dataset({"kind": "csv", "path": str(path), "schema": TINY_SCHEMA})
+    assert ds.schema.id == "tx"
+
+
+def test_sorted_by_time_and_index_reset(tmp_path: Path) -> None:
+    ds = CsvSource(write_csv(tmp_path, tiny_frame()), TINY_SCHEMA).load()
+    frame = ds.frame
+    assert frame["t"].is_monotonic_increasing
+    assert frame["t"].dtype == "datetime64[ns]"
+    assert list(frame.index) == list(range(len(frame)))
+    assert list(frame["tx"]) == list(range(7, -1, -1))
+
+
+def test_sort_is_stable_for_equal_times(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df["t"] = ["2026-01-02"] * 4 + ["2026-01-01"] * 4
+    ds = CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+    assert list(ds.frame["tx"]) == [4, 5, 6, 7, 0, 1, 2, 3]
+
+
+def test_timezone_aware_times_become_utc(tmp_path: Path) -> None:
+    df = tiny_frame(4)
+    df["t"] = ["2026-01-01T10:00:00+02:00"] * 4
+    ds = CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+    assert ds.frame["t"].dtype == "datetime64[ns]"
+    assert ds.frame["t"].iloc[0] == pd.Timestamp("2026-01-01 08:00:00")
+
+
+def test_duplicates_dropped_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    df = tiny_frame()
+    dup = df.iloc[[1, 2, 2]].copy()
+    dup["tx"] = [100, 101, 102]  # ids differ: still the same transaction
+    near = df.iloc[[3]].copy()
+    near["amount"] += 0.01  # not an exact duplicate
+    path = write_csv(tmp_path, pd.concat([df, dup, near]))
+    with caplog.at_level(logging.INFO, logger="pipeline.data.sources"):
+        ds = CsvSource(path, TINY_SCHEMA).load()
+    assert ds.n_duplicates_dropped == 3
+    assert len(ds.frame) == len(df) + 1
+    assert not ds.frame["tx"].isin([100, 101, 102]).any()  # the first occurrence is kept
+    assert "dropped 3 exact duplicate" in caplog.text
+
+
+def test_creditcard_preset(tmp_path: Path) -> None:
+    df = creditcard_frame()
+    shuffled = df.sample(frac=1.0, random_state=1)
+    path = write_csv(tmp_path, pd.concat([shuffled, df.iloc[:5]]), "creditcard.csv")
+    ds = build_source("csv", path=str(path), preset="creditcard").load()
+    assert ds.schema == CREDITCARD_SCHEMA
+    assert ds.n_duplicates_dropped == 5
+    assert list(ds.frame.columns) == ["Time", *(f"V{i}" for i in range(1, 29)), "Amount", "Class"]
+    assert len(ds.frame) == len(df)
+    assert ds.frame["Time"].is_monotonic_increasing
+    assert ds.frame["Class"].dtype == np.int8
+    assert int(ds.frame["Class"].sum()) == 4
+
+
+def test_creditcard_preset_with_partial_override(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, creditcard_frame(), "creditcard.csv")
+    ds = build_source(
+        "csv", path=str(path), preset="creditcard", schema={"drop": ["V28"], "time": None}
+    ).load()
+    assert ds.schema == Schema(
+        label="Class", time="Time", time_unit="seconds", amount="Amount", drop=("V28",)
+    )
+
+
+def test_string_labels_are_coerced(tmp_path: Path) -> None:
+    df = creditcard_frame(20)
+    path = tmp_path / "cc.parquet"
+    df.to_parquet(path, index=False)  # Class stays text in Parquet
+    ds = ParquetSource(path, preset="creditcard").load()
+    assert ds.frame["Class"].dtype == np.int8
+    assert set(ds.frame["Class"]) == {0, 1}
+
+
+def test_boolean_labels_are_coerced(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df["y"] = df["y"].astype(bool)
+    path = tmp_path / "b.parquet"
+    df.to_parquet(path, index=False)
+    ds = ParquetSource(path, TINY_SCHEMA).load()
+    assert ds.frame["y"].dtype == np.int8
+    assert int(ds.frame["y"].sum()) == 2
+
+
+def test_schema_object_accepted() -> None:
+    df = tiny_frame()
+    out = validate_frame(df, Schema(label="y", time="t"), "frame")
+    assert out["t"].dtype == "datetime64[ns]"
+    assert df["t"].dtype != out["t"].dtype  # the input is not modified
+
+
+# -------------------------------------------------------------------------------------- errors
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.csv"
+    with pytest.raises(DataError, match=r"nope\.csv: file not found"):
+        CsvSource(path, TINY_SCHEMA).load()
+
+
+def test_folder_instead_of_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="is a folder"):
+        ParquetSource(tmp_path, TINY_SCHEMA).load()
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(DataError, match=r"empty\.csv: the file is empty"):
+        CsvSource(path, TINY_SCHEMA).load()
+
+
+def test_header_only(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("tx,t,amount,y\n")
+    with pytest.raises(DataError, match=r"header\.csv: no rows"):
+        CsvSource(path, TINY_SCHEMA).load()
+
+
+def test_corrupt_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 this is not really parquet")
+    with pytest.raises(DataError, match=r"broken\.parquet: cannot read as Parquet") as info:
+        ParquetSource(path, TINY_SCHEMA).load()
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_not_utf8_csv(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("caf\xe9,y\n1,0\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin\.csv: cannot read as CSV"):
+        CsvSource(path, {"label": "y"}).load()
+
+
+def test_missing_columns_all_listed_with_available(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, tiny_frame().drop(columns=["t", "amount"]))
+    schema = {**TINY_SCHEMA, "categorical": ["kind", "shop"]}
+    with pytest.raises(DataError) as info:
+        CsvSource(path, schema).load()
+    msg = str(info.value)
+    assert str(path) in msg
+    assert "'t'" in msg and "'amount'" in msg and "'shop'" in msg
+    assert "Available columns: 'tx', 'kind', 'y'" in msg
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        ([0, 1, 2, 0, 1, 0, 0, 0], r"label column 'y' must be binary.*0, 1, 2"),
+        (["no", "yes"] * 4, r"must be binary.*'no', 'yes'"),
+        ([0.0, 1.0, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0], r"must be binary.*0\.5"),
+    ],
+)
+def test_label_not_binary(tmp_path: Path, labels: list, match: str) -> None:
+    df = tiny_frame()
+    df["y"] = labels
+    with pytest.raises(DataError, match=match):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
+def test_label_with_missing_values(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df["y"] = [1, 0, None, 0, 0, 0, 0, 1]
+    with pytest.raises(DataError, match="label column 'y' has 1 missing"):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
+def test_no_positive_rows(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df["y"] = 0
+    with pytest.raises(DataError, match=r"data\.csv: label column 'y' has no positive"):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
+def test_only_positive_rows(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df["y"] = 1
+    with pytest.raises(DataError, match="only positive"):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
+def test_all_nan_column(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df["notes"] = np.nan
+    path = write_csv(tmp_path, df)
+    with pytest.raises(DataError, match=r"no values at all.*'notes'"):
+        CsvSource(path, TINY_SCHEMA).load()
+    ds = CsvSource(path, {**TINY_SCHEMA, "drop": ["notes"]}).load()  # allowed when dropped
+    assert "notes" in ds.frame
+
+
+def test_duplicated_column_names_in_csv_header(tmp_path: Path) -> None:
+    path = tmp_path / "dups.csv"
+    path.write_text("tx,t,amount,amount,y\n0,2026-01-01,1.0,2.0,1\n1,2026-01-02,3.0,4.0,0\n")
+    with pytest.raises(DataError, match=r"dups\.csv: duplicated column name.*'amount'"):
+        CsvSource(path, TINY_SCHEMA).load()
+
+
+def test_duplicated_column_names_in_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table([pa.array([0, 1]), pa.array([1, 0]), pa.array([0, 1])], names=["y", "a", "a"])
+    path = tmp_path / "dups.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(DataError, match=r"dups\.parquet: duplicated column name.*'a'"):
+        ParquetSource(path, {"label": "y"}).load()
+
+
+def test_duplicated_column_names_in_frame() -> None:
+    df = pd.DataFrame([[1, 0, 2]], columns=["y", "a", "a"])
+    with pytest.raises(DataError, match="duplicated column name.*'a'"):
+        validate_frame(df, Schema(label="y"), "frame")
+
+
+def test_time_not_parseable(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df.loc[2, "t"] = "yesterday"
+    df.loc[5, "t"] = "soon"
+    with pytest.raises(DataError, match=r"time column 't' has 2 value.*not dates.*'yesterday'"):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
+def test_numeric_time_with_datetime_unit(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df["t"] = np.arange(len(df)) * 10.0
+    with pytest.raises(DataError, match="time column 't' is numeric.*time_unit: seconds"):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
+def test_seconds_time_not_numeric(tmp_path: Path) -> None:
+    df = creditcard_frame(20).astype({"Time": object})
+    df.loc[4, "Time"] = "noon"
+    path = write_csv(tmp_path, df, "cc.csv")
+    with pytest.raises(DataError, match=r"cc\.csv: time \(seconds\) column 'Time' must be numeric"):
+        build_source("csv", path=str(path), preset="creditcard").load()
+
+
+def test_missing_time_values(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df.loc[3, "t"] = None
+    with pytest.raises(DataError, match="time column 't' has 1 missing"):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
+def test_amount_not_numeric(tmp_path: Path) -> None:
+    df = tiny_frame().astype({"amount": object})
+    df.loc[1, "amount"] = "12,50 EUR"
+    with pytest.raises(DataError, match=r"amount column 'amount' must be numeric.*'12,50 EUR'"):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
