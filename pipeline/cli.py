@@ -25,8 +25,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
+# Piped or redirected output gets a wide console: the comparison table is wide.
+console = Console(width=None if sys.stdout.isatty() else 240)
 err_console = Console(stderr=True)
+WIDE_TABLE_COLUMNS = 200
 log = logging.getLogger("fraudgan")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -156,7 +158,7 @@ def run(
 
 
 def _print_comparison(comparison: Any) -> None:
-    console.print(comparison.to_rich_table())
+    console.print(comparison.to_rich_table(compact=console.width < WIDE_TABLE_COLUMNS))
     console.print(comparison.summary(), highlight=False)
 
 

@@ -374,11 +374,23 @@ class Comparison:
             test_train_ratio=None if not _finite(ratio) else float(ratio),
         )
 
-    def to_rich_table(self, *, digits: int = 3) -> Any:
-        """A `rich.table.Table`: mean ± half-width, paired differences and verdicts."""
+    def to_rich_table(self, *, digits: int = 3, compact: bool = False) -> Any:
+        """A `rich.table.Table`: mean ± half-width, paired differences and verdicts.
+
+        `compact` keeps the headline metric, ROC-AUC and the paired tests (for narrow terminals).
+        """
         from rich.table import Table
 
         header, rows = self._display_rows(digits)
+        if compact:
+            keep_labels = {metric_label(self.metric), metric_label("roc_auc")}
+            keep = [
+                i
+                for i, h in enumerate(header)
+                if i < 2 or h in keep_labels or h.startswith("Δ") or h == "verdict"
+            ]
+            header = [header[i] for i in keep]
+            rows = [[cells[i] for i in keep] for cells in rows]
         table = Table(
             title=f"{metric_label(self.metric)}: mean ± {self.level} CI half-width over folds × seeds",
             caption="\n".join(self._notes()),

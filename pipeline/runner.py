@@ -6,6 +6,7 @@ import logging
 import math
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import yaml
+from mlflow.data.code_dataset_source import CodeDatasetSource
 
 from models.classifier import build_pipeline, category_cardinalities, fit_pipeline, sampler_stats
 from models.samplers import REGISTRY, StrategyContext, build_strategy, strategy_kind
@@ -526,15 +528,17 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
         },
     )
     mlflow.log_dict(cfg.model_dump(mode="json", by_alias=True), "config.yaml")
-    schema = prepared.schema
-    dataset = mlflow.data.from_pandas(
-        prepared.dataset.frame,
-        source=ds.source_path or ds.name,
-        targets=schema.label,
-        name=ds.name,
-        digest=ds.digest[:32],
-    )
-    mlflow.log_input(dataset, context="training")
+    with warnings.catch_warnings():
+        # MLflow guesses a source type from the string and hints about integer columns: noise here.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            prepared.dataset.frame,
+            source=ds.source_path or CodeDatasetSource({"generator": ds.name}),
+            targets=prepared.schema.label,
+            name=ds.name,
+            digest=ds.digest[:32],
+        )
+        mlflow.log_input(dataset, context="training")
 
 
 ProgressFn = Callable[[str], None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -31,12 +32,28 @@ TAG_DATA_DIGEST = "fraudgan.data_digest"
 
 def setup(uri: str | None = None) -> str:
     """Point MLflow at the store (default: the project's SQLite store) and return its URI."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
     db = sqlite_path(uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
+        # MLflow creates the SQLite schema on first use; two processes doing it at once collide
+        # in alembic's migrations. Serialize the first touch of the store across processes.
+        with open(db.with_name(db.name + ".lock"), "w") as lock:
+            _lock_file(lock)
+            retry(
+                lambda: MlflowClient().search_experiments(max_results=1), what="opening the store"
+            )
     return uri
+
+
+def _lock_file(handle: Any) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; concurrent first launches may collide
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
 
 
 def sqlite_path(uri: str) -> Path | None:

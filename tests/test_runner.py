@@ -1,0 +1,240 @@
+"""The experiment runner end to end on tiny simulated data, against a temporary MLflow store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import runner, tracking
+from pipeline.cli import app
+from pipeline.config import PROJECT_ROOT, load_config
+
+QUICK = "experiments/quick.yaml"
+TINY = ["data.rows=3000", "data.fraud_rate=0.03", "classifier.n_estimators=15"]
+
+
+def _children(parent_id: str) -> list[mlflow.entities.Run]:
+    return tracking.child_runs(parent_id)
+
+
+@pytest.fixture(scope="module")
+def quick_result(tmp_path_factory):
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        cfg = load_config(QUICK, TINY)
+        yield uri, runner.run_experiment(cfg)
+    finally:
+        if old is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+def test_one_child_per_strategy_fold_seed_with_tags_and_metrics(quick_result, monkeypatch) -> None:
+    uri, result = quick_result
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking.setup()
+    children = _children(result.parent_run_id)
+    cfg = load_config(QUICK, TINY)
+    assert len(children) == len(cfg.strategies) * cfg.split.n_splits
+    keys = {(c.data.tags["strategy"], c.data.tags["fold"], c.data.tags["seed"]) for c in children}
+    assert len(keys) == len(children)
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert 0 <= child.data.metrics["average_precision"] <= 1
+        assert "recall_at_fpr_1pct" in child.data.metrics
+        assert "fit_seconds" in child.data.metrics
+    parent = mlflow.MlflowClient().get_run(result.parent_run_id)
+    for tag in (tracking.TAG_CONFIG_HASH, tracking.TAG_GIT_COMMIT, tracking.TAG_DATA_DIGEST):
+        assert parent.data.tags[tag]
+    assert parent.data.tags[tracking.TAG_CONFIG_HASH] == cfg.config_hash()
+    assert len(parent.inputs.dataset_inputs) == 1
+    names = {
+        a.path for a in mlflow.MlflowClient().list_artifacts(result.parent_run_id, "comparison")
+    }
+    assert {
+        "comparison/comparison.csv",
+        "comparison/comparison.md",
+        "comparison/report.html",
+    } <= names
+
+
+def test_comparison_is_sorted_and_reloads_from_mlflow(quick_result, monkeypatch) -> None:
+    uri, result = quick_result
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking.setup()
+    means = result.comparison.table["average_precision_mean"].to_numpy()
+    assert np.all(np.diff(means) <= 1e-12)
+    again, frame, _ = runner.load_comparison(result.parent_run_id)
+    assert len(frame) == len(result.results)
+    np.testing.assert_allclose(
+        again.table.set_index("strategy")["average_precision_mean"].sort_index(),
+        result.comparison.table.set_index("strategy")["average_precision_mean"].sort_index(),
+    )
+
+
+def test_threshold_strategy_differs_from_none_only_in_its_decision(quick_result) -> None:
+    _, result = quick_result
+    r = result.results.set_index(["strategy", "fold"])
+    none, thr = r.loc["none"], r.loc["threshold"]
+    np.testing.assert_allclose(none["average_precision"], thr["average_precision"])
+    np.testing.assert_allclose(thr["f1_at_decision"], thr["f1_tuned"])
+
+
+def test_validation_slice_never_contains_test_rows() -> None:
+    cfg = load_config(QUICK, TINY)
+    prepared = runner.prepare(cfg)
+    for fold in prepared.folds:
+        fr = runner.FoldRunner(cfg, prepared, fold)
+        assert not set(fr.val_idx) & set(fold.test)
+        assert not set(fr.fit_idx) & set(fold.test)
+        assert set(fr.fit_idx) | set(fr.val_idx) <= set(fold.train)
+
+
+def test_a_failing_child_is_marked_failed_and_the_others_continue() -> None:
+    cfg = load_config(QUICK, [*TINY, "strategies.bad={kind: smote, sampling_strategy: 0.001}"])
+    result = runner.run_experiment(cfg)
+    assert len(result.failed) == cfg.split.n_splits
+    assert "fewer minority rows" in result.failed[0]
+    statuses = {}
+    for child in _children(result.parent_run_id):
+        statuses.setdefault(child.data.tags["strategy"], set()).add(child.info.status)
+    assert statuses["bad"] == {"FAILED"}
+    assert statuses["none"] == {"FINISHED"}
+    bad = [c for c in _children(result.parent_run_id) if c.data.tags["strategy"] == "bad"][0]
+    assert "fewer minority rows" in bad.data.tags["error"]
+    assert "bad" not in set(result.comparison.table["strategy"])
+
+
+def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(monkeypatch) -> None:
+    cfg = load_config(QUICK, TINY)
+    calls = {"n": 0}
+    original = runner.FoldRunner.run
+
+    def interrupted(self, name, params):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, name, params)
+
+    monkeypatch.setattr(runner.FoldRunner, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_experiment(cfg)
+    parent_id = tracking.latest_parent_run(cfg.name)
+    client = mlflow.MlflowClient()
+    assert client.get_run(parent_id).info.status == "KILLED"
+    statuses = sorted(c.info.status for c in _children(parent_id))
+    assert statuses == ["FINISHED", "FINISHED", "KILLED"]
+
+    monkeypatch.setattr(runner.FoldRunner, "run", original)
+    ran = []
+    monkeypatch.setattr(
+        runner.FoldRunner,
+        "run",
+        lambda self, name, params: ran.append(name) or original(self, name, params),
+    )
+    result = runner.run_experiment(cfg, resume=parent_id)
+    total = len(cfg.strategies) * cfg.split.n_splits
+    assert len(ran) == total - 2
+    assert len(result.results) == total
+    assert client.get_run(parent_id).info.status == "FINISHED"
+
+
+def test_resume_refuses_a_different_configuration() -> None:
+    cfg = load_config(QUICK, [*TINY, "strategies=[none]"])
+    result = runner.run_experiment(cfg)
+    other = load_config(QUICK, [*TINY, "strategies=[none]", "seed=9"])
+    with pytest.raises(Exception, match="different configuration"):
+        runner.run_experiment(other, resume=result.parent_run_id)
+
+
+def test_one_point_grid_reproduces_the_untuned_run_exactly() -> None:
+    base = [*TINY, "strategies=[none, smote]"]
+    untuned = runner.run_experiment(load_config(QUICK, base)).results
+    grid = [
+        "tuning.enabled=true",
+        "tuning.method=grid",
+        "tuning.classifier_space={max_depth: [4]}",
+        "tuning.sampler_space={smote: {sampling_strategy: [0.1]}}",
+    ]
+    tuned = runner.run_experiment(load_config(QUICK, base + grid)).results
+    cols = ["average_precision", "roc_auc", "f1_tuned", "brier"]
+    a = untuned.sort_values(["strategy", "fold"])[cols].to_numpy()
+    b = tuned.sort_values(["strategy", "fold"])[cols].to_numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_tuned_search_is_deterministic_and_logs_its_history() -> None:
+    overrides = [
+        *TINY,
+        "strategies=[none, smote]",
+        "tuning.enabled=true",
+        "tuning.n_trials=3",
+        "tuning.classifier_space={max_depth: {low: 2, high: 5}, learning_rate: {low: 0.05, high: 0.5, log: true}}",
+        "tuning.sampler_space={smote: {sampling_strategy: {low: 0.1, high: 0.5}}}",
+        "report.include_untuned=true",
+    ]
+    a = runner.run_experiment(load_config(QUICK, overrides))
+    b = runner.run_experiment(load_config(QUICK, overrides))
+    cols = ["average_precision", "untuned_average_precision"]
+    np.testing.assert_array_equal(
+        a.results.sort_values(["strategy", "fold"])[cols].to_numpy(),
+        b.results.sort_values(["strategy", "fold"])[cols].to_numpy(),
+    )
+    client = mlflow.MlflowClient()
+    child = _children(a.parent_run_id)[0]
+    history = client.get_metric_history(child.info.run_id, "tuning_best_so_far")
+    assert len(history) == 3
+    assert [h.step for h in sorted(history, key=lambda h: h.step)] == [0, 1, 2]
+    assert "untuned_average_precision_mean" in a.comparison.table
+
+
+def test_cli_run_prints_the_comparison_and_compare_reprints_it() -> None:
+    cli = CliRunner()
+    res = cli.invoke(app, ["run", QUICK, *sum((["--set", o] for o in TINY), [])])
+    assert res.exit_code == 0, res.output
+    assert "AUPRC" in res.output and "parent run:" in res.output
+    res = cli.invoke(app, ["compare", "--latest"])
+    assert res.exit_code == 0, res.output
+    assert "class_weight" in res.output
+
+
+def test_cli_errors_are_one_clear_line_without_traceback() -> None:
+    cli = CliRunner()
+    res = cli.invoke(app, ["run", QUICK, "--set", "split.n_split=3"])
+    assert res.exit_code == 2
+    assert "n_splits" in res.output and "Traceback" not in res.output
+    res = cli.invoke(app, ["run", QUICK, "--set", "strategies.smoot={}"])
+    assert res.exit_code == 2 and "Valid kinds" in res.output
+    res = cli.invoke(app, ["compare", "no-such-run"])
+    assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_two_concurrent_launches_on_one_sqlite_store_both_finish(tmp_path) -> None:
+    uri = f"sqlite:///{tmp_path / 'shared' / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    cmd = [sys.executable, "-m", "pipeline.cli", "run", QUICK, "--set", "strategies=[none, smote]"]
+    for o in TINY:
+        cmd += ["--set", o]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name("quick")
+    parents = client.search_runs([exp.experiment_id], f"tags.`{tracking.TAG_KIND}` = 'experiment'")
+    assert len(parents) == 2
+    for parent in parents:
+        assert parent.info.status == "FINISHED"
+        assert len(_children(parent.info.run_id)) == 2 * 2
