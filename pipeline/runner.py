@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import tempfile
@@ -207,6 +208,7 @@ class FoldRunner:
         self.X_val, self.y_val = X.iloc[self.val_idx], prepared.y[self.val_idx]
         self.X_test, self.y_test = X.iloc[fold.test], prepared.y[fold.test]
         self.cardinalities = category_cardinalities(self.X_fit, prepared.categorical)
+        self._fits: dict[str, _Fitted] = {}
         n_pos = int(self.y_fit.sum())
         self.ctx = StrategyContext(
             random_state=fold.seed,
@@ -227,13 +229,21 @@ class FoldRunner:
             cardinalities=self.cardinalities,
             random_state=self.fold.seed,
         )
+        # Strategies that differ only after fitting (`threshold` vs `none`) share one fit.
+        key = repr(pipe.get_params(deep=True))
+        if key in self._fits:
+            cached = self._fits[key]
+            return dataclasses.replace(cached, strategy=strategy)
         start = time.perf_counter()
         fit_pipeline(pipe, self.X_fit, self.y_fit, self.X_val, self.y_val)
         seconds = time.perf_counter() - start
         p_val = pipe.predict_proba(self.X_val)[:, 1]
-        return _Fitted(
+        fitted = _Fitted(
             pipe, strategy, seconds, evaluate.average_precision(self.y_val, p_val), p_val
         )
+        if strategy.sampler is None:
+            self._fits[key] = fitted
+        return fitted
 
     def score(self, fitted: _Fitted) -> tuple[dict[str, float], np.ndarray]:
         """Test-fold metrics of a fitted strategy, its threshold chosen on validation data."""
