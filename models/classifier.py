@@ -25,10 +25,15 @@ from models.samplers import Encoding
 
 
 class TimedSampler(BaseEstimator):
-    """Wraps a sampler to record how long `fit_resample` took and how many rows it added."""
+    """Wraps a sampler to record how long `fit_resample` took and how many rows it added.
 
-    def __init__(self, sampler: Any) -> None:
+    With `keep_appended`, the rows an over-sampler appended are kept in `appended_` (for the
+    synthetic-data quality report).
+    """
+
+    def __init__(self, sampler: Any, keep_appended: bool = False) -> None:
         self.sampler = sampler
+        self.keep_appended = keep_appended
 
     def fit_resample(self, X: Any, y: Any, **params: Any) -> tuple[Any, Any]:
         start = time.perf_counter()
@@ -36,6 +41,9 @@ class TimedSampler(BaseEstimator):
         self.seconds_ = time.perf_counter() - start
         self.n_input_ = len(y)
         self.n_added_ = len(y_res) - len(y)
+        if self.keep_appended:
+            # Over-samplers append their rows after the input rows (imblearn's convention).
+            self.appended_ = np.asarray(X_res)[len(y) :]
         return X_res, y_res
 
 
@@ -95,13 +103,14 @@ def build_pipeline(
     xgb_params: dict[str, Any],
     cardinalities: list[int] | None = None,
     random_state: int = 0,
+    keep_synthetic: bool = False,
 ) -> Pipeline:
     """The model pipeline of one strategy; `cardinalities` is needed for ordinal encoding."""
     steps: list[tuple[str, Any]] = [
         ("preprocess", build_preprocessor(numeric, categorical, encoding))
     ]
     if sampler is not None:
-        steps.append(("sampler", TimedSampler(sampler)))
+        steps.append(("sampler", TimedSampler(sampler, keep_appended=keep_synthetic)))
     if encoding == "ordinal" and categorical:
         if cardinalities is None:
             raise ValueError("ordinal encoding needs the categorical cardinalities")

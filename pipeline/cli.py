@@ -186,6 +186,68 @@ def compare(
     _print_comparison(comparison)
 
 
+QUALITY_COLUMNS = {
+    "quality_ks_mean": "KS mean",
+    "quality_tvd_mean": "TVD mean",
+    "quality_corr_diff": "corr. diff",
+    "quality_c2st_auc": "C2ST AUC",
+    "quality_utility_tstr_auprc": "TSTR AUPRC",
+    "quality_utility_trtr_auprc": "TRTR AUPRC",
+    "quality_dcr_median_ratio": "DCR synth/holdout",
+    "quality_exact_copies": "exact copies",
+    "quality_memorization_flag": "memorized?",
+}
+
+
+@app.command()
+@friendly_errors
+def quality(
+    run_id: Annotated[str, typer.Argument(help="A parent run id, or one GAN child run id.")],
+) -> None:
+    """Show the synthetic-data quality of a launch's GAN children (fidelity, utility, privacy)."""
+    import mlflow
+    from rich.table import Table
+
+    from pipeline import tracking
+
+    tracking.setup()
+    client = mlflow.MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise FraudganError(
+            f"run {run_id!r} does not exist in {mlflow.get_tracking_uri()}"
+        ) from None
+    runs = (
+        tracking.child_runs(run_id)
+        if run.data.tags.get(tracking.TAG_KIND) == "experiment"
+        else [run]
+    )
+    runs = [r for r in runs if "quality_c2st_auc" in r.data.metrics]
+    if not runs:
+        raise FraudganError(
+            f"run {run_id} has no synthetic-data quality report: only GAN strategies (e.g. `cgan`) "
+            "get one, with report.quality: true"
+        )
+    table = Table(title="synthetic fraud rows vs real training fraud rows")
+    for col in ("strategy", "fold", "seed", *QUALITY_COLUMNS.values()):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for r in sorted(
+        runs, key=lambda r: (r.data.tags.get("strategy", ""), r.data.tags.get("fold", ""))
+    ):
+        m, t = r.data.metrics, r.data.tags
+        cells = [f"{m[k]:.3f}" if k in m else "n/a" for k in QUALITY_COLUMNS]
+        cells[-1] = "YES" if m.get("quality_memorization_flag") else "no"
+        table.add_row(t.get("strategy", "?"), t.get("fold", "?"), t.get("seed", "?"), *cells)
+    console.print(table)
+    console.print(
+        "C2ST AUC 0.5 = indistinguishable; TSTR = AUPRC when the classifier trains on synthetic "
+        "fraud; DCR ratio < 1 = synthetic rows closer to training rows than real unseen fraud is."
+    )
+    for r in runs:
+        console.print(f"report: {r.info.artifact_uri}/quality/quality_report.html", highlight=False)
+
+
 @app.command()
 @friendly_errors
 def ui(

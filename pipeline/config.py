@@ -143,6 +143,7 @@ class ReportConfig(_Strict):
     metric: str = "average_precision"
     k: int = Field(100, ge=1)
     include_untuned: bool = False
+    quality: bool = True  # synthetic-data quality report for GAN strategies
 
 
 class ExportConfig(_Strict):
@@ -296,6 +297,9 @@ def apply_override(raw: dict[str, Any], parts: list[str], value: Any, text: str)
         child = node.get(part)
         if child is None:
             child = {}
+            node[part] = child
+        if isinstance(child, list) and tuple(path) == ("strategies",):
+            child = {str(name): {} for name in child}  # the list shorthand, expanded
             node[part] = child
         if not isinstance(child, dict):
             raise ConfigError(f"--set {text!r}: {'.'.join(path)} is not a mapping")

@@ -74,6 +74,7 @@ class ChildResult:
     history: list[TrialRecord] = field(default_factory=list)
     run_id: str | None = None
     status: str = tracking.FINISHED
+    quality: Any = None  # pipeline.quality.QualityReport of a GAN child
 
     def row(self) -> dict[str, Any]:
         return {
@@ -228,6 +229,7 @@ class FoldRunner:
             xgb_params=xgb,
             cardinalities=self.cardinalities,
             random_state=self.fold.seed,
+            keep_synthetic=strategy.family == "gan" and self.cfg.report.quality,
         )
         # Strategies that differ only after fitting (`threshold` vs `none`) share one fit.
         key = repr(pipe.get_params(deep=True))
@@ -317,6 +319,11 @@ class FoldRunner:
         else:
             fitted = self.fit(name, params, {})
         metrics, curve = self.score(fitted)
+        quality = None
+        sampler_step = fitted.pipe.named_steps.get("sampler")
+        if sampler_step is not None and getattr(sampler_step, "appended_", None) is not None:
+            quality = gan_quality(self, fitted, sampler_step.appended_)
+            metrics.update(quality.metrics)
         if untuned is not None:
             metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
         return ChildResult(
@@ -328,6 +335,7 @@ class FoldRunner:
             pr_curve=curve,
             params={**{k: v for k, v in params.items() if k != "kind"}, **chosen},
             history=history,
+            quality=quality,
         )
 
 
@@ -342,6 +350,20 @@ def _log_child(result: ChildResult, run_id: str) -> None:
             },
             "pr_curve.json",
         )
+    if result.quality is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            result.quality.to_html(out / "quality_report.html")
+            result.quality.per_column.to_csv(out / "quality_per_column.csv", index=False)
+            result.quality.save_pngs(out)
+            mlflow.log_artifacts(str(out), artifact_path="quality")
+        if result.quality.memorization_flag:
+            log.warning(
+                "%s fold %d: the GAN's rows look memorized: %s",
+                result.strategy,
+                result.fold,
+                "; ".join(result.quality.memorization_reasons),
+            )
     if result.history:
         mlflow.log_dict(
             [
@@ -639,3 +661,52 @@ def load_comparison(parent_run_id: str) -> tuple[report.Comparison, pd.DataFrame
         raise FraudganError(f"run {parent_run_id} has no finished child runs to compare")
     frame = results_frame(results).sort_values(["strategy", "fold", "seed"])
     return build_comparison(frame, cfg), frame, dict(parent.data.tags)
+
+
+def preprocessed_to_frame(pipe: Any, matrix: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of the preprocessed matrix back in readable units: category labels and unscaled numbers.
+
+    Works for the ordinal encoding (the GAN's): categorical codes first, then the numeric block
+    (imputed values and missing indicators, standardised). Returns the frame and its categorical
+    columns.
+    """
+    pre = pipe.named_steps["preprocess"]
+    names = list(pre.get_feature_names_out())
+    frame = pd.DataFrame(np.asarray(matrix, dtype=np.float64), columns=names)
+    categorical: list[str] = []
+    cat = pre.named_transformers_.get("categorical")
+    cat_cols = list(getattr(cat, "feature_names_in_", []))
+    for i, col in enumerate(cat_cols):
+        labels = np.asarray(cat.categories_[i], dtype=object)
+        codes = frame[col].round().astype(np.int64).to_numpy()
+        valid = (codes >= 0) & (codes < len(labels))
+        frame[col] = np.where(valid, labels[np.clip(codes, 0, len(labels) - 1)], "(unknown)")
+        categorical.append(col)
+    num = pre.named_transformers_.get("numeric")
+    if num is not None and hasattr(num, "get_feature_names_out"):
+        num_names = list(num.get_feature_names_out())
+        frame[num_names] = num[-1].inverse_transform(frame[num_names].to_numpy())
+    return frame, categorical
+
+
+def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: np.ndarray) -> Any:
+    """The quality report of a GAN child: synthetic fraud vs the fold's real fraud rows."""
+    from pipeline.quality import quality_report
+
+    pipe = fitted.pipe
+    pre = pipe.named_steps["preprocess"]
+    real, categorical = preprocessed_to_frame(pipe, pre.transform(fr.X_fit[fr.y_fit == 1]))
+    synth, _ = preprocessed_to_frame(pipe, synthetic)
+    holdout, _ = preprocessed_to_frame(pipe, pre.transform(fr.X_val[fr.y_val == 1]))
+    legit, _ = preprocessed_to_frame(pipe, pre.transform(fr.X_fit[fr.y_fit == 0]))
+    test, _ = preprocessed_to_frame(pipe, pre.transform(fr.X_test))
+    return quality_report(
+        real,
+        synth,
+        categorical=categorical,
+        holdout=holdout if len(holdout) >= 5 else None,
+        train_legit=legit,
+        test=test,
+        test_label=fr.y_test,
+        random_state=fr.fold.seed,
+    )

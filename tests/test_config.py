@@ -113,3 +113,10 @@ def test_relative_data_path_is_anchored_at_project_root() -> None:
 def test_tests_use_a_temporary_store() -> None:
     assert "mlruns/mlflow.db" in tracking_uri()
     assert str(PROJECT_ROOT / "mlruns") not in tracking_uri()
+
+
+def test_override_below_a_strategy_list_shorthand() -> None:
+    cfg = load_config(
+        "experiments/quick.yaml", ["strategies=[none, smote]", "strategies.smote.k_neighbors=3"]
+    )
+    assert cfg.strategies == {"none": {}, "smote": {"k_neighbors": 3}}
