@@ -264,5 +264,9 @@ def ui(
         subprocess.run(cmd, check=False, env=os.environ.copy())
 
 
+from pipeline.serving_cli import register  # noqa: E402  (its commands reuse friendly_errors)
+
+register(app)
+
 if __name__ == "__main__":
     app()

@@ -170,7 +170,7 @@ def check_strategies(cfg: ExperimentConfig, prepared: Prepared) -> None:
             )
 
 
-def _space_for(cfg: ExperimentConfig, name: str, kind: str) -> SearchSpace:
+def space_for(cfg: ExperimentConfig, name: str, kind: str) -> SearchSpace:
     t = cfg.tuning
     sampler_space = t.sampler_space.get(name, t.sampler_space.get(kind, {}))
     return SearchSpace(
@@ -294,7 +294,7 @@ class FoldRunner:
         history: list[TrialRecord] = []
         chosen: dict[str, Any] = {}
         if tuning.enabled:
-            space = _space_for(self.cfg, name, kind)
+            space = space_for(self.cfg, name, kind)
             cache: dict[int, _Fitted] = {}
 
             def objective(clf: dict[str, Any], smp: dict[str, Any]) -> float:

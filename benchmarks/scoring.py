@@ -1,0 +1,424 @@
+"""Scoring benchmark: batch throughput, the cost of reason codes, REST latency, peak memory.
+
+Trains the `none` strategy of `experiments/default.yaml` on simulated data, logs it exactly as
+`fraudgan export` does (a `models.scorer.FraudScorer` pyfunc in a temporary MLflow store, never
+the project's `mlruns/`), then on the same rows and in the same process measures:
+
+- XGBoost's raw `Booster.inplace_predict` on the already built model matrix (the reference);
+- the pyfunc (`mlflow.pyfunc.load_model(...).predict`: MLflow's schema check, our validation,
+  preprocessing and prediction) and the unwrapped scorer, as ratios to the reference
+  (target >= 0.7 without reason codes);
+- `fraudgan score` on a Parquet file of raw transactions (reading, history features, scoring,
+  writing), with the time spent building history features reported apart;
+- the cost of reason codes (`--explain`);
+- REST latency of single-transaction requests to `mlflow models serve` on 127.0.0.1
+  (a bounded number of requests; target p50 under 15 ms);
+- optionally (`--memory-rows`), the peak memory of `fraudgan score` on a large Parquet file, in a
+  child process (target under 2 GiB for 5,000,000 rows).
+
+Usage: python benchmarks/scoring.py [--score-rows N] [--requests N] [--memory-rows N]
+Writes benchmarks/results/scoring.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def best_of(fn: Any, repeat: int) -> float:
+    """The fastest of `repeat` timed calls, in seconds."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values), q))
+
+
+def train_and_log(args: argparse.Namespace, tmp: Path) -> tuple[Any, str, Any]:
+    """(scorer, model URI, config): the default classifier on `--train-rows` simulated rows."""
+    import mlflow
+    import numpy as np
+
+    from models.scorer import FraudScorer
+    from pipeline import evaluate
+    from pipeline.config import load_config
+    from pipeline.export import history_spec, scorer_code_paths, scoring_requirements
+    from pipeline.runner import FoldRunner, prepare
+    from pipeline.split import Fold
+
+    cfg = load_config(
+        ROOT / "experiments" / "default.yaml",
+        [
+            f"data.rows={args.train_rows}",
+            "strategies=[none]",
+            # all of the default config's trees: with early stopping the small benchmark data
+            # can stop after a handful, which is not the model production scores with
+            f"classifier.early_stopping_rounds={args.early_stopping}",
+        ],
+    )
+    prepared = prepare(cfg)
+    everything = np.arange(len(prepared.frame), dtype=np.int64)
+    runner = FoldRunner(cfg, prepared, Fold(0, cfg.seed, everything, np.zeros(0, np.int64)))
+    start = time.perf_counter()
+    fitted = runner.fit("none", {}, {})
+    print(f"trained on {len(runner.fit_idx):,} rows in {time.perf_counter() - start:.1f} s")
+    threshold = evaluate.choose_threshold(runner.y_val, fitted.p_val, policy="f1")
+    schema = prepared.schema
+    scorer = FraudScorer.from_pipeline(
+        fitted.pipe,
+        numeric=prepared.numeric,
+        categorical=prepared.categorical,
+        threshold=threshold,
+        dtypes=prepared.X.dtypes.to_dict(),
+        id_column=schema.id,
+        history=history_spec(cfg, prepared),
+        check_frame=runner.X_fit,
+        metadata={"id_dtype": str(prepared.frame[schema.id].dtype)},
+    )
+    code = tmp / "code"
+    code.mkdir()
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=scorer,
+            signature=scorer.signature(),
+            input_example=prepared.frame[[schema.id, *scorer.columns]].head(5),
+            code_paths=scorer_code_paths(code),
+            pip_requirements=scoring_requirements(),
+        )
+    return scorer, info.model_uri, cfg
+
+
+def batch(args: argparse.Namespace, scorer: Any, model_uri: str, cfg: Any, tmp: Path) -> dict:
+    import mlflow
+
+    from pipeline.data.schema import SIMULATOR_SCHEMA
+    from pipeline.data.simulate import simulate
+    from pipeline.features import build_features
+    from pipeline.score import score_file
+
+    raw = simulate(args.score_rows, n_days=cfg.data.days, seed=args.seed, fraud_rate=0.003)
+    raw_path = tmp / "raw.parquet"
+    raw.to_parquet(raw_path, index=False)
+    start = time.perf_counter()
+    built = build_features(
+        raw,
+        SIMULATOR_SCHEMA,
+        label_delay_days=cfg.features.label_delay_days,
+        windows_days=cfg.features.windows_days,
+    )
+    features_whole = time.perf_counter() - start
+    frame = built[[SIMULATOR_SCHEMA.id, *scorer.columns]]
+    n = len(frame)
+    matrix = scorer.matrix(frame)
+    booster = scorer.booster
+    booster.inplace_predict(matrix[:1000])  # warm up
+    raw_s = best_of(lambda: booster.inplace_predict(matrix), args.repeat)
+    scorer_s = best_of(lambda: scorer.score(frame), args.repeat)
+    model = mlflow.pyfunc.load_model(model_uri)
+    model.predict(frame.head(100))
+    pyfunc_s = best_of(lambda: model.predict(frame), args.repeat)
+    sub = frame.head(min(n, args.explain_rows))
+    plain_sub = best_of(lambda: scorer.score(sub), args.repeat)
+    explain_sub = best_of(lambda: scorer.score(sub, explain=True), 1)
+
+    out_path = tmp / "scores.parquet"
+    runs = [score_file(model_uri, raw_path, out_path, progress=False) for _ in range(2)]
+    cli = min(runs, key=lambda s: s.seconds)
+    # reason codes cost far more (SHAP values per tree): measured on the first rows of the file
+    small_path = tmp / "raw_small.parquet"
+    raw.head(len(sub)).to_parquet(small_path, index=False)
+    cli_small = score_file(model_uri, small_path, tmp / "small.parquet", progress=False)
+    cli_explain = score_file(
+        model_uri, small_path, tmp / "small_explain.parquet", explain=True, progress=False
+    )
+    ratio = lambda s: raw_s / s  # noqa: E731
+    return {
+        "rows": n,
+        "features": len(scorer.columns),
+        "booster_features": booster.num_features(),
+        "trees": booster.num_boosted_rounds(),
+        "raw_inplace_predict": {"seconds": raw_s, "rows_per_s": n / raw_s},
+        "pyfunc_predict": {
+            "seconds": pyfunc_s,
+            "rows_per_s": n / pyfunc_s,
+            "ratio_to_raw": ratio(pyfunc_s),
+        },
+        "scorer_score": {
+            "seconds": scorer_s,
+            "rows_per_s": n / scorer_s,
+            "ratio_to_raw": ratio(scorer_s),
+        },
+        "fraudgan_score": {
+            "seconds": cli.seconds,
+            "rows_per_s": n / cli.seconds,
+            "ratio_to_raw": ratio(cli.seconds),
+            "chunks": cli.chunks,
+            "history_feature_seconds": cli.feature_seconds,
+            "model_seconds": cli.model_seconds,
+            "model_ratio_to_raw": ratio(cli.model_seconds),
+            "io_and_other_seconds": cli.seconds - cli.feature_seconds - cli.model_seconds,
+            "history_features_whole_file_seconds": features_whole,
+        },
+        "explain_cost": {
+            "rows": len(sub),
+            "score_seconds": plain_sub,
+            "score_explain_seconds": explain_sub,
+            "factor": explain_sub / plain_sub,
+            "explain_us_per_row": explain_sub / len(sub) * 1e6,
+            "fraudgan_score_seconds": cli_small.seconds,
+            "fraudgan_score_explain_seconds": cli_explain.seconds,
+            "fraudgan_score_factor": cli_explain.seconds / cli_small.seconds,
+        },
+    }
+
+
+def rest(args: argparse.Namespace, scorer: Any, model_uri: str, tmp: Path) -> dict:
+    import numpy as np
+
+    from pipeline.data.schema import SIMULATOR_SCHEMA
+    from pipeline.data.simulate import simulate
+    from pipeline.features import build_features
+    from pipeline.serving_cli import serve_command
+
+    raw = simulate(5000, n_days=30, seed=args.seed + 1)
+    rows = build_features(raw, SIMULATOR_SCHEMA)[[SIMULATOR_SCHEMA.id, *scorer.columns]]
+    bodies = []
+    for i in range(min(len(rows), 500)):
+        split = json.loads(rows.iloc[i : i + 1].to_json(orient="split", index=False))
+        bodies.append(json.dumps({"dataframe_split": split}).encode())
+    port = free_port()
+    log_path = tmp / "serve.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            serve_command(model_uri, port),
+            cwd=tmp,
+            env={**os.environ},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        started = time.monotonic()
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() - started > args.startup_timeout:
+                raise RuntimeError(f"server not up in {args.startup_timeout} s")
+            time.sleep(0.5)
+        startup = time.monotonic() - started
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Content-Type": "application/json"}
+
+        def call(body: bytes) -> float:
+            t0 = time.perf_counter()
+            conn.request("POST", "/invocations", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            elapsed = time.perf_counter() - t0
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {payload[:300]!r}")
+            return elapsed
+
+        for body in bodies[:20]:
+            call(body)  # warm up
+        latencies = []
+        deadline = time.monotonic() + args.rest_budget
+        for i in range(args.requests):
+            if time.monotonic() > deadline:
+                break
+            latencies.append(call(bodies[i % len(bodies)]) * 1000)
+        conn.close()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+    return {
+        "requests": len(latencies),
+        "startup_seconds": startup,
+        "p50_ms": percentile(latencies, 50),
+        "p90_ms": percentile(latencies, 90),
+        "p99_ms": percentile(latencies, 99),
+        "mean_ms": float(np.mean(latencies)),
+        "keep_alive": True,
+    }
+
+
+MEMORY_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from pipeline.score import score_file
+t = time.perf_counter()
+s = score_file({uri!r}, {inp!r}, {out!r}, progress=False)
+print(json.dumps({{"rows": s.rows, "seconds": time.perf_counter() - t, "chunks": s.chunks,
+    "feature_seconds": s.feature_seconds, "model_seconds": s.model_seconds,
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def memory(args: argparse.Namespace, model_uri: str, cfg: Any, tmp: Path) -> dict:
+    import gc
+
+    from pipeline.data.simulate import simulate
+
+    path = tmp / "big.parquet"
+    raw = simulate(args.memory_rows, n_days=cfg.data.days, seed=args.seed + 2, fraud_rate=0.003)
+    raw.to_parquet(path, index=False)
+    del raw
+    gc.collect()
+    code = MEMORY_CHILD.format(
+        root=str(ROOT), uri=model_uri, inp=str(path), out=str(tmp / "big_scores.parquet")
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=args.memory_timeout,
+        env={**os.environ},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["file_mib"] = path.stat().st_size / 2**20
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--train-rows", type=int, default=100_000)
+    parser.add_argument("--score-rows", type=int, default=500_000)
+    parser.add_argument("--explain-rows", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument(
+        "--rest-budget", type=float, default=120.0, help="seconds of requests at most"
+    )
+    parser.add_argument("--startup-timeout", type=float, default=180.0)
+    parser.add_argument("--memory-rows", type=int, default=0, help="e.g. 5000000; 0 skips")
+    parser.add_argument("--memory-timeout", type=float, default=1800.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--early-stopping", default="null", help="classifier.early_stopping_rounds (null: off)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "scoring.json"
+    )
+    args = parser.parse_args()
+
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+        os.environ["MLFLOW_TRACKING_URI"] = uri  # a throwaway store, never the project's
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        import mlflow
+        import numpy as np
+        import pandas as pd
+        import xgboost
+
+        mlflow.set_tracking_uri(uri)
+        scorer, model_uri, cfg = train_and_log(args, tmp)
+        results: dict[str, Any] = {
+            "machine": {
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "xgboost": xgboost.__version__,
+                "mlflow": mlflow.__version__,
+                "pandas": pd.__version__,
+                "numpy": np.__version__,
+            },
+            "model": {
+                "train_rows": args.train_rows,
+                "strategy": "none",
+                "config": "experiments/default.yaml",
+                "early_stopping_rounds": args.early_stopping,
+            },
+        }
+        print("batch throughput ...")
+        results["batch"] = batch(args, scorer, model_uri, cfg, tmp)
+        print("REST latency ...")
+        results["rest"] = rest(args, scorer, model_uri, tmp)
+        if args.memory_rows:
+            print(f"peak memory on {args.memory_rows:,} rows ...")
+            results["memory"] = memory(args, model_uri, cfg, tmp)
+    b, r = results["batch"], results["rest"]
+    results["targets"] = {
+        "pyfunc_ratio_ge_0.7": b["pyfunc_predict"]["ratio_to_raw"] >= 0.7,
+        "rest_p50_lt_15ms": r["p50_ms"] < 15,
+    }
+    if "memory" in results:
+        results["targets"]["peak_memory_lt_2GiB"] = results["memory"]["peak_rss_mib"] < 2048
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+    print(f"\nrows {b['rows']:,}, {b['trees']} trees, {b['booster_features']} booster features")
+    print(f"raw inplace_predict   {b['raw_inplace_predict']['rows_per_s']:>12,.0f} rows/s")
+    for key in ("pyfunc_predict", "scorer_score", "fraudgan_score"):
+        print(
+            f"{key:<21} {b[key]['rows_per_s']:>12,.0f} rows/s   ratio {b[key]['ratio_to_raw']:.2f}"
+        )
+    fs = b["fraudgan_score"]
+    print(
+        f"  fraudgan score: history features {fs['history_feature_seconds']:.1f} s, model "
+        f"{fs['model_seconds']:.1f} s (ratio {fs['model_ratio_to_raw']:.2f}), io/other "
+        f"{fs['io_and_other_seconds']:.1f} s"
+    )
+    e = b["explain_cost"]
+    print(
+        f"--explain on {e['rows']:,} rows: scorer x{e['factor']:.1f} "
+        f"({e['explain_us_per_row']:.0f} us/row), fraudgan score x{e['fraudgan_score_factor']:.1f}"
+    )
+    print(f"REST {r['requests']} requests: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
+    if "memory" in results:
+        m = results["memory"]
+        print(
+            f"memory: {m['rows']:,} rows in {m['seconds']:.0f} s, peak RSS {m['peak_rss_mib']:.0f} MiB"
+        )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,574 @@
+"""Export the champion of a finished experiment as one registered MLflow model.
+
+`export_champion` reads a parent run's logged configuration and comparison, picks the champion
+(the best mean of `report.metric`, or the strategy asked for), retrains it (the GAN too) on all the
+experiment's labelled data minus a validation slice (the most recent period when the data has
+time, else a stratified slice), chooses the decision threshold on that slice by the YAML's policy,
+and logs a `models.scorer.FraudScorer` in a new run tagged `fraudgan.kind=export`. The model is
+registered under `export.model_name` and the alias `export.alias` moves to the new version; the
+previous version keeps its number. `mlflow.models.evaluate` reports on the validation slice, and
+the bare XGBoost booster (XGBoost's JSON) plus the feature list are logged for scoring outside
+Python.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import yaml
+from mlflow.exceptions import MlflowException
+
+from models.samplers import strategy_kind
+from models.scorer import FraudScorer, reason_columns
+from pipeline import evaluate, report, tracking
+from pipeline.config import ExperimentConfig, config_from_mapping
+from pipeline.errors import ConfigError, FraudganError, TrainingError
+from pipeline.split import Fold
+
+log = logging.getLogger(__name__)
+
+TAG_SOURCE_RUN = "fraudgan.source_run"
+TAG_STRATEGY = "fraudgan.strategy"
+MODEL_NAME = "model"  # the logged model's name inside the export run
+BOOSTER_FILE = "xgb_model.json"
+FEATURES_FILE = "features.json"
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass
+class ExportResult:
+    """What an export produced: the run, the registered version, the alias and the threshold."""
+
+    run_id: str
+    source_run_id: str
+    strategy: str
+    model_name: str
+    version: str
+    alias: str
+    previous_version: str | None
+    model_id: str
+    logged_model_uri: str
+    threshold: float
+    threshold_policy: str
+    n_fit: int
+    n_validation: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    evaluation: str = ""
+    warnings: list[str] = field(default_factory=list)
+    pipeline: Any = field(default=None, repr=False)  # the fitted imblearn pipeline (in memory)
+    validation_index: np.ndarray | None = field(default=None, repr=False)  # rows of `prepare`
+
+    @property
+    def model_uri(self) -> str:
+        """`models:/<name>/<version>`."""
+        return f"models:/{self.model_name}/{self.version}"
+
+    @property
+    def alias_uri(self) -> str:
+        """`models:/<name>@<alias>`."""
+        return f"models:/{self.model_name}@{self.alias}"
+
+
+def logged_config(parent_run_id: str) -> ExperimentConfig:
+    """The resolved configuration a parent run logged as `config.yaml`."""
+    client = mlflow.MlflowClient()
+    try:
+        path = client.download_artifacts(parent_run_id, "config.yaml")
+    except (MlflowException, OSError) as exc:
+        raise FraudganError(
+            f"run {parent_run_id} has no readable config.yaml artifact ({exc}); "
+            "was it made by `fraudgan run`?"
+        ) from None
+    raw = yaml.safe_load(Path(path).read_text())
+    return config_from_mapping(raw, where=f"config.yaml of run {parent_run_id}")
+
+
+def pick_champion(
+    comparison: report.Comparison, cfg: ExperimentConfig, strategy: str | None = None
+) -> str:
+    """The strategy to export: `strategy` when given (it must be in the YAML), else the best mean."""
+    if strategy is not None:
+        if strategy not in cfg.strategies:
+            raise ConfigError(
+                f"--strategy {strategy!r} is not a strategy of this experiment; "
+                f"choose one of: {', '.join(cfg.strategies)}"
+            )
+        if strategy not in comparison.strategies:
+            log.warning("strategy %r has no finished child run in the experiment", strategy)
+        return strategy
+    metric = cfg.report.metric
+    column = f"{metric}_mean"
+    table = comparison.table
+    if column not in table.columns:
+        raise FraudganError(f"the comparison has no {metric!r} column to pick the champion by")
+    ranked = table[["strategy", column]].dropna()
+    ranked = ranked[ranked["strategy"].isin(list(cfg.strategies))]
+    if ranked.empty:
+        raise FraudganError(f"no strategy of the experiment has a finite mean {metric!r}")
+    ascending = report.lower_is_better(metric)
+    ranked = ranked.sort_values(column, ascending=ascending, kind="stable")
+    return str(ranked.iloc[0]["strategy"])
+
+
+def _progress(progress: ProgressFn | None, text: str) -> None:
+    log.info(text)
+    if progress is not None:
+        progress(text)
+
+
+def export_champion(
+    parent_run_id: str | None = None,
+    *,
+    strategy: str | None = None,
+    progress: ProgressFn | None = None,
+) -> ExportResult:
+    """Retrain the champion of a launch (None: the latest), register it and move the alias."""
+    from pipeline.runner import FoldRunner, check_strategies, load_comparison, prepare
+
+    tracking.setup()
+    if parent_run_id is None:
+        parent_run_id = tracking.latest_parent_run()
+    parent = tracking.get_parent_run(parent_run_id)
+    cfg = logged_config(parent_run_id)
+    comparison, _, tags = load_comparison(parent_run_id)
+    name = pick_champion(comparison, cfg, strategy)
+    params = cfg.strategies[name]
+    kind = strategy_kind(name, params)
+    _progress(progress, f"champion: {name} ({cfg.report.metric}) from run {parent_run_id}")
+    warnings: list[str] = []
+
+    prepared = prepare(cfg)
+    check_strategies(cfg, prepared)
+    digest = tags.get(tracking.TAG_DATA_DIGEST)
+    if digest and digest != prepared.dataset.digest:
+        text = (
+            f"the data ({prepared.dataset.name}) changed since the experiment "
+            f"(digest {prepared.dataset.digest[:12]} vs {digest[:12]})"
+        )
+        log.warning(text)
+        warnings.append(text)
+
+    everything = np.arange(len(prepared.frame), dtype=np.int64)
+    fold = Fold(fold=0, seed=cfg.seed, train=everything, test=np.zeros(0, dtype=np.int64))
+    runner = FoldRunner(cfg, prepared, fold)
+    _progress(
+        progress,
+        f"retraining {name} on {len(runner.fit_idx):,} rows, "
+        f"validation slice {len(runner.val_idx):,} rows",
+    )
+    started = time.perf_counter()
+    fitted = _fit(runner, cfg, name, params, kind)
+    fit_seconds = time.perf_counter() - started
+
+    v = cfg.validation
+    days = None if prepared.days is None else prepared.days[runner.val_idx]
+    threshold = evaluate.choose_threshold(
+        runner.y_val,
+        fitted.p_val,
+        policy=v.threshold_policy,
+        target_fpr=v.target_fpr,
+        alerts_per_day=v.alerts_per_day,
+        days=days,
+    )
+    metrics = evaluate.evaluate_predictions(
+        runner.y_val,
+        fitted.p_val,
+        threshold=threshold,
+        decision_threshold=threshold,
+        amount=None if prepared.amount is None else prepared.amount[runner.val_idx],
+        days=days,
+        entity=None if prepared.entity is None else prepared.entity[runner.val_idx],
+        k=cfg.report.k,
+    )
+    metrics["fit_seconds"] = fit_seconds
+    schema = prepared.schema
+    id_column = schema.id if schema.id is not None and schema.id in prepared.frame else None
+    scorer = FraudScorer.from_pipeline(
+        fitted.pipe,
+        numeric=prepared.numeric,
+        categorical=prepared.categorical,
+        threshold=threshold,
+        dtypes=prepared.X.dtypes.to_dict(),
+        id_column=id_column,
+        history=history_spec(cfg, prepared),
+        check_frame=runner.X_fit,
+        metadata={
+            "strategy": name,
+            "kind": kind,
+            "source_run": parent_run_id,
+            "id_dtype": None if id_column is None else str(prepared.frame[id_column].dtype),
+            "label": schema.label,
+        },
+    )
+    # The exported scorer must reproduce the pipeline's own probabilities.
+    p_check = scorer.predict_proba(runner.X_val)
+    if not np.allclose(p_check, fitted.p_val, rtol=0, atol=1e-6):
+        raise TrainingError(
+            "export: the scorer's probabilities differ from the trained pipeline's "
+            f"(max difference {np.abs(p_check - fitted.p_val).max():.3g})"
+        )
+
+    val_frame = prepared.frame.iloc[runner.val_idx]
+    result = _log_export(
+        cfg,
+        parent,
+        scorer,
+        name=name,
+        kind=kind,
+        params=params,
+        val_frame=val_frame,
+        y_val=runner.y_val,
+        p_val=fitted.p_val,
+        metrics=metrics,
+        n_fit=len(runner.fit_idx),
+        warnings=warnings,
+        progress=progress,
+    )
+    result.pipeline = fitted.pipe
+    result.validation_index = runner.val_idx
+    return result
+
+
+def _fit(runner: Any, cfg: ExperimentConfig, name: str, params: dict[str, Any], kind: str) -> Any:
+    """Fit the strategy as the experiment did (with the same tuning budget when enabled)."""
+    if not cfg.tuning.enabled:
+        return runner.fit(name, params, {})
+    from pipeline.runner import space_for
+    from pipeline.tuning import search
+
+    space = space_for(cfg, name, kind)
+    cache: dict[int, Any] = {}
+
+    def objective(clf: dict[str, Any], smp: dict[str, Any]) -> float:
+        fitted = runner.fit(name, {**params, **smp}, clf)
+        cache[len(cache)] = fitted
+        return fitted.val_ap
+
+    history = search(
+        space, objective, method=cfg.tuning.method, n_trials=cfg.tuning.n_trials, seed=cfg.seed
+    )
+    best = max(history, key=lambda r: r.value)
+    log.info("tuning: best trial %d (validation AUPRC %.4f)", best.number, best.value)
+    return cache[best.number]
+
+
+def history_spec(cfg: ExperimentConfig, prepared: Any) -> dict[str, Any] | None:
+    """How `fraudgan score` rebuilds the history features of a raw file; None without any."""
+    raw = list(prepared.dataset.frame.columns)
+    engineered = [c for c in prepared.frame.columns if c not in set(raw)]
+    if not cfg.features.enabled or not engineered:
+        return None
+    schema = prepared.schema
+    model_columns = set(prepared.categorical + prepared.numeric)
+    windows = [float(w) for w in cfg.features.windows_days]
+    needed = [c for c in raw if c in model_columns]
+    for role in (schema.time, schema.entity, schema.merchant, schema.amount):
+        if role is not None and role in raw and role not in needed:
+            needed.append(role)
+    return {
+        "schema": schema.to_dict(),
+        "label_delay_days": float(cfg.features.label_delay_days),
+        "windows_days": windows,
+        "horizon_days": float(cfg.features.label_delay_days) + max(windows),
+        "raw_columns": needed,
+        "engineered": engineered,
+    }
+
+
+def scoring_requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for package in (
+        "mlflow",
+        "xgboost",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "pyarrow",
+        "cloudpickle",
+    ):
+        try:
+            out.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def scorer_code_paths(tmp: Path) -> list[str]:
+    """A minimal copy of the code the pickled scorer imports (models.scorer, pipeline.errors)."""
+    root = Path(__file__).resolve().parent.parent
+    out = []
+    for package, modules in (("models", ("scorer.py",)), ("pipeline", ("errors.py",))):
+        target = tmp / "code" / package
+        target.mkdir(parents=True)
+        (target / "__init__.py").write_text(f'"""fraudgan {package} (scoring subset)."""\n')
+        for module in modules:
+            (target / module).write_text((root / package / module).read_text())
+        out.append(str(target))
+    return out
+
+
+def _log_export(
+    cfg: ExperimentConfig,
+    parent: mlflow.entities.Run,
+    scorer: FraudScorer,
+    *,
+    name: str,
+    kind: str,
+    params: dict[str, Any],
+    val_frame: pd.DataFrame,
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    metrics: dict[str, float],
+    n_fit: int,
+    warnings: list[str],
+    progress: ProgressFn | None,
+) -> ExportResult:
+    parent_id = parent.info.run_id
+    model_name, alias = cfg.export.model_name, cfg.export.alias
+    client = mlflow.MlflowClient()
+    previous = _alias_version(client, model_name, alias)
+    run = tracking.retry(
+        lambda: mlflow.start_run(
+            experiment_id=parent.info.experiment_id,
+            run_name=f"export-{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            tags={
+                tracking.TAG_KIND: "export",
+                TAG_SOURCE_RUN: parent_id,
+                TAG_STRATEGY: name,
+                tracking.TAG_CONFIG_HASH: cfg.config_hash(),
+                tracking.TAG_GIT_COMMIT: tracking.git_commit(),
+                tracking.TAG_DATA_DIGEST: parent.data.tags.get(tracking.TAG_DATA_DIGEST, ""),
+            },
+        ),
+        what="starting the export run",
+    )
+    run_id = run.info.run_id
+    try:
+        tracking.log_params(
+            run_id,
+            {
+                "strategy": name,
+                "kind": kind,
+                **{f"strategy.{k}": v for k, v in params.items() if k != "kind"},
+                "threshold": scorer.threshold,
+                "threshold_policy": cfg.validation.threshold_policy,
+                "target_fpr": cfg.validation.target_fpr,
+                "alerts_per_day": cfg.validation.alerts_per_day,
+                "n_fit": n_fit,
+                "n_validation": len(val_frame),
+                "n_validation_positive": int(y_val.sum()),
+                "features.numeric": len(scorer.numeric),
+                "features.categorical": len(scorer.categorical),
+                "n_trees": scorer.booster.num_boosted_rounds(),
+            },
+        )
+        tracking.log_metrics(run_id, {f"val_{k}": v for k, v in metrics.items()})
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            files = _write_side_files(scorer, tmp)
+            mlflow.log_artifacts(str(files), artifact_path="scoring")
+            example = _input_example(scorer, val_frame)
+            _progress(progress, f"logging and registering the model as {model_name!r}")
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME,
+                python_model=scorer,
+                signature=scorer.signature(),
+                input_example=example,
+                registered_model_name=model_name,
+                artifacts={
+                    "xgb_model": str(files / BOOSTER_FILE),
+                    "features": str(files / FEATURES_FILE),
+                },
+                code_paths=scorer_code_paths(tmp),
+                pip_requirements=scoring_requirements(),
+                metadata={"fraudgan": {"strategy": name, "source_run": parent_id}},
+                tags={"strategy": name, "source_run": parent_id},
+            )
+        version = str(info.registered_model_version)
+        tracking.retry(
+            lambda: client.set_registered_model_alias(model_name, alias, version),
+            what="moving the alias",
+        )
+        for key, value in {
+            "strategy": name,
+            "source_run": parent_id,
+            "export_run": run_id,
+            "threshold": f"{scorer.threshold:.6g}",
+            "threshold_policy": cfg.validation.threshold_policy,
+        }.items():
+            tracking.retry(
+                lambda k=key, val=value: client.set_model_version_tag(model_name, version, k, val),
+                what="tagging the model version",
+            )
+        _progress(progress, "evaluating on the validation slice")
+        evaluation = _evaluate(info, scorer, val_frame, y_val, p_val, metrics)
+        tracking.end_active(tracking.FINISHED)
+    except BaseException:
+        tracking.end_active(tracking.FAILED)
+        raise
+    return ExportResult(
+        run_id=run_id,
+        source_run_id=parent_id,
+        strategy=name,
+        model_name=model_name,
+        version=version,
+        alias=alias,
+        previous_version=previous,
+        model_id=info.model_id,
+        logged_model_uri=info.model_uri,
+        threshold=scorer.threshold,
+        threshold_policy=cfg.validation.threshold_policy,
+        n_fit=n_fit,
+        n_validation=len(val_frame),
+        metrics=metrics,
+        evaluation=evaluation,
+        warnings=warnings,
+    )
+
+
+def _alias_version(client: mlflow.MlflowClient, model_name: str, alias: str) -> str | None:
+    """The version an alias points at now, or None (no such model or alias)."""
+    try:
+        return str(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _write_side_files(scorer: FraudScorer, tmp: Path) -> Path:
+    out = tmp / "scoring"
+    out.mkdir()
+    booster = scorer.booster.copy()
+    try:
+        booster.feature_names = [_xgb_name(n) for n in scorer.feature_names()]
+    except ValueError:
+        log.debug("feature names not set on the booster JSON", exc_info=True)
+    booster.save_model(str(out / BOOSTER_FILE))
+    spec = scorer.feature_spec()
+    spec["booster_file"] = BOOSTER_FILE
+    spec["outputs"] = ["fraud_probability", "alert", *reason_columns()]
+    (out / FEATURES_FILE).write_text(json.dumps(spec, indent=2, default=_json_default) + "\n")
+    return out
+
+
+def _xgb_name(name: str) -> str:
+    # XGBoost refuses feature names with [, ] or <
+    return name.replace("[", "(").replace("]", ")").replace("<", "(lt)")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple | set):
+        return list(value)
+    return str(value)
+
+
+def _input_example(scorer: FraudScorer, val_frame: pd.DataFrame) -> pd.DataFrame:
+    columns = ([scorer.id_column] if scorer.id_column else []) + scorer.columns
+    return val_frame[columns].head(5).reset_index(drop=True)
+
+
+def _evaluate(
+    info: Any,
+    scorer: FraudScorer,
+    val_frame: pd.DataFrame,
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    metrics: dict[str, float],
+) -> str:
+    """`mlflow.models.evaluate` on the validation slice, plus our PR/ROC curves.
+
+    MLflow draws PR/ROC curves only for models with `predict_proba` (scikit-learn, XGBoost
+    flavors); a pyfunc gives labels, so the curves are drawn here from the probabilities and
+    logged as the evaluation's custom artifacts. Falls back to logging them on the run.
+    """
+    label = "label"
+    data = val_frame[scorer.columns].reset_index(drop=True).copy()
+    if scorer.id_column:
+        data.insert(0, scorer.id_column, val_frame[scorer.id_column].to_numpy())
+    data[label] = y_val.astype(np.int64)
+
+    def curves(eval_df: Any, builtin_metrics: Any, artifacts_dir: str) -> dict[str, str]:
+        return _curve_files(y_val, p_val, scorer.threshold, Path(artifacts_dir))
+
+    try:
+        # The registered artifact itself scores the slice; the classifier evaluator takes one
+        # column of labels, so the model's `alert` column is handed to it.
+        loaded = mlflow.pyfunc.load_model(info.model_uri)
+
+        def alerts(frame: pd.DataFrame) -> pd.Series:
+            return loaded.predict(frame)["alert"].astype(np.int64)
+
+        mlflow.models.evaluate(
+            model=alerts,
+            data=data,
+            targets=label,
+            model_type="classifier",
+            model_id=info.model_id,
+            evaluator_config={
+                "pos_label": 1,
+                "label_list": [0, 1],
+                "log_model_explainability": False,
+                "log_explainer": False,
+            },
+            custom_artifacts=[curves],
+        )
+        how = "mlflow.models.evaluate on the validation slice (+ PR/ROC curves as custom artifacts)"
+    except Exception as exc:  # evaluate is a report; never lose the export over it
+        log.warning("mlflow.models.evaluate failed (%s); logging our own PR/ROC curves", exc)
+        log.debug("evaluate traceback", exc_info=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            _curve_files(y_val, p_val, scorer.threshold, Path(tmp))
+            mlflow.log_artifacts(tmp, artifact_path="validation_curves")
+        how = f"own PR/ROC curves only (mlflow.models.evaluate failed: {type(exc).__name__}: {exc})"
+    return how
+
+
+def _curve_files(y: np.ndarray, p: np.ndarray, threshold: float, out: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    files: dict[str, str] = {}
+    precision, recall, _ = precision_recall_curve(y, p)
+    fpr, tpr, _ = roc_curve(y, p)
+    ap = evaluate.average_precision(y, p)
+    auc = evaluate.roc_auc(y, p)
+    prec_thr, rec_thr = evaluate.precision_recall_at(y, p, threshold)
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=110)
+    ax.plot(recall, precision, lw=1.5, label=f"AUPRC {ap:.3f}")
+    ax.scatter([rec_thr], [prec_thr], color="C3", zorder=3, label=f"threshold {threshold:.3g}")
+    ax.axhline(float(np.mean(y)), color="grey", lw=0.8, ls="--", label="fraud rate")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (validation)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    files["pr_curve"] = str(out / "pr_curve.png")
+    fig.savefig(files["pr_curve"])
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=110)
+    ax.plot(fpr, tpr, lw=1.5, label=f"ROC-AUC {auc:.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (validation)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    files["roc_curve"] = str(out / "roc_curve.png")
+    fig.savefig(files["roc_curve"])
+    plt.close(fig)
+    return files

@@ -1,0 +1,480 @@
+"""Batch scoring of CSV and Parquet files with an exported fraud model, in chunks.
+
+`score_file` loads a `models.scorer.FraudScorer` from MLflow (default
+`models:/fraud-detector@champion`), streams the input file in chunks, and writes one output row per
+input row: the id column, `fraud_probability`, `alert`, and the reason codes with `explain`.
+
+When the model uses causal history features, they are built from the input file itself (which
+carries the history) with `pipeline.features.build_features`, the code that built them for
+training. Every feature of a row looks back at most `label_delay_days + max(windows_days)` (the
+merchant fraud rates) except `entity_secs_since_prev`, which looks back to the card's previous
+transaction however old; so between chunks the rows inside that horizon are carried over, plus
+each card's latest older row. Features of a chunk's rows are therefore the same as when the whole
+file is built at once, and only each chunk's own rows are scored. The file must be in ascending
+time order across chunks (a file written by `fraudgan simulate` is); `chunk_rows=0` reads it whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import DataError, FraudganError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_URI = "models:/fraud-detector@champion"
+DEFAULT_CHUNK_ROWS = 200_000
+SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass
+class ScoreSummary:
+    """What `score_file` did."""
+
+    model_uri: str
+    input_path: str
+    output_path: str
+    rows: int
+    alerts: int
+    chunks: int
+    seconds: float
+    history_features: bool
+    feature_seconds: float = 0.0  # building history features
+    model_seconds: float = 0.0  # validating, transforming, predicting (and explaining)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+
+def load_scorer(model_uri: str = DEFAULT_MODEL_URI) -> Any:
+    """The `FraudScorer` inside an MLflow pyfunc model; clear errors for bad URIs or models."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from pipeline import tracking
+
+    tracking.setup()
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except MlflowException as exc:
+        raise FraudganError(
+            f"cannot load model {model_uri!r} from the store {mlflow.get_tracking_uri()}: "
+            f"{exc.message}. Export one with `fraudgan export --latest`"
+        ) from None
+    except (OSError, ModuleNotFoundError) as exc:
+        raise FraudganError(f"cannot load model {model_uri!r}: {exc}") from None
+    try:
+        scorer = model.unwrap_python_model()
+    except (AttributeError, MlflowException):
+        scorer = None
+    if scorer is None or not all(hasattr(scorer, a) for a in ("score", "columns", "validate")):
+        raise FraudganError(f"model {model_uri!r} is not a fraudgan scorer (see `fraudgan export`)")
+    return scorer
+
+
+def _check_paths(input_path: Path, output_path: Path) -> None:
+    for role, p in (("--input", input_path), ("--output", output_path)):
+        if p.suffix.lower() not in SUFFIXES:
+            raise DataError(f"{role} {p}: the file must end in .csv or .parquet, not {p.suffix!r}")
+    if not input_path.is_file():
+        raise DataError(f"--input {input_path}: no such file")
+    if not output_path.parent.is_dir():
+        raise DataError(f"--output {output_path}: the folder {output_path.parent} does not exist")
+    if output_path.exists() and output_path.resolve() == input_path.resolve():
+        raise DataError(f"--output {output_path} is the input file; choose another name")
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+def _count_csv_rows(path: Path) -> int:
+    """Data rows of a CSV (newlines minus the header); for the progress bar only."""
+    lines = 0
+    last = b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":
+        lines += 1
+    return max(lines - 1, 0)
+
+
+def _csv_dtypes(scorer: Any) -> dict[str, Any]:
+    """Read string categoricals as text (`"0042"` must not become 42)."""
+    out: dict[str, Any] = {}
+    blocks = {b.column: b for b in scorer.layout.categorical} if scorer.layout else {}
+    for c in scorer.categorical:
+        block = blocks.get(c)
+        if block is None or not block.numeric_categories:
+            out[c] = "str"
+    return out
+
+
+def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator[pd.DataFrame]]:
+    """(total rows, chunks) of a CSV or Parquet file; chunk index = position in the file."""
+    where = f"--input {path}"
+    if path.suffix.lower() == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"{where}: not a readable Parquet file ({exc})") from None
+        total = pf.metadata.num_rows
+
+        def parquet_chunks() -> Iterator[pd.DataFrame]:
+            start = 0
+            size = chunk_rows if chunk_rows > 0 else max(total, 1)
+            try:
+                if total == 0:
+                    frame = pf.schema_arrow.empty_table().to_pandas()
+                    yield frame
+                    return
+                for batch in pf.iter_batches(batch_size=size):
+                    frame = batch.to_pandas()
+                    frame.index = pd.RangeIndex(start, start + len(frame))
+                    start += len(frame)
+                    yield frame
+            except (OSError, pa.ArrowException) as exc:
+                raise DataError(f"{where}: cannot read row {start} onwards ({exc})") from None
+
+        return total, parquet_chunks()
+
+    try:
+        total = _count_csv_rows(path)
+    except OSError as exc:
+        raise DataError(f"{where}: cannot read the file ({exc})") from None
+    dtypes = _csv_dtypes(scorer)
+
+    def csv_chunks() -> Iterator[pd.DataFrame]:
+        try:
+            header = pd.read_csv(path, nrows=0)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise DataError(f"{where}: not a readable CSV file ({exc})") from None
+        known = {c: d for c, d in dtypes.items() if c in header.columns}
+        if total == 0:
+            yield header.astype(known) if known else header
+            return
+        start = 0
+        try:
+            reader = pd.read_csv(
+                path, chunksize=chunk_rows if chunk_rows > 0 else None, dtype=known
+            )
+            chunks = reader if chunk_rows > 0 else [reader]
+            for frame in chunks:
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                start += len(frame)
+                yield frame
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise DataError(f"{where}: cannot read row {start} onwards ({exc})") from None
+
+    return total, csv_chunks()
+
+
+# --------------------------------------------------------------------------------------------
+# history features across chunks
+
+
+class HistoryFeatures:
+    """Builds a model's history features chunk by chunk, equal to building them on the whole file."""
+
+    def __init__(self, history: dict[str, Any], where: str) -> None:
+        from pipeline.data.schema import Schema
+
+        raw = dict(history["schema"])
+        for key in ("categorical", "drop"):
+            raw[key] = tuple(raw.get(key) or ())
+        self.schema = Schema(**raw)
+        self.delay = float(history["label_delay_days"])
+        self.windows = tuple(float(w) for w in history["windows_days"])
+        self.horizon = float(history.get("horizon_days", self.delay + max(self.windows)))
+        self.raw_columns = list(history["raw_columns"])
+        self.engineered = list(history["engineered"])
+        self.where = where
+        self.carry: pd.DataFrame | None = None
+        self.latest: float | None = None
+        self.warnings: list[str] = []
+        self._warned_label = False
+        self._warned_engineered = False
+        self._all_raw = False  # carry every raw column (when the role columns are not enough)
+
+    def _roles(self) -> list[str]:
+        """The only columns `build_features` reads; the rest of a chunk is never carried."""
+        s = self.schema
+        roles = [c for c in (s.time, s.entity, s.merchant, s.amount) if c is not None]
+        if self._all_raw:
+            return list(self.raw_columns)
+        return [c for c in dict.fromkeys(roles) if c in self.raw_columns]
+
+    def _prepare(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        s = self.schema
+        missing = [c for c in self.raw_columns if c not in chunk.columns]
+        if missing:
+            raise DataError(
+                f"{self.where}: missing {len(missing)} column(s) needed to build the model's "
+                f"history features: {', '.join(missing)}"
+            )
+        already = [c for c in self.engineered if c in chunk.columns]
+        if already and not self._warned_engineered:
+            text = (
+                f"{self.where}: column(s) {already[:5]}{'...' if len(already) > 5 else ''} are "
+                "rebuilt from the raw columns (the file's own values are ignored)"
+            )
+            log.warning(text)
+            self.warnings.append(text)
+            self._warned_engineered = True
+        frame = chunk[self._roles()].copy()
+        if s.label in chunk.columns:
+            frame[s.label] = pd.to_numeric(chunk[s.label], errors="coerce")
+        else:
+            frame[s.label] = np.nan
+            if not self._warned_label:
+                text = (
+                    f"{self.where}: no label column {s.label!r}; merchant fraud rates are built "
+                    "as if no label were known yet"
+                )
+                log.warning(text)
+                self.warnings.append(text)
+                self._warned_label = True
+        t = frame[s.time]
+        if s.time_unit == "datetime" and not pd.api.types.is_datetime64_any_dtype(t.dtype):
+            try:
+                frame[s.time] = pd.to_datetime(t, errors="raise")
+            except (TypeError, ValueError) as exc:
+                raise DataError(
+                    f"{self.where}: time column {s.time!r} holds values that are not dates "
+                    f"(e.g. {t.iloc[0]!r}: {exc})"
+                ) from None
+        return frame
+
+    def features(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """The chunk with its engineered columns (raw model columns from the chunk itself)."""
+        from pipeline.features import build_features
+        from pipeline.split import time_axis
+
+        s = self.schema
+        raw = self._prepare(chunk)
+        t, per_day = time_axis(raw[s.time], where=f"{self.where}: time column {s.time!r}")
+        if len(t):
+            first = float(t.min())
+            if self.latest is not None and first < self.latest:
+                raise DataError(
+                    f"{self.where}: rows around row {chunk.index[int(np.argmin(t))]} are earlier "
+                    "than rows of a previous chunk; history features need the file in ascending "
+                    f"time order ({s.time!r}). Sort it, or score it in one piece with "
+                    "--chunk-rows 0"
+                )
+            self.latest = max(float(t.max()), self.latest if self.latest is not None else -np.inf)
+        n_carry = 0 if self.carry is None else len(self.carry)
+        combined = raw if self.carry is None else pd.concat([self.carry, raw], ignore_index=True)
+        built = build_features(combined, s, label_delay_days=self.delay, windows_days=self.windows)
+        lacking = any(c not in built.columns for c in self.engineered)
+        if lacking and not self._all_raw and self.carry is None:
+            # some engineered column needs more than the role columns: carry every raw column
+            # (decided on the first chunk, before anything was carried)
+            self._all_raw = True
+            self.latest = None
+            return self.features(chunk)
+        mine = built.iloc[n_carry:]
+        out = chunk.drop(columns=[c for c in self.engineered if c in chunk.columns])
+        extra = mine[[c for c in self.engineered if c in mine.columns]].set_axis(chunk.index)
+        out = pd.concat([out, extra], axis=1)
+        self.carry = self._next_carry(combined, per_day)
+        return out
+
+    def _next_carry(self, combined: pd.DataFrame, per_day: float) -> pd.DataFrame:
+        from pipeline.split import time_axis
+
+        s = self.schema
+        if not len(combined):
+            return combined
+        t, _ = time_axis(combined[s.time], where=self.where)
+        cut = float(t.max()) - self.horizon * per_day
+        keep = t >= cut
+        if s.entity is not None and s.entity in combined.columns and (~keep).any():
+            # the latest older row of each card: `entity_secs_since_prev` looks back that far
+            old = np.flatnonzero(~keep)
+            latest = (
+                pd.Series(t[old], index=old)
+                .groupby(combined[s.entity].to_numpy()[old], dropna=False)
+                .idxmax()
+                .to_numpy()
+            )
+            keep[latest.astype(np.int64)] = True
+        return combined.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+class _Writer:
+    """Writes output chunks to a temporary file next to the target, renamed when complete."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        self.parquet = path.suffix.lower() == ".parquet"
+        self._writer: Any = None
+        self._schema: Any = None
+        self._first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.parquet:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._writer is None:
+                self._schema = table.schema
+                self._writer = pq.ParquetWriter(self.tmp, self._schema)
+            elif not table.schema.equals(self._schema):
+                try:
+                    table = table.cast(self._schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise DataError(
+                        f"--output {self.path}: a chunk's columns have other types than the "
+                        f"first chunk's ({exc}); use a larger --chunk-rows"
+                    ) from None
+            self._writer.write_table(table)
+        else:
+            frame.to_csv(
+                self.tmp, mode="w" if self._first else "a", header=self._first, index=False
+            )
+        self._first = False
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int, description: str) -> Iterator[Any]:
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(description, total=total or None)
+        yield lambda n: progress.update(task, advance=n)
+
+
+def score_frame(
+    scorer: Any, frame: pd.DataFrame, *, explain: bool = False, where: str = ""
+) -> pd.DataFrame:
+    """Score one in-memory frame of raw transactions (history features built from the frame)."""
+    if scorer.history is not None:
+        frame = HistoryFeatures(scorer.history, where or "input").features(frame)
+    return scorer.score(frame, explain=explain, where=f"{where}: " if where else "")
+
+
+def score_file(
+    model_uri: str,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    explain: bool = False,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: bool = True,
+    scorer: Any = None,
+) -> ScoreSummary:
+    """Score a CSV/Parquet file into a CSV/Parquet file, `chunk_rows` rows at a time (0: whole).
+
+    `scorer` skips loading `model_uri` (an already loaded `FraudScorer`).
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
+    if chunk_rows < 0:
+        raise DataError(f"--chunk-rows must be >= 0 (0 reads the file whole), found {chunk_rows}")
+    _check_paths(input_path, output_path)
+    if scorer is None:
+        scorer = load_scorer(model_uri)
+    where = f"--input {input_path}"
+    history = HistoryFeatures(scorer.history, where) if scorer.history is not None else None
+    total, chunks = iter_chunks(input_path, chunk_rows, scorer)
+    writer = _Writer(output_path)
+    rows = alerts = n_chunks = 0
+    feature_seconds = model_seconds = 0.0
+    started = time.perf_counter()
+    try:
+        with _progress_bar(progress, total, f"scoring {input_path.name}") as advance:
+            for chunk in chunks:
+                n_chunks += 1
+                if len(chunk) == 0:
+                    out = scorer.empty_output(
+                        explain=explain,
+                        with_id=scorer.id_column is not None and scorer.id_column in chunk,
+                    )
+                else:
+                    t0 = time.perf_counter()
+                    frame = history.features(chunk) if history is not None else chunk
+                    t1 = time.perf_counter()
+                    out = scorer.score(frame, explain=explain, where=f"{where}: ")
+                    feature_seconds += t1 - t0
+                    model_seconds += time.perf_counter() - t1
+                writer.write(out)
+                rows += len(out)
+                alerts += int(out["alert"].sum()) if len(out) else 0
+                advance(len(out))
+        if n_chunks == 0:
+            writer.write(scorer.empty_output(explain=explain))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    seconds = time.perf_counter() - started
+    log.info("scored %d rows (%d alerts) in %.1f s -> %s", rows, alerts, seconds, output_path)
+    return ScoreSummary(
+        model_uri=model_uri,
+        input_path=str(input_path),
+        output_path=str(output_path),
+        rows=rows,
+        alerts=alerts,
+        chunks=n_chunks,
+        seconds=seconds,
+        history_features=history is not None,
+        feature_seconds=feature_seconds,
+        model_seconds=model_seconds,
+        warnings=[] if history is None else list(history.warnings),
+    )

@@ -1,0 +1,157 @@
+"""The production commands of the `fraudgan` CLI: export, score, serve.
+
+`pipeline.cli` calls `register(app)` to add them; they live here so that the experiment CLI and the
+serving side can change independently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.errors import FraudganError
+
+DEFAULT_MODEL_URI = "models:/fraud-detector@champion"
+
+
+def serve_command(model_uri: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The `mlflow models serve` command line for a model on a loopback port."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "--host",
+        host,
+        "-p",
+        str(port),
+    ]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `export`, `score` and `serve` to the fraudgan Typer app."""
+    from pipeline.cli import console, err_console, friendly_errors
+
+    @app.command()
+    @friendly_errors
+    def export(
+        run_id: Annotated[
+            str | None, typer.Argument(help="Parent run id of a finished experiment.")
+        ] = None,
+        latest: Annotated[
+            bool, typer.Option("--latest", help="Use the most recent launch.")
+        ] = False,
+        strategy: Annotated[
+            str | None,
+            typer.Option(help="Export this strategy instead of the best one."),
+        ] = None,
+    ) -> None:
+        """Retrain the champion of an experiment, register it and move the `champion` alias."""
+        from pipeline.export import export_champion
+
+        if run_id is None and not latest:
+            raise FraudganError("give a parent RUN_ID or --latest")
+        if run_id is not None and latest:
+            raise FraudganError("give either a parent RUN_ID or --latest, not both")
+        result = export_champion(
+            run_id, strategy=strategy, progress=lambda text: err_console.print(f"· {text}")
+        )
+        console.print(
+            f"exported {result.strategy!r} from run {result.source_run_id} as "
+            f"{result.model_name} version {result.version}"
+        )
+        moved = (
+            f"alias {result.alias!r} moved from version {result.previous_version} "
+            f"(still available as models:/{result.model_name}/{result.previous_version})"
+            if result.previous_version and result.previous_version != result.version
+            else f"alias {result.alias!r} set (no previous {result.alias})"
+        )
+        console.print(moved)
+        m = result.metrics
+        console.print(
+            f"threshold {result.threshold:.4g} ({result.threshold_policy} policy) on "
+            f"{result.n_validation:,} validation rows: "
+            f"AUPRC {m.get('average_precision', float('nan')):.4f}, "
+            f"precision {m.get('precision_tuned', float('nan')):.3f}, "
+            f"recall {m.get('recall_tuned', float('nan')):.3f}"
+        )
+        console.print(f"evaluation: {result.evaluation}")
+        for text in result.warnings:
+            err_console.print(f"[yellow]warning:[/] {text}")
+        console.print(
+            f"export run: {result.run_id}; score with: fraudgan score --model {result.alias_uri} ..."
+        )
+
+    @app.command()
+    @friendly_errors
+    def score(
+        input_path: Annotated[
+            Path, typer.Option("--input", "-i", help="Transactions to score (.csv or .parquet).")
+        ],
+        output_path: Annotated[
+            Path, typer.Option("--output", "-o", help="Where to write scores (.csv or .parquet).")
+        ],
+        model: Annotated[
+            str, typer.Option("--model", "-m", help="MLflow model URI.")
+        ] = DEFAULT_MODEL_URI,
+        explain: Annotated[
+            bool, typer.Option("--explain", help="Add the top three reason codes per row.")
+        ] = False,
+        chunk_rows: Annotated[
+            int, typer.Option(help="Rows per chunk (0: read the file whole).")
+        ] = 200_000,
+        no_progress: Annotated[
+            bool, typer.Option("--no-progress", help="No progress bar.")
+        ] = False,
+    ) -> None:
+        """Score a CSV/Parquet file of transactions with an exported model, in chunks."""
+        from pipeline.score import score_file
+
+        summary = score_file(
+            model,
+            input_path,
+            output_path,
+            explain=explain,
+            chunk_rows=chunk_rows,
+            progress=not no_progress,
+        )
+        for text in summary.warnings:
+            err_console.print(f"[yellow]warning:[/] {text}")
+        console.print(
+            f"scored {summary.rows:,} rows ({summary.alerts:,} alerts) in {summary.seconds:.1f} s "
+            f"-> {summary.output_path}"
+        )
+
+    @app.command()
+    @friendly_errors
+    def serve(
+        model: Annotated[
+            str, typer.Option("--model", "-m", help="MLflow model URI.")
+        ] = DEFAULT_MODEL_URI,
+        port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5001,
+    ) -> None:
+        """Serve a model over REST on 127.0.0.1 (`mlflow models serve`, local environment)."""
+        from pipeline import tracking
+
+        uri = tracking.setup()
+        if not 0 < port < 65536:
+            raise FraudganError(f"--port must be between 1 and 65535, found {port}")
+        console.print(
+            f"serving {model} on http://127.0.0.1:{port}/invocations (store {uri}); Ctrl-C stops it"
+        )
+        env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+        with contextlib.suppress(KeyboardInterrupt):
+            done = subprocess.run(serve_command(model, port), check=False, env=env)
+            if done.returncode not in (0, -2, 130):
+                raise FraudganError(f"mlflow models serve exited with status {done.returncode}")

@@ -1,0 +1,191 @@
+"""Exporting the champion: registry, alias, threshold, round trip, and the side files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pytest
+import typer
+import xgboost as xgb
+from typer.testing import CliRunner
+
+from models.scorer import PROBABILITY
+from pipeline import evaluate, tracking
+from pipeline.config import load_config
+from pipeline.errors import ConfigError, FraudganError
+from pipeline.export import BOOSTER_FILE, FEATURES_FILE, export_champion, pick_champion
+from pipeline.runner import load_comparison, prepare, run_experiment
+from pipeline.serving_cli import register
+
+MODEL = "fraud-detector"
+TARGET_FPR = 0.02
+
+
+def cli_app() -> typer.Typer:
+    """The fraudgan app once the lead registered the serving commands, else a local one."""
+    from pipeline.cli import app
+
+    names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
+    if {"export", "score", "serve"} <= names:
+        return app
+    local = typer.Typer()
+
+    @local.callback()
+    def main() -> None:
+        """fraudgan (test app)."""
+
+    register(local)
+    return local
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """One quick experiment (none vs smote, FPR threshold policy) and its first export."""
+    root = tmp_path_factory.mktemp("export")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        cfg = load_config(
+            "experiments/quick.yaml",
+            [
+                "strategies=[none, smote]",
+                "validation.threshold_policy=fpr",
+                f"validation.target_fpr={TARGET_FPR}",
+            ],
+        )
+        experiment = run_experiment(cfg)
+        first = export_champion(experiment.parent_run_id)
+    return SimpleNamespace(uri=uri, cfg=cfg, experiment=experiment, first=first)
+
+
+@pytest.fixture
+def store(exported: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", exported.uri)
+    mlflow.set_tracking_uri(exported.uri)
+    return exported
+
+
+def test_export_registers_the_champion_with_alias_and_artifacts(store):
+    r = store.first
+    comparison, _, _ = load_comparison(store.experiment.parent_run_id)
+    assert r.strategy == pick_champion(comparison, store.cfg)
+    best = comparison.table.sort_values("average_precision_mean", ascending=False).iloc[0]
+    assert r.strategy == best["strategy"]
+    assert (r.model_name, r.version, r.alias, r.previous_version) == (MODEL, "1", "champion", None)
+
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+    run = client.get_run(r.run_id)
+    assert run.data.tags[tracking.TAG_KIND] == "export"
+    assert run.data.tags["fraudgan.source_run"] == store.experiment.parent_run_id
+    assert "mlflow.parentRunId" not in run.data.tags
+    assert run.data.metrics["val_average_precision"] == pytest.approx(
+        r.metrics["average_precision"]
+    )
+    artifacts = {a.path for a in client.list_artifacts(r.run_id)}
+    artifacts |= {a.path for a in client.list_artifacts(r.run_id, "scoring")}
+    assert {f"scoring/{BOOSTER_FILE}", f"scoring/{FEATURES_FILE}"} <= artifacts
+    assert "mlflow.models.evaluate" in r.evaluation
+    assert {"pr_curve.png", "roc_curve.png"} <= artifacts
+
+    info = mlflow.models.get_model_info(r.alias_uri)
+    assert info.signature is not None and info.saved_input_example_info is not None
+    inputs = info.signature.inputs
+    assert all(not spec.required for spec in inputs.inputs)  # the scorer names missing columns
+    assert info.signature.params.to_dict()[0]["name"] == "explain"
+
+
+def test_round_trip_scores_equal_the_pipeline(store):
+    r = store.first
+    prepared = prepare(store.cfg)
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    for rows in (r.validation_index, np.arange(0, len(prepared.frame), 7)):
+        X = prepared.X.iloc[rows]
+        frame = prepared.frame.iloc[rows][["transaction_id", *X.columns]]
+        out = model.predict(frame)
+        np.testing.assert_array_equal(out["transaction_id"], frame["transaction_id"])
+        own = r.pipeline.predict_proba(X)[:, 1]
+        np.testing.assert_allclose(out[PROBABILITY], own, rtol=0, atol=1e-7)
+
+
+def test_threshold_policy_is_honoured_on_validation_data(store):
+    r = store.first
+    prepared = prepare(store.cfg)
+    y = prepared.y[r.validation_index]
+    p = r.pipeline.predict_proba(prepared.X.iloc[r.validation_index])[:, 1]
+    assert r.threshold_policy == "fpr"
+    assert r.threshold == pytest.approx(
+        evaluate.choose_threshold(y, p, policy="fpr", target_fpr=TARGET_FPR)
+    )
+    alert = p >= r.threshold
+    fpr = (alert & (y == 0)).sum() / (y == 0).sum()
+    assert fpr <= TARGET_FPR
+    # the lowest threshold within the budget: one more alerted score would exceed it
+    below = p[p < r.threshold]
+    if below.size:
+        more = p >= below.max()
+        assert (more & (y == 0)).sum() / (y == 0).sum() > TARGET_FPR
+    scorer = mlflow.pyfunc.load_model(r.alias_uri).unwrap_python_model()
+    assert scorer.threshold == r.threshold
+
+
+def test_booster_json_and_feature_list_score_outside_python(store):
+    """The side files alone rebuild the model matrix and the probabilities."""
+    r = store.first
+    client = mlflow.MlflowClient()
+    booster_path = client.download_artifacts(r.run_id, f"scoring/{BOOSTER_FILE}")
+    spec = json.loads(
+        Path(client.download_artifacts(r.run_id, f"scoring/{FEATURES_FILE}")).read_text()
+    )
+    booster = xgb.Booster()
+    booster.load_model(booster_path)
+    assert booster.num_features() == len(spec["booster_features"]) == len(spec["preprocessing"])
+
+    prepared = prepare(store.cfg)
+    rows = prepared.frame.iloc[r.validation_index[:300]]
+    m = np.zeros((len(rows), len(spec["preprocessing"])), dtype=np.float64)
+    for entry in spec["preprocessing"]:
+        values = rows[entry["column"]]
+        if entry["kind"] == "onehot" and "value" in entry:
+            hit = values.isna() if entry["value"] is None else values == entry["value"]
+            m[:, entry["index"]] = hit.to_numpy(dtype=float)
+        elif entry["kind"] == "onehot":
+            continue  # a category never seen in training: always 0
+        elif entry["kind"] == "numeric":
+            x = values.to_numpy(dtype=float, na_value=np.nan)
+            x = np.where(np.isnan(x), entry["fill_missing"], x)
+            m[:, entry["index"]] = (x - entry["mean"]) / entry["scale"]
+        else:
+            x = values.isna().to_numpy(dtype=float)
+            m[:, entry["index"]] = (x - entry["mean"]) / entry["scale"]
+    p = booster.inplace_predict(m.astype(np.float32))
+    own = r.pipeline.predict_proba(prepared.X.iloc[r.validation_index[:300]])[:, 1]
+    np.testing.assert_allclose(p, own, rtol=0, atol=1e-6)
+
+
+def test_second_export_moves_the_alias_and_keeps_the_old_version(store):
+    other = "none" if store.first.strategy != "none" else "smote"
+    result = CliRunner().invoke(cli_app(), ["export", "--latest", "--strategy", other])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"exported '{other}'" in text
+    assert "alias 'champion' moved from version 1" in text
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    assert client.get_model_version(MODEL, "1").tags["strategy"] == store.first.strategy
+    assert client.get_model_version(MODEL, "2").tags["strategy"] == other
+
+
+def test_export_errors_are_clear(store):
+    with pytest.raises(ConfigError, match="not a strategy of this experiment"):
+        export_champion(store.experiment.parent_run_id, strategy="cgan")
+    with pytest.raises(FraudganError, match="does not exist"):
+        export_champion("0123456789abcdef")
+    result = CliRunner().invoke(cli_app(), ["export"])
+    assert result.exit_code == 2
+    assert "--latest" in result.output

@@ -1,0 +1,373 @@
+"""The scorer's input checks and reason codes, and batch scoring of CSV and Parquet files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import models.scorer as scorer_module
+from models.scorer import ALERT, BIAS, PROBABILITY, FraudScorer, reason_columns
+from pipeline.config import load_config
+from pipeline.errors import DataError, FraudganError
+from pipeline.export import history_spec, scorer_code_paths, scoring_requirements
+from pipeline.runner import FoldRunner, prepare
+from pipeline.score import score_file
+from pipeline.serving_cli import register
+from pipeline.split import Fold
+
+# Short windows and delay (3-day horizon on 30 days of data): chunks must carry history across.
+OVERRIDES = ["features.windows_days=[0.5, 2]", "features.label_delay_days=1"]
+THRESHOLD = 0.3
+
+
+def cli_app() -> typer.Typer:
+    """The fraudgan app once the lead registered the serving commands, else a local one."""
+    from pipeline.cli import app
+
+    names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
+    if {"export", "score", "serve"} <= names:
+        return app
+    local = typer.Typer()
+
+    @local.callback()
+    def main() -> None:
+        """fraudgan (test app)."""
+
+    register(local)
+    return local
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A scorer trained once on the quick data, logged in a module store, and the raw files."""
+    root = tmp_path_factory.mktemp("score")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    cfg = load_config("experiments/quick.yaml", OVERRIDES)
+    prepared = prepare(cfg)
+    everything = np.arange(len(prepared.frame), dtype=np.int64)
+    runner = FoldRunner(cfg, prepared, Fold(0, cfg.seed, everything, np.zeros(0, np.int64)))
+    fitted = runner.fit("none", {}, {})
+    scorer = FraudScorer.from_pipeline(
+        fitted.pipe,
+        numeric=prepared.numeric,
+        categorical=prepared.categorical,
+        threshold=THRESHOLD,
+        dtypes=prepared.X.dtypes.to_dict(),
+        id_column="transaction_id",
+        history=history_spec(cfg, prepared),
+        check_frame=runner.X_fit,
+        metadata={"id_dtype": "int64"},
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        code = root / "code"
+        code.mkdir()
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=scorer,
+                signature=scorer.signature(),
+                input_example=prepared.frame[["transaction_id", *scorer.columns]].head(3),
+                code_paths=scorer_code_paths(code),
+                pip_requirements=scoring_requirements(),
+            )
+    raw = prepared.dataset.frame
+    raw.to_parquet(root / "raw.parquet", index=False)
+    raw.to_csv(root / "raw.csv", index=False)
+    return SimpleNamespace(
+        uri=uri,
+        model_uri=info.model_uri,
+        scorer=scorer,
+        pipe=fitted.pipe,
+        prepared=prepared,
+        raw=raw,
+        root=root,
+        expected=fitted.pipe.predict_proba(prepared.X)[:, 1],
+    )
+
+
+@pytest.fixture
+def store(trained: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.uri)
+    mlflow.set_tracking_uri(trained.uri)
+    return trained
+
+
+def model_rows(trained: SimpleNamespace, n: int = 50) -> pd.DataFrame:
+    """Model input rows: the id column plus the model's columns (raw and engineered)."""
+    cols = ["transaction_id", *trained.scorer.columns]
+    return trained.prepared.frame[cols].iloc[:n]
+
+
+# --------------------------------------------------------------------------------------------
+# the scorer
+
+
+def test_scores_equal_the_pipeline_and_alert_uses_the_threshold(trained):
+    rows = model_rows(trained, 500)
+    out = trained.scorer.score(rows)
+    assert list(out.columns) == ["transaction_id", PROBABILITY, ALERT]
+    np.testing.assert_array_equal(out["transaction_id"], rows["transaction_id"])
+    np.testing.assert_allclose(out[PROBABILITY], trained.expected[:500], rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(out[ALERT], (out[PROBABILITY] >= THRESHOLD).astype(int))
+
+
+def test_reason_codes_and_bias_sum_to_the_logit(trained):
+    rows = model_rows(trained, 200)
+    contrib = trained.scorer.contributions(rows)
+    assert list(contrib.columns) == [*trained.scorer.columns, BIAS]
+    p = trained.scorer.predict_proba(rows)
+    logit = np.log(p / (1 - p))
+    np.testing.assert_allclose(contrib.sum(axis=1), logit, rtol=0, atol=1e-4)
+
+    out = trained.scorer.score(rows, explain=True)
+    assert [c for c in out.columns if c.startswith("reason_")] == reason_columns()
+    own = contrib[trained.scorer.columns].to_numpy()
+    top = np.sort(own, axis=1)[:, ::-1][:, :3]
+    np.testing.assert_allclose(out[["reason_1_value", "reason_2_value", "reason_3_value"]], top)
+    for k in (1, 2, 3):
+        assert set(out[f"reason_{k}"]) <= set(trained.scorer.columns)
+        picked = [contrib.iloc[i][name] for i, name in enumerate(out[f"reason_{k}"])]
+        np.testing.assert_allclose(picked, out[f"reason_{k}_value"])
+
+
+def test_missing_columns_are_all_named(trained):
+    rows = model_rows(trained).drop(columns=["amount", "channel", "entity_n_2d"])
+    with pytest.raises(DataError) as err:
+        trained.scorer.score(rows)
+    text = str(err.value)
+    assert "missing 3 column(s)" in text
+    for name in ("amount", "channel", "entity_n_2d"):
+        assert name in text
+    assert "fraudgan score" in text  # engineered columns: says where they come from
+
+
+def test_wrong_types_name_the_column_and_value(trained):
+    rows = model_rows(trained, 5).astype({"amount": object})
+    rows.loc[rows.index[3], "amount"] = "12,50 EUR"
+    with pytest.raises(DataError, match=r"'amount'.*'12,50 EUR'"):
+        trained.scorer.score(rows)
+    rows = model_rows(trained, 5).astype({"amount": "datetime64[ns]"})
+    with pytest.raises(DataError, match="'amount' must be numeric"):
+        trained.scorer.score(rows)
+    rows = model_rows(trained, 5).astype({"amount": float})
+    rows.loc[rows.index[1], "amount"] = math.inf
+    with pytest.raises(DataError, match="infinite"):
+        trained.scorer.score(rows)
+
+
+def test_numbers_as_text_are_coerced(trained):
+    rows = model_rows(trained, 20)
+    as_text = rows.astype({c: str for c in ("amount", "entity_n_2d", "hour")})
+    as_text.loc[as_text.index[0], "amount"] = "  "  # blank = missing
+    expected = rows.astype({"amount": float})
+    expected.loc[expected.index[0], "amount"] = np.nan
+    pd.testing.assert_frame_equal(trained.scorer.score(as_text), trained.scorer.score(expected))
+
+
+def test_empty_frame_gives_an_empty_result(trained):
+    out = trained.scorer.score(model_rows(trained, 0))
+    assert len(out) == 0
+    assert list(out.columns) == ["transaction_id", PROBABILITY, ALERT]
+    out = trained.scorer.score(pd.DataFrame(), explain=True)
+    assert list(out.columns) == [PROBABILITY, ALERT, *reason_columns()]
+
+
+def test_unknown_categories_nan_and_extra_columns(trained):
+    rows = model_rows(trained, 30).copy()
+    rows["channel"] = "teleport"
+    rows.loc[rows.index[:10], "merchant_category"] = None
+    rows.loc[rows.index[5:15], "amount"] = np.nan
+    rows["note"] = "extra column, ignored"
+    rows = rows.set_index(pd.Index([7] * len(rows)))  # repeated index labels are kept as they are
+    out = trained.scorer.score(rows, explain=True)
+    assert len(out) == len(rows)
+    assert (out.index == 7).all()
+    assert np.isfinite(out[PROBABILITY]).all()
+    assert ((out[PROBABILITY] >= 0) & (out[PROBABILITY] <= 1)).all()
+    np.testing.assert_array_equal(out["transaction_id"], rows["transaction_id"])
+    # an unseen category scores like a missing one (both all-zero in the one-hot block)
+    unseen = trained.scorer.score(rows.assign(channel="nope"))
+    missing = trained.scorer.score(rows.assign(channel=None))
+    np.testing.assert_allclose(unseen[PROBABILITY], missing[PROBABILITY])
+
+
+def test_other_inputs_are_clear_errors(trained):
+    rows = model_rows(trained, 3)
+    with pytest.raises(DataError, match="repeated column"):
+        trained.scorer.score(pd.concat([rows, rows[["amount"]]], axis=1))
+    with pytest.raises(DataError, match="expected a table"):
+        trained.scorer.score("amount=3")
+    records = rows.to_dict(orient="records")
+    pd.testing.assert_frame_equal(
+        trained.scorer.score(records), trained.scorer.score(rows.reset_index(drop=True))
+    )
+
+
+def test_loaded_pyfunc_scores_and_explains(store):
+    model = mlflow.pyfunc.load_model(store.model_uri)
+    rows = model_rows(store, 40)
+    out = model.predict(rows, params={"explain": True})
+    np.testing.assert_allclose(out[PROBABILITY], store.expected[:40], rtol=0, atol=1e-7)
+    assert "reason_3_value" in out
+    with pytest.raises(DataError, match="amount, entity_n_0.5d"):
+        model.predict(rows.drop(columns=["amount", "entity_n_0.5d"]))
+
+
+POOL = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.booleans(),
+    st.text(max_size=6),
+    st.sampled_from(["1.5", " 2 ", "nan", "", "online", "FR", "1e400", "-0"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+    st.binary(max_size=3),
+    st.datetimes().map(pd.Timestamp),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_random_frames_give_a_result_or_a_data_error(trained, data):
+    scorer = trained.scorer
+    n = data.draw(st.integers(0, 6), label="rows")
+    frame = model_rows(trained, n).reset_index(drop=True)
+    columns = list(frame.columns)
+    dropped = data.draw(st.sets(st.sampled_from(columns), max_size=2), label="dropped")
+    replaced = data.draw(st.sets(st.sampled_from(columns), max_size=3), label="replaced")
+    for column in [*replaced, "extra"]:
+        frame[column] = pd.Series(data.draw(st.lists(POOL, min_size=n, max_size=n)), dtype=object)
+    frame = frame.drop(columns=sorted(dropped))
+    explain = data.draw(st.booleans(), label="explain")
+    try:
+        out = scorer.predict(None, frame, params={"explain": explain})
+    except DataError:
+        event("DataError")
+        return
+    event("scored")
+    # the few-rows path (REST calls) gives exactly what the column-wise path gives
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scorer_module, "SMALL_FRAME", 0)
+        pd.testing.assert_frame_equal(scorer.predict(None, frame, params={"explain": explain}), out)
+    assert len(out) == n
+    assert out[PROBABILITY].between(0, 1).all()
+    assert set(out[ALERT]) <= {0, 1}
+
+
+# --------------------------------------------------------------------------------------------
+# batch files
+
+
+def read(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "target"), [("raw.parquet", "out.parquet"), ("raw.csv", "out.csv")]
+)
+def test_cli_score_builds_history_features_and_matches_training(store, tmp_path, source, target):
+    out_path = tmp_path / target
+    result = CliRunner().invoke(
+        cli_app(),
+        [
+            "score",
+            "--model",
+            store.model_uri,
+            "--input",
+            str(store.root / source),
+            "--output",
+            str(out_path),
+            "--chunk-rows",
+            "1500",
+            "--explain",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "scored 8,000 rows" in result.output
+    out = read(out_path)
+    assert list(out.columns) == ["transaction_id", PROBABILITY, ALERT, *reason_columns()]
+    np.testing.assert_array_equal(out["transaction_id"], store.raw["transaction_id"])
+    # history features rebuilt from the file in chunks == the training features
+    np.testing.assert_allclose(out[PROBABILITY], store.expected, rtol=0, atol=1e-7)
+
+
+def test_chunked_equals_unchunked(store, tmp_path):
+    whole = score_file(
+        store.model_uri,
+        store.root / "raw.parquet",
+        tmp_path / "whole.parquet",
+        chunk_rows=0,
+        progress=False,
+    )
+    parts = score_file(
+        store.model_uri,
+        store.root / "raw.parquet",
+        tmp_path / "parts.parquet",
+        chunk_rows=613,
+        progress=False,
+    )
+    assert (whole.chunks, parts.chunks) == (1, math.ceil(8000 / 613))
+    pd.testing.assert_frame_equal(
+        read(tmp_path / "whole.parquet"), read(tmp_path / "parts.parquet")
+    )
+
+
+def test_file_problems_name_the_file(store, tmp_path):
+    raw = store.raw
+    unsorted = tmp_path / "unsorted.parquet"
+    pd.concat([raw.iloc[4000:], raw.iloc[:4000]]).to_parquet(unsorted, index=False)
+    with pytest.raises(DataError, match=r"unsorted\.parquet.*ascending time order"):
+        score_file(
+            store.model_uri, unsorted, tmp_path / "o.parquet", chunk_rows=1000, progress=False
+        )
+    # ...and scored whole it is fine
+    score_file(store.model_uri, unsorted, tmp_path / "o.parquet", chunk_rows=0, progress=False)
+
+    no_amount = tmp_path / "no_amount.csv"
+    raw.drop(columns=["amount", "channel"]).to_csv(no_amount, index=False)
+    result = CliRunner().invoke(
+        cli_app(),
+        ["score", "--model", store.model_uri, "-i", str(no_amount), "-o", str(tmp_path / "o.csv")],
+    )
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "no_amount.csv" in text and "amount, channel" in text
+    assert not (tmp_path / "o.csv").exists()  # no partial output
+
+    with pytest.raises(DataError, match="no such file"):
+        score_file(store.model_uri, tmp_path / "absent.csv", tmp_path / "o.csv", progress=False)
+    with pytest.raises(DataError, match=r"\.csv or \.parquet"):
+        score_file(store.model_uri, store.root / "raw.csv", tmp_path / "o.json", progress=False)
+    with pytest.raises(FraudganError, match="cannot load model"):
+        score_file("models:/no-such-model@champion", store.root / "raw.csv", tmp_path / "o.csv")
+
+
+def test_unlabelled_and_empty_files(store, tmp_path):
+    unlabelled = tmp_path / "new.csv"
+    store.raw.drop(columns=["is_fraud", "fraud_pattern"]).iloc[:300].to_csv(unlabelled, index=False)
+    summary = score_file(store.model_uri, unlabelled, tmp_path / "new_scores.csv", progress=False)
+    assert summary.rows == 300
+    assert any("no label column" in w for w in summary.warnings)
+
+    empty = tmp_path / "empty.csv"
+    store.raw.iloc[:0].to_csv(empty, index=False)
+    summary = score_file(store.model_uri, empty, tmp_path / "empty_scores.parquet", progress=False)
+    assert summary.rows == 0
+    assert list(read(tmp_path / "empty_scores.parquet").columns) == [
+        "transaction_id",
+        PROBABILITY,
+        ALERT,
+    ]
