@@ -1,0 +1,160 @@
+"""TabularTransformer: layout, exact round trip of columns and dtypes, and bad input."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.transformer import Span, TabularTransformer
+from pipeline.errors import DataError
+
+
+def _table(n: int = 500, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "amount": np.round(rng.lognormal(3, 1, n), 2),
+            "hour": rng.integers(0, 24, n),
+            "visits": pd.array(
+                np.where(rng.random(n) < 0.1, None, rng.integers(0, 5, n)), dtype="Int64"
+            ),
+            "score": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+            "ratio": rng.normal(size=n).astype(np.float32),
+            "channel": pd.Series(rng.choice(["atm", "online", "pos"], n), dtype="str"),
+            "country": pd.Series(np.where(rng.random(n) < 0.1, None, rng.choice(["FR", "DE"], n))),
+            "is_night": rng.random(n) < 0.3,
+            "tier": pd.Categorical(rng.choice(["gold", "basic"], n)),
+        }
+    )
+
+
+def test_round_trip_reproduces_columns_dtypes_and_values():
+    df = _table()
+    t = TabularTransformer(random_state=0).fit(df, ["channel", "country"])
+    encoded = t.transform(df)
+    assert encoded.dtype == np.float32 and encoded.shape == (len(df), t.output_dim_)
+    back = t.inverse_transform(encoded)
+    assert list(back.columns) == list(df.columns)
+    pd.testing.assert_series_equal(back.dtypes, df.dtypes)
+    for col in ["hour", "visits"]:  # integers exactly, missing entries restored
+        pd.testing.assert_series_equal(back[col], df[col])
+    for col in ["amount", "score", "ratio"]:
+        np.testing.assert_allclose(back[col], df[col], rtol=1e-5, atol=1e-4)
+        assert (back[col].isna() == df[col].isna()).all()
+    for col in ["channel", "country", "is_night", "tier"]:
+        pd.testing.assert_series_equal(back[col], df[col])
+
+
+def test_layout_spans_and_activations():
+    df = _table()
+    t = TabularTransformer(max_modes=4, random_state=0).fit(df, ["channel", "country"])
+    assert t.columns_ == list(df.columns)
+    kinds = {(s.column, s.kind) for s in t.output_info_}
+    assert ("amount", "scalar") in kinds and ("amount", "mode") in kinds
+    assert ("score", "missing") in kinds and ("amount", "missing") not in kinds
+    assert ("country", "category") in kinds and ("country", "missing") in kinds
+    assert all(
+        s.activation == ("tanh" if s.kind == "scalar" else "softmax") for s in t.output_info_
+    )
+    assert all(s.dim <= 4 for s in t.output_info_ if s.kind == "mode" and s.column == "score")
+    starts = [s.start for s in t.output_info_]
+    assert starts == sorted(starts)
+    last: Span = t.output_info_[-1]
+    assert last.start + last.dim == t.output_dim_
+    start, dim, categories = t.categorical_span("channel")
+    assert categories == ["atm", "online", "pos"] and dim == 3
+    encoded = t.transform(df)
+    np.testing.assert_array_equal(encoded[:, start : start + dim].sum(axis=1), 1.0)
+    assert t.column_kinds_["is_night"] == "categorical"  # bool columns need no declaration
+    with pytest.raises(DataError, match="not categorical"):
+        t.categorical_span("amount")
+
+
+def test_inverse_clips_to_the_observed_range_and_rounds_integers():
+    df = pd.DataFrame({"n": np.arange(10, 60, dtype=np.int32), "x": np.linspace(1.0, 2.0, 50)})
+    t = TabularTransformer(random_state=0).fit(df)
+    noisy = t.transform(df)
+    scalars = [s.start for s in t.output_info_ if s.kind == "scalar"]
+    noisy[:, scalars] = np.random.default_rng(0).uniform(-1, 1, (len(df), len(scalars)))
+    out = t.inverse_transform(noisy)
+    assert out["n"].dtype == np.int32
+    assert out["n"].between(10, 59).all() and out["x"].between(1.0, 2.0).all()
+
+
+def test_point_masses_get_exact_modes():
+    rng = np.random.default_rng(2)
+    n = 1000
+    rate = np.where(rng.random(n) < 0.7, 0.0, rng.beta(2, 5, n))  # zero-inflated
+    weekday = rng.integers(0, 7, n)  # seven values, each a point mass
+    df = pd.DataFrame({"rate": rate, "weekday": weekday})
+    t = TabularTransformer(max_modes=3, random_state=0).fit(df)
+    spans = {s.column: s for s in t.output_info_ if s.kind == "mode"}
+    assert spans["weekday"].dim == 7 and spans["rate"].dim <= 3 + 1
+    encoded = t.transform(df)
+    # Decoding any scalar with a point-mass mode gives that exact value.
+    encoded[:, [s.start for s in t.output_info_ if s.kind == "scalar"]] = 0.7
+    back = t.inverse_transform(encoded)
+    assert (back["rate"][rate == 0.0] == 0.0).all()
+    np.testing.assert_array_equal(back["weekday"], weekday)
+
+
+def test_subsample_bounds_the_mixture_fit_and_stratify_keeps_rare_rows():
+    rng = np.random.default_rng(1)
+    n = 5000
+    rare = np.zeros(n, dtype=int)
+    rare[:25] = 1
+    x = np.where(rare == 1, 1000.0 + rng.normal(size=n), rng.normal(size=n))
+    df = pd.DataFrame({"x": x})
+    t = TabularTransformer(subsample=200, random_state=0).fit(df, stratify=rare)
+    back = t.inverse_transform(t.transform(df))
+    # The rare cluster got a mode of its own: its values survive the round trip.
+    np.testing.assert_allclose(back["x"].to_numpy()[:25], x[:25], rtol=1e-4)
+
+
+def test_constant_column_is_passed_through(caplog):
+    df = pd.DataFrame({"c": [7] * 20, "x": np.arange(20.0), "s": ["k"] * 20})
+    with caplog.at_level(logging.WARNING):
+        t = TabularTransformer(random_state=0).fit(df, ["s"])
+    assert "single value" in caplog.text
+    assert t.column_kinds_["c"] == "constant" and t.column_kinds_["s"] == "constant"
+    assert all(s.column == "x" for s in t.output_info_)
+    back = t.inverse_transform(t.transform(df))
+    pd.testing.assert_frame_equal(back, df)
+
+
+def test_same_seed_same_encoding():
+    df = _table(seed=3)
+    a = TabularTransformer(random_state=5).fit(df, ["channel", "country"]).transform(df)
+    b = TabularTransformer(random_state=5).fit(df, ["channel", "country"]).transform(df)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("frame", "categorical", "message"),
+    [
+        (pd.DataFrame({"x": [1.0, 2.0], "s": ["a", "b"]}), [], "not declared categorical"),
+        (pd.DataFrame({"x": [1.0, np.inf, 2.0]}), [], "infinite"),
+        (pd.DataFrame({"t": pd.to_datetime(["2026-01-01", "2026-01-02"])}), [], "datetime64"),
+        (pd.DataFrame({"x": [1.0, 2.0]}), ["nope"], "not in the data"),
+        (pd.DataFrame({"x": []}, dtype=float), [], "no rows"),
+    ],
+)
+def test_bad_input_at_fit(frame, categorical, message):
+    with pytest.raises(DataError, match=message):
+        TabularTransformer().fit(frame, categorical)
+
+
+def test_bad_input_at_transform():
+    df = pd.DataFrame({"x": np.arange(10.0), "s": list("ab" * 5)})
+    t = TabularTransformer(random_state=0).fit(df, ["s"])
+    with pytest.raises(DataError, match=r"never seen in fit: \['z'\]"):
+        t.transform(df.assign(s=["z"] + list("ab" * 4) + ["a"]))
+    with pytest.raises(DataError, match="had none"):
+        t.transform(df.assign(x=[np.nan] + list(range(9))))
+    with pytest.raises(DataError, match="missing"):
+        t.transform(df[["x"]])
+    with pytest.raises(DataError, match="width"):
+        t.inverse_transform(np.zeros((2, t.output_dim_ + 1)))
