@@ -75,6 +75,7 @@ class ChildResult:
     run_id: str | None = None
     status: str = tracking.FINISHED
     quality: Any = None  # pipeline.quality.QualityReport of a GAN child
+    gan_history: dict[str, list[float]] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -162,6 +163,10 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
 
 def check_strategies(cfg: ExperimentConfig, prepared: Prepared) -> None:
     """Fail before any work when a strategy cannot run on this data (e.g. SMOTENC, no categoricals)."""
+    if cfg.engine == "spark":  # issue 6: only strategies without resampling run on Spark
+        from pipeline.spark import check_engine
+
+        check_engine(cfg)
     for name, params in cfg.strategies.items():
         if REGISTRY[strategy_kind(name, params)].needs_categorical and not prepared.categorical:
             raise ConfigError(
@@ -237,7 +242,15 @@ class FoldRunner:
             cached = self._fits[key]
             return dataclasses.replace(cached, strategy=strategy)
         start = time.perf_counter()
-        fit_pipeline(pipe, self.X_fit, self.y_fit, self.X_val, self.y_val)
+        if self.cfg.engine == "spark":
+            # issue 6: boosting on Spark (xgboost.spark); samplers raise ConfigError there
+            from pipeline.spark import fit_spark_pipeline
+
+            fit_spark_pipeline(
+                pipe, self.X_fit, self.y_fit, self.X_val, self.y_val, master=self.cfg.spark_master
+            )
+        else:
+            fit_pipeline(pipe, self.X_fit, self.y_fit, self.X_val, self.y_val)
         seconds = time.perf_counter() - start
         p_val = pipe.predict_proba(self.X_val)[:, 1]
         fitted = _Fitted(
@@ -321,9 +334,16 @@ class FoldRunner:
         metrics, curve = self.score(fitted)
         quality = None
         sampler_step = fitted.pipe.named_steps.get("sampler")
+        gan_history: dict[str, list[float]] = {}
         if sampler_step is not None and getattr(sampler_step, "appended_", None) is not None:
             quality = gan_quality(self, fitted, sampler_step.appended_)
             metrics.update(quality.metrics)
+        synthesizer = getattr(getattr(sampler_step, "sampler", None), "synthesizer_", None)
+        if synthesizer is not None:
+            synthesizer.log_to_mlflow("cgan")  # the generator (.keras) and its transformer
+            gan_history = dict(synthesizer.history_)
+            metrics["gan_best_epoch"] = float(synthesizer.best_epoch_ or math.nan)
+            metrics["gan_train_seconds"] = float(synthesizer.train_seconds_)
         if untuned is not None:
             metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
         return ChildResult(
@@ -336,6 +356,7 @@ class FoldRunner:
             params={**{k: v for k, v in params.items() if k != "kind"}, **chosen},
             history=history,
             quality=quality,
+            gan_history=gan_history,
         )
 
 
@@ -461,6 +482,37 @@ def _tuning_section(frame: pd.DataFrame, metric: str) -> str | None:
     )
 
 
+def _gan_loss_section(results: list[ChildResult]) -> str | None:
+    """An embedded PNG of every GAN child's per-epoch losses, or None without GAN children."""
+    runs = [r for r in results if r.gan_history.get("epoch")]
+    if not runs:
+        return None
+    import base64
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    for r in runs:
+        label = f"{r.strategy} f{r.fold} s{r.seed}"
+        h = r.gan_history
+        for ax, key in zip(axes, ("d_loss", "g_loss"), strict=True):
+            if key in h:
+                ax.plot(h["epoch"], h[key], label=label, linewidth=1)
+    for ax, title in zip(axes, ("critic loss", "generator loss"), strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="GAN losses" src="data:image/png;base64,{data}">'
+
+
 def _log_parent_report(
     run_id: str, cfg: ExperimentConfig, results: list[ChildResult]
 ) -> report.Comparison:
@@ -471,6 +523,9 @@ def _log_parent_report(
     tuning = _tuning_section(frame, cfg.report.metric)
     if tuning is not None:
         extra["Effect of tuning (mean ± std over folds × seeds)"] = tuning
+    losses = _gan_loss_section(results)
+    if losses is not None:
+        extra["GAN training: critic and generator losses per epoch"] = losses
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         frame.to_csv(out / "results.csv", index=False)

@@ -238,3 +238,31 @@ def test_two_concurrent_launches_on_one_sqlite_store_both_finish(tmp_path) -> No
     for parent in parents:
         assert parent.info.status == "FINISHED"
         assert len(_children(parent.info.run_id)) == 2 * 2
+
+
+def test_gan_child_logs_losses_generator_and_quality_report() -> None:
+    cfg = load_config(
+        QUICK,
+        [
+            *TINY,
+            "strategies=[none, cgan]",
+            "split.n_splits=2",
+            "strategies.cgan.epochs=2",
+            "strategies.cgan.steps_per_epoch=2",
+            "strategies.cgan.eval_every=0",
+        ],
+    )
+    result = runner.run_experiment(cfg)
+    assert not result.failed
+    client = mlflow.MlflowClient()
+    gan = [c for c in _children(result.parent_run_id) if c.data.tags["strategy"] == "cgan"]
+    assert len(gan) == 2
+    child = gan[0]
+    assert 0.0 <= child.data.metrics["quality_c2st_auc"] <= 1.0
+    assert "quality_exact_copies" in child.data.metrics
+    assert len(client.get_metric_history(child.info.run_id, "gan_d_loss")) == 2
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert {"cgan", "quality", "pr_curve.json"} <= artifacts
+    cli = CliRunner().invoke(app, ["quality", result.parent_run_id])
+    assert cli.exit_code == 0, cli.output
+    assert "C2ST" in cli.output
