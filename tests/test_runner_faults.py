@@ -1,0 +1,101 @@
+"""The runner's fault handling: failed children, Ctrl-C and --resume, concurrent launches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import mlflow
+import pytest
+
+from pipeline import runner, tracking
+from pipeline.config import PROJECT_ROOT, load_config
+
+QUICK = "experiments/quick.yaml"
+TINY = ["data.rows=3000", "data.fraud_rate=0.03", "classifier.n_estimators=15"]
+
+
+def _children(parent_id: str) -> list[mlflow.entities.Run]:
+    return tracking.child_runs(parent_id)
+
+
+def test_a_failing_child_is_marked_failed_and_the_others_continue() -> None:
+    cfg = load_config(QUICK, [*TINY, "strategies.bad={kind: smote, sampling_strategy: 0.001}"])
+    result = runner.run_experiment(cfg)
+    assert len(result.failed) == cfg.split.n_splits
+    assert "fewer minority rows" in result.failed[0]
+    statuses = {}
+    for child in _children(result.parent_run_id):
+        statuses.setdefault(child.data.tags["strategy"], set()).add(child.info.status)
+    assert statuses["bad"] == {"FAILED"}
+    assert statuses["none"] == {"FINISHED"}
+    bad = [c for c in _children(result.parent_run_id) if c.data.tags["strategy"] == "bad"][0]
+    assert "fewer minority rows" in bad.data.tags["error"]
+    assert "bad" not in set(result.comparison.table["strategy"])
+
+
+def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(monkeypatch) -> None:
+    cfg = load_config(QUICK, TINY)
+    calls = {"n": 0}
+    original = runner.FoldRunner.run
+
+    def interrupted(self, name, params):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, name, params)
+
+    monkeypatch.setattr(runner.FoldRunner, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_experiment(cfg)
+    parent_id = tracking.latest_parent_run(cfg.name)
+    client = mlflow.MlflowClient()
+    assert client.get_run(parent_id).info.status == "KILLED"
+    statuses = sorted(c.info.status for c in _children(parent_id))
+    assert statuses == ["FINISHED", "FINISHED", "KILLED"]
+
+    monkeypatch.setattr(runner.FoldRunner, "run", original)
+    ran = []
+    monkeypatch.setattr(
+        runner.FoldRunner,
+        "run",
+        lambda self, name, params: ran.append(name) or original(self, name, params),
+    )
+    result = runner.run_experiment(cfg, resume=parent_id)
+    total = len(cfg.strategies) * cfg.split.n_splits
+    assert len(ran) == total - 2
+    assert len(result.results) == total
+    assert client.get_run(parent_id).info.status == "FINISHED"
+
+
+def test_resume_refuses_a_different_configuration() -> None:
+    cfg = load_config(QUICK, [*TINY, "strategies=[none]"])
+    result = runner.run_experiment(cfg)
+    other = load_config(QUICK, [*TINY, "strategies=[none]", "seed=9"])
+    with pytest.raises(Exception, match="different configuration"):
+        runner.run_experiment(other, resume=result.parent_run_id)
+
+
+def test_two_concurrent_launches_on_one_sqlite_store_both_finish(tmp_path) -> None:
+    uri = f"sqlite:///{tmp_path / 'shared' / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    cmd = [sys.executable, "-m", "pipeline.cli", "run", QUICK, "--set", "strategies=[none, smote]"]
+    for o in TINY:
+        cmd += ["--set", o]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name("quick")
+    parents = client.search_runs([exp.experiment_id], f"tags.`{tracking.TAG_KIND}` = 'experiment'")
+    assert len(parents) == 2
+    for parent in parents:
+        assert parent.info.status == "FINISHED"
+        assert len(_children(parent.info.run_id)) == 2 * 2
