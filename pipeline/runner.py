@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.meta_dataset import MetaDataset
 
 from models.classifier import build_pipeline, category_cardinalities, fit_pipeline, sampler_stats
 from models.samplers import REGISTRY, StrategyContext, build_strategy, strategy_kind
@@ -618,12 +619,16 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
     with warnings.catch_warnings():
         # MLflow guesses a source type from the string and hints about integer columns: noise here.
         warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(
-            prepared.dataset.frame,
+        # MLflow infers a schema value by value: minutes on millions of rows. The schema comes
+        # from a sample; the name and digest identify the whole data.
+        sample = mlflow.data.from_pandas(
+            prepared.dataset.frame.head(1000), targets=prepared.schema.label
+        )
+        dataset = MetaDataset(
             source=ds.source_path or CodeDatasetSource({"generator": ds.name}),
-            targets=prepared.schema.label,
             name=ds.name,
             digest=ds.digest[:32],
+            schema=sample.schema,
         )
         mlflow.log_input(dataset, context="training")
 
