@@ -169,6 +169,10 @@ class ExperimentConfig(_Strict):
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    # issue 6: `engine: spark` trains the strategies without resampling with xgboost.spark
+    # (pipeline/spark.py) on the Spark master `spark_master`.
+    engine: Literal["local", "spark"] = "local"
+    spark_master: str = "local[*]"
 
     @field_validator("strategies", mode="before")
     @classmethod

@@ -114,10 +114,36 @@ def register(app: typer.Typer) -> None:
         no_progress: Annotated[
             bool, typer.Option("--no-progress", help="No progress bar.")
         ] = False,
+        engine: Annotated[
+            str,
+            typer.Option(
+                help="local: this process, in chunks; spark: Apache Spark (--input a file or "
+                "directory, --output a Parquet directory; history features must be in the input)."
+            ),
+        ] = "local",
+        master: Annotated[
+            str, typer.Option(help="Spark master URL (with --engine spark).")
+        ] = "local[*]",
     ) -> None:
         """Score a CSV/Parquet file of transactions with an exported model, in chunks."""
         from pipeline.score import score_file
 
+        if engine not in ("local", "spark"):
+            raise FraudganError(f"--engine must be 'local' or 'spark', found {engine!r}")
+        if engine == "spark":
+            from pipeline.spark import score_spark
+
+            result = score_spark(model, input_path, output_path, master=master, explain=explain)
+            parts = (
+                f" partitioned by {', '.join(result.partition_columns)}"
+                if result.partition_columns
+                else ""
+            )
+            console.print(
+                f"scored {result.rows:,} rows ({result.alerts:,} alerts) on Spark {result.master} "
+                f"in {result.seconds:.1f} s -> {result.output_dir}{parts}"
+            )
+            return
         summary = score_file(
             model,
             input_path,

@@ -1,0 +1,419 @@
+"""Apache Spark engine: distributed batch scoring and distributed XGBoost training.
+
+Optional: needs the `spark` extra (`pip install 'fraudgan[spark]'`) and a Java 17+ runtime.
+
+Scoring (`score_spark`) reads Parquet or CSV (a file or a directory) with Spark and scores it with
+`mlflow.pyfunc.spark_udf` of the exported model, so each executor runs the same `FraudScorer` as
+`fraudgan score`: the output has the same columns and values (id, `fraud_probability`, `alert`,
+reason codes with `explain`). It is written as Parquet, partitioned like the input when the input
+is a partitioned directory (`key=value/` folders; the partition columns are kept in the output).
+
+History features, the honest limit: the local engine builds a model's causal history features from
+the file itself (`pipeline.score.HistoryFeatures`). They need every earlier transaction of a card
+*and* of a merchant in time order, which no single Spark partitioning gives. The Spark engine
+therefore does not build them: when the model uses history features, the input must already carry
+the engineered columns (as produced by `pipeline.features.build_features`, e.g. by the feature job
+that writes the transaction table); a missing one is a `DataError` that names it.
+
+Training (`fit_spark_pipeline`, `train_spark`): strategies without a sampler (`none`,
+`class_weight`, `threshold`) train XGBoost with `xgboost.spark.SparkXGBClassifier` on the same
+fit/validation/test rows as the local engine (the experiment's folds and validation slices). The
+preprocessing (one-hot, imputation) is fitted on the driver on the fit rows, as in the local
+pipeline, then the matrix is distributed over `num_workers` Spark tasks for boosting, with early
+stopping on the validation rows. The booster comes back into the local pipeline, so scoring,
+metrics, thresholds and MLflow logging are those of the local engine. Strategies with a sampler
+(SMOTE family, GAN) are not distributed: `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import ConfigError, DataError, FraudganError
+
+if TYPE_CHECKING:
+    from pipeline.config import ExperimentConfig
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "install the Spark extra with `pip install 'fraudgan[spark]'` and a Java 17+ runtime "
+    "(e.g. `apt-get install openjdk-17-jre-headless`)"
+)
+SPARK_STRATEGIES = ("none", "class_weight", "threshold")
+# XGBClassifier parameters that xgboost.spark sets itself or refuses
+_NOT_FOR_SPARK = {
+    "n_jobs",
+    "nthread",
+    "missing",
+    "kwargs",
+    "callbacks",
+    "enable_categorical",
+    "objective",  # binary:logistic, set by SparkXGBClassifier
+}
+
+
+def spark_available() -> str | None:
+    """None when pyspark and java are there, else why not (with how to get them)."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return f"pyspark is not installed; {INSTALL_HINT}"
+    java_home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (
+        java_home and (Path(java_home) / "bin" / "java").exists()
+    ):
+        return f"no `java` on the PATH (and no JAVA_HOME); {INSTALL_HINT}"
+    return None
+
+
+def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
+    """A SparkSession (the active one if there is one) with loopback binding for local masters.
+
+    An already active session is returned as it is (its master is not changed). Raises
+    `FraudganError` when pyspark or java is missing.
+    """
+    missing = spark_available()
+    if missing is not None:
+        raise FraudganError(f"the Spark engine is not available: {missing}")
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # bigger Arrow batches for the scoring UDF: the scorer's fixed cost per batch is amortised
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
+        .config("spark.sql.session.timeZone", "UTC")
+        # pandas writes nanosecond timestamps, which Spark reads only as longs
+        .config("spark.sql.legacy.parquet.nanosAsLong", "true")
+    )
+    if master.startswith("local"):
+        # never listen on anything but loopback when the cluster is this process
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # py4j / JVM start-up failures have many types
+        raise FraudganError(f"cannot start Spark (master {master!r}): {exc}") from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+# --------------------------------------------------------------------------------------------
+# scoring
+
+
+@dataclass
+class SparkScoreSummary:
+    """What `score_spark` did."""
+
+    model_uri: str
+    input_path: str
+    output_dir: str
+    master: str
+    rows: int
+    alerts: int
+    seconds: float
+    partition_columns: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _input_format(path: Path) -> str:
+    """'parquet' or 'csv' from a file's suffix or a directory's data files."""
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = [
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not p.name.startswith((".", "_")) and p.suffix.lower() != ".crc"
+        ]
+        if not files:
+            raise DataError(f"--input {path}: the directory holds no data files")
+    else:
+        raise DataError(f"--input {path}: no such file or directory")
+    kinds = {p.suffix.lower() for p in files}
+    if kinds <= {".parquet"} or (path.is_dir() and kinds <= {".parquet", ""}):
+        return "parquet"
+    if kinds <= {".csv"}:
+        return "csv"
+    raise DataError(
+        f"--input {path}: expected .parquet or .csv files, found {', '.join(sorted(kinds))}"
+    )
+
+
+def partition_columns(path: Path) -> list[str]:
+    """The `key=value` folder names of a partitioned directory, outermost first."""
+    if not path.is_dir():
+        return []
+    out: list[str] = []
+    here = path
+    while True:
+        subdirs = sorted(p for p in here.iterdir() if p.is_dir() and "=" in p.name)
+        if not subdirs:
+            return out
+        out.append(subdirs[0].name.split("=", 1)[0])
+        here = subdirs[0]
+
+
+def _read(spark: Any, path: Path, fmt: str, scorer: Any) -> Any:
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    from pipeline.score import _csv_dtypes
+
+    if fmt == "parquet":
+        return spark.read.parquet(str(path))
+    reader = spark.read.option("header", True).option("mode", "FAILFAST")
+    inferred = reader.option("inferSchema", True).csv(str(path)).schema
+    # string categoricals stay text ("0042" must not become 42), as in the local engine
+    text = set(_csv_dtypes(scorer))
+    schema = StructType(
+        [StructField(f.name, StringType() if f.name in text else f.dataType) for f in inferred]
+    )
+    return reader.schema(schema).csv(str(path))
+
+
+def _result_type(explain: bool) -> Any:
+    from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
+
+    from models.scorer import ALERT, N_REASONS, PROBABILITY
+
+    fields = [StructField(PROBABILITY, DoubleType()), StructField(ALERT, IntegerType())]
+    if explain:
+        for r in range(1, N_REASONS + 1):
+            fields += [
+                StructField(f"reason_{r}", StringType()),
+                StructField(f"reason_{r}_value", DoubleType()),
+            ]
+    return StructType(fields)
+
+
+def score_spark(
+    model_uri: str,
+    input_path: str | Path,
+    output_dir: str | Path,
+    *,
+    master: str = "local[*]",
+    explain: bool = False,
+    spark: Any = None,
+) -> SparkScoreSummary:
+    """Score Parquet/CSV (file or directory) with Spark into a Parquet directory.
+
+    `spark` reuses a session (else `spark_session(master)`).
+    """
+    import mlflow
+    from pyspark.sql import functions as F
+
+    from models.scorer import ALERT
+    from pipeline.score import load_scorer
+
+    input_path, output_dir = Path(input_path), Path(output_dir)
+    fmt = _input_format(input_path)
+    if output_dir.exists() and (output_dir.is_file() or any(output_dir.iterdir())):
+        raise DataError(f"--output {output_dir}: exists and is not an empty directory")
+    if not output_dir.parent.is_dir():
+        raise DataError(f"--output {output_dir}: the folder {output_dir.parent} does not exist")
+    scorer = load_scorer(model_uri)  # clear errors for bad URIs, before Spark starts
+    spark = spark if spark is not None else spark_session(master)
+    started = time.perf_counter()
+    where = f"--input {input_path}"
+    df = _read(spark, input_path, fmt, scorer)
+    parts = [c for c in partition_columns(input_path) if c in df.columns]
+    missing = [c for c in scorer.columns if c not in df.columns]
+    if missing:
+        engineered = set((scorer.history or {}).get("engineered", ()))
+        history = [c for c in missing if c in engineered]
+        text = f"{where}: missing {len(missing)} model column(s): {', '.join(missing)}"
+        if history:
+            text += (
+                f". {len(history)} of them are history features, which the Spark engine does not "
+                "build (they need each card's and merchant's earlier transactions in time order): "
+                "give the input with the engineered columns (pipeline.features.build_features), "
+                "or score it with --engine local"
+            )
+        raise DataError(text)
+    with_id = scorer.id_column is not None and scorer.id_column in df.columns
+    inputs = ([scorer.id_column] if with_id else []) + scorer.columns
+    udf = mlflow.pyfunc.spark_udf(
+        spark,
+        model_uri,
+        result_type=_result_type(explain),
+        env_manager="local",
+        params={"explain": True} if explain else None,
+    )
+    keep = ([scorer.id_column] if with_id else []) + parts
+    scored = df.select(*keep, udf(F.struct(*[F.col(c) for c in inputs])).alias("_scores"))
+    scored = scored.select(*keep, "_scores.*").withColumn(ALERT, F.col(ALERT).cast("tinyint"))
+    writer = scored.write.mode("errorifexists")
+    if parts:
+        writer = writer.partitionBy(*parts)
+    try:
+        writer.parquet(str(output_dir))
+    except Exception as exc:
+        raise _spark_error(exc, where) from None
+    out = spark.read.parquet(str(output_dir))
+    row = out.agg(F.count(F.lit(1)).alias("n"), F.sum(ALERT).alias("alerts")).collect()[0]
+    seconds = time.perf_counter() - started
+    rows, alerts = int(row["n"]), int(row["alerts"] or 0)
+    log.info("spark scored %d rows (%d alerts) in %.1f s -> %s", rows, alerts, seconds, output_dir)
+    return SparkScoreSummary(
+        model_uri=model_uri,
+        input_path=str(input_path),
+        output_dir=str(output_dir),
+        master=spark.sparkContext.master,
+        rows=rows,
+        alerts=alerts,
+        seconds=seconds,
+        partition_columns=parts,
+    )
+
+
+def _spark_error(exc: Exception, where: str) -> FraudganError:
+    """The scorer's own message when a task failed on bad input, else Spark's first line."""
+    text = str(exc)
+    for marker in ("ScoringInputError: ", "DataError: ", "MlflowException: "):
+        if marker in text:
+            line = text.split(marker, 1)[1].splitlines()[0]
+            return DataError(f"{where}: {line}")
+    return FraudganError(f"{where}: Spark scoring failed: {text.splitlines()[0][:500]}")
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
+
+def check_engine(cfg: ExperimentConfig) -> None:
+    """ConfigError when `engine: spark` is asked of strategies that resample (not distributed)."""
+    from models.samplers import REGISTRY, strategy_kind
+
+    if getattr(cfg, "engine", "local") != "spark":
+        return
+    bad = [
+        name
+        for name, params in cfg.strategies.items()
+        if REGISTRY[strategy_kind(name, params)].sampler_class is not None
+    ]
+    if bad:
+        raise ConfigError(
+            f"engine: spark trains only strategies without resampling "
+            f"({', '.join(SPARK_STRATEGIES)}); remove {', '.join(bad)} or use engine: local"
+        )
+
+
+def _spark_params(classifier: Any, num_workers: int) -> dict[str, Any]:
+    params = {
+        k: v
+        for k, v in classifier.get_params().items()
+        if v is not None and k not in _NOT_FOR_SPARK
+    }
+    params["num_workers"] = num_workers
+    params["verbose"] = False  # no per-round evaluation lines from the executors
+    return params
+
+
+def fit_spark_pipeline(
+    pipe: Any,
+    X_fit: pd.DataFrame,
+    y_fit: np.ndarray,
+    X_val: pd.DataFrame,
+    y_val: np.ndarray,
+    *,
+    master: str = "local[*]",
+    num_workers: int | None = None,
+) -> Any:
+    """Fit a `models.classifier.build_pipeline` pipeline, boosting on Spark; returns `pipe`.
+
+    The preprocessing is fitted on the fit rows (driver); XGBoost trains with
+    `SparkXGBClassifier` on `num_workers` tasks (default: Spark's default parallelism), with
+    early stopping on the validation rows; the fitted booster becomes the pipeline's classifier.
+    """
+    from pyspark.ml.feature import VectorAssembler
+    from sklearn.base import clone
+    from xgboost.spark import SparkXGBClassifier
+
+    names = [n for n, _ in pipe.steps]
+    if "sampler" in names:
+        raise ConfigError(
+            "engine: spark cannot train a strategy that resamples; use engine: local for it"
+        )
+    xgb_log = logging.getLogger("XGBoost-PySpark")
+    if xgb_log.level == logging.NOTSET:
+        xgb_log.setLevel(logging.WARNING)  # its INFO lines repeat every parameter per fit
+    spark = spark_session(master)
+    workers = num_workers or max(1, int(spark.sparkContext.defaultParallelism))
+    head = [(n, s) for n, s in pipe.steps if n in ("preprocess", "encode")]
+    m_fit, m_val = X_fit, X_val
+    for i, (_, step) in enumerate(head):
+        fitted = clone(step).fit(X_fit if i == 0 else m_fit)
+        m_fit, m_val = fitted.transform(m_fit), fitted.transform(m_val)
+        pipe.steps[names.index(head[i][0])] = (head[i][0], fitted)
+    m_fit = np.asarray(m_fit, dtype=np.float64)
+    m_val = np.asarray(m_val, dtype=np.float64)
+    cols = [f"f{j}" for j in range(m_fit.shape[1])]
+    table = pd.DataFrame(np.vstack([m_fit, m_val]), columns=cols)
+    table["label"] = np.concatenate([y_fit, y_val]).astype(np.float64)
+    table["is_val"] = np.r_[np.zeros(len(y_fit), bool), np.ones(len(y_val), bool)]
+    sdf = VectorAssembler(inputCols=cols, outputCol="features", handleInvalid="keep").transform(
+        spark.createDataFrame(table)
+    )
+    classifier = pipe.steps[-1][1]
+    params = _spark_params(classifier, workers)
+    model = SparkXGBClassifier(
+        features_col="features",
+        label_col="label",
+        validation_indicator_col="is_val",
+        **params,
+    ).fit(sdf.select("features", "label", "is_val"))
+    booster = model.get_booster()
+    local = clone(classifier)
+    local.load_model(bytearray(booster.save_raw("json")))
+    pipe.steps[-1] = (pipe.steps[-1][0], local)
+    return pipe
+
+
+def train_spark(
+    cfg: ExperimentConfig,
+    *,
+    master: str | None = None,
+    strategies: list[str] | None = None,
+    prepared: Any = None,
+) -> pd.DataFrame:
+    """Test-fold metrics (`pipeline.evaluate`) of Spark-trained strategies, untracked.
+
+    One row per (strategy, fold, seed), on the same folds and validation slices as the local
+    engine (`pipeline.runner.prepare`, `FoldRunner`; `prepared` reuses a `prepare(cfg)`). The
+    tracked path is `fraudgan run` with `engine: spark` in the YAML.
+    """
+    from pipeline.runner import FoldRunner, prepare
+
+    update: dict[str, Any] = {"engine": "spark"}
+    if master is not None:
+        update["spark_master"] = master
+    cfg = cfg.model_copy(update=update)
+    chosen = {k: v for k, v in cfg.strategies.items() if strategies is None or k in set(strategies)}
+    cfg = cfg.model_copy(update={"strategies": chosen})
+    check_engine(cfg)
+    prepared = prepared if prepared is not None else prepare(cfg)
+    rows: list[dict[str, Any]] = []
+    for fold in prepared.folds:
+        runner = FoldRunner(cfg, prepared, fold)
+        for name, params in chosen.items():
+            rows.append(runner.run(name, params).row())
+    return pd.DataFrame(rows)

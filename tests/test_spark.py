@@ -1,0 +1,232 @@
+"""The Spark engine on local[2]: scoring equals the local engine, Spark training matches it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from sklearn.base import clone
+
+pytest.importorskip("pyspark", reason="pyspark not installed (pip install 'fraudgan[spark]')")
+if shutil.which("java") is None:
+    pytest.skip(
+        "no `java` on the PATH: Spark needs a Java 17+ runtime "
+        "(e.g. apt-get install openjdk-17-jre-headless)",
+        allow_module_level=True,
+    )
+
+from pipeline import evaluate
+from pipeline.config import load_config
+from pipeline.data.simulate import simulate
+from pipeline.errors import ConfigError, DataError
+from pipeline.export import export_champion
+from pipeline.runner import FoldRunner, prepare, run_experiment
+from pipeline.score import HistoryFeatures, load_scorer, score_file
+from pipeline.spark import (
+    fit_spark_pipeline,
+    score_spark,
+    spark_session,
+    train_spark,
+)
+
+MASTER = "local[2]"
+
+
+def cli_app() -> typer.Typer:
+    """The fraudgan app once the lead registered the serving commands, else a local one."""
+    from pipeline.cli import app
+    from pipeline.serving_cli import register
+
+    names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
+    if {"export", "score", "serve"} <= names:
+        return app
+    local = typer.Typer()
+
+    @local.callback()
+    def main() -> None:
+        """fraudgan (test app)."""
+
+    register(local)
+    return local
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = spark_session(MASTER, app_name="fraudgan-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The `none` strategy of the quick experiment, exported (with history features)."""
+    root = tmp_path_factory.mktemp("spark_export")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        cfg = load_config("experiments/quick.yaml", ["strategies=[none]"])
+        experiment = run_experiment(cfg)
+        result = export_champion(experiment.parent_run_id)
+        scorer = load_scorer(result.alias_uri)
+    # raw transactions of another simulation, plus the engineered history columns (the Spark
+    # engine does not build them) and a day column to partition by
+    raw = simulate(1500, n_days=20, seed=7, fraud_rate=0.02)
+    frame = HistoryFeatures(scorer.history, "test").features(raw)
+    frame["day"] = frame["timestamp"].dt.strftime("%Y-%m-%d")
+    path = root / "transactions.parquet"
+    frame.to_parquet(path, index=False)
+    return SimpleNamespace(
+        uri=uri, model=result.alias_uri, scorer=scorer, frame=frame, path=path, root=root, raw=raw
+    )
+
+
+@pytest.fixture
+def store(exported: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", exported.uri)
+    mlflow.set_tracking_uri(exported.uri)
+    return exported
+
+
+def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("transaction_id").reset_index(drop=True)
+
+
+def test_spark_scoring_equals_local_scoring_row_for_row(spark, store, tmp_path):
+    local = tmp_path / "local.parquet"
+    score_file(store.model, store.path, local, chunk_rows=0, progress=False)
+    summary = score_spark(store.model, store.path, tmp_path / "spark", spark=spark)
+    expected = _by_id(pd.read_parquet(local))
+    got = _by_id(pd.read_parquet(tmp_path / "spark"))
+    assert summary.rows == len(expected) == len(store.frame)
+    assert summary.alerts == int(expected["alert"].sum())
+    assert list(got.columns) == list(expected.columns)
+    np.testing.assert_array_equal(got["transaction_id"], expected["transaction_id"])
+    np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], rtol=1e-6)
+    np.testing.assert_array_equal(got["alert"].astype(int), expected["alert"].astype(int))
+
+
+def test_partitioned_input_gives_partitioned_output_with_reasons(spark, store, tmp_path):
+    source = tmp_path / "by_day"
+    store.frame.to_parquet(source, partition_cols=["day"], index=False)
+    out = tmp_path / "scored"
+    summary = score_spark(store.model, source, out, explain=True, spark=spark)
+    assert summary.partition_columns == ["day"]
+    days = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert days == sorted(f"day={d}" for d in store.frame["day"].unique())
+    got = _by_id(pd.read_parquet(out))
+    expected = _by_id(store.scorer.score(store.frame, explain=True))
+    np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], rtol=1e-6)
+    assert (got["reason_1"].astype(str) == expected["reason_1"].astype(str)).all()
+    np.testing.assert_allclose(got["reason_1_value"], expected["reason_1_value"], rtol=1e-5)
+
+
+def test_csv_input_and_missing_history_columns(spark, store, tmp_path):
+    csv = tmp_path / "t.csv"
+    store.frame.drop(columns=["timestamp"]).to_csv(csv, index=False)
+    score_spark(store.model, csv, tmp_path / "from_csv", spark=spark)
+    got = _by_id(pd.read_parquet(tmp_path / "from_csv"))
+    expected = _by_id(store.scorer.score(store.frame))
+    np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], rtol=1e-6)
+
+    raw = tmp_path / "raw.parquet"
+    store.raw.to_parquet(raw, index=False)
+    with pytest.raises(DataError, match="history features, which the Spark engine does not"):
+        score_spark(store.model, raw, tmp_path / "never", spark=spark)
+    with pytest.raises(DataError, match="not an empty directory"):
+        score_spark(store.model, raw, tmp_path / "from_csv", spark=spark)
+
+
+@pytest.fixture(scope="module")
+def training() -> SimpleNamespace:
+    cfg = load_config(
+        "experiments/quick.yaml",
+        ["strategies=[none, threshold]", "data.rows=30000", f"spark_master={MASTER}"],
+    )
+    return SimpleNamespace(cfg=cfg, prepared=prepare(cfg))
+
+
+def test_spark_trained_model_matches_the_local_one(spark, training):
+    # one Spark task (SparkXGBClassifier, num_workers=1) on the fold's fit/validation rows
+    runner = FoldRunner(training.cfg, training.prepared, training.prepared.folds[0])
+    fitted = runner.fit("none", {}, {})
+    local_ap = runner.score(fitted)[0]["average_precision"]
+    pipe = clone(fitted.pipe)  # an unfitted copy: same steps and parameters
+    fit_spark_pipeline(
+        pipe, runner.X_fit, runner.y_fit, runner.X_val, runner.y_val, master=MASTER, num_workers=1
+    )
+    p_test = pipe.predict_proba(runner.X_test)[:, 1]
+    assert evaluate.average_precision(runner.y_test, p_test) == pytest.approx(local_ap, abs=1e-9)
+    assert pipe.named_steps["classifier"].best_iteration == (
+        fitted.pipe.named_steps["classifier"].best_iteration
+    )
+
+
+@pytest.mark.slow
+def test_distributed_training_on_two_workers_matches_local_on_average(spark, training):
+    # `engine: spark` (two workers on local[2]): distributed quantile sketches and early
+    # stopping differ a little per fold; the mean over folds (the comparison table) matches
+    cfg, prepared = training.cfg, training.prepared
+    local = [
+        FoldRunner(cfg, prepared, fold).run("none", {}).metrics["average_precision"]
+        for fold in prepared.folds
+    ]
+    results = train_spark(cfg, prepared=prepared)
+    assert set(results["strategy"]) == {"none", "threshold"}
+    spark_ap = results.loc[results["strategy"] == "none", "average_precision"].to_numpy()
+    assert abs(float(np.mean(spark_ap)) - float(np.mean(local))) < 0.01
+    assert {"roc_auc", "threshold", "fit_seconds", "n_trees"} <= set(results.columns)
+
+
+def test_engine_spark_rejects_resampling_strategies():
+    cfg = load_config("experiments/quick.yaml", ["engine=spark", "strategies=[none, smote]"])
+    with pytest.raises(ConfigError, match="smote"):
+        train_spark(cfg)
+
+
+def test_cli_score_engine_spark(spark, store, tmp_path):
+    from typer.testing import CliRunner
+
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(
+        cli_app(),
+        [
+            "score",
+            "--engine",
+            "spark",
+            "--master",
+            MASTER,
+            "--model",
+            store.model,
+            "--input",
+            str(store.path),
+            "--output",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "on Spark" in res.output
+    assert len(pd.read_parquet(out)) == len(store.frame)
+
+
+def test_missing_pyspark_or_java_is_a_clear_error(monkeypatch):
+    import pipeline.spark as sp
+
+    monkeypatch.setattr(sp.shutil, "which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    reason = sp.spark_available()
+    assert reason is not None and "Java 17+" in reason and "fraudgan[spark]" in reason
+
+
+def test_path_errors(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        score_spark("models:/x@y", tmp_path / "nope.parquet", tmp_path / "out")
+    Path(tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no data files"):
+        score_spark("models:/x@y", tmp_path / "empty", tmp_path / "out")
