@@ -9,37 +9,19 @@ from types import SimpleNamespace
 import mlflow
 import numpy as np
 import pytest
-import typer
 import xgboost as xgb
 from typer.testing import CliRunner
 
 from models.scorer import PROBABILITY
 from pipeline import evaluate, tracking
+from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import ConfigError, FraudganError
 from pipeline.export import BOOSTER_FILE, FEATURES_FILE, export_champion, pick_champion
 from pipeline.runner import load_comparison, prepare, run_experiment
-from pipeline.serving_cli import register
 
 MODEL = "fraud-detector"
 TARGET_FPR = 0.02
-
-
-def cli_app() -> typer.Typer:
-    """The fraudgan app once the lead registered the serving commands, else a local one."""
-    from pipeline.cli import app
-
-    names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
-    if {"export", "score", "serve"} <= names:
-        return app
-    local = typer.Typer()
-
-    @local.callback()
-    def main() -> None:
-        """fraudgan (test app)."""
-
-    register(local)
-    return local
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +152,7 @@ def test_booster_json_and_feature_list_score_outside_python(store):
 
 def test_second_export_moves_the_alias_and_keeps_the_old_version(store):
     other = "none" if store.first.strategy != "none" else "smote"
-    result = CliRunner().invoke(cli_app(), ["export", "--latest", "--strategy", other])
+    result = CliRunner().invoke(app, ["export", "--latest", "--strategy", other])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert f"exported '{other}'" in text
@@ -186,6 +168,6 @@ def test_export_errors_are_clear(store):
         export_champion(store.experiment.parent_run_id, strategy="cgan")
     with pytest.raises(FraudganError, match="does not exist"):
         export_champion("0123456789abcdef")
-    result = CliRunner().invoke(cli_app(), ["export"])
+    result = CliRunner().invoke(app, ["export"])
     assert result.exit_code == 2
     assert "--latest" in result.output

@@ -10,41 +10,23 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import models.scorer as scorer_module
 from models.scorer import ALERT, BIAS, PROBABILITY, FraudScorer, reason_columns
+from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import DataError, FraudganError
 from pipeline.export import history_spec, scorer_code_paths, scoring_requirements
 from pipeline.runner import FoldRunner, prepare
 from pipeline.score import score_file
-from pipeline.serving_cli import register
 from pipeline.split import Fold
 
 # Short windows and delay (3-day horizon on 30 days of data): chunks must carry history across.
 OVERRIDES = ["features.windows_days=[0.5, 2]", "features.label_delay_days=1"]
 THRESHOLD = 0.3
-
-
-def cli_app() -> typer.Typer:
-    """The fraudgan app once the lead registered the serving commands, else a local one."""
-    from pipeline.cli import app
-
-    names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
-    if {"export", "score", "serve"} <= names:
-        return app
-    local = typer.Typer()
-
-    @local.callback()
-    def main() -> None:
-        """fraudgan (test app)."""
-
-    register(local)
-    return local
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +263,7 @@ def read(path: Path) -> pd.DataFrame:
 def test_cli_score_builds_history_features_and_matches_training(store, tmp_path, source, target):
     out_path = tmp_path / target
     result = CliRunner().invoke(
-        cli_app(),
+        app,
         [
             "score",
             "--model",
@@ -339,7 +321,7 @@ def test_file_problems_name_the_file(store, tmp_path):
     no_amount = tmp_path / "no_amount.csv"
     raw.drop(columns=["amount", "channel"]).to_csv(no_amount, index=False)
     result = CliRunner().invoke(
-        cli_app(),
+        app,
         ["score", "--model", store.model_uri, "-i", str(no_amount), "-o", str(tmp_path / "o.csv")],
     )
     assert result.exit_code == 2

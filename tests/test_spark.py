@@ -10,7 +10,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from sklearn.base import clone
 
 pytest.importorskip("pyspark", reason="pyspark not installed (pip install 'fraudgan[spark]')")
@@ -22,6 +21,7 @@ if shutil.which("java") is None:
     )
 
 from pipeline import evaluate
+from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.data.simulate import simulate
 from pipeline.errors import ConfigError, DataError
@@ -36,24 +36,6 @@ from pipeline.spark import (
 )
 
 MASTER = "local[2]"
-
-
-def cli_app() -> typer.Typer:
-    """The fraudgan app once the lead registered the serving commands, else a local one."""
-    from pipeline.cli import app
-    from pipeline.serving_cli import register
-
-    names = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
-    if {"export", "score", "serve"} <= names:
-        return app
-    local = typer.Typer()
-
-    @local.callback()
-    def main() -> None:
-        """fraudgan (test app)."""
-
-    register(local)
-    return local
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +177,7 @@ def test_cli_score_engine_spark(spark, store, tmp_path):
 
     out = tmp_path / "cli"
     res = CliRunner().invoke(
-        cli_app(),
+        app,
         [
             "score",
             "--engine",
