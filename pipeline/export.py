@@ -244,23 +244,10 @@ def _fit(runner: Any, cfg: ExperimentConfig, name: str, params: dict[str, Any], 
     """Fit the strategy as the experiment did (with the same tuning budget when enabled)."""
     if not cfg.tuning.enabled:
         return runner.fit(name, params, {})
-    from pipeline.runner import space_for
-    from pipeline.tuning import search
-
-    space = space_for(cfg, name, kind)
-    cache: dict[int, Any] = {}
-
-    def objective(clf: dict[str, Any], smp: dict[str, Any]) -> float:
-        fitted = runner.fit(name, {**params, **smp}, clf)
-        cache[len(cache)] = fitted
-        return fitted.val_ap
-
-    history = search(
-        space, objective, method=cfg.tuning.method, n_trials=cfg.tuning.n_trials, seed=cfg.seed
-    )
+    fitted, history, _ = runner.tune(name, params)
     best = max(history, key=lambda r: r.value)
     log.info("tuning: best trial %d (validation AUPRC %.4f)", best.number, best.value)
-    return cache[best.number]
+    return fitted
 
 
 def history_spec(cfg: ExperimentConfig, prepared: Any) -> dict[str, Any] | None:

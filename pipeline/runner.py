@@ -300,6 +300,28 @@ class FoldRunner:
         )
         return metrics, evaluate.pr_curve_points(self.y_test, p_test)
 
+    def tune(
+        self, name: str, params: dict[str, Any]
+    ) -> tuple[_Fitted, list[TrialRecord], dict[str, Any]]:
+        """Search the strategy's space on the validation slice; the best fit, history, choice.
+
+        The best trial's model is the tuned model: trained on the fit rows with the same validation
+        rows for early stopping as every other strategy, never on the test fold.
+        """
+        space = space_for(self.cfg, name, strategy_kind(name, params))
+        fits: list[_Fitted] = []
+
+        def objective(clf: dict[str, Any], smp: dict[str, Any]) -> float:
+            fits.append(self.fit(name, {**params, **smp}, clf))
+            return fits[-1].val_ap
+
+        t = self.cfg.tuning
+        history = search(
+            space, objective, method=t.method, n_trials=t.n_trials, seed=self.fold.seed
+        )
+        best = max(history, key=lambda r: r.value)
+        return fits[best.number], history, {**best.classifier_params, **best.sampler_params}
+
     def run(self, name: str, params: dict[str, Any]) -> ChildResult:
         """Fit (tuning inside the training fold when enabled) and score one strategy."""
         kind = strategy_kind(name, params)
@@ -308,26 +330,7 @@ class FoldRunner:
         history: list[TrialRecord] = []
         chosen: dict[str, Any] = {}
         if tuning.enabled:
-            space = space_for(self.cfg, name, kind)
-            cache: dict[int, _Fitted] = {}
-
-            def objective(clf: dict[str, Any], smp: dict[str, Any]) -> float:
-                fitted = self.fit(name, {**params, **smp}, clf)
-                cache[len(cache)] = fitted
-                return fitted.val_ap
-
-            history = search(
-                space,
-                objective,
-                method=tuning.method,
-                n_trials=tuning.n_trials,
-                seed=self.fold.seed,
-            )
-            best = max(history, key=lambda r: r.value)
-            # The best trial's model is the tuned model: trained on the fit rows with the same
-            # validation rows for early stopping as every other strategy, never on the test fold.
-            fitted = cache[best.number]
-            chosen = {**best.classifier_params, **best.sampler_params}
+            fitted, history, chosen = self.tune(name, params)
             if self.cfg.report.include_untuned:
                 untuned, _ = self.score(self.fit(name, params, {}))
         else:
