@@ -171,3 +171,14 @@ def test_export_errors_are_clear(store):
     result = CliRunner().invoke(app, ["export"])
     assert result.exit_code == 2
     assert "--latest" in result.output
+
+
+def test_export_of_a_tuned_experiment_reuses_the_tuned_search() -> None:
+    """The autouse fixture gives this test its own store: a tuned launch, then its export."""
+    grid = "tuning.classifier_space={max_depth: [2, 5]}"
+    overrides = ["strategies=[none]", "tuning.enabled=true", "tuning.method=grid", grid]
+    experiment = run_experiment(load_config("experiments/quick.yaml", overrides))
+    result = export_champion(experiment.parent_run_id)
+    assert result.strategy == "none"
+    depth = result.pipeline.named_steps["classifier"].get_params()["max_depth"]
+    assert depth in (2, 5)
