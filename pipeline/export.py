@@ -171,16 +171,8 @@ def export_champion(
     fitted = _fit(runner, cfg, name, params, kind)
     fit_seconds = time.perf_counter() - started
 
-    v = cfg.validation
     days = None if prepared.days is None else prepared.days[runner.val_idx]
-    threshold = evaluate.choose_threshold(
-        runner.y_val,
-        fitted.p_val,
-        policy=v.threshold_policy,
-        target_fpr=v.target_fpr,
-        alerts_per_day=v.alerts_per_day,
-        days=days,
-    )
+    threshold = runner.threshold(fitted)
     metrics = evaluate.evaluate_predictions(
         runner.y_val,
         fitted.p_val,

@@ -261,18 +261,21 @@ class FoldRunner:
             self._fits[key] = fitted
         return fitted
 
-    def score(self, fitted: _Fitted) -> tuple[dict[str, float], np.ndarray]:
-        """Test-fold metrics of a fitted strategy, its threshold chosen on validation data."""
+    def threshold(self, fitted: _Fitted) -> float:
+        """The decision threshold chosen on the validation slice by the YAML's policy."""
         v = self.cfg.validation
-        val_days = None if self.p.days is None else self.p.days[self.val_idx]
-        threshold = evaluate.choose_threshold(
+        return evaluate.choose_threshold(
             self.y_val,
             fitted.p_val,
             policy=v.threshold_policy,
             target_fpr=v.target_fpr,
             alerts_per_day=v.alerts_per_day,
-            days=val_days,
+            days=None if self.p.days is None else self.p.days[self.val_idx],
         )
+
+    def score(self, fitted: _Fitted) -> tuple[dict[str, float], np.ndarray]:
+        """Test-fold metrics of a fitted strategy, its threshold chosen on validation data."""
+        threshold = self.threshold(fitted)
         start = time.perf_counter()
         p_test = fitted.pipe.predict_proba(self.X_test)[:, 1]
         predict_seconds = time.perf_counter() - start
