@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,9 @@ def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
     if master.startswith("local"):
         # never listen on anything but loopback when the cluster is this process
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # the Python workers must see this interpreter's packages (mlflow, xgboost), not
+        # whatever `python3` is first on the PATH; a user's own PYSPARK_PYTHON wins
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
