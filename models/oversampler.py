@@ -182,13 +182,57 @@ class CGANOverSampler(BaseOverSampler):
         )
 
     def _fit_resample(self, X: Any, y: np.ndarray) -> tuple[Any, np.ndarray]:
+        wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if int(n) > 0}
+        is_sparse = sparse.issparse(X)
+        dense = X.toarray() if is_sparse else np.asarray(X)
+        synth = self._train(dense, y, wanted)
+        if synth is None:
+            return X, y
+        new_X, new_y = [], []
+        for cls, n, seed in self.sample_plan():
+            new_X.append(self.sample_block(n, cls, seed).astype(X.dtype))
+            new_y.append(np.full(n, cls, dtype=y.dtype))
+        X_new = np.vstack(new_X)
+        y_res = np.concatenate([y, *new_y])
+        if is_sparse:
+            X_res = sparse.vstack([X, sparse.csr_matrix(X_new)]).asformat(X.format)
+        else:
+            X_res = np.vstack([X, X_new])
+        return X_res, y_res
+
+    def fit_synthesizer(self, X: Any, y: Any, n_synthetic: dict[Any, int]) -> Any:
+        """Train the GAN on (X, y) without sampling; `n_synthetic`: rows to draw per class later.
+
+        For callers that draw the rows elsewhere (the Spark engine trains on a sample of the
+        training rows on the driver and draws on executors with `sample_plan`/`sample_block`).
+        Returns the `CGANSynthesizer`, or None when no rows are wanted.
+        """
+        self._validate_params()
+        X, y, _ = self._check_X_y(X, y)
+        dense = X.toarray() if sparse.issparse(X) else np.asarray(X)
+        wanted = {c: int(n) for c, n in n_synthetic.items() if int(n) > 0}
+        unknown = [c for c in wanted if c not in set(np.unique(y).tolist())]
+        if unknown:
+            raise ValueError(f"n_synthetic names class(es) {unknown} that are not in y")
+        return self._train(dense, y, wanted)
+
+    def sample_plan(self) -> list[tuple[Any, int, int]]:
+        """(class, rows, seed) of every block of synthetic rows the fitted sampler draws."""
+        wanted = sorted(self.n_synthetic_.items(), key=lambda kv: str(kv[0]))
+        return [(cls, n, self.seed_ + 7919 * (i + 1)) for i, (cls, n) in enumerate(wanted)]
+
+    def sample_block(self, n: int, cls: Any, seed: int) -> np.ndarray:
+        """`n` synthetic rows of class `cls` as a float64 matrix in X's column order."""
+        names = [f"x{i}" for i in range(self.n_features_in_)]
+        rows = self.synthesizer_.sample(n, label=cls, seed=seed)
+        return rows[names].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def _train(self, dense: np.ndarray, y: np.ndarray, wanted: dict[Any, int]) -> Any:
         from models.cgan import CGANSynthesizer
 
         config = self.gan_config()
         config.validate()
         self.seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        is_sparse = sparse.issparse(X)
-        dense = X.toarray() if is_sparse else np.asarray(X)
         n_features = dense.shape[1]
         categorical = self._categorical_indices(n_features)
         binary = [
@@ -199,12 +243,10 @@ class CGANOverSampler(BaseOverSampler):
         self.categorical_features_ = categorical
         self.binary_features_ = binary
         condition = self._condition_index(categorical)
-
-        wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if int(n) > 0}
         self.n_synthetic_ = wanted
         if not wanted:
             self.synthesizer_ = None
-            return X, y
+            return None
 
         names = [f"x{i}" for i in range(n_features)]
         df = pd.DataFrame(dense, columns=names)
@@ -230,19 +272,7 @@ class CGANOverSampler(BaseOverSampler):
             _CACHE.move_to_end(key)
             log.info("CGANOverSampler: reusing the cached GAN for this training data")
         self.synthesizer_ = synth
-
-        new_X, new_y = [], []
-        for i, (cls, n) in enumerate(sorted(wanted.items(), key=lambda kv: str(kv[0]))):
-            rows = synth.sample(n, label=cls, seed=self.seed_ + 7919 * (i + 1))
-            new_X.append(rows[names].to_numpy(dtype=np.float64, na_value=np.nan).astype(X.dtype))
-            new_y.append(np.full(n, cls, dtype=y.dtype))
-        X_new = np.vstack(new_X)
-        y_res = np.concatenate([y, *new_y])
-        if is_sparse:
-            X_res = sparse.vstack([X, sparse.csr_matrix(X_new)]).asformat(X.format)
-        else:
-            X_res = np.vstack([X, X_new])
-        return X_res, y_res
+        return synth
 
     def _categorical_indices(self, n_features: int) -> list[int]:
         feats = list(self.categorical_features)

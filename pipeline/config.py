@@ -169,10 +169,12 @@ class ExperimentConfig(_Strict):
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
-    # issue 6: `engine: spark` trains the strategies without resampling with xgboost.spark
-    # (pipeline/spark.py) on the Spark master `spark_master`.
+    # issue 6: `engine: spark` boosts with xgboost.spark on the Spark master `spark_master`
+    # (pipeline/spark.py). The GAN strategy trains its generator on the driver on at most
+    # `spark_gan_sample_rows` fit rows (every fraud row first) and generates on the executors.
     engine: Literal["local", "spark"] = "local"
     spark_master: str = "local[*]"
+    spark_gan_sample_rows: int = Field(default=200_000, ge=1_000)
 
     @field_validator("strategies", mode="before")
     @classmethod

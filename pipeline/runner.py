@@ -164,7 +164,7 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
 
 def check_strategies(cfg: ExperimentConfig, prepared: Prepared) -> None:
     """Fail before any work when a strategy cannot run on this data (e.g. SMOTENC, no categoricals)."""
-    if cfg.engine == "spark":  # issue 6: only strategies without resampling run on Spark
+    if cfg.engine == "spark":  # issue 6: the SMOTE family does not run on Spark
         from pipeline.spark import check_engine
 
         check_engine(cfg)
@@ -244,11 +244,17 @@ class FoldRunner:
             return dataclasses.replace(cached, strategy=strategy)
         start = time.perf_counter()
         if self.cfg.engine == "spark":
-            # issue 6: boosting on Spark (xgboost.spark); samplers raise ConfigError there
+            # issue 6: boosting on Spark (xgboost.spark), GAN rows generated on the executors
             from pipeline.spark import fit_spark_pipeline
 
             fit_spark_pipeline(
-                pipe, self.X_fit, self.y_fit, self.X_val, self.y_val, master=self.cfg.spark_master
+                pipe,
+                self.X_fit,
+                self.y_fit,
+                self.X_val,
+                self.y_val,
+                master=self.cfg.spark_master,
+                gan_sample_rows=self.cfg.spark_gan_sample_rows,
             )
         else:
             fit_pipeline(pipe, self.X_fit, self.y_fit, self.X_val, self.y_val)

@@ -15,14 +15,20 @@ therefore does not build them: when the model uses history features, the input m
 the engineered columns (as produced by `pipeline.features.build_features`, e.g. by the feature job
 that writes the transaction table); a missing one is a `DataError` that names it.
 
-Training (`fit_spark_pipeline`, `train_spark`): strategies without a sampler (`none`,
-`class_weight`, `threshold`) train XGBoost with `xgboost.spark.SparkXGBClassifier` on the same
+Training (`fit_spark_pipeline`, `train_spark`): the strategies `none`, `class_weight`,
+`threshold` and `cgan` train XGBoost with `xgboost.spark.SparkXGBClassifier` on the same
 fit/validation/test rows as the local engine (the experiment's folds and validation slices). The
 preprocessing (one-hot, imputation) is fitted on the driver on the fit rows, as in the local
 pipeline, then the matrix is distributed over `num_workers` Spark tasks for boosting, with early
 stopping on the validation rows. The booster comes back into the local pipeline, so scoring,
-metrics, thresholds and MLflow logging are those of the local engine. Strategies with a sampler
-(SMOTE family, GAN) are not distributed: `ConfigError`.
+metrics, thresholds and MLflow logging are those of the local engine.
+
+The GAN on Spark: the generator is trained on the driver on a sample of the fit rows
+(`gan_training_rows`: every fraud row first, legitimate rows drawn to fill `spark_gan_sample_rows`);
+how many rows to add is `sampling_strategy` applied to all fit rows. The trained generator is
+shipped to the executors in its saved form and the synthetic rows are generated there in seeded
+chunks (`generate_on_executors`), re-encoded there, and joined to the real rows for boosting. The
+SMOTE family (it needs every row's neighbours on one machine) is refused with a `ConfigError`.
 """
 
 from __future__ import annotations
@@ -50,7 +56,9 @@ INSTALL_HINT = (
     "install the Spark extra with `pip install 'fraudgan[spark]'` and a Java 17+ runtime "
     "(e.g. `apt-get install openjdk-17-jre-headless`)"
 )
-SPARK_STRATEGIES = ("none", "class_weight", "threshold")
+SPARK_STRATEGIES = ("none", "class_weight", "threshold", "cgan")
+GAN_CHUNK_ROWS = 25_000
+"""Synthetic rows one executor task generates (each chunk has its own seed)."""
 # XGBClassifier parameters that xgboost.spark sets itself or refuses
 _NOT_FOR_SPARK = {
     "n_jobs",
@@ -92,6 +100,7 @@ def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
         SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         # bigger Arrow batches for the scoring UDF: the scorer's fixed cost per batch is amortised
@@ -304,20 +313,21 @@ def _spark_error(exc: Exception, where: str) -> FraudganError:
 
 
 def check_engine(cfg: ExperimentConfig) -> None:
-    """ConfigError when `engine: spark` is asked of strategies that resample (not distributed)."""
-    from models.samplers import REGISTRY, strategy_kind
+    """ConfigError when `engine: spark` is asked of a strategy it does not distribute (SMOTE family)."""
+    from models.samplers import strategy_kind
 
     if getattr(cfg, "engine", "local") != "spark":
         return
     bad = [
         name
         for name, params in cfg.strategies.items()
-        if REGISTRY[strategy_kind(name, params)].sampler_class is not None
+        if strategy_kind(name, params) not in SPARK_STRATEGIES
     ]
     if bad:
         raise ConfigError(
-            f"engine: spark trains only strategies without resampling "
-            f"({', '.join(SPARK_STRATEGIES)}); remove {', '.join(bad)} or use engine: local"
+            f"engine: spark trains only the strategies {', '.join(SPARK_STRATEGIES)} (the SMOTE "
+            f"family needs every row's neighbours on one machine); remove {', '.join(bad)} or "
+            "use engine: local"
         )
 
 
@@ -341,21 +351,29 @@ def fit_spark_pipeline(
     *,
     master: str = "local[*]",
     num_workers: int | None = None,
+    gan_sample_rows: int = 200_000,
 ) -> Any:
     """Fit a `models.classifier.build_pipeline` pipeline, boosting on Spark; returns `pipe`.
 
     The preprocessing is fitted on the fit rows (driver); XGBoost trains with
     `SparkXGBClassifier` on `num_workers` tasks (default: Spark's default parallelism), with
     early stopping on the validation rows; the fitted booster becomes the pipeline's classifier.
+    A GAN sampler is trained on the driver on at most `gan_sample_rows` fit rows
+    (`gan_training_rows`) and its synthetic rows are generated on the executors
+    (`generate_on_executors`); other samplers raise `ConfigError`.
     """
     from pyspark.ml.feature import VectorAssembler
     from sklearn.base import clone
     from xgboost.spark import SparkXGBClassifier
 
+    from models.oversampler import CGANOverSampler
+
     names = [n for n, _ in pipe.steps]
-    if "sampler" in names:
+    step = pipe.named_steps.get("sampler")
+    if step is not None and not isinstance(step.sampler, CGANOverSampler):
         raise ConfigError(
-            "engine: spark cannot train a strategy that resamples; use engine: local for it"
+            f"engine: spark cannot train with {type(step.sampler).__name__} (the SMOTE family "
+            "needs every row's neighbours on one machine); use engine: local for it"
         )
     xgb_log = logging.getLogger("XGBoost-PySpark")
     if xgb_log.level == logging.NOTSET:
@@ -364,19 +382,33 @@ def fit_spark_pipeline(
     workers = num_workers or max(1, int(spark.sparkContext.defaultParallelism))
     head = [(n, s) for n, s in pipe.steps if n in ("preprocess", "encode")]
     m_fit, m_val = X_fit, X_val
-    for i, (_, step) in enumerate(head):
-        fitted = clone(step).fit(X_fit if i == 0 else m_fit)
+    encoder = None
+    synthetic = None
+    for i, (name, step_i) in enumerate(head):
+        fitted = clone(step_i).fit(X_fit if i == 0 else m_fit)
+        if name == "preprocess" and step is not None:
+            # the GAN works on the preprocessed matrix, before the re-encoding, as locally
+            synthetic = _spark_oversample(
+                spark,
+                step,
+                np.asarray(fitted.transform(X_fit), dtype=np.float64),
+                np.asarray(y_fit),
+                sample_rows=gan_sample_rows,
+            )
+        if name == "encode":
+            encoder = fitted
         m_fit, m_val = fitted.transform(m_fit), fitted.transform(m_val)
-        pipe.steps[names.index(head[i][0])] = (head[i][0], fitted)
+        pipe.steps[names.index(name)] = (name, fitted)
     m_fit = np.asarray(m_fit, dtype=np.float64)
     m_val = np.asarray(m_val, dtype=np.float64)
     cols = [f"f{j}" for j in range(m_fit.shape[1])]
     table = pd.DataFrame(np.vstack([m_fit, m_val]), columns=cols)
     table["label"] = np.concatenate([y_fit, y_val]).astype(np.float64)
     table["is_val"] = np.r_[np.zeros(len(y_fit), bool), np.ones(len(y_val), bool)]
-    sdf = VectorAssembler(inputCols=cols, outputCol="features", handleInvalid="keep").transform(
-        spark.createDataFrame(table)
-    )
+    sdf = spark.createDataFrame(table)
+    if synthetic is not None:
+        sdf = sdf.unionByName(_encode_on_executors(synthetic, encoder, cols))
+    sdf = VectorAssembler(inputCols=cols, outputCol="features", handleInvalid="keep").transform(sdf)
     classifier = pipe.steps[-1][1]
     params = _spark_params(classifier, workers)
     model = SparkXGBClassifier(
@@ -385,11 +417,184 @@ def fit_spark_pipeline(
         validation_indicator_col="is_val",
         **params,
     ).fit(sdf.select("features", "label", "is_val"))
+    if synthetic is not None:
+        synthetic.unpersist()
     booster = model.get_booster()
     local = clone(classifier)
     local.load_model(bytearray(booster.save_raw("json")))
     pipe.steps[-1] = (pipe.steps[-1][0], local)
     return pipe
+
+
+def gan_training_rows(y: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Sorted indices of the rows the GAN trains on when the fit rows exceed `cap`.
+
+    Every row when there are at most `cap`; else every row of the rarer classes (each capped at
+    `cap // n_classes`, sampled without replacement) and the majority class filling the rest.
+    """
+    y = np.asarray(y)
+    if len(y) <= cap:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    majority = classes[np.argmax(counts)]
+    keep: list[np.ndarray] = []
+    for cls in classes:
+        if cls == majority:
+            continue
+        rows = np.flatnonzero(y == cls)
+        limit = cap // len(classes)
+        keep.append(rows if len(rows) <= limit else rng.choice(rows, limit, replace=False))
+    taken = sum(len(k) for k in keep)
+    rows = np.flatnonzero(y == majority)
+    keep.append(rng.choice(rows, min(len(rows), cap - taken), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def _spark_oversample(
+    spark: Any, step: Any, X: np.ndarray, y: np.ndarray, *, sample_rows: int
+) -> Any:
+    """The GAN's synthetic rows (preprocessed columns `p*` and `label`) as a cached DataFrame.
+
+    The generator trains on the driver on `gan_training_rows`; the number of rows to add comes
+    from the sampler's `sampling_strategy` applied to *all* fit rows, as in the local engine.
+    Sets the `TimedSampler` attributes the runner reads (seconds, rows added, appended rows).
+    """
+    from imblearn.utils import check_sampling_strategy
+
+    sampler = step.sampler
+    started = time.perf_counter()
+    wanted = check_sampling_strategy(sampler.sampling_strategy, y, "over-sampling")
+    seed = sampler.random_state if isinstance(sampler.random_state, int) else 0
+    rows = gan_training_rows(y, sample_rows, seed)
+    log.info(
+        "cgan on Spark: training the generator on the driver on %d of %d fit rows "
+        "(%d fraud); generating %d rows on the executors",
+        len(rows),
+        len(y),
+        int((y[rows] == 1).sum()),
+        sum(wanted.values()),
+    )
+    sampler.fit_synthesizer(X[rows], y[rows], wanted)
+    synthetic = generate_on_executors(spark, sampler).cache()
+    n_added = synthetic.count()
+    step.seconds_ = time.perf_counter() - started
+    step.n_input_ = len(y)
+    step.n_added_ = int(n_added)
+    if step.keep_appended:
+        pcols = [f"p{j}" for j in range(X.shape[1])]
+        step.appended_ = synthetic.select(*pcols).toPandas().to_numpy(dtype=np.float64)
+    return synthetic
+
+
+def generate_on_executors(spark: Any, sampler: Any, chunk_rows: int = GAN_CHUNK_ROWS) -> Any:
+    """The fitted `CGANOverSampler`'s synthetic rows, generated by Spark tasks.
+
+    Each block of `sampler.sample_plan()` is cut into chunks of `chunk_rows`, each with its own
+    seed (from the block's seed and the chunk number), so the rows do not depend on how Spark
+    schedules the tasks. The generator travels in its own save format (`CGANSynthesizer.save`).
+    Columns: `p0`... (the sampler's input columns, float64) and `label` (float64).
+    """
+    import io
+    import pickle
+    import tempfile
+    import zipfile
+
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
+    synth = sampler.synthesizer_
+    if synth is None:
+        raise ValueError("generate_on_executors: the sampler has no fitted GAN (no rows wanted)")
+    with tempfile.TemporaryDirectory() as tmp:
+        synth.save(tmp)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for f in Path(tmp).iterdir():
+                zf.write(f, f.name)
+    shell = pickle.loads(pickle.dumps(sampler))  # the sampler without its Keras model
+    shell.synthesizer_ = None
+    payload = spark.sparkContext.broadcast((pickle.dumps(shell), buffer.getvalue()))
+    chunks = [(float(cls), n, seed) for cls, n, seed in chunk_plan(sampler, chunk_rows)]
+    n_features = int(sampler.n_features_in_)
+    schema = StructType(
+        [StructField(f"p{j}", DoubleType()) for j in range(n_features)]
+        + [StructField("label", DoubleType())]
+    )
+    specs = spark.createDataFrame(
+        pd.DataFrame(chunks, columns=["cls", "n", "seed"]).astype({"n": "int64", "seed": "int64"})
+    ).repartition(max(1, min(len(chunks), spark.sparkContext.defaultParallelism)))
+
+    def generate(batches: Any) -> Any:
+        local = _executor_sampler(payload.value)
+        for spec in batches:
+            for cls, n, chunk_seed in spec.itertuples(index=False):
+                label = int(cls) if float(cls).is_integer() else cls
+                block = local.sample_block(int(n), label, int(chunk_seed))
+                out = pd.DataFrame(block, columns=[f"p{j}" for j in range(n_features)])
+                out["label"] = float(cls)
+                yield out
+
+    return specs.mapInPandas(generate, schema)
+
+
+def chunk_plan(sampler: Any, chunk_rows: int = GAN_CHUNK_ROWS) -> list[tuple[Any, int, int]]:
+    """(class, rows, seed) of each executor task: `sampler.sample_plan()` cut into chunks."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    out = []
+    for cls, n, seed in sampler.sample_plan():
+        for j, lo in enumerate(range(0, n, chunk_rows)):
+            chunk_seed = int(np.random.SeedSequence([seed, j]).generate_state(1)[0])
+            out.append((cls, min(chunk_rows, n - lo), chunk_seed))
+    return out
+
+
+_EXECUTOR_SAMPLERS: dict[int, Any] = {}
+
+
+def _executor_sampler(payload: tuple[bytes, bytes]) -> Any:
+    """The sampler rebuilt in a Python worker, loaded once per worker process."""
+    import io
+    import pickle
+    import tempfile
+    import zipfile
+
+    from models.cgan import CGANSynthesizer
+
+    key = hash(payload[1])
+    if key not in _EXECUTOR_SAMPLERS:
+        sampler = pickle.loads(payload[0])
+        with tempfile.TemporaryDirectory() as tmp:
+            zipfile.ZipFile(io.BytesIO(payload[1])).extractall(tmp)
+            sampler.synthesizer_ = CGANSynthesizer.load(tmp)
+        _EXECUTOR_SAMPLERS.clear()
+        _EXECUTOR_SAMPLERS[key] = sampler
+    return _EXECUTOR_SAMPLERS[key]
+
+
+def _encode_on_executors(synthetic: Any, encoder: Any, cols: list[str]) -> Any:
+    """Synthetic rows in the classifier's columns `cols` (re-encoded when `encoder` is set)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
+
+    pcols = [c for c in synthetic.columns if c != "label"]
+    if encoder is None:
+        renamed = [synthetic[p].alias(c) for p, c in zip(pcols, cols, strict=True)]
+        return synthetic.select(*renamed, "label", F.lit(False).alias("is_val"))
+    schema = StructType(
+        [StructField(c, DoubleType()) for c in cols]
+        + [StructField("label", DoubleType()), StructField("is_val", BooleanType())]
+    )
+
+    def encode(batches: Any) -> Any:
+        for batch in batches:
+            matrix = np.asarray(encoder.transform(batch[pcols].to_numpy()), dtype=np.float64)
+            out = pd.DataFrame(matrix, columns=cols)
+            out["label"] = batch["label"].to_numpy()
+            out["is_val"] = False
+            yield out
+
+    return synthetic.mapInPandas(encode, schema)
 
 
 def train_spark(

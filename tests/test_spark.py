@@ -29,7 +29,10 @@ from pipeline.export import export_champion
 from pipeline.runner import FoldRunner, prepare, run_experiment
 from pipeline.score import HistoryFeatures, load_scorer, score_file
 from pipeline.spark import (
+    chunk_plan,
     fit_spark_pipeline,
+    gan_training_rows,
+    generate_on_executors,
     score_spark,
     spark_session,
     train_spark,
@@ -166,10 +169,60 @@ def test_distributed_training_on_two_workers_matches_local_on_average(spark, tra
     assert {"roc_auc", "threshold", "fit_seconds", "n_trees"} <= set(results.columns)
 
 
-def test_engine_spark_rejects_resampling_strategies():
+def test_engine_spark_rejects_the_smote_family():
     cfg = load_config("experiments/quick.yaml", ["engine=spark", "strategies=[none, smote]"])
-    with pytest.raises(ConfigError, match="smote"):
+    with pytest.raises(ConfigError, match="remove smote"):
         train_spark(cfg)
+
+
+def test_gan_training_rows_keep_every_fraud_row_and_cap_the_rest():
+    y = np.r_[np.zeros(9_000, int), np.ones(300, int)]
+    rows = gan_training_rows(y, 2_000, seed=3)
+    assert len(rows) == 2_000 and np.all(np.diff(rows) > 0)
+    assert int(y[rows].sum()) == 300
+    assert np.array_equal(rows, gan_training_rows(y, 2_000, seed=3))
+    assert np.array_equal(gan_training_rows(y, 10_000, seed=3), np.arange(len(y)))
+    # more fraud than half the cap: fraud is sampled down too, legit fills the rest
+    many = gan_training_rows(np.r_[np.zeros(5_000, int), np.ones(3_000, int)], 2_000, seed=0)
+    assert len(many) == 2_000
+
+
+GAN_TINY = {"sampling_strategy": 0.2, "epochs": 3, "steps_per_epoch": 5, "eval_every": 0}
+
+
+def test_gan_rows_generated_on_executors_are_the_drivers_draws(spark):
+    from models.oversampler import CGANOverSampler
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(600, 3)), rng.integers(0, 3, 600)]
+    y = (rng.random(600) < 0.1).astype(int)
+    sampler = CGANOverSampler(random_state=0, categorical_features=[3], **GAN_TINY)
+    sampler.fit_synthesizer(X, y, {1: 95})
+    rows = generate_on_executors(spark, sampler, chunk_rows=40).toPandas()
+    plan = chunk_plan(sampler, 40)
+    assert [n for _, n, _ in plan] == [40, 40, 15]
+    expected = np.vstack([sampler.sample_block(n, cls, seed) for cls, n, seed in plan])
+    got = rows.sort_values([f"p{j}" for j in range(4)]).to_numpy()[:, :4]
+    want = expected[np.lexsort(expected.T[::-1])]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert (rows["label"] == 1.0).all()
+    assert set(np.unique(rows["p3"])) <= {0.0, 1.0, 2.0}  # category codes seen in training
+
+
+def test_engine_spark_trains_the_gan_strategy(spark, training, caplog):
+    cfg = training.cfg.model_copy(update={"engine": "spark", "spark_gan_sample_rows": 4_000})
+    runner = FoldRunner(cfg, training.prepared, training.prepared.folds[0])
+    with caplog.at_level("INFO", logger="pipeline.spark"):
+        result = runner.run("cgan", GAN_TINY)
+    n_pos = int(runner.y_fit.sum())
+    n_neg = len(runner.y_fit) - n_pos
+    # as many rows as the ratio asks of *all* fit rows, though the GAN saw a sample
+    assert result.metrics["n_synthetic"] == int(0.2 * n_neg) - n_pos
+    assert f"on 4000 of {len(runner.y_fit)} fit rows ({n_pos} fraud)" in caplog.text
+    prevalence = float(runner.y_test.mean())
+    assert result.metrics["average_precision"] > 5 * prevalence
+    assert result.quality is not None  # the quality report sees the executors' rows
+    assert result.metrics["gan_train_seconds"] > 0
 
 
 def test_cli_score_engine_spark(spark, store, tmp_path):
