@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -802,6 +803,12 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
                 cols[f"reason_{r}_value"] = pd.Series([], dtype=np.float64)
         return pd.DataFrame(cols)
 
+    def load_context(self, context: Any) -> None:
+        """Inside a Spark task, XGBoost uses the task's CPUs (`spark.task.cpus`), not every core."""
+        cpus = _spark_task_cpus()
+        if cpus is not None:
+            self.booster.set_param({"nthread": cpus})
+
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
@@ -910,3 +917,13 @@ def _sklearn_owners(
             raise DataError(f"scorer: cannot map model feature {n!r} back to an input column")
         out.append(match)
     return out
+
+
+def _spark_task_cpus() -> int | None:
+    """CPUs of the Spark task this code runs in; None outside Spark tasks."""
+    if "pyspark" not in sys.modules:
+        return None
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return None if context is None else max(1, int(context.cpus()))

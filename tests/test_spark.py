@@ -265,3 +265,20 @@ def test_path_errors(tmp_path):
     Path(tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no data files"):
         score_spark("models:/x@y", tmp_path / "empty", tmp_path / "out")
+
+
+def test_scorer_uses_the_spark_tasks_cpus(spark, store, monkeypatch):
+    import json
+
+    import models.scorer as sc
+
+    def in_task(_: object) -> list[int | None]:
+        return [sc._spark_task_cpus()]
+
+    assert spark.sparkContext.parallelize([0], 1).flatMap(in_task).collect() == [1]
+    assert sc._spark_task_cpus() is None  # the driver is no task
+    scorer = load_scorer(store.model)
+    monkeypatch.setattr(sc, "_spark_task_cpus", lambda: 1)
+    scorer.load_context(None)
+    config = json.loads(scorer.booster.save_config())
+    assert config["learner"]["generic_param"]["nthread"] == "1"
