@@ -8,12 +8,11 @@ Scoring (`score_spark`) reads Parquet or CSV (a file or a directory) with Spark 
 reason codes with `explain`). It is written as Parquet, partitioned like the input when the input
 is a partitioned directory (`key=value/` folders; the partition columns are kept in the output).
 
-History features, the honest limit: the local engine builds a model's causal history features from
-the file itself (`pipeline.score.HistoryFeatures`). They need every earlier transaction of a card
-*and* of a merchant in time order, which no single Spark partitioning gives. The Spark engine
-therefore does not build them: when the model uses history features, the input must already carry
-the engineered columns (as produced by `pipeline.features.build_features`, e.g. by the feature job
-that writes the transaction table); a missing one is a `DataError` that names it.
+History features: when the model uses them, they are rebuilt from the raw columns with Spark
+window aggregates (`pipeline.spark_features.spark_history_features`), equal to what the local
+engine builds from the same rows (`pipeline.features.build_features` semantics); engineered
+columns already in the input are ignored, with a warning, as in the local engine. The whole input
+is one history, so it needs no time order and no chunking.
 
 Training (`fit_spark_pipeline`, `train_spark`): the strategies `none`, `class_weight`,
 `threshold` and `cgan` train XGBoost with `xgboost.spark.SparkXGBClassifier` on the same
@@ -142,6 +141,7 @@ class SparkScoreSummary:
     alerts: int
     seconds: float
     partition_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:
@@ -249,19 +249,14 @@ def score_spark(
     where = f"--input {input_path}"
     df = _read(spark, input_path, fmt, scorer)
     parts = [c for c in partition_columns(input_path) if c in df.columns]
+    warnings: list[str] = []
+    if scorer.history:
+        from pipeline.spark_features import spark_history_features
+
+        df, warnings = spark_history_features(df, scorer.history, where)
     missing = [c for c in scorer.columns if c not in df.columns]
     if missing:
-        engineered = set((scorer.history or {}).get("engineered", ()))
-        history = [c for c in missing if c in engineered]
-        text = f"{where}: missing {len(missing)} model column(s): {', '.join(missing)}"
-        if history:
-            text += (
-                f". {len(history)} of them are history features, which the Spark engine does not "
-                "build (they need each card's and merchant's earlier transactions in time order): "
-                "give the input with the engineered columns (pipeline.features.build_features), "
-                "or score it with --engine local"
-            )
-        raise DataError(text)
+        raise DataError(f"{where}: missing {len(missing)} model column(s): {', '.join(missing)}")
     with_id = scorer.id_column is not None and scorer.id_column in df.columns
     inputs = ([scorer.id_column] if with_id else []) + scorer.columns
     udf = mlflow.pyfunc.spark_udf(
@@ -295,6 +290,7 @@ def score_spark(
         alerts=alerts,
         seconds=seconds,
         partition_columns=parts,
+        warnings=warnings,
     )
 
 

@@ -60,15 +60,21 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         experiment = run_experiment(cfg)
         result = export_champion(experiment.parent_run_id)
         scorer = load_scorer(result.alias_uri)
-    # raw transactions of another simulation, plus the engineered history columns (the Spark
-    # engine does not build them) and a day column to partition by
-    raw = simulate(1500, n_days=20, seed=7, fraud_rate=0.02)
-    frame = HistoryFeatures(scorer.history, "test").features(raw)
+    # raw transactions of another simulation (each engine builds the history features from
+    # them) with a day column to partition by; `featured` has the features the model sees
+    frame = simulate(1500, n_days=20, seed=7, fraud_rate=0.02)
     frame["day"] = frame["timestamp"].dt.strftime("%Y-%m-%d")
+    featured = HistoryFeatures(scorer.history, "test").features(frame)
     path = root / "transactions.parquet"
     frame.to_parquet(path, index=False)
     return SimpleNamespace(
-        uri=uri, model=result.alias_uri, scorer=scorer, frame=frame, path=path, root=root, raw=raw
+        uri=uri,
+        model=result.alias_uri,
+        scorer=scorer,
+        frame=frame,
+        featured=featured,
+        path=path,
+        root=root,
     )
 
 
@@ -106,26 +112,38 @@ def test_partitioned_input_gives_partitioned_output_with_reasons(spark, store, t
     days = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert days == sorted(f"day={d}" for d in store.frame["day"].unique())
     got = _by_id(pd.read_parquet(out))
-    expected = _by_id(store.scorer.score(store.frame, explain=True))
+    # the history of every day folder together, as the local engine builds it on the whole file
+    expected = _by_id(store.scorer.score(store.featured, explain=True))
     np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], rtol=1e-6)
     assert (got["reason_1"].astype(str) == expected["reason_1"].astype(str)).all()
     np.testing.assert_allclose(got["reason_1_value"], expected["reason_1_value"], rtol=1e-5)
 
 
-def test_csv_input_and_missing_history_columns(spark, store, tmp_path):
+def test_csv_input_builds_history_from_text_times(spark, store, tmp_path):
     csv = tmp_path / "t.csv"
-    store.frame.drop(columns=["timestamp"]).to_csv(csv, index=False)
-    score_spark(store.model, csv, tmp_path / "from_csv", spark=spark)
+    store.frame.to_csv(csv, index=False)
+    summary = score_spark(store.model, csv, tmp_path / "from_csv", spark=spark)
+    assert summary.warnings == []
     got = _by_id(pd.read_parquet(tmp_path / "from_csv"))
-    expected = _by_id(store.scorer.score(store.frame))
+    expected = _by_id(store.scorer.score(store.featured))
     np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], rtol=1e-6)
 
-    raw = tmp_path / "raw.parquet"
-    store.raw.to_parquet(raw, index=False)
-    with pytest.raises(DataError, match="history features, which the Spark engine does not"):
-        score_spark(store.model, raw, tmp_path / "never", spark=spark)
+
+def test_bad_input_is_named(spark, store, tmp_path):
+    lacking = tmp_path / "lacking.parquet"
+    store.frame.drop(columns=["amount"]).to_parquet(lacking, index=False)
+    with pytest.raises(DataError, match=r"lacking\.parquet: missing 1 column.*amount"):
+        score_spark(store.model, lacking, tmp_path / "never", spark=spark)
     with pytest.raises(DataError, match="not an empty directory"):
-        score_spark(store.model, raw, tmp_path / "from_csv", spark=spark)
+        score_spark(store.model, lacking, tmp_path, spark=spark)
+    # engineered columns in the input are rebuilt, as the local engine does, with a warning
+    stale = tmp_path / "stale.parquet"
+    store.featured.assign(entity_n_1d=999).to_parquet(stale, index=False)
+    summary = score_spark(store.model, stale, tmp_path / "stale_out", spark=spark)
+    assert any("rebuilt from the raw columns" in w for w in summary.warnings)
+    got = _by_id(pd.read_parquet(tmp_path / "stale_out"))
+    expected = _by_id(store.scorer.score(store.featured))
+    np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], rtol=1e-6)
 
 
 @pytest.fixture(scope="module")

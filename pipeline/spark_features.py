@@ -1,0 +1,571 @@
+"""A model's causal history features built with Spark, equal to `build_features` on the whole input.
+
+`spark_history_features(df, history, where)` adds the engineered columns of an exported model
+(`history`, from `pipeline.export.history_spec`) to a Spark DataFrame. The values are those that
+`pipeline.score.HistoryFeatures` (i.e. `pipeline.features.build_features` on the whole input as
+one pandas frame) gives, with the same semantics (see `pipeline.features`):
+
+- windows are half-open ``[t - w, t)``: rows at the same timestamp do not see each other and a
+  row never sees itself; the merchant fraud rate counts labels in ``[t - delay - w, t - delay)``,
+  missing labels counting as not yet known;
+- each missing entity/merchant key is its own group with no history (fill values
+  `NO_HISTORY_MEAN`, `NO_HISTORY_RATIO`, `NO_PREVIOUS_SECONDS`, `NO_LABEL_RATE`, 0 counts);
+- entity means use rows with a known amount; the ratio is 1.0 when the mean is 0 or the row's own
+  amount is missing;
+- the input is prepared like `HistoryFeatures` does: missing raw columns raise `DataError`,
+  engineered columns already in the input are rebuilt (warning), a missing label column means no
+  label is known yet (warning), labels are coerced to numbers (text that is no number is unknown;
+  a number other than 0/1 raises), datetime text is parsed (unparseable text raises).
+
+How, in DataFrame operations only (nothing is collected but one row of validation counts):
+
+- Time becomes one axis: int64 nanoseconds for ``time_unit="datetime"`` (from Timestamp,
+  TimestampNTZ, a long of nanoseconds as Spark reads pandas' Parquet timestamps with
+  ``spark.sql.legacy.parquet.nanosAsLong``, or text), float64 seconds for ``"seconds"``, exactly
+  like `pipeline.split.time_axis`. Window lengths in those units are computed as in
+  `build_features` (rounded nanoseconds, float seconds).
+- Each key's rows are aggregated to one row per distinct (key, time): counts, amount sums, known
+  labels, frauds. On that table, ordered by time per key, the sum over strictly earlier times is a
+  running ``ROWS ... 1 PRECEDING`` sum, and the sum over times ``< t - x`` is the running sum of
+  ``RANGE BETWEEN UNBOUNDED PRECEDING AND x PRECEDING`` (times ``<= t - x``) minus the last time in
+  that frame when it equals ``t - x`` exactly (computed with the same floating-point operation
+  as Spark's frame bound). Window sums are differences of the two, as `build_features` takes
+  differences of cumulative sums; every frame is incremental (no per-row re-aggregation). The
+  previous distinct time of a key is a ``lag`` on the same table. The table is joined back to the
+  rows on (key, time); rows with a missing key find no match and get the no-history values.
+- ``hour``, ``day_of_week``, ``is_weekend``, ``is_night`` are integer arithmetic on the wall-clock
+  nanoseconds (1970-01-01 was a Thursday), so the session time zone cannot shift them; text times
+  with an explicit offset (``Z``, ``+01:00``) keep their written clock, as pandas does.
+
+Integer counts are exact; floating window sums can differ from the local engine's by rounding only
+(a different summation order). Deliberate differences from pandas: see `spark_history_features`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import ConfigError, DataError, FraudganError
+from pipeline.features import (
+    NIGHT_END_HOUR,
+    NO_HISTORY_MEAN,
+    NO_HISTORY_RATIO,
+    NO_LABEL_RATE,
+    NO_PREVIOUS_SECONDS,
+    _check_windows,
+    window_label,
+)
+from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+    from pipeline.data.schema import Schema
+
+log = logging.getLogger(__name__)
+
+_NS_PER_SECOND = 1_000_000_000
+# an explicit zone after a clock time: "...12:00:00Z", "...12:00+01:00", "...12:00:00.5 UTC"
+_ZONE_SUFFIX = r"(?i)\d:\d{2}(:\d{2}(\.\d*)?)?\s*(z|utc|gmt|[+-]\d{1,2}(:?\d{2}){0,2})$"
+_INTEGRAL = ("ByteType", "ShortType", "IntegerType", "LongType")
+_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """The parts of a model's `history` dict that the features depend on."""
+
+    schema: Schema
+    delay: float
+    windows: list[float]
+    raw_columns: list[str]
+    engineered: list[str]
+
+
+def _spec(history: dict[str, Any], where: str) -> _Spec:
+    from pipeline.data.schema import Schema
+
+    try:
+        raw = dict(history["schema"])
+        for key in ("categorical", "drop"):
+            raw[key] = tuple(raw.get(key) or ())
+        schema = Schema(**raw)
+        delay = float(history["label_delay_days"])
+        windows = _check_windows(history["windows_days"])
+        raw_columns = list(history["raw_columns"])
+        engineered = list(history["engineered"])
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise FraudganError(
+            f"{where}: the model's history features spec is invalid ({exc!r})"
+        ) from None
+    if not math.isfinite(delay) or delay < 0:
+        raise ConfigError(f"features.label_delay_days must be a number >= 0, found {delay!r}")
+    return _Spec(schema, delay, windows, raw_columns, engineered)
+
+
+def _q(name: str) -> str:
+    """A column name quoted for Spark (names may hold dots, e.g. ``entity_n_0.5d``)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _col(name: str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.col(_q(name))
+
+
+def _type_name(df: DataFrame, column: str) -> str:
+    return type(df.schema[column].dataType).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# row preparation: time axis, wall clock, amount, label, keys
+
+
+@dataclass
+class _Time:
+    axis: Column  # nanoseconds (long) or seconds (double)
+    wall: Column | None  # wall-clock nanoseconds (datetime only)
+    missing: Column  # boolean: no value at all
+    bad: Column | None  # boolean: a value that is not a time
+    bad_text: str  # what a bad value is not
+
+
+def _time(df: DataFrame, column: str, seconds: bool, where: str) -> _Time:
+    from pyspark.sql import functions as F
+
+    c = _col(column)
+    kind = _type_name(df, column)
+    what = f"{where}: time column {column!r}"
+    if seconds:
+        if kind in ("TimestampType", "TimestampNTZType", "DateType"):
+            raise DataError(f"{what} holds datetimes but the schema says time_unit='seconds'")
+        if kind == "StringType":  # numbers as text (a CSV read without type inference)
+            value = F.expr(f"try_cast(trim({_q(column)}) AS DOUBLE)")
+        elif kind in (*_INTEGRAL, "FloatType", "DoubleType", "DecimalType"):
+            value = c.cast("double")
+        else:
+            raise DataError(f"{what}: expected numbers of seconds, found Spark type {kind}")
+        finite = ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))
+        bad = c.isNotNull() & (value.isNull() | ~finite)
+        return _Time(value, None, c.isNull(), bad, "finite numbers of seconds")
+    if kind == "TimestampType":  # an instant: UTC clock (as pandas shows tz-aware UTC values)
+        ns = F.expr(f"unix_micros({_q(column)})") * 1000
+        return _Time(ns, ns, c.isNull(), None, "dates")
+    if kind == "TimestampNTZType":
+        ns = _ntz_nanos(_q(column))
+        return _Time(ns, ns, c.isNull(), None, "dates")
+    if kind == "DateType":
+        ns = _ntz_nanos(f"CAST({_q(column)} AS TIMESTAMP_NTZ)")
+        return _Time(ns, ns, c.isNull(), None, "dates")
+    if kind in _INTEGRAL:  # nanoseconds since the epoch (pandas' Parquet, pd.to_datetime of ints)
+        ns = c.cast("long")
+        return _Time(ns, ns, c.isNull(), None, "dates")
+    if kind == "StringType":
+        text = F.trim(c)
+        wall = _ntz_nanos(f"try_cast(trim({_q(column)}) AS TIMESTAMP_NTZ)")
+        instant = F.expr(f"unix_micros(try_cast(trim({_q(column)}) AS TIMESTAMP))") * 1000
+        # text with an explicit zone is that instant (shown at its written clock, like pandas);
+        # text without one is its wall clock, whatever the session time zone
+        axis = F.when(text.rlike(_ZONE_SUFFIX), instant).otherwise(wall)
+        bad = c.isNotNull() & (axis.isNull() | wall.isNull())
+        return _Time(axis, wall, c.isNull(), bad, "dates")
+    raise DataError(
+        f"{what} holds Spark type {kind}, which is neither a datetime nor nanoseconds; "
+        "for numbers of seconds set time_unit: seconds"
+    )
+
+
+def _ntz_nanos(sql: str) -> Column:
+    """Nanoseconds from 1970-01-01 00:00 of a TIMESTAMP_NTZ expression (no time zone involved)."""
+    from pyspark.sql import functions as F
+
+    # from the date and the clock fields: timestampdiff on TIMESTAMP_NTZ goes through the session
+    # time zone (a wall clock inside a daylight-saving gap comes out an hour late)
+    micros = (
+        f"unix_date(CAST({sql} AS DATE)) * 86400000000L"
+        f" + (hour({sql}) * 3600L + minute({sql}) * 60L) * 1000000L"
+        f" + CAST(extract(SECOND FROM {sql}) * 1000000 AS BIGINT)"
+    )
+    return F.expr(f"({micros}) * 1000L")
+
+
+def _numeric(df: DataFrame, column: str, role: str, where: str) -> Column:
+    """A numeric column as double with NaN as null (unknown)."""
+    from pyspark.sql import functions as F
+
+    kind = _type_name(df, column)
+    if kind not in (*_INTEGRAL, "FloatType", "DoubleType", "DecimalType", "BooleanType"):
+        raise DataError(
+            f"{where}: {role} column {column!r} must be numeric, found Spark type {kind}"
+        )
+    value = _col(column).cast("double")
+    return F.when(~F.isnan(value), value)
+
+
+def _label(df: DataFrame, column: str, where: str) -> Column:
+    """Labels as double, null when unknown: text that is no number counts as unknown."""
+    from pyspark.sql import functions as F
+
+    kind = _type_name(df, column)
+    if kind == "StringType":
+        value = F.expr(f"try_cast(trim({_q(column)}) AS DOUBLE)")
+        return F.when(~F.isnan(value), value)
+    return _numeric(df, column, "label", where)
+
+
+def _key(df: DataFrame, column: str) -> Column:
+    """A grouping key; NaN keys are missing, like pandas.factorize's."""
+    from pyspark.sql import functions as F
+
+    c = _col(column)
+    if _type_name(df, column) in ("FloatType", "DoubleType"):
+        return F.when(~F.isnan(c), c)
+    return c
+
+
+# --------------------------------------------------------------------------------------------
+# per-key window sums on the (key, time) table
+
+
+class _Groups:
+    """Window sums over one row per distinct (key, time), columns `k`, `t` and the sums."""
+
+    def __init__(self, k: str, t: str, seconds: bool) -> None:
+        from pyspark.sql import Window
+
+        self.k, self.t, self.seconds = k, t, seconds
+        self.order = Window.partitionBy(_q(k)).orderBy(_q(t))
+        self.earlier = self.order.rowsBetween(Window.unboundedPreceding, -1)
+
+    def before_now(self, columns: list[str]) -> dict[str, Column]:
+        """Per column: the sum over the key's times < t."""
+        from pyspark.sql import functions as F
+
+        return {c: F.coalesce(F.sum(_q(c)).over(self.earlier), F.lit(0)) for c in columns}
+
+    def before(self, offset: int | float, columns: list[str]) -> dict[str, Column]:
+        """Per column: the sum over the key's times < t - offset (same float op as the frame)."""
+        from pyspark.sql import functions as F
+
+        if offset == 0:
+            return self.before_now(columns)
+        bound = f"CAST('{offset!r}' AS DOUBLE)" if self.seconds else f"CAST({offset} AS BIGINT)"
+        frame = (
+            f"PARTITION BY {_q(self.k)} ORDER BY {_q(self.t)} "
+            f"RANGE BETWEEN UNBOUNDED PRECEDING AND {bound} PRECEDING"
+        )
+        fields = ", ".join(f"{_q(c)} AS {_q(c)}" for c in [self.t, *columns])
+        last = F.expr(f"max(struct({fields})) OVER ({frame})")
+        edge = last[self.t] == _col(self.t) - F.lit(offset)
+        out = {}
+        for c in columns:
+            total = F.coalesce(F.expr(f"sum({_q(c)}) OVER ({frame})"), F.lit(0))
+            out[c] = total - F.when(edge, last[c]).otherwise(F.lit(0))
+        return out
+
+
+def _rate(num: Column, den: Column, fill: float) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.when(den > 0, num.cast("double") / F.greatest(den, F.lit(1)).cast("double")).otherwise(
+        F.lit(fill)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the features
+
+
+def _clock(wall: Column | None, axis: Column, seconds: bool) -> dict[str, Column]:
+    """hour (and day_of_week, is_weekend, is_night) by arithmetic on the wall clock."""
+    from pyspark.sql import functions as F
+
+    if seconds:
+        r = axis % F.lit(SECONDS_PER_DAY)  # np.mod: the sign of the divisor
+        r = F.when(r < 0, r + F.lit(SECONDS_PER_DAY)).otherwise(r)
+        return {"hour": r / F.lit(3600.0)}
+    assert wall is not None
+    of_day = F.pmod(wall, F.lit(NANOSECONDS_PER_DAY))
+    secs = F.floor(of_day / F.lit(_NS_PER_SECOND)).cast("long")  # whole seconds of the day
+    h = F.floor(secs / F.lit(3600)).cast("double")
+    m = F.floor((secs % 3600) / F.lit(60)).cast("double")
+    s = (secs % 60).cast("double")
+    hour = h + m / F.lit(60.0) + s / F.lit(3600.0)  # pandas: hour + minute/60 + second/3600
+    # exact: wall - of_day is a multiple of 2**16 below 2**62, so a double holds it exactly
+    days = ((wall - of_day) / F.lit(NANOSECONDS_PER_DAY)).cast("long")
+    dow = F.pmod(days + F.lit(3), F.lit(7))  # 1970-01-01 was a Thursday; Monday = 0
+    return {
+        "hour": hour,
+        "day_of_week": dow.cast("int"),
+        "is_weekend": (dow >= 5).cast("int"),
+        "is_night": (hour < F.lit(NIGHT_END_HOUR)).cast("int"),
+    }
+
+
+def spark_history_features(
+    df: DataFrame, history: dict[str, Any], where: str
+) -> tuple[DataFrame, list[str]]:
+    """`df` with the model's history features (history["engineered"]) added, equal to build_features on the whole input; and the warnings given.
+
+    The output has `df`'s columns (engineered ones already there are replaced) and then the
+    engineered columns in `history` order: int64 counts as LongType, int8 clock flags as
+    IntegerType, the rest DoubleType. Raises `DataError` (prefixed with `where`, naming the
+    column) for missing raw columns, unusable column types, missing or unparseable times and
+    labels other than 0/1; all but the value checks before any Spark job, those in one aggregate.
+
+    Deliberate differences from pandas: datetime text is parsed by Spark (ISO-8601 like
+    ``2026-01-01 12:00:00[.ffffff][Z|+hh:mm]``; text that only pandas understands, such as
+    ``01/02/2026``, raises; mixed UTC offsets, which pandas refuses, are accepted); times are
+    kept to the microsecond unless given as nanosecond longs; the clock (hour, weekday) of a
+    TimestampType column is its UTC clock, like pandas' for tz-aware UTC values (a CSV timestamp
+    that Spark inferred in a non-UTC session, or a Parquet column pandas would show in another
+    zone, gets the UTC clock: `pipeline.spark.spark_session` runs in UTC); and fractional
+    numbers in a datetime column raise instead of being read as nanoseconds.
+    """
+    from pyspark.sql import functions as F
+
+    spec = _spec(history, where)
+    s = spec.schema
+    seconds = s.time_unit == "seconds"
+    warnings: list[str] = []
+
+    def warn(text: str) -> None:
+        log.warning(text)
+        warnings.append(text)
+
+    missing = [c for c in spec.raw_columns if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{where}: missing {len(missing)} column(s) needed to build the model's "
+            f"history features: {', '.join(missing)}"
+        )
+    already = [c for c in spec.engineered if c in df.columns]
+    if already:
+        warn(
+            f"{where}: column(s) {already[:5]}{'...' if len(already) > 5 else ''} are "
+            "rebuilt from the raw columns (the file's own values are ignored)"
+        )
+    base = df.drop(*already) if already else df
+    labelled = s.label in base.columns
+    if not labelled:
+        warn(
+            f"{where}: no label column {s.label!r}; merchant fraud rates are built "
+            "as if no label were known yet"
+        )
+    roles = {c for c in (s.time, s.entity, s.merchant, s.amount) if c in spec.raw_columns}
+    has = {role: getattr(s, role) in roles for role in ("time", "entity", "merchant", "amount")}
+    if not has["time"]:
+        has = dict.fromkeys(has, False)  # build_features builds nothing without a time column
+
+    p = "__hf_"
+    while any(c.startswith(p) for c in base.columns):
+        p = "_" + p
+    T, WALL, A, Y, EK, MK = (p + n for n in ("t", "wall", "a", "y", "ek", "mk"))
+    new: dict[str, Column] = {}
+    prepared: dict[str, Column] = {}
+    checks: list[Column] = []
+    time_info: _Time | None = None
+    if has["time"]:
+        assert s.time is not None
+        time_info = _time(base, s.time, seconds, where)
+        prepared[T] = time_info.axis
+        if time_info.wall is not None:
+            prepared[WALL] = time_info.wall
+        checks.append(F.count(F.when(time_info.missing, 1)).alias("n_missing_time"))
+        if time_info.bad is not None:
+            checks.append(F.count(F.when(time_info.bad, 1)).alias("n_bad_time"))
+            checks.append(F.min(F.when(time_info.bad, _col(s.time).cast("string"))).alias("bad"))
+    if has["amount"]:  # checked even without an entity, as build_features does
+        assert s.amount is not None
+        prepared[A] = _numeric(base, s.amount, "amount", where)
+    if has["entity"]:
+        assert s.entity is not None
+        prepared[EK] = _key(base, s.entity)
+    if has["merchant"]:
+        assert s.merchant is not None
+        prepared[MK] = _key(base, s.merchant)
+        y = _label(base, s.label, where) if labelled else F.lit(None).cast("double")
+        prepared[Y] = y
+        bad = y.isNotNull() & ~y.isin(0.0, 1.0)
+        checks.append(F.count(F.when(bad, 1)).alias("n_bad_label"))
+        checks.append(
+            F.slice(F.array_sort(F.collect_set(F.when(bad, y))), 1, _SHOWN).alias("bad_labels")
+        )
+
+    names = _feature_names(spec, has)
+    lacking = [c for c in spec.engineered if c not in names]
+    if lacking:
+        raise DataError(
+            f"{where}: the model's history feature(s) {', '.join(lacking)} cannot be built from "
+            f"its raw columns {spec.raw_columns}"
+        )
+    if not spec.engineered:
+        return base, warnings
+
+    rows = base.select("*", *[value.alias(name) for name, value in prepared.items()])
+    if checks:
+        _validate(rows.agg(*checks).first(), s, where, time_info)
+
+    assert time_info is not None
+    new.update(_clock(F.col(WALL) if WALL in prepared else None, F.col(T), seconds))
+
+    def units(days: float) -> int | float:
+        return days * SECONDS_PER_DAY if seconds else round(days * NANOSECONDS_PER_DAY)
+
+    windows = [(window_label(w), units(w)) for w in spec.windows]
+    out = rows
+    if has["entity"]:
+        amount = A if has["amount"] else None
+        out, entity = _entity(out, p, EK, T, amount, windows, seconds)
+        new.update(entity)
+    if has["merchant"]:
+        out, merchant = _merchant(out, p, MK, T, Y, windows, units(spec.delay), seconds)
+        new.update(merchant)
+    return (
+        out.select(*[_col(c) for c in base.columns], *[new[c].alias(c) for c in spec.engineered]),
+        warnings,
+    )
+
+
+def _feature_names(spec: _Spec, has: dict[str, bool]) -> set[str]:
+    labels = [window_label(w) for w in spec.windows]
+    names: set[str] = set()
+    if has["time"]:
+        names.add("hour")
+        if spec.schema.time_unit != "seconds":
+            names |= {"day_of_week", "is_weekend", "is_night"}
+    if has["entity"]:
+        names |= {f"entity_n_{w}" for w in labels} | {"entity_secs_since_prev"}
+        if has["amount"]:
+            names |= {f"entity_mean_amount_{w}" for w in labels}
+            names.add(f"entity_amount_ratio_{labels[-1]}")
+    if has["merchant"]:
+        names |= {f"merchant_n_{w}" for w in labels} | {f"merchant_fraud_rate_{w}" for w in labels}
+    return names
+
+
+def _validate(row: Any, s: Schema, where: str, time_info: _Time | None) -> None:
+    """DataError for the value checks (one collected row of counts), in the local engine's order."""
+    values = row.asDict()
+    if values.get("n_bad_time"):
+        assert time_info is not None
+        raise DataError(
+            f"{where}: time column {s.time!r} holds {values['n_bad_time']} value(s) that are not "
+            f"{time_info.bad_text} (e.g. {values['bad']!r})"
+        )
+    if values.get("n_missing_time"):
+        raise DataError(
+            f"{where}: time column {s.time!r}: {values['n_missing_time']} missing time value(s); "
+            "expected none"
+        )
+    if values.get("n_bad_label"):
+        found = list(values["bad_labels"])
+        raise DataError(f"{where}: label column {s.label!r} must be 0/1, found {found}")
+
+
+def _entity(
+    rows: DataFrame,
+    p: str,
+    key: str,
+    t: str,
+    amount: str | None,
+    windows: list[tuple[str, int | float]],
+    seconds: bool,
+) -> tuple[DataFrame, dict[str, Column]]:
+    """Rows joined with their entity features; the feature columns (filled for missing keys)."""
+    from pyspark.sql import functions as F
+
+    k, kt, n, na, sa = (p + x for x in ("e_k", "e_t", "e_n", "e_na", "e_sa"))
+    aggs = [F.count(F.lit(1)).alias(n)]
+    sums = [n]
+    if amount is not None:
+        aggs += [
+            F.count(_q(amount)).alias(na),
+            F.coalesce(F.sum(_q(amount)), F.lit(0.0)).alias(sa),
+        ]
+        sums += [na, sa]
+    table = rows.where(F.col(key).isNotNull()).groupBy(F.col(key).alias(k), F.col(t).alias(kt))
+    table = table.agg(*aggs)
+    g = _Groups(k, kt, seconds)
+    now = g.before_now(sums)
+    feats: dict[str, Column] = {}
+    mean_name = None
+    for label, w in windows:
+        lo = g.before(w, sums)
+        feats[f"entity_n_{label}"] = now[n] - lo[n]
+        if amount is not None:
+            n_known = now[na] - lo[na]
+            total = now[sa] - lo[sa]
+            mean_name = f"entity_mean_amount_{label}"
+            feats[mean_name] = _rate(total, n_known, NO_HISTORY_MEAN)
+    seconds_per_unit = 1.0 if seconds else SECONDS_PER_DAY / NANOSECONDS_PER_DAY
+    prev = F.lag(_q(kt)).over(g.order)
+    feats["entity_secs_since_prev"] = F.when(prev.isNull(), F.lit(NO_PREVIOUS_SECONDS)).otherwise(
+        (F.col(kt) - prev).cast("double") * F.lit(seconds_per_unit)
+    )
+    named = {name: p + "e_f" + str(i) for i, name in enumerate(feats)}
+    table = table.select(k, kt, *[feats[name].alias(named[name]) for name in feats])
+    joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
+    out: dict[str, Column] = {}  # missing keys found no match: no history
+    for name, column in named.items():
+        if name.startswith("entity_n_"):
+            out[name] = F.coalesce(F.col(column), F.lit(0)).cast("long")
+        elif name.startswith("entity_mean_"):
+            out[name] = F.coalesce(F.col(column), F.lit(NO_HISTORY_MEAN)).cast("double")
+        else:
+            out[name] = F.coalesce(F.col(column), F.lit(NO_PREVIOUS_SECONDS)).cast("double")
+    if amount is not None and mean_name is not None:
+        mean, a = out[mean_name], F.col(amount)
+        ok = a.isNotNull() & (mean != 0)
+        ratio = F.when(ok, a / F.when(ok, mean).otherwise(F.lit(1.0)))
+        out[f"entity_amount_ratio_{windows[-1][0]}"] = ratio.otherwise(F.lit(NO_HISTORY_RATIO))
+    return joined, out
+
+
+def _merchant(
+    rows: DataFrame,
+    p: str,
+    key: str,
+    t: str,
+    y: str,
+    windows: list[tuple[str, int | float]],
+    delay: int | float,
+    seconds: bool,
+) -> tuple[DataFrame, dict[str, Column]]:
+    """Rows joined with their merchant features; the feature columns (filled for missing keys)."""
+    from pyspark.sql import functions as F
+
+    k, kt, n, nk, nf = (p + x for x in ("m_k", "m_t", "m_n", "m_nk", "m_nf"))
+    table = rows.where(F.col(key).isNotNull()).groupBy(F.col(key).alias(k), F.col(t).alias(kt))
+    table = table.agg(
+        F.count(F.lit(1)).alias(n),
+        F.count(_q(y)).alias(nk),
+        F.coalesce(F.sum(_q(y)), F.lit(0.0)).cast("long").alias(nf),
+    )
+    g = _Groups(k, kt, seconds)
+    now = g.before_now([n])
+    d_hi = g.before(delay, [nk, nf])
+    feats: dict[str, Column] = {}
+    for label, w in windows:
+        feats[f"merchant_n_{label}"] = now[n] - g.before(w, [n])[n]
+    for label, w in windows:
+        d_lo = g.before(delay + w, [nk, nf])
+        feats[f"merchant_fraud_rate_{label}"] = _rate(
+            d_hi[nf] - d_lo[nf], d_hi[nk] - d_lo[nk], NO_LABEL_RATE
+        )
+    named = {name: p + "m_f" + str(i) for i, name in enumerate(feats)}
+    table = table.select(k, kt, *[feats[name].alias(named[name]) for name in feats])
+    joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
+    out: dict[str, Column] = {}
+    for name, column in named.items():
+        if name.startswith("merchant_n_"):
+            out[name] = F.coalesce(F.col(column), F.lit(0)).cast("long")
+        else:
+            out[name] = F.coalesce(F.col(column), F.lit(NO_LABEL_RATE)).cast("double")
+    return joined, out

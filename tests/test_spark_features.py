@@ -1,0 +1,273 @@
+"""History features built with Spark equal the local engine's (build_features on the whole input)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyspark", reason="pyspark not installed (pip install 'fraudgan[spark]')")
+if shutil.which("java") is None:
+    pytest.skip(
+        "no `java` on the PATH: Spark needs a Java 17+ runtime "
+        "(e.g. apt-get install openjdk-17-jre-headless)",
+        allow_module_level=True,
+    )
+
+from pipeline.data.schema import SIMULATOR_SCHEMA, Schema
+from pipeline.data.simulate import simulate
+from pipeline.errors import DataError
+from pipeline.features import NO_LABEL_RATE, build_features
+from pipeline.score import HistoryFeatures
+from pipeline.spark import spark_session
+from pipeline.spark_features import spark_history_features
+
+WINDOWS = (0.5, 1.0, 7.0)  # 0.5 gives names with a dot: entity_n_0.5d
+DELAY = 2.0
+SCHEMA = Schema(label="y", time="ts", id="id", amount="amt", entity="card", merchant="shop")
+SECONDS = Schema(
+    label="y", time="t", time_unit="seconds", id="id", amount="amt", entity="card", merchant="shop"
+)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    session = spark_session("local[2]", app_name="fraudgan-spark-features")
+    yield session
+    session.stop()
+
+
+def history_for(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
+    """A model's history spec for `frame`, as `pipeline.export.history_spec` builds it."""
+    built = build_features(frame, schema, label_delay_days=DELAY, windows_days=WINDOWS)
+    roles = (schema.time, schema.entity, schema.merchant, schema.amount)
+    raw = [c for c in (*schema.categorical, schema.amount) if c is not None and c in frame]
+    raw += [c for c in roles if c is not None and c in frame and c not in raw]
+    return {
+        "schema": schema.to_dict(),
+        "label_delay_days": DELAY,
+        "windows_days": list(WINDOWS),
+        "horizon_days": DELAY + max(WINDOWS),
+        "raw_columns": raw,
+        "engineered": [c for c in built.columns if c not in frame.columns],
+    }
+
+
+def local(frame: pd.DataFrame, history: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """The local engine on the whole frame (`HistoryFeatures`, i.e. `build_features`)."""
+    h = HistoryFeatures(history, "input")
+    return h.features(frame), h.warnings
+
+
+def assert_same(got: Any, expected: pd.DataFrame, history: dict[str, Any], key: str) -> None:
+    """Same columns in the same order; every engineered column equal row by row (by `key`)."""
+    out = got.toPandas().sort_values(key).reset_index(drop=True)
+    expected = expected.sort_values(key).reset_index(drop=True)
+    assert list(out.columns) == list(expected.columns)
+    np.testing.assert_array_equal(out[key], expected[key])
+    for c in history["engineered"]:
+        if pd.api.types.is_integer_dtype(expected[c].dtype):
+            assert pd.api.types.is_integer_dtype(out[c].dtype), (c, out[c].dtype)
+            np.testing.assert_array_equal(out[c].to_numpy(), expected[c].to_numpy(), err_msg=c)
+        else:
+            assert out[c].dtype == np.float64, (c, out[c].dtype)
+            np.testing.assert_allclose(out[c], expected[c], rtol=1e-9, atol=1e-9, err_msg=c)
+
+
+@pytest.fixture(scope="module")
+def sim() -> pd.DataFrame:
+    # crosses the US daylight-saving change of 2026-03-08
+    return simulate(2_000, n_days=20, seed=5, fraud_rate=0.05, start="2026-03-01")
+
+
+def edge_rows() -> pd.DataFrame:
+    """Ties, rows exactly a window / the delay apart, missing keys, amounts and labels."""
+    t0 = pd.Timestamp("2026-01-05 23:59:59.999999999")  # a Monday, a nanosecond before midnight
+    day = pd.Timedelta(days=1)
+    times = [
+        t0,
+        t0,
+        t0,  # three rows of card 1 at shop 7 at the same instant
+        t0 + day / 2,  # exactly 0.5 days later
+        t0 + day,  # exactly 1 day after the tie
+        t0 + day + pd.Timedelta(1, "ns"),
+        t0 + 2 * day,  # exactly the delay after the tie: its labels are not known yet
+        t0 + 2.5 * day,  # exactly delay + 0.5 days
+        t0 + 3 * day,  # exactly delay + 1 day
+        t0 + 7 * day,
+        t0 + 9 * day,  # exactly delay + 7 days
+        t0 + 9 * day,  # a tie with a missing card
+        t0 + 9 * day,  # a tie with a missing shop
+        t0 + 10 * day,
+    ]
+    n = len(times)
+    return pd.DataFrame(
+        {
+            "id": np.arange(n) + 10_000,
+            "ts": times,
+            "card": [1.0] * 11 + [np.nan, 1.0, 2.0],
+            "shop": [7.0] * 12 + [np.nan, 7.0],
+            "amt": [
+                10.0,
+                20.0,
+                np.nan,
+                40.0,
+                50.0,
+                60.0,
+                70.0,
+                np.nan,
+                90.0,
+                0.0,
+                110,
+                120,
+                130,
+                1,
+            ],
+            "y": [1, 0, np.nan, 1, 0, 1, 1, 0, np.nan, 1, 0, 1, 0, 1],
+            "note": [f"row {i}" for i in range(n)],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def mixed(sim: pd.DataFrame) -> pd.DataFrame:
+    """Simulated rows in SCHEMA's names plus the edge rows, with some keys/amounts/labels missing."""
+    frame = sim.rename(
+        columns={
+            "transaction_id": "id",
+            "timestamp": "ts",
+            "customer_id": "card",
+            "merchant_id": "shop",
+            "amount": "amt",
+            "is_fraud": "y",
+        }
+    )[["id", "ts", "card", "shop", "amt", "y", "channel"]]
+    frame = frame.astype({"card": "float64", "shop": "float64", "y": "float64"})
+    rng = np.random.default_rng(0)
+    for column in ("card", "shop", "amt", "y"):
+        frame.loc[rng.random(len(frame)) < 0.03, column] = np.nan
+    frame = frame.drop(columns="channel").assign(note="sim")
+    return pd.concat([frame, edge_rows()], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# equal to the local engine
+
+
+def test_parquet_written_by_pandas(spark, sim, tmp_path: Path) -> None:
+    history = history_for(sim, SIMULATOR_SCHEMA)
+    # nanoseconds arrive as longs (nanosAsLong), naive microseconds as TIMESTAMP_NTZ
+    for unit, spark_type in (("ns", "long"), ("us", "timestamp_ntz")):
+        path = tmp_path / f"sim_{unit}.parquet"
+        sim.astype({"timestamp": f"datetime64[{unit}]"}).to_parquet(path, index=False)
+        df = spark.read.parquet(str(path))
+        assert df.schema["timestamp"].dataType.typeName() == spark_type
+        got, warnings = spark_history_features(df, history, "--input sim.parquet")
+        expected, _ = local(pd.read_parquet(path), history)
+        assert warnings == []
+        assert_same(got, expected, history, "transaction_id")
+
+
+def test_csv_times_as_text_in_any_session_time_zone(spark, sim, tmp_path: Path) -> None:
+    path = tmp_path / "sim.csv"
+    sim.to_csv(path, index=False)
+    history = history_for(sim, SIMULATOR_SCHEMA)
+    expected, _ = local(pd.read_csv(path), history)
+    reader = spark.read.option("header", True)
+    inferred = reader.option("inferSchema", True).csv(str(path))
+    assert inferred.schema["timestamp"].dataType.typeName() == "timestamp"
+    got, _ = spark_history_features(inferred, history, "--input sim.csv")
+    assert_same(got, expected, history, "transaction_id")
+
+    # the time as text, parsed while the session's time zone has a daylight-saving change
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        as_text = spark.read.option("header", True).csv(str(path))  # every column text
+        as_text = as_text.select(
+            *[
+                as_text[c] if c == "timestamp" else as_text[c].cast(t.dataType)
+                for c, t in zip(as_text.columns, inferred.schema.fields, strict=True)
+            ]
+        )
+        got, _ = spark_history_features(as_text, history, "--input sim.csv")
+        assert_same(got, expected, history, "transaction_id")
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+
+
+def test_ties_window_edges_and_missing_values(spark, mixed, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.parquet"
+    mixed.to_parquet(path, index=False)
+    history = history_for(mixed, SCHEMA)
+    got, _ = spark_history_features(spark.read.parquet(str(path)), history, "--input m")
+    expected, _ = local(pd.read_parquet(path), history)
+    assert_same(got, expected, history, "id")
+    # the hand-made rows: the tie does not see itself, the windows' edges are half-open
+    edge = got.where("id >= 10000").toPandas().sort_values("id").reset_index(drop=True)
+    assert edge["entity_n_7d"].tolist()[:6] == [0, 0, 0, 3, 4, 5]
+    assert edge["entity_n_1d"].tolist()[4:6] == [4, 2]  # [t-1d, t) holds the tie at t - 1d
+    assert edge["day_of_week"].tolist()[0] == 0 and edge["hour"][0] == pytest.approx(
+        23 + 59 / 60 + 59 / 3600
+    )
+
+
+def test_missing_label_column_and_engineered_columns_in_the_input(
+    spark, mixed, tmp_path: Path
+) -> None:
+    history = history_for(mixed, SCHEMA)
+    frame = mixed.drop(columns="y").assign(hour=-1.0, merchant_n_1d=-1)
+    path = tmp_path / "unlabelled.parquet"
+    frame.to_parquet(path, index=False)
+    got, warnings = spark_history_features(spark.read.parquet(str(path)), history, "input")
+    expected, local_warnings = local(pd.read_parquet(path), history)
+    assert warnings == local_warnings and len(warnings) == 2
+    assert "rebuilt" in warnings[0] and "no label column 'y'" in warnings[1]
+    assert_same(got, expected, history, "id")
+    rates = [c for c in history["engineered"] if c.startswith("merchant_fraud_rate_")]
+    assert (got.toPandas()[rates] == NO_LABEL_RATE).all().all()
+
+
+def test_seconds_time_unit(spark, mixed, tmp_path: Path) -> None:
+    frame = mixed.copy()
+    ns = frame["ts"].astype("int64")
+    # float seconds (some before 0) on a 1/1024 s grid: exact, so the edge rows stay exactly a
+    # window / the delay apart and their boundaries are hit
+    frame["t"] = np.round((ns - ns.min()) / 1e9 * 1024) / 1024 - 3_600.5
+    frame = frame.drop(columns="ts")
+    history = history_for(frame, SECONDS)
+    path = tmp_path / "seconds.csv"
+    frame.to_csv(path, index=False)
+    df = spark.read.option("header", True).option("inferSchema", True).csv(str(path))
+    got, _ = spark_history_features(df, history, "--input seconds.csv")
+    expected, _ = local(pd.read_csv(path), history)
+    assert "day_of_week" not in history["engineered"]
+    assert_same(got, expected, history, "id")
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+
+
+def test_errors_name_the_column(spark, mixed) -> None:
+    history = history_for(mixed, SCHEMA)
+    small = mixed.tail(20).drop(columns="note").astype({"ts": "str"})
+    df = spark.createDataFrame(small)
+
+    with pytest.raises(DataError, match=r"^where: missing 1 column\(s\).*: amt$"):
+        spark_history_features(df.drop("amt"), history, "where")
+
+    bad_label = df.withColumn("y", df["y"] * 2)
+    with pytest.raises(DataError, match=r"^where: label column 'y' must be 0/1, found \[2\.0\]"):
+        spark_history_features(bad_label, history, "where")
+
+    from pyspark.sql import functions as F
+
+    bad_time = df.withColumn("ts", F.when(df["id"] == 10_003, "not a date").otherwise(df["ts"]))
+    with pytest.raises(DataError, match=r"^where: time column 'ts' .*'not a date'"):
+        spark_history_features(bad_time, history, "where")
