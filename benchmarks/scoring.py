@@ -63,8 +63,18 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def train_and_log(args: argparse.Namespace, tmp: Path) -> tuple[Any, str, Any]:
-    """(scorer, model URI, config): the default classifier on `--train-rows` simulated rows."""
+def train_and_log(
+    tmp: Path,
+    *,
+    train_rows: int,
+    early_stopping: str = "null",
+    overrides: tuple[str, ...] = (),
+    name: str = "model",
+) -> tuple[Any, str, Any]:
+    """(scorer, model URI, config): the default classifier on `train_rows` simulated rows.
+
+    `overrides` are `--set` overrides of `experiments/default.yaml` (e.g. no history features).
+    """
     import mlflow
     import numpy as np
 
@@ -78,11 +88,12 @@ def train_and_log(args: argparse.Namespace, tmp: Path) -> tuple[Any, str, Any]:
     cfg = load_config(
         ROOT / "experiments" / "default.yaml",
         [
-            f"data.rows={args.train_rows}",
+            f"data.rows={train_rows}",
             "strategies=[none]",
             # all of the default config's trees: with early stopping the small benchmark data
             # can stop after a handful, which is not the model production scores with
-            f"classifier.early_stopping_rounds={args.early_stopping}",
+            f"classifier.early_stopping_rounds={early_stopping}",
+            *overrides,
         ],
     )
     prepared = prepare(cfg)
@@ -104,9 +115,9 @@ def train_and_log(args: argparse.Namespace, tmp: Path) -> tuple[Any, str, Any]:
         check_frame=runner.X_fit,
         metadata={"id_dtype": str(prepared.frame[schema.id].dtype)},
     )
-    code = tmp / "code"
+    code = tmp / f"code_{name}"
     code.mkdir()
-    with mlflow.start_run():
+    with mlflow.start_run(run_name=name):
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=scorer,
@@ -359,7 +370,9 @@ def main() -> None:
         import xgboost
 
         mlflow.set_tracking_uri(uri)
-        scorer, model_uri, cfg = train_and_log(args, tmp)
+        scorer, model_uri, cfg = train_and_log(
+            tmp, train_rows=args.train_rows, early_stopping=args.early_stopping
+        )
         results: dict[str, Any] = {
             "machine": {
                 "platform": platform.platform(),

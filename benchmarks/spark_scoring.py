@@ -1,15 +1,19 @@
 """Spark scoring benchmark: rows/s of `score_spark` on local[1] and local[2] vs the local engine.
 
-Trains the `none` strategy of `experiments/default.yaml` on simulated data *without history
-features* (the Spark engine does not build them, the input must carry them; the local engine's
-cost of building them is measured in `benchmarks/scoring.py`), logs it as `fraudgan export` does
-(a `FraudScorer` pyfunc in a temporary MLflow store, never the project's `mlruns/`), simulates
-`--rows` transactions, and scores the same rows:
+Trains the `none` strategy of `experiments/default.yaml` twice, logged as `fraudgan export` does
+(a `FraudScorer` pyfunc in a temporary MLflow store, never the project's `mlruns/`):
+
+- `history`: the default model, whose causal history features each engine builds from the raw
+  transactions (local: `pipeline.score.HistoryFeatures` in time-ordered chunks; Spark:
+  `pipeline.spark_features.spark_history_features` with window aggregates);
+- `plain`: the same without history features, so the figure is scoring alone.
+
+It simulates `--rows` raw transactions and scores the same rows with each engine, end to end
+(reading, features, scoring, writing Parquet):
 
 - local engine: `pipeline.score.score_file` on one Parquet file (chunks of 200,000 rows);
 - Spark engine: `pipeline.spark.score_spark` (`mlflow.pyfunc.spark_udf`) on the same rows as a
-  directory of Parquet part files, on `local[1]` then `local[2]` (a fresh session each), end to end:
-  reading, scoring, writing Parquet, counting the output.
+  directory of Parquet part files, on `local[1]` then `local[2]` (a fresh session each).
 
 Each figure is the best of `--repeat` runs. Usage:
     python benchmarks/spark_scoring.py [--rows 5000000] [--parts 16] [--repeat 2]
@@ -30,71 +34,20 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from scoring import train_and_log  # noqa: E402  (benchmarks/scoring.py)
 
-def train_and_log(train_rows: int, tmp: Path) -> tuple[Any, str]:
-    """(scorer, model URI): the default classifier, no history features, logged as a pyfunc."""
-    import mlflow
-    import numpy as np
-
-    from models.scorer import FraudScorer
-    from pipeline import evaluate
-    from pipeline.config import load_config
-    from pipeline.export import scorer_code_paths, scoring_requirements
-    from pipeline.runner import FoldRunner, prepare
-    from pipeline.split import Fold
-
-    cfg = load_config(
-        ROOT / "experiments" / "default.yaml",
-        [
-            f"data.rows={train_rows}",
-            "strategies=[none]",
-            "features.enabled=false",
-            # all of the config's trees, as in benchmarks/scoring.py (early stopping on small
-            # data can keep a handful, which is not the model production scores with)
-            "classifier.early_stopping_rounds=null",
-        ],
-    )
-    prepared = prepare(cfg)
-    everything = np.arange(len(prepared.frame), dtype=np.int64)
-    runner = FoldRunner(cfg, prepared, Fold(0, cfg.seed, everything, np.zeros(0, np.int64)))
-    fitted = runner.fit("none", {}, {})
-    threshold = evaluate.choose_threshold(runner.y_val, fitted.p_val, policy="f1")
-    schema = prepared.schema
-    scorer = FraudScorer.from_pipeline(
-        fitted.pipe,
-        numeric=prepared.numeric,
-        categorical=prepared.categorical,
-        threshold=threshold,
-        dtypes=prepared.X.dtypes.to_dict(),
-        id_column=schema.id,
-        history=None,
-        check_frame=runner.X_fit,
-        metadata={"id_dtype": str(prepared.frame[schema.id].dtype)},
-    )
-    code = tmp / "code"
-    code.mkdir()
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=scorer,
-            signature=scorer.signature(),
-            input_example=prepared.frame[[schema.id, *scorer.columns]].head(5),
-            code_paths=scorer_code_paths(code),
-            pip_requirements=scoring_requirements(),
-        )
-    return scorer, info.model_uri
+MODELS = {"history": (), "plain": ("features.enabled=false",)}
 
 
 def write_input(rows: int, parts: int, seed: int, tmp: Path) -> tuple[Path, Path]:
-    """The same simulated rows as one Parquet file and as a directory of `parts` files."""
+    """The same simulated raw rows as one Parquet file and as a directory of `parts` files."""
     import numpy as np
 
     from pipeline.data.simulate import simulate
 
     frame = simulate(rows, n_days=120, seed=seed, fraud_rate=0.003)
-    frame["timestamp"] = frame["timestamp"].astype("datetime64[us]")  # Spark reads micros
     single = tmp / "transactions.parquet"
     frame.to_parquet(single, index=False)
     folder = tmp / "transactions"
@@ -113,11 +66,18 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=16, help="Parquet files of the Spark input")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "spark_scoring.json"
     )
     args = parser.parse_args()
 
+    from pipeline.spark import spark_available
+
+    missing = spark_available()
+    if missing is not None:
+        print(f"spark_scoring skipped: {missing}")
+        return
     import logging
 
     logging.basicConfig(level=logging.WARNING)
@@ -135,37 +95,9 @@ def main() -> None:
 
         mlflow.set_tracking_uri(uri)
         start = time.perf_counter()
-        scorer, model_uri = train_and_log(args.train_rows, tmp)
-        print(f"trained and logged the model in {time.perf_counter() - start:.1f} s")
-        start = time.perf_counter()
         single, folder = write_input(args.rows, args.parts, args.seed, tmp)
         print(f"simulated and wrote {args.rows:,} rows in {time.perf_counter() - start:.1f} s")
-
-        local_runs = []
-        for k in range(args.repeat):
-            out = tmp / f"local_{k}.parquet"
-            local_runs.append(score_file(model_uri, single, out, progress=False).seconds)
-            out.unlink()
-        local_s = min(local_runs)
-        print(f"local engine: {args.rows / local_s:,.0f} rows/s ({local_s:.1f} s)")
-
-        spark: dict[str, Any] = {}
-        for cores in (1, 2):
-            master = f"local[{cores}]"
-            session = spark_session(master, app_name=f"fraudgan-bench-{cores}")
-            runs = []
-            for k in range(args.repeat):
-                out = tmp / f"spark_{cores}_{k}"
-                summary = score_spark(model_uri, folder, out, master=master, spark=session)
-                assert summary.rows == args.rows, (summary.rows, args.rows)
-                runs.append(summary.seconds)
-                shutil.rmtree(out)
-            session.stop()
-            best = min(runs)
-            spark[master] = {"seconds": best, "runs": runs, "rows_per_s": args.rows / best}
-            print(f"spark {master}: {args.rows / best:,.0f} rows/s ({best:.1f} s)")
-        one, two = spark["local[1]"]["rows_per_s"], spark["local[2]"]["rows_per_s"]
-        results = {
+        results: dict[str, Any] = {
             "machine": {
                 "platform": platform.platform(),
                 "python": platform.python_version(),
@@ -175,27 +107,61 @@ def main() -> None:
                 "pyspark": pyspark.__version__,
             },
             "rows": args.rows,
-            "model": {
+            "parts": args.parts,
+            "models": {},
+        }
+        for model in args.models:
+            scorer, model_uri, _ = train_and_log(
+                tmp, train_rows=args.train_rows, overrides=MODELS[model], name=model
+            )
+            engineered = len((scorer.history or {}).get("engineered", ()))
+            print(f"[{model}] {len(scorer.columns)} model columns, {engineered} history features")
+            local_runs = []
+            for k in range(args.repeat):
+                out = tmp / f"local_{model}_{k}.parquet"
+                local_runs.append(score_file(model_uri, single, out, progress=False).seconds)
+                out.unlink()
+            local_s = min(local_runs)
+            print(f"[{model}] local engine: {args.rows / local_s:,.0f} rows/s ({local_s:.1f} s)")
+            spark: dict[str, Any] = {}
+            for cores in (1, 2):
+                master = f"local[{cores}]"
+                session = spark_session(master, app_name=f"fraudgan-bench-{cores}")
+                runs = []
+                for k in range(args.repeat):
+                    out = tmp / f"spark_{model}_{cores}_{k}"
+                    summary = score_spark(model_uri, folder, out, master=master, spark=session)
+                    assert summary.rows == args.rows, (summary.rows, args.rows)
+                    runs.append(summary.seconds)
+                    shutil.rmtree(out)
+                session.stop()
+                best = min(runs)
+                spark[master] = {"seconds": best, "runs": runs, "rows_per_s": args.rows / best}
+                print(f"[{model}] spark {master}: {args.rows / best:,.0f} rows/s ({best:.1f} s)")
+            one, two = spark["local[1]"]["rows_per_s"], spark["local[2]"]["rows_per_s"]
+            results["models"][model] = {
                 "train_rows": args.train_rows,
                 "config": "experiments/default.yaml",
                 "strategy": "none",
-                "history_features": False,
+                "history_features": engineered,
                 "input_columns": len(scorer.columns),
                 "trees": scorer.booster.num_boosted_rounds(),
-            },
-            "local_engine": {
-                "seconds": local_s,
-                "runs": local_runs,
-                "rows_per_s": args.rows / local_s,
-            },
-            "spark": spark,
-            "spark_local2_vs_local_engine": two / (args.rows / local_s),
-            "spark_scaling_1_to_2_cores": two / one,
-        }
+                "local_engine": {
+                    "seconds": local_s,
+                    "runs": local_runs,
+                    "rows_per_s": args.rows / local_s,
+                },
+                "spark": spark,
+                "spark_local2_vs_local_engine": two / (args.rows / local_s),
+                "spark_scaling_1_to_2_cores": two / one,
+            }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"Spark local[2] / local engine: {results['spark_local2_vs_local_engine']:.2f}x")
-    print(f"Spark local[1] -> local[2]: {results['spark_scaling_1_to_2_cores']:.2f}x")
+    for model, r in results["models"].items():
+        print(
+            f"[{model}] Spark local[2] / local engine: {r['spark_local2_vs_local_engine']:.2f}x; "
+            f"local[1] -> local[2]: {r['spark_scaling_1_to_2_cores']:.2f}x"
+        )
     print(f"wrote {args.out}")
 
 
