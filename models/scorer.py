@@ -378,6 +378,9 @@ def _row_label(frame: pd.DataFrame, position: int) -> str:
     return f"row {index!r}" if not isinstance(index, int | np.integer) else f"row {int(index)}"
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _as_numeric(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
     """A numeric input column as float64 (NaN = missing), or `ScoringInputError` naming the value."""
     s = frame[column]
@@ -404,6 +407,13 @@ def _as_numeric(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
         raise ScoringInputError(
             f"{where}column {column!r} holds an infinite value ({values[pos]!r}) at "
             f"{_row_label(frame, pos)}; use an empty value for missing"
+        )
+    huge = np.abs(values) > _FLOAT32_MAX
+    if huge.any():
+        pos = int(np.flatnonzero(huge)[0])
+        raise ScoringInputError(
+            f"{where}column {column!r} holds {float(values[pos])!r} at {_row_label(frame, pos)}, beyond "
+            f"the model's float32 range (at most {_FLOAT32_MAX:.3g} in size)"
         )
     return values
 
@@ -679,8 +689,8 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             numeric = np.array(values[:, k:], dtype=np.float64)
         except (TypeError, ValueError, OverflowError):
             return None
-        if np.isinf(numeric).any():
-            return None
+        if not (np.abs(numeric[~np.isnan(numeric)]) <= _FLOAT32_MAX).all():
+            return None  # infinities and float32 overflow: the long way names them
         for j in range(k, values.shape[1]):
             # text numbers, booleans and dates need the long way's rules and messages
             if any(

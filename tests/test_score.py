@@ -147,6 +147,11 @@ def test_wrong_types_name_the_column_and_value(trained):
     rows.loc[rows.index[1], "amount"] = math.inf
     with pytest.raises(DataError, match="infinite"):
         trained.scorer.score(rows)
+    # finite in float64, infinite in the model's float32 (found by the random-frames test)
+    rows.loc[rows.index[1], "amount"] = 1.7e39
+    for frame in (rows, rows.head(2)):  # the column-wise and the few-rows paths
+        with pytest.raises(DataError, match=r"'amount' holds 1\.7e\+39.*float32"):
+            trained.scorer.score(frame)
 
 
 def test_numbers_as_text_are_coerced(trained):
