@@ -190,6 +190,37 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
 # history features across chunks
 
 
+def check_history_input(
+    columns: list[str], raw_columns: list[str], engineered: list[str], where: str
+) -> tuple[list[str], str | None]:
+    """(engineered columns already in the input, the warning that they are rebuilt, or None).
+
+    Raises `DataError` naming the raw columns the history features need that the input lacks.
+    """
+    present = set(columns)
+    missing = [c for c in raw_columns if c not in present]
+    if missing:
+        raise DataError(
+            f"{where}: missing {len(missing)} column(s) needed to build the model's "
+            f"history features: {', '.join(missing)}"
+        )
+    already = [c for c in engineered if c in present]
+    if not already:
+        return already, None
+    return already, (
+        f"{where}: column(s) {already[:5]}{'...' if len(already) > 5 else ''} are "
+        "rebuilt from the raw columns (the file's own values are ignored)"
+    )
+
+
+def no_label_warning(where: str, label: str) -> str:
+    """The warning given when the input has no label column (no label is known yet)."""
+    return (
+        f"{where}: no label column {label!r}; merchant fraud rates are built as if no label "
+        "were known yet"
+    )
+
+
 class HistoryFeatures:
     """Builds a model's history features chunk by chunk, equal to building them on the whole file."""
 
@@ -223,18 +254,10 @@ class HistoryFeatures:
 
     def _prepare(self, chunk: pd.DataFrame) -> pd.DataFrame:
         s = self.schema
-        missing = [c for c in self.raw_columns if c not in chunk.columns]
-        if missing:
-            raise DataError(
-                f"{self.where}: missing {len(missing)} column(s) needed to build the model's "
-                f"history features: {', '.join(missing)}"
-            )
-        already = [c for c in self.engineered if c in chunk.columns]
-        if already and not self._warned_engineered:
-            text = (
-                f"{self.where}: column(s) {already[:5]}{'...' if len(already) > 5 else ''} are "
-                "rebuilt from the raw columns (the file's own values are ignored)"
-            )
+        _, text = check_history_input(
+            list(chunk.columns), self.raw_columns, self.engineered, self.where
+        )
+        if text is not None and not self._warned_engineered:
             log.warning(text)
             self.warnings.append(text)
             self._warned_engineered = True
@@ -244,10 +267,7 @@ class HistoryFeatures:
         else:
             frame[s.label] = np.nan
             if not self._warned_label:
-                text = (
-                    f"{self.where}: no label column {s.label!r}; merchant fraud rates are built "
-                    "as if no label were known yet"
-                )
+                text = no_label_warning(self.where, s.label)
                 log.warning(text)
                 self.warnings.append(text)
                 self._warned_label = True

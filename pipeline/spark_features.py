@@ -330,6 +330,8 @@ def spark_history_features(
     """
     from pyspark.sql import functions as F
 
+    from pipeline.score import check_history_input, no_label_warning
+
     spec = _spec(history, where)
     s = spec.schema
     seconds = s.time_unit == "seconds"
@@ -339,25 +341,13 @@ def spark_history_features(
         log.warning(text)
         warnings.append(text)
 
-    missing = [c for c in spec.raw_columns if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{where}: missing {len(missing)} column(s) needed to build the model's "
-            f"history features: {', '.join(missing)}"
-        )
-    already = [c for c in spec.engineered if c in df.columns]
-    if already:
-        warn(
-            f"{where}: column(s) {already[:5]}{'...' if len(already) > 5 else ''} are "
-            "rebuilt from the raw columns (the file's own values are ignored)"
-        )
+    already, rebuilt = check_history_input(df.columns, spec.raw_columns, spec.engineered, where)
+    if rebuilt is not None:
+        warn(rebuilt)
     base = df.drop(*already) if already else df
     labelled = s.label in base.columns
     if not labelled:
-        warn(
-            f"{where}: no label column {s.label!r}; merchant fraud rates are built "
-            "as if no label were known yet"
-        )
+        warn(no_label_warning(where, s.label))
     roles = {c for c in (s.time, s.entity, s.merchant, s.amount) if c in spec.raw_columns}
     has = {role: getattr(s, role) in roles for role in ("time", "entity", "merchant", "amount")}
     if not has["time"]:
