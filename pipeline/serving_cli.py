@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 help="local: this process, in chunks; spark: Apache Spark (--input a file or "
-                "directory, --output a Parquet directory; history features must be in the input)."
+                "directory, --output a Parquet directory; history features built with Spark)."
             ),
         ] = "local",
         master: Annotated[
