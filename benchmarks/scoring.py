@@ -76,14 +76,16 @@ def train_and_log(
     `overrides` are `--set` overrides of `experiments/default.yaml` (e.g. no history features).
     """
     import mlflow
-    import numpy as np
 
-    from models.scorer import FraudScorer
     from pipeline import evaluate
     from pipeline.config import load_config
-    from pipeline.export import history_spec, scorer_code_paths, scoring_requirements
-    from pipeline.runner import FoldRunner, prepare
-    from pipeline.split import Fold
+    from pipeline.export import (
+        build_scorer,
+        retraining_runner,
+        scorer_code_paths,
+        scoring_requirements,
+    )
+    from pipeline.runner import prepare
 
     cfg = load_config(
         ROOT / "experiments" / "default.yaml",
@@ -97,24 +99,13 @@ def train_and_log(
         ],
     )
     prepared = prepare(cfg)
-    everything = np.arange(len(prepared.frame), dtype=np.int64)
-    runner = FoldRunner(cfg, prepared, Fold(0, cfg.seed, everything, np.zeros(0, np.int64)))
+    runner = retraining_runner(cfg, prepared)
     start = time.perf_counter()
     fitted = runner.fit("none", {}, {})
     print(f"trained on {len(runner.fit_idx):,} rows in {time.perf_counter() - start:.1f} s")
     threshold = evaluate.choose_threshold(runner.y_val, fitted.p_val, policy="f1")
+    scorer = build_scorer(cfg, runner, fitted.pipe, threshold)
     schema = prepared.schema
-    scorer = FraudScorer.from_pipeline(
-        fitted.pipe,
-        numeric=prepared.numeric,
-        categorical=prepared.categorical,
-        threshold=threshold,
-        dtypes=prepared.X.dtypes.to_dict(),
-        id_column=schema.id,
-        history=history_spec(cfg, prepared),
-        check_frame=runner.X_fit,
-        metadata={"id_dtype": str(prepared.frame[schema.id].dtype)},
-    )
     code = tmp / f"code_{name}"
     code.mkdir()
     with mlflow.start_run(run_name=name):

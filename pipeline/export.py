@@ -134,7 +134,7 @@ def export_champion(
     progress: ProgressFn | None = None,
 ) -> ExportResult:
     """Retrain the champion of a launch (None: the latest), register it and move the alias."""
-    from pipeline.runner import FoldRunner, check_strategies, load_comparison, prepare
+    from pipeline.runner import check_strategies, load_comparison, prepare
 
     tracking.setup()
     if parent_run_id is None:
@@ -159,9 +159,7 @@ def export_champion(
         log.warning(text)
         warnings.append(text)
 
-    everything = np.arange(len(prepared.frame), dtype=np.int64)
-    fold = Fold(fold=0, seed=cfg.seed, train=everything, test=np.zeros(0, dtype=np.int64))
-    runner = FoldRunner(cfg, prepared, fold)
+    runner = retraining_runner(cfg, prepared)
     _progress(
         progress,
         f"retraining {name} on {len(runner.fit_idx):,} rows, "
@@ -184,24 +182,12 @@ def export_champion(
         k=cfg.report.k,
     )
     metrics["fit_seconds"] = fit_seconds
-    schema = prepared.schema
-    id_column = schema.id if schema.id is not None and schema.id in prepared.frame else None
-    scorer = FraudScorer.from_pipeline(
+    scorer = build_scorer(
+        cfg,
+        runner,
         fitted.pipe,
-        numeric=prepared.numeric,
-        categorical=prepared.categorical,
-        threshold=threshold,
-        dtypes=prepared.X.dtypes.to_dict(),
-        id_column=id_column,
-        history=history_spec(cfg, prepared),
-        check_frame=runner.X_fit,
-        metadata={
-            "strategy": name,
-            "kind": kind,
-            "source_run": parent_run_id,
-            "id_dtype": None if id_column is None else str(prepared.frame[id_column].dtype),
-            "label": schema.label,
-        },
+        threshold,
+        metadata={"strategy": name, "kind": kind, "source_run": parent_run_id},
     )
     # The exported scorer must reproduce the pipeline's own probabilities.
     p_check = scorer.predict_proba(runner.X_val)
@@ -230,6 +216,46 @@ def export_champion(
     result.pipeline = fitted.pipe
     result.validation_index = runner.val_idx
     return result
+
+
+def retraining_runner(cfg: ExperimentConfig, prepared: Any) -> Any:
+    """A `FoldRunner` whose training fold is every row (no test fold): how a champion retrains."""
+    from pipeline.runner import FoldRunner
+
+    everything = np.arange(len(prepared.frame), dtype=np.int64)
+    fold = Fold(fold=0, seed=cfg.seed, train=everything, test=np.zeros(0, dtype=np.int64))
+    return FoldRunner(cfg, prepared, fold)
+
+
+def build_scorer(
+    cfg: ExperimentConfig,
+    runner: Any,
+    pipe: Any,
+    threshold: float,
+    metadata: dict[str, Any] | None = None,
+) -> FraudScorer:
+    """The exported scorer of `pipe`, fitted by `runner`: the data's columns, id and history spec.
+
+    `metadata` is added to the id's dtype and the label name.
+    """
+    prepared = runner.p
+    schema = prepared.schema
+    id_column = schema.id if schema.id is not None and schema.id in prepared.frame else None
+    return FraudScorer.from_pipeline(
+        pipe,
+        numeric=prepared.numeric,
+        categorical=prepared.categorical,
+        threshold=threshold,
+        dtypes=prepared.X.dtypes.to_dict(),
+        id_column=id_column,
+        history=history_spec(cfg, prepared),
+        check_frame=runner.X_fit,
+        metadata={
+            **(metadata or {}),
+            "id_dtype": None if id_column is None else str(prepared.frame[id_column].dtype),
+            "label": schema.label,
+        },
+    )
 
 
 def _fit(runner: Any, cfg: ExperimentConfig, name: str, params: dict[str, Any], kind: str) -> Any:

@@ -15,14 +15,18 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import models.scorer as scorer_module
-from models.scorer import ALERT, BIAS, PROBABILITY, FraudScorer, reason_columns
+from models.scorer import ALERT, BIAS, PROBABILITY, reason_columns
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import DataError, FraudganError
-from pipeline.export import history_spec, scorer_code_paths, scoring_requirements
-from pipeline.runner import FoldRunner, prepare
+from pipeline.export import (
+    build_scorer,
+    retraining_runner,
+    scorer_code_paths,
+    scoring_requirements,
+)
+from pipeline.runner import prepare
 from pipeline.score import score_file
-from pipeline.split import Fold
 
 # Short windows and delay (3-day horizon on 30 days of data): chunks must carry history across.
 OVERRIDES = ["features.windows_days=[0.5, 2]", "features.label_delay_days=1"]
@@ -36,20 +40,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     cfg = load_config("experiments/quick.yaml", OVERRIDES)
     prepared = prepare(cfg)
-    everything = np.arange(len(prepared.frame), dtype=np.int64)
-    runner = FoldRunner(cfg, prepared, Fold(0, cfg.seed, everything, np.zeros(0, np.int64)))
+    runner = retraining_runner(cfg, prepared)
     fitted = runner.fit("none", {}, {})
-    scorer = FraudScorer.from_pipeline(
-        fitted.pipe,
-        numeric=prepared.numeric,
-        categorical=prepared.categorical,
-        threshold=THRESHOLD,
-        dtypes=prepared.X.dtypes.to_dict(),
-        id_column="transaction_id",
-        history=history_spec(cfg, prepared),
-        check_frame=runner.X_fit,
-        metadata={"id_dtype": "int64"},
-    )
+    scorer = build_scorer(cfg, runner, fitted.pipe, THRESHOLD)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mlflow.set_tracking_uri(uri)

@@ -17,12 +17,11 @@ import mlflow
 import numpy as np
 import pytest
 
-from models.scorer import PROBABILITY, FraudScorer
+from models.scorer import PROBABILITY
 from pipeline.config import load_config
-from pipeline.export import scorer_code_paths, scoring_requirements
-from pipeline.runner import FoldRunner, prepare
+from pipeline.export import build_scorer, retraining_runner, scorer_code_paths, scoring_requirements
+from pipeline.runner import prepare
 from pipeline.serving_cli import serve_command
-from pipeline.split import Fold
 
 STARTUP_SECONDS = 120
 REQUEST_SECONDS = 20
@@ -52,19 +51,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
     root = tmp_path_factory.mktemp("serve")
     cfg = load_config("experiments/quick.yaml")
     prepared = prepare(cfg)
-    everything = np.arange(len(prepared.frame), dtype=np.int64)
-    runner = FoldRunner(cfg, prepared, Fold(0, cfg.seed, everything, np.zeros(0, np.int64)))
+    runner = retraining_runner(cfg, prepared)
     fitted = runner.fit("none", {}, {})
-    scorer = FraudScorer.from_pipeline(
-        fitted.pipe,
-        numeric=prepared.numeric,
-        categorical=prepared.categorical,
-        threshold=0.2,
-        dtypes=prepared.X.dtypes.to_dict(),
-        id_column="transaction_id",
-        check_frame=runner.X_fit,
-        metadata={"id_dtype": "int64"},
-    )
+    scorer = build_scorer(cfg, runner, fitted.pipe, 0.2)
     rows = prepared.frame[["transaction_id", *scorer.columns]].iloc[:5]
     model_dir = root / "model"
     (root / "code").mkdir()
