@@ -20,6 +20,20 @@ from pipeline.errors import FraudganError
 DEFAULT_MODEL_URI = "models:/fraud-detector@champion"
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for an MLflow child process, plus `extra`.
+
+    The interpreter's own `bin` folder goes first on the PATH: MLflow starts console scripts of
+    this environment by name (`uvicorn` for `models serve`), and a venv that was not activated
+    (`.venv/bin/fraudgan ...`) is otherwise not on the PATH.
+    """
+    scripts = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if scripts not in path.split(os.pathsep):
+        path = os.pathsep.join([scripts, path]) if path else scripts
+    return {**os.environ, "PATH": path, **extra}
+
+
 def serve_command(model_uri: str, port: int, host: str = "127.0.0.1") -> list[str]:
     """The `mlflow models serve` command line for a model on a loopback port."""
     return [
@@ -176,7 +190,7 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"serving {model} on http://127.0.0.1:{port}/invocations (store {uri}); Ctrl-C stops it"
         )
-        env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+        env = child_env(MLFLOW_TRACKING_URI=uri)
         with contextlib.suppress(KeyboardInterrupt):
             done = subprocess.run(serve_command(model, port), check=False, env=env)
             if done.returncode not in (0, -2, 130):

@@ -7,10 +7,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import mlflow
@@ -21,7 +23,7 @@ from models.scorer import PROBABILITY
 from pipeline.config import load_config
 from pipeline.export import build_scorer, retraining_runner, scorer_code_paths, scoring_requirements
 from pipeline.runner import prepare
-from pipeline.serving_cli import serve_command
+from pipeline.serving_cli import child_env, serve_command
 
 STARTUP_SECONDS = 120
 REQUEST_SECONDS = 20
@@ -67,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
     )
     port = free_port()
     log_path = root / "serve.log"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    env = child_env(MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}")
     with log_path.open("wb") as log_file:
         # from an empty folder: the model's own code copy must be enough to load the scorer
         proc = subprocess.Popen(
@@ -110,6 +112,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
 def payload(frame, **extra) -> bytes:
     split = json.loads(frame.to_json(orient="split", index=False))
     return json.dumps({"dataframe_split": split, **extra}).encode()
+
+
+def test_child_processes_find_this_environments_scripts(monkeypatch):
+    # `mlflow models serve` starts `uvicorn` by name: a venv that is not activated must work
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    env = child_env(MLFLOW_TRACKING_URI="sqlite:///x.db")
+    scripts = str(Path(sys.executable).parent)
+    assert env["PATH"].split(os.pathsep) == [scripts, "/usr/bin", "/bin"]
+    assert env["MLFLOW_TRACKING_URI"] == "sqlite:///x.db"
+    monkeypatch.setenv("PATH", env["PATH"])
+    assert child_env()["PATH"] == env["PATH"]  # not added twice
 
 
 def test_command_line_is_loopback_and_local_env():
