@@ -63,6 +63,27 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
+def throwaway_store(tmp: Path) -> str:
+    """Point MLflow at a new store under `tmp`, never the project's `mlruns/`; its URI."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def machine(*modules: Any) -> dict[str, Any]:
+    """The platform, Python, CPU count and each module's version (by its name)."""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        **{m.__name__: m.__version__ for m in modules},
+    }
+
+
 def train_and_log(
     tmp: Path,
     *,
@@ -210,7 +231,7 @@ def rest(args: argparse.Namespace, scorer: Any, model_uri: str, tmp: Path) -> di
     from pipeline.data.schema import SIMULATOR_SCHEMA
     from pipeline.data.simulate import simulate
     from pipeline.features import build_features
-    from pipeline.serving_cli import serve_command
+    from pipeline.serving_cli import child_env, serve_command
 
     raw = simulate(5000, n_days=30, seed=args.seed + 1)
     rows = build_features(raw, SIMULATOR_SCHEMA)[[SIMULATOR_SCHEMA.id, *scorer.columns]]
@@ -224,7 +245,7 @@ def rest(args: argparse.Namespace, scorer: Any, model_uri: str, tmp: Path) -> di
         proc = subprocess.Popen(
             serve_command(model_uri, port),
             cwd=tmp,
-            env={**os.environ},
+            env=child_env(),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -352,28 +373,17 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
-        os.environ["MLFLOW_TRACKING_URI"] = uri  # a throwaway store, never the project's
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        throwaway_store(tmp)
         import mlflow
         import numpy as np
         import pandas as pd
         import xgboost
 
-        mlflow.set_tracking_uri(uri)
         scorer, model_uri, cfg = train_and_log(
             tmp, train_rows=args.train_rows, early_stopping=args.early_stopping
         )
         results: dict[str, Any] = {
-            "machine": {
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
-                "xgboost": xgboost.__version__,
-                "mlflow": mlflow.__version__,
-                "pandas": pd.__version__,
-                "numpy": np.__version__,
-            },
+            "machine": machine(xgboost, mlflow, pd, np),
             "model": {
                 "train_rows": args.train_rows,
                 "strategy": "none",

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -36,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scoring import train_and_log  # noqa: E402  (benchmarks/scoring.py)
+from scoring import machine, throwaway_store, train_and_log  # noqa: E402  (benchmarks/scoring.py)
 
 MODELS = {"history": (), "plain": ("features.enabled=false",)}
 
@@ -83,9 +81,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
-        os.environ["MLFLOW_TRACKING_URI"] = uri  # a throwaway store, never the project's
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        throwaway_store(tmp)
         import mlflow
         import pyspark
         import xgboost
@@ -93,19 +89,11 @@ def main() -> None:
         from pipeline.score import score_file
         from pipeline.spark import score_spark, spark_session
 
-        mlflow.set_tracking_uri(uri)
         start = time.perf_counter()
         single, folder = write_input(args.rows, args.parts, args.seed, tmp)
         print(f"simulated and wrote {args.rows:,} rows in {time.perf_counter() - start:.1f} s")
         results: dict[str, Any] = {
-            "machine": {
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
-                "xgboost": xgboost.__version__,
-                "mlflow": mlflow.__version__,
-                "pyspark": pyspark.__version__,
-            },
+            "machine": machine(xgboost, mlflow, pyspark),
             "rows": args.rows,
             "parts": args.parts,
             "models": {},
