@@ -69,7 +69,7 @@ METRIC_LABELS: dict[str, str] = {
     RECALL_AT_FPR_0_1PCT: "recall@FPR 0.1%",
     RECALL_AT_FPR_1PCT: "recall@FPR 1%",
     PRECISION_AT_K: "P@k per day",
-    CARD_PRECISION_AT_K: "CP@k per day",
+    CARD_PRECISION_AT_K: "CP@k",
     F1_TUNED: "F1 (val. threshold)",
     AMOUNT_CAUGHT_TUNED: "fraud amount caught",
     PRECISION_TUNED: "precision (val. threshold)",
@@ -250,30 +250,59 @@ def precision_at_k_per_day(y: Any, p: Any, days: Any, k: int) -> float:
     return _mean_daily_top_k(pp, yy, dd, kk)
 
 
-def card_precision_at_k_per_day(y: Any, p: Any, days: Any, entity: Any, k: int) -> float:
-    """Card precision top-k (CP@k): mean over days of the share of compromised cards in the top k.
+def _top_k_cut(scores: np.ndarray, k: int) -> np.ndarray:
+    """Which entries have a chance of being among the k highest (the tie at the k-th place too)."""
+    if scores.size <= k:
+        return np.ones(scores.size, dtype=bool)
+    return scores >= np.partition(scores, scores.size - k)[scores.size - k]
 
-    Per day, each card (entity) gets the maximum score of its transactions that day and counts as
-    compromised when any of them is fraud; the k highest-scored cards are checked.
+
+def card_precision_at_k(y: Any, p: Any, days: Any, entity: Any, k: int) -> float:
+    """Card precision top-k (CP@k) as the fraud-detection literature defines it.
+
+    Following Dal Pozzolo et al. and the Fraud Detection Handbook (Le Borgne et al.): for each
+    day of the test period, in time order,
+
+    1. the transactions of cards detected on earlier days are removed (a detected compromised
+       card is blocked);
+    2. each remaining card gets the highest score of its transactions that day, and is
+       compromised that day when any of them is fraud;
+    3. the k highest-scored cards are checked: that day's CP is the number of compromised cards
+       among them divided by k (also on a day with fewer than k cards);
+    4. the compromised cards among them are detected from then on.
+
+    CP@k is the mean of the daily values over every day present in `days` (a day without fraud,
+    or whose cards were all detected before, counts as 0). A tie at the k-th place counts its
+    expected share of compromised cards (random order inside the tie), and every compromised
+    card of that tie counts as detected, so a tie never lets a card be counted twice.
     """
-    where = "card_precision_at_k_per_day"
+    where = "card_precision_at_k"
     kk = _k(k, where)
     yy, pp = _yp(y, p, where, need_both=False)
     dd = _same_length(days, yy.size, "days", where)
     ee = _same_length(entity, yy.size, "entity", where)
     day_codes, _ = pd.factorize(dd, sort=True)
-    card_codes, _ = pd.factorize(ee)
-    cards = (
+    card_codes, cards_seen = pd.factorize(ee)
+    daily = (
         pd.DataFrame({"day": day_codes, "card": card_codes, "p": pp, "y": yy})
-        .groupby(["day", "card"], sort=False)
+        .groupby(["day", "card"], sort=True)
         .agg(p=("p", "max"), y=("y", "max"))
+        .reset_index()
     )
-    return _mean_daily_top_k(
-        cards["p"].to_numpy(),
-        cards["y"].to_numpy(),
-        cards.index.get_level_values("day").to_numpy(),
-        kk,
-    )
+    detected = np.zeros(len(cards_seen), dtype=bool)
+    values = []
+    bounds = np.r_[0, np.flatnonzero(np.diff(daily["day"].to_numpy())) + 1, len(daily)]
+    card, score, label = (daily[c].to_numpy() for c in ("card", "p", "y"))
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        rows = np.arange(start, stop)
+        rows = rows[~detected[card[rows]]]
+        if rows.size == 0:
+            values.append(0.0)
+            continue
+        values.append(_expected_top_k_hits(score[rows], label[rows], kk) / kk)
+        checked = rows[_top_k_cut(score[rows], kk)]
+        detected[card[checked[label[checked] == 1]]] = True
+    return float(np.mean(values))
 
 
 def pr_curve_points(y: Any, p: Any, n: int = 101) -> np.ndarray:
@@ -442,7 +471,7 @@ def evaluate_predictions(
         out[PRECISION_AT_K] = precision_at_k_per_day(yy, pp, dd, k)
         if entity is not None:
             ee = _same_length(entity, yy.size, "entity", where)
-            out[CARD_PRECISION_AT_K] = card_precision_at_k_per_day(yy, pp, dd, ee, k)
+            out[CARD_PRECISION_AT_K] = card_precision_at_k(yy, pp, dd, ee, k)
     elif entity is not None:
         log.debug("evaluate_predictions: entity given without days; CP@k needs both, skipped")
     out[F1_TUNED] = f1_at(yy, pp, thr)

@@ -5,8 +5,9 @@ arrays), never index labels, and train and test (fit and validation) are always 
 
 - `stratified_folds`: stratified k-fold, repeated over seeds.
 - `temporal_folds`: prequential folds ``train | gap | test``, each one shifted back in time; the gap
-  is the label delay (a fraud is confirmed only `gap_days` after the transaction), and cards already
-  known to be compromised when the test period starts are not scored again.
+  covers the label delay (a fraud is confirmed only some days after the transaction), and a card is
+  not scored again once one of its frauds is known: before the test period or during it, as its
+  labels arrive.
 - `validation_slice`: the part of a training fold kept for early stopping and the decision
   threshold: the most recent rows when the data has a time column, else a stratified sample.
 
@@ -168,6 +169,7 @@ def temporal_folds(
     entity: Any = None,
     y: Any = None,
     exclude_known_compromised: bool = True,
+    label_delay_days: float | None = None,
 ) -> list[Fold]:
     """Prequential temporal folds: ``[train_days) [gap_days) [test_days)``, shifted back in time.
 
@@ -176,9 +178,11 @@ def temporal_folds(
     is shifted `step_days` (default `test_days`) further back. Folds are returned oldest first: fold
     `n_folds - 1` is the most recent one. All seeds are 0. Rows in the gap are in neither part.
 
-    When `entity` and `y` are given and `exclude_known_compromised` is true, entities (cards) with
-    a fraud row in the fold's training period are removed from its test rows: that label is known
-    before the test period starts (the gap is the label delay), so the card is already blocked.
+    When `entity` and `y` are given and `exclude_known_compromised` is true, a card is blocked
+    once one of its frauds is known: a test row at time t is removed when the same entity has a
+    fraud row at t' with t' + `label_delay_days` < t (default delay: `gap_days`). That removes
+    cards compromised in the training period (when the delay fits in the gap) and, as labels
+    arrive during the test period, cards compromised in the gap or earlier in the test period.
 
     Raises `ConfigError` for invalid lengths and for periods that hold no rows (the configured
     periods do not fit the data), `DataError` for a training or test period without a positive row.
@@ -188,6 +192,7 @@ def temporal_folds(
         ("gap_days", gap_days, True),
         ("test_days", test_days, False),
         ("step_days", test_days if step_days is None else step_days, False),
+        ("label_delay_days", gap_days if label_delay_days is None else label_delay_days, True),
     ):
         if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
             bound = ">= 0" if allow_zero else "> 0"
@@ -223,6 +228,16 @@ def temporal_folds(
 
     order = np.argsort(t, kind="stable")
     t_sorted = t[order]
+    known_at = None
+    if labels is not None and ent is not None:
+        delay = _days_to_units(gap_days if label_delay_days is None else label_delay_days, day)
+        codes, _ = pd.factorize(ent)
+        never = np.iinfo(np.int64).max if t.dtype.kind == "i" else np.inf
+        first_fraud = np.full(codes.max() + 1, never, dtype=t.dtype)
+        np.minimum.at(first_fraud, codes[labels == 1], t[labels == 1])
+        first = first_fraud[codes]
+        # per row: when its card's first fraud is known (never, for a card without fraud)
+        known_at = np.where(first == never, never, first + np.where(first == never, 0, delay))
 
     def rows_in(start: float, stop: float) -> np.ndarray:
         lo, hi = np.searchsorted(t_sorted, [start, stop], side="left")
@@ -250,15 +265,14 @@ def temporal_folds(
                 )
         if train_start < t_min:
             log.info("%s: the training period starts before the data; it is shorter", where)
-        if labels is not None and ent is not None:
-            compromised = np.unique(ent[train[labels[train] == 1]])
-            if len(compromised):
-                keep = ~np.isin(ent[test], compromised)
+        if known_at is not None:
+            keep = t[test] <= known_at[test]
+            if not keep.all():
                 log.info(
-                    "%s: %d test rows of %d known-compromised entities are not scored",
+                    "%s: %d test rows of %d cards already known compromised are not scored",
                     where,
                     int((~keep).sum()),
-                    len(compromised),
+                    len(np.unique(ent[test[~keep]])),
                 )
                 test = test[keep]
                 if len(test) == 0:

@@ -117,17 +117,35 @@ def test_precision_at_k_ties_take_the_expected_share():
 
 
 def test_card_precision_at_k_by_hand():
-    # day 1: card A rows 0.2 (fraud) and 0.9 (legit) -> max 0.9, compromised;
-    #        card B 0.8 legit; card C 0.3 fraud.         top 2 cards: A (1), B (0) -> 1/2
-    # day 2: card A 0.7 fraud, card D 0.6 fraud, B 0.5 legit. top 2: A (1), D (1)  -> 2/2
-    # CP@2 = (0.5 + 1) / 2 = 0.75
-    days = np.array([1, 1, 1, 1, 2, 2, 2])
-    card = np.array(["A", "A", "B", "C", "A", "D", "B"])
-    y = np.array([1, 0, 0, 1, 1, 1, 0])
-    p = np.array([0.2, 0.9, 0.8, 0.3, 0.7, 0.6, 0.5])
-    assert ev.card_precision_at_k_per_day(y, p, days, card, 2) == pytest.approx(0.75)
-    # the transaction-level P@2 differs: day 1 top rows 0.9, 0.8 are legit (0), day 2 -> 1
-    assert ev.precision_at_k_per_day(y, p, days, 2) == pytest.approx(0.5)
+    # k=2, three days; a card detected (compromised and in a day's top k) is blocked afterwards.
+    # day 1: A 0.9 (fraud), B 0.8, C 0.3 (fraud) -> top 2 A (1), B (0): 1/2; A detected
+    # day 2: A 0.95 fraud is removed (blocked); C 0.7 fraud, D 0.6, B 0.5 -> C (1), D (0): 1/2;
+    #        C detected
+    # day 3: C 0.99 removed; only E 0.4 fraud is left -> 1 compromised / k = 1/2
+    # CP@2 = (1/2 + 1/2 + 1/2) / 3 = 1/2. Counting A and C again, as a per-day top-k without
+    # blocking does, would give (1/2 + 1 + 1) / 3.
+    days = np.array([1, 1, 1, 1, 2, 2, 2, 2, 3, 3])
+    card = np.array(["A", "A", "B", "C", "A", "C", "D", "B", "C", "E"])
+    y = np.array([1, 0, 0, 1, 1, 1, 0, 0, 1, 1])
+    p = np.array([0.9, 0.1, 0.8, 0.3, 0.95, 0.7, 0.6, 0.5, 0.99, 0.4])
+    assert ev.card_precision_at_k(y, p, days, card, 2) == pytest.approx(0.5)
+    order = np.random.default_rng(0).permutation(len(y))  # storage order does not matter
+    got = ev.card_precision_at_k(y[order], p[order], days[order], card[order], 2)
+    assert got == pytest.approx(0.5)
+    # k=1: day 1 A (1) -> 1, A blocked; day 2 C (1) -> 1, C blocked; day 3 E (1) -> 1
+    assert ev.card_precision_at_k(y, p, days, card, 1) == pytest.approx(1.0)
+    # the transaction-level P@2 counts rows, not cards, and nothing is blocked
+    assert ev.precision_at_k_per_day(y, p, days, 2) == pytest.approx((1 / 2 + 1 + 1) / 3)
+
+
+def test_card_precision_at_k_tie_counts_its_expected_share_and_blocks_its_frauds():
+    # day 1: A, B, C tie at 0.5, A and B compromised; k=1 -> expected 2/3; A and B detected.
+    # day 2: A 0.9 and B 0.8 (fraud) are blocked; C 0.1 legit -> 0
+    days = np.array([1, 1, 1, 2, 2, 2])
+    card = np.array(["A", "B", "C", "A", "B", "C"])
+    y = np.array([1, 1, 0, 1, 1, 0])
+    p = np.array([0.5, 0.5, 0.5, 0.9, 0.8, 0.1])
+    assert ev.card_precision_at_k(y, p, days, card, 1) == pytest.approx((2 / 3 + 0) / 2)
 
 
 def test_choose_threshold_f1_by_hand():
@@ -268,7 +286,7 @@ def test_bad_side_inputs():
     with pytest.raises(DataError, match="days"):
         ev.precision_at_k_per_day(Y_A, P_A, np.zeros(4), 2)
     with pytest.raises(DataError, match="entity"):
-        ev.card_precision_at_k_per_day(Y_A, P_A, np.zeros(5), np.zeros(3), 2)
+        ev.card_precision_at_k(Y_A, P_A, np.zeros(5), np.zeros(3), 2)
     with pytest.raises(ConfigError, match="k must be"):
         ev.precision_at_k_per_day(Y_A, P_A, np.zeros(5), 0)
     with pytest.raises(DataError, match="amount"):

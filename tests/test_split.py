@@ -126,9 +126,20 @@ def test_known_compromised_cards_are_not_scored_again() -> None:
     kwargs = {"train_days": 7, "gap_days": 3, "test_days": 4, "n_folds": 1}
     (fold,) = temporal_folds(times, entity=entity, y=y, **kwargs)
     assert fold.train.tolist() == [0, 1, 2]
-    # card a: fraud in training -> its test rows 4 and 8 are dropped
-    # card c: its fraud (row 3) is in the gap, not yet known -> row 6 stays
-    assert fold.test.tolist() == [5, 6, 7, 9]
+    # the label delay defaults to the gap (3 days):
+    # card a: fraud on day 1, known on day 4 -> its test rows 4 and 8 are dropped
+    # card c: fraud on day 9.5 (gap), known after day 12.5 -> row 6 (day 13) is dropped
+    # card b: fraud on day 12.5, known after day 15.5 (after the test period) -> row 5 stays
+    assert fold.test.tolist() == [5, 7, 9]
+    # a 5-day delay: c's fraud is not known before day 14.5, so row 6 stays
+    (slow,) = temporal_folds(times, entity=entity, y=y, label_delay_days=5, **kwargs)
+    assert slow.test.tolist() == [5, 6, 7, 9]
+    # a 0.3-day delay: d's fraud on day 13.5 is known by day 14.2 -> row 9 goes too
+    (fast,) = temporal_folds(times, entity=entity, y=y, label_delay_days=0.3, **kwargs)
+    assert fast.test.tolist() == [5, 7]
+    # a fraud row is always scored itself, even with no delay
+    (instant,) = temporal_folds(times, entity=entity, y=y, label_delay_days=0, **kwargs)
+    assert {5, 7} <= set(instant.test.tolist())
     (kept,) = temporal_folds(times, entity=entity, y=y, exclude_known_compromised=False, **kwargs)
     assert kept.test.tolist() == [4, 5, 6, 7, 8, 9]
     (no_entity,) = temporal_folds(times, y=y, **kwargs)
@@ -140,15 +151,23 @@ def test_known_compromised_on_simulator(sim: pd.DataFrame) -> None:
     y = sim["is_fraud"].to_numpy()
     entity = sim["customer_id"].to_numpy()
     kwargs = {"train_days": 21, "gap_days": 7, "test_days": 7, "n_folds": 2, "y": y}
-    with_cards = temporal_folds(t, entity=entity, **kwargs)
+    with_cards = temporal_folds(t, entity=entity, label_delay_days=2, **kwargs)
     plain = temporal_folds(t, **kwargs)
+    delay = np.timedelta64(2, "D")
+    fraud = pd.DataFrame({"card": entity[y == 1], "t": t[y == 1]})
+    first_known = fraud.groupby("card")["t"].min() + delay
     for a, b in zip(with_cards, plain, strict=True):
         assert np.array_equal(a.train, b.train)
+        assert np.isin(a.test, b.test).all()
+        known = pd.Series(entity).map(first_known).to_numpy()
+        # dropped: the card's first fraud was known before the row; kept: it was not
+        dropped = np.setdiff1d(b.test, a.test)
+        assert len(dropped) and (t[dropped] > known[dropped]).all()
+        kept_known = known[a.test]
+        assert not (t[a.test][~pd.isna(kept_known)] > kept_known[~pd.isna(kept_known)]).any()
+        # every card with a fraud in the training period is blocked for the whole test period
         compromised = set(entity[a.train[y[a.train] == 1]])
         assert not compromised & set(entity[a.test])
-        dropped = np.setdiff1d(b.test, a.test)
-        assert set(entity[dropped]) <= compromised
-        assert np.isin(a.test, b.test).all()
 
 
 def test_temporal_folds_tz_aware_series_object_array() -> None:
