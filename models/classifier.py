@@ -8,7 +8,9 @@ training rows only and samplers never see validation or test rows: imblearn skip
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from xgboost import XGBClassifier
+from xgboost.callback import TrainingCallback
 
 from models.samplers import Encoding
 
@@ -125,14 +128,129 @@ def category_cardinalities(frame: pd.DataFrame, categorical: list[str]) -> list[
     return [int(frame[c].nunique(dropna=True)) for c in categorical]
 
 
+VALIDATION_METRIC = "aucpr"
+"""The validation curve that chooses the number of trees (XGBoost's area under the PR curve)."""
+
+
+def smoothed(curve: Sequence[float], window: int) -> np.ndarray:
+    """Centred moving average of `curve` over `window` points (fewer at the ends)."""
+    values = np.asarray(curve, dtype=np.float64)
+    if window <= 1 or len(values) < 2:
+        return values
+    return pd.Series(values).rolling(window, center=True, min_periods=1).mean().to_numpy()
+
+
+class ValidationRounds(TrainingCallback):
+    """Chooses the number of boosting rounds on a validation curve, robustly to its noise.
+
+    The choice is the round count with the best `window`-point moving average of the validation
+    AUPRC, never fewer than `min_trees` (a few dozen validation frauds make single rounds
+    noisy: plain early stopping once kept 3 trees for SMOTE). Boosting stops once `patience`
+    rounds past both the floor and the current choice have brought nothing better.
+    """
+
+    def __init__(self, *, min_trees: int, patience: int, window: int) -> None:
+        super().__init__()
+        if min(min_trees, patience, window) < 1:
+            raise ValueError("min_trees, patience and window must be >= 1")
+        self.min_trees = int(min_trees)
+        self.patience = int(patience)
+        self.window = int(window)
+
+    def choose(self, curve: Sequence[float]) -> int:
+        """The number of trees to keep given the validation curve (one value per round)."""
+        n = len(curve)
+        if n <= self.min_trees:
+            return n
+        smooth = smoothed(curve, self.window)
+        return self.min_trees + int(np.argmax(smooth[self.min_trees - 1 :]))
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
+        if not evals_log:
+            return False
+        curve = list(evals_log.values())[-1][VALIDATION_METRIC]
+        return len(curve) - max(self.choose(curve), self.min_trees) >= self.patience
+
+    def __repr__(self) -> str:  # stable: pipelines are compared by their parameters' repr
+        return (
+            f"ValidationRounds(min_trees={self.min_trees}, patience={self.patience}, "
+            f"window={self.window})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ValidationRounds) and repr(self) == repr(other)
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+
+def rounds_policy(
+    n_estimators: int,
+    early_stopping_rounds: int | None,
+    *,
+    min_trees_fraction: float,
+    patience_fraction: float,
+    smoothing_fraction: float,
+) -> ValidationRounds | None:
+    """The `ValidationRounds` for a boosting budget; None (keep every tree) without early stopping.
+
+    The floor, the patience and the smoothing window scale with `n_estimators`;
+    `early_stopping_rounds` is the least patience.
+    """
+    if early_stopping_rounds is None:
+        return None
+    n = int(n_estimators)
+    return ValidationRounds(
+        min_trees=max(1, math.ceil(min_trees_fraction * n)),
+        patience=max(int(early_stopping_rounds), math.ceil(patience_fraction * n)),
+        window=max(1, round(smoothing_fraction * n)),
+    )
+
+
+def rounds_callback(classifier: XGBClassifier) -> ValidationRounds | None:
+    """The classifier's `ValidationRounds` callback, if it has one."""
+    found = [
+        c for c in classifier.get_params().get("callbacks") or [] if isinstance(c, ValidationRounds)
+    ]
+    return found[0] if found else None
+
+
+def validation_curve(classifier: XGBClassifier) -> list[float]:
+    """The validation AUPRC after each boosting round of a classifier fitted with an eval set."""
+    results = classifier.evals_result()
+    return list(list(results.values())[-1][VALIDATION_METRIC]) if results else []
+
+
+def keep_trees(classifier: XGBClassifier, n_trees: int) -> XGBClassifier:
+    """Cut a fitted classifier's booster to its first `n_trees` rounds (in place)."""
+    booster = classifier.get_booster()
+    if n_trees < booster.num_boosted_rounds():
+        classifier.load_model(bytearray(booster[:n_trees].save_raw("json")))
+    classifier.set_params(n_estimators=int(n_trees))
+    return classifier
+
+
+def n_trees(classifier: XGBClassifier) -> int:
+    """Boosting rounds in a fitted classifier's model."""
+    return int(classifier.get_booster().num_boosted_rounds())
+
+
 def fit_pipeline(
     pipe: Pipeline,
     X_fit: pd.DataFrame,
     y_fit: np.ndarray,
-    X_val: pd.DataFrame,
-    y_val: np.ndarray,
+    X_val: pd.DataFrame | None = None,
+    y_val: np.ndarray | None = None,
 ) -> Pipeline:
-    """Fit on the fit rows, with XGBoost early stopping on the (never resampled) validation rows."""
+    """Fit on the fit rows; the (never resampled) validation rows, when given, choose the trees.
+
+    With validation rows the classifier records its validation curve, and the model is cut to
+    the number of trees its `ValidationRounds` callback chooses (or XGBoost's own best iteration
+    with plain `early_stopping_rounds`), so the fitted booster holds exactly the trees it uses.
+    """
+    if X_val is None or y_val is None:
+        pipe.fit(X_fit, y_fit)
+        return pipe
     head = [step for name, step in pipe.steps if name in ("preprocess", "encode")]
     Xv = X_val
     for i, step in enumerate(head):
@@ -141,7 +259,27 @@ def fit_pipeline(
         fitted = clone(step).fit(X_fit if i == 0 else Xv)
         Xv = fitted.transform(Xv)
     pipe.fit(X_fit, y_fit, classifier__eval_set=[(Xv, y_val)], classifier__verbose=False)
+    classifier = pipe.steps[-1][1]
+    rounds = rounds_callback(classifier)
+    if rounds is not None:
+        keep_trees(classifier, rounds.choose(validation_curve(classifier)))
+    elif getattr(classifier, "best_iteration", None) is not None:
+        keep_trees(classifier, classifier.best_iteration + 1)
     return pipe
+
+
+def for_refit(pipe: Pipeline) -> Pipeline:
+    """An unfitted copy of a fitted pipeline that boosts exactly the trees the fitted one kept."""
+    classifier = pipe.steps[-1][1]
+    params = classifier.get_params()
+    callbacks = [c for c in params.get("callbacks") or [] if not isinstance(c, ValidationRounds)]
+    copy = clone(pipe)
+    copy.steps[-1][1].set_params(
+        n_estimators=n_trees(classifier),
+        early_stopping_rounds=None,
+        callbacks=callbacks or None,
+    )
+    return copy
 
 
 def sampler_stats(pipe: Pipeline) -> dict[str, float]:

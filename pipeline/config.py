@@ -98,13 +98,25 @@ class SplitConfig(_Strict):
 
 
 class ValidationConfig(_Strict):
-    """The validation slice cut from each training fold: early stopping, threshold, tuning."""
+    """The validation slice cut from each training fold: number of trees, threshold, tuning.
+
+    The number of boosting rounds is the one with the best moving average (over
+    `smoothing_fraction` of `classifier.n_estimators` rounds) of the validation AUPRC, never
+    fewer than `min_trees_fraction` of `n_estimators`; boosting stops after
+    `patience_fraction` of `n_estimators` rounds (at least `classifier.early_stopping_rounds`)
+    without a better choice. With `refit`, the model is then trained again on every row of the
+    training fold with that many trees, and the threshold chosen on the validation slice.
+    """
 
     fraction: float = Field(0.2, gt=0, lt=0.9)
     gap_days: float = Field(0.0, ge=0)
     threshold_policy: Literal["f1", "fpr", "budget"] = "f1"
     target_fpr: float = Field(0.01, gt=0, lt=1)
     alerts_per_day: int = Field(100, ge=1)
+    min_trees_fraction: float = Field(0.25, ge=0, le=1)
+    patience_fraction: float = Field(0.25, gt=0, le=1)
+    smoothing_fraction: float = Field(0.05, ge=0, lt=1)
+    refit: bool = True
 
 
 class ClassifierConfig(_Strict):
@@ -119,6 +131,8 @@ class ClassifierConfig(_Strict):
     tree_method: Literal["hist", "exact", "approx"] = "hist"
     max_bin: int = Field(256, ge=2, le=4096)
     base_score: float | None = None
+    # The least patience of the validation's choice of trees (see ValidationConfig); None keeps
+    # every one of the n_estimators trees.
     early_stopping_rounds: int | None = Field(30, ge=1)
     n_jobs: int | None = None
 

@@ -3,7 +3,8 @@
 `export_champion` reads a parent run's logged configuration and comparison, picks the champion
 (the best mean of `report.metric`, or the strategy asked for), retrains it (the GAN too) on all the
 experiment's labelled data minus a validation slice (the most recent period when the data has
-time, else a stratified slice), chooses the decision threshold on that slice by the YAML's policy,
+time, else a stratified slice), which chooses the number of trees and the decision threshold (by
+the YAML's policy); with `validation.refit` it then retrains on every labelled row with those trees,
 and logs a `models.scorer.FraudScorer` in a new run tagged `fraudgan.kind=export`. The model is
 registered under `export.model_name` and the alias `export.alias` moves to the new version; the
 previous version keeps its number. `mlflow.models.evaluate` reports on the validation slice, and
@@ -68,6 +69,8 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
     pipeline: Any = field(default=None, repr=False)  # the fitted imblearn pipeline (in memory)
     validation_index: np.ndarray | None = field(default=None, repr=False)  # rows of `prepare`
+    # out-of-sample probabilities of the validation rows, which chose the trees and threshold
+    validation_scores: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def model_uri(self) -> str:
@@ -163,7 +166,8 @@ def export_champion(
     _progress(
         progress,
         f"retraining {name} on {len(runner.fit_idx):,} rows, "
-        f"validation slice {len(runner.val_idx):,} rows",
+        f"validation slice {len(runner.val_idx):,} rows"
+        + (f", then on all {len(runner.fold.train):,} rows" if cfg.validation.refit else ""),
     )
     started = time.perf_counter()
     fitted = _fit(runner, cfg, name, params, kind)
@@ -191,10 +195,11 @@ def export_champion(
     )
     # The exported scorer must reproduce the pipeline's own probabilities.
     p_check = scorer.predict_proba(runner.X_val)
-    if not np.allclose(p_check, fitted.p_val, rtol=0, atol=1e-6):
+    p_pipe = fitted.pipe.predict_proba(runner.X_val)[:, 1]
+    if not np.allclose(p_check, p_pipe, rtol=0, atol=1e-6):
         raise TrainingError(
             "export: the scorer's probabilities differ from the trained pipeline's "
-            f"(max difference {np.abs(p_check - fitted.p_val).max():.3g})"
+            f"(max difference {np.abs(p_check - p_pipe).max():.3g})"
         )
 
     val_frame = prepared.frame.iloc[runner.val_idx]
@@ -209,12 +214,14 @@ def export_champion(
         y_val=runner.y_val,
         p_val=fitted.p_val,
         metrics=metrics,
-        n_fit=len(runner.fit_idx),
+        n_fit=len(runner.fold.train) if fitted.refitted else len(runner.fit_idx),
+        refitted=fitted.refitted,
         warnings=warnings,
         progress=progress,
     )
     result.pipeline = fitted.pipe
     result.validation_index = runner.val_idx
+    result.validation_scores = fitted.p_val
     return result
 
 
@@ -259,13 +266,14 @@ def build_scorer(
 
 
 def _fit(runner: Any, cfg: ExperimentConfig, name: str, params: dict[str, Any], kind: str) -> Any:
-    """Fit the strategy as the experiment did (with the same tuning budget when enabled)."""
+    """Fit the strategy as the experiment did: the same tuning budget when enabled, and the
+    refit on every row (validation slice included) when `validation.refit`."""
     if not cfg.tuning.enabled:
-        return runner.fit(name, params, {})
+        return runner.final(runner.fit(name, params, {}))
     fitted, history, _ = runner.tune(name, params)
     best = max(history, key=lambda r: r.value)
     log.info("tuning: best trial %d (validation AUPRC %.4f)", best.number, best.value)
-    return fitted
+    return runner.final(fitted)
 
 
 def history_spec(cfg: ExperimentConfig, prepared: Any) -> dict[str, Any] | None:
@@ -338,6 +346,7 @@ def _log_export(
     p_val: np.ndarray,
     metrics: dict[str, float],
     n_fit: int,
+    refitted: bool,
     warnings: list[str],
     progress: ProgressFn | None,
 ) -> ExportResult:
@@ -373,6 +382,7 @@ def _log_export(
                 "target_fpr": cfg.validation.target_fpr,
                 "alerts_per_day": cfg.validation.alerts_per_day,
                 "n_fit": n_fit,
+                "refit": refitted,
                 "n_validation": len(val_frame),
                 "n_validation_positive": int(y_val.sum()),
                 "features.numeric": len(scorer.numeric),
@@ -419,7 +429,7 @@ def _log_export(
                 what="tagging the model version",
             )
         _progress(progress, "evaluating on the validation slice")
-        evaluation = _evaluate(info, scorer, val_frame, y_val, p_val, metrics)
+        evaluation = _evaluate(info, scorer, val_frame, y_val, p_val, refitted)
         tracking.end_active(tracking.FINISHED)
     except BaseException:
         tracking.end_active(tracking.FAILED)
@@ -492,13 +502,16 @@ def _evaluate(
     val_frame: pd.DataFrame,
     y_val: np.ndarray,
     p_val: np.ndarray,
-    metrics: dict[str, float],
+    refitted: bool,
 ) -> str:
     """`mlflow.models.evaluate` on the validation slice, plus our PR/ROC curves.
 
     MLflow draws PR/ROC curves only for models with `predict_proba` (scikit-learn, XGBoost
     flavors); a pyfunc gives labels, so the curves are drawn here from the probabilities and
     logged as the evaluation's custom artifacts. Falls back to logging them on the run.
+    `p_val` are out-of-sample probabilities (the model fitted before the validation slice). A
+    refitted model has trained on the slice, so its own alerts there would flatter it: the
+    evaluation then reads the alerts of `p_val` at the threshold.
     """
     label = "label"
     data = val_frame[scorer.columns].reset_index(drop=True).copy()
@@ -513,9 +526,11 @@ def _evaluate(
         # The registered artifact itself scores the slice; the classifier evaluator takes one
         # column of labels, so the model's `alert` column is handed to it.
         loaded = mlflow.pyfunc.load_model(info.model_uri)
+        selection_alerts = pd.Series((p_val >= scorer.threshold).astype(np.int64))
 
         def alerts(frame: pd.DataFrame) -> pd.Series:
-            return loaded.predict(frame)["alert"].astype(np.int64)
+            registered = loaded.predict(frame)["alert"].astype(np.int64)
+            return selection_alerts if refitted else registered
 
         mlflow.models.evaluate(
             model=alerts,
@@ -532,6 +547,8 @@ def _evaluate(
             custom_artifacts=[curves],
         )
         how = "mlflow.models.evaluate on the validation slice (+ PR/ROC curves as custom artifacts)"
+        if refitted:
+            how += "; scores of the model fitted before the refit, which never saw the slice"
     except Exception as exc:  # evaluate is a report; never lose the export over it
         log.warning("mlflow.models.evaluate failed (%s); logging our own PR/ROC curves", exc)
         log.debug("evaluate traceback", exc_info=True)

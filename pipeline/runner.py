@@ -7,7 +7,6 @@ import logging
 import math
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,10 +17,16 @@ import mlflow
 import numpy as np
 import pandas as pd
 import yaml
-from mlflow.data.code_dataset_source import CodeDatasetSource
-from mlflow.data.meta_dataset import MetaDataset
 
-from models.classifier import build_pipeline, category_cardinalities, fit_pipeline, sampler_stats
+from models.classifier import (
+    build_pipeline,
+    category_cardinalities,
+    fit_pipeline,
+    for_refit,
+    n_trees,
+    rounds_policy,
+    sampler_stats,
+)
 from models.samplers import REGISTRY, StrategyContext, build_strategy, strategy_kind
 from pipeline import evaluate, report, tracking
 from pipeline.config import ExperimentConfig
@@ -148,6 +153,7 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
             entity=None if schema.entity is None else frame[schema.entity].to_numpy(),
             y=y,
             exclude_known_compromised=s.exclude_known_compromised,
+            label_delay_days=cfg.features.label_delay_days,
         )
     return Prepared(
         dataset=dataset,
@@ -187,11 +193,29 @@ def space_for(cfg: ExperimentConfig, name: str, kind: str) -> SearchSpace:
 
 @dataclass
 class _Fitted:
+    """A fitted strategy: the model scored on the test fold and what the validation slice saw.
+
+    `selection_pipe` is the model fitted on the fit rows, whose validation probabilities `p_val`
+    chose the number of trees and the threshold; `pipe` is the model that is scored: the same
+    one, or (with `validation.refit`) its refit on every row of the training fold.
+    """
+
     pipe: Any
     strategy: Any
     fit_seconds: float
     val_ap: float
     p_val: np.ndarray
+    selection_pipe: Any = None
+    resample_seconds: float = 0.0
+    refit_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.selection_pipe is None:
+            self.selection_pipe = self.pipe
+
+    @property
+    def refitted(self) -> bool:
+        return self.pipe is not self.selection_pipe
 
 
 class FoldRunner:
@@ -214,8 +238,9 @@ class FoldRunner:
         self.X_fit, self.y_fit = X.iloc[self.fit_idx], prepared.y[self.fit_idx]
         self.X_val, self.y_val = X.iloc[self.val_idx], prepared.y[self.val_idx]
         self.X_test, self.y_test = X.iloc[fold.test], prepared.y[fold.test]
+        self.X_train, self.y_train = X.iloc[fold.train], prepared.y[fold.train]
         self.cardinalities = category_cardinalities(self.X_fit, prepared.categorical)
-        self._fits: dict[str, _Fitted] = {}
+        self._fits: dict[Any, _Fitted] = {}
         n_pos = int(self.y_fit.sum())
         self.ctx = StrategyContext(
             random_state=fold.seed,
@@ -224,15 +249,50 @@ class FoldRunner:
             categorical_indices=tuple(range(len(prepared.categorical))),
         )
 
-    def fit(self, name: str, params: dict[str, Any], clf_overrides: dict[str, Any]) -> _Fitted:
-        strategy = build_strategy(name, params, self.ctx)
+    def xgb_params(self, strategy: Any, clf_overrides: dict[str, Any]) -> dict[str, Any]:
+        """XGBoost parameters of one fit: the YAML's, the trial's, the strategy's, and the
+        validation slice's choice of the number of trees (`ValidationConfig`)."""
         xgb = {**self.cfg.classifier.xgb_params(), **clf_overrides, **strategy.classifier_params}
+        v = self.cfg.validation
+        rounds = rounds_policy(
+            xgb["n_estimators"],
+            xgb.pop("early_stopping_rounds", None),
+            min_trees_fraction=v.min_trees_fraction,
+            patience_fraction=v.patience_fraction,
+            smoothing_fraction=v.smoothing_fraction,
+        )
+        return {
+            **xgb,
+            "early_stopping_rounds": None,
+            "callbacks": None if rounds is None else [rounds],
+        }
+
+    def _fit_engine(self, pipe: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> None:
+        if self.cfg.engine == "spark":
+            # boosting on Spark (xgboost.spark), GAN rows generated on the executors
+            from pipeline.spark import fit_spark_pipeline
+
+            fit_spark_pipeline(
+                pipe,
+                X,
+                y,
+                X_val,
+                y_val,
+                master=self.cfg.spark_master,
+                gan_sample_rows=self.cfg.spark_gan_sample_rows,
+            )
+        else:
+            fit_pipeline(pipe, X, y, X_val, y_val)
+
+    def fit(self, name: str, params: dict[str, Any], clf_overrides: dict[str, Any]) -> _Fitted:
+        """Fit one strategy on the fit rows; the validation slice chooses its number of trees."""
+        strategy = build_strategy(name, params, self.ctx)
         pipe = build_pipeline(
             self.p.numeric,
             self.p.categorical,
             sampler=strategy.sampler,
             encoding=strategy.encoding,
-            xgb_params=xgb,
+            xgb_params=self.xgb_params(strategy, clf_overrides),
             cardinalities=self.cardinalities,
             random_state=self.fold.seed,
             keep_synthetic=strategy.family == "gan" and self.cfg.report.quality,
@@ -243,29 +303,44 @@ class FoldRunner:
             cached = self._fits[key]
             return dataclasses.replace(cached, strategy=strategy)
         start = time.perf_counter()
-        if self.cfg.engine == "spark":
-            # issue 6: boosting on Spark (xgboost.spark), GAN rows generated on the executors
-            from pipeline.spark import fit_spark_pipeline
-
-            fit_spark_pipeline(
-                pipe,
-                self.X_fit,
-                self.y_fit,
-                self.X_val,
-                self.y_val,
-                master=self.cfg.spark_master,
-                gan_sample_rows=self.cfg.spark_gan_sample_rows,
-            )
-        else:
-            fit_pipeline(pipe, self.X_fit, self.y_fit, self.X_val, self.y_val)
+        self._fit_engine(pipe, self.X_fit, self.y_fit, self.X_val, self.y_val)
         seconds = time.perf_counter() - start
         p_val = pipe.predict_proba(self.X_val)[:, 1]
         fitted = _Fitted(
-            pipe, strategy, seconds, evaluate.average_precision(self.y_val, p_val), p_val
+            pipe,
+            strategy,
+            seconds,
+            evaluate.average_precision(self.y_val, p_val),
+            p_val,
+            resample_seconds=sampler_stats(pipe)["resample_seconds"],
         )
         if strategy.sampler is None:
             self._fits[key] = fitted
         return fitted
+
+    def final(self, fitted: _Fitted) -> _Fitted:
+        """The model to score: with `validation.refit`, `fitted` trained again on every row of the
+        training fold with the trees it kept (resampled inside the pipeline, as before)."""
+        if not self.cfg.validation.refit or fitted.refitted:
+            return fitted
+        key = ("refit", repr(fitted.pipe.get_params(deep=True)))
+        if key in self._fits:
+            return dataclasses.replace(self._fits[key], strategy=fitted.strategy)
+        pipe = for_refit(fitted.pipe)
+        start = time.perf_counter()
+        self._fit_engine(pipe, self.X_train, self.y_train)
+        seconds = time.perf_counter() - start
+        refit = dataclasses.replace(
+            fitted,
+            pipe=pipe,
+            selection_pipe=fitted.pipe,
+            fit_seconds=fitted.fit_seconds + seconds,
+            resample_seconds=fitted.resample_seconds + sampler_stats(pipe)["resample_seconds"],
+            refit_seconds=seconds,
+        )
+        if fitted.strategy.sampler is None:
+            self._fits[key] = refit
+        return refit
 
     def threshold(self, fitted: _Fitted) -> float:
         """The decision threshold chosen on the validation slice by the YAML's policy."""
@@ -296,16 +371,15 @@ class FoldRunner:
             entity=None if self.p.entity is None else self.p.entity[test],
             k=self.cfg.report.k,
         )
-        stats = sampler_stats(fitted.pipe)
-        classifier = fitted.pipe.named_steps["classifier"]
-        best_iteration = getattr(classifier, "best_iteration", None)
         metrics.update(
             threshold=float(threshold),
             val_average_precision=fitted.val_ap,
-            fit_seconds=fitted.fit_seconds - stats["resample_seconds"],
+            fit_seconds=fitted.fit_seconds - fitted.resample_seconds,
+            refit_seconds=fitted.refit_seconds,
             predict_seconds=predict_seconds,
-            n_trees=float(best_iteration + 1 if best_iteration is not None else math.nan),
-            **stats,
+            n_trees=float(n_trees(fitted.pipe.named_steps["classifier"])),
+            resample_seconds=fitted.resample_seconds,
+            n_synthetic=sampler_stats(fitted.pipe)["n_synthetic"],
         )
         return metrics, evaluate.pr_curve_points(self.y_test, p_test)
 
@@ -341,12 +415,15 @@ class FoldRunner:
         if tuning.enabled:
             fitted, history, chosen = self.tune(name, params)
             if self.cfg.report.include_untuned:
-                untuned, _ = self.score(self.fit(name, params, {}))
+                untuned, _ = self.score(self.final(self.fit(name, params, {})))
         else:
             fitted = self.fit(name, params, {})
+        fitted = self.final(fitted)
         metrics, curve = self.score(fitted)
         quality = None
-        sampler_step = fitted.pipe.named_steps.get("sampler")
+        # The quality report judges the GAN fitted on the fit rows: the validation slice's
+        # fraud rows are then real rows it never saw.
+        sampler_step = fitted.selection_pipe.named_steps.get("sampler")
         gan_history: dict[str, list[float]] = {}
         if sampler_step is not None and getattr(sampler_step, "appended_", None) is not None:
             quality = gan_quality(self, fitted, sampler_step.appended_)
@@ -628,21 +705,7 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
         },
     )
     mlflow.log_dict(cfg.model_dump(mode="json", by_alias=True), "config.yaml")
-    with warnings.catch_warnings():
-        # MLflow guesses a source type from the string and hints about integer columns: noise here.
-        warnings.simplefilter("ignore", UserWarning)
-        # MLflow infers a schema value by value: minutes on millions of rows. The schema comes
-        # from a sample; the name and digest identify the whole data.
-        sample = mlflow.data.from_pandas(
-            prepared.dataset.frame.head(1000), targets=prepared.schema.label
-        )
-        dataset = MetaDataset(
-            source=ds.source_path or CodeDatasetSource({"generator": ds.name}),
-            name=ds.name,
-            digest=ds.digest[:32],
-            schema=sample.schema,
-        )
-        mlflow.log_input(dataset, context="training")
+    mlflow.log_input(tracking.dataset_input(ds), context="training")
 
 
 ProgressFn = Callable[[str], None]
@@ -765,7 +828,7 @@ def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: np.ndarray) -> Any:
     """The quality report of a GAN child: synthetic fraud vs the fold's real fraud rows."""
     from pipeline.quality import quality_report
 
-    pipe = fitted.pipe
+    pipe = fitted.selection_pipe
     pre = pipe.named_steps["preprocess"]
     real, categorical = preprocessed_to_frame(pipe, pre.transform(fr.X_fit[fr.y_fit == 1]))
     synth, _ = preprocessed_to_frame(pipe, synthetic)

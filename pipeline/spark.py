@@ -342,8 +342,8 @@ def fit_spark_pipeline(
     pipe: Any,
     X_fit: pd.DataFrame,
     y_fit: np.ndarray,
-    X_val: pd.DataFrame,
-    y_val: np.ndarray,
+    X_val: pd.DataFrame | None = None,
+    y_val: np.ndarray | None = None,
     *,
     master: str = "local[*]",
     num_workers: int | None = None,
@@ -352,8 +352,10 @@ def fit_spark_pipeline(
     """Fit a `models.classifier.build_pipeline` pipeline, boosting on Spark; returns `pipe`.
 
     The preprocessing is fitted on the fit rows (driver); XGBoost trains with
-    `SparkXGBClassifier` on `num_workers` tasks (default: Spark's default parallelism), with
-    early stopping on the validation rows; the fitted booster becomes the pipeline's classifier.
+    `SparkXGBClassifier` on `num_workers` tasks (default: Spark's default parallelism); with
+    validation rows, the classifier's `ValidationRounds` stops boosting on them and the booster
+    is cut to the trees it chooses, as `models.classifier.fit_pipeline` does locally. The fitted
+    booster becomes the pipeline's classifier.
     A GAN sampler is trained on the driver on at most `gan_sample_rows` fit rows
     (`gan_training_rows`) and its synthetic rows are generated on the executors
     (`generate_on_executors`); other samplers raise `ConfigError`.
@@ -362,6 +364,7 @@ def fit_spark_pipeline(
     from sklearn.base import clone
     from xgboost.spark import SparkXGBClassifier
 
+    from models.classifier import VALIDATION_METRIC, keep_trees, rounds_callback
     from models.oversampler import CGANOverSampler
 
     names = [n for n, _ in pipe.steps]
@@ -377,7 +380,9 @@ def fit_spark_pipeline(
     spark = spark_session(master)
     workers = num_workers or max(1, int(spark.sparkContext.defaultParallelism))
     head = [(n, s) for n, s in pipe.steps if n in ("preprocess", "encode")]
+    has_val = X_val is not None and y_val is not None
     m_fit, m_val = X_fit, X_val
+    y_val = np.asarray(y_val) if has_val else np.zeros(0)
     encoder = None
     synthetic = None
     for i, (name, step_i) in enumerate(head):
@@ -393,10 +398,11 @@ def fit_spark_pipeline(
             )
         if name == "encode":
             encoder = fitted
-        m_fit, m_val = fitted.transform(m_fit), fitted.transform(m_val)
+        m_fit = fitted.transform(m_fit)
+        m_val = fitted.transform(m_val) if has_val else None
         pipe.steps[names.index(name)] = (name, fitted)
     m_fit = np.asarray(m_fit, dtype=np.float64)
-    m_val = np.asarray(m_val, dtype=np.float64)
+    m_val = np.asarray(m_val if has_val else m_fit[:0], dtype=np.float64)
     cols = [f"f{j}" for j in range(m_fit.shape[1])]
     table = pd.DataFrame(np.vstack([m_fit, m_val]), columns=cols)
     table["label"] = np.concatenate([y_fit, y_val]).astype(np.float64)
@@ -407,17 +413,25 @@ def fit_spark_pipeline(
     sdf = VectorAssembler(inputCols=cols, outputCol="features", handleInvalid="keep").transform(sdf)
     classifier = pipe.steps[-1][1]
     params = _spark_params(classifier, workers)
-    model = SparkXGBClassifier(
-        features_col="features",
-        label_col="label",
-        validation_indicator_col="is_val",
-        **params,
-    ).fit(sdf.select("features", "label", "is_val"))
+    rounds = rounds_callback(classifier)
+    options: dict[str, Any] = {}
+    if has_val:
+        options["validation_indicator_col"] = "is_val"
+        if rounds is not None:
+            options["callbacks"] = [rounds]
+    model = SparkXGBClassifier(features_col="features", label_col="label", **options, **params).fit(
+        sdf.select("features", "label", "is_val")
+    )
     if synthetic is not None:
         synthetic.unpersist()
     booster = model.get_booster()
     local = clone(classifier)
     local.load_model(bytearray(booster.save_raw("json")))
+    if has_val and rounds is not None:
+        history = model.training_summary.validation_objective_history
+        keep_trees(local, rounds.choose(history[VALIDATION_METRIC]))
+    elif getattr(local, "best_iteration", None) is not None:
+        keep_trees(local, local.best_iteration + 1)
     pipe.steps[-1] = (pipe.steps[-1][0], local)
     return pipe
 

@@ -167,6 +167,7 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
             "strategies.cgan.epochs=2",
             "strategies.cgan.steps_per_epoch=2",
             "strategies.cgan.eval_every=0",
+            "validation.refit=false",
         ],
     )
     result = runner.run_experiment(cfg)

@@ -1,0 +1,158 @@
+"""A user's own CSV or Parquet file through the CLI: run, compare, export and score.
+
+The files are written here, in temporary folders, the way users' exports look: string card and
+terminal ids, datetimes as text or epoch seconds, an extra column to drop, and the public
+credit-card layout with its duplicate rows.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import tracking
+from pipeline.cli import app
+from pipeline.data.simulate import simulate
+
+QUICK = "experiments/quick.yaml"
+SMALL = [
+    "classifier.n_estimators=20",
+    "strategies=[none, smote]",
+    "strategies.smote.k_neighbors=3",
+]
+TEMPORAL = [
+    "split.kind=temporal",
+    "split.train_days=8",
+    "split.gap_days=2",
+    "split.test_days=4",
+    "split.n_folds=2",
+    "split.step_days=4",
+    "features.label_delay_days=2",
+    "features.windows_days=[1, 3]",
+]
+
+
+def card_transactions(rows: int = 3000, seed: int = 7) -> pd.DataFrame:
+    """Simulated card transactions as a bank would export them: text ids, a scenario column."""
+    tx = simulate(rows, n_days=20, seed=seed, fraud_rate=0.04)
+    return tx.assign(
+        transaction_id=[f"T{i:07d}" for i in tx["transaction_id"]],
+        customer_id=[f"C{i:06d}" for i in tx["customer_id"]],
+        merchant_id=[f"M{i:05d}" for i in tx["merchant_id"]],
+        scenario=np.where(tx["is_fraud"] == 1, "attack", "normal"),
+    )
+
+
+def schema(time_unit: str) -> str:
+    return (
+        "data.schema={label: is_fraud, time: timestamp, time_unit: "
+        + time_unit
+        + ", id: transaction_id, amount: amount, entity: customer_id, merchant: merchant_id, "
+        "categorical: [merchant_category, channel, country], "
+        "drop: [fraud_pattern, customer_country, scenario]}"
+    )
+
+
+def creditcard(rows: int = 4000, seed: int = 3) -> pd.DataFrame:
+    """The public benchmark's layout: Time (seconds from the first row), V1..V28, Amount, Class."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(rows) < 0.03).astype(int)
+    v = rng.normal(size=(rows, 28)) + np.outer(y, np.linspace(2, -1, 28))
+    frame = pd.DataFrame(v, columns=[f"V{i}" for i in range(1, 29)])
+    frame.insert(0, "Time", np.sort(rng.integers(0, 2 * 86_400, rows)).astype(float))
+    frame["Amount"] = np.round(rng.lognormal(3, 1, rows), 2)
+    frame["Class"] = y
+    return pd.concat([frame, frame.iloc[:50]], ignore_index=True)  # 50 exact duplicates
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def run(config_args: list[str]) -> str:
+    output = invoke("run", QUICK, *[a for arg in config_args for a in ("--set", arg)])
+    match = re.search(r"parent run: ([0-9a-f]{32})", output)
+    assert match, output
+    return match.group(1)
+
+
+def check_experiment(parent_id: str, path: Path, n_rows: int, n_folds: int) -> None:
+    """Finished children with metrics, and the file logged as the parent run's dataset input."""
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_id)
+    (logged,) = parent.inputs.dataset_inputs
+    assert logged.dataset.source_type == "local"
+    assert str(path.resolve()) in logged.dataset.source
+    assert f'"num_rows": {n_rows}' in logged.dataset.profile
+    children = tracking.child_runs(parent_id)
+    assert len(children) == 2 * n_folds
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert 0 < child.data.metrics["average_precision"] <= 1
+        assert child.data.metrics["n_trees"] >= 5  # a quarter of 20 trees at least
+
+
+def check_export_and_score(tmp: Path, raw: Path, expected: pd.DataFrame, id_column: str) -> None:
+    output = invoke("compare", "--latest")
+    assert "none" in output and "smote" in output
+    output = invoke("export", "--latest")
+    assert "fraud-detector version 1" in output
+    scores = tmp / f"scores{raw.suffix}"
+    invoke("score", "--input", str(raw), "--output", str(scores))
+    got = pd.read_csv(scores) if raw.suffix == ".csv" else pd.read_parquet(scores)
+    assert len(got) == len(expected)
+    assert got["fraud_probability"].between(0, 1).all()
+    assert set(got["alert"].unique()) <= {0, 1}
+    if id_column:
+        assert got[id_column].astype(str).tolist() == expected[id_column].astype(str).tolist()
+    # the model ranks this data's fraud well above chance
+    labels = expected["is_fraud" if "is_fraud" in expected else "Class"].to_numpy()
+    p = got["fraud_probability"].to_numpy()
+    assert p[labels == 1].mean() > 2 * p[labels == 0].mean()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> SimpleNamespace:
+    return SimpleNamespace(root=tmp_path)
+
+
+def test_csv_with_text_ids_and_datetimes_stratified_and_temporal(files):
+    tx = card_transactions()
+    path = files.root / "transactions.csv"
+    tx.to_csv(path, index=False)
+    base = [*SMALL, "data.kind=csv", f"data.path={path}", schema("datetime")]
+    parent = run(base)
+    check_experiment(parent, path, n_rows=len(tx), n_folds=2)
+    parent = run([*base, *TEMPORAL])
+    check_experiment(parent, path, n_rows=len(tx), n_folds=2)
+    check_export_and_score(files.root, path, tx, "transaction_id")
+
+
+def test_parquet_with_epoch_seconds_temporal(files):
+    tx = card_transactions(seed=11)
+    tx["timestamp"] = tx["timestamp"].astype("int64") // 1_000_000_000  # epoch seconds
+    path = files.root / "transactions.parquet"
+    tx.to_parquet(path, index=False)
+    parent = run([*SMALL, *TEMPORAL, "data.kind=parquet", f"data.path={path}", schema("seconds")])
+    check_experiment(parent, path, n_rows=len(tx), n_folds=2)
+    check_export_and_score(files.root, path, tx, "transaction_id")
+
+
+def test_creditcard_layout_drops_duplicates_before_the_folds(files):
+    cc = creditcard()
+    path = files.root / "creditcard.csv"
+    cc.to_csv(path, index=False)
+    parent = run([*SMALL, "data.kind=csv", f"data.path={path}", "data.preset=creditcard"])
+    check_experiment(parent, path, n_rows=len(cc) - 50, n_folds=2)
+    params = mlflow.MlflowClient().get_run(parent).data.params
+    assert params["data.duplicates_dropped"] == "50"
+    check_export_and_score(files.root, path, cc, "")
