@@ -47,6 +47,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,6 +76,35 @@ NO_LABEL_RATE = 0.0
 def window_label(days: float) -> str:
     """The suffix naming a window in column names: 1 -> "1d", 0.5 -> "0.5d"."""
     return f"{days:g}d"
+
+
+SECONDS_SINCE_PREVIOUS = "entity_secs_since_prev"
+
+
+def entity_count_column(label: str) -> str:
+    """`entity_n_{w}`: the entity's transactions in the window."""
+    return f"entity_n_{label}"
+
+
+def entity_mean_column(label: str) -> str:
+    """`entity_mean_amount_{w}`: the mean known amount of those transactions."""
+    return f"entity_mean_amount_{label}"
+
+
+def amount_ratio_column(label: str) -> str:
+    """`entity_amount_ratio_{wmax}`: the amount over the longest window's mean."""
+    return f"entity_amount_ratio_{label}"
+
+
+def merchant_count_column(label: str) -> str:
+    """`merchant_n_{w}`: the merchant's transactions in the window."""
+    return f"merchant_n_{label}"
+
+
+def amount_ratio(amount: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """amount / mean, and `NO_HISTORY_RATIO` where the amount is missing or the mean is 0."""
+    ok = ~np.isnan(amount) & (mean != 0)
+    return np.where(ok, amount / np.where(ok, mean, 1.0), NO_HISTORY_RATIO)
 
 
 class _Clock:
@@ -183,8 +213,8 @@ def _time_features(s: pd.Series, t: np.ndarray, seconds: bool) -> dict[str, np.n
     return {
         "hour": hour,
         "day_of_week": dow,
-        "is_weekend": (dow >= 5).astype(np.int8),
-        "is_night": (hour < NIGHT_END_HOUR).astype(np.int8),
+        WEEKEND.column: WEEKEND.values(dow),
+        NIGHT.column: NIGHT.values(hour),
     }
 
 
@@ -204,21 +234,19 @@ def _entity_features(
     mean = None
     for label, w in windows:
         lo = g.first_at_or_after(w)
-        out[f"entity_n_{label}"] = (hi - lo).astype(np.int64)
+        out[entity_count_column(label)] = (hi - lo).astype(np.int64)
         if amount is not None:
             n_known = g.window_sum(c_known, lo, hi)
             total = g.window_sum(c_amount, lo, hi)
             mean = np.where(n_known > 0, total / np.maximum(n_known, 1), NO_HISTORY_MEAN)
-            out[f"entity_mean_amount_{label}"] = mean
+            out[entity_mean_column(label)] = mean
     if amount is not None and mean is not None:
         # `mean` is the longest window's: windows are sorted ascending.
-        ok = known & (mean != 0)
-        ratio = np.where(ok, a / np.where(ok, mean, 1.0), NO_HISTORY_RATIO)
-        out[f"entity_amount_ratio_{windows[-1][0]}"] = ratio
+        out[amount_ratio_column(windows[-1][0])] = amount_ratio(a, mean)
     has_prev = hi > g.start
     prev_t = g.t[np.maximum(hi - 1, 0)]
     gap = (g.t - prev_t).astype(np.float64) * seconds_per_unit
-    out["entity_secs_since_prev"] = np.where(has_prev, gap, NO_PREVIOUS_SECONDS)
+    out[SECONDS_SINCE_PREVIOUS] = np.where(has_prev, gap, NO_PREVIOUS_SECONDS)
     return out
 
 
@@ -232,7 +260,7 @@ def _merchant_features(
     hi = g.self_pos
     for label, w in windows:
         lo = g.first_at_or_after(w)
-        out[f"merchant_n_{label}"] = (hi - lo).astype(np.int64)
+        out[merchant_count_column(label)] = (hi - lo).astype(np.int64)
     if y is None:
         return out
     ys = y[g.order]
@@ -378,3 +406,307 @@ def feature_columns(frame: pd.DataFrame, schema: Schema) -> tuple[list[str], lis
     if not numeric and not categorical:
         raise DataError("feature_columns: the frame has no feature column left besides its roles")
     return numeric, categorical
+
+
+# --------------------------------------------------------------------------------------------
+# The rules engineered columns obey. A generator of synthetic rows generates the free columns
+# and computes the others through these declarations (`FeatureRules.encode` / `decode`), so a
+# generated row obeys every rule a real row obeys.
+
+
+@dataclass(frozen=True)
+class Flag:
+    """`column` = 1 where `source` >= `threshold` (`above`), or where `source` < `threshold`."""
+
+    column: str
+    source: str
+    threshold: float
+    above: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.column} = ({self.source} {'>=' if self.above else '<'} {self.threshold:g})"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.column, self.source)
+
+    def values(self, source: np.ndarray) -> np.ndarray:
+        source = np.asarray(source, dtype=np.float64)
+        hit = source >= self.threshold if self.above else source < self.threshold
+        return hit.astype(np.int8)
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.drop(columns=[self.column])
+
+    def decode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(**{self.column: self.values(frame[self.source].to_numpy())})
+
+    def violations(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[self.column].to_numpy() != self.values(frame[self.source].to_numpy())
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """`column` = `numerator` / `denominator` (`amount_ratio`, with its fill value)."""
+
+    column: str
+    numerator: str
+    denominator: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.column} = {self.numerator} / {self.denominator}"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.column, self.numerator, self.denominator)
+
+    def _values(self, frame: pd.DataFrame) -> np.ndarray:
+        return amount_ratio(
+            frame[self.numerator].to_numpy(dtype=np.float64, na_value=np.nan),
+            frame[self.denominator].to_numpy(dtype=np.float64, na_value=np.nan),
+        )
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.drop(columns=[self.column])
+
+    def decode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(**{self.column: self._values(frame)})
+
+    def violations(self, frame: pd.DataFrame) -> np.ndarray:
+        got = frame[self.column].to_numpy(dtype=np.float64, na_value=np.nan)
+        return ~np.isclose(got, self._values(frame), rtol=1e-9, atol=1e-12)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Counts over growing windows, and optionally the mean amount of each window's rows.
+
+    Counts never decrease from one window to the next, and a window's mean is
+    `NO_HISTORY_MEAN` when its count is 0 and equals the shorter window's mean when no row was
+    added. Encoded as the first window's count and mean and, for each longer window, the rows it
+    adds (`count`, >= 0) and their mean amount (missing when it adds none), so that decoding
+    gives nested counts and consistent means whatever the generated values.
+    """
+
+    counts: tuple[str, ...]
+    means: tuple[str, ...] = ()
+    amount: str | None = None  # the row's amount: a stand-in for a missing generated mean
+
+    @property
+    def name(self) -> str:
+        means = f" and consistent means {', '.join(self.means)}" if self.means else ""
+        return f"nested counts {' <= '.join(self.counts)}{means}"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (*self.counts, *self.means, *([self.amount] if self.amount else []))
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        n = [frame[c].to_numpy(dtype=np.float64) for c in self.counts]
+        for k in range(len(n) - 1, 0, -1):
+            out[self.counts[k]] = _like(frame[self.counts[k]], n[k] - n[k - 1])
+        if self.means:
+            m = [frame[c].to_numpy(dtype=np.float64) for c in self.means]
+            out[self.means[0]] = np.where(n[0] > 0, m[0], np.nan)
+            for k in range(len(m) - 1, 0, -1):
+                added = n[k] - n[k - 1]
+                total = n[k] * m[k] - n[k - 1] * m[k - 1]
+                out[self.means[k]] = np.where(added > 0, total / np.maximum(added, 1), np.nan)
+        return out
+
+    def decode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        added = [
+            np.maximum(frame[c].to_numpy(dtype=np.float64, na_value=0.0), 0) for c in self.counts
+        ]
+        n = np.cumsum(np.vstack(added), axis=0)
+        for k, column in enumerate(self.counts):
+            out[column] = _like(frame[column], n[k])
+        if self.means:
+            total = np.zeros(len(frame))
+            mean = np.full(len(frame), NO_HISTORY_MEAN)
+            stand_in = np.zeros(len(frame))
+            if self.amount is not None:
+                stand_in = frame[self.amount].to_numpy(dtype=np.float64, na_value=0.0)
+            for k, column in enumerate(self.means):
+                ring = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+                # rows added without a generated mean: the shorter window's mean, else the amount
+                prior = np.where(n[k] - added[k] > 0, mean, stand_in)
+                ring = np.where(np.isnan(ring), prior, ring)
+                total = total + added[k] * ring
+                mean = np.where(n[k] > 0, total / np.maximum(n[k], 1), NO_HISTORY_MEAN)
+                out[column] = mean
+        return out
+
+    def violations(self, frame: pd.DataFrame) -> np.ndarray:
+        n = [frame[c].to_numpy(dtype=np.float64) for c in self.counts]
+        bad = np.zeros(len(frame), dtype=bool)
+        for k in range(1, len(n)):
+            bad |= n[k] < n[k - 1]
+        for k, column in enumerate(self.means):
+            m = frame[column].to_numpy(dtype=np.float64)
+            bad |= (n[k] == 0) & (m != NO_HISTORY_MEAN)
+            if k:
+                previous = frame[self.means[k - 1]].to_numpy(dtype=np.float64)
+                same = (n[k] == n[k - 1]) & (n[k] > 0)
+                bad |= same & ~np.isclose(m, previous, rtol=1e-9, atol=1e-9)
+        return bad
+
+
+@dataclass(frozen=True)
+class Recency:
+    """The seconds since the previous transaction agree with the window counts.
+
+    A window holds a row exactly when the previous one is within it: count_w > 0 if and only
+    if the gap is <= w (and the gap is `NO_PREVIOUS_SECONDS` or more when nothing is in the
+    longest window). So the counts fix an interval for the gap: (0, w1] when the shortest window
+    holds a row, [w_(k-1), w_k] when the k-th is the shortest that does, [w_max, inf) when none
+    does. Encoded as the gap's position inside that interval on a log scale (0 to 1, or >= 0 for
+    the open one), so decoding gives a gap inside the interval the generated counts imply.
+    """
+
+    column: str
+    counts: tuple[str, ...]
+    windows_seconds: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.column} within the shortest window that holds a row"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.column, *self.counts)
+
+    def _bounds(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        low = np.zeros(len(frame))
+        high = np.full(len(frame), np.inf)
+        for column, w in zip(self.counts[::-1], self.windows_seconds[::-1], strict=True):
+            has = frame[column].to_numpy(dtype=np.float64) > 0
+            high = np.where(has, w, high)
+            low = np.where(has, low, np.maximum(low, w))
+        return low, high
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        low, high = self._bounds(frame)
+        gap = frame[self.column].to_numpy(dtype=np.float64)
+        lo, hi = np.log1p(low), np.log1p(np.where(np.isinf(high), low, high))
+        closed = np.isfinite(high)
+        position = np.where(
+            closed,
+            (np.log1p(gap) - lo) / np.where(closed, hi - lo, 1.0),
+            np.log1p(gap) - lo,
+        )
+        return frame.assign(**{self.column: position})
+
+    def decode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        low, high = self._bounds(frame)
+        position = frame[self.column].to_numpy(dtype=np.float64, na_value=0.0)
+        position = np.maximum(np.nan_to_num(position, nan=0.0), 0.0)
+        closed = np.isfinite(high)
+        position = np.where(closed, np.minimum(position, 1.0), position)
+        lo, hi = np.log1p(low), np.log1p(np.where(closed, high, low))
+        gap = np.expm1(np.where(closed, lo + position * (hi - lo), lo + position))
+        # exp(log(x)) can land an ulp outside the interval
+        return frame.assign(**{self.column: np.clip(gap, low, high)})
+
+    def violations(self, frame: pd.DataFrame) -> np.ndarray:
+        low, high = self._bounds(frame)
+        gap = frame[self.column].to_numpy(dtype=np.float64)
+        return (gap < low) | (gap > high)
+
+
+Rule = Flag | Ratio | Windows | Recency
+
+WEEKEND = Flag("is_weekend", "day_of_week", 5, above=True)
+NIGHT = Flag("is_night", "hour", NIGHT_END_HOUR, above=False)
+
+INDEPENDENT_FEATURES: tuple[str, ...] = ("hour", "day_of_week", "merchant_fraud_rate_")
+"""Engineered columns (or name prefixes) that no rule ties to another column."""
+
+
+def _like(column: pd.Series, values: np.ndarray) -> np.ndarray:
+    """`values` in the dtype of `column` (counts stay integers)."""
+    if pd.api.types.is_integer_dtype(column.dtype):
+        return np.round(values).astype(column.dtype)
+    return values
+
+
+@dataclass(frozen=True)
+class FeatureRules:
+    """The rules that hold between the columns of a feature table, in the order they decode.
+
+    `encode` maps real rows to the free columns a generator learns (derived columns dropped,
+    nested counts as increments); `decode` maps generated free columns back to full rows that
+    obey every rule; `violations` counts the rows that break each rule.
+    """
+
+    rules: tuple[Rule, ...] = ()
+
+    @property
+    def derived(self) -> list[str]:
+        """Columns computed from others, never generated."""
+        return [r.column for r in self.rules if isinstance(r, Flag | Ratio)]
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        for rule in reversed(self.rules):
+            frame = rule.encode(frame)
+        return frame
+
+    def decode(self, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Full rows from free columns, in `columns` order when given."""
+        for rule in self.rules:
+            frame = rule.decode(frame)
+        return frame if columns is None else frame[list(columns)]
+
+    def violations(self, frame: pd.DataFrame) -> dict[str, int]:
+        """Rows that break each rule, by the rule's name."""
+        return {r.name: int(r.violations(frame).sum()) for r in self.rules}
+
+    def broken_rows(self, frame: pd.DataFrame) -> np.ndarray:
+        """Per row: does it break any rule?"""
+        bad = np.zeros(len(frame), dtype=bool)
+        for rule in self.rules:
+            bad |= rule.violations(frame)
+        return bad
+
+    def holding(self, frame: pd.DataFrame) -> FeatureRules:
+        """The rules that every row of `frame` obeys (a user's columns may break a rule that
+        holds for the built-in features, e.g. with missing amounts); the others are dropped."""
+        kept = tuple(r for r in self.rules if not r.violations(frame).any())
+        for rule in set(self.rules) - set(kept):
+            log.info("rule %r does not hold on the training rows: not enforced", rule.name)
+        return FeatureRules(kept)
+
+
+def feature_rules(
+    columns: Sequence[str], *, amount: str | None, windows_days: Sequence[float]
+) -> FeatureRules:
+    """The rules between the engineered columns among `columns` (as `build_features` names
+    them), with `amount` the schema's amount column; a rule needs all its columns present."""
+    labels = [window_label(w) for w in _check_windows(windows_days)]
+    seconds = tuple(w * SECONDS_PER_DAY for w in _check_windows(windows_days))
+    counts = tuple(entity_count_column(lb) for lb in labels)
+    means = tuple(entity_mean_column(lb) for lb in labels)
+    candidates: list[Rule] = [
+        *([Windows(counts, means, amount)] if amount is not None else []),
+        Windows(counts, means),
+        Windows(counts),
+        Windows(tuple(merchant_count_column(lb) for lb in labels)),
+        Recency(SECONDS_SINCE_PREVIOUS, counts, seconds),
+        WEEKEND,
+        NIGHT,
+    ]
+    if amount is not None:
+        candidates.append(Ratio(amount_ratio_column(labels[-1]), amount, means[-1]))
+    present = set(columns)
+    rules: list[Rule] = []
+    for rule in candidates:
+        duplicate = isinstance(rule, Windows) and any(
+            isinstance(r, Windows) and r.counts == rule.counts for r in rules
+        )
+        if set(rule.reads) <= present and not duplicate:
+            rules.append(rule)
+    return FeatureRules(tuple(rules))

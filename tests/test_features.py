@@ -10,12 +10,15 @@ from pipeline.data.schema import CREDITCARD_SCHEMA, SIMULATOR_SCHEMA, Schema
 from pipeline.data.simulate import simulate
 from pipeline.errors import ConfigError, DataError
 from pipeline.features import (
+    INDEPENDENT_FEATURES,
     NO_HISTORY_MEAN,
     NO_HISTORY_RATIO,
     NO_LABEL_RATE,
     NO_PREVIOUS_SECONDS,
+    FeatureRules,
     build_features,
     feature_columns,
+    feature_rules,
 )
 
 SCHEMA = Schema(label="y", time="ts", id="id", amount="amt", entity="card", merchant="shop")
@@ -393,3 +396,71 @@ def test_bad_data_raises_data_error() -> None:
     frame.loc[2, "ts"] = pd.NaT
     with pytest.raises(DataError, match="1 missing time value"):
         build_features(frame, SCHEMA)
+
+
+# --------------------------------------------------------------------------------------------
+# the rules between engineered columns
+
+
+def _model_rows(sim_features: pd.DataFrame) -> tuple[pd.DataFrame, FeatureRules]:
+    numeric, categorical = feature_columns(sim_features, SIMULATOR_SCHEMA)
+    rows = sim_features[categorical + numeric]
+    return rows, feature_rules(rows.columns, amount="amount", windows_days=(1, 7, 30))
+
+
+def test_every_engineered_column_is_ruled_or_declared_independent(sim, sim_features):
+    # A new feature must be tied to the others by a rule, or declared independent: a generator
+    # of synthetic rows then cannot break a relation nobody wrote down.
+    _, rules = _model_rows(sim_features)
+    ruled = {c for r in rules.rules for c in r.reads}
+    for column in engineered(sim_features, sim).columns:
+        independent = any(column.startswith(p) for p in INDEPENDENT_FEATURES)
+        assert column in ruled or independent, f"{column}: no rule and not declared independent"
+
+
+def test_real_rows_obey_every_rule_and_round_trip_exactly(sim_features):
+    rows, rules = _model_rows(sim_features)
+    assert [type(r).__name__ for r in rules.rules] == [
+        "Windows",
+        "Windows",
+        "Recency",
+        "Flag",
+        "Flag",
+        "Ratio",
+    ]
+    assert set(rules.violations(rows).values()) == {0}
+    free = rules.encode(rows)
+    assert not set(rules.derived) & set(free.columns)  # derived columns are not generated
+    assert (free["entity_n_7d"] >= 0).all()  # nested counts as increments
+    back = rules.decode(free, rows.columns)
+    pd.testing.assert_series_equal(back.dtypes, rows.dtypes)
+    for column in rows.columns:
+        if pd.api.types.is_numeric_dtype(rows[column].dtype):
+            np.testing.assert_allclose(back[column], rows[column], rtol=1e-9, atol=1e-9)
+        else:
+            assert back[column].equals(rows[column])
+
+
+def test_decoding_any_generated_values_obeys_every_rule(sim_features):
+    rows, rules = _model_rows(sim_features)
+    free = rules.encode(rows).reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    noisy = free.copy()
+    for column in free.columns:
+        if pd.api.types.is_float_dtype(free[column].dtype):  # scramble, negate, punch holes
+            values = rng.permutation(free[column].to_numpy()) * rng.choice([-1, 1, 3], len(free))
+            noisy[column] = np.where(rng.random(len(free)) < 0.1, np.nan, values)
+        elif pd.api.types.is_integer_dtype(free[column].dtype):
+            noisy[column] = rng.permutation(free[column].to_numpy()) - rng.integers(0, 3, len(free))
+    decoded = rules.decode(noisy, rows.columns)
+    assert set(rules.violations(decoded).values()) == {0}
+
+
+def test_rules_a_users_data_breaks_are_not_enforced(sim_features):
+    rows, rules = _model_rows(sim_features)
+    broken = rows.assign(is_night=1 - rows["is_night"])  # a different night in this data
+    kept = rules.holding(broken)
+    assert "is_night = (hour < 6)" not in {r.name for r in kept.rules}
+    assert len(kept.rules) == len(rules.rules) - 1
+    # a rule needs all its columns; the seconds layout has none of these features
+    assert feature_rules(["hour", "V1"], amount="Amount", windows_days=(1, 7, 30)).rules == ()
