@@ -3,7 +3,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= experiments/default.yaml
 
-.PHONY: run test lint format benchmarks clean
+PEERS := .venv-peers
+# CTGAN's PyTorch: on a CPU-only machine a CPU build avoids GBs of CUDA wheels, e.g.
+#   make peers PEERS_TORCH='torch --index-url https://download.pytorch.org/whl/cpu'
+PEERS_TORCH ?= torch
+
+.PHONY: run test lint format benchmarks peers clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -32,5 +37,16 @@ format: $(VENV)/.installed-test
 benchmarks: $(VENV)/.installed
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
+# The reference CTGAN for benchmarks/gan_speed.py, in its own environment: its `rdt` needs
+# pandas < 3. Never part of `make test`.
+peers: $(PEERS)/.installed
+
+$(PEERS)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet $(PEERS_TORCH)
+	$(PEERS)/bin/python -m pip install --quiet -e '.[peers]'
+	touch $@
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(PEERS) build *.egg-info

@@ -1,25 +1,37 @@
-"""How fast the GAN's pieces are: transformer fit, GAN training rows/s, and (optionally) CTGAN.
+"""How realistic and how fast: our GAN, SMOTENC and CTGAN on the same simulator rows.
 
-    python benchmarks/gan_speed.py [--rows 300000] [--epochs 200] [--batch-size 500] [--seed 0]
+    python benchmarks/gan_speed.py [--rows 300000] [--seed 0] [--epochs N] [--ctgan-epochs N]
 
-1. `TabularTransformer.fit` on `--rows` x 30 numeric columns (skewed, multi-modal, integer).
-2. The same on the simulator's feature table (`simulate` + `build_features`), when they exist.
-3. `CGANSynthesizer.fit` on the simulator's features with every row but a held-out fifth of the
-   fraud rows: wall time, rows/s, and the classifier two-sample AUC of generated fraud rows against
-   the held-out real ones (0.5 is indistinguishable).
-4. Where `ctgan` (the reference PyTorch CTGAN, optional `peers` extra) is importable, the same
-   data, epochs and batch size through it; the wall-time ratio and its two-sample AUC. Skipped
-   with a message otherwise.
+1. `TabularTransformer.fit` on `--rows` x 30 numeric columns, and on the simulator's features.
+2. The simulator's feature table (`simulate` + `build_features`, the model's input columns):
+   a fifth of its fraud rows is held out; every other row is training data.
+3. Our `CGANSynthesizer` (with the feature rules) on the training rows: wall time, training
+   rows/s, and the C2ST AUC of generated fraud rows against the held-out real ones
+   (`models.two_sample.c2st_auc`, the quality report's test; 0.5 = indistinguishable), the mean
+   over `--repeats` generated samples of the held-out size; the share of generated rows that
+   break a feature rule.
+4. SMOTENC on the same training rows as the SMOTE strategies see them (standardised numbers,
+   category codes), its rows mapped back to the columns (integers rounded): the same C2ST.
+5. CTGAN (the reference PyTorch implementation, the `peers` extra) on the same training rows
+   with the same budget of training rows processed (its epochs are passes over all of them, so
+   at least one), asked for fraud rows: the same C2ST, wall time, rows/s. Skipped with a message
+   where `ctgan` is not importable. Install it apart from the project's environment (CTGAN's
+   `rdt` needs pandas < 3; the CPU build of PyTorch avoids GBs of CUDA wheels):
 
-Prints the figures and writes benchmarks/results/gan_speed.json.
+       make peers   # .venv-peers: torch (CPU) + the project with the peers extra
+       .venv-peers/bin/python benchmarks/gan_speed.py
+
+Prints the figures and writes benchmarks/results/gan_speed.json with the exact command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -32,8 +44,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from models.cgan import CGANSynthesizer, c2st_auc  # noqa: E402
+from models.gan.config import CGANConfig  # noqa: E402
 from models.transformer import TabularTransformer  # noqa: E402
+from models.two_sample import c2st_auc  # noqa: E402
 
 
 def numeric_table(rows: int, seed: int) -> pd.DataFrame:
@@ -56,18 +69,20 @@ def numeric_table(rows: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def simulator_features(rows: int, seed: int) -> tuple[pd.DataFrame, list[str], str] | None:
-    """The simulator's model-input columns plus the label, or None before those modules exist."""
-    try:
-        from pipeline.data.schema import SIMULATOR_SCHEMA
-        from pipeline.data.simulate import simulate
-        from pipeline.features import build_features, feature_columns
-    except ImportError:
-        return None
+def simulator_features(rows: int, seed: int) -> tuple[pd.DataFrame, list[str], str, object]:
+    """The simulator's model-input columns plus the label, and their feature rules."""
+    from pipeline.data.schema import SIMULATOR_SCHEMA
+    from pipeline.data.simulate import simulate
+    from pipeline.features import build_features, feature_columns, feature_rules
+
     frame = build_features(simulate(rows, seed=seed), SIMULATOR_SCHEMA)
     numeric, categorical = feature_columns(frame, SIMULATOR_SCHEMA)
     label = SIMULATOR_SCHEMA.label
-    return frame[numeric + categorical + [label]].reset_index(drop=True), categorical, label
+    rules = feature_rules(
+        categorical + numeric, amount=SIMULATOR_SCHEMA.amount, windows_days=(1, 7, 30)
+    )
+    table = frame[categorical + numeric + [label]].reset_index(drop=True)
+    return table, categorical, label, rules
 
 
 def time_transformer(df: pd.DataFrame, categorical: list[str], seed: int) -> dict[str, float]:
@@ -86,18 +101,6 @@ def time_transformer(df: pd.DataFrame, categorical: list[str], seed: int) -> dic
     }
 
 
-def numeric_matrix(df: pd.DataFrame, categorical: list[str], reference: pd.DataFrame) -> np.ndarray:
-    """Continuous columns as they are, categories as their index among the reference's values."""
-    out = []
-    for col in df.columns:
-        if col in categorical:
-            cats = pd.Index(pd.unique(reference[col].dropna()))
-            out.append(cats.get_indexer(df[col]).astype(float))
-        else:
-            out.append(df[col].to_numpy(dtype=float, na_value=np.nan))
-    return np.column_stack(out)
-
-
 def split_holdout(df: pd.DataFrame, label: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     fraud = np.flatnonzero(df[label].to_numpy() == 1)
@@ -107,35 +110,103 @@ def split_holdout(df: pd.DataFrame, label: str, seed: int) -> tuple[pd.DataFrame
     return df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
 
 
+def realism(
+    held: pd.DataFrame, draw: object, categorical: list[str], repeats: int, seed: int
+) -> dict[str, float]:
+    """C2ST AUC of `repeats` generated samples (each the held-out size) against the held-out
+    real rows: mean, standard deviation, and each value."""
+    aucs = [
+        c2st_auc(held, draw(len(held), seed + r), categorical=categorical, random_state=seed + r)
+        for r in range(repeats)
+    ]
+    return {
+        "c2st_auc_mean": round(float(np.mean(aucs)), 4),
+        "c2st_auc_std": round(float(np.std(aucs)), 4),
+        "c2st_aucs": [round(a, 4) for a in aucs],
+    }
+
+
 def bench_ours(
     train: pd.DataFrame,
     held: pd.DataFrame,
     categorical: list[str],
     label: str,
+    rules: object,
     args: argparse.Namespace,
-) -> dict[str, float | int | None]:
+) -> tuple[dict[str, object], int]:
+    from models.gan.synthesizer import CGANSynthesizer
+
+    overrides = {} if args.epochs is None else {"epochs": args.epochs}
     start = time.perf_counter()
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size}
-    if args.steps_per_epoch is not None:
-        overrides["steps_per_epoch"] = args.steps_per_epoch
-    gan = CGANSynthesizer(random_state=args.seed, **overrides).fit(train, label, categorical)
-    wall = time.perf_counter() - start
-    fake = gan.sample(len(held), label=1, seed=args.seed)
-    features = [c for c in train.columns if c != label]
-    auc = c2st_auc(
-        numeric_matrix(held[features], categorical, train),
-        numeric_matrix(fake[features], categorical, train),
-        seed=args.seed,
+    gan = CGANSynthesizer(random_state=args.seed, **overrides).fit(
+        train, label, categorical, rules=rules
     )
-    return {
+    wall = time.perf_counter() - start
+    features = [c for c in train.columns if c != label]
+
+    def draw(n: int, seed: int) -> pd.DataFrame:
+        return gan.sample(n, label=1, seed=seed)[features]
+
+    sample = draw(20_000, args.seed + 100)
+    rows_processed = gan.epochs_run_ * gan.steps_per_epoch_ * gan.config.batch_size
+    result = {
+        "config": {k: str(v) for k, v in vars(gan.config).items()},
         "wall_seconds": round(wall, 1),
         "train_seconds": round(gan.train_seconds_, 1),
-        "epochs_run": len(gan.history_.get("epoch", [])),
+        "epochs_run": gan.epochs_run_,
         "steps_per_epoch": gan.steps_per_epoch_,
+        "training_rows_processed": rows_processed,
         "rows_per_second": round(gan.rows_per_second_),
-        "best_epoch": gan.best_epoch_,
-        "c2st_auc_heldout_fraud": round(auc, 4),
+        "kept_epoch": gan.best_epoch_,
+        "selection_c2st_auc": gan.c2st_auc_,
         "encoded_width": gan.transformer_.output_dim_,
+        "rule_violation_share": float(rules.broken_rows(sample).mean()),
+        **realism(held[features], draw, categorical, args.repeats, args.seed),
+    }
+    return result, rows_processed
+
+
+def bench_smotenc(
+    train: pd.DataFrame,
+    held: pd.DataFrame,
+    categorical: list[str],
+    label: str,
+    args: argparse.Namespace,
+) -> dict[str, object]:
+    from imblearn.over_sampling import SMOTENC
+    from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+
+    features = [c for c in train.columns if c != label]
+    numeric = [c for c in features if c not in categorical]
+    y = train[label].to_numpy()
+    codes = OrdinalEncoder(dtype=np.float64).fit(train[categorical])
+    scaler = StandardScaler().fit(train[numeric].to_numpy(dtype=np.float64))
+    X = np.hstack([codes.transform(train[categorical]), scaler.transform(train[numeric])])
+    start = time.perf_counter()
+    n_fraud = int(y.sum())
+    smote = SMOTENC(
+        categorical_features=list(range(len(categorical))),
+        sampling_strategy={1: n_fraud + 20_000},
+        k_neighbors=5,
+        random_state=args.seed,
+    )
+    X_res, _ = smote.fit_resample(X, y)
+    wall = time.perf_counter() - start
+    new = X_res[len(X) :]
+    frame = pd.DataFrame(
+        codes.inverse_transform(new[:, : len(categorical)]), columns=categorical
+    ).join(pd.DataFrame(scaler.inverse_transform(new[:, len(categorical) :]), columns=numeric))
+    for c in numeric:
+        if pd.api.types.is_integer_dtype(train[c].dtype):
+            frame[c] = np.round(frame[c]).astype(train[c].dtype)
+    frame = frame[features]
+
+    def draw(n: int, seed: int) -> pd.DataFrame:
+        return frame.sample(n, random_state=seed).reset_index(drop=True)
+
+    return {
+        "wall_seconds": round(wall, 1),
+        **realism(held[features], draw, categorical, args.repeats, args.seed),
     }
 
 
@@ -144,80 +215,111 @@ def bench_ctgan(
     held: pd.DataFrame,
     categorical: list[str],
     label: str,
+    budget_rows: int,
     args: argparse.Namespace,
-) -> dict[str, float] | str:
+) -> dict[str, object] | str:
     try:
         from ctgan import CTGAN
     except ImportError:
-        return "skipped: ctgan is not installed (pip install '.[peers]')"
-    start = time.perf_counter()
-    model = CTGAN(epochs=args.epochs, batch_size=args.batch_size)
-    model.fit(train, discrete_columns=[*categorical, label])
-    wall = time.perf_counter() - start
-    fake = model.sample(len(held), condition_column=label, condition_value=1)
+        return (
+            "skipped: ctgan is not installed here; run `make peers` then "
+            "`.venv-peers/bin/python benchmarks/gan_speed.py`"
+        )
+    epochs = args.ctgan_epochs or max(1, math.ceil(budget_rows / len(train)))
     features = [c for c in train.columns if c != label]
-    auc = c2st_auc(
-        numeric_matrix(held[features], categorical, train),
-        numeric_matrix(fake[features], categorical, train),
-        seed=args.seed,
-    )
-    return {"wall_seconds": round(wall, 1), "c2st_auc_heldout_fraud": round(auc, 4)}
+    data = train.assign(**{label: train[label].astype(str)})
+    start = time.perf_counter()
+    model = CTGAN(epochs=epochs, batch_size=500, verbose=False)
+    model.fit(data, discrete_columns=[*categorical, label])
+    train_seconds = time.perf_counter() - start
+
+    def draw(n: int, seed: int) -> pd.DataFrame:
+        model.set_random_state(seed)
+        rows = model.sample(n, condition_column=label, condition_value="1")
+        fraud = rows[rows[label] == "1"]
+        tries = 0
+        while len(fraud) < n and tries < 50:  # CTGAN's conditional sampling rejects rows
+            more = model.sample(4 * n, condition_column=label, condition_value="1")
+            fraud = pd.concat([fraud, more[more[label] == "1"]], ignore_index=True)
+            tries += 1
+        return fraud[features].head(n).astype(train[features].dtypes).reset_index(drop=True)
+
+    start = time.perf_counter()
+    draw(len(held), args.seed)
+    sample_seconds = time.perf_counter() - start
+    return {
+        "epochs": epochs,
+        "training_rows_processed": epochs * len(train),
+        "train_seconds": round(train_seconds, 1),
+        "rows_per_second": round(epochs * len(train) / train_seconds),
+        "sample_seconds_for_heldout_size": round(sample_seconds, 1),
+        **realism(held[features], draw, categorical, args.repeats, args.seed),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--epochs", type=int, default=None, help="default: CGANConfig's")
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--steps-per-epoch", type=int, default=None)
+    parser.add_argument("--ctgan-epochs", type=int, default=None, help="default: same budget")
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-ctgan", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/gan_speed.json")
     args = parser.parse_args()
-    if args.epochs is None:
-        from models.cgan import CGANConfig
 
-        args.epochs = CGANConfig().epochs
+    import keras
+    import xgboost
 
     results: dict[str, object] = {
+        "command": "python benchmarks/gan_speed.py " + shlex.join(sys.argv[1:]),
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
+            "keras": keras.__version__,
+            "xgboost": xgboost.__version__,
         },
-        "args": {k: str(v) for k, v in vars(args).items()},
+        "defaults": {k: str(v) for k, v in CGANConfig.defaults().items()},
     }
     print(f"transformer fit on {args.rows:,} x 30 numeric columns ...", flush=True)
     results["transformer_numeric"] = time_transformer(numeric_table(args.rows, args.seed), [], 0)
     print(json.dumps(results["transformer_numeric"]), flush=True)
 
-    sim = simulator_features(args.rows, args.seed)
-    if sim is None:
-        print("simulator or features not available: GAN benchmarks skipped")
+    df, categorical, label, rules = simulator_features(args.rows, args.seed)
+    results["transformer_simulator"] = time_transformer(df.drop(columns=[label]), categorical, 0)
+    print("transformer on simulator features:", json.dumps(results["transformer_simulator"]))
+    train, held = split_holdout(df, label, args.seed)
+    results["data"] = {
+        "train_rows": len(train),
+        "train_fraud": int((train[label] == 1).sum()),
+        "heldout_fraud": len(held),
+    }
+    print("data:", json.dumps(results["data"]), flush=True)
+
+    print("our CGAN ...", flush=True)
+    ours, budget = bench_ours(train, held, categorical, label, rules, args)
+    results["cgan"] = ours
+    print("ours:", json.dumps({k: v for k, v in ours.items() if k != "config"}), flush=True)
+
+    print("SMOTENC ...", flush=True)
+    results["smotenc"] = bench_smotenc(train, held, categorical, label, args)
+    print("smotenc:", json.dumps(results["smotenc"]), flush=True)
+
+    if args.skip_ctgan:
+        results["ctgan"] = "skipped: --skip-ctgan"
     else:
-        df, categorical, label = sim
-        results["transformer_simulator"] = time_transformer(
-            df.drop(columns=[label]), categorical, 0
+        print("CTGAN ...", flush=True)
+        results["ctgan"] = bench_ctgan(train, held, categorical, label, budget, args)
+    peer = results["ctgan"]
+    print("ctgan:", peer if isinstance(peer, str) else json.dumps(peer), flush=True)
+    if isinstance(peer, dict):
+        results["ours_over_ctgan_rows_per_second"] = round(
+            ours["rows_per_second"] / peer["rows_per_second"], 2
         )
-        print("transformer on simulator features:", json.dumps(results["transformer_simulator"]))
-        train, held = split_holdout(df, label, args.seed)
-        results["data"] = {
-            "train_rows": len(train),
-            "train_fraud": int((train[label] == 1).sum()),
-            "heldout_fraud": len(held),
-        }
-        print(f"training our CGAN ({args.epochs} epochs, batch {args.batch_size}) ...", flush=True)
-        ours = bench_ours(train, held, categorical, label, args)
-        results["cgan"] = ours
-        print("ours:", json.dumps(ours), flush=True)
-        peer = bench_ctgan(train, held, categorical, label, args)
-        results["ctgan"] = peer
-        if isinstance(peer, str):
-            print("ctgan:", peer)
-        else:
-            results["ctgan_over_ours_wall_ratio"] = round(
-                peer["wall_seconds"] / ours["wall_seconds"], 2
-            )
-            print("ctgan:", json.dumps(peer), "ratio", results["ctgan_over_ours_wall_ratio"])
+        results["ctgan_over_ours_wall_ratio"] = round(
+            peer["train_seconds"] / ours["wall_seconds"], 2
+        )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

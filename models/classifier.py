@@ -1,9 +1,17 @@
-"""The classifier pipeline: preprocess -> sampler -> (re-encode) -> XGBoost, resampling only in fit.
+"""The classifier pipeline, resampling only in fit.
 
-Every strategy goes through the same `imblearn.pipeline.Pipeline`, so encoders are fitted on the
-training rows only and samplers never see validation or test rows: imblearn skips samplers in
-`predict_proba`. Categorical columns come first in the preprocessed matrix, so their indices are
-`range(len(categorical))`.
+Two layouts of one `FraudPipeline` (imblearn's `Pipeline`):
+
+- distance-based samplers (the SMOTE family) need scaled numbers without NaN:
+  preprocess -> sampler -> (re-encode) -> XGBoost;
+- generative samplers (the GAN) learn the columns as they are, and their rows then go through
+  the same preprocessing as real rows: sampler -> preprocess -> XGBoost.
+
+Encoders are fitted on the training rows only and samplers never see validation or test rows:
+imblearn skips samplers in `predict_proba`. Categorical columns come first in the preprocessed
+matrix, so their indices are `range(len(categorical))`. Validation rows (for the choice of the
+number of trees) go through the fitted preprocessing only, and a sampler's `sample_weight_`
+(e.g. the GAN's weight of synthetic rows) reaches XGBoost as its sample weights.
 """
 
 from __future__ import annotations
@@ -31,7 +39,8 @@ class TimedSampler(BaseEstimator):
     """Wraps a sampler to record how long `fit_resample` took and how many rows it added.
 
     With `keep_appended`, the rows an over-sampler appended are kept in `appended_` (for the
-    synthetic-data quality report).
+    synthetic-data quality report). The sampler's `sample_weight_` (one weight per returned row,
+    or None) is passed on.
     """
 
     def __init__(self, sampler: Any, keep_appended: bool = False) -> None:
@@ -44,10 +53,39 @@ class TimedSampler(BaseEstimator):
         self.seconds_ = time.perf_counter() - start
         self.n_input_ = len(y)
         self.n_added_ = len(y_res) - len(y)
+        self.sample_weight_ = getattr(self.sampler, "sample_weight_", None)
         if self.keep_appended:
             # Over-samplers append their rows after the input rows (imblearn's convention).
-            self.appended_ = np.asarray(X_res)[len(y) :]
+            self.appended_ = (
+                X_res.iloc[len(y) :].reset_index(drop=True)
+                if isinstance(X_res, pd.DataFrame)
+                else np.asarray(X_res)[len(y) :]
+            )
         return X_res, y_res
+
+
+class FraudPipeline(Pipeline):
+    """imblearn's `Pipeline`, plus what the classifier needs from the steps before it.
+
+    `fit(X, y, validation=(X_val, y_val))` passes the validation rows through the fitted
+    preprocessing (never through a sampler) as XGBoost's `eval_set`, and a sampler's
+    `sample_weight_` becomes XGBoost's `sample_weight`.
+    """
+
+    def fit(self, X: Any, y: Any = None, validation: Any = None, **params: Any) -> FraudPipeline:
+        routed = self._check_method_params(method="fit", props=params)
+        Xt, yt = self._fit(X, y, routed, raw_params=params)
+        last = dict(routed[self.steps[-1][0]]["fit"])
+        weights = getattr(self.named_steps.get("sampler"), "sample_weight_", None)
+        if weights is not None:
+            last["sample_weight"] = weights
+        if validation is not None:
+            X_val, y_val = validation
+            for _, _, step in self._iter(with_final=False, filter_resample=True):
+                X_val = step.transform(X_val)
+            last.update(eval_set=[(X_val, y_val)], verbose=False)
+        self._final_estimator.fit(Xt, yt, **last)
+        return self
 
 
 def build_preprocessor(
@@ -107,20 +145,25 @@ def build_pipeline(
     cardinalities: list[int] | None = None,
     random_state: int = 0,
     keep_synthetic: bool = False,
-) -> Pipeline:
-    """The model pipeline of one strategy; `cardinalities` is needed for ordinal encoding."""
-    steps: list[tuple[str, Any]] = [
-        ("preprocess", build_preprocessor(numeric, categorical, encoding))
-    ]
-    if sampler is not None:
-        steps.append(("sampler", TimedSampler(sampler, keep_appended=keep_synthetic)))
+    sampler_first: bool = False,
+) -> FraudPipeline:
+    """The model pipeline of one strategy; `cardinalities` is needed for ordinal encoding.
+
+    `sampler_first`: the sampler resamples the input columns before any preprocessing.
+    """
+    preprocess = ("preprocess", build_preprocessor(numeric, categorical, encoding))
+    timed = ("sampler", TimedSampler(sampler, keep_appended=keep_synthetic))
+    if sampler is None:
+        steps: list[tuple[str, Any]] = [preprocess]
+    else:
+        steps = [timed, preprocess] if sampler_first else [preprocess, timed]
     if encoding == "ordinal" and categorical:
         if cardinalities is None:
             raise ValueError("ordinal encoding needs the categorical cardinalities")
         steps.append(("encode", _reencoder(len(categorical), cardinalities)))
     params = {"eval_metric": "aucpr", "random_state": random_state, **xgb_params}
     steps.append(("classifier", XGBClassifier(**params)))
-    return Pipeline(steps)
+    return FraudPipeline(steps)
 
 
 def category_cardinalities(frame: pd.DataFrame, categorical: list[str]) -> list[int]:
@@ -236,12 +279,12 @@ def n_trees(classifier: XGBClassifier) -> int:
 
 
 def fit_pipeline(
-    pipe: Pipeline,
+    pipe: FraudPipeline,
     X_fit: pd.DataFrame,
     y_fit: np.ndarray,
     X_val: pd.DataFrame | None = None,
     y_val: np.ndarray | None = None,
-) -> Pipeline:
+) -> FraudPipeline:
     """Fit on the fit rows; the (never resampled) validation rows, when given, choose the trees.
 
     With validation rows the classifier records its validation curve, and the model is cut to
@@ -251,14 +294,7 @@ def fit_pipeline(
     if X_val is None or y_val is None:
         pipe.fit(X_fit, y_fit)
         return pipe
-    head = [step for name, step in pipe.steps if name in ("preprocess", "encode")]
-    Xv = X_val
-    for i, step in enumerate(head):
-        # The preprocessor is fitted on the fit rows exactly as the pipeline will fit it; the
-        # re-encoder has fixed categories, so fitting it on validation codes changes nothing.
-        fitted = clone(step).fit(X_fit if i == 0 else Xv)
-        Xv = fitted.transform(Xv)
-    pipe.fit(X_fit, y_fit, classifier__eval_set=[(Xv, y_val)], classifier__verbose=False)
+    pipe.fit(X_fit, y_fit, validation=(X_val, y_val))
     classifier = pipe.steps[-1][1]
     rounds = rounds_callback(classifier)
     if rounds is not None:
@@ -268,8 +304,9 @@ def fit_pipeline(
     return pipe
 
 
-def for_refit(pipe: Pipeline) -> Pipeline:
-    """An unfitted copy of a fitted pipeline that boosts exactly the trees the fitted one kept."""
+def for_refit(pipe: FraudPipeline) -> FraudPipeline:
+    """An unfitted copy of a fitted pipeline that boosts exactly the trees the fitted one kept
+    (and trains its sampler as the sampler's `refit_params` say, e.g. a GAN's chosen epochs)."""
     classifier = pipe.steps[-1][1]
     params = classifier.get_params()
     callbacks = [c for c in params.get("callbacks") or [] if not isinstance(c, ValidationRounds)]
@@ -279,10 +316,13 @@ def for_refit(pipe: Pipeline) -> Pipeline:
         early_stopping_rounds=None,
         callbacks=callbacks or None,
     )
+    fitted_sampler = getattr(pipe.named_steps.get("sampler"), "sampler", None)
+    if hasattr(fitted_sampler, "refit_params"):
+        copy.named_steps["sampler"].sampler.set_params(**fitted_sampler.refit_params())
     return copy
 
 
-def sampler_stats(pipe: Pipeline) -> dict[str, float]:
+def sampler_stats(pipe: FraudPipeline) -> dict[str, float]:
     """Resampling seconds and rows added, from a fitted pipeline (zeros without a sampler)."""
     step = pipe.named_steps.get("sampler")
     if step is None:

@@ -26,7 +26,7 @@ Encoding = Literal["onehot", "ordinal"]
 Family = Literal["baseline", "smote", "gan"]
 
 # Set by the pipeline, never by the user.
-_MANAGED_PARAMS = {"random_state", "categorical_features", "n_jobs"}
+_MANAGED_PARAMS = {"random_state", "categorical_features", "n_jobs", "rules", "cache"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class StrategyContext:
     n_positive: int
     n_negative: int
     categorical_indices: tuple[int, ...] = ()
+    categorical: tuple[str, ...] = ()  # their names, in the model's input columns
+    rules: Any = None  # pipeline.features.FeatureRules of the input columns
+    gan_cache: Any = None  # models.gan.GANCache shared by the fits of one fold
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Strategy:
     encoding: Encoding = "onehot"
     classifier_params: dict[str, Any] = field(default_factory=dict)
     tune_decision_threshold: bool = False
+    sampler_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class StrategySpec:
     extra_params: tuple[str, ...] = ()  # parameters handled here, not by the sampler class
     tune_decision_threshold: bool = False
     needs_categorical: bool = False
+    sampler_first: bool = False  # resamples the input columns, before preprocessing
     description: str = ""
 
     def load_class(self) -> type | None:
@@ -110,7 +115,7 @@ REGISTRY: dict[str, StrategySpec] = {
         StrategySpec(
             "smote_tomek", "smote", "imblearn.combine:SMOTETomek", extra_params=("k_neighbors",)
         ),
-        StrategySpec("cgan", "gan", "models.oversampler:CGANOverSampler", encoding="ordinal"),
+        StrategySpec("cgan", "gan", "models.gan:CGANOverSampler", sampler_first=True),
     )
 }
 
@@ -174,6 +179,7 @@ def build_strategy(name: str, params: Mapping[str, Any], ctx: StrategyContext) -
         encoding=spec.encoding,
         classifier_params=classifier_params,
         tune_decision_threshold=spec.tune_decision_threshold,
+        sampler_first=spec.sampler_first,
     )
 
 
@@ -206,6 +212,16 @@ def _with_categorical(cls: type, options: dict[str, Any], ctx: StrategyContext) 
     )
 
 
+def _gan(cls: type, options: dict[str, Any], ctx: StrategyContext) -> Any:
+    return cls(
+        categorical_features=list(ctx.categorical),
+        rules=ctx.rules,
+        cache=ctx.gan_cache,
+        random_state=ctx.random_state,
+        **options,
+    )
+
+
 def _smote_tomek(cls: type, options: dict[str, Any], ctx: StrategyContext) -> Any:
     from imblearn.over_sampling import SMOTE
 
@@ -220,6 +236,6 @@ def _smote_tomek(cls: type, options: dict[str, Any], ctx: StrategyContext) -> An
 
 _BUILDERS: dict[str, Callable[[type, dict[str, Any], StrategyContext], Any]] = {
     "smotenc": _with_categorical,
-    "cgan": _with_categorical,
+    "cgan": _gan,
     "smote_tomek": _smote_tomek,
 }

@@ -2,11 +2,22 @@
 
 Each continuous column becomes a scalar in [-1, 1] plus a one-hot of its mixture mode: a Bayesian
 Gaussian mixture (at most `max_modes` components, modes below `weight_threshold` dropped) is fitted
-on a bounded random subsample of the column, so that fitting takes seconds on millions of rows. A
+on a bounded random subsample of the column, so that fitting takes seconds on millions of rows;
+with `fit(..., stratify=label)` one mixture per class (the `max_modes` split between them), so a
+rare class's own clusters get modes of their own. A
 value is assigned to its most probable mode and encoded as its distance to that mode's mean in units
 of four standard deviations. Each categorical column becomes a one-hot over the categories seen in
 fit. A column with missing values gets an extra two-way span (present, missing); missing entries of
 the value span are filled with a random observed value, so that they look like any other row.
+
+A numeric column with at most `max_discrete` distinct values (a weekday, a small count, a flag)
+is treated as categorical over the values seen in fit, so generated values stay on its observed
+support and keep its dtype. Exact modes ("spikes": a value held by at least 5 % of the rows of
+some stratum, e.g. of the fraud class when `fit` is stratified by the label) are found within each
+stratum, so a point mass only the rare class has is reproduced too. A non-negative, heavy-tailed
+column (its 99th percentile over 20 times its median + 1: seconds since the last transaction,
+amounts) has its mixture fitted to log1p(x), so its small values (a fraud burst's seconds, a card
+test's cents) get modes of their own.
 
 Fallbacks and errors:
 
@@ -23,6 +34,7 @@ numeric column is clipped to the range seen in fit, categories come only from th
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,6 +84,7 @@ class _Column:
     stds: np.ndarray = field(default_factory=lambda: np.zeros(0))
     log_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     spikes: np.ndarray = field(default_factory=lambda: np.zeros(0))  # exact values, own modes
+    log: bool = False  # the modes model log1p(x): a non-negative, heavy-tailed column
     # categorical
     categories: list[Any] = field(default_factory=list)
     # constant
@@ -95,6 +108,9 @@ class TabularTransformer:
         normalization gains little from more.
     max_iter : int, default=30
         Variational EM iterations per mixture; a few dozen are enough for a normalization.
+    max_discrete : int, default=16
+        Numeric columns with at most this many distinct values are encoded as categories of
+        their values (0 turns this off).
     random_state : int or None, default=None
         Seeds the subsample, the mixtures and the random filling of missing entries.
     """
@@ -106,12 +122,14 @@ class TabularTransformer:
         weight_threshold: float = 0.005,
         subsample: int = 10_000,
         max_iter: int = 30,
+        max_discrete: int = 16,
         random_state: int | None = None,
     ) -> None:
         self.max_modes = max_modes
         self.weight_threshold = weight_threshold
         self.subsample = subsample
         self.max_iter = max_iter
+        self.max_discrete = max_discrete
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
@@ -151,11 +169,12 @@ class TabularTransformer:
             )
         rng = np.random.default_rng(self.random_state)
         rows = _subsample_rows(len(data), self.subsample, stratify, rng)
+        strata = None if stratify is None else np.asarray(stratify)[rows]
         columns: list[_Column] = []
         for name in data.columns:
             series = data[name]
             declared = name in categorical
-            columns.append(self._fit_column(str(name), series, declared, rows, rng))
+            columns.append(self._fit_column(str(name), series, declared, rows, strata, rng))
         self.columns_ = [c.name for c in columns]
         self._columns = columns
         self._build_layout()
@@ -168,6 +187,7 @@ class TabularTransformer:
         series: pd.Series,
         declared: bool,
         rows: np.ndarray,
+        strata: np.ndarray | None,
         rng: np.random.Generator,
     ) -> _Column:
         dtype = series.dtype
@@ -196,8 +216,14 @@ class TabularTransformer:
                 f"column {name!r} has {n_inf} infinite value(s): replace them with a finite "
                 "number or a missing value"
             )
-        if len(np.unique(finite)) <= 1:
+        distinct = np.unique(finite)
+        if len(distinct) <= 1:
             return self._constant(name, dtype, has_missing, _observed_categories(series)[:1])
+        if len(distinct) <= self.max_discrete:
+            values = [
+                v.item() if isinstance(v, np.generic) else v for v in series.dropna().unique()
+            ]
+            return _Column(name, "categorical", dtype, has_missing, categories=sorted(values))
         column = _Column(
             name,
             "continuous",
@@ -208,22 +234,34 @@ class TabularTransformer:
             high=float(finite.max()),
         )
         sample = values[rows]
-        sample = sample[~np.isnan(sample)]
+        present = ~np.isnan(sample)
+        sample_strata = None if strata is None else strata[present]
+        sample = sample[present]
         if len(sample) == 0:
             sample = finite if len(finite) <= self.subsample else rng.choice(finite, self.subsample)
-        column.spikes = _spikes(sample)
-        rest = sample[~np.isin(sample, column.spikes)]
+            sample_strata = None
+        column.spikes = _spikes(sample, sample_strata)
+        off_spike = ~np.isin(sample, column.spikes)
+        rest = sample[off_spike]
+        rest_strata = None if sample_strata is None else sample_strata[off_spike]
         if len(np.unique(rest)) <= 1:
             # The subsample has (almost) nothing besides the spikes: look at every row.
             rest = finite[~np.isin(finite, column.spikes)]
+            rest_strata = None
             if len(rest) > self.subsample:
                 rest = rng.choice(rest, self.subsample, replace=False)
         if len(np.unique(rest)) == 1:
             column.spikes = np.union1d(column.spikes, rest[:1])
         elif len(rest):
-            column.means, column.stds, column.log_weights = self._fit_mixture(rest, rng)
+            column.log = _heavy_tailed(finite)
             bounds = np.array([column.low, column.high])
-            _cover(column, np.concatenate([rest, bounds[~np.isin(bounds, column.spikes)]]))
+            values = _forward(
+                column, np.concatenate([rest, bounds[~np.isin(bounds, column.spikes)]])
+            )
+            column.means, column.stds, column.log_weights = self._fit_modes(
+                _forward(column, rest), rest_strata, rng
+            )
+            _cover(column, values)
         return column
 
     def _constant(self, name: str, dtype: Any, has_missing: bool, values: list[Any]) -> _Column:
@@ -235,8 +273,25 @@ class TabularTransformer:
         )
         return _Column(name, "constant", dtype, has_missing, constant=value)
 
+    def _fit_modes(
+        self, x: np.ndarray, strata: np.ndarray | None, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mixture modes of `x`: with strata, each stratum's own modes (at most `max_modes`
+        split between the strata), so a rare class's clusters get modes however few its rows."""
+        groups = [] if strata is None else [x[strata == s] for s in np.unique(strata)]
+        groups = [g for g in groups if len(np.unique(g)) >= 2]
+        if len(groups) < 2:
+            return self._fit_mixture(x, rng, self.max_modes)
+        per_group = max(2, math.ceil(self.max_modes / len(groups)))
+        parts = [self._fit_mixture(g, rng, per_group) for g in groups]
+        means = np.concatenate([p[0] for p in parts])
+        stds = np.concatenate([p[1] for p in parts])
+        weights = np.concatenate([np.exp(p[2]) / len(parts) for p in parts])
+        order = np.argsort(means)
+        return means[order], stds[order], np.log(weights[order])
+
     def _fit_mixture(
-        self, x: np.ndarray, rng: np.random.Generator
+        self, x: np.ndarray, rng: np.random.Generator, max_modes: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import BayesianGaussianMixture
@@ -244,7 +299,7 @@ class TabularTransformer:
 
         center, scale = float(np.mean(x)), float(np.std(x)) or 1.0
         z = ((x - center) / scale).reshape(-1, 1)
-        n_components = int(min(self.max_modes, len(np.unique(z)), len(z)))
+        n_components = int(min(max_modes, len(np.unique(z)), len(z)))
         mixture = BayesianGaussianMixture(
             n_components=n_components,
             weight_concentration_prior_type="dirichlet_process",
@@ -401,9 +456,10 @@ class TabularTransformer:
         mode = np.zeros(len(x), dtype=np.int64)
         scalar = np.zeros(len(x))
         if n_modes:
-            mode[~spike] = self._assign_modes(col, x[~spike])
+            z = _forward(col, x[~spike])
+            mode[~spike] = self._assign_modes(col, z)
             m = mode[~spike]
-            scalar[~spike] = (x[~spike] - col.means[m]) / (_SCALE * col.stds[m])
+            scalar[~spike] = (z - col.means[m]) / (_SCALE * col.stds[m])
         mode[spike] = n_modes + np.searchsorted(col.spikes, x[spike])
         scalar_span, mode_span = col.spans[0], col.spans[1]
         out[:, scalar_span.start] = np.clip(scalar, -1.0, 1.0)
@@ -497,7 +553,7 @@ class TabularTransformer:
         x = np.zeros(len(mode))
         if n_modes:
             m = mode[~spike]
-            x[~spike] = scalar[~spike] * _SCALE * col.stds[m] + col.means[m]
+            x[~spike] = _inverse(col, scalar[~spike] * _SCALE * col.stds[m] + col.means[m])
         x[spike] = col.spikes[mode[spike] - n_modes]
         x = np.clip(x, col.low, col.high)
         if col.is_integer:
@@ -506,13 +562,40 @@ class TabularTransformer:
         return _as_dtype(pd.Series(x), col.dtype)
 
 
-def _spikes(values: np.ndarray) -> np.ndarray:
-    """Values that carry at least `_SPIKE_SHARE` of the rows (zeros of a count, a fixed fee): a
-    mixture would smear them, so each becomes a mode of its own that decodes exactly."""
-    unique, counts = np.unique(values, return_counts=True)
-    heavy = counts >= _SPIKE_SHARE * len(values)
-    top = np.argsort(-counts[heavy], kind="stable")[:_MAX_SPIKES]
-    return np.sort(unique[heavy][top])
+_HEAVY_TAIL_RATIO = 20.0
+
+
+def _heavy_tailed(values: np.ndarray) -> bool:
+    """A non-negative column whose 99th percentile is far above its median (seconds since the
+    last transaction, amounts, counts of a busy merchant): its modes are fitted to log1p(x),
+    which resolves the small values a rare class may live in."""
+    if len(values) == 0 or values.min() < 0:
+        return False
+    median, top = np.quantile(values, [0.5, 0.99])
+    return bool(top > _HEAVY_TAIL_RATIO * (median + 1.0))
+
+
+def _forward(col: _Column, x: np.ndarray) -> np.ndarray:
+    return np.log1p(np.maximum(x, 0.0)) if col.log else x
+
+
+def _inverse(col: _Column, z: np.ndarray) -> np.ndarray:
+    return np.expm1(np.minimum(z, 700.0)) if col.log else z
+
+
+def _spikes(values: np.ndarray, strata: np.ndarray | None = None) -> np.ndarray:
+    """Values that carry at least `_SPIKE_SHARE` of the rows of some stratum (zeros of a count, a
+    fixed fee, a round amount only fraud uses): a mixture would smear them, so each becomes a
+    mode of its own that decodes exactly. At most `_MAX_SPIKES`, the heaviest first."""
+    groups = [values] if strata is None else [values[strata == s] for s in np.unique(strata)]
+    share: dict[float, float] = {}
+    for group in groups:
+        unique, counts = np.unique(group, return_counts=True)
+        for value, count in zip(unique, counts / max(len(group), 1), strict=True):
+            if count >= _SPIKE_SHARE:
+                share[float(value)] = max(share.get(float(value), 0.0), float(count))
+    top = sorted(share, key=lambda v: -share[v])[:_MAX_SPIKES]
+    return np.sort(np.asarray(top, dtype=np.float64))
 
 
 def _cover(col: _Column, values: np.ndarray) -> None:

@@ -52,21 +52,29 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import ks_2samp
 from sklearn.decomposition import PCA
-from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.metrics import average_precision_score
 from sklearn.neighbors import NearestNeighbors
-from xgboost import XGBClassifier
 
+from models.two_sample import (
+    C2ST_FOLDS,
+    FrameEncoding,
+    as_float,
+    c2st_matrix,
+    check_pair,
+    check_rows,
+    xgb_classifier,
+)
+from models.two_sample import (
+    c2st_auc as c2st_auc,  # re-exported: the report's C2ST is this one
+)
 from pipeline.errors import DataError
 
 log = logging.getLogger(__name__)
 
-C2ST_FOLDS = 5
 MIN_ROWS = C2ST_FOLDS  # stratified k-fold needs k rows of each of real and synthetic
 MAX_PLOT_COLUMNS = 24
 MAX_PLOT_ROWS = 5_000
 MAX_UTILITY_LEGIT_ROWS = 100_000
-COPY_DECIMALS = 6
 COPY_SHARE_MARGIN = 0.01
 DCR_QUANTILE = 0.05
 DCR_MIN_SHARE_THRESHOLD = 0.10
@@ -118,17 +126,13 @@ MISSING = _Missing()
 # --------------------------------------------------------------------------------------------
 
 
-def _as_float(values: pd.Series) -> np.ndarray:
-    return values.to_numpy(dtype="float64", na_value=np.nan)
-
-
 def ks_statistic(real: pd.Series, synthetic: pd.Series) -> float:
     """Two-sample Kolmogorov-Smirnov statistic of the non-missing values (0 = same distribution).
 
     A side with no values at all gives 1.0 against a side with values, 0.0 against another empty one.
     """
-    a = _as_float(real)
-    b = _as_float(synthetic)
+    a = as_float(real)
+    b = as_float(synthetic)
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if a.size == 0 or b.size == 0:
         return 0.0 if a.size == b.size else 1.0
@@ -156,7 +160,7 @@ def total_variation_distance(real: pd.Series, synthetic: pd.Series) -> float:
 
 
 def _correlation(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    matrix = np.column_stack([_as_float(frame[c]) for c in columns])
+    matrix = np.column_stack([as_float(frame[c]) for c in columns])
     corr = pd.DataFrame(matrix).corr(method="pearson").to_numpy()
     corr = np.nan_to_num(corr, nan=0.0)
     np.fill_diagonal(corr, 1.0)
@@ -184,143 +188,9 @@ def correlation_difference(
 # --------------------------------------------------------------------------------------------
 
 
-def _sort_key(value: Any) -> tuple[str, str]:
-    return (type(value).__name__, str(value))
-
-
-@dataclass
-class _Encoding:
-    """Column roles, one category mapping for every frame, and the real rows' scale."""
-
-    continuous: list[str]
-    categorical: list[str]
-    categories: dict[str, pd.Index]
-    mean: np.ndarray
-    scale: np.ndarray
-    nan_columns: list[int]  # positions in `continuous` with a missing value in some frame
-
-    @classmethod
-    def fit(
-        cls,
-        real: pd.DataFrame,
-        frames: Sequence[pd.DataFrame],
-        continuous: Sequence[str],
-        categorical: Sequence[str],
-    ) -> _Encoding:
-        categories: dict[str, pd.Index] = {}
-        for col in categorical:
-            seen: set[Any] = set()
-            for frame in frames:
-                values = frame[col].astype(object)
-                seen.update(values[values.notna()].unique().tolist())
-            categories[col] = pd.Index(sorted(seen, key=_sort_key), dtype=object)
-        continuous = list(continuous)
-        if continuous:
-            x = np.column_stack([_as_float(real[c]) for c in continuous])
-            with np.errstate(all="ignore"), warnings.catch_warnings():  # all-missing columns
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean = np.nan_to_num(np.nanmean(x, axis=0), nan=0.0)
-                scale = np.nanstd(x, axis=0)
-            scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        else:
-            mean = scale = np.zeros(0)
-        nan_columns = [
-            i for i, c in enumerate(continuous) if any(frame[c].isna().any() for frame in frames)
-        ]
-        return cls(continuous, list(categorical), categories, mean, scale, nan_columns)
-
-    def continuous_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        if not self.continuous:
-            return np.zeros((len(frame), 0))
-        return np.column_stack([_as_float(frame[c]) for c in self.continuous])
-
-    def codes(self, frame: pd.DataFrame) -> np.ndarray:
-        """Integer code per categorical column; missing is the code after the last category."""
-        if not self.categorical:
-            return np.zeros((len(frame), 0), dtype=np.int64)
-        out = []
-        for col in self.categorical:
-            index = self.categories[col]
-            values = frame[col].astype(object)
-            codes = index.get_indexer(values)
-            codes[values.isna().to_numpy()] = len(index)
-            out.append(codes)
-        return np.column_stack(out).astype(np.int64)
-
-    def tree_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        """Continuous columns as they are (NaN kept) then categorical codes: XGBoost's input."""
-        return np.hstack([self.continuous_matrix(frame), self.codes(frame).astype(np.float64)])
-
-    def distance_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        """Standardised continuous columns, missing indicators, one-hot categoricals."""
-        x = (self.continuous_matrix(frame) - self.mean) / self.scale
-        missing = np.isnan(x)
-        parts = [np.where(missing, 0.0, x), missing[:, self.nan_columns].astype(np.float64)]
-        codes = self.codes(frame)
-        for j, col in enumerate(self.categorical):
-            width = len(self.categories[col]) + 1
-            parts.append(np.eye(width)[codes[:, j]])
-        return np.hstack(parts)
-
-    def row_keys(self, frame: pd.DataFrame) -> list[bytes]:
-        """One exact key per row: continuous values rounded to 1e-6, then category codes."""
-        x = np.round(self.continuous_matrix(frame), COPY_DECIMALS) + 0.0  # -0.0 becomes 0.0
-        x = np.where(np.isnan(x), np.inf, x)  # inputs hold no inf, so inf marks "missing"
-        matrix = np.ascontiguousarray(np.hstack([x, self.codes(frame).astype(np.float64)]))
-        return [row.tobytes() for row in matrix]
-
-
 # --------------------------------------------------------------------------------------------
 # Classifier two-sample test, utility, distances
 # --------------------------------------------------------------------------------------------
-
-
-def _xgb(random_state: int, *, n_estimators: int, max_depth: int) -> XGBClassifier:
-    # one thread: these fits are small, and OpenMP thread pools stall badly on a busy machine
-    # (measured 3.5x slower with 2 threads than with 1 under a load of 4 on 2 cores)
-    return XGBClassifier(
-        n_estimators=n_estimators,
-        max_depth=max_depth,
-        learning_rate=0.1,
-        tree_method="hist",
-        random_state=random_state,
-        eval_metric="logloss",
-        n_jobs=1,
-    )
-
-
-def _c2st(
-    real_x: np.ndarray, synth_x: np.ndarray, *, n_splits: int, random_state: int
-) -> tuple[float, float]:
-    x = np.vstack([real_x, synth_x])
-    y = np.r_[np.zeros(len(real_x), dtype=np.int8), np.ones(len(synth_x), dtype=np.int8)]
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    aucs = []
-    for train, test in folds.split(x, y):
-        clf = _xgb(random_state, n_estimators=100, max_depth=3)
-        clf.fit(x[train], y[train])
-        aucs.append(roc_auc_score(y[test], clf.predict_proba(x[test])[:, 1]))
-    return float(np.mean(aucs)), float(np.std(aucs))
-
-
-def c2st_auc(
-    real: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    *,
-    categorical: Sequence[str] = (),
-    n_splits: int = C2ST_FOLDS,
-    random_state: int = 0,
-) -> float:
-    """Cross-validated ROC-AUC of XGBoost telling real from synthetic rows (0.5 = indistinguishable)."""
-    continuous, categorical = _check_pair(real, synthetic, categorical, min_rows=n_splits)
-    enc = _Encoding.fit(real, [real, synthetic], continuous, categorical)
-    auc, _ = _c2st(
-        enc.tree_matrix(real),
-        enc.tree_matrix(synthetic[list(real.columns)]),
-        n_splits=n_splits,
-        random_state=random_state,
-    )
-    return auc
 
 
 def _nearest(reference: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -337,10 +207,10 @@ def distance_to_closest_record(
     Continuous columns standardised with the reference rows' mean and standard deviation,
     categoricals one-hot; see the module docstring.
     """
-    continuous, categorical = _check_pair(
+    continuous, categorical = check_pair(
         reference, query, categorical, names=("reference", "query")
     )
-    enc = _Encoding.fit(reference, [reference, query], continuous, categorical)
+    enc = FrameEncoding.fit(reference, [reference, query], continuous, categorical)
     return _nearest(enc.distance_matrix(reference), enc.distance_matrix(query))
 
 
@@ -348,20 +218,20 @@ def count_exact_copies(
     reference: pd.DataFrame, query: pd.DataFrame, *, categorical: Sequence[str] = ()
 ) -> int:
     """Number of query rows equal to some reference row on every column (continuous to 1e-6)."""
-    continuous, categorical = _check_pair(
+    continuous, categorical = check_pair(
         reference, query, categorical, names=("reference", "query")
     )
-    enc = _Encoding.fit(reference, [reference, query], continuous, categorical)
+    enc = FrameEncoding.fit(reference, [reference, query], continuous, categorical)
     return _count_copies(enc, reference, query)
 
 
-def _count_copies(enc: _Encoding, reference: pd.DataFrame, query: pd.DataFrame) -> int:
+def _count_copies(enc: FrameEncoding, reference: pd.DataFrame, query: pd.DataFrame) -> int:
     known = set(enc.row_keys(reference))
     return sum(key in known for key in enc.row_keys(query))
 
 
 def _utility(
-    enc: _Encoding,
+    enc: FrameEncoding,
     features: list[int],
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
@@ -377,7 +247,7 @@ def _utility(
         fraud_x = enc.tree_matrix(fraud)[:, features]
         x = np.vstack([fraud_x, legit_x])
         y = np.r_[np.ones(len(fraud_x), dtype=np.int8), np.zeros(len(legit_x), dtype=np.int8)]
-        clf = _xgb(random_state, n_estimators=200, max_depth=4)
+        clf = xgb_classifier(random_state, n_estimators=200, max_depth=4)
         clf.fit(x, y)
         scores[name] = float(average_precision_score(y_test, clf.predict_proba(test_x)[:, 1]))
     ratio = scores["tstr"] / scores["trtr"] if scores["trtr"] > 0 else math.nan
@@ -401,62 +271,6 @@ def dcr_share_threshold(n_holdout: int, n_synthetic: int) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_pair(
-    real: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    categorical: Sequence[str],
-    *,
-    names: tuple[str, str] = ("real", "synthetic"),
-    min_rows: int = 1,
-) -> tuple[list[str], list[str]]:
-    """Validate the two main frames; return (continuous, categorical) in the real column order."""
-    for name, frame in zip(names, (real, synthetic), strict=True):
-        if not isinstance(frame, pd.DataFrame):
-            raise DataError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-        duplicated = frame.columns[frame.columns.duplicated()].tolist()
-        if duplicated:
-            raise DataError(f"{name} has duplicated column names: {duplicated}")
-    missing = [c for c in real.columns if c not in synthetic.columns]
-    extra = [c for c in synthetic.columns if c not in real.columns]
-    if missing or extra:
-        raise DataError(
-            f"{names[0]} and {names[1]} must have the same columns: missing from {names[1]}: "
-            f"{missing}, only in {names[1]}: {extra}"
-        )
-    if real.shape[1] == 0:
-        raise DataError(f"{names[0]} has no columns")
-    undeclared = [c for c in categorical if c not in real.columns]
-    if undeclared:
-        raise DataError(f"categorical columns not in {names[0]}: {undeclared}")
-    categorical = [c for c in real.columns if c in set(categorical)]
-    continuous = [c for c in real.columns if c not in set(categorical)]
-    for name, frame in zip(names, (real, synthetic), strict=True):
-        _check_rows(frame, name, continuous, min_rows)
-    return continuous, categorical
-
-
-def _check_rows(frame: pd.DataFrame, name: str, continuous: Sequence[str], min_rows: int) -> None:
-    if len(frame) == 0:
-        raise DataError(f"{name} has no rows")
-    if len(frame) < min_rows:
-        raise DataError(
-            f"{name} has {len(frame)} rows; the classifier two-sample test uses {min_rows}-fold "
-            f"stratified cross-validation and needs at least {min_rows} rows each of real and synthetic"
-        )
-    for col in continuous:
-        dtype = frame[col].dtype
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
-            raise DataError(
-                f"{name} column {col!r} has dtype {dtype}, which is not numeric: declare it in "
-                "`categorical` or drop it"
-            )
-        values = _as_float(frame[col])
-        if np.isinf(values).any():
-            raise DataError(
-                f"{name} column {col!r} holds {int(np.isinf(values).sum())} infinite values"
-            )
-
-
 def _check_extra(
     frame: Any, name: str, columns: Sequence[str], continuous: Sequence[str], min_rows: int = 1
 ) -> pd.DataFrame:
@@ -466,7 +280,7 @@ def _check_extra(
     if missing:
         raise DataError(f"{name} lacks columns of the real rows: {missing}")
     frame = frame[list(columns)]
-    _check_rows(frame, name, continuous, min_rows)
+    check_rows(frame, name, continuous, min_rows)
     return frame
 
 
@@ -571,7 +385,7 @@ def quality_report(
     rows, the DCR at most `max_rows` synthetic rows; exact copies are counted over every row.
     Metric keys are listed in `METRIC_DESCRIPTIONS`; those of a section left out are absent.
     """
-    continuous, categorical = _check_pair(real, synthetic, categorical, min_rows=MIN_ROWS)
+    continuous, categorical = check_pair(real, synthetic, categorical, min_rows=MIN_ROWS)
     columns = list(real.columns)
     synthetic = synthetic[columns]
     rng = np.random.default_rng(random_state)
@@ -591,7 +405,7 @@ def quality_report(
         test = _check_extra(test, "test", columns, continuous)
 
     frames = [real, synthetic] + [f for f in (holdout, train_legit, test) if f is not None]
-    enc = _Encoding.fit(real, frames, continuous, categorical)
+    enc = FrameEncoding.fit(real, frames, continuous, categorical)
     metrics: dict[str, float] = {
         "quality_n_real": float(len(real)),
         "quality_n_synthetic": float(len(synthetic)),
@@ -619,7 +433,7 @@ def quality_report(
     n_c2st = min(len(real), len(synthetic), max_rows)  # equal sizes: the larger side adds little
     real_c2st = _subsample(real, n_c2st, rng)
     synth_c2st = _subsample(synthetic, n_c2st, rng)
-    auc, auc_std = _c2st(
+    auc, auc_std = c2st_matrix(
         enc.tree_matrix(real_c2st),
         enc.tree_matrix(synth_c2st),
         n_splits=C2ST_FOLDS,
@@ -724,7 +538,7 @@ def _subsample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.Data
 
 
 def _plot_data(
-    enc: _Encoding,
+    enc: FrameEncoding,
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
     continuous: list[str],
@@ -806,7 +620,7 @@ def _figure_distributions(plot: _PlotData, per_column: pd.DataFrame) -> Figure:
 
 
 def _hist_panel(ax: Any, real: pd.Series, synthetic: pd.Series) -> None:
-    a, b = _as_float(real), _as_float(synthetic)
+    a, b = as_float(real), as_float(synthetic)
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     both = np.concatenate([a, b])
     if both.size == 0:

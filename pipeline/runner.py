@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,13 +26,14 @@ from models.classifier import (
     rounds_policy,
     sampler_stats,
 )
+from models.gan import GANCache
 from models.samplers import REGISTRY, StrategyContext, build_strategy, strategy_kind
 from pipeline import evaluate, report, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset, build_source
 from pipeline.errors import ConfigError, FraudganError
-from pipeline.features import build_features, feature_columns
+from pipeline.features import FeatureRules, build_features, feature_columns, feature_rules
 from pipeline.split import Fold, stratified_folds, temporal_folds, validation_slice
 from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 
@@ -56,6 +56,7 @@ class Prepared:
     entity: np.ndarray | None
     amount: np.ndarray | None
     folds: list[Fold]
+    rules: FeatureRules | None = None  # between the model's engineered input columns
 
     @property
     def schema(self) -> Schema:
@@ -165,6 +166,9 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
         entity=None if schema.entity is None else frame[schema.entity].to_numpy(),
         amount=None if schema.amount is None else frame[schema.amount].to_numpy(dtype=float),
         folds=folds,
+        rules=feature_rules(
+            categorical + numeric, amount=schema.amount, windows_days=cfg.features.windows_days
+        ),
     )
 
 
@@ -247,6 +251,9 @@ class FoldRunner:
             n_positive=n_pos,
             n_negative=len(self.y_fit) - n_pos,
             categorical_indices=tuple(range(len(prepared.categorical))),
+            categorical=tuple(prepared.categorical),
+            rules=prepared.rules,
+            gan_cache=GANCache(),
         )
 
     def xgb_params(self, strategy: Any, clf_overrides: dict[str, Any]) -> dict[str, Any]:
@@ -296,6 +303,7 @@ class FoldRunner:
             cardinalities=self.cardinalities,
             random_state=self.fold.seed,
             keep_synthetic=strategy.family == "gan" and self.cfg.report.quality,
+            sampler_first=strategy.sampler_first,
         )
         # Strategies that differ only after fitting (`threshold` vs `none`) share one fit.
         key = repr(pipe.get_params(deep=True))
@@ -421,19 +429,17 @@ class FoldRunner:
         fitted = self.final(fitted)
         metrics, curve = self.score(fitted)
         quality = None
-        # The quality report judges the GAN fitted on the fit rows: the validation slice's
-        # fraud rows are then real rows it never saw.
-        sampler_step = fitted.selection_pipe.named_steps.get("sampler")
         gan_history: dict[str, list[float]] = {}
+        sampler_step = fitted.pipe.named_steps.get("sampler")
         if sampler_step is not None and getattr(sampler_step, "appended_", None) is not None:
             quality = gan_quality(self, fitted, sampler_step.appended_)
             metrics.update(quality.metrics)
-        synthesizer = getattr(getattr(sampler_step, "sampler", None), "synthesizer_", None)
+        sampler = getattr(sampler_step, "sampler", None)
+        synthesizer = getattr(sampler, "synthesizer_", None)
         if synthesizer is not None:
-            synthesizer.log_to_mlflow("cgan")  # the generator (.keras) and its transformer
+            synthesizer.log_to_mlflow("cgan")  # the generator (.keras), transformer and rules
             gan_history = dict(synthesizer.history_)
-            metrics["gan_best_epoch"] = float(synthesizer.best_epoch_ or math.nan)
-            metrics["gan_train_seconds"] = float(synthesizer.train_seconds_)
+            metrics.update(gan_metrics(synthesizer, sampler))
         if untuned is not None:
             metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
         return ChildResult(
@@ -450,8 +456,20 @@ class FoldRunner:
         )
 
 
+def gan_series(history: dict[str, list[float]]) -> dict[str, tuple[list[int], list[float]]]:
+    """A GAN's per-epoch losses and per-test two-sample AUCs as MLflow metric histories."""
+    steps = {"c2st_auc": history.get("c2st_epoch", [])}
+    return {
+        f"gan_{key}": (steps.get(key, history.get("epoch", [])), values)
+        for key, values in history.items()
+        if key not in ("epoch", "c2st_epoch")
+    }
+
+
 def _log_child(result: ChildResult, run_id: str) -> None:
     tracking.log_metrics(run_id, result.metrics)
+    if result.gan_history:
+        tracking.log_series(run_id, gan_series(result.gan_history))
     tracking.log_params(run_id, {"kind": result.kind, **result.params})
     if result.pr_curve is not None:
         mlflow.log_dict(
@@ -798,50 +816,45 @@ def load_comparison(parent_run_id: str) -> tuple[report.Comparison, pd.DataFrame
     return build_comparison(frame, cfg), frame, dict(parent.data.tags)
 
 
-def preprocessed_to_frame(pipe: Any, matrix: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
-    """Rows of the preprocessed matrix back in readable units: category labels and unscaled numbers.
-
-    Works for the ordinal encoding (the GAN's): categorical codes first, then the numeric block
-    (imputed values and missing indicators, standardised). Returns the frame and its categorical
-    columns.
-    """
-    pre = pipe.named_steps["preprocess"]
-    names = list(pre.get_feature_names_out())
-    frame = pd.DataFrame(np.asarray(matrix, dtype=np.float64), columns=names)
-    categorical: list[str] = []
-    cat = pre.named_transformers_.get("categorical")
-    cat_cols = list(getattr(cat, "feature_names_in_", []))
-    for i, col in enumerate(cat_cols):
-        labels = np.asarray(cat.categories_[i], dtype=object)
-        codes = frame[col].round().astype(np.int64).to_numpy()
-        valid = (codes >= 0) & (codes < len(labels))
-        frame[col] = np.where(valid, labels[np.clip(codes, 0, len(labels) - 1)], "(unknown)")
-        categorical.append(col)
-    num = pre.named_transformers_.get("numeric")
-    if num is not None and hasattr(num, "get_feature_names_out"):
-        num_names = list(num.get_feature_names_out())
-        frame[num_names] = num[-1].inverse_transform(frame[num_names].to_numpy())
-    return frame, categorical
+def gan_metrics(synthesizer: Any, sampler: Any) -> dict[str, float]:
+    """What a GAN child logs about its generator: training, selection, filtering."""
+    out = {
+        "gan_best_epoch": float(synthesizer.best_epoch_),
+        "gan_epochs_run": float(synthesizer.epochs_run_),
+        "gan_train_seconds": float(synthesizer.train_seconds_),
+        "gan_rows_per_second": float(synthesizer.rows_per_second_),
+        "gan_generated": float(sampler.n_generated_),
+        "gan_kept": float(sampler.n_kept_),
+    }
+    if synthesizer.c2st_auc_ is not None:
+        out["gan_selected_c2st_auc"] = float(synthesizer.c2st_auc_)
+    return out
 
 
-def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: np.ndarray) -> Any:
-    """The quality report of a GAN child: synthetic fraud vs the fold's real fraud rows."""
+def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: pd.DataFrame) -> Any:
+    """The quality report of a GAN child: its synthetic fraud rows against the real fraud rows
+    the scored model trained on; the test fold's fraud rows, which no GAN saw, are the holdout."""
     from pipeline.quality import quality_report
 
-    pipe = fitted.selection_pipe
-    pre = pipe.named_steps["preprocess"]
-    real, categorical = preprocessed_to_frame(pipe, pre.transform(fr.X_fit[fr.y_fit == 1]))
-    synth, _ = preprocessed_to_frame(pipe, synthetic)
-    holdout, _ = preprocessed_to_frame(pipe, pre.transform(fr.X_val[fr.y_val == 1]))
-    legit, _ = preprocessed_to_frame(pipe, pre.transform(fr.X_fit[fr.y_fit == 0]))
-    test, _ = preprocessed_to_frame(pipe, pre.transform(fr.X_test))
-    return quality_report(
-        real,
-        synth,
-        categorical=categorical,
+    X, y = (fr.X_train, fr.y_train) if fitted.refitted else (fr.X_fit, fr.y_fit)
+    holdout = fr.X_test[fr.y_test == 1]
+    rules = fr.p.rules
+    if rules is not None:
+        log.info("generated rows breaking a feature rule: %s", rules.violations(synthetic))
+    report = quality_report(
+        X[y == 1],
+        synthetic,
+        categorical=fr.p.categorical,
         holdout=holdout if len(holdout) >= 5 else None,
-        train_legit=legit,
-        test=test,
+        train_legit=X[y == 0],
+        test=fr.X_test,
         test_label=fr.y_test,
         random_state=fr.fold.seed,
     )
+    if rules is not None:
+        broken = rules.broken_rows(synthetic)
+        report.metrics["quality_rule_violations"] = float(broken.sum())
+        report.metrics["quality_rule_violation_share"] = (
+            float(broken.mean()) if len(broken) else 0.0
+        )
+    return report

@@ -22,12 +22,15 @@ pipeline, then the matrix is distributed over `num_workers` Spark tasks for boos
 stopping on the validation rows. The booster comes back into the local pipeline, so scoring,
 metrics, thresholds and MLflow logging are those of the local engine.
 
-The GAN on Spark: the generator is trained on the driver on a sample of the fit rows
-(`gan_training_rows`: every fraud row first, legitimate rows drawn to fill `spark_gan_sample_rows`);
-how many rows to add is `sampling_strategy` applied to all fit rows. The trained generator is
-shipped to the executors in its saved form and the synthetic rows are generated there in seeded
-chunks (`generate_on_executors`), re-encoded there, and joined to the real rows for boosting. The
-SMOTE family (it needs every row's neighbours on one machine) is refused with a `ConfigError`.
+The GAN on Spark: the generator is trained on the driver on a sample of the fit rows' input
+columns (`gan_training_rows`: every fraud row first, legitimate rows drawn to fill
+`spark_gan_sample_rows`); how many rows to add is `sampling_strategy` applied to all fit rows.
+The trained generator is shipped to the executors in its saved form and the synthetic rows are
+generated there in seeded chunks (`generate_on_executors`), preprocessed there (with the
+preprocessing fitted on the real fit rows: unlike the local pipeline, it does not see the
+synthetic rows), weighted by `synthetic_weight`, and joined to the real rows for boosting. The
+GAN's filters need every generated row at once and are refused, like the SMOTE family (it needs
+every row's neighbours on one machine), with a `ConfigError`.
 """
 
 from __future__ import annotations
@@ -325,6 +328,16 @@ def check_engine(cfg: ExperimentConfig) -> None:
             f"family needs every row's neighbours on one machine); remove {', '.join(bad)} or "
             "use engine: local"
         )
+    filtered = [
+        name
+        for name, params in cfg.strategies.items()
+        if params.get("filter_realism") or params.get("filter_easy")
+    ]
+    if filtered:
+        raise ConfigError(
+            f"engine: spark generates the GAN's rows on the executors and cannot filter them: "
+            f"set filter_realism and filter_easy to 0 in {', '.join(filtered)} or use engine: local"
+        )
 
 
 def _spark_params(classifier: Any, num_workers: int) -> dict[str, Any]:
@@ -351,21 +364,21 @@ def fit_spark_pipeline(
 ) -> Any:
     """Fit a `models.classifier.build_pipeline` pipeline, boosting on Spark; returns `pipe`.
 
-    The preprocessing is fitted on the fit rows (driver); XGBoost trains with
+    The preprocessing is fitted on the driver on the (real) fit rows; XGBoost trains with
     `SparkXGBClassifier` on `num_workers` tasks (default: Spark's default parallelism); with
     validation rows, the classifier's `ValidationRounds` stops boosting on them and the booster
     is cut to the trees it chooses, as `models.classifier.fit_pipeline` does locally. The fitted
-    booster becomes the pipeline's classifier.
-    A GAN sampler is trained on the driver on at most `gan_sample_rows` fit rows
-    (`gan_training_rows`) and its synthetic rows are generated on the executors
-    (`generate_on_executors`); other samplers raise `ConfigError`.
+    booster becomes the pipeline's classifier. A GAN sampler is trained on the driver on at
+    most `gan_sample_rows` fit rows (`gan_training_rows`); its synthetic rows are generated and
+    preprocessed on the executors (`generate_on_executors`), with their sample weight. Other
+    samplers raise `ConfigError`.
     """
     from pyspark.ml.feature import VectorAssembler
     from sklearn.base import clone
     from xgboost.spark import SparkXGBClassifier
 
     from models.classifier import VALIDATION_METRIC, keep_trees, rounds_callback
-    from models.oversampler import CGANOverSampler
+    from models.gan import CGANOverSampler
 
     names = [n for n, _ in pipe.steps]
     step = pipe.named_steps.get("sampler")
@@ -379,37 +392,32 @@ def fit_spark_pipeline(
         xgb_log.setLevel(logging.WARNING)  # its INFO lines repeat every parameter per fit
     spark = spark_session(master)
     workers = num_workers or max(1, int(spark.sparkContext.defaultParallelism))
-    head = [(n, s) for n, s in pipe.steps if n in ("preprocess", "encode")]
     has_val = X_val is not None and y_val is not None
-    m_fit, m_val = X_fit, X_val
     y_val = np.asarray(y_val) if has_val else np.zeros(0)
-    encoder = None
-    synthetic = None
-    for i, (name, step_i) in enumerate(head):
-        fitted = clone(step_i).fit(X_fit if i == 0 else m_fit)
-        if name == "preprocess" and step is not None:
-            # the GAN works on the preprocessed matrix, before the re-encoding, as locally
-            synthetic = _spark_oversample(
-                spark,
-                step,
-                np.asarray(fitted.transform(X_fit), dtype=np.float64),
-                np.asarray(y_fit),
-                sample_rows=gan_sample_rows,
-            )
-        if name == "encode":
-            encoder = fitted
+    head = []
+    m_fit, m_val = X_fit, X_val
+    for name, step_i in pipe.steps[:-1]:
+        if name == "sampler":
+            continue
+        fitted = clone(step_i).fit(m_fit)
         m_fit = fitted.transform(m_fit)
         m_val = fitted.transform(m_val) if has_val else None
         pipe.steps[names.index(name)] = (name, fitted)
+        head.append(fitted)
     m_fit = np.asarray(m_fit, dtype=np.float64)
     m_val = np.asarray(m_val if has_val else m_fit[:0], dtype=np.float64)
     cols = [f"f{j}" for j in range(m_fit.shape[1])]
     table = pd.DataFrame(np.vstack([m_fit, m_val]), columns=cols)
     table["label"] = np.concatenate([y_fit, y_val]).astype(np.float64)
     table["is_val"] = np.r_[np.zeros(len(y_fit), bool), np.ones(len(y_val), bool)]
+    table["weight"] = 1.0
     sdf = spark.createDataFrame(table)
-    if synthetic is not None:
-        sdf = sdf.unionByName(_encode_on_executors(synthetic, encoder, cols))
+    synthetic = None
+    if step is not None:
+        synthetic = _spark_oversample(
+            spark, step, X_fit, np.asarray(y_fit), sample_rows=gan_sample_rows, head=head
+        )
+        sdf = sdf.unionByName(synthetic)
     sdf = VectorAssembler(inputCols=cols, outputCol="features", handleInvalid="keep").transform(sdf)
     classifier = pipe.steps[-1][1]
     params = _spark_params(classifier, workers)
@@ -419,8 +427,10 @@ def fit_spark_pipeline(
         options["validation_indicator_col"] = "is_val"
         if rounds is not None:
             options["callbacks"] = [rounds]
+    if step is not None and step.sampler.synthetic_weight != 1.0:
+        options["weight_col"] = "weight"
     model = SparkXGBClassifier(features_col="features", label_col="label", **options, **params).fit(
-        sdf.select("features", "label", "is_val")
+        sdf.select("features", "label", "is_val", "weight")
     )
     if synthetic is not None:
         synthetic.unpersist()
@@ -462,9 +472,10 @@ def gan_training_rows(y: np.ndarray, cap: int, seed: int) -> np.ndarray:
 
 
 def _spark_oversample(
-    spark: Any, step: Any, X: np.ndarray, y: np.ndarray, *, sample_rows: int
+    spark: Any, step: Any, X: pd.DataFrame, y: np.ndarray, *, sample_rows: int, head: list[Any]
 ) -> Any:
-    """The GAN's synthetic rows (preprocessed columns `p*` and `label`) as a cached DataFrame.
+    """The GAN's synthetic rows, preprocessed by `head`, as a cached Spark DataFrame with the
+    fit table's columns (`f*`, `label`, `is_val`, `weight`).
 
     The generator trains on the driver on `gan_training_rows`; the number of rows to add comes
     from the sampler's `sampling_strategy` applied to *all* fit rows, as in the local engine.
@@ -485,16 +496,39 @@ def _spark_oversample(
         int((y[rows] == 1).sum()),
         sum(wanted.values()),
     )
-    sampler.fit_synthesizer(X[rows], y[rows], wanted)
-    synthetic = generate_on_executors(spark, sampler).cache()
-    n_added = synthetic.count()
+    sampler.fit_synthesizer(X.iloc[rows], y[rows], wanted)
+    raw = generate_on_executors(spark, sampler).cache()
+    features = _preprocess_on_executors(raw, X.dtypes, head, sampler.synthetic_weight).cache()
+    n_added = features.count()
     step.seconds_ = time.perf_counter() - started
     step.n_input_ = len(y)
     step.n_added_ = int(n_added)
+    sampler.n_generated_ = sampler.n_kept_ = int(n_added)
     if step.keep_appended:
-        pcols = [f"p{j}" for j in range(X.shape[1])]
-        step.appended_ = synthetic.select(*pcols).toPandas().to_numpy(dtype=np.float64)
-    return synthetic
+        step.appended_ = _as_dtypes(raw.drop("label").toPandas(), X.dtypes)
+    raw.unpersist()
+    return features
+
+
+def _spark_schema(names: list[str], text: list[str], extra: dict[str, Any]) -> Any:
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    fields = [StructField(n, StringType() if n in set(text) else DoubleType()) for n in names]
+    return StructType(fields + [StructField(n, t) for n, t in extra.items()])
+
+
+def _as_dtypes(frame: pd.DataFrame, dtypes: pd.Series) -> pd.DataFrame:
+    """Rows back from Spark (text and doubles) in the training frame's dtypes."""
+    out = frame[list(dtypes.index)].copy()
+    for name, dtype in dtypes.items():
+        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            try:
+                out[name] = out[name].astype(dtype)
+            except (TypeError, ValueError):  # an integer column with missing values
+                out[name] = out[name].astype("float64")
+        else:
+            out[name] = out[name].astype(dtype)
+    return out
 
 
 def generate_on_executors(spark: Any, sampler: Any, chunk_rows: int = GAN_CHUNK_ROWS) -> Any:
@@ -503,18 +537,24 @@ def generate_on_executors(spark: Any, sampler: Any, chunk_rows: int = GAN_CHUNK_
     Each block of `sampler.sample_plan()` is cut into chunks of `chunk_rows`, each with its own
     seed (from the block's seed and the chunk number), so the rows do not depend on how Spark
     schedules the tasks. The generator travels in its own save format (`CGANSynthesizer.save`).
-    Columns: `p0`... (the sampler's input columns, float64) and `label` (float64).
+    Columns: the sampler's input columns (categories as text, numbers as doubles) and `label`
+    (double).
     """
     import io
     import pickle
     import tempfile
     import zipfile
 
-    from pyspark.sql.types import DoubleType, StructField, StructType
+    from pyspark.sql.types import DoubleType
 
     synth = sampler.synthesizer_
     if synth is None:
         raise ValueError("generate_on_executors: the sampler has no fitted GAN (no rows wanted)")
+    if sampler.filter_realism or sampler.filter_easy:
+        raise ConfigError(
+            "engine: spark generates the GAN's rows on the executors without filtering them; "
+            "set filter_realism and filter_easy to 0 or use engine: local"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         synth.save(tmp)
         buffer = io.BytesIO()
@@ -525,11 +565,10 @@ def generate_on_executors(spark: Any, sampler: Any, chunk_rows: int = GAN_CHUNK_
     shell.synthesizer_ = None
     payload = spark.sparkContext.broadcast((pickle.dumps(shell), buffer.getvalue()))
     chunks = [(float(cls), n, seed) for cls, n, seed in chunk_plan(sampler, chunk_rows)]
-    n_features = int(sampler.n_features_in_)
-    schema = StructType(
-        [StructField(f"p{j}", DoubleType()) for j in range(n_features)]
-        + [StructField("label", DoubleType())]
-    )
+    probe = sampler.sample_block(1, chunks[0][0], 0)
+    names = [str(n) for n in probe.columns]
+    text = [n for n in names if not pd.api.types.is_numeric_dtype(probe[n].dtype)]
+    schema = _spark_schema(names, text, {"label": DoubleType()})
     specs = spark.createDataFrame(
         pd.DataFrame(chunks, columns=["cls", "n", "seed"]).astype({"n": "int64", "seed": "int64"})
     ).repartition(max(1, min(len(chunks), spark.sparkContext.defaultParallelism)))
@@ -540,9 +579,14 @@ def generate_on_executors(spark: Any, sampler: Any, chunk_rows: int = GAN_CHUNK_
             for cls, n, chunk_seed in spec.itertuples(index=False):
                 label = int(cls) if float(cls).is_integer() else cls
                 block = local.sample_block(int(n), label, int(chunk_seed))
-                out = pd.DataFrame(block, columns=[f"p{j}" for j in range(n_features)])
-                out["label"] = float(cls)
-                yield out
+                for name in names:
+                    if name in text:
+                        present = block[name].notna()
+                        block[name] = block[name].astype(str).where(present, None)
+                    else:
+                        block[name] = block[name].astype("float64")
+                block["label"] = float(cls)
+                yield block
 
     return specs.mapInPandas(generate, schema)
 
@@ -569,7 +613,7 @@ def _executor_sampler(payload: tuple[bytes, bytes]) -> Any:
     import tempfile
     import zipfile
 
-    from models.cgan import CGANSynthesizer
+    from models.gan.synthesizer import CGANSynthesizer
 
     key = hash(payload[1])
     if key not in _EXECUTOR_SAMPLERS:
@@ -582,29 +626,35 @@ def _executor_sampler(payload: tuple[bytes, bytes]) -> Any:
     return _EXECUTOR_SAMPLERS[key]
 
 
-def _encode_on_executors(synthetic: Any, encoder: Any, cols: list[str]) -> Any:
-    """Synthetic rows in the classifier's columns `cols` (re-encoded when `encoder` is set)."""
-    from pyspark.sql import functions as F
+def _preprocess_on_executors(raw: Any, dtypes: pd.Series, head: list[Any], weight: float) -> Any:
+    """Generated rows through the fitted preprocessing `head`: the fit table's columns."""
     from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
 
-    pcols = [c for c in synthetic.columns if c != "label"]
-    if encoder is None:
-        renamed = [synthetic[p].alias(c) for p, c in zip(pcols, cols, strict=True)]
-        return synthetic.select(*renamed, "label", F.lit(False).alias("is_val"))
+    sample = _as_dtypes(raw.limit(1).toPandas().drop(columns="label"), dtypes)
+    for step in head:
+        sample = step.transform(sample)
+    cols = [f"f{j}" for j in range(np.asarray(sample).shape[1])]
     schema = StructType(
         [StructField(c, DoubleType()) for c in cols]
-        + [StructField("label", DoubleType()), StructField("is_val", BooleanType())]
+        + [
+            StructField("label", DoubleType()),
+            StructField("is_val", BooleanType()),
+            StructField("weight", DoubleType()),
+        ]
     )
 
     def encode(batches: Any) -> Any:
         for batch in batches:
-            matrix = np.asarray(encoder.transform(batch[pcols].to_numpy()), dtype=np.float64)
-            out = pd.DataFrame(matrix, columns=cols)
+            matrix = _as_dtypes(batch.drop(columns="label"), dtypes)
+            for step in head:
+                matrix = step.transform(matrix)
+            out = pd.DataFrame(np.asarray(matrix, dtype=np.float64), columns=cols)
             out["label"] = batch["label"].to_numpy()
             out["is_val"] = False
+            out["weight"] = float(weight)
             yield out
 
-    return synthetic.mapInPandas(encode, schema)
+    return raw.mapInPandas(encode, schema)
 
 
 def train_spark(

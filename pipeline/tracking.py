@@ -198,6 +198,21 @@ def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         retry(lambda c=chunk: client.log_batch(run_id, metrics=c), what="logging metrics")
 
 
+def log_series(run_id: str, series: dict[str, tuple[list[int], list[float]]]) -> None:
+    """Log metric histories, {name: (steps, values)}, in batches (non-finite values skipped)."""
+    now = int(time.time() * 1000)
+    batch = [
+        Metric(name, float(v), now, int(step))
+        for name, (steps, values) in series.items()
+        for step, v in zip(steps, values, strict=True)
+        if v is not None and math.isfinite(float(v))
+    ]
+    client = MlflowClient()
+    for i in range(0, len(batch), 1000):
+        chunk = batch[i : i + 1000]
+        retry(lambda c=chunk: client.log_batch(run_id, metrics=c), what="logging metric histories")
+
+
 def log_params(run_id: str, params: dict[str, Any]) -> None:
     """Log parameters in one batch (values as strings, truncated to MLflow's limit)."""
     batch = [Param(str(k), str(v)[:6000]) for k, v in params.items()]

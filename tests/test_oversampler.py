@@ -1,6 +1,11 @@
-"""CGANOverSampler: imblearn's estimator checks, cloning, sampling_strategy, categorical codes."""
+"""CGANOverSampler: imblearn's estimator checks, parameters derived from CGANConfig, the columns
+as they are, the GAN cache, synthetic weights and filters."""
 
 from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -8,15 +13,13 @@ import pytest
 from imblearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.base import clone
 
-from models import oversampler as ovs
-from models.oversampler import CGANOverSampler
+from models.gan import CGANConfig, CGANOverSampler, GANCache
 from pipeline.errors import TrainingError
 
 TINY = {
     "epochs": 1,
-    "steps_per_epoch": 1,
     "batch_size": 40,
-    "embedding_dim": 8,
+    "noise_dim": 8,
     "generator_dim": (16,),
     "critic_dim": (16,),
     "pac": 4,
@@ -47,22 +50,41 @@ def _fraud_data(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     y = (rng.random(n) < 0.15).astype(np.int64)
     code = rng.integers(0, 4, n).astype(np.float32)  # an ordinal-encoded category
     amount = rng.lognormal(2 + y, 1.0, n).astype(np.float32)
-    flag = (rng.random(n) < 0.3).astype(np.float32)  # a missing-indicator-like column
+    flag = (rng.random(n) < 0.3).astype(np.float32)
     x = (rng.normal(size=n) + 2 * y).astype(np.float32)
     return np.column_stack([code, amount, flag, x]), y
 
 
-def test_clone_keeps_parameters_unchanged():
-    sampler = _tiny(categorical_features=[0], sampling_strategy=0.5)
-    params = sampler.get_params()
-    cloned = clone(sampler)
-    assert cloned.get_params() == params
-    assert cloned.categorical_features is sampler.categorical_features or (
-        cloned.categorical_features == sampler.categorical_features
+def _frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    X, y = _fraud_data(n, seed)
+    rng = np.random.default_rng(seed)
+    return (
+        pd.DataFrame(
+            {
+                "channel": rng.choice(["online", "atm", "pos"], n),
+                "amount": X[:, 1].astype(np.float64),
+                "count_1d": rng.poisson(2 + 3 * y).astype(np.int64),
+                "velocity": np.where(rng.random(n) < 0.1, np.nan, X[:, 3]),
+            }
+        ),
+        y,
     )
 
 
-def test_sampling_strategy_and_categorical_codes():
+def test_every_gan_setting_is_a_parameter_that_clones_unchanged():
+    sampler = _tiny(categorical_features=[0], sampling_strategy=0.5, aux_weight=0.5, clusters=2)
+    params = sampler.get_params()
+    assert set(CGANConfig.defaults()) <= set(params)  # derived from CGANConfig, none left out
+    assert sampler.gan_config() == dataclasses.replace(
+        CGANConfig(), **{**TINY, "aux_weight": 0.5, "clusters": 2}
+    )
+    cloned = clone(sampler)
+    assert cloned.get_params() == params
+    with pytest.raises(TypeError, match="unexpected parameter"):
+        CGANOverSampler(embedding_dim=8)
+
+
+def test_sampling_strategy_and_categorical_codes_with_arrays():
     X, y = _fraud_data()
     sampler = _tiny(categorical_features=[0], sampling_strategy=0.5)
     X_res, y_res = sampler.fit_resample(X, y)
@@ -75,41 +97,68 @@ def test_sampling_strategy_and_categorical_codes():
     assert set(np.unique(new[:, 0])) <= set(np.unique(X[:, 0]))
     assert set(np.unique(new[:, 2])) <= {0.0, 1.0}
     assert new[:, 1].min() >= X[:, 1].min() and new[:, 1].max() <= X[:, 1].max()
-    assert sampler.categorical_features_ == [0] and sampler.binary_features_ == [2]
+    assert sampler.categorical_features_ == ["x0"]
 
 
-def test_dataframe_in_dataframe_out_and_condition_by_name():
-    X, y = _fraud_data()
-    df = pd.DataFrame(X, columns=["merchant_code", "amount", "flag", "x"])
-    sampler = _tiny(
-        categorical_features=["merchant_code"],
-        condition_feature="merchant_code",
-        sampling_strategy={1: 120},
-    )
+def test_columns_as_they_are_in_and_out():
+    df, y = _frame()
+    sampler = _tiny(condition_feature="channel", sampling_strategy={1: 120})
     X_res, y_res = sampler.fit_resample(df, pd.Series(y, name="is_fraud"))
     assert isinstance(X_res, pd.DataFrame) and list(X_res.columns) == list(df.columns)
+    pd.testing.assert_series_equal(X_res.dtypes, df.dtypes)
     assert int((y_res == 1).sum()) == 120
+    new = X_res.iloc[len(df) :]
+    assert set(new["channel"]) <= set(df["channel"])  # text categories stay text
+    assert (new["count_1d"] >= 0).all()
+    assert sampler.categorical_features_ == ["channel"]  # text columns need no declaration
 
 
-def test_cache_reuses_the_gan_for_other_ratios():
-    ovs.clear_cache()
+def test_cache_shares_one_gan_between_fits_that_differ_after_training():
     X, y = _fraud_data(seed=1)
-    first = _tiny(sampling_strategy=0.3)
+    cache = GANCache()
+    first = _tiny(sampling_strategy=0.3, cache=cache)
     first.fit_resample(X, y)
-    second = _tiny(sampling_strategy=0.6)
+    second = _tiny(sampling_strategy=0.6, synthetic_weight=0.5, filter_realism=0.2, cache=cache)
     second.fit_resample(X, y)
     assert second.synthesizer_ is first.synthesizer_
-    third = _tiny(sampling_strategy=0.3, epochs=2)
+    third = _tiny(sampling_strategy=0.3, epochs=2, cache=cache)
     third.fit_resample(X, y)
     assert third.synthesizer_ is not first.synthesizer_
-    assert len(ovs._CACHE) <= ovs._CACHE_SIZE
+    # clone and deepcopy share the cache; a pickled copy starts empty
+    assert clone(second).cache is cache and copy.deepcopy(cache) is cache
+    assert len(pickle.loads(pickle.dumps(cache))) == 0 < len(cache)
 
 
 def test_same_seed_same_rows_without_cache():
     X, y = _fraud_data(seed=2)
-    a, _ = _tiny(cache=False, sampling_strategy=0.4).fit_resample(X, y)
-    b, _ = _tiny(cache=False, sampling_strategy=0.4).fit_resample(X, y)
+    a, _ = _tiny(sampling_strategy=0.4).fit_resample(X, y)
+    b, _ = _tiny(sampling_strategy=0.4).fit_resample(X, y)
     np.testing.assert_array_equal(a, b)
+
+
+def test_synthetic_weight_marks_only_the_appended_rows():
+    X, y = _fraud_data(seed=3)
+    sampler = _tiny(sampling_strategy=0.5, synthetic_weight=0.25)
+    X_res, _ = sampler.fit_resample(X, y)
+    weights = sampler.sample_weight_
+    assert len(weights) == len(X_res)
+    assert (weights[: len(X)] == 1).all() and (weights[len(X) :] == 0.25).all()
+    unweighted = _tiny(sampling_strategy=0.5)
+    unweighted.fit_resample(X, y)
+    assert unweighted.sample_weight_ is None
+
+
+def test_filters_drop_the_flagged_rows_and_keep_the_count():
+    df, y = _frame(seed=4)
+    wanted = {1: 150}
+    plain = _tiny(sampling_strategy=wanted)
+    plain.fit_resample(df, y)
+    filtered = _tiny(sampling_strategy=wanted, filter_realism=0.3, filter_easy=0.2)
+    X_res, y_res = filtered.fit_resample(df, y)
+    added = 150 - int((y == 1).sum())  # imblearn's dict: the class's count after resampling
+    assert int((y_res == 1).sum()) == 150
+    assert filtered.n_kept_ == added and filtered.n_generated_ == 2 * added  # kept 1 - 0.5
+    assert plain.n_generated_ == plain.n_kept_ == added
 
 
 def test_too_few_minority_rows_names_the_minimum():
@@ -120,13 +169,40 @@ def test_too_few_minority_rows_names_the_minimum():
         _tiny().fit_resample(X, y)
 
 
-def test_bad_parameters_raise_value_errors():
+def test_bad_parameters_raise_value_errors_before_training():
     X, y = _fraud_data()
     with pytest.raises(ValueError, match="multiple of pac"):
-        _tiny(batch_size=42).fit_resample(X, y)
+        _tiny(batch_size=42).check_params()
     with pytest.raises(ValueError, match="condition_feature"):
         _tiny(condition_feature=1).fit_resample(X, y)
     with pytest.raises(ValueError, match="out of range"):
         _tiny(categorical_features=[9]).fit_resample(X, y)
     with pytest.raises(ValueError, match="epochs"):
-        _tiny(epochs=0).fit_resample(X, y)
+        _tiny(epochs=0).check_params()
+    with pytest.raises(ValueError, match="filter_realism"):
+        _tiny(filter_realism=1.5).check_params()
+    with pytest.raises(ValueError, match="below 0.95"):
+        _tiny(filter_realism=0.5, filter_easy=0.5).check_params()
+
+
+def test_a_refit_trains_the_chosen_epochs_on_every_row():
+    from models.classifier import build_pipeline, fit_pipeline, for_refit
+
+    df, y = _frame(1500, seed=6)
+    pipe = build_pipeline(
+        ["amount", "count_1d", "velocity"],
+        ["channel"],
+        sampler=_tiny(sampling_strategy=0.3, epochs=4, eval_every=2),
+        encoding="onehot",
+        xgb_params={"n_estimators": 5},
+        sampler_first=True,
+    )
+    fit_pipeline(pipe, df.iloc[:1200], y[:1200], df.iloc[1200:], y[1200:])
+    fitted = pipe.named_steps["sampler"].sampler
+    assert [e for e, _ in fitted.synthesizer_.checkpoints_] == [2, 4]
+    refit = for_refit(pipe).named_steps["sampler"].sampler
+    assert refit.refit_params() == {}  # not fitted yet
+    assert (refit.epochs, refit.eval_every) == (fitted.synthesizer_.best_epoch_, 0)
+    refit.fit_resample(df, y)
+    assert refit.synthesizer_.epochs_run_ == fitted.synthesizer_.best_epoch_
+    assert refit.synthesizer_.checkpoints_ == []  # no rows held out, no tests

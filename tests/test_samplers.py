@@ -129,3 +129,53 @@ def test_ratio_below_the_data_is_a_clear_error() -> None:
         build_strategy("smote", {"sampling_strategy": 0.05}, CTX)
     with pytest.raises(ConfigError, match=r"must be in \(0, 1\]"):
         build_strategy("ros", {"sampling_strategy": 2.0}, CTX)
+
+
+class WeightingSpy(BaseEstimator):
+    """Duplicates every positive row at weight 0.25 on the input columns, as a GAN would."""
+
+    seen: list[pd.DataFrame] = []
+
+    def fit_resample(self, X, y):
+        WeightingSpy.seen.append(X.copy())
+        pos = np.asarray(y) == 1
+        self.sample_weight_ = np.r_[np.ones(len(y)), np.full(int(pos.sum()), 0.25)]
+        return pd.concat([X, X[pos]], ignore_index=True), np.concatenate([y, np.asarray(y)[pos]])
+
+
+def test_generative_samplers_come_first_and_their_weights_reach_the_classifier() -> None:
+    from xgboost import XGBClassifier
+
+    X, y = _frame(600, seed=4)
+    fit, val = np.arange(0, 400), np.arange(400, 500)
+    WeightingSpy.seen = []
+    params = {"n_estimators": 5, "max_depth": 2, "random_state": 0}
+    pipe = build_pipeline(
+        ["amount", "count_1d"],
+        ["channel"],
+        sampler=WeightingSpy(),
+        encoding="onehot",
+        xgb_params=params,
+        sampler_first=True,
+    )
+    assert [name for name, _ in pipe.steps] == ["sampler", "preprocess", "classifier"]
+    fit_pipeline(pipe, X.iloc[fit], y[fit], X.iloc[val], y[val])
+    # the sampler saw the columns as they are (text categories, raw amounts): the fit rows only
+    (seen,) = WeightingSpy.seen
+    pd.testing.assert_frame_equal(seen, X.iloc[fit])
+    # XGBoost trained on the real and synthetic rows with the sampler's weights, and the
+    # validation rows went through the preprocessing only
+    X_aug, y_aug = WeightingSpy().fit_resample(X.iloc[fit], y[fit])
+    pre = pipe.named_steps["preprocess"]
+    by_hand = XGBClassifier(eval_metric="aucpr", **params).fit(
+        pre.transform(X_aug),
+        y_aug,
+        sample_weight=np.r_[np.ones(len(fit)), np.full(len(y_aug) - len(fit), 0.25)],
+    )
+    np.testing.assert_allclose(
+        pipe.predict_proba(X.iloc[val]), by_hand.predict_proba(pre.transform(X.iloc[val]))
+    )
+    unweighted = XGBClassifier(eval_metric="aucpr", **params).fit(pre.transform(X_aug), y_aug)
+    assert not np.allclose(
+        pipe.predict_proba(X.iloc[val]), unweighted.predict_proba(pre.transform(X.iloc[val]))
+    )

@@ -90,7 +90,7 @@ def test_point_masses_get_exact_modes():
     rate = np.where(rng.random(n) < 0.7, 0.0, rng.beta(2, 5, n))  # zero-inflated
     weekday = rng.integers(0, 7, n)  # seven values, each a point mass
     df = pd.DataFrame({"rate": rate, "weekday": weekday})
-    t = TabularTransformer(max_modes=3, random_state=0).fit(df)
+    t = TabularTransformer(max_modes=3, max_discrete=0, random_state=0).fit(df)
     spans = {s.column: s for s in t.output_info_ if s.kind == "mode"}
     assert spans["weekday"].dim == 7 and spans["rate"].dim <= 3 + 1
     encoded = t.transform(df)
@@ -99,6 +99,50 @@ def test_point_masses_get_exact_modes():
     back = t.inverse_transform(encoded)
     assert (back["rate"][rate == 0.0] == 0.0).all()
     np.testing.assert_array_equal(back["weekday"], weekday)
+
+
+def test_few_valued_numeric_columns_are_categories_of_their_values():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(
+        {
+            "weekday": rng.integers(0, 7, 500).astype(np.int8),
+            "fee": rng.choice([0.0, 0.5, 2.5], 500),
+            "x": rng.normal(size=500),
+        }
+    )
+    t = TabularTransformer(random_state=0).fit(df)
+    assert t.categories_ == {"weekday": list(range(7)), "fee": [0.0, 0.5, 2.5]}
+    assert t.column_kinds_["x"] == "continuous"
+    # any generated one-hot decodes to a value seen in fit, in the column's dtype
+    noise = rng.random((200, t.output_dim_)).astype(np.float32)
+    back = t.inverse_transform(noise)
+    assert back["weekday"].dtype == np.int8 and set(back["weekday"]) <= set(range(7))
+    assert set(back["fee"]) <= {0.0, 0.5, 2.5}
+    pd.testing.assert_frame_equal(
+        t.inverse_transform(t.transform(df))[["weekday", "fee"]], df[["weekday", "fee"]]
+    )
+
+
+def test_point_masses_of_the_rare_stratum_get_exact_modes():
+    rng = np.random.default_rng(4)
+    n = 20_000
+    fraud = np.zeros(n, dtype=int)
+    fraud[:200] = 1
+    # 100.0 is the amount of 40 % of fraud rows and 0.4 % of all rows
+    amount = np.where(
+        fraud == 1,
+        np.where(rng.random(n) < 0.4, 100.0, rng.lognormal(4, 1, n)),
+        rng.lognormal(3, 1, n),
+    )
+    df = pd.DataFrame({"amount": amount})
+    plain = TabularTransformer(random_state=0).fit(df)
+    stratified = TabularTransformer(random_state=0).fit(df, stratify=fraud)
+    assert 100.0 not in plain._columns[0].spikes
+    assert 100.0 in stratified._columns[0].spikes
+    encoded = stratified.transform(df)
+    encoded[:, [s.start for s in stratified.output_info_ if s.kind == "scalar"]] = 0.3
+    back = stratified.inverse_transform(encoded)["amount"].to_numpy()
+    assert (back[amount == 100.0] == 100.0).all()
 
 
 def test_subsample_bounds_the_mixture_fit_and_stratify_keeps_rare_rows():

@@ -1,0 +1,104 @@
+"""`CGANConfig`: the conditional GAN's hyper-parameters, validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+SELECT_CHOICES = ("c2st", "last")
+
+
+@dataclass(frozen=True)
+class CGANConfig:
+    """Hyper-parameters of the conditional GAN (all JSON-serialisable).
+
+    Training length is sized by the data: an epoch is one pass over the target (rarest) class's
+    training rows at the batches' class balance (with `class_balance` 1, half of each batch), so
+    `epochs` passes take `epochs * ceil(n_target / (batch_size * share))` steps whatever the
+    number of majority rows. Every `eval_every` epochs a classifier two-sample test (C2ST)
+    scores generated target rows against held-out real ones (`holdout_fraction` of the target
+    class, at most `eval_rows`); `select="c2st"` keeps the weights with the best moving average
+    of three tests and stops after `patience` tests without a better one (0: never early), and
+    `select="last"` keeps the final weights.
+    """
+
+    epochs: int = 1500
+    batch_size: int = 500
+    noise_dim: int = 128
+    generator_dim: tuple[int, ...] = (128, 128)
+    critic_dim: tuple[int, ...] = (128, 128)
+    pac: int = 10
+    critic_steps: int = 1
+    learning_rate: float = 5e-4
+    gp_weight: float = 10.0
+    dropout: float = 0.5
+    tau: float = 0.2
+    class_balance: float = 1.0  # 0: the classes' frequencies; 1: every class equally often
+    aux_weight: float = 0.0  # weight of the auxiliary classifier's loss (0: no classifier)
+    clusters: int = 0  # condition on this many clusters of the target class's rows (0: none)
+    eval_every: int = 50  # epochs between two-sample tests; 0 disables model selection
+    patience: int = 10  # two-sample tests without a better smoothed score before stopping
+    select: Literal["c2st", "last"] = "c2st"
+    holdout_fraction: float = 0.2  # of the target class, kept out of training for the tests
+    eval_rows: int = 2000  # most held-out rows in one two-sample test
+    max_loss: float = 1e6  # a loss beyond this (or NaN) stops training with TrainingError
+    max_modes: int = 10
+    max_discrete: int = 16
+    transformer_subsample: int = 10_000
+    steps_per_execution: int = 1  # training steps per compiled call (>1 helps on a busy CPU)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "generator_dim", tuple(int(d) for d in self.generator_dim))
+        object.__setattr__(self, "critic_dim", tuple(int(d) for d in self.critic_dim))
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every field's name and default value, in declaration order."""
+        return {f.name: f.default for f in fields(cls)}
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first value training cannot use."""
+        at_least_one = (
+            "epochs",
+            "batch_size",
+            "noise_dim",
+            "pac",
+            "critic_steps",
+            "eval_rows",
+            "max_modes",
+            "transformer_subsample",
+            "steps_per_execution",
+        )
+        for name in at_least_one:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"CGAN {name} must be an integer >= 1, got {value!r}")
+        for name in ("eval_every", "patience", "clusters", "max_discrete"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"CGAN {name} must be an integer >= 0, got {value!r}")
+        if self.batch_size % self.pac:
+            raise ValueError(
+                f"CGAN batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})"
+            )
+        if not 0.0 <= self.class_balance <= 1.0:
+            raise ValueError(f"CGAN class_balance must be in [0, 1], got {self.class_balance}")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(
+                f"CGAN holdout_fraction must be in [0, 1), got {self.holdout_fraction}"
+            )
+        if (
+            not self.generator_dim
+            or not self.critic_dim
+            or min(*self.generator_dim, *self.critic_dim) < 1
+        ):
+            raise ValueError("CGAN generator_dim and critic_dim need layers of width >= 1")
+        for name in ("learning_rate", "tau", "gp_weight", "max_loss"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"CGAN {name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"CGAN dropout must be in [0, 1), got {self.dropout!r}")
+        if not self.aux_weight >= 0:
+            raise ValueError(f"CGAN aux_weight must be >= 0, got {self.aux_weight!r}")
+        if self.select not in SELECT_CHOICES:
+            raise ValueError(f"CGAN select must be one of {SELECT_CHOICES}, got {self.select!r}")

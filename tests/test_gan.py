@@ -1,0 +1,309 @@
+"""The conditional GAN: it learns, its gradient penalty, its rules, sampling, save/load, errors."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from models.gan.callbacks import LossMonitor, ModelSelection
+from models.gan.config import CGANConfig
+from models.gan.synthesizer import CGANSynthesizer
+from models.gan.wgan import BatchTables, gradient_penalty
+from models.two_sample import c2st_auc
+from pipeline.data.schema import SIMULATOR_SCHEMA
+from pipeline.data.simulate import simulate
+from pipeline.errors import DataError, TrainingError
+from pipeline.features import build_features, feature_columns, feature_rules
+
+TINY = CGANConfig(
+    epochs=3,
+    batch_size=60,
+    noise_dim=16,
+    generator_dim=(32, 32),
+    critic_dim=(32,),
+    pac=6,
+    eval_every=1,
+    patience=0,
+    max_modes=4,
+)
+
+
+def _transactions(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    fraud = (rng.random(n) < 0.2).astype(np.int8)
+    return pd.DataFrame(
+        {
+            "amount": np.round(rng.lognormal(3 + fraud, 1.0, n), 2),
+            "hour": rng.integers(0, 24, n),
+            "channel": pd.Series(rng.choice(["atm", "online", "pos"], n), dtype="str"),
+            "velocity": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n) + 2 * fraud),
+            "is_fraud": fraud,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return _transactions()
+
+
+@pytest.fixture(scope="module")
+def fitted(data: pd.DataFrame) -> CGANSynthesizer:
+    return CGANSynthesizer(TINY, random_state=3).fit(
+        data, "is_fraud", ["channel"], condition_column="channel"
+    )
+
+
+# ---- the algorithm
+
+
+def test_gradient_penalty_of_a_linear_critic_is_the_squared_norm_gap():
+    # D(x) = w.x + b has gradient w everywhere: the penalty is (||w|| - 1)^2 at any interpolate.
+    pack = keras.Input((4,))
+    cond = keras.Input((2,))
+    score = keras.layers.Dense(1, name="linear")(pack)
+    critic = keras.Model([pack, cond], score)
+    rng = np.random.default_rng(0)
+    real = tf.constant(rng.normal(size=(8, 4)), tf.float32)
+    fake = tf.constant(rng.normal(size=(8, 4)), tf.float32)
+    conds = tf.zeros((8, 2))
+    alpha = tf.constant(rng.random((8, 1)), tf.float32)
+    for w, expected in (([3.0, 0.0, 0.0, 4.0], 16.0), ([0.6, 0.8, 0.0, 0.0], 0.0)):
+        critic.get_layer("linear").set_weights([np.array(w, np.float32)[:, None], np.zeros(1)])
+        penalty = float(gradient_penalty(critic, real, fake, conds, alpha))
+        assert penalty == pytest.approx(expected, abs=1e-4)
+
+
+def _two_moons_with_a_rare_class(seed: int = 0) -> pd.DataFrame:
+    """Majority: a wide Gaussian; minority (10 %): two tight clusters far from it."""
+    rng = np.random.default_rng(seed)
+    major = rng.normal(0, 1, size=(1800, 2))
+    centres = np.array([[4.0, 4.0], [-4.0, 4.0]])
+    minor = centres[rng.integers(0, 2, 200)] + rng.normal(0, 0.3, size=(200, 2))
+    x = np.vstack([major, minor])
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": np.r_[np.zeros(1800), np.ones(200)]})
+
+
+LEARN = CGANConfig(
+    epochs=400,
+    batch_size=100,
+    noise_dim=8,
+    generator_dim=(32, 32),
+    critic_dim=(32, 32),
+    pac=5,
+    eval_every=0,
+    max_modes=3,
+)
+
+
+def test_the_generator_learns_a_rare_class_an_untrained_one_misses():
+    data = _two_moons_with_a_rare_class()
+    real = data[data["y"] == 1][["a", "b"]].reset_index(drop=True)
+    trained = CGANSynthesizer(LEARN, random_state=0).fit(data, "y")
+    fake = trained.sample(len(real), label=1.0, seed=1)[["a", "b"]]
+    auc = c2st_auc(real, fake, random_state=0)
+    untrained = CGANSynthesizer(LEARN, random_state=0, epochs=1).fit(data, "y")
+    baseline = c2st_auc(real, untrained.sample(len(real), label=1.0, seed=1)[["a", "b"]])
+    # both clusters are covered, near their centres
+    assert (fake["b"] > 2).mean() > 0.8
+    assert 0.3 < (fake["a"] > 0).mean() < 0.7
+    assert baseline > 0.95
+    assert auc < 0.75, f"C2ST AUC {auc:.3f}: the generator did not learn the rare class"
+
+
+def test_batches_are_class_balanced_and_draw_rows_of_their_condition():
+    y = np.r_[np.zeros(900, int), np.ones(100, int)]
+    category = np.r_[np.zeros(850, int), np.ones(50, int), np.zeros(90, int), np.ones(10, int)]
+    tables = BatchTables.build(np.arange(1000.0)[:, None], y, category, 2, 2, class_balance=1.0)
+    assert np.exp(tables.class_logits) == pytest.approx([0.5, 0.5])
+    # categories by log-frequency within a class: the rare one is drawn far more than its share
+    p = np.exp(tables.category_logits[1])
+    assert p[1] == pytest.approx(np.log1p(10) / (np.log1p(90) + np.log1p(10)))
+    for g, (cls, cat) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        rows = tables.order[tables.offsets[g] : tables.offsets[g] + tables.counts[g]]
+        assert (y[rows] == cls).all() and (category[rows] == cat).all()
+
+
+def test_model_selection_keeps_the_best_smoothed_checkpoint_and_stops_after_patience():
+    generator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    aucs = iter([0.9, 0.7, 0.72, 0.71, 0.95, 0.99, 0.6, 0.98, 0.97, 0.97])
+    history: dict[str, list[float]] = {}
+    selection = ModelSelection(generator, lambda epoch: next(aucs), 2, 3, history)
+    model = keras.Sequential([keras.Input((1,))])
+    model.stop_training = False
+    selection.set_model(model)
+    for epoch in range(20):
+        if model.stop_training:
+            break
+        selection.on_epoch_end(epoch)
+    # a lone 0.6 at epoch 14 does not win against the steady 0.70-0.72 around epoch 6
+    assert selection.best_epoch == 6
+    assert history["c2st_epoch"] == [2, 4, 6, 8, 10, 12]  # stopped 3 tests after the best
+    assert model.stop_training
+
+
+# ---- the rules of the data
+
+
+@pytest.fixture(scope="module")
+def card_features() -> tuple[pd.DataFrame, list[str], object]:
+    frame = build_features(simulate(6000, n_days=30, seed=4, fraud_rate=0.05), SIMULATOR_SCHEMA)
+    numeric, categorical = feature_columns(frame, SIMULATOR_SCHEMA)
+    table = frame[categorical + numeric + ["is_fraud"]].reset_index(drop=True)
+    rules = feature_rules(categorical + numeric, amount="amount", windows_days=(1, 7, 30))
+    return table, categorical, rules
+
+
+def test_generated_rows_obey_every_rule_real_rows_obey(card_features):
+    table, categorical, rules = card_features
+    gan = CGANSynthesizer(TINY, random_state=1).fit(table, "is_fraud", categorical, rules=rules)
+    assert len(gan.rules_.rules) == len(rules.rules) == 6  # every rule holds on the real rows
+    rows = gan.sample(2000, label=1, seed=2)
+    assert rules.violations(rows) == dict.fromkeys(rules.violations(rows), 0)
+    assert (rows["is_weekend"] == (rows["day_of_week"] >= 5)).all()
+    assert (rows["is_night"] == (rows["hour"] < 6)).all()
+    assert (rows["entity_n_1d"] <= rows["entity_n_7d"]).all()
+    assert (rows["entity_n_7d"] <= rows["entity_n_30d"]).all()
+    assert (rows["merchant_n_1d"] <= rows["merchant_n_7d"]).all()
+    assert ((rows["entity_n_30d"] > 0) | (rows["entity_mean_amount_30d"] == 0)).all()
+    ratio = np.where(
+        rows["entity_mean_amount_30d"] != 0,
+        rows["amount"]
+        / rows["entity_mean_amount_30d"].where(rows["entity_mean_amount_30d"] != 0, 1),
+        1.0,
+    )
+    np.testing.assert_allclose(rows["entity_amount_ratio_30d"], ratio)
+    assert rows["hour"].between(0, 24, inclusive="left").all()
+    pd.testing.assert_series_equal(rows.dtypes, table.dtypes)
+    for column in categorical:
+        assert set(rows[column]) <= set(table[column])
+
+
+def test_clusters_condition_on_the_target_class_patterns(card_features):
+    table, categorical, rules = card_features
+    gan = CGANSynthesizer(TINY, random_state=1, clusters=3).fit(
+        table, "is_fraud", categorical, rules=rules
+    )
+    assert gan.condition_column_ == "__cluster__"
+    assert sorted(gan.condition_categories_) == ["cluster0", "cluster1", "cluster2", "other"]
+    fraud_row = gan.classes_.index(1)
+    assert gan.category_frequencies_[fraud_row][gan.condition_categories_.index("other")] == 0
+    rows = gan.sample(300, label=1, seed=0)
+    assert "__cluster__" not in rows.columns and len(rows) == 300
+    with pytest.raises(DataError, match="clusters"):
+        gan.sample(5, label=1, condition_value="cluster0")
+
+
+def test_auxiliary_classifier_loss_is_trained_and_logged(data):
+    gan = CGANSynthesizer(TINY, random_state=0, aux_weight=1.0, eval_every=0).fit(
+        data, "is_fraud", ["channel"]
+    )
+    assert {"aux_loss", "aux_real_loss"} <= set(gan.history_)
+    assert "cond_loss" not in gan.history_  # no condition column: no condition loss
+    assert all(math.isfinite(v) for v in gan.history_["aux_loss"])
+
+
+# ---- the synthesizer's surface
+
+
+def test_training_smoke_and_sample_schema(fitted: CGANSynthesizer, data: pd.DataFrame):
+    rows = fitted.sample(200, label=1)
+    assert list(rows.columns) == list(data.columns)
+    pd.testing.assert_series_equal(rows.dtypes, data.dtypes)
+    assert (rows["is_fraud"] == 1).all()
+    assert set(rows["channel"]) <= set(data["channel"])
+    assert rows["hour"].between(0, 23).all()
+    assert rows["amount"].between(data["amount"].min(), data["amount"].max()).all()
+    assert set(fitted.history_) >= {"d_loss", "g_loss", "gradient_penalty", "cond_loss"}
+    assert len(fitted.history_["d_loss"]) == TINY.epochs == fitted.epochs_run_
+    # ~120 fraud rows leave 24 held out: the two-sample test ran every epoch.
+    assert len(fitted.history_["c2st_auc"]) == TINY.epochs
+    assert fitted.best_epoch_ in (1, 2, 3)
+    assert fitted.rows_per_second_ > 0
+    # an epoch is a pass over the ~96 training fraud rows at 30 fraud rows per batch
+    assert fitted.steps_per_epoch_ == 4
+
+
+def test_conditional_sampling_honours_class_and_condition(fitted: CGANSynthesizer):
+    legit = fitted.sample(50, label=0, condition_value="atm")
+    assert (legit["is_fraud"] == 0).all() and (legit["channel"] == "atm").all()
+    assert len(fitted.sample(0, label=1)) == 0
+    with pytest.raises(DataError, match=r"never seen in column 'channel'"):
+        fitted.sample(5, label=1, condition_value="teleport")
+    with pytest.raises(DataError, match="never seen in column 'is_fraud'"):
+        fitted.sample(5, label=7)
+
+
+def test_same_seed_same_rows(fitted: CGANSynthesizer, data: pd.DataFrame):
+    again = CGANSynthesizer(TINY, random_state=3).fit(
+        data, "is_fraud", ["channel"], condition_column="channel"
+    )
+    pd.testing.assert_frame_equal(again.sample(100, seed=11), fitted.sample(100, seed=11))
+    assert again.history_["d_loss"] == fitted.history_["d_loss"]
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # keras save
+def test_save_load_gives_identical_samples(fitted: CGANSynthesizer, tmp_path):
+    fitted.save(tmp_path / "gan")
+    assert (tmp_path / "gan" / "generator.keras").exists()
+    loaded = CGANSynthesizer.load(tmp_path / "gan")
+    pd.testing.assert_frame_equal(
+        loaded.sample(64, label=1, seed=5), fitted.sample(64, label=1, seed=5)
+    )
+    with pytest.raises(DataError, match="not a saved CGANSynthesizer"):
+        CGANSynthesizer.load(tmp_path)
+
+
+def test_too_few_minority_rows_name_the_minimum(data: pd.DataFrame):
+    few = data.assign(is_fraud=np.r_[np.ones(9), np.zeros(len(data) - 9)].astype(np.int8))
+    with pytest.raises(TrainingError, match="at least 10 rows"):
+        CGANSynthesizer(TINY, random_state=0).fit(few, "is_fraud", ["channel"])
+
+
+def test_bad_input(data: pd.DataFrame):
+    gan = CGANSynthesizer(TINY, random_state=0)
+    with pytest.raises(DataError, match="label column 'label'"):
+        gan.fit(data, "label", ["channel"])
+    with pytest.raises(DataError, match="must be one of the categorical"):
+        gan.fit(data, "is_fraud", [], condition_column="channel")
+    with pytest.raises(DataError, match="not declared categorical"):
+        gan.fit(data, "is_fraud", [])
+    with pytest.raises(DataError, match="single class"):
+        gan.fit(data.assign(is_fraud=0), "is_fraud", ["channel"])
+    with pytest.raises(ValueError, match="multiple of pac"):
+        CGANSynthesizer(TINY, batch_size=61).fit(data, "is_fraud", ["channel"])
+    with pytest.raises(DataError, match="not both"):
+        CGANSynthesizer(TINY, clusters=2).fit(data, "is_fraud", ["channel"], "channel")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        gan.sample(3)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("epochs", 0, "epochs must be an integer >= 1"),
+        ("select", "best", "select must be one of"),
+        ("aux_weight", -1.0, "aux_weight must be >= 0"),
+        ("clusters", -1, "clusters must be an integer >= 0"),
+        ("dropout", 1.0, "dropout must be in"),
+    ],
+)
+def test_config_validation_names_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        CGANConfig(**{field: value}).validate()
+
+
+def test_loss_monitor_keeps_history_and_stops_on_divergence():
+    history: dict[str, list[float]] = {}
+    monitor = LossMonitor(history, max_loss=1e3)
+    monitor.on_epoch_end(0, {"d_loss": 1.5, "g_loss": -0.5})
+    assert history == {"epoch": [1], "d_loss": [1.5], "g_loss": [-0.5]}
+    with pytest.raises(TrainingError, match="diverged at epoch 2: d_loss=nan"):
+        monitor.on_epoch_end(1, {"d_loss": math.nan, "g_loss": 0.0})
+    with pytest.raises(TrainingError, match="g_loss=1e\\+04"):
+        monitor.on_epoch_end(2, {"d_loss": 0.0, "g_loss": 1e4})
