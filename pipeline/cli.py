@@ -25,10 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-# Piped or redirected output gets a wide console: the comparison table is wide.
+# Piped or redirected output gets a wide console: `compare --wide` is wide.
 console = Console(width=None if sys.stdout.isatty() else 240)
 err_console = Console(stderr=True)
-WIDE_TABLE_COLUMNS = 200
 log = logging.getLogger("fraudgan")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -158,9 +157,9 @@ def run(
     console.print("browse it with: fraudgan ui")
 
 
-def _print_comparison(comparison: Any) -> None:
-    console.print(comparison.to_rich_table(compact=console.width < WIDE_TABLE_COLUMNS))
-    console.print(comparison.summary(), highlight=False)
+def _print_comparison(comparison: Any, wide: bool = False) -> None:
+    console.print(comparison.to_rich_table(wide=wide))
+    console.print(comparison.summary(), highlight=False, markup=False)
 
 
 @app.command()
@@ -171,6 +170,9 @@ def compare(
     experiment: Annotated[
         str | None, typer.Option(help="With --latest: only this MLflow experiment.")
     ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every metric, interval and timing (wide terminal).")
+    ] = False,
 ) -> None:
     """Reprint the comparison of a launch from its MLflow runs."""
     from pipeline import tracking
@@ -183,7 +185,7 @@ def compare(
         run_id = tracking.latest_parent_run(experiment)
     comparison, frame, tags = load_comparison(run_id)
     console.print(f"run {run_id}: {len(frame)} finished children, data {tags.get('data.name')}")
-    _print_comparison(comparison)
+    _print_comparison(comparison, wide=wide)
 
 
 QUALITY_COLUMNS = {

@@ -34,7 +34,7 @@ from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 
 log = logging.getLogger(__name__)
 
-SMOTE_FAMILY = tuple(k for k, spec in REGISTRY.items() if spec.family == "smote")
+RESAMPLERS = tuple(k for k, spec in REGISTRY.items() if spec.family == "smote")
 UNTUNED_PREFIX = "untuned_"
 
 
@@ -461,7 +461,8 @@ def build_comparison(frame: pd.DataFrame, cfg: ExperimentConfig) -> report.Compa
     return report.compare(
         frame,
         baseline="none",
-        smote_family=SMOTE_FAMILY,
+        resamplers=RESAMPLERS,
+        reference=cfg.report.reference,
         metric=cfg.report.metric,
         test_train_ratio=ratio,
     )
@@ -495,16 +496,14 @@ def _tuning_section(frame: pd.DataFrame, metric: str) -> str | None:
     )
 
 
-def _gan_loss_section(results: list[ChildResult]) -> str | None:
-    """An embedded PNG of every GAN child's per-epoch losses, or None without GAN children."""
+def gan_loss_figure(results: list[ChildResult]) -> Any:
+    """Every GAN child's per-epoch critic and generator losses (a matplotlib Figure), or None."""
     runs = [r for r in results if r.gan_history.get("epoch")]
     if not runs:
         return None
-    import base64
-    import io
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 3.5))
     FigureCanvasAgg(fig)
@@ -518,12 +517,18 @@ def _gan_loss_section(results: list[ChildResult]) -> str | None:
     for ax, title in zip(axes, ("critic loss", "generator loss"), strict=True):
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="GAN losses" src="data:image/png;base64,{data}">'
+    return fig
+
+
+def _gan_loss_section(results: list[ChildResult]) -> str | None:
+    """An embedded PNG of every GAN child's per-epoch losses, or None without GAN children."""
+    fig = gan_loss_figure(results)
+    if fig is None:
+        return None
+    return f'<img alt="GAN losses" src="data:image/png;base64,{report.png_base64(fig)}">'
 
 
 def _log_parent_report(

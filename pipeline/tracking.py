@@ -29,6 +29,10 @@ TAG_CONFIG_HASH = "fraudgan.config_hash"
 TAG_GIT_COMMIT = "fraudgan.git_commit"
 TAG_DATA_DIGEST = "fraudgan.data_digest"
 
+# Metric-name prefixes: MLflow draws the charts of each prefix (before `/`) in their own section.
+GAN_PREFIX = "gan/"  # a GAN child's training: losses per epoch, best epoch, time
+QUALITY_PREFIX = "quality/"  # a GAN child's synthetic-data quality report
+
 
 def setup(uri: str | None = None) -> str:
     """Point MLflow at the store (default: the project's SQLite store) and return its URI."""

@@ -143,7 +143,11 @@ def test_cli_run_prints_the_comparison_and_compare_reprints_it() -> None:
     assert "AUPRC" in res.output and "parent run:" in res.output
     res = cli.invoke(app, ["compare", "--latest"])
     assert res.exit_code == 0, res.output
-    assert "class_weight" in res.output
+    assert "class_weight" in res.output and "ROC-AUC" not in res.output
+    assert "[corrected t, Holm]" in res.output  # the summary is printed as text, not markup
+    res = cli.invoke(app, ["compare", "--latest", "--wide"])
+    assert res.exit_code == 0, res.output
+    assert "ROC-AUC" in res.output and "predict s" in res.output
 
 
 def test_cli_errors_are_one_clear_line_without_traceback() -> None:
@@ -183,3 +187,15 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
     cli = CliRunner().invoke(app, ["quality", result.parent_run_id])
     assert cli.exit_code == 0, cli.output
     assert "C2ST" in cli.output
+
+
+def test_gan_loss_plot_has_whole_epochs_on_its_axis() -> None:
+    history = {"epoch": [1, 2, 3], "d_loss": [0.5, 0.2, 0.1], "g_loss": [1.0, 0.8, 0.9]}
+    child = runner.ChildResult("cgan", "cgan", 0, 0, {}, gan_history=history)
+    fig = runner.gan_loss_figure([child])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    assert runner.gan_loss_figure([runner.ChildResult("none", "none", 0, 0, {})]) is None
