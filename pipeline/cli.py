@@ -184,21 +184,23 @@ def compare(
     if run_id is None:
         run_id = tracking.latest_parent_run(experiment)
     comparison, frame, tags = load_comparison(run_id)
-    console.print(f"run {run_id}: {len(frame)} finished children, data {tags.get('data.name')}")
+    data = tags.get(tracking.TAG_DATA_NAME)
+    console.print(f"run {run_id}: {len(frame)} finished children, data {data}")
     _print_comparison(comparison, wide=wide)
 
 
 QUALITY_COLUMNS = {
-    "quality_ks_mean": "KS mean",
-    "quality_tvd_mean": "TVD mean",
-    "quality_corr_diff": "corr. diff",
-    "quality_c2st_auc": "C2ST AUC",
-    "quality_utility_tstr_auprc": "TSTR AUPRC",
-    "quality_utility_trtr_auprc": "TRTR AUPRC",
-    "quality_dcr_median_ratio": "DCR synth/holdout",
-    "quality_exact_copies": "exact copies",
-    "quality_memorization_flag": "memorized?",
+    "ks_mean": "KS mean",
+    "tvd_mean": "TVD mean",
+    "corr_diff": "corr. diff",
+    "c2st_auc": "C2ST AUC",
+    "utility_tstr_auprc": "TSTR AUPRC",
+    "utility_trtr_auprc": "TRTR AUPRC",
+    "dcr_median_ratio": "DCR synth/holdout",
+    "exact_copies": "exact copies",
+    "memorization_flag": "memorized?",
 }
+"""Quality metrics (without the `quality/` prefix) that `fraudgan quality` shows."""
 
 
 @app.command()
@@ -222,10 +224,11 @@ def quality(
         ) from None
     runs = (
         tracking.child_runs(run_id)
-        if run.data.tags.get(tracking.TAG_KIND) == "experiment"
+        if run.data.tags.get(tracking.TAG_RUN_TYPE) == tracking.RUN_EXPERIMENT
         else [run]
     )
-    runs = [r for r in runs if "quality_c2st_auc" in r.data.metrics]
+    q = tracking.QUALITY_PREFIX
+    runs = [r for r in runs if f"{q}c2st_auc" in r.data.metrics]
     if not runs:
         raise FraudganError(
             f"run {run_id} has no synthetic-data quality report: only GAN strategies (e.g. `cgan`) "
@@ -234,13 +237,12 @@ def quality(
     table = Table(title="synthetic fraud rows vs real training fraud rows")
     for col in ("strategy", "fold", "seed", *QUALITY_COLUMNS.values()):
         table.add_column(col, justify="left" if col == "strategy" else "right")
-    for r in sorted(
-        runs, key=lambda r: (r.data.tags.get("strategy", ""), r.data.tags.get("fold", ""))
-    ):
+    ids = (tracking.TAG_STRATEGY, tracking.TAG_FOLD, tracking.TAG_SEED)
+    for r in sorted(runs, key=lambda r: tuple(r.data.tags.get(t, "") for t in ids[:2])):
         m, t = r.data.metrics, r.data.tags
-        cells = [f"{m[k]:.3f}" if k in m else "n/a" for k in QUALITY_COLUMNS]
-        cells[-1] = "YES" if m.get("quality_memorization_flag") else "no"
-        table.add_row(t.get("strategy", "?"), t.get("fold", "?"), t.get("seed", "?"), *cells)
+        cells = [f"{m[q + k]:.3f}" if q + k in m else "n/a" for k in QUALITY_COLUMNS]
+        cells[-1] = "YES" if m.get(f"{q}memorization_flag") else "no"
+        table.add_row(*(t.get(tag, "?") for tag in ids), *cells)
     console.print(table)
     console.print(
         "C2ST AUC 0.5 = indistinguishable; TSTR = AUPRC when the classifier trains on synthetic "

@@ -4,7 +4,7 @@
 (the best mean of `report.metric`, or the strategy asked for), retrains it (the GAN too) on all the
 experiment's labelled data minus a validation slice (the most recent period when the data has
 time, else a stratified slice), chooses the decision threshold on that slice by the YAML's policy,
-and logs a `models.scorer.FraudScorer` in a new run tagged `fraudgan.kind=export`. The model is
+and logs a `models.scorer.FraudScorer` in a new run tagged `fraudgan.run_type=export`. The model is
 registered under `export.model_name` and the alias `export.alias` moves to the new version; the
 previous version keeps its number. `mlflow.models.evaluate` reports on the validation slice, and
 the bare XGBoost booster (XGBoost's JSON) plus the feature list are logged for scoring outside
@@ -37,8 +37,6 @@ from pipeline.split import Fold
 
 log = logging.getLogger(__name__)
 
-TAG_SOURCE_RUN = "fraudgan.source_run"
-TAG_STRATEGY = "fraudgan.strategy"
 MODEL_NAME = "model"  # the logged model's name inside the export run
 BOOSTER_FILE = "xgb_model.json"
 FEATURES_FILE = "features.json"
@@ -350,9 +348,9 @@ def _log_export(
             experiment_id=parent.info.experiment_id,
             run_name=f"export-{name}-{time.strftime('%Y%m%d-%H%M%S')}",
             tags={
-                tracking.TAG_KIND: "export",
-                TAG_SOURCE_RUN: parent_id,
-                TAG_STRATEGY: name,
+                tracking.TAG_RUN_TYPE: tracking.RUN_EXPORT,
+                tracking.TAG_SOURCE_RUN: parent_id,
+                tracking.TAG_STRATEGY: name,
                 tracking.TAG_CONFIG_HASH: cfg.config_hash(),
                 tracking.TAG_GIT_COMMIT: tracking.git_commit(),
                 tracking.TAG_DATA_DIGEST: parent.data.tags.get(tracking.TAG_DATA_DIGEST, ""),
@@ -400,7 +398,7 @@ def _log_export(
                 code_paths=scorer_code_paths(tmp),
                 pip_requirements=scoring_requirements(),
                 metadata={"fraudgan": {"strategy": name, "source_run": parent_id}},
-                tags={"strategy": name, "source_run": parent_id},
+                tags={tracking.TAG_STRATEGY: name, tracking.TAG_SOURCE_RUN: parent_id},
             )
         version = str(info.registered_model_version)
         tracking.retry(
@@ -408,11 +406,11 @@ def _log_export(
             what="moving the alias",
         )
         for key, value in {
-            "strategy": name,
-            "source_run": parent_id,
-            "export_run": run_id,
-            "threshold": f"{scorer.threshold:.6g}",
-            "threshold_policy": cfg.validation.threshold_policy,
+            tracking.TAG_STRATEGY: name,
+            tracking.TAG_SOURCE_RUN: parent_id,
+            tracking.TAG_EXPORT_RUN: run_id,
+            tracking.TAG_THRESHOLD: f"{scorer.threshold:.6g}",
+            tracking.TAG_THRESHOLD_POLICY: cfg.validation.threshold_policy,
         }.items():
             tracking.retry(
                 lambda k=key, val=value: client.set_model_version_tag(model_name, version, k, val),

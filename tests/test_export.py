@@ -63,8 +63,8 @@ def test_export_registers_the_champion_with_alias_and_artifacts(store):
     client = mlflow.MlflowClient()
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
     run = client.get_run(r.run_id)
-    assert run.data.tags[tracking.TAG_KIND] == "export"
-    assert run.data.tags["fraudgan.source_run"] == store.experiment.parent_run_id
+    assert run.data.tags[tracking.TAG_RUN_TYPE] == tracking.RUN_EXPORT
+    assert run.data.tags[tracking.TAG_SOURCE_RUN] == store.experiment.parent_run_id
     assert "mlflow.parentRunId" not in run.data.tags
     assert run.data.metrics["val_average_precision"] == pytest.approx(
         r.metrics["average_precision"]
@@ -159,8 +159,8 @@ def test_second_export_moves_the_alias_and_keeps_the_old_version(store):
     assert "alias 'champion' moved from version 1" in text
     client = mlflow.MlflowClient()
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
-    assert client.get_model_version(MODEL, "1").tags["strategy"] == store.first.strategy
-    assert client.get_model_version(MODEL, "2").tags["strategy"] == other
+    assert client.get_model_version(MODEL, "1").tags[tracking.TAG_STRATEGY] == store.first.strategy
+    assert client.get_model_version(MODEL, "2").tags[tracking.TAG_STRATEGY] == other
 
 
 def test_export_errors_are_clear(store):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -41,17 +43,25 @@ def test_one_child_per_strategy_fold_seed_with_tags_and_metrics(quick_result, mo
     children = _children(result.parent_run_id)
     cfg = load_config(QUICK, TINY)
     assert len(children) == len(cfg.strategies) * cfg.split.n_splits
-    keys = {(c.data.tags["strategy"], c.data.tags["fold"], c.data.tags["seed"]) for c in children}
+    ids = (tracking.TAG_STRATEGY, tracking.TAG_FOLD, tracking.TAG_SEED)
+    keys = {tuple(c.data.tags[t] for t in ids) for c in children}
     assert len(keys) == len(children)
+    parent = mlflow.MlflowClient().get_run(result.parent_run_id)
+    dataset = parent.inputs.dataset_inputs[0].dataset.digest
     for child in children:
         assert child.info.status == "FINISHED"
+        assert child.data.tags[tracking.TAG_RUN_TYPE] == tracking.RUN_FOLD
         assert 0 <= child.data.metrics["average_precision"] <= 1
         assert "recall_at_fpr_1pct" in child.data.metrics
         assert "fit_seconds" in child.data.metrics
-    parent = mlflow.MlflowClient().get_run(result.parent_run_id)
+        # one naming scheme: no bare `strategy`/`kind` tags, no `kind` param beside the tag
+        assert not {"strategy", "kind", "fold", "seed"} & set(child.data.tags)
+        assert "kind" not in child.data.params
+        assert [d.dataset.digest for d in child.inputs.dataset_inputs] == [dataset]
     for tag in (tracking.TAG_CONFIG_HASH, tracking.TAG_GIT_COMMIT, tracking.TAG_DATA_DIGEST):
         assert parent.data.tags[tag]
     assert parent.data.tags[tracking.TAG_CONFIG_HASH] == cfg.config_hash()
+    assert parent.data.tags[tracking.TAG_RUN_TYPE] == tracking.RUN_EXPERIMENT
     assert len(parent.inputs.dataset_inputs) == 1
     names = {
         a.path for a in mlflow.MlflowClient().list_artifacts(result.parent_run_id, "comparison")
@@ -61,6 +71,49 @@ def test_one_child_per_strategy_fold_seed_with_tags_and_metrics(quick_result, mo
         "comparison/comparison.md",
         "comparison/report.html",
     } <= names
+
+
+def test_summary_runs_carry_each_strategy_and_are_ignored_by_readers(
+    quick_result, monkeypatch
+) -> None:
+    uri, result = quick_result
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking.setup()
+    parent_id, c = result.parent_run_id, result.comparison
+    summaries = tracking.child_runs(parent_id, tracking.RUN_SUMMARY)
+    assert sorted(r.data.tags[tracking.TAG_STRATEGY] for r in summaries) == sorted(c.strategies)
+    for run in summaries:
+        strategy = run.data.tags[tracking.TAG_STRATEGY]
+        m, row = run.data.metrics, c.row(strategy)
+        assert run.info.run_name == f"{strategy}{runner.SUMMARY_RUN_SUFFIX}"
+        assert run.data.tags[tracking.TAG_LAUNCH] == parent_id
+        assert m["average_precision"] == pytest.approx(row["average_precision_mean"], rel=1e-3)
+        assert 0 <= m["ci_low/average_precision"] <= m["average_precision"]
+        assert m["average_precision"] <= m["ci_high/average_precision"] <= 1  # clipped to [0, 1]
+        assert m["n"] == row["n"]
+        assert len(run.inputs.dataset_inputs) == 1
+        if strategy == "none":
+            assert run.data.tags[tracking.TAG_VS_BASELINE] == "reference"
+        else:
+            assert "delta/vs_baseline" in m and "p_holm/vs_baseline" in m
+    # readers of fold results never see the summary runs
+    children = tracking.child_runs(parent_id)
+    assert len(children) == len(result.results)
+    assert len(runner._resumed_results(parent_id)) == len(result.results)
+    _, frame, _ = runner.load_comparison(parent_id)
+    assert len(frame) == len(result.results)
+    # the parent holds the verdict and no one-bar metrics; the launch's view opens it all
+    parent = mlflow.MlflowClient().get_run(parent_id)
+    assert parent.data.tags[tracking.TAG_DESCRIPTION].startswith("**Best: ")
+    assert parent.data.metrics == {}
+    url = tracking.launch_url("http://127.0.0.1:5000", parent_id)
+    assert "workflowType=machine_learning" in url
+    assert f"viewStateShareKey={tracking.summary_view_key(parent_id)}" in url
+    exp = mlflow.MlflowClient().get_experiment(parent.info.experiment_id)
+    view = json.loads(exp.tags[tracking.SHARED_VIEW_TAG + tracking.summary_view_key(parent_id)])
+    assert view["searchFilter"] == f"tags.`{tracking.TAG_LAUNCH}` = '{parent_id}'"
+    assert view["orderByKey"] == "metrics.`average_precision`"  # sorted: summaries not nested
+    assert view["compareRunCharts"][0]["metricKey"] == "average_precision"
 
 
 def test_comparison_is_sorted_and_reloads_from_mlflow(quick_result, monkeypatch) -> None:
@@ -176,17 +229,24 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
     result = runner.run_experiment(cfg)
     assert not result.failed
     client = mlflow.MlflowClient()
-    gan = [c for c in _children(result.parent_run_id) if c.data.tags["strategy"] == "cgan"]
+    children = _children(result.parent_run_id)
+    gan = [c for c in children if c.data.tags[tracking.TAG_STRATEGY] == "cgan"]
     assert len(gan) == 2
     child = gan[0]
-    assert 0.0 <= child.data.metrics["quality_c2st_auc"] <= 1.0
-    assert "quality_exact_copies" in child.data.metrics
+    # grouped by prefix, so that MLflow draws them in sections of their own
+    assert 0.0 <= child.data.metrics["quality/c2st_auc"] <= 1.0
+    assert "quality/exact_copies" in child.data.metrics
+    assert "gan/train_seconds" in child.data.metrics
+    assert not [k for k in child.data.metrics if k.startswith("quality_")]
     assert len(client.get_metric_history(child.info.run_id, "gan_d_loss")) == 2
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
     assert {"cgan", "quality", "pr_curve.json"} <= artifacts
     cli = CliRunner().invoke(app, ["quality", result.parent_run_id])
     assert cli.exit_code == 0, cli.output
     assert "C2ST" in cli.output
+    assert f"{child.data.metrics['quality/c2st_auc']:.3f}" in cli.output
+    html = client.download_artifacts(result.parent_run_id, "comparison/report.html")
+    assert "Synthetic-data quality" in Path(html).read_text()
 
 
 def test_gan_loss_plot_has_whole_epochs_on_its_axis() -> None:
