@@ -262,11 +262,33 @@ def ui(
     from pipeline.serving_cli import child_env
 
     uri = tracking.setup()
-    console.print(f"MLflow UI on http://127.0.0.1:{port} (store {uri}); Ctrl-C stops it")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
-    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"MLflow UI on {base} (store {uri}); Ctrl-C stops it")
+    try:
+        latest = tracking.latest_parent_run()
+    except FraudganError:
+        console.print(
+            f"no launch yet; experiments: {base}/#/experiments?workflowType=machine_learning"
+        )
+    else:
+        console.print(
+            f"latest launch, its strategies best first: {tracking.launch_url(base, latest)}"
+        )
+        console.print(f"the same as charts: {tracking.launch_url(base, latest, charts=True)}")
+    cmd, env = mlflow_ui_command(uri, port)
     with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(cmd, check=False, env=child_env())
+        subprocess.run(cmd, check=False, env=child_env(**env))
+
+
+def mlflow_ui_command(uri: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The MLflow server command line for one local user, and the environment it needs.
+
+    One web worker and no job runner: MLflow's defaults (four workers, a job queue with its own
+    workers) start about 15 processes for features a local comparison does not use.
+    """
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    return cmd, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 from pipeline.serving_cli import register  # noqa: E402  (its commands reuse friendly_errors)

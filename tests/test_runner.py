@@ -203,6 +203,15 @@ def test_cli_run_prints_the_comparison_and_compare_reprints_it() -> None:
     assert "ROC-AUC" in res.output and "predict s" in res.output
 
 
+def test_ui_starts_one_web_worker_without_job_execution() -> None:
+    from pipeline.cli import mlflow_ui_command
+
+    cmd, env = mlflow_ui_command("sqlite:///x.db", 5123)
+    assert cmd[cmd.index("--workers") + 1] == "1"
+    assert cmd[cmd.index("--port") + 1] == "5123" and "127.0.0.1" in cmd
+    assert env == {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def test_cli_errors_are_one_clear_line_without_traceback() -> None:
     cli = CliRunner()
     res = cli.invoke(app, ["run", QUICK, "--set", "split.n_split=3"])
