@@ -1,4 +1,4 @@
-"""Does the GAN help? AUPRC of `cgan` vs `none` and vs the best SMOTE-family strategy.
+"""Does the GAN help? AUPRC of `cgan` vs `none` and vs the reference resampler.
 
 Runs the default simulator experiment over 3 folds x 2 seeds (the same folds for every strategy)
 into a temporary MLflow store, then prints and writes the comparison:

@@ -25,10 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-# Piped or redirected output gets a wide console: the comparison table is wide.
+# Piped or redirected output gets a wide console: `compare --wide` is wide.
 console = Console(width=None if sys.stdout.isatty() else 240)
 err_console = Console(stderr=True)
-WIDE_TABLE_COLUMNS = 200
 log = logging.getLogger("fraudgan")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -158,9 +157,9 @@ def run(
     console.print("browse it with: fraudgan ui")
 
 
-def _print_comparison(comparison: Any) -> None:
-    console.print(comparison.to_rich_table(compact=console.width < WIDE_TABLE_COLUMNS))
-    console.print(comparison.summary(), highlight=False)
+def _print_comparison(comparison: Any, wide: bool = False) -> None:
+    console.print(comparison.to_rich_table(wide=wide))
+    console.print(comparison.summary(), highlight=False, markup=False)
 
 
 @app.command()
@@ -171,6 +170,9 @@ def compare(
     experiment: Annotated[
         str | None, typer.Option(help="With --latest: only this MLflow experiment.")
     ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every metric, interval and timing (wide terminal).")
+    ] = False,
 ) -> None:
     """Reprint the comparison of a launch from its MLflow runs."""
     from pipeline import tracking
@@ -182,21 +184,23 @@ def compare(
     if run_id is None:
         run_id = tracking.latest_parent_run(experiment)
     comparison, frame, tags = load_comparison(run_id)
-    console.print(f"run {run_id}: {len(frame)} finished children, data {tags.get('data.name')}")
-    _print_comparison(comparison)
+    data = tags.get(tracking.TAG_DATA_NAME)
+    console.print(f"run {run_id}: {len(frame)} finished children, data {data}")
+    _print_comparison(comparison, wide=wide)
 
 
 QUALITY_COLUMNS = {
-    "quality_ks_mean": "KS mean",
-    "quality_tvd_mean": "TVD mean",
-    "quality_corr_diff": "corr. diff",
-    "quality_c2st_auc": "C2ST AUC",
-    "quality_utility_tstr_auprc": "TSTR AUPRC",
-    "quality_utility_trtr_auprc": "TRTR AUPRC",
-    "quality_dcr_median_ratio": "DCR synth/holdout",
-    "quality_exact_copies": "exact copies",
-    "quality_memorization_flag": "memorized?",
+    "ks_mean": "KS mean",
+    "tvd_mean": "TVD mean",
+    "corr_diff": "corr. diff",
+    "c2st_auc": "C2ST AUC",
+    "utility_tstr_auprc": "TSTR AUPRC",
+    "utility_trtr_auprc": "TRTR AUPRC",
+    "dcr_median_ratio": "DCR synth/holdout",
+    "exact_copies": "exact copies",
+    "memorization_flag": "memorized?",
 }
+"""Quality metrics (without the `quality/` prefix) that `fraudgan quality` shows."""
 
 
 @app.command()
@@ -220,10 +224,11 @@ def quality(
         ) from None
     runs = (
         tracking.child_runs(run_id)
-        if run.data.tags.get(tracking.TAG_KIND) == "experiment"
+        if run.data.tags.get(tracking.TAG_RUN_TYPE) == tracking.RUN_EXPERIMENT
         else [run]
     )
-    runs = [r for r in runs if "quality_c2st_auc" in r.data.metrics]
+    q = tracking.QUALITY_PREFIX
+    runs = [r for r in runs if f"{q}c2st_auc" in r.data.metrics]
     if not runs:
         raise FraudganError(
             f"run {run_id} has no synthetic-data quality report: only GAN strategies (e.g. `cgan`) "
@@ -232,13 +237,12 @@ def quality(
     table = Table(title="synthetic fraud rows vs real training fraud rows")
     for col in ("strategy", "fold", "seed", *QUALITY_COLUMNS.values()):
         table.add_column(col, justify="left" if col == "strategy" else "right")
-    for r in sorted(
-        runs, key=lambda r: (r.data.tags.get("strategy", ""), r.data.tags.get("fold", ""))
-    ):
+    ids = (tracking.TAG_STRATEGY, tracking.TAG_FOLD, tracking.TAG_SEED)
+    for r in sorted(runs, key=lambda r: tuple(r.data.tags.get(t, "") for t in ids[:2])):
         m, t = r.data.metrics, r.data.tags
-        cells = [f"{m[k]:.3f}" if k in m else "n/a" for k in QUALITY_COLUMNS]
-        cells[-1] = "YES" if m.get("quality_memorization_flag") else "no"
-        table.add_row(t.get("strategy", "?"), t.get("fold", "?"), t.get("seed", "?"), *cells)
+        cells = [f"{m[q + k]:.3f}" if q + k in m else "n/a" for k in QUALITY_COLUMNS]
+        cells[-1] = "YES" if m.get(f"{q}memorization_flag") else "no"
+        table.add_row(*(t.get(tag, "?") for tag in ids), *cells)
     console.print(table)
     console.print(
         "C2ST AUC 0.5 = indistinguishable; TSTR = AUPRC when the classifier trains on synthetic "
@@ -258,11 +262,33 @@ def ui(
     from pipeline.serving_cli import child_env
 
     uri = tracking.setup()
-    console.print(f"MLflow UI on http://127.0.0.1:{port} (store {uri}); Ctrl-C stops it")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
-    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"MLflow UI on {base} (store {uri}); Ctrl-C stops it")
+    try:
+        latest = tracking.latest_parent_run()
+    except FraudganError:
+        console.print(
+            f"no launch yet; experiments: {base}/#/experiments?workflowType=machine_learning"
+        )
+    else:
+        console.print(
+            f"latest launch, its strategies best first: {tracking.launch_url(base, latest)}"
+        )
+        console.print(f"the same as charts: {tracking.launch_url(base, latest, charts=True)}")
+    cmd, env = mlflow_ui_command(uri, port)
     with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(cmd, check=False, env=child_env())
+        subprocess.run(cmd, check=False, env=child_env(**env))
+
+
+def mlflow_ui_command(uri: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The MLflow server command line for one local user, and the environment it needs.
+
+    One web worker and no job runner: MLflow's defaults (four workers, a job queue with its own
+    workers) start about 15 processes for features a local comparison does not use.
+    """
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    return cmd, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 from pipeline.serving_cli import register  # noqa: E402  (its commands reuse friendly_errors)

@@ -158,6 +158,9 @@ class ReportConfig(_Strict):
     k: int = Field(100, ge=1)
     include_untuned: bool = False
     quality: bool = True  # synthetic-data quality report for GAN strategies
+    # The second reference of the paired tests (after `none`): a strategy fixed in advance, or
+    # `auto`: the resampler with the best mean validation AUPRC (never the test folds).
+    reference: str = "auto"
 
 
 class ExportConfig(_Strict):
@@ -199,6 +202,16 @@ class ExperimentConfig(_Strict):
         if isinstance(value, dict):
             return {str(k): ({} if v is None else v) for k, v in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _reference_is_a_strategy(self) -> ExperimentConfig:
+        ref = self.report.reference
+        if ref != "auto" and ref not in self.strategies:
+            raise ValueError(
+                f"report.reference {ref!r} is not a strategy of this experiment; "
+                f"use auto or one of: {', '.join(self.strategies)}"
+            )
+        return self
 
     def config_hash(self) -> str:
         """A short, stable hash of the resolved configuration."""

@@ -5,9 +5,10 @@
 experiment's labelled data minus a validation slice (the most recent period when the data has
 time, else a stratified slice), which chooses the number of trees and the decision threshold (by
 the YAML's policy); with `validation.refit` it then retrains on every labelled row with those trees,
-and logs a `models.scorer.FraudScorer` in a new run tagged `fraudgan.kind=export`. The model is
-registered under `export.model_name` and the alias `export.alias` moves to the new version; the
-previous version keeps its number. `mlflow.models.evaluate` reports on the validation slice, and
+and logs a `models.scorer.FraudScorer` in a new run tagged `fraudgan.run_type=export`. The model is
+registered under `export.model_name` (the version's description says what it is and where it came
+from) and the alias `export.alias` moves to the new version; the previous version keeps its
+number. `mlflow.models.evaluate` reports on the validation slice, and
 the bare XGBoost booster (XGBoost's JSON) plus the feature list are logged for scoring outside
 Python.
 """
@@ -18,6 +19,7 @@ import json
 import logging
 import tempfile
 import time
+import warnings as py_warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +40,6 @@ from pipeline.split import Fold
 
 log = logging.getLogger(__name__)
 
-TAG_SOURCE_RUN = "fraudgan.source_run"
-TAG_STRATEGY = "fraudgan.strategy"
 MODEL_NAME = "model"  # the logged model's name inside the export run
 BOOSTER_FILE = "xgb_model.json"
 FEATURES_FILE = "features.json"
@@ -125,9 +125,11 @@ def pick_champion(
 
 
 def _progress(progress: ProgressFn | None, text: str) -> None:
-    log.info(text)
+    """Report a step once: to the caller's progress display, else to the log."""
     if progress is not None:
         progress(text)
+    else:
+        log.info(text)
 
 
 def export_champion(
@@ -359,9 +361,9 @@ def _log_export(
             experiment_id=parent.info.experiment_id,
             run_name=f"export-{name}-{time.strftime('%Y%m%d-%H%M%S')}",
             tags={
-                tracking.TAG_KIND: "export",
-                TAG_SOURCE_RUN: parent_id,
-                TAG_STRATEGY: name,
+                tracking.TAG_RUN_TYPE: tracking.RUN_EXPORT,
+                tracking.TAG_SOURCE_RUN: parent_id,
+                tracking.TAG_STRATEGY: name,
                 tracking.TAG_CONFIG_HASH: cfg.config_hash(),
                 tracking.TAG_GIT_COMMIT: tracking.git_commit(),
                 tracking.TAG_DATA_DIGEST: parent.data.tags.get(tracking.TAG_DATA_DIGEST, ""),
@@ -410,7 +412,7 @@ def _log_export(
                 code_paths=scorer_code_paths(tmp),
                 pip_requirements=scoring_requirements(),
                 metadata={"fraudgan": {"strategy": name, "source_run": parent_id}},
-                tags={"strategy": name, "source_run": parent_id},
+                tags={tracking.TAG_STRATEGY: name, tracking.TAG_SOURCE_RUN: parent_id},
             )
         version = str(info.registered_model_version)
         tracking.retry(
@@ -418,16 +420,33 @@ def _log_export(
             what="moving the alias",
         )
         for key, value in {
-            "strategy": name,
-            "source_run": parent_id,
-            "export_run": run_id,
-            "threshold": f"{scorer.threshold:.6g}",
-            "threshold_policy": cfg.validation.threshold_policy,
+            tracking.TAG_STRATEGY: name,
+            tracking.TAG_SOURCE_RUN: parent_id,
+            tracking.TAG_EXPORT_RUN: run_id,
+            tracking.TAG_THRESHOLD: f"{scorer.threshold:.6g}",
+            tracking.TAG_THRESHOLD_POLICY: cfg.validation.threshold_policy,
         }.items():
             tracking.retry(
                 lambda k=key, val=value: client.set_model_version_tag(model_name, version, k, val),
                 what="tagging the model version",
             )
+        description = version_description(
+            cfg,
+            parent,
+            name=name,
+            kind=kind,
+            params=params,
+            export_run_id=run_id,
+            threshold=scorer.threshold,
+            metrics=metrics,
+            n_fit=n_fit,
+            n_validation=len(val_frame),
+            n_validation_positive=int(y_val.sum()),
+        )
+        tracking.retry(
+            lambda: client.update_model_version(model_name, version, description=description),
+            what="describing the model version",
+        )
         _progress(progress, "evaluating on the validation slice")
         evaluation = _evaluate(info, scorer, val_frame, y_val, p_val, refitted)
         tracking.end_active(tracking.FINISHED)
@@ -451,6 +470,65 @@ def _log_export(
         metrics=metrics,
         evaluation=evaluation,
         warnings=warnings,
+    )
+
+
+VERSION_METRICS = (
+    evaluate.AVERAGE_PRECISION,
+    evaluate.ROC_AUC,
+    evaluate.RECALL_AT_FPR_1PCT,
+    evaluate.PRECISION_TUNED,
+    evaluate.RECALL_TUNED,
+    evaluate.F1_TUNED,
+)
+"""The validation metrics a model version's description lists."""
+
+
+def version_description(
+    cfg: ExperimentConfig,
+    parent: mlflow.entities.Run,
+    *,
+    name: str,
+    kind: str,
+    params: dict[str, Any],
+    export_run_id: str,
+    threshold: float,
+    metrics: dict[str, float],
+    n_fit: int,
+    n_validation: int,
+    n_validation_positive: int,
+) -> str:
+    """A registered version's description (Markdown): the strategy, the data, the validation
+    metrics, the threshold policy, and links to the export run and the experiment it came from."""
+    v = cfg.validation
+    experiment = parent.info.experiment_id
+    tags = parent.data.tags
+    settings = ", ".join(f"{k}={val}" for k, val in params.items() if k != "kind") or "defaults"
+    policy = {
+        "f1": "the best F1",
+        "fpr": f"a false-positive rate of at most {v.target_fpr:g}",
+        "budget": f"at most {v.alerts_per_day} alerts per day",
+    }[v.threshold_policy]
+    shown = [f"{report.metric_label(m)} {metrics[m]:.4f}" for m in VERSION_METRICS if m in metrics]
+    return "\n".join(
+        [
+            f"**Strategy `{name}`** (kind `{kind}`: {settings}), exported from the launch "
+            f"[{parent.info.run_name}]({tracking.run_url('', experiment, parent.info.run_id)}).",
+            "",
+            f"**Data**: {tags.get(tracking.TAG_DATA_NAME, '?')} (digest "
+            f"{tags.get(tracking.TAG_DATA_DIGEST, '?')[:12]}); retrained on {n_fit:,} rows, "
+            f"validation slice {n_validation:,} rows ({n_validation_positive:,} fraud).",
+            "",
+            f"**Validation metrics**: {', '.join(shown)}.",
+            "",
+            f"**Threshold** {threshold:.6g}: chosen on the validation slice for {policy} "
+            f"(validation.threshold_policy `{v.threshold_policy}`).",
+            "",
+            f"**Source**: export run [{export_run_id}]"
+            f"({tracking.run_url('', experiment, export_run_id)}); "
+            f"the comparison of the launch: [strategies side by side]"
+            f"({tracking.launch_url('', parent.info.run_id)}).",
+        ]
     )
 
 
@@ -517,7 +595,9 @@ def _evaluate(
     data = val_frame[scorer.columns].reset_index(drop=True).copy()
     if scorer.id_column:
         data.insert(0, scorer.id_column, val_frame[scorer.id_column].to_numpy())
-    data[label] = y_val.astype(np.int64)
+    # Boolean labels: MLflow's classifier evaluator takes 0/1 integers for a regression target
+    # and warns about the model type.
+    data[label] = y_val.astype(bool)
 
     def curves(eval_df: Any, builtin_metrics: Any, artifacts_dir: str) -> dict[str, str]:
         return _curve_files(y_val, p_val, scorer.threshold, Path(artifacts_dir))
@@ -526,26 +606,30 @@ def _evaluate(
         # The registered artifact itself scores the slice; the classifier evaluator takes one
         # column of labels, so the model's `alert` column is handed to it.
         loaded = mlflow.pyfunc.load_model(info.model_uri)
-        selection_alerts = pd.Series((p_val >= scorer.threshold).astype(np.int64))
+        selection_alerts = pd.Series(p_val >= scorer.threshold)
 
         def alerts(frame: pd.DataFrame) -> pd.Series:
-            registered = loaded.predict(frame)["alert"].astype(np.int64)
+            registered = loaded.predict(frame)["alert"].astype(bool)
             return selection_alerts if refitted else registered
 
-        mlflow.models.evaluate(
-            model=alerts,
-            data=data,
-            targets=label,
-            model_type="classifier",
-            model_id=info.model_id,
-            evaluator_config={
-                "pos_label": 1,
-                "label_list": [0, 1],
-                "log_model_explainability": False,
-                "log_explainer": False,
-            },
-            custom_artifacts=[curves],
-        )
+        with py_warnings.catch_warnings():
+            # MLflow hints at integer input columns while inferring the data's schema: the
+            # model's own signature already fixes the input types.
+            py_warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+            mlflow.models.evaluate(
+                model=alerts,
+                data=data,
+                targets=label,
+                model_type="classifier",
+                model_id=info.model_id,
+                evaluator_config={
+                    "pos_label": True,
+                    "label_list": [False, True],
+                    "log_model_explainability": False,
+                    "log_explainer": False,
+                },
+                custom_artifacts=[curves],
+            )
         how = "mlflow.models.evaluate on the validation slice (+ PR/ROC curves as custom artifacts)"
         if refitted:
             how += "; scores of the model fitted before the refit, which never saw the slice"

@@ -2,7 +2,9 @@
 
 `compare` turns one row per (strategy, fold, seed) into one row per strategy: mean, standard
 deviation and a t-interval of every metric over the folds x seeds, and paired tests of the headline
-metric on the same (fold, seed) against the baseline and against the best SMOTE-family strategy.
+metric on the same (fold, seed) against the baseline and against a reference resampler. The
+reference is fixed in advance or chosen on the validation slices, never on the test folds; the
+p-values against each reference are Holm-adjusted over the strategies compared with it.
 The `Comparison` renders as Markdown, CSV, a rich table, a plain-language summary, PNG figures and
 one self-contained HTML report.
 """
@@ -16,7 +18,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,16 @@ from scipy import stats
 
 from pipeline import evaluate
 from pipeline.errors import DataError
+from pipeline.tracking import QUALITY_PREFIX
 
 log = logging.getLogger(__name__)
 
-SMOTE_FAMILY: tuple[str, ...] = ("ros", "smote", "borderline", "adasyn", "smotenc", "smote_tomek")
+RESAMPLERS: tuple[str, ...] = ("ros", "smote", "borderline", "adasyn", "smotenc", "smote_tomek")
+"""Strategy kinds that resample the training rows (random over-sampling and the SMOTE family)."""
+AUTO = "auto"
+"""`reference=AUTO`: the resampler with the best mean validation score is the reference."""
+SELECTION_METRIC = "val_average_precision"
+"""The validation-slice score each child logs; it chooses the reference resampler."""
 TIMING_COLUMNS: tuple[str, ...] = ("resample_seconds", "fit_seconds", "predict_seconds")
 SECONDARY_METRICS: tuple[str, ...] = (
     evaluate.ROC_AUC,
@@ -47,11 +55,13 @@ SECONDARY_METRICS: tuple[str, ...] = (
 MIN_PAIRS_WILCOXON = 6
 """Below this many pairs a Wilcoxon signed-rank test cannot reach p < 0.05; a paired t-test is used."""
 
+TREES = "n_trees"
 ID_COLUMNS = ("strategy", "kind", "fold", "seed")
-META_COLUMNS = ("headline_metric", "baseline", "alpha", "test_train_ratio")
+META_COLUMNS = ("headline_metric", "baseline", "alpha", "test_train_ratio", "reference_rule")
 VS_BASELINE = "vs_baseline"
-VS_SMOTE = "vs_smote"
-PAIR_FIELDS = ("ref", "n", "diff", "ci_low", "ci_high", "p", "test", "verdict")
+VS_REFERENCE = "vs_reference"
+PAIR_FIELDS = ("ref", "n", "diff", "ci_low", "ci_high", "p_raw", "p", "test", "verdict")
+"""Per reference: `p_raw` is the test's p-value, `p` its Holm adjustment (the verdict uses `p`)."""
 TEXT_COLUMNS = (
     "strategy",
     "kind",
@@ -59,15 +69,23 @@ TEXT_COLUMNS = (
     f"{VS_BASELINE}_ref",
     f"{VS_BASELINE}_test",
     f"{VS_BASELINE}_verdict",
-    f"{VS_SMOTE}_ref",
-    f"{VS_SMOTE}_test",
-    f"{VS_SMOTE}_verdict",
+    f"{VS_REFERENCE}_ref",
+    f"{VS_REFERENCE}_test",
+    f"{VS_REFERENCE}_verdict",
     "headline_metric",
     "baseline",
+    "reference_rule",
 )
 REFERENCE = "reference"
+MAX_TABLE_WIDTH = 120
+"""The default terminal table fits this many columns; `--wide` shows every column."""
 
-GROUP_COLORS = {"baseline": "#7f7f7f", "smote": "#1f77b4", "gan": "#ff7f0e", "other": "#2ca02c"}
+GROUP_COLORS = {
+    "baseline": "#7f7f7f",
+    "resampler": "#1f77b4",
+    "gan": "#ff7f0e",
+    "other": "#2ca02c",
+}
 
 
 def lower_is_better(metric: str) -> bool:
@@ -78,6 +96,21 @@ def lower_is_better(metric: str) -> bool:
 def metric_label(metric: str) -> str:
     """A short human label: "AUPRC" for average_precision, the key itself otherwise."""
     return evaluate.METRIC_LABELS.get(metric, metric)
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values a metric can take: [0, 1] for rates and scores, [0, inf) for times and counts."""
+    if metric in evaluate.METRIC_KEYS and metric not in (evaluate.N_TEST, evaluate.N_TEST_POSITIVE):
+        return 0.0, 1.0
+    if metric.endswith("_seconds") or metric in (TREES, evaluate.N_TEST, evaluate.N_TEST_POSITIVE):
+        return 0.0, math.inf
+    return -math.inf, math.inf
+
+
+def difference_range(metric: str) -> tuple[float, float]:
+    """The values a difference of two values of `metric` can take."""
+    lo, hi = metric_range(metric)
+    return lo - hi, hi - lo
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,6 +224,63 @@ def _verdict(diff: float, p: float, alpha: float, higher_is_better: bool) -> str
     return f"not significant ({format_p(p)})"
 
 
+def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values; NaN entries stay NaN, not counted.
+
+    The i-th smallest of m p-values becomes max over j <= i of min(1, (m - j + 1) p_(j)).
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = finite.size
+    if m == 0:
+        return out
+    order = finite[np.argsort(p[finite], kind="stable")]
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+def choose_reference(
+    frame: pd.DataFrame,
+    candidates: Sequence[str],
+    *,
+    reference: str = AUTO,
+    selection_metric: str = SELECTION_METRIC,
+) -> tuple[str | None, str]:
+    """The reference strategy and the rule that chose it, from validation scores only.
+
+    `reference` names a strategy fixed in advance; with `AUTO` the candidate (a resampler) with the
+    best mean `selection_metric` (scored on each fold's validation slice) is chosen, ties by name.
+    Test-fold metrics are never read.
+    """
+    present = set(frame["strategy"])
+    if reference != AUTO:
+        if reference in present:
+            return reference, f"Reference {reference}: fixed in advance (report.reference)."
+        return None, f"Reference {reference} (report.reference) has no finished run: no test."
+    pool = sorted(s for s in candidates if s in present)
+    if not pool:
+        return None, "No resampler in the results: no reference resampler."
+    if selection_metric not in frame or frame[selection_metric].notna().sum() == 0:
+        return None, (
+            f"No {selection_metric} in the results to choose the reference resampler on; "
+            "fix one with report.reference."
+        )
+    means = frame[frame["strategy"].isin(pool)].groupby("strategy")[selection_metric].mean()
+    means = means.dropna()
+    if means.empty:
+        return None, f"No resampler has a {selection_metric}: no reference resampler."
+    higher = not lower_is_better(selection_metric.removeprefix("val_"))
+    ranked = sorted(means.items(), key=lambda kv: (-kv[1] if higher else kv[1], kv[0]))
+    name, value = ranked[0]
+    return name, (
+        f"Reference {name}: the resampler with the best mean validation "
+        f"{metric_label(selection_metric.removeprefix('val_'))} ({selection_metric} "
+        f"{value:.4f}, on each fold's validation slice), chosen before the test folds are read."
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # the comparison
 
@@ -202,10 +292,10 @@ class Comparison:
     table: pd.DataFrame
     metric: str = evaluate.AVERAGE_PRECISION
     baseline: str = "none"
-    smote_reference: str | None = None
+    reference: str | None = None
+    reference_rule: str = ""
     alpha: float = 0.05
     test_train_ratio: float | None = None
-    notes: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -233,6 +323,10 @@ class Comparison:
         have = set(self.metrics())
         return [m for m in TIMING_COLUMNS if m in have]
 
+    def quality_metrics(self) -> list[str]:
+        """The synthetic-data quality metrics (`quality/...`) present in the table."""
+        return [m for m in self.metrics() if m.startswith(QUALITY_PREFIX)]
+
     def row(self, strategy: str) -> pd.Series:
         """The table row of one strategy."""
         rows = self.table[self.table["strategy"] == strategy]
@@ -240,7 +334,8 @@ class Comparison:
             raise KeyError(f"strategy {strategy!r} is not in the comparison")
         return rows.iloc[0]
 
-    def _notes(self) -> list[str]:
+    def notes(self) -> list[str]:
+        """What the numbers are, how they were tested, and how the reference was chosen."""
         n = self.table["n"]
         if self.test_train_ratio is None:
             test = (
@@ -261,13 +356,16 @@ class Comparison:
             f"Values: mean ± half-width of the {self.level} t-interval over each strategy's "
             "folds × seeds (n per row).",
             f"Δ: strategy − reference on the same (fold, seed) pairs, with the {self.level} "
-            f"t-interval of the paired differences; {test}. p-values are not adjusted for "
-            f"multiple comparisons ({len(self.table)} strategies).",
-            caveat,
+            f"t-interval of the paired differences; {test}. p-values are Holm-adjusted over the "
+            f"strategies compared with each reference ({self._family_sizes()}); the verdict "
+            "follows the adjusted p (the raw p is in the CSV).",
         ]
+        if self.reference_rule:
+            lines.append(self.reference_rule)
+        lines.append(caveat)
         tests = {
             self.table.get(f"{vs}_test", pd.Series(dtype=object)).eq("wilcoxon").any()
-            for vs in (VS_BASELINE, VS_SMOTE)
+            for vs in (VS_BASELINE, VS_REFERENCE)
         }
         if True in tests:
             lines.append(
@@ -276,12 +374,28 @@ class Comparison:
             )
         if (n <= 1).any():
             lines.append("Rows with n=1 have no interval and no test: add folds or seeds.")
+        if (n == 2).any():
+            lines.append(
+                "Rows with n=2 have a t-interval with one degree of freedom: too wide to be "
+                "useful (figures clip intervals to the metric's range); add folds or seeds."
+            )
         if (n < n.max()).any():
             lines.append(
                 "Some (fold, seed) results are missing (failed runs): they are left out of the "
                 "paired tests, whose n is shown."
             )
-        return lines + list(self.notes)
+        return lines
+
+    def _family_sizes(self) -> str:
+        sizes = []
+        for vs in (VS_BASELINE, VS_REFERENCE):
+            col = self.table.get(f"{vs}_p_raw")
+            if col is None:
+                continue
+            ref = self.baseline if vs == VS_BASELINE else self.reference
+            if ref:
+                sizes.append(f"{int(np.isfinite(col.astype(float)).sum())} vs {ref}")
+        return ", ".join(sizes) or "no tests"
 
     def _mean_cell(self, r: pd.Series, metric: str, digits: int) -> str:
         mean = r.get(f"{metric}_mean", math.nan)
@@ -302,33 +416,69 @@ class Comparison:
         ci = f" [{lo:+.{digits}f}, {hi:+.{digits}f}]" if _finite(lo) and _finite(hi) else ""
         return f"{diff:+.{digits}f}{ci} (n={n})", verdict
 
+    def pair_cell(self, r: pd.Series, vs: str, digits: int = 3) -> str:
+        """One paired test in one cell: the difference and the verdict, or 'reference'."""
+        verdict = str(r.get(f"{vs}_verdict", "") or "")
+        diff = r.get(f"{vs}_diff", math.nan)
+        if verdict == REFERENCE or not _finite(diff):
+            return verdict
+        return f"{diff:+.{digits}f} {verdict.replace('not significant', 'n.s.')}"
+
+    def ref_name(self, vs: str) -> str:
+        """The strategy a paired-test column compares with."""
+        return self.baseline if vs == VS_BASELINE else (self.reference or "reference")
+
     def _ref_header(self, vs: str) -> str:
         if vs == VS_BASELINE:
             return f"vs {self.baseline}"
-        return f"vs {self.smote_reference or 'SMOTE'} (best SMOTE)"
+        return f"vs {self.reference or 'reference'} (reference)"
 
-    def _display_rows(self, digits: int) -> tuple[list[str], list[list[str]]]:
+    def _mean_of(self, r: pd.Series, metric: str, digits: int) -> str:
+        v = r.get(f"{metric}_mean", math.nan)
+        return f"{v:.{digits}f}" if _finite(v) else "n/a"
+
+    def _display_rows(self, digits: int, *, wide: bool = True) -> tuple[list[str], list[list[str]]]:
+        label = metric_label(self.metric)
+        have = set(self.metrics())
+        if not wide:
+            header = ["strategy", "n", label]
+            header += [f"Δ {label} {self._ref_header(vs)}" for vs in (VS_BASELINE, VS_REFERENCE)]
+            header += ["trees" if TREES in have else None, "resample s"]
+            rows = []
+            for _, r in self.table.iterrows():
+                cells = [
+                    str(r["strategy"]),
+                    str(int(r["n"])),
+                    self._mean_cell(r, self.metric, digits),
+                ]
+                cells += [self.pair_cell(r, vs, digits) for vs in (VS_BASELINE, VS_REFERENCE)]
+                cells += [self._mean_of(r, TREES, 0), self._mean_of(r, "resample_seconds", 2)]
+                rows.append(cells)
+            keep = [i for i, h in enumerate(header) if h is not None]
+            return [header[i] for i in keep], [[c[i] for i in keep] for c in rows]
         header = ["strategy", "n"]
         header += [metric_label(m) for m in self.display_metrics()]
-        for vs in (VS_BASELINE, VS_SMOTE):
-            header += [f"Δ {metric_label(self.metric)} {self._ref_header(vs)}", "verdict"]
+        for vs in (VS_BASELINE, VS_REFERENCE):
+            header += [f"Δ {label} {self._ref_header(vs)}", "verdict"]
+        if TREES in have:
+            header.append("trees")
         header += [f"{m.removesuffix('_seconds')} s" for m in self.timing_metrics()]
         rows = []
         for _, r in self.table.iterrows():
             cells = [str(r["strategy"]), str(int(r["n"]))]
             cells += [self._mean_cell(r, m, digits) for m in self.display_metrics()]
-            for vs in (VS_BASELINE, VS_SMOTE):
+            for vs in (VS_BASELINE, VS_REFERENCE):
                 cells += list(self._pair_cells(r, vs, digits))
-            for m in self.timing_metrics():
-                v = r.get(f"{m}_mean", math.nan)
-                cells.append(f"{v:.2f}" if _finite(v) else "n/a")
+            if TREES in have:
+                cells.append(self._mean_of(r, TREES, 0))
+            cells += [self._mean_of(r, m, 2) for m in self.timing_metrics()]
             rows.append(cells)
         return header, rows
 
     # ---------------------------------------------------------------- renderers
-    def to_markdown(self, *, digits: int = 4, notes: bool = True) -> str:
+    def to_markdown(self, *, digits: int = 4, notes: bool = True, wide: bool = True) -> str:
         """A GitHub-flavoured Markdown table (best first), followed by notes on the statistics."""
-        header, rows = self._display_rows(digits)
+        header, rows = self._display_rows(digits, wide=wide)
 
         def line(cells: Iterable[str]) -> str:
             return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
@@ -336,7 +486,7 @@ class Comparison:
         align = ["---"] + ["---:"] * (len(header) - 1)
         out = [line(header), "|" + "|".join(align) + "|", *(line(r) for r in rows)]
         if notes:
-            out += [""] + [f"- {n}" for n in self._notes()]
+            out += [""] + [f"- {n}" for n in self.notes()]
         return "\n".join(out)
 
     def to_csv(self, path: str | Path) -> Path:
@@ -364,41 +514,34 @@ class Comparison:
                 table[col] = table[col].astype(object).where(table[col].notna(), "").astype(str)
         first = table.iloc[0]
         ratio = first["test_train_ratio"]
-        smote_ref = str(first.get(f"{VS_SMOTE}_ref", "") or "") or None
+        reference = str(first.get(f"{VS_REFERENCE}_ref", "") or "") or None
         return cls(
             table=table,
             metric=str(first["headline_metric"]),
             baseline=str(first["baseline"]),
-            smote_reference=smote_ref,
+            reference=reference,
+            reference_rule=str(first["reference_rule"]),
             alpha=float(first["alpha"]),
             test_train_ratio=None if not _finite(ratio) else float(ratio),
         )
 
-    def to_rich_table(self, *, digits: int = 3, compact: bool = False) -> Any:
+    def to_rich_table(self, *, digits: int = 3, wide: bool = False) -> Any:
         """A `rich.table.Table`: mean ± half-width, paired differences and verdicts.
 
-        `compact` keeps the headline metric, ROC-AUC and the paired tests (for narrow terminals).
+        By default the headline metric, the paired tests with their verdicts, the number of trees
+        and the resampling time (fits 120 columns); `wide` shows every column.
         """
         from rich.table import Table
 
-        header, rows = self._display_rows(digits)
-        if compact:
-            keep_labels = {metric_label(self.metric), metric_label("roc_auc")}
-            keep = [
-                i
-                for i, h in enumerate(header)
-                if i < 2 or h in keep_labels or h.startswith("Δ") or h == "verdict"
-            ]
-            header = [header[i] for i in keep]
-            rows = [[cells[i] for i in keep] for cells in rows]
+        header, rows = self._display_rows(digits, wide=wide)
         table = Table(
             title=f"{metric_label(self.metric)}: mean ± {self.level} CI half-width over folds × seeds",
-            caption="\n".join(self._notes()),
+            caption="\n".join(self.notes()),
             caption_justify="left",
         )
         for i, name in enumerate(header):
             table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
-        verdict_cols = {i for i, h in enumerate(header) if h == "verdict"}
+        verdict_cols = {i for i, h in enumerate(header) if h == "verdict" or h.startswith("Δ")}
         for cells in rows:
             table.add_row(
                 *(_rich_verdict(c) if i in verdict_cols else c for i, c in enumerate(cells))
@@ -421,19 +564,21 @@ class Comparison:
 
     def _strategy_sentence(self, r: pd.Series, digits: int) -> str:
         m = self.metric
-        lo, hi = r[f"{m}_ci_low"], r[f"{m}_ci_high"]
+        # The mean lies in the metric's range, so the interval clipped to it keeps its coverage.
+        low, high = metric_range(m)
+        lo, hi = max(r[f"{m}_ci_low"], low), min(r[f"{m}_ci_high"], high)
         ci = f"[{lo:.{digits}f}, {hi:.{digits}f}]" if _finite(lo) and _finite(hi) else "(no CI)"
         text = (
             f"{r['strategy']} {metric_label(m)} {r[f'{m}_mean']:.{digits}f} {ci} (n={int(r['n'])})"
         )
-        for vs in (VS_BASELINE, VS_SMOTE):
+        for vs in (VS_BASELINE, VS_REFERENCE):
             ref = r.get(f"{vs}_ref", "")
             verdict = str(r.get(f"{vs}_verdict", "") or "")
             if not ref:
                 continue
-            label = ref if vs == VS_BASELINE else f"{ref} (best SMOTE-family)"
+            label = ref if vs == VS_BASELINE else f"{ref} (reference resampler)"
             if verdict == REFERENCE:
-                role = "baseline" if vs == VS_BASELINE else "best SMOTE-family strategy"
+                role = "baseline" if vs == VS_BASELINE else "reference resampler"
                 text += f"; it is the {role}"
                 continue
             diff, cells = r.get(f"{vs}_diff", math.nan), self._pair_cells(r, vs, digits)[0]
@@ -441,18 +586,41 @@ class Comparison:
                 text += f"; vs {label}: {verdict}"
                 continue
             test = str(r.get(f"{vs}_test", "") or "")
-            text += f"; vs {label} {cells}, {verdict}" + (f" [{test}]" if test else "")
+            text += f"; vs {label} {cells}, {verdict}" + (f" [{test}, Holm]" if test else "")
         return text + "."
+
+    def description(self, *, max_chars: int = 5000) -> str:
+        """The verdict as Markdown for an MLflow run description: summary, table, key notes."""
+        summary = self.summary().replace("[", "\\[").replace("]", "\\]")  # not Markdown links
+        notes = [n for n in self.notes() if "Holm" in n or n == self.reference_rule]
+        parts = [
+            f"**{summary}**",
+            "",
+            self.to_markdown(digits=3, notes=False, wide=False),
+            "",
+            *(f"- {n}" for n in notes),
+        ]
+        text = "\n".join(parts)
+        return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
+def _verdict_class(text: str) -> str:
+    """'better', 'worse' or 'ns' for a verdict cell (bare, or after a difference)."""
+    words = text.split()
+    if "better" in words:
+        return "better"
+    if "worse" in words:
+        return "worse"
+    return "ns"
 
 
 def _rich_verdict(text: str) -> str:
     from rich.markup import escape
 
-    if text.startswith("better"):
-        return f"[green]{escape(text)}[/]"
-    if text.startswith("worse"):
-        return f"[red]{escape(text)}[/]"
-    return f"[dim]{escape(text)}[/]" if text else ""
+    if not text:
+        return ""
+    style = {"better": "green", "worse": "red", "ns": "dim"}[_verdict_class(text)]
+    return f"[{style}]{escape(text)}[/]"
 
 
 def _finite(x: Any) -> bool:
@@ -499,19 +667,61 @@ def _numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
-def _group(strategy: str, kind: str, baseline: str, smote_family: Sequence[str]) -> str:
+def _group(strategy: str, kind: str, baseline: str, resamplers: Sequence[str]) -> str:
     if strategy == baseline:
         return "baseline"
-    if kind in smote_family:
-        return "smote"
+    if kind in resamplers:
+        return "resampler"
     return "gan" if "gan" in kind.lower() else "other"
+
+
+def _paired_block(
+    table: pd.DataFrame,
+    series: Mapping[str, pd.Series],
+    ref: str | None,
+    missing_text: str,
+    *,
+    alpha: float,
+    higher: bool,
+    test_train_ratio: float | None,
+) -> dict[str, list[Any]]:
+    """The PAIR_FIELDS columns of every strategy against `ref`, p Holm-adjusted over the family."""
+    nan = math.nan
+    results = []
+    for strategy in table["strategy"]:
+        if ref is None:
+            res = PairedResult("", 0, nan, nan, nan, nan, "", missing_text)
+        elif strategy == ref:
+            res = PairedResult(ref, 0, nan, nan, nan, nan, "", REFERENCE)
+        else:
+            res = paired_test(
+                series[strategy],
+                series[ref],
+                ref_name=ref,
+                alpha=alpha,
+                higher_is_better=higher,
+                test_train_ratio=test_train_ratio,
+            )
+        results.append(res)
+    adjusted = holm([r.p for r in results])
+    cells: dict[str, list[Any]] = {f: [] for f in PAIR_FIELDS}
+    for res, p_adj in zip(results, adjusted, strict=True):
+        verdict = res.verdict
+        if np.isfinite(p_adj):
+            verdict = _verdict(res.diff, float(p_adj), alpha, higher)
+        values = {**asdict(res), "p_raw": res.p, "p": p_adj, "verdict": verdict}
+        for f in PAIR_FIELDS:
+            cells[f].append(values[f])
+    return cells
 
 
 def compare(
     results: pd.DataFrame,
     *,
     baseline: str = "none",
-    smote_family: Sequence[str] = SMOTE_FAMILY,
+    resamplers: Sequence[str] = RESAMPLERS,
+    reference: str = AUTO,
+    selection_metric: str = SELECTION_METRIC,
     metric: str = evaluate.AVERAGE_PRECISION,
     alpha: float = 0.05,
     test_train_ratio: float | None = None,
@@ -519,11 +729,13 @@ def compare(
     """Summarize per-(strategy, fold, seed) results into a `Comparison`, best strategy first.
 
     Every numeric column other than fold and seed is summarized (mean, std, t-interval, n). The
-    headline `metric` gets paired tests against `baseline` and against the SMOTE-family strategy
-    (its `kind`, or its name without a `kind` column, in `smote_family`) with the best mean.
-    Rows are sorted by the headline mean, best first (descending; ascending for lower-is-better
-    metrics such as the Brier score). `test_train_ratio` switches intervals and tests to the
-    Nadeau-Bengio corrected resampled t.
+    headline `metric` gets paired tests against `baseline` and against a reference: the strategy
+    `reference` names, or with `AUTO` the resampler (its `kind`, or its name without a `kind`
+    column, in `resamplers`) with the best mean `selection_metric` (a validation-slice score; see
+    `choose_reference`). The p-values against each reference are Holm-adjusted over the
+    strategies compared with it. Rows are sorted by the headline mean, best first (descending;
+    ascending for lower-is-better metrics such as the Brier score). `test_train_ratio` switches
+    intervals and tests to the Nadeau-Bengio corrected resampled t.
     """
     if not 0 < alpha < 1:
         raise DataError(f"compare: alpha must be in (0, 1), found {alpha!r}")
@@ -541,7 +753,7 @@ def compare(
         row: dict[str, Any] = {
             "strategy": strategy,
             "kind": kind,
-            "group": _group(str(strategy), kind, baseline, smote_family),
+            "group": _group(str(strategy), kind, baseline, resamplers),
             "n": int(g[metric].notna().sum()),
         }
         for m in metrics:
@@ -559,43 +771,35 @@ def compare(
         [key, "strategy"], ascending=[not higher, True], na_position="last", kind="stable"
     ).reset_index(drop=True)
 
-    smote_rows = table[(table["group"] == "smote") & table[key].notna()]
-    smote_ref = None if smote_rows.empty else str(smote_rows.iloc[0]["strategy"])
+    candidates = table.loc[table["group"] == "resampler", "strategy"].tolist()
+    ref, rule = choose_reference(
+        frame, candidates, reference=reference, selection_metric=selection_metric
+    )
     by_pair = frame.set_index(["fold", "seed"])
     series = {s: g[metric].astype(float) for s, g in by_pair.groupby("strategy")}
     if baseline not in series:
         log.warning("compare: baseline %r is not in the results; no tests against it", baseline)
-    if smote_ref is None:
-        log.warning(
-            "compare: no SMOTE-family strategy (%s) in the results", ", ".join(smote_family)
-        )
+    if ref is None:
+        log.warning("compare: %s", rule)
 
-    for vs, ref, missing_text in (
+    for vs, vs_ref, missing_text in (
         (VS_BASELINE, baseline if baseline in series else None, f"no {baseline} run"),
-        (VS_SMOTE, smote_ref, "no SMOTE-family run"),
+        (VS_REFERENCE, ref, "no reference"),
     ):
-        cells: dict[str, list[Any]] = {f: [] for f in PAIR_FIELDS}
-        for strategy in table["strategy"]:
-            if ref is None:
-                res = PairedResult("", 0, math.nan, math.nan, math.nan, math.nan, "", missing_text)
-            elif strategy == ref:
-                res = PairedResult(ref, 0, math.nan, math.nan, math.nan, math.nan, "", REFERENCE)
-            else:
-                res = paired_test(
-                    series[strategy],
-                    series[ref],
-                    ref_name=ref,
-                    alpha=alpha,
-                    higher_is_better=higher,
-                    test_train_ratio=test_train_ratio,
-                )
-            for f in PAIR_FIELDS:
-                cells[f].append(getattr(res, f))
+        cells = _paired_block(
+            table,
+            series,
+            vs_ref,
+            missing_text,
+            alpha=alpha,
+            higher=higher,
+            test_train_ratio=test_train_ratio,
+        )
         for f in PAIR_FIELDS:
             table[f"{vs}_{f}"] = cells[f]
 
     metric_blocks = [f"{m}_{s}" for m in metrics for s in ("mean", "std", "ci_low", "ci_high", "n")]
-    pair_cols = [f"{vs}_{f}" for vs in (VS_BASELINE, VS_SMOTE) for f in PAIR_FIELDS]
+    pair_cols = [f"{vs}_{f}" for vs in (VS_BASELINE, VS_REFERENCE) for f in PAIR_FIELDS]
     head = ["strategy", "kind", "group", "n"]
     ordered = head + metric_blocks[:5] + pair_cols + metric_blocks[5:]
     table = table[ordered]
@@ -603,11 +807,13 @@ def compare(
     table["baseline"] = baseline
     table["alpha"] = float(alpha)
     table["test_train_ratio"] = math.nan if test_train_ratio is None else float(test_train_ratio)
+    table["reference_rule"] = rule
     return Comparison(
         table=table,
         metric=metric,
         baseline=baseline,
-        smote_reference=smote_ref,
+        reference=ref,
+        reference_rule=rule,
         alpha=alpha,
         test_train_ratio=test_train_ratio,
     )
@@ -627,6 +833,36 @@ def _colors(c: Comparison) -> list[str]:
     return [GROUP_COLORS.get(g, GROUP_COLORS["other"]) for g in c.table["group"]]
 
 
+def _clipped_errors(
+    center: np.ndarray, lo: np.ndarray, hi: np.ndarray, bounds: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Error-bar extents of [lo, hi] clipped to `bounds`, and which intervals were clipped."""
+    low, high = np.clip(lo, *bounds), np.clip(hi, *bounds)
+    clipped = np.isfinite(lo) & ((lo < bounds[0]) | (hi > bounds[1]))
+    err = np.vstack([np.nan_to_num(center - low).clip(0), np.nan_to_num(high - center).clip(0)])
+    return err, clipped
+
+
+def _annotate_intervals(
+    ax: Any, center: np.ndarray, lo: np.ndarray, n: np.ndarray, clipped: np.ndarray
+) -> None:
+    """Say, beside each point, when its interval is missing (n < 2) or clipped to the range."""
+    for yi, (mi, li, ni, cut) in enumerate(zip(center, lo, n, clipped, strict=True)):
+        if not np.isfinite(mi):
+            continue
+        text = (
+            f"n={int(ni)}: too few for an interval"
+            if not np.isfinite(li)
+            else f"n={int(ni)}: interval clipped to the range"
+            if cut
+            else None
+        )
+        if text:
+            ax.annotate(
+                text, (mi, yi), xytext=(5, 4), textcoords="offset points", va="bottom", fontsize=7
+            )
+
+
 def _metric_intervals(c: Comparison) -> Figure | None:
     """Dot-and-whisker plot: zero-based bars would hide differences of a few thousandths."""
     shown = c.display_metrics()[:4]
@@ -644,7 +880,8 @@ def _metric_intervals(c: Comparison) -> Figure | None:
         mean = t[f"{m}_mean"].to_numpy(dtype=float)[::-1]
         lo = t[f"{m}_ci_low"].to_numpy(dtype=float)[::-1]
         hi = t[f"{m}_ci_high"].to_numpy(dtype=float)[::-1]
-        err = np.vstack([np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)])
+        n = t[f"{m}_n"].to_numpy(dtype=float)[::-1]
+        err, clipped = _clipped_errors(mean, lo, hi, metric_range(m))
         ax.errorbar(mean, y, xerr=err, fmt="none", ecolor="black", capsize=3)
         ax.scatter(mean, y, c=colors, zorder=3)
         if len(base):
@@ -652,16 +889,7 @@ def _metric_intervals(c: Comparison) -> Figure | None:
         ax.set_yticks(y, names)
         ax.set_xlabel(f"{metric_label(m)} (mean, {c.level} CI)")
         ax.grid(axis="x", alpha=0.3)
-        for yi, (mi, li) in enumerate(zip(mean, lo, strict=True)):
-            if np.isfinite(mi) and not np.isfinite(li):
-                ax.annotate(
-                    "no CI",
-                    (mi, yi),
-                    xytext=(5, 0),
-                    textcoords="offset points",
-                    va="center",
-                    fontsize=7,
-                )
+        _annotate_intervals(ax, mean, lo, n, clipped)
     fig.suptitle(
         f"Metrics per strategy: mean and {c.level} CI over folds × seeds (dashed: {c.baseline})"
     )
@@ -670,7 +898,7 @@ def _metric_intervals(c: Comparison) -> Figure | None:
 
 def _difference_plot(c: Comparison) -> Figure | None:
     t = c.table
-    panels = [vs for vs in (VS_BASELINE, VS_SMOTE) if t[f"{vs}_diff"].notna().any()]
+    panels = [vs for vs in (VS_BASELINE, VS_REFERENCE) if t[f"{vs}_diff"].notna().any()]
     if not panels:
         return None
     fig = _new_figure(6 * len(panels), max(2.5, 0.35 * len(t) + 1.2))
@@ -681,7 +909,8 @@ def _difference_plot(c: Comparison) -> Figure | None:
         d = sub[f"{vs}_diff"].to_numpy(dtype=float)
         lo = sub[f"{vs}_ci_low"].to_numpy(dtype=float)
         hi = sub[f"{vs}_ci_high"].to_numpy(dtype=float)
-        err = np.vstack([np.nan_to_num(d - lo), np.nan_to_num(hi - d)])
+        n = sub[f"{vs}_n"].to_numpy(dtype=float)
+        err, clipped = _clipped_errors(d, lo, hi, difference_range(c.metric))
         colors = [GROUP_COLORS.get(g, GROUP_COLORS["other"]) for g in sub["group"]]
         ax.errorbar(d, y, xerr=err, fmt="none", ecolor="black", capsize=3)
         ax.scatter(d, y, c=colors, zorder=3)
@@ -690,7 +919,8 @@ def _difference_plot(c: Comparison) -> Figure | None:
         ax.set_yticks(y, labels, fontsize=8)
         ax.set_xlabel(f"Δ {metric_label(c.metric)} {c._ref_header(vs)}")
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"Paired differences on the same folds × seeds ({c.level} CI)")
+        _annotate_intervals(ax, d, lo, n, clipped)
+    fig.suptitle(f"Paired differences on the same folds × seeds ({c.level} CI, Holm-adjusted p)")
     return fig
 
 
@@ -795,7 +1025,8 @@ def save_figures(
     return paths
 
 
-def _png_base64(fig: Figure) -> str:
+def png_base64(fig: Figure) -> str:
+    """A figure as base64 PNG text, for an inline `<img src="data:image/png;base64,...">`."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -820,24 +1051,75 @@ img { max-width: 100%; }
 def _html_table(c: Comparison, digits: int = 4) -> str:
     header, rows = c._display_rows(digits)
     verdict_cols = {i for i, h in enumerate(header) if h == "verdict"}
+    return _html_grid(header, rows, verdict_cols)
+
+
+def _html_grid(header: list[str], rows: list[list[str]], verdict_cols: set[int]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = []
     for cells in rows:
         tds = []
         for i, cell in enumerate(cells):
-            cls = ""
-            if i in verdict_cols:
-                cls = (
-                    "better"
-                    if cell.startswith("better")
-                    else "worse"
-                    if cell.startswith("worse")
-                    else "ns"
-                )
-            attr = f' class="{cls}"' if cls else ""
+            attr = f' class="{_verdict_class(cell)}"' if i in verdict_cols else ""
             tds.append(f"<td{attr}>{html.escape(cell)}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+C2ST = f"{QUALITY_PREFIX}c2st_auc"
+MEMORIZATION = f"{QUALITY_PREFIX}memorization_flag"
+DCR_RATIO = f"{QUALITY_PREFIX}dcr_median_ratio"
+EXACT_COPIES = f"{QUALITY_PREFIX}exact_copies"
+RULE_VIOLATIONS = "rule_violation"
+"""Quality metrics whose name contains this count or share rows that break a data rule."""
+
+
+def quality_summary(c: Comparison, digits: int = 3) -> tuple[list[str], list[list[str]]] | None:
+    """Per GAN strategy: C2ST AUC, rule violations (when logged) and the privacy verdict; None
+    when no strategy has a synthetic-data quality report."""
+    have = set(c.quality_metrics())
+    if C2ST not in have:
+        return None
+    rules = sorted(m for m in have if RULE_VIOLATIONS in m)
+    header = ["strategy", "folds", "C2ST AUC (0.5 = indistinguishable)"]
+    header += [m.removeprefix(QUALITY_PREFIX).replace("_", " ") for m in rules]
+    header += ["privacy", "DCR synth/holdout", "exact copies"]
+    rows = []
+    for _, r in c.table.iterrows():
+        n = r.get(f"{C2ST}_n", 0)
+        if not _finite(n) or int(n) == 0:
+            continue
+        cells = [str(r["strategy"]), str(int(n)), c._mean_cell(r, C2ST, digits)]
+        cells += [c._mean_of(r, m, digits) for m in rules]
+        flagged, folds = r.get(f"{MEMORIZATION}_mean", math.nan), r.get(f"{MEMORIZATION}_n", 0)
+        if _finite(flagged) and _finite(folds) and int(folds) > 0:
+            k = int(round(flagged * folds))
+            privacy = (
+                f"memorization flagged in {k} of {int(folds)} folds"
+                if k
+                else f"no memorization flagged ({int(folds)} folds)"
+            )
+        else:
+            privacy = "n/a"
+        cells += [privacy, c._mean_of(r, DCR_RATIO, 2), c._mean_of(r, EXACT_COPIES, 1)]
+        rows.append(cells)
+    return header, rows
+
+
+def _quality_html(c: Comparison) -> list[str]:
+    summary = quality_summary(c)
+    if summary is None:
+        return []
+    header, rows = summary
+    return [
+        "<h2>Synthetic-data quality of the GAN strategies (mean over folds × seeds)</h2>",
+        _html_grid(header, rows, set()),
+        '<p class="notes">C2ST AUC: a classifier telling synthetic from real training fraud rows '
+        "(0.5 = indistinguishable, 1 = always told apart). Privacy: the memorization rule on the "
+        "distance of synthetic rows to their closest training row, compared with unseen real "
+        "fraud; DCR ratio < 1 = synthetic rows closer to training rows than unseen fraud is. "
+        "Per-fold reports: each GAN child run's quality/ artifacts.</p>",
+    ]
 
 
 def write_html_report(
@@ -863,12 +1145,13 @@ def write_html_report(
         f'<p class="summary">{html.escape(c.summary())}</p>',
         f"<h2>Comparison ({html.escape(metric_label(c.metric))}, best first)</h2>",
         _html_table(c),
-        '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in c._notes()) + "</ul>",
+        '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in c.notes()) + "</ul>",
+        *_quality_html(c),
     ]
     for name, (fig_title, fig) in _figures(c, pr_curves).items():
         parts.append(f"<h2>{html.escape(fig_title)}</h2>")
         parts.append(
-            f'<img alt="{html.escape(fig_title)}" src="data:image/png;base64,{_png_base64(fig)}">'
+            f'<img alt="{html.escape(fig_title)}" src="data:image/png;base64,{png_base64(fig)}">'
         )
         if name in _CAPTIONS:
             parts.append(f'<p class="notes">{html.escape(_CAPTIONS[name])}</p>')

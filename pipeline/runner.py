@@ -39,7 +39,7 @@ from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 
 log = logging.getLogger(__name__)
 
-SMOTE_FAMILY = tuple(k for k, spec in REGISTRY.items() if spec.family == "smote")
+RESAMPLERS = tuple(k for k, spec in REGISTRY.items() if spec.family == "smote")
 UNTUNED_PREFIX = "untuned_"
 
 
@@ -460,17 +460,19 @@ def gan_series(history: dict[str, list[float]]) -> dict[str, tuple[list[int], li
     """A GAN's per-epoch losses and per-test two-sample AUCs as MLflow metric histories."""
     steps = {"c2st_auc": history.get("c2st_epoch", [])}
     return {
-        f"gan_{key}": (steps.get(key, history.get("epoch", [])), values)
+        f"{tracking.GAN_PREFIX}{key}": (steps.get(key, history.get("epoch", [])), values)
         for key, values in history.items()
         if key not in ("epoch", "c2st_epoch")
     }
 
 
 def _log_child(result: ChildResult, run_id: str) -> None:
+    result.metrics = {tracking.metric_name(k): v for k, v in result.metrics.items()}
     tracking.log_metrics(run_id, result.metrics)
     if result.gan_history:
         tracking.log_series(run_id, gan_series(result.gan_history))
-    tracking.log_params(run_id, {"kind": result.kind, **result.params})
+    tracking.log_params(run_id, result.params)
+    tracking.inherit_inputs(run_id)
     if result.pr_curve is not None:
         mlflow.log_dict(
             {
@@ -522,9 +524,13 @@ def _resumed_results(parent_run_id: str) -> dict[tuple[str, int, int], ChildResu
     client = mlflow.MlflowClient()
     for run in tracking.child_runs(parent_run_id):
         tags = run.data.tags
-        if run.info.status != tracking.FINISHED or "strategy" not in tags:
+        if run.info.status != tracking.FINISHED or tracking.TAG_STRATEGY not in tags:
             continue
-        key = (tags["strategy"], int(tags["fold"]), int(tags["seed"]))
+        key = (
+            tags[tracking.TAG_STRATEGY],
+            int(tags[tracking.TAG_FOLD]),
+            int(tags[tracking.TAG_SEED]),
+        )
         curve = None
         try:
             path = client.download_artifacts(run.info.run_id, "pr_curve.json")
@@ -533,7 +539,7 @@ def _resumed_results(parent_run_id: str) -> dict[tuple[str, int, int], ChildResu
             log.warning("run %s has no PR curve artifact", run.info.run_id)
         done[key] = ChildResult(
             strategy=key[0],
-            kind=tags.get("kind", key[0]),
+            kind=tags.get(tracking.TAG_STRATEGY_KIND, key[0]),
             fold=key[1],
             seed=key[2],
             metrics=dict(run.data.metrics),
@@ -556,7 +562,8 @@ def build_comparison(frame: pd.DataFrame, cfg: ExperimentConfig) -> report.Compa
     return report.compare(
         frame,
         baseline="none",
-        smote_family=SMOTE_FAMILY,
+        resamplers=RESAMPLERS,
+        reference=cfg.report.reference,
         metric=cfg.report.metric,
         test_train_ratio=ratio,
     )
@@ -590,16 +597,14 @@ def _tuning_section(frame: pd.DataFrame, metric: str) -> str | None:
     )
 
 
-def _gan_loss_section(results: list[ChildResult]) -> str | None:
-    """An embedded PNG of every GAN child's per-epoch losses, or None without GAN children."""
+def gan_loss_figure(results: list[ChildResult]) -> Any:
+    """Every GAN child's per-epoch critic and generator losses (a matplotlib Figure), or None."""
     runs = [r for r in results if r.gan_history.get("epoch")]
     if not runs:
         return None
-    import base64
-    import io
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 3.5))
     FigureCanvasAgg(fig)
@@ -613,12 +618,18 @@ def _gan_loss_section(results: list[ChildResult]) -> str | None:
     for ax, title in zip(axes, ("critic loss", "generator loss"), strict=True):
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="GAN losses" src="data:image/png;base64,{data}">'
+    return fig
+
+
+def _gan_loss_section(results: list[ChildResult]) -> str | None:
+    """An embedded PNG of every GAN child's per-epoch losses, or None without GAN children."""
+    fig = gan_loss_figure(results)
+    if fig is None:
+        return None
+    return f'<img alt="GAN losses" src="data:image/png;base64,{report.png_base64(fig)}">'
 
 
 def _log_parent_report(
@@ -647,15 +658,126 @@ def _log_parent_report(
         figures.mkdir()
         report.save_figures(comparison, figures, pr_curves=curves)
         mlflow.log_artifacts(str(figures), artifact_path="comparison/figures")
-    table = comparison.table
-    metric = cfg.report.metric
-    summary = {}
-    for _, row in table.iterrows():
-        mean = row.get(f"{metric}_mean")
-        if mean is not None:
-            summary[f"{metric}_mean/{row['strategy']}"] = mean
-    tracking.log_metrics(run_id, summary)
+    experiment = mlflow.get_run(run_id).info.experiment_id
+    _log_summary_runs(experiment, run_id, comparison)
+    view = _share_summary_view(experiment, run_id, comparison)
+    link = tracking.experiment_url("", experiment, view)
+    tracking.set_tags(
+        run_id,
+        {
+            tracking.TAG_DESCRIPTION: comparison.description()
+            + f"\n\n[Compare the strategies side by side]({link})"
+        },
+    )
     return comparison
+
+
+SUMMARY_RUN_SUFFIX = "-summary"
+
+
+def summary_metrics(comparison: report.Comparison, strategy: str) -> dict[str, float]:
+    """A strategy's summary-run metrics: its means under the fold runs' names, the interval
+    bounds of the shown metrics (clipped to the metric's range), the paired differences with
+    their Holm-adjusted p-values."""
+    c, row = comparison, comparison.row(strategy)
+    out: dict[str, float] = {"n": float(row["n"])}
+    for m in c.display_metrics():
+        lo, hi = report.metric_range(m)
+        out[m] = row[f"{m}_mean"]
+        out[tracking.CI_LOW_PREFIX + m] = max(row[f"{m}_ci_low"], lo)
+        out[tracking.CI_HIGH_PREFIX + m] = min(row[f"{m}_ci_high"], hi)
+    extra = [report.TREES, report.SELECTION_METRIC, *c.timing_metrics(), *c.quality_metrics()]
+    extra += [m for m in c.metrics() if m.startswith(tracking.GAN_PREFIX)]
+    for m in extra:
+        if f"{m}_mean" in row:
+            out[m] = row[f"{m}_mean"]
+    for vs in (report.VS_BASELINE, report.VS_REFERENCE):
+        out[tracking.DELTA_PREFIX + vs] = row[f"{vs}_diff"]
+        out[tracking.P_HOLM_PREFIX + vs] = row[f"{vs}_p"]
+    return {k: float(f"{float(v):.4g}") for k, v in out.items()}
+
+
+def _log_summary_runs(experiment: str, parent_id: str, comparison: report.Comparison) -> None:
+    """One child run per strategy carrying its summary, replacing those of an earlier attempt."""
+    client = mlflow.MlflowClient()
+    for old in tracking.child_runs(parent_id, tracking.RUN_SUMMARY):
+        tracking.retry(lambda r=old: client.delete_run(r.info.run_id), what="deleting a run")
+    for _, row in comparison.table.iterrows():
+        strategy = str(row["strategy"])
+        child = tracking.start_child(
+            experiment,
+            parent_id,
+            strategy + SUMMARY_RUN_SUFFIX,
+            {
+                tracking.TAG_STRATEGY: strategy,
+                tracking.TAG_STRATEGY_KIND: row["kind"],
+                tracking.TAG_LAUNCH: parent_id,
+                tracking.TAG_VS_BASELINE: comparison.pair_cell(row, report.VS_BASELINE),
+                tracking.TAG_VS_REFERENCE: comparison.pair_cell(row, report.VS_REFERENCE),
+            },
+            run_type=tracking.RUN_SUMMARY,
+        )
+        try:
+            tracking.log_metrics(child.info.run_id, summary_metrics(comparison, strategy))
+            tracking.inherit_inputs(child.info.run_id)
+        finally:
+            tracking.end_active(tracking.FINISHED)
+
+
+def _share_summary_view(experiment: str, parent_id: str, comparison: report.Comparison) -> str:
+    """Store the UI view of one launch (its parent and summary runs, best first) and name it."""
+    c = comparison
+    metric = c.metric
+    headline = [
+        metric,
+        tracking.DELTA_PREFIX + report.VS_BASELINE,
+        tracking.DELTA_PREFIX + report.VS_REFERENCE,
+        *c.display_metrics()[1:],
+        report.TREES,
+        "resample_seconds",
+    ]
+    columns = [f"metrics.`{m}`" for m in (metric, tracking.CI_LOW_PREFIX + metric)]
+    columns += [f"metrics.`{tracking.CI_HIGH_PREFIX}{metric}`"]
+    columns += [f"tags.`{t}`" for t in (tracking.TAG_VS_BASELINE, tracking.TAG_VS_REFERENCE)]
+    columns += [f"metrics.`{m}`" for m in (*c.display_metrics()[1:2], report.TREES)]
+    columns += ["metrics.`resample_seconds`", "metrics.`n`"]
+    section = "fraudgan-strategies"
+    key = tracking.summary_view_key(parent_id)
+    tracking.share_view(
+        experiment,
+        key,
+        {
+            "searchFilter": f"tags.`{tracking.TAG_LAUNCH}` = '{parent_id}'",
+            "orderByKey": f"metrics.`{metric}`",
+            "orderByAsc": report.lower_is_better(metric),
+            "selectedColumns": columns,
+            "columnOrder": columns,
+            "columnWidths": {c: 190 if c.startswith("tags.") else 110 for c in columns},
+            "runsHiddenMode": "SHOW_ALL",
+            "compareRunSections": [
+                {
+                    "uuid": section,
+                    "name": "Strategies: mean over folds × seeds",
+                    "display": True,
+                    "isReordered": False,
+                }
+            ],
+            "compareRunCharts": [
+                {
+                    "uuid": f"fraudgan-{m}",
+                    "type": "BAR",
+                    "metricSectionId": section,
+                    "isGenerated": False,
+                    "deleted": False,
+                    "metricKey": m,
+                    "runsCountToCompare": 100,
+                }
+                for m in headline
+            ],
+            "isAccordionReordered": True,
+        },
+    )
+    return key
 
 
 @contextmanager
@@ -677,7 +799,7 @@ def _parent_run(
             lambda: mlflow.start_run(
                 experiment_id=exp_id,
                 run_name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                tags={tracking.TAG_KIND: "experiment"},
+                tags={tracking.TAG_RUN_TYPE: tracking.RUN_EXPERIMENT},
             ),
             what="starting the parent run",
         )
@@ -704,7 +826,8 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
             tracking.TAG_CONFIG_HASH: cfg.config_hash(),
             tracking.TAG_GIT_COMMIT: tracking.git_commit(),
             tracking.TAG_DATA_DIGEST: ds.digest,
-            "data.name": ds.name,
+            tracking.TAG_DATA_NAME: ds.name,
+            tracking.TAG_LAUNCH: run_id,
         },
     )
     tracking.log_params(
@@ -766,7 +889,12 @@ def run_experiment(
                 exp_id,
                 parent_id,
                 f"{name}-f{fold.fold}-s{fold.seed}",
-                {"strategy": name, "kind": kind, "fold": fold.fold, "seed": fold.seed},
+                {
+                    tracking.TAG_STRATEGY: name,
+                    tracking.TAG_STRATEGY_KIND: kind,
+                    tracking.TAG_FOLD: fold.fold,
+                    tracking.TAG_SEED: fold.seed,
+                },
             )
             try:
                 start = time.perf_counter()
@@ -778,13 +906,15 @@ def run_experiment(
                 tracking.end_active(tracking.FINISHED)
                 results.append(result)
             except KeyboardInterrupt:
-                tracking.set_tags(child.info.run_id, {"error": "interrupted (Ctrl-C)"})
+                tracking.set_tags(child.info.run_id, {tracking.TAG_ERROR: "interrupted (Ctrl-C)"})
                 tracking.end_active(tracking.KILLED)
                 raise
             except (FraudganError, ValueError, RuntimeError, ArithmeticError, MemoryError) as exc:
                 log.error("%s failed: %s", label, exc)
                 log.debug("traceback", exc_info=True)
-                tracking.set_tags(child.info.run_id, {"error": f"{type(exc).__name__}: {exc}"})
+                tracking.set_tags(
+                    child.info.run_id, {tracking.TAG_ERROR: f"{type(exc).__name__}: {exc}"}
+                )
                 tracking.end_active(tracking.FAILED)
                 failed.append(f"{label}: {exc}")
             if on_child_done:

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import mlflow
 from mlflow.data.code_dataset_source import CodeDatasetSource
@@ -30,10 +30,41 @@ from pipeline.errors import FraudganError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-TAG_KIND = "fraudgan.kind"  # "experiment" (parent) | "child" | "export"
+# Every tag fraudgan sets on a run is `fraudgan.<name>`; readers use these constants.
+TAG_RUN_TYPE = "fraudgan.run_type"  # one of the RUN_* values below
+TAG_STRATEGY = "fraudgan.strategy"  # the strategy's name in the YAML
+TAG_STRATEGY_KIND = "fraudgan.strategy_kind"  # its registry kind (`smote_0.5` -> `smote`)
+TAG_FOLD = "fraudgan.fold"
+TAG_SEED = "fraudgan.seed"
+TAG_LAUNCH = "fraudgan.launch"  # the parent run id, on the parent and its summary runs
+TAG_VS_BASELINE = "fraudgan.vs_baseline"  # a summary run's paired test against the baseline
+TAG_VS_REFERENCE = "fraudgan.vs_reference"  # ... and against the reference resampler
+TAG_ERROR = "fraudgan.error"
 TAG_CONFIG_HASH = "fraudgan.config_hash"
 TAG_GIT_COMMIT = "fraudgan.git_commit"
 TAG_DATA_DIGEST = "fraudgan.data_digest"
+TAG_DATA_NAME = "fraudgan.data_name"
+TAG_SOURCE_RUN = "fraudgan.source_run"  # an export run's (and model version's) parent run
+TAG_EXPORT_RUN = "fraudgan.export_run"  # a model version's export run
+TAG_THRESHOLD = "fraudgan.threshold"
+TAG_THRESHOLD_POLICY = "fraudgan.threshold_policy"
+TAG_DESCRIPTION = "mlflow.note.content"  # MLflow shows it as the run's description
+
+RUN_EXPERIMENT = "experiment"  # the parent run of one launch
+RUN_FOLD = "fold"  # one (strategy, fold, seed) child
+RUN_SUMMARY = "summary"  # one strategy's mean and interval over its fold children
+RUN_EXPORT = "export"
+
+# Metric-name prefixes: MLflow draws the charts of each prefix (before `/`) in their own section.
+GAN_PREFIX = "gan/"  # a GAN child's training: losses per epoch, best epoch, time
+QUALITY_PREFIX = "quality/"  # a GAN child's synthetic-data quality report
+CI_LOW_PREFIX = "ci_low/"  # a summary run's interval bounds of a metric
+CI_HIGH_PREFIX = "ci_high/"
+DELTA_PREFIX = "delta/"  # a summary run's paired difference against a reference
+P_HOLM_PREFIX = "p_holm/"  # ... and its Holm-adjusted p-value
+_LEGACY_PREFIXES = {"gan_": GAN_PREFIX, "quality_": QUALITY_PREFIX}
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+"""The experiment-tag prefix under which the MLflow UI looks up a shared view of the run list."""
 
 
 def setup(uri: str | None = None) -> str:
@@ -229,11 +260,23 @@ def set_tags(run_id: str, tags: dict[str, Any]) -> None:
     retry(lambda: client.log_batch(run_id, tags=batch), what="setting tags")
 
 
+def metric_name(name: str) -> str:
+    """The MLflow name of a metric: `gan_x` -> `gan/x`, `quality_x` -> `quality/x`, else as is."""
+    for legacy, prefix in _LEGACY_PREFIXES.items():
+        if name.startswith(legacy):
+            return prefix + name[len(legacy) :]
+    return name
+
+
 def start_child(
-    experiment: str, parent_run_id: str, run_name: str, tags: dict[str, Any]
+    experiment: str,
+    parent_run_id: str,
+    run_name: str,
+    tags: dict[str, Any],
+    run_type: str = RUN_FOLD,
 ) -> mlflow.ActiveRun:
     """Start a nested child run under `parent_run_id` as the active run."""
-    all_tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, TAG_KIND: "child", **tags}
+    all_tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, TAG_RUN_TYPE: run_type, **tags}
     return retry(
         lambda: mlflow.start_run(
             experiment_id=experiment,
@@ -251,15 +294,74 @@ def end_active(status: str) -> None:
     retry(lambda: mlflow.end_run(status=status), what="ending a run")
 
 
-def child_runs(parent_run_id: str) -> list[mlflow.entities.Run]:
-    """All child runs of a parent run, any status."""
+def child_runs(parent_run_id: str, run_type: str = RUN_FOLD) -> list[mlflow.entities.Run]:
+    """The child runs of one type (default: the fold runs) of a parent run, any status."""
     client = MlflowClient()
     parent = client.get_run(parent_run_id)
     return client.search_runs(
         [parent.info.experiment_id],
-        filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+        filter_string=(
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' "
+            f"and tags.`{TAG_RUN_TYPE}` = '{run_type}'"
+        ),
         max_results=50_000,
     )
+
+
+def inherit_inputs(run_id: str) -> None:
+    """Log the dataset inputs of a child run's parent on the child as well."""
+    client = MlflowClient()
+    parent_id = client.get_run(run_id).data.tags.get(MLFLOW_PARENT_RUN_ID)
+    if parent_id is None:
+        return
+    inputs = client.get_run(parent_id).inputs
+    datasets = list(inputs.dataset_inputs) if inputs is not None else []
+    if datasets:
+        retry(lambda: client.log_inputs(run_id, datasets=datasets), what="logging inputs")
+
+
+def share_view(experiment_id: str, key: str, state: dict[str, Any]) -> None:
+    """Store a view of the run list (filter, sort, columns, charts) that `view_url` opens."""
+    retry(
+        lambda: MlflowClient().set_experiment_tag(
+            experiment_id, SHARED_VIEW_TAG + key, json.dumps(state, separators=(",", ":"))
+        ),
+        what="sharing a view",
+    )
+
+
+def summary_view_key(parent_run_id: str) -> str:
+    """The name of the shared view that shows one launch: its parent and summary runs."""
+    return f"fraudgan-{parent_run_id}"
+
+
+def launch_url(base: str, parent_run_id: str, charts: bool = False) -> str:
+    """The UI address of one launch's comparison (its shared view when the launch stored one)."""
+    client = MlflowClient()
+    experiment = client.get_run(parent_run_id).info.experiment_id
+    key = summary_view_key(parent_run_id)
+    stored = SHARED_VIEW_TAG + key in client.get_experiment(experiment).tags
+    return experiment_url(base, experiment, key if stored else None, charts=charts)
+
+
+def run_url(base: str, experiment_id: str, run_id: str) -> str:
+    """The UI address of one run's page."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def experiment_url(
+    base: str, experiment_id: str, view: str | None = None, charts: bool = False
+) -> str:
+    """The UI address of an experiment's run list (model-training view), optionally a shared view.
+
+    MLflow 3 opens an experiment in its GenAI view unless the address asks for `machine_learning`.
+    """
+    url = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if view is not None:
+        url += f"&viewStateShareKey={quote(view)}"
+    if charts:
+        url += "&compareRunsMode=CHART"
+    return url
 
 
 def latest_parent_run(experiment_name: str | None = None) -> str:
@@ -274,7 +376,7 @@ def latest_parent_run(experiment_name: str | None = None) -> str:
         ids = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(
         ids,
-        filter_string=f"tags.`{TAG_KIND}` = 'experiment'",
+        filter_string=f"tags.`{TAG_RUN_TYPE}` = '{RUN_EXPERIMENT}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
@@ -294,7 +396,7 @@ def get_parent_run(run_id: str) -> mlflow.entities.Run:
         raise FraudganError(
             f"run {run_id!r} does not exist in the store {mlflow.get_tracking_uri()}"
         ) from None
-    if run.data.tags.get(TAG_KIND) != "experiment":
+    if run.data.tags.get(TAG_RUN_TYPE) != RUN_EXPERIMENT:
         raise FraudganError(
             f"run {run_id!r} is not a fraudgan experiment (parent) run; "
             "pass the id of the run that `fraudgan run` printed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -63,8 +64,8 @@ def test_export_registers_the_champion_with_alias_and_artifacts(store):
     client = mlflow.MlflowClient()
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
     run = client.get_run(r.run_id)
-    assert run.data.tags[tracking.TAG_KIND] == "export"
-    assert run.data.tags["fraudgan.source_run"] == store.experiment.parent_run_id
+    assert run.data.tags[tracking.TAG_RUN_TYPE] == tracking.RUN_EXPORT
+    assert run.data.tags[tracking.TAG_SOURCE_RUN] == store.experiment.parent_run_id
     assert "mlflow.parentRunId" not in run.data.tags
     assert run.data.metrics["val_average_precision"] == pytest.approx(
         r.metrics["average_precision"]
@@ -165,8 +166,39 @@ def test_second_export_moves_the_alias_and_keeps_the_old_version(store):
     assert "alias 'champion' moved from version 1" in text
     client = mlflow.MlflowClient()
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
-    assert client.get_model_version(MODEL, "1").tags["strategy"] == store.first.strategy
-    assert client.get_model_version(MODEL, "2").tags["strategy"] == other
+    assert client.get_model_version(MODEL, "1").tags[tracking.TAG_STRATEGY] == store.first.strategy
+    assert client.get_model_version(MODEL, "2").tags[tracking.TAG_STRATEGY] == other
+    assert f"**Strategy `{other}`**" in client.get_model_version(MODEL, "2").description
+
+
+def test_model_version_says_what_it_is_and_where_it_came_from(store):
+    r = store.first
+    version = mlflow.MlflowClient().get_model_version(MODEL, r.version)
+    text = version.description
+    assert f"**Strategy `{r.strategy}`**" in text
+    assert f"validation slice {r.n_validation:,} rows" in text
+    assert f"AUPRC {r.metrics['average_precision']:.4f}" in text
+    assert f"a false-positive rate of at most {TARGET_FPR:g}" in text  # the threshold policy
+    assert f"{r.threshold:.6g}" in text
+    assert f"/runs/{store.experiment.parent_run_id})" in text  # links the source launch
+    assert f"/runs/{r.run_id})" in text  # and the export run
+    assert version.tags[tracking.TAG_THRESHOLD_POLICY] == "fpr"
+
+
+def test_export_reports_each_step_once_without_model_type_warnings(store, caplog):
+    other = "none" if store.first.strategy != "none" else "smote"
+    steps: list[str] = []
+    mlflow_log = logging.getLogger("mlflow")  # does not propagate to the root logger
+    mlflow_log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            export_champion(store.experiment.parent_run_id, strategy=other, progress=steps.append)
+    finally:
+        mlflow_log.removeHandler(caplog.handler)
+    assert any(s.startswith("champion:") for s in steps)
+    logged = [rec.getMessage() for rec in caplog.records]
+    assert not set(steps) & set(logged)  # shown by the progress display only, not logged too
+    assert not [m for m in logged if "model type" in m]
 
 
 def test_export_errors_are_clear(store):

@@ -20,8 +20,9 @@ AP = "average_precision"
 #   none       0.50 0.60 0.70
 #   threshold  0.50 0.60 0.70   identical to none on every fold
 #   cgan       0.55 0.66 0.74   better than none on every fold (+0.05 +0.06 +0.04)
-#   smote      0.52 0.61 0.72   best of the SMOTE family (mean 0.6167)
+#   smote      0.52 0.61 0.72   best resampler, on validation as on test (mean 0.6167)
 #   smote_0.5  0.49 0.58 0.69   a SMOTE variant (kind smote)
+# Each child's validation score (val_average_precision) equals its test score unless given.
 VALUES = {
     "none": [0.50, 0.60, 0.70],
     "threshold": [0.50, 0.60, 0.70],
@@ -32,8 +33,9 @@ VALUES = {
 KINDS = {"smote_0.5": "smote"}
 
 
-def make_results(values=VALUES, seeds=(0,), drop=()) -> pd.DataFrame:
+def make_results(values=VALUES, seeds=(0,), drop=(), validation=None) -> pd.DataFrame:
     rows = []
+    validation = validation or {}
     for strategy, vals in values.items():
         n_folds = len(vals) // len(seeds)
         for i, v in enumerate(vals):
@@ -47,6 +49,7 @@ def make_results(values=VALUES, seeds=(0,), drop=()) -> pd.DataFrame:
                     "fold": fold,
                     "seed": seed,
                     AP: v,
+                    report.SELECTION_METRIC: validation.get(strategy, vals)[i],
                     "roc_auc": 0.9 + v / 10,
                     "fit_seconds": 2.0,
                     "resample_seconds": 0.0 if strategy in ("none", "threshold") else 1.0,
@@ -78,7 +81,9 @@ def test_ci_matches_t_interval_by_hand(comparison):
     assert r[f"{AP}_n"] == 3 and r["n"] == 3
 
 
-def test_clearly_better_strategy_is_better_by_paired_t(comparison):
+def test_clearly_better_strategy_is_better_by_paired_t():
+    # one strategy against the baseline: a family of one, Holm leaves p as it is
+    comparison = report.compare(make_results({"none": VALUES["none"], "cgan": VALUES["cgan"]}))
     r = comparison.row("cgan")
     # differences vs none: 0.05, 0.06, 0.04 -> mean 0.05, sd 0.01, se 0.01/sqrt(3) = 0.0057735
     # t = 0.05 / 0.0057735 = 8.660 with 2 df -> p = 2 * sf(8.660) = 0.0131
@@ -87,12 +92,42 @@ def test_clearly_better_strategy_is_better_by_paired_t(comparison):
     assert r["vs_baseline_n"] == 3
     assert r["vs_baseline_test"] == "paired t"
     assert r["vs_baseline_diff"] == pytest.approx(0.05)
-    assert r["vs_baseline_p"] == pytest.approx(2 * stats.t.sf(0.05 / se, 2))
+    assert r["vs_baseline_p_raw"] == pytest.approx(2 * stats.t.sf(0.05 / se, 2))
     assert r["vs_baseline_p"] == pytest.approx(0.0131, abs=1e-4)
     half = stats.t.ppf(0.975, 2) * se  # 4.3027 * 0.0057735 = 0.02484
     assert r["vs_baseline_ci_low"] == pytest.approx(0.05 - half)
     assert r["vs_baseline_ci_high"] == pytest.approx(0.05 + half)
     assert r["vs_baseline_verdict"] == "better (p=0.013)"
+
+
+def test_holm_by_hand():
+    # sorted 0.005 0.01 0.03 0.04 -> x4 0.02, x3 0.03, x2 0.06, x1 0.04 -> running max 0.06
+    adjusted = report.holm([0.01, 0.04, 0.03, 0.005])
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+    # NaN (no test) is not counted: a family of two
+    np.testing.assert_allclose(report.holm([math.nan, 0.01, 0.04]), [math.nan, 0.02, 0.04])
+    assert report.holm([0.6, 0.7]).max() == 1.0  # capped at 1
+
+
+def test_p_values_are_holm_adjusted_over_the_strategies_against_one_reference(comparison):
+    # four strategies against none, raw p (paired t, df 2):
+    #   cgan       d = .05 .06 .04     t = 8.660  p = 0.0131
+    #   smote      d = .02 .01 .02     t = 5.000  p = 0.0377
+    #   smote_0.5  d = -.01 -.02 -.01  t = -4.000 p = 0.0572
+    #   threshold  identical                      p = 1
+    # Holm, smallest first: 0.0131 x 4 = 0.0523; 0.0377 x 3 = 0.1132; 0.0572 x 2 = 0.1144; 1
+    raw = {s: comparison.row(s)["vs_baseline_p_raw"] for s in comparison.strategies}
+    p5, p4 = 2 * stats.t.sf(5.0, 2), 2 * stats.t.sf(4.0, 2)
+    assert raw["cgan"] == pytest.approx(0.0131, abs=1e-4)
+    assert raw["smote"] == pytest.approx(p5) and raw["smote_0.5"] == pytest.approx(p4)
+    assert comparison.row("cgan")["vs_baseline_p"] == pytest.approx(4 * raw["cgan"])
+    assert comparison.row("smote")["vs_baseline_p"] == pytest.approx(3 * p5)
+    assert comparison.row("smote_0.5")["vs_baseline_p"] == pytest.approx(2 * p4)
+    assert comparison.row("threshold")["vs_baseline_p"] == 1.0
+    # raw p < 0.05, adjusted p > 0.05: the verdict follows the adjusted p
+    assert comparison.row("cgan")["vs_baseline_verdict"] == "not significant (p=0.052)"
+    assert "Holm-adjusted" in comparison.to_markdown()
+    assert "4 vs none" in comparison.to_markdown()
 
 
 def test_identical_strategy_is_not_significant(comparison):
@@ -102,19 +137,42 @@ def test_identical_strategy_is_not_significant(comparison):
     assert r["vs_baseline_verdict"] == "not significant (p=1)"
 
 
-def test_against_best_smote_family(comparison):
-    assert comparison.smote_reference == "smote"
+def test_against_the_reference_resampler(comparison):
+    assert comparison.reference == "smote"
+    assert "best mean validation AUPRC" in comparison.reference_rule
+    assert comparison.reference_rule in comparison.notes()
     r = comparison.row("cgan")
     # differences vs smote: 0.03, 0.05, 0.02 -> mean 0.0333, sd 0.015275, t = 3.780, df 2
     # p = 0.063: clear on every fold, but 3 pairs are too few to call it
-    assert r["vs_smote_diff"] == pytest.approx(0.1 / 3)
-    assert r["vs_smote_p"] == pytest.approx(0.0634, abs=1e-3)
-    assert r["vs_smote_verdict"].startswith("not significant")
-    assert comparison.row("smote")["vs_smote_verdict"] == report.REFERENCE
+    assert r["vs_reference_diff"] == pytest.approx(0.1 / 3)
+    assert r["vs_reference_p_raw"] == pytest.approx(0.0634, abs=1e-3)
+    assert r["vs_reference_verdict"].startswith("not significant")
+    assert comparison.row("smote")["vs_reference_verdict"] == report.REFERENCE
     assert comparison.row("none")["vs_baseline_verdict"] == report.REFERENCE
-    # a variant counts in the SMOTE family through its kind
-    assert comparison.row("smote_0.5")["group"] == "smote"
-    assert comparison.row("smote_0.5")["vs_smote_verdict"].startswith("worse")
+    # a variant counts as a resampler through its kind
+    assert comparison.row("smote_0.5")["group"] == "resampler"
+    # vs smote: d = -.03 -.03 -.03 -> identical differences, se 0: p = 0 (raw), worse
+    assert comparison.row("smote_0.5")["vs_reference_verdict"].startswith("worse")
+
+
+def test_reference_is_chosen_on_validation_not_test_means():
+    # test means: smote 0.6167 > smote_0.5 0.5867; validation means: smote_0.5 0.70 > smote 0.55
+    validation = {"smote": [0.55, 0.55, 0.55], "smote_0.5": [0.70, 0.70, 0.70]}
+    c = report.compare(make_results(validation=validation))
+    assert c.reference == "smote_0.5"
+    assert c.row("smote_0.5")["vs_reference_verdict"] == report.REFERENCE
+    assert c.row("smote")["vs_reference_ref"] == "smote_0.5"
+    assert "validation" in c.reference_rule and "val_average_precision 0.7000" in c.reference_rule
+    # fixed in advance: the named strategy, whatever the scores
+    fixed = report.compare(make_results(validation=validation), reference="smote")
+    assert fixed.reference == "smote" and "fixed in advance" in fixed.reference_rule
+
+
+def test_without_validation_scores_no_reference_is_guessed():
+    c = report.compare(make_results().drop(columns=report.SELECTION_METRIC))
+    assert c.reference is None
+    assert set(c.table["vs_reference_verdict"]) == {"no reference"}
+    assert "report.reference" in c.reference_rule
 
 
 def test_wilcoxon_with_six_pairs():
@@ -128,11 +186,13 @@ def test_wilcoxon_with_six_pairs():
     r = c.row("cgan")
     assert r["n"] == 6 and r["vs_baseline_n"] == 6
     assert r["vs_baseline_test"] == "wilcoxon"
-    assert r["vs_baseline_p"] == pytest.approx(0.03125)
-    assert r["vs_baseline_verdict"] == "better (p=0.031)"
+    assert r["vs_baseline_p_raw"] == pytest.approx(0.03125)
     # smote vs none: one tie (0.55 = 0.55) dropped, five lower: p = 2 / 2^5 = 0.0625
     r = c.row("smote")
     assert r["vs_baseline_test"] == "wilcoxon"
+    assert r["vs_baseline_p_raw"] == pytest.approx(0.0625)
+    # Holm over the two: 0.03125 x 2 = 0.0625, then max(0.0625, 0.0625 x 1)
+    assert c.row("cgan")["vs_baseline_verdict"] == "not significant (p=0.062)"
     assert r["vs_baseline_verdict"] == "not significant (p=0.062)"
 
 
@@ -159,13 +219,13 @@ def test_single_result_has_no_interval_and_no_test(tmp_path):
     assert "n=1" in c.summary()
 
 
-def test_missing_baseline_and_no_smote_family(tmp_path):
+def test_missing_baseline_and_no_resampler(tmp_path):
     values = {"cgan": VALUES["cgan"], "threshold": VALUES["threshold"]}
     c = report.compare(make_results(values))
     report.save_figures(c, tmp_path)
-    assert c.smote_reference is None
+    assert c.reference is None
     assert set(c.table["vs_baseline_verdict"]) == {"no none run"}
-    assert set(c.table["vs_smote_verdict"]) == {"no SMOTE-family run"}
+    assert set(c.table["vs_reference_verdict"]) == {"no reference"}
     c.to_markdown()
     c.summary()
 
@@ -173,13 +233,13 @@ def test_missing_baseline_and_no_smote_family(tmp_path):
 def test_without_kind_column_the_name_is_the_kind():
     c = report.compare(make_results().drop(columns="kind"))
     assert c.row("smote_0.5")["group"] == "other"
-    assert c.row("smote")["group"] == "smote"
+    assert c.row("smote")["group"] == "resampler"
     assert c.row("cgan")["group"] == "gan"
 
 
 def test_lower_is_better_metric_sorts_ascending():
-    frame = make_results().assign(brier=lambda d: 1 - d[AP])
-    c = report.compare(frame, metric="brier")
+    frame = make_results({"none": VALUES["none"], "cgan": VALUES["cgan"]})
+    c = report.compare(frame.assign(brier=lambda d: 1 - d[AP]), metric="brier")
     assert c.strategies[0] == "cgan"
     assert c.row("cgan")["vs_baseline_verdict"].startswith("better")
 
@@ -193,7 +253,7 @@ def test_corrected_t_widens_the_interval():
     r = corrected.row("cgan")
     assert r["vs_baseline_test"] == "corrected t"
     t = 0.05 / (0.01 * math.sqrt(1 / 3 + 0.5))
-    assert r["vs_baseline_p"] == pytest.approx(2 * stats.t.sf(t, 2))
+    assert r["vs_baseline_p_raw"] == pytest.approx(2 * stats.t.sf(t, 2))
 
 
 def test_t_interval_helper():
@@ -214,9 +274,9 @@ def test_markdown_shape(comparison):
     assert all(line.count("|") - 1 == n_cols for line in table)
     assert table[1].startswith("|---|---:")
     assert table[2].startswith("| cgan |")
-    assert "better (p=0.013)" in table[2]
-    assert "AUPRC" in table[0] and "vs none" in table[0]
-    assert "not adjusted for multiple comparisons" in md
+    assert "not significant (p=0.052)" in table[2]
+    assert "AUPRC" in table[0] and "vs none" in table[0] and "trees" not in table[0]
+    assert "Holm-adjusted" in md
     assert comparison.to_markdown(notes=False).count("\n") == len(table) - 1
 
 
@@ -230,7 +290,8 @@ def test_csv_round_trip(comparison, tmp_path):
     again = report.Comparison.from_csv(path)
     assert again.metric == AP
     assert again.baseline == "none"
-    assert again.smote_reference == "smote"
+    assert again.reference == "smote"
+    assert again.reference_rule == comparison.reference_rule
     assert again.alpha == 0.05 and again.test_train_ratio is None
     assert again.strategies == comparison.strategies
     pd.testing.assert_frame_equal(
@@ -248,21 +309,41 @@ def test_from_csv_rejects_other_files(tmp_path):
 
 
 def test_rich_table(comparison):
-    table = comparison.to_rich_table()
+    table = comparison.to_rich_table(wide=True)
     assert isinstance(table, Table)
     assert table.row_count == 5
     console = Console(record=True, width=250)
     console.print(table)
     text = console.export_text()
-    assert "better (p=0.013)" in text
-    assert "0.650 ± " in text
+    assert "not significant (p=0.052)" in text
+    assert "0.650 ± " in text and "ROC-AUC" in text
+
+
+def test_default_terminal_table_fits_120_columns():
+    # nine strategies with long names, wide intervals (n=2) and every kind of verdict cell
+    names = ["none", "class_weight", "threshold", "ros", "smote", "borderline", "adasyn"]
+    names += ["smote_tomek", "cgan"]
+    rng = np.random.default_rng(0)
+    values = {s: list(rng.uniform(0.1, 0.9, 2)) for s in names}
+    frame = make_results(values).assign(n_trees=123.0)
+    c = report.compare(frame, test_train_ratio=1.0)
+    console = Console(record=True, width=300)
+    console.print(c.to_rich_table())
+    lines = console.export_text().splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= report.MAX_TABLE_WIDTH
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == len(names)  # one line per strategy: nothing wraps
+    header = " ".join(lines[: lines.index(next(x for x in lines if x.startswith("┡")))])
+    for column in ("strategy", "AUPRC", "vs none", "reference", "trees", "resample s"):
+        assert column in header
+    assert "ROC-AUC" not in header  # --wide only
 
 
 def test_summary(comparison):
     s = comparison.summary()
     assert s.startswith("Best: cgan AUPRC 0.650 [")
-    assert "vs none +0.050 [+0.025, +0.075] (n=3), better (p=0.013)" in s
-    assert "vs smote (best SMOTE-family) +0.033" in s
+    assert "vs none +0.050 [+0.025, +0.075] (n=3), not significant (p=0.052)" in s
+    assert "vs smote (reference resampler) +0.033" in s
     assert "not significant" in s
 
 
@@ -281,7 +362,8 @@ def test_html_report(comparison, tmp_path):
     assert "data:image/png;base64," in text
     assert "<h2>GAN losses</h2>" in text and "<p>critic loss went down</p>" in text
     assert "a &lt;b&gt; title" in text
-    assert "better (p=0.013)" in text
+    assert "not significant (p=0.052)" in text
+    assert "Synthetic-data quality" not in text  # no GAN quality metrics in these results
 
 
 def test_save_figures(comparison, tmp_path):
@@ -309,3 +391,62 @@ def test_save_figures(comparison, tmp_path):
 def test_bad_results_raise(frame, message):
     with pytest.raises(DataError, match=message):
         report.compare(frame)
+
+
+def test_intervals_are_drawn_within_the_metric_range_and_small_n_is_said():
+    # n=2 with far-apart values: the t-interval (one degree of freedom) runs far outside [0, 1]
+    values = {"none": [0.1, 0.9], "cgan": [0.2, 0.95], "smote": [0.3, 0.5]}
+    c = report.compare(make_results(values).drop(columns=["fit_seconds", "predict_seconds"]))
+    r = c.row("none")
+    assert r[f"{AP}_ci_low"] < -1 and r[f"{AP}_ci_high"] > 2
+    fig = report._figures(c, None)["metrics"][1]
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    assert lo > -0.1 and hi < 1.1  # drawn within [0, 1] (plus matplotlib's margins)
+    notes = [t.get_text() for t in ax.texts]
+    assert "n=2: interval clipped to the range" in notes
+    diffs = report._figures(c, None)["paired_differences"][1]
+    lo, hi = diffs.axes[0].get_xlim()
+    assert lo > -1.2 and hi < 1.2  # a difference of AUPRCs lies in [-1, 1]
+    assert any("n=2" in n and "too wide" in n for n in c.notes())
+    assert "none AUPRC" not in c.summary()  # the best strategy's sentence, clipped:
+    assert "AUPRC 0.575 [0.000, 1.000] (n=2)" in c.summary()
+
+
+def test_single_value_is_marked_as_too_few_for_an_interval():
+    c = report.compare(make_results(drop={("cgan", 1, 0), ("cgan", 2, 0)}))
+    ax = report._figures(c, None)["metrics"][1].axes[0]
+    assert "n=1: too few for an interval" in [t.get_text() for t in ax.texts]
+
+
+def test_gan_quality_summary_next_to_the_table(tmp_path):
+    q = "quality/"
+    frame = make_results()
+    gan = frame["strategy"] == "cgan"
+    frame.loc[gan, f"{q}c2st_auc"] = [0.9, 0.8, 0.7]
+    frame.loc[gan, f"{q}memorization_flag"] = [0.0, 1.0, 0.0]
+    frame.loc[gan, f"{q}dcr_median_ratio"] = [1.2, 0.9, 1.1]
+    frame.loc[gan, f"{q}exact_copies"] = [0.0, 0.0, 0.0]
+    c = report.compare(frame)
+    header, rows = report.quality_summary(c)
+    assert [r[0] for r in rows] == ["cgan"]
+    assert rows[0][2].startswith("0.800 ± ")
+    assert "memorization flagged in 1 of 3 folds" in rows[0]
+    assert not any("rule" in h for h in header)  # no rule-violation metric logged
+    with_rules = report.compare(frame.assign(**{f"{q}rule_violations": 0.25}))
+    header, rows = report.quality_summary(with_rules)
+    assert "rule violations" in header
+    html_text = report.write_html_report(with_rules, tmp_path / "r.html").read_text()
+    table_end = html_text.index("</table>")
+    quality = html_text.index("Synthetic-data quality")
+    first_figure = html_text.index("<img")
+    assert table_end < quality < first_figure  # right after the AUPRC table
+    assert report.quality_summary(report.compare(make_results())) is None
+
+
+def test_description_for_the_parent_run(comparison):
+    text = comparison.description()
+    assert text.startswith("**Best: cgan AUPRC 0.650 \\[")  # brackets are not Markdown links
+    assert "| strategy | n | AUPRC |" in text
+    assert "Holm-adjusted" in text and comparison.reference_rule in text
+    assert len(comparison.description(max_chars=200)) == 200

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -41,17 +43,25 @@ def test_one_child_per_strategy_fold_seed_with_tags_and_metrics(quick_result, mo
     children = _children(result.parent_run_id)
     cfg = load_config(QUICK, TINY)
     assert len(children) == len(cfg.strategies) * cfg.split.n_splits
-    keys = {(c.data.tags["strategy"], c.data.tags["fold"], c.data.tags["seed"]) for c in children}
+    ids = (tracking.TAG_STRATEGY, tracking.TAG_FOLD, tracking.TAG_SEED)
+    keys = {tuple(c.data.tags[t] for t in ids) for c in children}
     assert len(keys) == len(children)
+    parent = mlflow.MlflowClient().get_run(result.parent_run_id)
+    dataset = parent.inputs.dataset_inputs[0].dataset.digest
     for child in children:
         assert child.info.status == "FINISHED"
+        assert child.data.tags[tracking.TAG_RUN_TYPE] == tracking.RUN_FOLD
         assert 0 <= child.data.metrics["average_precision"] <= 1
         assert "recall_at_fpr_1pct" in child.data.metrics
         assert "fit_seconds" in child.data.metrics
-    parent = mlflow.MlflowClient().get_run(result.parent_run_id)
+        # one naming scheme: no bare `strategy`/`kind` tags, no `kind` param beside the tag
+        assert not {"strategy", "kind", "fold", "seed"} & set(child.data.tags)
+        assert "kind" not in child.data.params
+        assert [d.dataset.digest for d in child.inputs.dataset_inputs] == [dataset]
     for tag in (tracking.TAG_CONFIG_HASH, tracking.TAG_GIT_COMMIT, tracking.TAG_DATA_DIGEST):
         assert parent.data.tags[tag]
     assert parent.data.tags[tracking.TAG_CONFIG_HASH] == cfg.config_hash()
+    assert parent.data.tags[tracking.TAG_RUN_TYPE] == tracking.RUN_EXPERIMENT
     assert len(parent.inputs.dataset_inputs) == 1
     names = {
         a.path for a in mlflow.MlflowClient().list_artifacts(result.parent_run_id, "comparison")
@@ -61,6 +71,49 @@ def test_one_child_per_strategy_fold_seed_with_tags_and_metrics(quick_result, mo
         "comparison/comparison.md",
         "comparison/report.html",
     } <= names
+
+
+def test_summary_runs_carry_each_strategy_and_are_ignored_by_readers(
+    quick_result, monkeypatch
+) -> None:
+    uri, result = quick_result
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking.setup()
+    parent_id, c = result.parent_run_id, result.comparison
+    summaries = tracking.child_runs(parent_id, tracking.RUN_SUMMARY)
+    assert sorted(r.data.tags[tracking.TAG_STRATEGY] for r in summaries) == sorted(c.strategies)
+    for run in summaries:
+        strategy = run.data.tags[tracking.TAG_STRATEGY]
+        m, row = run.data.metrics, c.row(strategy)
+        assert run.info.run_name == f"{strategy}{runner.SUMMARY_RUN_SUFFIX}"
+        assert run.data.tags[tracking.TAG_LAUNCH] == parent_id
+        assert m["average_precision"] == pytest.approx(row["average_precision_mean"], rel=1e-3)
+        assert 0 <= m["ci_low/average_precision"] <= m["average_precision"]
+        assert m["average_precision"] <= m["ci_high/average_precision"] <= 1  # clipped to [0, 1]
+        assert m["n"] == row["n"]
+        assert len(run.inputs.dataset_inputs) == 1
+        if strategy == "none":
+            assert run.data.tags[tracking.TAG_VS_BASELINE] == "reference"
+        else:
+            assert "delta/vs_baseline" in m and "p_holm/vs_baseline" in m
+    # readers of fold results never see the summary runs
+    children = tracking.child_runs(parent_id)
+    assert len(children) == len(result.results)
+    assert len(runner._resumed_results(parent_id)) == len(result.results)
+    _, frame, _ = runner.load_comparison(parent_id)
+    assert len(frame) == len(result.results)
+    # the parent holds the verdict and no one-bar metrics; the launch's view opens it all
+    parent = mlflow.MlflowClient().get_run(parent_id)
+    assert parent.data.tags[tracking.TAG_DESCRIPTION].startswith("**Best: ")
+    assert parent.data.metrics == {}
+    url = tracking.launch_url("http://127.0.0.1:5000", parent_id)
+    assert "workflowType=machine_learning" in url
+    assert f"viewStateShareKey={tracking.summary_view_key(parent_id)}" in url
+    exp = mlflow.MlflowClient().get_experiment(parent.info.experiment_id)
+    view = json.loads(exp.tags[tracking.SHARED_VIEW_TAG + tracking.summary_view_key(parent_id)])
+    assert view["searchFilter"] == f"tags.`{tracking.TAG_LAUNCH}` = '{parent_id}'"
+    assert view["orderByKey"] == "metrics.`average_precision`"  # sorted: summaries not nested
+    assert view["compareRunCharts"][0]["metricKey"] == "average_precision"
 
 
 def test_comparison_is_sorted_and_reloads_from_mlflow(quick_result, monkeypatch) -> None:
@@ -143,7 +196,20 @@ def test_cli_run_prints_the_comparison_and_compare_reprints_it() -> None:
     assert "AUPRC" in res.output and "parent run:" in res.output
     res = cli.invoke(app, ["compare", "--latest"])
     assert res.exit_code == 0, res.output
-    assert "class_weight" in res.output
+    assert "class_weight" in res.output and "ROC-AUC" not in res.output
+    assert "[corrected t, Holm]" in res.output  # the summary is printed as text, not markup
+    res = cli.invoke(app, ["compare", "--latest", "--wide"])
+    assert res.exit_code == 0, res.output
+    assert "ROC-AUC" in res.output and "predict s" in res.output
+
+
+def test_ui_starts_one_web_worker_without_job_execution() -> None:
+    from pipeline.cli import mlflow_ui_command
+
+    cmd, env = mlflow_ui_command("sqlite:///x.db", 5123)
+    assert cmd[cmd.index("--workers") + 1] == "1"
+    assert cmd[cmd.index("--port") + 1] == "5123" and "127.0.0.1" in cmd
+    assert env == {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def test_cli_errors_are_one_clear_line_without_traceback() -> None:
@@ -171,19 +237,39 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
     result = runner.run_experiment(cfg)
     assert not result.failed
     client = mlflow.MlflowClient()
-    gan = [c for c in _children(result.parent_run_id) if c.data.tags["strategy"] == "cgan"]
+    children = _children(result.parent_run_id)
+    gan = [c for c in children if c.data.tags[tracking.TAG_STRATEGY] == "cgan"]
     assert len(gan) == 2
     child = gan[0]
     metrics = child.data.metrics
-    assert 0.0 <= metrics["quality_c2st_auc"] <= 1.0
-    assert "quality_exact_copies" in metrics
+    # grouped by prefix, so that MLflow draws them in sections of their own
+    assert 0.0 <= metrics["quality/c2st_auc"] <= 1.0
+    assert "quality/exact_copies" in metrics
+    assert "gan/train_seconds" in metrics
+    assert not [k for k in metrics if k.startswith(("quality_", "gan_"))]
     # the generated rows obey every rule of the engineered features
-    assert metrics["quality_rule_violations"] == 0
-    assert metrics["gan_generated"] == metrics["gan_kept"] == metrics["n_synthetic"]
+    assert metrics["quality/rule_violations"] == 0
+    assert metrics["gan/generated"] == metrics["gan/kept"] == metrics["n_synthetic"]
     # the losses of the GAN behind the scored model (refitted on the whole training fold), once
-    assert len(client.get_metric_history(child.info.run_id, "gan_d_loss")) == 2
+    assert len(client.get_metric_history(child.info.run_id, "gan/d_loss")) == 2
+    assert "gan/cond_loss" not in metrics  # no condition column: no condition loss
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
     assert {"cgan", "quality", "pr_curve.json"} <= artifacts
     cli = CliRunner().invoke(app, ["quality", result.parent_run_id])
     assert cli.exit_code == 0, cli.output
     assert "C2ST" in cli.output
+    assert f"{child.data.metrics['quality/c2st_auc']:.3f}" in cli.output
+    html = client.download_artifacts(result.parent_run_id, "comparison/report.html")
+    assert "Synthetic-data quality" in Path(html).read_text()
+
+
+def test_gan_loss_plot_has_whole_epochs_on_its_axis() -> None:
+    history = {"epoch": [1, 2, 3], "d_loss": [0.5, 0.2, 0.1], "g_loss": [1.0, 0.8, 0.9]}
+    child = runner.ChildResult("cgan", "cgan", 0, 0, {}, gan_history=history)
+    fig = runner.gan_loss_figure([child])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    assert runner.gan_loss_figure([runner.ChildResult("none", "none", 0, 0, {})]) is None

@@ -27,11 +27,12 @@ def test_a_failing_child_is_marked_failed_and_the_others_continue() -> None:
     assert "fewer minority rows" in result.failed[0]
     statuses = {}
     for child in _children(result.parent_run_id):
-        statuses.setdefault(child.data.tags["strategy"], set()).add(child.info.status)
+        statuses.setdefault(child.data.tags[tracking.TAG_STRATEGY], set()).add(child.info.status)
     assert statuses["bad"] == {"FAILED"}
     assert statuses["none"] == {"FINISHED"}
-    bad = [c for c in _children(result.parent_run_id) if c.data.tags["strategy"] == "bad"][0]
-    assert "fewer minority rows" in bad.data.tags["error"]
+    children = _children(result.parent_run_id)
+    bad = [c for c in children if c.data.tags[tracking.TAG_STRATEGY] == "bad"][0]
+    assert "fewer minority rows" in bad.data.tags[tracking.TAG_ERROR]
     assert "bad" not in set(result.comparison.table["strategy"])
 
 
@@ -67,6 +68,19 @@ def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(monkeypatch) -
     assert len(ran) == total - 2
     assert len(result.results) == total
     assert client.get_run(parent_id).info.status == "FINISHED"
+    summaries = tracking.child_runs(parent_id, tracking.RUN_SUMMARY)
+    assert len(summaries) == len(cfg.strategies)
+
+    # Resuming a finished launch reruns nothing: the summary runs are not fold results, and
+    # they are replaced, not duplicated.
+    again = runner.run_experiment(cfg, resume=parent_id)
+    assert len(ran) == total - 2
+    assert len(again.results) == total
+    assert len(runner._resumed_results(parent_id)) == total
+    assert [c.info.status for c in _children(parent_id)].count("FINISHED") == total
+    after = tracking.child_runs(parent_id, tracking.RUN_SUMMARY)
+    assert len(after) == len(cfg.strategies)
+    assert not {r.info.run_id for r in after} & {r.info.run_id for r in summaries}
 
 
 def test_resume_refuses_a_different_configuration() -> None:
@@ -94,7 +108,9 @@ def test_two_concurrent_launches_on_one_sqlite_store_both_finish(tmp_path) -> No
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient()
     exp = client.get_experiment_by_name("quick")
-    parents = client.search_runs([exp.experiment_id], f"tags.`{tracking.TAG_KIND}` = 'experiment'")
+    parents = client.search_runs(
+        [exp.experiment_id], f"tags.`{tracking.TAG_RUN_TYPE}` = '{tracking.RUN_EXPERIMENT}'"
+    )
     assert len(parents) == 2
     for parent in parents:
         assert parent.info.status == "FINISHED"
