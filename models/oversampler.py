@@ -181,6 +181,10 @@ class CGANOverSampler(BaseOverSampler):
             max_modes=self.max_modes,
         )
 
+    def check_params(self) -> None:
+        """Raise ValueError for GAN settings training cannot use (checked when a config loads)."""
+        self.gan_config().validate()
+
     def _fit_resample(self, X: Any, y: np.ndarray) -> tuple[Any, np.ndarray]:
         wanted = {c: int(n) for c, n in self.sampling_strategy_.items() if int(n) > 0}
         is_sparse = sparse.issparse(X)

@@ -150,12 +150,17 @@ def run(
     with progress:
         result = run_experiment(cfg, resume=resume, on_start=on_start, on_child_done=on_done)
     _print_comparison(result.comparison)
-    if result.failed:
-        err_console.print(f"[yellow]{len(result.failed)} child run(s) failed:[/]")
-        for line in result.failed:
-            err_console.print(f"  {line}", highlight=False, markup=False)
     console.print(f"parent run: {result.parent_run_id} (experiment {result.experiment_name!r})")
     console.print("browse it with: fraudgan ui")
+    if result.failed:
+        # the comparison above lacks these children: the launch did not do what was asked
+        err_console.print(
+            f"[bold red]error:[/] {len(result.failed)} child run(s) failed; the comparison "
+            "above leaves them out:"
+        )
+        for line in result.failed:
+            err_console.print(f"  {line}", highlight=False, markup=False)
+        raise typer.Exit(1)
 
 
 def _print_comparison(comparison: Any) -> None:

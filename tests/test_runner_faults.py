@@ -8,8 +8,10 @@ import sys
 
 import mlflow
 import pytest
+from typer.testing import CliRunner
 
 from pipeline import runner, tracking
+from pipeline.cli import app
 from pipeline.config import PROJECT_ROOT, load_config
 
 QUICK = "experiments/quick.yaml"
@@ -33,6 +35,19 @@ def test_a_failing_child_is_marked_failed_and_the_others_continue() -> None:
     bad = [c for c in _children(result.parent_run_id) if c.data.tags["strategy"] == "bad"][0]
     assert "fewer minority rows" in bad.data.tags["error"]
     assert "bad" not in set(result.comparison.table["strategy"])
+
+
+def test_a_run_with_a_failed_child_exits_non_zero_after_the_comparison() -> None:
+    args = ["run", QUICK, "--set", "strategies=[none]"]
+    args += ["--set", "strategies.bad={kind: smote, sampling_strategy: 0.001}"]
+    for o in TINY:
+        args += ["--set", o]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "none" in text and "AUPRC" in text  # the comparison of the finished children
+    assert "2 child run(s) failed" in text and "bad fold=0 seed=0" in text
+    assert text.index("AUPRC") < text.index("child run(s) failed")
 
 
 def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(monkeypatch) -> None:
