@@ -381,6 +381,28 @@ def _row_label(frame: pd.DataFrame, position: int) -> str:
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def float32_problem(values: np.ndarray, column: str) -> tuple[int, str] | None:
+    """The first value of a float64 column that the float32 model matrix cannot hold, or None.
+
+    Returns its position and a message with a `{row}` placeholder for the caller's row label.
+    """
+    bad = np.isinf(values)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        return pos, (
+            f"column {column!r} holds an infinite value ({float(values[pos])!r}) at {{row}}; "
+            "use an empty value for missing"
+        )
+    huge = np.abs(values) > _FLOAT32_MAX
+    if huge.any():
+        pos = int(np.flatnonzero(huge)[0])
+        return pos, (
+            f"column {column!r} holds {float(values[pos])!r} at {{row}}, beyond the float32 "
+            f"range the model computes in (at most {_FLOAT32_MAX:.3g} in size)"
+        )
+    return None
+
+
 def _as_numeric(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
     """A numeric input column as float64 (NaN = missing), or `ScoringInputError` naming the value."""
     s = frame[column]
@@ -401,20 +423,10 @@ def _as_numeric(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
             ) from None
     else:
         values = _parse_numbers(s, column, frame, where)
-    bad = np.isinf(values)
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise ScoringInputError(
-            f"{where}column {column!r} holds an infinite value ({values[pos]!r}) at "
-            f"{_row_label(frame, pos)}; use an empty value for missing"
-        )
-    huge = np.abs(values) > _FLOAT32_MAX
-    if huge.any():
-        pos = int(np.flatnonzero(huge)[0])
-        raise ScoringInputError(
-            f"{where}column {column!r} holds {float(values[pos])!r} at {_row_label(frame, pos)}, beyond "
-            f"the model's float32 range (at most {_FLOAT32_MAX:.3g} in size)"
-        )
+    problem = float32_problem(values, column)
+    if problem is not None:
+        pos, text = problem
+        raise ScoringInputError(where + text.format(row=_row_label(frame, pos)))
     return values
 
 

@@ -157,6 +157,8 @@ class ReportConfig(_Strict):
 
     metric: str = "average_precision"
     k: int = Field(100, ge=1)
+    include_untuned: bool = False
+    quality: bool = True  # synthetic-data quality report for GAN strategies
 
     @field_validator("metric")
     @classmethod
@@ -168,8 +170,6 @@ class ReportConfig(_Strict):
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown metric.{hint} Valid metrics: {', '.join(METRIC_KEYS)}")
         return value
-    include_untuned: bool = False
-    quality: bool = True  # synthetic-data quality report for GAN strategies
 
 
 class ExportConfig(_Strict):

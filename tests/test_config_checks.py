@@ -23,9 +23,17 @@ def _error(tmp_path: Path, text: str) -> tuple[str, Path]:
 @pytest.mark.parametrize(
     ("block", "key", "expected"),
     [
-        ("smote: {sampling_strategy: 1.5}", "strategies.smote.sampling_strategy", "range (0.0, 1.0]"),
+        (
+            "smote: {sampling_strategy: 1.5}",
+            "strategies.smote.sampling_strategy",
+            "range (0.0, 1.0]",
+        ),
         ("smote: {k_neighbors: 0}", "strategies.smote.k_neighbors", "range [1, inf)"),
-        ("ros_x: {kind: ros, sampling_strategy: -0.2}", "strategies.ros_x.sampling_strategy", "(0.0"),
+        (
+            "ros_x: {kind: ros, sampling_strategy: -0.2}",
+            "strategies.ros_x.sampling_strategy",
+            "(0.0",
+        ),
         ("smote_tomek: {k_neighbors: 0}", "strategies.smote_tomek.k_neighbors", "[1, inf)"),
         ("class_weight: {scale_pos_weight: 0}", "strategies.class_weight.scale_pos_weight", "> 0"),
         ("cgan: {pac: 7, batch_size: 500}", "strategies.cgan", "multiple of pac"),

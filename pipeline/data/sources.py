@@ -206,9 +206,25 @@ def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame
         out[schema.amount] = _coerce_numeric(
             out[schema.amount], schema.amount, "amount", where, allow_missing=True
         )
+    _check_float32(out, schema, where)
     if schema.id is not None and out[schema.id].duplicated().any():
         log.warning("%s: id column %r has repeated values", where, schema.id)
     return out
+
+
+def _check_float32(df: pd.DataFrame, schema: Schema, where: str) -> None:
+    """Feature columns must fit the model's float32 matrix: no infinities, nothing beyond 3.4e38."""
+    from models.scorer import float32_problem  # the scorer gives the same message
+
+    roles = {schema.label, schema.id, schema.time, schema.entity, schema.merchant, *schema.drop}
+    for column in df.columns:
+        s = df[column]
+        if column in roles or not pd.api.types.is_float_dtype(s.dtype):
+            continue
+        problem = float32_problem(s.to_numpy(dtype=np.float64, na_value=np.nan), str(column))
+        if problem is not None:
+            pos, text = problem
+            raise DataError(f"{where}: " + text.format(row=f"row {pos}"))
 
 
 def clean_frame(df: pd.DataFrame, schema: Schema, where: str) -> tuple[pd.DataFrame, int]:
