@@ -175,7 +175,9 @@ def batch(args: argparse.Namespace, scorer: Any, model_uri: str, cfg: Any, tmp: 
     explain_sub = best_of(lambda: scorer.score(sub, explain=True), 1)
 
     out_path = tmp / "scores.parquet"
-    runs = [score_file(model_uri, raw_path, out_path, progress=False) for _ in range(2)]
+    runs = [
+        score_file(model_uri, raw_path, out_path, progress=False, overwrite=True) for _ in range(2)
+    ]
     cli = min(runs, key=lambda s: s.seconds)
     # reason codes cost far more (SHAP values per tree): measured on the first rows of the file
     small_path = tmp / "raw_small.parquet"

@@ -18,6 +18,11 @@ import typer
 from pipeline.errors import FraudganError
 
 DEFAULT_MODEL_URI = "models:/fraud-detector@champion"
+MODEL_HELP = (
+    "A model of the MLflow store (models:/NAME@ALIAS, models:/NAME/VERSION) or a local model "
+    "folder you name. An MLflow pyfunc model is pickled Python: loading it runs its code, so "
+    "name only folders you trust; other URIs (runs:/, s3://, https://) are refused."
+)
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -116,9 +121,7 @@ def register(app: typer.Typer) -> None:
         output_path: Annotated[
             Path, typer.Option("--output", "-o", help="Where to write scores (.csv or .parquet).")
         ],
-        model: Annotated[
-            str, typer.Option("--model", "-m", help="MLflow model URI.")
-        ] = DEFAULT_MODEL_URI,
+        model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = DEFAULT_MODEL_URI,
         explain: Annotated[
             bool, typer.Option("--explain", help="Add the top three reason codes per row.")
         ] = False,
@@ -127,6 +130,14 @@ def register(app: typer.Typer) -> None:
         ] = 200_000,
         no_progress: Annotated[
             bool, typer.Option("--no-progress", help="No progress bar.")
+        ] = False,
+        overwrite: Annotated[
+            bool,
+            typer.Option(
+                "--overwrite",
+                help="Replace an existing --output file (the Spark engine never writes into a "
+                "non-empty folder).",
+            ),
         ] = False,
         engine: Annotated[
             str,
@@ -165,6 +176,7 @@ def register(app: typer.Typer) -> None:
             explain=explain,
             chunk_rows=chunk_rows,
             progress=not no_progress,
+            overwrite=overwrite,
         )
         for text in summary.warnings:
             err_console.print(f"[yellow]warning:[/] {text}")
@@ -176,9 +188,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
     def serve(
-        model: Annotated[
-            str, typer.Option("--model", "-m", help="MLflow model URI.")
-        ] = DEFAULT_MODEL_URI,
+        model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = DEFAULT_MODEL_URI,
         port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5001,
     ) -> None:
         """Serve a model over REST on 127.0.0.1 (`mlflow models serve`, local environment)."""

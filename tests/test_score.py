@@ -26,7 +26,7 @@ from pipeline.export import (
     scoring_requirements,
 )
 from pipeline.runner import prepare
-from pipeline.score import score_file
+from pipeline.score import HistoryFeatures, score_file
 
 # Short windows and delay (3-day horizon on 30 days of data): chunks must carry history across.
 OVERRIDES = ["features.windows_days=[0.5, 2]", "features.label_delay_days=1"]
@@ -351,3 +351,105 @@ def test_unlabelled_and_empty_files(store, tmp_path):
         PROBABILITY,
         ALERT,
     ]
+
+
+def run_score(*args: str) -> tuple[int, str]:
+    """`fraudgan score ARGS` in-process: (exit code, output with rich's wrapping undone)."""
+    result = CliRunner().invoke(app, ["score", "--no-progress", *args])
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_epoch_numbers_for_a_datetime_model_are_refused(store, tmp_path, unit):
+    raw = store.raw.iloc[:500].copy()
+    raw["timestamp"] = raw["timestamp"].astype(f"datetime64[{unit}]").astype("int64")
+    path = tmp_path / "epoch.csv"
+    raw.to_csv(path, index=False)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(path), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2, text
+    assert "epoch.csv" in text and "'timestamp'" in text and "datetime" in text
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_dates_for_a_seconds_model_are_refused(store):
+    history = {**store.scorer.history}
+    history["schema"] = {**history["schema"], "time_unit": "seconds"}
+    with pytest.raises(DataError, match=r"in\.csv: time column 'timestamp' holds dates.*seconds"):
+        HistoryFeatures(history, "in.csv").features(store.raw.iloc[:100])
+
+
+@pytest.mark.parametrize(
+    ("labels", "found"), [(["no", "yes"], "'no', 'yes'"), ([0, 2], "2"), (["0", "x"], "'x'")]
+)
+def test_a_label_column_that_is_not_binary_is_refused_when_scoring(store, tmp_path, labels, found):
+    raw = store.raw.iloc[:400].copy()
+    raw["is_fraud"] = (labels * 200)[:400]
+    path = tmp_path / "labelled.csv"
+    raw.to_csv(path, index=False)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(path), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2, text
+    assert "labelled.csv" in text and "label column 'is_fraud'" in text and found in text
+
+
+def test_labels_as_text_and_unknown_labels_are_accepted(store, tmp_path):
+    raw = store.raw.iloc[:400]
+    text_labels = raw.astype({"is_fraud": str})
+    text_labels.loc[text_labels.index[:50], "is_fraud"] = ""  # not known yet
+    path = tmp_path / "text_labels.csv"
+    text_labels.to_csv(path, index=False)
+    summary = score_file(store.model_uri, path, tmp_path / "o.csv", progress=False)
+    assert summary.rows == 400
+
+
+def test_an_existing_output_is_kept_unless_overwrite(store, tmp_path):
+    out = tmp_path / "scores.csv"
+    out.write_text("precious\n")
+    args = ("--model", store.model_uri, "-i", str(store.root / "raw.parquet"), "-o", str(out))
+    code, text = run_score(*args)
+    assert code == 2
+    assert "scores.csv" in text and "exists" in text and "--overwrite" in text
+    assert out.read_text() == "precious\n"
+    code, text = run_score(*args, "--overwrite")
+    assert code == 0, text
+    assert len(pd.read_csv(out)) == len(store.raw)
+
+
+@pytest.mark.parametrize(
+    "uri", ["s3://bucket/model", "runs:/0123456789abcdef/model", "https://example.com/m"]
+)
+def test_only_store_models_and_named_local_folders_are_loaded(store, tmp_path, uri):
+    code, text = run_score(
+        "--model", uri, "-i", str(store.root / "raw.csv"), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2
+    assert uri in text and "models:/" in text and "pickled" in text
+
+
+def test_a_local_model_folder_named_by_the_user_is_accepted(store, tmp_path):
+    folder = Path(mlflow.artifacts.download_artifacts(store.model_uri, dst_path=str(tmp_path)))
+    code, text = run_score(
+        "--model", str(folder), "-i", str(store.root / "raw.csv"), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 0, text
+    not_a_model = tmp_path / "empty_dir"
+    not_a_model.mkdir()
+    code, text = run_score(
+        "--model",
+        str(not_a_model),
+        "-i",
+        str(store.root / "raw.csv"),
+        "-o",
+        str(tmp_path / "p.csv"),
+    )
+    assert code == 2 and "MLmodel" in text
+
+
+def test_help_says_a_model_folder_is_code():
+    for command in ("score", "serve"):
+        result = CliRunner().invoke(app, [command, "--help"])
+        text = " ".join(result.output.split())
+        assert "pickled Python" in text and "models:/" in text
