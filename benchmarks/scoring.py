@@ -134,7 +134,9 @@ def train_and_log(
             name="model",
             python_model=scorer,
             signature=scorer.signature(),
-            input_example=prepared.frame[[schema.id, *scorer.columns]].head(5),
+            input_example=scorer.signature_frame(
+                prepared.frame[[schema.id, *scorer.columns]].head(5)
+            ),
             code_paths=scorer_code_paths(code),
             pip_requirements=scoring_requirements(),
         )
@@ -168,8 +170,9 @@ def batch(args: argparse.Namespace, scorer: Any, model_uri: str, cfg: Any, tmp: 
     raw_s = best_of(lambda: booster.inplace_predict(matrix), args.repeat)
     scorer_s = best_of(lambda: scorer.score(frame), args.repeat)
     model = mlflow.pyfunc.load_model(model_uri)
-    model.predict(frame.head(100))
-    pyfunc_s = best_of(lambda: model.predict(frame), args.repeat)
+    as_declared = scorer.signature_frame(frame)  # integer columns as the doubles declared
+    model.predict(as_declared.head(100))
+    pyfunc_s = best_of(lambda: model.predict(as_declared), args.repeat)
     sub = frame.head(min(n, args.explain_rows))
     plain_sub = best_of(lambda: scorer.score(sub), args.repeat)
     explain_sub = best_of(lambda: scorer.score(sub, explain=True), 1)

@@ -12,10 +12,13 @@ are named at once, a value that cannot be read as a number is named with its col
 empty frame gives an empty result, unknown categories are scored as unseen, NaN is missing (XGBoost
 routes it), extra columns are ignored and the id column passes through. The model signature marks
 every column optional so that MLflow's own check lets a frame with missing columns through to these
-messages. Its column types (integers as long, floats as double, categoricals as string) are still
-checked by MLflow for pyfunc and REST callers: a text value in a numeric column is answered by
-MLflow's message, which names the column. NaN in an integer column passes only through the scorer
-itself (`unwrap_python_model()`, `fraudgan score`).
+messages. Its column types (every numeric column as double, so that a null of an integer column
+is NaN as everywhere else; categoricals as string) are still checked by MLflow for pyfunc and
+REST callers: a text value in a numeric column is answered by MLflow's message, which names the
+column; Python callers of the loaded pyfunc pass integer columns as floats (`signature_frame`).
+MLflow drops input that matches no signature column (`{"instances": [1, 2, 3]}`), and the
+frame that reaches the scorer then has none of the model's columns: that is an error naming them,
+never an empty result.
 
 Scoring is fast: the fitted preprocessing is compiled into plain arrays (`Layout`): one-hot
 positions, imputation medians, missing indicators, scaler means and scales: and the matrix goes to
@@ -647,6 +650,13 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         )
 
     def _check_columns(self, frame: pd.DataFrame, where: str) -> None:
+        if not any(c in frame.columns for c in self.columns):
+            raise ScoringInputError(
+                f"{where}the input has none of the model's {len(self.columns)} columns; expected "
+                f"a table with the columns {', '.join(map(str, self.columns))} (over REST: "
+                '{"dataframe_split": {"columns": [...], "data": [[...]]}} or '
+                '{"dataframe_records": [{...}]})'
+            )
         if frame.columns.has_duplicates:
             dup = frame.columns[frame.columns.duplicated()]
             needed = {*self.columns, self.id_column}
@@ -781,6 +791,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         """The output frame: id (when present), `fraud_probability`, `alert`, reasons if `explain`."""
         frame = _as_frame(model_input, where)
         if not len(frame):
+            self._check_columns(frame, where)
             return self.empty_output(
                 explain=explain, with_id=self.id_column is not None and self.id_column in frame
             )
@@ -841,7 +852,8 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
     # ---- MLflow metadata ------------------------------------------------------------------
 
     def signature(self) -> ModelSignature:
-        """Input columns (all optional, the scorer checks them), outputs and the `explain` param."""
+        """Input columns (all optional, the scorer checks them; numbers as double), outputs and
+        the `explain` param."""
         inputs = []
         if self.id_column is not None:
             inputs.append(
@@ -852,7 +864,8 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
                 )
             )
         for c in self.columns:
-            kind = "string" if c in self.categorical else _mlflow_type(self.dtypes[c])
+            # numbers as double: MLflow cannot put a null into a long column
+            kind = "string" if c in self.categorical else "double"
             inputs.append(ColSpec(kind, c, required=False))
         outputs = [ColSpec("double", PROBABILITY), ColSpec("integer", ALERT)]
         for r in range(1, N_REASONS + 1):
@@ -862,6 +875,19 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             ]
         params = ParamSchema([ParamSpec("explain", "boolean", False)])
         return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
+
+    def signature_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` with the model's numeric columns as float64, the type its signature declares.
+
+        MLflow refuses int64 for a double column (not every int64 is exactly a double): Python
+        callers of the loaded pyfunc pass integer columns as floats. REST JSON needs no care.
+        """
+        cast = {
+            c: np.float64
+            for c in self.numeric
+            if c in frame.columns and frame[c].dtype != np.float64
+        }
+        return frame.astype(cast) if cast else frame
 
     def feature_spec(self) -> dict[str, Any]:
         """The feature list and preprocessing, as JSON-ready data, for scoring outside Python."""

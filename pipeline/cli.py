@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -260,14 +258,13 @@ def ui(
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against the project's store."""
     from pipeline import tracking
-    from pipeline.serving_cli import child_env
+    from pipeline.serving_cli import child_env, run_server
 
     uri = tracking.setup()
     console.print(f"MLflow UI on http://127.0.0.1:{port} (store {uri}); Ctrl-C stops it")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
-    with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(cmd, check=False, env=child_env())
+    run_server(cmd, child_env(), "mlflow ui")
 
 
 from pipeline.serving_cli import register  # noqa: E402  (its commands reuse friendly_errors)

@@ -483,7 +483,7 @@ def _json_default(value: Any) -> Any:
 
 def _input_example(scorer: FraudScorer, val_frame: pd.DataFrame) -> pd.DataFrame:
     columns = ([scorer.id_column] if scorer.id_column else []) + scorer.columns
-    return val_frame[columns].head(5).reset_index(drop=True)
+    return scorer.signature_frame(val_frame[columns].head(5).reset_index(drop=True))
 
 
 def _evaluate(
@@ -501,7 +501,7 @@ def _evaluate(
     logged as the evaluation's custom artifacts. Falls back to logging them on the run.
     """
     label = "label"
-    data = val_frame[scorer.columns].reset_index(drop=True).copy()
+    data = scorer.signature_frame(val_frame[scorer.columns].reset_index(drop=True))
     if scorer.id_column:
         data.insert(0, scorer.id_column, val_frame[scorer.id_column].to_numpy())
     data[label] = y_val.astype(np.int64)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,6 +39,71 @@ def child_env(**extra: str) -> dict[str, str]:
     if scripts not in path.split(os.pathsep):
         path = os.pathsep.join([scripts, path]) if path else scripts
     return {**os.environ, "PATH": path, **extra}
+
+
+STOP_SECONDS = 15  # how long a stopped server may take to shut down before it is killed
+
+
+def run_server(cmd: list[str], env: dict[str, str], what: str) -> None:
+    """Run a server command (`mlflow ui`, `mlflow models serve`) until it exits or is stopped.
+
+    The server runs in its own process group; SIGINT (Ctrl-C) and SIGTERM sent to this process
+    are forwarded to the whole group, and whatever of the group is still running when this
+    returns is stopped (SIGTERM, then SIGKILL after `STOP_SECONDS`), so that no server process
+    is left behind holding its port. Raises `FraudganError` when the server exits by itself with
+    an error status.
+    """
+    posix = os.name == "posix"
+    proc = subprocess.Popen(cmd, env=env, start_new_session=posix)
+    stopped: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        stopped.append(signum)
+        _signal_group(proc, signum)
+
+    handled = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.signal(sig, forward) for sig in handled}
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_group(proc)
+    if not stopped and code not in (0, -signal.SIGINT, -signal.SIGTERM, 130, 143):
+        raise FraudganError(f"{what} exited with status {code}")
+
+
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.name == "posix":
+            os.killpg(proc.pid, signum)
+        elif proc.poll() is None:
+            proc.terminate()
+
+
+def _group_alive(proc: subprocess.Popen) -> bool:
+    if os.name != "posix":
+        return proc.poll() is None
+    try:
+        os.killpg(proc.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop every process of the server's group that is still running."""
+    if not _group_alive(proc):
+        return
+    _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    while _group_alive(proc) and time.monotonic() < deadline:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.2)
+    if _group_alive(proc):
+        _signal_group(proc, signal.SIGKILL if os.name == "posix" else signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
 
 
 def serve_command(model_uri: str, port: int, host: str = "127.0.0.1") -> list[str]:
@@ -193,15 +260,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve a model over REST on 127.0.0.1 (`mlflow models serve`, local environment)."""
         from pipeline import tracking
+        from pipeline.score import check_model_uri
 
+        check_model_uri(model)
         uri = tracking.setup()
         if not 0 < port < 65536:
             raise FraudganError(f"--port must be between 1 and 65535, found {port}")
         console.print(
             f"serving {model} on http://127.0.0.1:{port}/invocations (store {uri}); Ctrl-C stops it"
         )
-        env = child_env(MLFLOW_TRACKING_URI=uri)
-        with contextlib.suppress(KeyboardInterrupt):
-            done = subprocess.run(serve_command(model, port), check=False, env=env)
-            if done.returncode not in (0, -2, 130):
-                raise FraudganError(f"mlflow models serve exited with status {done.returncode}")
+        run_server(
+            serve_command(model, port), child_env(MLFLOW_TRACKING_URI=uri), "mlflow models serve"
+        )

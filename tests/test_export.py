@@ -89,7 +89,7 @@ def test_round_trip_scores_equal_the_pipeline(store):
     for rows in (r.validation_index, np.arange(0, len(prepared.frame), 7)):
         X = prepared.X.iloc[rows]
         frame = prepared.frame.iloc[rows][["transaction_id", *X.columns]]
-        out = model.predict(frame)
+        out = model.predict(model.unwrap_python_model().signature_frame(frame))
         np.testing.assert_array_equal(out["transaction_id"], frame["transaction_id"])
         own = r.pipeline.predict_proba(X)[:, 1]
         np.testing.assert_allclose(out[PROBABILITY], own, rtol=0, atol=1e-7)

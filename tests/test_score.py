@@ -53,7 +53,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
                 name="model",
                 python_model=scorer,
                 signature=scorer.signature(),
-                input_example=prepared.frame[["transaction_id", *scorer.columns]].head(3),
+                input_example=scorer.signature_frame(
+                    prepared.frame[["transaction_id", *scorer.columns]].head(3)
+                ),
                 code_paths=scorer_code_paths(code),
                 pip_requirements=scoring_requirements(),
             )
@@ -160,8 +162,16 @@ def test_empty_frame_gives_an_empty_result(trained):
     out = trained.scorer.score(model_rows(trained, 0))
     assert len(out) == 0
     assert list(out.columns) == ["transaction_id", PROBABILITY, ALERT]
-    out = trained.scorer.score(pd.DataFrame(), explain=True)
+    no_id = model_rows(trained, 0).drop(columns="transaction_id")
+    out = trained.scorer.score(no_id, explain=True)
     assert list(out.columns) == [PROBABILITY, ALERT, *reason_columns()]
+
+
+def test_a_frame_without_the_models_columns_is_an_error_not_an_empty_result(trained):
+    # what MLflow hands over for {"instances": [1, 2, 3]}: every unknown column dropped
+    for frame in (pd.DataFrame(), pd.DataFrame(index=range(3)), pd.DataFrame({0: [1, 2, 3]})):
+        with pytest.raises(DataError, match=r"none of the model's \d+ columns.*amount"):
+            trained.scorer.score(frame)
 
 
 def test_unknown_categories_nan_and_extra_columns(trained):
@@ -197,7 +207,7 @@ def test_other_inputs_are_clear_errors(trained):
 
 def test_loaded_pyfunc_scores_and_explains(store):
     model = mlflow.pyfunc.load_model(store.model_uri)
-    rows = model_rows(store, 40)
+    rows = store.scorer.signature_frame(model_rows(store, 40))  # integers as the doubles declared
     out = model.predict(rows, params={"explain": True})
     np.testing.assert_allclose(out[PROBABILITY], store.expected[:40], rtol=0, atol=1e-7)
     assert "reason_3_value" in out
