@@ -136,12 +136,25 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Argument(help="Parent run id of a finished experiment.")
         ] = None,
         latest: Annotated[
-            bool, typer.Option("--latest", help="Use the most recent launch.")
+            bool,
+            typer.Option(
+                "--latest",
+                help="Use the newest complete launch (finished, every child finished); newer "
+                "interrupted or failed launches are skipped and named.",
+            ),
         ] = False,
         strategy: Annotated[
             str | None,
             typer.Option(help="Export this strategy instead of the best one."),
         ] = None,
+        allow_incomplete: Annotated[
+            bool,
+            typer.Option(
+                "--allow-incomplete",
+                help="Export a named launch although it was interrupted, failed or has failed "
+                "children (the champion is then chosen on part of the folds).",
+            ),
+        ] = False,
     ) -> None:
         """Retrain the champion of an experiment, register it and move the `champion` alias."""
         from pipeline.export import export_champion
@@ -151,7 +164,10 @@ def register(app: typer.Typer) -> None:
         if run_id is not None and latest:
             raise FraudganError("give either a parent RUN_ID or --latest, not both")
         result = export_champion(
-            run_id, strategy=strategy, progress=lambda text: err_console.print(f"· {text}")
+            run_id,
+            strategy=strategy,
+            progress=lambda text: err_console.print(f"· {text}", highlight=False, markup=False),
+            allow_incomplete=allow_incomplete,
         )
         console.print(
             f"exported {result.strategy!r} from run {result.source_run_id} as "

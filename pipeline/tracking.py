@@ -235,3 +235,64 @@ def get_parent_run(run_id: str) -> mlflow.entities.Run:
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
 KILLED = RunStatus.to_string(RunStatus.KILLED)
+
+
+def incomplete_reason(parent: mlflow.entities.Run) -> str | None:
+    """Why a parent run is not a complete experiment, or None when it is one.
+
+    Complete: the parent FINISHED and every (strategy, fold, seed) child it planned (its
+    `strategies` and `split.folds` params) has a FINISHED run, resumed launches included.
+    """
+    reasons = []
+    if parent.info.status != FINISHED:
+        reasons.append(f"its status is {parent.info.status}")
+    params = parent.data.params
+    try:
+        strategies = [s for s in params["strategies"].split(",") if s]
+        planned = len(strategies) * int(params["split.folds"])
+    except (KeyError, ValueError):
+        reasons.append("it has no record of the children it planned")
+    else:
+        finished = {
+            (r.data.tags["strategy"], r.data.tags.get("fold"), r.data.tags.get("seed"))
+            for r in child_runs(parent.info.run_id)
+            if r.info.status == FINISHED and "strategy" in r.data.tags
+        }
+        if len(finished) < planned:
+            reasons.append(f"{len(finished)} of its {planned} children finished")
+    return "; ".join(reasons) or None
+
+
+def latest_complete_parent_run(experiment_name: str | None = None) -> tuple[str, list[str]]:
+    """The most recent complete fraudgan experiment, and a line per newer launch passed over."""
+    client = MlflowClient()
+    if experiment_name is not None:
+        exp = client.get_experiment_by_name(experiment_name)
+        if exp is None:
+            raise FraudganError(f"no MLflow experiment named {experiment_name!r}")
+        ids = [exp.experiment_id]
+    else:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(
+        ids,
+        filter_string=f"tags.`{TAG_KIND}` = 'experiment'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    skipped: list[str] = []
+    for run in runs:
+        reason = incomplete_reason(run)
+        if reason is None:
+            return run.info.run_id, skipped
+        skipped.append(f"{run.info.run_id} ({run.info.run_name}): {reason}")
+    if not runs:
+        raise FraudganError(
+            f"no fraudgan experiment runs in the store {mlflow.get_tracking_uri()}; "
+            "run `fraudgan run experiments/default.yaml` first"
+        )
+    raise FraudganError(
+        f"no complete fraudgan experiment in the store {mlflow.get_tracking_uri()}:\n  "
+        + "\n  ".join(skipped)
+        + "\nresume one with `fraudgan run CONFIG --resume RUN_ID`, or export one by its id "
+        "with --allow-incomplete"
+    )

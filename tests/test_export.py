@@ -22,6 +22,7 @@ from pipeline.runner import load_comparison, prepare, run_experiment
 
 MODEL = "fraud-detector"
 TARGET_FPR = 0.02
+TINY = ["data.rows=3000", "data.fraud_rate=0.03", "classifier.n_estimators=10"]
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +183,48 @@ def test_export_of_a_tuned_experiment_reuses_the_tuned_search() -> None:
     assert result.strategy == "none"
     depth = result.pipeline.named_steps["classifier"].get_params()["max_depth"]
     assert depth in (2, 5)
+
+
+def test_latest_exports_the_newest_complete_experiment_and_refuses_incomplete_ones(monkeypatch):
+    """The autouse fixture gives this test its own store: complete, interrupted, failed launches."""
+    from pipeline import runner
+
+    cfg = load_config("experiments/quick.yaml", ["strategies=[none]", *TINY])
+    complete = run_experiment(cfg).parent_run_id
+
+    original, calls = runner.FoldRunner.run, {"n": 0}
+
+    def interrupted(self, name, params):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, name, params)
+
+    monkeypatch.setattr(runner.FoldRunner, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg)
+    monkeypatch.setattr(runner.FoldRunner, "run", original)
+    killed = tracking.latest_parent_run(cfg.name)
+    assert killed != complete
+    client = mlflow.MlflowClient()
+    failed = client.create_run(
+        client.get_run(complete).info.experiment_id, tags={tracking.TAG_KIND: "experiment"}
+    ).info.run_id
+    client.set_terminated(failed, "FAILED")
+
+    result = CliRunner().invoke(app, ["export", "--latest"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"newest complete experiment: run {complete}" in text
+    assert f"skipped {failed}" in text and "FAILED" in text
+    assert f"skipped {killed}" in text and "KILLED" in text
+    assert f"from run {complete}" in text
+
+    result = CliRunner().invoke(app, ["export", killed])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert killed in text and "1 of its 2 children finished" in text
+    assert "--allow-incomplete" in text
+    exported = export_champion(killed, allow_incomplete=True)
+    assert exported.source_run_id == killed
+    assert any("1 of its 2 children finished" in w for w in exported.warnings)
