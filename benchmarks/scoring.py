@@ -67,10 +67,14 @@ def throwaway_store(tmp: Path) -> str:
     """Point MLflow at a new store under `tmp`, never the project's `mlruns/`; its URI."""
     import mlflow
 
+    from pipeline import tracking
+
     uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(uri)
+    # the default experiment would keep its artifacts under ./mlruns: the project's, from the root
+    mlflow.set_experiment(experiment_id=tracking.experiment_id("benchmarks"))
     return uri
 
 

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import models.scorer as scorer_module
 from models.scorer import ALERT, BIAS, PROBABILITY, reason_columns
+from pipeline import tracking
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import DataError, FraudganError
@@ -48,7 +49,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         mlflow.set_tracking_uri(uri)
         code = root / "code"
         code.mkdir()
-        with mlflow.start_run():
+        # an experiment of its own: the default one keeps its artifacts under ./mlruns (the repo)
+        with mlflow.start_run(experiment_id=tracking.experiment_id("score")):
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=scorer,
