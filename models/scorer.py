@@ -382,6 +382,7 @@ def _row_label(frame: pd.DataFrame, position: int) -> str:
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NOT_PLAIN_NUMBERS = (str, bytes, bool, np.bool_, np.datetime64)
 
 
 def float32_problem(values: np.ndarray, column: str) -> tuple[int, str] | None:
@@ -624,6 +625,8 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         state = dict(self.__dict__)
         state["_ready"] = None
         state.pop("_aggregate", None)
+        state.pop("_single", None)
+        state.pop("_position_cache", None)
         return state
 
     def feature_owners(self) -> list[str]:
@@ -704,8 +707,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         """
         if self.layout is None or any(b.numeric_categories for b in self.layout.categorical):
             return None
-        positions = frame.columns.get_indexer(self.columns)
-        values = frame.to_numpy(dtype=object)[:, positions]
+        values = frame.to_numpy(dtype=object)[:, self._positions(frame.columns)]
         k = len(self.categorical)
         try:
             numeric = np.array(values[:, k:], dtype=np.float64)
@@ -713,12 +715,9 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             return None
         if not (np.abs(numeric[~np.isnan(numeric)]) <= _FLOAT32_MAX).all():
             return None  # infinities and float32 overflow: the long way names them
-        for j in range(k, values.shape[1]):
-            # text numbers, booleans and dates need the long way's rules and messages
-            if any(
-                isinstance(v, str | bytes | bool | np.bool_ | np.datetime64) for v in values[:, j]
-            ):
-                return None
+        # text numbers, booleans and dates need the long way's rules and messages
+        if any(issubclass(t, _NOT_PLAIN_NUMBERS) for t in set(map(type, values[:, k:].flat))):
+            return None
         categorical = {
             c: np.array(
                 [
@@ -730,6 +729,17 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             for i, c in enumerate(self.categorical)
         }
         return CleanInput(len(frame), categorical, numeric)
+
+    def _positions(self, columns: pd.Index) -> np.ndarray:
+        """Where the model's columns are among `columns` (remembered: REST calls repeat them)."""
+        cache = self.__dict__.setdefault("_position_cache", {})
+        key = tuple(columns)
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= 16:
+                cache.clear()
+            found = cache[key] = columns.get_indexer(self.columns)
+        return found
 
     # ---- scoring ------------------------------------------------------------------------
 
@@ -759,7 +769,18 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         return self._probability(self._matrix(clean))
 
     def _probability(self, m: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.inplace_predict(m), dtype=np.float64)
+        booster = self.booster if len(m) > SMALL_FRAME else self._one_thread()
+        return np.asarray(booster.inplace_predict(m), dtype=np.float64)
+
+    def _one_thread(self) -> xgb.Booster:
+        """The booster on one thread, for a few rows (a REST call): waking XGBoost's threads
+        costs more than the prediction, and on a busy machine up to tens of milliseconds."""
+        single = getattr(self, "_single", None)
+        if single is None:
+            single = self.booster.copy()
+            single.set_param({"nthread": 1})
+            self._single = single
+        return single
 
     def contributions(self, model_input: Any) -> pd.DataFrame:
         """Per row, each input column's contribution to the log-odds, plus `bias`.

@@ -102,6 +102,15 @@ def test_scores_equal_the_pipeline_and_alert_uses_the_threshold(trained):
     np.testing.assert_array_equal(out[ALERT], (out[PROBABILITY] >= THRESHOLD).astype(int))
 
 
+def test_a_few_rows_score_as_in_a_large_frame(trained):
+    # a few rows (a REST call) take the per-value path and the one-thread booster
+    rows = model_rows(trained, 200)
+    whole = trained.scorer.score(rows)
+    for start in (0, 7, 150):
+        part = trained.scorer.score(rows.iloc[start : start + 3])
+        pd.testing.assert_frame_equal(part, whole.iloc[start : start + 3])
+
+
 def test_reason_codes_and_bias_sum_to_the_logit(trained):
     rows = model_rows(trained, 200)
     contrib = trained.scorer.contributions(rows)
