@@ -278,6 +278,13 @@ def child_runs(parent_run_id: str) -> list[mlflow.entities.Run]:
 
 def latest_parent_run(experiment_name: str | None = None) -> str:
     """The most recent fraudgan parent run (in one experiment, or across all)."""
+    return parent_runs(experiment_name, max_results=1)[0].info.run_id
+
+
+def parent_runs(
+    experiment_name: str | None = None, *, max_results: int = 1000
+) -> list[mlflow.entities.Run]:
+    """fraudgan parent runs, newest first (in one experiment, or across all); never empty."""
     client = MlflowClient()
     if experiment_name is not None:
         exp = client.get_experiment_by_name(experiment_name)
@@ -290,14 +297,14 @@ def latest_parent_run(experiment_name: str | None = None) -> str:
         ids,
         filter_string=f"tags.`{TAG_KIND}` = 'experiment'",
         order_by=["attributes.start_time DESC"],
-        max_results=1,
+        max_results=max_results,
     )
     if not runs:
         raise FraudganError(
             f"no fraudgan experiment runs in the store {mlflow.get_tracking_uri()}; "
             "run `fraudgan run experiments/default.yaml` first"
         )
-    return runs[0].info.run_id
+    return list(runs)
 
 
 def get_parent_run(run_id: str) -> mlflow.entities.Run:
@@ -349,31 +356,13 @@ def incomplete_reason(parent: mlflow.entities.Run) -> str | None:
 
 def latest_complete_parent_run(experiment_name: str | None = None) -> tuple[str, list[str]]:
     """The most recent complete fraudgan experiment, and a line per newer launch passed over."""
-    client = MlflowClient()
-    if experiment_name is not None:
-        exp = client.get_experiment_by_name(experiment_name)
-        if exp is None:
-            raise FraudganError(f"no MLflow experiment named {experiment_name!r}")
-        ids = [exp.experiment_id]
-    else:
-        ids = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(
-        ids,
-        filter_string=f"tags.`{TAG_KIND}` = 'experiment'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1000,
-    )
+    runs = parent_runs(experiment_name)
     skipped: list[str] = []
     for run in runs:
         reason = incomplete_reason(run)
         if reason is None:
             return run.info.run_id, skipped
         skipped.append(f"{run.info.run_id} ({run.info.run_name}): {reason}")
-    if not runs:
-        raise FraudganError(
-            f"no fraudgan experiment runs in the store {mlflow.get_tracking_uri()}; "
-            "run `fraudgan run experiments/default.yaml` first"
-        )
     raise FraudganError(
         f"no complete fraudgan experiment in the store {mlflow.get_tracking_uri()}:\n  "
         + "\n  ".join(skipped)

@@ -185,26 +185,13 @@ def test_export_of_a_tuned_experiment_reuses_the_tuned_search() -> None:
     assert depth in (2, 5)
 
 
-def test_latest_exports_the_newest_complete_experiment_and_refuses_incomplete_ones(monkeypatch):
+def test_latest_exports_the_newest_complete_experiment_and_refuses_incomplete_ones(
+    interrupted_launch,
+):
     """The autouse fixture gives this test its own store: complete, interrupted, failed launches."""
-    from pipeline import runner
-
     cfg = load_config("experiments/quick.yaml", ["strategies=[none]", *TINY])
     complete = run_experiment(cfg).parent_run_id
-
-    original, calls = runner.FoldRunner.run, {"n": 0}
-
-    def interrupted(self, name, params):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return original(self, name, params)
-
-    monkeypatch.setattr(runner.FoldRunner, "run", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(cfg)
-    monkeypatch.setattr(runner.FoldRunner, "run", original)
-    killed = tracking.latest_parent_run(cfg.name)
+    killed = interrupted_launch(cfg, 2)
     assert killed != complete
     client = mlflow.MlflowClient()
     failed = client.create_run(

@@ -54,27 +54,17 @@ def test_a_run_with_a_failed_child_exits_non_zero_after_the_comparison() -> None
     assert text.index("AUPRC") < text.index("child run(s) failed")
 
 
-def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(monkeypatch) -> None:
+def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(
+    monkeypatch, interrupted_launch
+) -> None:
     cfg = load_config(QUICK, TINY)
-    calls = {"n": 0}
-    original = runner.FoldRunner.run
-
-    def interrupted(self, name, params):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(self, name, params)
-
-    monkeypatch.setattr(runner.FoldRunner, "run", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run_experiment(cfg)
-    parent_id = tracking.latest_parent_run(cfg.name)
+    parent_id = interrupted_launch(cfg, 3)
     client = mlflow.MlflowClient()
     assert client.get_run(parent_id).info.status == "KILLED"
     statuses = sorted(c.info.status for c in _children(parent_id))
     assert statuses == ["FINISHED", "FINISHED", "KILLED"]
 
-    monkeypatch.setattr(runner.FoldRunner, "run", original)
+    original = runner.FoldRunner.run
     ran = []
     monkeypatch.setattr(
         runner.FoldRunner,
@@ -140,21 +130,12 @@ def test_a_tracking_uri_that_is_not_a_database_is_a_clear_error(tmp_path, monkey
     assert not_a_db.read_text() == "these are my notes, not an MLflow store\n"
 
 
-def test_two_resumes_of_one_parent_do_not_both_rerun_its_children(monkeypatch) -> None:
+def test_two_resumes_of_one_parent_do_not_both_rerun_its_children(
+    monkeypatch, interrupted_launch
+) -> None:
     cfg = load_config(QUICK, [*TINY, "strategies=[none, class_weight]"])
+    parent_id = interrupted_launch(cfg, 2)
     original = runner.FoldRunner.run
-    calls = {"n": 0}
-
-    def interrupted(self, name, params):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return original(self, name, params)
-
-    monkeypatch.setattr(runner.FoldRunner, "run", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run_experiment(cfg)
-    parent_id = tracking.latest_parent_run(cfg.name)
 
     # the first resume holds its children until the second one has tried
     first_is_running, second_tried = threading.Event(), threading.Event()
