@@ -53,22 +53,27 @@ def run_server(cmd: list[str], env: dict[str, str], what: str) -> None:
     is left behind holding its port. Raises `FraudganError` when the server exits by itself with
     an error status.
     """
-    posix = os.name == "posix"
-    proc = subprocess.Popen(cmd, env=env, start_new_session=posix)
+    started: list[subprocess.Popen] = []
     stopped: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:
         stopped.append(signum)
-        _signal_group(proc, signum)
+        if started:
+            _signal_group(started[0], signum)
 
     handled = [signal.SIGINT, signal.SIGTERM]
     previous = {sig: signal.signal(sig, forward) for sig in handled}
     try:
+        proc = subprocess.Popen(cmd, env=env, start_new_session=os.name == "posix")
+        started.append(proc)
+        if stopped:  # a signal came while the server was starting
+            _signal_group(proc, stopped[0])
         code = proc.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _stop_group(proc)
+        if started:
+            _stop_group(started[0])
     if not stopped and code not in (0, -signal.SIGINT, -signal.SIGTERM, 130, 143):
         raise FraudganError(f"{what} exited with status {code}")
 
