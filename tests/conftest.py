@@ -26,6 +26,15 @@ def _temporary_mlflow_store(tmp_path, monkeypatch):
         mlflow.end_run()
 
 
+@pytest.fixture(autouse=True)
+def _unwrapped_cli_errors(monkeypatch):
+    """CLI messages on one line: rich folds a word longer than the console (a long temporary
+    path) across lines, which no test can undo."""
+    from pipeline.cli import err_console
+
+    monkeypatch.setattr(err_console, "width", 10_000)
+
+
 @pytest.fixture
 def interrupted_launch() -> Callable[[Any, int], str]:
     """`interrupted_launch(cfg, at)`: launch `cfg`, Ctrl-C at its `at`-th child; the parent run id."""

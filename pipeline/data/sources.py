@@ -9,7 +9,8 @@ parameters raise `ConfigError`.
 Type coercions made by validation: the label becomes int8 (from 0/1 numbers, booleans or the texts
 "0"/"1"); a datetime time column becomes timezone-naive datetime64[ns] (timezone-aware values are
 converted to UTC), parsed from text when needed; a seconds time column and the amount column become
-numeric when they hold numbers as text.
+numeric when they hold numbers as text. Numbers are never read as dates (nor dates as seconds), and
+feature columns must fit the model's float32 matrix (no infinities, nothing beyond 3.4e38).
 """
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame
     Raises `DataError` (naming `where` and the column) when the frame is empty, has duplicated or
     missing columns, an all-missing column (other than `schema.drop` ones), a label that is not
     binary or has no positive (or no negative) rows, a time column that is not dates (datetime)
-    or numbers (seconds), or a non-numeric amount column.
+    or numbers (seconds), a non-numeric amount column, or an infinite or beyond-float32 value in a
+    feature column.
     """
     if df.shape[1] == 0:
         raise DataError(f"{where}: no columns found")
