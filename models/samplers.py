@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -149,6 +150,48 @@ def validate_strategies(strategies: Mapping[str, Mapping[str, Any]], *, where: s
                     f"{where}: strategies.{name}: unknown parameter {key!r} for kind {kind!r}. "
                     f"Accepted: {', '.join(sorted(accepted)) or '(none)'}"
                 )
+        check_strategy_params(name, params, where=where)
+
+
+# A stand-in for the training data when parameters are checked before any data is loaded.
+_CHECK_CONTEXT = StrategyContext(
+    random_state=0, n_positive=10, n_negative=1000, categorical_indices=(0,)
+)
+_PARAM_NAME = re.compile(r"The '(\w+)' parameter")
+
+
+def check_strategy_params(name: str, params: Mapping[str, Any], *, where: str) -> None:
+    """Check the values of one strategy's parameters before any work (`ConfigError` if invalid).
+
+    The sampler is built with a stand-in context and checked by scikit-learn's parameter
+    validation (its nested samplers too), then by its own `check_params()` when it has one.
+    """
+    kind = strategy_kind(name, params)
+    options = {k: v for k, v in params.items() if k != "kind"}
+    at = f"{where}: strategies.{name}"
+    if kind == "class_weight" and "scale_pos_weight" in options:
+        weight = options["scale_pos_weight"]
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+            raise ConfigError(
+                f"{at}.scale_pos_weight must be a number > 0 (the weight of a fraud row), "
+                f"got {weight!r}"
+            )
+    cls = REGISTRY[kind].load_class()
+    if cls is None:
+        return
+    options.setdefault("sampling_strategy", DEFAULT_SAMPLING_STRATEGY)
+    try:
+        sampler = _BUILDERS.get(kind, _plain)(cls, options, _CHECK_CONTEXT)
+        for estimator in (sampler, *sampler.get_params(deep=False).values()):
+            if hasattr(estimator, "_validate_params"):
+                estimator._validate_params()
+        if hasattr(sampler, "check_params"):
+            sampler.check_params()
+    except (TypeError, ValueError) as exc:
+        text = str(exc)
+        match = _PARAM_NAME.search(text)
+        key = f".{match.group(1)}" if match and match.group(1) in params else ""
+        raise ConfigError(f"{at}{key}: {text}") from None
 
 
 def build_strategy(name: str, params: Mapping[str, Any], ctx: StrategyContext) -> Strategy:

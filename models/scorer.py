@@ -12,10 +12,13 @@ are named at once, a value that cannot be read as a number is named with its col
 empty frame gives an empty result, unknown categories are scored as unseen, NaN is missing (XGBoost
 routes it), extra columns are ignored and the id column passes through. The model signature marks
 every column optional so that MLflow's own check lets a frame with missing columns through to these
-messages. Its column types (integers as long, floats as double, categoricals as string) are still
-checked by MLflow for pyfunc and REST callers: a text value in a numeric column is answered by
-MLflow's message, which names the column. NaN in an integer column passes only through the scorer
-itself (`unwrap_python_model()`, `fraudgan score`).
+messages. Its column types (every numeric column as double, so that a null of an integer column
+is NaN as everywhere else; categoricals as string) are still checked by MLflow for pyfunc and
+REST callers: a text value in a numeric column is answered by MLflow's message, which names the
+column; Python callers of the loaded pyfunc pass integer columns as floats (`signature_frame`).
+MLflow drops input that matches no signature column (`{"instances": [1, 2, 3]}`), and the
+frame that reaches the scorer then has none of the model's columns: that is an error naming them,
+never an empty result.
 
 Scoring is fast: the fitted preprocessing is compiled into plain arrays (`Layout`): one-hot
 positions, imputation medians, missing indicators, scaler means and scales: and the matrix goes to
@@ -379,6 +382,29 @@ def _row_label(frame: pd.DataFrame, position: int) -> str:
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NOT_PLAIN_NUMBERS = (str, bytes, bool, np.bool_, np.datetime64)
+
+
+def float32_problem(values: np.ndarray, column: str) -> tuple[int, str] | None:
+    """The first value of a float64 column that the float32 model matrix cannot hold, or None.
+
+    Returns its position and a message with a `{row}` placeholder for the caller's row label.
+    """
+    bad = np.isinf(values)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        return pos, (
+            f"column {column!r} holds an infinite value ({float(values[pos])!r}) at {{row}}; "
+            "use an empty value for missing"
+        )
+    huge = np.abs(values) > _FLOAT32_MAX
+    if huge.any():
+        pos = int(np.flatnonzero(huge)[0])
+        return pos, (
+            f"column {column!r} holds {float(values[pos])!r} at {{row}}, beyond the float32 "
+            f"range the model computes in (at most {_FLOAT32_MAX:.3g} in size)"
+        )
+    return None
 
 
 def _as_numeric(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
@@ -401,20 +427,10 @@ def _as_numeric(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
             ) from None
     else:
         values = _parse_numbers(s, column, frame, where)
-    bad = np.isinf(values)
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise ScoringInputError(
-            f"{where}column {column!r} holds an infinite value ({values[pos]!r}) at "
-            f"{_row_label(frame, pos)}; use an empty value for missing"
-        )
-    huge = np.abs(values) > _FLOAT32_MAX
-    if huge.any():
-        pos = int(np.flatnonzero(huge)[0])
-        raise ScoringInputError(
-            f"{where}column {column!r} holds {float(values[pos])!r} at {_row_label(frame, pos)}, beyond "
-            f"the model's float32 range (at most {_FLOAT32_MAX:.3g} in size)"
-        )
+    problem = float32_problem(values, column)
+    if problem is not None:
+        pos, text = problem
+        raise ScoringInputError(where + text.format(row=_row_label(frame, pos)))
     return values
 
 
@@ -609,6 +625,8 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         state = dict(self.__dict__)
         state["_ready"] = None
         state.pop("_aggregate", None)
+        state.pop("_single", None)
+        state.pop("_position_cache", None)
         return state
 
     def feature_owners(self) -> list[str]:
@@ -635,6 +653,13 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         )
 
     def _check_columns(self, frame: pd.DataFrame, where: str) -> None:
+        if not any(c in frame.columns for c in self.columns):
+            raise ScoringInputError(
+                f"{where}the input has none of the model's {len(self.columns)} columns; expected "
+                f"a table with the columns {', '.join(map(str, self.columns))} (over REST: "
+                '{"dataframe_split": {"columns": [...], "data": [[...]]}} or '
+                '{"dataframe_records": [{...}]})'
+            )
         if frame.columns.has_duplicates:
             dup = frame.columns[frame.columns.duplicated()]
             needed = {*self.columns, self.id_column}
@@ -682,8 +707,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         """
         if self.layout is None or any(b.numeric_categories for b in self.layout.categorical):
             return None
-        positions = frame.columns.get_indexer(self.columns)
-        values = frame.to_numpy(dtype=object)[:, positions]
+        values = frame.to_numpy(dtype=object)[:, self._positions(frame.columns)]
         k = len(self.categorical)
         try:
             numeric = np.array(values[:, k:], dtype=np.float64)
@@ -691,12 +715,9 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             return None
         if not (np.abs(numeric[~np.isnan(numeric)]) <= _FLOAT32_MAX).all():
             return None  # infinities and float32 overflow: the long way names them
-        for j in range(k, values.shape[1]):
-            # text numbers, booleans and dates need the long way's rules and messages
-            if any(
-                isinstance(v, str | bytes | bool | np.bool_ | np.datetime64) for v in values[:, j]
-            ):
-                return None
+        # text numbers, booleans and dates need the long way's rules and messages
+        if any(issubclass(t, _NOT_PLAIN_NUMBERS) for t in set(map(type, values[:, k:].flat))):
+            return None
         categorical = {
             c: np.array(
                 [
@@ -708,6 +729,17 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             for i, c in enumerate(self.categorical)
         }
         return CleanInput(len(frame), categorical, numeric)
+
+    def _positions(self, columns: pd.Index) -> np.ndarray:
+        """Where the model's columns are among `columns` (remembered: REST calls repeat them)."""
+        cache = self.__dict__.setdefault("_position_cache", {})
+        key = tuple(columns)
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= 16:
+                cache.clear()
+            found = cache[key] = columns.get_indexer(self.columns)
+        return found
 
     # ---- scoring ------------------------------------------------------------------------
 
@@ -737,7 +769,18 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         return self._probability(self._matrix(clean))
 
     def _probability(self, m: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.inplace_predict(m), dtype=np.float64)
+        booster = self.booster if len(m) > SMALL_FRAME else self._one_thread()
+        return np.asarray(booster.inplace_predict(m), dtype=np.float64)
+
+    def _one_thread(self) -> xgb.Booster:
+        """The booster on one thread, for a few rows (a REST call): waking XGBoost's threads
+        costs more than the prediction, and on a busy machine up to tens of milliseconds."""
+        single = getattr(self, "_single", None)
+        if single is None:
+            single = self.booster.copy()
+            single.set_param({"nthread": 1})
+            self._single = single
+        return single
 
     def contributions(self, model_input: Any) -> pd.DataFrame:
         """Per row, each input column's contribution to the log-odds, plus `bias`.
@@ -769,6 +812,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         """The output frame: id (when present), `fraud_probability`, `alert`, reasons if `explain`."""
         frame = _as_frame(model_input, where)
         if not len(frame):
+            self._check_columns(frame, where)
             return self.empty_output(
                 explain=explain, with_id=self.id_column is not None and self.id_column in frame
             )
@@ -829,7 +873,8 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
     # ---- MLflow metadata ------------------------------------------------------------------
 
     def signature(self) -> ModelSignature:
-        """Input columns (all optional, the scorer checks them), outputs and the `explain` param."""
+        """Input columns (all optional, the scorer checks them; numbers as double), outputs and
+        the `explain` param."""
         inputs = []
         if self.id_column is not None:
             inputs.append(
@@ -840,7 +885,8 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
                 )
             )
         for c in self.columns:
-            kind = "string" if c in self.categorical else _mlflow_type(self.dtypes[c])
+            # numbers as double: MLflow cannot put a null into a long column
+            kind = "string" if c in self.categorical else "double"
             inputs.append(ColSpec(kind, c, required=False))
         outputs = [ColSpec("double", PROBABILITY), ColSpec("integer", ALERT)]
         for r in range(1, N_REASONS + 1):
@@ -850,6 +896,19 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             ]
         params = ParamSchema([ParamSpec("explain", "boolean", False)])
         return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
+
+    def signature_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` with the model's numeric columns as float64, the type its signature declares.
+
+        MLflow refuses int64 for a double column (not every int64 is exactly a double): Python
+        callers of the loaded pyfunc pass integer columns as floats. REST JSON needs no care.
+        """
+        cast = {
+            c: np.float64
+            for c in self.numeric
+            if c in frame.columns and frame[c].dtype != np.float64
+        }
+        return frame.astype(cast) if cast else frame
 
     def feature_spec(self) -> dict[str, Any]:
         """The feature list and preprocessing, as JSON-ready data, for scoring outside Python."""

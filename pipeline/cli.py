@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -149,12 +147,17 @@ def run(
     with progress:
         result = run_experiment(cfg, resume=resume, on_start=on_start, on_child_done=on_done)
     _print_comparison(result.comparison)
-    if result.failed:
-        err_console.print(f"[yellow]{len(result.failed)} child run(s) failed:[/]")
-        for line in result.failed:
-            err_console.print(f"  {line}", highlight=False, markup=False)
     console.print(f"parent run: {result.parent_run_id} (experiment {result.experiment_name!r})")
     console.print("browse it with: fraudgan ui")
+    if result.failed:
+        # the comparison above lacks these children: the launch did not do what was asked
+        err_console.print(
+            f"[bold red]error:[/] {len(result.failed)} child run(s) failed; the comparison "
+            "above leaves them out:"
+        )
+        for line in result.failed:
+            err_console.print(f"  {line}", highlight=False, markup=False)
+        raise typer.Exit(1)
 
 
 def _print_comparison(comparison: Any, wide: bool = False) -> None:
@@ -259,7 +262,7 @@ def ui(
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against the project's store."""
     from pipeline import tracking
-    from pipeline.serving_cli import child_env
+    from pipeline.serving_cli import child_env, run_server
 
     uri = tracking.setup()
     base = f"http://127.0.0.1:{port}"
@@ -276,8 +279,7 @@ def ui(
         )
         console.print(f"the same as charts: {tracking.launch_url(base, latest, charts=True)}")
     cmd, env = mlflow_ui_command(uri, port)
-    with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(cmd, check=False, env=child_env(**env))
+    run_server(cmd, child_env(**env), "mlflow server")
 
 
 def mlflow_ui_command(uri: str, port: int) -> tuple[list[str], dict[str, str]]:

@@ -80,7 +80,15 @@ class FeaturesConfig(_Strict):
 
     enabled: bool = True
     label_delay_days: float = Field(7.0, ge=0)
-    windows_days: list[float] = Field(default_factory=lambda: [1.0, 7.0, 30.0])
+    windows_days: list[float] = Field(default_factory=lambda: [1.0, 7.0, 30.0], min_length=1)
+
+    @field_validator("windows_days")
+    @classmethod
+    def _positive_windows(cls, value: list[float]) -> list[float]:
+        bad = [w for w in value if not 0 < w < float("inf")]
+        if bad:
+            raise ValueError(f"every window must be a number of days > 0, found {bad}")
+        return value
 
 
 class SplitConfig(_Strict):
@@ -88,7 +96,7 @@ class SplitConfig(_Strict):
 
     kind: Literal["stratified", "temporal"] = "stratified"
     n_splits: int = Field(3, ge=2)
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     train_days: float = Field(28.0, gt=0)
     gap_days: float = Field(7.0, ge=0)
     test_days: float = Field(7.0, gt=0)
@@ -124,17 +132,24 @@ class ClassifierConfig(_Strict):
 
     n_estimators: int = Field(400, ge=1)
     max_depth: int = Field(6, ge=1)
-    learning_rate: float = Field(0.1, gt=0)
+    learning_rate: float = Field(0.1, gt=0, le=1)
     min_child_weight: float = Field(1.0, ge=0)
     subsample: float = Field(1.0, gt=0, le=1)
     colsample_bytree: float = Field(1.0, gt=0, le=1)
     tree_method: Literal["hist", "exact", "approx"] = "hist"
     max_bin: int = Field(256, ge=2, le=4096)
-    base_score: float | None = None
+    base_score: float | None = Field(None, gt=0, lt=1)  # a probability for the logistic loss
     # The least patience of the validation's choice of trees (see ValidationConfig); None keeps
     # every one of the n_estimators trees.
     early_stopping_rounds: int | None = Field(30, ge=1)
     n_jobs: int | None = None
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _threads(cls, value: int | None) -> int | None:
+        if value is not None and value != -1 and value < 1:
+            raise ValueError(f"must be a number of threads >= 1, or -1 for every core, got {value}")
+        return value
 
     def xgb_params(self) -> dict[str, Any]:
         """Keyword arguments for `xgboost.XGBClassifier`."""
@@ -161,6 +176,17 @@ class ReportConfig(_Strict):
     # The second reference of the paired tests (after `none`): a strategy fixed in advance, or
     # `auto`: the resampler with the best mean validation AUPRC (never the test folds).
     reference: str = "auto"
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        from pipeline.evaluate import METRIC_KEYS
+
+        if value not in METRIC_KEYS:
+            close = difflib.get_close_matches(value, METRIC_KEYS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown metric.{hint} Valid metrics: {', '.join(METRIC_KEYS)}")
+        return value
 
 
 class ExportConfig(_Strict):
@@ -192,6 +218,21 @@ class ExperimentConfig(_Strict):
     engine: Literal["local", "spark"] = "local"
     spark_master: str = "local[*]"
     spark_gan_sample_rows: int = Field(default=200_000, ge=1_000)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        # the name becomes a folder of the artifact store: it must not reach outside it
+        if not value.strip():
+            raise ValueError("the experiment name must not be empty")
+        if any(sep in value for sep in ("/", "\\")) or ".." in value or value.startswith("."):
+            raise ValueError(
+                "the experiment name becomes a folder of the store: no '/', '\\', '..' "
+                "and no leading '.'"
+            )
+        if any(ord(ch) < 32 for ch in value):
+            raise ValueError("the experiment name must not contain control characters")
+        return value
 
     @field_validator("strategies", mode="before")
     @classmethod
@@ -350,11 +391,16 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
             f"experiment file {str(path)!r} does not exist. Shipped experiments: {', '.join(available)}"
         )
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if raw is None:
+        raise ConfigError(
+            f"{path}: the file is empty (or only comments); an experiment needs at least its "
+            f"strategies, e.g. copy {EXPERIMENTS_DIR / 'quick.yaml'}"
+        )
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
     return config_from_mapping(raw, where=str(path), overrides=overrides)
@@ -376,4 +422,41 @@ def config_from_mapping(
     from models.samplers import validate_strategies  # the registry owns strategy names
 
     validate_strategies(cfg.strategies, where=where)
+    _check_tuning(cfg, where)
     return cfg
+
+
+def _space_values(spec: Any) -> list[Any]:
+    """The values a search-space entry reaches: its choices, or its low and high ends."""
+    if isinstance(spec, list | tuple):
+        return list(spec)
+    if isinstance(spec, dict):
+        return [spec[k] for k in ("low", "high") if k in spec]
+    return [spec]
+
+
+def _check_tuning(cfg: ExperimentConfig, where: str) -> None:
+    """Values of the search spaces must be valid parameters too (their ends, for ranges)."""
+    from models.samplers import strategy_kind, validate_strategies
+
+    for key, spec in cfg.tuning.classifier_space.items():
+        if key not in ClassifierConfig.model_fields:
+            continue  # other XGBoost parameters reach XGBoost as they are
+        for value in _space_values(spec):
+            try:
+                ClassifierConfig.model_validate({key: value})
+            except ValidationError as err:
+                raise ConfigError(
+                    f"{where}: tuning.classifier_space.{key}: {value!r} is not a valid value "
+                    f"({err.errors()[0]['msg']})"
+                ) from None
+    for space_name, space in cfg.tuning.sampler_space.items():
+        for name, params in cfg.strategies.items():
+            if space_name not in (name, strategy_kind(name, params)) or not isinstance(space, dict):
+                continue
+            for key, spec in space.items():
+                for value in _space_values(spec):
+                    validate_strategies(
+                        {name: {**params, key: value}},
+                        where=f"{where} (tuning.sampler_space.{space_name})",
+                    )

@@ -137,21 +137,41 @@ def export_champion(
     *,
     strategy: str | None = None,
     progress: ProgressFn | None = None,
+    allow_incomplete: bool = False,
 ) -> ExportResult:
-    """Retrain the champion of a launch (None: the latest), register it and move the alias."""
+    """Retrain the champion of a launch, register it and move the alias.
+
+    None: the newest complete launch (`tracking.incomplete_reason`). A named incomplete launch
+    (interrupted, failed, or with failed children) is refused unless `allow_incomplete`: its
+    comparison would choose the champion from part of the folds.
+    """
     from pipeline.runner import check_strategies, load_comparison, prepare
 
     tracking.setup()
+    warnings: list[str] = []
     if parent_run_id is None:
-        parent_run_id = tracking.latest_parent_run()
+        parent_run_id, skipped = tracking.latest_complete_parent_run()
+        for line in skipped:
+            _progress(progress, f"skipped {line}")
+        _progress(progress, f"newest complete experiment: run {parent_run_id}")
     parent = tracking.get_parent_run(parent_run_id)
+    incomplete = tracking.incomplete_reason(parent)
+    if incomplete is not None:
+        if not allow_incomplete:
+            raise FraudganError(
+                f"run {parent_run_id} is not a complete experiment ({incomplete}): its champion "
+                "would be chosen on part of the folds. Resume it with `fraudgan run CONFIG "
+                f"--resume {parent_run_id}`, or export it anyway with --allow-incomplete"
+            )
+        text = f"run {parent_run_id} is not a complete experiment ({incomplete})"
+        log.warning(text)
+        warnings.append(text)
     cfg = logged_config(parent_run_id)
     comparison, _, tags = load_comparison(parent_run_id)
     name = pick_champion(comparison, cfg, strategy)
     params = cfg.strategies[name]
     kind = strategy_kind(name, params)
     _progress(progress, f"champion: {name} ({cfg.report.metric}) from run {parent_run_id}")
-    warnings: list[str] = []
 
     prepared = prepare(cfg)
     check_strategies(cfg, prepared)
@@ -571,7 +591,7 @@ def _json_default(value: Any) -> Any:
 
 def _input_example(scorer: FraudScorer, val_frame: pd.DataFrame) -> pd.DataFrame:
     columns = ([scorer.id_column] if scorer.id_column else []) + scorer.columns
-    return val_frame[columns].head(5).reset_index(drop=True)
+    return scorer.signature_frame(val_frame[columns].head(5).reset_index(drop=True))
 
 
 def _evaluate(
@@ -592,7 +612,7 @@ def _evaluate(
     evaluation then reads the alerts of `p_val` at the threshold.
     """
     label = "label"
-    data = val_frame[scorer.columns].reset_index(drop=True).copy()
+    data = scorer.signature_frame(val_frame[scorer.columns].reset_index(drop=True))
     if scorer.id_column:
         data.insert(0, scorer.id_column, val_frame[scorer.id_column].to_numpy())
     # Boolean labels: MLflow's classifier evaluator takes 0/1 integers for a regression target

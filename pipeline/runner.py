@@ -859,8 +859,25 @@ def run_experiment(
     on_child_done: ProgressFn | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> ExperimentResult:
-    """Run every strategy on every fold, log everything, and return the comparison."""
+    """Run every strategy on every fold, log everything, and return the comparison.
+
+    `resume`: the parent run id of an earlier launch; its finished children are reused. One
+    resume of a parent at a time (`tracking.resume_lock`).
+    """
     tracking.setup()
+    if resume is None:
+        return _run_experiment(cfg, None, on_child_done, on_start)
+    tracking.get_parent_run(resume)  # an unknown id is a clear error, before any work
+    with tracking.resume_lock(resume):
+        return _run_experiment(cfg, resume, on_child_done, on_start)
+
+
+def _run_experiment(
+    cfg: ExperimentConfig,
+    resume: str | None,
+    on_child_done: ProgressFn | None,
+    on_start: Callable[[int], None] | None,
+) -> ExperimentResult:
     prepared = prepare(cfg)
     check_strategies(cfg, prepared)
     done = _resumed_results(resume) if resume else {}

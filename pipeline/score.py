@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.data.sources import coerce_label, coerce_time
 from pipeline.errors import DataError, FraudganError
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,41 @@ class ScoreSummary:
         return self.rows / self.seconds if self.seconds > 0 else float("nan")
 
 
+MODEL_TRUST = (
+    "An MLflow pyfunc model is pickled Python: loading it runs its code. Only models of the "
+    "configured MLflow store (models:/NAME@ALIAS, models:/NAME/VERSION, models:/MODEL_ID) and "
+    "local model folders named explicitly are accepted; name only folders you trust."
+)
+
+
+def check_model_uri(model_uri: str) -> str:
+    """`model_uri` when it names a model of the configured store or an existing local model folder.
+
+    Anything else (`runs:/`, `s3://`, `https://`, ...) raises `FraudganError`: see `MODEL_TRUST`.
+    """
+    from urllib.parse import unquote, urlparse
+
+    if model_uri.startswith("models:/"):
+        return model_uri
+    parsed = urlparse(model_uri)
+    if parsed.scheme == "file":
+        folder = Path(unquote(parsed.path))
+    elif len(parsed.scheme) <= 1:  # a plain path (a Windows drive letter parses as a scheme)
+        folder = Path(os.path.expanduser(model_uri))
+    else:
+        raise FraudganError(f"--model {model_uri}: not accepted. {MODEL_TRUST}")
+    if not folder.is_dir():
+        raise FraudganError(
+            f"--model {model_uri}: no such folder. Give models:/NAME@ALIAS for a registered model, "
+            f"or the folder of a saved model. {MODEL_TRUST}"
+        )
+    if not (folder / "MLmodel").is_file():
+        raise FraudganError(
+            f"--model {model_uri}: the folder has no MLmodel file; it is not a saved MLflow model"
+        )
+    return model_uri
+
+
 def load_scorer(model_uri: str = DEFAULT_MODEL_URI) -> Any:
     """The `FraudScorer` inside an MLflow pyfunc model; clear errors for bad URIs or models."""
     import mlflow
@@ -65,6 +101,7 @@ def load_scorer(model_uri: str = DEFAULT_MODEL_URI) -> Any:
 
     from pipeline import tracking
 
+    check_model_uri(model_uri)
     tracking.setup()
     try:
         model = mlflow.pyfunc.load_model(model_uri)
@@ -84,7 +121,7 @@ def load_scorer(model_uri: str = DEFAULT_MODEL_URI) -> Any:
     return scorer
 
 
-def _check_paths(input_path: Path, output_path: Path) -> None:
+def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
     for role, p in (("--input", input_path), ("--output", output_path)):
         if p.suffix.lower() not in SUFFIXES:
             raise DataError(f"{role} {p}: the file must end in .csv or .parquet, not {p.suffix!r}")
@@ -94,6 +131,12 @@ def _check_paths(input_path: Path, output_path: Path) -> None:
         raise DataError(f"--output {output_path}: the folder {output_path.parent} does not exist")
     if output_path.exists() and output_path.resolve() == input_path.resolve():
         raise DataError(f"--output {output_path} is the input file; choose another name")
+    if output_path.is_dir():
+        raise DataError(f"--output {output_path} is a folder; name a .csv or .parquet file")
+    if output_path.exists() and not overwrite:
+        raise DataError(
+            f"--output {output_path} exists; choose another name, or pass --overwrite to replace it"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,7 +306,7 @@ class HistoryFeatures:
             self._warned_engineered = True
         frame = chunk[self._roles()].copy()
         if s.label in chunk.columns:
-            frame[s.label] = pd.to_numeric(chunk[s.label], errors="coerce")
+            frame[s.label] = coerce_label(chunk[s.label], s.label, self.where, allow_missing=True)
         else:
             frame[s.label] = np.nan
             if not self._warned_label:
@@ -271,15 +314,8 @@ class HistoryFeatures:
                 log.warning(text)
                 self.warnings.append(text)
                 self._warned_label = True
-        t = frame[s.time]
-        if s.time_unit == "datetime" and not pd.api.types.is_datetime64_any_dtype(t.dtype):
-            try:
-                frame[s.time] = pd.to_datetime(t, errors="raise")
-            except (TypeError, ValueError) as exc:
-                raise DataError(
-                    f"{self.where}: time column {s.time!r} holds values that are not dates "
-                    f"(e.g. {t.iloc[0]!r}: {exc})"
-                ) from None
+        if s.time is not None and s.time in frame:
+            frame[s.time] = coerce_time(frame[s.time], s.time, s.time_unit, self.where, model=True)
         return frame
 
     def features(self, chunk: pd.DataFrame) -> pd.DataFrame:
@@ -439,15 +475,17 @@ def score_file(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: bool = True,
     scorer: Any = None,
+    overwrite: bool = False,
 ) -> ScoreSummary:
     """Score a CSV/Parquet file into a CSV/Parquet file, `chunk_rows` rows at a time (0: whole).
 
-    `scorer` skips loading `model_uri` (an already loaded `FraudScorer`).
+    `scorer` skips loading `model_uri` (an already loaded `FraudScorer`). An existing output
+    file is refused unless `overwrite`; it is replaced only once scoring has succeeded.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     if chunk_rows < 0:
         raise DataError(f"--chunk-rows must be >= 0 (0 reads the file whole), found {chunk_rows}")
-    _check_paths(input_path, output_path)
+    _check_paths(input_path, output_path, overwrite)
     if scorer is None:
         scorer = load_scorer(model_uri)
     where = f"--input {input_path}"

@@ -270,7 +270,11 @@ def score_spark(
         params={"explain": True} if explain else None,
     )
     keep = ([scorer.id_column] if with_id else []) + parts
-    scored = df.select(*keep, udf(F.struct(*[F.col(c) for c in inputs])).alias("_scores"))
+    # numbers as double, the type the model signature declares
+    columns = [
+        F.col(c).cast("double").alias(c) if c in scorer.numeric else F.col(c) for c in inputs
+    ]
+    scored = df.select(*keep, udf(F.struct(*columns)).alias("_scores"))
     scored = scored.select(*keep, "_scores.*").withColumn(ALERT, F.col(ALERT).cast("tinyint"))
     writer = scored.write.mode("errorifexists")
     if parts:

@@ -14,8 +14,9 @@ one pandas frame) gives, with the same semantics (see `pipeline.features`):
   amount is missing;
 - the input is prepared like `HistoryFeatures` does: missing raw columns raise `DataError`,
   engineered columns already in the input are rebuilt (warning), a missing label column means no
-  label is known yet (warning), labels are coerced to numbers (text that is no number is unknown;
-  a number other than 0/1 raises), datetime text is parsed (unparseable text raises).
+  label is known yet (warning), labels are coerced to numbers (blank text is unknown; other text
+  that is no number, and numbers other than 0/1, raise), datetime text is parsed (unparseable
+  text raises).
 
 How, in DataFrame operations only (nothing is collected but one row of validation counts):
 
@@ -209,7 +210,7 @@ def _numeric(df: DataFrame, column: str, role: str, where: str) -> Column:
 
 
 def _label(df: DataFrame, column: str, where: str) -> Column:
-    """Labels as double, null when unknown: text that is no number counts as unknown."""
+    """Labels as double, null when unknown (missing or blank; other text is checked by the caller)."""
     from pyspark.sql import functions as F
 
     kind = _type_name(df, column)
@@ -382,10 +383,13 @@ def spark_history_features(
         prepared[MK] = _key(base, s.merchant)
         y = _label(base, s.label, where) if labelled else F.lit(None).cast("double")
         prepared[Y] = y
-        bad = y.isNotNull() & ~y.isin(0.0, 1.0)
+        bad, shown = y.isNotNull() & ~y.isin(0.0, 1.0), y
+        if labelled and _type_name(base, s.label) == "StringType":
+            shown = F.trim(_col(s.label))
+            bad = bad | (y.isNull() & (shown != ""))  # text that is no number, as in pandas
         checks.append(F.count(F.when(bad, 1)).alias("n_bad_label"))
         checks.append(
-            F.slice(F.array_sort(F.collect_set(F.when(bad, y))), 1, _SHOWN).alias("bad_labels")
+            F.slice(F.array_sort(F.collect_set(F.when(bad, shown))), 1, _SHOWN).alias("bad_labels")
         )
 
     names = _feature_names(spec, has)

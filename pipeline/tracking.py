@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import socket
 import subprocess
+import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlparse
@@ -74,15 +78,44 @@ def setup(uri: str | None = None) -> str:
     mlflow.set_tracking_uri(uri)
     db = sqlite_path(uri)
     if db is not None:
+        _check_sqlite_file(db, uri)
         db.parent.mkdir(parents=True, exist_ok=True)
         # MLflow creates the SQLite schema on first use; two processes doing it at once collide
         # in alembic's migrations. Serialize the first touch of the store across processes.
         with open(db.with_name(db.name + ".lock"), "w") as lock:
             _lock_file(lock)
-            retry(
-                lambda: MlflowClient().search_experiments(max_results=1), what="opening the store"
-            )
+            try:
+                retry(
+                    lambda: MlflowClient().search_experiments(max_results=1),
+                    what="opening the store",
+                )
+            except Exception as exc:  # SQLAlchemy and alembic errors: name the store instead
+                raise FraudganError(
+                    f"tracking URI {uri}: cannot open {db} as an MLflow store "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+                ) from None
     return uri
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(db: Path, uri: str) -> None:
+    """A `sqlite:///` store must be an SQLite file (or not exist yet: MLflow creates it)."""
+    if db.is_dir():
+        raise FraudganError(f"tracking URI {uri}: {db} is a folder, not an SQLite database file")
+    if not db.exists() or db.stat().st_size == 0:
+        return
+    try:
+        with db.open("rb") as f:
+            header = f.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise FraudganError(f"tracking URI {uri}: cannot read {db} ({exc})") from None
+    if header != _SQLITE_HEADER:
+        raise FraudganError(
+            f"tracking URI {uri}: {db} is not an SQLite database; point MLFLOW_TRACKING_URI at "
+            "an MLflow store (sqlite:///path/to/mlflow.db) or at a file that does not exist yet"
+        )
 
 
 def _lock_file(handle: Any) -> None:
@@ -106,6 +139,57 @@ def artifact_root(uri: str) -> Path | None:
         return DEFAULT_ARTIFACT_ROOT
     db = sqlite_path(uri)
     return None if db is None else db.parent / "artifacts"
+
+
+@contextmanager
+def resume_lock(parent_run_id: str) -> Iterator[None]:
+    """Hold the right to resume `parent_run_id`: one resume of a parent at a time.
+
+    A file lock (released by the system when the process ends, however it ends) next to a
+    SQLite store; for other stores in the temporary folder, which covers only the fraudgan
+    processes of this machine (a warning says so). Raises `FraudganError` when another process
+    holds it.
+    """
+    uri = mlflow.get_tracking_uri()
+    db = sqlite_path(uri)
+    if db is not None:
+        folder = db.parent / ".resume-locks"
+    else:
+        folder = Path(tempfile.gettempdir()) / "fraudgan-resume-locks"
+        log.warning(
+            "store %s is not a local SQLite file: the resume lock covers only fraudgan processes "
+            "on this machine; resume a run from one machine at a time",
+            uri,
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{hashlib.sha256(uri.encode()).hexdigest()[:12]}-{parent_run_id}.lock"
+    with open(folder / name, "a+") as handle:
+        if not _try_lock_file(handle):
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise FraudganError(
+                f"run {parent_run_id} is being resumed by another fraudgan process ({holder}); "
+                "wait for it to finish, or stop it, before resuming it again"
+            )
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        yield
+
+
+def _try_lock_file(handle: Any) -> bool:
+    """Take an exclusive lock without waiting; False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks
+        log.warning("no file locks on this system: two resumes of one run are not prevented")
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def retry(fn: Callable[[], T], *, what: str, attempts: int = 8) -> T:
@@ -366,6 +450,13 @@ def experiment_url(
 
 def latest_parent_run(experiment_name: str | None = None) -> str:
     """The most recent fraudgan parent run (in one experiment, or across all)."""
+    return parent_runs(experiment_name, max_results=1)[0].info.run_id
+
+
+def parent_runs(
+    experiment_name: str | None = None, *, max_results: int = 1000
+) -> list[mlflow.entities.Run]:
+    """fraudgan parent runs, newest first (in one experiment, or across all); never empty."""
     client = MlflowClient()
     if experiment_name is not None:
         exp = client.get_experiment_by_name(experiment_name)
@@ -378,14 +469,14 @@ def latest_parent_run(experiment_name: str | None = None) -> str:
         ids,
         filter_string=f"tags.`{TAG_RUN_TYPE}` = '{RUN_EXPERIMENT}'",
         order_by=["attributes.start_time DESC"],
-        max_results=1,
+        max_results=max_results,
     )
     if not runs:
         raise FraudganError(
             f"no fraudgan experiment runs in the store {mlflow.get_tracking_uri()}; "
             "run `fraudgan run experiments/default.yaml` first"
         )
-    return runs[0].info.run_id
+    return list(runs)
 
 
 def get_parent_run(run_id: str) -> mlflow.entities.Run:
@@ -407,3 +498,46 @@ def get_parent_run(run_id: str) -> mlflow.entities.Run:
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
 KILLED = RunStatus.to_string(RunStatus.KILLED)
+
+
+def incomplete_reason(parent: mlflow.entities.Run) -> str | None:
+    """Why a parent run is not a complete experiment, or None when it is one.
+
+    Complete: the parent FINISHED and every (strategy, fold, seed) child it planned (its
+    `strategies` and `split.folds` params) has a FINISHED run, resumed launches included.
+    """
+    reasons = []
+    if parent.info.status != FINISHED:
+        reasons.append(f"its status is {parent.info.status}")
+    params = parent.data.params
+    try:
+        strategies = [s for s in params["strategies"].split(",") if s]
+        planned = len(strategies) * int(params["split.folds"])
+    except (KeyError, ValueError):
+        reasons.append("it has no record of the children it planned")
+    else:
+        finished = {
+            (r.data.tags["strategy"], r.data.tags.get("fold"), r.data.tags.get("seed"))
+            for r in child_runs(parent.info.run_id)
+            if r.info.status == FINISHED and "strategy" in r.data.tags
+        }
+        if len(finished) < planned:
+            reasons.append(f"{len(finished)} of its {planned} children finished")
+    return "; ".join(reasons) or None
+
+
+def latest_complete_parent_run(experiment_name: str | None = None) -> tuple[str, list[str]]:
+    """The most recent complete fraudgan experiment, and a line per newer launch passed over."""
+    runs = parent_runs(experiment_name)
+    skipped: list[str] = []
+    for run in runs:
+        reason = incomplete_reason(run)
+        if reason is None:
+            return run.info.run_id, skipped
+        skipped.append(f"{run.info.run_id} ({run.info.run_name}): {reason}")
+    raise FraudganError(
+        f"no complete fraudgan experiment in the store {mlflow.get_tracking_uri()}:\n  "
+        + "\n  ".join(skipped)
+        + "\nresume one with `fraudgan run CONFIG --resume RUN_ID`, or export one by its id "
+        "with --allow-incomplete"
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -22,3 +24,36 @@ def _temporary_mlflow_store(tmp_path, monkeypatch):
     yield uri
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+@pytest.fixture(autouse=True)
+def _unwrapped_cli_errors(monkeypatch):
+    """CLI messages on one line: rich folds a word longer than the console (a long temporary
+    path) across lines, which no test can undo."""
+    from pipeline.cli import err_console
+
+    monkeypatch.setattr(err_console, "width", 10_000)
+
+
+@pytest.fixture
+def interrupted_launch() -> Callable[[Any, int], str]:
+    """`interrupted_launch(cfg, at)`: launch `cfg`, Ctrl-C at its `at`-th child; the parent run id."""
+    from pipeline import runner, tracking
+
+    def launch(cfg: Any, at: int) -> str:
+        original = runner.FoldRunner.run
+        calls = {"n": 0}
+
+        def interrupted(self: Any, name: str, params: dict[str, Any]) -> Any:
+            calls["n"] += 1
+            if calls["n"] == at:
+                raise KeyboardInterrupt
+            return original(self, name, params)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(runner.FoldRunner, "run", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                runner.run_experiment(cfg)
+        return tracking.latest_parent_run(cfg.name)
+
+    return launch

@@ -23,6 +23,7 @@ from pipeline.runner import load_comparison, prepare, run_experiment
 
 MODEL = "fraud-detector"
 TARGET_FPR = 0.02
+TINY = ["data.rows=3000", "data.fraud_rate=0.03", "classifier.n_estimators=10"]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_round_trip_scores_equal_the_pipeline(store):
     for rows in (r.validation_index, np.arange(0, len(prepared.frame), 7)):
         X = prepared.X.iloc[rows]
         frame = prepared.frame.iloc[rows][["transaction_id", *X.columns]]
-        out = model.predict(frame)
+        out = model.predict(model.unwrap_python_model().signature_frame(frame))
         np.testing.assert_array_equal(out["transaction_id"], frame["transaction_id"])
         own = r.pipeline.predict_proba(X)[:, 1]
         np.testing.assert_allclose(out[PROBABILITY], own, rtol=0, atol=1e-7)
@@ -220,3 +221,35 @@ def test_export_of_a_tuned_experiment_reuses_the_tuned_search() -> None:
     assert result.strategy == "none"
     depth = result.pipeline.named_steps["classifier"].get_params()["max_depth"]
     assert depth in (2, 5)
+
+
+def test_latest_exports_the_newest_complete_experiment_and_refuses_incomplete_ones(
+    interrupted_launch,
+):
+    """The autouse fixture gives this test its own store: complete, interrupted, failed launches."""
+    cfg = load_config("experiments/quick.yaml", ["strategies=[none]", *TINY])
+    complete = run_experiment(cfg).parent_run_id
+    killed = interrupted_launch(cfg, 2)
+    assert killed != complete
+    client = mlflow.MlflowClient()
+    failed = client.create_run(
+        client.get_run(complete).info.experiment_id, tags={tracking.TAG_KIND: "experiment"}
+    ).info.run_id
+    client.set_terminated(failed, "FAILED")
+
+    result = CliRunner().invoke(app, ["export", "--latest"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"newest complete experiment: run {complete}" in text
+    assert f"skipped {failed}" in text and "FAILED" in text
+    assert f"skipped {killed}" in text and "KILLED" in text
+    assert f"from run {complete}" in text
+
+    result = CliRunner().invoke(app, ["export", killed])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert killed in text and "1 of its 2 children finished" in text
+    assert "--allow-incomplete" in text
+    exported = export_champion(killed, allow_incomplete=True)
+    assert exported.source_run_id == killed
+    assert any("1 of its 2 children finished" in w for w in exported.warnings)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import mlflow
 import pytest
+from typer.testing import CliRunner
 
 from pipeline import runner, tracking
+from pipeline.cli import app
 from pipeline.config import PROJECT_ROOT, load_config
+from pipeline.errors import FraudganError
 
 QUICK = "experiments/quick.yaml"
 TINY = ["data.rows=3000", "data.fraud_rate=0.03", "classifier.n_estimators=15"]
@@ -18,6 +22,10 @@ TINY = ["data.rows=3000", "data.fraud_rate=0.03", "classifier.n_estimators=15"]
 
 def _children(parent_id: str) -> list[mlflow.entities.Run]:
     return tracking.child_runs(parent_id)
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return [arg for o in overrides for arg in ("--set", o)]
 
 
 def test_a_failing_child_is_marked_failed_and_the_others_continue() -> None:
@@ -36,27 +44,28 @@ def test_a_failing_child_is_marked_failed_and_the_others_continue() -> None:
     assert "bad" not in set(result.comparison.table["strategy"])
 
 
-def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(monkeypatch) -> None:
+def test_a_run_with_a_failed_child_exits_non_zero_after_the_comparison() -> None:
+    bad = "strategies.bad={kind: smote, sampling_strategy: 0.001}"
+    args = ["run", QUICK, *_sets(["strategies=[none]", bad, *TINY])]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "none" in text and "AUPRC" in text  # the comparison of the finished children
+    assert "2 child run(s) failed" in text and "bad fold=0 seed=0" in text
+    assert text.index("AUPRC") < text.index("child run(s) failed")
+
+
+def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(
+    monkeypatch, interrupted_launch
+) -> None:
     cfg = load_config(QUICK, TINY)
-    calls = {"n": 0}
-    original = runner.FoldRunner.run
-
-    def interrupted(self, name, params):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(self, name, params)
-
-    monkeypatch.setattr(runner.FoldRunner, "run", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run_experiment(cfg)
-    parent_id = tracking.latest_parent_run(cfg.name)
+    parent_id = interrupted_launch(cfg, 3)
     client = mlflow.MlflowClient()
     assert client.get_run(parent_id).info.status == "KILLED"
     statuses = sorted(c.info.status for c in _children(parent_id))
     assert statuses == ["FINISHED", "FINISHED", "KILLED"]
 
-    monkeypatch.setattr(runner.FoldRunner, "run", original)
+    original = runner.FoldRunner.run
     ran = []
     monkeypatch.setattr(
         runner.FoldRunner,
@@ -115,3 +124,65 @@ def test_two_concurrent_launches_on_one_sqlite_store_both_finish(tmp_path) -> No
     for parent in parents:
         assert parent.info.status == "FINISHED"
         assert len(_children(parent.info.run_id)) == 2 * 2
+
+
+def test_resume_of_an_unknown_run_is_a_clear_error() -> None:
+    result = CliRunner().invoke(app, ["run", QUICK, "--resume", "deadbeef", *_sets(TINY)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "deadbeef" in text and "does not exist" in text
+    assert "Traceback" not in text
+
+
+def test_a_tracking_uri_that_is_not_a_database_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("these are my notes, not an MLflow store\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{not_a_db}")
+    for args in (["run", QUICK, *_sets(TINY)], ["compare", "--latest"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())
+        assert str(not_a_db) in text and "not an SQLite database" in text
+    assert not_a_db.read_text() == "these are my notes, not an MLflow store\n"
+
+
+def test_two_resumes_of_one_parent_do_not_both_rerun_its_children(
+    monkeypatch, interrupted_launch
+) -> None:
+    cfg = load_config(QUICK, [*TINY, "strategies=[none, class_weight]"])
+    parent_id = interrupted_launch(cfg, 2)
+    original = runner.FoldRunner.run
+
+    # the first resume holds its children until the second one has tried
+    first_is_running, second_tried = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def held(self, name, params):
+        ran.append(name)
+        first_is_running.set()
+        second_tried.wait(timeout=60)
+        return original(self, name, params)
+
+    monkeypatch.setattr(runner.FoldRunner, "run", held)
+    outcome: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            outcome["first"] = runner.run_experiment(cfg, resume=parent_id)
+        except BaseException as exc:  # reported by the assertions below
+            outcome["first"] = exc
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_is_running.wait(timeout=120)
+    try:
+        with pytest.raises(FraudganError, match=r"being resumed by another fraudgan process"):
+            runner.run_experiment(cfg, resume=parent_id)
+    finally:
+        second_tried.set()
+        thread.join(timeout=300)
+    assert isinstance(outcome["first"], runner.ExperimentResult), outcome["first"]
+    total = len(cfg.strategies) * cfg.split.n_splits
+    assert len(ran) == total - 1  # the children the interrupted launch left, run once
+    finished = [c for c in _children(parent_id) if c.info.status == "FINISHED"]
+    assert len(finished) == total

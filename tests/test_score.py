@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import models.scorer as scorer_module
 from models.scorer import ALERT, BIAS, PROBABILITY, reason_columns
+from pipeline import tracking
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import DataError, FraudganError
@@ -26,7 +27,7 @@ from pipeline.export import (
     scoring_requirements,
 )
 from pipeline.runner import prepare
-from pipeline.score import score_file
+from pipeline.score import HistoryFeatures, score_file
 
 # Short windows and delay (3-day horizon on 30 days of data): chunks must carry history across.
 OVERRIDES = ["features.windows_days=[0.5, 2]", "features.label_delay_days=1"]
@@ -48,12 +49,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         mlflow.set_tracking_uri(uri)
         code = root / "code"
         code.mkdir()
-        with mlflow.start_run():
+        # an experiment of its own: the default one keeps its artifacts under ./mlruns (the repo)
+        with mlflow.start_run(experiment_id=tracking.experiment_id("score")):
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=scorer,
                 signature=scorer.signature(),
-                input_example=prepared.frame[["transaction_id", *scorer.columns]].head(3),
+                input_example=scorer.signature_frame(
+                    prepared.frame[["transaction_id", *scorer.columns]].head(3)
+                ),
                 code_paths=scorer_code_paths(code),
                 pip_requirements=scoring_requirements(),
             )
@@ -96,6 +100,15 @@ def test_scores_equal_the_pipeline_and_alert_uses_the_threshold(trained):
     np.testing.assert_array_equal(out["transaction_id"], rows["transaction_id"])
     np.testing.assert_allclose(out[PROBABILITY], trained.expected[:500], rtol=0, atol=1e-7)
     np.testing.assert_array_equal(out[ALERT], (out[PROBABILITY] >= THRESHOLD).astype(int))
+
+
+def test_a_few_rows_score_as_in_a_large_frame(trained):
+    # a few rows (a REST call) take the per-value path and the one-thread booster
+    rows = model_rows(trained, 200)
+    whole = trained.scorer.score(rows)
+    for start in (0, 7, 150):
+        part = trained.scorer.score(rows.iloc[start : start + 3])
+        pd.testing.assert_frame_equal(part, whole.iloc[start : start + 3])
 
 
 def test_reason_codes_and_bias_sum_to_the_logit(trained):
@@ -160,8 +173,16 @@ def test_empty_frame_gives_an_empty_result(trained):
     out = trained.scorer.score(model_rows(trained, 0))
     assert len(out) == 0
     assert list(out.columns) == ["transaction_id", PROBABILITY, ALERT]
-    out = trained.scorer.score(pd.DataFrame(), explain=True)
+    no_id = model_rows(trained, 0).drop(columns="transaction_id")
+    out = trained.scorer.score(no_id, explain=True)
     assert list(out.columns) == [PROBABILITY, ALERT, *reason_columns()]
+
+
+def test_a_frame_without_the_models_columns_is_an_error_not_an_empty_result(trained):
+    # what MLflow hands over for {"instances": [1, 2, 3]}: every unknown column dropped
+    for frame in (pd.DataFrame(), pd.DataFrame(index=range(3)), pd.DataFrame({0: [1, 2, 3]})):
+        with pytest.raises(DataError, match=r"none of the model's \d+ columns.*amount"):
+            trained.scorer.score(frame)
 
 
 def test_unknown_categories_nan_and_extra_columns(trained):
@@ -197,7 +218,7 @@ def test_other_inputs_are_clear_errors(trained):
 
 def test_loaded_pyfunc_scores_and_explains(store):
     model = mlflow.pyfunc.load_model(store.model_uri)
-    rows = model_rows(store, 40)
+    rows = store.scorer.signature_frame(model_rows(store, 40))  # integers as the doubles declared
     out = model.predict(rows, params={"explain": True})
     np.testing.assert_allclose(out[PROBABILITY], store.expected[:40], rtol=0, atol=1e-7)
     assert "reason_3_value" in out
@@ -351,3 +372,105 @@ def test_unlabelled_and_empty_files(store, tmp_path):
         PROBABILITY,
         ALERT,
     ]
+
+
+def run_score(*args: str) -> tuple[int, str]:
+    """`fraudgan score ARGS` in-process: (exit code, output with rich's wrapping undone)."""
+    result = CliRunner().invoke(app, ["score", "--no-progress", *args])
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_epoch_numbers_for_a_datetime_model_are_refused(store, tmp_path, unit):
+    raw = store.raw.iloc[:500].copy()
+    raw["timestamp"] = raw["timestamp"].astype(f"datetime64[{unit}]").astype("int64")
+    path = tmp_path / "epoch.csv"
+    raw.to_csv(path, index=False)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(path), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2, text
+    assert "epoch.csv" in text and "'timestamp'" in text and "datetime" in text
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_dates_for_a_seconds_model_are_refused(store):
+    history = {**store.scorer.history}
+    history["schema"] = {**history["schema"], "time_unit": "seconds"}
+    with pytest.raises(DataError, match=r"in\.csv: time column 'timestamp' holds dates.*seconds"):
+        HistoryFeatures(history, "in.csv").features(store.raw.iloc[:100])
+
+
+@pytest.mark.parametrize(
+    ("labels", "found"), [(["no", "yes"], "'no', 'yes'"), ([0, 2], "2"), (["0", "x"], "'x'")]
+)
+def test_a_label_column_that_is_not_binary_is_refused_when_scoring(store, tmp_path, labels, found):
+    raw = store.raw.iloc[:400].copy()
+    raw["is_fraud"] = (labels * 200)[:400]
+    path = tmp_path / "labelled.csv"
+    raw.to_csv(path, index=False)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(path), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2, text
+    assert "labelled.csv" in text and "label column 'is_fraud'" in text and found in text
+
+
+def test_labels_as_text_and_unknown_labels_are_accepted(store, tmp_path):
+    raw = store.raw.iloc[:400]
+    text_labels = raw.astype({"is_fraud": str})
+    text_labels.loc[text_labels.index[:50], "is_fraud"] = ""  # not known yet
+    path = tmp_path / "text_labels.csv"
+    text_labels.to_csv(path, index=False)
+    summary = score_file(store.model_uri, path, tmp_path / "o.csv", progress=False)
+    assert summary.rows == 400
+
+
+def test_an_existing_output_is_kept_unless_overwrite(store, tmp_path):
+    out = tmp_path / "scores.csv"
+    out.write_text("precious\n")
+    args = ("--model", store.model_uri, "-i", str(store.root / "raw.parquet"), "-o", str(out))
+    code, text = run_score(*args)
+    assert code == 2
+    assert "scores.csv" in text and "exists" in text and "--overwrite" in text
+    assert out.read_text() == "precious\n"
+    code, text = run_score(*args, "--overwrite")
+    assert code == 0, text
+    assert len(pd.read_csv(out)) == len(store.raw)
+
+
+@pytest.mark.parametrize(
+    "uri", ["s3://bucket/model", "runs:/0123456789abcdef/model", "https://example.com/m"]
+)
+def test_only_store_models_and_named_local_folders_are_loaded(store, tmp_path, uri):
+    code, text = run_score(
+        "--model", uri, "-i", str(store.root / "raw.csv"), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2
+    assert uri in text and "models:/" in text and "pickled" in text
+
+
+def test_a_local_model_folder_named_by_the_user_is_accepted(store, tmp_path):
+    folder = Path(mlflow.artifacts.download_artifacts(store.model_uri, dst_path=str(tmp_path)))
+    code, text = run_score(
+        "--model", str(folder), "-i", str(store.root / "raw.csv"), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 0, text
+    not_a_model = tmp_path / "empty_dir"
+    not_a_model.mkdir()
+    code, text = run_score(
+        "--model",
+        str(not_a_model),
+        "-i",
+        str(store.root / "raw.csv"),
+        "-o",
+        str(tmp_path / "p.csv"),
+    )
+    assert code == 2 and "MLmodel" in text
+
+
+def test_help_says_a_model_folder_is_code():
+    for command in ("score", "serve"):
+        result = CliRunner().invoke(app, [command, "--help"])
+        text = " ".join(result.output.split())
+        assert "pickled Python" in text and "models:/" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,11 +26,11 @@ from pipeline.export import build_scorer, retraining_runner, scorer_code_paths, 
 from pipeline.runner import prepare
 from pipeline.serving_cli import child_env, serve_command
 
-STARTUP_SECONDS = 120
+STARTUP_SECONDS = 180
 REQUEST_SECONDS = 20
-# Starting `mlflow models serve` takes 15-40 s on a small shared machine: the tests that need the
-# server are slow tests (`pytest -m slow tests/test_serve.py`).
-needs_server = pytest.mark.slow
+# One real `fraudgan serve` of a tiny model for the whole module (starting it takes 5-40 s on a
+# small shared machine); the last test stops it with SIGTERM.
+TINY = ["data.rows=3000", "data.fraud_rate=0.03", "classifier.n_estimators=10"]
 
 
 def free_port() -> int:
@@ -47,11 +48,103 @@ def post(url: str, body: bytes) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
+def wait_until_up(proc: subprocess.Popen, port: int, log_path: Path, path: str = "/ping") -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited early:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"server not up in {STARTUP_SECONDS} s:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+def fraudgan(*args: str, cwd: Path, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """`fraudgan ARGS` as its own process group (the test, not a terminal, sends the signals)."""
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", *args],
+            cwd=cwd,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def processes() -> dict[int, tuple[int, str]]:
+    """Every live process of this machine: pid -> (parent pid, state); zombies left out."""
+    out: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z":
+            out[int(entry.name)] = (int(fields[1]), fields[0])
+    return out
+
+
+def descendants(pid: int) -> set[int]:
+    table = processes()
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for child, (ppid, _) in table.items():
+            if ppid == parent and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def stop_with_sigterm(proc: subprocess.Popen, port: int) -> None:
+    """SIGTERM to `fraudgan` alone (as `kill -TERM PID` does): it must stop its whole server."""
+    children = descendants(proc.pid)
+    assert children, "the server runs in child processes of fraudgan"
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        left = children & set(processes())
+        if not left and port_is_free(port):
+            break
+        time.sleep(0.3)
+    left = children & set(processes())
+    try:
+        assert not left, f"processes left running after SIGTERM: {sorted(left)}"
+        assert port_is_free(port), f"port {port} is still in use after SIGTERM"
+    finally:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """A scorer trained on the quick data, saved as a pyfunc model and served on 127.0.0.1."""
+    """A tiny scorer saved as a pyfunc model and served by `fraudgan serve` on 127.0.0.1."""
     root = tmp_path_factory.mktemp("serve")
-    cfg = load_config("experiments/quick.yaml")
+    cfg = load_config("experiments/quick.yaml", TINY)
     prepared = prepare(cfg)
     runner = retraining_runner(cfg, prepared)
     fitted = runner.fit("none", {}, {})
@@ -63,50 +156,40 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
         path=str(model_dir),
         python_model=scorer,
         signature=scorer.signature(),
-        input_example=rows.head(2),
+        input_example=scorer.signature_frame(rows.head(2)),
         code_paths=scorer_code_paths(root / "code"),
         pip_requirements=scoring_requirements(),
     )
     port = free_port()
     log_path = root / "serve.log"
     env = child_env(MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}")
-    with log_path.open("wb") as log_file:
-        # from an empty folder: the model's own code copy must be enough to load the scorer
-        proc = subprocess.Popen(
-            serve_command(str(model_dir), port),
-            cwd=root,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = fraudgan(
+        "serve",
+        "--model",
+        str(model_dir),
+        "--port",
+        str(port),
+        cwd=root,
+        env=env,
+        log_path=log_path,
+    )
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow models serve exited early:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"server not up in {STARTUP_SECONDS} s:\n{log_path.read_text()[-3000:]}"
-                )
-            time.sleep(0.5)
-        yield SimpleNamespace(url=f"{url}/invocations", scorer=scorer, rows=rows)
+        wait_until_up(proc, port, log_path)
+        yield SimpleNamespace(
+            url=f"http://127.0.0.1:{port}/invocations",
+            port=port,
+            proc=proc,
+            scorer=scorer,
+            rows=rows,
+        )
     finally:
-        # the server and its workers share the session we started: stop that process group
+        # normally stopped by the last test; here only when a test failed before it
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            for pid in descendants(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait(timeout=20)
 
 
 def payload(frame, **extra) -> bytes:
@@ -133,7 +216,6 @@ def test_command_line_is_loopback_and_local_env():
     assert cmd[cmd.index("-p") + 1] == "5055"
 
 
-@needs_server
 def test_valid_payload_gets_probabilities(server):
     status, body = post(server.url, payload(server.rows))
     assert status == 200, body
@@ -144,7 +226,6 @@ def test_valid_payload_gets_probabilities(server):
     assert {p["alert"] for p in predictions} <= {0, 1}
 
 
-@needs_server
 def test_explain_param_adds_reason_codes(server):
     status, body = post(server.url, payload(server.rows.head(1), params={"explain": True}))
     assert status == 200, body
@@ -153,7 +234,6 @@ def test_explain_param_adds_reason_codes(server):
     assert isinstance(row["reason_3_value"], float)
 
 
-@needs_server
 def test_missing_columns_get_a_4xx_naming_them(server):
     status, body = post(server.url, payload(server.rows.drop(columns=["amount", "channel"])))
     assert 400 <= status < 500
@@ -161,7 +241,6 @@ def test_missing_columns_get_a_4xx_naming_them(server):
     assert "missing 2 column(s)" in message and "channel, amount" in message
 
 
-@needs_server
 def test_wrong_type_and_malformed_json_get_a_4xx(server):
     bad = server.rows.astype({"amount": object})
     bad.loc[bad.index[0], "amount"] = "lots"
@@ -171,3 +250,50 @@ def test_wrong_type_and_malformed_json_get_a_4xx(server):
     status, body = post(server.url, b'{"dataframe_split": {"columns": ["amount"], "data": [[1.0]')
     assert 400 <= status < 500
     assert "JSON" in body
+
+
+def test_payloads_that_are_not_rows_of_columns_are_a_400_naming_the_columns(server):
+    for body in (
+        {"instances": [1, 2, 3]},
+        {"inputs": [1, 2, 3]},
+        {"instances": [[1, 2], [3, 4]]},
+        {"dataframe_split": {"data": [[1, 2, 3]]}},
+        {"dataframe_records": []},
+    ):
+        status, text = post(server.url, json.dumps(body).encode())
+        assert status == 400, (body, text)
+        message = json.loads(text)["message"]
+        assert "amount" in message and "channel" in message, message
+
+
+def test_null_in_an_integer_column_is_scored_as_missing(server):
+    rows = server.rows.head(2)
+    integer = [c for c in server.scorer.numeric if server.scorer.dtypes[c].startswith("int")]
+    assert integer
+    split = json.loads(rows.to_json(orient="split", index=False))
+    position = split["columns"].index(integer[0])
+    split["data"][0][position] = None
+    status, text = post(server.url, json.dumps({"dataframe_split": split}).encode())
+    assert status == 200, text
+    expected = rows.astype({integer[0]: float})
+    expected.iloc[0, expected.columns.get_loc(integer[0])] = np.nan
+    got = [p[PROBABILITY] for p in json.loads(text)["predictions"]]
+    np.testing.assert_allclose(got, server.scorer.score(expected)[PROBABILITY])
+
+
+def test_sigterm_stops_fraudgan_serve_its_children_and_frees_the_port(server):
+    """The last test of the module: it stops the server."""
+    stop_with_sigterm(server.proc, server.port)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_fraudgan_ui_too(tmp_path):
+    port = free_port()
+    env = child_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    proc = fraudgan("ui", "--port", str(port), cwd=tmp_path, env=env, log_path=tmp_path / "ui.log")
+    try:
+        wait_until_up(proc, port, tmp_path / "ui.log", "/health")
+        stop_with_sigterm(proc, port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

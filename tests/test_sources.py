@@ -447,3 +447,31 @@ def test_amount_not_numeric(tmp_path: Path) -> None:
     df.loc[1, "amount"] = "12,50 EUR"
     with pytest.raises(DataError, match=r"amount column 'amount' must be numeric.*'12,50 EUR'"):
         CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "match"),
+    [
+        ("amount", 1e308, r"column 'amount' holds 1e\+308 at row \d, beyond the float32 range"),
+        ("score", -1e39, r"column 'score' holds -1e\+39 at row \d, beyond the float32 range"),
+        ("score", np.inf, r"column 'score' holds an infinite value \(inf\) at row \d"),
+    ],
+)
+def test_numbers_beyond_float32_are_refused_at_load(
+    tmp_path: Path, column: str, value: float, match: str
+) -> None:
+    df = tiny_frame()
+    df["score"] = np.linspace(0, 1, len(df))
+    df.loc[3, column] = value
+    path = write_csv(tmp_path, df)
+    with pytest.raises(DataError, match=match) as err:
+        CsvSource(path, TINY_SCHEMA).load()
+    assert str(path) in str(err.value)
+
+
+def test_big_ids_and_dropped_columns_are_not_features(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df["tx"] = np.arange(len(df)) + 9_000_000_000_000_000_000
+    df["note"] = 1e308
+    loaded = CsvSource(write_csv(tmp_path, df), {**TINY_SCHEMA, "drop": ["note"]}).load()
+    assert loaded.n_rows == len(df)

@@ -265,8 +265,11 @@ def test_errors_name_the_column(spark, mixed) -> None:
     bad_label = df.withColumn("y", df["y"] * 2)
     with pytest.raises(DataError, match=r"^where: label column 'y' must be 0/1, found \[2\.0\]"):
         spark_history_features(bad_label, history, "where")
-
     from pyspark.sql import functions as F
+
+    yes_no = df.withColumn("y", F.when(df["id"] % 2 == 0, "yes").otherwise(" "))
+    with pytest.raises(DataError, match=r"^where: label column 'y' must be 0/1, found \['yes'\]"):
+        spark_history_features(yes_no, history, "where")
 
     bad_time = df.withColumn("ts", F.when(df["id"] == 10_003, "not a date").otherwise(df["ts"]))
     with pytest.raises(DataError, match=r"^where: time column 'ts' .*'not a date'"):

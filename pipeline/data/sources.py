@@ -9,7 +9,8 @@ parameters raise `ConfigError`.
 Type coercions made by validation: the label becomes int8 (from 0/1 numbers, booleans or the texts
 "0"/"1"); a datetime time column becomes timezone-naive datetime64[ns] (timezone-aware values are
 converted to UTC), parsed from text when needed; a seconds time column and the amount column become
-numeric when they hold numbers as text.
+numeric when they hold numbers as text. Numbers are never read as dates (nor dates as seconds), and
+feature columns must fit the model's float32 matrix (no infinities, nothing beyond 3.4e38).
 """
 
 from __future__ import annotations
@@ -77,12 +78,29 @@ def _examples(values: pd.Series) -> str:
 # validation
 
 
-def _coerce_label(s: pd.Series, name: str, where: str) -> pd.Series:
-    n_missing = int(s.isna().sum())
-    if n_missing:
+def coerce_label(s: pd.Series, name: str, where: str, *, allow_missing: bool = False) -> pd.Series:
+    """Labels as int8 0/1 (from numbers, booleans or the texts "0"/"1"), or `DataError`.
+
+    With `allow_missing` (scoring: labels not known yet) missing and blank values become NaN and
+    the result is float64.
+    """
+    missing = s.isna().to_numpy(copy=True)
+    if allow_missing and not pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        missing |= np.array([isinstance(v, str) and not v.strip() for v in s.astype(object)])
+    n_missing = int(missing.sum())
+    if n_missing and not allow_missing:
         raise DataError(
             f"{where}: label column {name!r} has {n_missing} missing value(s); every row needs a 0/1 label"
         )
+    known = _binary_label(s[~missing], name, where)
+    if not allow_missing:
+        return known
+    out = pd.Series(np.nan, index=s.index, dtype=np.float64)
+    out[~missing] = known.to_numpy(dtype=np.float64)
+    return out
+
+
+def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
     if pd.api.types.is_bool_dtype(s):
         return s.astype(np.int8)
     if pd.api.types.is_numeric_dtype(s):
@@ -103,17 +121,47 @@ def _coerce_label(s: pd.Series, name: str, where: str) -> pd.Series:
     )
 
 
+def coerce_time(
+    s: pd.Series, name: str, unit: str, where: str, *, model: bool = False
+) -> pd.Series:
+    """A time column in its unit: datetime64[ns] for "datetime", float seconds for "seconds".
+
+    Numbers for a datetime column and dates for a seconds column are `DataError`s (never
+    converted by guessing a unit); `model` says the unit is the one a model was trained with.
+    """
+    said = "the model was trained with" if model else "the schema says"
+    if unit == "datetime":
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            fix = (
+                "give dates such as '2026-01-01 10:00:00' as in training; numbers are not read "
+                "as times (epoch seconds or milliseconds would need a guess)"
+                if model
+                else "set time_unit: seconds for seconds since the start, or store dates such as "
+                "'2026-01-01 10:00:00'"
+            )
+            raise DataError(
+                f"{where}: time column {name!r} is numeric ({s.dtype}) but {said} time_unit "
+                f"'datetime'; {fix}"
+            )
+        return _coerce_datetime(s, name, where)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        fix = (
+            "give numbers of seconds as in training"
+            if model
+            else "give numbers of seconds, or set time_unit: datetime"
+        )
+        raise DataError(
+            f"{where}: time column {name!r} holds dates ({s.dtype}) but {said} time_unit "
+            f"'seconds' (numbers of seconds); {fix}"
+        )
+    return _coerce_numeric(s, name, "time (seconds)", where, allow_missing=False)
+
+
 def _coerce_datetime(s: pd.Series, name: str, where: str) -> pd.Series:
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert(None)
     if pd.api.types.is_datetime64_dtype(s):
         out = s.astype("datetime64[ns]")
-    elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        raise DataError(
-            f"{where}: time column {name!r} is numeric ({s.dtype}) but the schema says "
-            "time_unit 'datetime'; set time_unit: seconds for seconds since the start, or store "
-            "dates such as '2026-01-01 10:00:00'"
-        )
     else:
         present = s.notna()
         out = pd.to_datetime(s, errors="coerce")
@@ -162,7 +210,8 @@ def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame
     Raises `DataError` (naming `where` and the column) when the frame is empty, has duplicated or
     missing columns, an all-missing column (other than `schema.drop` ones), a label that is not
     binary or has no positive (or no negative) rows, a time column that is not dates (datetime)
-    or numbers (seconds), or a non-numeric amount column.
+    or numbers (seconds), a non-numeric amount column, or an infinite or beyond-float32 value in a
+    feature column.
     """
     if df.shape[1] == 0:
         raise DataError(f"{where}: no columns found")
@@ -186,7 +235,7 @@ def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame
 
     out = df.copy()
     label = schema.label
-    out[label] = _coerce_label(out[label], label, where)
+    out[label] = coerce_label(out[label], label, where)
     n_pos = int(out[label].sum())
     if n_pos == 0:
         raise DataError(
@@ -196,19 +245,30 @@ def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame
     if n_pos == len(out):
         raise DataError(f"{where}: label column {label!r} has only positive (1) rows")
     if schema.time is not None:
-        if schema.time_unit == "datetime":
-            out[schema.time] = _coerce_datetime(out[schema.time], schema.time, where)
-        else:
-            out[schema.time] = _coerce_numeric(
-                out[schema.time], schema.time, "time (seconds)", where, allow_missing=False
-            )
+        out[schema.time] = coerce_time(out[schema.time], schema.time, schema.time_unit, where)
     if schema.amount is not None:
         out[schema.amount] = _coerce_numeric(
             out[schema.amount], schema.amount, "amount", where, allow_missing=True
         )
+    _check_float32(out, schema, where)
     if schema.id is not None and out[schema.id].duplicated().any():
         log.warning("%s: id column %r has repeated values", where, schema.id)
     return out
+
+
+def _check_float32(df: pd.DataFrame, schema: Schema, where: str) -> None:
+    """Feature columns must fit the model's float32 matrix: no infinities, nothing beyond 3.4e38."""
+    from models.scorer import float32_problem  # the scorer gives the same message
+
+    roles = {schema.label, schema.id, schema.time, schema.entity, schema.merchant, *schema.drop}
+    for column in df.columns:
+        s = df[column]
+        if column in roles or not pd.api.types.is_float_dtype(s.dtype):
+            continue
+        problem = float32_problem(s.to_numpy(dtype=np.float64, na_value=np.nan), str(column))
+        if problem is not None:
+            pos, text = problem
+            raise DataError(f"{where}: " + text.format(row=f"row {pos}"))
 
 
 def clean_frame(df: pd.DataFrame, schema: Schema, where: str) -> tuple[pd.DataFrame, int]:
