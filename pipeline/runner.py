@@ -967,6 +967,7 @@ def gan_metrics(synthesizer: Any, sampler: Any) -> dict[str, float]:
     """What a GAN child logs about its generator: training, selection, filtering."""
     out = {
         "gan_best_epoch": float(synthesizer.best_epoch_),
+        "gan_epoch_used": float(sampler.epoch_),
         "gan_epochs_run": float(synthesizer.epochs_run_),
         "gan_train_seconds": float(synthesizer.train_seconds_),
         "gan_rows_per_second": float(synthesizer.rows_per_second_),

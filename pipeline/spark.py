@@ -332,15 +332,17 @@ def check_engine(cfg: ExperimentConfig) -> None:
             f"family needs every row's neighbours on one machine); remove {', '.join(bad)} or "
             "use engine: local"
         )
+    driver_only = ("filter_realism", "filter_easy", "checkpoint")
     filtered = [
         name
         for name, params in cfg.strategies.items()
-        if params.get("filter_realism") or params.get("filter_easy")
+        if any(params.get(key) for key in driver_only)
     ]
     if filtered:
         raise ConfigError(
-            f"engine: spark generates the GAN's rows on the executors and cannot filter them: "
-            f"set filter_realism and filter_easy to 0 in {', '.join(filtered)} or use engine: local"
+            "engine: spark generates the GAN's rows on the executors with the kept generator "
+            f"and cannot filter them: leave {', '.join(driver_only)} unset in "
+            f"{', '.join(filtered)} or use engine: local"
         )
 
 

@@ -517,9 +517,9 @@ def incomplete_reason(parent: mlflow.entities.Run) -> str | None:
         reasons.append("it has no record of the children it planned")
     else:
         finished = {
-            (r.data.tags["strategy"], r.data.tags.get("fold"), r.data.tags.get("seed"))
+            (r.data.tags[TAG_STRATEGY], r.data.tags.get(TAG_FOLD), r.data.tags.get(TAG_SEED))
             for r in child_runs(parent.info.run_id)
-            if r.info.status == FINISHED and "strategy" in r.data.tags
+            if r.info.status == FINISHED and TAG_STRATEGY in r.data.tags
         }
         if len(finished) < planned:
             reasons.append(f"{len(finished)} of its {planned} children finished")

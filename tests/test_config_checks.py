@@ -37,7 +37,7 @@ def _error(tmp_path: Path, text: str) -> tuple[str, Path]:
         ("smote_tomek: {k_neighbors: 0}", "strategies.smote_tomek.k_neighbors", "[1, inf)"),
         ("class_weight: {scale_pos_weight: 0}", "strategies.class_weight.scale_pos_weight", "> 0"),
         ("cgan: {pac: 7, batch_size: 500}", "strategies.cgan", "multiple of pac"),
-        ("cgan: {epochs: 0}", "strategies.cgan.epochs", "range [1, inf)"),
+        ("cgan: {epochs: 0}", "strategies.cgan.epochs", "an integer >= 1, got 0"),
     ],
 )
 def test_invalid_strategy_parameters_are_refused_at_load(

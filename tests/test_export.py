@@ -233,7 +233,8 @@ def test_latest_exports_the_newest_complete_experiment_and_refuses_incomplete_on
     assert killed != complete
     client = mlflow.MlflowClient()
     failed = client.create_run(
-        client.get_run(complete).info.experiment_id, tags={tracking.TAG_KIND: "experiment"}
+        client.get_run(complete).info.experiment_id,
+        tags={tracking.TAG_RUN_TYPE: tracking.RUN_EXPERIMENT},
     ).info.run_id
     client.set_terminated(failed, "FAILED")
 

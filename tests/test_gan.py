@@ -286,11 +286,11 @@ def test_bad_input(data: pd.DataFrame):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("epochs", 0, "epochs must be an integer >= 1"),
-        ("select", "best", "select must be one of"),
-        ("aux_weight", -1.0, "aux_weight must be >= 0"),
-        ("clusters", -1, "clusters must be an integer >= 0"),
-        ("dropout", 1.0, "dropout must be in"),
+        ("epochs", 0, "'epochs' parameter of the GAN must be an integer >= 1, got 0"),
+        ("select", "best", "'select' parameter of the GAN must be one of"),
+        ("aux_weight", -1.0, "'aux_weight' parameter of the GAN must be >= 0"),
+        ("clusters", -1, "'clusters' parameter of the GAN must be an integer >= 0"),
+        ("dropout", 1.0, "'dropout' parameter of the GAN must be in"),
     ],
 )
 def test_config_validation_names_the_field(field, value, message):

@@ -14,7 +14,7 @@ from imblearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.base import clone
 
 from models.gan import CGANConfig, CGANOverSampler, GANCache
-from pipeline.errors import TrainingError
+from pipeline.errors import DataError, TrainingError
 
 TINY = {
     "epochs": 1,
@@ -206,3 +206,21 @@ def test_a_refit_trains_the_chosen_epochs_on_every_row():
     refit.fit_resample(df, y)
     assert refit.synthesizer_.epochs_run_ == fitted.synthesizer_.best_epoch_
     assert refit.synthesizer_.checkpoints_ == []  # no rows held out, no tests
+
+
+def test_checkpoint_chooses_which_generator_draws_the_rows():
+    df, y = _frame(1500, seed=7)
+    cache = GANCache()
+    kept = _tiny(sampling_strategy=0.3, epochs=6, eval_every=2, cache=cache)
+    X_kept, _ = kept.fit_resample(df, y)
+    synth = kept.synthesizer_
+    assert synth.checkpoint_epochs_ == [2, 4, 6]
+    early = _tiny(sampling_strategy=0.3, epochs=6, eval_every=2, cache=cache, checkpoint=0.3)
+    X_early, _ = early.fit_resample(df, y)
+    assert early.synthesizer_ is synth and early.epoch_ == 2  # nearest to 0.3 x 6 epochs
+    assert early.refit_params() == {"epochs": 2, "eval_every": 0, "checkpoint": None}
+    from_epoch_2 = synth.sample(50, label=1, seed=9, epoch=2).drop(columns="__label__")
+    pd.testing.assert_frame_equal(early.sample_block(50, 1, 9), from_epoch_2)
+    assert len(X_early) == len(X_kept)
+    with pytest.raises(DataError, match="no generator of epoch 5"):
+        synth.sample(3, label=1, epoch=5)

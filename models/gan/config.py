@@ -22,7 +22,7 @@ class CGANConfig:
     `select="last"` keeps the final weights.
     """
 
-    epochs: int = 1500
+    epochs: int = 3000
     batch_size: int = 500
     noise_dim: int = 128
     generator_dim: tuple[int, ...] = (128, 128)
@@ -57,7 +57,7 @@ class CGANConfig:
         return {f.name: f.default for f in fields(cls)}
 
     def validate(self) -> None:
-        """Raise ValueError naming the first value training cannot use."""
+        """Raise ValueError naming the first parameter training cannot use."""
         at_least_one = (
             "epochs",
             "batch_size",
@@ -72,33 +72,31 @@ class CGANConfig:
         for name in at_least_one:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"CGAN {name} must be an integer >= 1, got {value!r}")
+                raise _bad(name, "an integer >= 1", value)
         for name in ("eval_every", "patience", "clusters", "max_discrete"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"CGAN {name} must be an integer >= 0, got {value!r}")
+                raise _bad(name, "an integer >= 0", value)
         if self.batch_size % self.pac:
-            raise ValueError(
-                f"CGAN batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})"
-            )
+            raise _bad("batch_size", f"a multiple of pac ({self.pac})", self.batch_size)
         if not 0.0 <= self.class_balance <= 1.0:
-            raise ValueError(f"CGAN class_balance must be in [0, 1], got {self.class_balance}")
+            raise _bad("class_balance", "in [0, 1]", self.class_balance)
         if not 0.0 <= self.holdout_fraction < 1.0:
-            raise ValueError(
-                f"CGAN holdout_fraction must be in [0, 1), got {self.holdout_fraction}"
-            )
-        if (
-            not self.generator_dim
-            or not self.critic_dim
-            or min(*self.generator_dim, *self.critic_dim) < 1
-        ):
-            raise ValueError("CGAN generator_dim and critic_dim need layers of width >= 1")
+            raise _bad("holdout_fraction", "in [0, 1)", self.holdout_fraction)
+        for name in ("generator_dim", "critic_dim"):
+            widths = getattr(self, name)
+            if not widths or min(widths) < 1:
+                raise _bad(name, "a list of layer widths >= 1", widths)
         for name in ("learning_rate", "tau", "gp_weight", "max_loss"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"CGAN {name} must be > 0, got {getattr(self, name)!r}")
+                raise _bad(name, "> 0", getattr(self, name))
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"CGAN dropout must be in [0, 1), got {self.dropout!r}")
+            raise _bad("dropout", "in [0, 1)", self.dropout)
         if not self.aux_weight >= 0:
-            raise ValueError(f"CGAN aux_weight must be >= 0, got {self.aux_weight!r}")
+            raise _bad("aux_weight", ">= 0", self.aux_weight)
         if self.select not in SELECT_CHOICES:
-            raise ValueError(f"CGAN select must be one of {SELECT_CHOICES}, got {self.select!r}")
+            raise _bad("select", f"one of {SELECT_CHOICES}", self.select)
+
+
+def _bad(name: str, expected: str, value: Any) -> ValueError:
+    return ValueError(f"The {name!r} parameter of the GAN must be {expected}, got {value!r}")

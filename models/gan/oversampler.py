@@ -8,8 +8,11 @@ pipeline it comes first, on the strategy's input columns as they are (categories
 counts as integers, NaN as NaN), and its rows then go through the same preprocessing as real
 rows.
 
-After training, three choices shape what is appended, none of which retrains the GAN:
+After training, four choices shape what is appended, none of which retrains the GAN:
 
+- `checkpoint`: which of the generator's checkpoints draws the rows (a share of the epochs
+  trained; None: the one the two-sample tests chose), so a tuner can choose among them by the
+  downstream classifier's validation AUPRC;
 - `synthetic_weight`: the classifier's sample weight of each synthetic row (real rows weigh 1),
   exposed as `sample_weight_` for the pipeline to pass on (`models.classifier.FraudPipeline`);
 - `filter_realism`: the share of generated rows dropped because a classifier telling real rows
@@ -97,6 +100,7 @@ _OWN_DEFAULTS: dict[str, Any] = {
     "categorical_features": (),
     "condition_feature": None,
     "rules": None,
+    "checkpoint": None,
     "synthetic_weight": 1.0,
     "filter_realism": 0.0,
     "filter_easy": 0.0,
@@ -121,6 +125,9 @@ class CGANOverSampler(BaseOverSampler):
         One categorical column to condition the GAN on as well as the class.
     rules : pipeline.features.FeatureRules or None, default=None
         Relations between columns that generated rows must obey (needs DataFrame input).
+    checkpoint : float in (0, 1] or None, default=None
+        Draw from the checkpoint nearest this share of the epochs trained (see the module
+        docstring); None: the checkpoint the two-sample tests chose.
     synthetic_weight : float, default=1.0
         Sample weight of each synthetic row for the classifier (`sample_weight_`).
     filter_realism, filter_easy : float in [0, 1), default=0.0
@@ -137,6 +144,7 @@ class CGANOverSampler(BaseOverSampler):
         "categorical_features": ["array-like"],
         "condition_feature": [numbers.Integral, str, None],
         "rules": "no_validation",
+        "checkpoint": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "synthetic_weight": [Interval(numbers.Real, 0, None, closed="neither")],
         "filter_realism": [Interval(numbers.Real, 0, 1, closed="left")],
         "filter_easy": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -170,7 +178,17 @@ class CGANOverSampler(BaseOverSampler):
         synth = getattr(self, "synthesizer_", None)
         if synth is None:
             return {}
-        return {"epochs": int(synth.best_epoch_), "eval_every": 0}
+        return {"epochs": self.epoch_, "eval_every": 0, "checkpoint": None}
+
+    @property
+    def epoch_(self) -> int:
+        """The epoch of the generator that draws the rows (see `checkpoint`)."""
+        synth = self.synthesizer_
+        if self.checkpoint is None:
+            return int(synth.best_epoch_)
+        epochs = synth.checkpoint_epochs_
+        target = self.checkpoint * synth.epochs_run_
+        return int(min(epochs, key=lambda e: (abs(e - target), e)))
 
     def check_params(self) -> None:
         """Raise ValueError for parameters training cannot use (before any data is seen)."""
@@ -264,7 +282,7 @@ class CGANOverSampler(BaseOverSampler):
 
     def sample_block(self, n: int, cls: Any, seed: int) -> pd.DataFrame:
         """`n` synthetic rows of class `cls`, with X's columns (x0, x1, ... for arrays)."""
-        rows = self.synthesizer_.sample(n, label=cls, seed=seed)
+        rows = self.synthesizer_.sample(n, label=cls, seed=seed, epoch=self.epoch_)
         return rows.drop(columns=[_LABEL])
 
     def _train(self, frame: pd.DataFrame, y: np.ndarray, wanted: dict[Any, int]) -> Any:

@@ -277,6 +277,10 @@ class CGANSynthesizer:
         self.checkpoints_ = (
             [] if selection is None else [(e, a) for e, a, _ in selection.checkpoints]
         )
+        self._weights_by_epoch = {
+            **({} if selection is None else {e: w for e, _, w in selection.checkpoints}),
+            self.epochs_run_: self.generator_.get_weights(),
+        }
         if selection is not None and selection.checkpoints and cfg.select == "c2st":
             selection.restore_best()
             self.best_epoch_: int | None = selection.best_epoch
@@ -363,6 +367,11 @@ class CGANSynthesizer:
 
     # --------------------------------------------------------------- sample
 
+    @property
+    def checkpoint_epochs_(self) -> list[int]:
+        """Epochs whose generator weights `sample(epoch=...)` can use (in memory, not saved)."""
+        return sorted(getattr(self, "_weights_by_epoch", {}))
+
     def sample(
         self,
         n: int,
@@ -370,13 +379,15 @@ class CGANSynthesizer:
         condition_value: Any = None,
         *,
         seed: int | None = None,
+        epoch: int | None = None,
     ) -> pd.DataFrame:
         """`n` synthetic rows of class `label`, with the fitted columns and dtypes.
 
         With a condition column, `condition_value` fixes its value in every row; None draws it
         from its frequencies within the class (with clusters, each cluster as often as the
         class's real rows fall in it). Without `seed`, successive calls continue one random
-        stream that starts from the fit's seed.
+        stream that starts from the fit's seed. `epoch`: the generator of that checkpoint
+        (one of `checkpoint_epochs_`) instead of the kept one (`best_epoch_`).
         """
         self._check_fitted()
         if n < 0:
@@ -385,7 +396,18 @@ class CGANSynthesizer:
             raise DataError("the GAN is conditioned on clusters, not on a column's value")
         k = self._class_index(label)
         rng = np.random.default_rng(seed) if seed is not None else self._sample_rng
-        return self._generate(int(n), k, condition_value, rng)
+        if epoch is None or epoch == self.best_epoch_:
+            return self._generate(int(n), k, condition_value, rng)
+        if epoch not in self.checkpoint_epochs_:
+            raise DataError(
+                f"no generator of epoch {epoch} is kept; checkpoints: {self.checkpoint_epochs_}"
+            )
+        kept = self.generator_.get_weights()
+        self.generator_.set_weights(self._weights_by_epoch[epoch])
+        try:
+            return self._generate(int(n), k, condition_value, rng)
+        finally:
+            self.generator_.set_weights(kept)
 
     def _generate(
         self, n: int, k: int, condition_value: Any, rng: np.random.Generator
