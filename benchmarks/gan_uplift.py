@@ -74,8 +74,9 @@ METRICS = {
 
 def overrides(args: argparse.Namespace) -> list[str]:
     strategies = {name: {} for name in BASELINES}
+    budget = {} if args.gan_epochs is None else {"epochs": args.gan_epochs}
     for name, params in VARIANTS.items():
-        strategies[name] = {"kind": "cgan", "sampling_strategy": RATIO, **params}
+        strategies[name] = {"kind": "cgan", "sampling_strategy": RATIO, **budget, **params}
     out = [f"data.rows={args.rows}", f"name=gan-uplift-{args.experiment}"]
     if args.experiment == "default":
         out.append(f"split.seeds=[{', '.join(str(s) for s in args.seeds)}]")
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--tuned", action="store_true")
     parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--gan-epochs", type=int, default=None, help="default: CGANConfig's")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
