@@ -44,7 +44,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from pipeline.errors import DataError
+from models.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from pipeline.errors import DataError
+from models.errors import DataError
 
 log = logging.getLogger(__name__)
 

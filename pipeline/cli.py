@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.errors import FraudganError
+from models.errors import FraudganError
 
 app = typer.Typer(
     help="Does a conditional GAN beat SMOTE for your fraud classifier? Run, compare, export, score.",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -12,7 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError, did_you_mean
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
@@ -183,8 +182,7 @@ class ReportConfig(_Strict):
         from pipeline.evaluate import METRIC_KEYS
 
         if value not in METRIC_KEYS:
-            close = difflib.get_close_matches(value, METRIC_KEYS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(value, METRIC_KEYS)
             raise ValueError(f"unknown metric.{hint} Valid metrics: {', '.join(METRIC_KEYS)}")
         return value
 
@@ -292,10 +290,8 @@ def _check_keys(raw: Any, model: type[BaseModel], where: str, prefix: tuple[str,
         path = (*prefix, str(key))
         if key not in fields:
             valid = sorted(fields)
-            close = difflib.get_close_matches(str(key), valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                f"{where}: unknown key {'.'.join(path)!r}.{hint} "
+                f"{where}: unknown key {'.'.join(path)!r}.{did_you_mean(str(key), valid)} "
                 f"Valid keys{' under ' + '.'.join(prefix) if prefix else ''}: {', '.join(valid)}"
             )
         sub = fields[key]
@@ -357,8 +353,7 @@ def apply_override(raw: dict[str, Any], parts: list[str], value: Any, text: str)
         if model is not None:
             fields = _model_fields(model)
             if part not in fields:
-                close = difflib.get_close_matches(part, sorted(fields), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(part, sorted(fields))
                 raise ConfigError(
                     f"--set {text!r}: unknown key {'.'.join([*path, part])!r}.{hint} "
                     f"Valid keys: {', '.join(sorted(fields))}"

@@ -31,11 +31,11 @@ import pandas as pd
 import yaml
 from mlflow.exceptions import MlflowException
 
+from models.errors import ConfigError, FraudganError, TrainingError
 from models.samplers import strategy_kind
 from models.scorer import FraudScorer, reason_columns
 from pipeline import evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
-from pipeline.errors import ConfigError, FraudganError, TrainingError
 from pipeline.split import Fold
 
 log = logging.getLogger(__name__)
@@ -341,18 +341,19 @@ def scoring_requirements() -> list[str]:
     return out
 
 
+SCORER_MODULES = ("scorer.py", "errors.py")
+"""The modules of `models` that the pickled scorer imports: the exported model ships them."""
+
+
 def scorer_code_paths(tmp: Path) -> list[str]:
-    """A minimal copy of the code the pickled scorer imports (models.scorer, pipeline.errors)."""
-    root = Path(__file__).resolve().parent.parent
-    out = []
-    for package, modules in (("models", ("scorer.py",)), ("pipeline", ("errors.py",))):
-        target = tmp / "code" / package
-        target.mkdir(parents=True)
-        (target / "__init__.py").write_text(f'"""fraudgan {package} (scoring subset)."""\n')
-        for module in modules:
-            (target / module).write_text((root / package / module).read_text())
-        out.append(str(target))
-    return out
+    """A minimal copy of the code the pickled scorer imports (`SCORER_MODULES` of `models`)."""
+    source = Path(__file__).resolve().parent.parent / "models"
+    target = tmp / "code" / "models"
+    target.mkdir(parents=True)
+    (target / "__init__.py").write_text('"""fraudgan models (scoring subset)."""\n')
+    for module in SCORER_MODULES:
+        (target / module).write_text((source / module).read_text())
+    return [str(target)]
 
 
 def _log_export(

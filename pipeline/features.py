@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ConfigError, DataError
+from models.errors import ConfigError, DataError
 from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY, time_axis
 
 if TYPE_CHECKING:

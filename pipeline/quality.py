@@ -55,6 +55,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import average_precision_score
 from sklearn.neighbors import NearestNeighbors
 
+from models.errors import DataError
 from models.two_sample import (
     C2ST_FOLDS,
     FrameEncoding,
@@ -67,7 +68,6 @@ from models.two_sample import (
 from models.two_sample import (
     c2st_auc as c2st_auc,  # re-exported: the report's C2ST is this one
 )
-from pipeline.errors import DataError
 
 log = logging.getLogger(__name__)
 

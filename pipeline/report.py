@@ -29,8 +29,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
+from models.errors import DataError
 from pipeline import evaluate
-from pipeline.errors import DataError
 from pipeline.tracking import QUALITY_PREFIX
 
 log = logging.getLogger(__name__)

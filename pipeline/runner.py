@@ -26,13 +26,13 @@ from models.classifier import (
     rounds_policy,
     sampler_stats,
 )
+from models.errors import ConfigError, FraudganError
 from models.gan import GANCache
 from models.samplers import REGISTRY, StrategyContext, build_strategy, strategy_kind
 from pipeline import evaluate, report, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset, build_source
-from pipeline.errors import ConfigError, FraudganError
 from pipeline.features import FeatureRules, build_features, feature_columns, feature_rules
 from pipeline.split import Fold, stratified_folds, temporal_folds, validation_slice
 from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search

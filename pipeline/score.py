@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.errors import DataError, FraudganError
 from pipeline.data.sources import coerce_label, coerce_time
-from pipeline.errors import DataError, FraudganError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.errors import FraudganError
+from models.errors import FraudganError
 
 DEFAULT_MODEL_URI = "models:/fraud-detector@champion"
 MODEL_HELP = (

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ConfigError, DataError, FraudganError
+from models.errors import ConfigError, DataError, FraudganError
 
 if TYPE_CHECKING:
     from pipeline.config import ExperimentConfig

@@ -49,7 +49,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import ConfigError, DataError, FraudganError
+from models.errors import ConfigError, DataError, FraudganError
 from pipeline.features import (
     NIGHT_END_HOUR,
     NO_HISTORY_MEAN,

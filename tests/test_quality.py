@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import DataError
+from models.errors import DataError
 from pipeline.quality import (
     METRIC_DESCRIPTIONS,
     c2st_auc,

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from scipy import stats
 
+from models.errors import DataError
 from pipeline import report
-from pipeline.errors import DataError
 
 AP = "average_precision"
 

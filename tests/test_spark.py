@@ -21,11 +21,11 @@ if shutil.which("java") is None:
     )
 
 from models.classifier import n_trees
+from models.errors import ConfigError, DataError
 from pipeline import evaluate
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.data.simulate import simulate
-from pipeline.errors import ConfigError, DataError
 from pipeline.export import export_champion
 from pipeline.runner import FoldRunner, prepare, run_experiment
 from pipeline.score import HistoryFeatures, load_scorer, score_file
