@@ -641,6 +641,12 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             return self.layout.feature_names()
         return self.feature_owners()
 
+    def text_categoricals(self) -> list[str]:
+        """The categorical columns to read as text from a file (`"0042"` must not become 42):
+        all but those whose training categories are numbers."""
+        blocks = {b.column: b for b in self.layout.categorical} if self.layout else {}
+        return [c for c in self.categorical if c not in blocks or not blocks[c].numeric_categories]
+
     # ---- validation ---------------------------------------------------------------------
 
     def validate(self, model_input: Any, *, where: str = "") -> pd.DataFrame:
