@@ -342,18 +342,16 @@ def scoring_requirements() -> list[str]:
     return out
 
 
-SCORER_MODULES = ("scorer.py", "errors.py")
-"""The modules of `models` that the pickled scorer imports: the exported model ships them."""
-
-
 def scorer_code_paths(tmp: Path) -> list[str]:
-    """A minimal copy of the code the pickled scorer imports (`SCORER_MODULES` of `models`)."""
+    """A minimal copy of the code the pickled scorer imports: the `models/scorer/` package and
+    `models/errors.py`, in a `models` package of their own."""
     source = Path(__file__).resolve().parent.parent / "models"
     target = tmp / "code" / "models"
-    target.mkdir(parents=True)
+    (target / "scorer").mkdir(parents=True)
     (target / "__init__.py").write_text('"""fraudgan models (scoring subset)."""\n')
-    for module in SCORER_MODULES:
-        (target / module).write_text((source / module).read_text())
+    (target / "errors.py").write_text((source / "errors.py").read_text())
+    for module in sorted((source / "scorer").glob("*.py")):
+        (target / "scorer" / module.name).write_text(module.read_text())
     return [str(target)]
 
 

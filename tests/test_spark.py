@@ -305,7 +305,7 @@ def test_path_errors(tmp_path):
 def test_scorer_uses_the_spark_tasks_cpus(spark, store, monkeypatch):
     import json
 
-    import models.scorer as sc
+    import models.scorer.model as sc
 
     def in_task(_: object) -> list[int | None]:
         return [sc._spark_task_cpus()]
