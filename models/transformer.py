@@ -178,7 +178,6 @@ class TabularTransformer:
         self.columns_ = [c.name for c in columns]
         self._columns = columns
         self._build_layout()
-        self.n_rows_fitted_ = len(data)
         return self
 
     def _fit_column(

@@ -210,8 +210,8 @@ class ExperimentConfig(_Strict):
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
-    # issue 6: `engine: spark` boosts with xgboost.spark on the Spark master `spark_master`
-    # (pipeline/spark.py). The GAN strategy trains its generator on the driver on at most
+    # The engine that fits every pipeline (pipeline/engines.py): `local`, or `spark`, which boosts
+    # with xgboost.spark on the Spark master `spark_master` (pipeline/spark.py). The GAN strategy trains its generator on the driver on at most
     # `spark_gan_sample_rows` fit rows (every fraud row first) and generates on the executors.
     engine: Literal["local", "spark"] = "local"
     spark_master: str = "local[*]"
