@@ -194,6 +194,10 @@ class ExportConfig(_Strict):
     alias: str = "champion"
 
 
+DEFAULT_MODEL_URI = f"models:/{ExportConfig().model_name}@{ExportConfig().alias}"
+"""The model that `score` and `serve` use by default: the one `export` registers by default."""
+
+
 class ExperimentConfig(_Strict):
     """One experiment: data, features, folds, strategies, classifier, tuning, report."""
 

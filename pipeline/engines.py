@@ -46,24 +46,15 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """Fits in this process (`models.classifier.fit_pipeline`); runs every strategy."""
+    """Fits in this process: `fit` is `models.classifier.fit_pipeline`. Runs every strategy."""
+
+    fit = staticmethod(fit_pipeline)
 
     def __init__(self, cfg: ExperimentConfig) -> None:
         del cfg  # nothing to set up
 
     def check(self, cfg: ExperimentConfig) -> None:
         """Every strategy runs locally."""
-
-    def fit(
-        self,
-        pipe: FraudPipeline,
-        X_fit: pd.DataFrame,
-        y_fit: np.ndarray,
-        X_val: pd.DataFrame | None = None,
-        y_val: np.ndarray | None = None,
-    ) -> FraudPipeline:
-        """`models.classifier.fit_pipeline`."""
-        return fit_pipeline(pipe, X_fit, y_fit, X_val, y_val)
 
 
 def engine_for(cfg: ExperimentConfig) -> Engine:

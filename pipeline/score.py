@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from models.errors import DataError, FraudganError
+from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.data.sources import coerce_label, coerce_time
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_URI = "models:/fraud-detector@champion"
 DEFAULT_CHUNK_ROWS = 200_000
 SUFFIXES = (".csv", ".parquet")
 

@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 
 from models.errors import FraudganError
+from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.console import console, err_console, friendly_errors
 from pipeline.servers import child_env, run_server, serve_command
 
-DEFAULT_MODEL_URI = "models:/fraud-detector@champion"
 MODEL_HELP = (
     "A model of the MLflow store (models:/NAME@ALIAS, models:/NAME/VERSION) or a local model "
     "folder you name. An MLflow pyfunc model is pickled Python: loading it runs its code, so "
