@@ -188,6 +188,7 @@ def as_category(s: pd.Series, numeric_categories: bool) -> pd.Series:
 
 
 def as_frame(model_input: Any, where: str) -> pd.DataFrame:
+    """The input as a DataFrame (a DataFrame, a mapping of columns, or JSON records)."""
     if isinstance(model_input, pd.DataFrame):
         return model_input
     if isinstance(model_input, Mapping):

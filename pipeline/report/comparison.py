@@ -71,7 +71,8 @@ MAX_TABLE_WIDTH = 120
 
 @dataclass
 class Comparison:
-    """One row per strategy (best first) with metric summaries and paired tests; renderers."""
+    """One row per strategy (best first) with metric summaries and paired tests, and its
+    renderings as text."""
 
     table: pd.DataFrame
     metric: str = evaluate.AVERAGE_PRECISION
@@ -213,6 +214,7 @@ class Comparison:
         return self.baseline if vs == VS_BASELINE else (self.reference or "reference")
 
     def ref_header(self, vs: str) -> str:
+        """The heading of a paired-test column: 'vs none', 'vs smote (reference)'."""
         if vs == VS_BASELINE:
             return f"vs {self.baseline}"
         return f"vs {self.reference or 'reference'} (reference)"
@@ -222,6 +224,8 @@ class Comparison:
         return f"{v:.{digits}f}" if finite(v) else "n/a"
 
     def display_rows(self, digits: int, *, wide: bool = True) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of the shown table: every shown column, or (not `wide`) the headline,
+        the paired tests, the trees and the resampling time."""
         label = metric_label(self.metric)
         have = set(self.metrics())
         if not wide:
