@@ -5,10 +5,13 @@
 - `layout.py`: the fitted preprocessing compiled into arrays, for fast scoring.
 
 The exported model ships this package and `models/errors.py` as its code
-(`pipeline.export.scorer_code_paths`): nothing here imports anything else of fraudgan.
+(`pipeline.export.scorer_code_paths`): nothing here imports anything else of fraudgan. Models
+exported before this package was split pickled `models.scorer.FraudScorer`, `.Layout` and
+`.CategoricalBlock`: those names stay here so that they still load.
 """
 
 from models.scorer.inputs import ScoringInputError, float32_problem
+from models.scorer.layout import CategoricalBlock, Layout
 from models.scorer.model import (
     ALERT,
     BIAS,
@@ -21,9 +24,11 @@ from models.scorer.model import (
 __all__ = [
     "ALERT",
     "BIAS",
+    "CategoricalBlock",
     "N_REASONS",
     "PROBABILITY",
     "FraudScorer",
+    "Layout",
     "ScoringInputError",
     "float32_problem",
     "reason_columns",
