@@ -262,7 +262,7 @@ def rest(args: argparse.Namespace, scorer: Any, model_uri: str, tmp: Path) -> di
     from pipeline.data.schema import SIMULATOR_SCHEMA
     from pipeline.data.simulate import simulate
     from pipeline.features import build_features
-    from pipeline.serving_cli import child_env, serve_command
+    from pipeline.servers import child_env, serve_command
 
     raw = simulate(5000, n_days=30, seed=args.seed + 1)
     rows = build_features(raw, SIMULATOR_SCHEMA)[[SIMULATOR_SCHEMA.id, *scorer.columns]]

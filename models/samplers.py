@@ -8,7 +8,6 @@ line in `REGISTRY` and one block in a YAML file.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import re
@@ -16,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError, did_you_mean
 
 # imblearn's default `sampling_strategy="auto"` balances the classes 1:1, which at a 0.3 % fraud rate
 # means ~330 synthetic rows per real fraud: slow, and rarely what anybody wants. Ours: 10 % of the
@@ -137,8 +136,7 @@ def validate_strategies(strategies: Mapping[str, Mapping[str, Any]], *, where: s
             )
         kind = strategy_kind(name, params)
         if kind not in REGISTRY:
-            close = difflib.get_close_matches(kind, list(REGISTRY), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(kind, REGISTRY)
             raise ConfigError(
                 f"{where}: strategies.{name}: unknown strategy kind {kind!r}.{hint} "
                 f"Valid kinds: {', '.join(REGISTRY)} (set `kind:` to reuse one under another name)"

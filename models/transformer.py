@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from pipeline.errors import DataError
+from models.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,6 @@ class TabularTransformer:
         self.columns_ = [c.name for c in columns]
         self._columns = columns
         self._build_layout()
-        self.n_rows_fitted_ = len(data)
         return self
 
     def _fit_column(

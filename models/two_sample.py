@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from xgboost import XGBClassifier
 
-from pipeline.errors import DataError
+from models.errors import DataError
 
 C2ST_FOLDS = 5
 COPY_DECIMALS = 6

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.errors import FraudganError
+from models.errors import FraudganError
+from pipeline.console import console, err_console, friendly_errors, setup_logging
+from pipeline.servers import child_env, mlflow_ui_command, run_server
+from pipeline.serving_cli import register
 
 app = typer.Typer(
     help="Does a conditional GAN beat SMOTE for your fraud classifier? Run, compare, export, score.",
@@ -23,11 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-# Piped or redirected output gets a wide console: `compare --wide` is wide.
-console = Console(width=None if sys.stdout.isatty() else 240)
-err_console = Console(stderr=True)
 log = logging.getLogger("fraudgan")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @app.callback()
@@ -35,32 +28,7 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """fraudgan: leak-proof comparison of imbalance strategies for fraud detection."""
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
-    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "absl", "h5py"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def friendly_errors(fn: F) -> F:
-    """Print fraudgan's own errors as one clear message (exit 2), without a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FraudganError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
+    setup_logging(verbose)
 
 
 @app.command()
@@ -262,7 +230,6 @@ def ui(
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against the project's store."""
     from pipeline import tracking
-    from pipeline.serving_cli import child_env, run_server
 
     uri = tracking.setup()
     base = f"http://127.0.0.1:{port}"
@@ -282,20 +249,7 @@ def ui(
     run_server(cmd, child_env(**env), "mlflow server")
 
 
-def mlflow_ui_command(uri: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """The MLflow server command line for one local user, and the environment it needs.
-
-    One web worker and no job runner: MLflow's defaults (four workers, a job queue with its own
-    workers) start about 15 processes for features a local comparison does not use.
-    """
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    return cmd, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-
-
-from pipeline.serving_cli import register  # noqa: E402  (its commands reuse friendly_errors)
-
-register(app)
+register(app)  # export, score, serve
 
 if __name__ == "__main__":
     app()

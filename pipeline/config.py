@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -12,7 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError, did_you_mean
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
@@ -183,8 +182,7 @@ class ReportConfig(_Strict):
         from pipeline.evaluate import METRIC_KEYS
 
         if value not in METRIC_KEYS:
-            close = difflib.get_close_matches(value, METRIC_KEYS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(value, METRIC_KEYS)
             raise ValueError(f"unknown metric.{hint} Valid metrics: {', '.join(METRIC_KEYS)}")
         return value
 
@@ -194,6 +192,10 @@ class ExportConfig(_Strict):
 
     model_name: str = "fraud-detector"
     alias: str = "champion"
+
+
+DEFAULT_MODEL_URI = f"models:/{ExportConfig().model_name}@{ExportConfig().alias}"
+"""The model that `score` and `serve` use by default: the one `export` registers by default."""
 
 
 class ExperimentConfig(_Strict):
@@ -212,8 +214,8 @@ class ExperimentConfig(_Strict):
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
-    # issue 6: `engine: spark` boosts with xgboost.spark on the Spark master `spark_master`
-    # (pipeline/spark.py). The GAN strategy trains its generator on the driver on at most
+    # The engine that fits every pipeline (pipeline/engines.py): `local`, or `spark`, which boosts
+    # with xgboost.spark on the Spark master `spark_master` (pipeline/spark.py). The GAN strategy trains its generator on the driver on at most
     # `spark_gan_sample_rows` fit rows (every fraud row first) and generates on the executors.
     engine: Literal["local", "spark"] = "local"
     spark_master: str = "local[*]"
@@ -292,10 +294,8 @@ def _check_keys(raw: Any, model: type[BaseModel], where: str, prefix: tuple[str,
         path = (*prefix, str(key))
         if key not in fields:
             valid = sorted(fields)
-            close = difflib.get_close_matches(str(key), valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                f"{where}: unknown key {'.'.join(path)!r}.{hint} "
+                f"{where}: unknown key {'.'.join(path)!r}.{did_you_mean(str(key), valid)} "
                 f"Valid keys{' under ' + '.'.join(prefix) if prefix else ''}: {', '.join(valid)}"
             )
         sub = fields[key]
@@ -357,8 +357,7 @@ def apply_override(raw: dict[str, Any], parts: list[str], value: Any, text: str)
         if model is not None:
             fields = _model_fields(model)
             if part not in fields:
-                close = difflib.get_close_matches(part, sorted(fields), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(part, sorted(fields))
                 raise ConfigError(
                     f"--set {text!r}: unknown key {'.'.join([*path, part])!r}.{hint} "
                     f"Valid keys: {', '.join(sorted(fields))}"

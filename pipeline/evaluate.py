@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from pipeline.errors import ConfigError, DataError
+from models.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

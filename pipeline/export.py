@@ -30,12 +30,15 @@ import numpy as np
 import pandas as pd
 import yaml
 from mlflow.exceptions import MlflowException
+from mlflow.models.model import ModelInfo
 
+from models.classifier import FraudPipeline
+from models.errors import ConfigError, FraudganError, TrainingError
 from models.samplers import strategy_kind
 from models.scorer import FraudScorer, reason_columns
 from pipeline import evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
-from pipeline.errors import ConfigError, FraudganError, TrainingError
+from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
 from pipeline.split import Fold
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,7 @@ class ExportResult:
     metrics: dict[str, float] = field(default_factory=dict)
     evaluation: str = ""
     warnings: list[str] = field(default_factory=list)
-    pipeline: Any = field(default=None, repr=False)  # the fitted imblearn pipeline (in memory)
+    pipeline: FraudPipeline | None = field(default=None, repr=False)  # fitted, in memory
     validation_index: np.ndarray | None = field(default=None, repr=False)  # rows of `prepare`
     # out-of-sample probabilities of the validation rows, which chose the trees and threshold
     validation_scores: np.ndarray | None = field(default=None, repr=False)
@@ -145,8 +148,6 @@ def export_champion(
     (interrupted, failed, or with failed children) is refused unless `allow_incomplete`: its
     comparison would choose the champion from part of the folds.
     """
-    from pipeline.runner import check_strategies, load_comparison, prepare
-
     tracking.setup()
     warnings: list[str] = []
     if parent_run_id is None:
@@ -247,10 +248,8 @@ def export_champion(
     return result
 
 
-def retraining_runner(cfg: ExperimentConfig, prepared: Any) -> Any:
+def retraining_runner(cfg: ExperimentConfig, prepared: Prepared) -> FoldRunner:
     """A `FoldRunner` whose training fold is every row (no test fold): how a champion retrains."""
-    from pipeline.runner import FoldRunner
-
     everything = np.arange(len(prepared.frame), dtype=np.int64)
     fold = Fold(fold=0, seed=cfg.seed, train=everything, test=np.zeros(0, dtype=np.int64))
     return FoldRunner(cfg, prepared, fold)
@@ -258,8 +257,8 @@ def retraining_runner(cfg: ExperimentConfig, prepared: Any) -> Any:
 
 def build_scorer(
     cfg: ExperimentConfig,
-    runner: Any,
-    pipe: Any,
+    runner: FoldRunner,
+    pipe: FraudPipeline,
     threshold: float,
     metadata: dict[str, Any] | None = None,
 ) -> FraudScorer:
@@ -287,7 +286,9 @@ def build_scorer(
     )
 
 
-def _fit(runner: Any, cfg: ExperimentConfig, name: str, params: dict[str, Any], kind: str) -> Any:
+def _fit(
+    runner: FoldRunner, cfg: ExperimentConfig, name: str, params: dict[str, Any], kind: str
+) -> Any:
     """Fit the strategy as the experiment did: the same tuning budget when enabled, and the
     refit on every row (validation slice included) when `validation.refit`."""
     if not cfg.tuning.enabled:
@@ -298,7 +299,7 @@ def _fit(runner: Any, cfg: ExperimentConfig, name: str, params: dict[str, Any], 
     return runner.final(fitted)
 
 
-def history_spec(cfg: ExperimentConfig, prepared: Any) -> dict[str, Any] | None:
+def history_spec(cfg: ExperimentConfig, prepared: Prepared) -> dict[str, Any] | None:
     """How `fraudgan score` rebuilds the history features of a raw file; None without any."""
     raw = list(prepared.dataset.frame.columns)
     engineered = [c for c in prepared.frame.columns if c not in set(raw)]
@@ -342,17 +343,16 @@ def scoring_requirements() -> list[str]:
 
 
 def scorer_code_paths(tmp: Path) -> list[str]:
-    """A minimal copy of the code the pickled scorer imports (models.scorer, pipeline.errors)."""
-    root = Path(__file__).resolve().parent.parent
-    out = []
-    for package, modules in (("models", ("scorer.py",)), ("pipeline", ("errors.py",))):
-        target = tmp / "code" / package
-        target.mkdir(parents=True)
-        (target / "__init__.py").write_text(f'"""fraudgan {package} (scoring subset)."""\n')
-        for module in modules:
-            (target / module).write_text((root / package / module).read_text())
-        out.append(str(target))
-    return out
+    """A minimal copy of the code the pickled scorer imports: the `models/scorer/` package and
+    `models/errors.py`, in a `models` package of their own."""
+    source = Path(__file__).resolve().parent.parent / "models"
+    target = tmp / "code" / "models"
+    (target / "scorer").mkdir(parents=True)
+    (target / "__init__.py").write_text('"""fraudgan models (scoring subset)."""\n')
+    (target / "errors.py").write_text((source / "errors.py").read_text())
+    for module in sorted((source / "scorer").glob("*.py")):
+        (target / "scorer" / module.name).write_text(module.read_text())
+    return [str(target)]
 
 
 def _log_export(
@@ -595,7 +595,7 @@ def _input_example(scorer: FraudScorer, val_frame: pd.DataFrame) -> pd.DataFrame
 
 
 def _evaluate(
-    info: Any,
+    info: ModelInfo,
     scorer: FraudScorer,
     val_frame: pd.DataFrame,
     y_val: np.ndarray,

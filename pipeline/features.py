@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ConfigError, DataError
+from models.errors import ConfigError, DataError
 from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY, time_axis
 
 if TYPE_CHECKING:
@@ -189,7 +189,8 @@ def _group_codes(keys: pd.Series) -> np.ndarray:
     return codes
 
 
-def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
+def _float64_values(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    """A numeric or boolean column as float64 (NaN = missing); `DataError` for other dtypes."""
     s = frame[column]
     if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
         return s.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -197,7 +198,7 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
 
 
 def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
-    y = _numeric(frame, column, "label")
+    y = _float64_values(frame, column, "label")
     bad = ~np.isnan(y) & (y != 0) & (y != 1)
     if bad.any():
         found = sorted(set(np.unique(y[bad]).tolist()))[:5]
@@ -343,7 +344,7 @@ def build_features(
     clock = _Clock(t)
     amount = None
     if schema.amount is not None and schema.amount in frame.columns:
-        amount = _numeric(frame, schema.amount, "amount")
+        amount = _float64_values(frame, schema.amount, "amount")
     if schema.entity is not None and schema.entity in frame.columns:
         g = _SortedGroups(_group_codes(frame[schema.entity]), clock)
         for name, values in _entity_features(g, amount, unit_windows, seconds_per_unit).items():

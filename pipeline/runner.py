@@ -20,19 +20,19 @@ import yaml
 from models.classifier import (
     build_pipeline,
     category_cardinalities,
-    fit_pipeline,
     for_refit,
     n_trees,
     rounds_policy,
     sampler_stats,
 )
+from models.errors import ConfigError, FraudganError
 from models.gan import GANCache
 from models.samplers import REGISTRY, StrategyContext, build_strategy, strategy_kind
 from pipeline import evaluate, report, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset, build_source
-from pipeline.errors import ConfigError, FraudganError
+from pipeline.engines import engine_for
 from pipeline.features import FeatureRules, build_features, feature_columns, feature_rules
 from pipeline.split import Fold, stratified_folds, temporal_folds, validation_slice
 from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
@@ -173,11 +173,9 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
 
 
 def check_strategies(cfg: ExperimentConfig, prepared: Prepared) -> None:
-    """Fail before any work when a strategy cannot run on this data (e.g. SMOTENC, no categoricals)."""
-    if cfg.engine == "spark":  # issue 6: the SMOTE family does not run on Spark
-        from pipeline.spark import check_engine
-
-        check_engine(cfg)
+    """Fail before any work when a strategy cannot run on this data (e.g. SMOTENC, no categoricals)
+    or on the experiment's engine (e.g. the SMOTE family on Spark)."""
+    engine_for(cfg).check(cfg)
     for name, params in cfg.strategies.items():
         if REGISTRY[strategy_kind(name, params)].needs_categorical and not prepared.categorical:
             raise ConfigError(
@@ -275,21 +273,7 @@ class FoldRunner:
         }
 
     def _fit_engine(self, pipe: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> None:
-        if self.cfg.engine == "spark":
-            # boosting on Spark (xgboost.spark), GAN rows generated on the executors
-            from pipeline.spark import fit_spark_pipeline
-
-            fit_spark_pipeline(
-                pipe,
-                X,
-                y,
-                X_val,
-                y_val,
-                master=self.cfg.spark_master,
-                gan_sample_rows=self.cfg.spark_gan_sample_rows,
-            )
-        else:
-            fit_pipeline(pipe, X, y, X_val, y_val)
+        engine_for(self.cfg).fit(pipe, X, y, X_val, y_val)
 
     def fit(self, name: str, params: dict[str, Any], clf_overrides: dict[str, Any]) -> _Fitted:
         """Fit one strategy on the fit rows; the validation slice chooses its number of trees."""

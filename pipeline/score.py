@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.errors import DataError, FraudganError
+from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.data.sources import coerce_label, coerce_time
-from pipeline.errors import DataError, FraudganError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_URI = "models:/fraud-detector@champion"
 DEFAULT_CHUNK_ROWS = 200_000
 SUFFIXES = (".csv", ".parquet")
 
@@ -156,17 +156,6 @@ def _count_csv_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def _csv_dtypes(scorer: Any) -> dict[str, Any]:
-    """Read string categoricals as text (`"0042"` must not become 42)."""
-    out: dict[str, Any] = {}
-    blocks = {b.column: b for b in scorer.layout.categorical} if scorer.layout else {}
-    for c in scorer.categorical:
-        block = blocks.get(c)
-        if block is None or not block.numeric_categories:
-            out[c] = "str"
-    return out
-
-
 def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator[pd.DataFrame]]:
     """(total rows, chunks) of a CSV or Parquet file; chunk index = position in the file."""
     where = f"--input {path}"
@@ -202,7 +191,7 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
         total = _count_csv_rows(path)
     except OSError as exc:
         raise DataError(f"{where}: cannot read the file ({exc})") from None
-    dtypes = _csv_dtypes(scorer)
+    dtypes = {c: "str" for c in scorer.text_categoricals()}  # "0042" must not become 42
 
     def csv_chunks() -> Iterator[pd.DataFrame]:
         try:

@@ -6,20 +6,16 @@ serving side can change independently.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from pipeline.errors import FraudganError
+from models.errors import FraudganError
+from pipeline.config import DEFAULT_MODEL_URI
+from pipeline.console import console, err_console, friendly_errors
+from pipeline.servers import child_env, run_server, serve_command
 
-DEFAULT_MODEL_URI = "models:/fraud-detector@champion"
 MODEL_HELP = (
     "A model of the MLflow store (models:/NAME@ALIAS, models:/NAME/VERSION) or a local model "
     "folder you name. An MLflow pyfunc model is pickled Python: loading it runs its code, so "
@@ -27,269 +23,165 @@ MODEL_HELP = (
 )
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """This process's environment for an MLflow child process, plus `extra`.
+@friendly_errors
+def export(
+    run_id: Annotated[
+        str | None, typer.Argument(help="Parent run id of a finished experiment.")
+    ] = None,
+    latest: Annotated[
+        bool,
+        typer.Option(
+            "--latest",
+            help="Use the newest complete launch (finished, every child finished); newer "
+            "interrupted or failed launches are skipped and named.",
+        ),
+    ] = False,
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="Export this strategy instead of the best one."),
+    ] = None,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="Export a named launch although it was interrupted, failed or has failed "
+            "children (the champion is then chosen on part of the folds).",
+        ),
+    ] = False,
+) -> None:
+    """Retrain the champion of an experiment, register it and move the `champion` alias."""
+    from pipeline.export import export_champion
 
-    The interpreter's own `bin` folder goes first on the PATH: MLflow starts console scripts of
-    this environment by name (`uvicorn` for `models serve`), and a venv that was not activated
-    (`.venv/bin/fraudgan ...`) is otherwise not on the PATH.
-    """
-    scripts = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if scripts not in path.split(os.pathsep):
-        path = os.pathsep.join([scripts, path]) if path else scripts
-    return {**os.environ, "PATH": path, **extra}
-
-
-STOP_SECONDS = 15  # how long a stopped server may take to shut down before it is killed
-
-
-def run_server(cmd: list[str], env: dict[str, str], what: str) -> None:
-    """Run a server command (`mlflow ui`, `mlflow models serve`) until it exits or is stopped.
-
-    The server runs in its own process group; SIGINT (Ctrl-C) and SIGTERM sent to this process
-    are forwarded to the whole group, and whatever of the group is still running when this
-    returns is stopped (SIGTERM, then SIGKILL after `STOP_SECONDS`), so that no server process
-    is left behind holding its port. Raises `FraudganError` when the server exits by itself with
-    an error status.
-    """
-    started: list[subprocess.Popen] = []
-    stopped: list[int] = []
-
-    def forward(signum: int, frame: Any) -> None:
-        stopped.append(signum)
-        if started:
-            _signal_group(started[0], signum)
-
-    handled = [signal.SIGINT, signal.SIGTERM]
-    previous = {sig: signal.signal(sig, forward) for sig in handled}
-    try:
-        proc = subprocess.Popen(cmd, env=env, start_new_session=os.name == "posix")
-        started.append(proc)
-        if stopped:  # a signal came while the server was starting
-            _signal_group(proc, stopped[0])
-        code = proc.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if started:
-            _stop_group(started[0])
-    if not stopped and code not in (0, -signal.SIGINT, -signal.SIGTERM, 130, 143):
-        raise FraudganError(f"{what} exited with status {code}")
-
-
-def _signal_group(proc: subprocess.Popen, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.name == "posix":
-            os.killpg(proc.pid, signum)
-        elif proc.poll() is None:
-            proc.terminate()
-
-
-def _group_alive(proc: subprocess.Popen) -> bool:
-    if os.name != "posix":
-        return proc.poll() is None
-    try:
-        os.killpg(proc.pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    if run_id is None and not latest:
+        raise FraudganError("give a parent RUN_ID or --latest")
+    if run_id is not None and latest:
+        raise FraudganError("give either a parent RUN_ID or --latest, not both")
+    result = export_champion(
+        run_id,
+        strategy=strategy,
+        progress=lambda text: err_console.print(f"· {text}", highlight=False, markup=False),
+        allow_incomplete=allow_incomplete,
+    )
+    console.print(
+        f"exported {result.strategy!r} from run {result.source_run_id} as "
+        f"{result.model_name} version {result.version}"
+    )
+    moved = (
+        f"alias {result.alias!r} moved from version {result.previous_version} "
+        f"(still available as models:/{result.model_name}/{result.previous_version})"
+        if result.previous_version and result.previous_version != result.version
+        else f"alias {result.alias!r} set (no previous {result.alias})"
+    )
+    console.print(moved)
+    m = result.metrics
+    console.print(
+        f"threshold {result.threshold:.4g} ({result.threshold_policy} policy) on "
+        f"{result.n_validation:,} validation rows: "
+        f"AUPRC {m.get('average_precision', float('nan')):.4f}, "
+        f"precision {m.get('precision_tuned', float('nan')):.3f}, "
+        f"recall {m.get('recall_tuned', float('nan')):.3f}"
+    )
+    console.print(f"evaluation: {result.evaluation}")
+    for text in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {text}")
+    console.print(
+        f"export run: {result.run_id}; score with: fraudgan score --model {result.alias_uri} ..."
+    )
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    """Stop every process of the server's group that is still running."""
-    if not _group_alive(proc):
+@friendly_errors
+def score(
+    input_path: Annotated[
+        Path, typer.Option("--input", "-i", help="Transactions to score (.csv or .parquet).")
+    ],
+    output_path: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write scores (.csv or .parquet).")
+    ],
+    model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = DEFAULT_MODEL_URI,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add the top three reason codes per row.")
+    ] = False,
+    chunk_rows: Annotated[
+        int, typer.Option(help="Rows per chunk (0: read the file whole).")
+    ] = 200_000,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing --output file (the Spark engine never writes into a "
+            "non-empty folder).",
+        ),
+    ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local: this process, in chunks; spark: Apache Spark (--input a file or "
+            "directory, --output a Parquet directory; history features built with Spark)."
+        ),
+    ] = "local",
+    master: Annotated[
+        str, typer.Option(help="Spark master URL (with --engine spark).")
+    ] = "local[*]",
+) -> None:
+    """Score a CSV/Parquet file of transactions with an exported model, in chunks."""
+    from pipeline.score import score_file
+
+    if engine not in ("local", "spark"):
+        raise FraudganError(f"--engine must be 'local' or 'spark', found {engine!r}")
+    if engine == "spark":
+        from pipeline.spark import score_spark
+
+        result = score_spark(model, input_path, output_path, master=master, explain=explain)
+        parts = (
+            f" partitioned by {', '.join(result.partition_columns)}"
+            if result.partition_columns
+            else ""
+        )
+        console.print(
+            f"scored {result.rows:,} rows ({result.alerts:,} alerts) on Spark {result.master} "
+            f"in {result.seconds:.1f} s -> {result.output_dir}{parts}"
+        )
         return
-    _signal_group(proc, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while _group_alive(proc) and time.monotonic() < deadline:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=0.2)
-    if _group_alive(proc):
-        _signal_group(proc, signal.SIGKILL if os.name == "posix" else signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
+    summary = score_file(
+        model,
+        input_path,
+        output_path,
+        explain=explain,
+        chunk_rows=chunk_rows,
+        progress=not no_progress,
+        overwrite=overwrite,
+    )
+    for text in summary.warnings:
+        err_console.print(f"[yellow]warning:[/] {text}")
+    console.print(
+        f"scored {summary.rows:,} rows ({summary.alerts:,} alerts) in {summary.seconds:.1f} s "
+        f"-> {summary.output_path}"
+    )
 
 
-def serve_command(model_uri: str, port: int, host: str = "127.0.0.1") -> list[str]:
-    """The `mlflow models serve` command line for a model on a loopback port."""
-    return [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        model_uri,
-        "--env-manager",
-        "local",
-        "--host",
-        host,
-        "-p",
-        str(port),
-    ]
+@friendly_errors
+def serve(
+    model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = DEFAULT_MODEL_URI,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5001,
+) -> None:
+    """Serve a model over REST on 127.0.0.1 (`mlflow models serve`, local environment)."""
+    from pipeline import tracking
+    from pipeline.score import check_model_uri
+
+    check_model_uri(model)
+    uri = tracking.setup()
+    if not 0 < port < 65536:
+        raise FraudganError(f"--port must be between 1 and 65535, found {port}")
+    console.print(
+        f"serving {model} on http://127.0.0.1:{port}/invocations (store {uri}); Ctrl-C stops it"
+    )
+    run_server(
+        serve_command(model, port), child_env(MLFLOW_TRACKING_URI=uri), "mlflow models serve"
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add `export`, `score` and `serve` to the fraudgan Typer app."""
-    from pipeline.cli import console, err_console, friendly_errors
-
-    @app.command()
-    @friendly_errors
-    def export(
-        run_id: Annotated[
-            str | None, typer.Argument(help="Parent run id of a finished experiment.")
-        ] = None,
-        latest: Annotated[
-            bool,
-            typer.Option(
-                "--latest",
-                help="Use the newest complete launch (finished, every child finished); newer "
-                "interrupted or failed launches are skipped and named.",
-            ),
-        ] = False,
-        strategy: Annotated[
-            str | None,
-            typer.Option(help="Export this strategy instead of the best one."),
-        ] = None,
-        allow_incomplete: Annotated[
-            bool,
-            typer.Option(
-                "--allow-incomplete",
-                help="Export a named launch although it was interrupted, failed or has failed "
-                "children (the champion is then chosen on part of the folds).",
-            ),
-        ] = False,
-    ) -> None:
-        """Retrain the champion of an experiment, register it and move the `champion` alias."""
-        from pipeline.export import export_champion
-
-        if run_id is None and not latest:
-            raise FraudganError("give a parent RUN_ID or --latest")
-        if run_id is not None and latest:
-            raise FraudganError("give either a parent RUN_ID or --latest, not both")
-        result = export_champion(
-            run_id,
-            strategy=strategy,
-            progress=lambda text: err_console.print(f"· {text}", highlight=False, markup=False),
-            allow_incomplete=allow_incomplete,
-        )
-        console.print(
-            f"exported {result.strategy!r} from run {result.source_run_id} as "
-            f"{result.model_name} version {result.version}"
-        )
-        moved = (
-            f"alias {result.alias!r} moved from version {result.previous_version} "
-            f"(still available as models:/{result.model_name}/{result.previous_version})"
-            if result.previous_version and result.previous_version != result.version
-            else f"alias {result.alias!r} set (no previous {result.alias})"
-        )
-        console.print(moved)
-        m = result.metrics
-        console.print(
-            f"threshold {result.threshold:.4g} ({result.threshold_policy} policy) on "
-            f"{result.n_validation:,} validation rows: "
-            f"AUPRC {m.get('average_precision', float('nan')):.4f}, "
-            f"precision {m.get('precision_tuned', float('nan')):.3f}, "
-            f"recall {m.get('recall_tuned', float('nan')):.3f}"
-        )
-        console.print(f"evaluation: {result.evaluation}")
-        for text in result.warnings:
-            err_console.print(f"[yellow]warning:[/] {text}")
-        console.print(
-            f"export run: {result.run_id}; score with: fraudgan score --model {result.alias_uri} ..."
-        )
-
-    @app.command()
-    @friendly_errors
-    def score(
-        input_path: Annotated[
-            Path, typer.Option("--input", "-i", help="Transactions to score (.csv or .parquet).")
-        ],
-        output_path: Annotated[
-            Path, typer.Option("--output", "-o", help="Where to write scores (.csv or .parquet).")
-        ],
-        model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = DEFAULT_MODEL_URI,
-        explain: Annotated[
-            bool, typer.Option("--explain", help="Add the top three reason codes per row.")
-        ] = False,
-        chunk_rows: Annotated[
-            int, typer.Option(help="Rows per chunk (0: read the file whole).")
-        ] = 200_000,
-        no_progress: Annotated[
-            bool, typer.Option("--no-progress", help="No progress bar.")
-        ] = False,
-        overwrite: Annotated[
-            bool,
-            typer.Option(
-                "--overwrite",
-                help="Replace an existing --output file (the Spark engine never writes into a "
-                "non-empty folder).",
-            ),
-        ] = False,
-        engine: Annotated[
-            str,
-            typer.Option(
-                help="local: this process, in chunks; spark: Apache Spark (--input a file or "
-                "directory, --output a Parquet directory; history features built with Spark)."
-            ),
-        ] = "local",
-        master: Annotated[
-            str, typer.Option(help="Spark master URL (with --engine spark).")
-        ] = "local[*]",
-    ) -> None:
-        """Score a CSV/Parquet file of transactions with an exported model, in chunks."""
-        from pipeline.score import score_file
-
-        if engine not in ("local", "spark"):
-            raise FraudganError(f"--engine must be 'local' or 'spark', found {engine!r}")
-        if engine == "spark":
-            from pipeline.spark import score_spark
-
-            result = score_spark(model, input_path, output_path, master=master, explain=explain)
-            parts = (
-                f" partitioned by {', '.join(result.partition_columns)}"
-                if result.partition_columns
-                else ""
-            )
-            console.print(
-                f"scored {result.rows:,} rows ({result.alerts:,} alerts) on Spark {result.master} "
-                f"in {result.seconds:.1f} s -> {result.output_dir}{parts}"
-            )
-            return
-        summary = score_file(
-            model,
-            input_path,
-            output_path,
-            explain=explain,
-            chunk_rows=chunk_rows,
-            progress=not no_progress,
-            overwrite=overwrite,
-        )
-        for text in summary.warnings:
-            err_console.print(f"[yellow]warning:[/] {text}")
-        console.print(
-            f"scored {summary.rows:,} rows ({summary.alerts:,} alerts) in {summary.seconds:.1f} s "
-            f"-> {summary.output_path}"
-        )
-
-    @app.command()
-    @friendly_errors
-    def serve(
-        model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = DEFAULT_MODEL_URI,
-        port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5001,
-    ) -> None:
-        """Serve a model over REST on 127.0.0.1 (`mlflow models serve`, local environment)."""
-        from pipeline import tracking
-        from pipeline.score import check_model_uri
-
-        check_model_uri(model)
-        uri = tracking.setup()
-        if not 0 < port < 65536:
-            raise FraudganError(f"--port must be between 1 and 65535, found {port}")
-        console.print(
-            f"serving {model} on http://127.0.0.1:{port}/invocations (store {uri}); Ctrl-C stops it"
-        )
-        run_server(
-            serve_command(model, port), child_env(MLFLOW_TRACKING_URI=uri), "mlflow models serve"
-        )
+    for command in (export, score, serve):
+        app.command()(command)

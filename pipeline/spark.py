@@ -14,8 +14,8 @@ engine builds from the same rows (`pipeline.features.build_features` semantics);
 columns already in the input are ignored, with a warning, as in the local engine. The whole input
 is one history, so it needs no time order and no chunking.
 
-Training (`fit_spark_pipeline`, `train_spark`): the strategies `none`, `class_weight`,
-`threshold` and `cgan` train XGBoost with `xgboost.spark.SparkXGBClassifier` on the same
+Training (`SparkEngine`, the runner's engine for `engine: spark`, and `fit_spark_pipeline`): the
+strategies `none`, `class_weight`, `threshold` and `cgan` train XGBoost with `xgboost.spark.SparkXGBClassifier` on the same
 fit/validation/test rows as the local engine (the experiment's folds and validation slices). The
 preprocessing (one-hot, imputation) is fitted on the driver on the fit rows, as in the local
 pipeline, then the matrix is distributed over `num_workers` Spark tasks for boosting, with early
@@ -47,9 +47,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ConfigError, DataError, FraudganError
+from models.errors import ConfigError, DataError, FraudganError
 
 if TYPE_CHECKING:
+    from models.classifier import FraudPipeline
     from pipeline.config import ExperimentConfig
 
 log = logging.getLogger(__name__)
@@ -192,14 +193,12 @@ def partition_columns(path: Path) -> list[str]:
 def _read(spark: Any, path: Path, fmt: str, scorer: Any) -> Any:
     from pyspark.sql.types import StringType, StructField, StructType
 
-    from pipeline.score import _csv_dtypes
-
     if fmt == "parquet":
         return spark.read.parquet(str(path))
     reader = spark.read.option("header", True).option("mode", "FAILFAST")
     inferred = reader.option("inferSchema", True).csv(str(path)).schema
     # string categoricals stay text ("0042" must not become 42), as in the local engine
-    text = set(_csv_dtypes(scorer))
+    text = set(scorer.text_categoricals())
     schema = StructType(
         [StructField(f.name, StringType() if f.name in text else f.dataType) for f in inferred]
     )
@@ -315,34 +314,61 @@ def _spark_error(exc: Exception, where: str) -> FraudganError:
 # training
 
 
-def check_engine(cfg: ExperimentConfig) -> None:
-    """ConfigError when `engine: spark` is asked of a strategy it does not distribute (SMOTE family)."""
-    from models.samplers import strategy_kind
+class SparkEngine:
+    """The runner's engine for `engine: spark`: XGBoost boosts with xgboost.spark on
+    `cfg.spark_master`, the GAN trains on the driver on at most `cfg.spark_gan_sample_rows` fit
+    rows and generates its rows on the executors (`fit_spark_pipeline`)."""
 
-    if getattr(cfg, "engine", "local") != "spark":
-        return
-    bad = [
-        name
-        for name, params in cfg.strategies.items()
-        if strategy_kind(name, params) not in SPARK_STRATEGIES
-    ]
-    if bad:
-        raise ConfigError(
-            f"engine: spark trains only the strategies {', '.join(SPARK_STRATEGIES)} (the SMOTE "
-            f"family needs every row's neighbours on one machine); remove {', '.join(bad)} or "
-            "use engine: local"
-        )
-    driver_only = ("filter_realism", "filter_easy", "checkpoint")
-    filtered = [
-        name
-        for name, params in cfg.strategies.items()
-        if any(params.get(key) for key in driver_only)
-    ]
-    if filtered:
-        raise ConfigError(
-            "engine: spark generates the GAN's rows on the executors with the kept generator "
-            f"and cannot filter them: leave {', '.join(driver_only)} unset in "
-            f"{', '.join(filtered)} or use engine: local"
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        self.master = cfg.spark_master
+        self.gan_sample_rows = cfg.spark_gan_sample_rows
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        """`ConfigError` for the strategies Spark does not distribute (the SMOTE family) and for the
+        GAN options that need every generated row on the driver."""
+        from models.samplers import strategy_kind
+
+        bad = [
+            name
+            for name, params in cfg.strategies.items()
+            if strategy_kind(name, params) not in SPARK_STRATEGIES
+        ]
+        if bad:
+            raise ConfigError(
+                f"engine: spark trains only the strategies {', '.join(SPARK_STRATEGIES)} (the "
+                f"SMOTE family needs every row's neighbours on one machine); remove "
+                f"{', '.join(bad)} or use engine: local"
+            )
+        driver_only = ("filter_realism", "filter_easy", "checkpoint")
+        filtered = [
+            name
+            for name, params in cfg.strategies.items()
+            if any(params.get(key) for key in driver_only)
+        ]
+        if filtered:
+            raise ConfigError(
+                "engine: spark generates the GAN's rows on the executors with the kept generator "
+                f"and cannot filter them: leave {', '.join(driver_only)} unset in "
+                f"{', '.join(filtered)} or use engine: local"
+            )
+
+    def fit(
+        self,
+        pipe: FraudPipeline,
+        X_fit: pd.DataFrame,
+        y_fit: np.ndarray,
+        X_val: pd.DataFrame | None = None,
+        y_val: np.ndarray | None = None,
+    ) -> FraudPipeline:
+        """`fit_spark_pipeline` on this engine's master."""
+        return fit_spark_pipeline(
+            pipe,
+            X_fit,
+            y_fit,
+            X_val,
+            y_val,
+            master=self.master,
+            gan_sample_rows=self.gan_sample_rows,
         )
 
 
@@ -661,34 +687,3 @@ def _preprocess_on_executors(raw: Any, dtypes: pd.Series, head: list[Any], weigh
             yield out
 
     return raw.mapInPandas(encode, schema)
-
-
-def train_spark(
-    cfg: ExperimentConfig,
-    *,
-    master: str | None = None,
-    strategies: list[str] | None = None,
-    prepared: Any = None,
-) -> pd.DataFrame:
-    """Test-fold metrics (`pipeline.evaluate`) of Spark-trained strategies, untracked.
-
-    One row per (strategy, fold, seed), on the same folds and validation slices as the local
-    engine (`pipeline.runner.prepare`, `FoldRunner`; `prepared` reuses a `prepare(cfg)`). The
-    tracked path is `fraudgan run` with `engine: spark` in the YAML.
-    """
-    from pipeline.runner import FoldRunner, prepare
-
-    update: dict[str, Any] = {"engine": "spark"}
-    if master is not None:
-        update["spark_master"] = master
-    cfg = cfg.model_copy(update=update)
-    chosen = {k: v for k, v in cfg.strategies.items() if strategies is None or k in set(strategies)}
-    cfg = cfg.model_copy(update={"strategies": chosen})
-    check_engine(cfg)
-    prepared = prepared if prepared is not None else prepare(cfg)
-    rows: list[dict[str, Any]] = []
-    for fold in prepared.folds:
-        runner = FoldRunner(cfg, prepared, fold)
-        for name, params in chosen.items():
-            rows.append(runner.run(name, params).row())
-    return pd.DataFrame(rows)

@@ -49,7 +49,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import ConfigError, DataError, FraudganError
+from models.errors import ConfigError, DataError, FraudganError
 from pipeline.features import (
     NIGHT_END_HOUR,
     NO_HISTORY_MEAN,
@@ -196,7 +196,7 @@ def _ntz_nanos(sql: str) -> Column:
     return F.expr(f"({micros}) * 1000L")
 
 
-def _numeric(df: DataFrame, column: str, role: str, where: str) -> Column:
+def _double_or_null(df: DataFrame, column: str, role: str, where: str) -> Column:
     """A numeric column as double with NaN as null (unknown)."""
     from pyspark.sql import functions as F
 
@@ -217,7 +217,7 @@ def _label(df: DataFrame, column: str, where: str) -> Column:
     if kind == "StringType":
         value = F.expr(f"try_cast(trim({_q(column)}) AS DOUBLE)")
         return F.when(~F.isnan(value), value)
-    return _numeric(df, column, "label", where)
+    return _double_or_null(df, column, "label", where)
 
 
 def _key(df: DataFrame, column: str) -> Column:
@@ -374,7 +374,7 @@ def spark_history_features(
             checks.append(F.min(F.when(time_info.bad, _col(s.time).cast("string"))).alias("bad"))
     if has["amount"]:  # checked even without an entity, as build_features does
         assert s.amount is not None
-        prepared[A] = _numeric(base, s.amount, "amount", where)
+        prepared[A] = _double_or_null(base, s.amount, "amount", where)
     if has["entity"]:
         assert s.entity is not None
         prepared[EK] = _key(base, s.entity)

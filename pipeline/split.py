@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from pipeline.errors import ConfigError, DataError
+from models.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from pipeline.data.schema import Schema

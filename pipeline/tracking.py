@@ -27,9 +27,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from models.errors import FraudganError
 from pipeline.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI, PROJECT_ROOT, tracking_uri
 from pipeline.data.sources import Dataset
-from pipeline.errors import FraudganError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from typing import Any
 
 import optuna
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -30,7 +30,7 @@ def _temporary_mlflow_store(tmp_path, monkeypatch):
 def _unwrapped_cli_errors(monkeypatch):
     """CLI messages on one line: rich folds a word longer than the console (a long temporary
     path) across lines, which no test can undo."""
-    from pipeline.cli import err_console
+    from pipeline.console import err_console
 
     monkeypatch.setattr(err_console, "width", 10_000)
 

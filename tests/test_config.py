@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from models.errors import ConfigError
 from pipeline.config import EXPERIMENTS_DIR, PROJECT_ROOT, load_config, tracking_uri
-from pipeline.errors import ConfigError
 
 
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS_DIR.glob("*.yaml")), ids=lambda p: p.name)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from models.errors import ConfigError
 from pipeline.config import load_config
-from pipeline.errors import ConfigError
 
 QUICK = "experiments/quick.yaml"
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from models.errors import ConfigError, DataError
 from pipeline import evaluate as ev
-from pipeline.errors import ConfigError, DataError
 
 # Example A, already sorted by score:
 #   score  0.9  0.8  0.7  0.3  0.1

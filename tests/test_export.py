@@ -13,11 +13,11 @@ import pytest
 import xgboost as xgb
 from typer.testing import CliRunner
 
+from models.errors import ConfigError, FraudganError
 from models.scorer import PROBABILITY
 from pipeline import evaluate, tracking
 from pipeline.cli import app
 from pipeline.config import load_config
-from pipeline.errors import ConfigError, FraudganError
 from pipeline.export import BOOSTER_FILE, FEATURES_FILE, export_champion, pick_champion
 from pipeline.runner import load_comparison, prepare, run_experiment
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.errors import ConfigError, DataError
 from pipeline.data.schema import CREDITCARD_SCHEMA, SIMULATOR_SCHEMA, Schema
 from pipeline.data.simulate import simulate
-from pipeline.errors import ConfigError, DataError
 from pipeline.features import (
     INDEPENDENT_FEATURES,
     NO_HISTORY_MEAN,

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from models.errors import DataError, TrainingError
 from models.gan.callbacks import LossMonitor, ModelSelection
 from models.gan.config import CGANConfig
 from models.gan.synthesizer import CGANSynthesizer
@@ -17,7 +18,6 @@ from models.gan.wgan import BatchTables, gradient_penalty
 from models.two_sample import c2st_auc
 from pipeline.data.schema import SIMULATOR_SCHEMA
 from pipeline.data.simulate import simulate
-from pipeline.errors import DataError, TrainingError
 from pipeline.features import build_features, feature_columns, feature_rules
 
 TINY = CGANConfig(

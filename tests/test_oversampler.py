@@ -13,8 +13,8 @@ import pytest
 from imblearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.base import clone
 
+from models.errors import DataError, TrainingError
 from models.gan import CGANConfig, CGANOverSampler, GANCache
-from pipeline.errors import DataError, TrainingError
 
 TINY = {
     "epochs": 1,

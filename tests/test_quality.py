@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import DataError
+from models.errors import DataError
+from models.two_sample import c2st_auc
 from pipeline.quality import (
     METRIC_DESCRIPTIONS,
-    c2st_auc,
     correlation_difference,
     count_exact_copies,
     dcr_share_threshold,

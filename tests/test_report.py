@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from scipy import stats
 
+from models.errors import DataError
 from pipeline import report
-from pipeline.errors import DataError
 
 AP = "average_precision"
 
@@ -399,13 +399,13 @@ def test_intervals_are_drawn_within_the_metric_range_and_small_n_is_said():
     c = report.compare(make_results(values).drop(columns=["fit_seconds", "predict_seconds"]))
     r = c.row("none")
     assert r[f"{AP}_ci_low"] < -1 and r[f"{AP}_ci_high"] > 2
-    fig = report._figures(c, None)["metrics"][1]
+    fig = report.comparison_figures(c, None)["metrics"][1]
     ax = fig.axes[0]
     lo, hi = ax.get_xlim()
     assert lo > -0.1 and hi < 1.1  # drawn within [0, 1] (plus matplotlib's margins)
     notes = [t.get_text() for t in ax.texts]
     assert "n=2: interval clipped to the range" in notes
-    diffs = report._figures(c, None)["paired_differences"][1]
+    diffs = report.comparison_figures(c, None)["paired_differences"][1]
     lo, hi = diffs.axes[0].get_xlim()
     assert lo > -1.2 and hi < 1.2  # a difference of AUPRCs lies in [-1, 1]
     assert any("n=2" in n and "too wide" in n for n in c.notes())
@@ -415,7 +415,7 @@ def test_intervals_are_drawn_within_the_metric_range_and_small_n_is_said():
 
 def test_single_value_is_marked_as_too_few_for_an_interval():
     c = report.compare(make_results(drop={("cgan", 1, 0), ("cgan", 2, 0)}))
-    ax = report._figures(c, None)["metrics"][1].axes[0]
+    ax = report.comparison_figures(c, None)["metrics"][1].axes[0]
     assert "n=1: too few for an interval" in [t.get_text() for t in ax.texts]
 
 

@@ -204,7 +204,7 @@ def test_cli_run_prints_the_comparison_and_compare_reprints_it() -> None:
 
 
 def test_ui_starts_one_web_worker_without_job_execution() -> None:
-    from pipeline.cli import mlflow_ui_command
+    from pipeline.servers import mlflow_ui_command
 
     cmd, env = mlflow_ui_command("sqlite:///x.db", 5123)
     assert cmd[cmd.index("--workers") + 1] == "1"

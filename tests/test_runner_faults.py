@@ -11,10 +11,10 @@ import mlflow
 import pytest
 from typer.testing import CliRunner
 
+from models.errors import FraudganError
 from pipeline import runner, tracking
 from pipeline.cli import app
 from pipeline.config import PROJECT_ROOT, load_config
-from pipeline.errors import FraudganError
 
 QUICK = "experiments/quick.yaml"
 TINY = ["data.rows=3000", "data.fraud_rate=0.03", "classifier.n_estimators=15"]

@@ -8,8 +8,8 @@ import pytest
 from sklearn.base import BaseEstimator
 
 from models.classifier import build_pipeline, category_cardinalities, fit_pipeline, sampler_stats
+from models.errors import ConfigError
 from models.samplers import REGISTRY, StrategyContext, build_strategy
-from pipeline.errors import ConfigError
 
 OVER = {k for k, spec in REGISTRY.items() if spec.sampler_class}
 CTX = StrategyContext(random_state=0, n_positive=40, n_negative=360, categorical_indices=(0,))

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import models.scorer as scorer_module
+import models.scorer.model as scorer_module
+from models.errors import DataError, FraudganError
 from models.scorer import ALERT, BIAS, PROBABILITY, reason_columns
 from pipeline import tracking
 from pipeline.cli import app
 from pipeline.config import load_config
-from pipeline.errors import DataError, FraudganError
 from pipeline.export import (
     build_scorer,
     retraining_runner,

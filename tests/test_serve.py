@@ -24,7 +24,7 @@ from models.scorer import PROBABILITY
 from pipeline.config import load_config
 from pipeline.export import build_scorer, retraining_runner, scorer_code_paths, scoring_requirements
 from pipeline.runner import prepare
-from pipeline.serving_cli import child_env, serve_command
+from pipeline.servers import child_env, serve_command
 
 STARTUP_SECONDS = 180
 REQUEST_SECONDS = 20

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.errors import ConfigError
 from pipeline.data.simulate import COLUMNS, FRAUD_PATTERNS, simulate
-from pipeline.errors import ConfigError
 
 EXPECTED_DTYPES = {
     "transaction_id": "int64",

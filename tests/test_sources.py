@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.errors import ConfigError, DataError
 from pipeline.config import DataConfig
 from pipeline.data.schema import (
     CREDITCARD_SCHEMA,
@@ -29,7 +30,6 @@ from pipeline.data.sources import (
     load_dataset,
     validate_frame,
 )
-from pipeline.errors import ConfigError, DataError
 
 SMALL = {"rows": 2_000, "days": 10, "seed": 5, "fraud_rate": 0.02}
 TINY_SCHEMA = {"label": "y", "time": "t", "id": "tx", "amount": "amount"}

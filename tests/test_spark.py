@@ -21,11 +21,12 @@ if shutil.which("java") is None:
     )
 
 from models.classifier import n_trees
+from models.errors import ConfigError, DataError
 from pipeline import evaluate
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.data.simulate import simulate
-from pipeline.errors import ConfigError, DataError
+from pipeline.engines import engine_for
 from pipeline.export import export_champion
 from pipeline.runner import FoldRunner, prepare, run_experiment
 from pipeline.score import HistoryFeatures, load_scorer, score_file
@@ -36,7 +37,6 @@ from pipeline.spark import (
     generate_on_executors,
     score_spark,
     spark_session,
-    train_spark,
 )
 
 MASTER = "local[2]"
@@ -179,7 +179,12 @@ def test_distributed_training_on_two_workers_matches_local_on_average(spark, tra
         FoldRunner(cfg, prepared, fold).run("none", {}).metrics["average_precision"]
         for fold in prepared.folds
     ]
-    results = train_spark(cfg, prepared=prepared)
+    on_spark = cfg.model_copy(update={"engine": "spark"})
+    rows = []
+    for fold in prepared.folds:
+        runner = FoldRunner(on_spark, prepared, fold)
+        rows += [runner.run(name, params).row() for name, params in on_spark.strategies.items()]
+    results = pd.DataFrame(rows)
     assert set(results["strategy"]) == {"none", "threshold"}
     spark_ap = results.loc[results["strategy"] == "none", "average_precision"].to_numpy()
     assert abs(float(np.mean(spark_ap)) - float(np.mean(local))) < 0.01
@@ -189,7 +194,7 @@ def test_distributed_training_on_two_workers_matches_local_on_average(spark, tra
 def test_engine_spark_rejects_the_smote_family():
     cfg = load_config("experiments/quick.yaml", ["engine=spark", "strategies=[none, smote]"])
     with pytest.raises(ConfigError, match="remove smote"):
-        train_spark(cfg)
+        engine_for(cfg).check(cfg)
 
 
 def test_gan_training_rows_keep_every_fraud_row_and_cap_the_rest():
@@ -300,7 +305,7 @@ def test_path_errors(tmp_path):
 def test_scorer_uses_the_spark_tasks_cpus(spark, store, monkeypatch):
     import json
 
-    import models.scorer as sc
+    import models.scorer.model as sc
 
     def in_task(_: object) -> list[int | None]:
         return [sc._spark_task_cpus()]

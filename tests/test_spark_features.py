@@ -19,9 +19,9 @@ if shutil.which("java") is None:
         allow_module_level=True,
     )
 
+from models.errors import DataError
 from pipeline.data.schema import SIMULATOR_SCHEMA, Schema
 from pipeline.data.simulate import simulate
-from pipeline.errors import DataError
 from pipeline.features import NO_LABEL_RATE, build_features
 from pipeline.score import HistoryFeatures
 from pipeline.spark import spark_session

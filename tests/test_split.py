@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.errors import ConfigError, DataError
 from pipeline.data.schema import CREDITCARD_SCHEMA, SIMULATOR_SCHEMA, Schema
 from pipeline.data.simulate import simulate
-from pipeline.errors import ConfigError, DataError
 from pipeline.split import Fold, stratified_folds, temporal_folds, validation_slice
 
 DAY = pd.Timedelta(days=1)

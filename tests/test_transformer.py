@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.errors import DataError
 from models.transformer import Span, TabularTransformer
-from pipeline.errors import DataError
 
 
 def _table(n: int = 500, seed: int = 0) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError
 from pipeline.tuning import SearchSpace, parse_space, search
 
 

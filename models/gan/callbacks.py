@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from models.classifier import smoothed
-from pipeline.errors import TrainingError
+from models.errors import TrainingError
 
 log = logging.getLogger(__name__)
 

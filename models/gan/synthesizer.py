@@ -37,13 +37,13 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
+from models.errors import DataError, TrainingError
 from models.gan.callbacks import LossMonitor, ModelSelection
 from models.gan.config import CGANConfig
 from models.gan.networks import build_classifier, build_critic, build_generator
 from models.gan.wgan import BatchTables, ConditionalWGAN
 from models.transformer import TabularTransformer
 from models.two_sample import FrameEncoding, c2st_auc
-from pipeline.errors import DataError, TrainingError
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,11 @@ optionally on top of a preset.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError, did_you_mean
 
 TimeUnit = Literal["datetime", "seconds"]
 TIME_UNITS: tuple[str, ...] = ("datetime", "seconds")
@@ -110,8 +109,7 @@ def schema_from_mapping(
     unknown = [k for k in mapping if k not in SCHEMA_KEYS]
     if unknown:
         key = str(unknown[0])
-        close = difflib.get_close_matches(key, SCHEMA_KEYS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(key, SCHEMA_KEYS)
         raise ConfigError(
             f"{where}: unknown schema key {key!r}.{hint} Valid keys: {', '.join(SCHEMA_KEYS)}"
         )

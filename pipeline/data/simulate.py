@@ -67,7 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError
 
 SECONDS_PER_DAY = 86_400
 

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.errors import ConfigError, DataError
 from pipeline.data.schema import PRESETS, SIMULATOR_SCHEMA, Schema, schema_from_mapping
-from pipeline.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

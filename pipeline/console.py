@@ -1,0 +1,53 @@
+"""What the `fraudgan` commands print: the two consoles, logging, and fraudgan's errors as messages."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from models.errors import FraudganError
+
+# Piped or redirected output gets a wide console: `compare --wide` is wide.
+console = Console(width=None if sys.stdout.isatty() else 240)
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+NOISY_LOGGERS = ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "absl", "h5py")
+
+
+def setup_logging(verbose: bool) -> None:
+    """fraudgan's log lines on stderr through rich (debug with `verbose`); libraries' warnings only."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def friendly_errors(fn: F) -> F:
+    """Print fraudgan's own errors as one clear message (exit 2), without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FraudganError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]

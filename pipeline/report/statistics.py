@@ -1,0 +1,188 @@
+"""The statistics of the comparison: t-intervals, paired tests, Holm's adjustment, and the choice
+of the reference strategy on validation scores."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.report.metrics import lower_is_better, metric_label
+
+AUTO = "auto"
+"""`reference=AUTO`: the resampler with the best mean validation score is the reference."""
+SELECTION_METRIC = "val_average_precision"
+"""The validation-slice score each child logs; it chooses the reference resampler."""
+
+MIN_PAIRS_WILCOXON = 6
+"""Below this many pairs a Wilcoxon signed-rank test cannot reach p < 0.05; a paired t-test is used."""
+
+
+def t_interval(
+    values: Sequence[float] | np.ndarray,
+    *,
+    alpha: float = 0.05,
+    test_train_ratio: float | None = None,
+) -> tuple[float, float, float, int]:
+    """(mean, lower, upper, n) of the (1 - alpha) t-interval of the non-missing values.
+
+    With `test_train_ratio` (n_test / n_train of one fold) the variance of the mean is inflated to
+    s^2 (1/n + ratio), the Nadeau-Bengio correction for resamples that share training rows.
+    The interval is NaN when fewer than two values remain.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = int(v.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = float(v.mean())
+    if n == 1:
+        return mean, math.nan, math.nan, 1
+    half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * _standard_error(v, test_train_ratio)
+    return mean, mean - half, mean + half, n
+
+
+def _standard_error(v: np.ndarray, test_train_ratio: float | None) -> float:
+    sd = float(v.std(ddof=1))
+    factor = 1 / v.size if test_train_ratio is None else 1 / v.size + test_train_ratio
+    return sd * math.sqrt(factor)
+
+
+def format_p(p: float) -> str:
+    """'p=0.031', 'p<0.001', or 'p=n/a'."""
+    if p is None or not np.isfinite(p):
+        return "p=n/a"
+    return "p<0.001" if p < 0.001 else f"p={p:.2g}"
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """A paired comparison of one strategy with a reference on the shared (fold, seed) pairs."""
+
+    ref: str
+    n: int
+    diff: float
+    ci_low: float
+    ci_high: float
+    p: float
+    test: str
+    verdict: str
+
+
+def paired_test(
+    values: pd.Series,
+    reference: pd.Series,
+    *,
+    ref_name: str,
+    alpha: float = 0.05,
+    higher_is_better: bool = True,
+    test_train_ratio: float | None = None,
+) -> PairedResult:
+    """Compare `values` with `reference` on their common index (pairs missing on either side drop).
+
+    The difference is values - reference, with a (1 - alpha) t-interval of the paired differences.
+    The p-value comes from the Wilcoxon signed-rank test with >= 6 pairs, else from a paired
+    t-test; with `test_train_ratio` from the corrected resampled t-test (Nadeau & Bengio) instead.
+    """
+    joined = pd.concat({"a": values, "b": reference}, axis=1).dropna()
+    d = (joined["a"] - joined["b"]).to_numpy(dtype=float)
+    n = int(d.size)
+    nan = math.nan
+    if n == 0:
+        return PairedResult(ref_name, 0, nan, nan, nan, nan, "", "no common folds")
+    mean, lo, hi, _ = t_interval(d, alpha=alpha, test_train_ratio=test_train_ratio)
+    if n == 1:
+        return PairedResult(ref_name, 1, mean, nan, nan, nan, "", "no test (1 pair)")
+    if np.all(d == 0):
+        p, test = 1.0, "identical"
+    elif test_train_ratio is not None:
+        p, test = _t_p_value(d, test_train_ratio), "corrected t"
+    elif n >= MIN_PAIRS_WILCOXON:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p, test = float(stats.wilcoxon(d).pvalue), "wilcoxon"
+    else:
+        p, test = _t_p_value(d, None), "paired t"
+    return PairedResult(
+        ref_name, n, mean, lo, hi, p, test, verdict_text(mean, p, alpha, higher_is_better)
+    )
+
+
+def _t_p_value(d: np.ndarray, test_train_ratio: float | None) -> float:
+    se = _standard_error(d, test_train_ratio)
+    mean = float(d.mean())
+    if se == 0:
+        return 1.0 if mean == 0 else 0.0
+    return float(2 * stats.t.sf(abs(mean / se), d.size - 1))
+
+
+def verdict_text(diff: float, p: float, alpha: float, higher_is_better: bool) -> str:
+    """'better (p=0.01)', 'worse (p=0.01)', 'not significant (p=0.2)', or 'no test' without p."""
+    if not np.isfinite(p):
+        return "no test"
+    if p < alpha and diff != 0:
+        good = diff > 0 if higher_is_better else diff < 0
+        return f"{'better' if good else 'worse'} ({format_p(p)})"
+    return f"not significant ({format_p(p)})"
+
+
+def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values; NaN entries stay NaN, not counted.
+
+    The i-th smallest of m p-values becomes max over j <= i of min(1, (m - j + 1) p_(j)).
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = finite.size
+    if m == 0:
+        return out
+    order = finite[np.argsort(p[finite], kind="stable")]
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+def choose_reference(
+    frame: pd.DataFrame,
+    candidates: Sequence[str],
+    *,
+    reference: str = AUTO,
+    selection_metric: str = SELECTION_METRIC,
+) -> tuple[str | None, str]:
+    """The reference strategy and the rule that chose it, from validation scores only.
+
+    `reference` names a strategy fixed in advance; with `AUTO` the candidate (a resampler) with the
+    best mean `selection_metric` (scored on each fold's validation slice) is chosen, ties by name.
+    Test-fold metrics are never read.
+    """
+    present = set(frame["strategy"])
+    if reference != AUTO:
+        if reference in present:
+            return reference, f"Reference {reference}: fixed in advance (report.reference)."
+        return None, f"Reference {reference} (report.reference) has no finished run: no test."
+    pool = sorted(s for s in candidates if s in present)
+    if not pool:
+        return None, "No resampler in the results: no reference resampler."
+    if selection_metric not in frame or frame[selection_metric].notna().sum() == 0:
+        return None, (
+            f"No {selection_metric} in the results to choose the reference resampler on; "
+            "fix one with report.reference."
+        )
+    means = frame[frame["strategy"].isin(pool)].groupby("strategy")[selection_metric].mean()
+    means = means.dropna()
+    if means.empty:
+        return None, f"No resampler has a {selection_metric}: no reference resampler."
+    higher = not lower_is_better(selection_metric.removeprefix("val_"))
+    ranked = sorted(means.items(), key=lambda kv: (-kv[1] if higher else kv[1], kv[0]))
+    name, value = ranked[0]
+    return name, (
+        f"Reference {name}: the resampler with the best mean validation "
+        f"{metric_label(selection_metric.removeprefix('val_'))} ({selection_metric} "
+        f"{value:.4f}, on each fold's validation slice), chosen before the test folds are read."
+    )
