@@ -2,6 +2,7 @@
 
     python benchmarks/gan_uplift.py --experiment default [--rows 300000] [--seeds 0 1]
     python benchmarks/gan_uplift.py --experiment temporal --tuned [--trials 12]
+    python benchmarks/gan_uplift.py ... --store DIR --resume PARENT_RUN_ID   # after an interruption
 
 Runs an experiment of `experiments/` (the same folds for every strategy) into a throwaway MLflow
 store with `none`, `class_weight`, the resamplers and an ablation of the GAN's downstream-aware
@@ -99,6 +100,17 @@ def overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def commit() -> str:
+    """The checkout's commit, `+changes` when its tracked files differ from it."""
+    import subprocess
+
+    def git(*cmd: str) -> str:
+        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True).stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def cell(mean: float, low: float, high: float) -> str:
     return f"{mean:.3f} ± {(high - low) / 2:.3f}" if pd.notna(low) else f"{mean:.3f}"
 
@@ -112,18 +124,28 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--gan-epochs", type=int, default=None, help="default: CGANConfig's")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--store", type=Path, default=None, help="the MLflow store's folder (default: a new one)"
+    )
+    parser.add_argument(
+        "--resume", default=None, help="parent run id of an interrupted launch in --store"
+    )
     args = parser.parse_args()
+    if args.resume and args.store is None:
+        parser.error("--resume needs the --store folder of the interrupted launch")
 
     import keras
     import xgboost
 
-    throwaway_store(Path(tempfile.mkdtemp(prefix="fraudgan-uplift-")))
+    store = args.store or Path(tempfile.mkdtemp(prefix="fraudgan-uplift-"))
+    print(f"MLflow store: {store} (resume with --store {store} --resume PARENT_RUN_ID)")
+    throwaway_store(store)
     from pipeline.config import load_config
     from pipeline.runner import run_experiment
 
     cfg = load_config(ROOT / "experiments" / f"{args.experiment}.yaml", overrides(args))
     started = time.perf_counter()
-    result = run_experiment(cfg)
+    result = run_experiment(cfg, resume=args.resume)
     seconds = time.perf_counter() - started
     comparison = result.comparison
     table = comparison.table.set_index("strategy")
@@ -174,9 +196,12 @@ def main() -> None:
     if any("AUPRC untuned" in r for r in rows):
         headers.append("AUPRC untuned")
         keys_out.append("AUPRC untuned")
+    resumed = " (this launch: the children its interrupted launch had not finished)"
     lines = [
-        f"`{command}`: {len(frame)} child runs in {seconds / 60:.0f} min "
-        f"({result.experiment_name}, {'tuned' if args.tuned else 'untuned'}).",
+        f"`{command}`: {len(frame)} child runs in {seconds / 60:.0f} min"
+        f"{resumed if args.resume else ''} "
+        f"({result.experiment_name}, {'tuned' if args.tuned else 'untuned'}, "
+        f"commit {commit()}).",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "|".join(" --- " for _ in headers) + "|",
@@ -203,6 +228,7 @@ def main() -> None:
     (args.out / f"{stem}.md").write_text(text)
     payload = {
         "command": command,
+        "commit": commit(),
         "machine": machine(xgboost, keras),
         "wall_seconds": round(seconds, 1),
         "variants": VARIANTS,

@@ -777,6 +777,8 @@ def _parent_run(
                 f"(hash {parent.data.tags.get(tracking.TAG_CONFIG_HASH)} vs {cfg.config_hash()}); "
                 "resume with the same YAML and --set options"
             )
+        # a caller's active experiment (set_experiment, MLFLOW_EXPERIMENT_*) must not refuse it
+        mlflow.set_experiment(experiment_id=parent.info.experiment_id)
         run = mlflow.start_run(run_id=resume)
     else:
         run = tracking.retry(

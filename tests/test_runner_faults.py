@@ -100,6 +100,15 @@ def test_resume_refuses_a_different_configuration() -> None:
         runner.run_experiment(other, resume=result.parent_run_id)
 
 
+def test_resume_works_whatever_experiment_the_caller_made_active() -> None:
+    cfg = load_config(QUICK, [*TINY, "strategies=[none]"])
+    first = runner.run_experiment(cfg)
+    mlflow.set_experiment("somewhere-else")  # as a notebook or a benchmark script would
+    again = runner.run_experiment(cfg, resume=first.parent_run_id)
+    assert again.parent_run_id == first.parent_run_id
+    assert len(again.results) == len(first.results)
+
+
 def test_two_concurrent_launches_on_one_sqlite_store_both_finish(tmp_path) -> None:
     uri = f"sqlite:///{tmp_path / 'shared' / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
