@@ -172,8 +172,9 @@ def test_spark_trained_model_matches_the_local_one(spark, training):
 
 @pytest.mark.slow
 def test_distributed_training_on_two_workers_matches_local_on_average(spark, training):
-    # `engine: spark` (two workers on local[2]): distributed quantile sketches and early
-    # stopping differ a little per fold; the mean over folds (the comparison table) matches
+    # `engine: spark` (two workers on local[2]): distributed quantile sketches, and so the trees
+    # the validation keeps and the refit, differ a little per fold; the mean over folds (the
+    # comparison table) matches within the noise of ~30 test frauds per fold, far above chance
     cfg, prepared = training.cfg, training.prepared
     local = [
         FoldRunner(cfg, prepared, fold).run("none", {}).metrics["average_precision"]
@@ -187,7 +188,9 @@ def test_distributed_training_on_two_workers_matches_local_on_average(spark, tra
     results = pd.DataFrame(rows)
     assert set(results["strategy"]) == {"none", "threshold"}
     spark_ap = results.loc[results["strategy"] == "none", "average_precision"].to_numpy()
-    assert abs(float(np.mean(spark_ap)) - float(np.mean(local))) < 0.01
+    assert abs(float(np.mean(spark_ap)) - float(np.mean(local))) < 0.03, (spark_ap, local)
+    prevalence = float(np.mean(prepared.y))
+    assert np.all(spark_ap > 20 * prevalence), (spark_ap, prevalence)
     assert {"roc_auc", "threshold", "fit_seconds", "n_trees"} <= set(results.columns)
 
 
