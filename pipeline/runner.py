@@ -562,7 +562,8 @@ def mean_pr_curves(results: list[ChildResult]) -> dict[str, np.ndarray]:
     return {k: np.mean(np.vstack(v), axis=0) for k, v in curves.items()}
 
 
-def _tuning_section(frame: pd.DataFrame, metric: str) -> str | None:
+def _tuning_table(frame: pd.DataFrame, metric: str) -> tuple[list[str], list[list[str]]] | None:
+    """(header, rows): each strategy's metric untuned and tuned, or None without tuning."""
     col = f"{UNTUNED_PREFIX}{metric}"
     if col not in frame:
         return None
@@ -572,13 +573,14 @@ def _tuning_section(frame: pd.DataFrame, metric: str) -> str | None:
         tuned_m, tuned_s = r[(metric, "mean")], r[(metric, "std")]
         base_m, base_s = r[(col, "mean")], r[(col, "std")]
         rows.append(
-            f"<tr><td>{strategy}</td><td>{base_m:.4f} ± {base_s:.4f}</td>"
-            f"<td>{tuned_m:.4f} ± {tuned_s:.4f}</td><td>{tuned_m - base_m:+.4f}</td></tr>"
+            [
+                str(strategy),
+                f"{base_m:.4f} ± {base_s:.4f}",
+                f"{tuned_m:.4f} ± {tuned_s:.4f}",
+                f"{tuned_m - base_m:+.4f}",
+            ]
         )
-    return (
-        f"<table><tr><th>strategy</th><th>untuned {metric}</th><th>tuned {metric}</th>"
-        f"<th>change</th></tr>{''.join(rows)}</table>"
-    )
+    return ["strategy", f"untuned {metric}", f"tuned {metric}", "change"], rows
 
 
 def gan_loss_figure(results: list[ChildResult]) -> Any:
@@ -608,34 +610,30 @@ def gan_loss_figure(results: list[ChildResult]) -> Any:
     return fig
 
 
-def _gan_loss_section(results: list[ChildResult]) -> str | None:
-    """An embedded PNG of every GAN child's per-epoch losses, or None without GAN children."""
-    fig = gan_loss_figure(results)
-    if fig is None:
-        return None
-    return f'<img alt="GAN losses" src="data:image/png;base64,{report.png_base64(fig)}">'
-
-
 def _log_parent_report(
     run_id: str, cfg: ExperimentConfig, results: list[ChildResult]
 ) -> report.Comparison:
     frame = results_frame(results)
     comparison = build_comparison(frame, cfg)
     curves = mean_pr_curves(results)
-    extra = {}
-    tuning = _tuning_section(frame, cfg.report.metric)
+    tables, figures = {}, {}
+    tuning = _tuning_table(frame, cfg.report.metric)
     if tuning is not None:
-        extra["Effect of tuning (mean ± std over folds × seeds)"] = tuning
-    losses = _gan_loss_section(results)
+        tables["Effect of tuning (mean ± std over folds × seeds)"] = tuning
+    losses = gan_loss_figure(results)
     if losses is not None:
-        extra["GAN training: critic and generator losses per epoch"] = losses
+        figures["GAN training: critic and generator losses per epoch"] = losses
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         frame.to_csv(out / "results.csv", index=False)
         comparison.to_csv(out / "comparison.csv")
         (out / "comparison.md").write_text(comparison.to_markdown() + "\n")
         report.write_html_report(
-            comparison, out / "report.html", pr_curves=curves, extra_sections=extra
+            comparison,
+            out / "report.html",
+            pr_curves=curves,
+            extra_tables=tables,
+            extra_figures=figures,
         )
         mlflow.log_artifacts(str(out), artifact_path="comparison")
         figures = out / "figures"

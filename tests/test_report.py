@@ -347,20 +347,30 @@ def test_summary(comparison):
     assert "not significant" in s
 
 
+def _line_figure():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3, 2))
+    fig.subplots().plot([0, 1], [1, 0])
+    return fig
+
+
 def test_html_report(comparison, tmp_path):
     curves = {"none": np.linspace(1, 0.1, 101), "cgan": np.linspace(1, 0.2, 101)}
     path = report.write_html_report(
         comparison,
         tmp_path / "report.html",
         pr_curves=curves,
-        extra_sections={"GAN losses": "<p>critic loss went down</p>"},
+        extra_tables={"Effect of tuning": (["strategy", "change"], [["cgan <x>", "+0.0100"]])},
+        extra_figures={"GAN losses": _line_figure()},
         title="a <b> title",
     )
     text = path.read_text()
     assert text.startswith("<!DOCTYPE html>")
-    assert text.count("<img") == 4  # metrics, paired differences, PR curves, timings
+    assert text.count("<img") == 5  # metrics, paired differences, PR curves, timings, GAN losses
     assert "data:image/png;base64," in text
-    assert "<h2>GAN losses</h2>" in text and "<p>critic loss went down</p>" in text
+    assert "<h2>GAN losses</h2>" in text and '<img alt="GAN losses"' in text
+    assert "<h2>Effect of tuning</h2>" in text and "<td>cgan &lt;x&gt;</td>" in text
     assert "a &lt;b&gt; title" in text
     assert "not significant (p=0.052)" in text
     assert "Synthetic-data quality" not in text  # no GAN quality metrics in these results

@@ -187,6 +187,11 @@ def test_tuned_search_is_deterministic_and_logs_its_history() -> None:
     assert len(history) == 3
     assert [h.step for h in sorted(history, key=lambda h: h.step)] == [0, 1, 2]
     assert "untuned_average_precision_mean" in a.comparison.table
+    page = Path(client.download_artifacts(a.parent_run_id, "comparison/report.html")).read_text()
+    assert "<h2>Effect of tuning (mean ± std over folds × seeds)</h2>" in page
+    smote = a.results[a.results["strategy"] == "smote"]
+    change = smote["average_precision"].mean() - smote["untuned_average_precision"].mean()
+    assert f"<td>{change:+.4f}</td>" in page
 
 
 def test_cli_run_prints_the_comparison_and_compare_reprints_it() -> None:
@@ -260,7 +265,9 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
     assert "C2ST" in cli.output
     assert f"{child.data.metrics['quality/c2st_auc']:.3f}" in cli.output
     html = client.download_artifacts(result.parent_run_id, "comparison/report.html")
-    assert "Synthetic-data quality" in Path(html).read_text()
+    page = Path(html).read_text()
+    assert "Synthetic-data quality" in page
+    assert '<img alt="GAN training: critic and generator losses per epoch"' in page
 
 
 def test_gan_loss_plot_has_whole_epochs_on_its_axis() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from markupsafe import Markup
 
 from pipeline.pages import Cell, render_page
 from pipeline.report.comparison import Comparison, quality_summary, verdict_class
@@ -20,13 +20,15 @@ def write_html_report(
     path: str | Path,
     *,
     pr_curves: Mapping[str, np.ndarray] | None = None,
-    extra_sections: Mapping[str, str] | None = None,
+    extra_tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[str]]]] | None = None,
+    extra_figures: Mapping[str, Any] | None = None,
     title: str = "fraudgan comparison",
 ) -> Path:
     """Write one self-contained HTML file: summary, table, figures (inline PNG), extra sections.
 
     `pr_curves` maps strategy -> mean interpolated precision at evenly spaced recall levels
-    (`evaluate.pr_curve_points`); `extra_sections` maps a heading to an HTML fragment, inserted as is.
+    (`evaluate.pr_curve_points`); `extra_tables` maps a heading to (header, rows) of text cells,
+    `extra_figures` a heading to a matplotlib Figure.
     """
     path = Path(path)
     c = comparison
@@ -40,6 +42,10 @@ def write_html_report(
         {"title": title_, "png": png_base64(fig), "caption": CAPTIONS.get(name)}
         for name, (title_, fig) in comparison_figures(c, pr_curves).items()
     ]
+    figures += [
+        {"title": heading, "png": png_base64(fig), "caption": None}
+        for heading, fig in (extra_figures or {}).items()
+    ]
     page = render_page(
         "comparison.html.j2",
         title=title,
@@ -50,7 +56,7 @@ def write_html_report(
         notes=c.notes(),
         quality=quality_summary(c),
         figures=figures,
-        extra_sections=[(h, Markup(fragment)) for h, fragment in (extra_sections or {}).items()],
+        extra_tables=list((extra_tables or {}).items()),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     path.write_text(page, encoding="utf-8")
