@@ -150,6 +150,24 @@ def test_model_selection_keeps_the_best_smoothed_checkpoint_and_stops_after_pati
     assert model.stop_training
 
 
+def test_model_selection_does_not_stop_before_its_floor():
+    # the first tests are the best for a while (as a GAN's often are): without a floor it would
+    # stop at epoch 8 and keep a generator trained for 2 epochs
+    generator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    aucs = iter([0.8, 0.9, 0.95, 0.97, 0.9, 0.85, 0.75, 0.7, 0.7, 0.72, 0.8, 0.9, 0.9, 0.9])
+    selection = ModelSelection(generator, lambda epoch: next(aucs), 2, 3, {}, min_epochs=12)
+    model = keras.Sequential([keras.Input((1,))])
+    model.stop_training = False
+    selection.set_model(model)
+    for epoch in range(28):
+        if model.stop_training:
+            break
+        selection.on_epoch_end(epoch)
+    assert selection.best_epoch == 18  # the 0.7, 0.7, 0.72 stretch, found because it went on
+    assert [c[0] for c in selection.checkpoints][-1] == 24  # then 3 tests without better
+    assert model.stop_training
+
+
 # ---- the rules of the data
 
 

@@ -44,7 +44,8 @@ class LossMonitor(keras.callbacks.Callback):
 
 class ModelSelection(keras.callbacks.Callback):
     """Every `every` epochs scores the generator with a two-sample AUC (0.5 best) and keeps its
-    weights; stops after `patience` scores without a better moving average (0: never early).
+    weights; stops after `patience` scores past both the best moving average and epoch `min_epochs`
+    without a better one (0: never early).
 
     `checkpoints` holds (epoch, AUC, weights) of every test; `best_epoch` is the epoch whose
     `SMOOTHING`-test moving average of |AUC - 0.5| is lowest.
@@ -57,6 +58,7 @@ class ModelSelection(keras.callbacks.Callback):
         every: int,
         patience: int,
         history: dict[str, list[float]],
+        min_epochs: int = 0,
     ) -> None:
         super().__init__()
         self.generator = generator
@@ -64,6 +66,7 @@ class ModelSelection(keras.callbacks.Callback):
         self.every = every
         self.patience = patience
         self.history = history
+        self.min_epochs = min_epochs
         self.checkpoints: list[tuple[int, float, list[np.ndarray]]] = []
         self.seconds = 0.0
 
@@ -77,7 +80,8 @@ class ModelSelection(keras.callbacks.Callback):
         self.history.setdefault("c2st_auc", []).append(auc)
         self.checkpoints.append((epoch + 1, auc, self.generator.get_weights()))
         best = self.best_index
-        if self.patience and len(self.checkpoints) - 1 - best >= self.patience:
+        since = max(self.checkpoints[best][0], self.min_epochs)
+        if self.patience and (epoch + 1 - since) // self.every >= self.patience:
             log.info("GAN early stopping at epoch %d (best %d)", epoch + 1, self.best_epoch)
             self.model.stop_training = True
 

@@ -18,7 +18,9 @@ class CGANConfig:
     number of majority rows. Every `eval_every` epochs a classifier two-sample test (C2ST)
     scores generated target rows against held-out real ones (`holdout_fraction` of the target
     class, at most `eval_rows`); `select="c2st"` keeps the weights with the best moving average
-    of three tests and stops after `patience` tests without a better one (0: never early), and
+    of three tests and stops after `patience` tests past both the best and `min_epochs_fraction`
+    of `epochs` without a better one (0: never early; a GAN's first tests are often better than
+    the next few hundred epochs', and stopping there keeps a generator that has barely trained), and
     `select="last"` keeps the final weights.
     """
 
@@ -38,6 +40,7 @@ class CGANConfig:
     clusters: int = 0  # condition on this many clusters of the target class's rows (0: none)
     eval_every: int = 50  # epochs between two-sample tests; 0 disables model selection
     patience: int = 10  # two-sample tests without a better smoothed score before stopping
+    min_epochs_fraction: float = 0.3  # no early stop before this share of `epochs`
     select: Literal["c2st", "last"] = "c2st"
     holdout_fraction: float = 0.2  # of the target class, kept out of training for the tests
     eval_rows: int = 2000  # most held-out rows in one two-sample test
@@ -81,6 +84,8 @@ class CGANConfig:
             raise _bad("batch_size", f"a multiple of pac ({self.pac})", self.batch_size)
         if not 0.0 <= self.class_balance <= 1.0:
             raise _bad("class_balance", "in [0, 1]", self.class_balance)
+        if not 0.0 <= self.min_epochs_fraction <= 1.0:
+            raise _bad("min_epochs_fraction", "in [0, 1]", self.min_epochs_fraction)
         if not 0.0 <= self.holdout_fraction < 1.0:
             raise _bad("holdout_fraction", "in [0, 1)", self.holdout_fraction)
         for name in ("generator_dim", "critic_dim"):

@@ -252,7 +252,12 @@ class CGANSynthesizer:
                 )
 
             selection = ModelSelection(
-                self.generator_, score, cfg.eval_every, cfg.patience, self.history_
+                self.generator_,
+                score,
+                cfg.eval_every,
+                cfg.patience,
+                self.history_,
+                min_epochs=math.ceil(cfg.min_epochs_fraction * cfg.epochs),
             )
             callbacks.append(selection)
 
