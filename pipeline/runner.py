@@ -418,12 +418,16 @@ class FoldRunner:
         if sampler_step is not None and getattr(sampler_step, "appended_", None) is not None:
             quality = gan_quality(self, fitted, sampler_step.appended_)
             metrics.update(quality.metrics)
-        sampler = getattr(sampler_step, "sampler", None)
-        synthesizer = getattr(sampler, "synthesizer_", None)
+        synthesizer = _synthesizer(fitted.pipe)
         if synthesizer is not None:
             synthesizer.log_to_mlflow("cgan")  # the generator (.keras), transformer and rules
             gan_history = dict(synthesizer.history_)
-            metrics.update(gan_metrics(synthesizer, sampler))
+            # the refit trains the chosen epochs without tests: its tests are the selection GAN's
+            chosen_by = _synthesizer(fitted.selection_pipe)
+            if chosen_by is not None and "c2st_auc" not in gan_history:
+                tests = ("c2st_epoch", "c2st_auc")
+                gan_history |= {k: chosen_by.history_[k] for k in tests if k in chosen_by.history_}
+            metrics.update(gan_metrics(synthesizer, sampler_step.sampler))
         if untuned is not None:
             metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
         return ChildResult(
@@ -438,6 +442,12 @@ class FoldRunner:
             quality=quality,
             gan_history=gan_history,
         )
+
+
+def _synthesizer(pipe: Any) -> Any:
+    """The fitted GAN of a pipeline's sampler step, or None."""
+    step = pipe.named_steps.get("sampler") if pipe is not None else None
+    return getattr(getattr(step, "sampler", None), "synthesizer_", None)
 
 
 def gan_series(history: dict[str, list[float]]) -> dict[str, tuple[list[int], list[float]]]:

@@ -270,6 +270,28 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
     assert '<img alt="GAN training: critic and generator losses per epoch"' in page
 
 
+def test_gan_child_logs_the_two_sample_tests_that_chose_its_epoch() -> None:
+    cfg = load_config(
+        QUICK,
+        [
+            "data.rows=3000",
+            "data.fraud_rate=0.1",  # enough held-out fraud rows for the tests on 2 folds
+            "classifier.n_estimators=15",
+            "strategies=[cgan]",
+            "split.n_splits=2",
+            "strategies.cgan.epochs=4",
+            "strategies.cgan.eval_every=2",
+            "strategies.cgan.sampling_strategy=0.2",
+        ],
+    )
+    result = runner.run_experiment(cfg)
+    child = _children(result.parent_run_id)[0]
+    tests = mlflow.MlflowClient().get_metric_history(child.info.run_id, "gan/c2st_auc")
+    assert sorted(m.step for m in tests) == [2, 4]
+    assert all(0.0 <= m.value <= 1.0 for m in tests)
+    assert child.data.metrics["gan/best_epoch"] in (2.0, 4.0)
+
+
 def test_gan_loss_plot_has_whole_epochs_on_its_axis() -> None:
     history = {"epoch": [1, 2, 3], "d_loss": [0.5, 0.2, 0.1], "g_loss": [1.0, 0.8, 0.9]}
     child = runner.ChildResult("cgan", "cgan", 0, 0, {}, gan_history=history)
