@@ -3,8 +3,8 @@
     python benchmarks/uplift_realism.py benchmarks/results/gan_uplift_default.json
 
 For every GAN child of the uplift benchmark: the epoch its generator was kept at, the C2ST AUC of
-its rows against the test fold's real fraud rows (`quality/c2st_auc`, 0.5 = indistinguishable) and
-its AUPRC minus `none`'s on the same (fold, seed). Prints and writes, next to the results file
+its rows against the real fraud rows it was trained on (`quality/c2st_auc`, 0.5 =
+indistinguishable) and its AUPRC minus `none`'s on the same (fold, seed). Prints and writes, next to the results file
 (`<stem>_realism.md`), the Spearman correlations and the mean difference for generators kept
 early (epoch <= 200) and later, with the exact command.
 """
