@@ -132,37 +132,34 @@ def test_batches_are_class_balanced_and_draw_rows_of_their_condition():
         assert (y[rows] == cls).all() and (category[rows] == cat).all()
 
 
-def test_model_selection_keeps_the_best_smoothed_checkpoint_and_stops_after_patience():
+def _select(aucs: list[float], min_epochs: int = 0) -> tuple[ModelSelection, keras.Model]:
+    """Model selection every 2 epochs with a patience of 3 tests, fed `aucs` as its tests."""
     generator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    aucs = iter([0.9, 0.7, 0.72, 0.71, 0.95, 0.99, 0.6, 0.98, 0.97, 0.97])
-    history: dict[str, list[float]] = {}
-    selection = ModelSelection(generator, lambda epoch: next(aucs), 2, 3, history)
+    tests = iter(aucs)
+    selection = ModelSelection(generator, lambda epoch: next(tests), 2, 3, {}, min_epochs)
     model = keras.Sequential([keras.Input((1,))])
     model.stop_training = False
     selection.set_model(model)
-    for epoch in range(20):
+    for epoch in range(2 * len(aucs)):
         if model.stop_training:
             break
         selection.on_epoch_end(epoch)
+    return selection, model
+
+
+def test_model_selection_keeps_the_best_smoothed_checkpoint_and_stops_after_patience():
+    selection, model = _select([0.9, 0.7, 0.72, 0.71, 0.95, 0.99, 0.6, 0.98, 0.97, 0.97])
     # a lone 0.6 at epoch 14 does not win against the steady 0.70-0.72 around epoch 6
     assert selection.best_epoch == 6
-    assert history["c2st_epoch"] == [2, 4, 6, 8, 10, 12]  # stopped 3 tests after the best
+    assert selection.history["c2st_epoch"] == [2, 4, 6, 8, 10, 12]  # 3 tests after the best
     assert model.stop_training
 
 
 def test_model_selection_does_not_stop_before_its_floor():
     # the first tests are the best for a while (as a GAN's often are): without a floor it would
     # stop at epoch 8 and keep a generator trained for 2 epochs
-    generator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    aucs = iter([0.8, 0.9, 0.95, 0.97, 0.9, 0.85, 0.75, 0.7, 0.7, 0.72, 0.8, 0.9, 0.9, 0.9])
-    selection = ModelSelection(generator, lambda epoch: next(aucs), 2, 3, {}, min_epochs=12)
-    model = keras.Sequential([keras.Input((1,))])
-    model.stop_training = False
-    selection.set_model(model)
-    for epoch in range(28):
-        if model.stop_training:
-            break
-        selection.on_epoch_end(epoch)
+    aucs = [0.8, 0.9, 0.95, 0.97, 0.9, 0.85, 0.75, 0.7, 0.7, 0.72, 0.8, 0.9, 0.9, 0.9]
+    selection, model = _select(aucs, min_epochs=12)
     assert selection.best_epoch == 18  # the 0.7, 0.7, 0.72 stretch, found because it went on
     assert [c[0] for c in selection.checkpoints][-1] == 24  # then 3 tests without better
     assert model.stop_training
