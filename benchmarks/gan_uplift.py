@@ -82,7 +82,9 @@ def overrides(args: argparse.Namespace) -> list[str]:
     if args.experiment == "default":
         out.append(f"split.seeds=[{', '.join(str(s) for s in args.seeds)}]")
     out.append(f"strategies={json.dumps(strategies)}")
-    if args.tuned:
+    if not args.tuned:  # the temporal experiment's YAML switches tuning on
+        out.append("tuning.enabled=false")
+    else:
         space = {name: RESAMPLER_SPACE for name in BASELINES if name not in ("none",)}
         space["class_weight"] = {"scale_pos_weight": {"low": 1.0, "high": 300.0, "log": True}}
         space.update({name: GAN_SPACE for name in VARIANTS})
