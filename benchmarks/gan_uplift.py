@@ -3,6 +3,7 @@
     python benchmarks/gan_uplift.py --experiment default [--rows 300000] [--seeds 0 1]
     python benchmarks/gan_uplift.py --experiment temporal --tuned [--trials 12]
     python benchmarks/gan_uplift.py ... --store DIR --resume PARENT_RUN_ID   # after an interruption
+    python benchmarks/gan_uplift.py --from-results benchmarks/results/gan_uplift_default.json
 
 Runs an experiment of `experiments/` (the same folds for every strategy) into a throwaway MLflow
 store with `none`, `class_weight`, the resamplers and an ablation of the GAN's downstream-aware
@@ -19,11 +20,13 @@ options, each switched on alone and all together:
 With `--tuned`, every strategy gets the same search budget (`--trials` trials on the validation
 slice of each training fold, the classifier's space of the experiment plus each sampler's space);
 the GAN variants search the share of synthetic rows, their weight and the generator checkpoint
-(choice by the downstream classifier's validation AUPRC), and the untuned result is kept beside
-the tuned one (`report.include_untuned`). Prints and writes, per strategy, AUPRC, recall at 1 %
-false-positive rate and card precision@k (mean ± 95 % CI), the paired difference in AUPRC with
-`none` and with the reference resampler (chosen on the validation slices), and the ablation, to
+(choice by the downstream classifier's validation AUPRC), and each child also scores its model at
+the configured settings (`report.include_untuned`), so a tuned launch reports both comparisons on
+the same folds. Prints and writes, per strategy, AUPRC, recall at 1 % false-positive rate and card
+precision@k (mean ± 95 % CI), the paired difference in AUPRC with `none` and with the reference
+resampler (chosen on the validation slices), and the ablation, to
 benchmarks/results/gan_uplift_<experiment>[_tuned].{json,md}, with the exact command.
+`--from-results` rewrites them from an earlier results file (its children's metrics), running nothing.
 """
 
 from __future__ import annotations
@@ -117,24 +120,46 @@ def cell(mean: float, low: float, high: float) -> str:
     return f"{mean:.3f} ± {(high - low) / 2:.3f}" if pd.notna(low) else f"{mean:.3f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiment", choices=["default", "temporal"], default="default")
-    parser.add_argument("--rows", type=int, default=300_000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--tuned", action="store_true")
-    parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--gan-epochs", type=int, default=None, help="default: CGANConfig's")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument(
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--experiment", choices=["default", "temporal"], default="default")
+    p.add_argument("--rows", type=int, default=300_000)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--tuned", action="store_true")
+    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--gan-epochs", type=int, default=None, help="default: CGANConfig's")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument(
         "--store", type=Path, default=None, help="the MLflow store's folder (default: a new one)"
     )
-    parser.add_argument(
+    p.add_argument(
         "--resume", default=None, help="parent run id of an interrupted launch in --store"
     )
-    args = parser.parse_args()
+    p.add_argument(
+        "--from-results",
+        type=Path,
+        default=None,
+        help="rewrite the report of an earlier results file (.json) without running anything",
+    )
+    return p
+
+
+def config(args: argparse.Namespace) -> Any:
+    from pipeline.config import load_config
+
+    return load_config(ROOT / "experiments" / f"{args.experiment}.yaml", overrides(args))
+
+
+def main() -> None:
+    args = parser().parse_args()
+    if args.from_results is not None:
+        payload = json.loads(args.from_results.read_text())
+        # the launch's own options, from the command it recorded
+        launched = parser().parse_args(shlex.split(payload["command"])[2:])
+        write_report(payload, config(launched), launched.tuned, args.from_results.parent)
+        return
     if args.resume and args.store is None:
-        parser.error("--resume needs the --store folder of the interrupted launch")
+        parser().error("--resume needs the --store folder of the interrupted launch")
 
     import keras
     import xgboost
@@ -142,17 +167,25 @@ def main() -> None:
     store = args.store or Path(tempfile.mkdtemp(prefix="fraudgan-uplift-"))
     print(f"MLflow store: {store} (resume with --store {store} --resume PARENT_RUN_ID)")
     throwaway_store(store)
-    from pipeline.config import load_config
     from pipeline.runner import run_experiment
 
-    cfg = load_config(ROOT / "experiments" / f"{args.experiment}.yaml", overrides(args))
+    cfg = config(args)
     started = time.perf_counter()
     result = run_experiment(cfg, resume=args.resume)
-    seconds = time.perf_counter() - started
-    comparison = result.comparison
-    table = comparison.table.set_index("strategy")
-    frame = result.results
+    payload = {
+        "command": "python benchmarks/gan_uplift.py " + shlex.join(sys.argv[1:]),
+        "commit": commit(),
+        "machine": machine(xgboost, keras),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "failed": result.failed,
+        "children": json.loads(result.results.to_json(orient="records")),
+    }
+    write_report(payload, cfg, args.tuned, args.out)
 
+
+def strategy_rows(comparison: Any) -> list[dict[str, Any]]:
+    """One row per strategy: n, each metric's mean ± CI half-width, the paired differences."""
+    table = comparison.table.set_index("strategy")
     rows = []
     for strategy in table.index:
         r = table.loc[strategy]
@@ -168,21 +201,21 @@ def main() -> None:
                     f"{r[f'{vs}_diff']:+.3f} [{r[f'{vs}_ci_low']:+.3f}, {r[f'{vs}_ci_high']:+.3f}] "
                     f"{r[f'{vs}_verdict']}"
                 )
-        if "untuned_average_precision" in frame:
-            untuned = frame.loc[frame["strategy"] == strategy, "untuned_average_precision"]
-            row["AUPRC untuned"] = f"{untuned.mean():.3f}"
         rows.append(row)
+    return rows
 
-    # the ablation: each GAN option against the GAN at its defaults, on the same folds
+
+def ablation(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each GAN option against the GAN at its defaults, on the same (fold, seed)."""
     keys = ["fold", "seed"]
     base = frame[frame["strategy"] == "cgan"].set_index(keys)["average_precision"]
-    ablation = []
+    out = []
     for name in VARIANTS:
         if name == "cgan":
             continue
         values = frame[frame["strategy"] == name].set_index(keys)["average_precision"]
         diff = (values - base).dropna()
-        ablation.append(
+        out.append(
             {
                 "variant": name,
                 "options": json.dumps(VARIANTS[name]),
@@ -191,55 +224,98 @@ def main() -> None:
                 "n": int(diff.size),
             }
         )
+    return out
 
-    command = "python benchmarks/gan_uplift.py " + shlex.join(sys.argv[1:])
+
+def untuned(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The children's results before tuning (their `untuned_` metrics), or None untuned."""
+    from pipeline.report.comparison import ID_COLUMNS
+    from pipeline.runner import UNTUNED_PREFIX
+
+    columns = {c: c[len(UNTUNED_PREFIX) :] for c in frame if c.startswith(UNTUNED_PREFIX)}
+    if not columns:
+        return None
+    return pd.concat(
+        [frame[list(ID_COLUMNS)], frame[list(columns)].rename(columns=columns)], axis=1
+    )
+
+
+def section(title: str, frame: pd.DataFrame, cfg: Any) -> tuple[list[str], dict[str, Any]]:
+    """A comparison of `frame` as markdown lines, and as records for the results file."""
+    from pipeline.runner import build_comparison
+
+    comparison = build_comparison(frame, cfg)
+    rows = strategy_rows(comparison)
+    steps = ablation(frame)
     headers = ["strategy", "n", *METRICS.values(), "Δ AUPRC vs none", "Δ AUPRC vs reference"]
-    keys_out = ["strategy", "n", *METRICS, "vs_baseline", "vs_reference"]
-    if any("AUPRC untuned" in r for r in rows):
-        headers.append("AUPRC untuned")
-        keys_out.append("AUPRC untuned")
-    resumed = " (this launch: the children its interrupted launch had not finished)"
+    keys = ["strategy", "n", *METRICS, "vs_baseline", "vs_reference"]
     lines = [
-        f"`{command}`: {len(frame)} child runs in {seconds / 60:.0f} min"
-        f"{resumed if args.resume else ''} "
-        f"({result.experiment_name}, {'tuned' if args.tuned else 'untuned'}, "
-        f"commit {commit()}).",
+        f"## {title}",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "|".join(" --- " for _ in headers) + "|",
-    ]
-    lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys_out) + " |" for r in rows]
-    lines += [
+        *("| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows),
         "",
         comparison.summary(),
         "",
         "Ablation (AUPRC minus `cgan`'s on the same folds):",
         "",
+        "| variant | options | Δ AUPRC vs cgan | folds better |",
+        "|---|---|---:|---:|",
+        *(
+            f"| {a['variant']} | `{a['options']}` | {a['auprc_minus_cgan']:+.4f} | "
+            f"{a['folds_better']}/{a['n']} |"
+            for a in steps
+        ),
+        "",
+        *comparison.notes(),
+        "",
     ]
-    lines += ["| variant | options | Δ AUPRC vs cgan | folds better |", "|---|---|---:|---:|"]
-    lines += [
-        f"| {a['variant']} | `{a['options']}` | {a['auprc_minus_cgan']:+.4f} | "
-        f"{a['folds_better']}/{a['n']} |"
-        for a in ablation
-    ]
-    lines += ["", *comparison.notes()]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    stem = f"gan_uplift_{args.experiment}{'_tuned' if args.tuned else ''}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.md").write_text(text)
-    payload = {
-        "command": command,
-        "commit": commit(),
-        "machine": machine(xgboost, keras),
-        "wall_seconds": round(seconds, 1),
-        "variants": VARIANTS,
+    records = {
         "table": json.loads(comparison.table.to_json(orient="records")),
-        "ablation": ablation,
-        "failed": result.failed,
-        "children": json.loads(frame.to_json(orient="records")),
+        "ablation": steps,
     }
-    (args.out / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    return lines, records
+
+
+def write_report(payload: dict[str, Any], cfg: Any, tuned: bool, out: Path) -> None:
+    """Prints and writes the results' markdown and JSON (tuned runs: tuned and untuned)."""
+    frame = pd.DataFrame(payload["children"])
+    command = payload["command"]
+    resumed = " (this launch: the children its interrupted launch had not finished)"
+    lines = [
+        f"`{command}`: {len(frame)} child runs in {payload['wall_seconds'] / 60:.0f} min"
+        f"{resumed if '--resume' in command else ''} "
+        f"({cfg.name}, {'tuned' if tuned else 'untuned'}, commit {payload['commit']}).",
+        "",
+    ]
+    if tuned:
+        body, records = section(
+            f"Tuned: {cfg.tuning.n_trials} trials per strategy and fold", frame, cfg
+        )
+        before = untuned(frame)
+        if before is not None:
+            more, untuned_records = section(
+                "Untuned: the same children at their configured settings", before, cfg
+            )
+            body += more
+            records["untuned"] = untuned_records
+    else:
+        body, records = section("Untuned", frame, cfg)
+    text = "\n".join(lines + body)
+    print(text)
+    stem = f"gan_uplift_{cfg.name.removeprefix('gan-uplift-')}{'_tuned' if tuned else ''}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text(text)
+    keep = ("command", "commit", "machine", "wall_seconds")
+    result = {
+        **{k: payload[k] for k in keep},
+        "variants": VARIANTS,
+        **records,
+        "failed": payload.get("failed", []),
+        "children": payload["children"],
+    }
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
