@@ -23,7 +23,7 @@ from models.errors import ConfigError, did_you_mean
 DEFAULT_SAMPLING_STRATEGY = 0.1
 
 Encoding = Literal["onehot", "ordinal"]
-Family = Literal["baseline", "smote", "gan"]
+Family = Literal["baseline", "resampler", "gan"]  # resampler: ros and the SMOTE family
 
 # Set by the pipeline, never by the user.
 _MANAGED_PARAMS = {"random_state", "categorical_features", "n_jobs", "rules", "cache"}
@@ -101,19 +101,19 @@ REGISTRY: dict[str, StrategySpec] = {
             tune_decision_threshold=True,
             description="no resampling, decision threshold tuned on validation data",
         ),
-        StrategySpec("ros", "smote", "imblearn.over_sampling:RandomOverSampler"),
-        StrategySpec("smote", "smote", "imblearn.over_sampling:SMOTE"),
-        StrategySpec("borderline", "smote", "imblearn.over_sampling:BorderlineSMOTE"),
-        StrategySpec("adasyn", "smote", "imblearn.over_sampling:ADASYN"),
+        StrategySpec("ros", "resampler", "imblearn.over_sampling:RandomOverSampler"),
+        StrategySpec("smote", "resampler", "imblearn.over_sampling:SMOTE"),
+        StrategySpec("borderline", "resampler", "imblearn.over_sampling:BorderlineSMOTE"),
+        StrategySpec("adasyn", "resampler", "imblearn.over_sampling:ADASYN"),
         StrategySpec(
             "smotenc",
-            "smote",
+            "resampler",
             "imblearn.over_sampling:SMOTENC",
             encoding="ordinal",
             needs_categorical=True,
         ),
         StrategySpec(
-            "smote_tomek", "smote", "imblearn.combine:SMOTETomek", extra_params=("k_neighbors",)
+            "smote_tomek", "resampler", "imblearn.combine:SMOTETomek", extra_params=("k_neighbors",)
         ),
         StrategySpec("cgan", "gan", "models.gan:CGANOverSampler", sampler_first=True),
     )

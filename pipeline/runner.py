@@ -39,7 +39,6 @@ from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 
 log = logging.getLogger(__name__)
 
-RESAMPLERS = tuple(k for k, spec in REGISTRY.items() if spec.family == "smote")
 UNTUNED_PREFIX = "untuned_"
 
 
@@ -556,7 +555,6 @@ def build_comparison(frame: pd.DataFrame, cfg: ExperimentConfig) -> report.Compa
     return report.compare(
         frame,
         baseline="none",
-        resamplers=RESAMPLERS,
         reference=cfg.report.reference,
         metric=cfg.report.metric,
         test_train_ratio=ratio,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import DataError
+from models.samplers import REGISTRY
 from pipeline import evaluate
 from pipeline.report.metrics import TREES, finite, lower_is_better, metric_label, metric_range
 from pipeline.report.statistics import (
@@ -31,7 +32,9 @@ from pipeline.tracking import QUALITY_PREFIX
 
 log = logging.getLogger(__name__)
 
-RESAMPLERS: tuple[str, ...] = ("ros", "smote", "borderline", "adasyn", "smotenc", "smote_tomek")
+RESAMPLERS: tuple[str, ...] = tuple(
+    kind for kind, spec in REGISTRY.items() if spec.family == "resampler"
+)
 """Strategy kinds that resample the training rows (random over-sampling and the SMOTE family)."""
 TIMING_COLUMNS: tuple[str, ...] = ("resample_seconds", "fit_seconds", "predict_seconds")
 SECONDARY_METRICS: tuple[str, ...] = (
