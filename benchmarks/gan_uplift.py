@@ -156,6 +156,7 @@ def main() -> None:
         payload = json.loads(args.from_results.read_text())
         # the launch's own options, from the command it recorded
         launched = parser().parse_args(shlex.split(payload["command"])[2:])
+        payload["report_command"] = "python benchmarks/gan_uplift.py " + shlex.join(sys.argv[1:])
         write_report(payload, config(launched), launched.tuned, args.from_results.parent)
         return
     if args.resume and args.store is None:
@@ -289,6 +290,8 @@ def write_report(payload: dict[str, Any], cfg: Any, tuned: bool, out: Path) -> N
         f"({cfg.name}, {'tuned' if tuned else 'untuned'}, commit {payload['commit']}).",
         "",
     ]
+    if "report_command" in payload:
+        lines[-1:-1] = [f"This report: `{payload['report_command']}` at commit {commit()}."]
     if tuned:
         body, records = section(
             f"Tuned: {cfg.tuning.n_trials} trials per strategy and fold", frame, cfg
@@ -303,19 +306,19 @@ def write_report(payload: dict[str, Any], cfg: Any, tuned: bool, out: Path) -> N
     else:
         body, records = section("Untuned", frame, cfg)
     text = "\n".join(lines + body)
-    print(text)
     stem = f"gan_uplift_{cfg.name.removeprefix('gan-uplift-')}{'_tuned' if tuned else ''}"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(text)
-    keep = ("command", "commit", "machine", "wall_seconds")
+    keep = ("command", "commit", "machine", "wall_seconds", "report_command")
     result = {
-        **{k: payload[k] for k in keep},
+        **{k: payload[k] for k in keep if k in payload},
         "variants": VARIANTS,
         **records,
         "failed": payload.get("failed", []),
         "children": payload["children"],
     }
     (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(text)
 
 
 if __name__ == "__main__":
