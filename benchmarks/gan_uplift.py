@@ -151,16 +151,17 @@ def config(args: argparse.Namespace) -> Any:
 
 
 def main() -> None:
-    args = parser().parse_args()
+    options = parser()
+    args = options.parse_args()
     if args.from_results is not None:
         payload = json.loads(args.from_results.read_text())
         # the launch's own options, from the command it recorded
-        launched = parser().parse_args(shlex.split(payload["command"])[2:])
+        launched = options.parse_args(shlex.split(payload["command"])[2:])
         payload["report_command"] = "python benchmarks/gan_uplift.py " + shlex.join(sys.argv[1:])
         write_report(payload, config(launched), launched.tuned, args.from_results.parent)
         return
     if args.resume and args.store is None:
-        parser().error("--resume needs the --store folder of the interrupted launch")
+        options.error("--resume needs the --store folder of the interrupted launch")
 
     import keras
     import xgboost

@@ -33,7 +33,8 @@ def imports(path: Path, known: set[str]) -> set[str]:
 
 def import_graph() -> dict[str, set[str]]:
     known = modules()
-    return {name: imports(path, set(known)) - {name} for name, path in known.items()}
+    names = set(known)
+    return {name: imports(path, names) - {name} for name, path in known.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
