@@ -1,14 +1,17 @@
-"""The experiment runner: every strategy on the same folds and seeds, tracked in MLflow."""
+"""The experiment runner: every strategy on the same folds and seeds, tracked in MLflow.
+
+A launch: prepare the data and folds, open (or resume) the parent run, run each (fold, strategy)
+child through `pipeline.fold.FoldRunner`, then log the comparison, the report and the summary runs.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,80 +20,33 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from models.classifier import (
-    build_pipeline,
-    category_cardinalities,
-    for_refit,
-    n_trees,
-    rounds_policy,
-    sampler_stats,
-)
 from models.errors import ConfigError, FraudganError
-from models.gan import GANCache
-from models.samplers import REGISTRY, StrategyContext, build_strategy, strategy_kind
-from pipeline import evaluate, report, tracking
+from models.samplers import REGISTRY, strategy_kind
+from pipeline import report, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
-from pipeline.data.sources import Dataset, build_source
+from pipeline.data.sources import build_source
 from pipeline.engines import engine_for
-from pipeline.features import FeatureRules, build_features, feature_columns, feature_rules
-from pipeline.split import Fold, stratified_folds, temporal_folds, validation_slice
-from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
+from pipeline.features import build_features, feature_columns, feature_rules
+from pipeline.fold import UNTUNED_PREFIX, ChildResult, FoldRunner, Prepared, log_child
+from pipeline.split import stratified_folds, temporal_folds
 
 log = logging.getLogger(__name__)
 
-UNTUNED_PREFIX = "untuned_"
-
-
-@dataclass
-class Prepared:
-    """The data of one experiment, ready for the folds: features, roles, and the folds."""
-
-    dataset: Dataset
-    frame: pd.DataFrame
-    numeric: list[str]
-    categorical: list[str]
-    y: np.ndarray
-    days: np.ndarray | None
-    entity: np.ndarray | None
-    amount: np.ndarray | None
-    folds: list[Fold]
-    rules: FeatureRules | None = None  # between the model's engineered input columns
-
-    @property
-    def schema(self) -> Schema:
-        return self.dataset.schema
-
-    @property
-    def X(self) -> pd.DataFrame:
-        return self.frame[self.categorical + self.numeric]
-
-
-@dataclass
-class ChildResult:
-    """What one (strategy, fold, seed) child produced."""
-
-    strategy: str
-    kind: str
-    fold: int
-    seed: int
-    metrics: dict[str, float]
-    pr_curve: np.ndarray | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    history: list[TrialRecord] = field(default_factory=list)
-    run_id: str | None = None
-    status: str = tracking.FINISHED
-    quality: Any = None  # pipeline.quality.QualityReport of a GAN child
-    gan_history: dict[str, list[float]] = field(default_factory=dict)
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "kind": self.kind,
-            "fold": self.fold,
-            "seed": self.seed,
-            **self.metrics,
-        }
+# One fold's names, importable from here as before the launch and the fold were split.
+__all__ = [
+    "UNTUNED_PREFIX",
+    "ChildResult",
+    "ExperimentResult",
+    "FoldRunner",
+    "Prepared",
+    "build_comparison",
+    "check_strategies",
+    "load_comparison",
+    "prepare",
+    "results_frame",
+    "run_experiment",
+]
 
 
 @dataclass
@@ -181,334 +137,6 @@ def check_strategies(cfg: ExperimentConfig, prepared: Prepared) -> None:
                 f"strategy {name!r} needs categorical columns and the data has none; "
                 "remove it or declare categorical columns in data.schema"
             )
-
-
-def space_for(cfg: ExperimentConfig, name: str, kind: str) -> SearchSpace:
-    t = cfg.tuning
-    sampler_space = t.sampler_space.get(name, t.sampler_space.get(kind, {}))
-    return SearchSpace(
-        classifier=tuple(parse_space(t.classifier_space, "tuning.classifier_space")),
-        sampler=tuple(parse_space(sampler_space, f"tuning.sampler_space.{name}")),
-    )
-
-
-@dataclass
-class _Fitted:
-    """A fitted strategy: the model scored on the test fold and what the validation slice saw.
-
-    `selection_pipe` is the model fitted on the fit rows, whose validation probabilities `p_val`
-    chose the number of trees and the threshold; `pipe` is the model that is scored: the same
-    one, or (with `validation.refit`) its refit on every row of the training fold.
-    """
-
-    pipe: Any
-    strategy: Any
-    fit_seconds: float
-    val_ap: float
-    p_val: np.ndarray
-    selection_pipe: Any = None
-    resample_seconds: float = 0.0
-    refit_seconds: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.selection_pipe is None:
-            self.selection_pipe = self.pipe
-
-    @property
-    def refitted(self) -> bool:
-        return self.pipe is not self.selection_pipe
-
-
-class FoldRunner:
-    """Fits and scores strategies on one outer fold; the validation slice is cut once per fold."""
-
-    def __init__(self, cfg: ExperimentConfig, prepared: Prepared, fold: Fold) -> None:
-        self.cfg = cfg
-        self.p = prepared
-        self.fold = fold
-        v = cfg.validation
-        self.fit_idx, self.val_idx = validation_slice(
-            prepared.frame,
-            fold.train,
-            prepared.schema,
-            fraction=v.fraction,
-            gap_days=v.gap_days,
-            seed=fold.seed,
-        )
-        X = prepared.X
-        self.X_fit, self.y_fit = X.iloc[self.fit_idx], prepared.y[self.fit_idx]
-        self.X_val, self.y_val = X.iloc[self.val_idx], prepared.y[self.val_idx]
-        self.X_test, self.y_test = X.iloc[fold.test], prepared.y[fold.test]
-        self.X_train, self.y_train = X.iloc[fold.train], prepared.y[fold.train]
-        self.cardinalities = category_cardinalities(self.X_fit, prepared.categorical)
-        self._fits: dict[Any, _Fitted] = {}
-        n_pos = int(self.y_fit.sum())
-        self.ctx = StrategyContext(
-            random_state=fold.seed,
-            n_positive=n_pos,
-            n_negative=len(self.y_fit) - n_pos,
-            categorical_indices=tuple(range(len(prepared.categorical))),
-            categorical=tuple(prepared.categorical),
-            rules=prepared.rules,
-            gan_cache=GANCache(),
-        )
-
-    def xgb_params(self, strategy: Any, clf_overrides: dict[str, Any]) -> dict[str, Any]:
-        """XGBoost parameters of one fit: the YAML's, the trial's, the strategy's, and the
-        validation slice's choice of the number of trees (`ValidationConfig`)."""
-        xgb = {**self.cfg.classifier.xgb_params(), **clf_overrides, **strategy.classifier_params}
-        v = self.cfg.validation
-        rounds = rounds_policy(
-            xgb["n_estimators"],
-            xgb.pop("early_stopping_rounds", None),
-            min_trees_fraction=v.min_trees_fraction,
-            patience_fraction=v.patience_fraction,
-            smoothing_fraction=v.smoothing_fraction,
-        )
-        return {
-            **xgb,
-            "early_stopping_rounds": None,
-            "callbacks": None if rounds is None else [rounds],
-        }
-
-    def _fit_engine(self, pipe: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> None:
-        engine_for(self.cfg).fit(pipe, X, y, X_val, y_val)
-
-    def fit(self, name: str, params: dict[str, Any], clf_overrides: dict[str, Any]) -> _Fitted:
-        """Fit one strategy on the fit rows; the validation slice chooses its number of trees."""
-        strategy = build_strategy(name, params, self.ctx)
-        pipe = build_pipeline(
-            self.p.numeric,
-            self.p.categorical,
-            sampler=strategy.sampler,
-            encoding=strategy.encoding,
-            xgb_params=self.xgb_params(strategy, clf_overrides),
-            cardinalities=self.cardinalities,
-            random_state=self.fold.seed,
-            keep_synthetic=strategy.family == "gan" and self.cfg.report.quality,
-            sampler_first=strategy.sampler_first,
-        )
-        # Strategies that differ only after fitting (`threshold` vs `none`) share one fit.
-        key = repr(pipe.get_params(deep=True))
-        if key in self._fits:
-            cached = self._fits[key]
-            return dataclasses.replace(cached, strategy=strategy)
-        start = time.perf_counter()
-        self._fit_engine(pipe, self.X_fit, self.y_fit, self.X_val, self.y_val)
-        seconds = time.perf_counter() - start
-        p_val = pipe.predict_proba(self.X_val)[:, 1]
-        fitted = _Fitted(
-            pipe,
-            strategy,
-            seconds,
-            evaluate.average_precision(self.y_val, p_val),
-            p_val,
-            resample_seconds=sampler_stats(pipe)["resample_seconds"],
-        )
-        if strategy.sampler is None:
-            self._fits[key] = fitted
-        return fitted
-
-    def final(self, fitted: _Fitted) -> _Fitted:
-        """The model to score: with `validation.refit`, `fitted` trained again on every row of the
-        training fold with the trees it kept (resampled inside the pipeline, as before)."""
-        if not self.cfg.validation.refit or fitted.refitted:
-            return fitted
-        key = ("refit", repr(fitted.pipe.get_params(deep=True)))
-        if key in self._fits:
-            return dataclasses.replace(self._fits[key], strategy=fitted.strategy)
-        pipe = for_refit(fitted.pipe)
-        start = time.perf_counter()
-        self._fit_engine(pipe, self.X_train, self.y_train)
-        seconds = time.perf_counter() - start
-        refit = dataclasses.replace(
-            fitted,
-            pipe=pipe,
-            selection_pipe=fitted.pipe,
-            fit_seconds=fitted.fit_seconds + seconds,
-            resample_seconds=fitted.resample_seconds + sampler_stats(pipe)["resample_seconds"],
-            refit_seconds=seconds,
-        )
-        if fitted.strategy.sampler is None:
-            self._fits[key] = refit
-        return refit
-
-    def threshold(self, fitted: _Fitted) -> float:
-        """The decision threshold chosen on the validation slice by the YAML's policy."""
-        v = self.cfg.validation
-        return evaluate.choose_threshold(
-            self.y_val,
-            fitted.p_val,
-            policy=v.threshold_policy,
-            target_fpr=v.target_fpr,
-            alerts_per_day=v.alerts_per_day,
-            days=None if self.p.days is None else self.p.days[self.val_idx],
-        )
-
-    def score(self, fitted: _Fitted) -> tuple[dict[str, float], np.ndarray]:
-        """Test-fold metrics of a fitted strategy, its threshold chosen on validation data."""
-        threshold = self.threshold(fitted)
-        start = time.perf_counter()
-        p_test = fitted.pipe.predict_proba(self.X_test)[:, 1]
-        predict_seconds = time.perf_counter() - start
-        test = self.fold.test
-        metrics = evaluate.evaluate_predictions(
-            self.y_test,
-            p_test,
-            threshold=threshold,
-            decision_threshold=threshold if fitted.strategy.tune_decision_threshold else 0.5,
-            amount=None if self.p.amount is None else self.p.amount[test],
-            days=None if self.p.days is None else self.p.days[test],
-            entity=None if self.p.entity is None else self.p.entity[test],
-            k=self.cfg.report.k,
-        )
-        metrics.update(
-            threshold=float(threshold),
-            val_average_precision=fitted.val_ap,
-            fit_seconds=fitted.fit_seconds - fitted.resample_seconds,
-            refit_seconds=fitted.refit_seconds,
-            predict_seconds=predict_seconds,
-            n_trees=float(n_trees(fitted.pipe.named_steps["classifier"])),
-            resample_seconds=fitted.resample_seconds,
-            n_synthetic=sampler_stats(fitted.pipe)["n_synthetic"],
-        )
-        return metrics, evaluate.pr_curve_points(self.y_test, p_test)
-
-    def tune(
-        self, name: str, params: dict[str, Any]
-    ) -> tuple[_Fitted, list[TrialRecord], dict[str, Any]]:
-        """Search the strategy's space on the validation slice; the best fit, history, choice.
-
-        The best trial's model is the tuned model: trained on the fit rows with the same validation
-        rows for early stopping as every other strategy, never on the test fold.
-        """
-        space = space_for(self.cfg, name, strategy_kind(name, params))
-        fits: list[_Fitted] = []
-
-        def objective(clf: dict[str, Any], smp: dict[str, Any]) -> float:
-            fits.append(self.fit(name, {**params, **smp}, clf))
-            return fits[-1].val_ap
-
-        t = self.cfg.tuning
-        history = search(
-            space, objective, method=t.method, n_trials=t.n_trials, seed=self.fold.seed
-        )
-        best = max(history, key=lambda r: r.value)
-        return fits[best.number], history, {**best.classifier_params, **best.sampler_params}
-
-    def run(self, name: str, params: dict[str, Any]) -> ChildResult:
-        """Fit (tuning inside the training fold when enabled) and score one strategy."""
-        kind = strategy_kind(name, params)
-        tuning = self.cfg.tuning
-        untuned = None
-        history: list[TrialRecord] = []
-        chosen: dict[str, Any] = {}
-        if tuning.enabled:
-            fitted, history, chosen = self.tune(name, params)
-            if self.cfg.report.include_untuned:
-                untuned, _ = self.score(self.final(self.fit(name, params, {})))
-        else:
-            fitted = self.fit(name, params, {})
-        fitted = self.final(fitted)
-        metrics, curve = self.score(fitted)
-        quality = None
-        gan_history: dict[str, list[float]] = {}
-        sampler_step = fitted.pipe.named_steps.get("sampler")
-        if sampler_step is not None and getattr(sampler_step, "appended_", None) is not None:
-            quality = gan_quality(self, fitted, sampler_step.appended_)
-            metrics.update(quality.metrics)
-        synthesizer = _synthesizer(fitted.pipe)
-        if synthesizer is not None:
-            synthesizer.log_to_mlflow("cgan")  # the generator (.keras), transformer and rules
-            gan_history = dict(synthesizer.history_)
-            # the refit trains the chosen epochs without tests: its tests are the selection GAN's
-            chosen_by = _synthesizer(fitted.selection_pipe)
-            if chosen_by is not None and "c2st_auc" not in gan_history:
-                tests = ("c2st_epoch", "c2st_auc")
-                gan_history |= {k: chosen_by.history_[k] for k in tests if k in chosen_by.history_}
-            metrics.update(gan_metrics(synthesizer, sampler_step.sampler))
-        if untuned is not None:
-            metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
-        return ChildResult(
-            strategy=name,
-            kind=kind,
-            fold=self.fold.fold,
-            seed=self.fold.seed,
-            metrics=metrics,
-            pr_curve=curve,
-            params={**{k: v for k, v in params.items() if k != "kind"}, **chosen},
-            history=history,
-            quality=quality,
-            gan_history=gan_history,
-        )
-
-
-def _synthesizer(pipe: Any) -> Any:
-    """The fitted GAN of a pipeline's sampler step, or None."""
-    step = pipe.named_steps.get("sampler") if pipe is not None else None
-    return getattr(getattr(step, "sampler", None), "synthesizer_", None)
-
-
-def gan_series(history: dict[str, list[float]]) -> dict[str, tuple[list[int], list[float]]]:
-    """A GAN's per-epoch losses and per-test two-sample AUCs as MLflow metric histories."""
-    steps = {"c2st_auc": history.get("c2st_epoch", [])}
-    return {
-        f"{tracking.GAN_PREFIX}{key}": (steps.get(key, history.get("epoch", [])), values)
-        for key, values in history.items()
-        if key not in ("epoch", "c2st_epoch")
-    }
-
-
-def _log_child(result: ChildResult, run_id: str) -> None:
-    result.metrics = {tracking.metric_name(k): v for k, v in result.metrics.items()}
-    tracking.log_metrics(run_id, result.metrics)
-    if result.gan_history:
-        tracking.log_series(run_id, gan_series(result.gan_history))
-    tracking.log_params(run_id, result.params)
-    tracking.inherit_inputs(run_id)
-    if result.pr_curve is not None:
-        mlflow.log_dict(
-            {
-                "recall": np.linspace(0, 1, len(result.pr_curve)).tolist(),
-                "precision": result.pr_curve.tolist(),
-            },
-            "pr_curve.json",
-        )
-    if result.quality is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            result.quality.to_html(out / "quality_report.html")
-            result.quality.per_column.to_csv(out / "quality_per_column.csv", index=False)
-            result.quality.save_pngs(out)
-            mlflow.log_artifacts(str(out), artifact_path="quality")
-        if result.quality.memorization_flag:
-            log.warning(
-                "%s fold %d: the GAN's rows look memorized: %s",
-                result.strategy,
-                result.fold,
-                "; ".join(result.quality.memorization_reasons),
-            )
-    if result.history:
-        mlflow.log_dict(
-            [
-                {
-                    "trial": r.number,
-                    "value": r.value,
-                    "best_so_far": r.best_so_far,
-                    "classifier": r.classifier_params,
-                    "sampler": r.sampler_params,
-                }
-                for r in result.history
-            ],
-            "tuning_history.json",
-        )
-        client = mlflow.MlflowClient()
-        now = int(time.time() * 1000)
-        metrics = [
-            mlflow.entities.Metric("tuning_best_so_far", r.best_so_far, now, r.number)
-            for r in result.history
-        ]
-        tracking.retry(lambda: client.log_batch(run_id, metrics=metrics), what="logging history")
 
 
 def _resumed_results(parent_run_id: str) -> dict[tuple[str, int, int], ChildResult]:
@@ -911,7 +539,7 @@ def _run_experiment(
                 if cfg.tuning.enabled:
                     result.metrics["tuning_seconds"] = time.perf_counter() - start
                 result.run_id = child.info.run_id
-                _log_child(result, child.info.run_id)
+                log_child(result, child.info.run_id)
                 tracking.end_active(tracking.FINISHED)
                 results.append(result)
             except KeyboardInterrupt:
@@ -953,48 +581,3 @@ def load_comparison(parent_run_id: str) -> tuple[report.Comparison, pd.DataFrame
         raise FraudganError(f"run {parent_run_id} has no finished child runs to compare")
     frame = results_frame(results).sort_values(["strategy", "fold", "seed"])
     return build_comparison(frame, cfg), frame, dict(parent.data.tags)
-
-
-def gan_metrics(synthesizer: Any, sampler: Any) -> dict[str, float]:
-    """What a GAN child logs about its generator: training, selection, filtering."""
-    out = {
-        "gan_best_epoch": float(synthesizer.best_epoch_),
-        "gan_epoch_used": float(sampler.epoch_),
-        "gan_epochs_run": float(synthesizer.epochs_run_),
-        "gan_train_seconds": float(synthesizer.train_seconds_),
-        "gan_rows_per_second": float(synthesizer.rows_per_second_),
-        "gan_generated": float(sampler.n_generated_),
-        "gan_kept": float(sampler.n_kept_),
-    }
-    if synthesizer.c2st_auc_ is not None:
-        out["gan_selected_c2st_auc"] = float(synthesizer.c2st_auc_)
-    return out
-
-
-def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: pd.DataFrame) -> Any:
-    """The quality report of a GAN child: its synthetic fraud rows against the real fraud rows
-    the scored model trained on; the test fold's fraud rows, which no GAN saw, are the holdout."""
-    from pipeline.quality import quality_report
-
-    X, y = (fr.X_train, fr.y_train) if fitted.refitted else (fr.X_fit, fr.y_fit)
-    holdout = fr.X_test[fr.y_test == 1]
-    rules = fr.p.rules
-    if rules is not None:
-        log.info("generated rows breaking a feature rule: %s", rules.violations(synthetic))
-    report = quality_report(
-        X[y == 1],
-        synthetic,
-        categorical=fr.p.categorical,
-        holdout=holdout if len(holdout) >= 5 else None,
-        train_legit=X[y == 0],
-        test=fr.X_test,
-        test_label=fr.y_test,
-        random_state=fr.fold.seed,
-    )
-    if rules is not None:
-        broken = rules.broken_rows(synthetic)
-        report.metrics["quality_rule_violations"] = float(broken.sum())
-        report.metrics["quality_rule_violation_share"] = (
-            float(broken.mean()) if len(broken) else 0.0
-        )
-    return report
