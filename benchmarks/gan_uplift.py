@@ -32,6 +32,7 @@ benchmarks/results/gan_uplift_<experiment>[_tuned].{json,md}, with the exact com
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -180,6 +181,7 @@ def main() -> None:
         "machine": machine(xgboost, keras),
         "wall_seconds": round(time.perf_counter() - started, 1),
         "failed": result.failed,
+        "correction": dataclasses.asdict(result.comparison.correction),
         "children": json.loads(result.results.to_json(orient="records")),
     }
     write_report(payload, cfg, args.tuned, args.out)
@@ -242,11 +244,13 @@ def untuned(frame: pd.DataFrame) -> pd.DataFrame | None:
     )
 
 
-def section(title: str, frame: pd.DataFrame, cfg: Any) -> tuple[list[str], dict[str, Any]]:
+def section(
+    title: str, frame: pd.DataFrame, cfg: Any, correction: Any
+) -> tuple[list[str], dict[str, Any]]:
     """A comparison of `frame` as markdown lines, and as records for the results file."""
     from pipeline.runner import build_comparison
 
-    comparison = build_comparison(frame, cfg)
+    comparison = build_comparison(frame, cfg, correction)
     rows = strategy_rows(comparison)
     steps = ablation(frame)
     headers = ["strategy", "n", *METRICS.values(), "Δ AUPRC vs none", "Δ AUPRC vs reference"]
@@ -282,8 +286,15 @@ def section(title: str, frame: pd.DataFrame, cfg: Any) -> tuple[list[str], dict[
 
 def write_report(payload: dict[str, Any], cfg: Any, tuned: bool, out: Path) -> None:
     """Prints and writes the results' markdown and JSON (tuned runs: tuned and untuned)."""
+    from pipeline.runner import prepare
+    from pipeline.split import VarianceCorrection
+
     frame = pd.DataFrame(payload["children"])
     command = payload["command"]
+    if "correction" in payload:
+        correction = VarianceCorrection(**payload["correction"])
+    else:  # a results file written before the folds carried their correction
+        correction = prepare(cfg).folds.correction
     resumed = " (this launch: the children its interrupted launch had not finished)"
     lines = [
         f"`{command}`: {len(frame)} child runs in {payload['wall_seconds'] / 60:.0f} min"
@@ -295,17 +306,17 @@ def write_report(payload: dict[str, Any], cfg: Any, tuned: bool, out: Path) -> N
         lines[-1:-1] = [f"This report: `{payload['report_command']}` at commit {commit()}."]
     if tuned:
         body, records = section(
-            f"Tuned: {cfg.tuning.n_trials} trials per strategy and fold", frame, cfg
+            f"Tuned: {cfg.tuning.n_trials} trials per strategy and fold", frame, cfg, correction
         )
         before = untuned(frame)
         if before is not None:
             more, untuned_records = section(
-                "Untuned: the same children at their configured settings", before, cfg
+                "Untuned: the same children at their configured settings", before, cfg, correction
             )
             body += more
             records["untuned"] = untuned_records
     else:
-        body, records = section("Untuned", frame, cfg)
+        body, records = section("Untuned", frame, cfg, correction)
     text = "\n".join(lines + body)
     stem = f"gan_uplift_{cfg.name.removeprefix('gan-uplift-')}{'_tuned' if tuned else ''}"
     out.mkdir(parents=True, exist_ok=True)

@@ -78,9 +78,10 @@ def main() -> None:
     seconds = time.perf_counter() - started
 
     from pipeline.config import load_config
+    from pipeline.runner import prepare
 
     cfg = load_config(ROOT / "experiments" / "default.yaml", base)
-    ratio = 1 / (cfg.split.n_splits - 1)
+    correction = prepare(cfg).folds.correction
     keys = ["strategy", "fold", "seed"]
     rows = []
     for strategy in args.strategies:
@@ -89,7 +90,7 @@ def main() -> None:
             b["average_precision"],
             a["average_precision"],
             ref_name="no refit",
-            test_train_ratio=ratio,
+            correction=correction.term,
         )
         rows.append(
             {

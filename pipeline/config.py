@@ -91,17 +91,59 @@ class FeaturesConfig(_Strict):
 
 
 class SplitConfig(_Strict):
-    """Outer folds: stratified k-fold repeated over seeds, or temporal (prequential) folds."""
+    """Outer folds: stratified k-fold repeated over seeds, or temporal (prequential) folds.
+
+    Stratified: `n_splits` folds once per seed of `seeds` (repeated stratified k-fold); `repeats: N`
+    is the shorthand for N seeds from the first one (s, s+1, ..., s+N-1; 0..N-1 by default). Temporal: `n_folds` folds of `train_days | gap_days |
+    test_days`, each `step_days` earlier; with `exclude_known_compromised`, a card known compromised
+    is not scored, `known_cards` saying which frauds make it known: `training` (its fold's training
+    and delay periods, the literature's protocol) or `history` (any earlier fraud).
+    """
 
     kind: Literal["stratified", "temporal"] = "stratified"
     n_splits: int = Field(3, ge=2)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    repeats: int | None = Field(None, ge=1)
     train_days: float = Field(28.0, gt=0)
     gap_days: float = Field(7.0, ge=0)
     test_days: float = Field(7.0, gt=0)
     n_folds: int = Field(3, ge=1)
     step_days: float | None = None
     exclude_known_compromised: bool = True
+    known_cards: Literal["training", "history"] = "training"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _repeats_are_seeds(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or raw.get("repeats") is None:
+            return raw
+        repeats = raw["repeats"]
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            return raw  # the field's own check names the problem
+        if raw.get("kind", "stratified") != "stratified":
+            raise ValueError(
+                "split.repeats repeats stratified k-fold; temporal folds are fixed by their "
+                "windows (remove split.repeats, or use split.kind: stratified)"
+            )
+        given = raw.get("seeds")
+        if isinstance(given, list) and len(given) == repeats:
+            return raw
+        if isinstance(given, list) and len(given) > 1:
+            raise ValueError(
+                f"split.repeats is {repeats} but split.seeds lists {len(given)} seeds {given}; "
+                "give one seed (the first repeat's) or as many seeds as repeats"
+            )
+        first = given[0] if isinstance(given, list) and given else 0
+        if isinstance(first, bool) or not isinstance(first, int):
+            return raw  # the field's own check names the problem
+        return {**raw, "seeds": list(range(first, first + repeats))}
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"the seeds repeat ({value}); each seed is one repeat of the folds")
+        return value
 
 
 class ValidationConfig(_Strict):

@@ -34,7 +34,7 @@ from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset
 from pipeline.engines import engine_for
 from pipeline.features import FeatureRules
-from pipeline.split import Fold, validation_slice
+from pipeline.split import Fold, FoldPlan, validation_slice
 from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Prepared:
     days: np.ndarray | None
     entity: np.ndarray | None
     amount: np.ndarray | None
-    folds: list[Fold]
+    folds: FoldPlan
     rules: FeatureRules | None = None  # between the model's engineered input columns
 
     @property

@@ -29,7 +29,7 @@ from pipeline.data.sources import build_source
 from pipeline.engines import engine_for
 from pipeline.features import build_features, feature_columns, feature_rules
 from pipeline.fold import UNTUNED_PREFIX, ChildResult, FoldRunner, Prepared, log_child
-from pipeline.split import stratified_folds, temporal_folds
+from pipeline.split import VarianceCorrection, stratified_folds, temporal_folds
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
             entity=None if schema.entity is None else frame[schema.entity].to_numpy(),
             y=y,
             exclude_known_compromised=s.exclude_known_compromised,
+            known_cards=s.known_cards,
             label_delay_days=cfg.features.label_delay_days,
         )
     return Prepared(
@@ -175,17 +176,16 @@ def results_frame(results: list[ChildResult]) -> pd.DataFrame:
     return pd.DataFrame([r.row() for r in results])
 
 
-def build_comparison(frame: pd.DataFrame, cfg: ExperimentConfig) -> report.Comparison:
-    """The comparison table of finished children."""
-    s = cfg.split
-    # Folds share training rows; the corrected resampled t-test (Nadeau & Bengio) accounts for it.
-    ratio = 1 / (s.n_splits - 1) if s.kind == "stratified" else s.test_days / s.train_days
+def build_comparison(
+    frame: pd.DataFrame, cfg: ExperimentConfig, correction: VarianceCorrection | None
+) -> report.Comparison:
+    """The comparison table of finished children; `correction`: their folds' (`FoldPlan`)."""
     return report.compare(
         frame,
         baseline="none",
         reference=cfg.report.reference,
         metric=cfg.report.metric,
-        test_train_ratio=ratio,
+        correction=correction,
     )
 
 
@@ -247,10 +247,10 @@ def gan_loss_figure(results: list[ChildResult]) -> Any:
 
 
 def _log_parent_report(
-    run_id: str, cfg: ExperimentConfig, results: list[ChildResult]
+    run_id: str, cfg: ExperimentConfig, results: list[ChildResult], correction: VarianceCorrection
 ) -> report.Comparison:
     frame = results_frame(results)
-    comparison = build_comparison(frame, cfg)
+    comparison = build_comparison(frame, cfg, correction)
     curves = mean_pr_curves(results)
     tables, figures = {}, {}
     tuning = _tuning_table(frame, cfg.report.metric)
@@ -312,6 +312,7 @@ def summary_metrics(comparison: report.Comparison, strategy: str) -> dict[str, f
     for vs in (report.VS_BASELINE, report.VS_REFERENCE):
         out[tracking.DELTA_PREFIX + vs] = row[f"{vs}_diff"]
         out[tracking.P_HOLM_PREFIX + vs] = row[f"{vs}_p"]
+        out[tracking.MDE_PREFIX + vs] = row[f"{vs}_mde"]
     return {k: float(f"{float(v):.4g}") for k, v in out.items()}
 
 
@@ -463,6 +464,7 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
             "strategies": ",".join(cfg.strategies),
             "tuning.enabled": cfg.tuning.enabled,
             "tuning.n_trials": cfg.tuning.n_trials if cfg.tuning.enabled else 0,
+            **prepared.folds.correction.as_params(),
         },
     )
     mlflow.log_dict(cfg.model_dump(mode="json", by_alias=True), "config.yaml")
@@ -558,7 +560,7 @@ def _run_experiment(
                 on_child_done(label)
         if not results:
             raise FraudganError("every child run failed:\n  " + "\n  ".join(failed))
-        comparison = _log_parent_report(parent_id, cfg, results)
+        comparison = _log_parent_report(parent_id, cfg, results, prepared.folds.correction)
     return ExperimentResult(
         parent_run_id=parent_id,
         experiment_name=cfg.name,
@@ -580,4 +582,8 @@ def load_comparison(parent_run_id: str) -> tuple[report.Comparison, pd.DataFrame
     if not results:
         raise FraudganError(f"run {parent_run_id} has no finished child runs to compare")
     frame = results_frame(results).sort_values(["strategy", "fold", "seed"])
-    return build_comparison(frame, cfg), frame, dict(parent.data.tags)
+    correction = VarianceCorrection.from_params(parent.data.params)
+    if correction is None:
+        log.info("run %s predates the logged fold correction: rebuilding its folds", parent_run_id)
+        correction = prepare(cfg).folds.correction
+    return build_comparison(frame, cfg, correction), frame, dict(parent.data.tags)

@@ -3,11 +3,13 @@
 Every split returns sorted `np.int64` arrays of positional row indices (for `frame.iloc` / numpy
 arrays), never index labels, and train and test (fit and validation) are always disjoint.
 
-- `stratified_folds`: stratified k-fold, repeated over seeds.
+- `stratified_folds`: stratified k-fold, repeated over seeds (repeated stratified k-fold).
 - `temporal_folds`: prequential folds ``train | gap | test``, each one shifted back in time; the gap
   covers the label delay (a fraud is confirmed only some days after the transaction), and a card is
-  not scored again once one of its frauds is known: before the test period or during it, as its
-  labels arrive.
+  not scored again once one of its frauds is known (`known_cards`: from the fold's training and
+  delay periods, the literature's protocol, or from the whole history).
+- `FoldPlan`: what both return, the folds plus the `VarianceCorrection` their design calls for: how
+  strongly two folds' estimates are correlated because their training sets share rows.
 - `validation_slice`: the part of a training fold kept for early stopping and the decision
   threshold: the most recent rows when the data has a time column, else a stratified sample.
 
@@ -17,11 +19,12 @@ of seconds (e.g. the credit-card layout's seconds since the first transaction); 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+KNOWN_CARDS = ("training", "history")
+"""`temporal_folds(known_cards=...)`: which frauds make a card known compromised (see there)."""
 SECONDS_PER_DAY = 86_400.0
 NANOSECONDS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -46,6 +51,129 @@ class Fold:
     seed: int
     train: np.ndarray
     test: np.ndarray
+
+
+@dataclass(frozen=True)
+class VarianceCorrection:
+    """The variance term a mean over folds needs because two folds' estimates are correlated.
+
+    With J fold estimates of common variance sigma^2 and mean pairwise correlation `rho`, the mean
+    has variance sigma^2 (1/J + (1 - 1/J) rho) while the sample variance s^2 estimates
+    sigma^2 (1 - rho); so Var(mean) is estimated by s^2 (1/J + `term`), `term` = rho / (1 - rho)
+    (Nadeau & Bengio, 2003). `term` = 0 is the plain t-interval and paired t-test.
+    """
+
+    term: float
+    rho: float
+    shared: float
+    test_train: float
+    reason: str
+
+    PARAM_PREFIX: ClassVar[str] = "split.correction_"
+
+    @property
+    def applies(self) -> bool:
+        """True when the folds are correlated and the intervals widen."""
+        return self.term > 0
+
+    def as_params(self) -> dict[str, str]:
+        """The correction as run parameters (`split.correction_term`, ...)."""
+        return {f"{self.PARAM_PREFIX}{k}": str(v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> VarianceCorrection | None:
+        """The correction `as_params` logged, or None when these parameters do not hold one."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        values = {n: params.get(f"{cls.PARAM_PREFIX}{n}") for n in names}
+        if any(v is None for v in values.values()):
+            return None
+        return cls(**{n: v if n == "reason" else float(v) for n, v in values.items()})
+
+
+class FoldPlan(list[Fold]):
+    """The outer folds of a launch (a list of `Fold`) and their `correction`."""
+
+    def __init__(self, folds: Sequence[Fold], correction: VarianceCorrection) -> None:
+        super().__init__(folds)
+        self.correction = correction
+
+
+def _mean_sizes(folds: Sequence[Fold]) -> tuple[float, float]:
+    return float(np.mean([len(f.test) for f in folds])), float(
+        np.mean([len(f.train) for f in folds])
+    )
+
+
+def pool_correction(folds: Sequence[Fold]) -> VarianceCorrection:
+    """The correction for folds resampled from one pool of rows (stratified k-fold x repeats).
+
+    Every training set is a resample of the same exchangeable rows, the setting of Nadeau and
+    Bengio's heuristic rho = n_test / (n_test + n_train) for every pair of folds, hence
+    `term` = n_test / n_train (means over the folds); with k folds x r repeats the variance factor
+    is 1/(k r) + n_test/n_train, the corrected repeated k-fold t-test (Bouckaert & Frank, 2004).
+    """
+    n_test, n_train = _mean_sizes(folds)
+    rho = n_test / (n_test + n_train)
+    k = len({f.fold for f in folds})
+    r = len({f.seed for f in folds})
+    return VarianceCorrection(
+        term=n_test / n_train,
+        rho=rho,
+        shared=math.nan,
+        test_train=n_test / n_train,
+        reason=(
+            f"stratified {k}-fold x {r} repeat(s): every training set is a resample of the same "
+            "rows, so intervals and tests use the Nadeau & Bengio (2003) correction, variance "
+            f"factor 1/{k * r} + n_test/n_train = 1/{k * r} + {n_test / n_train:.3g}"
+        ),
+    )
+
+
+def shared_fraction(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of training rows two folds have in common: |a & b| / sqrt(|a| |b|) (0 to 1)."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    common = np.intersect1d(a, b, assume_unique=True).size
+    return common / math.sqrt(len(a) * len(b))
+
+
+def window_correction(folds: Sequence[Fold]) -> VarianceCorrection:
+    """The correction for folds whose training sets are windows of one time line.
+
+    Two folds' estimates are correlated through the training rows they share: a pair sharing
+    the fraction o_ij of its training rows (`shared_fraction`) is given Nadeau and Bengio's
+    correlation scaled by that share, rho_ij = o_ij n_test / (n_test + n_train). `rho` is the mean
+    over pairs and `term` = rho / (1 - rho): disjoint windows (e.g. train 7 days, step 7) get 0,
+    the plain paired t-test; windows that overlap get a correction in proportion to the overlap.
+    Test windows are disjoint when `step_days >= test_days`; overlapping test windows add a
+    correlation this does not model.
+    """
+    n_test, n_train = _mean_sizes(folds)
+    rho_nb = n_test / (n_test + n_train)
+    pairs = [
+        shared_fraction(folds[i].train, folds[j].train)
+        for i in range(len(folds))
+        for j in range(i + 1, len(folds))
+    ]
+    shared = float(np.mean(pairs)) if pairs else 0.0
+    rho = rho_nb * shared
+    term = rho / (1 - rho)
+    if term == 0:
+        reason = (
+            f"{len(folds)} temporal fold(s) whose training windows share no row: the folds' "
+            "estimates are independent, so intervals and tests are the plain paired t, "
+            "no Nadeau & Bengio correction"
+        )
+    else:
+        reason = (
+            f"{len(folds)} temporal folds whose training windows share {shared:.0%} of their rows "
+            f"on average: the Nadeau & Bengio (2003) correction scaled by that share, "
+            f"rho = {shared:.2f} x n_test/(n_test+n_train) = {rho:.3g}, variance factor "
+            f"1/{len(folds)} + {term:.3g}"
+        )
+    return VarianceCorrection(
+        term=term, rho=rho, shared=shared, test_train=n_test / n_train, reason=reason
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,11 +252,12 @@ def _indices(idx: np.ndarray) -> np.ndarray:
 # stratified
 
 
-def stratified_folds(y: Any, *, n_splits: int = 3, seeds: Sequence[int] = (0,)) -> list[Fold]:
+def stratified_folds(y: Any, *, n_splits: int = 3, seeds: Sequence[int] = (0,)) -> FoldPlan:
     """Stratified k-fold (shuffled, `random_state=seed`) once per seed: `n_splits * len(seeds)` folds.
 
-    Folds are numbered 0..n_splits-1 within each seed and listed seed by seed. Each row is in the
-    test part of exactly one fold per seed. Same seeds, same folds.
+    Each seed is one repeat of repeated stratified k-fold. Folds are numbered 0..n_splits-1 within
+    each seed and listed seed by seed. Each row is in the test part of exactly one fold per seed.
+    Same seeds, same folds. The plan's correction is `pool_correction`.
     """
     if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 2:
         raise ConfigError(f"stratified_folds: n_splits must be an integer >= 2, found {n_splits!r}")
@@ -151,7 +280,7 @@ def stratified_folds(y: Any, *, n_splits: int = 3, seeds: Sequence[int] = (0,)) 
         kfold = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
         for k, (train, test) in enumerate(kfold.split(placeholder, labels)):
             folds.append(Fold(fold=k, seed=int(seed), train=_indices(train), test=_indices(test)))
-    return folds
+    return FoldPlan(folds, pool_correction(folds))
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,8 +298,9 @@ def temporal_folds(
     entity: Any = None,
     y: Any = None,
     exclude_known_compromised: bool = True,
+    known_cards: str = "training",
     label_delay_days: float | None = None,
-) -> list[Fold]:
+) -> FoldPlan:
     """Prequential temporal folds: ``[train_days) [gap_days) [test_days)``, shifted back in time.
 
     The most recent fold's test period ends at the end of the day of the last transaction (midnight
@@ -180,11 +310,17 @@ def temporal_folds(
 
     When `entity` and `y` are given and `exclude_known_compromised` is true, a card is blocked
     once one of its frauds is known: a test row at time t is removed when the same entity has a
-    fraud row at t' with t' + `label_delay_days` < t (default delay: `gap_days`). That removes
-    cards compromised in the training period (when the delay fits in the gap) and, as labels
-    arrive during the test period, cards compromised in the gap or earlier in the test period.
+    fraud row at t' with t' + `label_delay_days` < t (default delay: `gap_days`). Which frauds
+    count (`known_cards`):
 
-    Raises `ConfigError` for invalid lengths and for periods that hold no rows (the configured
+    - ``"training"`` (the literature's prequential protocol): frauds in the fold's training and
+      delay (gap) periods, t' in [train start, test start); a card compromised before the
+      training window is scored like any other;
+    - ``"history"``: frauds at any earlier time, also before the training window and, as labels
+      arrive, during the test period; with a long history most compromised cards are then never
+      scored again.
+
+    The plan's correction is `window_correction`. Raises `ConfigError` for invalid lengths and for periods that hold no rows (the configured
     periods do not fit the data), `DataError` for a training or test period without a positive row.
     """
     for name, value, allow_zero in (
@@ -199,6 +335,11 @@ def temporal_folds(
             raise ConfigError(f"temporal_folds: {name} must be {bound}, found {value!r}")
     if isinstance(n_folds, bool) or not isinstance(n_folds, int | np.integer) or n_folds < 1:
         raise ConfigError(f"temporal_folds: n_folds must be an integer >= 1, found {n_folds!r}")
+    if known_cards not in KNOWN_CARDS:
+        raise ConfigError(
+            f"temporal_folds: known_cards must be one of {', '.join(KNOWN_CARDS)}, "
+            f"found {known_cards!r}"
+        )
     step = test_days if step_days is None else step_days
 
     t, per_day = time_axis(times, where="temporal_folds: times")
@@ -228,16 +369,21 @@ def temporal_folds(
 
     order = np.argsort(t, kind="stable")
     t_sorted = t[order]
-    known_at = None
-    if labels is not None and ent is not None:
+    blocking = labels is not None and ent is not None
+    if blocking:
         delay = _days_to_units(gap_days if label_delay_days is None else label_delay_days, day)
         codes, _ = pd.factorize(ent)
         never = np.iinfo(np.int64).max if t.dtype.kind == "i" else np.inf
+        fraud_rows = np.flatnonzero(labels == 1)
+
+    def known_at(idx: np.ndarray, since: float, until: float) -> np.ndarray:
+        """Per row of `idx`: when its card's first fraud in [since, until) is known (never, for a
+        card without one)."""
+        rows = fraud_rows[(t[fraud_rows] >= since) & (t[fraud_rows] < until)]
         first_fraud = np.full(codes.max() + 1, never, dtype=t.dtype)
-        np.minimum.at(first_fraud, codes[labels == 1], t[labels == 1])
-        first = first_fraud[codes]
-        # per row: when its card's first fraud is known (never, for a card without fraud)
-        known_at = np.where(first == never, never, first + np.where(first == never, 0, delay))
+        np.minimum.at(first_fraud, codes[rows], t[rows])
+        first = first_fraud[codes[idx]]
+        return np.where(first == never, never, first + np.where(first == never, 0, delay))
 
     def rows_in(start: float, stop: float) -> np.ndarray:
         lo, hi = np.searchsorted(t_sorted, [start, stop], side="left")
@@ -265,8 +411,11 @@ def temporal_folds(
                 )
         if train_start < t_min:
             log.info("%s: the training period starts before the data; it is shorter", where)
-        if known_at is not None:
-            keep = t[test] <= known_at[test]
+        if blocking:
+            since, until = (
+                (train_start, test_start) if known_cards == "training" else (-np.inf, np.inf)
+            )
+            keep = t[test] <= known_at(test, since, until)
             if not keep.all():
                 log.info(
                     "%s: %d test rows of %d cards already known compromised are not scored",
@@ -293,7 +442,7 @@ def temporal_folds(
                         + "; use longer periods or fewer folds"
                     )
         folds.append(Fold(fold=k, seed=0, train=train, test=test))
-    return folds
+    return FoldPlan(folds, window_correction(folds))
 
 
 # --------------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ CI_LOW_PREFIX = "ci_low/"  # a summary run's interval bounds of a metric
 CI_HIGH_PREFIX = "ci_high/"
 DELTA_PREFIX = "delta/"  # a summary run's paired difference against a reference
 P_HOLM_PREFIX = "p_holm/"  # ... and its Holm-adjusted p-value
+MDE_PREFIX = "mde/"  # ... and the smallest difference its test could detect (80 % power)
 _LEGACY_PREFIXES = {"gan_": GAN_PREFIX, "quality_": QUALITY_PREFIX}
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
 """The experiment-tag prefix under which the MLflow UI looks up a shared view of the run list."""

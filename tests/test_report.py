@@ -13,6 +13,7 @@ from scipy import stats
 
 from models.errors import DataError
 from pipeline import report
+from pipeline.split import VarianceCorrection
 
 AP = "average_precision"
 
@@ -31,6 +32,12 @@ VALUES = {
     "smote_0.5": [0.49, 0.58, 0.69],
 }
 KINDS = {"smote_0.5": "smote"}
+
+
+def nb(term: float) -> VarianceCorrection:
+    """A correction of variance term `term` (n_test / n_train for stratified folds)."""
+    rho = term / (1 + term)
+    return VarianceCorrection(term=term, rho=rho, shared=1.0, test_train=term, reason="test folds")
 
 
 def make_results(values=VALUES, seeds=(0,), drop=(), validation=None) -> pd.DataFrame:
@@ -246,7 +253,7 @@ def test_lower_is_better_metric_sorts_ascending():
 
 def test_corrected_t_widens_the_interval():
     plain = report.compare(make_results())
-    corrected = report.compare(make_results(), test_train_ratio=0.5)
+    corrected = report.compare(make_results(), correction=nb(0.5))
     # variance factor 1/3 + 0.5 instead of 1/3: the half-width grows by sqrt(2.5)
     hw = lambda c: c.row("none")[f"{AP}_ci_high"] - c.row("none")[f"{AP}_mean"]  # noqa: E731
     assert hw(corrected) / hw(plain) == pytest.approx(math.sqrt(2.5))
@@ -292,7 +299,7 @@ def test_csv_round_trip(comparison, tmp_path):
     assert again.baseline == "none"
     assert again.reference == "smote"
     assert again.reference_rule == comparison.reference_rule
-    assert again.alpha == 0.05 and again.test_train_ratio is None
+    assert again.alpha == 0.05 and again.correction is None
     assert again.strategies == comparison.strategies
     pd.testing.assert_frame_equal(
         again.table, comparison.table, check_dtype=False, check_exact=False
@@ -326,7 +333,7 @@ def test_default_terminal_table_fits_120_columns():
     rng = np.random.default_rng(0)
     values = {s: list(rng.uniform(0.1, 0.9, 2)) for s in names}
     frame = make_results(values).assign(n_trees=123.0)
-    c = report.compare(frame, test_train_ratio=1.0)
+    c = report.compare(frame, correction=nb(1.0))
     console = Console(record=True, width=300)
     console.print(c.to_rich_table())
     lines = console.export_text().splitlines()

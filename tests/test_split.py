@@ -123,7 +123,13 @@ def test_known_compromised_cards_are_not_scored_again() -> None:
     entity = np.array(["a", "b", "c", "c", "a", "b", "c", "d", "a", "d"])
     y = np.array([1, 0, 0, 1, 0, 1, 0, 1, 0, 0])
     # end = day 15; test [11, 15); gap [8, 11); train [1, 8)
-    kwargs = {"train_days": 7, "gap_days": 3, "test_days": 4, "n_folds": 1}
+    kwargs = {
+        "train_days": 7,
+        "gap_days": 3,
+        "test_days": 4,
+        "n_folds": 1,
+        "known_cards": "history",
+    }
     (fold,) = temporal_folds(times, entity=entity, y=y, **kwargs)
     assert fold.train.tolist() == [0, 1, 2]
     # the label delay defaults to the gap (3 days):
@@ -151,7 +157,9 @@ def test_known_compromised_on_simulator(sim: pd.DataFrame) -> None:
     y = sim["is_fraud"].to_numpy()
     entity = sim["customer_id"].to_numpy()
     kwargs = {"train_days": 21, "gap_days": 7, "test_days": 7, "n_folds": 2, "y": y}
-    with_cards = temporal_folds(t, entity=entity, label_delay_days=2, **kwargs)
+    with_cards = temporal_folds(
+        t, entity=entity, label_delay_days=2, known_cards="history", **kwargs
+    )
     plain = temporal_folds(t, **kwargs)
     delay = np.timedelta64(2, "D")
     fraud = pd.DataFrame({"card": entity[y == 1], "t": t[y == 1]})

@@ -9,7 +9,8 @@ The `Comparison` renders as Markdown, CSV, a rich table, a plain-language summar
 one self-contained HTML report.
 
 - `metrics.py`: what the comparison knows of each metric (label, direction, range);
-- `statistics.py`: t-intervals, paired tests, Holm's adjustment, the choice of the reference;
+- `statistics.py`: t-intervals, paired tests and their detectable differences, Holm's
+  adjustment, the choice of the reference;
 - `comparison.py`: `compare` and the `Comparison` with its text renderings;
 - `figures.py`: the figures (PNG);
 - `page.py`: the HTML report (`pipeline/templates/comparison.html.j2`).
@@ -41,6 +42,7 @@ from pipeline.report.statistics import (
     choose_reference,
     format_p,
     holm,
+    min_detectable_effect,
     paired_test,
     t_interval,
 )
@@ -65,6 +67,7 @@ __all__ = [
     "lower_is_better",
     "metric_label",
     "metric_range",
+    "min_detectable_effect",
     "paired_test",
     "png_base64",
     "quality_summary",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from pipeline.report.metrics import TREES, finite, lower_is_better, metric_label
 from pipeline.report.statistics import (
     AUTO,
     MIN_PAIRS_WILCOXON,
+    POWER,
     SELECTION_METRIC,
     PairedResult,
     choose_reference,
@@ -28,6 +30,7 @@ from pipeline.report.statistics import (
     t_interval,
     verdict_text,
 )
+from pipeline.split import VarianceCorrection
 from pipeline.tracking import QUALITY_PREFIX
 
 log = logging.getLogger(__name__)
@@ -48,11 +51,15 @@ SECONDARY_METRICS: tuple[str, ...] = (
 """Metrics shown next to the headline in the Markdown/HTML table, when present."""
 
 ID_COLUMNS = ("strategy", "kind", "fold", "seed")
-META_COLUMNS = ("headline_metric", "baseline", "alpha", "test_train_ratio", "reference_rule")
+CORRECTION_COLUMNS = tuple(f"correction_{f.name}" for f in dataclasses.fields(VarianceCorrection))
+"""The comparison's `VarianceCorrection` in the CSV: correction_term, _rho, _shared, ... (NaN and
+an empty reason: none known)."""
+META_COLUMNS = ("headline_metric", "baseline", "alpha", *CORRECTION_COLUMNS, "reference_rule")
 VS_BASELINE = "vs_baseline"
 VS_REFERENCE = "vs_reference"
-PAIR_FIELDS = ("ref", "n", "diff", "ci_low", "ci_high", "p_raw", "p", "test", "verdict")
-"""Per reference: `p_raw` is the test's p-value, `p` its Holm adjustment (the verdict uses `p`)."""
+PAIR_FIELDS = ("ref", "n", "diff", "ci_low", "ci_high", "p_raw", "p", "test", "verdict", "mde")
+"""Per reference: `p_raw` is the test's p-value, `p` its Holm adjustment (the verdict uses `p`),
+`mde` the smallest difference the test could detect at 80 % power (at the unadjusted alpha)."""
 TEXT_COLUMNS = (
     "strategy",
     "kind",
@@ -66,6 +73,7 @@ TEXT_COLUMNS = (
     "headline_metric",
     "baseline",
     "reference_rule",
+    "correction_reason",
 )
 REFERENCE = "reference"
 MAX_TABLE_WIDTH = 120
@@ -83,7 +91,7 @@ class Comparison:
     reference: str | None = None
     reference_rule: str = ""
     alpha: float = 0.05
-    test_train_ratio: float | None = None
+    correction: VarianceCorrection | None = None
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -125,21 +133,22 @@ class Comparison:
     def notes(self) -> list[str]:
         """What the numbers are, how they were tested, and how the reference was chosen."""
         n = self.table["n"]
-        if self.test_train_ratio is None:
+        c = self.correction
+        if c is None:
             test = (
                 f"p from the Wilcoxon signed-rank test with >= {MIN_PAIRS_WILCOXON} pairs, "
                 "else a paired t-test"
             )
             caveat = (
-                "Folds share training rows, so the intervals and tests treat correlated "
-                "resamples as independent and are somewhat optimistic (Nadeau & Bengio, 2003)."
+                "The fold design is not known here, so the intervals and tests treat the folds "
+                "as independent; folds that share training rows make them optimistic "
+                "(Nadeau & Bengio, 2003)."
             )
         else:
-            test = "p from the corrected resampled t-test"
-            caveat = (
-                "Intervals and tests use the Nadeau & Bengio (2003) correction for resamples "
-                f"that share training rows, test/train ratio {self.test_train_ratio:g}."
+            test = (
+                "p from the corrected resampled t-test" if c.applies else "p from the paired t-test"
             )
+            caveat = f"Intervals and tests: {c.reason}."
         lines = [
             f"Values: mean ± half-width of the {self.level} t-interval over each strategy's "
             "folds × seeds (n per row).",
@@ -151,6 +160,7 @@ class Comparison:
         if self.reference_rule:
             lines.append(self.reference_rule)
         lines.append(caveat)
+        lines += self._detectable_notes()
         tests = {
             self.table.get(f"{vs}_test", pd.Series(dtype=object)).eq("wilcoxon").any()
             for vs in (VS_BASELINE, VS_REFERENCE)
@@ -174,6 +184,28 @@ class Comparison:
             )
         return lines
 
+    def _detectable_notes(self) -> list[str]:
+        """Per reference, the smallest differences the tests could detect, when any is not
+        significant."""
+        lines = []
+        for vs in (VS_BASELINE, VS_REFERENCE):
+            verdicts = self.table.get(f"{vs}_verdict", pd.Series(dtype=object)).astype(str)
+            unsure = self.table[verdicts.str.startswith("not significant")]
+            mdes = [
+                f"{r['strategy']} {r[f'{vs}_mde']:.3f}"
+                for _, r in unsure.iterrows()
+                if finite(r.get(f"{vs}_mde", math.nan))
+            ]
+            if mdes:
+                lines.append(
+                    f"Not significant vs {self.ref_name(vs)}: the smallest |Δ| each test could "
+                    f"detect at {POWER:.0%} power (two-sided α={self.alpha:g} before Holm's "
+                    f"adjustment, the paired differences' standard error as above): "
+                    + ", ".join(mdes)
+                    + "."
+                )
+        return lines
+
     def _family_sizes(self) -> str:
         sizes = []
         for vs in (VS_BASELINE, VS_REFERENCE):
@@ -194,8 +226,17 @@ class Comparison:
             return f"{mean:.{digits}f} (no CI)"
         return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
 
-    def _pair_cells(self, r: pd.Series, vs: str, digits: int) -> tuple[str, str]:
+    def verdict_with_mde(self, r: pd.Series, vs: str, digits: int = 3) -> str:
+        """The verdict of one paired test; a 'not significant' one says the smallest difference
+        the test could detect: 'not significant (p=0.2), detectable ≥ 0.031'."""
         verdict = str(r.get(f"{vs}_verdict", "") or "")
+        mde = r.get(f"{vs}_mde", math.nan)
+        if verdict.startswith("not significant") and finite(mde) and mde > 0:
+            return f"{verdict}, detectable ≥ {mde:.{digits}f}"
+        return verdict
+
+    def _pair_cells(self, r: pd.Series, vs: str, digits: int) -> tuple[str, str]:
+        verdict = self.verdict_with_mde(r, vs, digits)
         diff = r.get(f"{vs}_diff", math.nan)
         if verdict == REFERENCE or not finite(diff):
             return "", verdict
@@ -304,7 +345,16 @@ class Comparison:
             if col in table:
                 table[col] = table[col].astype(object).where(table[col].notna(), "").astype(str)
         first = table.iloc[0]
-        ratio = first["test_train_ratio"]
+        correction = None
+        if finite(first["correction_term"]):
+            correction = VarianceCorrection(
+                **{
+                    c.removeprefix("correction_"): (
+                        str(first[c]) if c == "correction_reason" else float(first[c])
+                    )
+                    for c in CORRECTION_COLUMNS
+                }
+            )
         reference = str(first.get(f"{VS_REFERENCE}_ref", "") or "") or None
         return cls(
             table=table,
@@ -313,7 +363,7 @@ class Comparison:
             reference=reference,
             reference_rule=str(first["reference_rule"]),
             alpha=float(first["alpha"]),
-            test_train_ratio=None if not finite(ratio) else float(ratio),
+            correction=correction,
         )
 
     def to_rich_table(self, *, digits: int = 3, wide: bool = False) -> Any:
@@ -372,7 +422,7 @@ class Comparison:
                 role = "baseline" if vs == VS_BASELINE else "reference resampler"
                 text += f"; it is the {role}"
                 continue
-            diff, cells = r.get(f"{vs}_diff", math.nan), self._pair_cells(r, vs, digits)[0]
+            diff, (cells, verdict) = r.get(f"{vs}_diff", math.nan), self._pair_cells(r, vs, digits)
             if not finite(diff):
                 text += f"; vs {label}: {verdict}"
                 continue
@@ -468,7 +518,7 @@ def _paired_block(
     *,
     alpha: float,
     higher: bool,
-    test_train_ratio: float | None,
+    correction: float | None,
 ) -> dict[str, list[Any]]:
     """The PAIR_FIELDS columns of every strategy against `ref`, p Holm-adjusted over the family."""
     nan = math.nan
@@ -485,7 +535,7 @@ def _paired_block(
                 ref_name=ref,
                 alpha=alpha,
                 higher_is_better=higher,
-                test_train_ratio=test_train_ratio,
+                correction=correction,
             )
         results.append(res)
     adjusted = holm([r.p for r in results])
@@ -509,7 +559,7 @@ def compare(
     selection_metric: str = SELECTION_METRIC,
     metric: str = evaluate.AVERAGE_PRECISION,
     alpha: float = 0.05,
-    test_train_ratio: float | None = None,
+    correction: VarianceCorrection | None = None,
 ) -> Comparison:
     """Summarize per-(strategy, fold, seed) results into a `Comparison`, best strategy first.
 
@@ -519,9 +569,15 @@ def compare(
     column, in `resamplers`) with the best mean `selection_metric` (a validation-slice score; see
     `choose_reference`). The p-values against each reference are Holm-adjusted over the
     strategies compared with it. Rows are sorted by the headline mean, best first (descending;
-    ascending for lower-is-better metrics such as the Brier score). `test_train_ratio` switches
-    intervals and tests to the Nadeau-Bengio corrected resampled t.
+    ascending for lower-is-better metrics such as the Brier score).
+
+    `correction` (the folds' `FoldPlan.correction`) sets the variance of every mean over folds
+    and of every paired difference: the corrected resampled t where the folds' training sets
+    overlap, the plain paired t where they do not; None (fold design unknown) treats the folds as
+    independent and tests with Wilcoxon from 6 pairs on. Each paired test also gives the smallest
+    difference it could detect at 80 % power (`mde`).
     """
+    term = None if correction is None else correction.term
     if not 0 < alpha < 1:
         raise DataError(f"compare: alpha must be in (0, 1), found {alpha!r}")
     frame = _check_results(results, metric)
@@ -543,7 +599,7 @@ def compare(
         }
         for m in metrics:
             values = g[m].to_numpy(dtype=float)
-            mean, lo, hi, n = t_interval(values, alpha=alpha, test_train_ratio=test_train_ratio)
+            mean, lo, hi, n = t_interval(values, alpha=alpha, correction=term)
             finite = values[~np.isnan(values)]
             row[f"{m}_mean"] = mean
             row[f"{m}_std"] = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
@@ -578,7 +634,7 @@ def compare(
             missing_text,
             alpha=alpha,
             higher=higher,
-            test_train_ratio=test_train_ratio,
+            correction=term,
         )
         for f in PAIR_FIELDS:
             table[f"{vs}_{f}"] = cells[f]
@@ -591,7 +647,13 @@ def compare(
     table["headline_metric"] = metric
     table["baseline"] = baseline
     table["alpha"] = float(alpha)
-    table["test_train_ratio"] = math.nan if test_train_ratio is None else float(test_train_ratio)
+    for c in CORRECTION_COLUMNS:
+        value = None if correction is None else getattr(correction, c.removeprefix("correction_"))
+        table[c] = (
+            ("" if value is None else value)
+            if c == "correction_reason"
+            else (math.nan if value is None else float(value))
+        )
     table["reference_rule"] = rule
     return Comparison(
         table=table,
@@ -600,7 +662,7 @@ def compare(
         reference=ref,
         reference_rule=rule,
         alpha=alpha,
-        test_train_ratio=test_train_ratio,
+        correction=correction,
     )
 
 

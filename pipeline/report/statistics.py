@@ -1,5 +1,11 @@
-"""The statistics of the comparison: t-intervals, paired tests, Holm's adjustment, and the choice
-of the reference strategy on validation scores."""
+"""The statistics of the comparison: t-intervals, paired tests with the smallest difference they
+could detect, Holm's adjustment, and the choice of the reference strategy on validation scores.
+
+`correction` is the variance term of a mean over correlated folds (`pipeline.split.VarianceCorrection`
+.term): the variance of a mean of n fold values is estimated by s^2 (1/n + correction). None is
+"unknown": intervals treat the folds as independent and paired tests use Wilcoxon's signed-rank
+test from 6 pairs on.
+"""
 
 from __future__ import annotations
 
@@ -21,19 +27,20 @@ SELECTION_METRIC = "val_average_precision"
 
 MIN_PAIRS_WILCOXON = 6
 """Below this many pairs a Wilcoxon signed-rank test cannot reach p < 0.05; a paired t-test is used."""
+POWER = 0.8
+"""The power at which `min_detectable_effect` states the smallest difference a run could detect."""
 
 
 def t_interval(
     values: Sequence[float] | np.ndarray,
     *,
     alpha: float = 0.05,
-    test_train_ratio: float | None = None,
+    correction: float | None = None,
 ) -> tuple[float, float, float, int]:
     """(mean, lower, upper, n) of the (1 - alpha) t-interval of the non-missing values.
 
-    With `test_train_ratio` (n_test / n_train of one fold) the variance of the mean is inflated to
-    s^2 (1/n + ratio), the Nadeau-Bengio correction for resamples that share training rows.
-    The interval is NaN when fewer than two values remain.
+    The variance of the mean is s^2 (1/n + `correction`) (see the module docstring; None and 0
+    give the plain s^2 / n). The interval is NaN when fewer than two values remain.
     """
     v = np.asarray(values, dtype=float)
     v = v[~np.isnan(v)]
@@ -43,14 +50,33 @@ def t_interval(
     mean = float(v.mean())
     if n == 1:
         return mean, math.nan, math.nan, 1
-    half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * _standard_error(v, test_train_ratio)
+    half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * standard_error(v, correction)
     return mean, mean - half, mean + half, n
 
 
-def _standard_error(v: np.ndarray, test_train_ratio: float | None) -> float:
-    sd = float(v.std(ddof=1))
-    factor = 1 / v.size if test_train_ratio is None else 1 / v.size + test_train_ratio
-    return sd * math.sqrt(factor)
+def standard_error(values: np.ndarray, correction: float | None) -> float:
+    """The standard error of the mean of >= 2 values: s sqrt(1/n + `correction`)."""
+    sd = float(values.std(ddof=1))
+    return sd * math.sqrt(1 / values.size + (correction or 0.0))
+
+
+def min_detectable_effect(
+    values: np.ndarray,
+    *,
+    alpha: float = 0.05,
+    correction: float | None = None,
+    power: float = POWER,
+) -> float:
+    """The smallest true mean difference a two-sided level-`alpha` t-test on these paired
+    differences detects with probability `power`: (t_{1-alpha/2, n-1} + t_{power, n-1}) SE, SE the
+    (corrected) standard error of their mean. NaN with fewer than two values."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size < 2:
+        return math.nan
+    df = v.size - 1
+    quantiles = float(stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df))
+    return quantiles * standard_error(v, correction)
 
 
 def format_p(p: float) -> str:
@@ -72,6 +98,8 @@ class PairedResult:
     p: float
     test: str
     verdict: str
+    mde: float = math.nan
+    """The smallest difference the test could detect at 80 % power (`min_detectable_effect`)."""
 
 
 def paired_test(
@@ -81,13 +109,15 @@ def paired_test(
     ref_name: str,
     alpha: float = 0.05,
     higher_is_better: bool = True,
-    test_train_ratio: float | None = None,
+    correction: float | None = None,
 ) -> PairedResult:
     """Compare `values` with `reference` on their common index (pairs missing on either side drop).
 
-    The difference is values - reference, with a (1 - alpha) t-interval of the paired differences.
-    The p-value comes from the Wilcoxon signed-rank test with >= 6 pairs, else from a paired
-    t-test; with `test_train_ratio` from the corrected resampled t-test (Nadeau & Bengio) instead.
+    The difference is values - reference, with a (1 - alpha) t-interval of the paired differences
+    and the smallest difference the test could detect (`min_detectable_effect`). The p-value comes
+    from the paired t-test with `correction` (the corrected resampled t-test of Nadeau & Bengio
+    when it is > 0, the plain paired t-test at 0); without a known correction (None) from the
+    Wilcoxon signed-rank test with >= 6 pairs, else a paired t-test.
     """
     joined = pd.concat({"a": values, "b": reference}, axis=1).dropna()
     d = (joined["a"] - joined["b"]).to_numpy(dtype=float)
@@ -95,13 +125,14 @@ def paired_test(
     nan = math.nan
     if n == 0:
         return PairedResult(ref_name, 0, nan, nan, nan, nan, "", "no common folds")
-    mean, lo, hi, _ = t_interval(d, alpha=alpha, test_train_ratio=test_train_ratio)
+    mean, lo, hi, _ = t_interval(d, alpha=alpha, correction=correction)
     if n == 1:
         return PairedResult(ref_name, 1, mean, nan, nan, nan, "", "no test (1 pair)")
+    mde = min_detectable_effect(d, alpha=alpha, correction=correction)
     if np.all(d == 0):
         p, test = 1.0, "identical"
-    elif test_train_ratio is not None:
-        p, test = _t_p_value(d, test_train_ratio), "corrected t"
+    elif correction is not None:
+        p, test = _t_p_value(d, correction), "corrected t" if correction > 0 else "paired t"
     elif n >= MIN_PAIRS_WILCOXON:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -109,12 +140,12 @@ def paired_test(
     else:
         p, test = _t_p_value(d, None), "paired t"
     return PairedResult(
-        ref_name, n, mean, lo, hi, p, test, verdict_text(mean, p, alpha, higher_is_better)
+        ref_name, n, mean, lo, hi, p, test, verdict_text(mean, p, alpha, higher_is_better), mde
     )
 
 
-def _t_p_value(d: np.ndarray, test_train_ratio: float | None) -> float:
-    se = _standard_error(d, test_train_ratio)
+def _t_p_value(d: np.ndarray, correction: float | None) -> float:
+    se = standard_error(d, correction)
     mean = float(d.mean())
     if se == 0:
         return 1.0 if mean == 0 else 0.0
