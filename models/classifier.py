@@ -304,15 +304,15 @@ def fit_pipeline(
     return pipe
 
 
-def for_refit(pipe: FraudPipeline) -> FraudPipeline:
-    """An unfitted copy of a fitted pipeline that boosts exactly the trees the fitted one kept
-    (and trains its sampler as the sampler's `refit_params` say, e.g. a GAN's chosen epochs)."""
+def for_refit(pipe: FraudPipeline, trees: int | None = None) -> FraudPipeline:
+    """An unfitted copy of a fitted pipeline that boosts `trees` trees (by default exactly the
+    trees the fitted one kept) and trains its sampler as the sampler's `refit_params` say."""
     classifier = pipe.steps[-1][1]
     params = classifier.get_params()
     callbacks = [c for c in params.get("callbacks") or [] if not isinstance(c, ValidationRounds)]
     copy = clone(pipe)
     copy.steps[-1][1].set_params(
-        n_estimators=n_trees(classifier),
+        n_estimators=int(trees) if trees else n_trees(classifier),
         early_stopping_rounds=None,
         callbacks=callbacks or None,
     )

@@ -147,17 +147,26 @@ class SplitConfig(_Strict):
 
 
 class ValidationConfig(_Strict):
-    """The validation slice cut from each training fold: number of trees, threshold, tuning.
+    """The inner validation windows of each training fold (`pipeline.selection`): they choose
+    the number of trees, the threshold, the tuning trial and the reference resampler.
 
-    The number of boosting rounds is the one with the best moving average (over
+    `windows` windows of `fraction` of the training rows each: with a time column the most
+    recent ones, each fitted on the rows before it less `gap_days`; without, disjoint
+    stratified parts, each fitted on every other row. One window is the single validation
+    slice of earlier versions. A tuned setting replaces the untuned one only when its gain
+    exceeds one standard error of the per-window differences.
+
+    In each window the number of boosting rounds is the one with the best moving average (over
     `smoothing_fraction` of `classifier.n_estimators` rounds) of the validation AUPRC, never
     fewer than `min_trees_fraction` of `n_estimators`; boosting stops after
     `patience_fraction` of `n_estimators` rounds (at least `classifier.early_stopping_rounds`)
     without a better choice. With `refit`, the model is then trained again on every row of the
-    training fold with that many trees, and the threshold chosen on the validation slice.
+    training fold with the windows' median number of trees, and the threshold is chosen on the
+    windows' pooled predictions.
     """
 
-    fraction: float = Field(0.2, gt=0, lt=0.9)
+    windows: int = Field(3, ge=1, le=20)
+    fraction: float = Field(0.1, gt=0, lt=0.9)
     gap_days: float = Field(0.0, ge=0)
     threshold_policy: Literal["f1", "fpr", "budget"] = "f1"
     target_fpr: float = Field(0.01, gt=0, lt=1)

@@ -17,6 +17,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from models.classifier import (
     build_pipeline,
@@ -34,7 +35,8 @@ from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset
 from pipeline.engines import engine_for
 from pipeline.features import FeatureRules
-from pipeline.split import Fold, FoldPlan, validation_slice
+from pipeline.selection import Gain, combine_trees, inner_windows, paired_gain
+from pipeline.split import Fold, FoldPlan
 from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 
 log = logging.getLogger(__name__)
@@ -104,11 +106,14 @@ def space_for(cfg: ExperimentConfig, name: str, kind: str) -> SearchSpace:
 
 @dataclass
 class _Fitted:
-    """A fitted strategy: the model scored on the test fold and what the validation slice saw.
+    """A fitted strategy: the model scored on the test fold and what the validation windows saw.
 
-    `selection_pipe` is the model fitted on the fit rows, whose validation probabilities `p_val`
-    chose the number of trees and the threshold; `pipe` is the model that is scored: the same
-    one, or (with `validation.refit`) its refit on every row of the training fold.
+    One model per inner window (`pipeline.selection`) fits on the window's fit rows and is scored
+    on its validation rows: `val_aps` holds each window's AUPRC (`val_ap` their mean), `p_val`
+    the pooled predictions (in `FoldRunner.val_idx` order) that choose the threshold, and
+    `window_trees` the number of trees each window's validation curve chose. `selection_pipe` is the
+    first window's model; `pipe` is the model that is scored: the same one, or (with
+    `validation.refit`) the refit on every row of the training fold with `trees` trees.
     """
 
     pipe: Any
@@ -119,6 +124,13 @@ class _Fitted:
     selection_pipe: Any = None
     resample_seconds: float = 0.0
     refit_seconds: float = 0.0
+    val_aps: tuple[float, ...] = ()
+    window_trees: tuple[int, ...] = ()
+
+    @property
+    def trees(self) -> int:
+        """The number of trees of the refit: the windows' median choice."""
+        return combine_trees(self.window_trees)
 
     def __post_init__(self) -> None:
         if self.selection_pipe is None:
@@ -130,28 +142,35 @@ class _Fitted:
 
 
 class FoldRunner:
-    """Fits and scores strategies on one outer fold; the validation slice is cut once per fold."""
+    """Fits and scores strategies on one outer fold; the inner windows are cut once per fold.
+
+    `fit_idx` are the rows every window fits on (the fold's GAN learns from them), `val_idx`
+    every window's validation rows, window after window.
+    """
 
     def __init__(self, cfg: ExperimentConfig, prepared: Prepared, fold: Fold) -> None:
         self.cfg = cfg
         self.p = prepared
         self.fold = fold
         v = cfg.validation
-        self.fit_idx, self.val_idx = validation_slice(
+        self.windows = inner_windows(
             prepared.frame,
             fold.train,
             prepared.schema,
+            k=v.windows,
             fraction=v.fraction,
             gap_days=v.gap_days,
             seed=fold.seed,
         )
+        self.fit_idx, self.val_idx = self.windows.shared, self.windows.val
         X = prepared.X
         self.X_fit, self.y_fit = X.iloc[self.fit_idx], prepared.y[self.fit_idx]
         self.X_val, self.y_val = X.iloc[self.val_idx], prepared.y[self.val_idx]
         self.X_test, self.y_test = X.iloc[fold.test], prepared.y[fold.test]
         self.X_train, self.y_train = X.iloc[fold.train], prepared.y[fold.train]
-        self.cardinalities = category_cardinalities(self.X_fit, prepared.categorical)
+        self.cardinalities = category_cardinalities(self.X_train, prepared.categorical)
         self._fits: dict[Any, _Fitted] = {}
+        self.gains: dict[str, Gain] = {}  # per strategy: the tuned setting's gain over the untuned
         n_pos = int(self.y_fit.sum())
         self.ctx = StrategyContext(
             random_state=fold.seed,
@@ -160,7 +179,8 @@ class FoldRunner:
             categorical_indices=tuple(range(len(prepared.categorical))),
             categorical=tuple(prepared.categorical),
             rules=prepared.rules,
-            gan_cache=GANCache(),
+            # one GAN per GAN setting and fold, trained on `fit_idx`, serves every fit of the fold
+            gan_cache=GANCache(across_rows=True),
         )
 
     def xgb_params(self, strategy: Any, clf_overrides: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +205,8 @@ class FoldRunner:
         engine_for(self.cfg).fit(pipe, X, y, X_val, y_val)
 
     def fit(self, name: str, params: dict[str, Any], clf_overrides: dict[str, Any]) -> _Fitted:
-        """Fit one strategy on the fit rows; the validation slice chooses its number of trees."""
+        """Fit one strategy in every inner window; each window's validation curve chooses its
+        number of trees, and the refit's is their median (`selection.combine_trees`)."""
         strategy = build_strategy(name, params, self.ctx)
         pipe = build_pipeline(
             self.p.numeric,
@@ -198,36 +219,56 @@ class FoldRunner:
             keep_synthetic=strategy.family == "gan" and self.cfg.report.quality,
             sampler_first=strategy.sampler_first,
         )
-        # Strategies that differ only after fitting (`threshold` vs `none`) share one fit.
+        # Strategies that differ only after fitting (`threshold` vs `none`) share one fit, and
+        # a tuner's untuned setting is fitted once.
         key = repr(pipe.get_params(deep=True))
         if key in self._fits:
             cached = self._fits[key]
             return dataclasses.replace(cached, strategy=strategy)
+        if strategy.family == "gan" and self.cfg.engine == "local":
+            # (the Spark engine trains it on the driver, on a sample of the first fit's rows)
+            self._train_gan(strategy.sampler)
+        X, y = self.p.X, self.p.y
         start = time.perf_counter()
-        self._fit_engine(pipe, self.X_fit, self.y_fit, self.X_val, self.y_val)
-        seconds = time.perf_counter() - start
-        p_val = pipe.predict_proba(self.X_val)[:, 1]
+        first, p_val, aps, trees, resample = None, [], [], [], 0.0
+        for window in self.windows:
+            model = pipe if first is None else clone(pipe)
+            X_val, y_val = X.iloc[window.val], y[window.val]
+            self._fit_engine(model, X.iloc[window.fit], y[window.fit], X_val, y_val)
+            p_val.append(model.predict_proba(X_val)[:, 1])
+            aps.append(evaluate.average_precision(y_val, p_val[-1]))
+            trees.append(n_trees(model.named_steps["classifier"]))
+            resample += sampler_stats(model)["resample_seconds"]
+            first = model if first is None else first
         fitted = _Fitted(
-            pipe,
+            first,
             strategy,
-            seconds,
-            evaluate.average_precision(self.y_val, p_val),
-            p_val,
-            resample_seconds=sampler_stats(pipe)["resample_seconds"],
+            time.perf_counter() - start,
+            float(np.mean(aps)),
+            np.concatenate(p_val),
+            resample_seconds=resample,
+            val_aps=tuple(aps),
+            window_trees=tuple(trees),
         )
-        if strategy.sampler is None:
-            self._fits[key] = fitted
+        self._fits[key] = fitted
         return fitted
+
+    def _train_gan(self, sampler: Any) -> None:
+        """Train the fold's GAN of this sampler's GAN setting on the rows every window fits on,
+        unless the fold's cache holds it: every later fit of the fold (windows, trials, refit)
+        draws from it, and no window scores a GAN that saw its validation rows."""
+        clone(sampler).fit_synthesizer(self.X_fit, self.y_fit, {1: 1})
 
     def final(self, fitted: _Fitted) -> _Fitted:
         """The model to score: with `validation.refit`, `fitted` trained again on every row of the
-        training fold with the trees it kept (resampled inside the pipeline, as before)."""
+        training fold with the windows' number of trees (resampled inside the pipeline, the GAN
+        strategy drawing from the fold's GAN)."""
         if not self.cfg.validation.refit or fitted.refitted:
             return fitted
         key = ("refit", repr(fitted.pipe.get_params(deep=True)))
         if key in self._fits:
             return dataclasses.replace(self._fits[key], strategy=fitted.strategy)
-        pipe = for_refit(fitted.pipe)
+        pipe = for_refit(fitted.pipe, trees=fitted.trees)
         start = time.perf_counter()
         self._fit_engine(pipe, self.X_train, self.y_train)
         seconds = time.perf_counter() - start
@@ -239,12 +280,11 @@ class FoldRunner:
             resample_seconds=fitted.resample_seconds + sampler_stats(pipe)["resample_seconds"],
             refit_seconds=seconds,
         )
-        if fitted.strategy.sampler is None:
-            self._fits[key] = refit
+        self._fits[key] = refit
         return refit
 
     def threshold(self, fitted: _Fitted) -> float:
-        """The decision threshold chosen on the validation slice by the YAML's policy."""
+        """The decision threshold chosen by the YAML's policy on the windows' pooled predictions."""
         v = self.cfg.validation
         return evaluate.choose_threshold(
             self.y_val,
@@ -287,10 +327,12 @@ class FoldRunner:
     def tune(
         self, name: str, params: dict[str, Any]
     ) -> tuple[_Fitted, list[TrialRecord], dict[str, Any]]:
-        """Search the strategy's space on the validation slice; the best fit, history, choice.
+        """Search the strategy's space over the inner windows; the chosen fit, history, choice.
 
-        The best trial's model is the tuned model: trained on the fit rows with the same validation
-        rows for early stopping as every other strategy, never on the test fold.
+        Each trial is scored by its mean validation AUPRC over the windows (never the test fold).
+        The best trial is kept only when its paired gain over the untuned setting exceeds the
+        windows' noise (`selection.paired_gain`); else a warning, and the untuned setting (an
+        empty choice) is kept.
         """
         space = space_for(self.cfg, name, strategy_kind(name, params))
         fits: list[_Fitted] = []
@@ -304,6 +346,19 @@ class FoldRunner:
             space, objective, method=t.method, n_trials=t.n_trials, seed=self.fold.seed
         )
         best = max(history, key=lambda r: r.value)
+        untuned = self.fit(name, params, {})
+        gain = paired_gain(fits[best.number].val_aps, untuned.val_aps)
+        self.gains[name] = gain
+        if not gain.clear:
+            log.warning(
+                "%s fold %d seed %d: the best trial's validation gain over the untuned setting, "
+                "%s, does not exceed the windows' noise; keeping the untuned setting",
+                name,
+                self.fold.fold,
+                self.fold.seed,
+                gain,
+            )
+            return untuned, history, {}
         return fits[best.number], history, {**best.classifier_params, **best.sampler_params}
 
     def run(self, name: str, params: dict[str, Any]) -> ChildResult:
@@ -339,6 +394,11 @@ class FoldRunner:
             metrics.update(gan_metrics(synthesizer, sampler_step.sampler))
         if untuned is not None:
             metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
+        if name in self.gains:
+            gain = self.gains[name]
+            metrics.update(tuning_gain=gain.mean, tuning_kept_untuned=float(not gain.clear))
+            if np.isfinite(gain.standard_error):
+                metrics["tuning_gain_se"] = gain.standard_error
         return ChildResult(
             strategy=name,
             kind=kind,

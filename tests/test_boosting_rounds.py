@@ -1,4 +1,4 @@
-"""How many trees: the validation slice's robust choice, its floor, and the refit on the fold."""
+"""How many trees: each validation window's robust choice, its floor, and the refit on the fold."""
 
 from __future__ import annotations
 
@@ -93,7 +93,10 @@ def test_refit_trains_the_chosen_trees_on_every_training_row(quick):
     runner = FoldRunner(cfg, prepared, prepared.folds[0])
     fitted = runner.final(runner.fit("smote", {}, {}))
     assert fitted.refitted
-    kept = n_trees(fitted.selection_pipe.named_steps["classifier"])
+    # each window's curve chose its trees; the refit boosts their median
+    assert len(fitted.window_trees) == cfg.validation.windows == 3
+    assert n_trees(fitted.selection_pipe.named_steps["classifier"]) == fitted.window_trees[0]
+    kept = int(np.median(fitted.window_trees))
     assert n_trees(fitted.pipe.named_steps["classifier"]) == kept
     # the same pipeline trained by hand on the whole training fold, with those trees
     by_hand = clone(fitted.selection_pipe)
@@ -103,10 +106,15 @@ def test_refit_trains_the_chosen_trees_on_every_training_row(quick):
     np.testing.assert_array_equal(
         fitted.pipe.predict_proba(runner.X_test), by_hand.predict_proba(runner.X_test)
     )
-    # the threshold and the validation score still come from the model that never saw the slice
+    # the threshold and the validation scores come from the windows' models, each scoring rows
+    # it never saw: the first window's part of the pooled predictions is the selection model's
+    first = runner.windows.windows[0]
     np.testing.assert_array_equal(
-        fitted.p_val, fitted.selection_pipe.predict_proba(runner.X_val)[:, 1]
+        fitted.p_val[: len(first.val)],
+        fitted.selection_pipe.predict_proba(prepared.X.iloc[first.val])[:, 1],
     )
+    assert len(fitted.p_val) == len(runner.val_idx) == sum(len(w.val) for w in runner.windows)
+    assert fitted.val_ap == pytest.approx(np.mean(fitted.val_aps))
 
 
 def test_without_refit_the_selection_model_is_scored(quick):

@@ -220,7 +220,8 @@ def test_export_of_a_tuned_experiment_reuses_the_tuned_search() -> None:
     result = export_champion(experiment.parent_run_id)
     assert result.strategy == "none"
     depth = result.pipeline.named_steps["classifier"].get_params()["max_depth"]
-    assert depth in (2, 5)
+    # a trial's depth, or quick.yaml's untuned 4 when no trial beats it beyond the windows' noise
+    assert depth in (2, 4, 5)
 
 
 def test_latest_exports_the_newest_complete_experiment_and_refuses_incomplete_ones(

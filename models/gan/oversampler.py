@@ -25,8 +25,10 @@ Filtered rows are replaced by over-generating, so the count `sampling_strategy` 
 
 The parameters of the GAN are `CGANConfig`'s fields, one keyword each (the signature is derived
 from `CGANConfig`, so every field can be set from YAML and searched by the tuner). A
-`GANCache` shared by several fits (the runner gives one to each fold) reuses a GAN trained on the
-same rows with the same GAN parameters, so trials that change only the choices above train once.
+`GANCache` shared by several fits reuses a GAN trained on the same rows with the same GAN
+parameters, so trials that change only the choices above train once; the runner gives each fold
+a cache `across_rows`, whose one GAN per setting serves every fit of the fold (its inner
+windows, the tuning trials and the refit on the whole fold).
 """
 
 from __future__ import annotations
@@ -62,12 +64,18 @@ _MAX_FILTER_REFERENCE = 50_000
 class GANCache:
     """Trained synthesizers, by a digest of their training rows and parameters (LRU).
 
+    With `across_rows`, the rows are left out of the digest: one GAN per GAN setting, trained
+    by the first fit that misses, serves every later fit whatever its rows (the runner's fold:
+    its GAN trains once, on the rows every inner window fits on, and the windows, the tuning
+    trials and the refit on the whole fold draw from it; see `refit_params`).
+
     One object shared by every fit that holds it: `copy.deepcopy` (and so scikit-learn's
     `clone`) returns the same cache, and a pickled copy starts empty.
     """
 
-    def __init__(self, size: int = 4) -> None:
+    def __init__(self, size: int = 4, across_rows: bool = False) -> None:
         self.size = size
+        self.across_rows = across_rows
         self._items: OrderedDict[str, Any] = OrderedDict()
 
     def get(self, key: str) -> Any:
@@ -88,10 +96,10 @@ class GANCache:
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (GANCache, (self.size,))
+        return (GANCache, (self.size, self.across_rows))
 
     def __repr__(self) -> str:
-        return f"GANCache(size={self.size})"
+        return f"GANCache(size={self.size}, across_rows={self.across_rows})"
 
 
 _OWN_DEFAULTS: dict[str, Any] = {
@@ -174,9 +182,10 @@ class CGANOverSampler(BaseOverSampler):
 
     def refit_params(self) -> dict[str, Any]:
         """How to train this sampler's GAN again on more rows (a refit on the whole training
-        fold): for the epochs its model selection chose, without holding rows out."""
+        fold): for the epochs its model selection chose, without holding rows out; nothing
+        changes with a cache `across_rows`, whose GAN the refit draws from again."""
         synth = getattr(self, "synthesizer_", None)
-        if synth is None:
+        if synth is None or (self.cache is not None and self.cache.across_rows):
             return {}
         return {"epochs": self.epoch_, "eval_every": 0, "checkpoint": None}
 
@@ -304,7 +313,10 @@ class CGANOverSampler(BaseOverSampler):
         target = max(wanted, key=lambda c: (wanted[c], -counts[c]))
         key = None
         if self.cache is not None and isinstance(self.random_state, numbers.Integral):
-            key = _digest(data, config, self.seed_, categorical, condition, target, self.rules)
+            rows = None if self.cache.across_rows else data
+            key = _digest(
+                data.columns, rows, config, self.seed_, categorical, condition, target, self.rules
+            )
         synth = self.cache.get(key) if key is not None else None
         if synth is None:
             synth = CGANSynthesizer(config, random_state=self.seed_).fit(
@@ -313,7 +325,7 @@ class CGANOverSampler(BaseOverSampler):
             if key is not None:
                 self.cache.put(key, synth)
         else:
-            log.info("CGANOverSampler: reusing the GAN trained on the same rows")
+            log.info("CGANOverSampler: reusing the GAN of the cache (%r)", self.cache)
         self.synthesizer_ = synth
         return synth
 
@@ -443,7 +455,8 @@ def _drop_first(score: np.ndarray, values: np.ndarray, share: float) -> np.ndarr
 
 
 def _digest(
-    data: pd.DataFrame,
+    columns: Any,
+    data: pd.DataFrame | None,
     config: CGANConfig,
     seed: int,
     categorical: list[str],
@@ -452,8 +465,9 @@ def _digest(
     rules: Any,
 ) -> str:
     h = hashlib.sha256()
-    h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
-    h.update(repr(list(data.columns)).encode())
+    if data is not None:
+        h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+    h.update(repr(list(columns)).encode())
     params = {
         "config": repr(config),
         "seed": seed,

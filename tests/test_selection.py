@@ -1,0 +1,188 @@
+"""Inner validation windows and the noise rule (pipeline.selection), and the tuner using them."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.errors import ConfigError, DataError
+from pipeline.data.schema import SIMULATOR_SCHEMA, Schema
+from pipeline.data.simulate import simulate
+from pipeline.selection import combine_trees, inner_windows, paired_gain
+from pipeline.split import validation_slice
+
+DAY = pd.Timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def sim() -> pd.DataFrame:
+    return simulate(4_000, n_days=60, seed=5, fraud_rate=0.05)
+
+
+def _no_overlap(windows, train: np.ndarray) -> None:
+    seen_val: list[np.ndarray] = []
+    for w in windows:
+        assert not np.intersect1d(w.fit, w.val).size, "a window validates on its own fit rows"
+        assert np.isin(w.fit, train).all() and np.isin(w.val, train).all()
+        for other in seen_val:
+            assert not np.intersect1d(w.val, other).size, "two windows share validation rows"
+        seen_val.append(w.val)
+    shared = windows.shared
+    for w in windows:
+        assert np.isin(shared, w.fit).all()
+        assert not np.intersect1d(shared, w.val).size
+
+
+def test_temporal_windows_follow_time_order_with_their_gaps(sim: pd.DataFrame) -> None:
+    t = sim["timestamp"]
+    train = np.flatnonzero((t < t.min() + 50 * DAY).to_numpy())
+    windows = inner_windows(sim, train, SIMULATOR_SCHEMA, k=3, fraction=0.15, gap_days=2)
+    assert len(windows) == 3
+    _no_overlap(windows, train)
+    later_start = None
+    for w in windows:  # most recent first
+        val_t, fit_t = t.iloc[w.val], t.iloc[w.fit]
+        assert fit_t.max() < val_t.min() - 2 * DAY, "a fit row inside the window's gap"
+        earlier = train[(t.iloc[train] < val_t.min() - 2 * DAY).to_numpy()]
+        np.testing.assert_array_equal(w.fit, earlier)  # everything before the gap fits
+        assert abs(len(w.val) - 0.15 * len(train)) < 0.02 * len(train)
+        if later_start is not None:
+            assert val_t.max() < later_start, "windows overlap in time or are out of order"
+        later_start = val_t.min()
+    # the rows every window fits on are the earliest window's fit rows
+    np.testing.assert_array_equal(windows.shared, windows.windows[-1].fit)
+    np.testing.assert_array_equal(windows.val, np.concatenate([w.val for w in windows]))
+
+
+def test_one_window_is_the_validation_slice(sim: pd.DataFrame) -> None:
+    train = np.arange(len(sim) - 500)
+    windows = inner_windows(sim, train, SIMULATOR_SCHEMA, k=1, fraction=0.2, gap_days=1)
+    fit, val = validation_slice(sim, train, SIMULATOR_SCHEMA, fraction=0.2, gap_days=1)
+    np.testing.assert_array_equal(windows.windows[0].fit, fit)
+    np.testing.assert_array_equal(windows.val, val)
+    np.testing.assert_array_equal(windows.shared, fit)
+
+
+def test_stratified_windows_without_time_are_disjoint_and_stratified() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(3_000) < 0.05).astype(np.int8)
+    frame = pd.DataFrame({"x": rng.normal(size=len(y)), "label": y})
+    schema = Schema(label="label")
+    train = np.sort(rng.choice(len(y), 2_400, replace=False))
+    windows = inner_windows(frame, train, schema, k=4, fraction=0.1, seed=3)
+    assert len(windows) == 4
+    _no_overlap(windows, train)
+    for w in windows:
+        # each window fits on every training row but its own validation rows
+        assert len(w.fit) + len(w.val) == len(train)
+        assert abs(y[w.val].mean() - y[train].mean()) < 0.02
+    assert len(windows.shared) == len(train) - 4 * round(0.1 * len(train))
+
+
+def test_windows_refuse_what_cannot_work(sim: pd.DataFrame) -> None:
+    train = np.arange(len(sim))
+    with pytest.raises(ConfigError, match="windows x fraction"):
+        inner_windows(sim, train, SIMULATOR_SCHEMA, k=5, fraction=0.2)
+    y = np.zeros(200, dtype=np.int8)
+    y[:3] = 1
+    frame = pd.DataFrame({"x": np.arange(200.0), "label": y})
+    with pytest.raises(DataError, match="positive"):
+        inner_windows(frame, np.arange(200), Schema(label="label"), k=3, fraction=0.1)
+
+
+def test_noise_rule_keeps_the_default_within_noise_and_takes_a_clear_gain() -> None:
+    default = [0.40, 0.50, 0.30]
+    noisy = [0.46, 0.44, 0.33]  # mean +0.01, but the windows disagree
+    gain = paired_gain(noisy, default)
+    assert gain.mean == pytest.approx(0.01)
+    assert gain.standard_error == pytest.approx(np.std([0.06, -0.06, 0.03], ddof=1) / np.sqrt(3))
+    assert not gain.clear
+    clear = paired_gain([0.43, 0.53, 0.34], default)  # +0.03, +0.03, +0.04
+    assert clear.clear
+    assert not paired_gain([0.39, 0.49, 0.29], default).clear  # a clear loss
+    assert paired_gain([0.45], [0.40]).clear  # one window: no noise estimate
+    with pytest.raises(ValueError, match="one score per window"):
+        paired_gain([0.4, 0.5], [0.4])
+
+
+def test_refit_trees_are_the_windows_median() -> None:
+    assert combine_trees([40, 120, 70]) == 70
+    assert combine_trees([50, 60]) == 55
+
+
+def test_tuner_keeps_the_untuned_setting_when_its_gain_is_noise(caplog, monkeypatch):
+    """A tuner whose best trial beats the untuned setting only within the windows' noise keeps
+    the untuned setting (and says so); a clear gain is taken."""
+    from pipeline import fold as fold_module
+    from pipeline.config import load_config
+    from pipeline.runner import FoldRunner, prepare
+
+    cfg = load_config(
+        "experiments/quick.yaml",
+        [
+            "strategies={none: {}}",
+            "tuning.enabled=true",
+            "tuning.method=grid",
+            "tuning.n_trials=1",
+            "tuning.classifier_space={max_depth: [2]}",
+        ],
+    )
+    prepared = prepare(cfg)
+    runner = FoldRunner(cfg, prepared, prepared.folds[0])
+    untuned = runner.fit("none", {}, {})
+    trial = runner.fit("none", {}, {"max_depth": 2})
+    assert len(untuned.val_aps) == cfg.validation.windows == 3
+
+    def scored(gains):
+        # the trial's per-window scores: the untuned ones plus `gains`
+        values = tuple(a + g for a, g in zip(untuned.val_aps, gains, strict=True))
+        trial.val_aps, trial.val_ap = values, float(np.mean(values))
+        return trial
+
+    original = fold_module.FoldRunner.fit
+
+    def fit(self, name, params, clf):
+        return trial if clf else original(self, name, params, clf)
+
+    monkeypatch.setattr(fold_module.FoldRunner, "fit", fit)
+    scored([0.05, -0.05, 0.03])
+    with caplog.at_level(logging.WARNING):
+        chosen_fit, history, chosen = runner.tune("none", {})
+    assert chosen == {} and chosen_fit is not trial
+    assert "does not exceed the windows' noise" in caplog.text
+    assert runner.gains["none"].mean == pytest.approx(0.01)
+    scored([0.02, 0.03, 0.025])
+    chosen_fit, history, chosen = runner.tune("none", {})
+    assert chosen == {"max_depth": 2} and chosen_fit is trial
+
+
+def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeypatch):
+    """Every window's fit and the refit on the whole fold draw from one GAN, trained on the rows
+    shared by every window's fit rows (so no window scores a GAN that saw its rows)."""
+    from models.gan.synthesizer import CGANSynthesizer
+    from pipeline.config import load_config
+    from pipeline.fold import _synthesizer
+    from pipeline.runner import FoldRunner, prepare
+
+    cfg = load_config(
+        "experiments/quick.yaml",
+        ["data.rows=3000", "strategies={cgan: {epochs: 2, sampling_strategy: 0.1}}"],
+    )
+    prepared = prepare(cfg)
+    runner = FoldRunner(cfg, prepared, prepared.folds[0])
+    trained_on: list[int] = []
+    original = CGANSynthesizer.fit
+
+    def fit(self, data, *args, **kwargs):
+        trained_on.append(len(data))
+        return original(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(CGANSynthesizer, "fit", fit)
+    fitted = runner.final(runner.fit("cgan", cfg.strategies["cgan"], {}))
+    assert fitted.refitted
+    assert trained_on == [len(runner.fit_idx)]
+    assert _synthesizer(fitted.pipe) is _synthesizer(fitted.selection_pipe)
+    assert fitted.pipe.named_steps["sampler"].n_input_ == len(prepared.folds[0].train)
