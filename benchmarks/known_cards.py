@@ -85,7 +85,7 @@ def main() -> None:
     delay = cfg.features.label_delay_days
     folds = {rule: count(times, y, entity, s, delay, rule) for rule in RULES}
     payload = {
-        "command": "python benchmarks/known_cards.py " + shlex.join(sys.argv[1:]),
+        "command": ("python benchmarks/known_cards.py " + shlex.join(sys.argv[1:])).strip(),
         "commit": commit(),
         "config": str(args.config.resolve().relative_to(ROOT)),
         "overrides": args.overrides,
@@ -97,7 +97,7 @@ def main() -> None:
     lines = [
         "# Test periods under each `split.known_cards` rule",
         "",
-        f"`{payload['command'].strip()}` at commit {payload['commit']}: {payload['config']} "
+        f"`{payload['command']}` at commit {payload['commit']}: {payload['config']} "
         f"({payload['data']['rows']:,} rows, {payload['data']['frauds']} frauds, "
         f"{payload['data']['cards']:,} cards; label delay {delay:g} days).",
         "",
