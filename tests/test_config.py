@@ -120,3 +120,37 @@ def test_override_below_a_strategy_list_shorthand() -> None:
         "experiments/quick.yaml", ["strategies=[none, smote]", "strategies.smote.k_neighbors=3"]
     )
     assert cfg.strategies == {"none": {}, "smote": {"k_neighbors": 3}}
+
+
+def test_repeats_is_the_shorthand_for_seeds() -> None:
+    cfg = load_config("experiments/default.yaml", ["split.repeats=4"])
+    assert cfg.split.seeds == [0, 1, 2, 3]  # from the YAML's first seed, 0
+    assert load_config("experiments/decisive.yaml").split.seeds == [0, 1, 2, 3]
+    cfg = load_config("experiments/default.yaml", ["split.seeds=[7]", "split.repeats=2"])
+    assert cfg.split.seeds == [7, 8]
+    cfg = load_config("experiments/default.yaml", ["split.seeds=[3, 9]", "split.repeats=2"])
+    assert cfg.split.seeds == [3, 9]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (
+            ["split.seeds=[1, 2, 3]", "split.repeats=2"],
+            "split.repeats is 2 but split.seeds lists 3",
+        ),
+        (["split.repeats=0"], r"split.repeats.*greater than or equal to 1"),
+        (["split.seeds=[1, 1]"], "the seeds repeat"),
+    ],
+)
+def test_repeats_and_seeds_that_disagree_are_refused(overrides: list[str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_config("experiments/default.yaml", overrides)
+
+
+def test_repeats_and_known_cards_belong_to_their_fold_kind() -> None:
+    with pytest.raises(ConfigError, match="split.repeats repeats stratified k-fold"):
+        load_config("experiments/temporal.yaml", ["split.repeats=2"])
+    assert load_config("experiments/temporal.yaml").split.known_cards == "training"
+    with pytest.raises(ConfigError, match=r"split.known_cards.*'training' or 'history'"):
+        load_config("experiments/temporal.yaml", ["split.known_cards=all"])

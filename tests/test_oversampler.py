@@ -224,3 +224,26 @@ def test_checkpoint_chooses_which_generator_draws_the_rows():
     assert len(X_early) == len(X_kept)
     with pytest.raises(DataError, match="no generator of epoch 5"):
         synth.sample(3, label=1, epoch=5)
+
+
+def test_repeated_folds_train_one_gan_per_fold_and_repeat():
+    from pipeline.split import stratified_folds
+
+    X, y = _fraud_data(seed=2)
+    plan = stratified_folds(y, n_splits=2, seeds=(0, 1))  # 2 folds x 2 repeats
+    cache = GANCache(size=8)
+    trained = []
+    for fold in plan:
+        # two fits of one (fold, repeat), as two strategies or tuning trials make: one GAN
+        fits = [
+            CGANOverSampler(
+                **{**TINY, "sampling_strategy": share}, random_state=fold.seed, cache=cache
+            )
+            for share in (0.3, 0.5)
+        ]
+        for sampler in fits:
+            sampler.fit_resample(X[fold.train], y[fold.train])
+        assert fits[1].synthesizer_ is fits[0].synthesizer_
+        trained.append(fits[0].synthesizer_)
+    assert len(cache) == len(plan) == 4
+    assert len({id(s) for s in trained}) == 4  # no (fold, repeat) reuses another's GAN

@@ -467,3 +467,94 @@ def test_description_for_the_parent_run(comparison):
     assert "| strategy | n | AUPRC |" in text
     assert "Holm-adjusted" in text and comparison.reference_rule in text
     assert len(comparison.description(max_chars=200)) == 200
+
+
+# --------------------------------------------------------------------------------------------
+# statistics that follow the fold design: the correction and the detectable difference
+
+
+WINDOW_VALUES = {
+    "none": [0.50, 0.62, 0.55, 0.58, 0.47, 0.60],
+    "smote": [0.53, 0.63, 0.60, 0.58, 0.52, 0.61],
+}
+
+
+def _windows(step_days: float, train_days: float) -> tuple[VarianceCorrection, pd.DataFrame]:
+    """The correction of 6 temporal folds on uniform rows, and results of two strategies on them."""
+    from pipeline.split import temporal_folds
+
+    seconds = (np.arange(120 * 20) + 0.5) * 86_400 / 20
+    y = np.zeros(len(seconds), dtype=int)
+    y[::7] = 1
+    plan = temporal_folds(
+        seconds, train_days=train_days, gap_days=7, test_days=7, n_folds=6, step_days=step_days, y=y
+    )
+    return plan.correction, make_results(WINDOW_VALUES)
+
+
+def test_disjoint_training_windows_give_the_plain_paired_t_test():
+    correction, frame = _windows(step_days=7, train_days=7)
+    c = report.compare(frame, correction=correction)
+    r = c.row("smote")
+    none, smote = (np.array(WINDOW_VALUES[s]) for s in ("none", "smote"))
+    assert r["vs_baseline_test"] == "paired t"
+    assert r["vs_baseline_p_raw"] == pytest.approx(stats.ttest_rel(smote, none).pvalue)
+    half = stats.t.ppf(0.975, 5) * (smote - none).std(ddof=1) / math.sqrt(6)
+    assert r["vs_baseline_ci_high"] - r["vs_baseline_diff"] == pytest.approx(half)
+    row = c.row("none")
+    assert row[f"{AP}_ci_high"] - row[f"{AP}_mean"] == pytest.approx(
+        stats.t.ppf(0.975, 5) * none.std(ddof=1) / math.sqrt(6)
+    )
+    assert any("no Nadeau & Bengio correction" in n for n in c.notes())
+    assert "corrected resampled" not in " ".join(c.notes())
+
+
+def test_overlapping_training_windows_widen_the_intervals_by_their_overlap():
+    correction, frame = _windows(step_days=7, train_days=28)
+    assert correction.applies
+    plain = report.compare(frame, correction=_windows(7, 7)[0])
+    corrected = report.compare(frame, correction=correction)
+    factor = math.sqrt((1 / 6 + correction.term) / (1 / 6))
+    for strategy, col in (("smote", "vs_baseline_ci_high"), ("none", f"{AP}_ci_high")):
+        center = "vs_baseline_diff" if col.startswith("vs") else f"{AP}_mean"
+        widths = [c.row(strategy)[col] - c.row(strategy)[center] for c in (plain, corrected)]
+        assert widths[1] / widths[0] == pytest.approx(factor)
+    assert corrected.row("smote")["vs_baseline_test"] == "corrected t"
+    assert any("share" in n and "scaled" in n for n in corrected.notes())
+
+
+def test_min_detectable_effect_by_hand_and_its_power():
+    d = np.array([0.03, 0.01, 0.05, 0.0, 0.05, 0.01, -0.02, 0.04])
+    n, term = len(d), 0.25
+    se = d.std(ddof=1) * math.sqrt(1 / n + term)
+    expected = (stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)) * se
+    assert report.min_detectable_effect(d, correction=term) == pytest.approx(expected)
+    assert report.min_detectable_effect(d, alpha=0.1) < report.min_detectable_effect(d)
+    assert math.isnan(report.min_detectable_effect(d[:1]))
+    # a true difference of that size is found with ~80 % power (noncentral t)
+    crit = stats.t.ppf(0.975, n - 1)
+    nc = expected / se
+    power = stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc)
+    assert power == pytest.approx(0.8, abs=0.02)
+
+
+def test_not_significant_comes_with_the_detectable_difference(tmp_path):
+    from pipeline import tracking
+    from pipeline.runner import summary_metrics
+
+    c = report.compare(make_results(), correction=nb(0.5))
+    r = c.row("cgan")
+    d = np.array(VALUES["cgan"]) - np.array(VALUES["none"])
+    mde = (stats.t.ppf(0.975, 2) + stats.t.ppf(0.8, 2)) * d.std(ddof=1) * math.sqrt(1 / 3 + 0.5)
+    assert r["vs_baseline_mde"] == pytest.approx(mde)
+    assert r["vs_baseline_verdict"].startswith("not significant")
+    shown = f"detectable ≥ {mde:.3f}"
+    assert shown in c.to_markdown() and shown in c.summary()
+    assert any(f"cgan {mde:.3f}" in n and "80% power" in n for n in c.notes())
+    assert summary_metrics(c, "cgan")[tracking.MDE_PREFIX + "vs_baseline"] == pytest.approx(
+        mde, rel=1e-3
+    )
+    again = report.Comparison.from_csv(c.to_csv(tmp_path / "c.csv"))
+    assert again.correction == nb(0.5)
+    assert again.row("cgan")["vs_baseline_mde"] == pytest.approx(mde)
+    assert again.notes() == c.notes()

@@ -9,7 +9,13 @@ import pytest
 from models.errors import ConfigError, DataError
 from pipeline.data.schema import CREDITCARD_SCHEMA, SIMULATOR_SCHEMA, Schema
 from pipeline.data.simulate import simulate
-from pipeline.split import Fold, stratified_folds, temporal_folds, validation_slice
+from pipeline.split import (
+    Fold,
+    VarianceCorrection,
+    stratified_folds,
+    temporal_folds,
+    validation_slice,
+)
 
 DAY = pd.Timedelta(days=1)
 
@@ -176,6 +182,105 @@ def test_known_compromised_on_simulator(sim: pd.DataFrame) -> None:
         # every card with a fraud in the training period is blocked for the whole test period
         compromised = set(entity[a.train[y[a.train] == 1]])
         assert not compromised & set(entity[a.test])
+
+
+def test_known_cards_training_counts_only_the_folds_training_and_delay_periods() -> None:
+    day = 86_400.0
+    # end = day 30; test [26, 30); gap [23, 26); train [16, 23); days 0-16 precede the window
+    times = np.array([2, 17, 18, 20, 24, 26.5, 27, 27.5, 28, 29, 29.5]) * day
+    entity = np.array(["old", "a", "b", "t", "g", "old", "a", "g", "t", "t2", "t2"])
+    y = np.array([1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0])
+    kwargs = {"train_days": 7, "gap_days": 3, "test_days": 4, "n_folds": 1, "label_delay_days": 1}
+    (training,) = temporal_folds(times, entity=entity, y=y, known_cards="training", **kwargs)
+    (history,) = temporal_folds(times, entity=entity, y=y, known_cards="history", **kwargs)
+    assert training.train.tolist() == history.train.tolist() == [1, 2, 3]
+    # old: compromised on day 2, before the training window: scored under `training` only
+    # a: fraud in the training period, g: in the delay period (known by day 25): blocked by both
+    # t: fraud on day 28 in the test period; t2: on day 29, known after day 30: kept by both
+    assert training.test.tolist() == [5, 8, 9, 10]
+    # `history` also blocks old (row 5); t2's fraud of day 29 is known only on day 30
+    assert history.test.tolist() == [8, 9, 10]
+    with pytest.raises(ConfigError, match="known_cards must be one of training, history"):
+        temporal_folds(times, entity=entity, y=y, known_cards="all", **kwargs)
+
+
+def test_known_cards_history_blocks_frauds_known_during_the_test_period() -> None:
+    day = 86_400.0
+    times = np.array([17, 26.5, 27, 28.5]) * day  # train [16, 23), test [26, 30)
+    entity = np.array(["x", "t", "t", "t"])
+    y = np.array([1, 1, 0, 0])
+    kwargs = {"train_days": 7, "gap_days": 3, "test_days": 4, "n_folds": 1, "label_delay_days": 1}
+    (training,) = temporal_folds(times, entity=entity, y=y, known_cards="training", **kwargs)
+    (history,) = temporal_folds(times, entity=entity, y=y, known_cards="history", **kwargs)
+    # t's fraud on day 26.5 is known on day 27.5: `history` drops its row of day 28.5
+    assert training.test.tolist() == [1, 2, 3]
+    assert history.test.tolist() == [1, 2]
+
+
+# --------------------------------------------------------------------------------------------
+# the folds' variance correction
+
+
+def test_stratified_plan_carries_the_nadeau_bengio_correction() -> None:
+    y = np.zeros(1_200, dtype=np.int8)
+    y[::40] = 1
+    for k, seeds in ((3, (0,)), (5, (0, 1, 2))):
+        plan = stratified_folds(y, n_splits=k, seeds=seeds)
+        c = plan.correction
+        assert c.term == pytest.approx(1 / (k - 1))  # n_test / n_train
+        assert c.rho == pytest.approx(1 / k)  # n_test / (n_test + n_train)
+        assert c.applies and f"stratified {k}-fold x {len(seeds)} repeat" in c.reason
+        assert f"1/{k * len(seeds)} + " in c.reason
+
+
+def _uniform_days(n_days: int, per_day: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    seconds = (np.arange(n_days * per_day) + 0.5) * 86_400 / per_day
+    y = np.zeros(len(seconds), dtype=int)
+    y[::7] = 1
+    return seconds, y
+
+
+def test_disjoint_training_windows_get_no_correction() -> None:
+    seconds, y = _uniform_days(120)
+    plan = temporal_folds(
+        seconds, train_days=7, gap_days=7, test_days=7, n_folds=6, step_days=7, y=y
+    )
+    trains = [set(f.train.tolist()) for f in plan]
+    assert all(not (a & b) for i, a in enumerate(trains) for b in trains[i + 1 :])
+    c = plan.correction
+    assert c.term == 0 and c.rho == 0 and c.shared == 0 and not c.applies
+    assert "plain paired t" in c.reason and "no Nadeau & Bengio" in c.reason
+
+
+def test_overlapping_training_windows_get_a_correction_scaled_by_the_overlap() -> None:
+    seconds, y = _uniform_days(120)
+    plan = temporal_folds(
+        seconds, train_days=28, gap_days=7, test_days=7, n_folds=3, step_days=7, y=y
+    )
+    # uniform rows: neighbours share 21 of 28 days, folds 0 and 2 share 14
+    shared = np.mean([21 / 28, 14 / 28, 21 / 28])
+    rho = shared * 7 / (7 + 28)
+    c = plan.correction
+    assert c.shared == pytest.approx(shared)
+    assert c.rho == pytest.approx(rho)
+    assert c.term == pytest.approx(rho / (1 - rho))
+    assert 0 < c.term < 7 / 28  # less than if every window were the same training set
+    assert "share 67% of their rows" in c.reason
+    # a longer step shares less: the correction shrinks with the overlap
+    wider = temporal_folds(
+        seconds, train_days=28, gap_days=7, test_days=7, n_folds=3, step_days=14, y=y
+    )
+    assert 0 < wider.correction.term < c.term
+    assert wider.correction.shared == pytest.approx(np.mean([14 / 28, 0, 14 / 28]))
+
+
+def test_correction_round_trips_through_run_params() -> None:
+    seconds, y = _uniform_days(60)
+    c = temporal_folds(seconds, train_days=14, gap_days=2, test_days=7, n_folds=2, y=y).correction
+    params = c.as_params()
+    assert set(params) >= {"split.correction_term", "split.correction_reason"}
+    assert VarianceCorrection.from_params(params) == c
+    assert VarianceCorrection.from_params({"split.kind": "temporal"}) is None
 
 
 def test_temporal_folds_tz_aware_series_object_array() -> None:
