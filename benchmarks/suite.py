@@ -30,7 +30,8 @@ random subset of the majority rows (fixed, recorded). Two tasks:
 
 Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
 seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
-after each cell; a failure is a cell too (`error: ...`, or `timeout` past `--timeout` seconds).
+after each cell; a failure is a cell too (`error: ...`, or `timeout` for a realism cell past
+`--timeout` seconds; a downstream launch is not interrupted, since MLflow's store must not be).
 `--resume` keeps the file's cells and runs the missing ones (`--retry-failed`: the failed ones
 too); each run appends its command and commit to `slices`, and the top-level `command`/`commit`
 are the latest slice's. The per-table summary (`tables`) and `suite.md` beside the file are
@@ -88,7 +89,8 @@ class CellTimeout(Exception):
 
 @contextlib.contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise `CellTimeout` in the main thread after `seconds` (None: no limit)."""
+    """Raise `CellTimeout` in the main thread after `seconds` (None: no limit), and again every
+    second until the block ends (an exception raised inside a finalizer is swallowed)."""
     if not seconds:
         yield
         return
@@ -97,7 +99,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         raise CellTimeout(f"past {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
     try:
         yield
     finally:
@@ -431,9 +433,8 @@ def downstream_cells(
     keys = [(f.fold, f.seed) for f in folds]
     started = time.perf_counter()
     try:
-        with time_limit(args.timeout):
-            result = run_experiment(cfg)
-    except (Exception, CellTimeout) as exc:  # a failed launch is a failed cell per fold
+        result = run_experiment(cfg)
+    except Exception as exc:  # a failed launch is a failed cell per fold
         log.error("%s %s: %s", table.name, strategy, error_text(exc))
         seconds = time.perf_counter() - started
         return [
@@ -745,7 +746,7 @@ def check_gan(payload: dict[str, Any], gan: dict[str, Any], runs_gan: bool) -> N
 
 def run_grid(args: argparse.Namespace, *, on_cell: Callable[[dict[str, Any]], None] | None = None):
     """Run every missing cell of the slice the arguments describe; the results payload."""
-    gan = parse_gan(args.gan)
+    gan: dict[str, Any] = args.gan
     out: Path = args.out
     payload = load_payload(out, args.resume)
     runs_gan = "cgan" in args.generators or "cgan" in args.strategies
@@ -787,13 +788,14 @@ def run_grid(args: argparse.Namespace, *, on_cell: Callable[[dict[str, Any]], No
 
     with tempfile.TemporaryDirectory(prefix="fraudgan-suite-") as tmp:
         directory = Path(tmp)
-        throwaway_store(directory)
+        if args.strategies:
+            mlflow_store(directory)
         for name in args.tables:
             try:
                 table = subsample(
                     load_table(name, rows=args.rows, directory=directory), args.max_rows
                 )
-            except (Exception, CellTimeout) as exc:
+            except Exception as exc:
                 log.error("table %s could not be loaded: %s", name, error_text(exc))
                 payload["datasets"].setdefault(
                     name, {"source": "?", "rows": None, "minority": None, "columns": None}
@@ -818,7 +820,7 @@ def run_grid(args: argparse.Namespace, *, on_cell: Callable[[dict[str, Any]], No
                         add(
                             cell(name, REALISM, method, key, metrics, time.perf_counter() - started)
                         )
-                    except (Exception, CellTimeout) as exc:
+                    except Exception as exc:
                         log.debug("traceback", exc_info=True)
                         seconds = time.perf_counter() - started
                         add(failed(name, REALISM, method, key, seconds, error_text(exc)))
@@ -833,6 +835,18 @@ def run_grid(args: argparse.Namespace, *, on_cell: Callable[[dict[str, Any]], No
     payload["slices"][-1]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     write(payload, out)
     return payload
+
+
+def mlflow_store(directory: Path) -> str:
+    """The MLflow store of the downstream launches: `MLFLOW_TRACKING_URI` when it is set to
+    anything but the project's own store, else a new one under `directory`."""
+    from pipeline.config import DEFAULT_TRACKING_URI
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    project = uri == DEFAULT_TRACKING_URI or uri.startswith("sqlite:///mlruns")
+    if uri.startswith("sqlite:") and not project and str(ROOT / "mlruns") not in uri:
+        return uri
+    return throwaway_store(directory)
 
 
 def _names(text: str, allowed: Sequence[str] | None, what: str) -> list[str]:
@@ -857,7 +871,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=None, help="subsample majority rows to this")
     p.add_argument("--rows", type=int, default=None, help="rows of the stress/simulator tables")
     p.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per cell (launch)")
+    p.add_argument(
+        "--timeout", type=float, default=None, help="seconds per realism cell (not downstream)"
+    )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--retry-failed", action="store_true")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -867,6 +883,7 @@ def parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser().parse_args(list(argv))
     args.argv = list(argv)
+    args.gan = parse_gan(args.gan)
     args.tables = table_names() if args.tables == "all" else _names(args.tables, None, "tables")
     args.generators = _names(args.generators, GENERATORS, "generators")
     args.strategies = _names(args.strategies, STRATEGIES + OPTIONAL_STRATEGIES, "strategies")
