@@ -34,7 +34,8 @@ after each cell; a failure is a cell too (`error: ...`, or `timeout` for a reali
 `--timeout` seconds; a downstream launch is not interrupted, since MLflow's store must not be).
 `--resume` keeps the file's cells and runs the missing ones (`--retry-failed`: the failed ones
 too); each run appends its command and commit to `slices`, and the top-level `command`/`commit`
-are the latest slice's. The per-table summary (`tables`) and `suite.md` beside the file are
+are the latest slice's. `--merge A.json B.json --out suite.json` joins files written in parallel
+(their slices and cells; the same protocol per table). The per-table summary (`tables`) and `suite.md` beside the file are
 rebuilt from every cell.
 """
 
@@ -849,6 +850,40 @@ def mlflow_store(directory: Path) -> str:
     return throwaway_store(directory)
 
 
+def merge(paths: Sequence[Path], out: Path, command: str) -> dict[str, Any]:
+    """One results file from several written in parallel (e.g. one slice per machine or lock):
+    their slices, datasets and cells; a table's protocol and the GAN parameters must agree, and
+    a cell may come from one file only."""
+    merged = load_payload(out, resume=False)
+    seen: dict[tuple[Any, ...], Path] = {}
+    for path in paths:
+        part = load_payload(path, resume=True) if path.exists() else None
+        if part is None:
+            raise ConfigError(f"{path}: no such results file")
+        if part.get("gan") is not None:
+            check_gan(merged, part["gan"], True)
+        for name, meta in part["datasets"].items():
+            known = merged["datasets"].get(name)
+            if known and known.get("protocol") != meta.get("protocol"):
+                raise ConfigError(
+                    f"{path}: table {name!r} has protocol {meta.get('protocol')}, another file "
+                    f"{known.get('protocol')}"
+                )
+            merged["datasets"][name] = meta
+        offset = len(merged["slices"])
+        merged["slices"].extend(part["slices"])
+        for c in cells_from_records(part["cells"]):
+            if cell_key(c) in seen:
+                raise ConfigError(f"cell {cell_key(c)} is in both {seen[cell_key(c)]} and {path}")
+            seen[cell_key(c)] = path
+            c["slice"] = offset + (c.get("slice") or 0)
+            merged["cells"].extend(records([c]))
+    merged["command"], merged["commit"] = command, commit()
+    merged["merged_from"] = [str(p) for p in paths]
+    write(merged, out)
+    return merged
+
+
 def _names(text: str, allowed: Sequence[str] | None, what: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if allowed is not None:
@@ -877,6 +912,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--retry-failed", action="store_true")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument(
+        "--merge", type=Path, nargs="+", default=None, help="merge these results files into --out"
+    )
     return p
 
 
@@ -901,7 +939,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(XGB_THREADS))
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-        payload = run_grid(args)
+        if args.merge:
+            command = "python benchmarks/suite.py " + shlex.join(args.argv)
+            payload = merge(args.merge, args.out, command)
+        else:
+            payload = run_grid(args)
     except ConfigError as exc:
         sys.exit(f"suite: {exc}")
     print(markdown(payload))

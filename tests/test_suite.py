@@ -190,3 +190,30 @@ def test_package_tables_meet_the_thresholds(tmp_path: Path) -> None:
     table = suite_tables.load_table("car_good", directory=tmp_path)
     assert (tmp_path / "car_good.csv").exists()
     assert table.info["minority"] == 69 and table.categorical and not table.numeric
+
+
+def test_merge_joins_slices_and_refuses_a_cell_twice(tmp_path: Path) -> None:
+    def part(name: str, method: str, folds: int = 2) -> Path:
+        c = suite.cell("stress", "realism", method, (0, 0), {"c2st_auc": 0.6}, 1.0)
+        meta = {"source": "s", "rows": 10, "minority": 5, "columns": 3}
+        payload = {
+            "command": f"cmd {name}",
+            "commit": "abc",
+            "slices": [{"command": f"cmd {name}", "commit": "abc", "started": "t"}],
+            "datasets": {"stress": {**meta, "protocol": {"split": "stratified", "folds": folds}}},
+            "tables": [],
+            "cells": suite.records([{**c, "slice": 0}]),
+        }
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(payload))
+        return path
+
+    a, b = part("a", "copies"), part("b", "gmm")
+    merged = suite.merge([a, b], tmp_path / "suite.json", "merge")
+    assert [s["command"] for s in merged["slices"]] == ["cmd a", "cmd b"]
+    assert {(c["method"], c["slice"]) for c in merged["cells"]} == {("copies", 0), ("gmm", 1)}
+    assert merged["tables"][0]["c2st"]["gmm"] == 0.6 and merged["command"] == "merge"
+    with pytest.raises(ConfigError, match="in both"):
+        suite.merge([a, part("c", "copies")], tmp_path / "other.json", "merge")
+    with pytest.raises(ConfigError, match="protocol"):
+        suite.merge([a, part("d", "gmm", folds=5)], tmp_path / "third.json", "merge")
