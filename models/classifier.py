@@ -40,12 +40,17 @@ class TimedSampler(BaseEstimator):
 
     With `keep_appended`, the rows an over-sampler appended are kept in `appended_` (for the
     synthetic-data quality report). The sampler's `sample_weight_` (one weight per returned row,
-    or None) is passed on.
+    or None) is passed on; with `synthetic_weight` other than 1 (for samplers that append rows
+    after the input rows and give no weights: ros and the SMOTE family), the appended rows weigh
+    `synthetic_weight` and the input rows 1.
     """
 
-    def __init__(self, sampler: Any, keep_appended: bool = False) -> None:
+    def __init__(
+        self, sampler: Any, keep_appended: bool = False, synthetic_weight: float = 1.0
+    ) -> None:
         self.sampler = sampler
         self.keep_appended = keep_appended
+        self.synthetic_weight = synthetic_weight
 
     def fit_resample(self, X: Any, y: Any, **params: Any) -> tuple[Any, Any]:
         start = time.perf_counter()
@@ -54,6 +59,15 @@ class TimedSampler(BaseEstimator):
         self.n_input_ = len(y)
         self.n_added_ = len(y_res) - len(y)
         self.sample_weight_ = getattr(self.sampler, "sample_weight_", None)
+        if self.synthetic_weight != 1.0:
+            if self.sample_weight_ is not None or self.n_added_ < 0:
+                raise ValueError(
+                    f"synthetic_weight: {type(self.sampler).__name__} weighs or removes rows "
+                    "itself; set the weight on the sampler, or leave synthetic_weight at 1"
+                )
+            self.sample_weight_ = np.r_[
+                np.ones(len(y)), np.full(self.n_added_, float(self.synthetic_weight))
+            ]
         if self.keep_appended:
             # Over-samplers append their rows after the input rows (imblearn's convention).
             self.appended_ = (
@@ -146,13 +160,18 @@ def build_pipeline(
     random_state: int = 0,
     keep_synthetic: bool = False,
     sampler_first: bool = False,
+    synthetic_weight: float = 1.0,
 ) -> FraudPipeline:
     """The model pipeline of one strategy; `cardinalities` is needed for ordinal encoding.
 
-    `sampler_first`: the sampler resamples the input columns before any preprocessing.
+    `sampler_first`: the sampler resamples the input columns before any preprocessing;
+    `synthetic_weight`: the classifier's weight of appended rows (`TimedSampler`).
     """
     preprocess = ("preprocess", build_preprocessor(numeric, categorical, encoding))
-    timed = ("sampler", TimedSampler(sampler, keep_appended=keep_synthetic))
+    timed = (
+        "sampler",
+        TimedSampler(sampler, keep_appended=keep_synthetic, synthetic_weight=synthetic_weight),
+    )
     if sampler is None:
         steps: list[tuple[str, Any]] = [preprocess]
     else:

@@ -28,6 +28,13 @@ Family = Literal["baseline", "resampler", "gan"]  # resampler: ros and the SMOTE
 # Set by the pipeline, never by the user.
 _MANAGED_PARAMS = {"random_state", "categorical_features", "n_jobs", "rules", "cache"}
 
+CHOOSE = "choose"
+"""A strategy parameter of the over-samplers: whether (and over which grid) the strategy chooses
+its synthetic share, weight and checkpoint inside each training fold (`pipeline.augment`)."""
+SYNTHETIC_WEIGHT = "synthetic_weight"
+"""The classifier's sample weight of each appended row (real rows weigh 1)."""
+_OVER_ONLY = ("ros", "smote", "borderline", "adasyn", "smotenc")  # rows appended after the input
+
 
 @dataclass(frozen=True)
 class StrategyContext:
@@ -54,6 +61,7 @@ class Strategy:
     classifier_params: dict[str, Any] = field(default_factory=dict)
     tune_decision_threshold: bool = False
     sampler_first: bool = False
+    synthetic_weight: float = 1.0  # of appended rows, for samplers without their own weights
 
 
 @dataclass(frozen=True)
@@ -101,21 +109,51 @@ REGISTRY: dict[str, StrategySpec] = {
             tune_decision_threshold=True,
             description="no resampling, decision threshold tuned on validation data",
         ),
-        StrategySpec("ros", "resampler", "imblearn.over_sampling:RandomOverSampler"),
-        StrategySpec("smote", "resampler", "imblearn.over_sampling:SMOTE"),
-        StrategySpec("borderline", "resampler", "imblearn.over_sampling:BorderlineSMOTE"),
-        StrategySpec("adasyn", "resampler", "imblearn.over_sampling:ADASYN"),
+        StrategySpec(
+            "ros",
+            "resampler",
+            "imblearn.over_sampling:RandomOverSampler",
+            extra_params=(CHOOSE, SYNTHETIC_WEIGHT),
+        ),
+        StrategySpec(
+            "smote",
+            "resampler",
+            "imblearn.over_sampling:SMOTE",
+            extra_params=(CHOOSE, SYNTHETIC_WEIGHT),
+        ),
+        StrategySpec(
+            "borderline",
+            "resampler",
+            "imblearn.over_sampling:BorderlineSMOTE",
+            extra_params=(CHOOSE, SYNTHETIC_WEIGHT),
+        ),
+        StrategySpec(
+            "adasyn",
+            "resampler",
+            "imblearn.over_sampling:ADASYN",
+            extra_params=(CHOOSE, SYNTHETIC_WEIGHT),
+        ),
         StrategySpec(
             "smotenc",
             "resampler",
             "imblearn.over_sampling:SMOTENC",
             encoding="ordinal",
             needs_categorical=True,
+            extra_params=(CHOOSE, SYNTHETIC_WEIGHT),
         ),
         StrategySpec(
-            "smote_tomek", "resampler", "imblearn.combine:SMOTETomek", extra_params=("k_neighbors",)
+            "smote_tomek",
+            "resampler",
+            "imblearn.combine:SMOTETomek",
+            extra_params=("k_neighbors", CHOOSE),
         ),
-        StrategySpec("cgan", "gan", "models.gan:CGANOverSampler", sampler_first=True),
+        StrategySpec(
+            "cgan",
+            "gan",
+            "models.gan:CGANOverSampler",
+            sampler_first=True,
+            extra_params=(CHOOSE,),
+        ),
     )
 }
 
@@ -174,8 +212,16 @@ def check_strategy_params(name: str, params: Mapping[str, Any], *, where: str) -
                 f"{at}.scale_pos_weight must be a number > 0 (the weight of a fraud row), "
                 f"got {weight!r}"
             )
+    options.pop(CHOOSE, None)  # pipeline.augment checks the grid
+    if kind in _OVER_ONLY and SYNTHETIC_WEIGHT in options:
+        weight = options.pop(SYNTHETIC_WEIGHT)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+            raise ConfigError(
+                f"{at}.{SYNTHETIC_WEIGHT} must be a number > 0 (the classifier's weight of an "
+                f"appended row; real rows weigh 1), got {weight!r}"
+            )
     cls = REGISTRY[kind].load_class()
-    if cls is None:
+    if cls is None or no_rows(options.get("sampling_strategy")):
         return
     options.setdefault("sampling_strategy", DEFAULT_SAMPLING_STRATEGY)
     try:
@@ -196,13 +242,16 @@ def build_strategy(name: str, params: Mapping[str, Any], ctx: StrategyContext) -
     """Build the sampler and classifier options of one YAML strategy entry for one fit part."""
     kind = strategy_kind(name, params)
     spec = REGISTRY[kind]
-    options = {k: v for k, v in params.items() if k != "kind"}
+    options = {k: v for k, v in params.items() if k not in ("kind", CHOOSE)}
     classifier_params: dict[str, Any] = {}
     if kind == "class_weight":
         default = ctx.n_negative / max(ctx.n_positive, 1)
         classifier_params["scale_pos_weight"] = float(options.pop("scale_pos_weight", default))
+    weight = float(options.pop(SYNTHETIC_WEIGHT, 1.0)) if kind in _OVER_ONLY else 1.0
     sampler = None
     cls = spec.load_class()
+    if cls is not None and no_rows(options.get("sampling_strategy")):
+        cls = None  # a share of 0 appends nothing: the strategy fits as `none` does
     if cls is not None:
         if spec.needs_categorical and not ctx.categorical_indices:
             raise ConfigError(
@@ -221,7 +270,13 @@ def build_strategy(name: str, params: Mapping[str, Any], ctx: StrategyContext) -
         classifier_params=classifier_params,
         tune_decision_threshold=spec.tune_decision_threshold,
         sampler_first=spec.sampler_first,
+        synthetic_weight=weight,
     )
+
+
+def no_rows(ratio: Any) -> bool:
+    """True for `sampling_strategy: 0`: an over-sampler asked to append no row."""
+    return not isinstance(ratio, bool) and isinstance(ratio, int | float) and ratio == 0
 
 
 def _check_ratio(name: str, ratio: Any, ctx: StrategyContext) -> None:

@@ -111,6 +111,9 @@ class SplitConfig(_Strict):
     step_days: float | None = None
     exclude_known_compromised: bool = True
     known_cards: Literal["training", "history"] = "training"
+    # At most this many positive rows in each training fold (a random subset; `split.
+    # cap_train_positives`): the scarcity curve. Test folds are never touched.
+    max_train_positives: int | None = Field(None, ge=2)
 
     @model_validator(mode="before")
     @classmethod
@@ -472,6 +475,9 @@ def config_from_mapping(
     from models.samplers import validate_strategies  # the registry owns strategy names
 
     validate_strategies(cfg.strategies, where=where)
+    from pipeline.augment import check_choices
+
+    check_choices(cfg.strategies, where=where)
     _check_tuning(cfg, where)
     return cfg
 

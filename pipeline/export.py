@@ -36,7 +36,7 @@ from models.classifier import FraudPipeline
 from models.errors import ConfigError, FraudganError, TrainingError
 from models.samplers import strategy_kind
 from models.scorer import FraudScorer, reason_columns
-from pipeline import evaluate, report, tracking
+from pipeline import augment, evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
 from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
 from pipeline.split import Fold
@@ -292,7 +292,7 @@ def _fit(
     """Fit the strategy as the experiment did: the same tuning budget when enabled, and the
     refit on every row (validation slice included) when `validation.refit`."""
     if not cfg.tuning.enabled:
-        return runner.final(runner.fit(name, params, {}))
+        return runner.final(augment.fit_choosing(runner, name, params)[0])
     fitted, history, _ = runner.tune(name, params)
     best = max(history, key=lambda r: r.value)
     log.info("tuning: best trial %d (validation AUPRC %.4f)", best.number, best.value)

@@ -29,7 +29,7 @@ from models.classifier import (
 )
 from models.gan import GANCache
 from models.samplers import StrategyContext, build_strategy, strategy_kind
-from pipeline import evaluate, tracking
+from pipeline import augment, evaluate, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset
@@ -218,6 +218,7 @@ class FoldRunner:
             random_state=self.fold.seed,
             keep_synthetic=strategy.family == "gan" and self.cfg.report.quality,
             sampler_first=strategy.sampler_first,
+            synthetic_weight=strategy.synthetic_weight,
         )
         # Strategies that differ only after fitting (`threshold` vs `none`) share one fit, and
         # a tuner's untuned setting is fitted once.
@@ -225,7 +226,7 @@ class FoldRunner:
         if key in self._fits:
             cached = self._fits[key]
             return dataclasses.replace(cached, strategy=strategy)
-        if strategy.family == "gan" and self.cfg.engine == "local":
+        if strategy.family == "gan" and strategy.sampler is not None and self.cfg.engine == "local":
             # (the Spark engine trains it on the driver, on a sample of the first fit's rows)
             self._train_gan(strategy.sampler)
         X, y = self.p.X, self.p.y
@@ -368,14 +369,18 @@ class FoldRunner:
         untuned = None
         history: list[TrialRecord] = []
         chosen: dict[str, Any] = {}
-        if tuning.enabled:
+        choice = None
+        if tuning.enabled:  # the tuner owns every choice: the built-in one steps aside
             fitted, history, chosen = self.tune(name, params)
             if self.cfg.report.include_untuned:
                 untuned, _ = self.score(self.final(self.fit(name, params, {})))
         else:
-            fitted = self.fit(name, params, {})
+            fitted, choice = augment.fit_choosing(self, name, params)
         fitted = self.final(fitted)
         metrics, curve = self.score(fitted)
+        if choice is not None:
+            metrics.update(choice.metrics())
+            chosen = choice.log_params()
         quality = None
         gan_history: dict[str, list[float]] = {}
         sampler_step = fitted.pipe.named_steps.get("sampler")
@@ -435,6 +440,8 @@ def log_child(result: ChildResult, run_id: str) -> None:
     if result.gan_history:
         tracking.log_series(run_id, gan_series(result.gan_history))
     tracking.log_params(run_id, result.params)
+    if "choice" in result.params:  # what a strategy that chooses its share chose (pipeline.augment)
+        tracking.set_tags(run_id, {"choice": result.params["choice"]})
     tracking.inherit_inputs(run_id)
     if result.pr_curve is not None:
         mlflow.log_dict(

@@ -29,7 +29,12 @@ from pipeline.data.sources import build_source
 from pipeline.engines import engine_for
 from pipeline.features import build_features, feature_columns, feature_rules
 from pipeline.fold import UNTUNED_PREFIX, ChildResult, FoldRunner, Prepared, log_child
-from pipeline.split import VarianceCorrection, stratified_folds, temporal_folds
+from pipeline.split import (
+    VarianceCorrection,
+    cap_train_positives,
+    stratified_folds,
+    temporal_folds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +117,8 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
             known_cards=s.known_cards,
             label_delay_days=cfg.features.label_delay_days,
         )
+    if s.max_train_positives is not None:
+        folds = cap_train_positives(folds, y, s.max_train_positives)
     return Prepared(
         dataset=dataset,
         frame=frame,
@@ -461,6 +468,10 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
             "features.categorical": len(prepared.categorical),
             "split.kind": cfg.split.kind,
             "split.folds": len(prepared.folds),
+            "split.max_train_positives": cfg.split.max_train_positives,
+            "split.train_positives": ",".join(
+                str(int(prepared.y[f.train].sum())) for f in prepared.folds
+            ),
             "strategies": ",".join(cfg.strategies),
             "tuning.enabled": cfg.tuning.enabled,
             "tuning.n_trials": cfg.tuning.n_trials if cfg.tuning.enabled else 0,

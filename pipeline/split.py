@@ -446,6 +446,45 @@ def temporal_folds(
 
 
 # --------------------------------------------------------------------------------------------
+# scarce positives
+
+
+def cap_train_positives(plan: FoldPlan, y: Any, max_positives: int) -> FoldPlan:
+    """The folds with at most `max_positives` positive rows in each training part.
+
+    Each fold keeps a random subset of its training positives (drawn with the fold's seed and
+    number, so the same folds give the same subsets) and every negative row; its test part is
+    untouched. The inner validation windows (`pipeline.selection`) are cut afterwards from the
+    reduced training part, so model selection sees only the positives a user with that few
+    labelled frauds would have. The plan's variance correction is kept: it follows the folds'
+    design, and the rows dropped are a small share of the training rows.
+    """
+    if isinstance(max_positives, bool) or not isinstance(max_positives, int | np.integer):
+        raise ConfigError(f"split.max_train_positives must be an integer, found {max_positives!r}")
+    if max_positives < 2:
+        raise ConfigError(f"split.max_train_positives must be >= 2, found {max_positives}")
+    labels = _binary_labels(y, "cap_train_positives")
+    folds = []
+    for f in plan:
+        positives = f.train[labels[f.train] == 1]
+        if len(positives) <= max_positives:
+            folds.append(f)
+            continue
+        rng = np.random.default_rng([int(f.seed), int(f.fold), int(max_positives)])
+        dropped = rng.choice(positives, len(positives) - max_positives, replace=False)
+        train = np.setdiff1d(f.train, dropped, assume_unique=True)
+        folds.append(dataclasses.replace(f, train=_indices(train)))
+        log.info(
+            "fold %d seed %d: %d of %d training positives kept (split.max_train_positives)",
+            f.fold,
+            f.seed,
+            max_positives,
+            len(positives),
+        )
+    return FoldPlan(folds, plan.correction)
+
+
+# --------------------------------------------------------------------------------------------
 # validation slice
 
 

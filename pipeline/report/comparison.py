@@ -17,6 +17,7 @@ import pandas as pd
 from models.errors import DataError
 from models.samplers import REGISTRY
 from pipeline import evaluate
+from pipeline.report.choices import choice_notes
 from pipeline.report.metrics import TREES, finite, lower_is_better, metric_label, metric_range
 from pipeline.report.statistics import (
     AUTO,
@@ -92,6 +93,7 @@ class Comparison:
     reference_rule: str = ""
     alpha: float = 0.05
     correction: VarianceCorrection | None = None
+    choices: tuple[str, ...] = ()  # what strategies that choose their share chose (notes)
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -159,6 +161,7 @@ class Comparison:
         ]
         if self.reference_rule:
             lines.append(self.reference_rule)
+        lines += list(self.choices)
         lines.append(caveat)
         lines += self._detectable_notes()
         tests = {
@@ -433,7 +436,8 @@ class Comparison:
     def description(self, *, max_chars: int = 5000) -> str:
         """The verdict as Markdown for an MLflow run description: summary, table, key notes."""
         summary = self.summary().replace("[", "\\[").replace("]", "\\]")  # not Markdown links
-        notes = [n for n in self.notes() if "Holm" in n or n == self.reference_rule]
+        keep = {self.reference_rule, *self.choices}
+        notes = [n for n in self.notes() if "Holm" in n or n in keep]
         parts = [
             f"**{summary}**",
             "",
@@ -663,6 +667,7 @@ def compare(
         reference_rule=rule,
         alpha=alpha,
         correction=correction,
+        choices=tuple(choice_notes(frame)),
     )
 
 

@@ -1,0 +1,292 @@
+"""The built-in choice of an over-sampler's synthetic share, weight and checkpoint.
+
+An over-sampling strategy that chooses (`cgan` by default; ros and the SMOTE family with
+`choose: true`) picks, inside each training fold and over the fold's inner validation windows
+(`pipeline.selection`), from a small grid:
+
+- its share, `sampling_strategy` (the minority/majority ratio after resampling); 0 appends no
+  row, so the strategy then fits exactly as `none` does, and share 0 is the default to beat;
+- its weight, `synthetic_weight` (the classifier's sample weight of each appended row);
+- the GAN's `checkpoint`: `best` (the one its two-sample tests chose) or `last`.
+
+Every candidate is scored by its downstream validation AUPRC in every window; only XGBoost
+fits repeat (the fold's GAN trains once and serves every candidate: `models.gan.GANCache`).
+The search is coordinate-wise, to keep the fits few (`DEFAULT_GRID`: 3 fits beyond share 0,
+plus 1 for the weight and 1 for the checkpoint when a share above 0 wins):
+
+1. the share, at the grid's lowest weight and its first checkpoint: the smallest share whose
+   windows' scores the best share does not beat beyond the windows' noise (the tuner's rule,
+   `selection.paired_gain(...).clear`); so a larger share replaces a smaller one only when it
+   is better beyond the noise, and share 0 stays unless a share clearly helps;
+2. the weight, at that share: a larger weight replaces the lowest only when clearly better;
+3. the checkpoint, at that share and weight: `last` replaces `best` only when clearly better.
+
+A parameter the strategy's YAML block sets is fixed and not searched (`sampling_strategy: 0.1`
+fixes the share); `choose: false` turns the choice off; `choose: {share: [...], weight: [...],
+checkpoint: [...]}` replaces parts of the grid. Shares at or below the fold's own ratio append
+no row and are skipped. With `tuning.enabled` the tuner owns every choice and the built-in one
+steps aside (its search space names what it searches; an unset share is
+`models.samplers.DEFAULT_SAMPLING_STRATEGY`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from models.errors import ConfigError
+from models.samplers import CHOOSE, REGISTRY, SYNTHETIC_WEIGHT, strategy_kind
+from pipeline.report.choices import (
+    CHOICE_CHECKPOINT_LAST,
+    CHOICE_GAIN,
+    CHOICE_SHARE,
+    CHOICE_WEIGHT,
+)
+from pipeline.selection import Gain, paired_gain
+
+log = logging.getLogger(__name__)
+
+SHARE, CHECKPOINT = "sampling_strategy", "checkpoint"
+CHECKPOINTS = {"best": None, "last": 1.0}
+"""Checkpoint names and the `CGANOverSampler.checkpoint` value each stands for."""
+DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
+    "share": (0.0, 0.01, 0.03, 0.1),
+    "weight": (0.2, 1.0),
+    "checkpoint": ("best", "last"),
+}
+CHOOSES_BY_DEFAULT = {"gan": True, "resampler": False}
+"""Whether a family chooses when its YAML block does not say (`choose:`)."""
+_PARAM_OF = {"share": SHARE, "weight": SYNTHETIC_WEIGHT, "checkpoint": CHECKPOINT}
+
+
+class Scored(Protocol):
+    """What a candidate's fit gives the choice: its validation AUPRC in each window."""
+
+    val_aps: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The values a strategy chooses among (one value: fixed)."""
+
+    share: tuple[float, ...]
+    weight: tuple[float, ...] = (1.0,)
+    checkpoint: tuple[str, ...] = ("best",)
+
+
+@dataclass
+class Choice:
+    """What a strategy chose in one fold: the sampler parameters, why, and every candidate."""
+
+    share: float
+    weight: float
+    checkpoint: str
+    gain: Gain | None  # of the chosen setting over share 0 (None: share 0 not in the grid)
+    tried: list[tuple[dict[str, Any], tuple[float, ...]]] = field(default_factory=list)
+    skipped: tuple[float, ...] = ()  # shares at or below the fold's own ratio
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The sampler parameters of the choice (share 0: `sampling_strategy: 0`, no rows)."""
+        return candidate_params(self.share, self.weight, self.checkpoint)
+
+    def log_params(self) -> dict[str, Any]:
+        """The choice as run parameters (the checkpoint by name)."""
+        return {
+            SHARE: self.share,
+            SYNTHETIC_WEIGHT: self.weight,
+            CHECKPOINT: self.checkpoint,
+            "choice": self.text(),
+        }
+
+    def metrics(self) -> dict[str, float]:
+        out = {
+            CHOICE_SHARE: float(self.share),
+            CHOICE_WEIGHT: float(self.weight),
+            CHOICE_CHECKPOINT_LAST: float(self.checkpoint == "last"),
+        }
+        if self.gain is not None:
+            out[CHOICE_GAIN] = self.gain.mean
+        return out
+
+    def text(self) -> str:
+        """One line: what was chosen and the validation evidence."""
+        if self.share == 0:
+            head = "share 0 (no synthetic rows)"
+            best = max(self.tried, key=lambda t: float(np.mean(t[1])))
+            if best[0].get(SHARE, 0) and self.gain is not None:
+                base = next(v for p, v in self.tried if p.get(SHARE, 0) == 0)
+                gain = paired_gain(best[1], base)
+                head += f": the best share, {best[0][SHARE]:g}, gained {gain}"
+            return head
+        head = f"share {self.share:g}, weight {self.weight:g}, checkpoint {self.checkpoint}"
+        if self.gain is not None:
+            head += f": validation AUPRC {self.gain} over share 0"
+        return head
+
+
+def candidate_params(share: float, weight: float, checkpoint: str) -> dict[str, Any]:
+    """The sampler parameters of one candidate (share 0: no sampler, as `none`)."""
+    if share == 0:
+        return {SHARE: 0}
+    out: dict[str, Any] = {SHARE: share}
+    if weight != 1.0:
+        out[SYNTHETIC_WEIGHT] = weight
+    if checkpoint != "best":
+        out[CHECKPOINT] = CHECKPOINTS[checkpoint]
+    return out
+
+
+def _values(spec: Any, key: str, where: str) -> tuple[Any, ...]:
+    values = tuple(spec) if isinstance(spec, list | tuple) else (spec,)
+    if not values:
+        raise ConfigError(f"{where}.{CHOOSE}.{key}: the list is empty")
+    for v in values:
+        if key == "checkpoint":
+            if v not in CHECKPOINTS:
+                raise ConfigError(
+                    f"{where}.{CHOOSE}.checkpoint: {v!r} is not one of {', '.join(CHECKPOINTS)}"
+                )
+        elif isinstance(v, bool) or not isinstance(v, int | float):
+            raise ConfigError(f"{where}.{CHOOSE}.{key}: {v!r} is not a number")
+        elif key == "share" and not 0 <= v <= 1:
+            raise ConfigError(f"{where}.{CHOOSE}.share: {v!r} is not in [0, 1]")
+        elif key == "weight" and not v > 0:
+            raise ConfigError(f"{where}.{CHOOSE}.weight: {v!r} is not > 0")
+    if key == "checkpoint":
+        return tuple(dict.fromkeys(values))
+    return tuple(sorted({float(v) for v in values}))
+
+
+def grid_of(name: str, params: Mapping[str, Any], *, where: str = "strategies") -> Grid | None:
+    """The grid strategy `name` chooses over, or None when it does not choose.
+
+    Raises `ConfigError` for a `choose:` value that is not a boolean or a mapping of
+    `share`/`weight`/`checkpoint` lists, or on a strategy that cannot choose.
+    """
+    kind = strategy_kind(name, params)
+    spec = REGISTRY[kind]
+    at = f"{where}.{name}"
+    value = params.get(CHOOSE, CHOOSES_BY_DEFAULT.get(spec.family, False))
+    if CHOOSE in params and spec.family not in CHOOSES_BY_DEFAULT and value:
+        raise ConfigError(f"{at}.{CHOOSE}: only over-samplers choose a share; {kind} has none")
+    if value is None or value is False:
+        return None
+    if value is True:
+        raw: dict[str, Any] = dict(DEFAULT_GRID)
+    elif isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(DEFAULT_GRID))
+        if unknown:
+            raise ConfigError(
+                f"{at}.{CHOOSE}: unknown key(s) {unknown}; valid: {', '.join(DEFAULT_GRID)}"
+            )
+        raw = {**DEFAULT_GRID, **value}
+    else:
+        raise ConfigError(
+            f"{at}.{CHOOSE}: expected true, false or a mapping of share/weight/checkpoint lists, "
+            f"got {value!r}"
+        )
+    grid = {k: _values(v, k, at) for k, v in raw.items()}
+    for key, param in _PARAM_OF.items():
+        if param in params:  # the YAML fixes it
+            fixed = params[param]
+            grid[key] = (
+                ("best" if fixed is None else "last" if fixed == 1.0 else fixed,)
+                if key == "checkpoint"
+                else (float(fixed),)
+            )
+    if kind == "smote_tomek" or (
+        spec.family != "gan" and SYNTHETIC_WEIGHT not in spec.extra_params
+    ):
+        grid["weight"] = (1.0,)
+    if spec.family != "gan":
+        grid["checkpoint"] = ("best",)
+    return Grid(share=grid["share"], weight=grid["weight"], checkpoint=grid["checkpoint"])
+
+
+def check_choices(strategies: Mapping[str, Mapping[str, Any]], *, where: str) -> None:
+    """Check every strategy's `choose:` before any work (`ConfigError` if invalid)."""
+    for name, params in strategies.items():
+        grid_of(name, params, where=f"{where}: strategies")
+
+
+def choose(
+    fit: Callable[[dict[str, Any]], Scored], grid: Grid, *, ratio: float = 0.0
+) -> tuple[Scored, Choice]:
+    """Choose a share, weight and checkpoint by the coordinate search of the module docstring.
+
+    `fit(sampler_params)` fits the strategy with those parameters in every window and returns
+    the fit (its `val_aps`: one validation AUPRC per window); `ratio` is the fold's own
+    minority/majority ratio (shares not above it are skipped). Returns the chosen fit and the
+    `Choice`.
+    """
+    shares = [s for s in grid.share if s == 0 or s > ratio]
+    skipped = tuple(s for s in grid.share if s not in shares)
+    if not shares:
+        shares = [0.0]
+    tried: list[tuple[dict[str, Any], tuple[float, ...]]] = []
+    fits: dict[tuple[float, float, str], Scored] = {}
+
+    def score(share: float, weight: float, checkpoint: str) -> Scored:
+        key = (share, weight if share else 0.0, checkpoint if share else "best")
+        if key not in fits:
+            params = candidate_params(*key)
+            fits[key] = fit(params)
+            tried.append((params, tuple(fits[key].val_aps)))
+        return fits[key]
+
+    weight, checkpoint = grid.weight[0], grid.checkpoint[0]
+    at = {s: score(s, weight, checkpoint) for s in shares}
+    best = max(shares, key=lambda s: (float(np.mean(at[s].val_aps)), -s))
+    share = next(s for s in shares if not paired_gain(at[best].val_aps, at[s].val_aps).clear)
+    chosen = at[share]
+    if share > 0:
+        for w in grid.weight[1:]:
+            candidate = score(share, w, checkpoint)
+            if paired_gain(candidate.val_aps, chosen.val_aps).clear:
+                weight, chosen = w, candidate
+        for c in grid.checkpoint[1:]:
+            candidate = score(share, weight, c)
+            if paired_gain(candidate.val_aps, chosen.val_aps).clear:
+                checkpoint, chosen = c, candidate
+    gain = None
+    if 0.0 in at:
+        gain = paired_gain(chosen.val_aps, at[0.0].val_aps)
+    choice = Choice(
+        share=share,
+        weight=weight if share else 1.0,
+        checkpoint=checkpoint if share else "best",
+        gain=gain,
+        tried=tried,
+        skipped=skipped,
+    )
+    return chosen, choice
+
+
+def fit_choosing(runner: Any, name: str, params: dict[str, Any]) -> tuple[Any, Choice | None]:
+    """Fit a strategy in a fold (`pipeline.fold.FoldRunner`), choosing its share, weight and
+    checkpoint when it chooses (`grid_of`); the fit and the `Choice` (None: no choice made)."""
+    grid = grid_of(name, params)
+    if grid is None:
+        return runner.fit(name, params, {}), None
+    base = {k: v for k, v in params.items() if k != CHOOSE}
+    ctx = runner.ctx
+    ratio = ctx.n_positive / max(ctx.n_negative, 1)
+    fitted, choice = choose(lambda p: runner.fit(name, {**base, **p}, {}), grid, ratio=ratio)
+    log.info("%s fold %d seed %d chose %s", name, runner.fold.fold, runner.fold.seed, choice.text())
+    return fitted, choice
+
+
+__all__: Sequence[str] = (
+    "DEFAULT_GRID",
+    "Choice",
+    "Grid",
+    "check_choices",
+    "choose",
+    "fit_choosing",
+    "grid_of",
+)

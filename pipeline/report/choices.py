@@ -1,0 +1,59 @@
+"""What the over-samplers that choose their own share (`pipeline.augment`) chose, as notes.
+
+Each child of such a strategy logs its choice as metrics (`choice_share`, `choice_weight`,
+`choice_checkpoint_last`, `choice_gain`); `choice_notes` turns one row per (strategy, fold,
+seed) into one sentence per strategy for the comparison's notes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+
+CHOICE_SHARE = "choice_share"
+CHOICE_WEIGHT = "choice_weight"
+CHOICE_CHECKPOINT_LAST = "choice_checkpoint_last"
+CHOICE_GAIN = "choice_gain"
+"""The chosen setting's mean validation gain over share 0 across the inner windows."""
+
+
+def _setting(row: pd.Series) -> str:
+    share = float(row[CHOICE_SHARE])
+    if share == 0:
+        return "share 0"
+    text = f"share {share:g}"
+    if CHOICE_WEIGHT in row and pd.notna(row[CHOICE_WEIGHT]):
+        text += f" weight {float(row[CHOICE_WEIGHT]):g}"
+    if row.get(CHOICE_CHECKPOINT_LAST) == 1:
+        text += " (last checkpoint)"
+    return text
+
+
+def choice_notes(results: pd.DataFrame) -> list[str]:
+    """Per strategy that chose its share: what it chose on how many (fold, seed) pairs."""
+    if CHOICE_SHARE not in results:
+        return []
+    lines = []
+    chosen = results[results[CHOICE_SHARE].notna()]
+    for strategy, g in chosen.groupby("strategy", sort=True):
+        counts = Counter(_setting(r) for _, r in g.iterrows())
+        n = len(g)
+        zero = counts.get("share 0", 0)
+        if zero == n:
+            lines.append(
+                f"{strategy} chose its synthetic share on validation (share 0: no synthetic "
+                f"rows): share 0 on {n} of {n} folds: augmentation did not help on these data "
+                "(no share beat share 0 beyond the validation windows' noise)."
+            )
+            continue
+        parts = [
+            f"{setting} on {k} of {n} folds"
+            for setting, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+        lines.append(
+            f"{strategy} chose its synthetic share on validation (share 0: no synthetic rows): "
+            + "; ".join(parts)
+            + "."
+        )
+    return lines

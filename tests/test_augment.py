@@ -1,0 +1,203 @@
+"""The built-in choice of a synthetic share, weight and checkpoint (pipeline/augment.py), and the
+scarce-positives split (`split.max_train_positives`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.classifier import TimedSampler
+from models.errors import ConfigError
+from pipeline import augment
+from pipeline.config import load_config
+from pipeline.report.choices import choice_notes
+from pipeline.split import cap_train_positives, stratified_folds
+
+QUICK = "experiments/quick.yaml"
+BASE = np.array([0.50, 0.62, 0.41])  # share 0's validation AUPRC in three windows
+
+
+@dataclass
+class FakeFit:
+    val_aps: tuple[float, ...]
+    params: dict
+
+
+def fake(gains: dict[tuple[float, float, str], np.ndarray]):
+    """A `fit` whose windows' scores are share 0's plus a fixed gain per (share, weight, ckpt)."""
+    calls: list[dict] = []
+
+    def fit(params: dict) -> FakeFit:
+        calls.append(params)
+        share = params[augment.SHARE]
+        weight = params.get("synthetic_weight", 1.0)
+        checkpoint = "last" if params.get("checkpoint") == 1.0 else "best"
+        gain = np.zeros(3) if share == 0 else gains[(share, weight, checkpoint)]
+        return FakeFit(tuple(BASE + gain), params)
+
+    return fit, calls
+
+
+GRID = augment.Grid(**augment.DEFAULT_GRID)
+
+
+def _everywhere(gain: np.ndarray) -> dict:
+    return {(s, w, c): gain for s in GRID.share if s for w in GRID.weight for c in GRID.checkpoint}
+
+
+def test_share_0_is_kept_when_synthetic_rows_only_add_noise() -> None:
+    rng = np.random.default_rng(0)
+    gains = {key: rng.normal(0, 0.02, 3) for key in _everywhere(np.zeros(3))}
+    fit, calls = fake(gains)
+    fitted, choice = augment.choose(fit, GRID)
+    assert choice.share == 0 and fitted.params == {augment.SHARE: 0}
+    assert choice.params == {augment.SHARE: 0}
+    # share first (0 and three shares), nothing else once share 0 wins
+    assert len(calls) == 4
+    assert "share 0 (no synthetic rows)" in choice.text()
+
+
+def test_a_positive_share_wins_when_it_clearly_helps() -> None:
+    gains = _everywhere(np.zeros(3))
+    gains |= {(0.1, 0.2, "best"): np.array([0.05, 0.06, 0.055])}
+    fit, _ = fake(gains)
+    _, choice = augment.choose(fit, GRID)
+    assert (choice.share, choice.weight, choice.checkpoint) == (0.1, 0.2, "best")
+    assert choice.gain is not None and choice.gain.clear
+    assert choice.metrics()["choice_share"] == 0.1
+
+
+def test_the_smaller_share_stays_when_the_larger_gains_within_the_noise() -> None:
+    gains = _everywhere(np.zeros(3))
+    gains |= {
+        (0.01, 0.2, "best"): np.array([0.040, 0.050, 0.045]),
+        (0.03, 0.2, "best"): np.array([0.040, 0.050, 0.045]),
+        # better on average than 0.01, but its gain over 0.01 is inside the windows' noise
+        (0.1, 0.2, "best"): np.array([0.100, 0.010, 0.045]),
+    }
+    fit, _ = fake(gains)
+    _, choice = augment.choose(fit, GRID)
+    assert choice.share == 0.01
+
+
+def test_weight_and_checkpoint_replace_the_defaults_only_beyond_the_noise() -> None:
+    clear = np.array([0.05, 0.06, 0.055])
+    gains = _everywhere(np.zeros(3)) | {
+        (0.03, 0.2, "best"): clear,
+        (0.03, 1.0, "best"): clear + np.array([0.02, 0.021, 0.019]),  # clearly better
+        (0.03, 1.0, "last"): clear + np.array([0.02, 0.021, 0.019]) + [0.05, -0.05, 0.001],
+    }
+    fit, calls = fake(gains)
+    _, choice = augment.choose(fit, GRID)
+    assert (choice.share, choice.weight, choice.checkpoint) == (0.03, 1.0, "best")
+    assert len(calls) == 6  # 4 shares, 1 weight, 1 checkpoint
+
+
+def test_shares_not_above_the_folds_own_ratio_are_skipped() -> None:
+    fit, calls = fake(_everywhere(np.zeros(3)))
+    _, choice = augment.choose(fit, GRID, ratio=0.02)
+    assert choice.skipped == (0.01,)
+    assert [c[augment.SHARE] for c in calls] == [0, 0.03, 0.1]
+
+
+def test_grid_defaults_fixed_parameters_and_bad_values() -> None:
+    assert augment.grid_of("cgan", {}) == GRID
+    assert augment.grid_of("smote", {}) is None  # the SMOTE family chooses when asked
+    smote = augment.grid_of("smote_auto", {"kind": "smote", "choose": True})
+    assert smote.share == GRID.share and smote.weight == GRID.weight
+    assert smote.checkpoint == ("best",)  # no checkpoints outside the GAN
+    fixed = augment.grid_of("cgan", {"sampling_strategy": 0.05})
+    assert fixed.share == (0.05,) and fixed.weight == GRID.weight
+    assert augment.grid_of("cgan", {"choose": False}) is None
+    custom = augment.grid_of("cgan", {"choose": {"share": [0.1, 0], "checkpoint": ["last"]}})
+    assert custom.share == (0.0, 0.1) and custom.checkpoint == ("last",)
+    for bad, match in (
+        ("{kind: cgan, choose: {shares: [0]}}", "unknown key"),
+        ("{kind: cgan, choose: {share: [2]}}", "not in"),
+        ("{kind: cgan, choose: {checkpoint: [first]}}", "not one of"),
+        ("{kind: cgan, choose: maybe}", "expected true, false"),
+        ("{kind: none, choose: true}", "unknown parameter .choose."),
+        ("{kind: ros, synthetic_weight: 0}", "must be a number > 0"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            load_config(QUICK, [f"strategies={{x: {bad}}}"])
+
+
+def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) -> None:
+    from pipeline.fold import FoldRunner
+    from pipeline.runner import prepare
+
+    cfg = load_config(
+        QUICK,
+        [
+            "data.rows=3000",
+            "data.fraud_rate=0.03",
+            "classifier.n_estimators=15",
+            "strategies={none: {}, ros: {choose: {share: [0, 0.2], weight: [0.5]}}}",
+        ],
+    )
+    prepared = prepare(cfg)
+    runner = FoldRunner(cfg, prepared, prepared.folds[0])
+    none = runner.fit("none", {}, {})
+    fitted, choice = augment.fit_choosing(runner, "ros", cfg.strategies["ros"])
+    assert [p for p, _ in choice.tried] == [
+        {"sampling_strategy": 0},
+        {"sampling_strategy": 0.2, "synthetic_weight": 0.5},
+    ]
+    assert choice.tried[0][1] == none.val_aps  # share 0 is the `none` fit, fitted once
+    step = runner.fit("ros", {"sampling_strategy": 0.2, "synthetic_weight": 0.5}, {}).pipe
+    weights = step.named_steps["sampler"].sample_weight_
+    n_added = step.named_steps["sampler"].n_added_
+    assert n_added > 0 and (weights[-n_added:] == 0.5).all() and (weights[:-n_added] == 1).all()
+    result = runner.run("ros", cfg.strategies["ros"])
+    assert result.metrics["choice_share"] in (0.0, 0.2)
+    assert result.params["choice"] == choice.text()
+
+
+def test_timed_sampler_weighs_appended_rows() -> None:
+    from imblearn.over_sampling import RandomOverSampler
+
+    X = np.arange(20.0).reshape(10, 2)
+    y = np.r_[np.zeros(8, dtype=int), np.ones(2, dtype=int)]
+    timed = TimedSampler(
+        RandomOverSampler(sampling_strategy=0.5, random_state=0), synthetic_weight=0.3
+    )
+    _, y_res = timed.fit_resample(X, y)
+    assert len(y_res) == 12
+    assert timed.sample_weight_.tolist() == [1.0] * 10 + [0.3, 0.3]
+    assert TimedSampler(RandomOverSampler(sampling_strategy=0.5)).fit_resample(X, y) is not None
+
+
+def test_choice_notes_say_what_was_chosen_per_fold() -> None:
+    frame = pd.DataFrame(
+        {
+            "strategy": ["cgan"] * 3 + ["smote_auto"] * 3 + ["none"] * 3,
+            "choice_share": [0, 0, 0, 0.03, 0.03, 0, np.nan, np.nan, np.nan],
+            "choice_weight": [1, 1, 1, 0.2, 0.2, 1, np.nan, np.nan, np.nan],
+        }
+    )
+    notes = choice_notes(frame)
+    assert len(notes) == 2
+    assert "share 0 on 3 of 3 folds: augmentation did not help" in notes[0]
+    assert "share 0.03 weight 0.2 on 2 of 3 folds; share 0 on 1 of 3 folds" in notes[1]
+
+
+def test_cap_train_positives_leaves_negatives_and_test_folds_alone() -> None:
+    y = np.r_[np.zeros(900, dtype=np.int8), np.ones(300, dtype=np.int8)]
+    plan = stratified_folds(y, n_splits=3, seeds=(0, 1))
+    capped = cap_train_positives(plan, y, 25)
+    again = cap_train_positives(plan, y, 25)
+    for before, after, same in zip(plan, capped, again, strict=True):
+        assert y[after.train].sum() == 25
+        assert (after.test == before.test).all()
+        neg = before.train[y[before.train] == 0]
+        assert np.array_equal(after.train[y[after.train] == 0], neg)
+        assert set(after.train) <= set(before.train)
+        assert np.array_equal(after.train, same.train)  # reproducible
+    assert capped.correction == plan.correction
+    assert cap_train_positives(plan, y, 10_000)[0].train is plan[0].train
+    with pytest.raises(ConfigError, match=">= 2"):
+        cap_train_positives(plan, y, 1)
