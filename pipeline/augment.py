@@ -4,8 +4,10 @@ An over-sampling strategy that chooses (`cgan` by default; ros and the SMOTE fam
 `choose: true`) picks, inside each training fold and over the fold's inner validation windows
 (`pipeline.selection`), from a small grid:
 
-- its share, `sampling_strategy` (the minority/majority ratio after resampling); 0 appends no
-  row, so the strategy then fits exactly as `none` does, and share 0 is the default to beat;
+- its share: synthetic minority rows as a share of the fold's majority rows (share s is
+  `sampling_strategy` = the fold's own minority/majority ratio + s, so a share means the same
+  on a table with 0.3 % positives and on one with 30 %); 0 appends no row, so the strategy then
+  fits exactly as `none` does, and share 0 is the default to beat;
 - its weight, `synthetic_weight` (the classifier's sample weight of each appended row);
 - the GAN's `checkpoint`: `best` (the one its two-sample tests chose) or `last`.
 
@@ -22,9 +24,8 @@ plus 1 for the weight and 1 for the checkpoint when a share above 0 wins):
 3. the checkpoint, at that share and weight: `last` replaces `best` only when clearly better.
 
 A parameter the strategy's YAML block sets is fixed and not searched (`sampling_strategy: 0.1`
-fixes the share); `choose: false` turns the choice off; `choose: {share: [...], weight: [...],
-checkpoint: [...]}` replaces parts of the grid. Shares at or below the fold's own ratio append
-no row and are skipped. With `tuning.enabled` the tuner owns every choice and the built-in one
+fixes the share, as that ratio); `choose: false` turns the choice off; `choose: {share: [...],
+weight: [...], checkpoint: [...]}` replaces parts of the grid. With `tuning.enabled` the tuner owns every choice and the built-in one
 steps aside (its search space names what it searches; an unset share is
 `models.samplers.DEFAULT_SAMPLING_STRATEGY`).
 """
@@ -73,7 +74,7 @@ class Scored(Protocol):
 class Grid:
     """The values a strategy chooses among (one value: fixed)."""
 
-    share: tuple[float, ...]
+    share: tuple[float | None, ...]  # (None,): the YAML's sampling_strategy, not searched
     weight: tuple[float, ...] = (1.0,)
     checkpoint: tuple[str, ...] = ("best",)
 
@@ -82,22 +83,23 @@ class Grid:
 class Choice:
     """What a strategy chose in one fold: the sampler parameters, why, and every candidate."""
 
-    share: float
+    share: float | None  # None: the YAML's sampling_strategy
     weight: float
     checkpoint: str
     gain: Gain | None  # of the chosen setting over share 0 (None: share 0 not in the grid)
     tried: list[tuple[dict[str, Any], tuple[float, ...]]] = field(default_factory=list)
-    skipped: tuple[float, ...] = ()  # shares at or below the fold's own ratio
+    ratio: float = 0.0  # the fold's own minority/majority ratio
 
     @property
     def params(self) -> dict[str, Any]:
         """The sampler parameters of the choice (share 0: `sampling_strategy: 0`, no rows)."""
-        return candidate_params(self.share, self.weight, self.checkpoint)
+        return candidate_params(self.share, self.weight, self.checkpoint, self.ratio)
 
     def log_params(self) -> dict[str, Any]:
         """The choice as run parameters (the checkpoint by name)."""
         return {
-            SHARE: self.share,
+            **self.params,
+            "synthetic_share": "as set" if self.share is None else self.share,
             SYNTHETIC_WEIGHT: self.weight,
             CHECKPOINT: self.checkpoint,
             "choice": self.text(),
@@ -105,7 +107,7 @@ class Choice:
 
     def metrics(self) -> dict[str, float]:
         out = {
-            CHOICE_SHARE: float(self.share),
+            CHOICE_SHARE: float("nan") if self.share is None else float(self.share),
             CHOICE_WEIGHT: float(self.weight),
             CHOICE_CHECKPOINT_LAST: float(self.checkpoint == "last"),
         }
@@ -121,19 +123,24 @@ class Choice:
             if best[0].get(SHARE, 0) and self.gain is not None:
                 base = next(v for p, v in self.tried if p.get(SHARE, 0) == 0)
                 gain = paired_gain(best[1], base)
-                head += f": the best share, {best[0][SHARE]:g}, gained {gain}"
+                share = best[0][SHARE] - self.ratio
+                head += f": the best share, {share:.3g}, gained {gain}"
             return head
-        head = f"share {self.share:g}, weight {self.weight:g}, checkpoint {self.checkpoint}"
+        share = "as set" if self.share is None else f"{self.share:g}"
+        head = f"share {share}, weight {self.weight:g}, checkpoint {self.checkpoint}"
         if self.gain is not None:
             head += f": validation AUPRC {self.gain} over share 0"
         return head
 
 
-def candidate_params(share: float, weight: float, checkpoint: str) -> dict[str, Any]:
-    """The sampler parameters of one candidate (share 0: no sampler, as `none`)."""
+def candidate_params(
+    share: float | None, weight: float, checkpoint: str, ratio: float = 0.0
+) -> dict[str, Any]:
+    """The sampler parameters of one candidate (share 0: no sampler, as `none`; None: the
+    YAML's sampling_strategy) on a fold whose minority/majority ratio is `ratio`."""
     if share == 0:
         return {SHARE: 0}
-    out: dict[str, Any] = {SHARE: share}
+    out: dict[str, Any] = {} if share is None else {SHARE: round(min(1.0, ratio + share), 6)}
     if weight != 1.0:
         out[SYNTHETIC_WEIGHT] = weight
     if checkpoint != "best":
@@ -197,6 +204,8 @@ def grid_of(name: str, params: Mapping[str, Any], *, where: str = "strategies") 
             grid[key] = (
                 ("best" if fixed is None else "last" if fixed == 1.0 else fixed,)
                 if key == "checkpoint"
+                else (None,)
+                if key == "share"
                 else (float(fixed),)
             )
     if kind == "smote_tomek" or (
@@ -221,30 +230,26 @@ def choose(
 
     `fit(sampler_params)` fits the strategy with those parameters in every window and returns
     the fit (its `val_aps`: one validation AUPRC per window); `ratio` is the fold's own
-    minority/majority ratio (shares not above it are skipped). Returns the chosen fit and the
-    `Choice`.
+    minority/majority ratio, to which a share adds. Returns the chosen fit and the `Choice`.
     """
-    shares = [s for s in grid.share if s == 0 or s > ratio]
-    skipped = tuple(s for s in grid.share if s not in shares)
-    if not shares:
-        shares = [0.0]
+    shares = list(grid.share)
     tried: list[tuple[dict[str, Any], tuple[float, ...]]] = []
-    fits: dict[tuple[float, float, str], Scored] = {}
+    fits: dict[tuple[float | None, float, str], Scored] = {}
 
-    def score(share: float, weight: float, checkpoint: str) -> Scored:
-        key = (share, weight if share else 0.0, checkpoint if share else "best")
+    def score(share: float | None, weight: float, checkpoint: str) -> Scored:
+        key = (share, weight if share != 0 else 0.0, checkpoint if share != 0 else "best")
         if key not in fits:
-            params = candidate_params(*key)
+            params = candidate_params(*key, ratio)
             fits[key] = fit(params)
             tried.append((params, tuple(fits[key].val_aps)))
         return fits[key]
 
     weight, checkpoint = grid.weight[0], grid.checkpoint[0]
     at = {s: score(s, weight, checkpoint) for s in shares}
-    best = max(shares, key=lambda s: (float(np.mean(at[s].val_aps)), -s))
+    best = max(shares, key=lambda s: (float(np.mean(at[s].val_aps)), -(s or 0)))
     share = next(s for s in shares if not paired_gain(at[best].val_aps, at[s].val_aps).clear)
     chosen = at[share]
-    if share > 0:
+    if share != 0:
         for w in grid.weight[1:]:
             candidate = score(share, w, checkpoint)
             if paired_gain(candidate.val_aps, chosen.val_aps).clear:
@@ -258,11 +263,11 @@ def choose(
         gain = paired_gain(chosen.val_aps, at[0.0].val_aps)
     choice = Choice(
         share=share,
-        weight=weight if share else 1.0,
-        checkpoint=checkpoint if share else "best",
+        weight=weight if share != 0 else 1.0,
+        checkpoint=checkpoint if share != 0 else "best",
         gain=gain,
         tried=tried,
-        skipped=skipped,
+        ratio=ratio,
     )
     return chosen, choice
 

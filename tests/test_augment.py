@@ -26,13 +26,14 @@ class FakeFit:
     params: dict
 
 
-def fake(gains: dict[tuple[float, float, str], np.ndarray]):
+def fake(gains: dict[tuple[float | None, float, str], np.ndarray], ratio: float = 0.0):
     """A `fit` whose windows' scores are share 0's plus a fixed gain per (share, weight, ckpt)."""
     calls: list[dict] = []
 
     def fit(params: dict) -> FakeFit:
         calls.append(params)
-        share = params[augment.SHARE]
+        ratio_after = params.get(augment.SHARE)
+        share = None if ratio_after is None else ratio_after and round(ratio_after - ratio, 6)
         weight = params.get("synthetic_weight", 1.0)
         checkpoint = "last" if params.get("checkpoint") == 1.0 else "best"
         gain = np.zeros(3) if share == 0 else gains[(share, weight, checkpoint)]
@@ -96,11 +97,17 @@ def test_weight_and_checkpoint_replace_the_defaults_only_beyond_the_noise() -> N
     assert len(calls) == 6  # 4 shares, 1 weight, 1 checkpoint
 
 
-def test_shares_not_above_the_folds_own_ratio_are_skipped() -> None:
-    fit, calls = fake(_everywhere(np.zeros(3)))
-    _, choice = augment.choose(fit, GRID, ratio=0.02)
-    assert choice.skipped == (0.01,)
-    assert [c[augment.SHARE] for c in calls] == [0, 0.03, 0.1]
+def test_a_share_adds_to_the_folds_own_ratio_and_a_fixed_share_is_kept() -> None:
+    fit, calls = fake(_everywhere(np.zeros(3)), ratio=0.25)
+    _, choice = augment.choose(fit, GRID, ratio=0.25)
+    assert [c[augment.SHARE] for c in calls] == [0, 0.26, 0.28, 0.35]
+    fixed = augment.grid_of("cgan", {"sampling_strategy": 0.05})
+    fit, calls = fake(
+        {(None, w, c): np.full(3, 0.01) for w in GRID.weight for c in GRID.checkpoint}
+    )
+    _, choice = augment.choose(fit, fixed, ratio=0.25)
+    assert augment.SHARE not in calls[0] and choice.share is None
+    assert choice.log_params()["synthetic_share"] == "as set"
 
 
 def test_grid_defaults_fixed_parameters_and_bad_values() -> None:
@@ -110,7 +117,7 @@ def test_grid_defaults_fixed_parameters_and_bad_values() -> None:
     assert smote.share == GRID.share and smote.weight == GRID.weight
     assert smote.checkpoint == ("best",)  # no checkpoints outside the GAN
     fixed = augment.grid_of("cgan", {"sampling_strategy": 0.05})
-    assert fixed.share == (0.05,) and fixed.weight == GRID.weight
+    assert fixed.share == (None,) and fixed.weight == GRID.weight
     assert augment.grid_of("cgan", {"choose": False}) is None
     custom = augment.grid_of("cgan", {"choose": {"share": [0.1, 0], "checkpoint": ["last"]}})
     assert custom.share == (0.0, 0.1) and custom.checkpoint == ("last",)
@@ -143,12 +150,11 @@ def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) 
     runner = FoldRunner(cfg, prepared, prepared.folds[0])
     none = runner.fit("none", {}, {})
     fitted, choice = augment.fit_choosing(runner, "ros", cfg.strategies["ros"])
-    assert [p for p, _ in choice.tried] == [
-        {"sampling_strategy": 0},
-        {"sampling_strategy": 0.2, "synthetic_weight": 0.5},
-    ]
+    ratio = runner.ctx.n_positive / runner.ctx.n_negative
+    candidate = {"sampling_strategy": round(ratio + 0.2, 6), "synthetic_weight": 0.5}
+    assert [p for p, _ in choice.tried] == [{"sampling_strategy": 0}, candidate]
     assert choice.tried[0][1] == none.val_aps  # share 0 is the `none` fit, fitted once
-    step = runner.fit("ros", {"sampling_strategy": 0.2, "synthetic_weight": 0.5}, {}).pipe
+    step = runner.fit("ros", candidate, {}).pipe
     weights = step.named_steps["sampler"].sample_weight_
     n_added = step.named_steps["sampler"].n_added_
     assert n_added > 0 and (weights[-n_added:] == 0.5).all() and (weights[:-n_added] == 1).all()
