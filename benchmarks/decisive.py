@@ -8,6 +8,13 @@ difference with `none` on the same (fold, repeat) pairs, next to the target of �
 
 Writes benchmarks/results/decisive.json (`command`, `commit`, `wall_seconds`, `half_width`:
 {strategy: half-width}, and the details) and decisive.md (the comparison table and its notes).
+
+`--report PARENT_RUN_ID --store DIR` writes the same files from a launch already in a store (one that
+ran, or still runs, from this script), on the (fold, repeat) pairs finished so far: `commit` is the
+commit that launched it, `wall_seconds` the time from its start to its last finished child. Both
+modes also give, from the measured paired differences, the half-width the full plan would have
+(`projected_half_width`) and the one no number of repeats goes below (`floor_half_width`, the
+correction's own term: z s_d sqrt(term)).
 """
 
 from __future__ import annotations
@@ -61,55 +68,124 @@ def details(comparison: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--name", default="decisive", help="results file stem")
-    args = parser.parse_args()
+def projections(comparison: Any, frame: Any, n_planned: int) -> dict[str, dict[str, float]]:
+    """Per strategy: the half-width with `n_planned` pairs and with infinitely many repeats, at
+    the measured standard deviation of its paired differences with the baseline."""
+    import numpy as np
+    from scipy import stats
 
-    import xgboost
+    term = comparison.correction.term if comparison.correction else 0.0
+    wide = frame.pivot_table(index=["fold", "seed"], columns="strategy", values=comparison.metric)
+    out: dict[str, dict[str, float]] = {"projected_half_width": {}, "floor_half_width": {}}
+    for strategy in wide.columns:
+        if strategy == comparison.baseline:
+            continue
+        d = (wide[strategy] - wide[comparison.baseline]).dropna().to_numpy()
+        if d.size < 2:
+            continue
+        sd = float(np.std(d, ddof=1))
+        t = float(stats.t.ppf(0.975, n_planned - 1))
+        out["projected_half_width"][strategy] = round(t * sd * math.sqrt(1 / n_planned + term), 4)
+        out["floor_half_width"][strategy] = round(1.96 * sd * math.sqrt(term), 4)
+    return out
 
+
+def launch(overrides: list[str]) -> tuple[Any, Any, Any, float, str, list[str]]:
+    """Run the preset into a throwaway store: (cfg, comparison, results, seconds, commit, failed)."""
     from pipeline.config import load_config
     from pipeline.runner import run_experiment
 
     store = Path(tempfile.mkdtemp(prefix="fraudgan-decisive-"))
     throwaway_store(store)
-    cfg = load_config(CONFIG, args.overrides)
+    cfg = load_config(CONFIG, overrides)
     started = time.perf_counter()
     result = run_experiment(cfg)
     seconds = time.perf_counter() - started
-    c = result.comparison
+    return cfg, result.comparison, result.results, seconds, commit(), result.failed
+
+
+def reload(parent_id: str, store: Path) -> tuple[Any, Any, Any, float, str, list[str]]:
+    """The same, from a launch in `store`, on its finished children."""
+    import mlflow
+    import yaml
+
+    from pipeline import tracking
+    from pipeline.config import config_from_mapping
+    from pipeline.runner import load_comparison
+
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlruns' / 'mlflow.db'}")
+    comparison, frame, tags = load_comparison(parent_id)
+    parent = tracking.get_parent_run(parent_id)
+    ends = [
+        r.info.end_time
+        for r in tracking.child_runs(parent_id)
+        if r.info.status == tracking.FINISHED
+    ]
+    seconds = (max(ends) - parent.info.start_time) / 1000
+    path = mlflow.MlflowClient().download_artifacts(parent_id, "config.yaml")
+    cfg = config_from_mapping(yaml.safe_load(Path(path).read_text()), where="logged config")
+    return cfg, comparison, frame, seconds, tags[tracking.TAG_GIT_COMMIT][:7], []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--name", default="decisive", help="results file stem")
+    parser.add_argument("--report", metavar="PARENT_RUN_ID", help="report a launch in --store")
+    parser.add_argument("--store", type=Path, help="the launch's store folder (with --report)")
+    parser.add_argument("--cpu-seconds", type=float, help="the launch's CPU time, when measured")
+    args = parser.parse_args()
+    if bool(args.report) != bool(args.store):
+        parser.error("--report and --store go together")
+
+    import xgboost
+
+    if args.report:
+        cfg, c, frame, seconds, launched_at, failed = reload(args.report, args.store)
+    else:
+        cfg, c, frame, seconds, launched_at, failed = launch(args.overrides)
     widths = half_widths(c)
-    command = "python benchmarks/decisive.py " + shlex.join(sys.argv[1:])
+    n_done = len(frame[["fold", "seed"]].drop_duplicates())
+    n_planned = cfg.split.n_splits * len(cfg.split.seeds)
     payload = {
-        "command": command.strip(),
-        "commit": commit(),
+        "command": ("python benchmarks/decisive.py " + shlex.join(sys.argv[1:])).strip(),
+        "commit": launched_at,
         "wall_seconds": round(seconds, 1),
         "half_width": widths,
         "target_half_width": TARGET,
         "met": {s: w <= TARGET for s, w in widths.items()},
         "config": str(CONFIG.relative_to(ROOT)),
         "overrides": args.overrides,
-        "folds": len(result.results[["fold", "seed"]].drop_duplicates()),
+        "folds_planned": n_planned,
+        "folds_finished": n_done,
+        "cpu_seconds": args.cpu_seconds,
+        **projections(c, frame, n_planned),
         "correction": dataclasses.asdict(c.correction) if c.correction else None,
-        "failed": result.failed,
+        "failed": failed,
         "strategies": details(c),
         "machine": machine(xgboost),
     }
+    if args.report:
+        payload["report_commit"] = commit()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
         "# The `decisive` preset: Δ-AUPRC intervals against `none`",
         "",
         f"`{payload['command']}` (what `fraudgan run {payload['config']}` runs, into a throwaway "
-        f"store) at commit {payload['commit']}: {payload['folds']} folds x "
-        f"{len(cfg.strategies)} strategies in {seconds / 60:.1f} min.",
+        f"store), launched at commit {payload['commit']}: {n_done} of {n_planned} (fold, repeat) "
+        f"pairs x {len(cfg.strategies)} strategies finished in {seconds / 60:.1f} min"
+        + (f" ({args.cpu_seconds / 60:.1f} CPU-minutes)" if args.cpu_seconds else "")
+        + ".",
         "",
-        "| strategy | Δ-AUPRC 95 % half-width vs none | target ±0.02 |",
-        "|---|---:|---|",
+        "| strategy | Δ-AUPRC 95 % half-width vs none | target ±0.02 | with all "
+        f"{n_planned} pairs (projected) | with unlimited repeats (floor) |",
+        "|---|---:|---|---:|---:|",
         *(
-            f"| {s} | ±{w:.4f} | {'met' if w <= TARGET else f'missed by {w - TARGET:.4f}'} |"
+            f"| {s} | ±{w:.4f} | {'met' if w <= TARGET else f'missed by {w - TARGET:.4f}'} | "
+            f"±{payload['projected_half_width'].get(s, math.nan):.4f} | "
+            f"±{payload['floor_half_width'].get(s, math.nan):.4f} |"
             for s, w in widths.items()
         ),
         "",

@@ -10,7 +10,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from models.errors import FraudganError
-from pipeline.console import console, err_console, friendly_errors, setup_logging
+from models.progress import GANProgress
+from models.progress import listening as gan_progress
+from pipeline.console import (
+    LOG_FILE,
+    console,
+    err_console,
+    friendly_errors,
+    import_quietly,
+    route_chatter,
+    setup_logging,
+)
 from pipeline.servers import child_env, mlflow_ui_command, run_server
 from pipeline.serving_cli import register
 
@@ -95,6 +105,7 @@ def run(
 
     cfg = load_config(config, set_ or [])
     log.info("experiment %r (config %s)", cfg.name, cfg.config_hash())
+    _quiet_libraries(cfg)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -105,15 +116,29 @@ def run(
         transient=False,
     )
     task: list[Any] = []
+    running = [""]
 
     def on_start(total: int) -> None:
         task.append(progress.add_task("children", total=total, last=""))
 
-    def on_done(label: str) -> None:
-        progress.update(task[0], advance=1, last=label)
+    def on_child_start(label: str) -> None:
+        running[0] = label
+        progress.update(task[0], last=f"running {label}")
 
-    with progress:
-        result = run_experiment(cfg, resume=resume, on_start=on_start, on_child_done=on_done)
+    def on_done(label: str) -> None:
+        progress.update(task[0], advance=1, last=f"done {label}")
+
+    def on_gan(state: GANProgress) -> None:  # a GAN child: its steps and latest two-sample test
+        progress.update(task[0], last=f"running {running[0]}: {state}")
+
+    with progress, gan_progress(on_gan):
+        result = run_experiment(
+            cfg,
+            resume=resume,
+            on_start=on_start,
+            on_child_start=on_child_start,
+            on_child_done=on_done,
+        )
     _print_comparison(result.comparison)
     console.print(f"parent run: {result.parent_run_id} (experiment {result.experiment_name!r})")
     console.print("browse it with: fraudgan ui")
@@ -126,6 +151,22 @@ def run(
         for line in result.failed:
             err_console.print(f"  {line}", highlight=False, markup=False)
         raise typer.Exit(1)
+
+
+def _quiet_libraries(cfg: Any) -> None:
+    """Library chatter to the log file beside the store, not the terminal (TensorFlow's start-up
+    lines, imported before a GAN strategy needs it, and Python warnings)."""
+    from models.samplers import REGISTRY, strategy_kind
+    from pipeline import tracking
+    from pipeline.config import MLRUNS_DIR, tracking_uri
+
+    db = tracking.sqlite_path(tracking_uri())
+    path = (MLRUNS_DIR if db is None else db.parent) / LOG_FILE
+    route_chatter(path)
+    kinds = [strategy_kind(name, params) for name, params in cfg.strategies.items()]
+    if any(REGISTRY[kind].family == "gan" for kind in kinds):
+        import_quietly("tensorflow", path)
+    log.info("library messages: %s", path)
 
 
 def _print_comparison(comparison: Any, wide: bool = False) -> None:

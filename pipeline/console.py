@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -34,6 +36,37 @@ def setup_logging(verbose: bool) -> None:
     )
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+LOG_FILE = "fraudgan.log"
+"""Library chatter of a launch goes to this file, beside the tracking store's database."""
+
+
+def route_chatter(path: Path) -> None:
+    """Send Python warnings (Keras' `shuffle` note, MLflow's schema hints) to the log file
+    `path` instead of the terminal; fraudgan's own log lines stay on the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.captureWarnings(True)
+    chatter = logging.getLogger("py.warnings")
+    chatter.handlers = [handler]
+    chatter.propagate = False
+
+
+def import_quietly(module: str, path: Path) -> None:
+    """Import `module` with the process's stderr (file descriptor 2) appended to `path`: the
+    lines compiled libraries print on import (TensorFlow's oneDNN and absl notes) go there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log_file:
+            os.dup2(log_file.fileno(), 2)
+            importlib.import_module(module)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def friendly_errors(fn: F) -> F:

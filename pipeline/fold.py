@@ -513,7 +513,7 @@ def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: pd.DataFrame) -> Any
     holdout = fr.X_test[fr.y_test == 1]
     rules = fr.p.rules
     if rules is not None:
-        log.info("generated rows breaking a feature rule: %s", rules.violations(synthetic))
+        log.debug("generated rows breaking a feature rule: %s", rules.violations(synthetic))
     report = quality_report(
         X[y == 1],
         synthetic,

@@ -491,18 +491,20 @@ def run_experiment(
     resume: str | None = None,
     on_child_done: ProgressFn | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_child_start: ProgressFn | None = None,
 ) -> ExperimentResult:
     """Run every strategy on every fold, log everything, and return the comparison.
 
     `resume`: the parent run id of an earlier launch; its finished children are reused. One
-    resume of a parent at a time (`tracking.resume_lock`).
+    resume of a parent at a time (`tracking.resume_lock`). `on_start(n_children)`,
+    `on_child_start(label)` and `on_child_done(label)` report progress.
     """
     tracking.setup()
     if resume is None:
-        return _run_experiment(cfg, None, on_child_done, on_start)
+        return _run_experiment(cfg, None, on_child_done, on_start, on_child_start)
     tracking.get_parent_run(resume)  # an unknown id is a clear error, before any work
     with tracking.resume_lock(resume):
-        return _run_experiment(cfg, resume, on_child_done, on_start)
+        return _run_experiment(cfg, resume, on_child_done, on_start, on_child_start)
 
 
 def _run_experiment(
@@ -510,6 +512,7 @@ def _run_experiment(
     resume: str | None,
     on_child_done: ProgressFn | None,
     on_start: Callable[[int], None] | None,
+    on_child_start: ProgressFn | None = None,
 ) -> ExperimentResult:
     prepared = prepare(cfg)
     check_strategies(cfg, prepared)
@@ -531,6 +534,8 @@ def _run_experiment(
                 if on_child_done:
                     on_child_done(label)
                 continue
+            if on_child_start:
+                on_child_start(label)
             if fold_runner is None or fold_runner.fold is not fold:
                 fold_runner = FoldRunner(cfg, prepared, fold)
             params = cfg.strategies[name]

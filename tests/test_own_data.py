@@ -36,6 +36,9 @@ TEMPORAL = [
     "split.step_days=4",
     "features.label_delay_days=2",
     "features.windows_days=[1, 3]",
+    # an 8-day training period of a tiny file: two validation windows of 2 days each
+    "validation.windows=2",
+    "validation.fraction=0.25",
 ]
 
 

@@ -163,6 +163,7 @@ def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeyp
     """Every window's fit and the refit on the whole fold draw from one GAN, trained on the rows
     shared by every window's fit rows (so no window scores a GAN that saw its rows)."""
     from models.gan.synthesizer import CGANSynthesizer
+    from models.progress import GANProgress, listening
     from pipeline.config import load_config
     from pipeline.fold import _synthesizer
     from pipeline.runner import FoldRunner, prepare
@@ -181,7 +182,10 @@ def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeyp
         return original(self, data, *args, **kwargs)
 
     monkeypatch.setattr(CGANSynthesizer, "fit", fit)
-    fitted = runner.final(runner.fit("cgan", cfg.strategies["cgan"], {}))
+    seen: list[GANProgress] = []
+    with listening(seen.append):  # what the run's progress display hears
+        fitted = runner.final(runner.fit("cgan", cfg.strategies["cgan"], {}))
+    assert [p.step for p in seen] == [seen[0].steps // 2, seen[0].steps]  # after each of 2 epochs
     assert fitted.refitted
     assert trained_on == [len(runner.fit_idx)]
     assert _synthesizer(fitted.pipe) is _synthesizer(fitted.selection_pipe)

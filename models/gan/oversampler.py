@@ -325,7 +325,7 @@ class CGANOverSampler(BaseOverSampler):
             if key is not None:
                 self.cache.put(key, synth)
         else:
-            log.info("CGANOverSampler: reusing the GAN of the cache (%r)", self.cache)
+            log.debug("CGANOverSampler: reusing the GAN of the cache (%r)", self.cache)
         self.synthesizer_ = synth
         return synth
 

@@ -37,6 +37,7 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
+from models import progress
 from models.errors import DataError, TrainingError
 from models.gan.callbacks import LossMonitor, ModelSelection
 from models.gan.config import CGANConfig
@@ -261,6 +262,7 @@ class CGANSynthesizer:
             )
             callbacks.append(selection)
 
+        callbacks.append(progress.keras_callback(self.history_))  # the run's progress display
         start = time.perf_counter()
         gan.fit(
             tf.data.Dataset.from_tensors(tf.zeros((1,))).repeat(),
