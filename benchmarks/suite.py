@@ -26,7 +26,8 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   (`pipeline.runner.run_experiment` on the table's file, a temporary MLflow store, XGBoost with 2
   threads, the experiment's classifier and validation settings, no tuning), Δ vs `none` paired
   over (fold, seed). Resamplers append rows up to a minority/majority ratio of 0.1, or twice the
-  table's own ratio when that is above 0.05 (at most 1).
+  table's own ratio when that is above 0.05 (at most 1); `cgan` runs at its defaults, choosing
+  its share (0 included), weight and checkpoint on the validation windows (`pipeline.augment`).
 
 Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
 seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
@@ -375,6 +376,8 @@ def realism_cell(
 def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[str, Any]:
     if name in ("none", "class_weight"):
         return {}
+    if name == "cgan":  # at its defaults: it chooses its share, weight and checkpoint
+        return dict(gan)
     y = table.y
     current = y.sum() / max(1, len(y) - y.sum())
     ratio = RATIO if current <= 0.05 else min(1.0, 2 * current)
