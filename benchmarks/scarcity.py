@@ -260,6 +260,8 @@ def markdown(payload: dict[str, Any]) -> str:
         f"Written by `{payload['command']}` at commit {payload['commit']} "
         f"(slices: {len(payload['slices'])}; every slice's command and commit in scarcity.json).",
         "",
+        f"Protocol: {_protocol_text(payload)}",
+        "",
         "Δ: the strategy's test AUPRC minus `none`'s on the same (fold, seed) pairs, with the 95 % "
         "t-interval of the paired differences (the folds' variance correction). `best_resampler`: "
         "the resampler (ros, smote, borderline) with the best mean validation AUPRC. `cgan` "
@@ -290,6 +292,22 @@ def markdown(payload: dict[str, Any]) -> str:
             for c in failed
         ]
     return "\n".join(lines) + "\n"
+
+
+def _protocol_text(payload: dict[str, Any]) -> str:
+    proto = payload.get("protocol") or {}
+    folds, seeds = proto.get("folds"), proto.get("seeds") or []
+    text = (
+        f"stratified {folds}-fold x {len(seeds)} seed(s) ({folds * len(seeds) if folds else '?'} "
+        "(fold, seed) pairs per point, each with its own random subset of training positives and "
+        "its own test fold, untouched); inner validation windows cut from the reduced training "
+        "fold; XGBoost as experiments/default.yaml, 2 threads, no tuning"
+    )
+    if proto.get("rows"):
+        text += f"; simulator/stress tables at {proto['rows']:,} rows"
+    if payload.get("gan"):
+        text += "; cgan with " + ", ".join(f"{k}={v}" for k, v in payload["gan"].items())
+    return text + "."
 
 
 def figure(payload: dict[str, Any], path: Path) -> None:
@@ -451,6 +469,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--retry-failed", action="store_true")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument(
+        "--report", action="store_true", help="rebuild the points, .md and .png from --out only"
+    )
     args = p.parse_args(list(argv))
     args.argv = list(argv)
     args.gan = parse_gan(args.gan)
@@ -471,7 +492,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("OMP_NUM_THREADS", str(XGB_THREADS))
     try:
-        payload = run(parse_args(sys.argv[1:] if argv is None else argv))
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        if args.report:
+            payload = load_payload(args.out, resume=True)
+            write(payload, args.out)
+        else:
+            payload = run(args)
     except ConfigError as exc:
         sys.exit(f"scarcity: {exc}")
     print(markdown(payload))
