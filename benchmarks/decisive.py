@@ -146,7 +146,8 @@ def main() -> None:
     else:
         cfg, c, frame, seconds, launched_at, failed = launch(args.overrides)
     widths = half_widths(c)
-    n_done = len(frame[["fold", "seed"]].drop_duplicates())
+    per_pair = frame.groupby(["fold", "seed"])["strategy"].nunique()
+    n_done = int((per_pair == len(cfg.strategies)).sum())  # pairs every strategy finished
     n_planned = cfg.split.n_splits * len(cfg.split.seeds)
     payload = {
         "command": ("python benchmarks/decisive.py " + shlex.join(sys.argv[1:])).strip(),
