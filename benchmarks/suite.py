@@ -623,6 +623,9 @@ def markdown(payload: dict[str, Any]) -> str:
     lines = [
         "# Benchmark suite",
         "",
+        f"`{payload['command']}` at commit {payload['commit']}; each slice's command and commit "
+        "are listed at the end.",
+        "",
         "Realism: C2ST AUC of generated minority rows against the test folds' real minority rows "
         "(`models.two_sample.c2st_auc`; 0.5 = indistinguishable, lower is better; `real`: real "
         "training minority rows, the floor; `copies`: bootstrap copies, the memorizing floor). "
