@@ -856,8 +856,8 @@ def mlflow_store(directory: Path) -> str:
 def merge(paths: Sequence[Path], out: Path, command: str) -> dict[str, Any]:
     """One results file from several written in parallel (e.g. one slice per machine or lock):
     their slices, datasets and cells; a table's protocol and the GAN parameters must agree, and
-    a cell may come from one file only."""
-    merged = load_payload(out, resume=False)
+    a cell may come from one file only. `out` is written anew."""
+    merged = {"slices": [], "datasets": {}, "tables": [], "cells": []}
     seen: dict[tuple[Any, ...], Path] = {}
     for path in paths:
         part = load_payload(path, resume=True) if path.exists() else None
