@@ -626,6 +626,9 @@ def markdown(payload: dict[str, Any]) -> str:
     lines = [
         "# Benchmark suite",
         "",
+        f"`{payload['command']}` at commit {payload['commit']}; each slice's command and commit "
+        "are listed at the end.",
+        "",
         "Realism: C2ST AUC of generated minority rows against the test folds' real minority rows "
         "(`models.two_sample.c2st_auc`; 0.5 = indistinguishable, lower is better; `real`: real "
         "training minority rows, the floor; `copies`: bootstrap copies, the memorizing floor). "
@@ -856,8 +859,8 @@ def mlflow_store(directory: Path) -> str:
 def merge(paths: Sequence[Path], out: Path, command: str) -> dict[str, Any]:
     """One results file from several written in parallel (e.g. one slice per machine or lock):
     their slices, datasets and cells; a table's protocol and the GAN parameters must agree, and
-    a cell may come from one file only."""
-    merged = load_payload(out, resume=False)
+    a cell may come from one file only. `out` is written anew."""
+    merged = {"slices": [], "datasets": {}, "tables": [], "cells": []}
     seen: dict[tuple[Any, ...], Path] = {}
     for path in paths:
         part = load_payload(path, resume=True) if path.exists() else None
