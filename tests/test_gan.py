@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
@@ -22,6 +23,7 @@ from pipeline.features import build_features, feature_columns, feature_rules
 
 TINY = CGANConfig(
     epochs=3,
+    steps_per_epoch=2,
     batch_size=60,
     noise_dim=16,
     generator_dim=(32, 32),
@@ -91,6 +93,7 @@ def _two_moons_with_a_rare_class(seed: int = 0) -> pd.DataFrame:
 
 LEARN = CGANConfig(
     epochs=400,
+    steps_per_epoch=4,
     batch_size=100,
     noise_dim=8,
     generator_dim=(32, 32),
@@ -243,8 +246,17 @@ def test_training_smoke_and_sample_schema(fitted: CGANSynthesizer, data: pd.Data
     assert len(fitted.history_["c2st_auc"]) == TINY.epochs
     assert fitted.best_epoch_ in (1, 2, 3)
     assert fitted.rows_per_second_ > 0
-    # an epoch is a pass over the ~96 training fraud rows at 30 fraud rows per batch
-    assert fitted.steps_per_epoch_ == 4
+    # the budget is counted in generator steps, not in passes over the fraud rows
+    assert fitted.steps_per_epoch_ == TINY.steps_per_epoch
+    assert fitted.steps_run_ == TINY.epochs * TINY.steps_per_epoch
+
+
+def test_the_budget_in_steps_does_not_depend_on_the_rows(data: pd.DataFrame):
+    more = pd.concat([data] * 3, ignore_index=True)
+    cfg = dataclasses.replace(TINY, eval_every=0, steps_per_epoch=5, steps_per_execution=5)
+    for frame in (data, more):
+        gan = CGANSynthesizer(cfg, random_state=0).fit(frame, "is_fraud", ["channel"])
+        assert gan.steps_run_ == cfg.epochs * 5 and gan.epochs_run_ == cfg.epochs
 
 
 def test_conditional_sampling_honours_class_and_condition(fitted: CGANSynthesizer):

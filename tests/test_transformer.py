@@ -202,3 +202,50 @@ def test_bad_input_at_transform():
         t.transform(df[["x"]])
     with pytest.raises(DataError, match="width"):
         t.inverse_transform(np.zeros((2, t.output_dim_ + 1)))
+
+
+# ---- the quantile encoding
+
+
+def test_quantile_encoding_is_one_normal_score_per_column_and_inverts_exactly():
+    rng = np.random.default_rng(6)
+    n = 3000
+    df = pd.DataFrame(
+        {
+            "amount": np.round(rng.lognormal(3, 1.5, n), 2),  # heavy tail, some ties
+            "gap": np.where(rng.random(n) < 0.4, 0, rng.integers(1, 10_000, n)),  # zero spike
+            "v": rng.standard_t(2, n),
+        }
+    )
+    t = TabularTransformer(continuous="quantile", subsample=1000, random_state=0).fit(df)
+    assert [(s.column, s.kind, s.dim, s.activation) for s in t.output_info_] == [
+        (c, "scalar", 1, "linear") for c in df.columns
+    ]
+    encoded = t.transform(df)
+    # the scores are standard normal whatever the column's shape, point masses included
+    np.testing.assert_allclose(encoded.mean(axis=0), 0.0, atol=0.1)
+    np.testing.assert_allclose(encoded.std(axis=0), 1.0, atol=0.1)
+    back = t.inverse_transform(encoded)
+    pd.testing.assert_series_equal(back["gap"], df["gap"])  # rows outside the subsample too
+    for col in ("amount", "v"):
+        np.testing.assert_allclose(back[col], df[col], rtol=1e-5, atol=1e-4)
+
+
+def test_quantile_decoding_follows_the_fitted_distribution():
+    rng = np.random.default_rng(7)
+    x = np.where(rng.random(5000) < 0.3, 0.0, rng.lognormal(2, 1, 5000))
+    t = TabularTransformer(continuous="quantile", random_state=0).fit(pd.DataFrame({"x": x}))
+    scores = rng.standard_normal((20_000, 1)).astype(np.float32)
+    back = t.inverse_transform(scores)["x"].to_numpy()
+    # normal scores decode to the column's quantiles: its point mass exactly, its tail in range
+    assert abs((back == 0.0).mean() - 0.3) < 0.02
+    np.testing.assert_allclose(
+        np.quantile(back, [0.5, 0.9, 0.99]), np.quantile(x, [0.5, 0.9, 0.99]), rtol=0.08
+    )
+    extreme = t.inverse_transform(np.array([[-40.0], [40.0]], dtype=np.float32))["x"]
+    assert extreme.tolist() == [x.min(), x.max()]
+
+
+def test_unknown_continuous_encoding_is_refused():
+    with pytest.raises(ValueError, match="'modes' or 'quantile'"):
+        TabularTransformer(continuous="splines").fit(pd.DataFrame({"x": np.arange(30.0)}))

@@ -6,16 +6,17 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 SELECT_CHOICES = ("c2st", "last")
+CONTINUOUS_CHOICES = ("quantile", "modes")
 
 
 @dataclass(frozen=True)
 class CGANConfig:
     """Hyper-parameters of the conditional GAN (all JSON-serialisable).
 
-    Training length is sized by the data: an epoch is one pass over the target (rarest) class's
-    training rows at the batches' class balance (with `class_balance` 1, half of each batch), so
-    `epochs` passes take `epochs * ceil(n_target / (batch_size * share))` steps whatever the
-    number of majority rows. Every `eval_every` epochs a classifier two-sample test (C2ST)
+    The training budget is counted in generator steps: an epoch is `steps_per_epoch` steps
+    (not a pass over the data: a pass over a few hundred minority rows is one or two steps), so
+    training takes at most `epochs * steps_per_epoch` steps whatever the table's size. Every
+    `eval_every` epochs a classifier two-sample test (C2ST)
     scores generated target rows against held-out real ones (`holdout_fraction` of the target
     class, at most `eval_rows`); `select="c2st"` keeps the weights with the best moving average
     of three tests and stops after `patience` tests past both the best and `min_epochs_fraction`
@@ -25,6 +26,7 @@ class CGANConfig:
     """
 
     epochs: int = 3000
+    steps_per_epoch: int = 1  # generator steps per epoch
     batch_size: int = 500
     noise_dim: int = 128
     generator_dim: tuple[int, ...] = (128, 128)
@@ -45,6 +47,7 @@ class CGANConfig:
     holdout_fraction: float = 0.2  # of the target class, kept out of training for the tests
     eval_rows: int = 2000  # most held-out rows in one two-sample test
     max_loss: float = 1e6  # a loss beyond this (or NaN) stops training with TrainingError
+    continuous: Literal["quantile", "modes"] = "modes"  # TabularTransformer's encoding
     max_modes: int = 10
     max_discrete: int = 16
     transformer_subsample: int = 10_000
@@ -63,6 +66,7 @@ class CGANConfig:
         """Raise ValueError naming the first parameter training cannot use."""
         at_least_one = (
             "epochs",
+            "steps_per_epoch",
             "batch_size",
             "noise_dim",
             "pac",
@@ -99,6 +103,8 @@ class CGANConfig:
             raise _bad("dropout", "in [0, 1)", self.dropout)
         if not self.aux_weight >= 0:
             raise _bad("aux_weight", ">= 0", self.aux_weight)
+        if self.continuous not in CONTINUOUS_CHOICES:
+            raise _bad("continuous", f"one of {CONTINUOUS_CHOICES}", self.continuous)
         if self.select not in SELECT_CHOICES:
             raise _bad("select", f"one of {SELECT_CHOICES}", self.select)
 
