@@ -1,23 +1,29 @@
-"""Reversible encoding of a mixed-type table for a GAN: mode-specific normalization and one-hots.
+"""Reversible encoding of a mixed-type table for a GAN: normal scores or modes, and one-hots.
 
-Each continuous column becomes a scalar in [-1, 1] plus a one-hot of its mixture mode: a Bayesian
-Gaussian mixture (at most `max_modes` components, modes below `weight_threshold` dropped) is fitted
-on a bounded random subsample of the column, so that fitting takes seconds on millions of rows;
-with `fit(..., stratify=label)` one mixture per class (the `max_modes` split between them), so a
-rare class's own clusters get modes of their own. A
-value is assigned to its most probable mode and encoded as its distance to that mode's mean in units
-of four standard deviations. Each categorical column becomes a one-hot over the categories seen in
-fit. A column with missing values gets an extra two-way span (present, missing); missing entries of
-the value span are filled with a random observed value, so that they look like any other row.
+Continuous columns have two encodings (`continuous=`):
 
-A numeric column with at most `max_discrete` distinct values (a weekday, a small count, a flag)
-is treated as categorical over the values seen in fit, so generated values stay on its observed
-support and keep its dtype. Exact modes ("spikes": a value held by at least 5 % of the rows of
-some stratum, e.g. of the fraud class when `fit` is stratified by the label) are found within each
-stratum, so a point mass only the rare class has is reproduced too. A non-negative, heavy-tailed
-column (its 99th percentile over 20 times its median + 1: seconds since the last transaction,
-amounts) has its mixture fitted to log1p(x), so its small values (a fraud burst's seconds, a card
-test's cents) get modes of their own.
+- `"quantile"` (the default): each column becomes one normal score, its value passed through the
+  column's empirical CDF (fitted on a bounded subsample; with `fit(..., stratify=label)` every row
+  of a rare class is in it) and the standard normal's inverse CDF; the generator's output for it
+  is linear. A value held by k > 1 rows of the subsample owns an interval of probability, encoded
+  at a uniformly random point of it and decoded exactly (zeros of a count, a fixed fee), so every
+  column's scores are standard normal whatever its shape, heavy tails included. Between observed
+  values the CDF is linear, so the round trip is exact up to float precision.
+- `"modes"` (CTGAN's mode-specific normalization): a scalar in [-1, 1] plus a one-hot of its
+  mixture mode: a Bayesian Gaussian mixture (at most `max_modes` components, modes below
+  `weight_threshold` dropped) fitted on the subsample; stratified, one mixture per class (the
+  `max_modes` split between them). A value is assigned to its most probable mode and encoded as
+  its distance to that mode's mean in units of four standard deviations. Exact modes ("spikes": a
+  value held by at least 5 % of the rows of some stratum) are found within each stratum; a
+  non-negative, heavy-tailed column (its 99th percentile over 20 times its median + 1) has its
+  mixture fitted to log1p(x).
+
+Each categorical column becomes a one-hot over the categories seen in fit. A column with missing
+values gets an extra two-way span (present, missing); missing entries of the value span are
+filled with a random observed value, so that they look like any other row. A numeric column with
+at most `max_discrete` distinct values (a weekday, a small count, a flag) is treated as
+categorical over the values seen in fit, so generated values stay on its observed support and
+keep its dtype.
 
 Fallbacks and errors:
 
@@ -107,17 +113,17 @@ class TabularTransformer:
     weight_threshold : float, default=0.005
         Components whose weight is below this are dropped.
     subsample : int, default=10_000
-        The mixtures are fitted on at most this many randomly chosen rows (ranges and categories
-        always come from every row). 10,000 rows fit 30 columns in about 9 s on one core; the
-        normalization gains little from more.
+        The CDFs (or mixtures) are fitted on at most this many randomly chosen rows (ranges and
+        categories always come from every row). 10,000 rows fit 30 columns' mixtures in about 9 s
+        on one core; the normalization gains little from more.
     max_iter : int, default=30
         Variational EM iterations per mixture; a few dozen are enough for a normalization.
     max_discrete : int, default=16
         Numeric columns with at most this many distinct values are encoded as categories of
         their values (0 turns this off).
-    continuous : {"modes", "quantile"}, default="modes"
-        How continuous columns are encoded: a scalar in [-1, 1] (tanh) plus a one-hot of its
-        mixture mode, or one normal score (linear) through the column's empirical CDF.
+    continuous : {"quantile", "modes"}, default="quantile"
+        How continuous columns are encoded: one normal score (linear activation) through the
+        column's empirical CDF, or a scalar in [-1, 1] (tanh) plus a one-hot of its mixture mode.
     random_state : int or None, default=None
         Seeds the subsample, the mixtures and the random filling of missing entries.
     """
@@ -125,7 +131,7 @@ class TabularTransformer:
     def __init__(
         self,
         *,
-        continuous: ContinuousEncoding = "modes",
+        continuous: ContinuousEncoding = "quantile",
         max_modes: int = 10,
         weight_threshold: float = 0.005,
         subsample: int = 10_000,

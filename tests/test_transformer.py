@@ -31,9 +31,10 @@ def _table(n: int = 500, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def test_round_trip_reproduces_columns_dtypes_and_values():
+@pytest.mark.parametrize("continuous", ["quantile", "modes"])
+def test_round_trip_reproduces_columns_dtypes_and_values(continuous):
     df = _table()
-    t = TabularTransformer(random_state=0).fit(df, ["channel", "country"])
+    t = TabularTransformer(continuous=continuous, random_state=0).fit(df, ["channel", "country"])
     encoded = t.transform(df)
     assert encoded.dtype == np.float32 and encoded.shape == (len(df), t.output_dim_)
     back = t.inverse_transform(encoded)
@@ -50,7 +51,9 @@ def test_round_trip_reproduces_columns_dtypes_and_values():
 
 def test_layout_spans_and_activations():
     df = _table()
-    t = TabularTransformer(max_modes=4, random_state=0).fit(df, ["channel", "country"])
+    t = TabularTransformer(continuous="modes", max_modes=4, random_state=0).fit(
+        df, ["channel", "country"]
+    )
     assert t.columns_ == list(df.columns)
     kinds = {(s.column, s.kind) for s in t.output_info_}
     assert ("amount", "scalar") in kinds and ("amount", "mode") in kinds
@@ -73,12 +76,13 @@ def test_layout_spans_and_activations():
         t.categorical_span("amount")
 
 
-def test_inverse_clips_to_the_observed_range_and_rounds_integers():
+@pytest.mark.parametrize("continuous", ["quantile", "modes"])
+def test_inverse_clips_to_the_observed_range_and_rounds_integers(continuous):
     df = pd.DataFrame({"n": np.arange(10, 60, dtype=np.int32), "x": np.linspace(1.0, 2.0, 50)})
-    t = TabularTransformer(random_state=0).fit(df)
+    t = TabularTransformer(continuous=continuous, random_state=0).fit(df)
     noisy = t.transform(df)
     scalars = [s.start for s in t.output_info_ if s.kind == "scalar"]
-    noisy[:, scalars] = np.random.default_rng(0).uniform(-1, 1, (len(df), len(scalars)))
+    noisy[:, scalars] = np.random.default_rng(0).uniform(-9, 9, (len(df), len(scalars)))
     out = t.inverse_transform(noisy)
     assert out["n"].dtype == np.int32
     assert out["n"].between(10, 59).all() and out["x"].between(1.0, 2.0).all()
@@ -90,7 +94,7 @@ def test_point_masses_get_exact_modes():
     rate = np.where(rng.random(n) < 0.7, 0.0, rng.beta(2, 5, n))  # zero-inflated
     weekday = rng.integers(0, 7, n)  # seven values, each a point mass
     df = pd.DataFrame({"rate": rate, "weekday": weekday})
-    t = TabularTransformer(max_modes=3, max_discrete=0, random_state=0).fit(df)
+    t = TabularTransformer(continuous="modes", max_modes=3, max_discrete=0, random_state=0).fit(df)
     spans = {s.column: s for s in t.output_info_ if s.kind == "mode"}
     assert spans["weekday"].dim == 7 and spans["rate"].dim <= 3 + 1
     encoded = t.transform(df)
@@ -135,8 +139,8 @@ def test_point_masses_of_the_rare_stratum_get_exact_modes():
         rng.lognormal(3, 1, n),
     )
     df = pd.DataFrame({"amount": amount})
-    plain = TabularTransformer(random_state=0).fit(df)
-    stratified = TabularTransformer(random_state=0).fit(df, stratify=fraud)
+    plain = TabularTransformer(continuous="modes", random_state=0).fit(df)
+    stratified = TabularTransformer(continuous="modes", random_state=0).fit(df, stratify=fraud)
     assert 100.0 not in plain._columns[0].spikes
     assert 100.0 in stratified._columns[0].spikes
     encoded = stratified.transform(df)
@@ -152,7 +156,7 @@ def test_subsample_bounds_the_mixture_fit_and_stratify_keeps_rare_rows():
     rare[:25] = 1
     x = np.where(rare == 1, 1000.0 + rng.normal(size=n), rng.normal(size=n))
     df = pd.DataFrame({"x": x})
-    t = TabularTransformer(subsample=200, random_state=0).fit(df, stratify=rare)
+    t = TabularTransformer(continuous="modes", subsample=200, random_state=0).fit(df, stratify=rare)
     back = t.inverse_transform(t.transform(df))
     # The rare cluster got a mode of its own: its values survive the round trip.
     np.testing.assert_allclose(back["x"].to_numpy()[:25], x[:25], rtol=1e-4)
@@ -169,10 +173,12 @@ def test_constant_column_is_passed_through(caplog):
     pd.testing.assert_frame_equal(back, df)
 
 
-def test_same_seed_same_encoding():
+@pytest.mark.parametrize("continuous", ["quantile", "modes"])
+def test_same_seed_same_encoding(continuous):
     df = _table(seed=3)
-    a = TabularTransformer(random_state=5).fit(df, ["channel", "country"]).transform(df)
-    b = TabularTransformer(random_state=5).fit(df, ["channel", "country"]).transform(df)
+    t = TabularTransformer(continuous=continuous, random_state=5)
+    a = t.fit(df, ["channel", "country"]).transform(df)
+    b = t.fit(df, ["channel", "country"]).transform(df)
     np.testing.assert_array_equal(a, b)
 
 

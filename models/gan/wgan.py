@@ -193,12 +193,14 @@ class ConditionalWGAN(keras.Model):
         Vectorised over spans: the one-hot spans are gathered into a padded (rows, spans, widest)
         tensor, so the graph has a handful of ops however many columns the table has.
         """
+        scalar = ops.where(self._linear_mask, raw, ops.tanh(raw))
+        if not self._has_soft:
+            return scalar
         u = keras.random.uniform(ops.shape(raw), 1e-10, 1.0, seed=self.seed_generator)
         logits = (raw - ops.log(-ops.log(u))) / self.tau
         padded = ops.take(logits, self._soft_index, axis=1) + self._soft_pad
         soft = ops.reshape(ops.softmax(padded, axis=-1), (-1, self._soft_index.size))
         soft = ops.take(soft, self._soft_position, axis=1)
-        scalar = ops.where(self._linear_mask, raw, ops.tanh(raw))
         return ops.where(self._scalar_mask, scalar, soft)
 
     def _layout_tables(self) -> None:
@@ -222,6 +224,7 @@ class ConditionalWGAN(keras.Model):
         self._soft_index, self._soft_pad = index, pad
         self._soft_position, self._scalar_mask = position, scalar
         self._linear_mask = linear
+        self._has_soft = bool(soft)
 
     # ---- batches
 
