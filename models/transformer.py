@@ -1,23 +1,29 @@
-"""Reversible encoding of a mixed-type table for a GAN: mode-specific normalization and one-hots.
+"""Reversible encoding of a mixed-type table for a GAN: normal scores or modes, and one-hots.
 
-Each continuous column becomes a scalar in [-1, 1] plus a one-hot of its mixture mode: a Bayesian
-Gaussian mixture (at most `max_modes` components, modes below `weight_threshold` dropped) is fitted
-on a bounded random subsample of the column, so that fitting takes seconds on millions of rows;
-with `fit(..., stratify=label)` one mixture per class (the `max_modes` split between them), so a
-rare class's own clusters get modes of their own. A
-value is assigned to its most probable mode and encoded as its distance to that mode's mean in units
-of four standard deviations. Each categorical column becomes a one-hot over the categories seen in
-fit. A column with missing values gets an extra two-way span (present, missing); missing entries of
-the value span are filled with a random observed value, so that they look like any other row.
+Continuous columns have two encodings (`continuous=`):
 
-A numeric column with at most `max_discrete` distinct values (a weekday, a small count, a flag)
-is treated as categorical over the values seen in fit, so generated values stay on its observed
-support and keep its dtype. Exact modes ("spikes": a value held by at least 5 % of the rows of
-some stratum, e.g. of the fraud class when `fit` is stratified by the label) are found within each
-stratum, so a point mass only the rare class has is reproduced too. A non-negative, heavy-tailed
-column (its 99th percentile over 20 times its median + 1: seconds since the last transaction,
-amounts) has its mixture fitted to log1p(x), so its small values (a fraud burst's seconds, a card
-test's cents) get modes of their own.
+- `"quantile"` (the default): each column becomes one normal score, its value passed through the
+  column's empirical CDF (fitted on a bounded subsample; with `fit(..., stratify=label)` every row
+  of a rare class is in it) and the standard normal's inverse CDF; the generator's output for it
+  is linear. A value held by k > 1 rows of the subsample owns an interval of probability, encoded
+  at a uniformly random point of it and decoded exactly (zeros of a count, a fixed fee), so every
+  column's scores are standard normal whatever its shape, heavy tails included. Between observed
+  values the CDF is linear, so the round trip is exact up to float precision.
+- `"modes"` (CTGAN's mode-specific normalization): a scalar in [-1, 1] plus a one-hot of its
+  mixture mode: a Bayesian Gaussian mixture (at most `max_modes` components, modes below
+  `weight_threshold` dropped) fitted on the subsample; stratified, one mixture per class (the
+  `max_modes` split between them). A value is assigned to its most probable mode and encoded as
+  its distance to that mode's mean in units of four standard deviations. Exact modes ("spikes": a
+  value held by at least 5 % of the rows of some stratum) are found within each stratum; a
+  non-negative, heavy-tailed column (its 99th percentile over 20 times its median + 1) has its
+  mixture fitted to log1p(x).
+
+Each categorical column becomes a one-hot over the categories seen in fit. A column with missing
+values gets an extra two-way span (present, missing); missing entries of the value span are
+filled with a random observed value, so that they look like any other row. A numeric column with
+at most `max_discrete` distinct values (a weekday, a small count, a flag) is treated as
+categorical over the values seen in fit, so generated values stay on its observed support and
+keep its dtype.
 
 Fallbacks and errors:
 
@@ -49,7 +55,8 @@ from models.errors import DataError
 log = logging.getLogger(__name__)
 
 SpanKind = Literal["scalar", "mode", "category", "missing"]
-Activation = Literal["tanh", "softmax"]
+Activation = Literal["tanh", "softmax", "linear"]
+ContinuousEncoding = Literal["quantile", "modes"]
 ColumnKind = Literal["continuous", "categorical", "constant"]
 
 # A scalar of +-1 is this many standard deviations of its mode away from the mode's mean.
@@ -85,6 +92,9 @@ class _Column:
     log_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     spikes: np.ndarray = field(default_factory=lambda: np.zeros(0))  # exact values, own modes
     log: bool = False  # the modes model log1p(x): a non-negative, heavy-tailed column
+    # quantile encoding: the inverse CDF as knots (probability, value), increasing in both
+    knot_u: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    knot_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # categorical
     categories: list[Any] = field(default_factory=list)
     # constant
@@ -103,14 +113,17 @@ class TabularTransformer:
     weight_threshold : float, default=0.005
         Components whose weight is below this are dropped.
     subsample : int, default=10_000
-        The mixtures are fitted on at most this many randomly chosen rows (ranges and categories
-        always come from every row). 10,000 rows fit 30 columns in about 9 s on one core; the
-        normalization gains little from more.
+        The CDFs (or mixtures) are fitted on at most this many randomly chosen rows (ranges and
+        categories always come from every row). 10,000 rows fit 30 columns' mixtures in about 9 s
+        on one core; the normalization gains little from more.
     max_iter : int, default=30
         Variational EM iterations per mixture; a few dozen are enough for a normalization.
     max_discrete : int, default=16
         Numeric columns with at most this many distinct values are encoded as categories of
         their values (0 turns this off).
+    continuous : {"quantile", "modes"}, default="quantile"
+        How continuous columns are encoded: one normal score (linear activation) through the
+        column's empirical CDF, or a scalar in [-1, 1] (tanh) plus a one-hot of its mixture mode.
     random_state : int or None, default=None
         Seeds the subsample, the mixtures and the random filling of missing entries.
     """
@@ -118,6 +131,7 @@ class TabularTransformer:
     def __init__(
         self,
         *,
+        continuous: ContinuousEncoding = "quantile",
         max_modes: int = 10,
         weight_threshold: float = 0.005,
         subsample: int = 10_000,
@@ -125,6 +139,7 @@ class TabularTransformer:
         max_discrete: int = 16,
         random_state: int | None = None,
     ) -> None:
+        self.continuous = continuous
         self.max_modes = max_modes
         self.weight_threshold = weight_threshold
         self.subsample = subsample
@@ -163,6 +178,8 @@ class TabularTransformer:
             )
         if self.max_modes < 1 or self.subsample < 1 or self.max_iter < 1:
             raise ValueError("max_modes, subsample and max_iter must be positive")
+        if self.continuous not in ("modes", "quantile"):
+            raise ValueError(f"continuous must be 'modes' or 'quantile', got {self.continuous!r}")
         if stratify is not None and len(stratify) != len(data):
             raise DataError(
                 f"TabularTransformer.fit: stratify has {len(stratify)} values for {len(data)} rows"
@@ -239,6 +256,9 @@ class TabularTransformer:
         if len(sample) == 0:
             sample = finite if len(finite) <= self.subsample else rng.choice(finite, self.subsample)
             sample_strata = None
+        if self.continuous == "quantile":
+            column.knot_u, column.knot_v = _quantile_knots(sample, column.low, column.high)
+            return column
         column.spikes = _spikes(sample, sample_strata)
         off_spike = ~np.isin(sample, column.spikes)
         rest = sample[off_spike]
@@ -336,7 +356,9 @@ class TabularTransformer:
 
         for col in self._columns:
             col.spans = []
-            if col.kind == "continuous":
+            if col.kind == "continuous" and len(col.knot_u):
+                add(col, "scalar", 1, "linear")
+            elif col.kind == "continuous":
                 add(col, "scalar", 1, "tanh")
                 add(col, "mode", len(col.means) + len(col.spikes), "softmax")
             elif col.kind == "categorical":
@@ -438,12 +460,17 @@ class TabularTransformer:
             observed = x[~missing]
             if len(observed):
                 fill = rng.choice(observed, int(missing.sum()))
+            elif len(col.knot_v):
+                fill = rng.choice(col.knot_v, int(missing.sum()))
             elif len(col.means):
                 fill = rng.normal(col.means[0], col.stds[0], int(missing.sum()))
             else:
                 fill = rng.choice(col.spikes, int(missing.sum()))
             x = x.copy()
             x[missing] = fill
+        if len(col.knot_u):
+            out[:, col.spans[0].start] = _quantile_forward(col, x, rng)
+            return
         n_modes = len(col.means)
         spike = np.isin(x, col.spikes)
         if not len(col.means) and not spike.all():
@@ -544,6 +571,9 @@ class TabularTransformer:
         return pd.DataFrame(data, columns=self.columns_)
 
     def _decode_continuous(self, col: _Column, arr: np.ndarray, missing: np.ndarray) -> pd.Series:
+        if len(col.knot_u):
+            x = _quantile_inverse(col, arr[:, col.spans[0].start].astype(np.float64))
+            return _finish_continuous(col, x, missing)
         scalar_span, mode_span = col.spans[0], col.spans[1]
         scalar = np.clip(arr[:, scalar_span.start].astype(np.float64), -1.0, 1.0)
         mode = arr[:, mode_span.start : mode_span.start + mode_span.dim].argmax(axis=1)
@@ -554,11 +584,59 @@ class TabularTransformer:
             m = mode[~spike]
             x[~spike] = _inverse(col, scalar[~spike] * _SCALE * col.stds[m] + col.means[m])
         x[spike] = col.spikes[mode[spike] - n_modes]
-        x = np.clip(x, col.low, col.high)
-        if col.is_integer:
-            x = np.round(x)
-        x[missing] = np.nan
-        return _as_dtype(pd.Series(x), col.dtype)
+        return _finish_continuous(col, x, missing)
+
+
+def _finish_continuous(col: _Column, x: np.ndarray, missing: np.ndarray) -> pd.Series:
+    """Clip to the fitted range, round integers, restore missing entries and the dtype."""
+    x = np.clip(x, col.low, col.high)
+    if col.is_integer:
+        x = np.round(x)
+    x[missing] = np.nan
+    return _as_dtype(pd.Series(x), col.dtype)
+
+
+def _quantile_knots(sample: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """The empirical inverse CDF of `sample` (plus the column's extremes) as knots.
+
+    A value seen once is one knot at the middle of its probability mass; a value seen k > 1
+    times holds an interval of width (k - 1) / n, two knots with that value, so every normal
+    score in the interval decodes to exactly that value (zeros of a count, a fixed fee).
+    """
+    values, counts = np.unique(np.concatenate([sample, [low, high]]), return_counts=True)
+    ends = np.isin(values, [low, high]) & (counts > 1)
+    counts = counts - ends  # the extremes added above count only where the sample lacks them
+    n = counts.sum()
+    hi = np.cumsum(counts) / n
+    lo = hi - counts / n
+    tied = counts > 1
+    half = 0.5 / n
+    u = np.where(tied, lo + half, (lo + hi) / 2)
+    knot_u = np.concatenate([u, (hi - half)[tied]])
+    knot_v = np.concatenate([values, values[tied]])
+    order = np.lexsort((knot_u, knot_v))
+    return knot_u[order], knot_v[order]
+
+
+def _quantile_forward(col: _Column, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Normal scores of `x`: between knots by linear interpolation of the CDF; a tied value at
+    a uniformly random point of its interval, so the scores of a point mass are continuous."""
+    from scipy.special import ndtri
+
+    u = np.interp(x, col.knot_v, col.knot_u)
+    first = np.searchsorted(col.knot_v, x, side="left")
+    last = np.searchsorted(col.knot_v, x, side="right") - 1
+    tied = (last > first) & (first < len(col.knot_v))
+    if tied.any():
+        a, b = col.knot_u[first[tied]], col.knot_u[last[tied]]
+        u[tied] = a + (b - a) * rng.random(int(tied.sum()))
+    return ndtri(u).astype(np.float32)
+
+
+def _quantile_inverse(col: _Column, z: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtr
+
+    return np.interp(ndtr(z), col.knot_u, col.knot_v)
 
 
 _HEAVY_TAIL_RATIO = 20.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
@@ -22,6 +23,7 @@ from pipeline.features import build_features, feature_columns, feature_rules
 
 TINY = CGANConfig(
     epochs=3,
+    steps_per_epoch=2,
     batch_size=60,
     noise_dim=16,
     generator_dim=(32, 32),
@@ -89,14 +91,20 @@ def _two_moons_with_a_rare_class(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": np.r_[np.zeros(1800), np.ones(200)]})
 
 
+# Two tight clusters far apart are what mode-specific normalization is for: the mode one-hot
+# chooses the cluster (normal scores would have to jump the gap between them).
 LEARN = CGANConfig(
     epochs=400,
+    steps_per_epoch=4,
     batch_size=100,
     noise_dim=8,
     generator_dim=(32, 32),
     critic_dim=(32, 32),
     pac=5,
+    critic_steps=1,
+    dropout=0.5,
     eval_every=0,
+    continuous="modes",
     max_modes=3,
 )
 
@@ -117,6 +125,41 @@ def test_the_generator_learns_a_rare_class_an_untrained_one_misses():
     # the penalty keeps the critic's gradient norm near 1 (about 0.04 here; without the penalty
     # in the critic's loss it grows past 100)
     assert np.mean(trained.history_["gradient_penalty"][-50:]) < 0.5
+
+
+def _correlated_heavy_tailed_minority(seed: int = 0) -> pd.DataFrame:
+    """Majority: a standard Gaussian; minority (10 %): correlated columns with exponential tails."""
+    rng = np.random.default_rng(seed)
+    cov = np.array([[1.0, 0.8, 0.5], [0.8, 1.0, 0.6], [0.5, 0.6, 1.0]])
+    minor = np.sinh(rng.normal(size=(200, 3)) @ np.linalg.cholesky(cov).T + [1.5, -1.0, 2.0])
+    x = np.vstack([rng.normal(size=(1800, 3)), minor])
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    return frame.assign(y=np.r_[np.zeros(1800), np.ones(200)])
+
+
+def test_the_default_design_learns_a_correlated_heavy_tailed_minority():
+    # the defaults' encoding and critic (normal scores, an unpacked critic trained five times per
+    # generator step, no dropout) at a 400-step budget; CTGAN's critic (pac 10, dropout 0.5, one
+    # step) and mode-specific normalization stay at C2ST 0.9+ this early
+    data = _correlated_heavy_tailed_minority()
+    real = data[data["y"] == 1][["a", "b", "c"]].reset_index(drop=True)
+    cfg = CGANConfig(
+        epochs=4,
+        batch_size=100,
+        noise_dim=8,
+        generator_dim=(32, 32),
+        critic_dim=(32, 32),
+        eval_every=0,
+    )
+    assert (cfg.continuous, cfg.pac, cfg.critic_steps, cfg.dropout) == ("quantile", 1, 5, 0.0)
+    trained = CGANSynthesizer(cfg, random_state=0).fit(data, "y")
+    assert trained.steps_run_ == 400
+    fake = trained.sample(len(real), label=1.0, seed=1)[["a", "b", "c"]]
+    untrained = CGANSynthesizer(cfg, random_state=0, epochs=1, steps_per_epoch=1).fit(data, "y")
+    baseline = c2st_auc(real, untrained.sample(len(real), label=1.0, seed=1)[["a", "b", "c"]])
+    assert baseline > 0.95
+    auc = c2st_auc(real, fake, random_state=0)
+    assert auc < 0.7, f"C2ST AUC {auc:.3f}: the generator did not learn the minority"
 
 
 def test_batches_are_class_balanced_and_draw_rows_of_their_condition():
@@ -243,8 +286,17 @@ def test_training_smoke_and_sample_schema(fitted: CGANSynthesizer, data: pd.Data
     assert len(fitted.history_["c2st_auc"]) == TINY.epochs
     assert fitted.best_epoch_ in (1, 2, 3)
     assert fitted.rows_per_second_ > 0
-    # an epoch is a pass over the ~96 training fraud rows at 30 fraud rows per batch
-    assert fitted.steps_per_epoch_ == 4
+    # the budget is counted in generator steps, not in passes over the fraud rows
+    assert fitted.steps_per_epoch_ == TINY.steps_per_epoch
+    assert fitted.steps_run_ == TINY.epochs * TINY.steps_per_epoch
+
+
+def test_the_budget_in_steps_does_not_depend_on_the_rows(data: pd.DataFrame):
+    more = pd.concat([data] * 3, ignore_index=True)
+    cfg = dataclasses.replace(TINY, eval_every=0, steps_per_epoch=5, steps_per_execution=5)
+    for frame in (data, more):
+        gan = CGANSynthesizer(cfg, random_state=0).fit(frame, "is_fraud", ["channel"])
+        assert gan.steps_run_ == cfg.epochs * 5 and gan.epochs_run_ == cfg.epochs
 
 
 def test_conditional_sampling_honours_class_and_condition(fitted: CGANSynthesizer):

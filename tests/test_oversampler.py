@@ -18,6 +18,8 @@ from models.gan import CGANConfig, CGANOverSampler, GANCache
 
 TINY = {
     "epochs": 1,
+    "steps_per_epoch": 2,  # the sampler's plumbing, not learning: a few steps
+    "critic_steps": 1,
     "batch_size": 40,
     "noise_dim": 8,
     "generator_dim": (16,),

@@ -236,6 +236,7 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
             "strategies=[none, cgan]",
             "split.n_splits=2",
             "strategies.cgan.epochs=2",
+            "strategies.cgan.steps_per_epoch=5",
             "strategies.cgan.eval_every=0",
             "strategies.cgan.choose=false",  # a fixed share: the quality report needs rows
         ],
@@ -281,6 +282,7 @@ def test_gan_child_logs_the_two_sample_tests_that_chose_its_epoch() -> None:
             "strategies=[cgan]",
             "split.n_splits=2",
             "strategies.cgan.epochs=4",
+            "strategies.cgan.steps_per_epoch=5",
             "strategies.cgan.eval_every=2",
             "strategies.cgan.sampling_strategy=0.2",
         ],

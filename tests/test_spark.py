@@ -218,7 +218,7 @@ def test_gan_training_rows_keep_every_fraud_row_and_cap_the_rest():
     assert len(many) == 2_000
 
 
-GAN_TINY = {"sampling_strategy": 0.2, "epochs": 3, "eval_every": 0}
+GAN_TINY = {"sampling_strategy": 0.2, "epochs": 3, "steps_per_epoch": 5, "eval_every": 0}
 
 
 def test_gan_rows_generated_on_executors_are_the_drivers_draws(spark):

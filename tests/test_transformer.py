@@ -31,9 +31,10 @@ def _table(n: int = 500, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def test_round_trip_reproduces_columns_dtypes_and_values():
+@pytest.mark.parametrize("continuous", ["quantile", "modes"])
+def test_round_trip_reproduces_columns_dtypes_and_values(continuous):
     df = _table()
-    t = TabularTransformer(random_state=0).fit(df, ["channel", "country"])
+    t = TabularTransformer(continuous=continuous, random_state=0).fit(df, ["channel", "country"])
     encoded = t.transform(df)
     assert encoded.dtype == np.float32 and encoded.shape == (len(df), t.output_dim_)
     back = t.inverse_transform(encoded)
@@ -50,7 +51,9 @@ def test_round_trip_reproduces_columns_dtypes_and_values():
 
 def test_layout_spans_and_activations():
     df = _table()
-    t = TabularTransformer(max_modes=4, random_state=0).fit(df, ["channel", "country"])
+    t = TabularTransformer(continuous="modes", max_modes=4, random_state=0).fit(
+        df, ["channel", "country"]
+    )
     assert t.columns_ == list(df.columns)
     kinds = {(s.column, s.kind) for s in t.output_info_}
     assert ("amount", "scalar") in kinds and ("amount", "mode") in kinds
@@ -73,12 +76,13 @@ def test_layout_spans_and_activations():
         t.categorical_span("amount")
 
 
-def test_inverse_clips_to_the_observed_range_and_rounds_integers():
+@pytest.mark.parametrize("continuous", ["quantile", "modes"])
+def test_inverse_clips_to_the_observed_range_and_rounds_integers(continuous):
     df = pd.DataFrame({"n": np.arange(10, 60, dtype=np.int32), "x": np.linspace(1.0, 2.0, 50)})
-    t = TabularTransformer(random_state=0).fit(df)
+    t = TabularTransformer(continuous=continuous, random_state=0).fit(df)
     noisy = t.transform(df)
     scalars = [s.start for s in t.output_info_ if s.kind == "scalar"]
-    noisy[:, scalars] = np.random.default_rng(0).uniform(-1, 1, (len(df), len(scalars)))
+    noisy[:, scalars] = np.random.default_rng(0).uniform(-9, 9, (len(df), len(scalars)))
     out = t.inverse_transform(noisy)
     assert out["n"].dtype == np.int32
     assert out["n"].between(10, 59).all() and out["x"].between(1.0, 2.0).all()
@@ -90,7 +94,7 @@ def test_point_masses_get_exact_modes():
     rate = np.where(rng.random(n) < 0.7, 0.0, rng.beta(2, 5, n))  # zero-inflated
     weekday = rng.integers(0, 7, n)  # seven values, each a point mass
     df = pd.DataFrame({"rate": rate, "weekday": weekday})
-    t = TabularTransformer(max_modes=3, max_discrete=0, random_state=0).fit(df)
+    t = TabularTransformer(continuous="modes", max_modes=3, max_discrete=0, random_state=0).fit(df)
     spans = {s.column: s for s in t.output_info_ if s.kind == "mode"}
     assert spans["weekday"].dim == 7 and spans["rate"].dim <= 3 + 1
     encoded = t.transform(df)
@@ -135,8 +139,8 @@ def test_point_masses_of_the_rare_stratum_get_exact_modes():
         rng.lognormal(3, 1, n),
     )
     df = pd.DataFrame({"amount": amount})
-    plain = TabularTransformer(random_state=0).fit(df)
-    stratified = TabularTransformer(random_state=0).fit(df, stratify=fraud)
+    plain = TabularTransformer(continuous="modes", random_state=0).fit(df)
+    stratified = TabularTransformer(continuous="modes", random_state=0).fit(df, stratify=fraud)
     assert 100.0 not in plain._columns[0].spikes
     assert 100.0 in stratified._columns[0].spikes
     encoded = stratified.transform(df)
@@ -152,7 +156,7 @@ def test_subsample_bounds_the_mixture_fit_and_stratify_keeps_rare_rows():
     rare[:25] = 1
     x = np.where(rare == 1, 1000.0 + rng.normal(size=n), rng.normal(size=n))
     df = pd.DataFrame({"x": x})
-    t = TabularTransformer(subsample=200, random_state=0).fit(df, stratify=rare)
+    t = TabularTransformer(continuous="modes", subsample=200, random_state=0).fit(df, stratify=rare)
     back = t.inverse_transform(t.transform(df))
     # The rare cluster got a mode of its own: its values survive the round trip.
     np.testing.assert_allclose(back["x"].to_numpy()[:25], x[:25], rtol=1e-4)
@@ -169,10 +173,12 @@ def test_constant_column_is_passed_through(caplog):
     pd.testing.assert_frame_equal(back, df)
 
 
-def test_same_seed_same_encoding():
+@pytest.mark.parametrize("continuous", ["quantile", "modes"])
+def test_same_seed_same_encoding(continuous):
     df = _table(seed=3)
-    a = TabularTransformer(random_state=5).fit(df, ["channel", "country"]).transform(df)
-    b = TabularTransformer(random_state=5).fit(df, ["channel", "country"]).transform(df)
+    t = TabularTransformer(continuous=continuous, random_state=5)
+    a = t.fit(df, ["channel", "country"]).transform(df)
+    b = t.fit(df, ["channel", "country"]).transform(df)
     np.testing.assert_array_equal(a, b)
 
 
@@ -202,3 +208,50 @@ def test_bad_input_at_transform():
         t.transform(df[["x"]])
     with pytest.raises(DataError, match="width"):
         t.inverse_transform(np.zeros((2, t.output_dim_ + 1)))
+
+
+# ---- the quantile encoding
+
+
+def test_quantile_encoding_is_one_normal_score_per_column_and_inverts_exactly():
+    rng = np.random.default_rng(6)
+    n = 3000
+    df = pd.DataFrame(
+        {
+            "amount": np.round(rng.lognormal(3, 1.5, n), 2),  # heavy tail, some ties
+            "gap": np.where(rng.random(n) < 0.4, 0, rng.integers(1, 10_000, n)),  # zero spike
+            "v": rng.standard_t(2, n),
+        }
+    )
+    t = TabularTransformer(continuous="quantile", subsample=1000, random_state=0).fit(df)
+    assert [(s.column, s.kind, s.dim, s.activation) for s in t.output_info_] == [
+        (c, "scalar", 1, "linear") for c in df.columns
+    ]
+    encoded = t.transform(df)
+    # the scores are standard normal whatever the column's shape, point masses included
+    np.testing.assert_allclose(encoded.mean(axis=0), 0.0, atol=0.1)
+    np.testing.assert_allclose(encoded.std(axis=0), 1.0, atol=0.1)
+    back = t.inverse_transform(encoded)
+    pd.testing.assert_series_equal(back["gap"], df["gap"])  # rows outside the subsample too
+    for col in ("amount", "v"):
+        np.testing.assert_allclose(back[col], df[col], rtol=1e-5, atol=1e-4)
+
+
+def test_quantile_decoding_follows_the_fitted_distribution():
+    rng = np.random.default_rng(7)
+    x = np.where(rng.random(5000) < 0.3, 0.0, rng.lognormal(2, 1, 5000))
+    t = TabularTransformer(continuous="quantile", random_state=0).fit(pd.DataFrame({"x": x}))
+    scores = rng.standard_normal((20_000, 1)).astype(np.float32)
+    back = t.inverse_transform(scores)["x"].to_numpy()
+    # normal scores decode to the column's quantiles: its point mass exactly, its tail in range
+    assert abs((back == 0.0).mean() - 0.3) < 0.02
+    np.testing.assert_allclose(
+        np.quantile(back, [0.5, 0.9, 0.99]), np.quantile(x, [0.5, 0.9, 0.99]), rtol=0.08
+    )
+    extreme = t.inverse_transform(np.array([[-40.0], [40.0]], dtype=np.float32))["x"]
+    assert extreme.tolist() == [x.min(), x.max()]
+
+
+def test_unknown_continuous_encoding_is_refused():
+    with pytest.raises(ValueError, match="'modes' or 'quantile'"):
+        TabularTransformer(continuous="splines").fit(pd.DataFrame({"x": np.arange(30.0)}))

@@ -6,49 +6,59 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 SELECT_CHOICES = ("c2st", "last")
+CONTINUOUS_CHOICES = ("quantile", "modes")
 
 
 @dataclass(frozen=True)
 class CGANConfig:
     """Hyper-parameters of the conditional GAN (all JSON-serialisable).
 
-    Training length is sized by the data: an epoch is one pass over the target (rarest) class's
-    training rows at the batches' class balance (with `class_balance` 1, half of each batch), so
-    `epochs` passes take `epochs * ceil(n_target / (batch_size * share))` steps whatever the
-    number of majority rows. Every `eval_every` epochs a classifier two-sample test (C2ST)
+    The training budget is counted in generator steps: an epoch is `steps_per_epoch` steps
+    (rounded up to a multiple of `steps_per_execution`), not a pass over the data, so training
+    takes at most `epochs * steps_per_epoch` steps (2,000 by default) whatever the table's size: a
+    pass over a few hundred minority rows is one or two steps, and a budget counted in such passes
+    left the GAN untrained on small minorities. Each generator step follows `critic_steps` critic
+    steps; the critic scores single rows (`pac` 1) without dropout: on a few hundred minority rows,
+    CTGAN's weaker critic (pac 10, dropout 0.5, one step) leaves the generator without guidance
+    (benchmarks/results/gan_ablation.md). Continuous columns are normal scores through their
+    empirical CDF (`continuous="quantile"`; "modes": CTGAN's mode-specific normalization).
+
+    Every `eval_every` epochs a classifier two-sample test (C2ST)
     scores generated target rows against held-out real ones (`holdout_fraction` of the target
     class, at most `eval_rows`); `select="c2st"` keeps the weights with the best moving average
     of three tests and stops after `patience` tests past both the best and `min_epochs_fraction`
     of `epochs` without a better one (0: never early; a GAN's first tests are often better than
-    the next few hundred epochs', and stopping there keeps a generator that has barely trained), and
+    the next few, and stopping there keeps a generator that has barely trained), and
     `select="last"` keeps the final weights.
     """
 
-    epochs: int = 3000
+    epochs: int = 20
+    steps_per_epoch: int = 100  # generator steps per epoch
     batch_size: int = 500
     noise_dim: int = 128
     generator_dim: tuple[int, ...] = (128, 128)
     critic_dim: tuple[int, ...] = (128, 128)
-    pac: int = 10
-    critic_steps: int = 1
+    pac: int = 1
+    critic_steps: int = 5
     learning_rate: float = 5e-4
     gp_weight: float = 10.0
-    dropout: float = 0.5
+    dropout: float = 0.0
     tau: float = 0.2
     class_balance: float = 1.0  # 0: the classes' frequencies; 1: every class equally often
     aux_weight: float = 0.0  # weight of the auxiliary classifier's loss (0: no classifier)
     clusters: int = 0  # condition on this many clusters of the target class's rows (0: none)
-    eval_every: int = 50  # epochs between two-sample tests; 0 disables model selection
+    eval_every: int = 1  # epochs between two-sample tests; 0 disables model selection
     patience: int = 10  # two-sample tests without a better smoothed score before stopping
     min_epochs_fraction: float = 0.3  # no early stop before this share of `epochs`
     select: Literal["c2st", "last"] = "c2st"
     holdout_fraction: float = 0.2  # of the target class, kept out of training for the tests
     eval_rows: int = 2000  # most held-out rows in one two-sample test
     max_loss: float = 1e6  # a loss beyond this (or NaN) stops training with TrainingError
+    continuous: Literal["quantile", "modes"] = "quantile"  # TabularTransformer's encoding
     max_modes: int = 10
     max_discrete: int = 16
     transformer_subsample: int = 10_000
-    steps_per_execution: int = 1  # training steps per compiled call (>1 helps on a busy CPU)
+    steps_per_execution: int = 50  # training steps per compiled call (>1 helps on a busy CPU)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "generator_dim", tuple(int(d) for d in self.generator_dim))
@@ -63,6 +73,7 @@ class CGANConfig:
         """Raise ValueError naming the first parameter training cannot use."""
         at_least_one = (
             "epochs",
+            "steps_per_epoch",
             "batch_size",
             "noise_dim",
             "pac",
@@ -99,6 +110,8 @@ class CGANConfig:
             raise _bad("dropout", "in [0, 1)", self.dropout)
         if not self.aux_weight >= 0:
             raise _bad("aux_weight", ">= 0", self.aux_weight)
+        if self.continuous not in CONTINUOUS_CHOICES:
+            raise _bad("continuous", f"one of {CONTINUOUS_CHOICES}", self.continuous)
         if self.select not in SELECT_CHOICES:
             raise _bad("select", f"one of {SELECT_CHOICES}", self.select)
 

@@ -77,7 +77,7 @@ class CGANSynthesizer:
     Fitted attributes: ``transformer_``, ``generator_``, ``classes_``, ``target_label_``,
     ``rules_`` (the rules enforced), ``history_`` (per-epoch losses and two-sample AUCs),
     ``checkpoints_`` (epoch and AUC of each test), ``best_epoch_``, ``c2st_auc_``,
-    ``epochs_run_``, ``steps_per_epoch_``, ``train_seconds_``, ``rows_per_second_``, ``seed_``.
+    ``epochs_run_``, ``steps_per_epoch_``, ``steps_run_`` (generator steps), ``train_seconds_``, ``rows_per_second_``, ``seed_``.
     """
 
     def __init__(
@@ -160,6 +160,7 @@ class CGANSynthesizer:
         self.condition_column_ = condition_column
 
         self.transformer_ = TabularTransformer(
+            continuous=cfg.continuous,
             max_modes=cfg.max_modes,
             max_discrete=cfg.max_discrete,
             subsample=cfg.transformer_subsample,
@@ -191,11 +192,8 @@ class CGANSynthesizer:
             n_cats,
             cfg.class_balance,
         )
-        target_share = float(np.exp(tables.class_logits[target]))
-        n_target = int((y[train_rows] == target).sum())
-        raw_steps = max(1, math.ceil(n_target / (cfg.batch_size * target_share)))
-        per_call = min(cfg.steps_per_execution, raw_steps)
-        steps = math.ceil(raw_steps / per_call) * per_call
+        per_call = min(cfg.steps_per_execution, cfg.steps_per_epoch)
+        steps = math.ceil(cfg.steps_per_epoch / per_call) * per_call
 
         cond_dim = n_classes + (n_cats if condition_column is not None else 0)
         data_dim = self.transformer_.output_dim_
@@ -274,6 +272,7 @@ class CGANSynthesizer:
         self.train_seconds_ = time.perf_counter() - start
         self.epochs_run_ = len(self.history_.get("epoch", []))
         self.steps_per_epoch_ = steps
+        self.steps_run_ = int(ops.convert_to_numpy(gan.g_optimizer.iterations))
         eval_seconds = selection.seconds if selection else 0.0
         self.rows_per_second_ = (
             self.epochs_run_
@@ -469,6 +468,8 @@ class CGANSynthesizer:
                 sl = slice(span.start, span.start + span.dim)
                 if span.activation == "tanh":
                     block[:, sl] = np.tanh(raw[:, sl])
+                elif span.activation == "linear":
+                    block[:, sl] = raw[:, sl]
                 else:
                     pick = (raw[:, sl] + gumbel[:, sl]).argmax(axis=1)
                     block[np.arange(len(c)), span.start + pick] = 1.0
@@ -552,6 +553,7 @@ _STATE_ATTRS = (
     "train_seconds_",
     "rows_per_second_",
     "steps_per_epoch_",
+    "steps_run_",
     "seed_",
 )
 

@@ -187,17 +187,21 @@ class ConditionalWGAN(keras.Model):
     # ---- output activations
 
     def activate(self, raw: Any) -> Any:
-        """tanh on scalar spans, Gumbel-softmax (temperature `tau`) on one-hot spans.
+        """tanh on bounded scalar spans, identity on linear ones (normal scores), Gumbel-softmax
+        (temperature `tau`) on one-hot spans.
 
         Vectorised over spans: the one-hot spans are gathered into a padded (rows, spans, widest)
         tensor, so the graph has a handful of ops however many columns the table has.
         """
+        scalar = ops.where(self._linear_mask, raw, ops.tanh(raw))
+        if not self._has_soft:
+            return scalar
         u = keras.random.uniform(ops.shape(raw), 1e-10, 1.0, seed=self.seed_generator)
         logits = (raw - ops.log(-ops.log(u))) / self.tau
         padded = ops.take(logits, self._soft_index, axis=1) + self._soft_pad
         soft = ops.reshape(ops.softmax(padded, axis=-1), (-1, self._soft_index.size))
         soft = ops.take(soft, self._soft_position, axis=1)
-        return ops.where(self._scalar_mask, ops.tanh(raw), soft)
+        return ops.where(self._scalar_mask, scalar, soft)
 
     def _layout_tables(self) -> None:
         dim = max(s.start + s.dim for s in self.spans)
@@ -207,6 +211,10 @@ class ConditionalWGAN(keras.Model):
         pad = np.full(index.shape, -1e9, dtype=np.float32)
         position = np.zeros(dim, dtype=np.int32)
         scalar = np.ones(dim, dtype=bool)
+        linear = np.zeros(dim, dtype=bool)
+        for span in self.spans:
+            if span.activation == "linear":
+                linear[span.start : span.start + span.dim] = True
         for i, span in enumerate(soft):
             cols = np.arange(span.start, span.start + span.dim)
             index[i, : span.dim] = cols
@@ -215,6 +223,8 @@ class ConditionalWGAN(keras.Model):
             scalar[cols] = False
         self._soft_index, self._soft_pad = index, pad
         self._soft_position, self._scalar_mask = position, scalar
+        self._linear_mask = linear
+        self._has_soft = bool(soft)
 
     # ---- batches
 
