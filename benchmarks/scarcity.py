@@ -159,7 +159,7 @@ def launch_cells(
                 ("val_auprc", "val_average_precision"),
                 ("choice_share", "choice_share"),
                 ("choice_weight", "choice_weight"),
-                ("gan_train_seconds", "gan_train_seconds"),
+                ("gan_train_seconds", "gan/train_seconds"),
             ):
                 if name in row and pd.notna(row[name]):
                     cell[key] = float(row[name])
