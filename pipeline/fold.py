@@ -226,12 +226,13 @@ class FoldRunner:
         if key in self._fits:
             cached = self._fits[key]
             return dataclasses.replace(cached, strategy=strategy)
+        start = time.perf_counter()
         if strategy.family == "gan" and strategy.sampler is not None and self.cfg.engine == "local":
             # (the Spark engine trains it on the driver, on a sample of the first fit's rows)
             self._train_gan(strategy.sampler)
         X, y = self.p.X, self.p.y
-        start = time.perf_counter()
-        first, p_val, aps, trees, resample = None, [], [], [], 0.0
+        # the fold's GAN training counts as this fit's resampling (nothing once cached)
+        first, p_val, aps, trees, resample = None, [], [], [], time.perf_counter() - start
         for window in self.windows:
             model = pipe if first is None else clone(pipe)
             X_val, y_val = X.iloc[window.val], y[window.val]

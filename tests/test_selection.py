@@ -188,5 +188,8 @@ def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeyp
     assert [p.step for p in seen] == [seen[0].steps // 2, seen[0].steps]  # after each of 2 epochs
     assert fitted.refitted
     assert trained_on == [len(runner.fit_idx)]
+    # the fold's GAN training is this child's resampling time
+    gan_seconds = _synthesizer(fitted.pipe).train_seconds_
+    assert fitted.resample_seconds >= gan_seconds
     assert _synthesizer(fitted.pipe) is _synthesizer(fitted.selection_pipe)
     assert fitted.pipe.named_steps["sampler"].n_input_ == len(prepared.folds[0].train)
