@@ -162,7 +162,10 @@ def main() -> None:
         "folds_finished": n_done,
         "cpu_seconds": args.cpu_seconds,
         **projections(c, frame, n_planned),
-        "correction": dataclasses.asdict(c.correction) if c.correction else None,
+        "correction": {  # NaN (a field that does not apply) as null: strict JSON
+            k: None if isinstance(v, float) and math.isnan(v) else v
+            for k, v in (dataclasses.asdict(c.correction) if c.correction else {}).items()
+        },
         "failed": failed,
         "strategies": details(c),
         "machine": machine(xgboost),
