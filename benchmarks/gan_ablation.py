@@ -284,24 +284,24 @@ def main() -> None:
 
 def write_markdown(records: list[dict[str, Any]]) -> None:
     frame = pd.DataFrame(records)
-    table = frame.pivot_table(index="config", columns="table", values="c2st", aggfunc="mean")
-    folds_run = frame.pivot_table(index="config", columns="table", values="c2st", aggfunc="count")
     order = list(dict.fromkeys(frame["config"]))
-    table, folds_run = table.reindex(order), folds_run.reindex(order)
-    seconds = frame.groupby("config")["seconds"].mean().reindex(order)
+    tables = sorted(frame["table"].unique())
+    seconds = frame.groupby("config")["seconds"].mean()
     lines = [
         "# GAN ablations: C2ST AUC of generated minority rows vs held-out real ones",
         "",
-        "Mean over the folds run (count in brackets); 0.5 = indistinguishable. Commands and "
-        "commits per cell in gan_ablation.json.",
+        "Per table: the mean over the folds run, then each fold's value (f0, f1, ...); 0.5 = "
+        "indistinguishable. Commands and commits per cell in gan_ablation.json.",
         "",
-        "| config | " + " | ".join(table.columns) + " | mean s/fold |",
-        "|---|" + "---:|" * (len(table.columns) + 1),
+        "| config | " + " | ".join(tables) + " | mean s/fold |",
+        "|---|" + "---:|" * (len(tables) + 1),
     ]
-    for name, row in table.iterrows():
-        cells = [
-            "" if pd.isna(v) else f"{v:.3f} ({int(folds_run.loc[name, c])})" for c, v in row.items()
-        ]
+    for name in order:
+        cells = []
+        for table in tables:
+            rows = frame[(frame["config"] == name) & (frame["table"] == table)].sort_values("fold")
+            folds = " ".join(f"f{int(r.fold)} {r.c2st:.3f}" for r in rows.itertuples())
+            cells.append(f"{rows['c2st'].mean():.3f} ({folds})" if len(rows) else "")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {seconds[name]:.0f} |")
     RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
 

@@ -264,7 +264,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--epochs", type=int, default=None, help="default: CGANConfig's")
-    parser.add_argument("--short-epochs", type=int, default=50, help="a second, short run")
+    parser.add_argument("--short-epochs", type=int, default=2, help="a second, short run")
     parser.add_argument("--ctgan-epochs", type=int, default=None, help="default: same budget")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)

@@ -1,7 +1,7 @@
 """The conditional tabular GAN: configuration, networks, training step, synthesizer, sampler.
 
 - `config.py`: `CGANConfig`, the hyper-parameters;
-- `networks.py`: the generator, the PacGAN critic and the auxiliary classifier;
+- `networks.py`: the generator, the critic (optionally PacGAN) and the auxiliary classifier;
 - `wgan.py`: `ConditionalWGAN`, the Keras 3 training step (WGAN-GP), and `BatchTables`;
 - `callbacks.py`: loss history, divergence checks and model selection;
 - `synthesizer.py`: `CGANSynthesizer`, fit a table / sample rows of a class / save / load;

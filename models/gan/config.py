@@ -15,7 +15,7 @@ class CGANConfig:
 
     The training budget is counted in generator steps: an epoch is `steps_per_epoch` steps
     (rounded up to a multiple of `steps_per_execution`), not a pass over the data, so training
-    takes at most `epochs * steps_per_epoch` steps (2,000 by default) whatever the table's size: a
+    takes at most `epochs * steps_per_epoch` steps (3,000 by default) whatever the table's size: a
     pass over a few hundred minority rows is one or two steps, and a budget counted in such passes
     left the GAN untrained on small minorities. Each generator step follows `critic_steps` critic
     steps; the critic scores single rows (`pac` 1) without dropout: on a few hundred minority rows,
@@ -32,14 +32,14 @@ class CGANConfig:
     `select="last"` keeps the final weights.
     """
 
-    epochs: int = 20
+    epochs: int = 30
     steps_per_epoch: int = 100  # generator steps per epoch
     batch_size: int = 500
     noise_dim: int = 128
     generator_dim: tuple[int, ...] = (128, 128)
     critic_dim: tuple[int, ...] = (128, 128)
     pac: int = 1
-    critic_steps: int = 5
+    critic_steps: int = 3
     learning_rate: float = 5e-4
     gp_weight: float = 10.0
     dropout: float = 0.0

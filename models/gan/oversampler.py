@@ -118,7 +118,7 @@ _GAN_DEFAULTS = CGANConfig.defaults()
 
 
 class CGANOverSampler(BaseOverSampler):
-    """Over-sample with rows from a conditional tabular GAN (Keras 3 WGAN-GP, PacGAN critic).
+    """Over-sample with rows from a conditional tabular GAN (Keras 3 WGAN-GP).
 
     Parameters
     ----------

@@ -8,8 +8,8 @@ The pieces (CTGAN's layout, Keras 3's idioms):
 - `TabularTransformer` (models/transformer.py) encodes the free columns; its spans drive the
   generator's output activations;
 - `BatchTables` + `ConditionalWGAN` (models/gan/wgan.py): class-balanced batches drawn inside the
-  compiled training step; WGAN-GP with a PacGAN critic, a condition loss and an optional
-  auxiliary classifier;
+  compiled training step; WGAN-GP with a critic of rows (or of packs of rows: PacGAN), a
+  condition loss and an optional auxiliary classifier;
 - the condition vector: the class (one-hot), optionally followed by the one-hot of one
   categorical column, or of a cluster of the target class's rows (`CGANConfig.clusters`), so
   that every fraud pattern is trained on and generated, not only the commonest;
