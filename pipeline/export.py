@@ -38,6 +38,7 @@ from models.samplers import strategy_kind
 from models.scorer import FraudScorer, reason_columns
 from pipeline import evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
+from pipeline.data.sources import Dataset
 from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
 from pipeline.split import Fold
 
@@ -282,8 +283,30 @@ def build_scorer(
             **(metadata or {}),
             "id_dtype": None if id_column is None else str(prepared.frame[id_column].dtype),
             "label": schema.label,
+            "time": time_spec(prepared.dataset),
         },
     )
+
+
+def time_spec(dataset: Dataset) -> dict[str, Any] | None:
+    """The time column the model trained on: name, unit, range, and whether its values carried
+    UTC offsets (converted to UTC) or not; `fraudgan score` checks a file's times against it."""
+    schema = dataset.schema
+    if schema.time is None or schema.time not in dataset.frame:
+        return None
+    t = dataset.frame[schema.time]
+    low, high = t.min(), t.max()
+    if schema.time_unit == "datetime":
+        low, high = pd.Timestamp(low).isoformat(), pd.Timestamp(high).isoformat()
+    else:
+        low, high = float(low), float(high)
+    return {
+        "column": schema.time,
+        "unit": schema.time_unit,
+        "min": low,
+        "max": high,
+        "offsets": bool(dataset.time_offsets),
+    }
 
 
 def _fit(
