@@ -30,7 +30,7 @@ import pandas as pd
 
 from models.errors import DataError, FraudganError
 from pipeline.config import DEFAULT_MODEL_URI
-from pipeline.data.sources import coerce_label, coerce_time, datetime_offsets
+from pipeline.data.sources import coerce_label, coerce_time, csv_header, datetime_offsets
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,10 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
         except (OSError, pa.ArrowException) as exc:
             raise DataError(f"{where}: not a readable Parquet file ({exc})") from None
         total = pf.metadata.num_rows
+        names = pf.schema_arrow.names
+        repeated = sorted({c for c in names if names.count(c) > 1})
+        if repeated:
+            raise DataError(f"{where}: duplicated column name(s): {', '.join(map(repr, repeated))}")
 
         def parquet_chunks() -> Iterator[pd.DataFrame]:
             start = 0
@@ -187,6 +191,7 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
 
         return total, parquet_chunks()
 
+    csv_header(path, where)  # a repeated name would be renamed by pandas, a ';' file one column
     try:
         total = _count_csv_rows(path)
     except OSError as exc:

@@ -580,3 +580,37 @@ def test_seconds_in_a_plausible_range_are_scored_and_far_ones_warned(store, tmp_
         "unused", path, tmp_path / "o2.csv", progress=False, scorer=scorer, overwrite=True
     )
     assert any("far outside the range" in w for w in summary.warnings)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_repeated_column_name_is_refused_when_scoring(store, tmp_path, suffix):
+    raw = store.raw.iloc[:300]
+    bogus = pd.DataFrame({"amount": np.full(len(raw), 1e6)})  # the copy that would be used
+    frame = pd.concat([bogus, raw], axis=1)
+    path = tmp_path / f"twice.{suffix}"
+    if suffix == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_arrays(
+            [pa.array(frame.iloc[:, k]) for k in range(frame.shape[1])], names=list(frame.columns)
+        )
+        pq.write_table(table, path)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(path), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2, text
+    assert f"twice.{suffix}" in text and "duplicated column name(s)" in text and "'amount'" in text
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_semicolon_separated_file_gets_a_separator_hint(store, tmp_path):
+    path = tmp_path / "semi.csv"
+    store.raw.iloc[:50].to_csv(path, index=False, sep=";")
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(path), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2, text
+    assert "semi.csv" in text and "separated by semicolons (';')" in text

@@ -281,6 +281,54 @@ def test_null_in_an_integer_column_is_scored_as_missing(server):
     np.testing.assert_allclose(got, server.scorer.score(expected)[PROBABILITY])
 
 
+def test_a_row_shorter_or_longer_than_columns_is_a_400_naming_the_row(server):
+    split = json.loads(server.rows.head(3).to_json(orient="split", index=False))
+    for change, found in ((lambda r: r.pop(2), "has {} value(s)"), (lambda r: r.append(1), "")):
+        data = [list(r) for r in split["data"]]
+        change(data[1])
+        body = {"dataframe_split": {"columns": split["columns"], "data": data}}
+        status, text = post(server.url, json.dumps(body).encode())
+        assert status == 400, text
+        message = json.loads(text)["message"]
+        assert "row 1" in message and found.format(len(data[1])) in message, message
+        assert f"'columns' names {len(split['columns'])}" in message, message
+
+
+def test_a_repeated_column_name_is_a_400_naming_it(server):
+    split = json.loads(server.rows.head(2).to_json(orient="split", index=False))
+    columns = ["amount", *split["columns"]]
+    data = [[999.0, *r] for r in split["data"]]
+    body = {"dataframe_split": {"columns": columns, "data": data}}
+    status, text = post(server.url, json.dumps(body).encode())
+    assert status == 400, text
+    message = json.loads(text)["message"]
+    assert "'amount'" in message and "more than once" in message, message
+
+
+def test_the_scoring_servers_parsing_is_checked_once_loaded(monkeypatch):
+    from mlflow.pyfunc import scoring_server
+
+    from models.scorer.inputs import ScoringInputError
+    from models.scorer.model import guard_scoring_server
+
+    monkeypatch.setattr(
+        scoring_server, "dataframe_from_parsed_json", scoring_server.dataframe_from_parsed_json
+    )
+    guard_scoring_server()
+    guard_scoring_server()  # installed once
+    ok = {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [3, None]]}}
+    assert scoring_server.infer_and_parse_data(ok).shape == (2, 2)
+    short = {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [3]]}}
+    with pytest.raises(ScoringInputError, match="row 1 of 'data' has 1 value"):
+        scoring_server.infer_and_parse_data(short)
+    ragged = {"dataframe_split": {"data": [[1, 2], [3, 4], [5, 6, 7]]}}
+    with pytest.raises(ScoringInputError, match="row 2 of 'data' has 3 value.*row 0 has 2"):
+        scoring_server.infer_and_parse_data(ragged)
+    twice = {"dataframe_split": {"columns": ["a", "a"], "data": [[1, 2]]}}
+    with pytest.raises(ScoringInputError, match=r"\['a'\] appear more than once"):
+        scoring_server.infer_and_parse_data(twice)
+
+
 def test_sigterm_stops_fraudgan_serve_its_children_and_frees_the_port(server):
     """The last test of the module: it stops the server."""
     stop_with_sigterm(server.proc, server.port)

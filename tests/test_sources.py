@@ -506,3 +506,11 @@ def test_times_with_and_without_an_offset_are_refused_naming_rows(tmp_path: Path
     text = str(err.value)
     assert str(path) in text and "'t'" in text
     assert "row 1: '2026-01-01T10:00:00+01:00'" in text and "row 0: '2026-01-01 10:00:00'" in text
+
+
+@pytest.mark.parametrize(("sep", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_file_with_another_separator_gets_a_hint(tmp_path: Path, sep: str, name: str) -> None:
+    path = tmp_path / "data.csv"
+    tiny_frame().to_csv(path, index=False, sep=sep)
+    with pytest.raises(DataError, match=f"{path}: the header is one column.*separated by {name}"):
+        CsvSource(path, TINY_SCHEMA).load()

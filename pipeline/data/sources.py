@@ -447,27 +447,8 @@ class CsvSource(_FileSource):
 
     kind = "csv"
 
-    def _header(self) -> list[str]:
-        try:
-            with open(self.path, encoding="utf-8-sig", newline="") as fh:
-                first = fh.readline()
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{self.path}: cannot read as CSV (not UTF-8 text: {exc.reason})"
-            ) from None
-        except OSError as exc:
-            raise DataError(f"{self.path}: cannot read the file ({_reason(exc)})") from None
-        if not first.strip():
-            raise DataError(f"{self.path}: the first line (the header) is empty")
-        return next(csv.reader(io.StringIO(first)))
-
     def _read(self) -> pd.DataFrame:
-        header = self._header()
-        dups = sorted(name for name, n in Counter(header).items() if n > 1)
-        if dups:
-            raise DataError(
-                f"{self.path}: duplicated column name(s) in the header: {_listing(dups)}"
-            )
+        csv_header(self.path, str(self.path))
         try:
             return pd.read_csv(self.path, low_memory=False)
         except (
@@ -479,6 +460,41 @@ class CsvSource(_FileSource):
             raise DataError(f"{self.path}: cannot read as CSV ({_reason(exc)})") from None
         except OSError as exc:
             raise DataError(f"{self.path}: cannot read the file ({_reason(exc)})") from None
+
+
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def csv_header(path: Path, where: str) -> list[str]:
+    """The column names of a comma-separated file's header line, checked.
+
+    `DataError` (naming `where`) when the file cannot be read as UTF-8, the header is empty,
+    names a column twice (pandas would rename the second copy silently), or is one column
+    holding semicolons, tabs or vertical bars (a file separated by another character).
+    """
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason})") from None
+    except OSError as exc:
+        raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
+    if not first.strip():
+        raise DataError(f"{where}: the first line (the header) is empty")
+    header = next(csv.reader(io.StringIO(first)))
+    if len(header) == 1:
+        for sep, name in _OTHER_SEPARATORS.items():
+            if header[0].count(sep) >= 1:
+                raise DataError(
+                    f"{where}: the header is one column, {_listing(header)}: the file seems to "
+                    f"be separated by {name} ({sep!r}), and fraudgan reads comma-separated "
+                    f"files. Convert it, e.g. pandas.read_csv(path, sep={sep!r})"
+                    ".to_csv(new_path, index=False), or write it as Parquet"
+                )
+    dups = sorted(name for name, n in Counter(header).items() if n > 1)
+    if dups:
+        raise DataError(f"{where}: duplicated column name(s) in the header: {_listing(dups)}")
+    return header
 
 
 class ParquetSource(_FileSource):
