@@ -26,6 +26,36 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+SUPPORTED_STORES = (
+    "sqlite:///path/to/mlflow.db (a local store) or http(s)://host:port (an MLflow tracking server)"
+)
+
+
+def check_tracking_uri(uri: str) -> str:
+    """`uri` when fraudgan can track to it: `sqlite:///...` or an `http(s)://` MLflow server.
+
+    Anything else (a plain path, `file:///` stores, database URIs such as `postgresql://`) is a
+    one-line `ConfigError` saying what is supported.
+    """
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    if scheme == "sqlite" and uri.startswith("sqlite:///"):
+        return uri
+    if scheme in ("http", "https") and uri.split("://", 1)[-1].strip("/"):
+        return uri
+    if scheme == "sqlite":
+        why = "a SQLite URI needs three slashes and a file: sqlite:///relative.db or sqlite:////abs.db"
+    elif scheme in ("", "file") or len(scheme) == 1:  # a path (or a Windows drive letter)
+        why = "MLflow's file store (a folder of runs) is in maintenance mode and not supported"
+    elif scheme in ("postgresql", "postgres", "mysql", "mssql") or "+" in scheme:
+        why = (
+            f"a {scheme} database is reached through an MLflow server: run `mlflow server "
+            f"--backend-store-uri {scheme}://...` and point MLFLOW_TRACKING_URI at its http:// address"
+        )
+    else:
+        why = f"fraudgan does not track to {scheme}:// stores"
+    raise ConfigError(f"MLFLOW_TRACKING_URI={uri}: not supported ({why}); use {SUPPORTED_STORES}")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

@@ -28,7 +28,13 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from models.errors import FraudganError
-from pipeline.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI, PROJECT_ROOT, tracking_uri
+from pipeline.config import (
+    DEFAULT_ARTIFACT_ROOT,
+    DEFAULT_TRACKING_URI,
+    PROJECT_ROOT,
+    check_tracking_uri,
+    tracking_uri,
+)
 from pipeline.data.sources import Dataset
 
 log = logging.getLogger(__name__)
@@ -72,9 +78,12 @@ SHARED_VIEW_TAG = "mlflow.sharedViewState."
 
 
 def setup(uri: str | None = None) -> str:
-    """Point MLflow at the store (default: the project's SQLite store) and return its URI."""
+    """Point MLflow at the store (default: the project's SQLite store) and return its URI.
+
+    A `sqlite:///` file or an `http(s)://` MLflow server; anything else is a `ConfigError`
+    (`pipeline.config.check_tracking_uri`)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    uri = uri or tracking_uri()
+    uri = check_tracking_uri(uri or tracking_uri())
     mlflow.set_tracking_uri(uri)
     db = sqlite_path(uri)
     if db is not None:

@@ -155,6 +155,38 @@ def test_a_tracking_uri_that_is_not_a_database_is_a_clear_error(tmp_path, monkey
     assert not_a_db.read_text() == "these are my notes, not an MLflow store\n"
 
 
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("{tmp}/store", "file store"),
+        ("file://{tmp}/mlruns", "file store"),
+        ("postgresql://me@localhost/mlflow", "through an MLflow server"),
+        ("mysql+pymysql://me@localhost/mlflow", "through an MLflow server"),
+        ("sqlite:/{tmp}/x.db", "three slashes"),
+        ("s3://bucket/mlruns", "does not track to s3"),
+    ],
+)
+def test_an_unsupported_tracking_uri_is_one_line_saying_what_is_supported(
+    tmp_path, monkeypatch, uri, why
+) -> None:
+    uri = uri.format(tmp=tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for args in (["compare", "--latest"], ["run", QUICK, *_sets(TINY)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        lines = [x for x in result.output.splitlines() if x.strip() and "INFO" not in x]
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+        assert f"MLFLOW_TRACKING_URI={uri}: not supported" in lines[0] and why in lines[0]
+        assert "sqlite:///path/to/mlflow.db" in lines[0] and "http(s)://host:port" in lines[0]
+    assert not (tmp_path / "store").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_a_tracking_server_uri_is_accepted_without_contacting_it() -> None:
+    for uri in ("http://127.0.0.1:5000", "https://mlflow.example.org/"):
+        assert tracking.setup(uri) == uri
+        assert mlflow.get_tracking_uri() == uri
+
+
 def test_two_resumes_of_one_parent_do_not_both_rerun_its_children(
     monkeypatch, interrupted_launch
 ) -> None:
