@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from models.errors import FraudganError
 from pipeline.console import console, err_console, friendly_errors, setup_logging
-from pipeline.servers import child_env, mlflow_ui_command, run_server
+from pipeline.servers import check_port_free, child_env, mlflow_ui_command, run_server
 from pipeline.serving_cli import register
 
 app = typer.Typer(
@@ -232,6 +232,9 @@ def ui(
     from pipeline import tracking
 
     uri = tracking.setup()
+    if not 0 < port < 65536:
+        raise FraudganError(f"--port must be between 1 and 65535, found {port}")
+    check_port_free(port)
     base = f"http://127.0.0.1:{port}"
     console.print(f"MLflow UI on {base} (store {uri}); Ctrl-C stops it")
     try:
