@@ -97,11 +97,19 @@ class DataConfig(_Strict):
         return self
 
     def resolved_path(self) -> Path | None:
-        """The data file, relative paths anchored at the project root."""
+        """The data file. `load_config` anchors a relative `data.path` of the YAML at the YAML
+        file's folder and one given with `--set` at the current folder; a relative path left (a
+        config built in Python) is read from the current folder."""
         if self.path is None:
             return None
         p = Path(os.path.expanduser(self.path))
-        return p if p.is_absolute() else PROJECT_ROOT / p
+        return p if p.is_absolute() else Path.cwd() / p
+
+
+def anchored_path(path: str, folder: Path) -> str:
+    """`path` (`~` expanded) as an absolute path, a relative one taken from `folder`."""
+    p = Path(os.path.expanduser(path))
+    return str(p) if p.is_absolute() else os.path.abspath(folder / p)
 
 
 class FeaturesConfig(_Strict):
@@ -410,7 +418,11 @@ def apply_override(raw: dict[str, Any], parts: list[str], value: Any, text: str)
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Read, override and validate an experiment YAML; every problem is a `ConfigError`."""
+    """Read, override and validate an experiment YAML; every problem is a `ConfigError`.
+
+    A relative `data.path` is made absolute: in the YAML, against the YAML file's folder; given
+    with `--set`, against the current folder.
+    """
     path = Path(path)
     if not path.is_absolute() and not path.exists() and (PROJECT_ROOT / path).exists():
         path = PROJECT_ROOT / path
@@ -432,7 +444,14 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         )
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
-    return config_from_mapping(raw, where=str(path), overrides=overrides)
+    data = raw.get("data")
+    if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"]:
+        # a path written in the YAML is relative to the YAML's folder, as in most tools
+        data["path"] = anchored_path(data["path"], path.resolve().parent)
+    cfg = config_from_mapping(raw, where=str(path), overrides=overrides)
+    if cfg.data.path:  # a relative path left came from --set: the current folder, as in a shell
+        cfg.data.path = anchored_path(cfg.data.path, Path.cwd())
+    return cfg
 
 
 def config_from_mapping(

@@ -872,6 +872,9 @@ def _run_experiment(
 ) -> ExperimentResult:
     prepared = prepare(cfg)
     check_strategies(cfg, prepared)
+    noise = report.few_positives_warning(prepared.y, [f.test for f in prepared.folds])
+    if noise:
+        log.warning(noise)
     done = _resumed_results(resume) if resume else {}
     jobs = [(fold, name) for fold in prepared.folds for name in cfg.strategies]
     if on_start is not None:

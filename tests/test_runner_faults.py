@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import threading
 
 import mlflow
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -227,3 +229,21 @@ def test_two_resumes_of_one_parent_do_not_both_rerun_its_children(
     assert len(ran) == total - 1  # the children the interrupted launch left, run once
     finished = [c for c in _children(parent_id) if c.info.status == "FINISHED"]
     assert len(finished) == total
+
+
+def test_a_launch_with_few_frauds_per_test_fold_warns_that_its_figures_are_noise(caplog) -> None:
+    from pipeline import report
+
+    y = np.zeros(1000, dtype=np.int8)
+    y[:50] = 1
+    assert report.few_positives_warning(y, [np.arange(0, 500), np.arange(500, 1000)]) is not None
+    assert report.few_positives_warning(y, [np.arange(0, 40), np.arange(20, 60)]) is None
+    cfg = load_config(QUICK, ["data.rows=3000", "data.fraud_rate=0.005", "strategies=[none]"])
+    with caplog.at_level(logging.WARNING, logger="pipeline.runner"):
+        runner.run_experiment(cfg)
+    text = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "fraud rows each" in text and "mostly noise" in text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pipeline.runner"):
+        runner.run_experiment(load_config(QUICK, [*TINY, "strategies=[none]"]))
+    assert "mostly noise" not in caplog.text
