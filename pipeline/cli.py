@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,8 +113,24 @@ def run(
     def on_done(label: str) -> None:
         progress.update(task[0], advance=1, last=label)
 
-    with progress:
-        result = run_experiment(cfg, resume=resume, on_start=on_start, on_child_done=on_done)
+    started_ms = int(time.time() * 1000) - 1000
+    try:
+        with progress:
+            result = run_experiment(cfg, resume=resume, on_start=on_start, on_child_done=on_done)
+    except KeyboardInterrupt:
+        from pipeline import tracking
+
+        parent = resume or tracking.launch_started_since(cfg.name, started_ms)
+        if parent is None:
+            raise  # interrupted before the launch started: nothing to resume
+        command = tracking.resume_command(parent, str(config), set_ or [])
+        err_console.print(
+            f"[yellow]interrupted[/]: launch {parent} is incomplete; its finished children are "
+            "kept. Resume it with:",
+            highlight=False,
+        )
+        err_console.print(f"  {command}", highlight=False, markup=False)
+        raise typer.Exit(130) from None
     _print_comparison(result.comparison)
     console.print(f"parent run: {result.parent_run_id} (experiment {result.experiment_name!r})")
     console.print("browse it with: fraudgan ui")
@@ -154,9 +171,18 @@ def compare(
         raise FraudganError("give a parent RUN_ID or --latest")
     if run_id is None:
         run_id = tracking.latest_parent_run(experiment)
+    incomplete = tracking.incomplete_reason(tracking.get_parent_run(run_id))
     comparison, frame, tags = load_comparison(run_id)
     data = tags.get(tracking.TAG_DATA_NAME)
     console.print(f"run {run_id}: {len(frame)} finished children, data {data}")
+    if incomplete is not None:
+        err_console.print(
+            f"[yellow]warning:[/] launch {run_id} is incomplete ({incomplete}): the table covers "
+            "only its finished children. Resume it with the YAML and --set options of the "
+            "launch:",
+            highlight=False,
+        )
+        err_console.print(f"  {tracking.resume_command(run_id)}", highlight=False, markup=False)
     _print_comparison(comparison, wide=wide)
 
 

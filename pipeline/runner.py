@@ -876,6 +876,8 @@ def _run_experiment(
     if noise:
         log.warning(noise)
     done = _resumed_results(resume) if resume else {}
+    if resume:
+        tracking.close_orphaned_children(resume)
     jobs = [(fold, name) for fold in prepared.folds for name in cfg.strategies]
     if on_start is not None:
         on_start(len(jobs))

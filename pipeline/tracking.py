@@ -550,3 +550,43 @@ def latest_complete_parent_run(experiment_name: str | None = None) -> tuple[str,
         + "\nresume one with `fraudgan run CONFIG --resume RUN_ID`, or export one by its id "
         "with --allow-incomplete"
     )
+
+
+def resume_command(parent_run_id: str, config: str = "CONFIG", overrides: list[str] = ()) -> str:
+    """The command that resumes a launch: `fraudgan run CONFIG [--set ...] --resume ID`."""
+    sets = "".join(f" --set {o!r}" if " " in o else f" --set {o}" for o in overrides)
+    return f"fraudgan run {config}{sets} --resume {parent_run_id}"
+
+
+def launch_started_since(experiment_name: str, since_ms: int) -> str | None:
+    """The newest parent run of an experiment started at or after `since_ms` (epoch ms), or None:
+    the launch this process started, when it was interrupted before returning its id."""
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return None
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`{TAG_RUN_TYPE}` = '{RUN_EXPERIMENT}' "
+        f"and attributes.start_time >= {int(since_ms)}",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def close_orphaned_children(parent_run_id: str) -> list[str]:
+    """Mark KILLED the fold runs of a launch still RUNNING (left by a hard kill of the process
+    that ran them), before a resume replaces them; their ids."""
+    closed = []
+    client = MlflowClient()
+    for run in child_runs(parent_run_id):
+        if run.info.status != RunStatus.to_string(RunStatus.RUNNING):
+            continue
+        run_id = run.info.run_id
+        set_tags(run_id, {TAG_ERROR: "left running when its launch was killed; replaced on resume"})
+        retry(lambda r=run_id: client.set_terminated(r, status=KILLED), what="closing a run")
+        closed.append(run_id)
+    if closed:
+        log.info("marked %d child run(s) left running by the killed launch as KILLED", len(closed))
+    return closed

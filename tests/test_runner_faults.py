@@ -247,3 +247,57 @@ def test_a_launch_with_few_frauds_per_test_fold_warns_that_its_figures_are_noise
     with caplog.at_level(logging.WARNING, logger="pipeline.runner"):
         runner.run_experiment(load_config(QUICK, [*TINY, "strategies=[none]"]))
     assert "mostly noise" not in caplog.text
+
+
+def test_a_child_left_running_by_a_hard_kill_is_marked_killed_when_a_resume_replaces_it(
+    interrupted_launch,
+) -> None:
+    cfg = load_config(QUICK, [*TINY, "strategies=[none, class_weight]"])
+    parent_id = interrupted_launch(cfg, 2)
+    client = mlflow.MlflowClient()
+    # a hard kill (kill -9, a lost machine) ends nothing: the child and its parent stay RUNNING
+    (left,) = [c for c in _children(parent_id) if c.info.status == "KILLED"]
+    client.update_run(left.info.run_id, status="RUNNING")
+    client.update_run(parent_id, status="RUNNING")
+    runner.run_experiment(cfg, resume=parent_id)
+    after = client.get_run(left.info.run_id)
+    assert after.info.status == "KILLED"
+    assert "replaced on resume" in after.data.tags[tracking.TAG_ERROR]
+    assert after.info.end_time is not None
+    statuses = sorted(c.info.status for c in _children(parent_id))
+    assert statuses == ["FINISHED"] * 4 + ["KILLED"]
+
+
+def test_compare_latest_on_an_interrupted_launch_says_it_is_incomplete_and_how_to_resume(
+    interrupted_launch,
+) -> None:
+    cfg = load_config(QUICK, [*TINY, "strategies=[none, class_weight]"])
+    parent_id = interrupted_launch(cfg, 3)
+    result = CliRunner().invoke(app, ["compare", "--latest"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"launch {parent_id} is incomplete" in text
+    assert "2 of its 4 children finished" in text and "status is KILLED" in text
+    assert f"fraudgan run CONFIG --resume {parent_id}" in text
+
+
+def test_ctrl_c_during_run_prints_the_resume_command(monkeypatch) -> None:
+    original = runner.FoldRunner.run
+    calls = {"n": 0}
+
+    def interrupted(self, name, params):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, name, params)
+
+    monkeypatch.setattr(runner.FoldRunner, "run", interrupted)
+    sets = [*TINY, "strategies=[none, class_weight]"]
+    result = CliRunner().invoke(app, ["run", QUICK, *_sets(sets)])
+    assert result.exit_code == 130, result.output
+    parent_id = tracking.latest_parent_run("quick")
+    text = " ".join(result.output.split())
+    assert f"launch {parent_id} is incomplete" in text
+    command = f"fraudgan run {QUICK} " + " ".join(f"--set {s}" for s in TINY)
+    assert command in text and f"--resume {parent_id}" in text
+    assert "--set 'strategies=[none, class_weight]'" in text
