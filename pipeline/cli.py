@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -266,16 +267,17 @@ def ui(
     try:
         latest = tracking.latest_parent_run()
     except FraudganError:
-        console.print(
-            f"no launch yet; experiments: {base}/#/experiments?workflowType=machine_learning"
-        )
+        console.print(f"no launch yet; experiments: {tracking.ui_url(base, 'experiments')}")
     else:
         console.print(
             f"latest launch, its strategies best first: {tracking.launch_url(base, latest)}"
         )
         console.print(f"the same as charts: {tracking.launch_url(base, latest, charts=True)}")
-    cmd, env = mlflow_ui_command(uri, port)
-    run_server(cmd, child_env(**env), "mlflow server")
+    from pipeline.ui_app import plugin_path
+
+    with tempfile.TemporaryDirectory(prefix="fraudgan-ui-") as plugin:
+        cmd, env = mlflow_ui_command(uri, port, plugin_path(Path(plugin)))
+        run_server(cmd, child_env(**env), "mlflow server")
 
 
 register(app)  # export, score, serve

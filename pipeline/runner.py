@@ -28,7 +28,7 @@ from models.classifier import (
 from models.errors import ConfigError, FraudganError
 from models.gan import GANCache
 from models.samplers import REGISTRY, StrategyContext, build_strategy, strategy_kind
-from pipeline import evaluate, report, tracking
+from pipeline import descriptions, evaluate, report, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset, build_source
@@ -651,14 +651,8 @@ def _log_parent_report(
     experiment = mlflow.get_run(run_id).info.experiment_id
     _log_summary_runs(experiment, run_id, comparison)
     view = _share_summary_view(experiment, run_id, comparison)
-    link = tracking.experiment_url("", experiment, view)
-    tracking.set_tags(
-        run_id,
-        {
-            tracking.TAG_DESCRIPTION: comparison.description()
-            + f"\n\n[Compare the strategies side by side]({link})"
-        },
-    )
+    description = descriptions.parent_description(comparison, experiment, run_id, view)
+    tracking.set_tags(run_id, {tracking.TAG_DESCRIPTION: description})
     return comparison
 
 
@@ -704,11 +698,17 @@ def _log_summary_runs(experiment: str, parent_id: str, comparison: report.Compar
                 tracking.TAG_LAUNCH: parent_id,
                 tracking.TAG_VS_BASELINE: comparison.pair_cell(row, report.VS_BASELINE),
                 tracking.TAG_VS_REFERENCE: comparison.pair_cell(row, report.VS_REFERENCE),
+                tracking.TAG_DESCRIPTION: descriptions.summary_description(
+                    comparison, strategy, experiment, parent_id
+                ),
             },
             run_type=tracking.RUN_SUMMARY,
         )
         try:
-            tracking.log_metrics(child.info.run_id, summary_metrics(comparison, strategy))
+            metrics = summary_metrics(comparison, strategy)
+            tracking.log_metrics(
+                child.info.run_id, descriptions.headline_metrics(comparison, metrics)
+            )
             tracking.inherit_inputs(child.info.run_id)
         finally:
             tracking.end_active(tracking.FINISHED)

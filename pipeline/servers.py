@@ -187,12 +187,26 @@ def serve_command(model_uri: str, port: int, host: str = "127.0.0.1") -> list[st
     ]
 
 
-def mlflow_ui_command(uri: str, port: int) -> tuple[list[str], dict[str, str]]:
+def mlflow_ui_command(
+    uri: str, port: int, plugin: Path | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The MLflow server command line for one local user, and the environment it needs.
 
     One web worker and no job runner: MLflow's defaults (four workers, a job queue with its own
-    workers) start about 15 processes for features a local comparison does not use.
+    workers) start about 15 processes for features a local comparison does not use. With
+    `plugin` (a folder written by `pipeline.ui_app.plugin_path`) the server runs fraudgan's app,
+    which opens the UI in its model-training view.
     """
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    return cmd, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if plugin is not None:
+        from pipeline.config import PROJECT_ROOT
+        from pipeline.ui_app import APP_NAME
+
+        cmd += ["--app-name", APP_NAME]
+        paths = [str(plugin), str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        # importing MLflow's app in the server's own process too repeats this notice of MLflow's
+        env["PYTHONWARNINGS"] = "ignore:starlette.middleware.wsgi is deprecated"
+    return cmd, env

@@ -437,24 +437,36 @@ def launch_url(base: str, parent_run_id: str, charts: bool = False) -> str:
     return experiment_url(base, experiment, key if stored else None, charts=charts)
 
 
+UI_VIEW = "workflowType=machine_learning"
+"""MLflow 3's UI opens a page in its GenAI view unless the address asks for model training."""
+
+
+def ui_url(base: str, route: str, **params: str) -> str:
+    """The UI address of a route (`experiments/1/runs/abc`) in the model-training view: every
+    link fraudgan prints or writes is built here. `params` are added to the address."""
+    query = UI_VIEW + "".join(f"&{k}={quote(str(v))}" for k, v in params.items())
+    return f"{base.rstrip('/')}/#/{route.strip('/')}?{query}"
+
+
 def run_url(base: str, experiment_id: str, run_id: str) -> str:
     """The UI address of one run's page."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return ui_url(base, f"experiments/{experiment_id}/runs/{run_id}")
+
+
+def artifact_url(base: str, experiment_id: str, run_id: str, path: str) -> str:
+    """The UI address of one artifact of a run (its Artifacts tab, the file shown)."""
+    route = f"experiments/{experiment_id}/runs/{run_id}/artifacts/{quote(path.strip('/'))}"
+    return ui_url(base, route)
 
 
 def experiment_url(
     base: str, experiment_id: str, view: str | None = None, charts: bool = False
 ) -> str:
-    """The UI address of an experiment's run list (model-training view), optionally a shared view.
-
-    MLflow 3 opens an experiment in its GenAI view unless the address asks for `machine_learning`.
-    """
-    url = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
-    if view is not None:
-        url += f"&viewStateShareKey={quote(view)}"
+    """The UI address of an experiment's run list, optionally a shared view, or its charts."""
+    params = {} if view is None else {"viewStateShareKey": view}
     if charts:
-        url += "&compareRunsMode=CHART"
-    return url
+        params["compareRunsMode"] = "CHART"
+    return ui_url(base, f"experiments/{experiment_id}/runs", **params)
 
 
 def latest_parent_run(experiment_name: str | None = None) -> str:

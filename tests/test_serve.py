@@ -451,6 +451,8 @@ def test_sigterm_stops_fraudgan_ui_too(tmp_path):
     proc = fraudgan("ui", "--port", str(port), cwd=tmp_path, env=env, log_path=tmp_path / "ui.log")
     try:
         wait_until_up(proc, port, tmp_path / "ui.log", "/health")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=REQUEST_SECONDS) as r:
+            assert "mlflow.workflowType_v1" in r.read().decode()  # opens in model training
         stop_with_sigterm(proc, port)
     finally:
         if proc.poll() is None:
