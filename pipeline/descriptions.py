@@ -5,7 +5,7 @@ MLflow shows a run's description collapsed to its first lines, renders its Markd
 without cell padding, lists a run's metric charts by prefix section in alphabetical order
 (`ci_high/...` first; metrics without a prefix last), and draws bar charts without error bars.
 So: the verdict comes first; the table's cells are padded; the headline metric and its interval
-and paired differences are repeated under a capitalized section (`AUPRC/mean`, which sorts
+and paired differences are repeated under a capitalized section (`AUPRC/Mean`, which sorts
 before every lower-case prefix); and every description links the HTML report's figures with
 error bars.
 """
@@ -38,10 +38,11 @@ def headline_metrics(comparison: report.Comparison, metrics: dict[str, float]) -
     paired differences (with Holm-adjusted p-values) again under `headline_section`, the
     section the run's "Model metrics" tab opens on."""
     m = comparison.metric
+    # chart names sort in ASCII order too: the mean, its interval, then the paired tests
     keys = {
-        "mean": m,
-        "ci_low": tracking.CI_LOW_PREFIX + m,
-        "ci_high": tracking.CI_HIGH_PREFIX + m,
+        "Mean": m,
+        "Mean_CI_lower": tracking.CI_LOW_PREFIX + m,
+        "Mean_CI_upper": tracking.CI_HIGH_PREFIX + m,
     }
     for vs in (report.VS_BASELINE, report.VS_REFERENCE):
         keys[f"diff_{vs}"] = tracking.DELTA_PREFIX + vs

@@ -313,9 +313,11 @@ def test_summary_runs_open_on_the_headline_metric_and_link_the_error_bars(store)
         # MLflow's "Model metrics" tab lists sections by prefix in ASCII order
         sections = sorted({key.split("/")[0] for key in m if "/" in key})
         assert sections[0] == "AUPRC", sections
-        assert m["AUPRC/mean"] == m["average_precision"]
-        assert m["AUPRC/ci_low"] == m["ci_low/average_precision"]
-        assert m["AUPRC/ci_high"] == m["ci_high/average_precision"]
+        assert m["AUPRC/Mean"] == m["average_precision"]
+        assert m["AUPRC/Mean_CI_lower"] == m["ci_low/average_precision"]
+        assert m["AUPRC/Mean_CI_upper"] == m["ci_high/average_precision"]
+        charts = sorted(k.split("/", 1)[1] for k in m if k.startswith("AUPRC/"))
+        assert charts[:3] == ["Mean", "Mean_CI_lower", "Mean_CI_upper"]
         text = run.data.tags[tracking.TAG_DESCRIPTION]
         strategy = run.data.tags[tracking.TAG_STRATEGY]
         assert text.startswith(f"**{strategy} AUPRC ")
