@@ -7,7 +7,8 @@ and checks that the run page is in MLflow's model-training view (side bar Runs /
 Traces / Model registry, breadcrumb "Runs"), not the GenAI one (Judges, Evaluation runs,
 Prompts; breadcrumb "Evaluations"). It also checks the summary run's "Model metrics" tab opens on
 the headline section, that the parent's description links the figure with error bars in the
-model-training view, and, as a control that the check can fail, that the same click on a plain
+model-training view, that the exported model's page shows its description and a readable
+versions list, and, as a control that the check can fail, that the same click on a plain
 `mlflow server` of the same store lands in the GenAI view. Then a second tiny launch tracks to
 the running server over http:// (`MLFLOW_TRACKING_URI=http://127.0.0.1:PORT`) and `compare
 --latest` reads it back.
@@ -316,6 +317,24 @@ def main() -> int:
         page.screenshot(args.shots / "fraudgan-ui-figure.png")
         checks["description_figure_link"] = figure
         checks["figure_link_in_model_training_view"] = shown["view"] == "model training"
+
+        # the registered model and its versions list: a description, a plain first line
+        exported = fraudgan("export", "--latest", env=env)
+        checks["export_exit_code"] = exported.returncode
+        page.goto(f"http://127.0.0.1:{port}/#/models/fraud-detector?workflowType=machine_learning")
+        page.wait_for("document.body.innerText.includes('Version 1')")
+        time.sleep(2)
+        text = page.js("document.body.innerText")
+        page.screenshot(args.shots / "fraudgan-ui-model.png")
+        strategy = re.search(r"exported '([^']+)'", exported.stdout)
+        first_line = f"{strategy.group(1) if strategy else '?'}: AUPRC "
+        checks["model_page_text"] = text[:1500]
+        checks["model_described_and_versions_readable"] = (
+            exported.returncode == 0
+            and "Fraud scorer exported by fraudgan" in text
+            and first_line in text
+            and "**Strategy" not in text
+        )
         page.close()
         page = None
 
