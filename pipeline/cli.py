@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +23,7 @@ from pipeline.console import (
     route_chatter,
     setup_logging,
 )
-from pipeline.servers import child_env, mlflow_ui_command, run_server
+from pipeline.servers import check_port_free, child_env, mlflow_ui_command, run_server
 from pipeline.serving_cli import register
 
 app = typer.Typer(
@@ -131,14 +133,30 @@ def run(
     def on_gan(state: GANProgress) -> None:  # a GAN child: its steps and latest two-sample test
         progress.update(task[0], last=f"running {running[0]}: {state}")
 
-    with progress, gan_progress(on_gan):
-        result = run_experiment(
-            cfg,
-            resume=resume,
-            on_start=on_start,
-            on_child_start=on_child_start,
-            on_child_done=on_done,
+    started_ms = int(time.time() * 1000) - 1000
+    try:
+        with progress, gan_progress(on_gan):
+            result = run_experiment(
+                cfg,
+                resume=resume,
+                on_start=on_start,
+                on_child_start=on_child_start,
+                on_child_done=on_done,
+            )
+    except KeyboardInterrupt:
+        from pipeline import tracking
+
+        parent = resume or tracking.launch_started_since(cfg.name, started_ms)
+        if parent is None:
+            raise  # interrupted before the launch started: nothing to resume
+        command = tracking.resume_command(parent, str(config), set_ or [])
+        err_console.print(
+            f"[yellow]interrupted[/]: launch {parent} is incomplete; its finished children are "
+            "kept. Resume it with:",
+            highlight=False,
         )
+        err_console.print(f"  {command}", highlight=False, markup=False)
+        raise typer.Exit(130) from None
     _print_comparison(result.comparison)
     console.print(f"parent run: {result.parent_run_id} (experiment {result.experiment_name!r})")
     console.print("browse it with: fraudgan ui")
@@ -195,9 +213,18 @@ def compare(
         raise FraudganError("give a parent RUN_ID or --latest")
     if run_id is None:
         run_id = tracking.latest_parent_run(experiment)
+    incomplete = tracking.incomplete_reason(tracking.get_parent_run(run_id))
     comparison, frame, tags = load_comparison(run_id)
     data = tags.get(tracking.TAG_DATA_NAME)
     console.print(f"run {run_id}: {len(frame)} finished children, data {data}")
+    if incomplete is not None:
+        err_console.print(
+            f"[yellow]warning:[/] launch {run_id} is incomplete ({incomplete}): the table covers "
+            "only its finished children. Resume it with the YAML and --set options of the "
+            "launch:",
+            highlight=False,
+        )
+        err_console.print(f"  {tracking.resume_command(run_id)}", highlight=False, markup=False)
     _print_comparison(comparison, wide=wide)
 
 
@@ -273,21 +300,25 @@ def ui(
     from pipeline import tracking
 
     uri = tracking.setup()
+    if not 0 < port < 65536:
+        raise FraudganError(f"--port must be between 1 and 65535, found {port}")
+    check_port_free(port)
     base = f"http://127.0.0.1:{port}"
     console.print(f"MLflow UI on {base} (store {uri}); Ctrl-C stops it")
     try:
         latest = tracking.latest_parent_run()
     except FraudganError:
-        console.print(
-            f"no launch yet; experiments: {base}/#/experiments?workflowType=machine_learning"
-        )
+        console.print(f"no launch yet; experiments: {tracking.ui_url(base, 'experiments')}")
     else:
         console.print(
             f"latest launch, its strategies best first: {tracking.launch_url(base, latest)}"
         )
         console.print(f"the same as charts: {tracking.launch_url(base, latest, charts=True)}")
-    cmd, env = mlflow_ui_command(uri, port)
-    run_server(cmd, child_env(**env), "mlflow server")
+    from pipeline.ui_app import plugin_path
+
+    with tempfile.TemporaryDirectory(prefix="fraudgan-ui-") as plugin:
+        cmd, env = mlflow_ui_command(uri, port, plugin_path(Path(plugin)))
+        run_server(cmd, child_env(**env), "mlflow server")
 
 
 register(app)  # export, score, serve

@@ -26,6 +26,36 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+SUPPORTED_STORES = (
+    "sqlite:///path/to/mlflow.db (a local store) or http(s)://host:port (an MLflow tracking server)"
+)
+
+
+def check_tracking_uri(uri: str) -> str:
+    """`uri` when fraudgan can track to it: `sqlite:///...` or an `http(s)://` MLflow server.
+
+    Anything else (a plain path, `file:///` stores, database URIs such as `postgresql://`) is a
+    one-line `ConfigError` saying what is supported.
+    """
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    if scheme == "sqlite" and uri.startswith("sqlite:///"):
+        return uri
+    if scheme in ("http", "https") and uri.split("://", 1)[-1].strip("/"):
+        return uri
+    if scheme == "sqlite":
+        why = "a SQLite URI needs three slashes and a file: sqlite:///relative.db or sqlite:////abs.db"
+    elif scheme in ("", "file") or len(scheme) == 1:  # a path (or a Windows drive letter)
+        why = "MLflow's file store (a folder of runs) is in maintenance mode and not supported"
+    elif scheme in ("postgresql", "postgres", "mysql", "mssql") or "+" in scheme:
+        why = (
+            f"a {scheme} database is reached through an MLflow server: run `mlflow server "
+            f"--backend-store-uri {scheme}://...` and point MLFLOW_TRACKING_URI at its http:// address"
+        )
+    else:
+        why = f"fraudgan does not track to {scheme}:// stores"
+    raise ConfigError(f"MLFLOW_TRACKING_URI={uri}: not supported ({why}); use {SUPPORTED_STORES}")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -67,11 +97,19 @@ class DataConfig(_Strict):
         return self
 
     def resolved_path(self) -> Path | None:
-        """The data file, relative paths anchored at the project root."""
+        """The data file. `load_config` anchors a relative `data.path` of the YAML at the YAML
+        file's folder and one given with `--set` at the current folder; a relative path left (a
+        config built in Python) is read from the current folder."""
         if self.path is None:
             return None
         p = Path(os.path.expanduser(self.path))
-        return p if p.is_absolute() else PROJECT_ROOT / p
+        return p if p.is_absolute() else Path.cwd() / p
+
+
+def anchored_path(path: str, folder: Path) -> str:
+    """`path` (`~` expanded) as an absolute path, a relative one taken from `folder`."""
+    p = Path(os.path.expanduser(path))
+    return str(p) if p.is_absolute() else os.path.abspath(folder / p)
 
 
 class FeaturesConfig(_Strict):
@@ -434,7 +472,11 @@ def apply_override(raw: dict[str, Any], parts: list[str], value: Any, text: str)
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Read, override and validate an experiment YAML; every problem is a `ConfigError`."""
+    """Read, override and validate an experiment YAML; every problem is a `ConfigError`.
+
+    A relative `data.path` is made absolute: in the YAML, against the YAML file's folder; given
+    with `--set`, against the current folder.
+    """
     path = Path(path)
     if not path.is_absolute() and not path.exists() and (PROJECT_ROOT / path).exists():
         path = PROJECT_ROOT / path
@@ -456,7 +498,14 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         )
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
-    return config_from_mapping(raw, where=str(path), overrides=overrides)
+    data = raw.get("data")
+    if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"]:
+        # a path written in the YAML is relative to the YAML's folder, as in most tools
+        data["path"] = anchored_path(data["path"], path.resolve().parent)
+    cfg = config_from_mapping(raw, where=str(path), overrides=overrides)
+    if cfg.data.path:  # a relative path left came from --set: the current folder, as in a shell
+        cfg.data.path = anchored_path(cfg.data.path, Path.cwd())
+    return cfg
 
 
 def config_from_mapping(

@@ -36,8 +36,9 @@ from models.classifier import FraudPipeline
 from models.errors import ConfigError, FraudganError, TrainingError
 from models.samplers import strategy_kind
 from models.scorer import FraudScorer, reason_columns
-from pipeline import augment, evaluate, report, tracking
+from pipeline import augment, descriptions, evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
+from pipeline.data.sources import Dataset
 from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
 from pipeline.split import Fold
 
@@ -282,8 +283,30 @@ def build_scorer(
             **(metadata or {}),
             "id_dtype": None if id_column is None else str(prepared.frame[id_column].dtype),
             "label": schema.label,
+            "time": time_spec(prepared.dataset),
         },
     )
+
+
+def time_spec(dataset: Dataset) -> dict[str, Any] | None:
+    """The time column the model trained on: name, unit, range, and whether its values carried
+    UTC offsets (converted to UTC) or not; `fraudgan score` checks a file's times against it."""
+    schema = dataset.schema
+    if schema.time is None or schema.time not in dataset.frame:
+        return None
+    t = dataset.frame[schema.time]
+    low, high = t.min(), t.max()
+    if schema.time_unit == "datetime":
+        low, high = pd.Timestamp(low).isoformat(), pd.Timestamp(high).isoformat()
+    else:
+        low, high = float(low), float(high)
+    return {
+        "column": schema.time,
+        "unit": schema.time_unit,
+        "min": low,
+        "max": high,
+        "offsets": bool(dataset.time_offsets),
+    }
 
 
 def _fit(
@@ -450,6 +473,12 @@ def _log_export(
                 lambda k=key, val=value: client.set_model_version_tag(model_name, version, k, val),
                 what="tagging the model version",
             )
+        tracking.retry(
+            lambda: client.update_registered_model(
+                model_name, description=descriptions.model_description(model_name, alias)
+            ),
+            what="describing the registered model",
+        )
         description = version_description(
             cfg,
             parent,
@@ -518,8 +547,9 @@ def version_description(
     n_validation: int,
     n_validation_positive: int,
 ) -> str:
-    """A registered version's description (Markdown): the strategy, the data, the validation
-    metrics, the threshold policy, and links to the export run and the experiment it came from."""
+    """A registered version's description: a first line in plain text (the versions list shows
+    it as written), then in Markdown the strategy, the data, the validation metrics, the
+    threshold policy, and links to the export run and the experiment it came from."""
     v = cfg.validation
     experiment = parent.info.experiment_id
     tags = parent.data.tags
@@ -530,8 +560,18 @@ def version_description(
         "budget": f"at most {v.alerts_per_day} alerts per day",
     }[v.threshold_policy]
     shown = [f"{report.metric_label(m)} {metrics[m]:.4f}" for m in VERSION_METRICS if m in metrics]
+    headline = cfg.report.metric
+    value = metrics.get(headline)
+    first = (
+        f"{name}: {report.metric_label(headline)} {value:.4f} on the validation slice, "
+        if value is not None
+        else f"{name}: "
+    )
     return "\n".join(
         [
+            first + f"threshold {threshold:.4g} ({v.threshold_policy} policy), from launch "
+            f"{parent.info.run_name}.",
+            "",
             f"**Strategy `{name}`** (kind `{kind}`: {settings}), exported from the launch "
             f"[{parent.info.run_name}]({tracking.run_url('', experiment, parent.info.run_id)}).",
             "",

@@ -22,7 +22,7 @@ import yaml
 
 from models.errors import ConfigError, FraudganError
 from models.samplers import REGISTRY, strategy_kind
-from pipeline import report, tracking
+from pipeline import descriptions, report, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
 from pipeline.data.sources import build_source
@@ -286,14 +286,8 @@ def _log_parent_report(
     experiment = mlflow.get_run(run_id).info.experiment_id
     _log_summary_runs(experiment, run_id, comparison)
     view = _share_summary_view(experiment, run_id, comparison)
-    link = tracking.experiment_url("", experiment, view)
-    tracking.set_tags(
-        run_id,
-        {
-            tracking.TAG_DESCRIPTION: comparison.description()
-            + f"\n\n[Compare the strategies side by side]({link})"
-        },
-    )
+    description = descriptions.parent_description(comparison, experiment, run_id, view)
+    tracking.set_tags(run_id, {tracking.TAG_DESCRIPTION: description})
     return comparison
 
 
@@ -340,11 +334,17 @@ def _log_summary_runs(experiment: str, parent_id: str, comparison: report.Compar
                 tracking.TAG_LAUNCH: parent_id,
                 tracking.TAG_VS_BASELINE: comparison.pair_cell(row, report.VS_BASELINE),
                 tracking.TAG_VS_REFERENCE: comparison.pair_cell(row, report.VS_REFERENCE),
+                tracking.TAG_DESCRIPTION: descriptions.summary_description(
+                    comparison, strategy, experiment, parent_id
+                ),
             },
             run_type=tracking.RUN_SUMMARY,
         )
         try:
-            tracking.log_metrics(child.info.run_id, summary_metrics(comparison, strategy))
+            metrics = summary_metrics(comparison, strategy)
+            tracking.log_metrics(
+                child.info.run_id, descriptions.headline_metrics(comparison, metrics)
+            )
             tracking.inherit_inputs(child.info.run_id)
         finally:
             tracking.end_active(tracking.FINISHED)
@@ -516,7 +516,12 @@ def _run_experiment(
 ) -> ExperimentResult:
     prepared = prepare(cfg)
     check_strategies(cfg, prepared)
+    noise = report.few_positives_warning(prepared.y, [f.test for f in prepared.folds])
+    if noise:
+        log.warning(noise)
     done = _resumed_results(resume) if resume else {}
+    if resume:
+        tracking.close_orphaned_children(resume)
     jobs = [(fold, name) for fold in prepared.folds for name in cfg.strategies]
     if on_start is not None:
         on_start(len(jobs))

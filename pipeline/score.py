@@ -30,7 +30,7 @@ import pandas as pd
 
 from models.errors import DataError, FraudganError
 from pipeline.config import DEFAULT_MODEL_URI
-from pipeline.data.sources import coerce_label, coerce_time
+from pipeline.data.sources import coerce_label, coerce_time, csv_header, datetime_offsets
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,10 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
         except (OSError, pa.ArrowException) as exc:
             raise DataError(f"{where}: not a readable Parquet file ({exc})") from None
         total = pf.metadata.num_rows
+        names = pf.schema_arrow.names
+        repeated = sorted({c for c in names if names.count(c) > 1})
+        if repeated:
+            raise DataError(f"{where}: duplicated column name(s): {', '.join(map(repr, repeated))}")
 
         def parquet_chunks() -> Iterator[pd.DataFrame]:
             start = 0
@@ -187,6 +191,7 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
 
         return total, parquet_chunks()
 
+    csv_header(path, where)  # a repeated name would be renamed by pandas, a ';' file one column
     try:
         total = _count_csv_rows(path)
     except OSError as exc:
@@ -251,6 +256,93 @@ def no_label_warning(where: str, label: str) -> str:
         f"{where}: no label column {label!r}; merchant fraud rates are built as if no label "
         "were known yet"
     )
+
+
+TIME_SPANS = 100  # a file's times this many training spans beyond the training range are suspect
+
+
+class TimeCheck:
+    """A file's time column against the time the model trained on (`metadata["time"]`, see
+    `pipeline.export.time_spec`), chunk by chunk.
+
+    Seconds whose median is 1000 times the training range (epoch milliseconds for a model of
+    epoch seconds, or the other way round) are refused; seconds far outside the training range
+    otherwise are a warning. Dates with UTC offsets for a model trained on dates without one (or
+    the other way round) are a warning that says which convention applies.
+    """
+
+    def __init__(self, spec: dict[str, Any], where: str) -> None:
+        self.spec = spec
+        self.column = str(spec["column"])
+        self.where = where
+        self.warnings: list[str] = []
+        self._warned: set[str] = set()
+
+    def _warn(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(text)
+            self.warnings.append(text)
+
+    def check(self, chunk: pd.DataFrame) -> None:
+        """Raise `DataError` or record a warning (once) about this chunk's times."""
+        if self.column not in chunk.columns or not len(chunk):
+            return
+        if self.spec["unit"] == "seconds":
+            self._check_seconds(chunk[self.column])
+        else:
+            self._check_offsets(chunk[self.column])
+
+    def _check_seconds(self, s: pd.Series) -> None:
+        values = coerce_time(s, self.column, "seconds", self.where, model=True)
+        median = float(np.median(values.to_numpy(dtype=np.float64)))
+        low, high = float(self.spec["min"]), float(self.spec["max"])
+        margin = TIME_SPANS * max(high - low, 86_400.0)
+        plausible = low - margin, high + margin
+        if plausible[0] <= median <= plausible[1]:
+            return
+        trained = f"the model was trained on {low:.6g} .. {high:.6g} seconds"
+        name = f"{self.where}: time column {self.column!r}"
+        if median > plausible[1] and plausible[0] <= median / 1000 <= plausible[1]:
+            raise DataError(
+                f"{name} looks like milliseconds: its median {median:.6g} is about 1000 times "
+                f"the times {trained} on; give seconds (divide by 1000)"
+            )
+        if median < plausible[0] and plausible[0] <= median * 1000 <= plausible[1]:
+            raise DataError(
+                f"{name} looks like seconds where {trained} (values 1000 times larger, "
+                f"milliseconds?); its median is {median:.6g}: give times in the unit of training"
+            )
+        self._warn(
+            "range",
+            f"{name}: the times (median {median:.6g}) are far outside the range {trained}; "
+            "check the unit and the origin of the times",
+        )
+
+    def _check_offsets(self, s: pd.Series) -> None:
+        offsets = datetime_offsets(s)
+        has = bool(offsets.any())
+        trained = bool(self.spec.get("offsets", False))
+        if has == trained:
+            return
+        name = f"{self.where}: time column {self.column!r}"
+        if has:
+            example = s[offsets].iloc[0]
+            self._warn(
+                "offsets",
+                f"{name} has times with a UTC offset (e.g. {example!r}); they are converted to "
+                "UTC, but the model was trained on times without an offset, which were read as "
+                "they are: if those were local times, the features of this file are shifted by "
+                "the offset. Give the times as in training (without an offset)",
+            )
+        else:
+            example = s[s.notna()].iloc[0] if s.notna().any() else None
+            self._warn(
+                "offsets",
+                f"{name} has times without a UTC offset (e.g. {example!r}), read as UTC; the "
+                "model was trained on times with offsets, converted to UTC. If this file's "
+                "times are local times, give them with their offset",
+            )
 
 
 class HistoryFeatures:
@@ -450,6 +542,9 @@ def score_frame(
     scorer: Any, frame: pd.DataFrame, *, explain: bool = False, where: str = ""
 ) -> pd.DataFrame:
     """Score one in-memory frame of raw transactions (history features built from the frame)."""
+    time_spec = getattr(scorer, "metadata", {}).get("time")
+    if time_spec:
+        TimeCheck(time_spec, where or "input").check(frame)
     if scorer.history is not None:
         frame = HistoryFeatures(scorer.history, where or "input").features(frame)
     return scorer.score(frame, explain=explain, where=f"{where}: " if where else "")
@@ -479,6 +574,8 @@ def score_file(
         scorer = load_scorer(model_uri)
     where = f"--input {input_path}"
     history = HistoryFeatures(scorer.history, where) if scorer.history is not None else None
+    time_spec = getattr(scorer, "metadata", {}).get("time")
+    times = TimeCheck(time_spec, where) if time_spec else None
     total, chunks = iter_chunks(input_path, chunk_rows, scorer)
     writer = _Writer(output_path)
     rows = alerts = n_chunks = 0
@@ -495,6 +592,8 @@ def score_file(
                     )
                 else:
                     t0 = time.perf_counter()
+                    if times is not None:
+                        times.check(chunk)
                     frame = history.features(chunk) if history is not None else chunk
                     t1 = time.perf_counter()
                     out = scorer.score(frame, explain=explain, where=f"{where}: ")
@@ -523,5 +622,8 @@ def score_file(
         history_features=history is not None,
         feature_seconds=feature_seconds,
         model_seconds=model_seconds,
-        warnings=[] if history is None else list(history.warnings),
+        warnings=[
+            *([] if times is None else times.warnings),
+            *([] if history is None else history.warnings),
+        ],
     )

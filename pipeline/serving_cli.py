@@ -14,7 +14,7 @@ import typer
 from models.errors import FraudganError
 from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.console import console, err_console, friendly_errors
-from pipeline.servers import child_env, run_server, serve_command
+from pipeline.servers import check_port_free, child_env, run_server, serve_command
 
 MODEL_HELP = (
     "A model of the MLflow store (models:/NAME@ALIAS, models:/NAME/VERSION) or a local model "
@@ -173,6 +173,7 @@ def serve(
     uri = tracking.setup()
     if not 0 < port < 65536:
         raise FraudganError(f"--port must be between 1 and 65535, found {port}")
+    check_port_free(port)
     console.print(
         f"serving {model} on http://127.0.0.1:{port}/invocations (store {uri}); Ctrl-C stops it"
     )

@@ -28,7 +28,13 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from models.errors import FraudganError
-from pipeline.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI, PROJECT_ROOT, tracking_uri
+from pipeline.config import (
+    DEFAULT_ARTIFACT_ROOT,
+    DEFAULT_TRACKING_URI,
+    PROJECT_ROOT,
+    check_tracking_uri,
+    tracking_uri,
+)
 from pipeline.data.sources import Dataset
 
 log = logging.getLogger(__name__)
@@ -73,9 +79,12 @@ SHARED_VIEW_TAG = "mlflow.sharedViewState."
 
 
 def setup(uri: str | None = None) -> str:
-    """Point MLflow at the store (default: the project's SQLite store) and return its URI."""
+    """Point MLflow at the store (default: the project's SQLite store) and return its URI.
+
+    A `sqlite:///` file or an `http(s)://` MLflow server; anything else is a `ConfigError`
+    (`pipeline.config.check_tracking_uri`)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    uri = uri or tracking_uri()
+    uri = check_tracking_uri(uri or tracking_uri())
     mlflow.set_tracking_uri(uri)
     db = sqlite_path(uri)
     if db is not None:
@@ -429,24 +438,36 @@ def launch_url(base: str, parent_run_id: str, charts: bool = False) -> str:
     return experiment_url(base, experiment, key if stored else None, charts=charts)
 
 
+UI_VIEW = "workflowType=machine_learning"
+"""MLflow 3's UI opens a page in its GenAI view unless the address asks for model training."""
+
+
+def ui_url(base: str, route: str, **params: str) -> str:
+    """The UI address of a route (`experiments/1/runs/abc`) in the model-training view: every
+    link fraudgan prints or writes is built here. `params` are added to the address."""
+    query = UI_VIEW + "".join(f"&{k}={quote(str(v))}" for k, v in params.items())
+    return f"{base.rstrip('/')}/#/{route.strip('/')}?{query}"
+
+
 def run_url(base: str, experiment_id: str, run_id: str) -> str:
     """The UI address of one run's page."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return ui_url(base, f"experiments/{experiment_id}/runs/{run_id}")
+
+
+def artifact_url(base: str, experiment_id: str, run_id: str, path: str) -> str:
+    """The UI address of one artifact of a run (its Artifacts tab, the file shown)."""
+    route = f"experiments/{experiment_id}/runs/{run_id}/artifacts/{quote(path.strip('/'))}"
+    return ui_url(base, route)
 
 
 def experiment_url(
     base: str, experiment_id: str, view: str | None = None, charts: bool = False
 ) -> str:
-    """The UI address of an experiment's run list (model-training view), optionally a shared view.
-
-    MLflow 3 opens an experiment in its GenAI view unless the address asks for `machine_learning`.
-    """
-    url = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
-    if view is not None:
-        url += f"&viewStateShareKey={quote(view)}"
+    """The UI address of an experiment's run list, optionally a shared view, or its charts."""
+    params = {} if view is None else {"viewStateShareKey": view}
     if charts:
-        url += "&compareRunsMode=CHART"
-    return url
+        params["compareRunsMode"] = "CHART"
+    return ui_url(base, f"experiments/{experiment_id}/runs", **params)
 
 
 def latest_parent_run(experiment_name: str | None = None) -> str:
@@ -542,3 +563,43 @@ def latest_complete_parent_run(experiment_name: str | None = None) -> tuple[str,
         + "\nresume one with `fraudgan run CONFIG --resume RUN_ID`, or export one by its id "
         "with --allow-incomplete"
     )
+
+
+def resume_command(parent_run_id: str, config: str = "CONFIG", overrides: list[str] = ()) -> str:
+    """The command that resumes a launch: `fraudgan run CONFIG [--set ...] --resume ID`."""
+    sets = "".join(f" --set {o!r}" if " " in o else f" --set {o}" for o in overrides)
+    return f"fraudgan run {config}{sets} --resume {parent_run_id}"
+
+
+def launch_started_since(experiment_name: str, since_ms: int) -> str | None:
+    """The newest parent run of an experiment started at or after `since_ms` (epoch ms), or None:
+    the launch this process started, when it was interrupted before returning its id."""
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return None
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`{TAG_RUN_TYPE}` = '{RUN_EXPERIMENT}' "
+        f"and attributes.start_time >= {int(since_ms)}",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def close_orphaned_children(parent_run_id: str) -> list[str]:
+    """Mark KILLED the fold runs of a launch still RUNNING (left by a hard kill of the process
+    that ran them), before a resume replaces them; their ids."""
+    closed = []
+    client = MlflowClient()
+    for run in child_runs(parent_run_id):
+        if run.info.status != RunStatus.to_string(RunStatus.RUNNING):
+            continue
+        run_id = run.info.run_id
+        set_tags(run_id, {TAG_ERROR: "left running when its launch was killed; replaced on resume"})
+        retry(lambda r=run_id: client.set_terminated(r, status=KILLED), what="closing a run")
+        closed.append(run_id)
+    if closed:
+        log.info("marked %d child run(s) left running by the killed launch as KILLED", len(closed))
+    return closed

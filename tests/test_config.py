@@ -105,9 +105,26 @@ def test_file_source_needs_path(tmp_path: Path) -> None:
         load_config(bad)
 
 
-def test_relative_data_path_is_anchored_at_project_root() -> None:
+def test_a_relative_data_path_is_read_from_the_yamls_folder_or_with_set_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = load_config("experiments/creditcard.yaml")
     assert cfg.data.resolved_path() == PROJECT_ROOT / "data" / "creditcard.csv"
+    folder = tmp_path / "project" / "experiments"
+    folder.mkdir(parents=True)
+    (folder / "mine.yaml").write_text(
+        "data: {kind: csv, path: ../data/tx.csv, preset: creditcard}\nstrategies: [none]\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(folder / "mine.yaml")
+    assert cfg.data.resolved_path() == tmp_path / "project" / "data" / "tx.csv"
+    assert cfg.data.path == str(tmp_path / "project" / "data" / "tx.csv")  # logged as such
+    cfg = load_config(folder / "mine.yaml", ["data.path=new/tx.csv"])
+    assert cfg.data.resolved_path() == elsewhere / "new" / "tx.csv"
+    cfg = load_config(folder / "mine.yaml", ["data.path=~/tx.csv"])
+    assert cfg.data.resolved_path() == Path.home() / "tx.csv"
 
 
 def test_tests_use_a_temporary_store() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -181,8 +182,9 @@ def test_model_version_says_what_it_is_and_where_it_came_from(store):
     assert f"AUPRC {r.metrics['average_precision']:.4f}" in text
     assert f"a false-positive rate of at most {TARGET_FPR:g}" in text  # the threshold policy
     assert f"{r.threshold:.6g}" in text
-    assert f"/runs/{store.experiment.parent_run_id})" in text  # links the source launch
-    assert f"/runs/{r.run_id})" in text  # and the export run
+    view = "?workflowType=machine_learning)"
+    assert f"/runs/{store.experiment.parent_run_id}{view}" in text  # links the source launch
+    assert f"/runs/{r.run_id}{view}" in text  # and the export run
     assert version.tags[tracking.TAG_THRESHOLD_POLICY] == "fpr"
 
 
@@ -255,3 +257,81 @@ def test_latest_exports_the_newest_complete_experiment_and_refuses_incomplete_on
     exported = export_champion(killed, allow_incomplete=True)
     assert exported.source_run_id == killed
     assert any("1 of its 2 children finished" in w for w in exported.warnings)
+
+
+# --------------------------------------------------------------------------------------------
+# what the MLflow UI shows first
+
+
+def links(markdown: str) -> list[str]:
+    return re.findall(r"\]\(([^)]*)\)", markdown)
+
+
+def test_every_link_fraudgan_writes_keeps_the_model_training_view(store):
+    client = mlflow.MlflowClient()
+    parent = client.get_run(store.experiment.parent_run_id)
+    texts = [parent.data.tags[tracking.TAG_DESCRIPTION]]
+    texts += [
+        r.data.tags[tracking.TAG_DESCRIPTION]
+        for r in tracking.child_runs(parent.info.run_id, tracking.RUN_SUMMARY)
+    ]
+    texts.append(client.get_model_version(MODEL, store.first.version).description)
+    for text in texts:
+        assert links(text), text
+        for link in links(text):
+            assert link.startswith("/#/experiments/"), link
+            assert "?workflowType=machine_learning" in link, link
+    experiment = parent.info.experiment_id
+    assert tracking.run_url("http://h", experiment, "r1") == (
+        f"http://h/#/experiments/{experiment}/runs/r1?workflowType=machine_learning"
+    )
+    assert tracking.artifact_url("", "1", "r1", "comparison/figures/metrics.png") == (
+        "/#/experiments/1/runs/r1/artifacts/comparison/figures/metrics.png"
+        "?workflowType=machine_learning"
+    )
+
+
+def test_the_parent_description_opens_on_the_verdict_a_padded_table_and_error_bars(store):
+    parent_id = store.experiment.parent_run_id
+    text = mlflow.MlflowClient().get_run(parent_id).data.tags[tracking.TAG_DESCRIPTION]
+    lines = text.splitlines()
+    assert lines[0].startswith("**Best: ") and lines[0].endswith("**")
+    assert "metrics with their 95% intervals" in lines[2] and "side by side" in lines[2]
+    for path in ("comparison/figures/metrics.png", "comparison/figures/paired_differences.png"):
+        assert f"/runs/{parent_id}/artifacts/{path}?" in lines[2]
+    table = [line for line in lines if line.startswith("|")]
+    assert len(table) == 2 + len(store.cfg.strategies)
+    assert len({len(line) for line in table}) == 1  # columns line up in the raw text
+    assert all("\u00a0" in cell for cell in table[0].strip("|").split("|"))  # padded cells
+
+
+def test_summary_runs_open_on_the_headline_metric_and_link_the_error_bars(store):
+    parent_id = store.experiment.parent_run_id
+    summaries = tracking.child_runs(parent_id, tracking.RUN_SUMMARY)
+    assert len(summaries) == len(store.cfg.strategies)
+    for run in summaries:
+        m = run.data.metrics
+        # MLflow's "Model metrics" tab lists sections by prefix in ASCII order
+        sections = sorted({key.split("/")[0] for key in m if "/" in key})
+        assert sections[0] == "AUPRC", sections
+        assert m["AUPRC/Mean"] == m["average_precision"]
+        assert m["AUPRC/Mean_CI_lower"] == m["ci_low/average_precision"]
+        assert m["AUPRC/Mean_CI_upper"] == m["ci_high/average_precision"]
+        charts = sorted(k.split("/", 1)[1] for k in m if k.startswith("AUPRC/"))
+        assert charts[:3] == ["Mean", "Mean_CI_lower", "Mean_CI_upper"]
+        text = run.data.tags[tracking.TAG_DESCRIPTION]
+        strategy = run.data.tags[tracking.TAG_STRATEGY]
+        assert text.startswith(f"**{strategy} AUPRC ")
+        assert f"/runs/{parent_id}/artifacts/comparison/figures/metrics.png?" in text
+    smote = [r for r in summaries if r.data.tags[tracking.TAG_STRATEGY] == "smote"][0]
+    assert "AUPRC/diff_vs_baseline" in smote.data.metrics
+
+
+def test_the_registered_model_is_described_and_its_versions_start_in_plain_text(store):
+    client = mlflow.MlflowClient()
+    model = client.get_registered_model(MODEL)
+    assert f"fraudgan score --model models:/{MODEL}@champion" in model.description
+    first = client.get_model_version(MODEL, store.first.version).description.splitlines()[0]
+    assert first.startswith(f"{store.first.strategy}: AUPRC ")
+    assert "validation slice" in first and "policy" in first
+    assert not re.search(r"[*`\[\]]", first)  # shown as written in the versions list

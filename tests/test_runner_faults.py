@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import threading
 
 import mlflow
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -155,6 +157,38 @@ def test_a_tracking_uri_that_is_not_a_database_is_a_clear_error(tmp_path, monkey
     assert not_a_db.read_text() == "these are my notes, not an MLflow store\n"
 
 
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("{tmp}/store", "file store"),
+        ("file://{tmp}/mlruns", "file store"),
+        ("postgresql://me@localhost/mlflow", "through an MLflow server"),
+        ("mysql+pymysql://me@localhost/mlflow", "through an MLflow server"),
+        ("sqlite:/{tmp}/x.db", "three slashes"),
+        ("s3://bucket/mlruns", "does not track to s3"),
+    ],
+)
+def test_an_unsupported_tracking_uri_is_one_line_saying_what_is_supported(
+    tmp_path, monkeypatch, uri, why
+) -> None:
+    uri = uri.format(tmp=tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for args in (["compare", "--latest"], ["run", QUICK, *_sets(TINY)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        lines = [x for x in result.output.splitlines() if x.strip() and "INFO" not in x]
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+        assert f"MLFLOW_TRACKING_URI={uri}: not supported" in lines[0] and why in lines[0]
+        assert "sqlite:///path/to/mlflow.db" in lines[0] and "http(s)://host:port" in lines[0]
+    assert not (tmp_path / "store").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_a_tracking_server_uri_is_accepted_without_contacting_it() -> None:
+    for uri in ("http://127.0.0.1:5000", "https://mlflow.example.org/"):
+        assert tracking.setup(uri) == uri
+        assert mlflow.get_tracking_uri() == uri
+
+
 def test_two_resumes_of_one_parent_do_not_both_rerun_its_children(
     monkeypatch, interrupted_launch
 ) -> None:
@@ -195,3 +229,67 @@ def test_two_resumes_of_one_parent_do_not_both_rerun_its_children(
     assert len(ran) == total - 1  # the children the interrupted launch left, run once
     finished = [c for c in _children(parent_id) if c.info.status == "FINISHED"]
     assert len(finished) == total
+
+
+def test_a_launch_with_few_frauds_per_test_fold_warns_that_its_figures_are_noise(caplog) -> None:
+    from pipeline import report
+
+    y = np.zeros(1000, dtype=np.int8)
+    y[:50] = 1
+    assert report.few_positives_warning(y, [np.arange(0, 500), np.arange(500, 1000)]) is not None
+    assert report.few_positives_warning(y, [np.arange(0, 40), np.arange(20, 60)]) is None
+    cfg = load_config(QUICK, [*TINY, "data.fraud_rate=0.005", "strategies=[none]"])
+    with caplog.at_level(logging.WARNING, logger="pipeline.runner"):
+        runner.run_experiment(cfg)
+    text = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "fraud rows each" in text and "mostly noise" in text
+
+
+def test_a_child_left_running_by_a_hard_kill_is_marked_killed_when_a_resume_replaces_it(
+    interrupted_launch,
+) -> None:
+    cfg = load_config(QUICK, [*TINY, "strategies=[none]"])
+    parent_id = interrupted_launch(cfg, 2)
+    client = mlflow.MlflowClient()
+    # a hard kill (kill -9, a lost machine) ends nothing: the child and its parent stay RUNNING
+    (left,) = [c for c in _children(parent_id) if c.info.status == "KILLED"]
+    client.update_run(left.info.run_id, status="RUNNING")
+    client.update_run(parent_id, status="RUNNING")
+    runner.run_experiment(cfg, resume=parent_id)
+    after = client.get_run(left.info.run_id)
+    assert after.info.status == "KILLED"
+    assert "replaced on resume" in after.data.tags[tracking.TAG_ERROR]
+    assert after.info.end_time is not None
+    statuses = sorted(c.info.status for c in _children(parent_id))
+    assert statuses == ["FINISHED", "FINISHED", "KILLED"]
+
+
+def test_ctrl_c_prints_the_resume_command_and_compare_says_the_launch_is_incomplete(
+    monkeypatch,
+) -> None:
+    original = runner.FoldRunner.run
+    calls = {"n": 0}
+
+    def interrupted(self, name, params):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, name, params)
+
+    monkeypatch.setattr(runner.FoldRunner, "run", interrupted)
+    sets = [*TINY, "strategies=[none, class_weight]"]
+    result = CliRunner().invoke(app, ["run", QUICK, *_sets(sets)])
+    assert result.exit_code == 130, result.output
+    parent_id = tracking.latest_parent_run("quick")
+    text = " ".join(result.output.split())
+    assert f"launch {parent_id} is incomplete" in text
+    command = f"fraudgan run {QUICK} " + " ".join(f"--set {s}" for s in TINY)
+    assert command in text and f"--resume {parent_id}" in text
+    assert "--set 'strategies=[none, class_weight]'" in text
+
+    result = CliRunner().invoke(app, ["compare", "--latest"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"launch {parent_id} is incomplete" in text
+    assert "2 of its 4 children finished" in text and "status is KILLED" in text
+    assert f"fraudgan run CONFIG --resume {parent_id}" in text

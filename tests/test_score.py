@@ -474,3 +474,143 @@ def test_help_says_a_model_folder_is_code():
         result = CliRunner().invoke(app, [command, "--help"])
         text = " ".join(result.output.split())
         assert "pickled Python" in text and "models:/" in text
+
+
+# --------------------------------------------------------------------------------------------
+# times: offsets, units and the range the model was trained on
+
+
+def test_the_exported_scorer_records_the_time_it_was_trained_on(store):
+    spec = store.scorer.metadata["time"]
+    frame = store.prepared.dataset.frame
+    assert spec == {
+        "column": "timestamp",
+        "unit": "datetime",
+        "min": frame["timestamp"].min().isoformat(),
+        "max": frame["timestamp"].max().isoformat(),
+        "offsets": False,
+    }
+
+
+def with_offsets(times: pd.Series, hours: list[int]) -> list[str]:
+    """Each (naive UTC) time written with the offset of `hours` (cycled): same instants."""
+    out = []
+    for k, t in enumerate(times):
+        h = hours[k % len(hours)]
+        local = (t + pd.Timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%S")
+        out.append(local + ("Z" if h == 0 else f"{h:+03d}:00"))
+    return out
+
+
+def test_mixed_utc_offsets_are_scored_as_the_same_instants_in_utc(store, tmp_path):
+    raw = store.raw.copy()
+    raw["timestamp"] = with_offsets(raw["timestamp"], [0, 1])  # "...Z" and "...+01:00"
+    path = tmp_path / "mixed.csv"
+    raw.to_csv(path, index=False)
+    summary = score_file(
+        store.model_uri, path, tmp_path / "o.parquet", chunk_rows=2500, progress=False
+    )
+    np.testing.assert_allclose(
+        read(tmp_path / "o.parquet")[PROBABILITY], store.expected, rtol=0, atol=1e-7
+    )
+    # the model was trained on times without an offset: the file's convention is named
+    assert any("UTC offset" in w and "without an offset" in w for w in summary.warnings)
+
+
+def test_offsets_for_a_model_trained_on_naive_times_are_a_warning_on_the_cli(store, tmp_path):
+    raw = store.raw.iloc[:600].copy()
+    raw["timestamp"] = with_offsets(raw["timestamp"], [5])
+    path = tmp_path / "offset.csv"
+    raw.to_csv(path, index=False)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(path), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 0, text
+    assert "warning:" in text and "'timestamp'" in text and "+05:00" in text
+    assert "trained on times without an offset" in text
+
+
+def seconds_scorer(store, low: float, high: float):
+    """The store's scorer without history features, told it trained on seconds in low..high."""
+    import copy
+
+    scorer = copy.copy(store.scorer)
+    scorer.history = None
+    spec = {"column": "secs", "unit": "seconds", "min": low, "max": high, "offsets": False}
+    scorer.metadata = {**store.scorer.metadata, "time": spec}
+    return scorer
+
+
+def test_epoch_milliseconds_for_a_model_of_epoch_seconds_are_refused(store, tmp_path):
+    rows = model_rows(store, 400).copy()
+    start = 1.7e9
+    scorer = seconds_scorer(store, start, start + 30 * 86_400)
+    rows["secs"] = (start + np.arange(len(rows)) * 60.0) * 1000  # milliseconds
+    path = tmp_path / "ms.csv"
+    rows.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"ms\.csv: time column 'secs' looks like milliseconds"):
+        score_file("unused", path, tmp_path / "o.csv", progress=False, scorer=scorer)
+    assert not (tmp_path / "o.csv").exists()
+    # seconds since the start of the data, trained on 2 days, scored in milliseconds
+    scorer = seconds_scorer(store, 0.0, 172_800.0)
+    rows["secs"] = np.arange(len(rows)) * 400.0 * 1000
+    rows.to_csv(path, index=False)
+    with pytest.raises(DataError, match="looks like milliseconds"):
+        score_file("unused", path, tmp_path / "o.csv", progress=False, scorer=scorer)
+    # ... the other way round
+    scorer = seconds_scorer(store, start * 1000, (start + 30 * 86_400) * 1000)
+    rows["secs"] = start + np.arange(len(rows)) * 60.0
+    rows.to_csv(path, index=False)
+    with pytest.raises(DataError, match="looks like seconds"):
+        score_file("unused", path, tmp_path / "o.csv", progress=False, scorer=scorer)
+
+
+def test_seconds_in_a_plausible_range_are_scored_and_far_ones_warned(store, tmp_path):
+    rows = model_rows(store, 400).copy()
+    start = 1.7e9
+    scorer = seconds_scorer(store, start, start + 30 * 86_400)
+    rows["secs"] = start + 40 * 86_400 + np.arange(len(rows)) * 60.0  # 10 days later: fine
+    path = tmp_path / "s.csv"
+    rows.to_csv(path, index=False)
+    summary = score_file("unused", path, tmp_path / "o.csv", progress=False, scorer=scorer)
+    assert summary.rows == 400 and summary.warnings == []
+    rows["secs"] = 1.0e4 + np.arange(len(rows))  # seconds since some start, not epoch seconds
+    rows.to_csv(path, index=False)
+    summary = score_file(
+        "unused", path, tmp_path / "o2.csv", progress=False, scorer=scorer, overwrite=True
+    )
+    assert any("far outside the range" in w for w in summary.warnings)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_repeated_column_name_is_refused_when_scoring(store, tmp_path, suffix):
+    raw = store.raw.iloc[:300]
+    bogus = pd.DataFrame({"amount": np.full(len(raw), 1e6)})  # the copy that would be used
+    frame = pd.concat([bogus, raw], axis=1)
+    path = tmp_path / f"twice.{suffix}"
+    if suffix == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_arrays(
+            [pa.array(frame.iloc[:, k]) for k in range(frame.shape[1])], names=list(frame.columns)
+        )
+        pq.write_table(table, path)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(path), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2, text
+    assert f"twice.{suffix}" in text and "duplicated column name(s)" in text and "'amount'" in text
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_semicolon_separated_file_gets_a_separator_hint(store, tmp_path):
+    path = tmp_path / "semi.csv"
+    store.raw.iloc[:50].to_csv(path, index=False, sep=";")
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(path), "-o", str(tmp_path / "o.csv")
+    )
+    assert code == 2, text
+    assert "semi.csv" in text and "separated by semicolons (';')" in text

@@ -181,6 +181,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
             proc=proc,
             scorer=scorer,
             rows=rows,
+            model_dir=model_dir,
         )
     finally:
         # normally stopped by the last test; here only when a test failed before it
@@ -281,6 +282,163 @@ def test_null_in_an_integer_column_is_scored_as_missing(server):
     np.testing.assert_allclose(got, server.scorer.score(expected)[PROBABILITY])
 
 
+def test_a_row_shorter_or_longer_than_columns_is_a_400_naming_the_row(server):
+    split = json.loads(server.rows.head(3).to_json(orient="split", index=False))
+    for change, found in ((lambda r: r.pop(2), "has {} value(s)"), (lambda r: r.append(1), "")):
+        data = [list(r) for r in split["data"]]
+        change(data[1])
+        body = {"dataframe_split": {"columns": split["columns"], "data": data}}
+        status, text = post(server.url, json.dumps(body).encode())
+        assert status == 400, text
+        message = json.loads(text)["message"]
+        assert "row 1" in message and found.format(len(data[1])) in message, message
+        assert f"'columns' names {len(split['columns'])}" in message, message
+
+
+def test_a_repeated_column_name_is_a_400_naming_it(server):
+    split = json.loads(server.rows.head(2).to_json(orient="split", index=False))
+    columns = ["amount", *split["columns"]]
+    data = [[999.0, *r] for r in split["data"]]
+    body = {"dataframe_split": {"columns": columns, "data": data}}
+    status, text = post(server.url, json.dumps(body).encode())
+    assert status == 400, text
+    message = json.loads(text)["message"]
+    assert "'amount'" in message and "more than once" in message, message
+
+
+def test_the_scoring_servers_parsing_is_checked_once_loaded(monkeypatch):
+    from mlflow.pyfunc import scoring_server
+
+    from models.scorer.inputs import ScoringInputError
+    from models.scorer.model import guard_scoring_server
+
+    monkeypatch.setattr(
+        scoring_server, "dataframe_from_parsed_json", scoring_server.dataframe_from_parsed_json
+    )
+    guard_scoring_server()
+    guard_scoring_server()  # installed once
+    ok = {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [3, None]]}}
+    assert scoring_server.infer_and_parse_data(ok).shape == (2, 2)
+    short = {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [3]]}}
+    with pytest.raises(ScoringInputError, match="row 1 of 'data' has 1 value"):
+        scoring_server.infer_and_parse_data(short)
+    ragged = {"dataframe_split": {"data": [[1, 2], [3, 4], [5, 6, 7]]}}
+    with pytest.raises(ScoringInputError, match="row 2 of 'data' has 3 value.*row 0 has 2"):
+        scoring_server.infer_and_parse_data(ragged)
+    twice = {"dataframe_split": {"columns": ["a", "a"], "data": [[1, 2]]}}
+    with pytest.raises(ScoringInputError, match=r"\['a'\] appear more than once"):
+        scoring_server.infer_and_parse_data(twice)
+
+
+def wait_gone(pids: set[int], port: int, seconds: float = 30) -> set[int]:
+    """The pids of `pids` still running once they are gone and `port` is free, or at the end."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not pids & set(processes()) and port_is_free(port):
+            break
+        time.sleep(0.2)
+    return pids & set(processes())
+
+
+def kill_9(proc: subprocess.Popen, port: int) -> None:
+    """SIGKILL to the fraudgan process alone: its server must not outlive it."""
+    children = descendants(proc.pid)
+    assert len(children) >= 2, "a server and its own child (mlflow, then uvicorn)"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    left = wait_gone(children, port)
+    try:
+        assert not left, f"processes left running after kill -9: {sorted(left)}"
+        assert port_is_free(port), f"port {port} is still in use after kill -9"
+    finally:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+# A server like `mlflow models serve`: a process that starts another (uvicorn) which holds the
+# port, and ignores the death of its parent.
+FAKE_SERVER = """
+import pathlib, socket, subprocess, sys, time
+port, role, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+if role == "mlflow":
+    subprocess.Popen([sys.executable, __file__, str(port), "uvicorn", ready])
+else:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen()
+    pathlib.Path(ready).write_text("up")
+while True:
+    time.sleep(1)
+"""
+
+
+def test_kill_9_of_a_server_runner_stops_its_server_and_frees_the_port(tmp_path):
+    script, ready, port = tmp_path / "server.py", tmp_path / "ready", free_port()
+    script.write_text(FAKE_SERVER)
+    code = (
+        "import sys; from pipeline.servers import child_env, run_server; "
+        f"run_server([sys.executable, {str(script)!r}, '{port}', 'mlflow', {str(ready)!r}], "
+        "child_env(), 'fake server')"
+    )
+    with (tmp_path / "runner.log").open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None, (tmp_path / "runner.log").read_text()
+            assert time.monotonic() < deadline, "the fake server did not start"
+            time.sleep(0.1)
+        assert not port_is_free(port)
+        kill_9(proc, port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_serve_and_ui_on_a_busy_port_say_so_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "MLmodel").write_text("flavors: {}\n")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for args in (["serve", "--model", str(model)], ["ui"]):
+            result = CliRunner().invoke(app, [*args, "--port", str(port)])
+            assert result.exit_code == 2, result.output
+            lines = [x for x in result.output.splitlines() if x.strip()]
+            assert len(lines) == 1 and f"error: port {port} is in use" in lines[0], result.output
+
+
+@pytest.mark.slow
+def test_kill_9_of_fraudgan_serve_stops_mlflow_and_uvicorn(server, tmp_path):
+    port = free_port()
+    env = child_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    log_path = tmp_path / "serve.log"
+    proc = fraudgan(
+        "serve", "--model", str(server.model_dir), "--port", str(port),
+        cwd=tmp_path, env=env, log_path=log_path,
+    )  # fmt: skip
+    try:
+        wait_until_up(proc, port, log_path)
+        kill_9(proc, port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_sigterm_stops_fraudgan_serve_its_children_and_frees_the_port(server):
     """The last test of the module: it stops the server."""
     stop_with_sigterm(server.proc, server.port)
@@ -293,6 +451,8 @@ def test_sigterm_stops_fraudgan_ui_too(tmp_path):
     proc = fraudgan("ui", "--port", str(port), cwd=tmp_path, env=env, log_path=tmp_path / "ui.log")
     try:
         wait_until_up(proc, port, tmp_path / "ui.log", "/health")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=REQUEST_SECONDS) as r:
+            assert "mlflow.workflowType_v1" in r.read().decode()  # opens in model training
         stop_with_sigterm(proc, port)
     finally:
         if proc.poll() is None:

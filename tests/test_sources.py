@@ -475,3 +475,42 @@ def test_big_ids_and_dropped_columns_are_not_features(tmp_path: Path) -> None:
     df["note"] = 1e308
     loaded = CsvSource(write_csv(tmp_path, df), {**TINY_SCHEMA, "drop": ["note"]}).load()
     assert loaded.n_rows == len(df)
+
+
+def test_mixed_utc_offsets_become_utc(tmp_path: Path) -> None:
+    df = tiny_frame(4)
+    df["t"] = [
+        "2026-01-01T10:00:00Z",
+        "2026-01-01T10:00:00+01:00",
+        "2026-01-01T12:30:00-02:00",
+        "2026-01-01T08:00:00.500+0000",
+    ]
+    ds = CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+    assert ds.frame["t"].dtype == "datetime64[ns]"
+    assert sorted(ds.frame["t"]) == [
+        pd.Timestamp("2026-01-01 08:00:00.5"),
+        pd.Timestamp("2026-01-01 09:00:00"),
+        pd.Timestamp("2026-01-01 10:00:00"),
+        pd.Timestamp("2026-01-01 14:30:00"),
+    ]
+    assert ds.time_offsets
+    assert not CsvSource(write_csv(tmp_path, tiny_frame(4)), TINY_SCHEMA).load().time_offsets
+
+
+def test_times_with_and_without_an_offset_are_refused_naming_rows(tmp_path: Path) -> None:
+    df = tiny_frame(4)
+    df["t"] = ["2026-01-01 10:00:00", "2026-01-01T10:00:00+01:00"] * 2
+    path = write_csv(tmp_path, df)
+    with pytest.raises(DataError) as err:
+        CsvSource(path, TINY_SCHEMA).load()
+    text = str(err.value)
+    assert str(path) in text and "'t'" in text
+    assert "row 1: '2026-01-01T10:00:00+01:00'" in text and "row 0: '2026-01-01 10:00:00'" in text
+
+
+@pytest.mark.parametrize(("sep", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_file_with_another_separator_gets_a_hint(tmp_path: Path, sep: str, name: str) -> None:
+    path = tmp_path / "data.csv"
+    tiny_frame().to_csv(path, index=False, sep=sep)
+    with pytest.raises(DataError, match=f"{path}: the header is one column.*separated by {name}"):
+        CsvSource(path, TINY_SCHEMA).load()

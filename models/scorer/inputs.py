@@ -209,6 +209,41 @@ def as_frame(model_input: Any, where: str) -> pd.DataFrame:
     )
 
 
+def check_split_payload(decoded_input: Any, pandas_orient: str) -> None:
+    """Refuse a REST `dataframe_split` payload that pandas would read wrongly: a row with more or
+    fewer values than `columns` (pandas pads a short row with missing values at the end, so
+    every value after a forgotten one lands in the wrong column) or a column named twice."""
+    if pandas_orient != "split" or not isinstance(decoded_input, Mapping):
+        return
+    columns, data = decoded_input.get("columns"), decoded_input.get("data")
+    if isinstance(columns, list):
+        counts: dict[Any, int] = {}
+        for c in columns:
+            key = c if isinstance(c, str | int | float | bool) or c is None else repr(c)
+            counts[key] = counts.get(key, 0) + 1
+        repeated = [c for c, n in counts.items() if n > 1]
+        if repeated:
+            raise ScoringInputError(
+                f"dataframe_split: column name(s) {repeated} appear more than once in 'columns'; "
+                "name each column once"
+            )
+    if not isinstance(data, list) or not data:
+        return
+    width = len(columns) if isinstance(columns, list) else None
+    for k, row in enumerate(data):
+        if not isinstance(row, list):
+            continue
+        if width is None:
+            width = len(row)
+        elif len(row) != width:
+            named = "'columns' names" if isinstance(columns, list) else "row 0 has"
+            raise ScoringInputError(
+                f"dataframe_split: row {k} of 'data' has {len(row)} value(s) but {named} "
+                f"{width}; give every row one value per column, in the order of 'columns' "
+                "(null for a missing value)"
+            )
+
+
 def plain_rows(values: np.ndarray, categorical: list[str]) -> CleanInput | None:
     """A few rows as one object array (the model's columns: categoricals, then numbers) checked
     by Python per value; None when a value needs the column-wise checks and their messages (text

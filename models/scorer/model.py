@@ -16,7 +16,9 @@ are still checked by MLflow for pyfunc and REST callers: a text value in a numer
 answered by MLflow's message, which names the column; Python callers of the loaded pyfunc pass
 integer columns as floats (`signature_frame`). MLflow drops input that matches no signature
 column (`{"instances": [1, 2, 3]}`), and the frame that reaches the scorer then has none of the
-model's columns: that is an error naming them, never an empty result.
+model's columns: that is an error naming them, never an empty result. MLflow builds the
+DataFrame of a REST payload before the model sees it, so a `dataframe_split` row of the wrong
+length or a repeated column name is refused in the server's parsing (`guard_scoring_server`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from models.scorer.inputs import (
     as_category,
     as_frame,
     as_numeric,
+    check_split_payload,
     plain_rows,
 )
 from models.scorer.layout import Layout, sklearn_owners
@@ -395,10 +398,12 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         return pd.DataFrame(cols)
 
     def load_context(self, context: Any) -> None:
-        """Inside a Spark task, XGBoost uses the task's CPUs (`spark.task.cpus`), not every core."""
+        """Inside a Spark task, XGBoost uses the task's CPUs (`spark.task.cpus`), not every core;
+        inside MLflow's scoring server, REST payloads are checked before pandas reads them."""
         cpus = _spark_task_cpus()
         if cpus is not None:
             self.booster.set_param({"nthread": cpus})
+        guard_scoring_server()
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -478,6 +483,24 @@ def _mlflow_type(dtype: str) -> str:
     if d.startswith("datetime"):
         return "datetime"
     return "string"
+
+
+def guard_scoring_server() -> None:
+    """In a process running MLflow's scoring server (`mlflow models serve`), check each JSON
+    payload with `check_split_payload` before MLflow builds its DataFrame: pandas would pad a
+    short `dataframe_split` row (its values shifted into the wrong columns, answered 200) and a
+    repeated column name fails later with an unrelated error. Elsewhere nothing is changed."""
+    server = sys.modules.get("mlflow.pyfunc.scoring_server")
+    parse = getattr(server, "dataframe_from_parsed_json", None)
+    if parse is None or getattr(parse, "fraudgan_checked", False):
+        return
+
+    def checked(decoded_input: Any, pandas_orient: str, schema: Any = None) -> Any:
+        check_split_payload(decoded_input, pandas_orient)
+        return parse(decoded_input, pandas_orient, schema=schema)
+
+    checked.fraudgan_checked = True  # type: ignore[attr-defined]
+    server.dataframe_from_parsed_json = checked  # type: ignore[union-attr]
 
 
 def _spark_task_cpus() -> int | None:

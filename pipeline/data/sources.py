@@ -8,7 +8,8 @@ parameters raise `ConfigError`.
 
 Type coercions made by validation: the label becomes int8 (from 0/1 numbers, booleans or the texts
 "0"/"1"); a datetime time column becomes timezone-naive datetime64[ns] (timezone-aware values are
-converted to UTC), parsed from text when needed; a seconds time column and the amount column become
+converted to UTC: mixed offsets such as `...Z` and `...+01:00` are fine, a mix of times with and
+without an offset is refused), parsed from text when needed; a seconds time column and the amount column become
 numeric when they hold numbers as text. Numbers are never read as dates (nor dates as seconds), and
 feature columns must fit the model's float32 matrix (no infinities, nothing beyond 3.4e38).
 """
@@ -21,6 +22,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ class Dataset:
     digest: str
     n_duplicates_dropped: int
     source_path: str | None = None
+    time_offsets: bool = False  # the datetime time column's values carried UTC offsets
 
     @property
     def n_rows(self) -> int:
@@ -157,17 +160,40 @@ def coerce_time(
     return _coerce_numeric(s, name, "time (seconds)", where, allow_missing=False)
 
 
+_OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)\s*$")
+
+
+def datetime_offsets(s: pd.Series) -> np.ndarray:
+    """Per value, whether it carries a UTC offset or zone (`...Z`, `...+01:00`, tz-aware)."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.notna().to_numpy()
+    if pd.api.types.is_datetime64_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        return np.zeros(len(s), dtype=bool)
+    text = s.astype(object).where(s.notna(), "").astype(str)
+    return text.str.contains(_OFFSET, regex=True).to_numpy(dtype=bool)
+
+
 def _coerce_datetime(s: pd.Series, name: str, where: str) -> pd.Series:
+    """Dates as timezone-naive datetime64[ns]. Values with an offset (`Z`, `+01:00`, mixed
+    offsets included) are converted to UTC; a column mixing values with and without an offset
+    is refused (the naive ones would need a guessed zone)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert(None)
     if pd.api.types.is_datetime64_dtype(s):
         out = s.astype("datetime64[ns]")
     else:
-        present = s.notna()
-        out = pd.to_datetime(s, errors="coerce")
-        if (out.isna() & present).any():
-            with contextlib.suppress(TypeError, ValueError):
-                out = pd.to_datetime(s, errors="coerce", format="mixed")
+        present = s.notna().to_numpy()
+        offsets = datetime_offsets(s)
+        aware = bool(offsets.any())
+        if aware and not offsets[present].all():
+            naive = s.index[present & ~offsets][0]
+            with_offset = s.index[offsets][0]
+            raise DataError(
+                f"{where}: time column {name!r} mixes times with a UTC offset (e.g. row "
+                f"{with_offset}: {s[with_offset]!r}) and without one (e.g. row {naive}: "
+                f"{s[naive]!r}); give every time with its offset, or none"
+            )
+        out = _parse_dates(s, utc=aware)
         bad = out.isna() & present
         if bad.any():
             raise DataError(
@@ -180,6 +206,16 @@ def _coerce_datetime(s: pd.Series, name: str, where: str) -> pd.Series:
     n_missing = int(out.isna().sum())
     if n_missing:
         raise DataError(f"{where}: time column {name!r} has {n_missing} missing value(s)")
+    return out
+
+
+def _parse_dates(s: pd.Series, *, utc: bool) -> pd.Series:
+    """Text or objects as dates (NaT where unreadable); in UTC with `utc`."""
+    present = s.notna()
+    out = pd.to_datetime(s, errors="coerce", utc=utc)
+    if (out.isna() & present).any():
+        with contextlib.suppress(TypeError, ValueError):
+            out = pd.to_datetime(s, errors="coerce", format="mixed", utc=utc)
     return out
 
 
@@ -291,7 +327,9 @@ def _dataset(raw: pd.DataFrame, schema: Schema, where: str, name: str, path: str
     frame, n_dup = clean_frame(validate_frame(raw, schema, where), schema, where)
     if int(frame[schema.label].sum()) == len(frame):
         raise DataError(f"{where}: after dropping duplicates only positive rows are left")
+    offsets = schema.time is not None and schema.time_unit == "datetime"
     return Dataset(
+        time_offsets=offsets and bool(datetime_offsets(raw[schema.time]).any()),
         frame=frame,
         schema=schema,
         name=name,
@@ -409,27 +447,8 @@ class CsvSource(_FileSource):
 
     kind = "csv"
 
-    def _header(self) -> list[str]:
-        try:
-            with open(self.path, encoding="utf-8-sig", newline="") as fh:
-                first = fh.readline()
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{self.path}: cannot read as CSV (not UTF-8 text: {exc.reason})"
-            ) from None
-        except OSError as exc:
-            raise DataError(f"{self.path}: cannot read the file ({_reason(exc)})") from None
-        if not first.strip():
-            raise DataError(f"{self.path}: the first line (the header) is empty")
-        return next(csv.reader(io.StringIO(first)))
-
     def _read(self) -> pd.DataFrame:
-        header = self._header()
-        dups = sorted(name for name, n in Counter(header).items() if n > 1)
-        if dups:
-            raise DataError(
-                f"{self.path}: duplicated column name(s) in the header: {_listing(dups)}"
-            )
+        csv_header(self.path, str(self.path))
         try:
             return pd.read_csv(self.path, low_memory=False)
         except (
@@ -441,6 +460,41 @@ class CsvSource(_FileSource):
             raise DataError(f"{self.path}: cannot read as CSV ({_reason(exc)})") from None
         except OSError as exc:
             raise DataError(f"{self.path}: cannot read the file ({_reason(exc)})") from None
+
+
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def csv_header(path: Path, where: str) -> list[str]:
+    """The column names of a comma-separated file's header line, checked.
+
+    `DataError` (naming `where`) when the file cannot be read as UTF-8, the header is empty,
+    names a column twice (pandas would rename the second copy silently), or is one column
+    holding semicolons, tabs or vertical bars (a file separated by another character).
+    """
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason})") from None
+    except OSError as exc:
+        raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
+    if not first.strip():
+        raise DataError(f"{where}: the first line (the header) is empty")
+    header = next(csv.reader(io.StringIO(first)))
+    if len(header) == 1:
+        for sep, name in _OTHER_SEPARATORS.items():
+            if header[0].count(sep) >= 1:
+                raise DataError(
+                    f"{where}: the header is one column, {_listing(header)}: the file seems to "
+                    f"be separated by {name} ({sep!r}), and fraudgan reads comma-separated "
+                    f"files. Convert it, e.g. pandas.read_csv(path, sep={sep!r})"
+                    ".to_csv(new_path, index=False), or write it as Parquet"
+                )
+    dups = sorted(name for name, n in Counter(header).items() if n > 1)
+    if dups:
+        raise DataError(f"{where}: duplicated column name(s) in the header: {_listing(dups)}")
+    return header
 
 
 class ParquetSource(_FileSource):

@@ -30,6 +30,7 @@ from pipeline.report.figures import comparison_figures, png_base64, save_figures
 from pipeline.report.metrics import (
     TREES,
     difference_range,
+    few_positives_warning,
     lower_is_better,
     metric_label,
     metric_range,
@@ -62,6 +63,7 @@ __all__ = [
     "compare",
     "comparison_figures",
     "difference_range",
+    "few_positives_warning",
     "format_p",
     "holm",
     "lower_is_better",

@@ -406,6 +406,10 @@ class Comparison:
             parts.append("Strategies with n=1 have no confidence interval or test.")
         return " ".join(parts)
 
+    def strategy_sentence(self, strategy: str, *, digits: int = 3) -> str:
+        """One strategy's verdict: its mean and interval, and its paired tests."""
+        return self._strategy_sentence(self.row(strategy), digits)
+
     def _strategy_sentence(self, r: pd.Series, digits: int) -> str:
         m = self.metric
         # The mean lies in the metric's range, so the interval clipped to it keeps its coverage.

@@ -43,3 +43,22 @@ def finite(x: Any) -> bool:
         return bool(np.isfinite(float(x)))
     except (TypeError, ValueError):
         return False
+
+
+MIN_TEST_POSITIVES = 20
+"""Fewer fraud rows than this in a test fold, and its figures are mostly noise."""
+
+
+def few_positives_warning(y: np.ndarray, tests: list[np.ndarray]) -> str | None:
+    """The warning for a launch whose test folds (row indices into `y`) hold fewer than
+    `MIN_TEST_POSITIVES` fraud rows each, or None."""
+    counts = [int(np.asarray(y)[t].sum()) for t in tests]
+    if not counts or min(counts) >= MIN_TEST_POSITIVES:
+        return None
+    return (
+        f"the test folds hold only {min(counts)}-{max(counts)} fraud rows each (fewer than "
+        f"{MIN_TEST_POSITIVES} in {sum(c < MIN_TEST_POSITIVES for c in counts)} of {len(counts)} "
+        "folds): one fraud more or less found moves AUPRC by several points, so the figures of "
+        "this launch are mostly noise. Use more data or a higher fraud share, fewer folds "
+        "(split.n_splits), or longer test windows (split.test_days)"
+    )
