@@ -587,7 +587,8 @@ def generate_on_executors(spark: Any, sampler: Any, chunk_rows: int = GAN_CHUNK_
             "engine: spark generates the GAN's rows on the executors without filtering them; "
             "set filter_realism and filter_easy to 0 or use engine: local"
         )
-    with tempfile.TemporaryDirectory() as tmp:
+    # the saved generator is the checkpoint the sampler draws from (a saved GAN keeps no other)
+    with tempfile.TemporaryDirectory() as tmp, synth.generator_of(sampler.epoch_):
         synth.save(tmp)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as zf:
@@ -595,6 +596,7 @@ def generate_on_executors(spark: Any, sampler: Any, chunk_rows: int = GAN_CHUNK_
                 zf.write(f, f.name)
     shell = pickle.loads(pickle.dumps(sampler))  # the sampler without its Keras model
     shell.synthesizer_ = None
+    shell.checkpoint = None  # the kept generator
     payload = spark.sparkContext.broadcast((pickle.dumps(shell), buffer.getvalue()))
     chunks = [(float(cls), n, seed) for cls, n, seed in chunk_plan(sampler, chunk_rows)]
     probe = sampler.sample_block(1, chunks[0][0], 0)

@@ -27,6 +27,7 @@ def test_python_warnings_go_to_the_log_file(tmp_path, capsys):
     log = tmp_path / "fraudgan.log"
     chatter = logging.getLogger("py.warnings")
     saved = chatter.handlers[:], chatter.propagate
+    logging.captureWarnings(False)  # an earlier test in this process may have captured them
     try:
         route_chatter(log)
         with warnings.catch_warnings():

@@ -238,7 +238,16 @@ def test_a_launch_with_few_frauds_per_test_fold_warns_that_its_figures_are_noise
     y[:50] = 1
     assert report.few_positives_warning(y, [np.arange(0, 500), np.arange(500, 1000)]) is not None
     assert report.few_positives_warning(y, [np.arange(0, 40), np.arange(20, 60)]) is None
-    cfg = load_config(QUICK, [*TINY, "data.fraud_rate=0.005", "strategies=[none]"])
+    cfg = load_config(
+        QUICK,
+        [
+            *TINY,
+            "data.fraud_rate=0.005",
+            "strategies=[none]",
+            "validation.windows=1",
+            "validation.fraction=0.4",
+        ],
+    )
     with caplog.at_level(logging.WARNING, logger="pipeline.runner"):
         runner.run_experiment(cfg)
     text = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

@@ -221,7 +221,12 @@ def test_gan_training_rows_keep_every_fraud_row_and_cap_the_rest():
 GAN_TINY = {"sampling_strategy": 0.2, "epochs": 3, "steps_per_epoch": 5, "eval_every": 0}
 
 
-def test_gan_rows_generated_on_executors_are_the_drivers_draws(spark):
+@pytest.mark.parametrize(
+    "drawn_from",
+    [{}, {"eval_every": 1, "select": "last", "checkpoint": 0.34}],
+    ids=["kept generator", "an earlier checkpoint"],
+)
+def test_gan_rows_generated_on_executors_are_the_drivers_draws(spark, drawn_from):
     from models.gan import CGANOverSampler
 
     rng = np.random.default_rng(0)
@@ -233,9 +238,11 @@ def test_gan_rows_generated_on_executors_are_the_drivers_draws(spark):
             "channel": rng.choice(["atm", "online", "pos"], 600),
         }
     )
-    y = (rng.random(600) < 0.1).astype(int)
-    sampler = CGANOverSampler(random_state=0, **GAN_TINY)
+    y = (rng.random(600) < 0.3).astype(int)  # enough fraud rows to hold some out for the tests
+    sampler = CGANOverSampler(random_state=0, **{**GAN_TINY, **drawn_from})
     sampler.fit_synthesizer(X, y, {1: 95})
+    if drawn_from:  # a checkpoint other than the kept generator, which a saved GAN lacks
+        assert sampler.epoch_ == 1 != sampler.synthesizer_.best_epoch_
     rows = generate_on_executors(spark, sampler, chunk_rows=40).toPandas()
     plan = chunk_plan(sampler, 40)
     assert [n for _, n, _ in plan] == [40, 40, 15]

@@ -19,6 +19,7 @@ The pieces (CTGAN's layout, Keras 3's idioms):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -27,7 +28,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -402,8 +403,17 @@ class CGANSynthesizer:
             raise DataError("the GAN is conditioned on clusters, not on a column's value")
         k = self._class_index(label)
         rng = np.random.default_rng(seed) if seed is not None else self._sample_rng
-        if epoch is None or epoch == self.best_epoch_:
+        with self.generator_of(epoch):
             return self._generate(int(n), k, condition_value, rng)
+
+    @contextlib.contextmanager
+    def generator_of(self, epoch: int | None) -> Iterator[None]:
+        """Within the block, `generator_` holds the weights of checkpoint `epoch` (None or
+        `best_epoch_`: the kept generator, unchanged)."""
+        self._check_fitted()
+        if epoch is None or epoch == self.best_epoch_:
+            yield
+            return
         if epoch not in self.checkpoint_epochs_:
             raise DataError(
                 f"no generator of epoch {epoch} is kept; checkpoints: {self.checkpoint_epochs_}"
@@ -411,7 +421,7 @@ class CGANSynthesizer:
         kept = self.generator_.get_weights()
         self.generator_.set_weights(self._weights_by_epoch[epoch])
         try:
-            return self._generate(int(n), k, condition_value, rng)
+            yield
         finally:
             self.generator_.set_weights(kept)
 
