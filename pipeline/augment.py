@@ -32,7 +32,9 @@ steps aside (its search space names what it searches; an unset share is
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -281,7 +283,21 @@ def fit_choosing(runner: Any, name: str, params: dict[str, Any]) -> tuple[Any, C
     base = {k: v for k, v in params.items() if k != CHOOSE}
     ctx = runner.ctx
     ratio = ctx.n_positive / max(ctx.n_negative, 1)
-    fitted, choice = choose(lambda p: runner.fit(name, {**base, **p}, {}), grid, ratio=ratio)
+    start = time.perf_counter()
+    candidates: list[Any] = []
+
+    def fit(p: dict[str, Any]) -> Any:
+        candidates.append(runner.fit(name, {**base, **p}, {}))
+        return candidates[-1]
+
+    fitted, choice = choose(fit, grid, ratio=ratio)
+    # the choice costs every candidate's fit (the GAN's training in the first that drew from it),
+    # whichever is kept: share 0 is the cached fit of no resampling
+    fitted = dataclasses.replace(
+        fitted,
+        fit_seconds=time.perf_counter() - start,
+        resample_seconds=sum(c.resample_seconds for c in candidates),
+    )
     log.info("%s fold %d seed %d chose %s", name, runner.fold.fold, runner.fold.seed, choice.text())
     return fitted, choice
 

@@ -154,13 +154,42 @@ def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) 
     candidate = {"sampling_strategy": round(ratio + 0.2, 6), "synthetic_weight": 0.5}
     assert [p for p, _ in choice.tried] == [{"sampling_strategy": 0}, candidate]
     assert choice.tried[0][1] == none.val_aps  # share 0 is the `none` fit, fitted once
-    step = runner.fit("ros", candidate, {}).pipe
+    ros = runner.fit("ros", candidate, {})
+    step = ros.pipe
     weights = step.named_steps["sampler"].sample_weight_
     n_added = step.named_steps["sampler"].n_added_
     assert n_added > 0 and (weights[-n_added:] == 0.5).all() and (weights[:-n_added] == 1).all()
     result = runner.run("ros", cfg.strategies["ros"])
     assert result.metrics["choice_share"] in (0.0, 0.2)
     assert result.params["choice"] == choice.text()
+
+
+def test_the_choice_costs_every_candidate_even_when_share_0_is_kept() -> None:
+    from types import SimpleNamespace
+
+    @dataclass
+    class Timed:
+        val_aps: tuple[float, ...]
+        fit_seconds: float
+        resample_seconds: float
+
+    fitted: list[Timed] = []
+
+    class Runner:
+        ctx = SimpleNamespace(n_positive=10, n_negative=1000)
+        fold = SimpleNamespace(fold=0, seed=0)
+
+        def fit(self, name: str, params: dict, tuned: dict) -> Timed:
+            if params.get(augment.SHARE) == 0:  # no synthetic rows: the cached `none` fit
+                fitted.append(Timed(tuple(BASE), 0.0, 0.0))
+            else:  # synthetic rows that change nothing, after 2 s of resampling (a GAN's)
+                fitted.append(Timed(tuple(BASE), 3.0, 2.0))
+            return fitted[-1]
+
+    chosen, choice = augment.fit_choosing(Runner(), "cgan", {augment.CHOOSE: True})
+    assert choice.share == 0 and len(fitted) == 4  # share 0 and the three others
+    assert chosen.val_aps == tuple(BASE)
+    assert chosen.resample_seconds == pytest.approx(3 * 2.0)
 
 
 def test_timed_sampler_weighs_appended_rows() -> None:

@@ -558,3 +558,7 @@ def test_not_significant_comes_with_the_detectable_difference(tmp_path):
     assert again.correction == nb(0.5)
     assert again.row("cgan")["vs_baseline_mde"] == pytest.approx(mde)
     assert again.notes() == c.notes()
+    # `threshold` scores as `none` on every fold: no detectable difference to state, but that
+    same = [n for n in c.notes() if n.startswith("Identical to none")]
+    assert same == ["Identical to none on every (fold, seed) (the same predictions): threshold."]
+    assert not any("threshold 0.000" in n for n in c.notes())

@@ -194,11 +194,10 @@ class Comparison:
         for vs in (VS_BASELINE, VS_REFERENCE):
             verdicts = self.table.get(f"{vs}_verdict", pd.Series(dtype=object)).astype(str)
             unsure = self.table[verdicts.str.startswith("not significant")]
-            mdes = [
-                f"{r['strategy']} {r[f'{vs}_mde']:.3f}"
-                for _, r in unsure.iterrows()
-                if finite(r.get(f"{vs}_mde", math.nan))
-            ]
+            mde = unsure.get(f"{vs}_mde", pd.Series(math.nan, index=unsure.index)).astype(float)
+            names = unsure["strategy"].astype(str)
+            mdes = [f"{n} {m:.3f}" for n, m in zip(names, mde, strict=True) if m > 0]
+            same = [n for n, m in zip(names, mde, strict=True) if m == 0]
             if mdes:
                 lines.append(
                     f"Not significant vs {self.ref_name(vs)}: the smallest |Δ| each test could "
@@ -206,6 +205,11 @@ class Comparison:
                     f"adjustment, the paired differences' standard error as above): "
                     + ", ".join(mdes)
                     + "."
+                )
+            if same:
+                lines.append(
+                    f"Identical to {self.ref_name(vs)} on every (fold, seed) (the same "
+                    f"predictions): {', '.join(same)}."
                 )
         return lines
 
