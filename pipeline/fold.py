@@ -170,6 +170,7 @@ class FoldRunner:
         self.X_train, self.y_train = X.iloc[fold.train], prepared.y[fold.train]
         self.cardinalities = category_cardinalities(self.X_train, prepared.categorical)
         self._fits: dict[Any, _Fitted] = {}
+        self._refits: dict[str, tuple[Any, float, dict[str, float]]] = {}  # pipe, seconds, stats
         self.gains: dict[str, Gain] = {}  # per strategy: the tuned setting's gain over the untuned
         n_pos = int(self.y_fit.sum())
         self.ctx = StrategyContext(
@@ -267,23 +268,23 @@ class FoldRunner:
         strategy drawing from the fold's GAN)."""
         if not self.cfg.validation.refit or fitted.refitted:
             return fitted
-        key = ("refit", repr(fitted.pipe.get_params(deep=True)))
-        if key in self._fits:
-            return dataclasses.replace(self._fits[key], strategy=fitted.strategy)
-        pipe = for_refit(fitted.pipe, trees=fitted.trees)
-        start = time.perf_counter()
-        self._fit_engine(pipe, self.X_train, self.y_train)
-        seconds = time.perf_counter() - start
-        refit = dataclasses.replace(
+        key = repr(fitted.pipe.get_params(deep=True))
+        if key not in self._refits:
+            pipe = for_refit(fitted.pipe, trees=fitted.trees)
+            start = time.perf_counter()
+            self._fit_engine(pipe, self.X_train, self.y_train)
+            self._refits[key] = (pipe, time.perf_counter() - start, sampler_stats(pipe))
+        pipe, seconds, stats = self._refits[key]
+        # a refit shared with another strategy (`threshold` and `none`; a choice that kept share
+        # 0) is fitted once; each keeps the seconds of its own selection fits
+        return dataclasses.replace(
             fitted,
             pipe=pipe,
             selection_pipe=fitted.pipe,
             fit_seconds=fitted.fit_seconds + seconds,
-            resample_seconds=fitted.resample_seconds + sampler_stats(pipe)["resample_seconds"],
+            resample_seconds=fitted.resample_seconds + stats["resample_seconds"],
             refit_seconds=seconds,
         )
-        self._fits[key] = refit
-        return refit
 
     def threshold(self, fitted: _Fitted) -> float:
         """The decision threshold chosen by the YAML's policy on the windows' pooled predictions."""
