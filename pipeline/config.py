@@ -195,7 +195,7 @@ class ValidationConfig(_Strict):
     recent ones, each fitted on the rows before it less `gap_days`; without, disjoint
     stratified parts, each fitted on every other row. One window is the single validation
     slice of earlier versions. A tuned setting replaces the untuned one only when its gain
-    exceeds one standard error of the per-window differences.
+    passes a one-sided paired t-test at 10 % over the windows (`pipeline.selection.Gain`).
 
     In each window the number of boosting rounds is the one with the best moving average (over
     `smoothing_fraction` of `classifier.n_estimators` rounds) of the validation AUPRC, never

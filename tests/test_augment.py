@@ -161,6 +161,7 @@ def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) 
     assert n_added > 0 and (weights[-n_added:] == 0.5).all() and (weights[:-n_added] == 1).all()
     result = runner.run("ros", cfg.strategies["ros"])
     assert result.metrics["choice_share"] in (0.0, 0.2)
+    assert result.params["choice"] == choice.text()
     # no gain is clear: share 0 is kept, the `none` model scored, and the child's seconds are
     # still its choice's (its refit is `none`'s, fitted once)
     monkeypatch.setattr(augment, "paired_gain", lambda a, b: augment.Gain(0.0, 1.0, len(a)))
@@ -170,7 +171,6 @@ def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) 
     assert kept.metrics["choice_share"] == 0.0
     assert kept.metrics["average_precision"] == plain.metrics["average_precision"]
     assert kept.metrics["resample_seconds"] > plain.metrics["resample_seconds"]
-    assert result.params["choice"] == choice.text()
 
 
 def test_the_choice_costs_every_candidate_even_when_share_0_is_kept() -> None:
