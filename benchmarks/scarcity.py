@@ -36,7 +36,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import shlex
 import sys
 import tempfile
@@ -59,6 +58,7 @@ from benchmarks.suite import (  # noqa: E402
     error_text,
     mlflow_store,
     parse_gan,
+    quiet_benchmark,
     subsample,
 )
 from benchmarks.suite import strategy_params as suite_share  # noqa: E402
@@ -487,10 +487,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("pipeline", "models", "mlflow", "alembic", "absl"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    os.environ.setdefault("OMP_NUM_THREADS", str(XGB_THREADS))
+    quiet_benchmark()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         if args.report:

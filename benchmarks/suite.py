@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -137,17 +138,7 @@ def subsample(table: SuiteTable, max_rows: int | None) -> SuiteTable:
     kept = np.sort(np.r_[minority, rng.choice(majority, keep_major, replace=False)])
     frame = table.frame.iloc[kept].reset_index(drop=True)
     info = {**table.info, "rows_used": len(frame), "minority_used": int(len(minority))}
-    return SuiteTable(
-        name=table.name,
-        frame=frame,
-        schema=table.schema,
-        numeric=table.numeric,
-        categorical=table.categorical,
-        rules=table.rules,
-        split=table.split,
-        info=info,
-        features=table.features,
-    )
+    return dataclasses.replace(table, frame=frame, info=info)
 
 
 def folds_of(table: SuiteTable, n_folds: int, seeds: Sequence[int]) -> list[Any]:
@@ -938,11 +929,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def quiet_benchmark() -> None:
+    """A long benchmark's console: its own progress lines, only the errors of the libraries and of
+    the pipeline it drives, and XGBoost's threads set for 2 cores unless the caller set them."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("pipeline", "models", "mlflow", "alembic", "absl"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("OMP_NUM_THREADS", str(XGB_THREADS))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    quiet_benchmark()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         if args.merge:
