@@ -197,14 +197,15 @@ class Gain:
         return self.mean > self.bar
 
     def __str__(self) -> str:
-        noise = (
-            "no noise estimate from one window"
-            if not math.isfinite(self.bar)
-            else f"the noise bar {self.bar:.4f}, {self.bar / self.standard_error:.2f} standard "
-            f"errors of {self.standard_error:.4f}"
-            if self.standard_error > 0
-            else "no spread between the windows"
-        )
+        if not math.isfinite(self.bar):
+            noise = "no noise estimate from one window"
+        elif self.standard_error == 0:
+            noise = "no spread between the windows"
+        else:
+            noise = (
+                f"the noise bar {self.bar:.4f}, {self.bar / self.standard_error:.2f} standard "
+                f"errors of {self.standard_error:.4f}"
+            )
         return f"{self.mean:+.4f} over {self.windows} window(s) ({noise})"
 
 
