@@ -104,7 +104,7 @@ def test_noise_rule_keeps_the_default_within_noise_and_takes_a_clear_gain() -> N
     assert clear.clear
     assert not paired_gain([0.39, 0.49, 0.29], default).clear  # a clear loss
     assert paired_gain([0.45], [0.40]).clear  # one window: no noise estimate
-    # +0.03, -0.005, +0.02: 1.44 standard errors, which noise passes about one time in eight
+    # +0.03, -0.005, +0.02: 1.44 standard errors, which noise passes about one time in seven
     # (one-sided t, 2 degrees of freedom); the rule asks for t(0.9, 2) = 1.886
     loose = paired_gain([0.43, 0.495, 0.32], default)
     assert loose.mean / loose.standard_error == pytest.approx(1.441, abs=1e-3)
