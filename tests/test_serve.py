@@ -118,26 +118,36 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def wait_gone(pids: set[int], port: int, seconds: float = 30) -> set[int]:
+    """The pids of `pids` still running once they are gone and `port` is free, or at the end."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not pids & set(processes()) and port_is_free(port):
+            break
+        time.sleep(0.2)
+    return pids & set(processes())
+
+
+def assert_stopped(children: set[int], port: int, after: str) -> None:
+    """Every pid of `children` gone and `port` free once the server's parent got `after`; what is
+    left running is killed, so that a failure does not leak servers."""
+    left = wait_gone(children, port)
+    try:
+        assert not left, f"processes left running after {after}: {sorted(left)}"
+        assert port_is_free(port), f"port {port} is still in use after {after}"
+    finally:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def stop_with_sigterm(proc: subprocess.Popen, port: int) -> None:
     """SIGTERM to `fraudgan` alone (as `kill -TERM PID` does): it must stop its whole server."""
     children = descendants(proc.pid)
     assert children, "the server runs in child processes of fraudgan"
     os.kill(proc.pid, signal.SIGTERM)
     proc.wait(timeout=60)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        left = children & set(processes())
-        if not left and port_is_free(port):
-            break
-        time.sleep(0.3)
-    left = children & set(processes())
-    try:
-        assert not left, f"processes left running after SIGTERM: {sorted(left)}"
-        assert port_is_free(port), f"port {port} is still in use after SIGTERM"
-    finally:
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    assert_stopped(children, port, "SIGTERM")
 
 
 @pytest.fixture(scope="module")
@@ -330,30 +340,13 @@ def test_the_scoring_servers_parsing_is_checked_once_loaded(monkeypatch):
         scoring_server.infer_and_parse_data(twice)
 
 
-def wait_gone(pids: set[int], port: int, seconds: float = 30) -> set[int]:
-    """The pids of `pids` still running once they are gone and `port` is free, or at the end."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not pids & set(processes()) and port_is_free(port):
-            break
-        time.sleep(0.2)
-    return pids & set(processes())
-
-
 def kill_9(proc: subprocess.Popen, port: int) -> None:
     """SIGKILL to the fraudgan process alone: its server must not outlive it."""
     children = descendants(proc.pid)
     assert len(children) >= 2, "a server and its own child (mlflow, then uvicorn)"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    left = wait_gone(children, port)
-    try:
-        assert not left, f"processes left running after kill -9: {sorted(left)}"
-        assert port_is_free(port), f"port {port} is still in use after kill -9"
-    finally:
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    assert_stopped(children, port, "kill -9")
 
 
 # A server like `mlflow models serve`: a process that starts another (uvicorn) which holds the
