@@ -91,6 +91,7 @@ class Choice:
     gain: Gain | None  # of the chosen setting over share 0 (None: share 0 not in the grid)
     tried: list[tuple[dict[str, Any], tuple[float, ...]]] = field(default_factory=list)
     ratio: float = 0.0  # the fold's own minority/majority ratio
+    fits: list[Any] = field(default_factory=list, repr=False, compare=False)  # as `tried`
 
     @property
     def params(self) -> dict[str, Any]:
@@ -270,6 +271,7 @@ def choose(
         gain=gain,
         tried=tried,
         ratio=ratio,
+        fits=list(fits.values()),
     )
     return chosen, choice
 

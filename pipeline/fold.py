@@ -399,6 +399,17 @@ class FoldRunner:
                 tests = ("c2st_epoch", "c2st_auc")
                 gan_history |= {k: chosen_by.history_[k] for k in tests if k in chosen_by.history_}
             metrics.update(gan_metrics(synthesizer, sampler_step.sampler))
+        elif choice is not None:
+            # share 0 kept: the fold's GAN trained all the same; say how real its rows were
+            unused = next((f for f in choice.fits if _synthesizer(f.pipe) is not None), None)
+            if unused is not None:
+                synthesizer = _synthesizer(unused.pipe)
+                gan_history = dict(synthesizer.history_)
+                metrics.update(gan_metrics(synthesizer))
+                appended = getattr(unused.pipe.named_steps["sampler"], "appended_", None)
+                if appended is not None:
+                    quality = gan_quality(self, unused, appended)
+                    metrics.update(quality.metrics)
         if untuned is not None:
             metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
         if name in self.gains:
@@ -490,17 +501,21 @@ def log_child(result: ChildResult, run_id: str) -> None:
         tracking.retry(lambda: client.log_batch(run_id, metrics=metrics), what="logging history")
 
 
-def gan_metrics(synthesizer: Any, sampler: Any) -> dict[str, float]:
-    """What a GAN child logs about its generator: training, selection, filtering."""
+def gan_metrics(synthesizer: Any, sampler: Any = None) -> dict[str, float]:
+    """What a GAN child logs about its generator: training and selection, and with the `sampler`
+    that drew the rows the scored model used, the epoch drawn from and the rows kept by filters."""
     out = {
         "gan_best_epoch": float(synthesizer.best_epoch_),
-        "gan_epoch_used": float(sampler.epoch_),
         "gan_epochs_run": float(synthesizer.epochs_run_),
         "gan_train_seconds": float(synthesizer.train_seconds_),
         "gan_rows_per_second": float(synthesizer.rows_per_second_),
-        "gan_generated": float(sampler.n_generated_),
-        "gan_kept": float(sampler.n_kept_),
     }
+    if sampler is not None:
+        out |= {
+            "gan_epoch_used": float(sampler.epoch_),
+            "gan_generated": float(sampler.n_generated_),
+            "gan_kept": float(sampler.n_kept_),
+        }
     if synthesizer.c2st_auc_ is not None:
         out["gan_selected_c2st_auc"] = float(synthesizer.c2st_auc_)
     return out

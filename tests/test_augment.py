@@ -173,6 +173,37 @@ def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) 
     assert kept.metrics["resample_seconds"] > plain.metrics["resample_seconds"]
 
 
+def test_a_gan_that_kept_share_0_still_reports_how_real_its_rows_were(monkeypatch) -> None:
+    from pipeline.fold import FoldRunner
+    from pipeline.runner import prepare
+
+    cfg = load_config(
+        QUICK,
+        [
+            "data.rows=3600",
+            "data.fraud_rate=0.1",
+            "classifier.n_estimators=15",
+            "strategies={none: {}, cgan: {choose: {share: [0, 0.2]}, epochs: 2, "
+            "steps_per_epoch: 5, eval_every: 1}}",
+        ],
+    )
+    prepared = prepare(cfg)
+    monkeypatch.setattr(augment, "paired_gain", lambda a, b: augment.Gain(0.0, 1.0, len(a)))
+    runner = FoldRunner(cfg, prepared, prepared.folds[0])
+    plain = runner.run("none", {})
+    kept = runner.run("cgan", cfg.strategies["cgan"])
+    assert kept.metrics["choice_share"] == 0.0
+    assert kept.metrics["average_precision"] == plain.metrics["average_precision"]
+    # the GAN trained for the choice: its training, its tests and its rows' realism are logged
+    assert kept.metrics["gan_train_seconds"] > 0
+    assert 0.0 <= kept.metrics["gan_selected_c2st_auc"] <= 1.0
+    assert 0.0 <= kept.metrics["quality_c2st_auc"] <= 1.0
+    assert len(kept.gan_history["d_loss"]) == 2 and kept.gan_history["c2st_auc"]
+    # but nothing that would say the scored model drew rows from it
+    assert not {"gan_generated", "gan_kept", "gan_epoch_used"} & set(kept.metrics)
+    assert kept.quality is not None and plain.quality is None
+
+
 def test_the_choice_costs_every_candidate_even_when_share_0_is_kept() -> None:
     from types import SimpleNamespace
 
