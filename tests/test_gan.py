@@ -103,6 +103,7 @@ LEARN = CGANConfig(
     pac=5,
     critic_steps=1,
     dropout=0.5,
+    learning_rate=5e-4,
     eval_every=0,
     continuous="modes",
     max_modes=3,
