@@ -140,11 +140,11 @@ def _correlated_heavy_tailed_minority(seed: int = 0) -> pd.DataFrame:
 
 def test_the_default_design_learns_a_correlated_heavy_tailed_minority():
     # the defaults' encoding and critic (normal scores; an unpacked critic without dropout, three
-    # critic steps per generator step) at a 400-step budget
+    # critic steps per generator step, the default learning rate) at an 800-step budget
     data = _correlated_heavy_tailed_minority()
     real = data[data["y"] == 1][["a", "b", "c"]].reset_index(drop=True)
     cfg = CGANConfig(
-        epochs=4,
+        epochs=8,
         batch_size=100,
         noise_dim=8,
         generator_dim=(32, 32),
@@ -153,7 +153,7 @@ def test_the_default_design_learns_a_correlated_heavy_tailed_minority():
     )
     assert (cfg.continuous, cfg.pac, cfg.critic_steps, cfg.dropout) == ("quantile", 1, 3, 0.0)
     trained = CGANSynthesizer(cfg, random_state=0).fit(data, "y")
-    assert trained.steps_run_ == 400
+    assert trained.steps_run_ == 800
     fake = trained.sample(len(real), label=1.0, seed=1)[["a", "b", "c"]]
     untrained = CGANSynthesizer(cfg, random_state=0, epochs=1, steps_per_epoch=1).fit(data, "y")
     baseline = c2st_auc(real, untrained.sample(len(real), label=1.0, seed=1)[["a", "b", "c"]])
