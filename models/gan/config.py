@@ -40,7 +40,7 @@ class CGANConfig:
     critic_dim: tuple[int, ...] = (128, 128)
     pac: int = 1
     critic_steps: int = 3
-    learning_rate: float = 2e-4  # Adam (both networks); 5e-4 until 8e384f1: suite_ablation_lr5e-4.md
+    learning_rate: float = 2e-4  # Adam, both networks (5e-4 until 8e384f1)
     gp_weight: float = 10.0
     dropout: float = 0.0
     tau: float = 0.2
