@@ -133,21 +133,25 @@ def test_grid_defaults_fixed_parameters_and_bad_values() -> None:
             load_config(QUICK, [f"strategies={{x: {bad}}}"])
 
 
-def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) -> None:
+def _first_fold(*overrides: str):
+    """The quick experiment with `overrides`, prepared, and a FoldRunner on its first fold."""
     from pipeline.fold import FoldRunner
     from pipeline.runner import prepare
 
-    cfg = load_config(
-        QUICK,
-        [
-            "data.rows=3000",
-            "data.fraud_rate=0.03",
-            "classifier.n_estimators=15",
-            "strategies={none: {}, ros: {choose: {share: [0, 0.2], weight: [0.5]}}}",
-        ],
-    )
+    cfg = load_config(QUICK, list(overrides))
     prepared = prepare(cfg)
-    runner = FoldRunner(cfg, prepared, prepared.folds[0])
+    return cfg, prepared, FoldRunner(cfg, prepared, prepared.folds[0])
+
+
+def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) -> None:
+    from pipeline.fold import FoldRunner
+
+    cfg, prepared, runner = _first_fold(
+        "data.rows=3000",
+        "data.fraud_rate=0.03",
+        "classifier.n_estimators=15",
+        "strategies={none: {}, ros: {choose: {share: [0, 0.2], weight: [0.5]}}}",
+    )
     none = runner.fit("none", {}, {})
     fitted, choice = augment.fit_choosing(runner, "ros", cfg.strategies["ros"])
     ratio = runner.ctx.n_positive / runner.ctx.n_negative
@@ -174,22 +178,14 @@ def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) 
 
 
 def test_a_gan_that_kept_share_0_still_reports_how_real_its_rows_were(monkeypatch) -> None:
-    from pipeline.fold import FoldRunner
-    from pipeline.runner import prepare
-
-    cfg = load_config(
-        QUICK,
-        [
-            "data.rows=3600",
-            "data.fraud_rate=0.1",
-            "classifier.n_estimators=15",
-            "strategies={none: {}, cgan: {choose: {share: [0, 0.2]}, epochs: 2, "
-            "steps_per_epoch: 5, eval_every: 1}}",
-        ],
+    cfg, _, runner = _first_fold(
+        "data.rows=3600",
+        "data.fraud_rate=0.1",
+        "classifier.n_estimators=15",
+        "strategies={none: {}, cgan: {choose: {share: [0, 0.2]}, epochs: 2, "
+        "steps_per_epoch: 5, eval_every: 1}}",
     )
-    prepared = prepare(cfg)
     monkeypatch.setattr(augment, "paired_gain", lambda a, b: augment.Gain(0.0, 1.0, len(a)))
-    runner = FoldRunner(cfg, prepared, prepared.folds[0])
     plain = runner.run("none", {})
     kept = runner.run("cgan", cfg.strategies["cgan"])
     assert kept.metrics["choice_share"] == 0.0
