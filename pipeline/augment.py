@@ -17,9 +17,10 @@ The search is coordinate-wise, to keep the fits few (`DEFAULT_GRID`: 3 fits beyo
 plus 1 for the weight and 1 for the checkpoint when a share above 0 wins):
 
 1. the share, at the grid's lowest weight and its first checkpoint: the smallest share whose
-   windows' scores the best share does not beat beyond the windows' noise (the tuner's rule,
-   `selection.paired_gain(...).clear`); so a larger share replaces a smaller one only when it
-   is better beyond the noise, and share 0 stays unless a share clearly helps;
+   windows' scores the best share does not beat beyond the windows' noise for the best of the
+   grid's shares above 0 (the tuner's rule, `selection.paired_gain(..., compared=m).clear`); so
+   a larger share replaces a smaller one only when it is better beyond the noise, and share 0
+   stays unless a share clearly helps;
 2. the weight, at that share: a larger weight replaces the lowest only when clearly better;
 3. the checkpoint, at that share and weight: `last` replaces `best` only when clearly better.
 
@@ -125,7 +126,7 @@ class Choice:
             best = max(self.tried, key=lambda t: float(np.mean(t[1])))
             if best[0].get(SHARE, 0) and self.gain is not None:
                 base = next(v for p, v in self.tried if p.get(SHARE, 0) == 0)
-                gain = paired_gain(best[1], base)
+                gain = paired_gain(best[1], base, compared=self.gain.compared)
                 share = best[0][SHARE] - self.ratio
                 head += f": the best share, {share:.3g}, gained {gain}"
             return head
@@ -250,20 +251,26 @@ def choose(
     weight, checkpoint = grid.weight[0], grid.checkpoint[0]
     at = {s: score(s, weight, checkpoint) for s in shares}
     best = max(shares, key=lambda s: (float(np.mean(at[s].val_aps)), -(s or 0)))
-    share = next(s for s in shares if not paired_gain(at[best].val_aps, at[s].val_aps).clear)
+    # the best is the best of the shares above 0: the noise rule's family (`selection`)
+    family = max(sum(s != 0 for s in shares), 1)
+
+    def beats(a: Scored, b: Scored, compared: int) -> bool:
+        return paired_gain(a.val_aps, b.val_aps, compared=compared).clear
+
+    share = next(s for s in shares if not beats(at[best], at[s], family))
     chosen = at[share]
     if share != 0:
         for w in grid.weight[1:]:
             candidate = score(share, w, checkpoint)
-            if paired_gain(candidate.val_aps, chosen.val_aps).clear:
+            if beats(candidate, chosen, len(grid.weight) - 1):
                 weight, chosen = w, candidate
         for c in grid.checkpoint[1:]:
             candidate = score(share, weight, c)
-            if paired_gain(candidate.val_aps, chosen.val_aps).clear:
+            if beats(candidate, chosen, len(grid.checkpoint) - 1):
                 checkpoint, chosen = c, candidate
     gain = None
     if 0.0 in at:
-        gain = paired_gain(chosen.val_aps, at[0.0].val_aps)
+        gain = paired_gain(chosen.val_aps, at[0.0].val_aps, compared=family)
     choice = Choice(
         share=share,
         weight=weight if share != 0 else 1.0,

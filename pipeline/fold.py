@@ -334,8 +334,8 @@ class FoldRunner:
 
         Each trial is scored by its mean validation AUPRC over the windows (never the test fold).
         The best trial is kept only when its paired gain over the untuned setting exceeds the
-        windows' noise (`selection.paired_gain`); else a warning, and the untuned setting (an
-        empty choice) is kept.
+        windows' noise for the best of the trials (`selection.paired_gain`); else a warning, and
+        the untuned setting (an empty choice) is kept.
         """
         space = space_for(self.cfg, name, strategy_kind(name, params))
         fits: list[_Fitted] = []
@@ -350,7 +350,8 @@ class FoldRunner:
         )
         best = max(history, key=lambda r: r.value)
         untuned = self.fit(name, params, {})
-        gain = paired_gain(fits[best.number].val_aps, untuned.val_aps)
+        # the best of len(history) trials: the noise rule's family (selection module docstring)
+        gain = paired_gain(fits[best.number].val_aps, untuned.val_aps, compared=len(history))
         self.gains[name] = gain
         if not gain.clear:
             log.warning(

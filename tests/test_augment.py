@@ -71,13 +71,24 @@ def test_a_positive_share_wins_when_it_clearly_helps() -> None:
     assert choice.metrics()["choice_share"] == 0.1
 
 
+def test_share_0_stays_when_the_best_share_gains_only_as_much_as_the_best_of_three_would() -> None:
+    # +0.03, 0, +0.03 (2 standard errors): past one comparison's bar (1.89), not the best of the
+    # grid's three shares' (t(1 - 0.1/3, 2) = 3.68)
+    gains = _everywhere(np.zeros(3)) | {(0.1, 0.2, "best"): np.array([0.03, 0.0, 0.03])}
+    fit, _ = fake(gains)
+    _, choice = augment.choose(fit, GRID)
+    assert choice.share == 0
+    assert choice.gain is not None and choice.gain.compared == 3 and not choice.gain.clear
+    assert "for the best of 3" in choice.text()
+
+
 def test_the_smaller_share_stays_when_the_larger_gains_within_the_noise() -> None:
     gains = _everywhere(np.zeros(3))
     gains |= {
         (0.01, 0.2, "best"): np.array([0.040, 0.050, 0.045]),
         (0.03, 0.2, "best"): np.array([0.040, 0.050, 0.045]),
         # better on average than 0.01, but its gain over 0.01 is inside the windows' noise
-        (0.1, 0.2, "best"): np.array([0.100, 0.010, 0.045]),
+        (0.1, 0.2, "best"): np.array([0.090, 0.040, 0.065]),
     }
     fit, _ = fake(gains)
     _, choice = augment.choose(fit, GRID)
@@ -168,7 +179,7 @@ def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) 
     assert result.params["choice"] == choice.text()
     # no gain is clear: share 0 is kept, the `none` model scored, and the child's seconds are
     # still its choice's (its refit is `none`'s, fitted once)
-    monkeypatch.setattr(augment, "paired_gain", lambda a, b: augment.Gain(0.0, 1.0, len(a)))
+    monkeypatch.setattr(augment, "paired_gain", lambda a, b, **_: augment.Gain(0.0, 1.0, len(a)))
     again = FoldRunner(cfg, prepared, prepared.folds[0])
     plain = again.run("none", {})
     kept = again.run("ros", cfg.strategies["ros"])
@@ -185,7 +196,7 @@ def test_a_gan_that_kept_share_0_still_reports_how_real_its_rows_were(monkeypatc
         "strategies={none: {}, cgan: {choose: {share: [0, 0.2]}, epochs: 2, "
         "steps_per_epoch: 5, eval_every: 1}}",
     )
-    monkeypatch.setattr(augment, "paired_gain", lambda a, b: augment.Gain(0.0, 1.0, len(a)))
+    monkeypatch.setattr(augment, "paired_gain", lambda a, b, **_: augment.Gain(0.0, 1.0, len(a)))
     plain = runner.run("none", {})
     kept = runner.run("cgan", cfg.strategies["cgan"])
     assert kept.metrics["choice_share"] == 0.0

@@ -115,14 +115,32 @@ def test_noise_rule_keeps_the_default_within_noise_and_takes_a_clear_gain() -> N
         paired_gain([0.4, 0.5], [0.4])
 
 
+def test_the_best_of_several_candidates_must_clear_a_higher_bar() -> None:
+    """Bonferroni over the candidates a choice is the best of: 10 %/m, one-sided."""
+    default = [0.40, 0.50, 0.30]
+    # +0.03, 0, +0.03: 2.0 standard errors, past t(0.9, 2) = 1.886 for one candidate, short of
+    # t(0.975, 2) = 4.303 for the best of four
+    one = paired_gain([0.43, 0.50, 0.33], default)
+    four = paired_gain([0.43, 0.50, 0.33], default, compared=4)
+    assert one.mean / one.standard_error == pytest.approx(2.0)
+    assert one.clear and not four.clear
+    assert four.bar == pytest.approx(4.3027 * four.standard_error, rel=1e-3)
+    assert four.mean == one.mean and four.standard_error == one.standard_error
+    assert "for the best of 4" in str(four)
+    # a gain as steady as +0.03, +0.03, +0.04 (10 standard errors) clears even for 20 trials
+    assert paired_gain([0.43, 0.53, 0.34], default, compared=20).clear
+    with pytest.raises(ValueError, match="compared"):
+        paired_gain([0.43], [0.40], compared=0)
+
+
 def test_refit_trees_are_the_windows_median() -> None:
     assert combine_trees([40, 120, 70]) == 70
     assert combine_trees([50, 60]) == 55
 
 
 def test_tuner_keeps_the_untuned_setting_when_its_gain_is_noise(caplog, monkeypatch):
-    """A tuner whose best trial beats the untuned setting only within the windows' noise keeps
-    the untuned setting (and says so); a clear gain is taken."""
+    """A tuner whose best trial beats the untuned setting only within the windows' noise (for the
+    best of its trials) keeps the untuned setting (and says so); a clear gain is taken."""
     from pipeline import fold as fold_module
     from pipeline.config import load_config
     from pipeline.runner import FoldRunner, prepare
@@ -133,8 +151,8 @@ def test_tuner_keeps_the_untuned_setting_when_its_gain_is_noise(caplog, monkeypa
             "strategies={none: {}}",
             "tuning.enabled=true",
             "tuning.method=grid",
-            "tuning.n_trials=1",
-            "tuning.classifier_space={max_depth: [2]}",
+            "tuning.n_trials=4",
+            "tuning.classifier_space={max_depth: [2, 3, 4, 5]}",
         ],
     )
     prepared = prepare(cfg)
@@ -161,9 +179,14 @@ def test_tuner_keeps_the_untuned_setting_when_its_gain_is_noise(caplog, monkeypa
     assert chosen == {} and chosen_fit is not trial
     assert "does not exceed the windows' noise" in caplog.text
     assert runner.gains["none"].mean == pytest.approx(0.01)
+    # past the bar for one trial (2 standard errors), not for the best of the 4 trials run
+    scored([0.03, 0.0, 0.03])
+    chosen_fit, history, chosen = runner.tune("none", {})
+    assert len(history) == 4 and runner.gains["none"].compared == 4
+    assert chosen == {} and chosen_fit is not trial
     scored([0.02, 0.03, 0.025])
     chosen_fit, history, chosen = runner.tune("none", {})
-    assert chosen == {"max_depth": 2} and chosen_fit is trial
+    assert chosen.get("max_depth") in (2, 3, 4, 5) and chosen_fit is trial
 
 
 def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeypatch):
