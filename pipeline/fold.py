@@ -386,11 +386,16 @@ class FoldRunner:
             chosen = choice.log_params()
         quality = None
         gan_history: dict[str, list[float]] = {}
-        sampler_step = fitted.pipe.named_steps.get("sampler")
-        if sampler_step is not None and getattr(sampler_step, "appended_", None) is not None:
-            quality = gan_quality(self, fitted, sampler_step.appended_)
-            metrics.update(quality.metrics)
         synthesizer = _synthesizer(fitted.pipe)
+        # share 0 kept: the fold's GAN trained all the same, for the choice; its rows' realism
+        # is reported from the candidate that drew them (the scored model drew none)
+        unused = None
+        if synthesizer is None and choice is not None:
+            unused = next((f for f in choice.fits if _synthesizer(f.pipe) is not None), None)
+        shown = fitted if _appended(fitted) is not None else unused
+        if shown is not None and _appended(shown) is not None:
+            quality = gan_quality(self, shown, _appended(shown))
+            metrics.update(quality.metrics)
         if synthesizer is not None:
             synthesizer.log_to_mlflow("cgan")  # the generator (.keras), transformer and rules
             gan_history = dict(synthesizer.history_)
@@ -399,18 +404,10 @@ class FoldRunner:
             if chosen_by is not None and "c2st_auc" not in gan_history:
                 tests = ("c2st_epoch", "c2st_auc")
                 gan_history |= {k: chosen_by.history_[k] for k in tests if k in chosen_by.history_}
-            metrics.update(gan_metrics(synthesizer, sampler_step.sampler))
-        elif choice is not None:
-            # share 0 kept: the fold's GAN trained all the same; say how real its rows were
-            unused = next((f for f in choice.fits if _synthesizer(f.pipe) is not None), None)
-            if unused is not None:
-                synthesizer = _synthesizer(unused.pipe)
-                gan_history = dict(synthesizer.history_)
-                metrics.update(gan_metrics(synthesizer))
-                appended = getattr(unused.pipe.named_steps["sampler"], "appended_", None)
-                if appended is not None:
-                    quality = gan_quality(self, unused, appended)
-                    metrics.update(quality.metrics)
+            metrics.update(gan_metrics(synthesizer, fitted.pipe.named_steps["sampler"].sampler))
+        elif unused is not None:
+            gan_history = dict(_synthesizer(unused.pipe).history_)
+            metrics.update(gan_metrics(_synthesizer(unused.pipe)))
         if untuned is not None:
             metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
         if name in self.gains:
@@ -430,6 +427,11 @@ class FoldRunner:
             quality=quality,
             gan_history=gan_history,
         )
+
+
+def _appended(fitted: _Fitted) -> pd.DataFrame | None:
+    """The rows a fit's sampler step appended (None: no sampler, or it appended none)."""
+    return getattr(fitted.pipe.named_steps.get("sampler"), "appended_", None)
 
 
 def _synthesizer(pipe: Any) -> Any:
