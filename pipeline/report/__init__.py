@@ -3,7 +3,7 @@
 `compare` turns one row per (strategy, fold, seed) into one row per strategy: mean, standard
 deviation and a t-interval of every metric over the folds x seeds, and paired tests of the headline
 metric on the same (fold, seed) against the baseline and against a reference resampler. The
-reference is fixed in advance or chosen on the validation slices, never on the test folds; the
+reference is fixed in advance or chosen on the validation windows, never on the test folds; the
 p-values against each reference are Holm-adjusted over the strategies compared with it.
 The `Comparison` renders as Markdown, CSV, a rich table, a plain-language summary, PNG figures and
 one self-contained HTML report.

@@ -189,7 +189,7 @@ def choose_reference(
     """The reference strategy and the rule that chose it, from validation scores only.
 
     `reference` names a strategy fixed in advance; with `AUTO` the candidate (a resampler) with the
-    best mean `selection_metric` (scored on each fold's validation slice) is chosen, ties by name.
+    best mean `selection_metric` (scored over each fold's validation windows) is chosen, ties by name.
     Test-fold metrics are never read.
     """
     present = set(frame["strategy"])
@@ -215,5 +215,5 @@ def choose_reference(
     return name, (
         f"Reference {name}: the resampler with the best mean validation "
         f"{metric_label(selection_metric.removeprefix('val_'))} ({selection_metric} "
-        f"{value:.4f}, on each fold's validation slice), chosen before the test folds are read."
+        f"{value:.4f}, over each fold's validation windows), chosen before the test folds are read."
     )
