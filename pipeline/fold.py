@@ -406,8 +406,9 @@ class FoldRunner:
                 gan_history |= {k: chosen_by.history_[k] for k in tests if k in chosen_by.history_}
             metrics.update(gan_metrics(synthesizer, fitted.pipe.named_steps["sampler"].sampler))
         elif unused is not None:
-            gan_history = dict(_synthesizer(unused.pipe).history_)
-            metrics.update(gan_metrics(_synthesizer(unused.pipe)))
+            spare = _synthesizer(unused.pipe)
+            gan_history = dict(spare.history_)
+            metrics.update(gan_metrics(spare))
         if untuned is not None:
             metrics.update({f"{UNTUNED_PREFIX}{k}": v for k, v in untuned.items()})
         if name in self.gains:

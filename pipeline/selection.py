@@ -19,8 +19,8 @@ windows passes a one-sided paired t-test at 10 % (the mean exceeds t(0.9, k-1) s
 per-window differences: 1.89 at k = 3). A choice that is the best of m candidates (the tuner's best
 of m trials, the best of the GAN's m shares) is tested at 10 %/m (Bonferroni, `compared=m`): the best
 of several noise gains is larger than one, and at 10 % per candidate the tuner's best of 4 trials let
-a noise gain through on about one fold in three (`benchmarks/results/tuning_windows.md` before the
-correction: borderline -0.021 on the test weeks). Bonferroni is conservative when the candidates are
+a noise gain through on about one fold in three (`benchmarks/results/tuning_windows.md` at 94ac5f8,
+before the correction: borderline -0.021 on the test weeks). Bonferroni is conservative when the candidates are
 alike (neighbouring trials); more windows (`validation.windows`) buy back the power: the bar at
 m = 4 is 4.30 standard errors with 3 windows, 2.26 with 10.
 """
@@ -186,9 +186,8 @@ class Gain:
     mean: float
     standard_error: float  # NaN with one window: no estimate of the noise
     windows: int
-    compared: int = (
-        1  # the candidates it is the best of: the test's level is NOISE_ALPHA / compared
-    )
+    # the candidates it is the best of: the test's level is NOISE_ALPHA / compared
+    compared: int = 1
 
     @property
     def bar(self) -> float:
