@@ -14,7 +14,8 @@ random subset of the majority rows (fixed, recorded). Two tasks:
 - realism (`--generators`): minority rows generated from the training fold's rows against the
   test fold's real minority rows, by the project's one classifier two-sample test
   (`models.two_sample.c2st_auc`, 0.5: indistinguishable), as many generated rows as held-out
-  ones. `cgan`: the project's GAN (`CGANOverSampler.fit_synthesizer` on the training fold's rows,
+  ones, averaged over `--c2st-draws` fresh draws of generated rows (the generator fitted once;
+  one draw is noisy where a fold holds a few dozen minority rows). `cgan`: the project's GAN (`CGANOverSampler.fit_synthesizer` on the training fold's rows,
   every class, asked for minority rows; `--gan key=value` sets `CGANConfig` fields); `smote`:
   imblearn SMOTE's synthetic rows only (SMOTENC / SMOTEN with categorical columns), on
   standardised columns; `gmm`: a Gaussian mixture on the standardised minority rows (one-hot
@@ -83,6 +84,9 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "suite.json"
 GMM_COMPONENTS = (1, 2, 3, 5, 8, 10)
 GMM_ROWS_PER_COMPONENT = 10
 RATIO = 0.1
+C2ST_DRAWS = 10
+"""C2ST tests per realism cell: on tables with a few dozen held-out minority rows one test's AUC
+varies widely from one draw of generated rows to the next (`c2st_auc_sd` in the cells)."""
 XGB_THREADS = 2
 
 
@@ -337,21 +341,41 @@ def generate(
 
 
 def realism_cell(
-    method: str, table: SuiteTable, fold: Any, gan: dict[str, Any]
+    method: str, table: SuiteTable, fold: Any, gan: dict[str, Any], draws: int = 1
 ) -> dict[str, float]:
-    """C2ST AUC (and rule violations, GAN figures) of one generator on one fold."""
+    """C2ST AUC (and rule violations, GAN figures) of one generator on one fold: the mean over
+    `draws` tests, each of as many generated rows (a fresh draw; the generator fitted once) as
+    held-out ones."""
     from models.two_sample import c2st_auc
 
     X, y = table.X, table.y
     X_train = X.iloc[fold.train].reset_index(drop=True)
     y_train = y[fold.train]
     holdout = X.iloc[fold.test][y[fold.test] == 1].reset_index(drop=True)
-    if len(holdout) < 5:
-        raise ConfigError(f"{len(holdout)} held-out minority rows; the C2ST needs at least 5")
-    rows, extra = generate(method, table, X_train, y_train, len(holdout), fold.seed, gan)
+    n = len(holdout)
+    if n < 5:
+        raise ConfigError(f"{n} held-out minority rows; the C2ST needs at least 5")
+    if method == "real":  # each draw its own subset of the training minority rows
+        parts = [
+            generate(method, table, X_train, y_train, n, fold.seed + i, gan) for i in range(draws)
+        ]
+        rows, extra = pd.concat([p[0] for p in parts], ignore_index=True), parts[0][1]
+    else:
+        rows, extra = generate(method, table, X_train, y_train, n * draws, fold.seed, gan)
+    aucs = [
+        c2st_auc(
+            holdout,
+            rows.iloc[i * n : (i + 1) * n].reset_index(drop=True),
+            categorical=table.categorical,
+            random_state=fold.seed + i,
+        )
+        for i in range(draws)
+    ]
     metrics = {
-        "c2st_auc": c2st_auc(holdout, rows, categorical=table.categorical, random_state=fold.seed),
-        "holdout_rows": float(len(holdout)),
+        "c2st_auc": float(np.mean(aucs)),
+        "c2st_auc_sd": float(np.std(aucs, ddof=1)) if draws > 1 else 0.0,
+        "c2st_draws": float(draws),
+        "holdout_rows": float(n),
         "generated_rows": float(len(rows)),
         **extra,
     }
@@ -577,6 +601,9 @@ def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "delta_vs_none": delta,
             "delta_vs_none_positive_folds": delta_wins,
             "c2st_real_floor": _mean(values(REALISM, "real", "c2st_auc")),
+            "c2st_draws": sorted(
+                {int(c["metrics"].get("c2st_draws", 1)) for c in mine if c["task"] == REALISM}
+            ),
             "c2st_folds": {g: len(values(REALISM, g, "c2st_auc")) for g in gens},
             "auprc_folds": {s: len(values(DOWNSTREAM, s, "average_precision")) for s in strategies},
             "rule_violation_share": {
@@ -622,7 +649,9 @@ def markdown(payload: dict[str, Any]) -> str:
         "",
         "Realism: C2ST AUC of generated minority rows against the test folds' real minority rows "
         "(`models.two_sample.c2st_auc`; 0.5 = indistinguishable, lower is better; `real`: real "
-        "training minority rows, the floor; `copies`: bootstrap copies, the memorizing floor). "
+        "training minority rows, the floor; `copies`: bootstrap copies, the memorizing floor; "
+        "each fold's figure the mean of `c2st_draws` tests (suite.json), each on a fresh draw of "
+        "as many generated rows as held-out ones, the generator fitted once). "
         "Downstream: test-fold AUPRC through `run_experiment`; Δ: paired over (fold, seed) "
         "against `none`. A dash: not run (see the slices). Cells averaged over the folds that ran "
         "(`folds`: the protocol's split; `c2st_folds` in suite.json says how many ran).",
@@ -730,6 +759,21 @@ def check_protocol(payload: dict[str, Any], table: SuiteTable, proto: dict[str, 
         )
 
 
+def check_draws(payload: dict[str, Any], table: str, draws: int) -> None:
+    """A table's realism cells are all means over the same number of C2ST draws."""
+    known = {
+        int(c["metrics"].get("c2st_draws", 1))
+        for c in cells_from_records(payload["cells"])
+        if c["dataset"] == table and c["task"] == REALISM and c["error"] is None
+    }
+    if known and known != {draws}:
+        raise ConfigError(
+            f"table {table!r}'s realism cells in the results file are means over "
+            f"{', '.join(map(str, sorted(known)))} C2ST draw(s), this run asks for {draws}; keep "
+            "the same --c2st-draws or choose another --out"
+        )
+
+
 def check_gan(payload: dict[str, Any], gan: dict[str, Any], runs_gan: bool) -> None:
     if not runs_gan:
         return
@@ -803,6 +847,8 @@ def run_grid(args: argparse.Namespace, *, on_cell: Callable[[dict[str, Any]], No
                 continue
             proto = protocol(table, args)
             check_protocol(payload, table, proto)
+            if args.generators:
+                check_draws(payload, name, args.c2st_draws)
             payload["datasets"][name] = {**table.info, "protocol": proto}
             folds = folds_of(table, proto["folds"], args.seeds)
             realism_folds = folds if args.max_folds is None else folds[: args.max_folds]
@@ -814,7 +860,7 @@ def run_grid(args: argparse.Namespace, *, on_cell: Callable[[dict[str, Any]], No
                     started = time.perf_counter()
                     try:
                         with time_limit(args.timeout):
-                            metrics = realism_cell(method, table, fold, gan)
+                            metrics = realism_cell(method, table, fold, gan, args.c2st_draws)
                         add(
                             cell(name, REALISM, method, key, metrics, time.perf_counter() - started)
                         )
@@ -904,6 +950,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=None, help="rows of the stress/simulator tables")
     p.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument(
+        "--c2st-draws",
+        type=int,
+        default=C2ST_DRAWS,
+        help="C2ST tests per realism cell, each on a fresh draw of generated rows (their mean)",
+    )
+    p.add_argument(
         "--timeout", type=float, default=None, help="seconds per realism cell (not downstream)"
     )
     p.add_argument("--resume", action="store_true")
@@ -924,6 +976,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.strategies = _names(args.strategies, STRATEGIES + OPTIONAL_STRATEGIES, "strategies")
     if args.folds < 2:
         raise ConfigError(f"--folds must be >= 2, got {args.folds}")
+    if args.c2st_draws < 1:
+        raise ConfigError(f"--c2st-draws must be >= 1, got {args.c2st_draws}")
     if args.max_folds is not None and args.max_folds < 1:
         raise ConfigError(f"--max-folds must be >= 1, got {args.max_folds}")
     return args

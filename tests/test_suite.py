@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import suite, suite_tables  # noqa: E402
 from models.errors import ConfigError  # noqa: E402
 
-TINY = ["--tables", "stress", "--rows", "1000", "--folds", "2"]
+TINY = ["--tables", "stress", "--rows", "1000", "--folds", "2", "--c2st-draws", "1"]
 TINY_GAN = ["--gan", "epochs=2", "--gan", "eval_every=0"]
 
 
@@ -143,8 +143,38 @@ def test_grid_results_schema_resume_and_failure_cells(tmp_path: Path, monkeypatc
     assert first["cells"][0]["slice"] == 0
 
 
+def test_a_realism_cell_is_the_mean_of_its_draws(tmp_path: Path) -> None:
+    from models.two_sample import c2st_auc
+
+    table = suite_tables.load_table("stress", rows=1000, directory=tmp_path)
+    fold = suite.folds_of(table, 2, [0])[1]
+    metrics = suite.realism_cell("copies", table, fold, {}, draws=3)
+    holdout = table.X.iloc[fold.test][table.y[fold.test] == 1].reset_index(drop=True)
+    n = len(holdout)
+    train = table.X.iloc[fold.train].reset_index(drop=True)
+    rows, _ = suite.generate("copies", table, train, table.y[fold.train], 3 * n, fold.seed, {})
+    aucs = [
+        c2st_auc(
+            holdout,
+            rows.iloc[i * n : (i + 1) * n].reset_index(drop=True),
+            categorical=table.categorical,
+            random_state=fold.seed + i,
+        )
+        for i in range(3)
+    ]
+    assert len(set(aucs)) > 1  # the draws differ, so a mean of one draw would not pass
+    assert metrics["c2st_auc"] == pytest.approx(np.mean(aucs))
+    assert metrics["c2st_auc_sd"] == pytest.approx(np.std(aucs, ddof=1))
+    assert metrics["c2st_draws"] == 3 and metrics["generated_rows"] == 3 * n
+    real = suite.realism_cell("real", table, fold, {}, draws=2)
+    assert real["generated_rows"] == 2 * n  # fresh subsets of the training minority rows
+
+
 def test_protocol_and_gan_changes_need_another_results_file(tmp_path: Path) -> None:
-    run(tmp_path, "--generators", "copies", "--strategies", "")
+    first = run(tmp_path, "--generators", "copies", "--strategies", "", "--c2st-draws", "2")
+    assert first["tables"][0]["c2st_draws"] == [2]
+    with pytest.raises(ConfigError, match="2 C2ST draw"):
+        run(tmp_path, "--generators", "copies", "--strategies", "", "--resume")
     with pytest.raises(ConfigError, match="protocol"):
         run(
             tmp_path, "--generators", "copies", "--strategies", "", "--resume", "--max-rows", "1500"
