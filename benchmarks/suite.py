@@ -15,14 +15,15 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   test fold's real minority rows, by the project's one classifier two-sample test
   (`models.two_sample.c2st_auc`, 0.5: indistinguishable), as many generated rows as held-out
   ones, averaged over `--c2st-draws` fresh draws of generated rows (the generator fitted once;
-  one draw is noisy where a fold holds a few dozen minority rows). `cgan`: the project's GAN (`CGANOverSampler.fit_synthesizer` on the training fold's rows,
-  every class, asked for minority rows; `--gan key=value` sets `CGANConfig` fields); `smote`:
-  imblearn SMOTE's synthetic rows only (SMOTENC / SMOTEN with categorical columns), on
-  standardised columns; `gmm`: a Gaussian mixture on the standardised minority rows (one-hot
-  categories), up to 10 components chosen by BIC; `copies`: bootstrap copies of the training
-  minority rows (the memorizing floor); `real`: real training minority rows (the floor that
-  holds only the sampling noise). Where the table has feature rules (the simulator), the share
-  of generated rows breaking one is recorded; for `cgan`, training seconds and rows/s.
+  one draw is noisy where a fold holds a few dozen minority rows). `cgan`: the project's GAN
+  (`CGANOverSampler.fit_synthesizer` on the training fold's rows, every class, asked for
+  minority rows; `--gan key=value` sets `CGANConfig` fields); `smote`: imblearn SMOTE's
+  synthetic rows only (SMOTENC / SMOTEN with categorical columns), on standardised columns;
+  `gmm`: a Gaussian mixture on the standardised minority rows (one-hot categories), up to 10
+  components chosen by BIC; `copies`: bootstrap copies of the training minority rows (the
+  memorizing floor); `real`: real training minority rows (the floor that holds only the sampling
+  noise). Where the table has feature rules (the simulator), the share of generated rows
+  breaking one is recorded; for `cgan`, training seconds and rows/s.
 - downstream (`--strategies`): the test folds' AUPRC of each strategy through the real pipeline
   (`pipeline.runner.run_experiment` on the table's file, a temporary MLflow store, XGBoost with 2
   threads, the experiment's classifier and validation settings, no tuning), Δ vs `none` paired
@@ -759,11 +760,12 @@ def check_protocol(payload: dict[str, Any], table: SuiteTable, proto: dict[str, 
         )
 
 
-def check_draws(payload: dict[str, Any], table: str, draws: int) -> None:
-    """A table's realism cells are all means over the same number of C2ST draws."""
+def check_draws(cells: list[dict[str, Any]], table: str, draws: int) -> None:
+    """A table's realism cells (`cells_from_records` form) all average the same number of C2ST
+    draws."""
     known = {
         int(c["metrics"].get("c2st_draws", 1))
-        for c in cells_from_records(payload["cells"])
+        for c in cells
         if c["dataset"] == table and c["task"] == REALISM and c["error"] is None
     }
     if known and known != {draws}:
@@ -848,7 +850,7 @@ def run_grid(args: argparse.Namespace, *, on_cell: Callable[[dict[str, Any]], No
             proto = protocol(table, args)
             check_protocol(payload, table, proto)
             if args.generators:
-                check_draws(payload, name, args.c2st_draws)
+                check_draws(keep, name, args.c2st_draws)
             payload["datasets"][name] = {**table.info, "protocol": proto}
             folds = folds_of(table, proto["folds"], args.seeds)
             realism_folds = folds if args.max_folds is None else folds[: args.max_folds]
