@@ -78,7 +78,10 @@ log = logging.getLogger("suite")
 GENERATORS = ("cgan", "smote", "gmm", "copies", "real")
 SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` keys
 STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
-OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight")
+OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto")
+CHOOSING = {"smote_auto": "smote"}
+"""Strategies that choose their share (0 included) and weight on the validation windows as
+`cgan` does at its defaults (`pipeline.augment`), and the over-sampler each runs."""
 REALISM, DOWNSTREAM = "realism", "downstream"
 PRIMARY = {REALISM: "c2st_auc", DOWNSTREAM: "average_precision"}
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "suite.json"
@@ -394,13 +397,12 @@ def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[s
         return {}
     if name == "cgan":  # at its defaults: it chooses its share, weight and checkpoint
         return dict(gan)
+    if name in CHOOSING:  # the same choice over the same grid, the fair match for cgan's
+        return {"kind": CHOOSING[name], "choose": True}
     y = table.y
     current = y.sum() / max(1, len(y) - y.sum())
     ratio = RATIO if current <= 0.05 else min(1.0, 2 * current)
-    params: dict[str, Any] = {"sampling_strategy": round(float(ratio), 4)}
-    if name == "cgan":
-        params.update(gan)
-    return params
+    return {"sampling_strategy": round(float(ratio), 4)}
 
 
 def downstream_config(
@@ -446,7 +448,8 @@ def downstream_cells(
     """One launch of `run_experiment` for one strategy: a cell per (fold, seed)."""
     from pipeline.runner import run_experiment
 
-    path = directory / f"{table.name}.parquet"
+    # Not `{name}.parquet`: `load_table` leaves the raw file (no features) under that name.
+    path = directory / f"{table.name}.model-input.parquet"
     if not path.exists():
         table.frame.to_parquet(path, index=False)
     cfg = downstream_config(table, path, [strategy], args, gan)

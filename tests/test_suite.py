@@ -242,3 +242,41 @@ def test_merge_joins_slices_and_refuses_a_cell_twice(tmp_path: Path) -> None:
         suite.merge([a, part("c", "copies")], tmp_path / "other.json", "merge")
     with pytest.raises(ConfigError, match="protocol"):
         suite.merge([a, part("d", "gmm", folds=5)], tmp_path / "third.json", "merge")
+
+
+def test_smote_auto_chooses_over_the_grid_cgan_chooses_over(tmp_path: Path) -> None:
+    # The fair match for cgan at its defaults: SMOTE choosing its share (0 included) on the same
+    # validation windows; the fixed-ratio SMOTE family is compared as well, but not chosen.
+    from pipeline.augment import grid_of, strategy_kind
+
+    table = suite_tables.load_table("stress", rows=1000)
+    args = suite.parse_args([*TINY, "--strategies", "none,smote_auto,smote,cgan"])
+    cfg = suite.downstream_config(table, tmp_path / "t.parquet", args.strategies, args, {})
+    params = cfg.strategies
+    auto, gan = grid_of("smote_auto", params["smote_auto"]), grid_of("cgan", params["cgan"])
+    assert strategy_kind("smote_auto", params["smote_auto"]) == "smote"
+    assert auto is not None and gan is not None and auto.share == gan.share
+    assert 0.0 in auto.share
+    assert grid_of("smote", params["smote"]) is None
+
+
+def test_downstream_launches_read_the_table_with_its_features(tmp_path: Path, monkeypatch) -> None:
+    # load_table leaves the simulator's raw file in the same folder: the launch must not read it.
+    import pipeline.runner
+
+    table = suite_tables.load_table("sim_default", rows=3000, directory=tmp_path)
+    args = suite.parse_args(["--tables", "sim_default", "--strategies", "none", "--folds", "2"])
+    read: list[pd.DataFrame] = []
+
+    def launch(cfg):
+        read.append(pd.read_parquet(cfg.data.path))
+        raise RuntimeError("stop after reading")
+
+    monkeypatch.setattr(pipeline.runner, "run_experiment", launch)
+    folds = suite.folds_of(table, 2, [0])
+    cells = suite.downstream_cells(table, "none", folds, args, {}, tmp_path)
+    assert all("stop after reading" in c["error"] for c in cells)
+    (frame,) = read
+    assert set(table.numeric) <= set(frame.columns)
+    assert "entity_n_7d" in frame.columns
+    pd.testing.assert_frame_equal(frame, table.frame, check_dtype=False)
