@@ -268,6 +268,7 @@ class CGANSynthesizer:
             epochs=cfg.epochs,
             steps_per_epoch=steps,
             callbacks=callbacks,
+            shuffle=False,  # batches are drawn inside the step; the dataset is a dummy
             verbose=0,
         )
         self.train_seconds_ = time.perf_counter() - start
