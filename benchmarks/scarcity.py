@@ -490,6 +490,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_benchmark()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        quiet_benchmark(args.out.with_suffix(".log"))
         if args.report:
             payload = load_payload(args.out, resume=True)
             write(payload, args.out)

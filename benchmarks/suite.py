@@ -988,19 +988,29 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def quiet_benchmark() -> None:
+def quiet_benchmark(log_file: Path | None = None) -> None:
     """A long benchmark's console: its own progress lines, only the errors of the libraries and of
-    the pipeline it drives, and XGBoost's threads set for 2 cores unless the caller set them."""
+    the pipeline it drives, and XGBoost's threads set for 2 cores unless the caller set them.
+    With `log_file`, Python warnings (MLflow's schema hints) and TensorFlow's start-up lines go
+    there instead of the terminal, as a launch's do (`pipeline.console`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("pipeline", "models", "mlflow", "alembic", "absl"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("OMP_NUM_THREADS", str(XGB_THREADS))
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    if log_file is not None:
+        from pipeline.console import import_quietly, route_chatter
+
+        route_chatter(log_file)
+        import_quietly("tensorflow", log_file)
+        log.info("library messages: %s", log_file)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     quiet_benchmark()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        quiet_benchmark(args.out.with_suffix(".log"))
         if args.merge:
             command = "python benchmarks/suite.py " + shlex.join(args.argv)
             payload = merge(args.merge, args.out, command)
