@@ -299,3 +299,31 @@ def test_the_suite_command_keeps_library_chatter_in_its_log_file(tmp_path: Path)
         assert chatter not in done.stderr + done.stdout
     assert "Hint: Inferred schema" in out.with_suffix(".log").read_text()
     assert json.loads(out.read_text())["tables"][0]["auprc"]["none"] is not None
+
+
+def test_realism_gaps_pair_the_folds_and_widen_for_shared_training_rows() -> None:
+    from scipy import stats
+
+    gan = [0.60, 0.55, 0.70, 0.58, 0.62]
+    gmm = [0.50, 0.57, 0.60, 0.50, 0.55]
+    cells = [
+        {"task": "realism", "method": m, "fold": f, "seed": 0, "metrics": {"c2st_auc": v}}
+        for m, vals in (("cgan", gan), ("gmm", gmm))
+        for f, v in enumerate(vals)
+    ]
+    cells.append({"task": "realism", "method": "copies", "fold": 0, "seed": 0, "metrics": {}})
+    meta = {"protocol": {"split": "stratified", "folds": 5}}
+    term = suite.correction_term(meta)
+    assert term == pytest.approx(0.25)  # n_test / n_train of 5-fold
+    gaps = suite.realism_gaps(cells, term)
+    assert set(gaps) == {"gmm"}
+    d = np.array(gan) - np.array(gmm)
+    half = stats.t.ppf(0.975, 4) * d.std(ddof=1) * np.sqrt(1 / 5 + 0.25)
+    assert gaps["gmm"]["diff"] == pytest.approx(d.mean())
+    assert gaps["gmm"]["ci_low"] == pytest.approx(d.mean() - half)
+    assert gaps["gmm"]["ci_high"] == pytest.approx(d.mean() + half)
+    assert gaps["gmm"]["folds"] == 5
+    # a temporal table without a recorded correction: the mean, no interval
+    unknown = suite.realism_gaps(cells, suite.correction_term({"protocol": {"split": "temporal"}}))
+    assert unknown["gmm"]["ci_low"] is None and unknown["gmm"]["diff"] == pytest.approx(d.mean())
+    assert suite.correction_term({"correction_term": 0.0, "protocol": {}}) == 0.0
