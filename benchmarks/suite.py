@@ -29,7 +29,8 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   threads, the experiment's classifier and validation settings, no tuning), Δ vs `none` paired
   over (fold, seed). Resamplers append rows up to a minority/majority ratio of 0.1, or twice the
   table's own ratio when that is above 0.05 (at most 1); `cgan` runs at its defaults, choosing
-  its share (0 included), weight and checkpoint on the validation windows (`pipeline.augment`).
+  its share (0 included), weight and checkpoint on the validation windows (`pipeline.augment`);
+  `smote_auto` (optional) is SMOTE choosing its share over the same grid by the same rule.
 
 Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
 seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
@@ -38,8 +39,10 @@ after each cell; a failure is a cell too (`error: ...`, or `timeout` for a reali
 `--resume` keeps the file's cells and runs the missing ones (`--retry-failed`: the failed ones
 too); each run appends its command and commit to `slices`, and the top-level `command`/`commit`
 are the latest slice's. `--merge A.json B.json --out suite.json` joins files written in parallel
-(their slices and cells; the same protocol per table). The per-table summary (`tables`) and `suite.md` beside the file are
-rebuilt from every cell.
+(their slices and cells; the same protocol per table). The per-table summary (`tables`: C2ST and
+AUPRC means, Δ vs `none`, and the GAN's C2ST minus each baseline's paired over folds with a 95 %
+interval) and `suite.md` beside the file are rebuilt from every cell. Library messages go to
+`--out`'s `.log` beside it.
 """
 
 from __future__ import annotations
@@ -80,8 +83,8 @@ SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` k
 STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
 OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto")
 CHOOSING = {"smote_auto": "smote"}
-"""Strategies that choose their share (0 included) and weight on the validation windows as
-`cgan` does at its defaults (`pipeline.augment`), and the over-sampler each runs."""
+"""Strategies that choose their share (0 included) on the validation windows over the grid
+`cgan` chooses over at its defaults (`pipeline.augment`), and the over-sampler each runs."""
 REALISM, DOWNSTREAM = "realism", "downstream"
 PRIMARY = {REALISM: "c2st_auc", DOWNSTREAM: "average_precision"}
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "suite.json"
