@@ -56,6 +56,7 @@ from benchmarks.gan_uplift import commit  # noqa: E402
 from benchmarks.suite import (  # noqa: E402
     XGB_THREADS,
     error_text,
+    library_messages_to,
     mlflow_store,
     parse_gan,
     quiet_benchmark,
@@ -490,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_benchmark()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-        quiet_benchmark(args.out.with_suffix(".log"))
+        library_messages_to(args.out.with_suffix(".log"), gan="cgan" in args.strategies)
         if args.report:
             payload = load_payload(args.out, resume=True)
             write(payload, args.out)

@@ -687,6 +687,15 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
+def _fmt_gap(gap: dict[str, Any] | None) -> str:
+    """One `realism_gaps` entry: '+0.052 [-0.059, +0.163]', the mean alone without an interval."""
+    if gap is None:
+        return "–"
+    if gap["ci_low"] is None:
+        return f"{gap['diff']:+.3f}"
+    return f"{gap['diff']:+.3f} [{gap['ci_low']:+.3f}, {gap['ci_high']:+.3f}]"
+
+
 def markdown(payload: dict[str, Any]) -> str:
     tables = payload["tables"]
     strategies = [s for s in STRATEGIES if any(s in t["auprc"] for t in tables)]
@@ -754,14 +763,7 @@ def markdown(payload: dict[str, Any]) -> str:
         ]
         for t in gaps:
             g = t["c2st_cgan_minus"]
-            cells_md = [
-                "–"
-                if k not in g
-                else f"{g[k]['diff']:+.3f}"
-                if g[k]["ci_low"] is None
-                else f"{g[k]['diff']:+.3f} [{g[k]['ci_low']:+.3f}, {g[k]['ci_high']:+.3f}]"
-                for k in ("smote", "gmm", "copies")
-            ]
+            cells_md = [_fmt_gap(g.get(k)) for k in ("smote", "gmm", "copies")]
             n = max(v["folds"] for v in g.values())
             lines.append(f"| {t['name']} | {n} | " + " | ".join(cells_md) + " |")
     failed_any = [(t["name"], f) for t in tables for f in t["failed_cells"]]
@@ -1065,29 +1067,34 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def quiet_benchmark(log_file: Path | None = None) -> None:
+def quiet_benchmark() -> None:
     """A long benchmark's console: its own progress lines, only the errors of the libraries and of
-    the pipeline it drives, and XGBoost's threads set for 2 cores unless the caller set them.
-    With `log_file`, Python warnings (MLflow's schema hints) and TensorFlow's start-up lines go
-    there instead of the terminal, as a launch's do (`pipeline.console`)."""
+    the pipeline it drives, and XGBoost's threads set for 2 cores unless the caller set them."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("pipeline", "models", "mlflow", "alembic", "absl"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("OMP_NUM_THREADS", str(XGB_THREADS))
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    if log_file is not None:
-        from pipeline.console import import_quietly, route_chatter
 
-        route_chatter(log_file)
+
+def library_messages_to(log_file: Path, *, gan: bool) -> None:
+    """Python warnings (MLflow's schema hints) and, when the run trains the GAN (`gan`),
+    TensorFlow's start-up lines go to `log_file` instead of the terminal, as a launch's do
+    (`pipeline.console`)."""
+    from pipeline.console import import_quietly, route_chatter
+
+    route_chatter(log_file)
+    if gan:
         import_quietly("tensorflow", log_file)
-        log.info("library messages: %s", log_file)
+    log.info("library messages: %s", log_file)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     quiet_benchmark()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-        quiet_benchmark(args.out.with_suffix(".log"))
+        runs_gan = "cgan" in args.generators or "cgan" in args.strategies
+        library_messages_to(args.out.with_suffix(".log"), gan=runs_gan)
         if args.merge:
             command = "python benchmarks/suite.py " + shlex.join(args.argv)
             payload = merge(args.merge, args.out, command)

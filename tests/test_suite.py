@@ -285,14 +285,13 @@ def test_downstream_launches_read_the_table_with_its_features(tmp_path: Path, mo
 def test_the_suite_command_keeps_library_chatter_in_its_log_file(tmp_path: Path) -> None:
     # As a user runs it: the terminal shows the suite's own lines; MLflow's schema hints and
     # TensorFlow's start-up lines go to the log file beside the results.
-    import os
     import subprocess
 
     out = tmp_path / "suite.json"
     cmd = [sys.executable, "benchmarks/suite.py", *TINY, "--generators", "copies"]
     cmd += ["--strategies", "none", "--out", str(out)]
     root = Path(suite.__file__).resolve().parent.parent
-    done = subprocess.run(cmd, cwd=root, env=os.environ, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "stress downstream none fold=1" in done.stderr
     for chatter in ("Hint: Inferred schema", "oneDNN", "Creating initial MLflow database"):
