@@ -17,10 +17,11 @@ most recent rows hold about two frauds each, and often none.
 Strategies: `none`; the resamplers `ros`, `smote`, `borderline` at the suite's share
 (`benchmarks.suite.strategy_params`); `cgan` at its defaults (it chooses its share, weight and
 checkpoint on the validation windows, share 0 included: `pipeline.augment`), with `--gan` GAN
-settings for a smaller budget. The results' points are `none`, `best_resampler` (the resampler
-with the best mean validation AUPRC at that table and P, never the test folds) and `cgan`, each
-with its mean test AUPRC and its paired difference from `none` over the same (fold, seed)
-pairs: mean and 95 % t-interval with the folds' variance correction
+settings for a smaller budget; `smote_auto` when named (SMOTE choosing its share over cgan's
+grid by the same rule: the fair match for cgan's choice, as in the suite). The results' points are
+`none`, `best_resampler` (the resampler with the best mean validation AUPRC at that table and P,
+never the test folds), `cgan` and `smote_auto` where it ran, each with its mean test AUPRC and
+its paired difference from `none` over the same (fold, seed) pairs: mean and 95 % t-interval with the folds' variance correction
 (`pipeline.report.statistics.paired_test`).
 
 Each (table, P, strategy) launch is one cell per (fold, seed), written to `--out` after the
@@ -54,6 +55,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.gan_uplift import commit  # noqa: E402
 from benchmarks.suite import (  # noqa: E402
+    CHOOSING,
     XGB_THREADS,
     error_text,
     library_messages_to,
@@ -71,6 +73,9 @@ log = logging.getLogger("scarcity")
 POSITIVES = ("25", "50", "100", "250", "all")
 RESAMPLERS = ("ros", "smote", "borderline")
 STRATEGIES = ("none", *RESAMPLERS, "cgan")
+OPTIONAL = tuple(CHOOSING)
+"""Strategies run only when named: SMOTE choosing its share over cgan's grid (`smote_auto`)."""
+CHOOSERS = ("cgan", *OPTIONAL)
 BEST_RESAMPLER = "best_resampler"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "scarcity.json"
 
@@ -217,7 +222,7 @@ def points(payload: dict[str, Any]) -> list[dict[str, Any]]:
             key=lambda t: (-t[0], t[1]),
         )
         chosen = [(BEST_RESAMPLER, ranked[0][1])] if ranked else []
-        for label, strategy in [*chosen, ("cgan", "cgan")]:
+        for label, strategy in [*chosen, *((s, s) for s in CHOOSERS)]:
             values = _series(cells, strategy)
             if values.empty:
                 continue
@@ -235,8 +240,8 @@ def points(payload: dict[str, Any]) -> list[dict[str, Any]]:
             }
             if label == BEST_RESAMPLER:
                 point["chosen"] = strategy
-            if label == "cgan":
-                shares = _series(cells, "cgan", "choice_share")
+            if label in CHOOSERS:
+                shares = _series(cells, label, "choice_share")
                 point["shares_chosen"] = [float(v) for v in shares.to_numpy()]
             out.append(point)
     return out
@@ -266,8 +271,9 @@ def markdown(payload: dict[str, Any]) -> str:
         "Δ: the strategy's test AUPRC minus `none`'s on the same (fold, seed) pairs, with the 95 % "
         "t-interval of the paired differences (the folds' variance correction). `best_resampler`: "
         "the resampler (ros, smote, borderline) with the best mean validation AUPRC. `cgan` "
-        "chooses its synthetic share on validation (share 0: no synthetic rows); shares chosen "
-        "per fold in the last column. positives: mean training positives per fold.",
+        "(and `smote_auto`, SMOTE over the same grid) chooses its synthetic share on validation "
+        "(share 0: no synthetic rows); shares chosen per (fold, seed) in the last column. "
+        "positives: mean training positives per fold.",
         "",
         "| table | cap | positives | strategy | AUPRC | Δ vs none [95 % CI] | n | verdict | shares |",
         "|---|---:|---:|---|---:|---:|---:|---|---|",
@@ -324,14 +330,15 @@ def figure(payload: dict[str, Any], path: Path) -> None:
         return
     fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 3.4), squeeze=False)
     for ax, table in zip(axes[0], tables, strict=True):
-        for k, (label, color) in enumerate((("cgan", "C3"), (BEST_RESAMPLER, "C0"))):
+        series = (("cgan", "C3", 0.96), (BEST_RESAMPLER, "C0", 1.04), ("smote_auto", "C2", 1.0))
+        for label, color, nudge in series:
             mine = sorted(
                 (p for p in pts if p["table"] == table and p["strategy"] == label),
                 key=lambda p: p["positives"],
             )
             if not mine:
                 continue
-            x = np.array([p["positives"] for p in mine], dtype=float) * (1.04 if k else 0.96)
+            x = np.array([p["positives"] for p in mine], dtype=float) * nudge
             y = np.array([p["delta_vs_none"] for p in mine], dtype=float)
             lo = np.array([np.nan if p["ci_low"] is None else p["ci_low"] for p in mine])
             hi = np.array([np.nan if p["ci_high"] is None else p["ci_high"] for p in mine])
@@ -477,7 +484,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.argv = list(argv)
     args.gan = parse_gan(args.gan)
     args.tables = _names(args.tables, None, "tables")
-    args.strategies = _names(args.strategies, STRATEGIES, "strategies")
+    args.strategies = _names(args.strategies, (*STRATEGIES, *OPTIONAL), "strategies")
     args.positives = _names(args.positives, None, "positives")
     for cap in args.positives:
         if cap != "all" and (not cap.isdigit() or int(cap) < 2):
