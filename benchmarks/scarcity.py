@@ -323,6 +323,7 @@ def figure(payload: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     pts = [p for p in payload["points"] if p["strategy"] != "none"]
     tables = sorted({p["table"] for p in pts})
@@ -347,6 +348,9 @@ def figure(payload: dict[str, Any], path: Path) -> None:
             )
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set_xscale("log")
+        ticks = sorted({p["positives"] for p in pts if p["table"] == table})
+        ax.set_xticks(ticks, [f"{t:.0f}" for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_title(table)
         ax.set_xlabel("training positives per fold")
     axes[0][0].set_ylabel("Δ AUPRC vs none (95 % CI)")
