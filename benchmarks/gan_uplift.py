@@ -1,6 +1,7 @@
 """Does the GAN help the classifier? `cgan` and its variants against `none` and the resamplers.
 
     python benchmarks/gan_uplift.py --experiment default [--rows 300000] [--seeds 0 1]
+    python benchmarks/gan_uplift.py --experiment default --choose   # today's defaults: the GAN chooses
     python benchmarks/gan_uplift.py --experiment temporal --tuned [--trials 12]
     python benchmarks/gan_uplift.py ... --store DIR --resume PARENT_RUN_ID   # after an interruption
     python benchmarks/gan_uplift.py --from-results benchmarks/results/gan_uplift_default.json
@@ -17,6 +18,12 @@ options, each switched on alone and all together:
 - `cgan_clusters`: conditioned on 4 clusters of the fraud rows;
 - `cgan_all`: all of the above.
 
+By default every resampler and GAN variant adds synthetic fraud at 10 % of the legitimate rows
+(`sampling_strategy` 0.1, the GAN's fixed default before it chose). With `--choose` the GAN
+variants run at today's defaults instead: each chooses its share (0 included), weight and
+checkpoint on the validation windows (`pipeline.augment`), and `smote_auto` (SMOTE choosing over
+the same grid) joins the baselines; results go to `gan_uplift_<experiment>_choose.{json,md}`.
+
 With `--tuned`, every strategy gets the same search budget (`--trials` trials on the validation
 slice of each training fold, the classifier's space of the experiment plus each sampler's space);
 the GAN variants search the share of synthetic rows, their weight and the generator checkpoint
@@ -25,7 +32,7 @@ the configured settings (`report.include_untuned`), so a tuned launch reports bo
 the same folds. Prints and writes, per strategy, AUPRC, recall at 1 % false-positive rate and card
 precision@k (mean ± 95 % CI), the paired difference in AUPRC with `none` and with the reference
 resampler (chosen on the validation slices), and the ablation, to
-benchmarks/results/gan_uplift_<experiment>[_tuned].{json,md}, with the exact command.
+benchmarks/results/gan_uplift_<experiment>[_tuned|_choose].{json,md}, with the exact command.
 `--from-results` rewrites them from an earlier results file (its children's metrics), running nothing.
 """
 
@@ -64,6 +71,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "clusters": 4,
     },
 }
+CHOOSING_SMOTE = "smote_auto"
 RESAMPLER_SPACE = {"sampling_strategy": {"low": 0.005, "high": 0.3, "log": True}}
 GAN_SPACE = {
     "sampling_strategy": {"low": 0.005, "high": 0.3, "log": True},
@@ -78,10 +86,13 @@ METRICS = {
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
-    strategies = {name: {} for name in BASELINES}
+    strategies: dict[str, dict[str, Any]] = {name: {} for name in BASELINES}
+    if args.choose:
+        strategies[CHOOSING_SMOTE] = {"kind": "smote", "choose": True}
     budget = {} if args.gan_epochs is None else {"epochs": args.gan_epochs}
+    share = {} if args.choose else {"sampling_strategy": RATIO}
     for name, params in VARIANTS.items():
-        strategies[name] = {"kind": "cgan", "sampling_strategy": RATIO, **budget, **params}
+        strategies[name] = {"kind": "cgan", **share, **budget, **params}
     out = [f"data.rows={args.rows}", f"name=gan-uplift-{args.experiment}"]
     if args.experiment == "default":
         out.append(f"split.seeds=[{', '.join(str(s) for s in args.seeds)}]")
@@ -127,6 +138,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=300_000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--tuned", action="store_true")
+    p.add_argument(
+        "--choose",
+        action="store_true",
+        help="the GAN variants choose their share on validation (today's default), smote_auto too",
+    )
     p.add_argument("--trials", type=int, default=12)
     p.add_argument("--gan-epochs", type=int, default=None, help="default: CGANConfig's")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -159,10 +175,14 @@ def main() -> None:
         # the launch's own options, from the command it recorded
         launched = options.parse_args(shlex.split(payload["command"])[2:])
         payload["report_command"] = "python benchmarks/gan_uplift.py " + shlex.join(sys.argv[1:])
-        write_report(payload, config(launched), launched.tuned, args.from_results.parent)
+        write_report(payload, config(launched), launched, args.from_results.parent)
         return
     if args.resume and args.store is None:
         options.error("--resume needs the --store folder of the interrupted launch")
+    if args.choose and args.tuned:
+        options.error(
+            "--choose and --tuned: with tuning the tuner owns the share, weight and checkpoint"
+        )
 
     import keras
     import xgboost
@@ -184,7 +204,7 @@ def main() -> None:
         "correction": dataclasses.asdict(result.comparison.correction),
         "children": json.loads(result.results.to_json(orient="records")),
     }
-    write_report(payload, cfg, args.tuned, args.out)
+    write_report(payload, cfg, args, args.out)
 
 
 def strategy_rows(comparison: Any) -> list[dict[str, Any]]:
@@ -284,11 +304,15 @@ def section(
     return lines, records
 
 
-def write_report(payload: dict[str, Any], cfg: Any, tuned: bool, out: Path) -> None:
-    """Prints and writes the results' markdown and JSON (tuned runs: tuned and untuned)."""
+def write_report(
+    payload: dict[str, Any], cfg: Any, launched: argparse.Namespace, out: Path
+) -> None:
+    """Prints and writes the results' markdown and JSON (tuned runs: tuned and untuned);
+    `launched`: the launch's options."""
     from pipeline.runner import prepare
     from pipeline.split import VarianceCorrection
 
+    tuned = launched.tuned
     frame = pd.DataFrame(payload["children"])
     command = payload["command"]
     if "correction" in payload:
@@ -299,7 +323,9 @@ def write_report(payload: dict[str, Any], cfg: Any, tuned: bool, out: Path) -> N
     lines = [
         f"`{command}`: {len(frame)} child runs in {payload['wall_seconds'] / 60:.0f} min"
         f"{resumed if '--resume' in command else ''} "
-        f"({cfg.name}, {'tuned' if tuned else 'untuned'}, commit {payload['commit']}).",
+        f"({cfg.name}, {'tuned' if tuned else 'untuned'}"
+        f"{', the GAN variants choosing their share' if launched.choose else ''}, "
+        f"commit {payload['commit']}).",
         "",
     ]
     if "report_command" in payload:
@@ -318,7 +344,8 @@ def write_report(payload: dict[str, Any], cfg: Any, tuned: bool, out: Path) -> N
     else:
         body, records = section("Untuned", frame, cfg, correction)
     text = "\n".join(lines + body)
-    stem = f"gan_uplift_{cfg.name.removeprefix('gan-uplift-')}{'_tuned' if tuned else ''}"
+    stem = f"gan_uplift_{cfg.name.removeprefix('gan-uplift-')}"
+    stem += "_tuned" if tuned else "_choose" if launched.choose else ""
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(text)
     keep = ("command", "commit", "machine", "wall_seconds", "report_command")
