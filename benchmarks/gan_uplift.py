@@ -71,7 +71,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "clusters": 4,
     },
 }
-CHOOSING_SMOTE = "smote_auto"
 RESAMPLER_SPACE = {"sampling_strategy": {"low": 0.005, "high": 0.3, "log": True}}
 GAN_SPACE = {
     "sampling_strategy": {"low": 0.005, "high": 0.3, "log": True},
@@ -86,9 +85,11 @@ METRICS = {
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
+    from benchmarks.suite import CHOOSING  # the suite imports this module's `commit`
+
     strategies: dict[str, dict[str, Any]] = {name: {} for name in BASELINES}
-    if args.choose:
-        strategies[CHOOSING_SMOTE] = {"kind": "smote", "choose": True}
+    if args.choose:  # the same choice over the same grid, the fair match for the GAN's
+        strategies.update({name: {"kind": kind, "choose": True} for name, kind in CHOOSING.items()})
     budget = {} if args.gan_epochs is None else {"epochs": args.gan_epochs}
     share = {} if args.choose else {"sampling_strategy": RATIO}
     for name, params in VARIANTS.items():
