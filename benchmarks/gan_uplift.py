@@ -2,7 +2,7 @@
 
     python benchmarks/gan_uplift.py --experiment default [--rows 300000] [--seeds 0 1]
     python benchmarks/gan_uplift.py --experiment default --choose   # today's defaults: the GAN chooses
-    python benchmarks/gan_uplift.py --experiment temporal --tuned [--trials 12]
+    python benchmarks/gan_uplift.py --experiment temporal --tuned [--trials 12] [--choose]
     python benchmarks/gan_uplift.py ... --store DIR --resume PARENT_RUN_ID   # after an interruption
     python benchmarks/gan_uplift.py --from-results benchmarks/results/gan_uplift_default.json
 
@@ -25,14 +25,16 @@ checkpoint on the validation windows (`pipeline.augment`), and `smote_auto` (SMO
 the same grid) joins the baselines; results go to `gan_uplift_<experiment>_choose.{json,md}`.
 
 With `--tuned`, every strategy gets the same search budget (`--trials` trials on the validation
-slice of each training fold, the classifier's space of the experiment plus each sampler's space);
+windows of each training fold, the classifier's space of the experiment plus each sampler's space);
 the GAN variants search the share of synthetic rows, their weight and the generator checkpoint
-(choice by the downstream classifier's validation AUPRC), and each child also scores its model at
-the configured settings (`report.include_untuned`), so a tuned launch reports both comparisons on
-the same folds. Prints and writes, per strategy, AUPRC, recall at 1 % false-positive rate and card
-precision@k (mean ± 95 % CI), the paired difference in AUPRC with `none` and with the reference
-resampler (chosen on the validation slices), and the ablation, to
-benchmarks/results/gan_uplift_<experiment>[_tuned|_choose].{json,md}, with the exact command.
+(choice by the downstream classifier's validation AUPRC). A trial is kept only when it beats the
+untuned setting beyond the windows' noise: the fixed share 0.1, or with `--choose` (today's
+defaults) the strategy's own choice, share 0 included. Each child also scores its untuned setting
+(`report.include_untuned`), so a tuned launch reports both comparisons on the same folds. Prints
+and writes, per strategy, AUPRC, recall at 1 % false-positive rate and card precision@k (mean ±
+95 % CI), the paired difference in AUPRC with `none` and with the reference resampler (chosen on
+the validation windows), and the ablation, to
+benchmarks/results/gan_uplift_<experiment>[_choose][_tuned].{json,md}, with the exact command.
 `--from-results` rewrites them from an earlier results file (its children's metrics), running nothing.
 """
 
@@ -102,6 +104,8 @@ def overrides(args: argparse.Namespace) -> list[str]:
         out.append("tuning.enabled=false")
     else:
         space = {name: RESAMPLER_SPACE for name in BASELINES if name not in ("none",)}
+        if args.choose:
+            space.update({name: RESAMPLER_SPACE for name in CHOOSING})
         space["class_weight"] = {"scale_pos_weight": {"low": 1.0, "high": 300.0, "log": True}}
         space.update({name: GAN_SPACE for name in VARIANTS})
         out += [
@@ -180,10 +184,6 @@ def main() -> None:
         return
     if args.resume and args.store is None:
         options.error("--resume needs the --store folder of the interrupted launch")
-    if args.choose and args.tuned:
-        options.error(
-            "--choose and --tuned: with tuning the tuner owns the share, weight and checkpoint"
-        )
 
     import keras
     import xgboost
@@ -346,7 +346,7 @@ def write_report(
         body, records = section("Untuned", frame, cfg, correction)
     text = "\n".join(lines + body)
     stem = f"gan_uplift_{cfg.name.removeprefix('gan-uplift-')}"
-    stem += "_tuned" if tuned else "_choose" if launched.choose else ""
+    stem += ("_choose" if launched.choose else "") + ("_tuned" if tuned else "")
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(text)
     keep = ("command", "commit", "machine", "wall_seconds", "report_command")

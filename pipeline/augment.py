@@ -26,9 +26,10 @@ plus 1 for the weight and 1 for the checkpoint when a share above 0 wins):
 
 A parameter the strategy's YAML block sets is fixed and not searched (`sampling_strategy: 0.1`
 fixes the share, as that ratio); `choose: false` turns the choice off; `choose: {share: [...],
-weight: [...], checkpoint: [...]}` replaces parts of the grid. With `tuning.enabled` the tuner owns every choice and the built-in one
-steps aside (its search space names what it searches; an unset share is
-`models.samplers.DEFAULT_SAMPLING_STRATEGY`).
+weight: [...], checkpoint: [...]}` replaces parts of the grid. With `tuning.enabled` the choice
+is the untuned setting that the tuner's best trial must beat beyond the windows' noise
+(`pipeline.fold.FoldRunner.tune`); the trials search what the search space names (a share it
+leaves unset is `models.samplers.DEFAULT_SAMPLING_STRATEGY`).
 """
 
 from __future__ import annotations

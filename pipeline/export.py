@@ -316,10 +316,10 @@ def _fit(
     refit on every row (validation slice included) when `validation.refit`."""
     if not cfg.tuning.enabled:
         return runner.final(augment.fit_choosing(runner, name, params)[0])
-    fitted, history, _ = runner.tune(name, params)
-    best = max(history, key=lambda r: r.value)
+    tuned = runner.tune(name, params)
+    best = max(tuned.history, key=lambda r: r.value)
     log.info("tuning: best trial %d (validation AUPRC %.4f)", best.number, best.value)
-    return runner.final(fitted)
+    return runner.final(tuned.fitted)
 
 
 def history_spec(cfg: ExperimentConfig, prepared: Prepared) -> dict[str, Any] | None:

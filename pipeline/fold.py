@@ -141,6 +141,21 @@ class _Fitted:
         return self.pipe is not self.selection_pipe
 
 
+@dataclass
+class Tuned:
+    """What the tuner kept in a fold (`FoldRunner.tune`), and the untuned setting it was held to."""
+
+    fitted: _Fitted  # the kept fit: the best trial's, or the untuned setting's
+    history: list[TrialRecord]
+    params: dict[str, Any]  # the best trial's parameters; empty when the untuned setting is kept
+    untuned: _Fitted  # the untuned setting's fit (a strategy that chooses: its choice's)
+    choice: augment.Choice | None  # the untuned setting's choice (None: it does not choose)
+
+    @property
+    def kept_untuned(self) -> bool:
+        return self.fitted is self.untuned
+
+
 class FoldRunner:
     """Fits and scores strategies on one outer fold; the inner windows are cut once per fold.
 
@@ -327,15 +342,15 @@ class FoldRunner:
         )
         return metrics, evaluate.pr_curve_points(self.y_test, p_test)
 
-    def tune(
-        self, name: str, params: dict[str, Any]
-    ) -> tuple[_Fitted, list[TrialRecord], dict[str, Any]]:
-        """Search the strategy's space over the inner windows; the chosen fit, history, choice.
+    def tune(self, name: str, params: dict[str, Any]) -> Tuned:
+        """Search the strategy's space over the inner windows (`Tuned`: what was kept and why).
 
         Each trial is scored by its mean validation AUPRC over the windows (never the test fold).
         The best trial is kept only when its paired gain over the untuned setting exceeds the
         windows' noise for the best of the trials (`selection.paired_gain`); else a warning, and
-        the untuned setting (an empty choice) is kept.
+        the untuned setting is kept. The untuned setting of a strategy that chooses its share
+        (`pipeline.augment`) is its choice, so a tuned `cgan` falls back on share 0 as an
+        untuned one does, not on a fixed share.
         """
         space = space_for(self.cfg, name, strategy_kind(name, params))
         fits: list[_Fitted] = []
@@ -349,7 +364,7 @@ class FoldRunner:
             space, objective, method=t.method, n_trials=t.n_trials, seed=self.fold.seed
         )
         best = max(history, key=lambda r: r.value)
-        untuned = self.fit(name, params, {})
+        untuned, choice = augment.fit_choosing(self, name, params)
         # the best of len(history) trials: the noise rule's family (selection module docstring)
         gain = paired_gain(fits[best.number].val_aps, untuned.val_aps, compared=len(history))
         self.gains[name] = gain
@@ -362,8 +377,9 @@ class FoldRunner:
                 self.fold.seed,
                 gain,
             )
-            return untuned, history, {}
-        return fits[best.number], history, {**best.classifier_params, **best.sampler_params}
+            return Tuned(untuned, history, {}, untuned, choice)
+        kept = {**best.classifier_params, **best.sampler_params}
+        return Tuned(fits[best.number], history, kept, untuned, choice)
 
     def run(self, name: str, params: dict[str, Any]) -> ChildResult:
         """Fit (tuning inside the training fold when enabled) and score one strategy."""
@@ -373,14 +389,17 @@ class FoldRunner:
         history: list[TrialRecord] = []
         chosen: dict[str, Any] = {}
         choice = None
-        if tuning.enabled:  # the tuner owns every choice: the built-in one steps aside
-            fitted, history, chosen = self.tune(name, params)
-            if self.cfg.report.include_untuned:
-                untuned, _ = self.score(self.final(self.fit(name, params, {})))
+        if tuning.enabled:  # the untuned setting (a choice, if the strategy chooses) to beat
+            tuned = self.tune(name, params)
+            fitted, history, chosen = tuned.fitted, tuned.history, tuned.params
+            if tuned.kept_untuned:
+                choice = tuned.choice
         else:
             fitted, choice = augment.fit_choosing(self, name, params)
         fitted = self.final(fitted)
         metrics, curve = self.score(fitted)
+        if tuning.enabled and self.cfg.report.include_untuned:
+            untuned = metrics if tuned.kept_untuned else self.score(self.final(tuned.untuned))[0]
         if choice is not None:
             metrics.update(choice.metrics())
             chosen = choice.log_params()

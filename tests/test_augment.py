@@ -188,6 +188,44 @@ def test_choice_through_a_fold_share_0_is_the_none_model(tmp_path, monkeypatch) 
     assert kept.metrics["resample_seconds"] > plain.metrics["resample_seconds"]
 
 
+def test_a_tuned_strategy_that_chooses_falls_back_on_its_choice(monkeypatch) -> None:
+    """With tuning on, the untuned setting a trial must beat is the strategy's choice (share 0
+    when nothing helps), not a fixed share: a tuned `cgan` is as safe as an untuned one."""
+    cfg, prepared, runner = _first_fold(
+        "data.rows=3000",
+        "data.fraud_rate=0.03",
+        "classifier.n_estimators=15",
+        "strategies={none: {}, ros: {choose: {share: [0, 0.2]}}}",
+        "tuning.enabled=true",
+        "tuning.method=grid",
+        "tuning.n_trials=2",
+        "tuning.classifier_space={max_depth: [2, 3]}",
+        "report.include_untuned=true",
+    )
+    # no share and no trial gains beyond the noise: share 0 is the untuned setting, and kept
+    monkeypatch.setattr(augment, "paired_gain", lambda a, b, **_: augment.Gain(0.0, 1.0, len(a)))
+    from pipeline import fold as fold_module
+
+    monkeypatch.setattr(fold_module, "paired_gain", augment.paired_gain)
+    plain = runner.run("none", {})
+    tuned = runner.tune("ros", cfg.strategies["ros"])
+    assert tuned.kept_untuned and tuned.params == {}
+    assert tuned.choice is not None and tuned.choice.share == 0
+    assert tuned.untuned.val_aps == runner.fit("none", {}, {}).val_aps
+    kept = runner.run("ros", cfg.strategies["ros"])
+    assert kept.metrics["choice_share"] == 0.0 and "choice" in kept.params
+    assert kept.metrics["average_precision"] == plain.metrics["average_precision"]
+    assert kept.metrics["untuned_average_precision"] == kept.metrics["average_precision"]
+    # a trial that clears the bar replaces the choice; the untuned score is still the choice's
+    monkeypatch.setattr(fold_module, "paired_gain", lambda a, b, **_: augment.Gain(0.1, 0.01, 3))
+    again = fold_module.FoldRunner(cfg, prepared, prepared.folds[0])
+    tuned = again.tune("ros", cfg.strategies["ros"])
+    assert not tuned.kept_untuned and tuned.params.get("max_depth") in (2, 3)
+    won = again.run("ros", cfg.strategies["ros"])
+    assert "choice_share" not in won.metrics
+    assert won.metrics["untuned_average_precision"] == plain.metrics["average_precision"]
+
+
 def test_a_gan_that_kept_share_0_still_reports_how_real_its_rows_were(monkeypatch) -> None:
     cfg, _, runner = _first_fold(
         "data.rows=3600",

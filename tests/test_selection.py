@@ -175,18 +175,19 @@ def test_tuner_keeps_the_untuned_setting_when_its_gain_is_noise(caplog, monkeypa
     monkeypatch.setattr(fold_module.FoldRunner, "fit", fit)
     scored([0.05, -0.05, 0.03])
     with caplog.at_level(logging.WARNING):
-        chosen_fit, history, chosen = runner.tune("none", {})
-    assert chosen == {} and chosen_fit is not trial
+        tuned = runner.tune("none", {})
+    assert tuned.params == {} and tuned.fitted is not trial and tuned.kept_untuned
     assert "does not exceed the windows' noise" in caplog.text
     assert runner.gains["none"].mean == pytest.approx(0.01)
     # past the bar for one trial (2 standard errors), not for the best of the 4 trials run
     scored([0.03, 0.0, 0.03])
-    chosen_fit, history, chosen = runner.tune("none", {})
-    assert len(history) == 4 and runner.gains["none"].compared == 4
-    assert chosen == {} and chosen_fit is not trial
+    tuned = runner.tune("none", {})
+    assert len(tuned.history) == 4 and runner.gains["none"].compared == 4
+    assert tuned.params == {} and tuned.fitted is not trial
     scored([0.02, 0.03, 0.025])
-    chosen_fit, history, chosen = runner.tune("none", {})
-    assert chosen.get("max_depth") in (2, 3, 4, 5) and chosen_fit is trial
+    tuned = runner.tune("none", {})
+    assert tuned.params.get("max_depth") in (2, 3, 4, 5) and tuned.fitted is trial
+    assert not tuned.kept_untuned
 
 
 def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeypatch):
