@@ -77,6 +77,14 @@ def test_sorted_by_headline_mean(comparison):
     assert comparison.row("cgan")[f"{AP}_mean"] == pytest.approx(0.65)
 
 
+def test_a_strategy_identical_to_the_baseline_does_not_outrank_it():
+    # a choosing strategy that kept share 0 scores exactly as `none`: the tie is not a win
+    values = {"none": [0.50, 0.60, 0.70], "cgan": [0.50, 0.60, 0.70], "smote": [0.4, 0.5, 0.6]}
+    comparison = report.compare(make_results(values))
+    assert comparison.strategies == ["none", "cgan", "smote"]
+    assert comparison.summary().startswith("Best: none ")
+
+
 def test_ci_matches_t_interval_by_hand(comparison):
     # none: mean 0.6, sd 0.1, n 3: half-width = t(0.975, df=2) * 0.1 / sqrt(3)
     half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)  # = 4.3027 * 0.057735 = 0.24841

@@ -581,7 +581,7 @@ def compare(
     column, in `resamplers`) with the best mean `selection_metric` (a validation-slice score; see
     `choose_reference`). The p-values against each reference are Holm-adjusted over the
     strategies compared with it. Rows are sorted by the headline mean, best first (descending;
-    ascending for lower-is-better metrics such as the Brier score).
+    ascending for lower-is-better metrics such as the Brier score), `baseline` first among equals.
 
     `correction` (the folds' `FoldPlan.correction`) sets the variance of every mean over folds
     and of every paired difference: the corrected resampled t where the folds' training sets
@@ -620,9 +620,18 @@ def compare(
     table = pd.DataFrame(rows)
 
     key = f"{metric}_mean"
-    table = table.sort_values(
-        [key, "strategy"], ascending=[not higher, True], na_position="last", kind="stable"
-    ).reset_index(drop=True)
+    # a tie goes to the baseline (the simpler model: a strategy identical to it is not better)
+    table["_not_baseline"] = table["strategy"] != baseline
+    table = (
+        table.sort_values(
+            [key, "_not_baseline", "strategy"],
+            ascending=[not higher, True, True],
+            na_position="last",
+            kind="stable",
+        )
+        .drop(columns="_not_baseline")
+        .reset_index(drop=True)
+    )
 
     candidates = table.loc[table["group"] == "resampler", "strategy"].tolist()
     ref, rule = choose_reference(
