@@ -399,7 +399,9 @@ class FoldRunner:
         fitted = self.final(fitted)
         metrics, curve = self.score(fitted)
         if tuning.enabled and self.cfg.report.include_untuned:
-            untuned = metrics if tuned.kept_untuned else self.score(self.final(tuned.untuned))[0]
+            untuned = (
+                dict(metrics) if tuned.kept_untuned else self.score(self.final(tuned.untuned))[0]
+            )
         if choice is not None:
             metrics.update(choice.metrics())
             chosen = choice.log_params()

@@ -216,6 +216,7 @@ def test_a_tuned_strategy_that_chooses_falls_back_on_its_choice(monkeypatch) -> 
     assert kept.metrics["choice_share"] == 0.0 and "choice" in kept.params
     assert kept.metrics["average_precision"] == plain.metrics["average_precision"]
     assert kept.metrics["untuned_average_precision"] == kept.metrics["average_precision"]
+    assert not any(k.startswith("untuned_choice") for k in kept.metrics)  # the score's, only
     # a trial that clears the bar replaces the choice; the untuned score is still the choice's
     monkeypatch.setattr(fold_module, "paired_gain", lambda a, b, **_: augment.Gain(0.1, 0.01, 3))
     again = fold_module.FoldRunner(cfg, prepared, prepared.folds[0])
