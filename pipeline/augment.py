@@ -18,9 +18,10 @@ plus 1 for the weight and 1 for the checkpoint when a share above 0 wins):
 
 1. the share, at the grid's lowest weight and its first checkpoint: the smallest share whose
    windows' scores the best share does not beat beyond the windows' noise for the best of the
-   grid's shares above 0 (the tuner's rule, `selection.paired_gain(..., compared=m).clear`); so
-   a larger share replaces a smaller one only when it is better beyond the noise, and share 0
-   stays unless a share clearly helps;
+   grid's shares above 0 (the tuner's rule, `selection.paired_gain(..., compared=m).clear`) and
+   that, above 0, itself beats share 0 beyond the noise; so a larger share replaces a smaller
+   one only when it is better beyond the noise, share 0 stays unless a share clearly helps, and
+   a share within the noise of the best but no better than share 0 is never the one kept;
 2. the weight, at that share: a larger weight replaces the lowest only when clearly better;
 3. the checkpoint, at that share and weight: `last` replaces `best` only when clearly better.
 
@@ -91,6 +92,7 @@ class Choice:
     weight: float
     checkpoint: str
     gain: Gain | None  # of the chosen setting over share 0 (None: share 0 not in the grid)
+    best_gain: Gain | None = None  # of the best share over share 0 (at the first weight)
     tried: list[tuple[dict[str, Any], tuple[float, ...]]] = field(default_factory=list)
     ratio: float = 0.0  # the fold's own minority/majority ratio
     fits: list[Any] = field(default_factory=list, repr=False, compare=False)  # as `tried`
@@ -125,11 +127,9 @@ class Choice:
         if self.share == 0:
             head = "share 0 (no synthetic rows)"
             best = max(self.tried, key=lambda t: float(np.mean(t[1])))
-            if best[0].get(SHARE, 0) and self.gain is not None:
-                base = next(v for p, v in self.tried if p.get(SHARE, 0) == 0)
-                gain = paired_gain(best[1], base, compared=self.gain.compared)
+            if best[0].get(SHARE, 0) and self.best_gain is not None:
                 share = best[0][SHARE] - self.ratio
-                head += f": the best share, {share:.3g}, gained {gain}"
+                head += f": the best share, {share:.3g}, gained {self.best_gain}"
             return head
         share = "as set" if self.share is None else f"{self.share:g}"
         head = f"share {share}, weight {self.weight:g}, checkpoint {self.checkpoint}"
@@ -228,14 +228,25 @@ def check_choices(strategies: Mapping[str, Mapping[str, Any]], *, where: str) ->
         grid_of(name, params, where=f"{where}: strategies")
 
 
+def window_gain(candidate: Scored, default: Scored, compared: int) -> Gain:
+    """The noise rule's gain from the windows' scores alone (no sampling bar)."""
+    return paired_gain(candidate.val_aps, default.val_aps, compared=compared)
+
+
 def choose(
-    fit: Callable[[dict[str, Any]], Scored], grid: Grid, *, ratio: float = 0.0
+    fit: Callable[[dict[str, Any]], Scored],
+    grid: Grid,
+    *,
+    ratio: float = 0.0,
+    gain: Callable[[Scored, Scored, int], Gain] = window_gain,
 ) -> tuple[Scored, Choice]:
     """Choose a share, weight and checkpoint by the coordinate search of the module docstring.
 
     `fit(sampler_params)` fits the strategy with those parameters in every window and returns
     the fit (its `val_aps`: one validation AUPRC per window); `ratio` is the fold's own
-    minority/majority ratio, to which a share adds. Returns the chosen fit and the `Choice`.
+    minority/majority ratio, to which a share adds; `gain(candidate, default, compared)` the
+    noise rule's gain of one fit over another (`pipeline.fold.FoldRunner.gain` adds the
+    validation rows' sampling bar). Returns the chosen fit and the `Choice`.
     """
     shares = list(grid.share)
     tried: list[tuple[dict[str, Any], tuple[float, ...]]] = []
@@ -256,9 +267,16 @@ def choose(
     family = max(sum(s != 0 for s in shares), 1)
 
     def beats(a: Scored, b: Scored, compared: int) -> bool:
-        return paired_gain(a.val_aps, b.val_aps, compared=compared).clear
+        return gain(a, b, compared).clear
 
-    share = next(s for s in shares if not beats(at[best], at[s], family))
+    def enough(s: float | None) -> bool:  # within noise of the best, and (above 0) beats 0
+        if s == best:
+            return True
+        if beats(at[best], at[s], family):
+            return False
+        return s == 0 or 0.0 not in at or beats(at[s], at[0.0], family)
+
+    share = next(s for s in shares if enough(s))
     chosen = at[share]
     if share != 0:
         for w in grid.weight[1:]:
@@ -269,14 +287,16 @@ def choose(
             candidate = score(share, weight, c)
             if beats(candidate, chosen, len(grid.checkpoint) - 1):
                 checkpoint, chosen = c, candidate
-    gain = None
+    over_zero = best_over_zero = None
     if 0.0 in at:
-        gain = paired_gain(chosen.val_aps, at[0.0].val_aps, compared=family)
+        over_zero = gain(chosen, at[0.0], family)
+        best_over_zero = gain(at[best], at[0.0], family)
     choice = Choice(
         share=share,
         weight=weight if share != 0 else 1.0,
         checkpoint=checkpoint if share != 0 else "best",
-        gain=gain,
+        gain=over_zero,
+        best_gain=best_over_zero,
         tried=tried,
         ratio=ratio,
         fits=list(fits.values()),
@@ -300,7 +320,7 @@ def fit_choosing(runner: Any, name: str, params: dict[str, Any]) -> tuple[Any, C
         candidates.append(runner.fit(name, {**base, **p}, {}))
         return candidates[-1]
 
-    fitted, choice = choose(fit, grid, ratio=ratio)
+    fitted, choice = choose(fit, grid, ratio=ratio, gain=runner.gain)
     # the choice costs every candidate's fit (the GAN's training in the first that drew from it),
     # whichever is kept: share 0 is the cached fit of no resampling
     fitted = dataclasses.replace(

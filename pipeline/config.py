@@ -196,7 +196,8 @@ class ValidationConfig(_Strict):
     stratified parts, each fitted on every other row. One window is the single validation
     slice of earlier versions. A tuned setting replaces the untuned one only when its gain
     passes a one-sided paired t-test over the windows at 10 % divided by the number of
-    candidates it was the best of (`pipeline.selection.Gain`).
+    candidates it was the best of, and exceeds the validation rows' own sampling noise
+    (`pipeline.selection.Gain`).
 
     In each window the number of boosting rounds is the one with the best moving average (over
     `smoothing_fraction` of `classifier.n_estimators` rounds) of the validation AUPRC, never

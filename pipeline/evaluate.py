@@ -193,6 +193,28 @@ def average_precision(y: Any, p: Any) -> float:
     return float(average_precision_score(yy, pp))
 
 
+def average_precision_draws(y: Any, p: Any, counts: np.ndarray) -> np.ndarray:
+    """Average precision of `p` in each bootstrap draw: `counts` (draws × rows) says how often
+    each row is drawn, and draw i's figure is `average_precision` with `counts[i]` as sample
+    weights (a draw holding no positive row gives NaN)."""
+    yy, pp = _yp(y, p, "average_precision_draws")
+    w = np.asarray(counts, dtype=float)
+    if w.ndim != 2 or w.shape[1] != yy.size:
+        raise DataError(
+            f"average_precision_draws: counts must be draws x {yy.size} rows, got {w.shape}"
+        )
+    order = np.argsort(-pp, kind="stable")
+    ps, ys, w = pp[order], yy[order].astype(float), w[:, order]
+    last_of_group = np.r_[np.flatnonzero(np.diff(ps) != 0), ps.size - 1]
+    tps = np.cumsum(w * ys, axis=1)[:, last_of_group]
+    alerted = np.cumsum(w, axis=1)[:, last_of_group]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(alerted > 0, tps / alerted, 0.0)
+        recall = tps / tps[:, -1:]
+    steps = np.diff(recall, axis=1, prepend=0.0)
+    return np.sum(steps * precision, axis=1)
+
+
 def roc_auc(y: Any, p: Any) -> float:
     """Area under the ROC curve (ties count one half)."""
     yy, pp = _yp(y, p, "roc_auc")

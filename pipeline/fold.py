@@ -35,7 +35,7 @@ from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset
 from pipeline.engines import engine_for
 from pipeline.features import FeatureRules
-from pipeline.selection import Gain, combine_trees, inner_windows, paired_gain
+from pipeline.selection import Gain, WindowDraws, combine_trees, inner_windows, paired_gain
 from pipeline.split import Fold, FoldPlan
 from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 
@@ -178,6 +178,8 @@ class FoldRunner:
             seed=fold.seed,
         )
         self.fit_idx, self.val_idx = self.windows.shared, self.windows.val
+        labels = prepared.y
+        self.draws = WindowDraws([labels[w.val] for w in self.windows], seed=fold.seed)
         X = prepared.X
         self.X_fit, self.y_fit = X.iloc[self.fit_idx], prepared.y[self.fit_idx]
         self.X_val, self.y_val = X.iloc[self.val_idx], prepared.y[self.val_idx]
@@ -270,6 +272,16 @@ class FoldRunner:
         )
         self._fits[key] = fitted
         return fitted
+
+    def gain(self, candidate: _Fitted, default: _Fitted, compared: int = 1) -> Gain:
+        """The noise rule's paired gain of one fit over another across the windows, with the
+        validation rows' sampling bar (`selection.WindowDraws`)."""
+        return paired_gain(
+            candidate.val_aps,
+            default.val_aps,
+            compared=compared,
+            sampling_error=self.draws.standard_error(candidate.p_val, default.p_val),
+        )
 
     def _train_gan(self, sampler: Any) -> None:
         """Train the fold's GAN of this sampler's GAN setting on the rows every window fits on,
@@ -366,7 +378,7 @@ class FoldRunner:
         best = max(history, key=lambda r: r.value)
         untuned, choice = augment.fit_choosing(self, name, params)
         # the best of len(history) trials: the noise rule's family (selection module docstring)
-        gain = paired_gain(fits[best.number].val_aps, untuned.val_aps, compared=len(history))
+        gain = self.gain(fits[best.number], untuned, compared=len(history))
         self.gains[name] = gain
         if not gain.clear:
             log.warning(
@@ -437,6 +449,8 @@ class FoldRunner:
             metrics.update(tuning_gain=gain.mean, tuning_kept_untuned=float(not gain.clear))
             if np.isfinite(gain.standard_error):
                 metrics["tuning_gain_se"] = gain.standard_error
+            if np.isfinite(gain.sampling_error):
+                metrics["tuning_gain_sampling_se"] = gain.sampling_error
         return ChildResult(
             strategy=name,
             kind=kind,

@@ -23,6 +23,14 @@ a noise gain through on about one fold in three (`benchmarks/results/tuning_wind
 before the correction: borderline -0.021 on the test weeks). Bonferroni is conservative when the candidates are
 alike (neighbouring trials); more windows (`validation.windows`) buy back the power: the bar at
 m = 4 is 4.30 standard errors with 3 windows, 2.26 with 10.
+
+Three windows' differences can also agree by chance: their spread has 2 degrees of freedom, and
+with a few positive rows per window (5 frauds in a 10 % window of a small table) a spread of
+0.004 sat beside differences that one fraud more or less moves by 0.05 (a share taken on `car_good`
+that lost 0.076 on its test fold, `benchmarks/results/suite.json`). So the gain must clear a
+second bar, from the validation rows' own sampling noise: z(1 - 0.1/m) standard errors of the
+mean per-window difference under a stratified bootstrap of each window's rows, the same draws
+for every candidate (`WindowDraws`; `Gain.sampling_bar`). The larger bar counts.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from scipy import stats
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from models.errors import ConfigError, DataError
+from pipeline import evaluate
 from pipeline.split import time_axis, validation_slice
 
 if TYPE_CHECKING:
@@ -184,45 +193,83 @@ class Gain:
     """A candidate's paired gain over the default across the windows."""
 
     mean: float
-    standard_error: float  # NaN with one window: no estimate of the noise
+    standard_error: float  # of the per-window differences' spread; NaN with one window
     windows: int
     # the candidates it is the best of: the test's level is NOISE_ALPHA / compared
     compared: int = 1
+    # the validation rows' own sampling noise (`WindowDraws.standard_error`); NaN: not measured
+    sampling_error: float = math.nan
+
+    @property
+    def level(self) -> float:
+        return NOISE_ALPHA / max(self.compared, 1)
+
+    @property
+    def spread_bar(self) -> float:
+        """t(1 - 0.1/m, k-1) standard errors of the windows' spread (NaN with one window)."""
+        if not math.isfinite(self.standard_error) or self.windows < 2:
+            return math.nan
+        return float(stats.t.ppf(1 - self.level, self.windows - 1)) * self.standard_error
+
+    @property
+    def sampling_bar(self) -> float:
+        """z(1 - 0.1/m) sampling standard errors (NaN when not measured)."""
+        if not math.isfinite(self.sampling_error):
+            return math.nan
+        return float(stats.norm.ppf(1 - self.level)) * self.sampling_error
 
     @property
     def bar(self) -> float:
-        """The gain the noise rule asks for: t(1 - 0.1/m, k-1) standard errors for the best of m
-        candidates over k windows (NaN with one window)."""
-        if not math.isfinite(self.standard_error) or self.windows < 2:
-            return math.nan
-        level = NOISE_ALPHA / max(self.compared, 1)
-        return float(stats.t.ppf(1 - level, self.windows - 1)) * self.standard_error
+        """The gain the noise rule asks for: the larger of the spread's and the sampling bar
+        (NaN when neither is known)."""
+        bars = [b for b in (self.spread_bar, self.sampling_bar) if math.isfinite(b)]
+        return max(bars) if bars else math.nan
+
+    @property
+    def sampled(self) -> bool:
+        """The sampling bar is the higher one: the windows agree more than their rows allow."""
+        return math.isfinite(self.sampling_bar) and not self.sampling_bar <= self.spread_bar
 
     @property
     def clear(self) -> bool:
-        """The gain exceeds the windows' noise (one window: any positive gain counts)."""
+        """The gain exceeds the windows' noise (no noise estimate: any positive gain counts)."""
         if not math.isfinite(self.bar):
             return self.mean > 0
         return self.mean > self.bar
 
     def __str__(self) -> str:
+        best = f", for the best of {self.compared}" if self.compared > 1 else ""
         if not math.isfinite(self.bar):
             noise = "no noise estimate from one window"
+        elif self.sampled:
+            noise = (
+                f"the noise bar {self.bar:.4f}, {self.bar / self.sampling_error:.2f} sampling "
+                f"standard errors of {self.sampling_error:.4f} (the validation rows' bootstrap"
+            )
+            if math.isfinite(self.standard_error):
+                noise += f"; the windows' spread gave {self.standard_error:.4f}"
+            noise += f"){best}"
         elif self.standard_error == 0:
             noise = "no spread between the windows"
         else:
             noise = (
                 f"the noise bar {self.bar:.4f}, {self.bar / self.standard_error:.2f} standard "
-                f"errors of {self.standard_error:.4f}"
+                f"errors of {self.standard_error:.4f}{best}"
             )
-            if self.compared > 1:
-                noise += f", for the best of {self.compared}"
         return f"{self.mean:+.4f} over {self.windows} window(s) ({noise})"
 
 
-def paired_gain(candidate: Sequence[float], default: Sequence[float], *, compared: int = 1) -> Gain:
+def paired_gain(
+    candidate: Sequence[float],
+    default: Sequence[float],
+    *,
+    compared: int = 1,
+    sampling_error: float = math.nan,
+) -> Gain:
     """The mean per-window difference `candidate - default` and its standard error; `compared`:
-    how many candidates `candidate` was chosen from as the best (the noise rule's family)."""
+    how many candidates `candidate` was chosen from as the best (the noise rule's family);
+    `sampling_error`: the difference's standard error from the validation rows' sampling alone
+    (`WindowDraws.standard_error`), a second bar the gain must clear."""
     c, d = np.asarray(candidate, dtype=float), np.asarray(default, dtype=float)
     if c.shape != d.shape or c.ndim != 1 or len(c) == 0:
         raise ValueError(
@@ -232,4 +279,89 @@ def paired_gain(candidate: Sequence[float], default: Sequence[float], *, compare
         raise ValueError(f"paired_gain: compared is the number of candidates, >= 1, got {compared}")
     diff = c - d
     se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.nan
-    return Gain(float(diff.mean()), se, len(diff), compared)
+    return Gain(float(diff.mean()), se, len(diff), compared, float(sampling_error))
+
+
+SAMPLING_DRAWS = 200
+"""Bootstrap draws of each window's validation rows for the sampling bar."""
+
+
+class WindowDraws:
+    """Stratified bootstrap draws of every window's validation rows, the same for every
+    candidate of a fold (paired).
+
+    `standard_error(a, b)` is the standard error of the mean per-window AUPRC difference between
+    two fits' pooled validation predictions (in `Windows.val` order) that the sampling of the
+    validation rows alone gives. With a few positive rows per window it is large, and three
+    windows' differences can agree by chance far more closely: the noise rule then asks for
+    this bar too (`Gain.sampling_bar`).
+    """
+
+    CHUNK = 4_000_000
+    """Draws × rows scored at once (memory: a few times this many floats)."""
+
+    def __init__(
+        self, labels: Sequence[np.ndarray], *, draws: int = SAMPLING_DRAWS, seed: int = 0
+    ) -> None:
+        if draws < 2:
+            raise ValueError(f"WindowDraws: need >= 2 draws, got {draws}")
+        self.labels = [np.asarray(y, dtype=np.int8) for y in labels]
+        self.bounds = np.cumsum([0, *(len(y) for y in self.labels)])
+        self.draws, self.seed = draws, int(seed)
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._kept: dict[int, np.ndarray] = {}  # windows whose draws fit in one chunk
+
+    def _counts(self, window: int) -> Iterator[np.ndarray]:
+        """The window's draws in chunks, regenerated from the same seed on every call: how often
+        each row is drawn, as many rows of each class in every draw as in the window."""
+        if window in self._kept:
+            yield self._kept[window]
+            return
+        y = self.labels[window]
+        rng = np.random.default_rng([self.seed, window])
+        classes = [np.flatnonzero(y == c) for c in (0, 1)]
+        step = max(1, self.CHUNK // max(len(y), 1))
+        for lo in range(0, self.draws, step):
+            n = min(step, self.draws - lo)
+            flat = [
+                (np.arange(n)[:, None] * len(y) + rows[rng.integers(0, len(rows), (n, len(rows)))])
+                for rows in classes
+                if len(rows)
+            ]
+            picks = np.concatenate([f.ravel() for f in flat])
+            counts = np.bincount(picks, minlength=n * len(y)).reshape(n, len(y))
+            if n == self.draws:
+                self._kept[window] = counts.astype(np.int32)
+            yield counts
+
+    def scores(self, p_val: np.ndarray) -> np.ndarray:
+        """Windows × draws AUPRC of one fit's pooled validation predictions."""
+        hit = self._cache.get(id(p_val))
+        if hit is not None and hit[0] is p_val:
+            return hit[1]
+        p = np.asarray(p_val, dtype=float)
+        if p.shape != (self.bounds[-1],):
+            raise ValueError(
+                f"WindowDraws: need {self.bounds[-1]} pooled validation scores, got {p.shape}"
+            )
+        out = np.stack(
+            [
+                np.concatenate(
+                    [
+                        evaluate.average_precision_draws(y, p[lo:hi], counts)
+                        for counts in self._counts(w)
+                    ]
+                )
+                for w, (y, lo, hi) in enumerate(
+                    zip(self.labels, self.bounds[:-1], self.bounds[1:], strict=True)
+                )
+            ]
+        )
+        self._cache[id(p_val)] = (p_val, out)  # holds p_val, so its id is not reused
+        return out
+
+    def standard_error(self, candidate: np.ndarray, default: np.ndarray) -> float:
+        """The sampling standard error of the mean per-window AUPRC difference."""
+        diff = self.scores(candidate) - self.scores(default)
+        per_window = np.var(diff, axis=1, ddof=1)
+        return float(math.sqrt(per_window.sum()) / len(per_window))

@@ -36,6 +36,24 @@ def test_average_precision_ties_are_one_step():
     assert ev.average_precision(Y_T[::-1], P_T[::-1]) == pytest.approx(2 / 3)
 
 
+def test_average_precision_draws_weigh_rows_by_how_often_each_is_drawn():
+    # counts 1: the plain AP; a row drawn twice counts twice; a row not drawn is not there
+    counts = np.array([[1, 1, 1, 1], [2, 1, 1, 1], [1, 0, 1, 1], [0, 1, 0, 1]])
+    got = ev.average_precision_draws(Y_T, P_T, counts)
+    assert got[0] == pytest.approx(2 / 3)  # the tied group as one step, as above
+    assert got[1] == pytest.approx(3 / 4)  # 3 of the 4 rows at 0.5 are fraud
+    assert got[2] == pytest.approx(1.0)  # the 0.5 negative not drawn
+    assert np.isnan(got[3])  # no positive drawn
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.1).astype(int)
+    p = np.round(rng.random(300), 2)  # many ties
+    draws = rng.multinomial(300, np.full(300, 1 / 300), size=20)
+    expected = [average_precision_score(y, p, sample_weight=c) for c in draws]
+    np.testing.assert_allclose(ev.average_precision_draws(y, p, draws), expected)
+    with pytest.raises(DataError, match="draws x 4 rows"):
+        ev.average_precision_draws(Y_T, P_T, np.ones(4))
+
+
 def test_roc_auc_by_hand():
     # pos 0.9 beats all 3 negatives (3), pos 0.7 beats 0.3 and 0.1 (2): 5 of 2*3 pairs
     assert ev.roc_auc(Y_A, P_A) == pytest.approx(5 / 6)

@@ -133,6 +133,77 @@ def test_the_best_of_several_candidates_must_clear_a_higher_bar() -> None:
         paired_gain([0.43], [0.40], compared=0)
 
 
+def test_a_gain_must_also_clear_the_validation_rows_sampling_noise() -> None:
+    """Three windows can agree by chance: the gain must also exceed z(1 - 0.1/m) standard errors
+    of the validation rows' own sampling noise (the larger of the two bars counts)."""
+    default = [0.40, 0.50, 0.30]
+    steady = [0.43, 0.53, 0.335]  # +0.03, +0.03, +0.035: 11.5 standard errors of the spread
+    assert paired_gain(steady, default).clear
+    noisy_rows = paired_gain(steady, default, sampling_error=0.03)
+    assert noisy_rows.sampling_bar == pytest.approx(1.2816 * 0.03, rel=1e-3)
+    assert noisy_rows.bar == noisy_rows.sampling_bar and noisy_rows.sampled
+    assert not noisy_rows.clear  # +0.0317 < 0.0384
+    assert "sampling standard errors of 0.0300" in str(noisy_rows)
+    assert paired_gain(steady, default, sampling_error=0.02).clear  # +0.0317 > 0.0256
+    # the best of 4 candidates: z(1 - 0.025) = 1.96
+    four = paired_gain(steady, default, compared=4, sampling_error=0.02)
+    assert four.sampling_bar == pytest.approx(1.96 * 0.02, rel=1e-3) and not four.clear
+    # a small sampling error leaves the spread's bar in charge
+    spread = paired_gain([0.43, 0.50, 0.33], default, sampling_error=0.001)
+    assert spread.bar == spread.spread_bar and not spread.sampled
+    # one window: the sampling error is the only noise estimate
+    assert paired_gain([0.45], [0.40]).clear
+    assert not paired_gain([0.45], [0.40], sampling_error=0.05).clear
+
+
+def _ranked(y: np.ndarray, signal: float, rng: np.random.Generator) -> np.ndarray:
+    return 1 / (1 + np.exp(-(signal * y + rng.normal(0, 1, len(y)))))
+
+
+def test_window_draws_are_stratified_paired_and_measure_the_sampling_noise() -> None:
+    from sklearn.metrics import average_precision_score
+
+    from pipeline.selection import WindowDraws
+
+    rng = np.random.default_rng(1)
+    labels = [np.r_[np.ones(n_pos, dtype=int), np.zeros(400, dtype=int)] for n_pos in (6, 40)]
+    draws = WindowDraws(labels, draws=300, seed=3)
+    for w, y in enumerate(labels):
+        counts = np.concatenate(list(draws._counts(w)))
+        assert counts.shape == (300, len(y))
+        assert (counts[:, y == 1].sum(axis=1) == y.sum()).all()  # every draw: as many positives
+        assert (counts[:, y == 0].sum(axis=1) == (y == 0).sum()).all()
+    pooled_y = np.concatenate(labels)
+    a = _ranked(pooled_y, 2.0, rng)
+    b = _ranked(pooled_y, 2.0, rng)
+    # paired: a fit against itself has no sampling noise; the same draws for every candidate
+    assert draws.standard_error(a, a) == 0.0
+    se = draws.standard_error(a, b)
+    assert WindowDraws(labels, draws=300, seed=3).standard_error(a, b) == se
+    # each draw's figure is scikit-learn's AP with the draw's counts as sample weights
+    first = draws.scores(a)[0]
+    counts = next(draws._counts(0))
+    for i in (0, 7):
+        expected = average_precision_score(labels[0], a[:406], sample_weight=counts[i])
+        assert first[i] == pytest.approx(expected)
+    # the bootstrap's SE is that of the difference's sampling distribution: redraw the windows'
+    # rows from the same population many times and compare
+    diffs = []
+    for _ in range(300):
+        per_window = []
+        for y in labels:
+            pa, pb = _ranked(y, 2.0, rng), _ranked(y, 2.0, rng)
+            per_window.append(average_precision_score(y, pa) - average_precision_score(y, pb))
+        diffs.append(np.mean(per_window))
+    assert se == pytest.approx(np.std(diffs), rel=0.35)
+    # fewer positives per window, noisier differences
+    few = draws.scores(a)[0] - draws.scores(b)[0]
+    many = draws.scores(a)[1] - draws.scores(b)[1]
+    assert few.std() > 2 * many.std()
+    with pytest.raises(ValueError, match="pooled validation scores"):
+        draws.scores(a[:-1])
+
+
 def test_refit_trees_are_the_windows_median() -> None:
     assert combine_trees([40, 120, 70]) == 70
     assert combine_trees([50, 60]) == 55
@@ -173,6 +244,8 @@ def test_tuner_keeps_the_untuned_setting_when_its_gain_is_noise(caplog, monkeypa
         return trial if clf else original(self, name, params, clf)
 
     monkeypatch.setattr(fold_module.FoldRunner, "fit", fit)
+    sampling = {"se": 0.0}  # the validation rows' sampling noise, set per scenario
+    monkeypatch.setattr(runner.draws, "standard_error", lambda a, b: sampling["se"])
     scored([0.05, -0.05, 0.03])
     with caplog.at_level(logging.WARNING):
         tuned = runner.tune("none", {})
@@ -188,6 +261,14 @@ def test_tuner_keeps_the_untuned_setting_when_its_gain_is_noise(caplog, monkeypa
     tuned = runner.tune("none", {})
     assert tuned.params.get("max_depth") in (2, 3, 4, 5) and tuned.fitted is trial
     assert not tuned.kept_untuned
+    # the same steady gain, on validation rows so few that their sampling alone moves the
+    # difference by 0.02 (a standard error): the windows agree by chance, the untuned setting stays
+    sampling["se"] = 0.02
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        tuned = runner.tune("none", {})
+    assert tuned.kept_untuned and runner.gains["none"].sampled
+    assert "sampling standard errors of 0.0200" in caplog.text
 
 
 def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeypatch):
