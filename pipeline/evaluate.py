@@ -173,11 +173,18 @@ def _k(k: Any, where: str) -> int:
 # threshold sweep
 
 
+def _descending(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows by descending score, and the last position of each group of tied scores in that
+    order (one threshold per distinct score)."""
+    order = np.argsort(-p, kind="stable")
+    ps = p[order]
+    return order, np.r_[np.flatnonzero(np.diff(ps) != 0), ps.size - 1]
+
+
 def _sweep(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct scores (descending) and the true/false positives when alerting `p >= score`."""
-    order = np.argsort(-p, kind="stable")
+    order, last_of_group = _descending(p)
     ps, ys = p[order], y[order]
-    last_of_group = np.r_[np.flatnonzero(np.diff(ps) != 0), ps.size - 1]
     tps = np.cumsum(ys, dtype=np.int64)[last_of_group]
     fps = (last_of_group + 1) - tps
     return ps[last_of_group], tps, fps
@@ -203,9 +210,8 @@ def average_precision_draws(y: Any, p: Any, counts: np.ndarray) -> np.ndarray:
         raise DataError(
             f"average_precision_draws: counts must be draws x {yy.size} rows, got {w.shape}"
         )
-    order = np.argsort(-pp, kind="stable")
-    ps, ys, w = pp[order], yy[order].astype(float), w[:, order]
-    last_of_group = np.r_[np.flatnonzero(np.diff(ps) != 0), ps.size - 1]
+    order, last_of_group = _descending(pp)
+    ys, w = yy[order].astype(float), w[:, order]
     tps = np.cumsum(w * ys, axis=1)[:, last_of_group]
     alerted = np.cumsum(w, axis=1)[:, last_of_group]
     with np.errstate(invalid="ignore", divide="ignore"):

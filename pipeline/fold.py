@@ -178,8 +178,7 @@ class FoldRunner:
             seed=fold.seed,
         )
         self.fit_idx, self.val_idx = self.windows.shared, self.windows.val
-        labels = prepared.y
-        self.draws = WindowDraws([labels[w.val] for w in self.windows], seed=fold.seed)
+        self.draws = WindowDraws([prepared.y[w.val] for w in self.windows], seed=fold.seed)
         X = prepared.X
         self.X_fit, self.y_fit = X.iloc[self.fit_idx], prepared.y[self.fit_idx]
         self.X_val, self.y_val = X.iloc[self.val_idx], prepared.y[self.val_idx]
