@@ -33,8 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gan_uplift import commit  # noqa: E402
-from benchmarks.scoring import machine, throwaway_store  # noqa: E402
+from benchmarks.scoring import commit, machine, throwaway_store  # noqa: E402
 
 CONFIG = ROOT / "experiments" / "decisive.yaml"
 TARGET = 0.02

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -22,6 +23,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.scoring import commit  # noqa: E402
 from pipeline.config import BENCHMARK_RESULTS_DIR  # noqa: E402
 from pipeline.data.schema import SIMULATOR_SCHEMA  # noqa: E402
 from pipeline.data.simulate import simulate  # noqa: E402
@@ -54,6 +56,8 @@ def main() -> None:
 
     median = statistics.median(timings)
     result = {
+        "command": "python benchmarks/features_speed.py " + shlex.join(sys.argv[1:]),
+        "commit": commit(),
         "rows": len(frame),
         "days": args.days,
         "simulate_seconds": round(data_seconds, 3),

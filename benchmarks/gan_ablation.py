@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks.scoring import commit  # noqa: E402
 from models.two_sample import c2st_auc  # noqa: E402
 
 RESULTS = ROOT / "benchmarks/results/gan_ablation.json"
@@ -204,12 +204,6 @@ def score(held: pd.DataFrame, rows: pd.DataFrame, categorical: list[str], seed: 
     return round(
         c2st_auc(real, rows[list(real.columns)], categorical=categorical, random_state=seed), 4
     )
-
-
-def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "models"], cwd=ROOT).returncode
-    return out.stdout.decode().strip() + ("+dirty" if dirty else "")
 
 
 def parse_value(text: str) -> Any:

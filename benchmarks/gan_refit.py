@@ -26,8 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gan_uplift import commit  # noqa: E402
-from benchmarks.scoring import machine, throwaway_store  # noqa: E402
+from benchmarks.scoring import commit, machine, throwaway_store  # noqa: E402
 
 METRICS = (  # the child runs' metric names
     "average_precision",

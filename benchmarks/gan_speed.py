@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks.scoring import commit  # noqa: E402
 from models.gan.config import CGANConfig  # noqa: E402
 from models.transformer import TabularTransformer  # noqa: E402
 from models.two_sample import c2st_auc  # noqa: E402
@@ -277,6 +278,7 @@ def main() -> None:
 
     results: dict[str, object] = {
         "command": "python benchmarks/gan_speed.py " + shlex.join(sys.argv[1:]),
+        "commit": commit(),
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),

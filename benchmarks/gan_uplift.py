@@ -55,7 +55,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scoring import machine, throwaway_store  # noqa: E402
+from benchmarks.scoring import commit, machine, throwaway_store  # noqa: E402
 
 BASELINES = ["none", "class_weight", "ros", "smote", "borderline", "smotenc"]
 RATIO = 0.1
@@ -120,17 +120,6 @@ def overrides(args: argparse.Namespace) -> list[str]:
                 "max_depth: {low: 3, high: 8}, learning_rate: {low: 0.03, high: 0.3, log: true}}"
             )
     return out
-
-
-def commit() -> str:
-    """The checkout's commit, `+changes` when its tracked files differ from it."""
-    import subprocess
-
-    def git(*cmd: str) -> str:
-        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True).stdout
-
-    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def cell(mean: float, low: float, high: float) -> str:

@@ -29,8 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gan_uplift import commit  # noqa: E402
-from benchmarks.scoring import machine  # noqa: E402
+from benchmarks.scoring import commit, machine  # noqa: E402
 
 TABLE_COLUMNS = ("strategy", "kind", "n")
 

@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.gan_uplift import commit  # noqa: E402
+from benchmarks.scoring import commit  # noqa: E402
 from benchmarks.suite import (  # noqa: E402
     CHOOSING,
     XGB_THREADS,

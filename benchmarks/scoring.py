@@ -43,6 +43,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def commit() -> str:
+    """The checkout's commit, `+changes` when its tracked files differ from it."""
+
+    def git(*cmd: str) -> str:
+        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True).stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def best_of(fn: Any, repeat: int) -> float:
     """The fastest of `repeat` timed calls, in seconds."""
     times = []
@@ -459,6 +469,7 @@ def main() -> None:
         )
         results: dict[str, Any] = {
             "command": " ".join(["python", "benchmarks/scoring.py", *sys.argv[1:]]),
+            "commit": commit(),
             "machine": machine(xgboost, mlflow, pd, np),
             "model": {
                 "train_rows": args.train_rows,

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.scoring import commit  # noqa: E402
 from pipeline.data.simulate import simulate  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "simulate_speed.json"
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     best_sim, best_write = min(sim_times), min(write_times)
     result = {
+        "command": "python benchmarks/simulate_speed.py "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "commit": commit(),
         "rows": len(frame),
         "days": args.days,
         "repeat": args.repeat,

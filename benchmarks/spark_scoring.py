@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scoring import machine, throwaway_store, train_and_log  # noqa: E402  (benchmarks/scoring.py)
+from scoring import commit, machine, throwaway_store, train_and_log  # noqa: E402  (benchmarks/scoring.py)
 
 MODELS = {"history": (), "plain": ("features.enabled=false",)}
 
@@ -93,6 +94,8 @@ def main() -> None:
         single, folder = write_input(args.rows, args.parts, args.seed, tmp)
         print(f"simulated and wrote {args.rows:,} rows in {time.perf_counter() - start:.1f} s")
         results: dict[str, Any] = {
+            "command": "python benchmarks/spark_scoring.py " + shlex.join(sys.argv[1:]),
+            "commit": commit(),
             "machine": machine(xgboost, mlflow, pyspark),
             "rows": args.rows,
             "parts": args.parts,

@@ -71,8 +71,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.gan_uplift import commit  # noqa: E402
-from benchmarks.scoring import throwaway_store  # noqa: E402
+from benchmarks.scoring import commit, throwaway_store  # noqa: E402
 from benchmarks.suite_tables import SuiteTable, load_table, table_names  # noqa: E402
 from models.errors import ConfigError  # noqa: E402
 
