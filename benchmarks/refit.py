@@ -27,7 +27,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scoring import machine, throwaway_store  # noqa: E402
+from benchmarks.scoring import commit, machine, throwaway_store  # noqa: E402
 
 DEFAULT_STRATEGIES = [
     "none",
@@ -136,6 +136,7 @@ def main() -> None:
     (args.out / "refit.md").write_text(text)
     payload = {
         "command": command,
+        "commit": commit(),
         "machine": machine(xgboost),
         "wall_seconds": round(seconds, 1),
         "table": json.loads(table.to_json(orient="records")),
