@@ -44,13 +44,17 @@ sys.path.insert(0, str(ROOT))
 
 
 def commit() -> str:
-    """The checkout's commit, `+changes` when its tracked files differ from it."""
+    """The checkout's commit, `+changes` when its tracked files other than results files
+    (`benchmarks/results/`, which a benchmark run itself rewrites) differ from it."""
 
     def git(*cmd: str) -> str:
         return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True).stdout
 
     head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    changed = git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"
+    )
+    return head + ("+changes" if changed else "")
 
 
 def best_of(fn: Any, repeat: int) -> float:
