@@ -39,9 +39,11 @@ after each cell; a failure is a cell too (`error: ...`, or `timeout` for a reali
 `--resume` keeps the file's cells and runs the missing ones (`--retry-failed`: the failed ones
 too); each run appends its command and commit to `slices`, and the top-level `command`/`commit`
 are the latest slice's. `--merge A.json B.json --out suite.json` joins files written in parallel
-(their slices and cells; the same protocol per table). The per-table summary (`tables`: C2ST and
-AUPRC means, Δ vs `none`, and the GAN's C2ST minus each baseline's paired over folds with a 95 %
-interval) and `suite.md` beside the file are rebuilt from every cell. Library messages go to
+(their slices and cells; the same protocol per table); `--report` rebuilds `--out`'s summary
+from its cells with the checkout's code, running none. The per-table summary (`tables`: C2ST and
+AUPRC means, Δ vs `none`, and, paired over folds with a 95 % interval, the GAN's C2ST minus each
+baseline's, each strategy's AUPRC minus `none`'s and `cgan`'s minus the best fixed-share
+resampler's) and `suite.md` beside the file are rebuilt from every cell. Library messages go to
 `--out`'s `.log` beside it.
 """
 
@@ -81,6 +83,7 @@ GENERATORS = ("cgan", "smote", "gmm", "copies", "real")
 SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` keys
 STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
 OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto")
+FIXED_SHARE = ("ros", "smote", "borderline")  # the resamplers at a fixed share
 CHOOSING = {"smote_auto": "smote"}
 """Strategies that choose their share (0 included) on the validation windows over the grid
 `cgan` chooses over at its defaults (`pipeline.augment`), and the over-sampler each runs."""
@@ -571,37 +574,73 @@ def correction_term(meta: dict[str, Any]) -> float | None:
     return None
 
 
-def realism_gaps(
-    cells: list[dict[str, Any]], term: float | None
-) -> dict[str, dict[str, float | int]]:
-    """The GAN's C2ST minus each baseline's, paired over the folds both ran: mean, 95 %
-    interval (t, with the folds' variance `term`; None below 2 folds or when `term` is unknown)
-    and the number of folds."""
+def paired_difference(
+    a: dict[tuple[Any, ...], float], b: dict[tuple[Any, ...], float], term: float | None
+) -> dict[str, float | int | None] | None:
+    """`a` minus `b` over the (fold, seed) keys both have: mean, 95 % interval (t, with the
+    folds' variance `term`; None below 2 folds or when `term` is unknown) and the number of
+    folds; None when they share no key."""
     from pipeline.report.statistics import t_interval
 
-    c2st = {
-        (c["method"], c["fold"], c["seed"]): c["metrics"]["c2st_auc"]
-        for c in cells
-        if c["task"] == REALISM and "c2st_auc" in c["metrics"]
+    diffs = [a[k] - b[k] for k in sorted(a) if k in b]
+    if not diffs:
+        return None
+    mean, low, high, n = t_interval(diffs, correction=term)
+    known = term is not None and math.isfinite(low)
+    return {
+        "diff": mean,
+        "ci_low": low if known else None,
+        "ci_high": high if known else None,
+        "folds": n,
     }
-    out: dict[str, dict[str, float | int]] = {}
+
+
+def realism_gaps(
+    cells: list[dict[str, Any]], term: float | None
+) -> dict[str, dict[str, float | int | None]]:
+    """The GAN's C2ST minus each baseline's, paired over the folds both ran
+    (`paired_difference`)."""
+    c2st = by_method(cells, REALISM, "c2st_auc")
+    out = {}
     for g in SUMMARY_GENERATORS[1:]:
-        diffs = [
-            v - c2st[(g, f, sd)]
-            for (m, f, sd), v in sorted(c2st.items())
-            if m == "cgan" and (g, f, sd) in c2st
-        ]
-        if not diffs:
-            continue
-        mean, low, high, n = t_interval(diffs, correction=term)
-        known = term is not None and math.isfinite(low)
-        out[g] = {
-            "diff": mean,
-            "ci_low": low if known else None,
-            "ci_high": high if known else None,
-            "folds": n,
-        }
+        gap = paired_difference(c2st.get("cgan", {}), c2st.get(g, {}), term)
+        if gap is not None:
+            out[g] = gap
     return out
+
+
+def by_method(
+    cells: list[dict[str, Any]], task: str, metric: str
+) -> dict[str, dict[tuple[Any, ...], float]]:
+    """{method: {(fold, seed): value}} of one task's metric."""
+    out: dict[str, dict[tuple[Any, ...], float]] = {}
+    for c in cells:
+        if c["task"] == task and metric in c["metrics"]:
+            out.setdefault(c["method"], {})[(c["fold"], c["seed"])] = c["metrics"][metric]
+    return out
+
+
+def downstream_intervals(
+    cells: list[dict[str, Any]], term: float | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Each strategy's AUPRC minus `none`'s, and `cgan`'s minus that of the fixed-share resampler
+    (`ros`, `smote`, `borderline`) with the highest mean AUPRC on the test folds, both paired
+    over (fold, seed) with `paired_difference`'s interval. The best of the three is picked after
+    reading the test folds, and its interval does not allow for that pick, so it flatters the
+    resampler."""
+    ap = by_method(cells, DOWNSTREAM, "average_precision")
+    vs_none = {}
+    for s, values in ap.items():
+        if s != "none" and "none" in ap:
+            diff = paired_difference(values, ap["none"], term)
+            if diff is not None:
+                vs_none[s] = diff
+    fixed = [s for s in FIXED_SHARE if s in ap]
+    if "cgan" not in ap or not fixed:
+        return vs_none, None
+    best = max(fixed, key=lambda s: float(np.mean(list(ap[s].values()))))
+    vs_best = paired_difference(ap["cgan"], ap[best], term)
+    return vs_none, None if vs_best is None else {"strategy": best, **vs_best}
 
 
 def _mean(values: list[float]) -> float | None:
@@ -641,6 +680,7 @@ def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
             if diffs:
                 delta[s] = _mean(diffs)
                 delta_wins[s] = f"{sum(d > 0 for d in diffs)}/{len(diffs)}"
+        vs_none, vs_best = downstream_intervals(mine, correction_term(meta))
         entry = {
             "name": name,
             "source": meta["source"],
@@ -653,6 +693,8 @@ def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "delta_vs_none_positive_folds": delta_wins,
             "c2st_real_floor": _mean(values(REALISM, "real", "c2st_auc")),
             "c2st_cgan_minus": realism_gaps(mine, correction_term(meta)),
+            "delta_vs_none_interval": vs_none,
+            "cgan_minus_best_fixed": vs_best,
             "c2st_draws": sorted(
                 {int(c["metrics"].get("c2st_draws", 1)) for c in mine if c["task"] == REALISM}
             ),
@@ -706,7 +748,13 @@ def markdown(payload: dict[str, Any]) -> str:
         "# Benchmark suite",
         "",
         f"`{payload['command']}` at commit {payload['commit']}; each slice's command and commit "
-        "are listed at the end.",
+        "are listed at the end."
+        + (
+            f" Summary rebuilt from the cells by `{payload['report_command']}` at commit "
+            f"{payload['report_commit']}."
+            if payload.get("report_commit")
+            else ""
+        ),
         "",
         "Realism: C2ST AUC of generated minority rows against the test folds' real minority rows "
         "(`models.two_sample.c2st_auc`; 0.5 = indistinguishable, lower is better; `real`: real "
@@ -765,12 +813,59 @@ def markdown(payload: dict[str, Any]) -> str:
             cells_md = [_fmt_gap(g.get(k)) for k in ("smote", "gmm", "copies")]
             n = max(v["folds"] for v in g.values())
             lines.append(f"| {t['name']} | {n} | " + " | ".join(cells_md) + " |")
+    lines += downstream_markdown(tables)
     failed_any = [(t["name"], f) for t in tables for f in t["failed_cells"]]
     if failed_any:
         lines += ["", "Failed cells:", ""] + [f"- {n}: {f}" for n, f in failed_any]
     lines += ["", "Slices (command, commit):", ""]
     lines += [f"- `{s['command']}` at {s['commit']} ({s['started']})" for s in payload["slices"]]
     return "\n".join(lines) + "\n"
+
+
+def downstream_markdown(tables: list[dict[str, Any]]) -> list[str]:
+    """The downstream differences with their intervals, and which intervals exclude 0."""
+    rows = [t for t in tables if t.get("delta_vs_none_interval")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Downstream differences with 95 % intervals (t over the folds, with the Nadeau & Bengio "
+        "correction for their shared training rows; no interval where the correction is not "
+        "recorded). `best fixed`: of `ros`, `smote` and `borderline`, the one with the highest "
+        "mean test AUPRC on that table, picked after reading the test folds, which flatters it.",
+        "",
+        "| table | folds | Δ cgan vs none | best fixed | its Δ vs none | cgan − best fixed |",
+        "|---|---:|---:|---|---:|---:|",
+    ]
+    above: list[str] = []
+    below: list[str] = []
+    behind_best: list[str] = []
+    for t in rows:
+        vs_none, best = t["delta_vs_none_interval"], t.get("cgan_minus_best_fixed")
+        for s, d in sorted(vs_none.items()):
+            if d["ci_low"] is not None and d["ci_low"] > 0:
+                above.append(f"{s} on {t['name']}")
+            if d["ci_high"] is not None and d["ci_high"] < 0:
+                below.append(f"{s} on {t['name']}")
+        if best is not None and best["ci_high"] is not None and best["ci_high"] < 0:
+            behind_best.append(f"{t['name']} ({best['strategy']})")
+        folds = max(d["folds"] for d in vs_none.values())
+        lines.append(
+            f"| {t['name']} | {folds} | {_fmt_gap(vs_none.get('cgan'))} "
+            f"| {'–' if best is None else best['strategy']} "
+            f"| {'–' if best is None else _fmt_gap(vs_none.get(best['strategy']))} "
+            f"| {_fmt_gap(best)} |"
+        )
+    tested = sum(
+        1 for t in rows for d in t["delta_vs_none_interval"].values() if d["ci_low"] is not None
+    )
+    lines += [
+        "",
+        f"Of {tested} (table, strategy) differences from `none` with an interval, above 0: "
+        f"{', '.join(above) or 'none'}; below 0: {', '.join(below) or 'none'}. `cgan` below the "
+        f"best fixed resampler beyond its interval: {', '.join(behind_best) or 'on no table'}.",
+    ]
+    return lines
 
 
 def write(payload: dict[str, Any], out: Path) -> None:
@@ -976,6 +1071,17 @@ def mlflow_store(directory: Path) -> str:
     return throwaway_store(directory)
 
 
+def report(out: Path, command: str) -> dict[str, Any]:
+    """`out`'s summary and .md rebuilt from its cells by this checkout's code; its cells, slices
+    and command stay, `report_command` and `report_commit` say what rebuilt them."""
+    if not out.exists():
+        raise ConfigError(f"{out}: no such results file")
+    payload = load_payload(out, resume=True)
+    payload["report_command"], payload["report_commit"] = command, commit()
+    write(payload, out)
+    return payload
+
+
 def merge(paths: Sequence[Path], out: Path, command: str) -> dict[str, Any]:
     """One results file from several written in parallel (e.g. one slice per machine or lock):
     their slices, datasets and cells; a table's protocol and the GAN parameters must agree, and
@@ -1047,6 +1153,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--merge", type=Path, nargs="+", default=None, help="merge these results files into --out"
     )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="rebuild --out's summary and .md from its cells with this checkout's code; runs none",
+    )
     return p
 
 
@@ -1092,10 +1203,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_benchmark()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-        runs_gan = "cgan" in args.generators or "cgan" in args.strategies
+        runs_gan = not (args.report or args.merge) and (
+            "cgan" in args.generators or "cgan" in args.strategies
+        )
         library_messages_to(args.out.with_suffix(".log"), gan=runs_gan)
-        if args.merge:
-            command = "python benchmarks/suite.py " + shlex.join(args.argv)
+        command = "python benchmarks/suite.py " + shlex.join(args.argv)
+        if args.report:
+            payload = report(args.out, command)
+        elif args.merge:
             payload = merge(args.merge, args.out, command)
         else:
             payload = run_grid(args)

@@ -326,3 +326,79 @@ def test_realism_gaps_pair_the_folds_and_widen_for_shared_training_rows() -> Non
     unknown = suite.realism_gaps(cells, suite.correction_term({"protocol": {"split": "temporal"}}))
     assert unknown["gmm"]["ci_low"] is None and unknown["gmm"]["diff"] == pytest.approx(d.mean())
     assert suite.correction_term({"correction_term": 0.0, "protocol": {}}) == 0.0
+
+
+def test_downstream_intervals_pick_the_best_fixed_resampler_and_pair_the_folds() -> None:
+    from scipy import stats
+
+    aps = {
+        "none": [0.50, 0.60, 0.55, 0.70, 0.65],
+        "cgan": [0.50, 0.60, 0.55, 0.70, 0.65],
+        "ros": [0.52, 0.61, 0.57, 0.71, 0.66],  # best fixed by its mean
+        "smote": [0.51, 0.59, 0.56, 0.69, 0.66],
+        "smote_auto": [0.55, 0.65, 0.60, 0.75, 0.70],  # not a fixed share: never "best fixed"
+    }
+    cells = [
+        {
+            "task": "downstream",
+            "method": m,
+            "fold": f,
+            "seed": 0,
+            "metrics": {"average_precision": v},
+        }
+        for m, vals in aps.items()
+        for f, v in enumerate(vals)
+    ]
+    vs_none, best = suite.downstream_intervals(cells, 0.25)
+    assert set(vs_none) == {"cgan", "ros", "smote", "smote_auto"}
+    assert best["strategy"] == "ros"
+    d = np.array(aps["cgan"]) - np.array(aps["ros"])
+    half = stats.t.ppf(0.975, 4) * d.std(ddof=1) * np.sqrt(1 / 5 + 0.25)
+    assert best["diff"] == pytest.approx(d.mean())
+    assert best["ci_low"] == pytest.approx(d.mean() - half)
+    assert best["ci_high"] == pytest.approx(d.mean() + half) and best["ci_high"] < 0
+    assert vs_none["smote_auto"]["ci_low"] == pytest.approx(0.05)  # constant gain: no spread
+    lines = "\n".join(
+        suite.downstream_markdown(
+            [{"name": "t", "delta_vs_none_interval": vs_none, "cgan_minus_best_fixed": best}]
+        )
+    )
+    assert "above 0: ros on t, smote_auto on t; below 0: none." in lines
+    assert "beyond its interval: t (ros)" in lines
+    # unknown correction (a temporal table without one recorded): means only
+    vs_none, best = suite.downstream_intervals(cells, None)
+    assert best["ci_low"] is None and vs_none["ros"]["ci_high"] is None
+
+
+def test_report_rebuilds_the_summary_from_the_cells(tmp_path: Path) -> None:
+    out = tmp_path / "suite.json"
+    with pytest.raises(ConfigError, match="no such results file"):
+        suite.report(out, "report")
+    cells = [
+        suite.cell("t", "downstream", m, (f, 0), {"average_precision": 0.5 + 0.01 * f + g}, 1.0)
+        for m, g in (("none", 0.0), ("ros", 0.02), ("cgan", 0.0))
+        for f in range(3)
+    ]
+    payload = {
+        "command": "run",
+        "commit": "abc",
+        "slices": [],
+        "tables": [],
+        "datasets": {
+            "t": {
+                "source": "s",
+                "rows": 10,
+                "minority": 5,
+                "columns": 3,
+                "protocol": {"split": "stratified", "folds": 3},
+            }
+        },
+        "cells": suite.records(cells),
+    }
+    out.write_text(json.dumps(payload))
+    rebuilt = suite.report(out, "report")
+    assert rebuilt["command"] == "run" and rebuilt["report_command"] == "report"
+    table = json.loads(out.read_text())["tables"][0]
+    assert table["cgan_minus_best_fixed"]["strategy"] == "ros"
+    assert table["cgan_minus_best_fixed"]["diff"] == pytest.approx(-0.02)
+    assert "Summary rebuilt from the cells by `report`" in out.with_suffix(".md").read_text()
