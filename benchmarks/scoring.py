@@ -7,7 +7,8 @@ the project's `mlruns/`), then on the same rows and in the same process measures
 - XGBoost's raw `Booster.inplace_predict` on the already built model matrix (the reference);
 - the pyfunc (`mlflow.pyfunc.load_model(...).predict`: MLflow's schema check, our validation,
   preprocessing and prediction) and the unwrapped scorer, as ratios to the reference
-  (target >= 0.7 without reason codes);
+  (target >= 0.7 without reason codes), the three timed in turn in each of `--repeat` rounds and
+  each ratio the median over rounds (on a shared machine, speed drifts between minutes);
 - `fraudgan score` on a Parquet file of raw transactions (reading, history features, scoring,
   writing), with the time spent building history features reported apart;
 - the cost of reason codes (`--explain`);
@@ -65,6 +66,18 @@ def best_of(fn: Any, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def interleaved(calls: dict[str, Any], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each call in each of `rounds` rounds, every call once per round in turn, so
+    that a slow spell of a shared machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def free_port() -> int:
@@ -165,6 +178,7 @@ def train_and_log(
 
 def batch(args: argparse.Namespace, scorer: Any, model_uri: str, cfg: Any, tmp: Path) -> dict:
     import mlflow
+    import numpy as np
 
     from pipeline.data.schema import SIMULATOR_SCHEMA
     from pipeline.data.simulate import simulate
@@ -187,12 +201,23 @@ def batch(args: argparse.Namespace, scorer: Any, model_uri: str, cfg: Any, tmp: 
     matrix = scorer.matrix(frame)
     booster = scorer.booster
     booster.inplace_predict(matrix[:1000])  # warm up
-    raw_s = best_of(lambda: booster.inplace_predict(matrix), args.repeat)
-    scorer_s = best_of(lambda: scorer.score(frame), args.repeat)
     model = mlflow.pyfunc.load_model(model_uri)
     as_declared = scorer.signature_frame(frame)  # integer columns as the doubles declared
     model.predict(as_declared.head(100))
-    pyfunc_s = best_of(lambda: model.predict(as_declared), args.repeat)
+    times = interleaved(
+        {
+            "raw": lambda: booster.inplace_predict(matrix),
+            "scorer": lambda: scorer.score(frame),
+            "pyfunc": lambda: model.predict(as_declared),
+        },
+        args.repeat,
+    )
+    raw_s, scorer_s, pyfunc_s = (min(times[k]) for k in ("raw", "scorer", "pyfunc"))
+
+    def round_ratio(name: str) -> float:
+        """The median over rounds of raw / `name` measured side by side."""
+        return float(np.median(np.array(times["raw"]) / np.array(times[name])))
+
     sub = frame.head(min(n, args.explain_rows))
     plain_sub = best_of(lambda: scorer.score(sub), args.repeat)
     explain_sub = best_of(lambda: scorer.score(sub, explain=True), 1)
@@ -215,16 +240,23 @@ def batch(args: argparse.Namespace, scorer: Any, model_uri: str, cfg: Any, tmp: 
         "features": len(scorer.columns),
         "booster_features": booster.num_features(),
         "trees": booster.num_boosted_rounds(),
-        "raw_inplace_predict": {"seconds": raw_s, "rows_per_s": n / raw_s},
+        "rounds": args.repeat,
+        "raw_inplace_predict": {
+            "seconds": raw_s,
+            "rows_per_s": n / raw_s,
+            "round_seconds": times["raw"],
+        },
         "pyfunc_predict": {
             "seconds": pyfunc_s,
             "rows_per_s": n / pyfunc_s,
-            "ratio_to_raw": ratio(pyfunc_s),
+            "ratio_to_raw": round_ratio("pyfunc"),
+            "round_seconds": times["pyfunc"],
         },
         "scorer_score": {
             "seconds": scorer_s,
             "rows_per_s": n / scorer_s,
-            "ratio_to_raw": ratio(scorer_s),
+            "ratio_to_raw": round_ratio("scorer"),
+            "round_seconds": times["scorer"],
         },
         "fraudgan_score": {
             "seconds": cli.seconds,
@@ -432,7 +464,9 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=100_000)
     parser.add_argument("--score-rows", type=int, default=500_000)
     parser.add_argument("--explain-rows", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="timed rounds (batch: the three calls in turn)"
+    )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument(
         "--rest-budget", type=float, default=120.0, help="seconds of requests at most"
