@@ -84,6 +84,13 @@ SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` k
 STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
 OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto")
 FIXED_SHARE = ("ros", "smote", "borderline")  # the resamplers at a fixed share
+CHOICE_EVIDENCE = (  # a choosing strategy's choice and its validation evidence, per fold
+    "choice_share",
+    "choice_gain",
+    "choice_best_gain",
+    "choice_best_spread_bar",
+    "choice_best_sampling_bar",
+)
 CHOOSING = {"smote_auto": "smote"}
 """Strategies that choose their share (0 included) on the validation windows over the grid
 `cgan` chooses over at its defaults (`pipeline.augment`), and the over-sampler each runs."""
@@ -486,6 +493,7 @@ def downstream_cells(
         metrics = {
             m: float(row[m])
             for m in ("average_precision", "roc_auc", "resample_seconds", "gan_train_seconds")
+            + CHOICE_EVIDENCE
             if m in row and pd.notna(row[m])
         }
         cells.append(cell(table.name, DOWNSTREAM, strategy, k, metrics, seconds))

@@ -47,6 +47,9 @@ import numpy as np
 from models.errors import ConfigError
 from models.samplers import CHOOSE, REGISTRY, SYNTHETIC_WEIGHT, strategy_kind
 from pipeline.report.choices import (
+    CHOICE_BEST_GAIN,
+    CHOICE_BEST_SAMPLING_BAR,
+    CHOICE_BEST_SPREAD_BAR,
     CHOICE_CHECKPOINT_LAST,
     CHOICE_GAIN,
     CHOICE_SHARE,
@@ -120,6 +123,10 @@ class Choice:
         }
         if self.gain is not None:
             out[CHOICE_GAIN] = self.gain.mean
+        if self.best_gain is not None:
+            out[CHOICE_BEST_GAIN] = self.best_gain.mean
+            out[CHOICE_BEST_SPREAD_BAR] = self.best_gain.spread_bar
+            out[CHOICE_BEST_SAMPLING_BAR] = self.best_gain.sampling_bar
         return out
 
     def text(self) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from models.classifier import TimedSampler
 from models.errors import ConfigError
@@ -78,6 +79,13 @@ def test_share_0_stays_when_the_best_share_gains_only_as_much_as_the_best_of_thr
     fit, _ = fake(gains)
     _, choice = augment.choose(fit, GRID)
     assert choice.share == 0
+    # the evidence is logged: the best share's gain and the bar it missed
+    logged = choice.metrics()
+    assert logged["choice_best_gain"] == pytest.approx(0.02)
+    assert logged["choice_best_spread_bar"] == pytest.approx(
+        stats.t.ppf(1 - 0.1 / 3, 2) * np.std([0.03, 0.0, 0.03], ddof=1) / np.sqrt(3)
+    )
+    assert logged["choice_best_spread_bar"] > logged["choice_best_gain"]
     assert choice.gain is not None and choice.gain.compared == 3 and not choice.gain.clear
     assert "for the best of 3" in choice.text()
 

@@ -282,6 +282,34 @@ def test_downstream_launches_read_the_table_with_its_features(tmp_path: Path, mo
     pd.testing.assert_frame_equal(frame, table.frame, check_dtype=False)
 
 
+def test_downstream_cells_keep_each_folds_choice_and_its_evidence(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from types import SimpleNamespace
+
+    import pipeline.runner
+
+    table = suite_tables.load_table("sim_default", rows=3000, directory=tmp_path)
+    args = suite.parse_args(["--tables", "sim_default", "--strategies", "cgan", "--folds", "2"])
+    results = pd.DataFrame(
+        {
+            "fold": [0, 1],
+            "seed": [0, 0],
+            "average_precision": [0.6, 0.7],
+            "choice_share": [0.0, 0.03],
+            "choice_best_gain": [0.01, 0.05],
+            "choice_best_spread_bar": [0.02, 0.03],
+            "choice_best_sampling_bar": [np.nan, 0.04],
+        }
+    )
+    fake = SimpleNamespace(results=results, failed=[])
+    monkeypatch.setattr(pipeline.runner, "run_experiment", lambda cfg: fake)
+    cells = suite.downstream_cells(table, "cgan", suite.folds_of(table, 2, [0]), args, {}, tmp_path)
+    assert [c["metrics"]["choice_share"] for c in cells] == [0.0, 0.03]
+    assert cells[1]["metrics"]["choice_best_sampling_bar"] == 0.04
+    assert "choice_best_sampling_bar" not in cells[0]["metrics"]  # not measured: left out
+
+
 def test_the_suite_command_keeps_library_chatter_in_its_log_file(tmp_path: Path) -> None:
     # As a user runs it: the terminal shows the suite's own lines; MLflow's schema hints and
     # TensorFlow's start-up lines go to the log file beside the results.

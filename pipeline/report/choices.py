@@ -1,7 +1,8 @@
 """What the over-samplers that choose their own share (`pipeline.augment`) chose, as notes.
 
 Each child of such a strategy logs its choice as metrics (`choice_share`, `choice_weight`,
-`choice_checkpoint_last`, `choice_gain`); `choice_notes` turns one row per (strategy, fold,
+`choice_checkpoint_last`, `choice_gain`, and the evidence: `choice_best_gain` with the bars it had
+to clear); `choice_notes` turns one row per (strategy, fold,
 seed) into one sentence per strategy for the comparison's notes.
 """
 
@@ -16,6 +17,11 @@ CHOICE_WEIGHT = "choice_weight"
 CHOICE_CHECKPOINT_LAST = "choice_checkpoint_last"
 CHOICE_GAIN = "choice_gain"
 """The chosen setting's mean validation gain over share 0 across the inner windows."""
+CHOICE_BEST_GAIN = "choice_best_gain"
+CHOICE_BEST_SPREAD_BAR = "choice_best_spread_bar"
+CHOICE_BEST_SAMPLING_BAR = "choice_best_sampling_bar"
+"""The best share's mean validation gain over share 0 and the two bars of the noise rule it had
+to clear (`pipeline.selection.Gain`): why a fold kept share 0, or took a share."""
 
 
 def _setting(row: pd.Series) -> str:
