@@ -343,6 +343,15 @@ def test_choice_notes_say_what_was_chosen_per_fold() -> None:
     assert len(notes) == 2
     assert "share 0 on 3 of 3 folds: augmentation did not help" in notes[0]
     assert "share 0.03 weight 0.2 on 2 of 3 folds; share 0 on 1 of 3 folds" in notes[1]
+    # with the evidence logged: how far the best share came, against the larger of its bars
+    frame["choice_best_gain"] = [0.01, -0.02, 0.03, 0.05, 0.06, 0.0, np.nan, np.nan, np.nan]
+    frame["choice_best_spread_bar"] = [0.05, 0.04, 0.02, 0.01, 0.01, 0.02] + [np.nan] * 3
+    frame["choice_best_sampling_bar"] = [0.03, np.nan, 0.06, 0.02, 0.02, 0.01] + [np.nan] * 3
+    notes = choice_notes(frame)
+    assert (
+        "the best share gained -0.020 to +0.030 AUPRC on validation, against bars of 0.040 to 0.060"
+        in notes[0]
+    )
 
 
 def test_cap_train_positives_leaves_negatives_and_test_folds_alone() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 
 CHOICE_SHARE = "choice_share"
@@ -50,7 +51,7 @@ def choice_notes(results: pd.DataFrame) -> list[str]:
             lines.append(
                 f"{strategy} chose its synthetic share on validation (share 0: no synthetic "
                 f"rows): share 0 on {n} of {n} folds: augmentation did not help on these data "
-                "(no share beat share 0 beyond the validation windows' noise)."
+                f"(no share beat share 0 beyond the validation windows' noise{_evidence(g)})."
             )
             continue
         parts = [
@@ -63,3 +64,24 @@ def choice_notes(results: pd.DataFrame) -> list[str]:
             + "."
         )
     return lines
+
+
+def _evidence(chosen: pd.DataFrame) -> str:
+    """How far the best share came: its validation gains over share 0 and the bars they had to
+    clear (the larger of the two per fold), as '; the best share gained ...'; '' when not logged."""
+    if CHOICE_BEST_GAIN not in chosen:
+        return ""
+    gains = chosen[CHOICE_BEST_GAIN].astype(float)
+    bars = pd.concat(
+        [chosen.get(c, pd.Series(np.nan, index=chosen.index)).astype(float) for c in _BARS], axis=1
+    ).max(axis=1)
+    known = gains.notna() & bars.notna()
+    if not known.any():
+        return ""
+    return (
+        f"; the best share gained {gains[known].min():+.3f} to {gains[known].max():+.3f} AUPRC "
+        f"on validation, against bars of {bars[known].min():.3f} to {bars[known].max():.3f}"
+    )
+
+
+_BARS = (CHOICE_BEST_SPREAD_BAR, CHOICE_BEST_SAMPLING_BAR)
