@@ -23,6 +23,7 @@ CHOICE_BEST_SPREAD_BAR = "choice_best_spread_bar"
 CHOICE_BEST_SAMPLING_BAR = "choice_best_sampling_bar"
 """The best share's mean validation gain over share 0 and the two bars of the noise rule it had
 to clear (`pipeline.selection.Gain`): why a fold kept share 0, or took a share."""
+_BARS = (CHOICE_BEST_SPREAD_BAR, CHOICE_BEST_SAMPLING_BAR)
 
 
 def _setting(row: pd.Series) -> str:
@@ -82,6 +83,3 @@ def _evidence(chosen: pd.DataFrame) -> str:
         f"; the best share gained {gains[known].min():+.3f} to {gains[known].max():+.3f} AUPRC "
         f"on validation, against bars of {bars[known].min():.3f} to {bars[known].max():.3f}"
     )
-
-
-_BARS = (CHOICE_BEST_SPREAD_BAR, CHOICE_BEST_SAMPLING_BAR)
