@@ -95,7 +95,7 @@ class Choice:
     weight: float
     checkpoint: str
     gain: Gain | None  # of the chosen setting over share 0 (None: share 0 not in the grid)
-    best_gain: Gain | None = None  # of the best share over share 0 (at the first weight)
+    best_gain: Gain | None = None  # of the best share above 0 over share 0 (the first weight)
     tried: list[tuple[dict[str, Any], tuple[float, ...]]] = field(default_factory=list)
     ratio: float = 0.0  # the fold's own minority/majority ratio
     fits: list[Any] = field(default_factory=list, repr=False, compare=False)  # as `tried`
@@ -297,7 +297,10 @@ def choose(
     over_zero = best_over_zero = None
     if 0.0 in at:
         over_zero = gain(chosen, at[0.0], family)
-        best_over_zero = gain(at[best], at[0.0], family)
+        above = [s for s in shares if s != 0]
+        if above:  # the evidence: how far the best share above 0 came
+            top = max(above, key=lambda s: (float(np.mean(at[s].val_aps)), -(s or 0)))
+            best_over_zero = gain(at[top], at[0.0], family)
     choice = Choice(
         share=share,
         weight=weight if share != 0 else 1.0,

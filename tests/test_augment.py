@@ -62,6 +62,22 @@ def test_share_0_is_kept_when_synthetic_rows_only_add_noise() -> None:
     assert "share 0 (no synthetic rows)" in choice.text()
 
 
+def test_the_evidence_is_the_best_share_above_0_even_when_share_0_scores_best() -> None:
+    gains = _everywhere(np.zeros(3)) | {
+        (0.01, 0.2, "best"): np.array([-0.01, -0.02, 0.0]),
+        (0.03, 0.2, "best"): np.array([-0.03, -0.02, -0.04]),
+        (0.1, 0.2, "best"): np.array([-0.05, -0.06, -0.04]),
+    }
+    fit, _ = fake(gains)
+    _, choice = augment.choose(fit, GRID)
+    assert choice.share == 0
+    logged = choice.metrics()
+    assert logged["choice_best_gain"] == pytest.approx(-0.01)  # share 0.01's, not 0's own 0
+    assert logged["choice_best_spread_bar"] == pytest.approx(
+        stats.t.ppf(1 - 0.1 / 3, 2) * np.std([-0.01, -0.02, 0.0], ddof=1) / np.sqrt(3)
+    )
+
+
 def test_a_positive_share_wins_when_it_clearly_helps() -> None:
     gains = _everywhere(np.zeros(3))
     gains |= {(0.1, 0.2, "best"): np.array([0.05, 0.06, 0.055])}
