@@ -43,7 +43,8 @@ are the latest slice's. `--merge A.json B.json --out suite.json` joins files wri
 from its cells with the checkout's code, running none. The per-table summary (`tables`: C2ST and
 AUPRC means, Δ vs `none`, and, paired over folds with a 95 % interval, the GAN's C2ST minus each
 baseline's, each strategy's AUPRC minus `none`'s and `cgan`'s minus the best fixed-share
-resampler's) and `suite.md` beside the file are rebuilt from every cell. Library messages go to
+resampler's; for `cgan` and `smote_auto`, each fold's choice and how far its best share came
+against the noise rule's bar) and `suite.md` beside the file are rebuilt from every cell. Library messages go to
 `--out`'s `.log` beside it.
 """
 
@@ -603,6 +604,35 @@ def paired_difference(
     }
 
 
+def choice_evidence(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per choosing strategy: on how many folds it took a share above 0, and its best share's
+    validation gain over share 0 against the larger of the two bars it had to clear (ranges
+    over the folds that logged them)."""
+    share = by_method(cells, DOWNSTREAM, "choice_share")
+    gain = by_method(cells, DOWNSTREAM, "choice_best_gain")
+    bars = [
+        by_method(cells, DOWNSTREAM, m)
+        for m in ("choice_best_spread_bar", "choice_best_sampling_bar")
+    ]
+    out = {}
+    for method, shares in share.items():
+        keys = [k for k in sorted(shares) if k in gain.get(method, {})]
+        bar = {
+            k: max(b[method][k] for b in bars if k in b.get(method, {}))
+            for k in keys
+            if any(k in b.get(method, {}) for b in bars)
+        }
+        gains = [gain[method][k] for k in bar]
+        out[method] = {
+            "folds": len(shares),
+            "took_share": sum(v > 0 for v in shares.values()),
+            "best_gain": [min(gains), max(gains)] if gains else None,
+            "bar": [min(bar.values()), max(bar.values())] if bar else None,
+            "best_gain_over_bar": [gain[method][k] / bar[k] for k in bar if bar[k] > 0],
+        }
+    return out
+
+
 def realism_gaps(
     cells: list[dict[str, Any]], term: float | None
 ) -> dict[str, dict[str, float | int | None]]:
@@ -703,6 +733,7 @@ def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "c2st_cgan_minus": realism_gaps(mine, correction_term(meta)),
             "delta_vs_none_interval": vs_none,
             "cgan_minus_best_fixed": vs_best,
+            "choice_evidence": choice_evidence(mine),
             "c2st_draws": sorted(
                 {int(c["metrics"].get("c2st_draws", 1)) for c in mine if c["task"] == REALISM}
             ),
@@ -822,6 +853,7 @@ def markdown(payload: dict[str, Any]) -> str:
             n = max(v["folds"] for v in g.values())
             lines.append(f"| {t['name']} | {n} | " + " | ".join(cells_md) + " |")
     lines += downstream_markdown(tables)
+    lines += evidence_markdown(tables)
     failed_any = [(t["name"], f) for t in tables for f in t["failed_cells"]]
     if failed_any:
         lines += ["", "Failed cells:", ""] + [f"- {n}: {f}" for n, f in failed_any]
@@ -873,6 +905,36 @@ def downstream_markdown(tables: list[dict[str, Any]]) -> list[str]:
         f"{', '.join(above) or 'none'}; below 0: {', '.join(below) or 'none'}. `cgan` below the "
         f"best fixed resampler beyond its interval: {', '.join(behind_best) or 'on no table'}.",
     ]
+    return lines
+
+
+def evidence_markdown(tables: list[dict[str, Any]]) -> list[str]:
+    """The choosing strategies' evidence per table, where the cells logged it."""
+    rows = [
+        (t["name"], s, e)
+        for t in tables
+        for s, e in sorted((t.get("choice_evidence") or {}).items())
+        if e["best_gain"] is not None
+    ]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "The choice's evidence (cells that logged it): on how many folds a share above 0 was "
+        "taken, and the best share's validation AUPRC gain over share 0 against the bar it had to "
+        "clear (the larger of the windows' spread bar and the validation rows' sampling bar), "
+        "ranges over the folds; `gain / bar`: the largest ratio (1 or more: cleared).",
+        "",
+        "| table | strategy | folds with a share | best share's gain | bar | gain / bar, largest |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, s, e in rows:
+        ratio = max(e["best_gain_over_bar"], default=math.nan)
+        lines.append(
+            f"| {name} | {s} | {e['took_share']} of {e['folds']} "
+            f"| {e['best_gain'][0]:+.3f} to {e['best_gain'][1]:+.3f} "
+            f"| {e['bar'][0]:.3f} to {e['bar'][1]:.3f} | {ratio:.2f} |"
+        )
     return lines
 
 

@@ -430,3 +430,28 @@ def test_report_rebuilds_the_summary_from_the_cells(tmp_path: Path) -> None:
     assert table["cgan_minus_best_fixed"]["strategy"] == "ros"
     assert table["cgan_minus_best_fixed"]["diff"] == pytest.approx(-0.02)
     assert "Summary rebuilt from the cells by `report`" in out.with_suffix(".md").read_text()
+
+
+def test_choice_evidence_says_how_far_each_folds_best_share_came() -> None:
+    def c(fold: int, **m: float) -> dict:
+        return {"task": "downstream", "method": "smote_auto", "fold": fold, "seed": 0, "metrics": m}
+
+    cells = [
+        c(0, choice_share=0.0, choice_best_gain=0.01, choice_best_spread_bar=0.04),
+        c(
+            1,
+            choice_share=0.03,
+            choice_best_gain=0.06,
+            choice_best_spread_bar=0.02,
+            choice_best_sampling_bar=0.05,
+        ),
+        c(2, choice_share=0.0),  # logged before the evidence was: counted, not ranged
+    ]
+    (e,) = suite.choice_evidence(cells).values()
+    assert (e["folds"], e["took_share"]) == (3, 1)
+    assert e["best_gain"] == [0.01, 0.06] and e["bar"] == [0.04, 0.05]  # the larger bar per fold
+    assert e["best_gain_over_bar"] == pytest.approx([0.25, 1.2])
+    lines = "\n".join(
+        suite.evidence_markdown([{"name": "t", "choice_evidence": {"smote_auto": e}}])
+    )
+    assert "| t | smote_auto | 1 of 3 | +0.010 to +0.060 | 0.040 to 0.050 | 1.20 |" in lines
