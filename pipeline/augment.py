@@ -269,7 +269,11 @@ def choose(
 
     weight, checkpoint = grid.weight[0], grid.checkpoint[0]
     at = {s: score(s, weight, checkpoint) for s in shares}
-    best = max(shares, key=lambda s: (float(np.mean(at[s].val_aps)), -(s or 0)))
+
+    def rank(s: float | None) -> tuple[float, float]:  # the higher mean, then the smaller share
+        return float(np.mean(at[s].val_aps)), -(s or 0)
+
+    best = max(shares, key=rank)
     # the best is the best of the shares above 0: the noise rule's family (`selection`)
     family = max(sum(s != 0 for s in shares), 1)
 
@@ -299,8 +303,7 @@ def choose(
         over_zero = gain(chosen, at[0.0], family)
         above = [s for s in shares if s != 0]
         if above:  # the evidence: how far the best share above 0 came
-            top = max(above, key=lambda s: (float(np.mean(at[s].val_aps)), -(s or 0)))
-            best_over_zero = gain(at[top], at[0.0], family)
+            best_over_zero = gain(at[max(above, key=rank)], at[0.0], family)
     choice = Choice(
         share=share,
         weight=weight if share != 0 else 1.0,
