@@ -85,13 +85,6 @@ SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` k
 STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
 OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto")
 FIXED_SHARE = ("ros", "smote", "borderline")  # the resamplers at a fixed share
-CHOICE_EVIDENCE = (  # a choosing strategy's choice and its validation evidence, per fold
-    "choice_share",
-    "choice_gain",
-    "choice_best_gain",
-    "choice_best_spread_bar",
-    "choice_best_sampling_bar",
-)
 CHOOSING = {"smote_auto": "smote"}
 """Strategies that choose their share (0 included) on the validation windows over the grid
 `cgan` chooses over at its defaults (`pipeline.augment`), and the over-sampler each runs."""
@@ -459,7 +452,23 @@ def downstream_cells(
     directory: Path,
 ) -> list[dict[str, Any]]:
     """One launch of `run_experiment` for one strategy: a cell per (fold, seed)."""
+    from pipeline.report.choices import (
+        CHOICE_BEST_GAIN,
+        CHOICE_BEST_SAMPLING_BAR,
+        CHOICE_BEST_SPREAD_BAR,
+        CHOICE_GAIN,
+        CHOICE_SHARE,
+    )
     from pipeline.runner import run_experiment
+
+    kept = (
+        "average_precision",
+        "roc_auc",
+        "resample_seconds",
+        "gan_train_seconds",
+        *(CHOICE_SHARE, CHOICE_GAIN),  # each fold's choice and its evidence
+        *(CHOICE_BEST_GAIN, CHOICE_BEST_SPREAD_BAR, CHOICE_BEST_SAMPLING_BAR),
+    )
 
     # Not `{name}.parquet`: `load_table` leaves the raw file (no features) under that name.
     path = directory / f"{table.name}.model-input.parquet"
@@ -491,12 +500,7 @@ def downstream_cells(
             for m in ("fit_seconds", "resample_seconds", "refit_seconds", "predict_seconds")
             if m in row and pd.notna(row[m])
         )
-        metrics = {
-            m: float(row[m])
-            for m in ("average_precision", "roc_auc", "resample_seconds", "gan_train_seconds")
-            + CHOICE_EVIDENCE
-            if m in row and pd.notna(row[m])
-        }
+        metrics = {m: float(row[m]) for m in kept if m in row and pd.notna(row[m])}
         cells.append(cell(table.name, DOWNSTREAM, strategy, k, metrics, seconds))
     return cells
 
@@ -608,20 +612,25 @@ def choice_evidence(cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per choosing strategy: on how many folds it took a share above 0, and its best share's
     validation gain over share 0 against the larger of the two bars it had to clear (ranges
     over the folds that logged them)."""
-    share = by_method(cells, DOWNSTREAM, "choice_share")
-    gain = by_method(cells, DOWNSTREAM, "choice_best_gain")
+    from pipeline.report.choices import (
+        CHOICE_BEST_GAIN,
+        CHOICE_BEST_SAMPLING_BAR,
+        CHOICE_BEST_SPREAD_BAR,
+        CHOICE_SHARE,
+    )
+
+    share = by_method(cells, DOWNSTREAM, CHOICE_SHARE)
+    gain = by_method(cells, DOWNSTREAM, CHOICE_BEST_GAIN)
     bars = [
-        by_method(cells, DOWNSTREAM, m)
-        for m in ("choice_best_spread_bar", "choice_best_sampling_bar")
+        by_method(cells, DOWNSTREAM, m) for m in (CHOICE_BEST_SPREAD_BAR, CHOICE_BEST_SAMPLING_BAR)
     ]
     out = {}
     for method, shares in share.items():
-        keys = [k for k in sorted(shares) if k in gain.get(method, {})]
-        bar = {
-            k: max(b[method][k] for b in bars if k in b.get(method, {}))
-            for k in keys
-            if any(k in b.get(method, {}) for b in bars)
-        }
+        bar = {}  # per fold, the larger of the bars it logged
+        for k in sorted(shares):
+            logged = [b[method][k] for b in bars if k in b.get(method, {})]
+            if k in gain.get(method, {}) and logged:
+                bar[k] = max(logged)
         gains = [gain[method][k] for k in bar]
         out[method] = {
             "folds": len(shares),
@@ -701,24 +710,18 @@ def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
         gens = sorted({c["method"] for c in mine if c["task"] == REALISM})
         strategies = sorted({c["method"] for c in mine if c["task"] == DOWNSTREAM})
-        ap = {
-            (c["method"], c["fold"], c["seed"]): c["metrics"]["average_precision"]
-            for c in mine
-            if c["task"] == DOWNSTREAM and "average_precision" in c["metrics"]
-        }
+        ap = by_method(mine, DOWNSTREAM, "average_precision")
+        none = ap.get("none", {})
         delta, delta_wins = {}, {}
         for s in strategies:
             if s == "none":
                 continue
-            diffs = [
-                v - ap[("none", f, sd)]
-                for (m, f, sd), v in ap.items()
-                if m == s and ("none", f, sd) in ap
-            ]
+            diffs = [v - none[k] for k, v in ap.get(s, {}).items() if k in none]
             if diffs:
                 delta[s] = _mean(diffs)
                 delta_wins[s] = f"{sum(d > 0 for d in diffs)}/{len(diffs)}"
-        vs_none, vs_best = downstream_intervals(mine, correction_term(meta))
+        term = correction_term(meta)
+        vs_none, vs_best = downstream_intervals(mine, term)
         entry = {
             "name": name,
             "source": meta["source"],
@@ -730,7 +733,7 @@ def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "delta_vs_none": delta,
             "delta_vs_none_positive_folds": delta_wins,
             "c2st_real_floor": _mean(values(REALISM, "real", "c2st_auc")),
-            "c2st_cgan_minus": realism_gaps(mine, correction_term(meta)),
+            "c2st_cgan_minus": realism_gaps(mine, term),
             "delta_vs_none_interval": vs_none,
             "cgan_minus_best_fixed": vs_best,
             "choice_evidence": choice_evidence(mine),
