@@ -2,7 +2,7 @@
 
 Runs `experiments/decisive.yaml` (what `fraudgan run experiments/decisive.yaml` runs) into a
 throwaway MLflow store and writes, per strategy, the half-width of the 95 % interval of its AUPRC
-difference with `none` on the same (fold, repeat) pairs, next to the target of ±0.02:
+difference with `none` on the same (fold, draw) pairs, next to the target of ±0.02:
 
     .venv/bin/python benchmarks/decisive.py [--set key=value ...] [--out benchmarks/results]
 
@@ -13,8 +13,9 @@ Writes benchmarks/results/decisive.json (`command`, `commit`, `wall_seconds`, `h
 ran, or still runs, from this script), on the (fold, repeat) pairs finished so far: `commit` is the
 commit that launched it, `wall_seconds` the time from its start to its last finished child. Both
 modes also give, from the measured paired differences, the half-width the full plan would have
-(`projected_half_width`) and the one no number of repeats goes below (`floor_half_width`, the
-correction's own term: z s_d sqrt(term)).
+(`projected_half_width`) and, with `data.draws`, the number of draws that would reach the target
+at that spread (`draws_for_target`); on one data set (`data.draws: 1`), the half-width no number of
+repeats goes below instead (`floor_half_width`, the correction's own term: z s_d sqrt(term)).
 """
 
 from __future__ import annotations
@@ -67,15 +68,22 @@ def details(comparison: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-def projections(comparison: Any, frame: Any, n_planned: int) -> dict[str, dict[str, float]]:
-    """Per strategy: the half-width with `n_planned` pairs and with infinitely many repeats, at
-    the measured standard deviation of its paired differences with the baseline."""
+def projections(comparison: Any, frame: Any, cfg: Any) -> dict[str, dict[str, float]]:
+    """Per strategy, at the measured standard deviation of its paired differences with the
+    baseline: the half-width with every planned pair (`projected_half_width`); on one data set, the
+    one no number of repeats goes below (`floor_half_width`); with `data.draws`, the number of
+    draws that would reach the target (`draws_for_target`)."""
     import numpy as np
     from scipy import stats
 
+    from pipeline.split import draws_correction
+
     term = comparison.correction.term if comparison.correction else 0.0
+    n_planned = planned_pairs(cfg)
+    k = cfg.split.n_splits
     wide = frame.pivot_table(index=["fold", "seed"], columns="strategy", values=comparison.metric)
-    out: dict[str, dict[str, float]] = {"projected_half_width": {}, "floor_half_width": {}}
+    out: dict[str, dict[str, Any]] = {"projected_half_width": {}}
+    out["draws_for_target" if cfg.data.draws > 1 else "floor_half_width"] = {}
     for strategy in wide.columns:
         if strategy == comparison.baseline:
             continue
@@ -85,8 +93,37 @@ def projections(comparison: Any, frame: Any, n_planned: int) -> dict[str, dict[s
         sd = float(np.std(d, ddof=1))
         t = float(stats.t.ppf(0.975, n_planned - 1))
         out["projected_half_width"][strategy] = round(t * sd * math.sqrt(1 / n_planned + term), 4)
-        out["floor_half_width"][strategy] = round(1.96 * sd * math.sqrt(term), 4)
+        if cfg.data.draws == 1:
+            out["floor_half_width"][strategy] = round(1.96 * sd * math.sqrt(term), 4)
+            continue
+        for draws in range(2, 1001):
+            n = k * draws
+            term_n = draws_correction(_plan(k, draws, comparison.correction.test_train)).term
+            width = float(stats.t.ppf(0.975, n - 1)) * sd * math.sqrt(1 / n + term_n)
+            if width <= TARGET:
+                out["draws_for_target"][strategy] = draws
+                break
     return out
+
+
+def planned_pairs(cfg: Any) -> int:
+    """The (fold, seed) pairs the preset plans: folds x split seeds x draws."""
+    return cfg.split.n_splits * len(cfg.split.seeds) * cfg.data.draws
+
+
+def _plan(k: int, draws: int, test_train: float) -> list[Any]:
+    """Placeholder folds with `k` folds per draw and the measured test/train size ratio."""
+    import numpy as np
+
+    from pipeline.split import Fold
+
+    n_test = 1_000
+    n_train = round(n_test / test_train)
+    return [
+        Fold(f, r, np.zeros(n_train, dtype=np.int64), np.zeros(n_test, dtype=np.int64))
+        for r in range(draws)
+        for f in range(k)
+    ]
 
 
 def launch(overrides: list[str]) -> tuple[Any, Any, Any, float, str, list[str]]:
@@ -147,7 +184,7 @@ def main() -> None:
     widths = half_widths(c)
     per_pair = frame.groupby(["fold", "seed"])["strategy"].nunique()
     n_done = int((per_pair == len(cfg.strategies)).sum())  # pairs every strategy finished
-    n_planned = cfg.split.n_splits * len(cfg.split.seeds)
+    n_planned = planned_pairs(cfg)
     payload = {
         "command": ("python benchmarks/decisive.py " + shlex.join(sys.argv[1:])).strip(),
         "commit": launched_at,
@@ -160,7 +197,7 @@ def main() -> None:
         "folds_planned": n_planned,
         "folds_finished": n_done,
         "cpu_seconds": args.cpu_seconds,
-        **projections(c, frame, n_planned),
+        **projections(c, frame, cfg),
         "correction": {  # NaN (a field that does not apply) as null: strict JSON
             k: None if isinstance(v, float) and math.isnan(v) else v
             for k, v in (dataclasses.asdict(c.correction) if c.correction else {}).items()
@@ -173,22 +210,32 @@ def main() -> None:
         payload["report_commit"] = commit()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    draws = cfg.data.draws
+    unit = "(fold, draw)" if draws > 1 else "(fold, repeat)"
+    last = "draws for ±0.02 (at this spread)" if draws > 1 else "with unlimited repeats (floor)"
+    beyond = payload.get("draws_for_target") or payload.get("floor_half_width") or {}
+
+    def cell(s: str) -> str:
+        value = beyond.get(s)
+        if value is None:
+            return "> 1000" if draws > 1 else "n/a"
+        return str(value) if draws > 1 else f"±{value:.4f}"
+
     lines = [
         "# The `decisive` preset: Δ-AUPRC intervals against `none`",
         "",
         f"`{payload['command']}` (what `fraudgan run {payload['config']}` runs, into a throwaway "
-        f"store), launched at commit {payload['commit']}: {n_done} of {n_planned} (fold, repeat) "
+        f"store), launched at commit {payload['commit']}: {n_done} of {n_planned} {unit} "
         f"pairs x {len(cfg.strategies)} strategies finished in {seconds / 60:.1f} min"
         + (f" ({args.cpu_seconds / 60:.1f} CPU-minutes)" if args.cpu_seconds else "")
         + ".",
         "",
         "| strategy | Δ-AUPRC 95 % half-width vs none | target ±0.02 | with all "
-        f"{n_planned} pairs (projected) | with unlimited repeats (floor) |",
+        f"{n_planned} pairs (projected) | {last} |",
         "|---|---:|---|---:|---:|",
         *(
             f"| {s} | ±{w:.4f} | {'met' if w <= TARGET else f'missed by {w - TARGET:.4f}'} | "
-            f"±{payload['projected_half_width'].get(s, math.nan):.4f} | "
-            f"±{payload['floor_half_width'].get(s, math.nan):.4f} |"
+            f"±{payload['projected_half_width'].get(s, math.nan):.4f} | {cell(s)} |"
             for s, w in widths.items()
         ),
         "",

@@ -82,6 +82,10 @@ class DataConfig(_Strict):
     days: int = Field(120, ge=1)
     seed: int = 0
     fraud_rate: float = Field(0.003, gt=0, lt=0.5)
+    # Independent simulator draws (seeds `seed`, `seed`+1, ...), each split into its own stratified
+    # folds: the comparison then measures the strategies across samples of the simulated world, not
+    # across resamples of one sample (`pipeline.split.draws_correction`).
+    draws: int = Field(1, ge=1, le=1000)
     path: str | None = None
     preset: Literal["creditcard"] | None = None
     schema_: SchemaConfig | None = Field(None, alias="schema")
@@ -94,6 +98,11 @@ class DataConfig(_Strict):
             raise ValueError(f"data.path is required when data.kind is {self.kind!r}")
         if self.kind != "simulator" and self.preset is None and self.schema_ is None:
             raise ValueError("a file source needs data.preset (e.g. creditcard) or data.schema")
+        if self.kind != "simulator" and self.draws > 1:
+            raise ValueError(
+                f"data.draws is {self.draws} but a {self.kind} file is one sample that cannot be "
+                "drawn again; remove data.draws (or use split.repeats for repeated k-fold)"
+            )
         return self
 
     def resolved_path(self) -> Path | None:
@@ -339,6 +348,24 @@ class ExperimentConfig(_Strict):
         if isinstance(value, dict):
             return {str(k): ({} if v is None else v) for k, v in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _draws_are_stratified(self) -> ExperimentConfig:
+        if self.data.draws == 1:
+            return self
+        if self.split.kind != "stratified":
+            raise ValueError(
+                f"data.draws is {self.data.draws}: each draw is split into stratified folds, and "
+                "temporal folds would mix the draws' time lines; use split.kind: stratified or "
+                "remove data.draws"
+            )
+        if len(self.split.seeds) > 1:
+            raise ValueError(
+                f"data.draws is {self.data.draws} and split.seeds lists {self.split.seeds}: each "
+                "draw already gets its own split seed (the first seed + the draw's number); give "
+                "one seed, or use split.repeats without data.draws"
+            )
+        return self
 
     @model_validator(mode="after")
     def _reference_is_a_strategy(self) -> ExperimentConfig:

@@ -175,9 +175,18 @@ def export_champion(
     kind = strategy_kind(name, params)
     _progress(progress, f"champion: {name} ({cfg.report.metric}) from run {parent_run_id}")
 
+    digest = tags.get(tracking.TAG_DATA_DIGEST)
+    if cfg.data.draws > 1:
+        # The launch measured the strategies over several draws; a model is fit on one data set.
+        _progress(
+            progress,
+            f"run {parent_run_id} compared the strategies over {cfg.data.draws} simulator draws: "
+            f"the champion is refit on the first (data.seed={cfg.data.seed})",
+        )
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"draws": 1})})
+        digest = None
     prepared = prepare(cfg)
     check_strategies(cfg, prepared)
-    digest = tags.get(tracking.TAG_DATA_DIGEST)
     if digest and digest != prepared.dataset.digest:
         text = (
             f"the data ({prepared.dataset.name}) changed since the experiment "

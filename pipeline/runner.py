@@ -25,13 +25,16 @@ from models.samplers import REGISTRY, strategy_kind
 from pipeline import descriptions, report, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
-from pipeline.data.sources import build_source
+from pipeline.data.sources import Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
 from pipeline.features import build_features, feature_columns, feature_rules
 from pipeline.fold import UNTUNED_PREFIX, ChildResult, FoldRunner, Prepared, log_child
 from pipeline.split import (
+    Fold,
+    FoldPlan,
     VarianceCorrection,
     cap_train_positives,
+    draws_correction,
     stratified_folds,
     temporal_folds,
 )
@@ -74,49 +77,113 @@ def _days(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
     return t.dt.floor("D").astype("int64").to_numpy() // 86_400_000_000_000
 
 
-def prepare(cfg: ExperimentConfig) -> Prepared:
-    """Load and validate the data, build features and the outer folds."""
-    d = cfg.data
-    if d.kind == "simulator":
-        source = build_source(
-            "simulator", rows=d.rows, days=d.days, seed=d.seed, fraud_rate=d.fraud_rate
-        )
-    else:
-        schema = None
-        if d.schema_ is not None:
-            schema = {k: v for k, v in d.schema_.model_dump().items() if v is not None}
-        source = build_source(d.kind, path=str(d.resolved_path()), preset=d.preset, schema=schema)
-    dataset = source.load()
-    schema = dataset.schema
-    frame = dataset.frame
-    if cfg.features.enabled:
-        frame = build_features(
-            frame,
-            schema,
-            label_delay_days=cfg.features.label_delay_days,
-            windows_days=tuple(cfg.features.windows_days),
-        )
-    numeric, categorical = feature_columns(frame, schema)
-    y = frame[schema.label].to_numpy().astype(np.int8)
+def _featured(cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    if not cfg.features.enabled:
+        return frame
+    return build_features(
+        frame,
+        schema,
+        label_delay_days=cfg.features.label_delay_days,
+        windows_days=tuple(cfg.features.windows_days),
+    )
+
+
+def _outer_folds(
+    cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema, y: np.ndarray
+) -> FoldPlan:
     s = cfg.split
     if s.kind == "stratified":
-        folds = stratified_folds(y, n_splits=s.n_splits, seeds=tuple(s.seeds))
+        return stratified_folds(y, n_splits=s.n_splits, seeds=tuple(s.seeds))
+    if schema.time is None:
+        raise ConfigError("split.kind is 'temporal' but the data has no time column")
+    return temporal_folds(
+        frame[schema.time].to_numpy(),
+        train_days=s.train_days,
+        gap_days=s.gap_days,
+        test_days=s.test_days,
+        n_folds=s.n_folds,
+        step_days=s.step_days,
+        entity=None if schema.entity is None else frame[schema.entity].to_numpy(),
+        y=y,
+        exclude_known_compromised=s.exclude_known_compromised,
+        known_cards=s.known_cards,
+        label_delay_days=cfg.features.label_delay_days,
+    )
+
+
+def _simulator(cfg: ExperimentConfig, seed: int) -> Dataset:
+    d = cfg.data
+    source = build_source("simulator", rows=d.rows, days=d.days, seed=seed, fraud_rate=d.fraud_rate)
+    return source.load()
+
+
+def _draws(cfg: ExperimentConfig) -> tuple[Dataset, pd.DataFrame, FoldPlan]:
+    """`data.draws` independent simulator draws, each with its features and stratified folds, as
+    one table: ids offset so that no card, merchant or transaction is shared, fold indices offset
+    to the draw's rows, and draw r's folds under split seed `split.seeds[0] + r`."""
+    d, s = cfg.data, cfg.split
+    raws: list[pd.DataFrame] = []
+    frames: list[pd.DataFrame] = []
+    folds: list[Fold] = []
+    rows = 0
+    schema: Schema | None = None
+    duplicates = 0
+    for r in range(d.draws):
+        dataset = _simulator(cfg, d.seed + r)
+        schema = dataset.schema
+        raw = dataset.frame.copy()
+        for column in (schema.id, schema.entity, schema.merchant):
+            if column is not None and r > 0:
+                raw[column] = raw[column] + int(raws[-1][column].max()) + 1
+        frame = _featured(cfg, raw, schema)
+        y = frame[schema.label].to_numpy().astype(np.int8)
+        for f in stratified_folds(y, n_splits=s.n_splits, seeds=(s.seeds[0] + r,)):
+            folds.append(Fold(f.fold, f.seed, f.train + rows, f.test + rows))
+        raws.append(raw)
+        frames.append(frame)
+        rows += len(frame)
+        duplicates += dataset.n_duplicates_dropped
+    assert schema is not None
+    raw = pd.concat(raws, ignore_index=True)
+    last = d.seed + d.draws - 1
+    dataset = Dataset(
+        frame=raw,
+        schema=schema,
+        name=(
+            f"simulator(rows={d.rows},days={d.days},seeds={d.seed}..{last},"
+            f"fraud_rate={d.fraud_rate:g}): {d.draws} independent draws"
+        ),
+        digest=frame_digest(raw),
+        n_duplicates_dropped=duplicates,
+    )
+    plan = FoldPlan(folds, draws_correction(folds))
+    return dataset, pd.concat(frames, ignore_index=True), plan
+
+
+def prepare(cfg: ExperimentConfig) -> Prepared:
+    """Load and validate the data, build features and the outer folds (with `data.draws`, of
+    every draw: `_draws`)."""
+    d = cfg.data
+    if d.kind == "simulator" and d.draws > 1:
+        dataset, frame, folds = _draws(cfg)
+        schema = dataset.schema
+        y = frame[schema.label].to_numpy().astype(np.int8)
     else:
-        if schema.time is None:
-            raise ConfigError("split.kind is 'temporal' but the data has no time column")
-        folds = temporal_folds(
-            frame[schema.time].to_numpy(),
-            train_days=s.train_days,
-            gap_days=s.gap_days,
-            test_days=s.test_days,
-            n_folds=s.n_folds,
-            step_days=s.step_days,
-            entity=None if schema.entity is None else frame[schema.entity].to_numpy(),
-            y=y,
-            exclude_known_compromised=s.exclude_known_compromised,
-            known_cards=s.known_cards,
-            label_delay_days=cfg.features.label_delay_days,
-        )
+        if d.kind == "simulator":
+            dataset = _simulator(cfg, d.seed)
+        else:
+            schema_spec = None
+            if d.schema_ is not None:
+                schema_spec = {k: v for k, v in d.schema_.model_dump().items() if v is not None}
+            dataset = build_source(
+                d.kind, path=str(d.resolved_path()), preset=d.preset, schema=schema_spec
+            ).load()
+        schema = dataset.schema
+        frame = _featured(cfg, dataset.frame, schema)
+        y = frame[schema.label].to_numpy().astype(np.int8)
+        folds = _outer_folds(cfg, frame, schema, y)
+    numeric, categorical = feature_columns(frame, schema)
+    s = cfg.split
     if s.max_train_positives is not None:
         folds = cap_train_positives(folds, y, s.max_train_positives)
     return Prepared(
@@ -462,6 +529,7 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
         run_id,
         {
             "data.rows": len(prepared.frame),
+            "data.draws": cfg.data.draws,
             "data.positives": int(prepared.y.sum()),
             "data.duplicates_dropped": ds.n_duplicates_dropped,
             "features.numeric": len(prepared.numeric),

@@ -129,6 +129,40 @@ def pool_correction(folds: Sequence[Fold]) -> VarianceCorrection:
     )
 
 
+def draws_correction(folds: Sequence[Fold]) -> VarianceCorrection:
+    """The correction for folds of independent draws of the data, the folds of one draw sharing a seed.
+
+    Folds of one draw resample its rows: Nadeau and Bengio's rho = n_test / (n_test + n_train), as
+    in `pool_correction`. Folds of different draws share no row and no sample: rho = 0. `rho` is
+    the mean over pairs of folds and `term` = rho / (1 - rho), so many draws of a few folds each
+    come close to the plain paired t-test, which one draw of many repeats never does.
+    `shared` is the fraction of pairs of folds within one draw.
+    """
+    n_test, n_train = _mean_sizes(folds)
+    rho_nb = n_test / (n_test + n_train)
+    seeds = [f.seed for f in folds]
+    n = len(seeds)
+    pairs = n * (n - 1) // 2
+    within = sum(seeds[i] == seeds[j] for i in range(n) for j in range(i + 1, n))
+    shared = within / pairs if pairs else 0.0
+    rho = rho_nb * shared
+    term = rho / (1 - rho)
+    k = len({f.fold for f in folds})
+    draws = len(set(seeds))
+    return VarianceCorrection(
+        term=term,
+        rho=rho,
+        shared=shared,
+        test_train=n_test / n_train,
+        reason=(
+            f"{draws} independent draws of the data x stratified {k}-fold: folds of one draw "
+            f"resample its rows (Nadeau & Bengio's rho = n_test/n = {rho_nb:.3g}), folds of "
+            f"different draws are independent (rho = 0); the mean rho over pairs is {rho:.3g}, "
+            f"variance factor 1/{n} + {term:.3g}"
+        ),
+    )
+
+
 def shared_fraction(a: np.ndarray, b: np.ndarray) -> float:
     """The share of training rows two folds have in common: |a & b| / sqrt(|a| |b|) (0 to 1)."""
     if len(a) == 0 or len(b) == 0:

@@ -142,7 +142,6 @@ def test_override_below_a_strategy_list_shorthand() -> None:
 def test_repeats_is_the_shorthand_for_seeds() -> None:
     cfg = load_config("experiments/default.yaml", ["split.repeats=4"])
     assert cfg.split.seeds == [0, 1, 2, 3]  # from the YAML's first seed, 0
-    assert load_config("experiments/decisive.yaml").split.seeds == [0, 1, 2, 3]
     cfg = load_config("experiments/default.yaml", ["split.seeds=[7]", "split.repeats=2"])
     assert cfg.split.seeds == [7, 8]
     cfg = load_config("experiments/default.yaml", ["split.seeds=[3, 9]", "split.repeats=2"])
@@ -171,3 +170,21 @@ def test_repeats_and_known_cards_belong_to_their_fold_kind() -> None:
     assert load_config("experiments/temporal.yaml").split.known_cards == "training"
     with pytest.raises(ConfigError, match=r"split.known_cards.*'training' or 'history'"):
         load_config("experiments/temporal.yaml", ["split.known_cards=all"])
+
+
+def test_draws_are_the_simulators_and_stratified() -> None:
+    cfg = load_config("experiments/default.yaml", ["data.draws=4"])
+    assert cfg.data.draws == 4 and load_config("experiments/default.yaml").data.draws == 1
+    decisive = load_config("experiments/decisive.yaml")
+    assert decisive.data.draws > 1 and decisive.split.seeds == [0]
+    with pytest.raises(ConfigError, match="data.draws is 2 but a csv file is one sample"):
+        load_config(
+            "experiments/default.yaml",
+            ["data.kind=csv", "data.path=x.csv", "data.preset=creditcard", "data.draws=2"],
+        )
+    with pytest.raises(ConfigError, match="temporal folds would mix the draws' time lines"):
+        load_config("experiments/temporal.yaml", ["data.draws=2"])
+    with pytest.raises(ConfigError, match=r"data.draws is 2 and split.seeds lists \[0, 1\]"):
+        load_config("experiments/default.yaml", ["data.draws=2", "split.repeats=2"])
+    with pytest.raises(ConfigError, match=r"data.draws.*greater than or equal to 1"):
+        load_config("experiments/default.yaml", ["data.draws=0"])

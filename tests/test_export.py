@@ -335,3 +335,18 @@ def test_the_registered_model_is_described_and_its_versions_start_in_plain_text(
     assert first.startswith(f"{store.first.strategy}: AUPRC ")
     assert "validation slice" in first and "policy" in first
     assert not re.search(r"[*`\[\]]", first)  # shown as written in the versions list
+
+
+def test_export_of_a_launch_over_draws_refits_on_the_first_draw() -> None:
+    """The autouse fixture gives this test its own store: a launch over 2 simulator draws."""
+    overrides = ["strategies=[none]", *TINY, "data.fraud_rate=0.05"]
+    experiment = run_experiment(load_config("experiments/quick.yaml", [*overrides, "data.draws=2"]))
+    steps: list[str] = []
+    result = export_champion(experiment.parent_run_id, progress=steps.append)
+    assert any(
+        "over 2 simulator draws: the champion is refit on the first (data.seed=1)" in s
+        for s in steps
+    )
+    assert not result.warnings  # the launch's digest covers both draws: no "data changed" warning
+    one = prepare(load_config("experiments/quick.yaml", overrides))
+    assert result.n_fit == len(one.frame) and result.n_validation < len(one.frame)  # one draw

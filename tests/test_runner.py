@@ -305,3 +305,36 @@ def test_gan_loss_plot_has_whole_epochs_on_its_axis() -> None:
         ticks = [t for t in ax.get_xticks() if low <= t <= high]
         assert ticks and all(float(t).is_integer() for t in ticks)
     assert runner.gan_loss_figure([runner.ChildResult("none", "none", 0, 0, {})]) is None
+
+
+def test_independent_draws_run_from_the_cli_with_their_own_folds_and_correction() -> None:
+    overrides = [*TINY, "data.fraud_rate=0.05", "data.draws=3", "strategies=[none, ros]"]
+    prepared = runner.prepare(load_config(QUICK, overrides))
+    one = runner.prepare(load_config(QUICK, [*TINY, "data.fraud_rate=0.05"]))
+    n = len(one.frame)
+    assert len(prepared.frame) == 3 * n and int(prepared.y[:n].sum()) == int(one.y.sum())
+    ids = prepared.frame["customer_id"].to_numpy()
+    draws = [set(ids[r * n : (r + 1) * n].tolist()) for r in range(3)]
+    assert not (draws[0] & draws[1]) and not (draws[1] & draws[2])  # no card in two draws
+    assert (
+        not prepared.frame.iloc[n : 2 * n][["amount"]]
+        .reset_index(drop=True)
+        .equals(prepared.frame.iloc[:n][["amount"]].reset_index(drop=True))
+    )  # a new sample, not a copy
+    for fold in prepared.folds:
+        r = fold.seed  # the draw's split seed: split.seeds[0] + r
+        rows = np.concatenate([fold.train, fold.test])
+        assert rows.min() >= r * n and rows.max() < (r + 1) * n
+        assert len(rows) == n
+    assert "3 independent draws" in prepared.folds.correction.reason
+    assert 0 < prepared.folds.correction.term < one.folds.correction.term
+
+    cli = CliRunner()
+    res = cli.invoke(app, ["run", QUICK, *sum((["--set", o] for o in overrides), [])])
+    assert res.exit_code == 0, res.output
+    res = cli.invoke(app, ["compare", "--latest", "--wide"])
+    assert res.exit_code == 0, res.output
+    assert "3 independent draws of the data x stratified 2-fold" in " ".join(res.output.split())
+    children = _children(tracking.latest_parent_run())
+    assert len(children) == 3 * 2 * 2  # draws x folds x strategies
+    assert {c.data.tags[tracking.TAG_SEED] for c in children} == {"0", "1", "2"}

@@ -12,6 +12,7 @@ from pipeline.data.simulate import simulate
 from pipeline.split import (
     Fold,
     VarianceCorrection,
+    draws_correction,
     stratified_folds,
     temporal_folds,
     validation_slice,
@@ -272,6 +273,48 @@ def test_overlapping_training_windows_get_a_correction_scaled_by_the_overlap() -
     )
     assert 0 < wider.correction.term < c.term
     assert wider.correction.shared == pytest.approx(np.mean([14 / 28, 0, 14 / 28]))
+
+
+def _draws_plan(draws: int, k: int) -> list[Fold]:
+    y = np.zeros(600, dtype=np.int8)
+    y[::20] = 1
+    folds = []
+    for r in range(draws):
+        for f in stratified_folds(y, n_splits=k, seeds=(r,)):
+            folds.append(Fold(f.fold, f.seed, f.train + 600 * r, f.test + 600 * r))
+    return folds
+
+
+def test_independent_draws_correlate_only_the_folds_of_one_draw() -> None:
+    c = draws_correction(_draws_plan(4, 3))
+    # 12 folds, 66 pairs, 4 x 3 of them within a draw, each with Nadeau & Bengio's rho = 1/3
+    assert c.shared == pytest.approx(12 / 66)
+    assert c.rho == pytest.approx(12 / 66 / 3)
+    assert c.term == pytest.approx(c.rho / (1 - c.rho))
+    pooled = stratified_folds(
+        np.tile(np.eye(1, 20, dtype=np.int8)[0], 30), n_splits=3, seeds=(0, 1, 2, 3)
+    )
+    assert 0 < c.term < pooled.correction.term  # neither dropped nor the one-pool correction
+    assert "4 independent draws of the data x stratified 3-fold" in c.reason
+    assert "variance factor 1/12 + " in c.reason
+    one = draws_correction(_draws_plan(1, 3))  # one draw is one pool of rows
+    assert one.term == pytest.approx(pooled.correction.term)
+
+
+def test_the_draws_correction_estimates_the_variance_of_the_mean() -> None:
+    """Fold estimates correlated rho = 1/3 within a draw and independent across draws: s^2 (1/J +
+    term) is unbiased for the variance of their mean (Monte Carlo)."""
+    draws, k = 5, 3
+    c = draws_correction(_draws_plan(draws, k))
+    rho = 1 / 3
+    within = np.kron(np.eye(draws), np.full((k, k), rho)) + (1 - rho) * np.eye(draws * k)
+    rng = np.random.default_rng(0)
+    values = rng.multivariate_normal(np.zeros(draws * k), within, size=40_000)
+    true_variance = values.mean(axis=1).var()
+    estimated = (values.var(axis=1, ddof=1) * (1 / (draws * k) + c.term)).mean()
+    assert estimated == pytest.approx(true_variance, rel=0.03)
+    plain = (values.var(axis=1, ddof=1) / (draws * k)).mean()
+    assert plain < 0.8 * true_variance  # without the correction the interval is too narrow
 
 
 def test_correction_round_trips_through_run_params() -> None:
