@@ -76,8 +76,6 @@ def projections(comparison: Any, frame: Any, cfg: Any) -> dict[str, dict[str, fl
     import numpy as np
     from scipy import stats
 
-    from pipeline.split import draws_correction
-
     term = comparison.correction.term if comparison.correction else 0.0
     n_planned = planned_pairs(cfg)
     k = cfg.split.n_splits
@@ -96,14 +94,30 @@ def projections(comparison: Any, frame: Any, cfg: Any) -> dict[str, dict[str, fl
         if cfg.data.draws == 1:
             out["floor_half_width"][strategy] = round(1.96 * sd * math.sqrt(term), 4)
             continue
-        for draws in range(2, 1001):
-            n = k * draws
-            term_n = draws_correction(_plan(k, draws, comparison.correction.test_train)).term
-            width = float(stats.t.ppf(0.975, n - 1)) * sd * math.sqrt(1 / n + term_n)
-            if width <= TARGET:
-                out["draws_for_target"][strategy] = draws
-                break
+        needed = draws_for(sd, k, comparison.correction.test_train)
+        if needed is not None:
+            out["draws_for_target"][strategy] = needed
     return out
+
+
+def draw_half_width(sd: float, k: int, draws: int, test_train: float) -> float:
+    """The 95 % half-width of a mean over `draws` independent draws of `k` folds each, at the
+    paired differences' standard deviation `sd` (`pipeline.split.draws_correction`)."""
+    from scipy import stats
+
+    from pipeline.split import draws_correction
+
+    n = k * draws
+    term = draws_correction(_plan(k, draws, test_train)).term
+    return float(stats.t.ppf(0.975, n - 1)) * sd * math.sqrt(1 / n + term)
+
+
+def draws_for(sd: float, k: int, test_train: float, target: float = TARGET) -> int | None:
+    """The fewest draws (2 to 1000) whose half-width is at most `target`, or None."""
+    for draws in range(2, 1001):
+        if draw_half_width(sd, k, draws, test_train) <= target:
+            return draws
+    return None
 
 
 def planned_pairs(cfg: Any) -> int:

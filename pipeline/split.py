@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -140,15 +141,15 @@ def draws_correction(folds: Sequence[Fold]) -> VarianceCorrection:
     """
     n_test, n_train = _mean_sizes(folds)
     rho_nb = n_test / (n_test + n_train)
-    seeds = [f.seed for f in folds]
-    n = len(seeds)
+    per_draw = Counter(f.seed for f in folds)
+    n = len(folds)
     pairs = n * (n - 1) // 2
-    within = sum(seeds[i] == seeds[j] for i in range(n) for j in range(i + 1, n))
+    within = sum(c * (c - 1) // 2 for c in per_draw.values())
     shared = within / pairs if pairs else 0.0
     rho = rho_nb * shared
     term = rho / (1 - rho)
     k = len({f.fold for f in folds})
-    draws = len(set(seeds))
+    draws = len(per_draw)
     return VarianceCorrection(
         term=term,
         rho=rho,
