@@ -200,9 +200,10 @@ class ValidationConfig(_Strict):
     """The inner validation windows of each training fold (`pipeline.selection`): they choose
     the number of trees, the threshold, the tuning trial and the reference resampler.
 
-    `windows` windows of `fraction` of the training rows each: with a time column the most
-    recent ones, each fitted on the rows before it less `gap_days`; without, disjoint
-    stratified parts, each fitted on every other row. One window is the single validation
+    `windows` windows of `fraction` of the training rows each, cut as the outer folds are: in
+    temporal folds (with a time column) the most recent ones, each fitted on the rows before it
+    less `gap_days`; in stratified folds, disjoint stratified parts, each fitted on every other
+    row (`gap_days` must then be 0). One window is the single validation
     slice of earlier versions. A tuned setting replaces the untuned one only when its gain
     passes a one-sided paired t-test over the windows at 10 % divided by the number of
     candidates it was the best of, and exceeds the validation rows' own sampling noise
@@ -348,6 +349,16 @@ class ExperimentConfig(_Strict):
         if isinstance(value, dict):
             return {str(k): ({} if v is None else v) for k, v in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _gap_needs_time_windows(self) -> ExperimentConfig:
+        if self.split.kind == "stratified" and self.validation.gap_days > 0:
+            raise ValueError(
+                f"validation.gap_days is {self.validation.gap_days:g}, but the inner windows of "
+                "stratified folds are stratified parts with no time gap; set validation.gap_days "
+                "to 0, or use split.kind: temporal for time windows"
+            )
+        return self
 
     @model_validator(mode="after")
     def _draws_are_stratified(self) -> ExperimentConfig:

@@ -259,10 +259,13 @@ def export_champion(
 
 
 def retraining_runner(cfg: ExperimentConfig, prepared: Prepared) -> FoldRunner:
-    """A `FoldRunner` whose training fold is every row (no test fold): how a champion retrains."""
+    """A `FoldRunner` whose training fold is every row (no test fold): how a champion retrains.
+
+    Its windows are the most recent periods when the data has time, whatever the experiment's
+    folds: the model goes on to score the transactions that come after them."""
     everything = np.arange(len(prepared.frame), dtype=np.int64)
     fold = Fold(fold=0, seed=cfg.seed, train=everything, test=np.zeros(0, dtype=np.int64))
-    return FoldRunner(cfg, prepared, fold)
+    return FoldRunner(cfg, prepared, fold, by_time=True)
 
 
 def build_scorer(

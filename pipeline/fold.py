@@ -160,10 +160,14 @@ class FoldRunner:
     """Fits and scores strategies on one outer fold; the inner windows are cut once per fold.
 
     `fit_idx` are the rows every window fits on (the fold's GAN learns from them), `val_idx`
-    every window's validation rows, window after window.
+    every window's validation rows, window after window. The windows are cut as the outer folds
+    are (`pipeline.selection.inner_windows`); `by_time` overrides that (the export's retraining:
+    the most recent period when the data has time).
     """
 
-    def __init__(self, cfg: ExperimentConfig, prepared: Prepared, fold: Fold) -> None:
+    def __init__(
+        self, cfg: ExperimentConfig, prepared: Prepared, fold: Fold, *, by_time: bool | None = None
+    ) -> None:
         self.cfg = cfg
         self.p = prepared
         self.fold = fold
@@ -176,6 +180,7 @@ class FoldRunner:
             fraction=v.fraction,
             gap_days=v.gap_days,
             seed=fold.seed,
+            by_time=cfg.split.kind == "temporal" if by_time is None else by_time,
         )
         self.fit_idx, self.val_idx = self.windows.shared, self.windows.val
         self.draws = WindowDraws([prepared.y[w.val] for w in self.windows], seed=fold.seed)

@@ -4,11 +4,17 @@ Every choice made inside a training fold (the number of trees, the decision thre
 trial, the reference resampler, the GAN's share, weight and checkpoint through the tuner) is
 scored over the same k inner windows, cut here once per fold:
 
-- with a time column, the k most recent windows of the training period, each `fraction` of its
-  rows; a window's model fits on the rows before it, less `gap_days` (an expanding window, as
-  scikit-learn's ``TimeSeriesSplit(gap=...)``);
-- without one, k disjoint stratified parts of `fraction` of the rows each; a window's model fits
-  on every other row of the fold.
+- in the training period of temporal folds (`by_time`, with a time column), the k most recent
+  windows, each `fraction` of its rows; a window's model fits on the rows before it, less
+  `gap_days` (an expanding window, as scikit-learn's ``TimeSeriesSplit(gap=...)``);
+- in a stratified fold, or without a time column, k disjoint stratified parts of `fraction` of the
+  rows each; a window's model fits on every other row of the fold.
+
+The windows follow the outer folds because a choice is only as good as the question it is scored
+on: stratified test folds draw their rows from the whole time line, and time windows would score
+each choice on extrapolation to the latest days with models fitted on the earlier rows alone.
+On the simulator (`benchmarks/results/decisive_cgan.md`) that question and the test's disagreed
+on every fold: SMOTE gained on each test fold while its best share lost on the time windows.
 
 In both layouts the rows no window validates on (`Windows.shared`) are in every window's fit
 rows: the GAN trains once per fold on them, so no window scores a GAN that saw its rows. With
@@ -35,6 +41,7 @@ for every candidate (`WindowDraws`; `Gain.sampling_bar`). The larger bar counts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -98,14 +105,24 @@ def inner_windows(
     fraction: float = 0.1,
     gap_days: float = 0.0,
     seed: int = 0,
+    by_time: bool = True,
 ) -> Windows:
     """The k inner validation windows of a training fold (see the module docstring).
 
+    `by_time`: time windows when the schema has a time column (the folds are temporal); False:
+    stratified parts whatever the columns (the folds are stratified), and `gap_days` must be 0.
     Every window's fit and validation parts, and the rows shared by all fits, must hold a
     positive row, else `DataError` naming the window and what to change.
     """
     if k < 1:
         raise ConfigError(f"inner_windows: need k >= 1 windows, found {k!r}")
+    if not by_time and schema.time is not None:
+        if gap_days > 0:
+            raise ConfigError(
+                f"validation.gap_days={gap_days:g} leaves a gap before time windows, and the "
+                "windows of stratified folds are stratified parts; set validation.gap_days to 0"
+            )
+        schema = dataclasses.replace(schema, time=None)
     if k == 1:
         fit, val = validation_slice(
             frame, train_idx, schema, fraction=fraction, gap_days=gap_days, seed=seed

@@ -188,3 +188,11 @@ def test_draws_are_the_simulators_and_stratified() -> None:
         load_config("experiments/default.yaml", ["data.draws=2", "split.repeats=2"])
     with pytest.raises(ConfigError, match=r"data.draws.*greater than or equal to 1"):
         load_config("experiments/default.yaml", ["data.draws=0"])
+
+
+def test_a_validation_gap_belongs_to_temporal_folds() -> None:
+    assert (
+        load_config("experiments/temporal.yaml", ["validation.gap_days=2"]).validation.gap_days == 2
+    )
+    with pytest.raises(ConfigError, match="inner windows of stratified folds are stratified parts"):
+        load_config("experiments/default.yaml", ["validation.gap_days=2"])

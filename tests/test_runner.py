@@ -338,3 +338,14 @@ def test_independent_draws_run_from_the_cli_with_their_own_folds_and_correction(
     children = _children(tracking.latest_parent_run())
     assert len(children) == 3 * 2 * 2  # draws x folds x strategies
     assert {c.data.tags[tracking.TAG_SEED] for c in children} == {"0", "1", "2"}
+
+
+def test_the_inner_windows_are_cut_as_the_outer_folds_are() -> None:
+    stratified = load_config(QUICK, TINY)
+    prepared = runner.prepare(stratified)
+    fr = runner.FoldRunner(stratified, prepared, prepared.folds[0])
+    assert fr.windows.how == "3 stratified windows"
+    temporal = load_config("experiments/temporal.yaml", ["data.rows=20000", "data.days=60"])
+    prepared = runner.prepare(temporal)
+    fr = runner.FoldRunner(temporal, prepared, prepared.folds[0])
+    assert "most recent windows" in fr.windows.how

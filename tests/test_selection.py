@@ -305,3 +305,19 @@ def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeyp
     assert fitted.resample_seconds >= gan_seconds
     assert _synthesizer(fitted.pipe) is _synthesizer(fitted.selection_pipe)
     assert fitted.pipe.named_steps["sampler"].n_input_ == len(prepared.folds[0].train)
+
+
+def test_stratified_folds_get_stratified_windows_even_with_a_time_column(sim: pd.DataFrame) -> None:
+    rng = np.random.default_rng(1)
+    train = np.sort(rng.choice(len(sim), 3_000, replace=False))
+    windows = inner_windows(sim, train, SIMULATOR_SCHEMA, k=3, fraction=0.15, by_time=False)
+    assert windows.how == "3 stratified windows"
+    _no_overlap(windows, train)
+    t = sim["timestamp"].to_numpy()
+    y = sim["is_fraud"].to_numpy()
+    for w in windows:
+        assert len(w.fit) + len(w.val) == len(train)  # fitted on every other row, before or after
+        assert t[w.fit].max() > t[w.val].min()
+        assert abs(y[w.val].mean() - y[train].mean()) < 0.02
+    with pytest.raises(ConfigError, match="windows of stratified folds are stratified parts"):
+        inner_windows(sim, train, SIMULATOR_SCHEMA, k=3, fraction=0.15, gap_days=1, by_time=False)
