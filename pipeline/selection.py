@@ -13,9 +13,9 @@ scored over the same k inner windows, cut here once per fold:
 The windows follow the outer folds because a choice is only as good as the question it is scored
 on: stratified test folds draw their rows from the whole time line, and time windows would score
 each choice on extrapolation to the latest days with models fitted on the earlier rows alone.
-On the simulator, 6 draws x 2 stratified folds with time windows (`benchmarks/results/
-decisive_cgan.md`, at ded034e), SMOTE at 0.1 gained on all 12 test folds (+0.028 on average, a
-significant gain) while, on the time windows, `smote_auto`'s best share lost to share 0 on 8 of
+On the simulator, 6 draws x 2 stratified folds with time windows
+(`benchmarks/results/decisive_cgan.md`, at ded034e), SMOTE at 0.1 gained on all 12 test folds
+(+0.028 on average, a significant gain) while, on the time windows, `smote_auto`'s best share lost to share 0 on 8 of
 them, so the choosing strategies kept share 0 everywhere. The time windows had also stopped
 `none` at 72 trees; cut as the folds are (`decisive_cgan_stratified.md`, at 2f04d79), they give it
 168 and AUPRC 0.675 instead of 0.651, and SMOTE's lead shrinks to +0.012 [+0.002, +0.022].
