@@ -105,10 +105,10 @@ def draw_half_width(sd: float, k: int, draws: int, test_train: float) -> float:
     paired differences' standard deviation `sd` (`pipeline.split.draws_correction`)."""
     from scipy import stats
 
-    from pipeline.split import draws_correction
+    from pipeline.split import correction_over_draws
 
     n = k * draws
-    term = draws_correction(_plan(k, draws, test_train)).term
+    term = correction_over_draws([k] * draws, test_train, k=k).term
     return float(stats.t.ppf(0.975, n - 1)) * sd * math.sqrt(1 / n + term)
 
 
@@ -123,21 +123,6 @@ def draws_for(sd: float, k: int, test_train: float, target: float = TARGET) -> i
 def planned_pairs(cfg: Any) -> int:
     """The (fold, seed) pairs the preset plans: folds x split seeds x draws."""
     return cfg.split.n_splits * len(cfg.split.seeds) * cfg.data.draws
-
-
-def _plan(k: int, draws: int, test_train: float) -> list[Any]:
-    """Placeholder folds with `k` folds per draw and the measured test/train size ratio."""
-    import numpy as np
-
-    from pipeline.split import Fold
-
-    n_test = 1_000
-    n_train = round(n_test / test_train)
-    return [
-        Fold(f, r, np.zeros(n_train, dtype=np.int64), np.zeros(n_test, dtype=np.int64))
-        for r in range(draws)
-        for f in range(k)
-    ]
 
 
 def launch(overrides: list[str]) -> tuple[Any, Any, Any, float, str, list[str]]:

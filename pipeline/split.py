@@ -140,26 +140,34 @@ def draws_correction(folds: Sequence[Fold]) -> VarianceCorrection:
     `shared` is the fraction of pairs of folds within one draw.
     """
     n_test, n_train = _mean_sizes(folds)
-    rho_nb = n_test / (n_test + n_train)
     per_draw = Counter(f.seed for f in folds)
-    n = len(folds)
+    return correction_over_draws(
+        list(per_draw.values()), n_test / n_train, k=len({f.fold for f in folds})
+    )
+
+
+def correction_over_draws(
+    folds_per_draw: Sequence[int], test_train: float, *, k: int
+) -> VarianceCorrection:
+    """`draws_correction` from each draw's number of folds, their mean n_test / n_train and the
+    folds per split `k` (for the reason only): what a plan of draws would get before it runs."""
+    rho_nb = test_train / (1 + test_train)  # n_test / (n_test + n_train)
+    n = sum(folds_per_draw)
     pairs = n * (n - 1) // 2
-    within = sum(c * (c - 1) // 2 for c in per_draw.values())
+    within = sum(c * (c - 1) // 2 for c in folds_per_draw)
     shared = within / pairs if pairs else 0.0
     rho = rho_nb * shared
     term = rho / (1 - rho)
-    k = len({f.fold for f in folds})
-    draws = len(per_draw)
     return VarianceCorrection(
         term=term,
         rho=rho,
         shared=shared,
-        test_train=n_test / n_train,
+        test_train=test_train,
         reason=(
-            f"{draws} independent draws of the data x stratified {k}-fold: folds of one draw "
-            f"resample its rows (Nadeau & Bengio's rho = n_test/n = {rho_nb:.3g}), folds of "
-            f"different draws are independent (rho = 0); the mean rho over pairs is {rho:.3g}, "
-            f"variance factor 1/{n} + {term:.3g}"
+            f"{len(folds_per_draw)} independent draws of the data x stratified {k}-fold: folds "
+            f"of one draw resample its rows (Nadeau & Bengio's rho = n_test/n = {rho_nb:.3g}), "
+            f"folds of different draws are independent (rho = 0); the mean rho over pairs is "
+            f"{rho:.3g}, variance factor 1/{n} + {term:.3g}"
         ),
     )
 
