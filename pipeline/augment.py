@@ -96,6 +96,7 @@ class Choice:
     checkpoint: str
     gain: Gain | None  # of the chosen setting over share 0 (None: share 0 not in the grid)
     best_gain: Gain | None = None  # of the best share above 0 over share 0 (the first weight)
+    best_share: float | None = None  # that share (None: no share above 0 in the grid)
     tried: list[tuple[dict[str, Any], tuple[float, ...]]] = field(default_factory=list)
     ratio: float = 0.0  # the fold's own minority/majority ratio
     fits: list[Any] = field(default_factory=list, repr=False, compare=False)  # as `tried`
@@ -133,10 +134,8 @@ class Choice:
         """One line: what was chosen and the validation evidence."""
         if self.share == 0:
             head = "share 0 (no synthetic rows)"
-            best = max(self.tried, key=lambda t: float(np.mean(t[1])))
-            if best[0].get(SHARE, 0) and self.best_gain is not None:
-                share = best[0][SHARE] - self.ratio
-                head += f": the best share, {share:.3g}, gained {self.best_gain}"
+            if self.best_share is not None and self.best_gain is not None:
+                head += f": the best share, {self.best_share:.3g}, gained {self.best_gain}"
             return head
         share = "as set" if self.share is None else f"{self.share:g}"
         head = f"share {share}, weight {self.weight:g}, checkpoint {self.checkpoint}"
@@ -298,18 +297,20 @@ def choose(
             candidate = score(share, weight, c)
             if beats(candidate, chosen, len(grid.checkpoint) - 1):
                 checkpoint, chosen = c, candidate
-    over_zero = best_over_zero = None
+    over_zero = best_over_zero = best_above = None
     if 0.0 in at:
         over_zero = gain(chosen, at[0.0], family)
         above = [s for s in shares if s != 0]
         if above:  # the evidence: how far the best share above 0 came
-            best_over_zero = gain(at[max(above, key=rank)], at[0.0], family)
+            best_above = max(above, key=rank)
+            best_over_zero = gain(at[best_above], at[0.0], family)
     choice = Choice(
         share=share,
         weight=weight if share != 0 else 1.0,
         checkpoint=checkpoint if share != 0 else "best",
         gain=over_zero,
         best_gain=best_over_zero,
+        best_share=best_above,
         tried=tried,
         ratio=ratio,
         fits=list(fits.values()),

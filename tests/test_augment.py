@@ -73,6 +73,7 @@ def test_the_evidence_is_the_best_share_above_0_even_when_share_0_scores_best() 
     assert choice.share == 0
     logged = choice.metrics()
     assert logged["choice_best_gain"] == pytest.approx(-0.01)  # share 0.01's, not 0's own 0
+    assert "the best share, 0.01, gained -0.010" in choice.text()
     assert logged["choice_best_spread_bar"] == pytest.approx(
         stats.t.ppf(1 - 0.1 / 3, 2) * np.std([-0.01, -0.02, 0.0], ddof=1) / np.sqrt(3)
     )
