@@ -23,6 +23,12 @@
        make peers   # .venv-peers: torch (CPU) + the project with the peers extra
        .venv-peers/bin/python benchmarks/gan_speed.py
 
+6. Threads (`threads`): `--threads-runs` interleaved pairs of child processes, each fitting our GAN
+   for `--threads-epochs` epochs on `--threads-rows` simulator rows, one with one thread per
+   TensorFlow op (`TF_NUM_INTRAOP_THREADS=1`, what importing `models` sets by default) and one with
+   TensorFlow's default (`TF_NUM_INTRAOP_THREADS=0`): training rows/s of each run, the medians and
+   their ratio, measured in the same run (`--threads-runs 0` skips it).
+
 Prints the figures and writes benchmarks/results/gan_speed.json with the exact command.
 """
 
@@ -34,6 +40,7 @@ import math
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -261,6 +268,63 @@ def bench_ctgan(
     }
 
 
+INTRA_OP = "TF_NUM_INTRAOP_THREADS"
+THREAD_SETTINGS = {"one thread per op": "1", "tensorflow default": "0"}
+
+
+def fit_rows_per_second(rows: int, epochs: int, seed: int) -> dict[str, float]:
+    """Our GAN's training rows/s on `rows` simulator rows for `epochs` epochs (a child's work)."""
+    from models.gan.synthesizer import CGANSynthesizer
+
+    df, categorical, label, rules = simulator_features(rows, seed)
+    train, _ = split_holdout(df, label, seed)
+    gan = CGANSynthesizer(random_state=seed, epochs=epochs, min_epochs_fraction=1.0).fit(
+        train, label, categorical, rules=rules
+    )
+    return {
+        "rows_per_second": round(gan.rows_per_second_),
+        "train_seconds": round(gan.train_seconds_, 1),
+    }
+
+
+def bench_threads(args: argparse.Namespace) -> dict[str, object]:
+    """Interleaved child processes at each thread setting: rows/s per run, medians, ratio."""
+    child = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child-fit",
+        "--rows",
+        str(args.threads_rows),
+        "--epochs",
+        str(args.threads_epochs),
+        "--seed",
+        str(args.seed),
+    ]
+    runs: list[dict[str, object]] = []
+    for r in range(args.threads_runs):
+        for name, value in THREAD_SETTINGS.items():
+            env = {**os.environ, INTRA_OP: value}
+            done = subprocess.run(child, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SystemExit(f"threads run {r} ({name}) failed:\n{done.stderr[-2000:]}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            runs.append({"run": r, "setting": name, INTRA_OP: value, **result})
+            print("threads:", json.dumps(runs[-1]), flush=True)
+    medians = {
+        name: float(np.median([x["rows_per_second"] for x in runs if x["setting"] == name]))
+        for name in THREAD_SETTINGS
+    }
+    one, default = medians.values()
+    return {
+        "child_command": shlex.join(child[1:]),
+        "rows": args.threads_rows,
+        "epochs": args.threads_epochs,
+        "runs": runs,
+        "median_rows_per_second": medians,
+        "one_thread_per_op_over_default": round(one / default, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300_000)
@@ -270,8 +334,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-ctgan", action="store_true")
+    parser.add_argument("--threads-runs", type=int, default=3, help="pairs of child runs; 0: skip")
+    parser.add_argument("--threads-rows", type=int, default=100_000)
+    parser.add_argument("--threads-epochs", type=int, default=10)
+    parser.add_argument("--child-fit", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/gan_speed.json")
     args = parser.parse_args()
+    if args.child_fit:
+        print(json.dumps(fit_rows_per_second(args.rows, args.epochs or 10, args.seed)))
+        return
 
     import keras
     import xgboost
@@ -285,6 +356,7 @@ def main() -> None:
             "platform": platform.platform(),
             "keras": keras.__version__,
             "xgboost": xgboost.__version__,
+            INTRA_OP: os.environ.get(INTRA_OP),
         },
         "defaults": {k: str(v) for k, v in CGANConfig.defaults().items()},
     }
@@ -345,6 +417,11 @@ def main() -> None:
             results["ctgan_over_ours_short_wall_ratio_at_equal_or_better_c2st"] = round(
                 peer["train_seconds"] / short["wall_seconds"], 2
             )
+
+    if args.threads_runs > 0:
+        print("threads ...", flush=True)
+        results["threads"] = bench_threads(args)
+        print("threads:", json.dumps(results["threads"]["median_rows_per_second"]), flush=True)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,6 +1,3 @@
 """fraudgan's pipeline: data, features, splits, experiments, tracking, export and scoring."""
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import models  # noqa: F401  (sets TensorFlow's environment before any Keras import)

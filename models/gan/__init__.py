@@ -8,12 +8,8 @@
 - `oversampler.py`: `CGANOverSampler`, the imblearn over-sampler, and its `GANCache`.
 
 Importing this package does not import TensorFlow; the synthesizer does, when it is used.
-Keras runs on TensorFlow here (set before any submodule imports Keras).
+Keras runs on TensorFlow here (`models` sets it before any submodule imports Keras).
 """
-
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from models.gan.config import CGANConfig
 from models.gan.oversampler import CGANOverSampler, GANCache
