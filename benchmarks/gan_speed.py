@@ -27,7 +27,8 @@
    for `--threads-epochs` epochs on `--threads-rows` simulator rows, one with one thread per
    TensorFlow op (`TF_NUM_INTRAOP_THREADS=1`, what importing `models` sets by default) and one with
    TensorFlow's default (`TF_NUM_INTRAOP_THREADS=0`): training rows/s of each run, the medians and
-   their ratio, measured in the same run (`--threads-runs 0` skips it).
+   their ratio, measured in the same run, and the C2ST of the epoch each run kept on its own
+   held-out rows (`--threads-runs 0` skips it).
 
 Prints the figures and writes benchmarks/results/gan_speed.json with the exact command.
 """
@@ -273,7 +274,9 @@ THREAD_SETTINGS = {"one thread per op": "1", "tensorflow default": "0"}
 
 
 def fit_rows_per_second(rows: int, epochs: int, seed: int) -> dict[str, float]:
-    """Our GAN's training rows/s on `rows` simulator rows for `epochs` epochs (a child's work)."""
+    """Our GAN's training rows/s on `rows` simulator rows for `epochs` epochs, and the C2ST of
+    the epoch it kept on its own held-out rows (the same arithmetic at either setting; a child's
+    work)."""
     from models.gan.synthesizer import CGANSynthesizer
 
     df, categorical, label, rules = simulator_features(rows, seed)
@@ -284,6 +287,8 @@ def fit_rows_per_second(rows: int, epochs: int, seed: int) -> dict[str, float]:
     return {
         "rows_per_second": round(gan.rows_per_second_),
         "train_seconds": round(gan.train_seconds_, 1),
+        "kept_epoch": gan.best_epoch_,
+        "selection_c2st_auc": gan.c2st_auc_,
     }
 
 
@@ -315,12 +320,17 @@ def bench_threads(args: argparse.Namespace) -> dict[str, object]:
         for name in THREAD_SETTINGS
     }
     one, default = medians.values()
+    c2st = {
+        name: float(np.median([x["selection_c2st_auc"] for x in runs if x["setting"] == name]))
+        for name in THREAD_SETTINGS
+    }
     return {
         "child_command": shlex.join(child[1:]),
         "rows": args.threads_rows,
         "epochs": args.threads_epochs,
         "runs": runs,
         "median_rows_per_second": medians,
+        "median_selection_c2st_auc": c2st,
         "one_thread_per_op_over_default": round(one / default, 2),
     }
 
