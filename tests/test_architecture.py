@@ -1,9 +1,16 @@
-"""The layering of the code: `models` below `pipeline`, and no module importing itself back."""
+"""The layering of the code: `models` below `pipeline`, no module importing itself back, and
+TensorFlow's environment set by importing either package."""
 
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("pipeline", "models")
@@ -92,3 +99,26 @@ def test_a_cycle_is_found():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+TF_ENV = ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "TF_NUM_INTRAOP_THREADS")
+
+
+def _env_after_import(package: str, **preset: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in TF_ENV} | preset
+    code = f"import json, os, {package}; print(json.dumps({{k: os.environ.get(k) for k in {TF_ENV!r}}}))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_importing_a_package_sets_tensorflows_environment_where_unset(package):
+    assert _env_after_import(package) == {
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TF_NUM_INTRAOP_THREADS": "1",
+    }
+    kept = _env_after_import(package, TF_NUM_INTRAOP_THREADS="0", KERAS_BACKEND="tensorflow")
+    assert kept["TF_NUM_INTRAOP_THREADS"] == "0"  # the user's setting wins
