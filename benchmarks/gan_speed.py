@@ -273,7 +273,7 @@ INTRA_OP = "TF_NUM_INTRAOP_THREADS"
 THREAD_SETTINGS = {"one thread per op": "1", "tensorflow default": "0"}
 
 
-def fit_rows_per_second(rows: int, epochs: int, seed: int) -> dict[str, float]:
+def fit_rows_per_second(rows: int, epochs: int, seed: int) -> dict[str, object]:
     """Our GAN's training rows/s on `rows` simulator rows for `epochs` epochs, and the C2ST of
     the epoch it kept on its own held-out rows (the same arithmetic at either setting; a child's
     work)."""
