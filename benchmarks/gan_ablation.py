@@ -33,9 +33,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(ROOT))  # `models`, imported next, sets TensorFlow's environment
 
 from benchmarks.scoring import commit  # noqa: E402
 from models.two_sample import c2st_auc  # noqa: E402

@@ -50,9 +50,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(ROOT))  # `models`, imported next, sets TensorFlow's environment
 
 from benchmarks.scoring import commit  # noqa: E402
 from models.gan.config import CGANConfig  # noqa: E402
