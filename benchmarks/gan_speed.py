@@ -313,15 +313,16 @@ def bench_threads(args: argparse.Namespace) -> dict[str, object]:
             result = json.loads(done.stdout.strip().splitlines()[-1])
             runs.append({"run": r, "setting": name, INTRA_OP: value, **result})
             print("threads:", json.dumps(runs[-1]), flush=True)
-    medians = {
-        name: float(np.median([x["rows_per_second"] for x in runs if x["setting"] == name]))
-        for name in THREAD_SETTINGS
-    }
+
+    def median_by_setting(key: str) -> dict[str, float]:
+        return {
+            name: float(np.median([x[key] for x in runs if x["setting"] == name]))
+            for name in THREAD_SETTINGS
+        }
+
+    medians = median_by_setting("rows_per_second")
     one, default = medians.values()
-    c2st = {
-        name: float(np.median([x["selection_c2st_auc"] for x in runs if x["setting"] == name]))
-        for name in THREAD_SETTINGS
-    }
+    c2st = median_by_setting("selection_c2st_auc")
     return {
         "child_command": shlex.join(child[1:]),
         "rows": args.threads_rows,
