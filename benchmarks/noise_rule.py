@@ -1,0 +1,261 @@
+"""How often the noise rule takes a choice that is not better, by positives per validation window.
+
+Every choice inside a training fold (the GAN's or a resampler's share, the tuner's best trial)
+replaces the default only when its validation gain over the windows clears the noise rule
+(`pipeline.selection.Gain.clear`: the windows' paired t-test at 10 % over the candidates it is
+the best of, and the validation rows' bootstrap bar from `pipeline.selection.WindowDraws`). With a
+few positive rows per window, are its error rates still what it says? This simulates the rule as
+`pipeline.augment.choose` uses it: `--windows` windows, each of `p` positive and `--negatives`
+negative rows; a default model and `--candidates` candidates whose scores are a shared score
+(positives shifted by `--signal` logits) plus each fit's own noise (`--fit-noise`); the best
+candidate by mean validation AUPRC is tested against the default as the best of `--candidates`.
+
+- `null`: every candidate is as good as the default; a clear is a false choice (the rule's
+  level, family-wise, is 10 %);
+- `worse`: every candidate's positives sit `--effect` logits lower (a harmful choice);
+- `better`: one candidate's positives sit `--effect` logits higher (the rule's power).
+
+    python benchmarks/noise_rule.py [--positives 2,3,5,10,20,50] [--reps 300]
+
+Writes benchmarks/results/noise_rule.{json,md}: `{"command", "commit", "settings", "rows":
+[{"positives", "scenario", "reps", "clear_rate", "ci_low", "ci_high", "spread_only_rate",
+"sampling_only_rate", "default_auprc", "effect_auprc"}]}` (`spread_only_rate`: how often the
+windows' t-test alone would have cleared; `sampling_only_rate`: the bootstrap bar alone;
+`effect_auprc`: the first candidate's mean validation AUPRC minus the default's, the effect's
+size in `worse` and `better`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.scoring import commit, machine  # noqa: E402
+from pipeline import evaluate  # noqa: E402
+from pipeline.selection import NOISE_ALPHA, WindowDraws, paired_gain  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "noise_rule.json"
+SCENARIOS = ("null", "worse", "better")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One simulated fold's windows and fits."""
+
+    positives: int
+    negatives: int = 2000
+    windows: int = 3
+    candidates: int = 3
+    signal: float = 3.0  # the positives' shift, in logits, of every fit
+    fit_noise: float = 0.5  # each fit's own noise around the shared score, in logits
+    effect: float = 1.0  # the candidates' shift of the positives in `worse` / `better`
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The rule's verdict on one simulated fold."""
+
+    clear: bool
+    spread_clear: bool
+    sampling_clear: bool
+    default_auprc: float
+    effect_auprc: float  # the first candidate's mean validation AUPRC minus the default's
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def simulate_choice(s: Setting, scenario: str, rng: np.random.Generator, seed: int) -> Outcome:
+    """One fold: fit the default and the candidates on every window, test the best candidate."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
+    labels = [np.r_[np.ones(s.positives, np.int8), np.zeros(s.negatives, np.int8)]] * s.windows
+    shared = [s.signal * y + rng.normal(size=y.size) for y in labels]
+    shifts = [0.0] * (s.candidates + 1)  # the default first
+    if scenario == "worse":
+        shifts[1:] = [-s.effect] * s.candidates
+    elif scenario == "better":
+        shifts[1] = s.effect
+    fits = [
+        _sigmoid(
+            np.concatenate(
+                [
+                    z + shift * y + rng.normal(scale=s.fit_noise, size=y.size)
+                    for z, y in zip(shared, labels, strict=True)
+                ]
+            )
+        )
+        for shift in shifts
+    ]
+    bounds = np.cumsum([0, *(len(y) for y in labels)])
+    aps = [
+        tuple(
+            evaluate.average_precision(y, f[lo:hi])
+            for y, lo, hi in zip(labels, bounds[:-1], bounds[1:], strict=True)
+        )
+        for f in fits
+    ]
+    best = max(range(1, len(fits)), key=lambda j: float(np.mean(aps[j])))
+    draws = WindowDraws(labels, seed=seed)
+    gain = paired_gain(
+        aps[best],
+        aps[0],
+        compared=s.candidates,
+        sampling_error=draws.standard_error(fits[best], fits[0]),
+    )
+    return Outcome(
+        clear=gain.clear,
+        spread_clear=gain.mean > gain.spread_bar,
+        sampling_clear=gain.mean > gain.sampling_bar,
+        default_auprc=float(np.mean(aps[0])),
+        effect_auprc=float(np.mean(aps[1]) - np.mean(aps[0])),
+    )
+
+
+def rates(s: Setting, scenario: str, reps: int, seed: int = 0) -> dict[str, float]:
+    """The clear rates of `reps` simulated folds, with a 95 % Wilson interval for the rule's."""
+    rng = np.random.default_rng([seed, s.positives, SCENARIOS.index(scenario)])
+    out = [simulate_choice(s, scenario, rng, seed=i) for i in range(reps)]
+    k = sum(o.clear for o in out)
+    low, high = wilson(k, reps)
+    return {
+        "positives": s.positives,
+        "scenario": scenario,
+        "reps": reps,
+        "clear_rate": k / reps,
+        "ci_low": low,
+        "ci_high": high,
+        "spread_only_rate": float(np.mean([o.spread_clear for o in out])),
+        "sampling_only_rate": float(np.mean([o.sampling_clear for o in out])),
+        "default_auprc": float(np.mean([o.default_auprc for o in out])),
+        "effect_auprc": float(np.mean([o.effect_auprc for o in out])),
+    }
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion k / n."""
+    if n < 1:
+        raise ValueError(f"wilson: need n >= 1, got {n}")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def markdown(result: dict) -> str:
+    s = result["settings"]
+    lines = [
+        "# The noise rule's error rates by positives per validation window",
+        "",
+        f"`{result['command']}` at commit {result['commit']} ({result['wall_seconds']:.0f} s).",
+        "",
+        f"{s['windows']} windows of p positive and {s['negatives']} negative rows; the best of "
+        f"{s['candidates']} candidates tested against the default by `pipeline.selection` "
+        f"(family level {NOISE_ALPHA:.0%}); every fit's positives {s['signal']:g} logits up, each "
+        f"fit with its own noise (sd {s['fit_noise']:g} logits). `null`: every candidate as good as "
+        f"the default (a clear is a false choice); `worse`: every candidate's positives "
+        f"{s['effect']:g} logit lower; `better`: one candidate's {s['effect']:g} logit higher (a "
+        "clear is the rule's power). Rates over the simulated folds [95 % Wilson interval]; the "
+        "last two columns: how often each bar alone would have been cleared. Effect on AUPRC: the "
+        "first candidate's mean validation AUPRC minus the default's.",
+        "",
+        "| positives per window | scenario | folds | default AUPRC | effect on AUPRC | rule clears "
+        "| spread bar alone | sampling bar alone |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['positives']} | {r['scenario']} | {r['reps']} | {r['default_auprc']:.3f} | "
+            f"{r['effect_auprc']:+.3f} | "
+            f"{r['clear_rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | "
+            f"{r['spread_only_rate']:.3f} | {r['sampling_only_rate']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--positives", default="2,3,5,10,20,50")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--reps", type=int, default=300)
+    parser.add_argument("--negatives", type=int, default=Setting.negatives)
+    parser.add_argument("--windows", type=int, default=Setting.windows)
+    parser.add_argument("--candidates", type=int, default=Setting.candidates)
+    parser.add_argument("--signal", type=float, default=Setting.signal)
+    parser.add_argument("--fit-noise", type=float, default=Setting.fit_noise)
+    parser.add_argument("--effect", type=float, default=Setting.effect)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    try:
+        positives = [int(p) for p in args.positives.split(",")]
+    except ValueError:
+        parser.error(f"--positives: expected comma-separated integers, got {args.positives!r}")
+    scenarios = args.scenarios.split(",")
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"--scenarios: unknown {unknown}; valid: {', '.join(SCENARIOS)}")
+    if min(positives) < 1 or args.reps < 1 or args.windows < 2 or args.candidates < 1:
+        parser.error("--positives and --reps need values >= 1, --windows >= 2, --candidates >= 1")
+    start = time.perf_counter()
+    rows = []
+    for p in positives:
+        setting = Setting(
+            p,
+            args.negatives,
+            args.windows,
+            args.candidates,
+            args.signal,
+            args.fit_noise,
+            args.effect,
+        )
+        for scenario in scenarios:
+            rows.append(rates(setting, scenario, args.reps))
+            r = rows[-1]
+            print(
+                f"p={p:3d} {scenario:6s} clears {r['clear_rate']:.3f} "
+                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] (spread alone {r['spread_only_rate']:.3f}, "
+                f"sampling alone {r['sampling_only_rate']:.3f})",
+                flush=True,
+            )
+    settings = vars(
+        Setting(
+            0,
+            args.negatives,
+            args.windows,
+            args.candidates,
+            args.signal,
+            args.fit_noise,
+            args.effect,
+        )
+    )
+    settings.pop("positives")
+    result = {
+        "command": "python benchmarks/noise_rule.py "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "commit": commit(),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "machine": machine(np),
+        "settings": settings,
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
