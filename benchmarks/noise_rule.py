@@ -12,13 +12,14 @@ candidate by mean validation AUPRC is tested against the default as the best of 
 
 - `null`: every candidate is as good as the default; a clear is a false choice (the rule's
   level, family-wise, is 10 %);
-- `worse`: every candidate's positives sit `--effect` logits lower (a harmful choice);
-- `better`: one candidate's positives sit `--effect` logits higher (the rule's power).
+- `worse`: every candidate's positives sit an effect (`--effects`, in logits) lower (a harmful
+  choice);
+- `better`: one candidate's positives sit an effect higher (the rule's power).
 
-    python benchmarks/noise_rule.py [--positives 2,3,5,10,20,50] [--reps 300]
+    python benchmarks/noise_rule.py [--positives 2,3,5,10,20,50] [--effects 0.1,0.5] [--reps 300]
 
 Writes benchmarks/results/noise_rule.{json,md}: `{"command", "commit", "settings", "rows":
-[{"positives", "scenario", "reps", "clear_rate", "ci_low", "ci_high", "spread_only_rate",
+[{"positives", "scenario", "effect", "reps", "clear_rate", "ci_low", "ci_high", "spread_only_rate",
 "sampling_only_rate", "default_auprc", "effect_auprc"}]}` (`spread_only_rate`: how often the
 windows' t-test alone would have cleared; `sampling_only_rate`: the bootstrap bar alone;
 `effect_auprc`: the first candidate's mean validation AUPRC minus the default's, the effect's
@@ -28,6 +29,7 @@ size in `worse` and `better`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import shlex
@@ -59,7 +61,7 @@ class Setting:
     candidates: int = 3
     signal: float = 3.0  # the positives' shift, in logits, of every fit
     fit_noise: float = 0.5  # each fit's own noise around the shared score, in logits
-    effect: float = 1.0  # the candidates' shift of the positives in `worse` / `better`
+    effect: float = 0.0  # the candidates' shift of the positives in `worse` / `better`
 
 
 @dataclass(frozen=True)
@@ -165,19 +167,21 @@ def markdown(result: dict) -> str:
         f"{s['candidates']} candidates tested against the default by `pipeline.selection` "
         f"(family level {NOISE_ALPHA:.0%}); every fit's positives {s['signal']:g} logits up, each "
         f"fit with its own noise (sd {s['fit_noise']:g} logits). `null`: every candidate as good as "
-        f"the default (a clear is a false choice); `worse`: every candidate's positives "
-        f"{s['effect']:g} logit lower; `better`: one candidate's {s['effect']:g} logit higher (a "
-        "clear is the rule's power). Rates over the simulated folds [95 % Wilson interval]; the "
+        "the default (a clear is a false choice); `worse`: every candidate's positives `effect` "
+        "logits lower; `better`: one candidate's `effect` logits higher (a clear is the rule's "
+        "power). Rates over the simulated folds [95 % Wilson interval]; the "
         "last two columns: how often each bar alone would have been cleared. Effect on AUPRC: the "
         "first candidate's mean validation AUPRC minus the default's.",
         "",
-        "| positives per window | scenario | folds | default AUPRC | effect on AUPRC | rule clears "
+        "| positives per window | scenario | effect | folds | default AUPRC | effect on AUPRC "
+        "| rule clears "
         "| spread bar alone | sampling bar alone |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['positives']} | {r['scenario']} | {r['reps']} | {r['default_auprc']:.3f} | "
+            f"| {r['positives']} | {r['scenario']} | {r['effect']:g} | {r['reps']} | "
+            f"{r['default_auprc']:.3f} | "
             f"{r['effect_auprc']:+.3f} | "
             f"{r['clear_rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | "
             f"{r['spread_only_rate']:.3f} | {r['sampling_only_rate']:.3f} |"
@@ -189,58 +193,48 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--positives", default="2,3,5,10,20,50")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--effects", default="0.1,0.5", help="logit shifts for worse / better")
     parser.add_argument("--reps", type=int, default=300)
     parser.add_argument("--negatives", type=int, default=Setting.negatives)
     parser.add_argument("--windows", type=int, default=Setting.windows)
     parser.add_argument("--candidates", type=int, default=Setting.candidates)
     parser.add_argument("--signal", type=float, default=Setting.signal)
     parser.add_argument("--fit-noise", type=float, default=Setting.fit_noise)
-    parser.add_argument("--effect", type=float, default=Setting.effect)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     try:
         positives = [int(p) for p in args.positives.split(",")]
+        effects = [float(e) for e in args.effects.split(",")]
     except ValueError:
-        parser.error(f"--positives: expected comma-separated integers, got {args.positives!r}")
+        parser.error(
+            f"--positives (integers) and --effects (numbers) are comma-separated lists, got "
+            f"{args.positives!r} and {args.effects!r}"
+        )
     scenarios = args.scenarios.split(",")
     unknown = sorted(set(scenarios) - set(SCENARIOS))
     if unknown:
         parser.error(f"--scenarios: unknown {unknown}; valid: {', '.join(SCENARIOS)}")
     if min(positives) < 1 or args.reps < 1 or args.windows < 2 or args.candidates < 1:
         parser.error("--positives and --reps need values >= 1, --windows >= 2, --candidates >= 1")
+    if min(effects) <= 0:
+        parser.error(f"--effects must be > 0 (a logit shift), got {args.effects!r}")
+    base = Setting(0, args.negatives, args.windows, args.candidates, args.signal, args.fit_noise)
     start = time.perf_counter()
     rows = []
     for p in positives:
-        setting = Setting(
-            p,
-            args.negatives,
-            args.windows,
-            args.candidates,
-            args.signal,
-            args.fit_noise,
-            args.effect,
-        )
         for scenario in scenarios:
-            rows.append(rates(setting, scenario, args.reps))
-            r = rows[-1]
-            print(
-                f"p={p:3d} {scenario:6s} clears {r['clear_rate']:.3f} "
-                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] (spread alone {r['spread_only_rate']:.3f}, "
-                f"sampling alone {r['sampling_only_rate']:.3f})",
-                flush=True,
-            )
-    settings = vars(
-        Setting(
-            0,
-            args.negatives,
-            args.windows,
-            args.candidates,
-            args.signal,
-            args.fit_noise,
-            args.effect,
-        )
-    )
-    settings.pop("positives")
+            for effect in [0.0] if scenario == "null" else effects:
+                s = dataclasses.replace(base, positives=p, effect=effect)
+                rows.append({"effect": effect, **rates(s, scenario, args.reps)})
+                r = rows[-1]
+                print(
+                    f"p={p:3d} {scenario:6s} effect {effect:g} ({r['effect_auprc']:+.3f} AUPRC) "
+                    f"clears {r['clear_rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
+                    flush=True,
+                )
+    settings = dataclasses.asdict(base)
+    for key in ("positives", "effect"):
+        settings.pop(key)
     result = {
         "command": "python benchmarks/noise_rule.py "
         + shlex.join(sys.argv[1:] if argv is None else argv),
