@@ -41,6 +41,11 @@ that lost 0.076 on its test fold, `benchmarks/results/suite.json`). So the gain 
 second bar, from the validation rows' own sampling noise: z(1 - 0.1/m) standard errors of the
 mean per-window difference under a stratified bootstrap of each window's rows, the same draws
 for every candidate (`WindowDraws`; `Gain.sampling_bar`). The larger bar counts.
+
+Both bars together are conservative: on simulated folds of 3 windows with 2 to 50 positive rows
+each (`benchmarks/results/noise_rule.md`, at 24b46b4) the best of 3 candidates no better than
+the default is taken in 1.5-2.5 % of folds, and one that gains +0.03 AUPRC in 0.5-10 %. Share 0
+kept means no gain was shown, not that none exists.
 """
 
 from __future__ import annotations

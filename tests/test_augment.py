@@ -358,7 +358,7 @@ def test_choice_notes_say_what_was_chosen_per_fold() -> None:
     )
     notes = choice_notes(frame)
     assert len(notes) == 2
-    assert "share 0 on 3 of 3 folds: augmentation did not help" in notes[0]
+    assert "share 0 on 3 of 3 folds: augmentation was not shown to help" in notes[0]
     assert "share 0.03 weight 0.2 on 2 of 3 folds; share 0 on 1 of 3 folds" in notes[1]
     # with the evidence logged: how far the best share came, against the larger of its bars
     frame["choice_best_gain"] = [0.01, -0.02, 0.03, 0.05, 0.06, 0.0, np.nan, np.nan, np.nan]

@@ -51,7 +51,7 @@ def choice_notes(results: pd.DataFrame) -> list[str]:
         if zero == n:
             lines.append(
                 f"{strategy} chose its synthetic share on validation (share 0: no synthetic "
-                f"rows): share 0 on {n} of {n} folds: augmentation did not help on these data "
+                f"rows): share 0 on {n} of {n} folds: augmentation was not shown to help on these data "
                 f"(no share beat share 0 beyond the validation windows' noise{_evidence(g)})."
             )
             continue
