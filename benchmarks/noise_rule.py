@@ -4,11 +4,11 @@ Every choice inside a training fold (the GAN's or a resampler's share, the tuner
 replaces the default only when its validation gain over the windows clears the noise rule
 (`pipeline.selection.Gain.clear`: the windows' paired t-test at 10 % over the candidates it is
 the best of, and the validation rows' bootstrap bar from `pipeline.selection.WindowDraws`). With a
-few positive rows per window, are its error rates still what it says? This simulates the rule as
-`pipeline.augment.choose` uses it: `--windows` windows, each of `p` positive and `--negatives`
-negative rows; a default model and `--candidates` candidates whose scores are a shared score
-(positives shifted by `--signal` logits) plus each fit's own noise (`--fit-noise`); the best
-candidate by mean validation AUPRC is tested against the default as the best of `--candidates`.
+few positive rows per window, are its error rates still what it says? This runs the choice
+itself (`pipeline.augment.choose`, its share step) on simulated fits: `--windows` windows, each of
+`p` positive and `--negatives` negative rows; share 0 (the default model) and `--candidates`
+shares above 0, whose fits' scores are a shared score (positives shifted by `--signal` logits)
+plus each fit's own noise (`--fit-noise`). A clear: the choice takes a share above 0.
 
 - `null`: every candidate is as good as the default; a clear is a false choice (the rule's
   level, family-wise, is 10 %);
@@ -21,7 +21,8 @@ candidate by mean validation AUPRC is tested against the default as the best of 
 Writes benchmarks/results/noise_rule.{json,md}: `{"command", "commit", "settings", "rows":
 [{"positives", "scenario", "effect", "reps", "clear_rate", "ci_low", "ci_high", "spread_only_rate",
 "sampling_only_rate", "default_auprc", "effect_auprc"}]}` (`spread_only_rate`: how often the
-windows' t-test alone would have cleared; `sampling_only_rate`: the bootstrap bar alone;
+choice takes a share with the windows' t-test as its only bar; `sampling_only_rate`: with the
+bootstrap bar alone;
 `effect_auprc`: the first candidate's mean validation AUPRC minus the default's, the effect's
 size in `worse` and `better`).
 """
@@ -37,6 +38,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.scoring import commit, machine  # noqa: E402
 from pipeline import evaluate  # noqa: E402
-from pipeline.selection import NOISE_ALPHA, WindowDraws, paired_gain  # noqa: E402
+from pipeline.augment import SHARE, Grid, choose  # noqa: E402
+from pipeline.selection import NOISE_ALPHA, Gain, WindowDraws, paired_gain  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "noise_rule.json"
 SCENARIOS = ("null", "worse", "better")
@@ -65,6 +68,14 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class _Fit:
+    """What `pipeline.augment.choose` reads of a fit: its windows' AUPRC and pooled scores."""
+
+    val_aps: tuple[float, ...]
+    p_val: np.ndarray
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The rule's verdict on one simulated fold."""
 
@@ -80,7 +91,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def simulate_choice(s: Setting, scenario: str, rng: np.random.Generator, seed: int) -> Outcome:
-    """One fold: fit the default and the candidates on every window, test the best candidate."""
+    """One fold: score share 0 and the candidate shares on every window, and let the choice pick."""
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
     labels = [np.r_[np.ones(s.positives, np.int8), np.zeros(s.negatives, np.int8)]] * s.windows
@@ -102,27 +113,44 @@ def simulate_choice(s: Setting, scenario: str, rng: np.random.Generator, seed: i
         for shift in shifts
     ]
     bounds = np.cumsum([0, *(len(y) for y in labels)])
-    aps = [
-        tuple(
-            evaluate.average_precision(y, f[lo:hi])
-            for y, lo, hi in zip(labels, bounds[:-1], bounds[1:], strict=True)
+    scored = [
+        _Fit(
+            tuple(
+                evaluate.average_precision(y, f[lo:hi])
+                for y, lo, hi in zip(labels, bounds[:-1], bounds[1:], strict=True)
+            ),
+            f,
         )
         for f in fits
     ]
-    best = max(range(1, len(fits)), key=lambda j: float(np.mean(aps[j])))
     draws = WindowDraws(labels, seed=seed)
-    gain = paired_gain(
-        aps[best],
-        aps[0],
-        compared=s.candidates,
-        sampling_error=draws.standard_error(fits[best], fits[0]),
-    )
+
+    def both(a: _Fit, b: _Fit, m: int) -> Gain:
+        return paired_gain(
+            a.val_aps, b.val_aps, compared=m, sampling_error=draws.standard_error(a.p_val, b.p_val)
+        )
+
+    def spread(a: _Fit, b: _Fit, m: int) -> Gain:
+        return paired_gain(a.val_aps, b.val_aps, compared=m)
+
+    def sampling(a: _Fit, b: _Fit, m: int) -> Gain:
+        return dataclasses.replace(both(a, b, m), standard_error=math.nan)
+
+    # the candidates stand for the grid's shares above 0 (their values only label them)
+    shares = tuple(round(0.01 * (j + 1), 6) for j in range(s.candidates))
+    by_share = {0: scored[0], **{share: scored[j + 1] for j, share in enumerate(shares)}}
+    grid = Grid(share=(0.0, *shares), weight=(1.0,), checkpoint=("best",))
+
+    def takes(gain: Any) -> bool:
+        _, choice = choose(lambda params: by_share[params[SHARE]], grid, gain=gain)
+        return choice.share != 0
+
     return Outcome(
-        clear=gain.clear,
-        spread_clear=gain.mean > gain.spread_bar,
-        sampling_clear=gain.mean > gain.sampling_bar,
-        default_auprc=float(np.mean(aps[0])),
-        effect_auprc=float(np.mean(aps[1]) - np.mean(aps[0])),
+        clear=takes(both),
+        spread_clear=takes(spread),
+        sampling_clear=takes(sampling),
+        default_auprc=float(np.mean(scored[0].val_aps)),
+        effect_auprc=float(np.mean(scored[1].val_aps) - np.mean(scored[0].val_aps)),
     )
 
 
@@ -163,18 +191,19 @@ def markdown(result: dict) -> str:
         "",
         f"`{result['command']}` at commit {result['commit']} ({result['wall_seconds']:.0f} s).",
         "",
-        f"{s['windows']} windows of p positive and {s['negatives']} negative rows; the best of "
-        f"{s['candidates']} candidates tested against the default by `pipeline.selection` "
-        f"(family level {NOISE_ALPHA:.0%}); every fit's positives {s['signal']:g} logits up, each "
-        f"fit with its own noise (sd {s['fit_noise']:g} logits). `null`: every candidate as good as "
-        "the default (a clear is a false choice); `worse`: every candidate's positives `effect` "
-        "logits lower; `better`: one candidate's `effect` logits higher (a clear is the rule's "
-        "power). Rates over the simulated folds [95 % Wilson interval]; the "
-        "last two columns: how often each bar alone would have been cleared. Effect on AUPRC: the "
+        f"{s['windows']} windows of p positive and {s['negatives']} negative rows; "
+        f"`pipeline.augment.choose` picks between share 0 (the default) and {s['candidates']} "
+        f"shares above 0 by the noise rule (family level {NOISE_ALPHA:.0%}); every fit's "
+        f"positives {s['signal']:g} logits up, each fit with its own noise (sd {s['fit_noise']:g} "
+        "logits). `null`: every share as good as share 0 (taking one is a false choice); `worse`: "
+        "every share's positives `effect` logits lower; `better`: the first share's `effect` "
+        "logits higher (taking a share is the rule's power). How often a share above 0 is taken, "
+        "over the simulated folds [95 % Wilson interval]; the last two columns: the same with "
+        "only one of the rule's two bars. Effect on AUPRC: the "
         "first candidate's mean validation AUPRC minus the default's.",
         "",
         "| positives per window | scenario | effect | folds | default AUPRC | effect on AUPRC "
-        "| rule clears "
+        "| share taken "
         "| spread bar alone | sampling bar alone |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]

@@ -157,9 +157,9 @@ def test_a_gain_must_also_clear_the_validation_rows_sampling_noise() -> None:
 
 
 def test_the_noise_rule_holds_its_level_with_a_few_positives_per_window() -> None:
-    """Simulated folds (`benchmarks/noise_rule.py`): with 3 positive rows per window, the best of
-    3 candidates no better than the default is taken rarely (the family level is 10 %), and with
-    20 a candidate that is better is taken most of the time."""
+    """Simulated folds through `pipeline.augment.choose` (`benchmarks/noise_rule.py`): with 3
+    positive rows per window, shares no better than share 0 are taken rarely (the family level is
+    10 %), and with 20 a share that is better is taken most of the time."""
     from benchmarks.noise_rule import Setting, rates
 
     null = rates(Setting(positives=3, negatives=300), "null", reps=60)
