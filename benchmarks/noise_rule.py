@@ -36,9 +36,9 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -141,7 +141,7 @@ def simulate_choice(s: Setting, scenario: str, rng: np.random.Generator, seed: i
     by_share = {0: scored[0], **{share: scored[j + 1] for j, share in enumerate(shares)}}
     grid = Grid(share=(0.0, *shares), weight=(1.0,), checkpoint=("best",))
 
-    def takes(gain: Any) -> bool:
+    def takes(gain: Callable[[_Fit, _Fit, int], Gain]) -> bool:
         _, choice = choose(lambda params: by_share[params[SHARE]], grid, gain=gain)
         return choice.share != 0
 
@@ -243,8 +243,16 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = sorted(set(scenarios) - set(SCENARIOS))
     if unknown:
         parser.error(f"--scenarios: unknown {unknown}; valid: {', '.join(SCENARIOS)}")
-    if min(positives) < 1 or args.reps < 1 or args.windows < 2 or args.candidates < 1:
-        parser.error("--positives and --reps need values >= 1, --windows >= 2, --candidates >= 1")
+    if (
+        min(positives) < 1
+        or min(args.reps, args.negatives, args.candidates) < 1
+        or args.windows < 2
+    ):
+        parser.error(
+            "--positives, --reps, --negatives and --candidates need values >= 1, --windows >= 2"
+        )
+    if args.fit_noise < 0:
+        parser.error(f"--fit-noise is a standard deviation, >= 0, got {args.fit_noise}")
     if min(effects) <= 0:
         parser.error(f"--effects must be > 0 (a logit shift), got {args.effects!r}")
     base = Setting(0, args.negatives, args.windows, args.candidates, args.signal, args.fit_noise)
