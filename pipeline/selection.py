@@ -45,8 +45,7 @@ for every candidate (`WindowDraws`; `Gain.sampling_bar`). The larger bar counts.
 Both bars together are conservative: on simulated folds of 3 windows with 2 to 50 positive rows
 each (`benchmarks/results/noise_rule.md`, at 3df31b1), `pipeline.augment.choose` takes one of
 3 shares no better than share 0 in 1.5-2.5 % of folds, and a share that gains +0.03 AUPRC in
-0.5-10 %. Share 0
-kept means no gain was shown, not that none exists.
+0.5-10 %. Share 0 kept means no gain was shown, not that none exists.
 """
 
 from __future__ import annotations

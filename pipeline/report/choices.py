@@ -51,8 +51,8 @@ def choice_notes(results: pd.DataFrame) -> list[str]:
         if zero == n:
             lines.append(
                 f"{strategy} chose its synthetic share on validation (share 0: no synthetic "
-                f"rows): share 0 on {n} of {n} folds: augmentation was not shown to help on these data "
-                f"(no share beat share 0 beyond the validation windows' noise{_evidence(g)})."
+                f"rows): share 0 on {n} of {n} folds: augmentation was not shown to help on these "
+                f"data (no share beat share 0 beyond the validation windows' noise{_evidence(g)})."
             )
             continue
         parts = [
