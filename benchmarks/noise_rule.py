@@ -22,9 +22,8 @@ Writes benchmarks/results/noise_rule.{json,md}: `{"command", "commit", "settings
 [{"positives", "scenario", "effect", "reps", "clear_rate", "ci_low", "ci_high", "spread_only_rate",
 "sampling_only_rate", "default_auprc", "effect_auprc"}]}` (`spread_only_rate`: how often the
 choice takes a share with the windows' t-test as its only bar; `sampling_only_rate`: with the
-bootstrap bar alone;
-`effect_auprc`: the first candidate's mean validation AUPRC minus the default's, the effect's
-size in `worse` and `better`).
+bootstrap bar alone; `effect_auprc`: the first candidate's mean validation AUPRC minus the
+default's, the effect's size in `worse` and `better`).
 """
 
 from __future__ import annotations
@@ -41,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
+from scipy.stats import binomtest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -86,10 +87,6 @@ class Outcome:
     effect_auprc: float  # the first candidate's mean validation AUPRC minus the default's
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 def simulate_choice(s: Setting, scenario: str, rng: np.random.Generator, seed: int) -> Outcome:
     """One fold: score share 0 and the candidate shares on every window, and let the choice pick."""
     if scenario not in SCENARIOS:
@@ -102,7 +99,7 @@ def simulate_choice(s: Setting, scenario: str, rng: np.random.Generator, seed: i
     elif scenario == "better":
         shifts[1] = s.effect
     fits = [
-        _sigmoid(
+        expit(
             np.concatenate(
                 [
                     z + shift * y + rng.normal(scale=s.fit_noise, size=y.size)
@@ -159,29 +156,19 @@ def rates(s: Setting, scenario: str, reps: int, seed: int = 0) -> dict[str, floa
     rng = np.random.default_rng([seed, s.positives, SCENARIOS.index(scenario)])
     out = [simulate_choice(s, scenario, rng, seed=i) for i in range(reps)]
     k = sum(o.clear for o in out)
-    low, high = wilson(k, reps)
+    interval = binomtest(k, reps).proportion_ci(method="wilson")
     return {
         "positives": s.positives,
         "scenario": scenario,
         "reps": reps,
         "clear_rate": k / reps,
-        "ci_low": low,
-        "ci_high": high,
+        "ci_low": float(interval.low),
+        "ci_high": float(interval.high),
         "spread_only_rate": float(np.mean([o.spread_clear for o in out])),
         "sampling_only_rate": float(np.mean([o.sampling_clear for o in out])),
         "default_auprc": float(np.mean([o.default_auprc for o in out])),
         "effect_auprc": float(np.mean([o.effect_auprc for o in out])),
     }
-
-
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """The 95 % Wilson score interval of a proportion k / n."""
-    if n < 1:
-        raise ValueError(f"wilson: need n >= 1, got {n}")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def markdown(result: dict) -> str:
