@@ -23,7 +23,12 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   components chosen by BIC; `copies`: bootstrap copies of the training minority rows (the
   memorizing floor); `real`: real training minority rows (the floor that holds only the sampling
   noise). Where the table has feature rules (the simulator), the share of generated rows
-  breaking one is recorded; for `cgan`, training seconds and rows/s.
+  breaking one is recorded; for `cgan`, training seconds and rows/s. Beside the C2ST, which
+  cannot see a copied training row, the quality report's privacy measures
+  (`pipeline.quality.privacy`) against the training fold's minority rows: the share of generated
+  rows that copy one exactly (and of the held-out real rows, the natural rate), the share closer
+  to one than the held-out rows' 5th-percentile distance, and whether its memorization rule
+  fires.
 - downstream (`--strategies`): the test folds' AUPRC of each strategy through the real pipeline
   (`pipeline.runner.run_experiment` on the table's file, a temporary MLflow store, XGBoost with 2
   threads, the experiment's classifier and validation settings, no tuning), Δ vs `none` paired
@@ -95,6 +100,17 @@ GMM_COMPONENTS = (1, 2, 3, 5, 8, 10)
 GMM_ROWS_PER_COMPONENT = 10
 RATIO = 0.1
 C2ST_DRAWS = 10
+PRIVACY_METRICS = (
+    "exact_copy_share",
+    "holdout_exact_copy_share",
+    "dcr_share_below_holdout_p05",
+    "dcr_median_ratio",
+)
+"""The quality report's privacy measures a realism cell keeps (without its `quality_` prefix)."""
+KNOWN_LABEL_METRICS = ("minority_combination_share", "majority_combination_share")
+DISCRETE_VALUES = 16
+"""Most values of every column for the labels of generated rows to be looked up (as the GAN's
+transformer's `max_discrete`)."""
 """C2ST tests per realism cell: on tables with a few dozen held-out minority rows one test's AUC
 varies widely from one draw of generated rows to the next (`c2st_auc_sd` in the cells)."""
 XGB_THREADS = 2
@@ -391,7 +407,53 @@ def realism_cell(
     }
     if table.rules is not None:
         metrics["rule_violation_share"] = float(table.rules.broken_rows(rows).mean())
-    return metrics
+    metrics.update(privacy_metrics(table, X_train[y_train == 1], rows, holdout, fold.seed))
+    return {**metrics, **known_labels(table, rows)}
+
+
+def known_labels(table: SuiteTable, rows: pd.DataFrame) -> dict[str, float]:
+    """Shares of generated `rows` whose combination of values the table labels minority
+    (`minority_combination_share`) and majority (`majority_combination_share`); empty unless
+    every column has at most `DISCRETE_VALUES` values and no combination carries both labels."""
+    from models.two_sample import FrameEncoding
+
+    X, y = table.X, table.y
+    if X.nunique(dropna=False).max() > DISCRETE_VALUES:
+        return {}
+    columns = list(X.columns)
+    enc = FrameEncoding.fit(X, [X, rows[columns]], [], columns)  # every column as categories
+    labels: dict[bytes, set[int]] = {}
+    for key, label in zip(enc.row_keys(X), y, strict=True):
+        labels.setdefault(key, set()).add(int(label))
+    if any(len(v) > 1 for v in labels.values()):
+        return {}
+    found = [labels.get(key, set()) for key in enc.row_keys(rows[columns])]
+    return {
+        "minority_combination_share": float(np.mean([v == {1} for v in found])),
+        "majority_combination_share": float(np.mean([v == {0} for v in found])),
+    }
+
+
+def privacy_metrics(
+    table: SuiteTable,
+    train_minority: pd.DataFrame,
+    rows: pd.DataFrame,
+    holdout: pd.DataFrame,
+    seed: int,
+) -> dict[str, float]:
+    """`PRIVACY_METRICS` and the memorization flag of generated `rows` against the training
+    minority rows, with the held-out ones as the unseen reference (`pipeline.quality.privacy`)."""
+    from pipeline.quality import privacy
+
+    found = privacy(
+        train_minority.reset_index(drop=True),
+        rows,
+        categorical=table.categorical,
+        holdout=holdout,
+        random_state=seed,
+    )
+    kept = {k: found.metrics[f"quality_{k}"] for k in PRIVACY_METRICS}
+    return {**{k: float(v) for k, v in kept.items()}, "memorization_flag": float(found.flagged)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -747,6 +809,12 @@ def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 for g in gens
                 if values(REALISM, g, "rule_violation_share")
             },
+            "memorization": memorization(mine, gens),
+            "known_labels": {
+                g: {k: _mean(values(REALISM, g, k)) for k in KNOWN_LABEL_METRICS}
+                for g in gens
+                if values(REALISM, g, KNOWN_LABEL_METRICS[0])
+            },
             "gan_train_seconds": _mean(values(REALISM, "cgan", "gan_train_seconds")),
             "gan_rows_per_second": _mean(values(REALISM, "cgan", "gan_rows_per_second")),
             "gan_best_epoch": _mean(values(REALISM, "cgan", "gan_best_epoch")),
@@ -761,6 +829,22 @@ def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "protocol": meta.get("protocol"),
         }
         out.append(entry)
+    return out
+
+
+def memorization(cells: list[dict[str, Any]], generators: Sequence[str]) -> dict[str, Any]:
+    """Per generator with privacy measures: their means over the folds (`dcr_median_ratio` over
+    the folds where it is defined) and on how many folds the memorization rule fired."""
+    out: dict[str, Any] = {}
+    for g in generators:
+        per_metric = {
+            k: [v for v in by_method(cells, REALISM, k).get(g, {}).values() if math.isfinite(v)]
+            for k in (*PRIVACY_METRICS, "memorization_flag")
+        }
+        flags = per_metric.pop("memorization_flag")
+        if flags:
+            out[g] = {k: _mean(v) for k, v in per_metric.items()}
+            out[g]["flagged_folds"] = f"{int(sum(flags))}/{len(flags)}"
     return out
 
 
@@ -855,6 +939,8 @@ def markdown(payload: dict[str, Any]) -> str:
             cells_md = [_fmt_gap(g.get(k)) for k in ("smote", "gmm", "copies")]
             n = max(v["folds"] for v in g.values())
             lines.append(f"| {t['name']} | {n} | " + " | ".join(cells_md) + " |")
+    lines += memorization_markdown(tables)
+    lines += known_labels_markdown(tables)
     lines += downstream_markdown(tables)
     lines += evidence_markdown(tables)
     failed_any = [(t["name"], f) for t in tables for f in t["failed_cells"]]
@@ -863,6 +949,70 @@ def markdown(payload: dict[str, Any]) -> str:
     lines += ["", "Slices (command, commit):", ""]
     lines += [f"- `{s['command']}` at {s['commit']} ({s['started']})" for s in payload["slices"]]
     return "\n".join(lines) + "\n"
+
+
+def memorization_markdown(tables: list[dict[str, Any]]) -> list[str]:
+    """The generators' privacy measures: what the C2ST cannot see."""
+    gens = [g for g in SUMMARY_GENERATORS[:3] if any(g in t["memorization"] for t in tables)]
+    rows = [t for t in tables if any(g in t["memorization"] for g in gens)]
+    if not rows:
+        return []
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{value:.0%}"
+
+    head = [f"copies {g}" for g in gens] + ["copies held-out"]
+    head += [f"close {g}" for g in gens] + [f"flagged {g}" for g in gens]
+    lines = [
+        "",
+        "Memorization, which the C2ST cannot see (a copied training row looks as real as any): "
+        "the quality report's privacy measures (`pipeline.quality.privacy`) against the "
+        "training fold's minority rows. `copies`: share of generated rows equal to a training "
+        "row (`held-out`: of the test folds' real minority rows, the natural rate); `close`: "
+        "share closer to a training row than the held-out rows' 5th-percentile distance (about "
+        "5 % for rows drawn from the distribution); `flagged`: folds where the memorization "
+        "rule fires. Means over the folds that ran.",
+        "",
+        "| table | " + " | ".join(head) + " |",
+        "|---|" + "|".join(["---:"] * len(head)) + "|",
+    ]
+    for t in rows:
+        m = t["memorization"]
+        held = next((v["holdout_exact_copy_share"] for v in m.values()), None)
+        row = [pct(m[g]["exact_copy_share"]) if g in m else "–" for g in gens] + [pct(held)]
+        row += [pct(m[g]["dcr_share_below_holdout_p05"]) if g in m else "–" for g in gens]
+        row += [m[g]["flagged_folds"] if g in m else "–" for g in gens]
+        lines.append(f"| {t['name']} | " + " | ".join(row) + " |")
+    return lines
+
+
+def known_labels_markdown(tables: list[dict[str, Any]]) -> list[str]:
+    """Where the table labels every combination of values: the generated rows' true labels."""
+    rows = [t for t in tables if t.get("known_labels")]
+    if not rows:
+        return []
+    gens = [g for g in GENERATORS if any(g in t["known_labels"] for t in rows)]
+    lines = [
+        "",
+        "Known labels: on tables whose columns are all discrete and that give each combination "
+        "of values one label, the share of generated minority rows whose combination the table "
+        "labels minority / majority (the rest: combinations it does not hold). A faithful "
+        "generator scores 100 % / 0 %, as real rows do.",
+        "",
+        "| table | " + " | ".join(gens) + " |",
+        "|---|" + "|".join(["---:"] * len(gens)) + "|",
+    ]
+    for t in rows:
+        k = t["known_labels"]
+        cells = [
+            "–"
+            if g not in k
+            else f"{k[g]['minority_combination_share']:.0%} / "
+            f"{k[g]['majority_combination_share']:.0%}"
+            for g in gens
+        ]
+        lines.append(f"| {t['name']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def downstream_markdown(tables: list[dict[str, Any]]) -> list[str]:

@@ -112,6 +112,12 @@ def test_grid_results_schema_resume_and_failure_cells(tmp_path: Path, monkeypatc
         np.mean([ap[("none", 0)], ap[("none", 1)]]), abs=1e-4
     )
     assert "| stress |" in out.with_suffix(".md").read_text()
+    copied = table["memorization"]["copies"]  # bootstrap copies: every row a training row
+    assert copied["exact_copy_share"] == 1.0 and copied["holdout_exact_copy_share"] == 0.0
+    assert copied["dcr_share_below_holdout_p05"] == 1.0 and copied["flagged_folds"] == "2/2"
+    assert set(table["memorization"]) == {"copies"}  # gmm and smote failed
+    assert table["known_labels"] == {}  # continuous columns: no combination's label is known
+    assert "Memorization" not in out.with_suffix(".md").read_text()  # only copies ran
 
     with pytest.raises(ConfigError, match="--resume"):
         run(tmp_path, "--generators", "copies", "--strategies", "")
@@ -135,6 +141,10 @@ def test_grid_results_schema_resume_and_failure_cells(tmp_path: Path, monkeypatc
     assert 0.0 <= table["c2st"]["cgan"] <= 1.0 and table["c2st_folds"]["cgan"] == 2
     assert table["gan_train_seconds"] > 0 and table["gan_rows_per_second"] > 0
     assert second["gan"] == {"epochs": 2, "eval_every": 0}
+    gan = table["memorization"]["cgan"]  # continuous columns: a GAN row is nobody's copy
+    assert gan["exact_copy_share"] == 0.0 and gan["holdout_exact_copy_share"] == 0.0
+    close, flagged = gan["dcr_share_below_holdout_p05"], gan["flagged_folds"]
+    assert f"| stress | 0% | 0% | {close:.0%} | {flagged} |" in out.with_suffix(".md").read_text()
     assert len(second["slices"]) == 2 and "--resume" in second["command"]
 
     third = run(tmp_path, "--generators", "gmm", "--strategies", "", "--resume", "--retry-failed")
@@ -163,6 +173,54 @@ def test_a_realism_cell_is_the_mean_of_its_draws(tmp_path: Path, monkeypatch) ->
     assert metrics["c2st_draws"] == 3 and metrics["generated_rows"] == 3 * n
     real = suite.realism_cell("real", table, fold, {}, draws=2)
     assert real["generated_rows"] == 2 * n  # fresh subsets of the training minority rows
+
+
+def test_a_realism_cell_keeps_the_privacy_measures_of_its_rows(tmp_path: Path) -> None:
+    table = suite_tables.load_table("stress", rows=1000, directory=tmp_path)
+    fold = suite.folds_of(table, 2, [0])[0]
+    gmm = suite.realism_cell("gmm", table, fold, {}, draws=2)
+    assert gmm["exact_copy_share"] == 0.0 and gmm["memorization_flag"] == 0.0
+    assert 0.0 <= gmm["dcr_share_below_holdout_p05"] < 0.5 and gmm["dcr_median_ratio"] > 0.5
+    real = suite.realism_cell("real", table, fold, {}, draws=1)
+    assert real["exact_copy_share"] == 1.0 and real["memorization_flag"] == 1.0
+    assert real["dcr_median_ratio"] == 0.0
+
+
+def known_table(frame: pd.DataFrame) -> suite_tables.SuiteTable:
+    from pipeline.data.schema import Schema
+
+    columns = [c for c in frame.columns if c != "label"]
+    return suite_tables.SuiteTable(
+        name="known",
+        frame=frame,
+        schema=Schema(label="label", categorical=tuple(columns)),
+        numeric=[],
+        categorical=columns,
+        rules=None,
+        split={"kind": "stratified"},
+        info={},
+    )
+
+
+def test_known_labels_look_up_each_generated_rows_combination() -> None:
+    grid = [(a, b, c) for a in "xyz" for b in (1, 2, 3) for c in ("lo", "hi")]
+    frame = pd.DataFrame(grid, columns=["a", "b", "c"])
+    frame["label"] = ((frame["a"] == "x") & (frame["c"] == "hi")).astype(np.int8)  # 3 of 18
+    table = known_table(frame)
+    rows = pd.DataFrame(
+        [("x", 1, "hi"), ("x", 3, "hi"), ("x", 2, "hi"), ("y", 1, "hi"), ("x", 4, "lo")],
+        columns=["a", "b", "c"],
+    )  # 3 minority combinations, 1 majority, 1 the table does not hold
+    assert suite.known_labels(table, rows) == {
+        "minority_combination_share": pytest.approx(0.6),
+        "majority_combination_share": pytest.approx(0.2),
+    }
+    as_floats = rows.assign(b=rows["b"].astype(float))  # a generator's numbers as floats
+    assert suite.known_labels(table, as_floats)["minority_combination_share"] == pytest.approx(0.6)
+    both = pd.concat([frame, frame.iloc[[0]].assign(label=1)], ignore_index=True)
+    assert suite.known_labels(known_table(both), rows) == {}  # a combination with both labels
+    wide = frame.assign(b=np.arange(len(frame)) * 1.5)  # more values than DISCRETE_VALUES
+    assert suite.known_labels(known_table(wide), rows.assign(b=1.5)) == {}
 
 
 def test_protocol_and_gan_changes_need_another_results_file(tmp_path: Path) -> None:

@@ -34,12 +34,19 @@ a missing value becomes the mean plus a 0/1 missing indicator), one-hots the cat
 its own category) and measures Euclidean distance.
 
 - `measures.py`: the fidelity, utility and privacy measures;
-- `assessment.py`: `quality_report` and the `QualityReport` it returns;
+- `assessment.py`: `quality_report` and the `QualityReport` it returns; `privacy`, its privacy
+  section alone (the benchmark suite's memorization columns);
 - `plots.py`: the figures (PNG);
 - `page.py`: the HTML page (`pipeline/templates/quality.html.j2`).
 """
 
-from pipeline.quality.assessment import METRIC_DESCRIPTIONS, QualityReport, quality_report
+from pipeline.quality.assessment import (
+    METRIC_DESCRIPTIONS,
+    Privacy,
+    QualityReport,
+    privacy,
+    quality_report,
+)
 from pipeline.quality.measures import (
     COPY_SHARE_MARGIN,
     MISSING,
@@ -56,6 +63,7 @@ __all__ = [
     "COPY_SHARE_MARGIN",
     "METRIC_DESCRIPTIONS",
     "MISSING",
+    "Privacy",
     "QualityReport",
     "category_shares",
     "correlation_difference",
@@ -63,6 +71,7 @@ __all__ = [
     "dcr_share_threshold",
     "distance_to_closest_record",
     "ks_statistic",
+    "privacy",
     "quality_report",
     "total_variation_distance",
 ]

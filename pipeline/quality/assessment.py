@@ -215,6 +215,81 @@ def quality_report(
         )
 
     # Privacy
+    private = _privacy(enc, real, synthetic, holdout, rng, max_rows)
+    metrics.update(private.metrics)
+    reasons = private.reasons
+    flag = private.flagged
+    metrics["quality_memorization_flag"] = float(flag)
+    if flag:
+        log.warning("synthetic rows look memorized: %s", "; ".join(reasons))
+
+    plot = plot_data(
+        enc,
+        _subsample(real, MAX_PLOT_ROWS, rng),
+        _subsample(synthetic, MAX_PLOT_ROWS, rng),
+        continuous,
+        categorical,
+        private.real_matrix,
+        private.dcr_synthetic,
+        private.dcr_holdout,
+    )
+    log.info(
+        "quality: C2ST AUC %.3f, KS mean %.3f, TVD mean %.3f, DCR median %.3g, copies %d",
+        metrics["quality_c2st_auc"],
+        metrics["quality_ks_mean"],
+        metrics["quality_tvd_mean"],
+        metrics["quality_dcr_synthetic_median"],
+        metrics["quality_exact_copies"],
+    )
+    return QualityReport(metrics, per_column, flag, reasons, plot)
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """The privacy measures of synthetic rows against the real training rows (`privacy`)."""
+
+    metrics: dict[str, float]  # the `quality_` privacy keys of `METRIC_DESCRIPTIONS`
+    reasons: list[str]  # why the memorization rule fires (empty: it does not)
+    real_matrix: np.ndarray = field(repr=False)  # the training rows as DCR measures them
+    dcr_synthetic: np.ndarray = field(repr=False)
+    dcr_holdout: np.ndarray | None = field(repr=False)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the memorization rule fires."""
+        return bool(self.reasons)
+
+
+def privacy(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    *,
+    categorical: Sequence[str] = (),
+    holdout: pd.DataFrame | None = None,
+    random_state: int = 0,
+    max_rows: int = 20_000,
+) -> Privacy:
+    """The privacy section of `quality_report` alone: DCR, exact copies and the memorization
+    rule of `synthetic` rows against the `real` training rows (`holdout`: unseen real rows)."""
+    continuous, categorical = check_pair(real, synthetic, categorical, min_rows=1)
+    columns = list(real.columns)
+    synthetic = synthetic[columns]
+    if holdout is not None:
+        holdout = _check_extra(holdout, "holdout", columns, continuous)
+    frames = [real, synthetic] + ([] if holdout is None else [holdout])
+    enc = FrameEncoding.fit(real, frames, continuous, categorical)
+    return _privacy(enc, real, synthetic, holdout, np.random.default_rng(random_state), max_rows)
+
+
+def _privacy(
+    enc: FrameEncoding,
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    holdout: pd.DataFrame | None,
+    rng: np.random.Generator,
+    max_rows: int,
+) -> Privacy:
+    metrics: dict[str, float] = {}
     real_d = enc.distance_matrix(real)
     synth_dcr_rows = _subsample(synthetic, max_rows, rng)
     dcr_synth = nearest_distance(real_d, enc.distance_matrix(synth_dcr_rows))
@@ -224,7 +299,7 @@ def quality_report(
     metrics["quality_dcr_synthetic_p05"] = float(np.quantile(dcr_synth, DCR_QUANTILE))
     metrics["quality_exact_copies"] = float(copies)
     metrics["quality_exact_copy_share"] = float(copy_share)
-    reasons = []
+    reasons: list[str] = []
     dcr_holdout = None
     if holdout is not None:
         dcr_holdout = nearest_distance(real_d, enc.distance_matrix(holdout))
@@ -262,30 +337,7 @@ def quality_report(
             f"{copies} synthetic rows ({copy_share:.1%}) are exact copies of training rows "
             "(no holdout to compare with)"
         )
-    flag = bool(reasons)
-    metrics["quality_memorization_flag"] = float(flag)
-    if flag:
-        log.warning("synthetic rows look memorized: %s", "; ".join(reasons))
-
-    plot = plot_data(
-        enc,
-        _subsample(real, MAX_PLOT_ROWS, rng),
-        _subsample(synthetic, MAX_PLOT_ROWS, rng),
-        continuous,
-        categorical,
-        real_d,
-        dcr_synth,
-        dcr_holdout,
-    )
-    log.info(
-        "quality: C2ST AUC %.3f, KS mean %.3f, TVD mean %.3f, DCR median %.3g, copies %d",
-        metrics["quality_c2st_auc"],
-        metrics["quality_ks_mean"],
-        metrics["quality_tvd_mean"],
-        metrics["quality_dcr_synthetic_median"],
-        copies,
-    )
-    return QualityReport(metrics, per_column, flag, reasons, plot)
+    return Privacy(metrics, reasons, real_d, dcr_synth, dcr_holdout)
 
 
 def _check_extra(
