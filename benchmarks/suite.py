@@ -49,7 +49,8 @@ from its cells with the checkout's code, running none. The per-table summary (`t
 AUPRC means, Δ vs `none`, and, paired over folds with a 95 % interval, the GAN's C2ST minus each
 baseline's, each strategy's AUPRC minus `none`'s and `cgan`'s minus the best fixed-share
 resampler's; for `cgan` and `smote_auto`, each fold's choice and how far its best share came
-against the noise rule's bar) and `suite.md` beside the file are rebuilt from every cell. Library messages go to
+against the noise rule's bar; per generator its privacy measures and, where known, the labels of
+its rows) and `suite.md` beside the file are rebuilt from every cell. Library messages go to
 `--out`'s `.log` beside it.
 """
 
