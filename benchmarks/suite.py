@@ -101,6 +101,8 @@ GMM_COMPONENTS = (1, 2, 3, 5, 8, 10)
 GMM_ROWS_PER_COMPONENT = 10
 RATIO = 0.1
 C2ST_DRAWS = 10
+"""C2ST tests per realism cell: on tables with a few dozen held-out minority rows one test's AUC
+varies widely from one draw of generated rows to the next (`c2st_auc_sd` in the cells)."""
 PRIVACY_METRICS = (
     "exact_copy_share",
     "holdout_exact_copy_share",
@@ -112,8 +114,6 @@ KNOWN_LABEL_METRICS = ("minority_combination_share", "majority_combination_share
 DISCRETE_VALUES = 16
 """Most values of every column for the labels of generated rows to be looked up (as the GAN's
 transformer's `max_discrete`)."""
-"""C2ST tests per realism cell: on tables with a few dozen held-out minority rows one test's AUC
-varies widely from one draw of generated rows to the next (`c2st_auc_sd` in the cells)."""
 XGB_THREADS = 2
 
 
