@@ -1,0 +1,173 @@
+"""Is the memorization rule's reference exchangeable with the rows a generator learned from?
+
+The quality report's rule 2 (`pipeline.quality`) flags synthetic rows when more of them sit
+closer to a training row than the 5th percentile of the same distance for real held-out rows
+(`quality_dcr_holdout_p05`) than `dcr_share_threshold` allows. A generator that samples its
+training rows' distribution should put about 5 % of its rows there, as an unseen real row of the
+same distribution would. That holds only if the held-out rows come from that distribution: the
+pipeline's report takes the test fold's fraud rows, which in temporal folds come from a later
+period.
+
+This measures it without a generator. Per table and outer fold (the suite's tables and folds,
+`benchmarks/suite.py`), the fraud rows every inner validation window fits on (those the fold's
+GAN learns from) are split at random: `--fresh` of them play unseen real rows of the training
+period, the rest the training rows. For each candidate reference (the test fold's fraud rows, as
+the report takes today, and the inner windows' fraud rows, which no GAN saw either) it records
+the reference's 5th-percentile distance to the training rows beside the fresh rows' own, and the
+share of the fresh rows below it: about 5 % for an exchangeable reference, and above
+`dcr_share_threshold` when the rule would flag real rows of the training period as memorized.
+
+    python benchmarks/privacy_reference.py [--tables sim_temporal,sim_default,stress] [--max-folds 3]
+
+Writes benchmarks/results/privacy_reference.{json,md}: `{"command", "commit", "rows": [{"table",
+"split", "fold", "training_rows", "fresh_rows", "fresh_p05", "reference", "reference_rows",
+"reference_p05", "fresh_below", "threshold", "flags_real_rows"}]}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.scoring import commit  # noqa: E402
+from benchmarks.suite import folds_of, protocol  # noqa: E402
+from benchmarks.suite import parse_args as suite_args  # noqa: E402
+from benchmarks.suite_tables import load_table  # noqa: E402
+from models.errors import ConfigError  # noqa: E402
+from pipeline.quality import dcr_share_threshold, distance_to_closest_record  # noqa: E402
+from pipeline.quality.measures import DCR_QUANTILE  # noqa: E402
+from pipeline.selection import inner_windows  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "privacy_reference.json"
+
+
+def fold_rows(table: Any, fold: Any, fresh: float, seed: int) -> list[dict[str, Any]]:
+    """The three references' rows for one outer fold (see the module docstring)."""
+    from pipeline.config import load_config
+
+    validation = load_config(ROOT / "experiments" / "default.yaml").validation
+    windows = inner_windows(
+        table.frame,
+        fold.train,
+        table.schema,
+        k=validation.windows,
+        fraction=validation.fraction,
+        seed=fold.seed,
+        by_time=table.temporal,
+    )
+    X, y = table.X, table.y
+    fit = X.iloc[windows.shared][y[windows.shared] == 1].reset_index(drop=True)
+    order = np.random.default_rng(seed).permutation(len(fit))
+    n_fresh = max(int(round(len(fit) * fresh)), 1)
+    if len(fit) - n_fresh < 5:
+        raise ConfigError(f"{table.name} fold {fold.fold}: {len(fit)} training fraud rows")
+    training = fit.iloc[order[n_fresh:]].reset_index(drop=True)
+    fresh_rows = fit.iloc[order[:n_fresh]].reset_index(drop=True)
+    references = {
+        "test fold (the report today)": X.iloc[fold.test][y[fold.test] == 1],
+        "inner windows": X.iloc[windows.val][y[windows.val] == 1],
+    }
+    fresh_dcr = distance_to_closest_record(training, fresh_rows, categorical=table.categorical)
+    fresh_p05 = float(np.quantile(fresh_dcr, DCR_QUANTILE))
+    out = []
+    for name, reference in references.items():
+        dcr = distance_to_closest_record(
+            training, reference.reset_index(drop=True), categorical=table.categorical
+        )
+        p05 = float(np.quantile(dcr, DCR_QUANTILE))
+        below = float(np.mean(fresh_dcr < p05))
+        threshold = dcr_share_threshold(len(reference), len(fresh_rows))
+        out.append(
+            {
+                "table": table.name,
+                "split": table.split.get("kind", "stratified"),
+                "fold": fold.fold,
+                "training_rows": len(training),
+                "fresh_rows": len(fresh_rows),
+                "fresh_p05": round(fresh_p05, 4),
+                "reference": name,
+                "reference_rows": len(reference),
+                "reference_p05": round(p05, 4),
+                "fresh_below": round(below, 4),
+                "threshold": round(threshold, 4),
+                "flags_real_rows": below > threshold,
+            }
+        )
+    return out
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    lines = [
+        "# The memorization rule's reference: exchangeable with the training rows?",
+        "",
+        f"`{payload['command']}` at commit {payload['commit']}.",
+        "",
+        "Per outer fold, the fraud rows the fold's GAN learns from, split at random: "
+        "`fresh` unseen rows of the training period, the rest the training rows. `p05`: the "
+        "5th-percentile distance to the training rows, of the fresh rows and of the reference; "
+        "`fresh below`: the share of the fresh real rows closer than the reference's (about 5 % "
+        "for an exchangeable reference); `flags`: above the rule's threshold, so the rule would "
+        "call real rows of the training period memorized.",
+        "",
+        "| table | split | fold | training / fresh | fresh p05 | reference | rows | p05 "
+        "| fresh below | threshold | flags |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in payload["rows"]:
+        lines.append(
+            f"| {r['table']} | {r['split']} | {r['fold']} | {r['training_rows']} / "
+            f"{r['fresh_rows']} | {r['fresh_p05']:.2f} | {r['reference']} | "
+            f"{r['reference_rows']} | "
+            f"{r['reference_p05']:.2f} | {r['fresh_below']:.0%} | {r['threshold']:.0%} | "
+            f"{'yes' if r['flags_real_rows'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tables", default="sim_temporal,sim_default,stress")
+    p.add_argument("--max-folds", type=int, default=3)
+    p.add_argument("--fresh", type=float, default=0.2, help="share of the training fraud rows")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args(argv)
+    try:
+        if not 0 < args.fresh < 1:
+            raise ConfigError(f"--fresh must be in (0, 1), got {args.fresh}")
+        if args.max_folds < 1:
+            raise ConfigError(f"--max-folds must be >= 1, got {args.max_folds}")
+        rows = []
+        with tempfile.TemporaryDirectory(prefix="fraudgan-privacy-") as tmp:
+            for name in args.tables.split(","):
+                table = load_table(name, directory=Path(tmp))
+                proto = protocol(table, suite_args(["--tables", name]))
+                for fold in folds_of(table, proto["folds"], [0])[: args.max_folds]:
+                    rows += fold_rows(table, fold, args.fresh, args.seed)
+    except ConfigError as exc:
+        sys.exit(f"privacy_reference: {exc}")
+    payload = {
+        "command": "python benchmarks/privacy_reference.py " + shlex.join(argv),
+        "commit": commit(),
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(payload))
+    print(markdown(payload))
+
+
+if __name__ == "__main__":
+    main()
