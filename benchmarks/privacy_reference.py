@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as exc:
         sys.exit(f"privacy_reference: {exc}")
     payload = {
-        "command": "python benchmarks/privacy_reference.py " + shlex.join(argv),
+        "command": ("python benchmarks/privacy_reference.py " + shlex.join(argv)).strip(),
         "commit": commit(),
         "rows": rows,
     }
