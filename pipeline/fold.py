@@ -564,18 +564,45 @@ def gan_metrics(synthesizer: Any, sampler: Any = None) -> dict[str, float]:
     return out
 
 
+def privacy_rows(
+    fr: FoldRunner, X: pd.DataFrame, y: np.ndarray, synthesizer: Any
+) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """The real fraud rows of a GAN child's quality report, the held-out ones its privacy
+    measures compare with, and whether those come from the training period.
+
+    The held-out rows must be exchangeable with the training rows: the memorization rule calls
+    synthetic rows too close when more of them sit near a training row than unseen real rows do.
+    In stratified folds the test fold's fraud rows are. In temporal folds they come from a later
+    period and sit farther off (`benchmarks/results/privacy_reference.md`), so there the fraud
+    rows the fold's GAN held out of its own training for model selection are the holdout (and
+    leave the real rows), when it held some out; else the test fold's, as in stratified folds.
+    """
+    real = X[y == 1]
+    held = getattr(synthesizer, "holdout_rows_", None)
+    same_period = (
+        fr.cfg.split.kind == "temporal"
+        and held is not None
+        and getattr(synthesizer, "n_rows_", None) == len(fr.X_fit)  # it trained on the fit rows
+    )
+    if not same_period:
+        return real, fr.X_test[fr.y_test == 1], False
+    holdout = fr.X_fit.iloc[held]
+    return real.drop(index=holdout.index, errors="ignore"), holdout, True
+
+
 def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: pd.DataFrame) -> Any:
     """The quality report of a GAN child: its synthetic fraud rows against the real fraud rows
-    the scored model trained on; the test fold's fraud rows, which no GAN saw, are the holdout."""
+    the scored model trained on, with real fraud rows no GAN saw as the holdout
+    (`privacy_rows`)."""
     from pipeline.quality import quality_report
 
     X, y = (fr.X_train, fr.y_train) if fitted.refitted else (fr.X_fit, fr.y_fit)
-    holdout = fr.X_test[fr.y_test == 1]
+    real, holdout, same_period = privacy_rows(fr, X, y, _synthesizer(fitted.pipe))
     rules = fr.p.rules
     if rules is not None:
         log.debug("generated rows breaking a feature rule: %s", rules.violations(synthetic))
     report = quality_report(
-        X[y == 1],
+        real,
         synthetic,
         categorical=fr.p.categorical,
         holdout=holdout if len(holdout) >= 5 else None,
@@ -584,6 +611,7 @@ def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: pd.DataFrame) -> Any
         test_label=fr.y_test,
         random_state=fr.fold.seed,
     )
+    report.metrics["quality_holdout_training_period"] = float(same_period)
     if rules is not None:
         broken = rules.broken_rows(synthetic)
         report.metrics["quality_rule_violations"] = float(broken.sum())

@@ -284,6 +284,9 @@ def test_training_smoke_and_sample_schema(fitted: CGANSynthesizer, data: pd.Data
     assert len(fitted.history_["d_loss"]) == TINY.epochs == fitted.epochs_run_
     # ~120 fraud rows leave 24 held out: the two-sample test ran every epoch.
     assert len(fitted.history_["c2st_auc"]) == TINY.epochs
+    held = fitted.holdout_rows_  # positions of the held-out fraud rows, out of the training
+    assert fitted.n_rows_ == len(data) and len(held) == int((data["is_fraud"] == 1).sum() * 0.2)
+    assert (data["is_fraud"].to_numpy()[held] == 1).all() and len(set(held)) == len(held)
     assert fitted.best_epoch_ in (1, 2, 3)
     assert fitted.rows_per_second_ > 0
     # the budget is counted in generator steps, not in passes over the fraud rows

@@ -349,3 +349,35 @@ def test_the_inner_windows_are_cut_as_the_outer_folds_are() -> None:
     prepared = runner.prepare(temporal)
     fr = runner.FoldRunner(temporal, prepared, prepared.folds[0])
     assert "most recent windows" in fr.windows.how
+
+
+def test_a_temporal_folds_privacy_holdout_is_the_gans_own_held_out_fraud() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.fold import privacy_rows
+
+    temporal = load_config("experiments/temporal.yaml", ["data.rows=20000", "data.days=60"])
+    prepared = runner.prepare(temporal)
+    fr = runner.FoldRunner(temporal, prepared, prepared.folds[0])
+    fraud = np.flatnonzero(fr.y_fit == 1)
+    gan = SimpleNamespace(holdout_rows_=fraud[:5], n_rows_=len(fr.X_fit))
+    real, holdout, same_period = privacy_rows(fr, fr.X_train, fr.y_train, gan)
+    assert same_period and holdout.index.equals(fr.X_fit.index[fraud[:5]])
+    assert real.index.intersection(holdout.index).empty  # held out of the real rows too
+    assert len(real) == fr.y_train.sum() - 5
+    test_fraud = fr.X_test.index[fr.y_test == 1]
+    others = [
+        SimpleNamespace(holdout_rows_=None, n_rows_=len(fr.X_fit)),  # it held none out
+        SimpleNamespace(holdout_rows_=fraud[:5], n_rows_=len(fr.X_fit) + 1),  # other rows
+        None,
+    ]
+    for other in others:
+        real, holdout, same_period = privacy_rows(fr, fr.X_train, fr.y_train, other)
+        assert not same_period and holdout.index.equals(test_fraud)
+        assert len(real) == fr.y_train.sum()
+    stratified = load_config(QUICK, TINY)  # the test fold is of the same period: it stays
+    prepared = runner.prepare(stratified)
+    fr = runner.FoldRunner(stratified, prepared, prepared.folds[0])
+    gan = SimpleNamespace(holdout_rows_=np.flatnonzero(fr.y_fit == 1)[:5], n_rows_=len(fr.X_fit))
+    _, holdout, same_period = privacy_rows(fr, fr.X_train, fr.y_train, gan)
+    assert not same_period and holdout.index.equals(fr.X_test.index[fr.y_test == 1])

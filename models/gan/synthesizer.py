@@ -185,6 +185,9 @@ class CGANSynthesizer:
         self.category_frequencies_ = joint / joint.sum(axis=1, keepdims=True)
 
         train_rows, holdout = self._holdout(y, target, rng)
+        # which rows of `df` (positions) the weights never saw: real rows of the training period
+        self.n_rows_ = len(df)
+        self.holdout_rows_: np.ndarray | None = holdout
         tables = BatchTables.build(
             encoded[train_rows],
             y[train_rows],

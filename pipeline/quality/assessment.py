@@ -63,6 +63,10 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "quality_exact_copy_share": "share of synthetic rows that are exact copies",
     "quality_holdout_exact_copy_share": "share of held-out real rows equal to a training row",
     "quality_memorization_flag": "1 when the memorization rule fires (see the report)",
+    "quality_holdout_training_period": (
+        "1 when the held-out rows are the GAN's own, of its training period (temporal folds); "
+        "0: the test fold's"
+    ),
 }
 
 
