@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.scoring import commit  # noqa: E402
-from benchmarks.suite import folds_of, protocol  # noqa: E402
+from benchmarks.suite import experiment_of, folds_of, protocol  # noqa: E402
 from benchmarks.suite import parse_args as suite_args  # noqa: E402
 from benchmarks.suite_tables import load_table  # noqa: E402
 from models.errors import ConfigError  # noqa: E402
@@ -53,16 +53,16 @@ OUT = ROOT / "benchmarks" / "results" / "privacy_reference.json"
 
 
 def fold_rows(table: Any, fold: Any, fresh: float, seed: int) -> list[dict[str, Any]]:
-    """The three references' rows for one outer fold (see the module docstring)."""
-    from pipeline.config import load_config
-
-    validation = load_config(ROOT / "experiments" / "default.yaml").validation
+    """The references' rows for one outer fold (see the module docstring), its inner windows
+    cut as the table's experiment cuts them."""
+    validation = experiment_of(table).validation
     windows = inner_windows(
         table.frame,
         fold.train,
         table.schema,
         k=validation.windows,
         fraction=validation.fraction,
+        gap_days=validation.gap_days,
         seed=fold.seed,
         by_time=table.temporal,
     )

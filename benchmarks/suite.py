@@ -474,6 +474,16 @@ def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[s
     return {"sampling_strategy": round(float(ratio), 4)}
 
 
+def experiment_of(table: SuiteTable) -> Any:
+    """The experiment whose validation and classifier settings the table's launches take:
+    `experiments/temporal.yaml` for a temporal table, `experiments/default.yaml` otherwise."""
+    from pipeline.config import load_config
+
+    return load_config(
+        ROOT / "experiments" / ("temporal.yaml" if table.temporal else "default.yaml")
+    )
+
+
 def downstream_config(
     table: SuiteTable,
     path: Path,
@@ -481,11 +491,9 @@ def downstream_config(
     args: argparse.Namespace,
     gan: dict[str, Any],
 ) -> Any:
-    from pipeline.config import config_from_mapping, load_config
+    from pipeline.config import config_from_mapping
 
-    base = load_config(
-        ROOT / "experiments" / ("temporal.yaml" if table.temporal else "default.yaml")
-    )
+    base = experiment_of(table)
     schema = {
         k: v for k, v in table.schema.to_dict().items() if v is not None and v != [] and v != ()
     }
