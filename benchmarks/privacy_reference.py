@@ -5,14 +5,15 @@ closer to a training row than the 5th percentile of the same distance for real h
 (`quality_dcr_holdout_p05`) than `dcr_share_threshold` allows. A generator that samples its
 training rows' distribution should put about 5 % of its rows there, as an unseen real row of the
 same distribution would. That holds only if the held-out rows come from that distribution: the
-pipeline's report takes the test fold's fraud rows, which in temporal folds come from a later
-period.
+test fold's fraud rows, the pipeline's holdout in stratified folds (and in temporal folds until
+343a98e, which made the GAN's own held-out rows the holdout there), come in temporal folds from a
+later period.
 
 This measures it without a generator. Per table and outer fold (the suite's tables and folds,
 `benchmarks/suite.py`), the fraud rows every inner validation window fits on (those the fold's
 GAN learns from) are split at random: `--fresh` of them play unseen real rows of the training
-period, the rest the training rows. For each candidate reference (the test fold's fraud rows, as
-the report takes today, and the inner windows' fraud rows, which no GAN saw either) it records
+period, the rest the training rows. For each candidate reference (the test fold's fraud rows,
+and the inner windows' fraud rows, which no GAN saw either) it records
 the reference's 5th-percentile distance to the training rows beside the fresh rows' own, and the
 share of the fresh rows below it: about 5 % for an exchangeable reference, and above
 `dcr_share_threshold` when the rule would flag real rows of the training period as memorized.
@@ -75,7 +76,7 @@ def fold_rows(table: Any, fold: Any, fresh: float, seed: int) -> list[dict[str, 
     training = fit.iloc[order[n_fresh:]].reset_index(drop=True)
     fresh_rows = fit.iloc[order[:n_fresh]].reset_index(drop=True)
     references = {
-        "test fold (the report today)": X.iloc[fold.test][y[fold.test] == 1],
+        "test fold": X.iloc[fold.test][y[fold.test] == 1],
         "inner windows": X.iloc[windows.val][y[windows.val] == 1],
     }
     fresh_dcr = distance_to_closest_record(training, fresh_rows, categorical=table.categorical)
