@@ -564,40 +564,46 @@ def gan_metrics(synthesizer: Any, sampler: Any = None) -> dict[str, float]:
     return out
 
 
+MIN_HOLDOUT_ROWS = 5  # fewer held-out rows give no 5th percentile worth the name
+
+
 def privacy_rows(
     fr: FoldRunner, X: pd.DataFrame, y: np.ndarray, synthesizer: Any
-) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
-    """The real fraud rows of a GAN child's quality report, the held-out ones its privacy
-    measures compare with, and whether those come from the training period.
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The real fraud rows of a GAN child's quality report, and the held-out ones its privacy
+    measures compare with (None: the real rows themselves, each against the others).
 
-    The held-out rows must be exchangeable with the training rows: the memorization rule calls
+    The reference must be exchangeable with the training rows: the memorization rule calls
     synthetic rows too close when more of them sit near a training row than unseen real rows do.
     In stratified folds the test fold's fraud rows are. In temporal folds they come from a later
     period and sit farther off (`benchmarks/results/privacy_reference.md`), so there the fraud
     rows the fold's GAN held out of its own training for model selection are the holdout (and
-    leave the real rows), when it held some out; else the test fold's, as in stratified folds.
+    leave the real rows). Where those are missing (a stratified test fold of fewer than
+    `MIN_HOLDOUT_ROWS` fraud rows; a GAN that held none out), the real rows leave one out.
     """
     real = X[y == 1]
+    if fr.cfg.split.kind != "temporal":
+        test = fr.X_test[fr.y_test == 1]
+        return real, test if len(test) >= MIN_HOLDOUT_ROWS else None
     held = getattr(synthesizer, "holdout_rows_", None)
-    same_period = (
-        fr.cfg.split.kind == "temporal"
-        and held is not None
-        and getattr(synthesizer, "n_rows_", None) == len(fr.X_fit)  # it trained on the fit rows
-    )
-    if not same_period:
-        return real, fr.X_test[fr.y_test == 1], False
+    if (
+        held is None
+        or len(held) < MIN_HOLDOUT_ROWS
+        or getattr(synthesizer, "n_rows_", None) != len(fr.X_fit)  # it trained on other rows
+    ):
+        return real, None
     holdout = fr.X_fit.iloc[held]
-    return real.drop(index=holdout.index, errors="ignore"), holdout, True
+    return real.drop(index=holdout.index, errors="ignore"), holdout
 
 
 def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: pd.DataFrame) -> Any:
     """The quality report of a GAN child: its synthetic fraud rows against the real fraud rows
-    the scored model trained on, with real fraud rows no GAN saw as the holdout
-    (`privacy_rows`)."""
+    the scored model trained on, with real fraud rows no GAN saw as the holdout, or the real
+    rows themselves (`privacy_rows`)."""
     from pipeline.quality import quality_report
 
     X, y = (fr.X_train, fr.y_train) if fitted.refitted else (fr.X_fit, fr.y_fit)
-    real, holdout, same_period = privacy_rows(fr, X, y, _synthesizer(fitted.pipe))
+    real, holdout = privacy_rows(fr, X, y, _synthesizer(fitted.pipe))
     rules = fr.p.rules
     if rules is not None:
         log.debug("generated rows breaking a feature rule: %s", rules.violations(synthetic))
@@ -605,13 +611,15 @@ def gan_quality(fr: FoldRunner, fitted: _Fitted, synthetic: pd.DataFrame) -> Any
         real,
         synthetic,
         categorical=fr.p.categorical,
-        holdout=holdout if len(holdout) >= 5 else None,
+        holdout=holdout,
         train_legit=X[y == 0],
         test=fr.X_test,
         test_label=fr.y_test,
         random_state=fr.fold.seed,
     )
-    report.metrics["quality_holdout_training_period"] = float(same_period)
+    report.metrics["quality_holdout_training_period"] = float(
+        holdout is None or fr.cfg.split.kind == "temporal"
+    )
     if rules is not None:
         broken = rules.broken_rows(synthetic)
         report.metrics["quality_rule_violations"] = float(broken.sum())

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from models.errors import DataError
-from models.two_sample import c2st_auc
+from models.two_sample import FrameEncoding, c2st_auc
 from pipeline.quality import (
     METRIC_DESCRIPTIONS,
     correlation_difference,
@@ -21,6 +21,7 @@ from pipeline.quality import (
     quality_report,
     total_variation_distance,
 )
+from pipeline.quality.measures import encoded_copies
 
 CATEGORICAL = ("channel", "category")
 
@@ -171,10 +172,41 @@ def test_independent_draw_is_not_flagged(real, holdout):
     assert 0.7 < rep.metrics["quality_dcr_median_ratio"] < 1.4
 
 
-def test_copies_without_holdout_are_flagged(real):
-    rep = quality_report(real, real.iloc[:50], categorical=CATEGORICAL)
-    assert rep.memorization_flag
-    assert "quality_dcr_holdout_median" not in rep.metrics
+def test_without_holdout_the_training_rows_are_their_own_reference(real, holdout):
+    copied = quality_report(real, real.iloc[:50], categorical=CATEGORICAL)
+    assert copied.metrics["quality_holdout_leave_one_out"] == 1.0
+    assert copied.metrics["quality_n_holdout"] == len(real)
+    assert copied.metrics["quality_holdout_exact_copy_share"] == 0.0  # no training row repeats
+    assert len(copied.memorization_reasons) == 2  # copies, and too close
+    assert "leave one out" in copied.memorization_reasons[0]
+    drawn = quality_report(real, fraud_like(300, seed=7), categorical=CATEGORICAL)
+    assert not drawn.memorization_flag
+    assert drawn.metrics["quality_dcr_share_below_holdout_p05"] < 0.10
+    # leave one out, the training rows sit as far from the others as unseen rows do
+    given = quality_report(real, fraud_like(300, seed=7), categorical=CATEGORICAL, holdout=holdout)
+    assert given.metrics["quality_holdout_leave_one_out"] == 0.0
+    ratio = (
+        drawn.metrics["quality_dcr_holdout_median"] / given.metrics["quality_dcr_holdout_median"]
+    )
+    assert 0.85 < ratio < 1.15
+    rng = np.random.default_rng(3)
+    jittered = real.assign(amount=real["amount"] + rng.normal(0, 0.01, len(real)))
+    near = quality_report(real, jittered, categorical=CATEGORICAL)
+    assert near.metrics["quality_exact_copies"] == 0.0 and near.memorization_flag
+    assert "closer" in near.memorization_reasons[0]
+
+
+def test_leave_one_out_distances_and_copies_skip_the_row_itself():
+    ref = pd.DataFrame({"x": [0.0, 0.0, 3.0, 4.0], "c": ["a", "a", "a", "b"]})
+    dist = distance_to_closest_record(ref, categorical=["c"])
+    std = ref["x"].std(ddof=0)  # each row to its closest other: the duplicates at 0, rows 2 and
+    apart = math.hypot(1.0 / std, math.sqrt(2.0))  # 3 to each other (3 / std to rows 0-1 is more)
+    expected = [0.0, 0.0, apart, apart]
+    assert dist == pytest.approx(expected)
+    enc = FrameEncoding.fit(ref, [ref], ["x"], ["c"])
+    assert encoded_copies(enc, ref) == 2  # the two rows that repeat each other
+    with pytest.raises(DataError, match="reference"):
+        distance_to_closest_record(ref.iloc[:1], categorical=["c"])
 
 
 def test_exact_copies_round_continuous_values():

@@ -361,23 +361,26 @@ def test_a_temporal_folds_privacy_holdout_is_the_gans_own_held_out_fraud() -> No
     fr = runner.FoldRunner(temporal, prepared, prepared.folds[0])
     fraud = np.flatnonzero(fr.y_fit == 1)
     gan = SimpleNamespace(holdout_rows_=fraud[:5], n_rows_=len(fr.X_fit))
-    real, holdout, same_period = privacy_rows(fr, fr.X_train, fr.y_train, gan)
-    assert same_period and holdout.index.equals(fr.X_fit.index[fraud[:5]])
+    real, holdout = privacy_rows(fr, fr.X_train, fr.y_train, gan)
+    assert holdout.index.equals(fr.X_fit.index[fraud[:5]])
     assert real.index.intersection(holdout.index).empty  # held out of the real rows too
     assert len(real) == fr.y_train.sum() - 5
-    test_fraud = fr.X_test.index[fr.y_test == 1]
     others = [
         SimpleNamespace(holdout_rows_=None, n_rows_=len(fr.X_fit)),  # it held none out
+        SimpleNamespace(holdout_rows_=fraud[:4], n_rows_=len(fr.X_fit)),  # too few
         SimpleNamespace(holdout_rows_=fraud[:5], n_rows_=len(fr.X_fit) + 1),  # other rows
         None,
     ]
-    for other in others:
-        real, holdout, same_period = privacy_rows(fr, fr.X_train, fr.y_train, other)
-        assert not same_period and holdout.index.equals(test_fraud)
-        assert len(real) == fr.y_train.sum()
+    for other in others:  # never the later test fold: the real rows, leave one out
+        real, holdout = privacy_rows(fr, fr.X_train, fr.y_train, other)
+        assert holdout is None and len(real) == fr.y_train.sum()
     stratified = load_config(QUICK, TINY)  # the test fold is of the same period: it stays
     prepared = runner.prepare(stratified)
     fr = runner.FoldRunner(stratified, prepared, prepared.folds[0])
     gan = SimpleNamespace(holdout_rows_=np.flatnonzero(fr.y_fit == 1)[:5], n_rows_=len(fr.X_fit))
-    _, holdout, same_period = privacy_rows(fr, fr.X_train, fr.y_train, gan)
-    assert not same_period and holdout.index.equals(fr.X_test.index[fr.y_test == 1])
+    _, holdout = privacy_rows(fr, fr.X_train, fr.y_train, gan)
+    assert holdout.index.equals(fr.X_test.index[fr.y_test == 1])
+    few = fr.y_test.copy()
+    few[np.flatnonzero(few == 1)[4:]] = 0  # a test fold of 4 fraud rows: too few to judge by
+    fr.y_test = few
+    assert privacy_rows(fr, fr.X_train, fr.y_train, gan)[1] is None

@@ -16,16 +16,19 @@ Memorization rule (`QualityReport.memorization_flag`), flagged when either holds
 
 1. exact copies: the share of synthetic rows equal to some training row on every column
    (continuous values rounded to 1e-6) exceeds the same share for the holdout rows by more than
-   `COPY_SHARE_MARGIN` (1 percentage point); without a holdout, when it exceeds 1 %.
-2. too close (holdout needed): the share of synthetic rows whose DCR is below the holdout's 5th
-   percentile DCR exceeds `dcr_share_threshold = max(0.10, 0.05 + 3 * sqrt(0.0475 * (1/n_holdout +
+   `COPY_SHARE_MARGIN` (1 percentage point).
+2. too close: the share of synthetic rows whose DCR is below the holdout's 5th percentile DCR
+   exceeds `dcr_share_threshold = max(0.10, 0.05 + 3 * sqrt(0.0475 * (1/n_holdout +
    1/n_synthetic)))`. A generator that samples the distribution without copying puts about 5 % of
    its rows there, as an unseen real row would; the margin is three standard errors of that share
    (both the percentile and the share are estimated), and never less than twice the 5 %.
 
-Without a holdout only rule 1 applies. Any exact copy is worth a look even when not flagged; data
-whose columns are all discrete can hold natural copies, which is why rule 1 compares with the
-holdout when it can.
+The holdout must be exchangeable with the training rows (the same period in temporal data:
+`benchmarks/results/privacy_reference.md`). Without one, the training rows are their own
+reference, leave one out: each one's distance to the closest other training row, and the share of
+them that copy another training row (with a single training row, rule 1 alone, at 1 %). Any
+exact copy is worth a look even when not flagged; data whose columns are all discrete can hold
+natural copies, which is why rule 1 compares with the reference.
 
 Encodings: C2ST and utility feed XGBoost the continuous columns as they are (NaN allowed) and the
 categoricals as integer codes from one mapping shared by every frame. DCR standardises continuous

@@ -40,7 +40,7 @@ MAX_UTILITY_LEGIT_ROWS = 100_000
 METRIC_DESCRIPTIONS: dict[str, str] = {
     "quality_n_real": "real training fraud rows",
     "quality_n_synthetic": "synthetic fraud rows",
-    "quality_n_holdout": "real held-out fraud rows",
+    "quality_n_holdout": "real held-out fraud rows (leave one out: the training rows)",
     "quality_ks_mean": "mean KS statistic over continuous columns (0 = same marginals)",
     "quality_ks_max": "largest KS statistic over continuous columns",
     "quality_tvd_mean": "mean total variation distance over categorical columns (0 = same)",
@@ -63,9 +63,13 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "quality_exact_copy_share": "share of synthetic rows that are exact copies",
     "quality_holdout_exact_copy_share": "share of held-out real rows equal to a training row",
     "quality_memorization_flag": "1 when the memorization rule fires (see the report)",
+    "quality_holdout_leave_one_out": (
+        "1 when no held-out rows were given: the reference is each training row's distance to "
+        "the closest other training row"
+    ),
     "quality_holdout_training_period": (
-        "1 when the held-out rows are the GAN's own, of its training period (temporal folds); "
-        "0: the test fold's"
+        "1 when the reference rows come from the GAN's training period: its own held-out rows "
+        "(temporal folds) or the training rows, leave one out; 0: the test fold's"
     ),
 }
 
@@ -131,13 +135,15 @@ def quality_report(
 ) -> QualityReport:
     """Fidelity, utility and privacy of `synthetic` fraud rows against the `real` training ones.
 
-    `holdout` (real fraud rows the generator never saw) enables the DCR comparison and rule 2 of
-    the memorization flag. `train_legit`, `test` and `test_label` (a column of `test` or an array
-    of 0/1) together enable utility; a label column that is also a column of `real` is left out of
-    the utility features. Random subsamples bound the cost: the C2ST uses the same number of rows
-    from each side (the smaller side's count, at most `max_rows`), the TSTR at most as many synthetic
-    rows as there are real ones (like against like) and at most `MAX_UTILITY_LEGIT_ROWS` legit
-    rows, the DCR at most `max_rows` synthetic rows; exact copies are counted over every row.
+    `holdout` (real fraud rows the generator never saw) is the reference of the DCR comparison
+    and of the memorization rule; without it, each training row's distance to the closest other
+    training row is (leave one out). `train_legit`, `test` and `test_label` (a column of `test`
+    or an array of 0/1) together enable utility; a label column that is also a column of `real`
+    is left out of the utility features. Random subsamples bound the cost: the C2ST uses the same
+    number of rows from each side (the smaller side's count, at most `max_rows`), the TSTR at most
+    as many synthetic rows as there are real ones (like against like) and at most
+    `MAX_UTILITY_LEGIT_ROWS` legit rows, the DCR at most `max_rows` synthetic rows; exact copies
+    are counted over every row.
     Metric keys are listed in `METRIC_DESCRIPTIONS`; those of a section left out are absent.
     """
     continuous, categorical = check_pair(real, synthetic, categorical, min_rows=MIN_ROWS)
@@ -236,6 +242,7 @@ def quality_report(
         private.real_matrix,
         private.dcr_synthetic,
         private.dcr_holdout,
+        private.leave_one_out,
     )
     log.info(
         "quality: C2ST AUC %.3f, KS mean %.3f, TVD mean %.3f, DCR median %.3g, copies %d",
@@ -263,6 +270,11 @@ class Privacy:
         """Whether the memorization rule fires."""
         return bool(self.reasons)
 
+    @property
+    def leave_one_out(self) -> bool:
+        """Whether the training rows were their own reference (no holdout given)."""
+        return self.metrics.get("quality_holdout_leave_one_out") == 1.0
+
 
 def privacy(
     real: pd.DataFrame,
@@ -274,7 +286,8 @@ def privacy(
     max_rows: int = 20_000,
 ) -> Privacy:
     """The privacy section of `quality_report` alone: DCR, exact copies and the memorization
-    rule of `synthetic` rows against the `real` training rows (`holdout`: unseen real rows)."""
+    rule of `synthetic` rows against the `real` training rows (`holdout`: unseen real rows;
+    without it, the training rows leave one out)."""
     continuous, categorical = check_pair(real, synthetic, categorical, min_rows=1)
     columns = list(real.columns)
     synthetic = synthetic[columns]
@@ -308,11 +321,18 @@ def _privacy(
     if holdout is not None:
         dcr_holdout = nearest_distance(real_d, enc.distance_matrix(holdout))
         holdout_copy_share = encoded_copies(enc, real, holdout) / len(holdout)
+        compared = "held-out real rows"
+    elif len(real) >= 2:
+        dcr_holdout = nearest_distance(real_d)
+        holdout_copy_share = encoded_copies(enc, real) / len(real)
+        compared = "training rows, each against the others (no holdout: leave one out)"
+    if dcr_holdout is not None:
         holdout_p05 = float(np.quantile(dcr_holdout, DCR_QUANTILE))
         holdout_median = float(np.median(dcr_holdout))
         share_below = float(np.mean(dcr_synth < holdout_p05))
-        threshold = dcr_share_threshold(len(holdout), len(dcr_synth))
-        metrics["quality_n_holdout"] = float(len(holdout))
+        threshold = dcr_share_threshold(len(dcr_holdout), len(dcr_synth))
+        metrics["quality_n_holdout"] = float(len(dcr_holdout))
+        metrics["quality_holdout_leave_one_out"] = float(holdout is None)
         metrics["quality_dcr_holdout_median"] = holdout_median
         metrics["quality_dcr_holdout_p05"] = holdout_p05
         metrics["quality_dcr_median_ratio"] = (
@@ -326,20 +346,20 @@ def _privacy(
         if copy_share > holdout_copy_share + COPY_SHARE_MARGIN:
             reasons.append(
                 f"{copies} synthetic rows ({copy_share:.1%}) are exact copies of training rows, "
-                f"against {holdout_copy_share:.1%} of held-out real rows"
+                f"against {holdout_copy_share:.1%} of {compared}"
             )
         if share_below > threshold:
             reasons.append(
                 f"{share_below:.1%} of synthetic rows are closer to a training row than the 5th "
-                f"percentile of held-out real rows ({holdout_p05:.3g}); expected about 5%, "
+                f"percentile distance of {compared} ({holdout_p05:.3g}); expected about 5%, "
                 f"threshold {threshold:.1%}"
             )
-        if len(holdout) < 20:
-            log.warning("holdout has %d rows: its DCR percentiles are rough", len(holdout))
+        if len(dcr_holdout) < 20:
+            log.warning("holdout has %d rows: its DCR percentiles are rough", len(dcr_holdout))
     elif copy_share > COPY_SHARE_MARGIN:
         reasons.append(
             f"{copies} synthetic rows ({copy_share:.1%}) are exact copies of training rows "
-            "(no holdout to compare with)"
+            "(one training row: nothing to compare with)"
         )
     return Privacy(metrics, reasons, real_d, dcr_synth, dcr_holdout)
 

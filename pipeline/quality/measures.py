@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -139,21 +140,32 @@ def utility(
 # privacy
 
 
-def nearest_distance(reference: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """For each query row of an encoded matrix, the Euclidean distance to its nearest reference row."""
+def nearest_distance(reference: np.ndarray, query: np.ndarray | None = None) -> np.ndarray:
+    """For each query row of an encoded matrix, the Euclidean distance to its nearest reference
+    row; without `query`, each reference row's distance to its nearest other reference row
+    (leave one out: a duplicate row is at 0)."""
+    if query is None and len(reference) < 2:
+        raise ValueError("leave-one-out distances need at least 2 reference rows")
     nn = NearestNeighbors(n_neighbors=1).fit(reference)
     distances, _ = nn.kneighbors(query)
     return distances[:, 0]
 
 
 def distance_to_closest_record(
-    reference: pd.DataFrame, query: pd.DataFrame, *, categorical: Sequence[str] = ()
+    reference: pd.DataFrame, query: pd.DataFrame | None = None, *, categorical: Sequence[str] = ()
 ) -> np.ndarray:
-    """For each query row, the Euclidean distance to its nearest reference row (DCR).
+    """For each query row, the Euclidean distance to its nearest reference row (DCR); without
+    `query`, each reference row's distance to its nearest other reference row (leave one out).
 
     Continuous columns standardised with the reference rows' mean and standard deviation,
     categoricals one-hot (`FrameEncoding.distance_matrix`).
     """
+    if query is None:
+        continuous, categorical = check_pair(
+            reference, reference, categorical, names=("reference", "reference"), min_rows=2
+        )
+        enc = FrameEncoding.fit(reference, [reference], continuous, categorical)
+        return nearest_distance(enc.distance_matrix(reference))
     continuous, categorical = check_pair(
         reference, query, categorical, names=("reference", "query")
     )
@@ -172,8 +184,14 @@ def count_exact_copies(
     return encoded_copies(enc, reference, query)
 
 
-def encoded_copies(enc: FrameEncoding, reference: pd.DataFrame, query: pd.DataFrame) -> int:
-    """`count_exact_copies` with an encoding already fitted on both frames."""
+def encoded_copies(
+    enc: FrameEncoding, reference: pd.DataFrame, query: pd.DataFrame | None = None
+) -> int:
+    """`count_exact_copies` with an encoding already fitted on both frames; without `query`, the
+    number of reference rows equal to another reference row."""
+    if query is None:
+        counts = Counter(enc.row_keys(reference))
+        return sum(n for n in counts.values() if n > 1)
     known = set(enc.row_keys(reference))
     return sum(key in known for key in enc.row_keys(query))
 

@@ -41,7 +41,8 @@ def quality_page(
     rule = (
         "Flagged when synthetic rows copy training rows exactly more often than held-out real rows "
         f"do (by more than {copy_share_margin:.0%}), or when more synthetic rows than expected sit "
-        "closer to a training row than the 5th percentile of held-out real rows."
+        "closer to a training row than the 5th percentile of held-out real rows (without "
+        "held-out rows: of the training rows, each to the closest other training row)."
     )
     return render_page(
         "quality.html.j2",

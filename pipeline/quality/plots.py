@@ -32,6 +32,7 @@ class PlotData:
     explained: tuple[float, float]
     dcr_synthetic: np.ndarray
     dcr_holdout: np.ndarray | None
+    leave_one_out: bool = False  # dcr_holdout: the training rows, each to the closest other
 
 
 def plot_data(
@@ -43,6 +44,7 @@ def plot_data(
     real_d: np.ndarray,
     dcr_synthetic: np.ndarray,
     dcr_holdout: np.ndarray | None,
+    leave_one_out: bool = False,
 ) -> PlotData:
     """The figures' data from the rows to draw (at most `MAX_PLOT_ROWS` a side); the PCA is
     fitted on `real_d`, the distance encoding of every real row."""
@@ -68,6 +70,7 @@ def plot_data(
         explained,
         dcr_synthetic,
         dcr_holdout,
+        leave_one_out,
     )
 
 
@@ -181,15 +184,18 @@ def _figure_dcr(plot: PlotData) -> Figure:
     fig = Figure(figsize=(6.5, 4.0), layout="constrained")
     ax = fig.subplots()
     series = [(plot.dcr_synthetic, SYNTH_COLOR, "synthetic to training")]
+    reference = "training to other training" if plot.leave_one_out else "holdout to training"
     if plot.dcr_holdout is not None:
-        series.append((plot.dcr_holdout, HOLDOUT_COLOR, "holdout to training"))
+        series.append((plot.dcr_holdout, HOLDOUT_COLOR, reference))
     top = max(float(np.quantile(s, 0.99)) for s, _, _ in series)
     bins = np.linspace(0.0, top if top > 0 else 1.0, 41)
     for values, color, name in series:
         _step_histogram(ax, values, bins, color, name, linewidth=1.5)
     if plot.dcr_holdout is not None:
         p05 = float(np.quantile(plot.dcr_holdout, DCR_QUANTILE))
-        ax.axvline(p05, color=HOLDOUT_COLOR, linestyle="--", linewidth=1, label="holdout 5th pct")
+        ax.axvline(
+            p05, color=HOLDOUT_COLOR, linestyle="--", linewidth=1, label=f"{reference} 5th pct"
+        )
     ax.set_xlabel("distance to the closest real training row")
     ax.set_ylabel("density")
     ax.set_title("Distance to closest record (DCR)", fontsize=10)
