@@ -285,7 +285,8 @@ def quality(
     console.print(table)
     console.print(
         "C2ST AUC 0.5 = indistinguishable; TSTR = AUPRC when the classifier trains on synthetic "
-        "fraud; DCR ratio < 1 = synthetic rows closer to training rows than real unseen fraud is."
+        "fraud; DCR ratio < 1 = synthetic rows closer to training rows than real unseen fraud is "
+        "(without unseen fraud rows: than the training rows are to each other)."
     )
     for r in runs:
         console.print(f"report: {r.info.artifact_uri}/quality/quality_report.html", highlight=False)
