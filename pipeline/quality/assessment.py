@@ -40,7 +40,7 @@ MAX_UTILITY_LEGIT_ROWS = 100_000
 METRIC_DESCRIPTIONS: dict[str, str] = {
     "quality_n_real": "real training fraud rows",
     "quality_n_synthetic": "synthetic fraud rows",
-    "quality_n_holdout": "real held-out fraud rows (leave one out: the training rows)",
+    "quality_n_holdout": "reference rows: real held-out fraud rows, or (leave one out) training",
     "quality_ks_mean": "mean KS statistic over continuous columns (0 = same marginals)",
     "quality_ks_max": "largest KS statistic over continuous columns",
     "quality_tvd_mean": "mean total variation distance over categorical columns (0 = same)",
@@ -54,14 +54,16 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "quality_utility_prevalence": "fraud share of the test rows (AUPRC of a random ranking)",
     "quality_dcr_synthetic_median": "median distance of synthetic rows to the closest training row",
     "quality_dcr_synthetic_p05": "5th percentile of that distance",
-    "quality_dcr_holdout_median": "median distance of held-out real rows to the closest training row",
+    "quality_dcr_holdout_median": (
+        "median distance of reference rows to the closest training row (other than itself)"
+    ),
     "quality_dcr_holdout_p05": "5th percentile of that distance",
-    "quality_dcr_median_ratio": "synthetic / holdout median DCR (< 1: closer than unseen real rows)",
-    "quality_dcr_share_below_holdout_p05": "share of synthetic rows closer than the holdout p05",
+    "quality_dcr_median_ratio": "synthetic / reference median DCR (< 1: closer than real rows are)",
+    "quality_dcr_share_below_holdout_p05": "share of synthetic rows closer than the reference p05",
     "quality_dcr_share_threshold": "memorization threshold for that share",
     "quality_exact_copies": "synthetic rows equal to a training row on every column",
     "quality_exact_copy_share": "share of synthetic rows that are exact copies",
-    "quality_holdout_exact_copy_share": "share of held-out real rows equal to a training row",
+    "quality_holdout_exact_copy_share": "share of reference rows equal to a (another) training row",
     "quality_memorization_flag": "1 when the memorization rule fires (see the report)",
     "quality_holdout_leave_one_out": (
         "1 when no held-out rows were given: the reference is each training row's distance to "

@@ -13,7 +13,7 @@ from pipeline.pages import render_page
 def _format(value: float) -> str:
     if math.isnan(value):
         return "n/a"
-    if float(value).is_integer() and abs(value) >= 1:
+    if float(value).is_integer():
         return f"{int(value)}"
     return f"{value:.4f}"
 
