@@ -159,3 +159,37 @@ def test_creditcard_layout_drops_duplicates_before_the_folds(files):
     params = mlflow.MlflowClient().get_run(parent).data.params
     assert params["data.duplicates_dropped"] == "50"
     check_export_and_score(files.root, path, cc, "")
+
+
+def test_the_creditcard_experiment_as_the_readme_runs_it(files, tmp_path_factory):
+    """`fraudgan run experiments/creditcard.yaml --set data.path=...`: every strategy of the YAML,
+    the GAN and the SMOTE that choose their share among them, on the public layout."""
+    cc = creditcard(rows=3000)
+    path = files.root / "creditcard.csv"
+    cc.to_csv(path, index=False)
+    quick = [
+        f"data.path={path}",
+        "split.n_splits=2",
+        "split.seeds=[0]",
+        "classifier.n_estimators=20",
+        "strategies.cgan.epochs=2",
+        "strategies.cgan.steps_per_epoch=5",
+    ]
+    output = invoke(
+        "run", "experiments/creditcard.yaml", *[a for arg in quick for a in ("--set", arg)]
+    )
+    parent = re.search(r"parent run: ([0-9a-f]{32})", output).group(1)
+    children = tracking.child_runs(parent)
+    strategies = {c.data.tags[tracking.TAG_STRATEGY] for c in children}
+    assert {"none", "smote", "adasyn", "smote_tomek", "smote_auto", "cgan"} <= strategies
+    assert len(children) == 2 * len(strategies)
+    assert "cgan chose its synthetic share on validation" in " ".join(output.split())
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert 0 < child.data.metrics["average_precision"] <= 1
+    gan = [c for c in children if c.data.tags[tracking.TAG_STRATEGY] == "cgan"]
+    for child in gan:  # stratified folds: the test fold's fraud rows are the privacy reference
+        metrics = child.data.metrics
+        assert metrics["quality/holdout_leave_one_out"] == 0.0
+        fraud = int(cc["Class"].iloc[:3000].sum())  # the 50 duplicates are dropped
+        assert metrics["quality/n_holdout"] in (fraud // 2, fraud - fraud // 2)
