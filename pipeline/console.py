@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from models.errors import FraudganError
 
@@ -69,6 +70,11 @@ def import_quietly(module: str, path: Path) -> None:
         os.close(saved)
 
 
+def print_warning(text: str) -> None:
+    """One warning on stderr, `text` as it is (a `[...]` in it is no rich markup)."""
+    err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False)
+
+
 def friendly_errors(fn: F) -> F:
     """Print fraudgan's own errors as one clear message (exit 2), without a traceback."""
 
@@ -77,7 +83,7 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FraudganError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")

@@ -13,7 +13,7 @@ import typer
 
 from models.errors import FraudganError
 from pipeline.config import DEFAULT_MODEL_URI
-from pipeline.console import console, err_console, friendly_errors
+from pipeline.console import console, err_console, friendly_errors, print_warning
 from pipeline.servers import check_port_free, child_env, run_server, serve_command
 
 MODEL_HELP = (
@@ -83,7 +83,7 @@ def export(
     )
     console.print(f"evaluation: {result.evaluation}")
     for text in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {text}")
+        print_warning(text)
     console.print(
         f"export run: {result.run_id}; score with: fraudgan score --model {result.alias_uri} ..."
     )
@@ -153,7 +153,7 @@ def score(
         overwrite=overwrite,
     )
     for text in summary.warnings:
-        err_console.print(f"[yellow]warning:[/] {text}")
+        print_warning(text)
     console.print(
         f"scored {summary.rows:,} rows ({summary.alerts:,} alerts) in {summary.seconds:.1f} s "
         f"-> {summary.output_path}"
