@@ -89,6 +89,10 @@ class DataConfig(_Strict):
     path: str | None = None
     preset: Literal["creditcard"] | None = None
     schema_: SchemaConfig | None = Field(None, alias="schema")
+    # Stop before any work when an input column separates fraud from legitimate rows perfectly on
+    # its own, the label in another form (`pipeline.data.leaks`); false for data whose classes one
+    # genuine column does separate.
+    leak_check: bool = True
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 

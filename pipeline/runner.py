@@ -24,6 +24,7 @@ from models.errors import ConfigError, FraudganError
 from models.samplers import REGISTRY, strategy_kind
 from pipeline import descriptions, report, tracking
 from pipeline.config import ExperimentConfig
+from pipeline.data.leaks import check_label_leaks
 from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
@@ -183,6 +184,9 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
         y = frame[schema.label].to_numpy().astype(np.int8)
         folds = _outer_folds(cfg, frame, schema, y)
     numeric, categorical = feature_columns(frame, schema)
+    if d.leak_check:
+        where = "the simulator" if d.kind == "simulator" else f"data file {d.resolved_path()}"
+        check_label_leaks(frame, numeric, categorical, y, where=where)
     s = cfg.split
     if s.max_train_positives is not None:
         folds = cap_train_positives(folds, y, s.max_train_positives)

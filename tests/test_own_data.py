@@ -193,3 +193,26 @@ def test_the_creditcard_experiment_as_the_readme_runs_it(files, tmp_path_factory
         assert metrics["quality/holdout_leave_one_out"] == 0.0
         fraud = int(cc["Class"].iloc[:3000].sum())  # the 50 duplicates are dropped
         assert metrics["quality/n_holdout"] in (fraud // 2, fraud - fraud // 2)
+
+
+def test_a_column_that_is_the_label_in_another_form_stops_the_launch(files):
+    tx = card_transactions(seed=5)
+    path = files.root / "transactions.csv"
+    tx.to_csv(path, index=False)
+    leaky = (
+        schema("datetime")
+        .replace(
+            "categorical: [merchant_category, channel, country]",
+            "categorical: [merchant_category, channel, country, scenario]",
+        )
+        .replace(", scenario]}", "]}")
+    )
+    args = [*SMALL, "data.kind=csv", f"data.path={path}", leaky]
+    result = CliRunner().invoke(app, ["run", QUICK, *[a for x in args for a in ("--set", x)]])
+    assert result.exit_code != 0
+    text = " ".join(result.output.split())
+    assert f"data file {path.resolve()}: 1 input column(s) separate fraud" in text
+    assert "data.schema.drop: [scenario]" in text
+    assert "parent run" not in text  # stopped before any run was made
+    parent = run([*args, "data.leak_check=false"])  # the user vouches for it: it runs
+    check_experiment(parent, path, n_rows=len(tx), n_folds=2)

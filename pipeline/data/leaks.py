@@ -1,0 +1,133 @@
+"""Label leaks: model input columns that separate fraud from legitimate rows perfectly alone.
+
+No genuine fraud signal puts every fraud row on one side of every legitimate row; a column that
+does is, almost always, the label in another form: a fraud scenario code, a chargeback date that
+only fraud rows have, a case id given to investigated rows. Left in, it makes every strategy score
+an AUPRC near 1 and the comparison meaningless, so the launch stops before any work
+(`check_label_leaks`).
+
+- numeric (and boolean) columns: the rows' ROC-AUC of the raw value is 0 or 1, with missing values
+  taken as the lowest and as the highest value (a column missing on exactly one class separates);
+- categorical columns: out of sample, so that an id-like column (every value new) does not count:
+  each category's fraud rate is learned on a random half of the rows (half of each class) and
+  scores the other half (a category the first half lacks gets the overall rate), and the AUC is 1
+  both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from models.errors import DataError
+
+MIN_POSITIVES = 10  # with fewer fraud rows, perfect separation by chance is too likely to judge
+PERFECT = 1.0 - 1e-12
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A column that separates the classes perfectly on its own, and how."""
+
+    column: str
+    how: str
+
+
+def label_leaks(
+    frame: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    y: np.ndarray,
+    *,
+    seed: int = 0,
+) -> list[Leak]:
+    """The columns of `numeric` and `categorical` that alone separate `y` (0/1) perfectly (see
+    the module docstring); none when `y` has fewer than `MIN_POSITIVES` of either class."""
+    y = np.asarray(y, dtype=np.int8)
+    if min(int(y.sum()), int(len(y) - y.sum())) < MIN_POSITIVES:
+        return []
+    leaks = []
+    for column in numeric:
+        how = _numeric_separation(frame[column], y)
+        if how:
+            leaks.append(Leak(column, how))
+    half = _stratified_half(y, seed)
+    for column in categorical:
+        if _categorical_separates(frame[column], y, half):
+            leaks.append(
+                Leak(
+                    column,
+                    "every category's fraud rate, learned on half the rows, ranks every "
+                    "fraud row of the other half above every legitimate one",
+                )
+            )
+    return leaks
+
+
+def check_label_leaks(
+    frame: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    y: np.ndarray,
+    *,
+    where: str,
+) -> None:
+    """Raise `DataError` naming each column of `label_leaks`, what it does, and what to do."""
+    leaks = label_leaks(frame, numeric, categorical, y)
+    if not leaks:
+        return
+    listed = "; ".join(f"{leak.column!r}: {leak.how}" for leak in leaks)
+    names = ", ".join(leak.column for leak in leaks)
+    raise DataError(
+        f"{where}: {len(leaks)} input column(s) separate fraud from legitimate rows perfectly on "
+        f"their own, the label in another form ({listed}). Drop them (data.schema.drop: "
+        f"[{names}]), or, if they are genuine features, set data.leak_check: false"
+    )
+
+
+def _numeric_separation(values: pd.Series, y: np.ndarray) -> str:
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    missing = np.isnan(x)
+    if missing.all():
+        return ""
+    low, high = np.nanmin(x), np.nanmax(x)
+    for fill, said in ((low - 1.0, "lowest"), (high + 1.0, "highest")):
+        if said == "highest" and not missing.any():
+            break
+        auc = roc_auc_score(y, np.where(missing, fill, x))
+        if max(auc, 1.0 - auc) >= PERFECT:
+            above, below = ("fraud", "legitimate") if auc > 0.5 else ("legitimate", "fraud")
+            text = f"every {above} row is above every {below} row"
+            if missing.any():
+                text += f" (missing values taken as the {said})"
+            return text
+    return ""
+
+
+def _stratified_half(y: np.ndarray, seed: int) -> np.ndarray:
+    """A random half of the rows of each class."""
+    rng = np.random.default_rng(seed)
+    half = np.zeros(len(y), dtype=bool)
+    for label in (0, 1):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        half[rows[: len(rows) // 2]] = True
+    return half
+
+
+def _categorical_separates(values: pd.Series, y: np.ndarray, half: np.ndarray) -> bool:
+    codes, _ = pd.factorize(values.astype(object), use_na_sentinel=False)
+    for learn in (half, ~half):
+        score = ~learn
+        if y[learn].min() == y[learn].max() or y[score].min() == y[score].max():
+            return False
+        fraud = np.bincount(codes[learn], weights=y[learn], minlength=codes.max() + 1)
+        seen = np.bincount(codes[learn], minlength=codes.max() + 1)
+        rate = np.where(seen > 0, fraud / np.maximum(seen, 1), y[learn].mean())
+        auc = roc_auc_score(y[score], rate[codes[score]])
+        if auc < PERFECT:
+            return False
+    return True

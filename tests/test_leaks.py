@@ -1,0 +1,74 @@
+"""Label leaks: a column that alone separates the classes stops the launch (pipeline/data/leaks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.errors import DataError
+from pipeline.data.leaks import MIN_POSITIVES, check_label_leaks, label_leaks
+
+
+@pytest.fixture(scope="module")
+def rows() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = (rng.random(n) < 0.05).astype(np.int8)
+    fraud = y == 1
+    frame = pd.DataFrame(
+        {
+            "strong": rng.normal(size=n) + 3.0 * y,  # a genuine signal: ROC-AUC ~0.98, not 1
+            "scenario_code": np.where(fraud, rng.integers(1, 4, n), 0),
+            "negated": np.where(fraud, -1.0, 0.0) + rng.uniform(0, 0.5, n),  # fraud all below
+            "chargeback_days": np.where(fraud, rng.uniform(0, 60, n), np.nan),
+            "sometimes_missing": np.where(rng.random(n) < 0.3, np.nan, rng.normal(size=n)),
+            "scenario": np.where(fraud, rng.choice(["theft", "skimming"], n), "none"),
+            "tx_ref": [f"T{i:06d}" for i in range(n)],  # a new value on every row
+            "case_note": [f"case {i}" if f else None for i, f in enumerate(fraud)],
+            "channel": rng.choice(["web", "pos", "atm"], n),
+        }
+    )
+    return frame, y
+
+
+NUMERIC = ["strong", "scenario_code", "negated", "chargeback_days", "sometimes_missing"]
+CATEGORICAL = ["scenario", "tx_ref", "case_note", "channel"]
+
+
+def test_perfect_separators_are_found_and_genuine_or_id_like_columns_are_not(rows):
+    frame, y = rows
+    leaks = {leak.column: leak.how for leak in label_leaks(frame, NUMERIC, CATEGORICAL, y)}
+    assert set(leaks) == {"scenario_code", "negated", "chargeback_days", "scenario", "case_note"}
+    assert leaks["scenario_code"] == "every fraud row is above every legitimate row"
+    assert leaks["negated"] == "every legitimate row is above every fraud row"
+    assert "missing values taken as the lowest" in leaks["chargeback_days"]
+    assert "learned on half the rows" in leaks["scenario"]
+
+
+def test_one_fraud_row_across_the_line_is_no_leak(rows):
+    frame, y = rows
+    code = frame["scenario_code"].copy()
+    code.iloc[int(np.flatnonzero(y == 1)[0])] = 0  # a fraud row without a scenario code
+    note = frame["case_note"].copy()
+    note.iloc[int(np.flatnonzero(y == 0)[0])] = "case reopened"  # a legitimate row with a note
+    found = label_leaks(frame.assign(scenario_code=code, case_note=note), NUMERIC, CATEGORICAL, y)
+    assert {leak.column for leak in found} == {"negated", "chargeback_days", "scenario"}
+
+
+def test_too_few_fraud_rows_to_judge(rows):
+    frame, y = rows
+    few = y.copy()
+    few[np.flatnonzero(y == 1)[MIN_POSITIVES - 1 :]] = 0
+    assert label_leaks(frame, NUMERIC, CATEGORICAL, few) == []
+
+
+def test_the_error_names_the_file_columns_and_the_way_out(rows):
+    frame, y = rows
+    with pytest.raises(DataError) as error:
+        check_label_leaks(frame, ["strong", "scenario_code"], ["scenario"], y, where="data file x")
+    text = str(error.value)
+    assert text.startswith("data file x: 2 input column(s) separate fraud")
+    assert "data.schema.drop: [scenario_code, scenario]" in text
+    assert "data.leak_check: false" in text
+    check_label_leaks(frame, ["strong"], ["channel", "tx_ref"], y, where="data file x")  # none
