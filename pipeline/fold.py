@@ -564,7 +564,7 @@ def gan_metrics(synthesizer: Any, sampler: Any = None) -> dict[str, float]:
     return out
 
 
-MIN_HOLDOUT_ROWS = 5  # fewer held-out rows give no 5th percentile worth the name
+MIN_PRIVACY_HOLDOUT_ROWS = 5  # fewer held-out rows give no 5th percentile worth the name
 
 
 def privacy_rows(
@@ -579,16 +579,16 @@ def privacy_rows(
     period and sit farther off (`benchmarks/results/privacy_reference.md`), so there the fraud
     rows the fold's GAN held out of its own training for model selection are the holdout (and
     leave the real rows). Where those are missing (a stratified test fold of fewer than
-    `MIN_HOLDOUT_ROWS` fraud rows; a GAN that held none out), the real rows leave one out.
+    `MIN_PRIVACY_HOLDOUT_ROWS` fraud rows; a GAN that held none out), the real rows leave one out.
     """
     real = X[y == 1]
     if fr.cfg.split.kind != "temporal":
         test = fr.X_test[fr.y_test == 1]
-        return real, test if len(test) >= MIN_HOLDOUT_ROWS else None
+        return real, test if len(test) >= MIN_PRIVACY_HOLDOUT_ROWS else None
     held = getattr(synthesizer, "holdout_rows_", None)
     if (
         held is None
-        or len(held) < MIN_HOLDOUT_ROWS
+        or len(held) < MIN_PRIVACY_HOLDOUT_ROWS
         or getattr(synthesizer, "n_rows_", None) != len(fr.X_fit)  # it trained on other rows
     ):
         return real, None
