@@ -87,7 +87,7 @@ class DataConfig(_Strict):
     # across resamples of one sample (`pipeline.split.draws_correction`).
     draws: int = Field(1, ge=1, le=1000)
     path: str | None = None
-    preset: Literal["creditcard"] | None = None
+    preset: Literal["creditcard", "handbook"] | None = None
     schema_: SchemaConfig | None = Field(None, alias="schema")
     # Stop before any work when an input column separates fraud from legitimate rows perfectly on
     # its own, the label in another form (`pipeline.data.leaks`); false for data whose classes one
@@ -101,7 +101,9 @@ class DataConfig(_Strict):
         if self.kind != "simulator" and not self.path:
             raise ValueError(f"data.path is required when data.kind is {self.kind!r}")
         if self.kind != "simulator" and self.preset is None and self.schema_ is None:
-            raise ValueError("a file source needs data.preset (e.g. creditcard) or data.schema")
+            raise ValueError(
+                "a file source needs data.preset (creditcard or handbook) or data.schema"
+            )
         if self.kind != "simulator" and self.draws > 1:
             raise ValueError(
                 f"data.draws is {self.draws} but a {self.kind} file is one sample that cannot be "

@@ -72,7 +72,25 @@ SIMULATOR_SCHEMA = Schema(
 
 CREDITCARD_SCHEMA = Schema(label="Class", time="Time", time_unit="seconds", amount="Amount")
 
-PRESETS: dict[str, Schema] = {"simulator": SIMULATOR_SCHEMA, "creditcard": CREDITCARD_SCHEMA}
+# The Fraud Detection Handbook's simulated transactions (Le Borgne et al.), its daily files joined
+# into one. TX_FRAUD_SCENARIO is the label in another form; TX_TIME_SECONDS and TX_TIME_DAYS
+# repeat TX_DATETIME as a count from the first day, which would let a model learn the calendar.
+HANDBOOK_SCHEMA = Schema(
+    label="TX_FRAUD",
+    time="TX_DATETIME",
+    time_unit="datetime",
+    id="TRANSACTION_ID",
+    amount="TX_AMOUNT",
+    entity="CUSTOMER_ID",
+    merchant="TERMINAL_ID",
+    drop=("TX_FRAUD_SCENARIO", "TX_TIME_SECONDS", "TX_TIME_DAYS"),
+)
+
+PRESETS: dict[str, Schema] = {
+    "simulator": SIMULATOR_SCHEMA,
+    "creditcard": CREDITCARD_SCHEMA,
+    "handbook": HANDBOOK_SCHEMA,
+}
 
 SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))
 _OPTIONAL_NAME_KEYS = ("time", "id", "amount", "entity", "merchant")
