@@ -81,11 +81,27 @@ def invoke(*args: str) -> str:
     return result.output
 
 
-def run(config_args: list[str]) -> str:
-    output = invoke("run", QUICK, *[a for arg in config_args for a in ("--set", arg)])
+def sets(config_args: list[str]) -> list[str]:
+    return [a for arg in config_args for a in ("--set", arg)]
+
+
+def launch(config_args: list[str], config: str = QUICK) -> tuple[str, str]:
+    """`fraudgan run CONFIG --set ...`: the parent run id and the output."""
+    output = invoke("run", config, *sets(config_args))
     match = re.search(r"parent run: ([0-9a-f]{32})", output)
     assert match, output
-    return match.group(1)
+    return match.group(1), output
+
+
+def run(config_args: list[str]) -> str:
+    return launch(config_args)[0]
+
+
+def refused(config_args: list[str], config: str = QUICK) -> str:
+    """The output of a `fraudgan run CONFIG --set ...` that must fail, whitespace collapsed."""
+    result = CliRunner().invoke(app, ["run", config, *sets(config_args)])
+    assert result.exit_code != 0, result.output
+    return " ".join(result.output.split())
 
 
 def check_experiment(parent_id: str, path: Path, n_rows: int, n_folds: int) -> None:
@@ -161,7 +177,7 @@ def test_creditcard_layout_drops_duplicates_before_the_folds(files):
     check_export_and_score(files.root, path, cc, "")
 
 
-def test_the_creditcard_experiment_as_the_readme_runs_it(files, tmp_path_factory):
+def test_the_creditcard_experiment_as_the_readme_runs_it(files):
     """`fraudgan run experiments/creditcard.yaml --set data.path=...`: every strategy of the YAML,
     the GAN and the SMOTE that choose their share among them, on the public layout."""
     cc = creditcard(rows=3000)
@@ -175,10 +191,7 @@ def test_the_creditcard_experiment_as_the_readme_runs_it(files, tmp_path_factory
         "strategies.cgan.epochs=2",
         "strategies.cgan.steps_per_epoch=5",
     ]
-    output = invoke(
-        "run", "experiments/creditcard.yaml", *[a for arg in quick for a in ("--set", arg)]
-    )
-    parent = re.search(r"parent run: ([0-9a-f]{32})", output).group(1)
+    parent, output = launch(quick, "experiments/creditcard.yaml")
     children = tracking.child_runs(parent)
     strategies = {c.data.tags[tracking.TAG_STRATEGY] for c in children}
     assert {"none", "smote", "adasyn", "smote_tomek", "smote_auto", "cgan"} <= strategies
@@ -208,9 +221,7 @@ def test_a_column_that_is_the_label_in_another_form_stops_the_launch(files):
         .replace(", scenario]}", "]}")
     )
     args = [*SMALL, "data.kind=csv", f"data.path={path}", leaky]
-    result = CliRunner().invoke(app, ["run", QUICK, *[a for x in args for a in ("--set", x)]])
-    assert result.exit_code != 0
-    text = " ".join(result.output.split())
+    text = refused(args)
     assert f"data file {path.resolve()}: 1 input column(s) separate fraud" in text
     assert "data.schema.drop: [scenario]" in text
     assert "parent run" not in text  # stopped before any run was made
@@ -250,13 +261,9 @@ def test_the_handbook_experiment_on_a_file_of_its_layout(files):
         "strategies=[none, smote]",
         "strategies.smote.k_neighbors=3",
     ]
-    output = invoke("run", "experiments/handbook.yaml", *[a for s in small for a in ("--set", s)])
-    parent = re.search(r"parent run: ([0-9a-f]{32})", output).group(1)
+    parent, _ = launch(small, "experiments/handbook.yaml")
     check_experiment(parent, path, n_rows=len(hb), n_folds=2)
     # the preset drops the scenario code: left in, the launch stops (pipeline/data/leaks.py)
-    keep = ["--set", "data.schema={label: TX_FRAUD, time: TX_DATETIME, drop: []}"]
-    result = CliRunner().invoke(
-        app, ["run", "experiments/handbook.yaml", *[a for s in small for a in ("--set", s)], *keep]
-    )
-    assert result.exit_code != 0
-    assert "'TX_FRAUD_SCENARIO': every fraud row is above" in " ".join(result.output.split())
+    keep = "data.schema={label: TX_FRAUD, time: TX_DATETIME, drop: []}"
+    text = refused([*small, keep], "experiments/handbook.yaml")
+    assert "'TX_FRAUD_SCENARIO': every fraud row is above" in text
