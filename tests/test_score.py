@@ -350,6 +350,10 @@ def test_file_problems_name_the_file(store, tmp_path):
 
     with pytest.raises(DataError, match="no such file"):
         score_file(store.model_uri, tmp_path / "absent.csv", tmp_path / "o.csv", progress=False)
+    misnamed = tmp_path / "export.csv"  # Parquet under a .csv name
+    raw.iloc[:100].to_parquet(misnamed, index=False)
+    with pytest.raises(DataError, match=r"export\.csv: cannot read as CSV.*name it \.parquet$"):
+        score_file(store.model_uri, misnamed, tmp_path / "o.csv", progress=False)
     with pytest.raises(DataError, match=r"\.csv or \.parquet"):
         score_file(store.model_uri, store.root / "raw.csv", tmp_path / "o.json", progress=False)
     with pytest.raises(FraudganError, match="cannot load model"):

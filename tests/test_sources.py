@@ -322,6 +322,7 @@ def test_corrupt_parquet(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"broken\.parquet: cannot read as Parquet") as info:
         ParquetSource(path, TINY_SCHEMA).load()
     assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert "CSV" not in str(info.value)  # a Parquet file, if a broken one: no hint to change kind
 
 
 def test_not_utf8_csv(tmp_path: Path) -> None:
@@ -329,6 +330,16 @@ def test_not_utf8_csv(tmp_path: Path) -> None:
     path.write_bytes("caf\xe9,y\n1,0\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"latin\.csv: cannot read as CSV"):
         CsvSource(path, {"label": "y"}).load()
+
+
+def test_a_file_of_the_other_kind_is_named_as_such(tmp_path: Path) -> None:
+    parquet = tmp_path / "export.csv"  # a Parquet file under a .csv name
+    tiny_frame().to_parquet(parquet, index=False)
+    with pytest.raises(DataError, match=r"it is a Parquet file: set data\.kind: parquet$"):
+        CsvSource(parquet, TINY_SCHEMA).load()
+    text = write_csv(tmp_path, tiny_frame(), "export.parquet")
+    with pytest.raises(DataError, match=r"it is no Parquet file: a CSV is data\.kind: csv$"):
+        ParquetSource(text, TINY_SCHEMA).load()
 
 
 def test_missing_columns_all_listed_with_available(tmp_path: Path) -> None:

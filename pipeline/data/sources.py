@@ -382,6 +382,17 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+PARQUET_MAGIC = b"PAR1"
+
+
+def _is_parquet(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+    except OSError:
+        return False
+
+
 def _as_path(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.expanduser(os.fspath(path)))
 
@@ -465,18 +476,22 @@ class CsvSource(_FileSource):
 _OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
-def csv_header(path: Path, where: str) -> list[str]:
+def csv_header(path: Path, where: str, parquet_advice: str = "set data.kind: parquet") -> list[str]:
     """The column names of a comma-separated file's header line, checked.
 
     `DataError` (naming `where`) when the file cannot be read as UTF-8, the header is empty,
     names a column twice (pandas would rename the second copy silently), or is one column
-    holding semicolons, tabs or vertical bars (a file separated by another character).
+    holding semicolons, tabs or vertical bars (a file separated by another character); a
+    Parquet file gets `parquet_advice`.
     """
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             first = fh.readline()
     except UnicodeDecodeError as exc:
-        raise DataError(f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason})") from None
+        hint = f"; it is a Parquet file: {parquet_advice}" if _is_parquet(path) else ""
+        raise DataError(
+            f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason}){hint}"
+        ) from None
     except OSError as exc:
         raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
     if not first.strip():
@@ -509,7 +524,10 @@ class ParquetSource(_FileSource):
         try:
             names = pq.read_schema(self.path).names
         except (pa.ArrowException, ValueError, OSError) as exc:
-            raise DataError(f"{self.path}: cannot read as Parquet ({_reason(exc)})") from None
+            hint = (
+                "" if _is_parquet(self.path) else "; it is no Parquet file: a CSV is data.kind: csv"
+            )
+            raise DataError(f"{self.path}: cannot read as Parquet ({_reason(exc)}){hint}") from None
         dups = sorted(name for name, n in Counter(names).items() if n > 1)
         if dups:
             raise DataError(f"{self.path}: duplicated column name(s): {_listing(dups)}")
