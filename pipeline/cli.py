@@ -20,6 +20,7 @@ from pipeline.console import (
     err_console,
     friendly_errors,
     import_quietly,
+    print_warning,
     route_chatter,
     setup_logging,
 )
@@ -86,6 +87,71 @@ def _print_data_summary(frame: Any) -> None:
         if pattern != "legit":
             table.add_row(f"  pattern {pattern}", f"{count:,}")
     console.print(table)
+
+
+@app.command()
+@friendly_errors
+def check(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. experiments/default.yaml.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a key: --set split.n_splits=5 (repeatable)."),
+    ] = None,
+) -> None:
+    """Check an experiment without running it: the config, the data (label leaks included), the
+    features, every fold and its validation windows, the strategies. Trains and logs nothing."""
+    from rich.table import Table
+
+    from pipeline.config import load_config
+    from pipeline.runner import preflight
+
+    cfg = load_config(config, set_ or [])
+    checked = preflight(cfg)
+    p = checked.prepared
+    n, fraud = len(p.y), int(p.y.sum())
+    console.print(
+        f"data: {p.dataset.name}, {n:,} rows, {fraud:,} fraud ({fraud / n:.3%}), "
+        f"{p.dataset.n_duplicates_dropped:,} duplicate rows dropped; features: "
+        f"{len(p.numeric)} numeric, {len(p.categorical)} categorical",
+        highlight=False,
+        markup=False,
+    )
+    table = Table(title=f"{cfg.split.kind} folds and their inner validation windows")
+    for col in (
+        "fold",
+        "seed",
+        "train rows",
+        "train fraud",
+        "window fraud",
+        "test rows",
+        "test fraud",
+    ):
+        table.add_column(col, justify="right")
+    for fold, windows in zip(p.folds, checked.windows, strict=True):
+        per_window = ", ".join(str(int(p.y[w.val].sum())) for w in windows)
+        table.add_row(
+            str(fold.fold),
+            str(fold.seed),
+            f"{len(fold.train):,}",
+            f"{int(p.y[fold.train].sum()):,}",
+            per_window,
+            f"{len(fold.test):,}",
+            f"{int(p.y[fold.test].sum()):,}",
+        )
+    console.print(table)
+    children = len(p.folds) * len(cfg.strategies)
+    console.print(
+        f"strategies: {', '.join(cfg.strategies)}; {children} child runs "
+        f"({len(p.folds)} folds x {len(cfg.strategies)} strategies)",
+        highlight=False,
+        markup=False,
+    )
+    if checked.warning:
+        print_warning(checked.warning)
+    from pipeline import tracking
+
+    command = tracking.run_command(str(config), set_ or [])
+    console.print(f"ready: {command}", highlight=False, markup=False)
 
 
 @app.command()

@@ -27,6 +27,7 @@ from models.classifier import (
     rounds_policy,
     sampler_stats,
 )
+from models.errors import ConfigError, DataError
 from models.gan import GANCache
 from models.samplers import StrategyContext, build_strategy, strategy_kind
 from pipeline import augment, evaluate, tracking
@@ -35,7 +36,14 @@ from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset
 from pipeline.engines import engine_for
 from pipeline.features import FeatureRules
-from pipeline.selection import Gain, WindowDraws, combine_trees, inner_windows, paired_gain
+from pipeline.selection import (
+    Gain,
+    WindowDraws,
+    Windows,
+    combine_trees,
+    inner_windows,
+    paired_gain,
+)
 from pipeline.split import Fold, FoldPlan
 from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 
@@ -156,6 +164,27 @@ class Tuned:
         return self.fitted is self.untuned
 
 
+def fold_windows(
+    cfg: ExperimentConfig, prepared: Prepared, fold: Fold, *, by_time: bool | None = None
+) -> Windows:
+    """The inner validation windows of one outer fold, cut as the outer folds are (`by_time`
+    overrides it); an error names the fold."""
+    v = cfg.validation
+    try:
+        return inner_windows(
+            prepared.frame,
+            fold.train,
+            prepared.schema,
+            k=v.windows,
+            fraction=v.fraction,
+            gap_days=v.gap_days,
+            seed=fold.seed,
+            by_time=cfg.split.kind == "temporal" if by_time is None else by_time,
+        )
+    except (ConfigError, DataError) as exc:
+        raise type(exc)(f"outer fold {fold.fold} (seed {fold.seed}): {exc}") from None
+
+
 class FoldRunner:
     """Fits and scores strategies on one outer fold; the inner windows are cut once per fold.
 
@@ -171,17 +200,7 @@ class FoldRunner:
         self.cfg = cfg
         self.p = prepared
         self.fold = fold
-        v = cfg.validation
-        self.windows = inner_windows(
-            prepared.frame,
-            fold.train,
-            prepared.schema,
-            k=v.windows,
-            fraction=v.fraction,
-            gap_days=v.gap_days,
-            seed=fold.seed,
-            by_time=cfg.split.kind == "temporal" if by_time is None else by_time,
-        )
+        self.windows = fold_windows(cfg, prepared, fold, by_time=by_time)
         self.fit_idx, self.val_idx = self.windows.shared, self.windows.val
         self.draws = WindowDraws([prepared.y[w.val] for w in self.windows], seed=fold.seed)
         X = prepared.X

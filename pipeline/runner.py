@@ -29,7 +29,15 @@ from pipeline.data.schema import Schema
 from pipeline.data.sources import Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
 from pipeline.features import build_features, feature_columns, feature_rules
-from pipeline.fold import UNTUNED_PREFIX, ChildResult, FoldRunner, Prepared, log_child
+from pipeline.fold import (
+    UNTUNED_PREFIX,
+    ChildResult,
+    FoldRunner,
+    Prepared,
+    fold_windows,
+    log_child,
+)
+from pipeline.selection import Windows
 from pipeline.split import (
     Fold,
     FoldPlan,
@@ -48,10 +56,12 @@ __all__ = [
     "ChildResult",
     "ExperimentResult",
     "FoldRunner",
+    "Preflight",
     "Prepared",
     "build_comparison",
     "check_strategies",
     "load_comparison",
+    "preflight",
     "prepare",
     "results_frame",
     "run_experiment",
@@ -216,6 +226,26 @@ def check_strategies(cfg: ExperimentConfig, prepared: Prepared) -> None:
                 f"strategy {name!r} needs categorical columns and the data has none; "
                 "remove it or declare categorical columns in data.schema"
             )
+
+
+@dataclass
+class Preflight:
+    """What a launch checks before its first fit (`preflight`)."""
+
+    prepared: Prepared
+    windows: list[Windows]  # each outer fold's inner validation windows, in fold order
+    warning: str | None  # the test folds hold too few fraud rows for figures that mean much
+
+
+def preflight(cfg: ExperimentConfig) -> Preflight:
+    """Load the data, build the features and the folds (`prepare`: the label-leak check
+    included), check the strategies against the data and engine, and cut every outer fold's
+    inner validation windows, so that any of them fails before the first fit, naming the fold."""
+    prepared = prepare(cfg)
+    check_strategies(cfg, prepared)
+    windows = [fold_windows(cfg, prepared, fold) for fold in prepared.folds]
+    tests = [fold.test for fold in prepared.folds]
+    return Preflight(prepared, windows, report.few_positives_warning(prepared.y, tests))
 
 
 def _resumed_results(parent_run_id: str) -> dict[tuple[str, int, int], ChildResult]:
@@ -586,11 +616,10 @@ def _run_experiment(
     on_start: Callable[[int], None] | None,
     on_child_start: ProgressFn | None = None,
 ) -> ExperimentResult:
-    prepared = prepare(cfg)
-    check_strategies(cfg, prepared)
-    noise = report.few_positives_warning(prepared.y, [f.test for f in prepared.folds])
-    if noise:
-        log.warning(noise)
+    checked = preflight(cfg)
+    prepared = checked.prepared
+    if checked.warning:
+        log.warning(checked.warning)
     done = _resumed_results(resume) if resume else {}
     if resume:
         tracking.close_orphaned_children(resume)

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -565,10 +565,19 @@ def latest_complete_parent_run(experiment_name: str | None = None) -> tuple[str,
     )
 
 
-def resume_command(parent_run_id: str, config: str = "CONFIG", overrides: list[str] = ()) -> str:
-    """The command that resumes a launch: `fraudgan run CONFIG [--set ...] --resume ID`."""
+def run_command(
+    config: str = "CONFIG", overrides: Sequence[str] = (), resume: str | None = None
+) -> str:
+    """The command line of a launch: `fraudgan run CONFIG [--set ...] [--resume ID]`."""
     sets = "".join(f" --set {o!r}" if " " in o else f" --set {o}" for o in overrides)
-    return f"fraudgan run {config}{sets} --resume {parent_run_id}"
+    return f"fraudgan run {config}{sets}" + (f" --resume {resume}" if resume else "")
+
+
+def resume_command(
+    parent_run_id: str, config: str = "CONFIG", overrides: Sequence[str] = ()
+) -> str:
+    """The command that resumes a launch: `fraudgan run CONFIG [--set ...] --resume ID`."""
+    return run_command(config, overrides, parent_run_id)
 
 
 def launch_started_since(experiment_name: str, since_ms: int) -> str | None:

@@ -149,6 +149,9 @@ def test_csv_with_text_ids_and_datetimes_stratified_and_temporal(files):
     path = files.root / "transactions.csv"
     tx.to_csv(path, index=False)
     base = [*SMALL, "data.kind=csv", f"data.path={path}", schema("datetime")]
+    checked = " ".join(invoke("check", QUICK, *sets(base)).split())  # the README's first step
+    assert f"data: {path.resolve()}, 3,000 rows" in checked
+    assert "ready: fraudgan run experiments/quick.yaml --set classifier.n_estimators=20" in checked
     parent = run(base)
     check_experiment(parent, path, n_rows=len(tx), n_folds=2)
     parent = run([*base, *TEMPORAL])

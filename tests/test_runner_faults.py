@@ -302,3 +302,29 @@ def test_ctrl_c_prints_the_resume_command_and_compare_says_the_launch_is_incompl
     assert f"launch {parent_id} is incomplete" in text
     assert "2 of its 4 children finished" in text and "status is KILLED" in text
     assert f"fraudgan run CONFIG --resume {parent_id}" in text
+
+
+def _launches() -> int:
+    return len(mlflow.search_runs(search_all_experiments=True, output_format="list"))
+
+
+def test_check_shows_the_folds_and_their_windows_and_runs_nothing() -> None:
+    before = _launches()
+    res = CliRunner().invoke(app, ["check", QUICK, *_sets(TINY)])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "3,000 rows" in text and "window fraud" in text
+    assert "ready: fraudgan run experiments/quick.yaml --set data.rows=3000" in text
+    assert _launches() == before  # nothing trained, nothing logged
+
+
+def test_a_fold_whose_validation_windows_cannot_be_cut_stops_before_any_run() -> None:
+    before = _launches()
+    tiny_windows = [*TINY, "validation.fraction=0.002"]  # 3 rows a window: no fraud in them
+    for command in ("check", "run"):
+        res = CliRunner().invoke(app, [command, QUICK, *_sets(tiny_windows)])
+        assert res.exit_code == 2, res.output
+        text = " ".join(res.output.split())
+        assert "error: outer fold 0 (seed 0): inner validation" in text
+        assert "has no positive row" in text
+    assert _launches() == before
