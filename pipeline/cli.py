@@ -89,14 +89,18 @@ def _print_data_summary(frame: Any) -> None:
     console.print(table)
 
 
+ConfigArg = Annotated[Path, typer.Argument(help="Experiment YAML, e.g. experiments/default.yaml.")]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a key: --set split.n_splits=5 (repeatable)."),
+]
+
+
 @app.command()
 @friendly_errors
 def check(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. experiments/default.yaml.")],
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a key: --set split.n_splits=5 (repeatable)."),
-    ] = None,
+    config: ConfigArg,
+    set_: SetOption = None,
 ) -> None:
     """Check an experiment without running it: the config, the data (label leaks included), the
     features, every fold and its validation windows, the strategies. Trains and logs nothing."""
@@ -157,11 +161,8 @@ def check(
 @app.command()
 @friendly_errors
 def run(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML, e.g. experiments/default.yaml.")],
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a key: --set split.n_splits=5 (repeatable)."),
-    ] = None,
+    config: ConfigArg,
+    set_: SetOption = None,
     resume: Annotated[
         str | None,
         typer.Option(help="Parent run id of an interrupted launch: reuse its finished children."),
