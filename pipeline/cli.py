@@ -106,6 +106,7 @@ def check(
     features, every fold and its validation windows, the strategies. Trains and logs nothing."""
     from rich.table import Table
 
+    from pipeline import tracking
     from pipeline.config import load_config
     from pipeline.runner import preflight
 
@@ -152,8 +153,6 @@ def check(
     )
     if checked.warning:
         print_warning(checked.warning)
-    from pipeline import tracking
-
     command = tracking.run_command(str(config), set_ or [])
     console.print(f"ready: {command}", highlight=False, markup=False)
 
