@@ -6,12 +6,13 @@ only fraud rows have, a case id given to investigated rows. Left in, it makes ev
 an AUPRC near 1 and the comparison meaningless, so the launch stops before any work
 (`check_label_leaks`).
 
-- numeric (and boolean) columns: the rows' ROC-AUC of the raw value is 0 or 1, with missing values
-  taken as the lowest and as the highest value (a column missing on exactly one class separates);
+- numeric (and boolean) columns: every fraud row lies above every legitimate row, or below
+  (ROC-AUC 1 or 0), with missing values taken as the lowest and as the highest value (a column
+  missing on exactly one class separates);
 - categorical columns: out of sample, so that an id-like column (every value new) does not count:
   each category's fraud rate is learned on a random half of the rows (half of each class) and
-  scores the other half (a category the first half lacks gets the overall rate), and the AUC is 1
-  both ways.
+  scores the other half (a category the first half lacks gets the overall rate), and every fraud
+  row scores above every legitimate one, both ways.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from models.errors import DataError
 
 MIN_POSITIVES = 10  # with fewer fraud rows, perfect separation by chance is too likely to judge
-PERFECT = 1.0 - 1e-12
+FRAUD_ABOVE = "every fraud row is above every legitimate row"
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,9 @@ def _numeric_separation(values: pd.Series, y: np.ndarray) -> str:
     for fill, said in ((low - 1.0, "lowest"), (high + 1.0, "highest")):
         if said == "highest" and not missing.any():
             break
-        auc = roc_auc_score(y, np.where(missing, fill, x))
-        if max(auc, 1.0 - auc) >= PERFECT:
-            above, below = ("fraud", "legitimate") if auc > 0.5 else ("legitimate", "fraud")
-            text = f"every {above} row is above every {below} row"
+        order = _strict_order(np.where(missing, fill, x), y)
+        if order:
+            text = order
             if missing.any():
                 text += f" (missing values taken as the {said})"
             return text
@@ -127,7 +126,17 @@ def _categorical_separates(values: pd.Series, y: np.ndarray, half: np.ndarray) -
         fraud = np.bincount(codes[learn], weights=y[learn], minlength=codes.max() + 1)
         seen = np.bincount(codes[learn], minlength=codes.max() + 1)
         rate = np.where(seen > 0, fraud / np.maximum(seen, 1), y[learn].mean())
-        auc = roc_auc_score(y[score], rate[codes[score]])
-        if auc < PERFECT:
+        if _strict_order(rate[codes[score]], y[score]) != FRAUD_ABOVE:
             return False
     return True
+
+
+def _strict_order(x: np.ndarray, y: np.ndarray) -> str:
+    """Which class lies wholly above the other on `x` (ROC-AUC 1 or 0), or "" (ties count as
+    overlap)."""
+    fraud, legit = x[y == 1], x[y == 0]
+    if fraud.min() > legit.max():
+        return FRAUD_ABOVE
+    if legit.min() > fraud.max():
+        return "every legitimate row is above every fraud row"
+    return ""
