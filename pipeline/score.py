@@ -191,9 +191,8 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
 
         return total, parquet_chunks()
 
-    csv_header(
-        path, where, "name it .parquet"
-    )  # a repeated name would be renamed by pandas, a ';' file one column
+    # a repeated name would be renamed by pandas, a ';' file one column
+    csv_header(path, where, "name it .parquet")
     try:
         total = _count_csv_rows(path)
     except OSError as exc:

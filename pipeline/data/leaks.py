@@ -94,16 +94,12 @@ def _numeric_separation(values: pd.Series, y: np.ndarray) -> str:
     missing = np.isnan(x)
     if missing.all():
         return ""
-    low, high = np.nanmin(x), np.nanmax(x)
-    for fill, said in ((low - 1.0, "lowest"), (high + 1.0, "highest")):
-        if said == "highest" and not missing.any():
-            break
+    if not missing.any():
+        return _strict_order(x, y)
+    for fill, said in ((np.nanmin(x) - 1.0, "lowest"), (np.nanmax(x) + 1.0, "highest")):
         order = _strict_order(np.where(missing, fill, x), y)
         if order:
-            text = order
-            if missing.any():
-                text += f" (missing values taken as the {said})"
-            return text
+            return f"{order} (missing values taken as the {said})"
     return ""
 
 
@@ -119,10 +115,8 @@ def _stratified_half(y: np.ndarray, seed: int) -> np.ndarray:
 
 def _categorical_separates(values: pd.Series, y: np.ndarray, half: np.ndarray) -> bool:
     codes, _ = pd.factorize(values.astype(object), use_na_sentinel=False)
-    for learn in (half, ~half):
+    for learn in (half, ~half):  # each half holds both classes (`MIN_POSITIVES`, stratified)
         score = ~learn
-        if y[learn].min() == y[learn].max() or y[score].min() == y[score].max():
-            return False
         fraud = np.bincount(codes[learn], weights=y[learn], minlength=codes.max() + 1)
         seen = np.bincount(codes[learn], minlength=codes.max() + 1)
         rate = np.where(seen > 0, fraud / np.maximum(seen, 1), y[learn].mean())
