@@ -195,12 +195,21 @@ class FoldRunner:
     """
 
     def __init__(
-        self, cfg: ExperimentConfig, prepared: Prepared, fold: Fold, *, by_time: bool | None = None
+        self,
+        cfg: ExperimentConfig,
+        prepared: Prepared,
+        fold: Fold,
+        *,
+        by_time: bool | None = None,
+        windows: Windows | None = None,
     ) -> None:
         self.cfg = cfg
         self.p = prepared
         self.fold = fold
-        self.windows = fold_windows(cfg, prepared, fold, by_time=by_time)
+        # `windows`: the fold's windows as `fold_windows` already cut them (`runner.preflight`)
+        if windows is None:
+            windows = fold_windows(cfg, prepared, fold, by_time=by_time)
+        self.windows = windows
         self.fit_idx, self.val_idx = self.windows.shared, self.windows.val
         self.draws = WindowDraws([prepared.y[w.val] for w in self.windows], seed=fold.seed)
         X = prepared.X

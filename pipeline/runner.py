@@ -623,7 +623,11 @@ def _run_experiment(
     done = _resumed_results(resume) if resume else {}
     if resume:
         tracking.close_orphaned_children(resume)
-    jobs = [(fold, name) for fold in prepared.folds for name in cfg.strategies]
+    jobs = [
+        (fold, windows, name)
+        for fold, windows in zip(prepared.folds, checked.windows, strict=True)
+        for name in cfg.strategies
+    ]
     if on_start is not None:
         on_start(len(jobs))
     results: list[ChildResult] = []
@@ -631,7 +635,7 @@ def _run_experiment(
     with _parent_run(cfg, prepared, resume) as (parent_id, exp_id):
         log.info("parent run %s (%d children)", parent_id, len(jobs))
         fold_runner: FoldRunner | None = None
-        for fold, name in jobs:
+        for fold, windows, name in jobs:
             label = f"{name} fold={fold.fold} seed={fold.seed}"
             key = (name, fold.fold, fold.seed)
             if key in done:
@@ -643,7 +647,7 @@ def _run_experiment(
             if on_child_start:
                 on_child_start(label)
             if fold_runner is None or fold_runner.fold is not fold:
-                fold_runner = FoldRunner(cfg, prepared, fold)
+                fold_runner = FoldRunner(cfg, prepared, fold, windows=windows)
             params = cfg.strategies[name]
             kind = strategy_kind(name, params)
             child = tracking.start_child(
