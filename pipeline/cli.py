@@ -151,8 +151,8 @@ def check(
         highlight=False,
         markup=False,
     )
-    if checked.warning:
-        print_warning(checked.warning)
+    for text in checked.warnings:
+        print_warning(text)
     command = tracking.run_command(str(config), set_ or [])
     console.print(f"ready: {command}", highlight=False, markup=False)
 

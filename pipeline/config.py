@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import ConfigError, did_you_mean
+from pipeline.data.schema import TimeUnit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
@@ -65,7 +66,7 @@ class SchemaConfig(_Strict):
 
     label: str | None = None
     time: str | None = None
-    time_unit: Literal["datetime", "seconds"] | None = None
+    time_unit: TimeUnit | None = None
     id: str | None = None
     amount: str | None = None
     entity: str | None = None

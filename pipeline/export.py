@@ -301,8 +301,9 @@ def build_scorer(
 
 
 def time_spec(dataset: Dataset) -> dict[str, Any] | None:
-    """The time column the model trained on: name, unit, range, and whether its values carried
-    UTC offsets (converted to UTC) or not; `fraudgan score` checks a file's times against it."""
+    """The time column the model trained on: name, unit, range (ISO datetimes, or seconds for a
+    numeric unit), and whether its values carried UTC offsets (converted to UTC) or not;
+    `fraudgan score` checks a file's times against it."""
     schema = dataset.schema
     if schema.time is None or schema.time not in dataset.frame:
         return None

@@ -30,8 +30,9 @@ column                           needs                        value when there i
 ``merchant_fraud_rate_{w}``      time, merchant, label        0.0 (`NO_LABEL_RATE`)
 ===============================  ===========================  ==================================
 
-With ``time_unit="seconds"`` (seconds since the first transaction, as in the credit-card layout)
-only ``hour = (t % 86400) / 3600`` is derived from the clock: the weekday is unknown. Entity means
+With a numeric time (``time_unit`` seconds, milliseconds, minutes, hours or days, which loading
+turns into seconds; seconds since the first transaction in the credit-card layout) only
+``hour = (t % 86400) / 3600`` is derived from the clock: the weekday is unknown. Entity means
 use rows with a known amount; the ratio is 1.0 when the mean is 0 or the row's amount is missing.
 Engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the model
 pipeline, fitted on training folds only.
@@ -323,15 +324,16 @@ def build_features(
     s = frame[schema.time]
     t, per_day = time_axis(s, where=f"build_features: time column {schema.time!r}")
     is_seconds = per_day == SECONDS_PER_DAY
-    if schema.time_unit == "seconds" and not is_seconds:
+    if schema.numeric_time and not is_seconds:
         raise DataError(
             f"build_features: time column {schema.time!r} holds datetimes but the schema says "
-            "time_unit='seconds'"
+            f"time_unit={schema.time_unit!r}"
         )
-    if schema.time_unit != "seconds" and is_seconds:
+    if not schema.numeric_time and is_seconds:
         raise DataError(
             f"build_features: time column {schema.time!r} holds numbers ({s.dtype}) but the "
-            "schema says time_unit='datetime'; set time_unit: seconds"
+            "schema says time_unit='datetime'; set time_unit to the numbers' unit (seconds, "
+            "milliseconds, minutes, hours or days)"
         )
     seconds_per_unit = 1.0 if is_seconds else SECONDS_PER_DAY / NANOSECONDS_PER_DAY
 

@@ -25,7 +25,7 @@ from models.samplers import REGISTRY, strategy_kind
 from pipeline import descriptions, report, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.leaks import check_label_leaks
-from pipeline.data.schema import Schema
+from pipeline.data.schema import SECONDS_PER_UNIT, Schema
 from pipeline.data.sources import Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
 from pipeline.features import build_features, feature_columns, feature_rules
@@ -83,7 +83,7 @@ def _days(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
     if schema.time is None or schema.time not in frame:
         return None
     t = frame[schema.time]
-    if schema.time_unit == "seconds":
+    if schema.numeric_time:
         return (pd.to_numeric(t).to_numpy() // 86_400).astype(np.int64)
     return t.dt.floor("D").astype("int64").to_numpy() // 86_400_000_000_000
 
@@ -234,7 +234,7 @@ class Preflight:
 
     prepared: Prepared
     windows: list[Windows]  # each outer fold's inner validation windows, in fold order
-    warning: str | None  # the test folds hold too few fraud rows for figures that mean much
+    warnings: list[str]  # e.g. test folds with too few fraud rows for figures that mean much
 
 
 def preflight(cfg: ExperimentConfig) -> Preflight:
@@ -245,7 +245,36 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
     check_strategies(cfg, prepared)
     windows = [fold_windows(cfg, prepared, fold) for fold in prepared.folds]
     tests = [fold.test for fold in prepared.folds]
-    return Preflight(prepared, windows, report.few_positives_warning(prepared.y, tests))
+    warnings = [
+        w
+        for w in (
+            _short_time_warning(cfg, prepared),
+            report.few_positives_warning(prepared.y, tests),
+        )
+        if w is not None
+    ]
+    return Preflight(prepared, windows, warnings)
+
+
+def _short_time_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None:
+    """A numeric time column spanning less than the shortest feature window: its unit is likely
+    larger than the declared one (hours read as seconds), and every window covers all history."""
+    schema = prepared.dataset.schema
+    windows = cfg.features.windows_days
+    if not (cfg.features.enabled and windows and schema.numeric_time and schema.time):
+        return None
+    seconds = prepared.frame[schema.time].to_numpy(dtype=np.float64)
+    span = float(seconds.max() - seconds.min())
+    shortest = min(windows)
+    if span >= shortest * 86_400:
+        return None
+    unit = schema.time_unit
+    return (
+        f"time column {schema.time!r} spans {span / SECONDS_PER_UNIT[unit]:,.6g} {unit} "
+        f"({span / 3600:,.3g} hours), less than the shortest feature window "
+        f"({shortest:g} day(s)): every window holds all of a card's history. If its numbers are "
+        f"not {unit}, set data.schema.time_unit (seconds, milliseconds, minutes, hours or days)"
+    )
 
 
 def _resumed_results(parent_run_id: str) -> dict[tuple[str, int, int], ChildResult]:
@@ -618,8 +647,8 @@ def _run_experiment(
 ) -> ExperimentResult:
     checked = preflight(cfg)
     prepared = checked.prepared
-    if checked.warning:
-        log.warning(checked.warning)
+    for text in checked.warnings:
+        log.warning(text)
     done = _resumed_results(resume) if resume else {}
     if resume:
         tracking.close_orphaned_children(resume)

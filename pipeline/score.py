@@ -30,6 +30,7 @@ import pandas as pd
 
 from models.errors import DataError, FraudganError
 from pipeline.config import DEFAULT_MODEL_URI
+from pipeline.data.schema import SECONDS_PER_UNIT
 from pipeline.data.sources import coerce_label, coerce_time, csv_header, datetime_offsets
 
 log = logging.getLogger(__name__)
@@ -266,8 +267,8 @@ class TimeCheck:
     """A file's time column against the time the model trained on (`metadata["time"]`, see
     `pipeline.export.time_spec`), chunk by chunk.
 
-    Seconds whose median is 1000 times the training range (epoch milliseconds for a model of
-    epoch seconds, or the other way round) are refused; seconds far outside the training range
+    Numbers whose median is 1000 times the training range (epoch milliseconds for a model of
+    epoch seconds, or the other way round) are refused; numbers far outside the training range
     otherwise are a warning. Dates with UTC offsets for a model trained on dates without one (or
     the other way round) are a warning that says which convention applies.
     """
@@ -289,34 +290,38 @@ class TimeCheck:
         """Raise `DataError` or record a warning (once) about this chunk's times."""
         if self.column not in chunk.columns or not len(chunk):
             return
-        if self.spec["unit"] == "seconds":
-            self._check_seconds(chunk[self.column])
-        else:
+        if self.spec["unit"] == "datetime":
             self._check_offsets(chunk[self.column])
+        else:
+            self._check_numbers(chunk[self.column])
 
-    def _check_seconds(self, s: pd.Series) -> None:
-        values = coerce_time(s, self.column, "seconds", self.where, model=True)
-        median = float(np.median(values.to_numpy(dtype=np.float64)))
+    def _check_numbers(self, s: pd.Series) -> None:
+        unit = str(self.spec["unit"])
+        per = SECONDS_PER_UNIT[unit]
+        # before the unit's own bounds, so that a unit 1000 times off is named as such
+        seconds = coerce_time(s, self.column, unit, self.where, model=True, span=False)
+        median = float(np.median(seconds.to_numpy(dtype=np.float64)))
         low, high = float(self.spec["min"]), float(self.spec["max"])
         margin = TIME_SPANS * max(high - low, 86_400.0)
         plausible = low - margin, high + margin
         if plausible[0] <= median <= plausible[1]:
             return
-        trained = f"the model was trained on {low:.6g} .. {high:.6g} seconds"
+        trained = f"the model was trained on {low / per:.6g} .. {high / per:.6g} {unit}"
         name = f"{self.where}: time column {self.column!r}"
+        shown = f"{median / per:.6g}"
         if median > plausible[1] and plausible[0] <= median / 1000 <= plausible[1]:
             raise DataError(
-                f"{name} looks like milliseconds: its median {median:.6g} is about 1000 times "
-                f"the times {trained} on; give seconds (divide by 1000)"
+                f"{name} looks like milliseconds where the model has seconds: its median "
+                f"{shown} is about 1000 times the times {trained} on; give {unit}"
             )
         if median < plausible[0] and plausible[0] <= median * 1000 <= plausible[1]:
             raise DataError(
-                f"{name} looks like seconds where {trained} (values 1000 times larger, "
-                f"milliseconds?); its median is {median:.6g}: give times in the unit of training"
+                f"{name} looks like seconds where the model has milliseconds: its median "
+                f"{shown} is about 1000 times smaller than the times {trained} on; give {unit}"
             )
         self._warn(
             "range",
-            f"{name}: the times (median {median:.6g}) are far outside the range {trained}; "
+            f"{name}: the times (median {shown}) are far outside the range {trained}; "
             "check the unit and the origin of the times",
         )
 

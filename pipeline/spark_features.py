@@ -22,7 +22,8 @@ How, in DataFrame operations only (nothing is collected but one row of validatio
 
 - Time becomes one axis: int64 nanoseconds for ``time_unit="datetime"`` (from Timestamp,
   TimestampNTZ, a long of nanoseconds as Spark reads pandas' Parquet timestamps with
-  ``spark.sql.legacy.parquet.nanosAsLong``, or text), float64 seconds for ``"seconds"``, exactly
+  ``spark.sql.legacy.parquet.nanosAsLong``, or text), float64 seconds for a numeric unit
+  (numbers of seconds, milliseconds, minutes, hours or days times `SECONDS_PER_UNIT`), exactly
   like `pipeline.split.time_axis`. Window lengths in those units are computed as in
   `build_features` (rounded nanoseconds, float seconds).
 - Each key's rows are aggregated to one row per distinct (key, time): counts, amount sums, known
@@ -50,6 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models.errors import ConfigError, DataError, FraudganError
+from pipeline.data.schema import SECONDS_PER_UNIT
 from pipeline.features import (
     NIGHT_END_HOUR,
     NO_HISTORY_MEAN,
@@ -137,24 +139,25 @@ class _Time:
     bad_text: str  # what a bad value is not
 
 
-def _time(df: DataFrame, column: str, seconds: bool, where: str) -> _Time:
+def _time(df: DataFrame, column: str, unit: str, where: str) -> _Time:
     from pyspark.sql import functions as F
 
     c = _col(column)
     kind = _type_name(df, column)
     what = f"{where}: time column {column!r}"
-    if seconds:
+    if unit != "datetime":
         if kind in ("TimestampType", "TimestampNTZType", "DateType"):
-            raise DataError(f"{what} holds datetimes but the schema says time_unit='seconds'")
+            raise DataError(f"{what} holds datetimes but the schema says time_unit={unit!r}")
         if kind == "StringType":  # numbers as text (a CSV read without type inference)
             value = F.expr(f"try_cast(trim({_q(column)}) AS DOUBLE)")
         elif kind in (*_INTEGRAL, "FloatType", "DoubleType", "DecimalType"):
             value = c.cast("double")
         else:
-            raise DataError(f"{what}: expected numbers of seconds, found Spark type {kind}")
+            raise DataError(f"{what}: expected numbers of {unit}, found Spark type {kind}")
         finite = ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))
         bad = c.isNotNull() & (value.isNull() | ~finite)
-        return _Time(value, None, c.isNull(), bad, "finite numbers of seconds")
+        seconds = value * F.lit(SECONDS_PER_UNIT[unit]) if unit != "seconds" else value
+        return _Time(seconds, None, c.isNull(), bad, f"finite numbers of {unit}")
     if kind == "TimestampType":  # an instant: UTC clock (as pandas shows tz-aware UTC values)
         ns = F.expr(f"unix_micros({_q(column)})") * 1000
         return _Time(ns, ns, c.isNull(), None, "dates")
@@ -178,7 +181,7 @@ def _time(df: DataFrame, column: str, seconds: bool, where: str) -> _Time:
         return _Time(axis, wall, c.isNull(), bad, "dates")
     raise DataError(
         f"{what} holds Spark type {kind}, which is neither a datetime nor nanoseconds; "
-        "for numbers of seconds set time_unit: seconds"
+        "for numbers set time_unit to their unit (seconds, milliseconds, minutes, hours or days)"
     )
 
 
@@ -335,7 +338,7 @@ def spark_history_features(
 
     spec = _spec(history, where)
     s = spec.schema
-    seconds = s.time_unit == "seconds"
+    seconds = s.numeric_time
     warnings: list[str] = []
 
     def warn(text: str) -> None:
@@ -364,7 +367,7 @@ def spark_history_features(
     time_info: _Time | None = None
     if has["time"]:
         assert s.time is not None
-        time_info = _time(base, s.time, seconds, where)
+        time_info = _time(base, s.time, s.time_unit, where)
         prepared[T] = time_info.axis
         if time_info.wall is not None:
             prepared[WALL] = time_info.wall
@@ -432,7 +435,7 @@ def _feature_names(spec: _Spec, has: dict[str, bool]) -> set[str]:
     names: set[str] = set()
     if has["time"]:
         names.add("hour")
-        if spec.schema.time_unit != "seconds":
+        if not spec.schema.numeric_time:
             names |= {"day_of_week", "is_weekend", "is_night"}
     if has["entity"]:
         names |= {f"entity_n_{w}" for w in labels} | {"entity_secs_since_prev"}

@@ -388,7 +388,7 @@ def test_bad_data_raises_data_error() -> None:
         build_features(six_rows().assign(amt="10"), SCHEMA)
     with pytest.raises(DataError, match="label column 'y' must be 0/1"):
         build_features(six_rows().assign(y=2), SCHEMA)
-    with pytest.raises(DataError, match="time_unit: seconds"):
+    with pytest.raises(DataError, match="set time_unit to the numbers. unit"):
         build_features(six_rows().assign(ts=1.0), SCHEMA)
     with pytest.raises(DataError, match="time_unit='seconds'"):
         build_features(six_rows(), Schema(label="y", time="ts", time_unit="seconds"))

@@ -169,6 +169,36 @@ def test_parquet_with_epoch_seconds_temporal(files):
     check_export_and_score(files.root, path, tx, "transaction_id")
 
 
+def test_hourly_steps_and_epoch_milliseconds_with_their_time_unit(files):
+    """Times as whole hours from the start (a simulation's step) or epoch milliseconds: declared
+    in their unit they run; declared as seconds, check warns on the first and refuses the
+    second, naming the unit to set."""
+    tx = card_transactions(seed=5)
+    ns = tx["timestamp"].astype("datetime64[ns]").astype("int64")
+    hourly = tx.assign(timestamp=(ns - ns.min()) // 3_600_000_000_000)
+    path = files.root / "steps.csv"
+    hourly.to_csv(path, index=False)
+    base = [*SMALL, "data.kind=csv", f"data.path={path}"]
+    warned = " ".join(invoke("check", QUICK, *sets([*base, schema("seconds")])).split())
+    assert "warning: time column 'timestamp' spans 477 seconds (0.133 hours), less than" in warned
+    assert "set data.schema.time_unit (seconds, milliseconds, minutes, hours or days)" in warned
+    assert "warning" not in invoke("check", QUICK, *sets([*base, schema("hours")]))
+    parent = run([*base, *TEMPORAL, schema("hours")])
+    check_experiment(parent, path, n_rows=len(tx), n_folds=2)
+    check_export_and_score(files.root, path, hourly, "transaction_id")
+
+    millis = tx.assign(timestamp=ns // 1_000_000)
+    path = files.root / "millis.csv"
+    millis.to_csv(path, index=False)
+    base = [*SMALL, "data.kind=csv", f"data.path={path}"]
+    text = refused([*base, schema("seconds")])
+    assert (
+        f"{path.resolve()}: time column 'timestamp' in seconds, as the schema says, reaches" in text
+    )
+    assert "if its numbers are milliseconds, set time_unit to that" in text
+    assert "ready:" in invoke("check", QUICK, *sets([*base, schema("milliseconds")]))
+
+
 def test_creditcard_layout_drops_duplicates_before_the_folds(files):
     cc = creditcard()
     path = files.root / "creditcard.csv"

@@ -534,13 +534,14 @@ def test_offsets_for_a_model_trained_on_naive_times_are_a_warning_on_the_cli(sto
     assert "trained on times without an offset" in text
 
 
-def seconds_scorer(store, low: float, high: float):
-    """The store's scorer without history features, told it trained on seconds in low..high."""
+def seconds_scorer(store, low: float, high: float, unit: str = "seconds"):
+    """The store's scorer without history features, told it trained on numbers of `unit` (low..high
+    in seconds, as the export records them)."""
     import copy
 
     scorer = copy.copy(store.scorer)
     scorer.history = None
-    spec = {"column": "secs", "unit": "seconds", "min": low, "max": high, "offsets": False}
+    spec = {"column": "secs", "unit": unit, "min": low, "max": high, "offsets": False}
     scorer.metadata = {**store.scorer.metadata, "time": spec}
     return scorer
 
@@ -561,12 +562,17 @@ def test_epoch_milliseconds_for_a_model_of_epoch_seconds_are_refused(store, tmp_
     rows.to_csv(path, index=False)
     with pytest.raises(DataError, match="looks like milliseconds"):
         score_file("unused", path, tmp_path / "o.csv", progress=False, scorer=scorer)
-    # ... the other way round
-    scorer = seconds_scorer(store, start * 1000, (start + 30 * 86_400) * 1000)
+    # ... the other way round: a model of epoch milliseconds given epoch seconds
+    scorer = seconds_scorer(store, start, start + 30 * 86_400, unit="milliseconds")
     rows["secs"] = start + np.arange(len(rows)) * 60.0
     rows.to_csv(path, index=False)
-    with pytest.raises(DataError, match="looks like seconds"):
+    with pytest.raises(DataError, match="looks like seconds where the model has milliseconds"):
         score_file("unused", path, tmp_path / "o.csv", progress=False, scorer=scorer)
+    # ... and given milliseconds, it scores them
+    rows["secs"] = (start + np.arange(len(rows)) * 60.0) * 1000
+    rows.to_csv(path, index=False)
+    score_file("unused", path, tmp_path / "o.csv", progress=False, scorer=scorer)
+    assert len(pd.read_csv(tmp_path / "o.csv")) == len(rows)
 
 
 def test_seconds_in_a_plausible_range_are_scored_and_far_ones_warned(store, tmp_path):

@@ -101,7 +101,7 @@ def test_schema_from_mapping_unknown_key_lists_valid_keys() -> None:
     ("mapping", "match"),
     [
         ({"time": "t"}, "needs a 'label'"),
-        ({"label": "y", "time_unit": "hours"}, "time_unit.*datetime, seconds.*'hours'"),
+        ({"label": "y", "time_unit": "hour"}, "time_unit.*datetime, seconds, .*hours.*'hour'"),
         ({"label": "y", "categorical": 3}, "categorical.*list"),
         ({"label": 1}, "'label' must be a column name"),
     ],
@@ -431,10 +431,61 @@ def test_time_not_parseable(tmp_path: Path) -> None:
         CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
 
 
+@pytest.mark.parametrize(
+    ("unit", "per_second"),
+    [("milliseconds", 1000.0), ("seconds", 1.0), ("minutes", 1 / 60), ("hours", 1 / 3600)],
+)
+def test_numeric_times_are_read_as_seconds_in_any_unit(
+    tmp_path: Path, unit: str, per_second: float
+) -> None:
+    df = tiny_frame()
+    seconds = 1.7e9 + np.arange(len(df))[::-1] * 7_200.0  # epoch seconds, two hours apart
+    df["t"] = seconds * per_second
+    loaded = CsvSource(write_csv(tmp_path, df), {**TINY_SCHEMA, "time_unit": unit}).load()
+    np.testing.assert_allclose(loaded.frame["t"].to_numpy(), np.sort(seconds))
+    assert loaded.schema.numeric_time and loaded.schema.time_unit == unit
+
+
+@pytest.mark.parametrize(
+    ("values", "unit", "match"),
+    [
+        # epoch milliseconds declared as seconds: year 55,000
+        (
+            1.7e12 + np.arange(8) * 6e4,
+            "seconds",
+            r"reaches 17000\d+ \(row 7\), 53,\d{3} years from 0.*if its numbers are milliseconds, set time_unit",
+        ),
+        # milliseconds since the first row, 120 days, as seconds: 328 years from 0
+        (np.arange(8) * 1.5e9, "seconds", r"reaches 10500000000 \(row 7\)"),
+        # epoch seconds as hours
+        (
+            1.7e9 + np.arange(8) * 60.0,
+            "hours",
+            r"reaches .*if its numbers are minutes, seconds or milliseconds",
+        ),
+        # seconds before and after the epoch, 190 years apart
+        (
+            np.linspace(-3e9, 3e9, 8),
+            "seconds",
+            r"spans 190 years \(row 0: -3000000000, row 7: 3000000000\)",
+        ),
+    ],
+)
+def test_numeric_times_too_far_for_their_unit_are_refused(
+    tmp_path: Path, values: np.ndarray, unit: str, match: str
+) -> None:
+    df = tiny_frame()
+    df["t"] = values
+    with pytest.raises(DataError, match=f"time column 't' in {unit}, as the schema says, {match}"):
+        CsvSource(write_csv(tmp_path, df), {**TINY_SCHEMA, "time_unit": unit}).load()
+
+
 def test_numeric_time_with_datetime_unit(tmp_path: Path) -> None:
     df = tiny_frame()
     df["t"] = np.arange(len(df)) * 10.0
-    with pytest.raises(DataError, match="time column 't' is numeric.*time_unit: seconds"):
+    with pytest.raises(
+        DataError, match="time column 't' is numeric.*set time_unit to the numbers' unit"
+    ):
         CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ if shutil.which("java") is None:
     )
 
 from models.errors import DataError
-from pipeline.data.schema import SIMULATOR_SCHEMA, Schema
+from pipeline.data.schema import SECONDS_PER_UNIT, SIMULATOR_SCHEMA, Schema
 from pipeline.data.simulate import simulate
 from pipeline.features import NO_LABEL_RATE, build_features
 from pipeline.score import HistoryFeatures
@@ -233,18 +234,21 @@ def test_missing_label_column_and_engineered_columns_in_the_input(
     assert (got.toPandas()[rates] == NO_LABEL_RATE).all().all()
 
 
-def test_seconds_time_unit(spark, mixed, tmp_path: Path) -> None:
+@pytest.mark.parametrize("unit", ["seconds", "hours"])
+def test_numeric_time_units(spark, mixed, tmp_path: Path, unit: str) -> None:
     frame = mixed.copy()
     ns = frame["ts"].astype("int64")
     # float seconds (some before 0) on a 1/1024 s grid: exact, so the edge rows stay exactly a
-    # window / the delay apart and their boundaries are hit
-    frame["t"] = np.round((ns - ns.min()) / 1e9 * 1024) / 1024 - 3_600.5
+    # window / the delay apart and their boundaries are hit; in hours, both engines read the
+    # same numbers back as the same seconds
+    seconds = np.round((ns - ns.min()) / 1e9 * 1024) / 1024 - 3_600.5
+    frame["t"] = seconds / SECONDS_PER_UNIT[unit]
     frame = frame.drop(columns="ts")
-    history = history_for(frame, SECONDS)
-    path = tmp_path / "seconds.csv"
+    history = history_for(frame, dataclasses.replace(SECONDS, time_unit=unit))
+    path = tmp_path / "numbers.csv"
     frame.to_csv(path, index=False)
     df = spark.read.option("header", True).option("inferSchema", True).csv(str(path))
-    got, _ = spark_history_features(df, history, "--input seconds.csv")
+    got, _ = spark_history_features(df, history, "--input numbers.csv")
     expected, _ = local(pd.read_csv(path), history)
     assert "day_of_week" not in history["engineered"]
     assert_same(got, expected, history, "id")

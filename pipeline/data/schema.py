@@ -15,16 +15,25 @@ from typing import Any, Literal
 
 from models.errors import ConfigError, did_you_mean
 
-TimeUnit = Literal["datetime", "seconds"]
-TIME_UNITS: tuple[str, ...] = ("datetime", "seconds")
+TimeUnit = Literal["datetime", "seconds", "milliseconds", "minutes", "hours", "days"]
+TIME_UNITS: tuple[str, ...] = ("datetime", "seconds", "milliseconds", "minutes", "hours", "days")
+# A numeric time column's unit in seconds: such a column is read as seconds (sources.coerce_time).
+SECONDS_PER_UNIT: dict[str, float] = {
+    "seconds": 1.0,
+    "milliseconds": 0.001,
+    "minutes": 60.0,
+    "hours": 3_600.0,
+    "days": 86_400.0,
+}
 
 
 @dataclass(frozen=True)
 class Schema:
     """The role of each column the pipeline needs to know about.
 
-    `label` is the binary 0/1 target. `time` is a datetime column (`time_unit="datetime"`) or numeric
-    seconds (`time_unit="seconds"`). `id` is passed through scoring; `entity` is the card/customer,
+    `label` is the binary 0/1 target. `time` is a datetime column (`time_unit="datetime"`) or a
+    number of `time_unit`s (seconds, milliseconds, minutes, hours or days; epoch or since the
+    start), which loading turns into seconds. `id` is passed through scoring; `entity` is the card/customer,
     `merchant` the merchant/terminal. `categorical` columns are encoded by the model pipeline;
     `drop` columns are never used as features.
     """
@@ -38,6 +47,11 @@ class Schema:
     merchant: str | None = None
     categorical: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
+
+    @property
+    def numeric_time(self) -> bool:
+        """Whether the time column is a number (read as seconds) rather than a datetime."""
+        return self.time_unit != "datetime"
 
     def declared_columns(self) -> list[str]:
         """Every column the schema names, in a stable order, without repeats."""

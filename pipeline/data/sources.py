@@ -33,11 +33,21 @@ import numpy as np
 import pandas as pd
 
 from models.errors import ConfigError, DataError
-from pipeline.data.schema import PRESETS, SIMULATOR_SCHEMA, Schema, schema_from_mapping
+from pipeline.data.schema import (
+    PRESETS,
+    SECONDS_PER_UNIT,
+    SIMULATOR_SCHEMA,
+    Schema,
+    schema_from_mapping,
+)
 
 log = logging.getLogger(__name__)
 
 SOURCE_KINDS: tuple[str, ...] = ("simulator", "csv", "parquet")
+# A numeric time column beyond these in seconds is in a smaller unit than the declared one:
+MAX_SECONDS = 1e10  # the year 2286 counted from 1970; 317 years counted from the first transaction
+MAX_SPAN_YEARS = 100
+SECONDS_PER_YEAR = 365.25 * 86_400
 _SHOWN = 10  # how many columns / values an error message lists before "..."
 
 
@@ -125,12 +135,15 @@ def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
 
 
 def coerce_time(
-    s: pd.Series, name: str, unit: str, where: str, *, model: bool = False
+    s: pd.Series, name: str, unit: str, where: str, *, model: bool = False, span: bool = True
 ) -> pd.Series:
-    """A time column in its unit: datetime64[ns] for "datetime", float seconds for "seconds".
+    """A time column read in its unit: datetime64[ns] for "datetime", float seconds for a
+    numeric unit (seconds, milliseconds, minutes, hours, days; `SECONDS_PER_UNIT`).
 
-    Numbers for a datetime column and dates for a seconds column are `DataError`s (never
-    converted by guessing a unit); `model` says the unit is the one a model was trained with.
+    Numbers for a datetime column and dates for a numeric one are `DataError`s (never converted
+    by guessing a unit), and so are numbers too far for their unit (`_check_span`; not with
+    `span=False`): milliseconds read as seconds; `model` says the unit is the one a model was
+    trained with.
     """
     said = "the model was trained with" if model else "the schema says"
     if unit == "datetime":
@@ -139,8 +152,8 @@ def coerce_time(
                 "give dates such as '2026-01-01 10:00:00' as in training; numbers are not read "
                 "as times (epoch seconds or milliseconds would need a guess)"
                 if model
-                else "set time_unit: seconds for seconds since the start, or store dates such as "
-                "'2026-01-01 10:00:00'"
+                else "set time_unit to the numbers' unit (seconds, milliseconds, minutes, hours "
+                "or days), or store dates such as '2026-01-01 10:00:00'"
             )
             raise DataError(
                 f"{where}: time column {name!r} is numeric ({s.dtype}) but {said} time_unit "
@@ -149,15 +162,60 @@ def coerce_time(
         return _coerce_datetime(s, name, where)
     if pd.api.types.is_datetime64_any_dtype(s):
         fix = (
-            "give numbers of seconds as in training"
+            f"give numbers of {unit} as in training"
             if model
-            else "give numbers of seconds, or set time_unit: datetime"
+            else f"give numbers of {unit}, or set time_unit: datetime"
         )
         raise DataError(
             f"{where}: time column {name!r} holds dates ({s.dtype}) but {said} time_unit "
-            f"'seconds' (numbers of seconds); {fix}"
+            f"'{unit}' (numbers of {unit}); {fix}"
         )
-    return _coerce_numeric(s, name, "time (seconds)", where, allow_missing=False)
+    values = _coerce_numeric(s, name, f"time ({unit})", where, allow_missing=False)
+    if span and len(values):
+        _check_span(values, name, unit, where, model)
+    return values.astype(np.float64) * SECONDS_PER_UNIT[unit]
+
+
+def _check_span(values: pd.Series, name: str, unit: str, where: str, model: bool) -> None:
+    """Refuse numbers that, in `unit`, reach beyond `MAX_SECONDS` or span over `MAX_SPAN_YEARS`."""
+    per = SECONDS_PER_UNIT[unit]
+    low, high = int(np.argmin(values.to_numpy())), int(np.argmax(values.to_numpy()))
+    far = low if abs(values.iloc[low]) > abs(values.iloc[high]) else high
+    years = (values.iloc[high] - values.iloc[low]) * per / SECONDS_PER_YEAR
+    if abs(values.iloc[far]) * per > MAX_SECONDS:
+        what = (
+            f"reaches {_number(values.iloc[far])} (row {values.index[far]}), "
+            f"{abs(values.iloc[far]) * per / SECONDS_PER_YEAR:,.0f} years from 0"
+        )
+    elif years > MAX_SPAN_YEARS:
+        what = (
+            f"spans {years:,.0f} years (row {values.index[low]}: {_number(values.iloc[low])}, "
+            f"row {values.index[high]}: {_number(values.iloc[high])})"
+        )
+    else:
+        return
+    smaller = sorted(
+        (u for u, f in SECONDS_PER_UNIT.items() if f < per), key=lambda u: -SECONDS_PER_UNIT[u]
+    )
+    said = "as the model was trained with" if model else "as the schema says"
+    if model:
+        fix = f"give numbers of {unit}, as in training"
+    elif smaller:
+        fix = f"if its numbers are {_either(smaller)}, set time_unit to that"
+    else:
+        fix = "store the times as dates, or as numbers since the first transaction"
+    raise DataError(
+        f"{where}: time column {name!r} in {unit}, {said}, {what}: too far for transaction "
+        f"times counted from the epoch (1970) or from the first transaction; {fix}"
+    )
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{float(value):g}"
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 _OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)\s*$")
