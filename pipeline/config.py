@@ -88,7 +88,7 @@ class DataConfig(_Strict):
     # across resamples of one sample (`pipeline.split.draws_correction`).
     draws: int = Field(1, ge=1, le=1000)
     path: str | None = None
-    preset: Literal["creditcard", "handbook"] | None = None
+    preset: Literal["creditcard", "handbook", "paysim"] | None = None
     schema_: SchemaConfig | None = Field(None, alias="schema")
     # Stop before any work when an input column separates fraud from legitimate rows perfectly on
     # its own, the label in another form (`pipeline.data.leaks`); false for data whose classes one
@@ -103,7 +103,7 @@ class DataConfig(_Strict):
             raise ValueError(f"data.path is required when data.kind is {self.kind!r}")
         if self.kind != "simulator" and self.preset is None and self.schema_ is None:
             raise ValueError(
-                "a file source needs data.preset (creditcard or handbook) or data.schema"
+                "a file source needs data.preset (creditcard, handbook or paysim) or data.schema"
             )
         if self.kind != "simulator" and self.draws > 1:
             raise ValueError(

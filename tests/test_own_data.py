@@ -300,3 +300,63 @@ def test_the_handbook_experiment_on_a_file_of_its_layout(files):
     keep = "data.schema={label: TX_FRAUD, time: TX_DATETIME, drop: []}"
     text = refused([*small, keep], "experiments/handbook.yaml")
     assert "'TX_FRAUD_SCENARIO': every fraud row is above" in text
+
+
+def paysim(rows: int = 6000, seed: int = 17) -> pd.DataFrame:
+    """PaySim's layout: `step` in whole hours from the start, the bank's own flag on some fraud."""
+    tx = simulate(rows, n_days=30, seed=seed, fraud_rate=0.04)
+    rng = np.random.default_rng(seed)
+    hours = (tx["timestamp"] - tx["timestamp"].min()).dt.total_seconds() // 3600
+    kinds = np.array(["PAYMENT", "TRANSFER", "CASH_OUT", "DEBIT", "CASH_IN"])
+    before = np.round(rng.lognormal(7, 1, rows), 2)
+    fraud = tx["is_fraud"].to_numpy()
+    large = tx["amount"] > tx["amount"][fraud == 1].quantile(0.9)
+    return pd.DataFrame(
+        {
+            "step": hours.astype(int) + 1,
+            "type": kinds[tx["merchant_category"].astype("category").cat.codes % len(kinds)],
+            "amount": tx["amount"],
+            "nameOrig": [f"C{i}" for i in tx["customer_id"]],
+            "oldbalanceOrg": before,
+            "newbalanceOrig": np.maximum(before - tx["amount"], 0),
+            "nameDest": [f"M{i}" for i in tx["merchant_id"]],
+            "oldbalanceDest": 0.0,
+            "newbalanceDest": 0.0,
+            "isFraud": fraud,
+            "isFlaggedFraud": ((fraud == 1) & large).astype(int),
+        }
+    )
+
+
+def test_the_paysim_experiment_on_a_file_of_its_layout(files):
+    ps = paysim()
+    path = files.root / "paysim.csv"
+    ps.to_csv(path, index=False)
+    small = [
+        f"data.path={path}",
+        *[s for s in TEMPORAL if not s.startswith("split.kind")],
+        "classifier.n_estimators=20",
+        "strategies=[none, smote]",
+        "strategies.smote.k_neighbors=3",
+    ]
+    checked = " ".join(invoke("check", "experiments/paysim.yaml", *sets(small)).split())
+    assert f"data: {path.resolve()}, 6,000 rows" in checked and "warning" not in checked
+    assert "features: 16 numeric, 1 categorical" in checked  # the preset drops isFlaggedFraud
+    kept = " ".join(
+        invoke(
+            "check", "experiments/paysim.yaml", *sets([*small, "data.schema={drop: []}"])
+        ).split()
+    )
+    assert "features: 17 numeric, 1 categorical" in kept
+    parent, _ = launch(small, "experiments/paysim.yaml")
+    check_experiment(parent, path, n_rows=len(ps), n_folds=2)
+    # steps are hours: read as seconds, the whole month spans 12 minutes (in stratified folds;
+    # temporal ones of days stop on it, an empty training period)
+    as_seconds = [
+        f"data.path={path}",
+        "data.schema={label: isFraud, time: step, time_unit: seconds}",
+        "split.kind=stratified",
+    ]
+    checked = " ".join(invoke("check", "experiments/paysim.yaml", *sets(as_seconds)).split())
+    assert "warning: time column 'step' spans 719 seconds (0.2 hours)" in checked
+    assert "If its numbers are not seconds, set data.schema.time_unit" in checked

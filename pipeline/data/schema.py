@@ -1,8 +1,9 @@
 """Column roles of a transaction table: which column is the label, the time, the id, and so on.
 
 A `Schema` names columns; it holds no data. `SIMULATOR_SCHEMA` describes the frames made by
-`pipeline.data.simulate.simulate`; `CREDITCARD_SCHEMA` describes the public credit-card benchmark
-layout (`Time, V1..V28, Amount, Class`). `schema_from_mapping` turns a YAML mapping into a `Schema`,
+`pipeline.data.simulate.simulate`; `CREDITCARD_SCHEMA`, `HANDBOOK_SCHEMA` and `PAYSIM_SCHEMA` the
+public credit-card benchmark (`Time, V1..V28, Amount, Class`), the Fraud Detection Handbook's
+simulated transactions and PaySim's. `schema_from_mapping` turns a YAML mapping into a `Schema`,
 optionally on top of a preset.
 """
 
@@ -100,10 +101,24 @@ HANDBOOK_SCHEMA = Schema(
     drop=("TX_FRAUD_SCENARIO", "TX_TIME_SECONDS", "TX_TIME_DAYS"),
 )
 
+# PaySim's synthetic mobile-money transactions (Lopez-Rojas et al.): `step` counts hours from the
+# start. isFlaggedFraud is the simulated bank's own rule, set only on fraud rows (the label again).
+PAYSIM_SCHEMA = Schema(
+    label="isFraud",
+    time="step",
+    time_unit="hours",
+    amount="amount",
+    entity="nameOrig",
+    merchant="nameDest",
+    categorical=("type",),
+    drop=("isFlaggedFraud",),
+)
+
 PRESETS: dict[str, Schema] = {
     "simulator": SIMULATOR_SCHEMA,
     "creditcard": CREDITCARD_SCHEMA,
     "handbook": HANDBOOK_SCHEMA,
+    "paysim": PAYSIM_SCHEMA,
 }
 
 SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))
