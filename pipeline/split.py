@@ -409,6 +409,8 @@ def temporal_folds(
     if isinstance(day, int):
         end = int(end)
     span = f"the data spans {_format_time(t_min, day)} .. {_format_time(t_max, day)}"
+    if day == SECONDS_PER_DAY and t_max - t_min < day:
+        span += " (if these numbers are not seconds, set data.schema.time_unit to their unit)"
 
     order = np.argsort(t, kind="stable")
     t_sorted = t[order]

@@ -350,13 +350,17 @@ def test_the_paysim_experiment_on_a_file_of_its_layout(files):
     assert "features: 17 numeric, 1 categorical" in kept
     parent, _ = launch(small, "experiments/paysim.yaml")
     check_experiment(parent, path, n_rows=len(ps), n_folds=2)
-    # steps are hours: read as seconds, the whole month spans 12 minutes (in stratified folds;
-    # temporal ones of days stop on it, an empty training period)
+    # steps are hours: read as seconds, the whole month spans 12 minutes; temporal folds of days
+    # stop on it, stratified ones warn
     as_seconds = [
         f"data.path={path}",
         "data.schema={label: isFraud, time: step, time_unit: seconds}",
-        "split.kind=stratified",
     ]
-    checked = " ".join(invoke("check", "experiments/paysim.yaml", *sets(as_seconds)).split())
+    text = refused(as_seconds, "experiments/paysim.yaml")
+    assert "holds no rows; the data spans 1 s (day 0.00) .. 720 s (day 0.01) (if these" in text
+    checked = invoke(
+        "check", "experiments/paysim.yaml", *sets([*as_seconds, "split.kind=stratified"])
+    )
+    checked = " ".join(checked.split())
     assert "warning: time column 'step' spans 719 seconds (0.2 hours)" in checked
     assert "If its numbers are not seconds, set data.schema.time_unit" in checked
