@@ -262,6 +262,11 @@ def test_a_column_that_is_the_label_in_another_form_stops_the_launch(files):
     check_experiment(parent, path, n_rows=len(tx), n_folds=2)
 
 
+def small_temporal(path: Path) -> list[str]:
+    """Overrides that shrink a temporal experiment's YAML to a tiny file of its layout."""
+    return [f"data.path={path}", *[s for s in TEMPORAL if not s.startswith("split.kind")], *SMALL]
+
+
 def handbook(rows: int = 6000, seed: int = 13) -> pd.DataFrame:
     """The Fraud Detection Handbook's layout, its scenario code included (the label again)."""
     tx = simulate(rows, n_days=30, seed=seed, fraud_rate=0.04)
@@ -287,13 +292,7 @@ def test_the_handbook_experiment_on_a_file_of_its_layout(files):
     hb = handbook()
     path = files.root / "handbook.parquet"
     hb.to_parquet(path, index=False)
-    small = [
-        f"data.path={path}",
-        *[s for s in TEMPORAL if not s.startswith("split.kind")],
-        "classifier.n_estimators=20",
-        "strategies=[none, smote]",
-        "strategies.smote.k_neighbors=3",
-    ]
+    small = small_temporal(path)
     parent, _ = launch(small, "experiments/handbook.yaml")
     check_experiment(parent, path, n_rows=len(hb), n_folds=2)
     # the preset drops the scenario code: left in, the launch stops (pipeline/data/leaks.py)
@@ -332,13 +331,7 @@ def test_the_paysim_experiment_on_a_file_of_its_layout(files):
     ps = paysim()
     path = files.root / "paysim.csv"
     ps.to_csv(path, index=False)
-    small = [
-        f"data.path={path}",
-        *[s for s in TEMPORAL if not s.startswith("split.kind")],
-        "classifier.n_estimators=20",
-        "strategies=[none, smote]",
-        "strategies.smote.k_neighbors=3",
-    ]
+    small = small_temporal(path)
     checked = " ".join(invoke("check", "experiments/paysim.yaml", *sets(small)).split())
     assert f"data: {path.resolve()}, 6,000 rows" in checked and "warning" not in checked
     assert "features: 16 numeric, 1 categorical" in checked  # the preset drops isFlaggedFraud
