@@ -6,7 +6,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,6 +26,9 @@ from pipeline.console import (
 )
 from pipeline.servers import check_port_free, child_env, mlflow_ui_command, run_server
 from pipeline.serving_cli import register
+
+if TYPE_CHECKING:
+    from pipeline.fold import Prepared
 
 app = typer.Typer(
     help="Does a conditional GAN beat SMOTE for your fraud classifier? Run, compare, export, score.",
@@ -96,6 +99,28 @@ SetOption = Annotated[
 ]
 
 
+def _time_span(prepared: Prepared) -> str | None:
+    """The time column, its unit and its first and last value, with the span in days."""
+    import pandas as pd
+
+    from pipeline.data.schema import SECONDS_PER_UNIT
+    from pipeline.data.sources import number_text
+
+    schema = prepared.dataset.schema
+    if schema.time is None:
+        return None
+    t = prepared.frame[schema.time]
+    first, last = t.min(), t.max()
+    if schema.numeric_time:
+        days = (last - first) / 86_400
+        per = SECONDS_PER_UNIT[schema.time_unit]
+        shown = f"in {schema.time_unit}, {number_text(first / per)} .. {number_text(last / per)}"
+    else:
+        days = (last - first) / pd.Timedelta(days=1)
+        shown = f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M}"
+    return f"time: {schema.time!r} {shown} ({days:,.1f} days)"
+
+
 @app.command()
 @friendly_errors
 def check(
@@ -121,6 +146,8 @@ def check(
         highlight=False,
         markup=False,
     )
+    if (span := _time_span(p)) is not None:
+        console.print(span, highlight=False, markup=False)
     table = Table(title=f"{cfg.split.kind} folds and their inner validation windows")
     for col in (
         "fold",

@@ -182,7 +182,9 @@ def test_hourly_steps_and_epoch_milliseconds_with_their_time_unit(files):
     warned = " ".join(invoke("check", QUICK, *sets([*base, schema("seconds")])).split())
     assert "warning: time column 'timestamp' spans 477 seconds (0.133 hours), less than" in warned
     assert "set data.schema.time_unit (seconds, milliseconds, minutes, hours or days)" in warned
-    assert "warning" not in invoke("check", QUICK, *sets([*base, schema("hours")]))
+    checked = " ".join(invoke("check", QUICK, *sets([*base, schema("hours")])).split())
+    assert "time: 'timestamp' in hours, 0 .. 477 (19.9 days)" in checked
+    assert "warning" not in checked
     parent = run([*base, *TEMPORAL, schema("hours")])
     check_experiment(parent, path, n_rows=len(tx), n_folds=2)
     check_export_and_score(files.root, path, hourly, "transaction_id")

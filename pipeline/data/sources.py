@@ -184,13 +184,13 @@ def _check_span(values: pd.Series, name: str, unit: str, where: str, model: bool
     years = (values.iloc[high] - values.iloc[low]) * per / SECONDS_PER_YEAR
     if abs(values.iloc[far]) * per > MAX_SECONDS:
         what = (
-            f"reaches {_number(values.iloc[far])} (row {values.index[far]}), "
+            f"reaches {number_text(values.iloc[far])} (row {values.index[far]}), "
             f"{abs(values.iloc[far]) * per / SECONDS_PER_YEAR:,.0f} years from 0"
         )
     elif years > MAX_SPAN_YEARS:
         what = (
-            f"spans {years:,.0f} years (row {values.index[low]}: {_number(values.iloc[low])}, "
-            f"row {values.index[high]}: {_number(values.iloc[high])})"
+            f"spans {years:,.0f} years (row {values.index[low]}: {number_text(values.iloc[low])}, "
+            f"row {values.index[high]}: {number_text(values.iloc[high])})"
         )
     else:
         return
@@ -210,7 +210,8 @@ def _check_span(values: pd.Series, name: str, unit: str, where: str, model: bool
     )
 
 
-def _number(value: float) -> str:
+def number_text(value: float) -> str:
+    """A number as written: whole numbers in full (epoch milliseconds too), others short."""
     return f"{value:.0f}" if float(value).is_integer() else f"{float(value):g}"
 
 
