@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from models.errors import ConfigError, did_you_mean
 
 TimeUnit = Literal["datetime", "seconds", "milliseconds", "minutes", "hours", "days"]
-TIME_UNITS: tuple[str, ...] = ("datetime", "seconds", "milliseconds", "minutes", "hours", "days")
+TIME_UNITS: tuple[str, ...] = get_args(TimeUnit)
 # A numeric time column's unit in seconds: such a column is read as seconds (sources.coerce_time).
 SECONDS_PER_UNIT: dict[str, float] = {
     "seconds": 1.0,
@@ -34,8 +34,8 @@ class Schema:
 
     `label` is the binary 0/1 target. `time` is a datetime column (`time_unit="datetime"`) or a
     number of `time_unit`s (seconds, milliseconds, minutes, hours or days; epoch or since the
-    start), which loading turns into seconds. `id` is passed through scoring; `entity` is the card/customer,
-    `merchant` the merchant/terminal. `categorical` columns are encoded by the model pipeline;
+    start), which loading turns into seconds. `id` is passed through scoring; `entity` is the
+    card/customer, `merchant` the merchant/terminal. `categorical` columns are encoded by the model pipeline;
     `drop` columns are never used as features.
     """
 
