@@ -355,6 +355,7 @@ def history_spec(cfg: ExperimentConfig, prepared: Prepared) -> dict[str, Any] | 
         "horizon_days": float(cfg.features.label_delay_days) + max(windows),
         "raw_columns": needed,
         "engineered": engineered,
+        "day_first": prepared.dataset.time_day_first,  # dates written dd/mm (True) or mm/dd
     }
 
 

@@ -366,6 +366,7 @@ class HistoryFeatures:
         self.horizon = float(history.get("horizon_days", self.delay + max(self.windows)))
         self.raw_columns = list(history["raw_columns"])
         self.engineered = list(history["engineered"])
+        self.day_first = history.get("day_first")  # absent in models exported before it
         self.where = where
         self.carry: pd.DataFrame | None = None
         self.latest: float | None = None
@@ -402,7 +403,9 @@ class HistoryFeatures:
                 self.warnings.append(text)
                 self._warned_label = True
         if s.time is not None and s.time in frame:
-            frame[s.time] = coerce_time(frame[s.time], s.time, s.time_unit, self.where, model=True)
+            frame[s.time] = coerce_time(
+                frame[s.time], s.time, s.time_unit, self.where, model=True, day_first=self.day_first
+            )
         return frame
 
     def features(self, chunk: pd.DataFrame) -> pd.DataFrame:

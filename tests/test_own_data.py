@@ -159,6 +159,37 @@ def test_csv_with_text_ids_and_datetimes_stratified_and_temporal(files):
     check_export_and_score(files.root, path, tx, "transaction_id")
 
 
+def test_day_first_dates_run_export_and_score_in_that_order(files):
+    """Dates written 31/01/2026 are read day first in training, and a model scores a file whose
+    dates alone could be either (one day, the 5th) in the order it was trained with."""
+    tx = card_transactions(seed=19)
+    written = tx.assign(timestamp=tx["timestamp"].dt.strftime("%d/%m/%Y %H:%M:%S"))
+    path = files.root / "day_first.csv"
+    written.to_csv(path, index=False)
+    base = [*SMALL, "data.kind=csv", f"data.path={path}", schema("datetime")]
+    checked = " ".join(invoke("check", QUICK, *sets(base)).split())
+    assert "time: 'timestamp' 2026-01-01 " in checked and "(19.9 days)" in checked
+    check_experiment(run(base), path, n_rows=len(tx), n_folds=2)
+    invoke("export", "--latest")
+    fifth = tx["timestamp"].dt.day == 5
+    scored = {}
+    for name, frame in {"iso": tx[fifth], "day_first": written[fifth]}.items():
+        frame.to_csv(files.root / f"{name}.csv", index=False)
+        out = files.root / f"{name}_scores.csv"
+        invoke("score", "--input", str(files.root / f"{name}.csv"), "--output", str(out))
+        scored[name] = pd.read_csv(out)["fraud_probability"].to_numpy()
+    np.testing.assert_array_equal(scored["day_first"], scored["iso"])
+    month_first = tx[tx["timestamp"].dt.day > 12].assign(
+        timestamp=lambda f: f["timestamp"].dt.strftime("%m/%d/%Y %H:%M:%S")
+    )
+    month_first.to_csv(files.root / "month_first.csv", index=False)
+    result = CliRunner().invoke(
+        app, ["score", "--input", str(files.root / "month_first.csv"), "--output", "x.csv"]
+    )
+    assert result.exit_code != 0
+    assert "trained on dates written day first" in " ".join(result.output.split())
+
+
 def test_parquet_with_epoch_seconds_temporal(files):
     tx = card_transactions(seed=11)
     tx["timestamp"] = tx["timestamp"].astype("int64") // 1_000_000_000  # epoch seconds

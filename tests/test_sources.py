@@ -26,6 +26,7 @@ from pipeline.data.sources import (
     ParquetSource,
     SimulatorSource,
     build_source,
+    coerce_time,
     frame_digest,
     load_dataset,
     validate_frame,
@@ -478,6 +479,67 @@ def test_numeric_times_too_far_for_their_unit_are_refused(
     df["t"] = values
     with pytest.raises(DataError, match=f"time column 't' in {unit}, as the schema says, {match}"):
         CsvSource(write_csv(tmp_path, df), {**TINY_SCHEMA, "time_unit": unit}).load()
+
+
+@pytest.mark.parametrize(
+    "writing", ["%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d.%m.%Y %H:%M", "%d-%m-%Y %H:%M"]
+)
+def test_dates_with_the_day_or_the_month_first_are_read_in_one_order(
+    tmp_path: Path, writing: str
+) -> None:
+    df = tiny_frame(16)
+    times = pd.date_range("2026-01-25 08:00", periods=16, freq="D")  # days 25..31, then 1..9
+    df["t"] = times.strftime(writing)
+    loaded = CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+    np.testing.assert_array_equal(loaded.frame["t"].to_numpy(), times.to_numpy())
+    assert loaded.time_day_first is writing.startswith("%d")
+
+
+@pytest.mark.parametrize(
+    ("texts", "match"),
+    [
+        # every row could be either: 01/02 is January 2 or February 1
+        (
+            ["01/02/2026 10:00"] * 4 + ["03/04/2026 11:00"] * 4,
+            r"both numbers 12 or less in every row \(e\.g\. row 0: '01/02/2026 10:00'\)",
+        ),
+        # ISO and day first in one column
+        (
+            ["2026-01-25 10:00"] * 4 + ["26/01/2026 11:00"] * 4,
+            r"two ways \(row 4: '26/01/2026 11:00', row 0: '2026-01-25 10:00'\)",
+        ),
+        # a row of each order
+        (
+            ["25/01/2026 10:00"] * 4 + ["01/25/2026 11:00"] * 4,
+            r"both day first \(row 0: '25/01/2026 10:00'\) and month first \(row 4: '01/25/2026 11:00'\)",
+        ),
+    ],
+)
+def test_dates_whose_order_cannot_be_told_are_refused(
+    tmp_path: Path, texts: list[str], match: str
+) -> None:
+    df = tiny_frame()
+    df["t"] = texts
+    with pytest.raises(DataError, match=r"time column 't' writes dates .*" + match):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
+def test_a_model_reads_dates_in_the_order_it_was_trained_with() -> None:
+    one_day = pd.Series(["05/03/2026 10:00", "05/03/2026 11:30"])  # either order alone
+    read = coerce_time(one_day, "t", "datetime", "new.csv", model=True, day_first=True)
+    assert read.dt.month.tolist() == [3, 3] and read.dt.day.tolist() == [5, 5]
+    read = coerce_time(one_day, "t", "datetime", "new.csv", model=True, day_first=False)
+    assert read.dt.month.tolist() == [5, 5]
+    with pytest.raises(
+        DataError, match="month first .*'03/25/2026 10:00'.* trained on dates written day first"
+    ):
+        coerce_time(
+            pd.Series(["03/25/2026 10:00"]), "t", "datetime", "new.csv", model=True, day_first=True
+        )
+    iso = coerce_time(
+        pd.Series(["2026-03-05 10:00"]), "t", "datetime", "new.csv", model=True, day_first=True
+    )
+    assert iso.dt.month.tolist() == [3] and iso.dt.day.tolist() == [5]
 
 
 def test_numeric_time_with_datetime_unit(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ class Dataset:
     n_duplicates_dropped: int
     source_path: str | None = None
     time_offsets: bool = False  # the datetime time column's values carried UTC offsets
+    time_day_first: bool | None = None  # its dates were written dd/mm/yyyy (False: mm/dd/yyyy)
 
     @property
     def n_rows(self) -> int:
@@ -135,7 +136,14 @@ def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
 
 
 def coerce_time(
-    s: pd.Series, name: str, unit: str, where: str, *, model: bool = False, span: bool = True
+    s: pd.Series,
+    name: str,
+    unit: str,
+    where: str,
+    *,
+    model: bool = False,
+    span: bool = True,
+    day_first: bool | None = None,
 ) -> pd.Series:
     """A time column read in its unit: datetime64[ns] for "datetime", float seconds for a
     numeric unit (seconds, milliseconds, minutes, hours, days; `SECONDS_PER_UNIT`).
@@ -143,7 +151,8 @@ def coerce_time(
     Numbers for a datetime column and dates for a numeric one are `DataError`s (never converted
     by guessing a unit), and so are numbers too far for their unit (`_check_span`; not with
     `span=False`): milliseconds read as seconds; `model` says the unit is the one a model was
-    trained with.
+    trained with. Dates written with the day or the month first (`31/01/2026`) follow `date_order`,
+    `day_first` the order known from training.
     """
     said = "the model was trained with" if model else "the schema says"
     if unit == "datetime":
@@ -159,7 +168,7 @@ def coerce_time(
                 f"{where}: time column {name!r} is numeric ({s.dtype}) but {said} time_unit "
                 f"'datetime'; {fix}"
             )
-        return _coerce_datetime(s, name, where)
+        return _coerce_datetime(s, name, where, day_first=day_first, model=model)
     if pd.api.types.is_datetime64_any_dtype(s):
         fix = (
             f"give numbers of {unit} as in training"
@@ -232,10 +241,13 @@ def datetime_offsets(s: pd.Series) -> np.ndarray:
     return text.str.contains(_OFFSET, regex=True).to_numpy(dtype=bool)
 
 
-def _coerce_datetime(s: pd.Series, name: str, where: str) -> pd.Series:
+def _coerce_datetime(
+    s: pd.Series, name: str, where: str, *, day_first: bool | None = None, model: bool = False
+) -> pd.Series:
     """Dates as timezone-naive datetime64[ns]. Values with an offset (`Z`, `+01:00`, mixed
     offsets included) are converted to UTC; a column mixing values with and without an offset
-    is refused (the naive ones would need a guessed zone)."""
+    is refused (the naive ones would need a guessed zone); dates with the day or the month first
+    are read in the order `date_order` finds (or `day_first` gives)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert(None)
     if pd.api.types.is_datetime64_dtype(s):
@@ -252,7 +264,8 @@ def _coerce_datetime(s: pd.Series, name: str, where: str) -> pd.Series:
                 f"{with_offset}: {s[with_offset]!r}) and without one (e.g. row {naive}: "
                 f"{s[naive]!r}); give every time with its offset, or none"
             )
-        out = _parse_dates(s, utc=aware)
+        order = date_order(s, name, where, day_first=day_first, model=model)
+        out = _parse_dates(s, utc=aware, day_first=order)
         bad = out.isna() & present
         if bad.any():
             raise DataError(
@@ -268,14 +281,73 @@ def _coerce_datetime(s: pd.Series, name: str, where: str) -> pd.Series:
     return out
 
 
-def _parse_dates(s: pd.Series, *, utc: bool) -> pd.Series:
-    """Text or objects as dates (NaT where unreadable); in UTC with `utc`."""
+def _parse_dates(s: pd.Series, *, utc: bool, day_first: bool | None = None) -> pd.Series:
+    """Text or objects as dates (NaT where unreadable); in UTC with `utc`; `day_first` for dates
+    written with the day or the month first."""
     present = s.notna()
-    out = pd.to_datetime(s, errors="coerce", utc=utc)
+    order = {} if day_first is None else {"dayfirst": day_first}
+    out = pd.to_datetime(s, errors="coerce", utc=utc, **order)
     if (out.isna() & present).any():
         with contextlib.suppress(TypeError, ValueError):
-            out = pd.to_datetime(s, errors="coerce", format="mixed", utc=utc)
+            out = pd.to_datetime(s, errors="coerce", format="mixed", utc=utc, **order)
     return out
+
+
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?!\d)")
+
+
+def date_order(
+    s: pd.Series, name: str, where: str, *, day_first: bool | None = None, model: bool = False
+) -> bool | None:
+    """Whether dates written `nn/nn/yyyy` (or with dots or dashes) put the day first: True where a
+    first number is above 12, False where a second one is; None for other writings (ISO).
+
+    Both in one column, or (without `day_first`, the order a model was trained with) neither in
+    any row, so that the day cannot be told from the month, are `DataError`s: parsing would guess
+    per row, reading 01/02 as January 2 and 13/02 as February 13. So are a row that contradicts
+    `day_first`, and a column that writes some dates this way and others not.
+    """
+    if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        return None
+    text = s.dropna().astype(str)
+    matched = text.str.match(_DAY_MONTH).to_numpy(dtype=bool)
+    if not matched.any():
+        return None  # ISO and other writings: no order to apply (pandas would misread ISO)
+    column = f"{where}: time column {name!r}"
+    fix = "store ISO dates such as 2026-01-31 14:05"
+    if not matched.all():
+        i, j = text.index[matched][0], text.index[~matched][0]
+        raise DataError(
+            f"{column} writes dates two ways (row {i}: {s[i]!r}, row {j}: {s[j]!r}); {fix}"
+        )
+    parts = text.str.extract(_DAY_MONTH).astype(int)
+    day_then_month = parts.index[(parts[0] > 12).to_numpy()]
+    month_then_day = parts.index[(parts[1] > 12).to_numpy()]
+    if len(day_then_month) and len(month_then_day):
+        i, j = day_then_month[0], month_then_day[0]
+        raise DataError(
+            f"{column} writes dates both day first (row {i}: {s[i]!r}) and month first (row "
+            f"{j}: {s[j]!r}); {fix}"
+        )
+    found = True if len(day_then_month) else False if len(month_then_day) else None
+    if day_first is not None:
+        if found is not None and found != day_first:
+            row = (day_then_month if found else month_then_day)[0]
+            said = "the model was trained on" if model else "the file's other rows have"
+            raise DataError(
+                f"{column} writes dates {'day' if found else 'month'} first (row {row}: "
+                f"{s[row]!r}) but {said} dates written {'day' if day_first else 'month'} first; "
+                "give them in that order"
+            )
+        return day_first
+    if found is None:
+        row = text.index[0]
+        raise DataError(
+            f"{column} writes dates as nn/nn/yyyy with both numbers 12 or less in every row "
+            f"(e.g. row {row}: {s[row]!r}), so the day cannot be told from the month; {fix} "
+            "(in pandas: pd.to_datetime(column, format='%d/%m/%Y %H:%M') for days first)"
+        )
+    return found
 
 
 def _coerce_numeric(
@@ -299,7 +371,9 @@ def _coerce_numeric(
     return s
 
 
-def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame:
+def validate_frame(
+    df: pd.DataFrame, schema: Schema, where: str, *, day_first: bool | None = None
+) -> pd.DataFrame:
     """Check a frame against its schema and return a copy with coerced column types.
 
     Raises `DataError` (naming `where` and the column) when the frame is empty, has duplicated or
@@ -340,7 +414,9 @@ def validate_frame(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame
     if n_pos == len(out):
         raise DataError(f"{where}: label column {label!r} has only positive (1) rows")
     if schema.time is not None:
-        out[schema.time] = coerce_time(out[schema.time], schema.time, schema.time_unit, where)
+        out[schema.time] = coerce_time(
+            out[schema.time], schema.time, schema.time_unit, where, day_first=day_first
+        )
     if schema.amount is not None:
         out[schema.amount] = _coerce_numeric(
             out[schema.amount], schema.amount, "amount", where, allow_missing=True
@@ -383,12 +459,16 @@ def clean_frame(df: pd.DataFrame, schema: Schema, where: str) -> tuple[pd.DataFr
 
 
 def _dataset(raw: pd.DataFrame, schema: Schema, where: str, name: str, path: str | None) -> Dataset:
-    frame, n_dup = clean_frame(validate_frame(raw, schema, where), schema, where)
+    dates = schema.time is not None and schema.time_unit == "datetime" and schema.time in raw
+    day_first = date_order(raw[schema.time], schema.time, where) if dates else None
+    frame, n_dup = clean_frame(
+        validate_frame(raw, schema, where, day_first=day_first), schema, where
+    )
     if int(frame[schema.label].sum()) == len(frame):
         raise DataError(f"{where}: after dropping duplicates only positive rows are left")
-    offsets = schema.time is not None and schema.time_unit == "datetime"
     return Dataset(
-        time_offsets=offsets and bool(datetime_offsets(raw[schema.time]).any()),
+        time_offsets=dates and bool(datetime_offsets(raw[schema.time]).any()),
+        time_day_first=day_first,
         frame=frame,
         schema=schema,
         name=name,
