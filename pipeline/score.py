@@ -31,7 +31,13 @@ import pandas as pd
 from models.errors import DataError, FraudganError
 from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.data.schema import SECONDS_PER_UNIT
-from pipeline.data.sources import coerce_label, coerce_time, csv_header, datetime_offsets
+from pipeline.data.sources import (
+    UTF8_ADVICE,
+    coerce_label,
+    coerce_time,
+    csv_header,
+    datetime_offsets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +225,12 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
                 frame.index = pd.RangeIndex(start, start + len(frame))
                 start += len(frame)
                 yield frame
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{where}: cannot read row {start} onwards (not UTF-8 text: {exc.reason}); "
+                f"{UTF8_ADVICE}"
+            ) from None
+        except (OSError, ValueError) as exc:
             raise DataError(f"{where}: cannot read row {start} onwards ({exc})") from None
 
     return total, csv_chunks()

@@ -354,6 +354,16 @@ def test_file_problems_name_the_file(store, tmp_path):
     raw.iloc[:100].to_parquet(misnamed, index=False)
     with pytest.raises(DataError, match=r"export\.csv: cannot read as CSV.*name it \.parquet$"):
         score_file(store.model_uri, misnamed, tmp_path / "o.csv", progress=False)
+    latin = tmp_path / "latin.csv"  # a Windows-1252 byte in the second chunk
+    text = raw.iloc[:300].to_csv(index=False)
+    latin.write_bytes(
+        text.encode() + text.splitlines()[-1].replace(",", ",\xe9", 1).encode("cp1252")
+    )
+    with pytest.raises(
+        DataError, match=r"latin\.csv: cannot read row 200 onwards \(not UTF-8 text"
+    ):
+        score_file(store.model_uri, latin, tmp_path / "o.csv", progress=False, chunk_rows=200)
+    assert not (tmp_path / "o.csv").exists()
     with pytest.raises(DataError, match=r"\.csv or \.parquet"):
         score_file(store.model_uri, store.root / "raw.csv", tmp_path / "o.json", progress=False)
     with pytest.raises(FraudganError, match="cannot load model"):

@@ -329,7 +329,13 @@ def test_corrupt_parquet(tmp_path: Path) -> None:
 def test_not_utf8_csv(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("caf\xe9,y\n1,0\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"latin\.csv: cannot read as CSV"):
+    utf8 = r"not UTF-8 text: .*save it as UTF-8, e\.g\. iconv -f cp1252"
+    with pytest.raises(DataError, match=r"latin\.csv: cannot read as CSV \(" + utf8):
+        CsvSource(path, {"label": "y"}).load()
+    # a Latin-1 byte far below the header: pandas, not the header check, meets it
+    rows = "".join(f"{i},{i % 2}\n" for i in range(20_000))
+    path.write_bytes(f"n,y\n{rows}caf\xe9,0\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin\.csv: cannot read as CSV \(" + utf8):
         CsvSource(path, {"label": "y"}).load()
 
 
@@ -352,6 +358,11 @@ def test_missing_columns_all_listed_with_available(tmp_path: Path) -> None:
     assert str(path) in msg
     assert "'t'" in msg and "'amount'" in msg and "'shop'" in msg
     assert "Available columns: 'tx', 'kind', 'y'" in msg
+    assert "differ only" not in msg
+    # a header written with other case or stray spaces is named beside the declared name
+    path = write_csv(tmp_path, tiny_frame().rename(columns={"amount": "Amount ", "t": "T"}))
+    with pytest.raises(DataError, match="The file has 'T' for 't', 'Amount ' for 'amount', which"):
+        CsvSource(path, TINY_SCHEMA).load()
 
 
 @pytest.mark.parametrize(

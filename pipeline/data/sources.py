@@ -391,8 +391,20 @@ def validate_frame(
         raise DataError(f"{where}: no rows (columns: {_listing([str(c) for c in df.columns])})")
     missing = [c for c in schema.declared_columns() if c not in df.columns]
     if missing:
+        loose = {str(c).strip().casefold(): str(c) for c in df.columns}
+        near = [
+            f"{loose[m.strip().casefold()]!r} for {m!r}"
+            for m in missing
+            if m.strip().casefold() in loose
+        ]
+        hint = (
+            f" The file has {', '.join(near)}, which differ only in case or spaces: declare "
+            "the names as the file writes them."
+            if near
+            else ""
+        )
         raise DataError(
-            f"{where}: declared column(s) missing: {', '.join(repr(c) for c in missing)}. "
+            f"{where}: declared column(s) missing: {', '.join(repr(c) for c in missing)}.{hint} "
             f"Available columns: {_listing([str(c) for c in df.columns])}"
         )
     empty = [str(c) for c in df.columns if c not in schema.drop and df[c].isna().all()]
@@ -601,18 +613,19 @@ class CsvSource(_FileSource):
         csv_header(self.path, str(self.path))
         try:
             return pd.read_csv(self.path, low_memory=False)
-        except (
-            pd.errors.ParserError,
-            pd.errors.EmptyDataError,
-            UnicodeDecodeError,
-            ValueError,
-        ) as exc:
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{self.path}: cannot read as CSV (not UTF-8 text: {exc.reason}); {UTF8_ADVICE}"
+            ) from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
             raise DataError(f"{self.path}: cannot read as CSV ({_reason(exc)})") from None
         except OSError as exc:
             raise DataError(f"{self.path}: cannot read the file ({_reason(exc)})") from None
 
 
 _OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+# what to do about a CSV that is not UTF-8 (Excel and older exports write Windows-1252 / Latin-1)
+UTF8_ADVICE = "save it as UTF-8, e.g. iconv -f cp1252 -t utf-8 FILE.csv > FILE-utf8.csv"
 
 
 def csv_header(path: Path, where: str, parquet_advice: str = "set data.kind: parquet") -> list[str]:
@@ -627,9 +640,9 @@ def csv_header(path: Path, where: str, parquet_advice: str = "set data.kind: par
         with open(path, encoding="utf-8-sig", newline="") as fh:
             first = fh.readline()
     except UnicodeDecodeError as exc:
-        hint = f"; it is a Parquet file: {parquet_advice}" if _is_parquet(path) else ""
+        hint = f"it is a Parquet file: {parquet_advice}" if _is_parquet(path) else UTF8_ADVICE
         raise DataError(
-            f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason}){hint}"
+            f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason}); {hint}"
         ) from None
     except OSError as exc:
         raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
