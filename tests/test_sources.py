@@ -465,7 +465,8 @@ def test_numeric_times_are_read_as_seconds_in_any_unit(
         (
             1.7e12 + np.arange(8) * 6e4,
             "seconds",
-            r"reaches 17000\d+ \(row 7\), 53,\d{3} years from 0.*if its numbers are milliseconds, set time_unit",
+            r"reaches 17000\d+ \(row 7\), 53,\d{3} years from 0"
+            r".*if its numbers are milliseconds, set time_unit",
         ),
         # milliseconds since the first row, 120 days, as seconds: 328 years from 0
         (np.arange(8) * 1.5e9, "seconds", r"reaches 10500000000 \(row 7\)"),
@@ -522,7 +523,8 @@ def test_dates_with_the_day_or_the_month_first_are_read_in_one_order(
         # a row of each order
         (
             ["25/01/2026 10:00"] * 4 + ["01/25/2026 11:00"] * 4,
-            r"both day first \(row 0: '25/01/2026 10:00'\) and month first \(row 4: '01/25/2026 11:00'\)",
+            r"both day first \(row 0: '25/01/2026 10:00'\) "
+            r"and month first \(row 4: '01/25/2026 11:00'\)",
         ),
     ],
 )

@@ -9,9 +9,11 @@ parameters raise `ConfigError`.
 Type coercions made by validation: the label becomes int8 (from 0/1 numbers, booleans or the texts
 "0"/"1"); a datetime time column becomes timezone-naive datetime64[ns] (timezone-aware values are
 converted to UTC: mixed offsets such as `...Z` and `...+01:00` are fine, a mix of times with and
-without an offset is refused), parsed from text when needed; a seconds time column and the amount column become
-numeric when they hold numbers as text. Numbers are never read as dates (nor dates as seconds), and
-feature columns must fit the model's float32 matrix (no infinities, nothing beyond 3.4e38).
+without an offset is refused), parsed from text when needed (dates written day or month first in
+the one order the rows show: `date_order`); a numeric time column becomes float seconds from its
+unit (`SECONDS_PER_UNIT`), and it and the amount column become numeric when they hold numbers as
+text. Numbers are never read as dates (nor dates as numbers), and feature columns must fit the
+model's float32 matrix (no infinities, nothing beyond 3.4e38).
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def coerce_label(s: pd.Series, name: str, where: str, *, allow_missing: bool = F
     n_missing = int(missing.sum())
     if n_missing and not allow_missing:
         raise DataError(
-            f"{where}: label column {name!r} has {n_missing} missing value(s); every row needs a 0/1 label"
+            f"{where}: label column {name!r} has {n_missing} missing value(s); every row needs a "
+            "0/1 label"
         )
     known = _binary_label(s[~missing], name, where)
     if not allow_missing:
@@ -264,7 +267,12 @@ def _coerce_datetime(
                 f"{with_offset}: {s[with_offset]!r}) and without one (e.g. row {naive}: "
                 f"{s[naive]!r}); give every time with its offset, or none"
             )
-        order = date_order(s, name, where, day_first=day_first, model=model)
+        if model:
+            order = date_order(s, name, where, trained=day_first)
+        elif day_first is not None:  # found on these very rows (`_dataset`)
+            order = day_first
+        else:
+            order = date_order(s, name, where)
         out = _parse_dates(s, utc=aware, day_first=order)
         bad = out.isna() & present
         if bad.any():
@@ -296,16 +304,14 @@ def _parse_dates(s: pd.Series, *, utc: bool, day_first: bool | None = None) -> p
 _DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?!\d)")
 
 
-def date_order(
-    s: pd.Series, name: str, where: str, *, day_first: bool | None = None, model: bool = False
-) -> bool | None:
+def date_order(s: pd.Series, name: str, where: str, *, trained: bool | None = None) -> bool | None:
     """Whether dates written `nn/nn/yyyy` (or with dots or dashes) put the day first: True where a
     first number is above 12, False where a second one is; None for other writings (ISO).
 
-    Both in one column, or (without `day_first`, the order a model was trained with) neither in
-    any row, so that the day cannot be told from the month, are `DataError`s: parsing would guess
-    per row, reading 01/02 as January 2 and 13/02 as February 13. So are a row that contradicts
-    `day_first`, and a column that writes some dates this way and others not.
+    Both in one column, or (without `trained`, the order a model was trained with) neither in any
+    row, so that the day cannot be told from the month, are `DataError`s: parsing would guess per
+    row, reading 01/02 as January 2 and 13/02 as February 13. So are a row that contradicts
+    `trained`, and a column that writes some dates this way and others not.
     """
     if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_numeric_dtype(s):
         return None
@@ -330,16 +336,15 @@ def date_order(
             f"{j}: {s[j]!r}); {fix}"
         )
     found = True if len(day_then_month) else False if len(month_then_day) else None
-    if day_first is not None:
-        if found is not None and found != day_first:
+    if trained is not None:
+        if found is not None and found != trained:
             row = (day_then_month if found else month_then_day)[0]
-            said = "the model was trained on" if model else "the file's other rows have"
             raise DataError(
                 f"{column} writes dates {'day' if found else 'month'} first (row {row}: "
-                f"{s[row]!r}) but {said} dates written {'day' if day_first else 'month'} first; "
-                "give them in that order"
+                f"{s[row]!r}) but the model was trained on dates written "
+                f"{'day' if trained else 'month'} first; give them in that order"
             )
-        return day_first
+        return trained
     if found is None:
         row = text.index[0]
         raise DataError(
