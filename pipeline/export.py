@@ -33,12 +33,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
 from models.classifier import FraudPipeline
-from models.errors import ConfigError, FraudganError, TrainingError
+from models.errors import ConfigError, DataError, FraudganError, TrainingError
 from models.samplers import strategy_kind
 from models.scorer import FraudScorer, reason_columns
 from pipeline import augment, descriptions, evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
 from pipeline.data.sources import Dataset
+from pipeline.fold import fold_windows
 from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
 from pipeline.split import Fold
 
@@ -195,7 +196,7 @@ def export_champion(
         log.warning(text)
         warnings.append(text)
 
-    runner = retraining_runner(cfg, prepared)
+    runner = retraining_runner(cfg, prepared, warnings)
     _progress(
         progress,
         f"retraining {name} on {len(runner.fit_idx):,} rows, "
@@ -258,14 +259,35 @@ def export_champion(
     return result
 
 
-def retraining_runner(cfg: ExperimentConfig, prepared: Prepared) -> FoldRunner:
+RETRAINING = "the retraining on every row"
+
+
+def retraining_runner(
+    cfg: ExperimentConfig, prepared: Prepared, warnings: list[str] | None = None
+) -> FoldRunner:
     """A `FoldRunner` whose training fold is every row (no test fold): how a champion retrains.
 
     Its windows are the most recent periods when the data has time, whatever the experiment's
-    folds: the model goes on to score the transactions that come after them."""
+    folds: the model goes on to score the transactions that come after them. When one of those
+    periods holds no fraud and the experiment's folds were stratified, its windows are cut as the
+    folds were, and the reason is added to `warnings`."""
     everything = np.arange(len(prepared.frame), dtype=np.int64)
     fold = Fold(fold=0, seed=cfg.seed, train=everything, test=np.zeros(0, dtype=np.int64))
-    return FoldRunner(cfg, prepared, fold, by_time=True)
+    try:
+        windows = fold_windows(cfg, prepared, fold, by_time=True, name=RETRAINING)
+    except DataError as exc:
+        if cfg.split.kind == "temporal":
+            raise
+        text = (
+            f"{exc}. The retraining validates on stratified windows instead, as the "
+            "experiment's folds were cut, so its threshold and number of trees are not chosen "
+            "on the latest transactions"
+        )
+        log.warning(text)
+        if warnings is not None:
+            warnings.append(text)
+        windows = fold_windows(cfg, prepared, fold, by_time=False, name=RETRAINING)
+    return FoldRunner(cfg, prepared, fold, windows=windows)
 
 
 def build_scorer(

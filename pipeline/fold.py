@@ -165,10 +165,15 @@ class Tuned:
 
 
 def fold_windows(
-    cfg: ExperimentConfig, prepared: Prepared, fold: Fold, *, by_time: bool | None = None
+    cfg: ExperimentConfig,
+    prepared: Prepared,
+    fold: Fold,
+    *,
+    by_time: bool | None = None,
+    name: str | None = None,
 ) -> Windows:
     """The inner validation windows of one outer fold, cut as the outer folds are (`by_time`
-    overrides it); an error names the fold."""
+    overrides it); an error names the fold (or `name`)."""
     v = cfg.validation
     try:
         return inner_windows(
@@ -182,7 +187,8 @@ def fold_windows(
             by_time=cfg.split.kind == "temporal" if by_time is None else by_time,
         )
     except (ConfigError, DataError) as exc:
-        raise type(exc)(f"outer fold {fold.fold} (seed {fold.seed}): {exc}") from None
+        where = name or f"outer fold {fold.fold} (seed {fold.seed})"
+        raise type(exc)(f"{where}: {exc}") from None
 
 
 class FoldRunner:

@@ -10,16 +10,24 @@ from types import SimpleNamespace
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
 from typer.testing import CliRunner
 
-from models.errors import ConfigError, FraudganError
+from models.errors import ConfigError, DataError, FraudganError
 from models.scorer import PROBABILITY
 from pipeline import evaluate, tracking
 from pipeline.cli import app
 from pipeline.config import load_config
-from pipeline.export import BOOSTER_FILE, FEATURES_FILE, export_champion, pick_champion
+from pipeline.data.simulate import simulate
+from pipeline.export import (
+    BOOSTER_FILE,
+    FEATURES_FILE,
+    export_champion,
+    pick_champion,
+    retraining_runner,
+)
 from pipeline.runner import load_comparison, prepare, run_experiment
 
 MODEL = "fraud-detector"
@@ -212,6 +220,42 @@ def test_export_errors_are_clear(store):
     result = CliRunner().invoke(app, ["export"])
     assert result.exit_code == 2
     assert "--latest" in result.output
+
+
+def test_retraining_whose_latest_window_has_no_fraud_falls_back_to_stratified_windows(
+    tmp_path: Path,
+) -> None:
+    """Stratified folds passed, but the retraining's most recent window holds no fraud: the export
+    validates as the folds were cut and says so; a temporal experiment stops, naming the step."""
+    tx = simulate(8000, n_days=30, seed=4, fraud_rate=0.02)
+    late = tx["timestamp"] >= tx["timestamp"].max() - pd.Timedelta(days=6)
+    tx.loc[late, "is_fraud"] = 0
+    path = tmp_path / "early_fraud.parquet"
+    tx.to_parquet(path, index=False)
+    schema = (
+        "data.schema={label: is_fraud, time: timestamp, id: transaction_id, amount: amount, "
+        "entity: customer_id, merchant: merchant_id, categorical: [merchant_category, channel, "
+        "country, customer_country], drop: [fraud_pattern]}"
+    )
+    data = ["data.kind=parquet", f"data.path={path}", schema]
+    cfg = load_config("experiments/quick.yaml", data)
+    warnings: list[str] = []
+    runner = retraining_runner(cfg, prepare(cfg), warnings)
+    assert runner.windows.how.startswith("3 stratified")
+    assert len(warnings) == 1 and warnings[0].startswith("the retraining on every row: ")
+    assert "no positive row" in warnings[0] and "stratified windows instead" in warnings[0]
+    temporal = load_config(
+        "experiments/quick.yaml",
+        [
+            *data,
+            "split.kind=temporal",
+            "split.train_days=14",
+            "split.test_days=7",
+            "split.n_folds=1",
+        ],
+    )
+    with pytest.raises(DataError, match="the retraining on every row: .*no positive row"):
+        retraining_runner(temporal, prepare(temporal))
 
 
 def test_export_of_a_tuned_experiment_reuses_the_tuned_search() -> None:
