@@ -33,15 +33,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
 from models.classifier import FraudPipeline
-from models.errors import ConfigError, DataError, FraudganError, TrainingError
+from models.errors import ConfigError, FraudganError, TrainingError
 from models.samplers import strategy_kind
 from models.scorer import FraudScorer, reason_columns
 from pipeline import augment, descriptions, evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
 from pipeline.data.sources import Dataset
-from pipeline.fold import fold_windows
+from pipeline.fold import retraining_windows
 from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
-from pipeline.split import Fold
 
 log = logging.getLogger(__name__)
 
@@ -259,34 +258,17 @@ def export_champion(
     return result
 
 
-RETRAINING = "the retraining on every row"
-
-
 def retraining_runner(
     cfg: ExperimentConfig, prepared: Prepared, warnings: list[str] | None = None
 ) -> FoldRunner:
-    """A `FoldRunner` whose training fold is every row (no test fold): how a champion retrains.
-
-    Its windows are the most recent periods when the data has time, whatever the experiment's
-    folds: the model goes on to score the transactions that come after them. When one of those
-    periods holds no fraud and the experiment's folds were stratified, its windows are cut as the
-    folds were, and the reason is added to `warnings`."""
-    everything = np.arange(len(prepared.frame), dtype=np.int64)
-    fold = Fold(fold=0, seed=cfg.seed, train=everything, test=np.zeros(0, dtype=np.int64))
-    try:
-        windows = fold_windows(cfg, prepared, fold, by_time=True, name=RETRAINING)
-    except DataError as exc:
-        if cfg.split.kind == "temporal":
-            raise
-        text = (
-            f"{exc}. The retraining validates on stratified windows instead, as the "
-            "experiment's folds were cut, so its threshold and number of trees are not chosen "
-            "on the latest transactions"
-        )
+    """A `FoldRunner` whose training fold is every row (no test fold): how a champion retrains,
+    on `retraining_windows` (a fallback's reason added to `warnings`)."""
+    notes: list[str] = []
+    fold, windows = retraining_windows(cfg, prepared, notes)
+    for text in notes:
         log.warning(text)
-        if warnings is not None:
-            warnings.append(text)
-        windows = fold_windows(cfg, prepared, fold, by_time=False, name=RETRAINING)
+    if warnings is not None:
+        warnings.extend(notes)
     return FoldRunner(cfg, prepared, fold, windows=windows)
 
 

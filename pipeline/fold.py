@@ -191,6 +191,34 @@ def fold_windows(
         raise type(exc)(f"{where}: {exc}") from None
 
 
+RETRAINING = "the retraining on every row"
+
+
+def retraining_windows(
+    cfg: ExperimentConfig, prepared: Prepared, warnings: list[str] | None = None
+) -> tuple[Fold, Windows]:
+    """The fold of every row (no test fold) a champion retrains on, and its windows: the most
+    recent periods when the data has time, whatever the experiment's folds, as the model goes on
+    to score the transactions after them. When one of those periods holds no fraud and the
+    experiment's folds were stratified, the windows are cut as the folds were, and the reason is
+    added to `warnings`; after temporal folds that is a `DataError`."""
+    everything = np.arange(len(prepared.frame), dtype=np.int64)
+    fold = Fold(fold=0, seed=cfg.seed, train=everything, test=np.zeros(0, dtype=np.int64))
+    try:
+        return fold, fold_windows(cfg, prepared, fold, by_time=True, name=RETRAINING)
+    except DataError as exc:
+        if cfg.split.kind == "temporal":
+            raise
+        text = (
+            f"{exc}. The retraining validates on stratified windows instead, as the "
+            "experiment's folds were cut, so its threshold and number of trees are not chosen "
+            "on the latest transactions"
+        )
+        if warnings is not None:
+            warnings.append(text)
+        return fold, fold_windows(cfg, prepared, fold, by_time=False, name=RETRAINING)
+
+
 class FoldRunner:
     """Fits and scores strategies on one outer fold; the inner windows are cut once per fold.
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from models.errors import ConfigError, FraudganError
+from models.errors import ConfigError, DataError, FraudganError
 from models.samplers import REGISTRY, strategy_kind
 from pipeline import descriptions, report, tracking
 from pipeline.config import ExperimentConfig
@@ -36,6 +36,7 @@ from pipeline.fold import (
     Prepared,
     fold_windows,
     log_child,
+    retraining_windows,
 )
 from pipeline.selection import Windows
 from pipeline.split import (
@@ -253,7 +254,17 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
         )
         if w is not None
     ]
-    return Preflight(prepared, windows, warnings)
+    return Preflight(prepared, windows, [*warnings, *_export_warnings(cfg, prepared)])
+
+
+def _export_warnings(cfg: ExperimentConfig, prepared: Prepared) -> list[str]:
+    """What `fraudgan export` of this launch will meet in its retraining's windows."""
+    notes: list[str] = []
+    try:
+        retraining_windows(cfg, prepared, notes)
+    except DataError as exc:
+        notes.append(f"{exc}. `fraudgan export` of this launch will stop there")
+    return [f"after the launch, fraudgan export: {text}" for text in notes]
 
 
 def _short_time_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None:

@@ -28,7 +28,7 @@ from pipeline.export import (
     pick_champion,
     retraining_runner,
 )
-from pipeline.runner import load_comparison, prepare, run_experiment
+from pipeline.runner import load_comparison, preflight, prepare, run_experiment
 
 MODEL = "fraud-detector"
 TARGET_FPR = 0.02
@@ -256,6 +256,15 @@ def test_retraining_whose_latest_window_has_no_fraud_falls_back_to_stratified_wi
     )
     with pytest.raises(DataError, match="the retraining on every row: .*no positive row"):
         retraining_runner(temporal, prepare(temporal))
+    # `check` and the launch say so before any work
+    (note,) = preflight(cfg).warnings
+    assert note == f"after the launch, fraudgan export: {warnings[0]}"
+    (note,) = [w for w in preflight(temporal).warnings if w.startswith("after the launch")]
+    assert note.endswith(
+        "no positive row. Change validation.windows, validation.fraction or "
+        "validation.gap_days, or use longer training periods. `fraudgan export` "
+        "of this launch will stop there"
+    )
 
 
 def test_export_of_a_tuned_experiment_reuses_the_tuned_search() -> None:
