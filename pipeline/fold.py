@@ -195,7 +195,7 @@ RETRAINING = "the retraining on every row"
 
 
 def retraining_windows(
-    cfg: ExperimentConfig, prepared: Prepared, warnings: list[str] | None = None
+    cfg: ExperimentConfig, prepared: Prepared, warnings: list[str]
 ) -> tuple[Fold, Windows]:
     """The fold of every row (no test fold) a champion retrains on, and its windows: the most
     recent periods when the data has time, whatever the experiment's folds, as the model goes on
@@ -214,8 +214,7 @@ def retraining_windows(
             "experiment's folds were cut, so its threshold and number of trees are not chosen "
             "on the latest transactions"
         )
-        if warnings is not None:
-            warnings.append(text)
+        warnings.append(text)
         return fold, fold_windows(cfg, prepared, fold, by_time=False, name=RETRAINING)
 
 
