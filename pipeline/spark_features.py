@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.errors import ConfigError, DataError, FraudganError
 from pipeline.data.schema import SECONDS_PER_UNIT
+from pipeline.data.sources import DAY_MONTH
 from pipeline.features import (
     NIGHT_END_HOUR,
     NO_HISTORY_MEAN,
@@ -452,9 +453,16 @@ def _validate(row: Any, s: Schema, where: str, time_info: _Time | None) -> None:
     values = row.asDict()
     if values.get("n_bad_time"):
         assert time_info is not None
+        written = isinstance(values["bad"], str) and DAY_MONTH.match(values["bad"])
+        hint = (
+            "; dates written day or month first are read by the local engine only: give the "
+            "Spark engine ISO dates such as 2026-01-31 14:05"
+            if written
+            else ""
+        )
         raise DataError(
             f"{where}: time column {s.time!r} holds {values['n_bad_time']} value(s) that are not "
-            f"{time_info.bad_text} (e.g. {values['bad']!r})"
+            f"{time_info.bad_text} (e.g. {values['bad']!r}){hint}"
         )
     if values.get("n_missing_time"):
         raise DataError(

@@ -276,5 +276,8 @@ def test_errors_name_the_column(spark, mixed) -> None:
         spark_history_features(yes_no, history, "where")
 
     bad_time = df.withColumn("ts", F.when(df["id"] == 10_003, "not a date").otherwise(df["ts"]))
-    with pytest.raises(DataError, match=r"^where: time column 'ts' .*'not a date'"):
+    with pytest.raises(DataError, match=r"^where: time column 'ts' .*'not a date'\)$"):
         spark_history_features(bad_time, history, "where")
+    day_first = df.withColumn("ts", F.date_format(F.to_timestamp("ts"), "dd/MM/yyyy HH:mm"))
+    with pytest.raises(DataError, match=r"not dates \(e\.g\. '\d\d/\d\d/20\d\d .*ISO dates"):
+        spark_history_features(day_first, history, "where")

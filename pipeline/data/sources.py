@@ -301,7 +301,8 @@ def _parse_dates(s: pd.Series, *, utc: bool, day_first: bool | None = None) -> p
     return out
 
 
-_DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?!\d)")
+# a date written with the day or the month first: 31/01/2026, 01.31.2026, 31-01-26 ...
+DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?!\d)")
 
 
 def date_order(s: pd.Series, name: str, where: str, *, trained: bool | None = None) -> bool | None:
@@ -316,7 +317,7 @@ def date_order(s: pd.Series, name: str, where: str, *, trained: bool | None = No
     if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_numeric_dtype(s):
         return None
     text = s.dropna().astype(str)
-    matched = text.str.match(_DAY_MONTH).to_numpy(dtype=bool)
+    matched = text.str.match(DAY_MONTH).to_numpy(dtype=bool)
     if not matched.any():
         return None  # ISO and other writings: no order to apply (pandas would misread ISO)
     column = f"{where}: time column {name!r}"
@@ -326,7 +327,7 @@ def date_order(s: pd.Series, name: str, where: str, *, trained: bool | None = No
         raise DataError(
             f"{column} writes dates two ways (row {i}: {s[i]!r}, row {j}: {s[j]!r}); {fix}"
         )
-    parts = text.str.extract(_DAY_MONTH).astype(int)
+    parts = text.str.extract(DAY_MONTH).astype(int)
     day_then_month = parts.index[(parts[0] > 12).to_numpy()]
     month_then_day = parts.index[(parts[1] > 12).to_numpy()]
     if len(day_then_month) and len(month_then_day):
