@@ -223,8 +223,8 @@ class FoldRunner:
 
     `fit_idx` are the rows every window fits on (the fold's GAN learns from them), `val_idx`
     every window's validation rows, window after window. The windows are cut as the outer folds
-    are (`pipeline.selection.inner_windows`); `by_time` overrides that (the export's retraining:
-    the most recent period when the data has time).
+    are (`fold_windows`), unless given already cut (`runner.preflight`; the export's retraining,
+    `retraining_windows`).
     """
 
     def __init__(
@@ -233,15 +233,13 @@ class FoldRunner:
         prepared: Prepared,
         fold: Fold,
         *,
-        by_time: bool | None = None,
         windows: Windows | None = None,
     ) -> None:
         self.cfg = cfg
         self.p = prepared
         self.fold = fold
-        # `windows`: the fold's windows as `fold_windows` already cut them (`runner.preflight`)
         if windows is None:
-            windows = fold_windows(cfg, prepared, fold, by_time=by_time)
+            windows = fold_windows(cfg, prepared, fold)
         self.windows = windows
         self.fit_idx, self.val_idx = self.windows.shared, self.windows.val
         self.draws = WindowDraws([prepared.y[w.val] for w in self.windows], seed=fold.seed)
