@@ -274,6 +274,12 @@ def no_label_warning(where: str, label: str) -> str:
 TIME_SPANS = 100  # a file's times this many training spans beyond the training range are suspect
 
 
+def _thousandth(per: float) -> str:
+    """The unit of `per` seconds (milliseconds a thousandth of seconds), else "another unit"."""
+    named = [u for u, f in SECONDS_PER_UNIT.items() if np.isclose(f, per)]
+    return named[0] if named else "another unit"
+
+
 class TimeCheck:
     """A file's time column against the time the model trained on (`metadata["time"]`, see
     `pipeline.export.time_spec`), chunk by chunk.
@@ -322,13 +328,14 @@ class TimeCheck:
         shown = f"{median / per:.6g}"
         if median > plausible[1] and plausible[0] <= median / 1000 <= plausible[1]:
             raise DataError(
-                f"{name} looks like milliseconds where the model has seconds: its median "
-                f"{shown} is about 1000 times the times {trained} on; give {unit}"
+                f"{name} looks like {_thousandth(per / 1000)} where the model has {unit}: "
+                f"its median {shown} is about 1000 times the times {trained} on; give {unit}"
             )
         if median < plausible[0] and plausible[0] <= median * 1000 <= plausible[1]:
             raise DataError(
-                f"{name} looks like seconds where the model has milliseconds: its median "
-                f"{shown} is about 1000 times smaller than the times {trained} on; give {unit}"
+                f"{name} looks like {_thousandth(per * 1000)} where the model has {unit}: "
+                f"its median {shown} is about 1000 times smaller than the times {trained} on; "
+                f"give {unit}"
             )
         self._warn(
             "range",

@@ -583,6 +583,12 @@ def test_epoch_milliseconds_for_a_model_of_epoch_seconds_are_refused(store, tmp_
     rows.to_csv(path, index=False)
     score_file("unused", path, tmp_path / "o.csv", progress=False, scorer=scorer)
     assert len(pd.read_csv(tmp_path / "o.csv")) == len(rows)
+    # a model of hours given numbers 1000 times larger: no unit of that size to name
+    scorer = seconds_scorer(store, 0.0, 30 * 86_400.0, unit="hours")
+    rows["secs"] = np.arange(len(rows)) * 1.8 * 1000  # 0 .. 720 hours, times 1000
+    rows.to_csv(path, index=False)
+    with pytest.raises(DataError, match="looks like another unit where the model has hours"):
+        score_file("unused", path, tmp_path / "o2.csv", progress=False, scorer=scorer)
 
 
 def test_seconds_in_a_plausible_range_are_scored_and_far_ones_warned(store, tmp_path):
