@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -378,12 +379,19 @@ def build_features(
     return out
 
 
-def feature_columns(frame: pd.DataFrame, schema: Schema) -> tuple[list[str], list[str]]:
+NAMELESS = re.compile(r"Unnamed: \d+")
+"""How pandas names a CSV column whose header is empty."""
+
+
+def feature_columns(
+    frame: pd.DataFrame, schema: Schema, *, where: str = "feature_columns"
+) -> tuple[list[str], list[str]]:
     """The model's input columns: (numeric, categorical), each in frame order.
 
     Everything except the label, id, time, entity, merchant and drop columns. Categorical columns
     are the schema's categoricals present in the frame; the others must be numeric or boolean, else
-    `DataError` (declare them categorical or drop them).
+    `DataError` (declare them categorical or drop them), as for a column without a name in the
+    header (a row index).
     """
     roles = {schema.label, schema.id, schema.time, schema.entity, schema.merchant, *schema.drop}
     declared = set(schema.categorical)
@@ -403,11 +411,20 @@ def feature_columns(frame: pd.DataFrame, schema: Schema) -> tuple[list[str], lis
             other.append(f"{column} ({dtype})")
     if other:
         raise DataError(
-            f"feature_columns: column(s) {other} are neither numeric nor declared categorical; "
+            f"{where}: column(s) {other} are neither numeric nor declared categorical; "
             "add them to schema.categorical or schema.drop"
         )
+    nameless = [c for c in (*numeric, *categorical) if NAMELESS.fullmatch(str(c))]
+    if nameless:
+        names = ", ".join(repr(c) for c in nameless)
+        raise DataError(
+            f"{where}: column(s) {names} have no name in the file's header (pandas "
+            "calls such a column 'Unnamed: <position>'): usually a row index, which pandas' "
+            "to_csv writes unless index=False, and no feature. List them in schema.drop "
+            f"(drop: [{names}]), or write the file without them"
+        )
     if not numeric and not categorical:
-        raise DataError("feature_columns: the frame has no feature column left besides its roles")
+        raise DataError(f"{where}: no feature column left besides the schema's roles")
     return numeric, categorical
 
 

@@ -24,7 +24,7 @@ from models.errors import ConfigError, DataError, FraudganError
 from models.samplers import REGISTRY, strategy_kind
 from pipeline import descriptions, report, tracking
 from pipeline.config import ExperimentConfig
-from pipeline.data.leaks import check_label_leaks
+from pipeline.data.leaks import check_label_leaks, check_time_copies
 from pipeline.data.schema import SECONDS_PER_UNIT, Schema
 from pipeline.data.sources import Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
@@ -194,10 +194,15 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
         frame = _featured(cfg, dataset.frame, schema)
         y = frame[schema.label].to_numpy().astype(np.int8)
         folds = _outer_folds(cfg, frame, schema, y)
-    numeric, categorical = feature_columns(frame, schema)
+    where = "the simulator" if d.kind == "simulator" else f"data file {d.resolved_path()}"
+    numeric, categorical = feature_columns(frame, schema, where=where)
     if d.leak_check:
-        where = "the simulator" if d.kind == "simulator" else f"data file {d.resolved_path()}"
         check_label_leaks(frame, numeric, categorical, y, where=where)
+        if schema.time is not None:
+            raw = [
+                c for c in numeric if c in dataset.frame.columns
+            ]  # the file's, which a user can drop
+            check_time_copies(frame, raw, schema.time, where=where)
     s = cfg.split
     if s.max_train_positives is not None:
         folds = cap_train_positives(folds, y, s.max_train_positives)

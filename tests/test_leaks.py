@@ -1,4 +1,5 @@
-"""Label leaks: a column that alone separates the classes stops the launch (pipeline/data/leaks)."""
+"""Label leaks and copies of the time: a column that alone separates the classes, or that is the
+time again, stops the launch (pipeline/data/leaks)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import pandas as pd
 import pytest
 
 from models.errors import DataError
-from pipeline.data.leaks import MIN_POSITIVES, check_label_leaks, label_leaks
+from pipeline.data.leaks import (
+    MIN_POSITIVES,
+    TIME_COPY_ROWS,
+    check_label_leaks,
+    check_time_copies,
+    label_leaks,
+    time_copies,
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +80,53 @@ def test_the_error_names_the_file_columns_and_the_way_out(rows):
     assert "data.schema.drop: [scenario_code, scenario]" in text
     assert "data.leak_check: false" in text
     check_label_leaks(frame, ["strong"], ["channel", "tx_ref"], y, where="data file x")  # none
+
+
+def timed(n: int, seed: int = 1) -> pd.DataFrame:
+    """Transactions over 60 days with the columns a time copy hides in, and genuine ones."""
+    rng = np.random.default_rng(seed)
+    seconds = np.sort(rng.uniform(0, 60 * 86_400, n))
+    return pd.DataFrame(
+        {
+            "event_time": pd.Timestamp("2026-01-01") + pd.to_timedelta(seconds, unit="s"),
+            "row_number": np.arange(n),  # a file's index, written in time order
+            "unix_time": 1_325_376_000 + seconds.astype(np.int64),  # the time in another unit
+            "day": (seconds // 86_400).astype(int),  # 60 steps
+            "days_left": 60 - seconds / 86_400,  # falls with the time
+            "after_launch": (seconds > 30 * 86_400).astype(int),  # a before/after flag: 0.87
+            "amount": rng.lognormal(3, 1, n),
+            "drifting": seconds / 86_400 + rng.normal(0, 15, n),  # a trend under noise: ~0.75
+        }
+    )
+
+
+def test_columns_that_are_the_time_again_are_found_and_others_are_not():
+    frame = timed(3000)
+    frame.loc[frame.index[::7], "unix_time"] = np.nan  # missing values are left out, not judged
+    columns = [c for c in frame.columns if c != "event_time"]
+    found = dict(time_copies(frame, columns, "event_time"))
+    assert set(found) == {"row_number", "unix_time", "day", "days_left"}
+    assert found["days_left"] < -0.99 < 0.99 < found["unix_time"]
+    # a time column in seconds (numeric) is read the same way
+    numeric = frame.assign(event_time=np.arange(len(frame)) * 17.0)
+    assert {name for name, _ in time_copies(numeric, columns, "event_time")} == set(found)
+    shuffled = frame.sample(frac=1.0, random_state=0)  # the file's order does not matter
+    assert dict(time_copies(shuffled, columns, "event_time")).keys() == found.keys()
+
+
+def test_large_frames_are_judged_on_a_sample():
+    frame = timed(TIME_COPY_ROWS + 5000, seed=2)
+    found = time_copies(frame, ["row_number", "amount"], "event_time")
+    assert [name for name, _ in found] == ["row_number"]
+
+
+def test_the_time_copy_error_names_the_columns_and_the_way_out():
+    frame = timed(500)
+    with pytest.raises(DataError) as error:
+        check_time_copies(frame, ["amount", "unix_time", "days_left"], "event_time", where="f.csv")
+    text = str(error.value)
+    assert text.startswith("f.csv: 2 input column(s) rise or fall with the time column")
+    assert "'unix_time' (Spearman +1.000), 'days_left' (Spearman -1.000)" in text
+    assert "data.schema.drop: [unix_time, days_left]" in text
+    assert "data.leak_check: false" in text
+    check_time_copies(frame, ["amount", "after_launch"], "event_time", where="f.csv")  # none

@@ -390,3 +390,53 @@ def test_the_paysim_experiment_on_a_file_of_its_layout(files):
     checked = " ".join(checked.split())
     assert "warning: time column 'step' spans 719 seconds (0.2 hours)" in checked
     assert "If its numbers are not seconds, set data.schema.time_unit" in checked
+
+
+def sparkov(rows: int = 3000, seed: int = 11) -> pd.DataFrame:
+    """The public simulated card files' layout (`fraudTrain.csv`): card numbers as 16-19 digit
+    integers, merchant names with commas, the holder's details, `unix_time` beside the date."""
+    tx = simulate(rows, n_days=20, seed=seed, fraud_rate=0.04)
+    rng = np.random.default_rng(seed)
+    cards = {c: int(rng.integers(10**15, 5 * 10**18)) for c in tx["customer_id"].unique()}
+    epoch = (tx["timestamp"] - pd.Timestamp("1970-01-01")).dt.total_seconds().astype("int64")
+    return pd.DataFrame(
+        {
+            "trans_date_trans_time": tx["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "cc_num": tx["customer_id"].map(cards),
+            "merchant": "fraud_" + tx["merchant_id"].astype(str) + ", Kub and Mann",
+            "category": tx["merchant_category"],
+            "amt": tx["amount"],
+            "first": rng.choice(["Jennifer", "Edward", "Tyler"], rows),
+            "gender": rng.choice(["F", "M"], rows),
+            "city_pop": rng.integers(100, 10**6, rows),
+            "trans_num": [f"{x:032x}" for x in rng.integers(0, 2**62, rows)],
+            "unix_time": epoch - 220_000_000,  # the date again, counted from another origin
+            "is_fraud": tx["is_fraud"],
+        }
+    )
+
+
+def test_a_row_index_and_a_copy_of_the_time_stop_the_launch_until_dropped(files):
+    tx = sparkov()
+    path = files.root / "fraudTrain.csv"
+    tx.to_csv(path)  # with pandas' index, as the public file has it
+    args = [*SMALL, "data.kind=csv", f"data.path={path}"]
+
+    def layout(drop: str) -> str:
+        return (
+            "data.schema={label: is_fraud, time: trans_date_trans_time, id: trans_num, "
+            "amount: amt, entity: cc_num, merchant: merchant, categorical: [category, gender], "
+            f"drop: [first{drop}]}}"
+        )
+
+    text = refused([*args, layout("")])
+    assert f"data file {path.resolve()}: column(s) 'Unnamed: 0' have no name" in text
+    assert "List them in schema.drop (drop: ['Unnamed: 0'])" in text
+    text = refused([*args, layout(", 'Unnamed: 0'")])
+    assert "1 input column(s) rise or fall with the time column 'trans_date_trans_time'" in text
+    assert "'unix_time' (Spearman +1.000)" in text and "data.schema.drop: [unix_time]" in text
+    assert "parent run" not in text  # stopped before any run was made
+    parent = run([*args, layout(", 'Unnamed: 0', unix_time")])
+    check_experiment(parent, path, n_rows=len(tx), n_folds=2)
+    # a file to score carries its index too: a column the model does not read
+    check_export_and_score(files.root, path, tx, "trans_num")

@@ -1,4 +1,5 @@
-"""Label leaks: model input columns that separate fraud from legitimate rows perfectly alone.
+"""Label leaks (model input columns that separate fraud from legitimate rows perfectly alone) and
+copies of the time.
 
 No genuine fraud signal puts every fraud row on one side of every legitimate row; a column that
 does is, almost always, the label in another form: a fraud scenario code, a chargeback date that
@@ -13,6 +14,12 @@ an AUPRC near 1 and the comparison meaningless, so the launch stops before any w
   each category's fraud rate is learned on a random half of the rows (half of each class) and
   scores the other half (a category the first half lacks gets the overall rate), and every fraud
   row scores above every legitimate one, both ways.
+
+A second kind of column is the time again (`check_time_copies`): a numeric column whose rank
+follows the time column's (|Spearman| >= `TIME_COPY_RHO`): a row number, a transaction counter,
+the time in another unit (the public card files' `unix_time`, the handbook's `TX_TIME_DAYS`). The
+pipeline keeps the time itself out of the features; as a feature, its copy lets stratified folds
+learn when fraud happened, and every transaction scored later lies beyond the values trained on.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from models.errors import DataError
 
@@ -134,3 +142,55 @@ def _strict_order(x: np.ndarray, y: np.ndarray) -> str:
     if legit.min() > fraud.max():
         return "every legitimate row is above every fraud row"
     return ""
+
+
+TIME_COPY_RHO = 0.99
+"""|Spearman correlation| with the time column from which a numeric column is the time again
+(a step column of k equal levels reaches sqrt(1 - 1/k^2): 0.995 for ten levels, so a month
+index over ten months counts, a before/after flag, 0.87, does not)."""
+TIME_COPY_ROWS = 100_000
+"""Rows (a seeded random sample) the correlation is measured on."""
+
+
+def time_copies(
+    frame: pd.DataFrame, columns: Sequence[str], time: str, *, seed: int = 0
+) -> list[tuple[str, float]]:
+    """The columns of `columns` whose Spearman correlation with `time` reaches `TIME_COPY_RHO` in
+    absolute value, with it (rows where both are present; a column with fewer than 100 such rows
+    or a single value is not judged)."""
+    rows = np.arange(len(frame))
+    if len(rows) > TIME_COPY_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, TIME_COPY_ROWS, replace=False))
+    sample = frame.iloc[rows]
+    t = sample[time]
+    t = (t - t.min()).dt.total_seconds() if pd.api.types.is_datetime64_any_dtype(t) else t
+    t = pd.to_numeric(t, errors="coerce").to_numpy(dtype=float)
+    found = []
+    for column in columns:
+        x = pd.to_numeric(sample[column], errors="coerce").to_numpy(dtype=float)
+        both = np.isfinite(x) & np.isfinite(t)
+        if both.sum() < 100 or np.ptp(x[both]) == 0 or np.ptp(t[both]) == 0:
+            continue
+        rho = float(stats.spearmanr(x[both], t[both]).statistic)
+        if abs(rho) >= TIME_COPY_RHO:
+            found.append((str(column), rho))
+    return found
+
+
+def check_time_copies(
+    frame: pd.DataFrame, columns: Sequence[str], time: str, *, where: str
+) -> None:
+    """Raise `DataError` naming each column of `time_copies`, its correlation, and what to do."""
+    copies = time_copies(frame, columns, time)
+    if not copies:
+        return
+    listed = ", ".join(f"{name!r} (Spearman {rho:+.3f})" for name, rho in copies)
+    names = ", ".join(name for name, _ in copies)
+    raise DataError(
+        f"{where}: {len(copies)} input column(s) rise or fall with the time column {time!r}, "
+        f"the time again in another form (a row number, a counter, the time in another unit): "
+        f"{listed}. As features they let stratified folds learn when fraud happened, and every "
+        f"transaction scored later lies beyond the values trained on. Drop them "
+        f"(data.schema.drop: [{names}]; a transaction id can be data.schema.id), or, if they are "
+        "genuine features, set data.leak_check: false"
+    )
