@@ -285,14 +285,31 @@ def _print_comparison(comparison: Any, wide: bool = False) -> None:
     console.print(comparison.summary(), highlight=False, markup=False)
 
 
+LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent launch.")]
+ExperimentOption = Annotated[
+    str | None, typer.Option(help="With --latest: only this MLflow experiment.")
+]
+
+
+def _launch_id(run_id: str | None, latest: bool, experiment: str | None) -> str:
+    """The run id given, or with `latest` the newest launch's (of `experiment`)."""
+    from pipeline import tracking
+
+    if run_id is None and not latest:
+        raise FraudganError("give a parent RUN_ID or --latest")
+    if run_id is not None and latest:
+        raise FraudganError("give either a RUN_ID or --latest, not both")
+    if experiment is not None and not latest:
+        raise FraudganError("--experiment picks the launch of --latest; give --latest with it")
+    return run_id if run_id is not None else tracking.latest_parent_run(experiment)
+
+
 @app.command()
 @friendly_errors
 def compare(
     run_id: Annotated[str | None, typer.Argument(help="Parent run id.")] = None,
-    latest: Annotated[bool, typer.Option("--latest", help="Use the most recent launch.")] = False,
-    experiment: Annotated[
-        str | None, typer.Option(help="With --latest: only this MLflow experiment.")
-    ] = None,
+    latest: LatestOption = False,
+    experiment: ExperimentOption = None,
     wide: Annotated[
         bool, typer.Option("--wide", help="Every metric, interval and timing (wide terminal).")
     ] = False,
@@ -302,10 +319,7 @@ def compare(
     from pipeline.runner import load_comparison
 
     tracking.setup()
-    if run_id is None and not latest:
-        raise FraudganError("give a parent RUN_ID or --latest")
-    if run_id is None:
-        run_id = tracking.latest_parent_run(experiment)
+    run_id = _launch_id(run_id, latest, experiment)
     incomplete = tracking.incomplete_reason(tracking.get_parent_run(run_id))
     comparison, frame, tags = load_comparison(run_id)
     data = tags.get(tracking.TAG_DATA_NAME)
@@ -338,7 +352,11 @@ QUALITY_COLUMNS = {
 @app.command()
 @friendly_errors
 def quality(
-    run_id: Annotated[str, typer.Argument(help="A parent run id, or one GAN child run id.")],
+    run_id: Annotated[
+        str | None, typer.Argument(help="A parent run id, or one GAN child run id.")
+    ] = None,
+    latest: LatestOption = False,
+    experiment: ExperimentOption = None,
 ) -> None:
     """Show the synthetic-data quality of a launch's GAN children (fidelity, utility, privacy)."""
     import mlflow
@@ -347,6 +365,7 @@ def quality(
     from pipeline import tracking
 
     tracking.setup()
+    run_id = _launch_id(run_id, latest, experiment)
     client = mlflow.MlflowClient()
     try:
         run = client.get_run(run_id)

@@ -262,10 +262,18 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
     assert "gan/cond_loss" not in metrics  # no condition column: no condition loss
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
     assert {"cgan", "quality", "pr_curve.json"} <= artifacts
-    cli = CliRunner().invoke(app, ["quality", result.parent_run_id])
-    assert cli.exit_code == 0, cli.output
-    assert "C2ST" in cli.output
-    assert f"{child.data.metrics['quality/c2st_auc']:.3f}" in cli.output
+    for args in ([result.parent_run_id], ["--latest"], ["--latest", "--experiment", "quick"]):
+        cli = CliRunner().invoke(app, ["quality", *args])
+        assert cli.exit_code == 0, cli.output
+        assert "C2ST" in cli.output
+        assert f"{child.data.metrics['quality/c2st_auc']:.3f}" in cli.output
+    for args, said in (
+        ([], "give a parent RUN_ID or --latest"),
+        ([result.parent_run_id, "--latest"], "give either a RUN_ID or --latest, not both"),
+        ([result.parent_run_id, "--experiment", "quick"], "give --latest with it"),
+    ):
+        cli = CliRunner().invoke(app, ["quality", *args])
+        assert cli.exit_code != 0 and said in cli.output, cli.output
     html = client.download_artifacts(result.parent_run_id, "comparison/report.html")
     page = Path(html).read_text()
     assert "Synthetic-data quality" in page
