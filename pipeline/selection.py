@@ -5,8 +5,10 @@ trial, the reference resampler, the GAN's share, weight and checkpoint through t
 scored over the same k inner windows, cut here once per fold:
 
 - in the training period of temporal folds (`by_time`, with a time column), the k most recent
-  windows, each `fraction` of its rows; a window's model fits on the rows before it, less
-  `gap_days` (an expanding window, as scikit-learn's ``TimeSeriesSplit(gap=...)``);
+  windows, each `fraction` of its rows or more (rows sharing a time stay in one window, so with
+  coarse times, month indexes, a window is one month or more); a window's model fits on the rows
+  before it, less `gap_days` (an expanding window, as scikit-learn's
+  ``TimeSeriesSplit(gap=...)``);
 - in a stratified fold, or without a time column, k disjoint stratified parts of `fraction` of the
   rows each; a window's model fits on every other row of the fold.
 
@@ -155,13 +157,20 @@ def inner_windows(
         ordered = np.sort(t, kind="stable")
         gap = gap_days * per_day
         windows = []
-        end = np.inf
+        end, before = np.inf, len(idx)  # rows before `end`
         for j in range(1, k + 1):
-            start = ordered[len(idx) - j * n_val]
+            if before - n_val < 0:
+                raise DataError(
+                    f"inner_windows: the training fold's times take {len(np.unique(t))} distinct "
+                    f"value(s) over {len(idx)} rows: {j - 1} window(s) of whole times take every "
+                    f"row, and {k} are asked for. Lower validation.windows or "
+                    "validation.fraction"
+                )
+            start = ordered[before - n_val]
             val = idx[(t >= start) & (t < end)]
             fit = idx[t < start - gap]
             windows.append(Window(fit, val))
-            end = start
+            end, before = start, int(np.searchsorted(ordered, start, side="left"))
         out = Windows(tuple(windows), f"{k} most recent windows (gap {gap_days:g} days)")
     else:
         if gap_days > 0:

@@ -57,6 +57,29 @@ def test_temporal_windows_follow_time_order_with_their_gaps(sim: pd.DataFrame) -
     np.testing.assert_array_equal(windows.val, np.concatenate([w.val for w in windows]))
 
 
+def test_rows_sharing_a_time_stay_in_one_window() -> None:
+    # month indexes read as months: every month's rows share one time, and a window of 10 % of
+    # the rows is the whole most recent month not yet taken
+    rng = np.random.default_rng(4)
+    month = np.repeat(np.arange(6), 500)
+    frame = pd.DataFrame(
+        {"t": month * 2_629_746.0, "label": (rng.random(len(month)) < 0.1).astype(np.int8)}
+    )
+    schema = Schema(label="label", time="t", time_unit="months")
+    train = np.arange(len(frame))
+    windows = inner_windows(frame, train, schema, k=3, fraction=0.1)
+    _no_overlap(windows, train)
+    assert [sorted(set(month[w.val])) for w in windows] == [[5], [4], [3]]
+    assert [sorted(set(month[w.fit])) for w in windows] == [
+        [0, 1, 2, 3, 4],
+        [0, 1, 2, 3],
+        [0, 1, 2],
+    ]
+    # six whole months cannot give seven windows
+    with pytest.raises(DataError, match=r"take 6 distinct value\(s\) over 3000 rows: 6 window"):
+        inner_windows(frame, train, schema, k=7, fraction=0.01)
+
+
 def test_one_window_is_the_validation_slice(sim: pd.DataFrame) -> None:
     train = np.arange(len(sim) - 500)
     windows = inner_windows(sim, train, SIMULATOR_SCHEMA, k=1, fraction=0.2, gap_days=1)
