@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import ConfigError, did_you_mean
-from pipeline.data.schema import TimeUnit
+from pipeline.data.schema import FILE_PRESETS, FilePreset, TimeUnit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
@@ -88,7 +88,7 @@ class DataConfig(_Strict):
     # across resamples of one sample (`pipeline.split.draws_correction`).
     draws: int = Field(1, ge=1, le=1000)
     path: str | None = None
-    preset: Literal["creditcard", "handbook", "paysim"] | None = None
+    preset: FilePreset | None = None
     schema_: SchemaConfig | None = Field(None, alias="schema")
     # Stop before any work when an input column separates fraud from legitimate rows perfectly on
     # its own, the label in another form (`pipeline.data.leaks`); false for data whose classes one
@@ -103,7 +103,7 @@ class DataConfig(_Strict):
             raise ValueError(f"data.path is required when data.kind is {self.kind!r}")
         if self.kind != "simulator" and self.preset is None and self.schema_ is None:
             raise ValueError(
-                "a file source needs data.preset (creditcard, handbook or paysim) or data.schema"
+                f"a file source needs data.preset ({', '.join(FILE_PRESETS)}) or data.schema"
             )
         if self.kind != "simulator" and self.draws > 1:
             raise ValueError(

@@ -18,7 +18,7 @@ window such as ``1d``, ``7d``, ``30d``; the longest window is ``{wmax}``):
 ===============================  ===========================  ==================================
 column                           needs                        value when there is no history
 ===============================  ===========================  ==================================
-``hour``                         time                         (always defined) fractional hour
+``hour``                         time (not months)            (always defined) fractional hour
 ``day_of_week``                  time (datetime)              (always defined) Monday = 0
 ``is_weekend``                   time (datetime)              (always defined) Sat/Sun = 1
 ``is_night``                     time (datetime)              (always defined) 0 <= hour < 6
@@ -30,9 +30,10 @@ column                           needs                        value when there i
 ``merchant_fraud_rate_{w}``      time, merchant, label        0.0 (`NO_LABEL_RATE`)
 ===============================  ===========================  ==================================
 
-With a numeric time (``time_unit`` seconds, milliseconds, minutes, hours or days, which loading
+With a numeric time (``time_unit`` seconds to months, `SECONDS_PER_UNIT`, which loading
 turns into seconds; seconds since the first transaction in the credit-card layout) only
-``hour = (t % 86400) / 3600`` is derived from the clock: the weekday is unknown. Entity means
+``hour = (t % 86400) / 3600`` is derived from the clock: the weekday is unknown (and with
+``months``, no whole number of days, not even the hour: `Schema.clock`). Entity means
 use rows with a known amount; the ratio is 1.0 when the mean is 0 or the row's amount is missing.
 Engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the model
 pipeline, fitted on training folds only.
@@ -56,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import ConfigError, DataError
+from pipeline.data.schema import numeric_units
 from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY, time_axis
 
 if TYPE_CHECKING:
@@ -333,8 +335,8 @@ def build_features(
     if not schema.numeric_time and is_seconds:
         raise DataError(
             f"build_features: time column {schema.time!r} holds numbers ({s.dtype}) but the "
-            "schema says time_unit='datetime'; set time_unit to the numbers' unit (seconds, "
-            "milliseconds, minutes, hours or days)"
+            f"schema says time_unit='datetime'; set time_unit to the numbers' unit "
+            f"({numeric_units()})"
         )
     seconds_per_unit = 1.0 if is_seconds else SECONDS_PER_DAY / NANOSECONDS_PER_DAY
 
@@ -343,7 +345,7 @@ def build_features(
 
     unit_windows = [(window_label(w), units(w)) for w in windows]
 
-    new: dict[str, np.ndarray] = dict(_time_features(s, t, is_seconds))
+    new: dict[str, np.ndarray] = dict(_time_features(s, t, is_seconds)) if schema.clock else {}
     clock = _Clock(t)
     amount = None
     if schema.amount is not None and schema.amount in frame.columns:

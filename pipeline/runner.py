@@ -25,7 +25,7 @@ from models.samplers import REGISTRY, strategy_kind
 from pipeline import descriptions, report, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.leaks import check_label_leaks, check_time_copies
-from pipeline.data.schema import SECONDS_PER_UNIT, Schema
+from pipeline.data.schema import SECONDS_PER_UNIT, Schema, numeric_units
 from pipeline.data.sources import Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
 from pipeline.features import build_features, feature_columns, feature_rules
@@ -289,7 +289,7 @@ def _short_time_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None
         f"time column {schema.time!r} spans {span / SECONDS_PER_UNIT[unit]:,.6g} {unit} "
         f"({span / 3600:,.3g} hours), less than the shortest feature window "
         f"({shortest:g} day(s)): every window holds all of a card's history. If its numbers are "
-        f"not {unit}, set data.schema.time_unit (seconds, milliseconds, minutes, hours or days)"
+        f"not {unit}, set data.schema.time_unit ({numeric_units()})"
     )
 
 

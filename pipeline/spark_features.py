@@ -23,7 +23,7 @@ How, in DataFrame operations only (nothing is collected but one row of validatio
 - Time becomes one axis: int64 nanoseconds for ``time_unit="datetime"`` (from Timestamp,
   TimestampNTZ, a long of nanoseconds as Spark reads pandas' Parquet timestamps with
   ``spark.sql.legacy.parquet.nanosAsLong``, or text), float64 seconds for a numeric unit
-  (numbers of seconds, milliseconds, minutes, hours or days times `SECONDS_PER_UNIT`), exactly
+  (numbers of seconds to months times `SECONDS_PER_UNIT`), exactly
   like `pipeline.split.time_axis`. Window lengths in those units are computed as in
   `build_features` (rounded nanoseconds, float seconds).
 - Each key's rows are aggregated to one row per distinct (key, time): counts, amount sums, known
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models.errors import ConfigError, DataError, FraudganError
-from pipeline.data.schema import SECONDS_PER_UNIT
+from pipeline.data.schema import SECONDS_PER_UNIT, numeric_units
 from pipeline.data.sources import DAY_MONTH
 from pipeline.features import (
     NIGHT_END_HOUR,
@@ -182,7 +182,7 @@ def _time(df: DataFrame, column: str, unit: str, where: str) -> _Time:
         return _Time(axis, wall, c.isNull(), bad, "dates")
     raise DataError(
         f"{what} holds Spark type {kind}, which is neither a datetime nor nanoseconds; "
-        "for numbers set time_unit to their unit (seconds, milliseconds, minutes, hours or days)"
+        f"for numbers set time_unit to their unit ({numeric_units()})"
     )
 
 
@@ -434,7 +434,7 @@ def spark_history_features(
 def _feature_names(spec: _Spec, has: dict[str, bool]) -> set[str]:
     labels = [window_label(w) for w in spec.windows]
     names: set[str] = set()
-    if has["time"]:
+    if has["time"] and spec.schema.clock:
         names.add("hour")
         if not spec.schema.numeric_time:
             names |= {"day_of_week", "is_weekend", "is_night"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -337,6 +339,17 @@ def test_seconds_layout_with_entity_counts_windows_in_seconds() -> None:
     out = build_features(frame, schema, windows_days=(1,))
     assert out["entity_n_1d"].tolist() == [0, 1, 1]
     assert out["entity_secs_since_prev"].tolist() == [NO_PREVIOUS_SECONDS, 3600.0, 86_400.0]
+
+
+def test_month_indexes_give_no_hour_and_count_windows_in_time() -> None:
+    # loading reads months as seconds (30.436875 days each); the hour of month 1 would be 10:29
+    month = 2_629_746.0
+    frame = pd.DataFrame({"t": [0.0, month, month, 2 * month], "card": 1, "amt": 5.0, "y": 0})
+    schema = Schema(label="y", time="t", time_unit="months", amount="amt", entity="card")
+    out = build_features(frame, schema, windows_days=(31,))
+    assert "hour" not in out and "day_of_week" not in out
+    assert out["entity_n_31d"].tolist() == [0, 1, 1, 2]  # rows at the same time never count
+    assert "hour" in build_features(frame, dataclasses.replace(schema, time_unit="days"))
 
 
 def test_tz_aware_times_and_missing_entity() -> None:

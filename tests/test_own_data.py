@@ -212,7 +212,10 @@ def test_hourly_steps_and_epoch_milliseconds_with_their_time_unit(files):
     base = [*SMALL, "data.kind=csv", f"data.path={path}"]
     warned = " ".join(invoke("check", QUICK, *sets([*base, schema("seconds")])).split())
     assert "warning: time column 'timestamp' spans 477 seconds (0.133 hours), less than" in warned
-    assert "set data.schema.time_unit (seconds, milliseconds, minutes, hours or days)" in warned
+    assert (
+        "set data.schema.time_unit (seconds, milliseconds, minutes, hours, days, weeks or months)"
+        in warned
+    )
     checked = " ".join(invoke("check", QUICK, *sets([*base, schema("hours")])).split())
     assert "time: 'timestamp' in hours, 0 .. 477 (19.9 days)" in checked
     assert "warning" not in checked
@@ -440,3 +443,46 @@ def test_a_row_index_and_a_copy_of_the_time_stop_the_launch_until_dropped(files)
     check_experiment(parent, path, n_rows=len(tx), n_folds=2)
     # a file to score carries its index too: a column the model does not read
     check_export_and_score(files.root, path, tx, "trans_num")
+
+
+def baf(per_month: int = 400, seed: int = 19) -> pd.DataFrame:
+    """The Bank Account Fraud suite's layout: applications, a month index, five text columns."""
+    rng = np.random.default_rng(seed)
+    n = 8 * per_month
+    y = (rng.random(n) < 0.05).astype(int)
+    frame = pd.DataFrame(
+        {
+            "fraud_bool": y,
+            "income": rng.choice([0.1, 0.3, 0.5, 0.7, 0.9], n),
+            "name_email_similarity": np.clip(rng.beta(2, 2, n) - 0.3 * y, 0, 1),
+            "prev_address_months_count": np.where(rng.random(n) < 0.7, -1, rng.integers(0, 300, n)),
+            "customer_age": rng.choice([20, 30, 40, 50, 60], n) + 10 * y,
+            "credit_risk_score": rng.normal(130, 70, n) + 80 * y,
+            "payment_type": rng.choice(["AA", "AB", "AC"], n),
+            "employment_status": rng.choice(["CA", "CB", "CC"], n),
+            "housing_status": rng.choice(["BA", "BB", "BC"], n),
+            "source": rng.choice(["INTERNET", "TELEAPP"], n, p=[0.95, 0.05]),
+            "device_os": rng.choice(["linux", "windows", "other"], n),
+            "device_fraud_count": 0,
+            "month": np.repeat(np.arange(8), per_month),
+        }
+    )
+    return frame
+
+
+def test_the_baf_experiment_on_a_file_of_its_layout(files):
+    applications = baf()
+    path = files.root / "Base.csv"
+    applications.to_csv(path, index=False)
+    small = [f"data.path={path}", *SMALL]
+    checked = " ".join(invoke("check", "experiments/baf.yaml", *sets(small)).split())
+    # the month index is no clock: no hour feature (pipeline.data.schema.Schema.clock)
+    assert "features: 6 numeric, 5 categorical" in checked
+    assert "time: 'month' in months, 0 .. 7 (213.1 days)" in checked
+    # test months 5, 6 and 7, each after the five months before it; the windows are the three
+    # most recent whole months of each training period (10 % would be 200 rows of a month's 400)
+    for fold in range(3):
+        assert f"│ {fold} │ 0 │ 2,000 │" in checked
+    assert checked.count(" │ 400 │ ") == 3
+    parent, _ = launch(small, "experiments/baf.yaml")
+    check_experiment(parent, path, n_rows=len(applications), n_folds=3)

@@ -445,7 +445,14 @@ def test_time_not_parseable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("unit", "per_second"),
-    [("milliseconds", 1000.0), ("seconds", 1.0), ("minutes", 1 / 60), ("hours", 1 / 3600)],
+    [
+        ("milliseconds", 1000.0),
+        ("seconds", 1.0),
+        ("minutes", 1 / 60),
+        ("hours", 1 / 3600),
+        ("weeks", 1 / 604_800),
+        ("months", 1 / 2_629_746),
+    ],
 )
 def test_numeric_times_are_read_as_seconds_in_any_unit(
     tmp_path: Path, unit: str, per_second: float

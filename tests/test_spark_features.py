@@ -234,7 +234,7 @@ def test_missing_label_column_and_engineered_columns_in_the_input(
     assert (got.toPandas()[rates] == NO_LABEL_RATE).all().all()
 
 
-@pytest.mark.parametrize("unit", ["seconds", "hours"])
+@pytest.mark.parametrize("unit", ["seconds", "hours", "months"])
 def test_numeric_time_units(spark, mixed, tmp_path: Path, unit: str) -> None:
     frame = mixed.copy()
     ns = frame["ts"].astype("int64")
@@ -251,6 +251,7 @@ def test_numeric_time_units(spark, mixed, tmp_path: Path, unit: str) -> None:
     got, _ = spark_history_features(df, history, "--input numbers.csv")
     expected, _ = local(pd.read_csv(path), history)
     assert "day_of_week" not in history["engineered"]
+    assert ("hour" in history["engineered"]) == (unit != "months")
     assert_same(got, expected, history, "id")
 
 

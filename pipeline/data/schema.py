@@ -1,10 +1,10 @@
 """Column roles of a transaction table: which column is the label, the time, the id, and so on.
 
 A `Schema` names columns; it holds no data. `SIMULATOR_SCHEMA` describes the frames made by
-`pipeline.data.simulate.simulate`; `CREDITCARD_SCHEMA`, `HANDBOOK_SCHEMA` and `PAYSIM_SCHEMA` the
-public credit-card benchmark (`Time, V1..V28, Amount, Class`), the Fraud Detection Handbook's
-simulated transactions and PaySim's. `schema_from_mapping` turns a YAML mapping into a `Schema`,
-optionally on top of a preset.
+`pipeline.data.simulate.simulate`; `CREDITCARD_SCHEMA`, `HANDBOOK_SCHEMA`, `PAYSIM_SCHEMA` and
+`BAF_SCHEMA` the public credit-card benchmark (`Time, V1..V28, Amount, Class`), the Fraud Detection
+Handbook's simulated transactions, PaySim's, and the Bank Account Fraud suite's applications.
+`schema_from_mapping` turns a YAML mapping into a `Schema`, optionally on top of a preset.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import Any, Literal, get_args
 
 from models.errors import ConfigError, did_you_mean
 
-TimeUnit = Literal["datetime", "seconds", "milliseconds", "minutes", "hours", "days"]
+TimeUnit = Literal[
+    "datetime", "seconds", "milliseconds", "minutes", "hours", "days", "weeks", "months"
+]
 TIME_UNITS: tuple[str, ...] = get_args(TimeUnit)
 # A numeric time column's unit in seconds: such a column is read as seconds (sources.coerce_time).
 SECONDS_PER_UNIT: dict[str, float] = {
@@ -25,7 +27,15 @@ SECONDS_PER_UNIT: dict[str, float] = {
     "minutes": 60.0,
     "hours": 3_600.0,
     "days": 86_400.0,
+    "weeks": 604_800.0,
+    "months": 2_629_746.0,  # the Gregorian calendar's mean month, 30.436875 days: month indexes
 }
+
+
+def numeric_units() -> str:
+    """The numeric time units as text: 'seconds, milliseconds, ... or months'."""
+    units = list(SECONDS_PER_UNIT)
+    return f"{', '.join(units[:-1])} or {units[-1]}"
 
 
 @dataclass(frozen=True)
@@ -33,8 +43,8 @@ class Schema:
     """The role of each column the pipeline needs to know about.
 
     `label` is the binary 0/1 target. `time` is a datetime column (`time_unit="datetime"`) or a
-    number of `time_unit`s (seconds, milliseconds, minutes, hours or days; epoch or since the
-    start), which loading turns into seconds. `id` is passed through scoring; `entity` is the
+    number of `time_unit`s (`SECONDS_PER_UNIT`: seconds to months; epoch or since the start),
+    which loading turns into seconds. `id` is passed through scoring; `entity` is the
     card/customer, `merchant` the merchant/terminal. `categorical` columns are encoded by the model pipeline;
     `drop` columns are never used as features.
     """
@@ -53,6 +63,12 @@ class Schema:
     def numeric_time(self) -> bool:
         """Whether the time column is a number (read as seconds) rather than a datetime."""
         return self.time_unit != "datetime"
+
+    @property
+    def clock(self) -> bool:
+        """Whether the time tells the hour of the day: not for months, the one unit that is no
+        whole number of days (month 1 would fall at 10:29, month 2 at 20:58: the month again)."""
+        return self.time_unit != "months"
 
     def declared_columns(self) -> list[str]:
         """Every column the schema names, in a stable order, without repeats."""
@@ -114,11 +130,25 @@ PAYSIM_SCHEMA = Schema(
     drop=("isFlaggedFraud",),
 )
 
+# The Bank Account Fraud suite (Jesus et al., NeurIPS 2022): account applications, no card or
+# amount; `month` is the month index (0-7) the paper splits on.
+BAF_SCHEMA = Schema(
+    label="fraud_bool",
+    time="month",
+    time_unit="months",
+    categorical=("payment_type", "employment_status", "housing_status", "source", "device_os"),
+)
+
+FilePreset = Literal["creditcard", "handbook", "paysim", "baf"]
+"""The presets a file source can name (`data.preset`)."""
+FILE_PRESETS: tuple[str, ...] = get_args(FilePreset)
+
 PRESETS: dict[str, Schema] = {
     "simulator": SIMULATOR_SCHEMA,
     "creditcard": CREDITCARD_SCHEMA,
     "handbook": HANDBOOK_SCHEMA,
     "paysim": PAYSIM_SCHEMA,
+    "baf": BAF_SCHEMA,
 }
 
 SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))

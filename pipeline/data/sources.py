@@ -40,6 +40,7 @@ from pipeline.data.schema import (
     SECONDS_PER_UNIT,
     SIMULATOR_SCHEMA,
     Schema,
+    numeric_units,
     schema_from_mapping,
 )
 
@@ -149,7 +150,7 @@ def coerce_time(
     day_first: bool | None = None,
 ) -> pd.Series:
     """A time column read in its unit: datetime64[ns] for "datetime", float seconds for a
-    numeric unit (seconds, milliseconds, minutes, hours, days; `SECONDS_PER_UNIT`).
+    numeric unit (seconds to months, `SECONDS_PER_UNIT`).
 
     Numbers for a datetime column and dates for a numeric one are `DataError`s (never converted
     by guessing a unit), and so are numbers too far for their unit (`_check_span`; not with
@@ -164,8 +165,8 @@ def coerce_time(
                 "give dates such as '2026-01-01 10:00:00' as in training; numbers are not read "
                 "as times (epoch seconds or milliseconds would need a guess)"
                 if model
-                else "set time_unit to the numbers' unit (seconds, milliseconds, minutes, hours "
-                "or days), or store dates such as '2026-01-01 10:00:00'"
+                else f"set time_unit to the numbers' unit ({numeric_units()}), or store dates "
+                "such as '2026-01-01 10:00:00'"
             )
             raise DataError(
                 f"{where}: time column {name!r} is numeric ({s.dtype}) but {said} time_unit "
