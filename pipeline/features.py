@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -428,6 +429,45 @@ def feature_columns(
     if not numeric and not categorical:
         raise DataError(f"{where}: no feature column left besides the schema's roles")
     return numeric, categorical
+
+
+ONEHOT_MEMORY_SHARE = 8
+"""The one-hot block of the categorical columns may take up to 1/8 of the machine's memory: the
+pipeline holds several copies of the training rows (the encoded matrix, XGBoost's, a sampler's)."""
+
+
+def machine_memory() -> int | None:
+    """Physical memory in bytes, where the system says (Linux, macOS)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_category_sizes(
+    frame: pd.DataFrame, categorical: Sequence[str], *, where: str, memory: int | None = None
+) -> None:
+    """`DataError` when one-hot encoding the categorical columns over the frame's rows would take
+    more than 1/`ONEHOT_MEMORY_SHARE` of `memory` (default: this machine's; 16 GiB when unknown),
+    naming the columns with the most values and what to do, before any model is fitted."""
+    if not categorical:
+        return
+    memory = memory or machine_memory() or 16 * 2**30
+    levels = {c: int(frame[c].nunique(dropna=False)) for c in categorical}
+    width = sum(levels.values())
+    need = len(frame) * width * 4  # float32
+    if need <= memory / ONEHOT_MEMORY_SHARE:
+        return
+    largest = sorted(levels.items(), key=lambda kv: -kv[1])[:3]
+    named = ", ".join(f"{c!r} ({n:,} distinct values)" for c, n in largest)
+    raise DataError(
+        f"{where}: the categorical columns one-hot encode into {width:,} columns over "
+        f"{len(frame):,} rows, {need / 2**30:,.1f} GiB of float32 per copy of the data, more "
+        f"than 1/{ONEHOT_MEMORY_SHARE} of this machine's {memory / 2**30:.3g} GiB; the largest: "
+        f"{named}. A card or merchant id is better declared as data.schema.entity or merchant "
+        "(history features); drop an id-like or free-text column (data.schema.drop), or group "
+        "rare values into one (e.g. the 50 most frequent and 'other') before the launch"
+    )
 
 
 # --------------------------------------------------------------------------------------------

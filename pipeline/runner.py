@@ -28,7 +28,12 @@ from pipeline.data.leaks import check_label_leaks, check_time_copies
 from pipeline.data.schema import SECONDS_PER_UNIT, Schema, numeric_units
 from pipeline.data.sources import Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
-from pipeline.features import build_features, feature_columns, feature_rules
+from pipeline.features import (
+    build_features,
+    check_category_sizes,
+    feature_columns,
+    feature_rules,
+)
 from pipeline.fold import (
     UNTUNED_PREFIX,
     ChildResult,
@@ -196,6 +201,7 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
         folds = _outer_folds(cfg, frame, schema, y)
     where = "the simulator" if d.kind == "simulator" else f"data file {d.resolved_path()}"
     numeric, categorical = feature_columns(frame, schema, where=where)
+    check_category_sizes(frame, categorical, where=where)
     if d.leak_check:
         check_label_leaks(frame, numeric, categorical, y, where=where)
         if schema.time is not None:

@@ -19,8 +19,10 @@ from pipeline.features import (
     NO_PREVIOUS_SECONDS,
     FeatureRules,
     build_features,
+    check_category_sizes,
     feature_columns,
     feature_rules,
+    machine_memory,
 )
 
 SCHEMA = Schema(label="y", time="ts", id="id", amount="amt", entity="card", merchant="shop")
@@ -315,6 +317,27 @@ def test_feature_columns_rejects_undeclared_text_column() -> None:
         frame, Schema(label="y", time="ts", categorical=("note",), drop=("id",))
     )
     assert categorical == ["note"] and numeric == ["card", "shop", "amt"]
+
+
+def test_categories_too_many_to_one_hot_in_memory_are_refused() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "channel": rng.choice(["web", "pos"], 1000),
+            "street": [f"{i} Elm St" for i in rng.permutation(1000)[:999]] + [None],
+        }
+    )
+    # 1,000 rows x (2 + 1,000 values, the missing one included) x 4 bytes: 4.0 MB
+    check_category_sizes(frame, ["channel", "street"], where="f.csv", memory=8 * 4_008_000)
+    with pytest.raises(DataError) as error:
+        check_category_sizes(frame, ["channel", "street"], where="f.csv", memory=8 * 4_007_999)
+    text = str(error.value)
+    assert text.startswith("f.csv: the categorical columns one-hot encode into 1,002 columns")
+    assert "'street' (1,000 distinct values), 'channel' (2 distinct values)" in text
+    assert "data.schema.entity or merchant" in text and "data.schema.drop" in text
+    check_category_sizes(frame, [], where="f.csv", memory=1)  # no categorical column
+    memory = machine_memory()
+    assert memory is None or memory > 2**28
 
 
 def test_seconds_layout_gives_hour_only() -> None:

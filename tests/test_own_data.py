@@ -486,3 +486,23 @@ def test_the_baf_experiment_on_a_file_of_its_layout(files):
     assert checked.count(" │ 400 │ ") == 3
     parent, _ = launch(small, "experiments/baf.yaml")
     check_experiment(parent, path, n_rows=len(applications), n_folds=3)
+
+
+def test_categories_too_many_for_memory_stop_the_launch(files, monkeypatch):
+    from pipeline import features
+
+    tx = card_transactions()
+    path = files.root / "transactions.csv"
+    tx.to_csv(path, index=False)
+    # a machine of 40 MB: the transaction ids as a category would take 3000 x 3000 x 4 bytes
+    monkeypatch.setattr(features, "machine_memory", lambda: 40_000_000)
+    as_category = (
+        schema("datetime")
+        .replace("id: transaction_id, ", "")
+        .replace(
+            "categorical: [merchant_category,", "categorical: [transaction_id, merchant_category,"
+        )
+    )
+    text = refused([*SMALL, "data.kind=csv", f"data.path={path}", as_category])
+    assert "one-hot encode into 3,0" in text and "'transaction_id' (3,000 distinct values)" in text
+    assert "more than 1/8 of this machine's 0.0373 GiB" in text and "parent run" not in text
