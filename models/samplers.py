@@ -259,7 +259,7 @@ def build_strategy(name: str, params: Mapping[str, Any], ctx: StrategyContext) -
                 "use `smote` instead, or declare categorical columns in data.schema"
             )
         options.setdefault("sampling_strategy", DEFAULT_SAMPLING_STRATEGY)
-        _check_ratio(name, options["sampling_strategy"], ctx)
+        check_ratio(name, options["sampling_strategy"], ctx.n_positive, ctx.n_negative)
         sampler = _BUILDERS.get(kind, _plain)(cls, options, ctx)
     return Strategy(
         name=name,
@@ -279,11 +279,23 @@ def no_rows(ratio: Any) -> bool:
     return not isinstance(ratio, bool) and isinstance(ratio, int | float) and ratio == 0
 
 
-def _check_ratio(name: str, ratio: Any, ctx: StrategyContext) -> None:
-    """An over-sampler cannot reach a minority/majority ratio below the one the data has."""
+def check_ratio(
+    name: str, ratio: Any, n_positive: int, n_negative: int, *, part: str = "the training fold"
+) -> None:
+    """An over-sampler needs the positives to be the minority of `part`, and cannot reach a
+    minority/majority ratio below the one `part` has (`ConfigError` naming both); a `ratio` that
+    is no number (None: the strategy chooses its share above the part's ratio) is checked for
+    the first only."""
+    current = n_positive / max(n_negative, 1)
+    if current >= 1:
+        raise ConfigError(
+            f"strategy {name!r}: there are as many positive (1) rows as negative ones or more in "
+            f"{part} ({n_positive:,} and {n_negative:,}): no minority to over-sample. Remove "
+            "the over-samplers (none, class_weight and threshold run), or check data.schema.label: "
+            "1 must mean fraud"
+        )
     if isinstance(ratio, bool) or not isinstance(ratio, int | float):
         return
-    current = ctx.n_positive / max(ctx.n_negative, 1)
     if not 0 < ratio <= 1:
         raise ConfigError(
             f"strategy {name!r}: sampling_strategy must be in (0, 1] (minority/majority after "
@@ -291,8 +303,9 @@ def _check_ratio(name: str, ratio: Any, ctx: StrategyContext) -> None:
         )
     if ratio < current:
         raise ConfigError(
-            f"strategy {name!r}: sampling_strategy {ratio} asks for fewer minority rows than the "
-            f"training fold already has (ratio {current:.4f}); use a value above {current:.4f}"
+            f"strategy {name!r}: sampling_strategy {ratio} asks for fewer minority rows than "
+            f"there are already in {part} (minority/majority {current:.4f}); set a value from "
+            f"{current:.4f} to 1"
         )
 
 

@@ -30,6 +30,7 @@ from models.classifier import (
 from models.errors import ConfigError, DataError
 from models.gan import GANCache
 from models.samplers import StrategyContext, build_strategy, strategy_kind
+from models.two_sample import C2ST_FOLDS as QUALITY_MIN_ROWS
 from pipeline import augment, evaluate, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
@@ -489,8 +490,20 @@ class FoldRunner:
         if synthesizer is None and choice is not None:
             unused = next((f for f in choice.fits if _synthesizer(f.pipe) is not None), None)
         shown = fitted if _appended(fitted) is not None else unused
-        if shown is not None and _appended(shown) is not None:
-            quality = gan_quality(self, shown, _appended(shown))
+        drawn = None if shown is None else _appended(shown)
+        if drawn is not None and len(drawn) < QUALITY_MIN_ROWS:
+            log.warning(
+                "%s fold %d seed %d: the GAN appended %d row(s), fewer than the %d its quality "
+                "report needs (the share asked for was near the fold's own minority/majority "
+                "ratio): no report",
+                name,
+                self.fold.fold,
+                self.fold.seed,
+                len(drawn),
+                QUALITY_MIN_ROWS,
+            )
+        elif drawn is not None:
+            quality = gan_quality(self, shown, drawn)
             metrics.update(quality.metrics)
         if synthesizer is not None:
             synthesizer.log_to_mlflow("cgan")  # the generator (.keras), transformer and rules

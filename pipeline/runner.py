@@ -21,8 +21,15 @@ import pandas as pd
 import yaml
 
 from models.errors import ConfigError, DataError, FraudganError
-from models.samplers import REGISTRY, strategy_kind
+from models.samplers import (
+    DEFAULT_SAMPLING_STRATEGY,
+    REGISTRY,
+    check_ratio,
+    no_rows,
+    strategy_kind,
+)
 from pipeline import descriptions, report, tracking
+from pipeline.augment import SHARE, grid_of
 from pipeline.config import ExperimentConfig
 from pipeline.data.leaks import check_label_leaks, check_time_copies
 from pipeline.data.schema import SECONDS_PER_UNIT, Schema, numeric_units
@@ -256,6 +263,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
     prepared = prepare(cfg)
     check_strategies(cfg, prepared)
     windows = [fold_windows(cfg, prepared, fold) for fold in prepared.folds]
+    _check_sampling_ratios(cfg, prepared, windows)
     tests = [fold.test for fold in prepared.folds]
     warnings = [
         w
@@ -266,6 +274,34 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
         if w is not None
     ]
     return Preflight(prepared, windows, [*warnings, *_export_warnings(cfg, prepared)])
+
+
+def _check_sampling_ratios(
+    cfg: ExperimentConfig, prepared: Prepared, windows: list[Windows]
+) -> None:
+    """Every over-sampler against the most positive part it will fit on (an outer fold's training
+    rows or an inner window's fit rows), before any fit (`models.samplers.check_ratio`)."""
+    y = prepared.y
+    parts = []
+    for fold, fold_windows_ in zip(prepared.folds, windows, strict=True):
+        at = f"outer fold {fold.fold} (seed {fold.seed})"
+        parts.append((fold.train, f"the training rows of {at}"))
+        parts += [(w.fit, f"the fit rows of {at}, window {i}") for i, w in enumerate(fold_windows_)]
+
+    def ratio(rows: np.ndarray) -> float:
+        positive = int(y[rows].sum())
+        return positive / max(len(rows) - positive, 1)
+
+    rows, part = max(parts, key=lambda p: ratio(p[0]))
+    positive = int(y[rows].sum())
+    for name, params in cfg.strategies.items():
+        spec = REGISTRY[strategy_kind(name, params)]
+        if spec.sampler_class is None or no_rows(params.get(SHARE)):
+            continue
+        grid = grid_of(name, params)
+        fixed = grid is None or grid.share == (None,)
+        value = params.get(SHARE, DEFAULT_SAMPLING_STRATEGY) if fixed else None
+        check_ratio(name, value, positive, len(rows) - positive, part=part)
 
 
 def _export_warnings(cfg: ExperimentConfig, prepared: Prepared) -> list[str]:

@@ -506,3 +506,49 @@ def test_categories_too_many_for_memory_stop_the_launch(files, monkeypatch):
     text = refused([*SMALL, "data.kind=csv", f"data.path={path}", as_category])
     assert "one-hot encode into 3,0" in text and "'transaction_id' (3,000 distinct values)" in text
     assert "more than 1/8 of this machine's 0.0373 GiB" in text and "parent run" not in text
+
+
+def half_fraud(path: Path, share: float, seed: int = 23) -> list[str]:
+    """A file of `share` fraud (under-sampled, as some public card files are published)."""
+    rng = np.random.default_rng(seed)
+    n = 2000
+    y = rng.permutation(np.arange(n) < round(share * n)).astype(int)
+    frame = pd.DataFrame(rng.normal(size=(n, 4)) + y[:, None], columns=["V1", "V2", "V3", "V4"])
+    frame["Amount"], frame["Class"] = rng.uniform(1, 500, n).round(2), y
+    frame.to_csv(path, index=False)
+    return ["data.kind=csv", f"data.path={path}", "data.schema={label: Class}"]
+
+
+def test_over_samplers_that_cannot_run_on_the_folds_stop_the_launch(files):
+    more = half_fraud(files.root / "more_fraud.csv", 0.55)
+    text = refused([*more, "strategies=[none, class_weight, cgan]"])
+    assert "strategy 'cgan': there are as many positive (1) rows as negative ones or more" in text
+    assert "check data.schema.label: 1 must mean fraud" in text and "parent run" not in text
+    run([*more, "strategies=[none, class_weight]", "classifier.n_estimators=20"])
+    # 20 % fraud: the default sampling_strategy of 0.1 is below the folds' ratio of 0.25
+    text = refused(["data.fraud_rate=0.2", "strategies=[none, smote]"])
+    assert "strategy 'smote': sampling_strategy 0.1 asks for fewer minority rows" in text
+    assert "set a value from 0.25" in text and "parent run" not in text
+    # choosing its share, an over-sampler starts from the folds' own ratio: it runs
+    choosing = "strategies={smote_auto: {kind: smote, choose: true}}"
+    invoke("check", QUICK, *sets(["data.fraud_rate=0.2", choosing]))
+
+
+def test_a_gan_that_appends_too_few_rows_for_its_quality_report_still_scores(files):
+    # 998 fraud rows of 2,000: a sampling_strategy of 1.0 asks the GAN for 2 rows a fold
+    nearly = half_fraud(files.root / "nearly_half.csv", 0.499)
+    tiny_gan = [
+        "strategies=[none, cgan]",
+        "classifier.n_estimators=20",
+        "strategies.cgan.epochs=2",
+        "strategies.cgan.steps_per_epoch=5",
+        "strategies.cgan.eval_every=0",
+        "strategies.cgan.choose=false",
+        "strategies.cgan.sampling_strategy=1.0",
+    ]
+    parent = run([*nearly, *tiny_gan])
+    for child in tracking.child_runs(parent):
+        assert child.info.status == "FINISHED"
+        if child.data.tags[tracking.TAG_STRATEGY] == "cgan":
+            assert 0 < child.data.metrics["n_synthetic"] < 5
+            assert "quality/c2st_auc" not in child.data.metrics

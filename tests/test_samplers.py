@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 
 from models.classifier import build_pipeline, category_cardinalities, fit_pipeline, sampler_stats
 from models.errors import ConfigError
-from models.samplers import REGISTRY, StrategyContext, build_strategy
+from models.samplers import REGISTRY, StrategyContext, build_strategy, check_ratio
 
 OVER = {k for k, spec in REGISTRY.items() if spec.sampler_class}
 CTX = StrategyContext(random_state=0, n_positive=40, n_negative=360, categorical_indices=(0,))
@@ -125,7 +125,7 @@ def test_encoders_are_fitted_on_fit_rows_only() -> None:
 
 
 def test_ratio_below_the_data_is_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match=r"fewer minority rows.*above 0.1111"):
+    with pytest.raises(ConfigError, match=r"fewer minority rows.*from 0.1111 to 1"):
         build_strategy("smote", {"sampling_strategy": 0.05}, CTX)
     with pytest.raises(ConfigError, match=r"must be in \(0, 1\]"):
         build_strategy("ros", {"sampling_strategy": 2.0}, CTX)
@@ -179,3 +179,26 @@ def test_generative_samplers_come_first_and_their_weights_reach_the_classifier()
     assert not np.allclose(
         pipe.predict_proba(X.iloc[val]), unweighted.predict_proba(pre.transform(X.iloc[val]))
     )
+
+
+def test_an_over_sampler_needs_a_minority_and_a_ratio_above_the_data_s() -> None:
+    check_ratio("smote", 0.2, 10, 100)  # 0.1 now: 0.2 adds rows
+    check_ratio("smote", 0.1, 10, 100)  # the ratio the data has: no row to add, no error
+    with pytest.raises(
+        ConfigError,
+        match=r"sampling_strategy 0.05 asks for fewer minority rows "
+        r"than there are already in fold 3 \(minority/majority 0.1000\); set a "
+        r"value from 0.1000 to 1",
+    ):
+        check_ratio("smote", 0.05, 10, 100, part="fold 3")
+    with pytest.raises(ConfigError, match=r"must be in \(0, 1\]"):
+        check_ratio("smote", 1.5, 10, 100)
+    # positives as many as negatives: refused whatever the ratio, a chosen one (None) included
+    for ratio in (1.0, None, "auto"):
+        with pytest.raises(
+            ConfigError,
+            match=r"as many positive \(1\) rows as negative ones or "
+            r"more in the training fold \(60 and 60\): no minority",
+        ):
+            check_ratio("cgan", ratio, 60, 60)
+    check_ratio("cgan", None, 59, 60)
