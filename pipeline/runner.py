@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from models.errors import ConfigError, DataError, FraudganError
+from models.gan.config import MIN_CLASS_ROWS
 from models.samplers import (
     DEFAULT_SAMPLING_STRATEGY,
     REGISTRY,
@@ -263,7 +264,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
     prepared = prepare(cfg)
     check_strategies(cfg, prepared)
     windows = [fold_windows(cfg, prepared, fold) for fold in prepared.folds]
-    _check_sampling_ratios(cfg, prepared, windows)
+    _check_over_samplers(cfg, prepared, windows)
     tests = [fold.test for fold in prepared.folds]
     warnings = [
         w
@@ -276,11 +277,11 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
     return Preflight(prepared, windows, [*warnings, *_export_warnings(cfg, prepared)])
 
 
-def _check_sampling_ratios(
-    cfg: ExperimentConfig, prepared: Prepared, windows: list[Windows]
-) -> None:
+def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: list[Windows]) -> None:
     """Every over-sampler against the most positive part it will fit on (an outer fold's training
-    rows or an inner window's fit rows), before any fit (`models.samplers.check_ratio`)."""
+    rows or an inner window's fit rows: `models.samplers.check_ratio`), and every GAN against the
+    fewest fraud rows it will train on (each fold's rows shared by all its windows), before any
+    fit."""
     y = prepared.y
     parts = []
     for fold, fold_windows_ in zip(prepared.folds, windows, strict=True):
@@ -294,6 +295,10 @@ def _check_sampling_ratios(
 
     rows, part = max(parts, key=lambda p: ratio(p[0]))
     positive = int(y[rows].sum())
+    gan_rows, gan_fold = min(
+        ((int(y[w.shared].sum()), fold) for fold, w in zip(prepared.folds, windows, strict=True)),
+        key=lambda pair: pair[0],
+    )
     for name, params in cfg.strategies.items():
         spec = REGISTRY[strategy_kind(name, params)]
         if spec.sampler_class is None or no_rows(params.get(SHARE)):
@@ -302,6 +307,15 @@ def _check_sampling_ratios(
         fixed = grid is None or grid.share == (None,)
         value = params.get(SHARE, DEFAULT_SAMPLING_STRATEGY) if fixed else None
         check_ratio(name, value, positive, len(rows) - positive, part=part)
+        if spec.family == "gan" and gan_rows < MIN_CLASS_ROWS:
+            raise ConfigError(
+                f"strategy {name!r}: the GAN of outer fold {gan_fold.fold} (seed "
+                f"{gan_fold.seed}) would train on {gan_rows} fraud row(s), those every validation "
+                f"window of the fold fits on, and it needs at least {MIN_CLASS_ROWS}. Give it "
+                "more fraud rows (more data; in stratified folds, more folds, each training on "
+                "more rows), or fewer or smaller validation windows (validation.windows, "
+                "validation.fraction), or remove the strategy"
+            )
 
 
 def _export_warnings(cfg: ExperimentConfig, prepared: Prepared) -> list[str]:

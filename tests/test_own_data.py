@@ -532,6 +532,12 @@ def test_over_samplers_that_cannot_run_on_the_folds_stop_the_launch(files):
     # choosing its share, an over-sampler starts from the folds' own ratio: it runs
     choosing = "strategies={smote_auto: {kind: smote, choose: true}}"
     invoke("check", QUICK, *sets(["data.fraud_rate=0.2", choosing]))
+    # 16 fraud rows: each fold's GAN would learn from 6, those no validation window holds
+    few = ["data.rows=4000", "data.fraud_rate=0.004", "validation.windows=2"]
+    text = refused([*few, "strategies=[none, cgan]"])
+    assert "strategy 'cgan': the GAN of outer fold 0 (seed 0) would train on 6 fraud" in text
+    assert "it needs at least 10" in text and "parent run" not in text
+    invoke("check", QUICK, *sets([*few, "strategies=[none, smote]"]))
 
 
 def test_a_gan_that_appends_too_few_rows_for_its_quality_report_still_scores(files):

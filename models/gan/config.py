@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+MIN_CLASS_ROWS = 10
+"""Fewest rows of any class the GAN trains on."""
 SELECT_CHOICES = ("c2st", "last")
 CONTINUOUS_CHOICES = ("quantile", "modes")
 

@@ -41,16 +41,13 @@ from keras import ops
 from models import progress
 from models.errors import DataError, TrainingError
 from models.gan.callbacks import LossMonitor, ModelSelection
-from models.gan.config import CGANConfig
+from models.gan.config import MIN_CLASS_ROWS, CGANConfig
 from models.gan.networks import build_classifier, build_critic, build_generator
 from models.gan.wgan import BatchTables, ConditionalWGAN
 from models.transformer import TabularTransformer
 from models.two_sample import FrameEncoding, c2st_auc
 
 log = logging.getLogger(__name__)
-
-MIN_CLASS_ROWS = 10
-"""Fewest rows of any class the GAN trains on."""
 
 MIN_HOLDOUT_ROWS = 20
 """Fewest held-out target rows for model selection (fewer: the final weights are kept)."""
@@ -127,7 +124,7 @@ class CGANSynthesizer:
             )
         few = [(c, int(n)) for c, n in zip(classes, counts, strict=True) if n < MIN_CLASS_ROWS]
         if few:
-            shown = ", ".join(f"{c!r}: {n} rows" for c, n in few)
+            shown = ", ".join(f"class {_py(c)!r}: {n} rows" for c, n in few)
             raise TrainingError(
                 f"too few rows to train the GAN ({shown}); every class needs at least "
                 f"{MIN_CLASS_ROWS} rows"
