@@ -150,6 +150,10 @@ TIME_COPY_RHO = 0.99
 index over ten months counts, a before/after flag, 0.87, does not)."""
 TIME_COPY_ROWS = 100_000
 """Rows (a seeded random sample) the correlation is measured on."""
+TIME_COPY_SCREEN = (5_000, 0.9)
+"""A first look on fewer rows: only columns reaching this |correlation| there (or too often
+missing to judge there) are measured on `TIME_COPY_ROWS`; a copy of the time is near 1 on any
+sample, and a wide table is screened in a fraction of the time."""
 
 
 def time_copies(
@@ -158,23 +162,34 @@ def time_copies(
     """The columns of `columns` whose Spearman correlation with `time` reaches `TIME_COPY_RHO` in
     absolute value, with it (rows where both are present; a column with fewer than 100 such rows
     or a single value is not judged)."""
-    rows = np.arange(len(frame))
-    if len(rows) > TIME_COPY_ROWS:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, TIME_COPY_ROWS, replace=False))
-    sample = frame.iloc[rows]
+    rng = np.random.default_rng(seed)
+    screen_rows, screen_bar = TIME_COPY_SCREEN
+    screened = _time_correlations(_rows(frame, screen_rows, rng), columns, time)
+    near = [c for c, rho in screened.items() if not abs(rho) < screen_bar]  # NaN: not judged yet
+    measured = _time_correlations(_rows(frame, TIME_COPY_ROWS, rng), near, time) if near else {}
+    return [(c, rho) for c, rho in measured.items() if abs(rho) >= TIME_COPY_RHO]
+
+
+def _rows(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """At most `n` rows of `frame`, a random sample in frame order."""
+    if len(frame) <= n:
+        return frame
+    return frame.iloc[np.sort(rng.choice(len(frame), n, replace=False))]
+
+
+def _time_correlations(sample: pd.DataFrame, columns: Sequence[str], time: str) -> dict[str, float]:
+    """Each column's Spearman correlation with `time` on `sample` (NaN: not judged)."""
     t = sample[time]
     t = (t - t.min()).dt.total_seconds() if pd.api.types.is_datetime64_any_dtype(t) else t
     t = pd.to_numeric(t, errors="coerce").to_numpy(dtype=float)
-    found = []
+    out = {}
     for column in columns:
         x = pd.to_numeric(sample[column], errors="coerce").to_numpy(dtype=float)
         both = np.isfinite(x) & np.isfinite(t)
-        if both.sum() < 100 or np.ptp(x[both]) == 0 or np.ptp(t[both]) == 0:
-            continue
-        rho = float(stats.spearmanr(x[both], t[both]).statistic)
-        if abs(rho) >= TIME_COPY_RHO:
-            found.append((str(column), rho))
-    return found
+        judged = both.sum() >= 100 and np.ptp(x[both]) > 0 and np.ptp(t[both]) > 0
+        rho = stats.spearmanr(x[both], t[both]).statistic if judged else np.nan
+        out[str(column)] = float(rho)
+    return out
 
 
 def check_time_copies(
