@@ -213,9 +213,7 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
     if d.leak_check:
         check_label_leaks(frame, numeric, categorical, y, where=where)
         if schema.time is not None:
-            raw = [
-                c for c in numeric if c in dataset.frame.columns
-            ]  # the file's, which a user can drop
+            raw = [c for c in numeric if c in dataset.frame.columns]  # the file's own
             check_time_copies(frame, raw, schema.time, where=where)
     s = cfg.split
     if s.max_train_positives is not None:
@@ -284,10 +282,10 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
     fit."""
     y = prepared.y
     parts = []
-    for fold, fold_windows_ in zip(prepared.folds, windows, strict=True):
+    for fold, cut in zip(prepared.folds, windows, strict=True):
         at = f"outer fold {fold.fold} (seed {fold.seed})"
         parts.append((fold.train, f"the training rows of {at}"))
-        parts += [(w.fit, f"the fit rows of {at}, window {i}") for i, w in enumerate(fold_windows_)]
+        parts += [(w.fit, f"the fit rows of {at}, window {i}") for i, w in enumerate(cut)]
 
     def ratio(rows: np.ndarray) -> float:
         positive = int(y[rows].sum())
