@@ -37,6 +37,7 @@ from pipeline.data.sources import (
     coerce_time,
     csv_header,
     datetime_offsets,
+    parquet_folder,
 )
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,10 @@ def load_scorer(model_uri: str = DEFAULT_MODEL_URI) -> Any:
 
 def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
     for role, p in (("--input", input_path), ("--output", output_path)):
-        if p.suffix.lower() not in SUFFIXES:
+        if p.suffix.lower() not in SUFFIXES and not (role == "--input" and p.is_dir()):
             raise DataError(f"{role} {p}: the file must end in .csv or .parquet, not {p.suffix!r}")
-    if not input_path.is_file():
-        raise DataError(f"--input {input_path}: no such file")
+    if not input_path.is_file() and not input_path.is_dir():
+        raise DataError(f"--input {input_path}: no such file or folder")
     if not output_path.parent.is_dir():
         raise DataError(f"--output {output_path}: the folder {output_path.parent} does not exist")
     if output_path.exists() and output_path.resolve() == input_path.resolve():
@@ -164,8 +165,34 @@ def _count_csv_rows(path: Path) -> int:
 
 
 def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator[pd.DataFrame]]:
-    """(total rows, chunks) of a CSV or Parquet file; chunk index = position in the file."""
+    """(total rows, chunks) of a CSV or Parquet file, or of a folder of Parquet files
+    (`sources.parquet_folder`); chunk index = position in the file (the folder's files in
+    order)."""
     where = f"--input {path}"
+    if path.is_dir():
+        import pyarrow as pa
+
+        dataset = parquet_folder(path, where)
+        total = dataset.count_rows()
+
+        def folder_chunks() -> Iterator[pd.DataFrame]:
+            start = 0
+            size = chunk_rows if chunk_rows > 0 else max(total, 1)
+            try:
+                if total == 0:
+                    yield dataset.schema.empty_table().to_pandas()
+                    return
+                for batch in dataset.to_batches(batch_size=size):
+                    if batch.num_rows == 0:
+                        continue
+                    frame = batch.to_pandas()
+                    frame.index = pd.RangeIndex(start, start + len(frame))
+                    start += len(frame)
+                    yield frame
+            except (OSError, pa.ArrowException) as exc:
+                raise DataError(f"{where}: cannot read row {start} onwards ({exc})") from None
+
+        return total, folder_chunks()
     if path.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -558,3 +558,21 @@ def test_a_gan_that_appends_too_few_rows_for_its_quality_report_still_scores(fil
         if child.data.tags[tracking.TAG_STRATEGY] == "cgan":
             assert 0 < child.data.metrics["n_synthetic"] < 5
             assert "quality/c2st_auc" not in child.data.metrics
+
+
+def test_a_folder_of_parquet_files_as_spark_writes_them(files):
+    tx = card_transactions().assign(day=lambda d: d["timestamp"].dt.strftime("%Y-%m-%d"))
+    folder = files.root / "transactions"
+    tx.to_parquet(folder, partition_cols=["day"], index=False)
+    (folder / "_SUCCESS").write_text("")
+    layout = schema("datetime").replace("scenario]}", "scenario, day]}")
+    parent = run([*SMALL, "data.kind=parquet", f"data.path={folder}", layout])
+    check_experiment(parent, folder, n_rows=len(tx), n_folds=2)
+    invoke("export", "--latest")
+    scores = files.root / "scores.csv"
+    invoke("score", "--input", str(folder), "--output", str(scores), "--chunk-rows", "700")
+    got = pd.read_csv(scores).set_index("transaction_id")
+    assert sorted(got.index) == sorted(tx["transaction_id"])
+    fraud = tx.set_index("transaction_id")["is_fraud"].reindex(got.index).to_numpy()
+    p = got["fraud_probability"].to_numpy()
+    assert p[fraud == 1].mean() > 2 * p[fraud == 0].mean()

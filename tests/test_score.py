@@ -350,6 +350,11 @@ def test_file_problems_name_the_file(store, tmp_path):
 
     with pytest.raises(DataError, match="no such file"):
         score_file(store.model_uri, tmp_path / "absent.csv", tmp_path / "o.csv", progress=False)
+    folder = tmp_path / "exported"  # a folder is read as Parquet files; a CSV in it is refused
+    folder.mkdir()
+    raw.iloc[:50].to_csv(folder / "part-0.csv", index=False)
+    with pytest.raises(DataError, match=r"exported: 1 of the folder's 1 file\(s\) are not Parquet"):
+        score_file(store.model_uri, folder, tmp_path / "o.csv", progress=False)
     misnamed = tmp_path / "export.csv"  # Parquet under a .csv name
     raw.iloc[:100].to_parquet(misnamed, index=False)
     with pytest.raises(DataError, match=r"export\.csv: cannot read as CSV.*name it \.parquet$"):

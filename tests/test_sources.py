@@ -300,7 +300,33 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_folder_instead_of_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="is a folder"):
+        CsvSource(tmp_path, TINY_SCHEMA).load()
+    with pytest.raises(DataError, match="the folder holds no data file"):
         ParquetSource(tmp_path, TINY_SCHEMA).load()
+
+
+def test_a_folder_of_parquet_files_is_one_dataset(tmp_path: Path) -> None:
+    df = tiny_frame(12).assign(part=lambda d: np.where(d["tx"] < 6, "a", "b"))
+    folder = tmp_path / "tx"
+    df.to_parquet(folder, partition_cols=["part"], index=False)  # tx/part=a/..., tx/part=b/...
+    (folder / "_SUCCESS").write_text("")  # Spark's marker and checksums are skipped
+    (folder / "part=a" / ".part-0.crc").write_bytes(b"\x00")
+    loaded = ParquetSource(folder, {**TINY_SCHEMA, "categorical": ["kind", "part"]}).load()
+    assert loaded.n_rows == 12 and loaded.n_positive == 2
+    assert sorted(loaded.frame["tx"]) == list(range(12))
+    # the hive partition is a column again, text as written
+    assert sorted(set(loaded.frame["part"].astype(str))) == ["a", "b"]
+    path = tmp_path / "whole.parquet"
+    df.to_parquet(path, index=False)
+    whole = ParquetSource(path, {**TINY_SCHEMA, "categorical": ["kind", "part"]})
+    pd.testing.assert_frame_equal(
+        loaded.frame.drop(columns="part").reset_index(drop=True),
+        whole.load().frame.drop(columns="part").reset_index(drop=True),
+        check_dtype=False,
+    )
+    (folder / "part=b" / "notes.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"1 of the folder's 3 file\(s\) are not Parquet, e.g. "):
+        ParquetSource(folder, TINY_SCHEMA).load()
 
 
 def test_empty_file(tmp_path: Path) -> None:

@@ -526,13 +526,49 @@ def resolve_schema(
     raise ConfigError(f"{where}: schema must be a Schema or a mapping, got {type(schema).__name__}")
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, *, folder: bool = False) -> None:
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if path.is_dir():
+        if folder:
+            return
         raise DataError(f"{path}: is a folder, expected a file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (0 bytes)")
+
+
+def parquet_folder(path: Path, where: str) -> Any:
+    """A folder of Parquet files read as one `pyarrow.dataset.Dataset` (as Spark, Hive or
+    `DataFrame.to_parquet(partition_cols=...)` write them): hive partitions such as
+    `day=2026-01-01` become columns, files starting with `_` or `.` (`_SUCCESS`, checksums) are
+    skipped. `DataError` (naming `where`) for a folder without Parquet files, with other files,
+    or with a column named twice."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    hidden = ("_", ".")
+    files = [
+        p
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and not any(part.startswith(hidden) for part in p.relative_to(path).parts)
+    ]
+    if not files:
+        raise DataError(f"{where}: the folder holds no data file")
+    other = [p for p in files if not _is_parquet(p)]
+    if other:
+        raise DataError(
+            f"{where}: {len(other)} of the folder's {len(files)} file(s) are not Parquet, e.g. "
+            f"{other[0].relative_to(path)}; a folder is read as one Parquet dataset"
+        )
+    try:
+        dataset = ds.dataset(path, format="parquet", partitioning="hive")
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(f"{where}: cannot read the folder as Parquet ({_reason(exc)})") from None
+    names = dataset.schema.names
+    dups = sorted(name for name, n in Counter(names).items() if n > 1)
+    if dups:
+        raise DataError(f"{where}: duplicated column name(s): {_listing(dups)}")
+    return dataset
 
 
 def _reason(exc: BaseException) -> str:
@@ -601,8 +637,8 @@ class _FileSource:
         raise NotImplementedError
 
     def load(self) -> Dataset:
-        """Read, validate and describe the file."""
-        _check_file(self.path)
+        """Read, validate and describe the file (for Parquet, or a folder of Parquet files)."""
+        _check_file(self.path, folder=self.kind == "parquet")
         raw = self._read()
         where = str(self.path)
         return _dataset(raw, self.schema, where, where, where)
@@ -672,7 +708,7 @@ def csv_header(path: Path, where: str, parquet_advice: str = "set data.kind: par
 
 
 class ParquetSource(_FileSource):
-    """A Parquet file."""
+    """A Parquet file, or a folder of them read as one dataset (`parquet_folder`)."""
 
     kind = "parquet"
 
@@ -680,6 +716,15 @@ class ParquetSource(_FileSource):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        if self.path.is_dir():
+            dataset = parquet_folder(self.path, str(self.path))
+            try:
+                return dataset.to_table().to_pandas()
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise DataError(
+                    f"{self.path}: cannot read the folder's files as one table ({_reason(exc)}); "
+                    "they must share their columns and types"
+                ) from None
         try:
             names = pq.read_schema(self.path).names
         except (pa.ArrowException, ValueError, OSError) as exc:
