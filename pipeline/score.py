@@ -35,8 +35,10 @@ from pipeline.data.sources import (
     UTF8_ADVICE,
     coerce_label,
     coerce_time,
+    csv_compression,
     csv_header,
     datetime_offsets,
+    open_csv_bytes,
     parquet_folder,
 )
 
@@ -129,10 +131,26 @@ def load_scorer(model_uri: str = DEFAULT_MODEL_URI) -> Any:
     return scorer
 
 
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
+"""A compressed CSV to score ends in one of these (`sources.csv_compression`)."""
+
+
+def _readable_input(path: Path) -> bool:
+    """A folder of Parquet files, or a compressed CSV (`tx.csv.gz`, `creditcard.zip`)."""
+    return path.is_dir() or path.suffix.lower() in COMPRESSED_SUFFIXES
+
+
 def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
     for role, p in (("--input", input_path), ("--output", output_path)):
-        if p.suffix.lower() not in SUFFIXES and not (role == "--input" and p.is_dir()):
-            raise DataError(f"{role} {p}: the file must end in .csv or .parquet, not {p.suffix!r}")
+        if p.suffix.lower() not in SUFFIXES and not (role == "--input" and _readable_input(p)):
+            also = (
+                " (or a CSV compressed as .gz, .bz2, .xz or .zip, or a folder of Parquet files)"
+                if role == "--input"
+                else ""
+            )
+            raise DataError(
+                f"{role} {p}: the file must end in .csv or .parquet{also}, not {p.suffix!r}"
+            )
     if not input_path.is_file() and not input_path.is_dir():
         raise DataError(f"--input {input_path}: no such file or folder")
     if not output_path.parent.is_dir():
@@ -151,11 +169,11 @@ def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
 # reading
 
 
-def _count_csv_rows(path: Path) -> int:
+def _count_csv_rows(path: Path, compression: str | None = None) -> int:
     """Data rows of a CSV (newlines minus the header); for the progress bar only."""
     lines = 0
     last = b"\n"
-    with path.open("rb") as f:
+    with open_csv_bytes(path, compression) as f:
         while chunk := f.read(1 << 22):
             lines += chunk.count(b"\n")
             last = chunk[-1:]
@@ -226,16 +244,17 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
         return total, parquet_chunks()
 
     # a repeated name would be renamed by pandas, a ';' file one column
-    csv_header(path, where, "name it .parquet")
+    compression = csv_compression(path, where)
+    csv_header(path, where, "name it .parquet", compression=compression)
     try:
-        total = _count_csv_rows(path)
-    except OSError as exc:
+        total = _count_csv_rows(path, compression)
+    except (OSError, EOFError) as exc:
         raise DataError(f"{where}: cannot read the file ({exc})") from None
     dtypes = {c: "str" for c in scorer.text_categoricals()}  # "0042" must not become 42
 
     def csv_chunks() -> Iterator[pd.DataFrame]:
         try:
-            header = pd.read_csv(path, nrows=0)
+            header = pd.read_csv(path, nrows=0, compression=compression)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise DataError(f"{where}: not a readable CSV file ({exc})") from None
         known = {c: d for c, d in dtypes.items() if c in header.columns}
@@ -245,7 +264,10 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
         start = 0
         try:
             reader = pd.read_csv(
-                path, chunksize=chunk_rows if chunk_rows > 0 else None, dtype=known
+                path,
+                chunksize=chunk_rows if chunk_rows > 0 else None,
+                dtype=known,
+                compression=compression,
             )
             chunks = reader if chunk_rows > 0 else [reader]
             for frame in chunks:

@@ -326,6 +326,16 @@ def test_chunked_equals_unchunked(store, tmp_path):
     )
 
 
+@pytest.mark.parametrize("name", ["raw.csv.gz", "raw.csv.xz", "kaggle.zip"])
+def test_a_compressed_csv_scores_as_the_plain_one(store, tmp_path, name):
+    path = tmp_path / name
+    store.raw.to_csv(path, index=False)  # pandas compresses by the name
+    score_file(store.model_uri, path, tmp_path / "o.parquet", chunk_rows=3000, progress=False)
+    out = read(tmp_path / "o.parquet")
+    np.testing.assert_array_equal(out["transaction_id"], store.raw["transaction_id"])
+    np.testing.assert_allclose(out[PROBABILITY], store.expected, rtol=0, atol=1e-7)
+
+
 def test_file_problems_name_the_file(store, tmp_path):
     raw = store.raw
     unsorted = tmp_path / "unsorted.parquet"

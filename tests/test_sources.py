@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +297,38 @@ def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.csv"
     with pytest.raises(DataError, match=r"nope\.csv: file not found"):
         CsvSource(path, TINY_SCHEMA).load()
+
+
+@pytest.mark.parametrize("name", ["tx.csv.gz", "tx.csv.bz2", "tx.csv.xz", "tx.zip", "gzip.csv"])
+def test_a_compressed_csv_reads_as_the_plain_one(tmp_path: Path, name: str) -> None:
+    df = tiny_frame()
+    plain = CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+    path = tmp_path / name
+    df.to_csv(path, index=False, compression="gzip" if name == "gzip.csv" else "infer")
+    packed = CsvSource(path, TINY_SCHEMA).load()
+    pd.testing.assert_frame_equal(packed.frame, plain.frame)
+
+
+def test_workbooks_and_archives_of_several_files_are_refused(tmp_path: Path) -> None:
+    xlsx = tmp_path / "tx.xlsx"
+    with zipfile.ZipFile(xlsx, "w") as archive:  # the parts every workbook has
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    xls = tmp_path / "tx.xls"
+    xls.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    for path in (xlsx, xls):
+        with pytest.raises(DataError, match=r"an Excel workbook, not a CSV file; .*to_csv"):
+            CsvSource(path, TINY_SCHEMA).load()
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("train.csv", "y\n1\n")
+        archive.writestr("test.csv", "y\n0\n")
+    with pytest.raises(DataError, match=r"a zip archive of 2 files \('train.csv', 'test.csv'\)"):
+        CsvSource(two, TINY_SCHEMA).load()
+    zst = tmp_path / "tx.csv.zst"
+    zst.write_bytes(b"(\xb5/\xfd" + bytes(20))
+    with pytest.raises(DataError, match=r"compressed with zstd; decompress it first"):
+        CsvSource(zst, TINY_SCHEMA).load()
 
 
 def test_folder_instead_of_file(tmp_path: Path) -> None:

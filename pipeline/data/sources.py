@@ -18,18 +18,22 @@ model's float32 matrix (no infinities, nothing beyond 3.4e38).
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import csv
+import gzip
 import hashlib
 import io
 import logging
+import lzma
 import os
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -648,21 +652,22 @@ class _FileSource:
 
 
 class CsvSource(_FileSource):
-    """A comma-separated file with a header line."""
+    """A comma-separated file with a header line, plain or compressed (`csv_compression`)."""
 
     kind = "csv"
 
     def _read(self) -> pd.DataFrame:
-        csv_header(self.path, str(self.path))
+        compression = csv_compression(self.path, str(self.path))
+        csv_header(self.path, str(self.path), compression=compression)
         try:
-            return pd.read_csv(self.path, low_memory=False)
+            return pd.read_csv(self.path, low_memory=False, compression=compression)
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"{self.path}: cannot read as CSV (not UTF-8 text: {exc.reason}); {UTF8_ADVICE}"
             ) from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
             raise DataError(f"{self.path}: cannot read as CSV ({_reason(exc)})") from None
-        except OSError as exc:
+        except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
             raise DataError(f"{self.path}: cannot read the file ({_reason(exc)})") from None
 
 
@@ -671,8 +676,65 @@ _OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 UTF8_ADVICE = "save it as UTF-8, e.g. iconv -f cp1252 -t utf-8 FILE.csv > FILE-utf8.csv"
 
 
-def csv_header(path: Path, where: str, parquet_advice: str = "set data.kind: parquet") -> list[str]:
-    """The column names of a comma-separated file's header line, checked.
+_COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
+"""A CSV's compression from its first bytes, by the name pandas gives it."""
+_OPENERS: dict[str, Any] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+EXCEL_ADVICE = (
+    "fraudgan reads CSV and Parquet: save the sheet as CSV UTF-8, or "
+    "pandas.read_excel(path).to_csv(new_path, index=False)"
+)
+
+
+def csv_compression(path: Path, where: str) -> str | None:
+    """How a CSV file is compressed, from its first bytes: gzip, bz2, xz or zip (one CSV in the
+    archive), None for plain text. `DataError` (naming `where`) for an Excel workbook, a zip of
+    several files, or zstd (which needs a module fraudgan does not install)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
+    if head.startswith(b"\xd0\xcf\x11\xe0"):  # the OLE2 container of .xls workbooks
+        raise DataError(f"{where}: an Excel workbook, not a CSV file; {EXCEL_ADVICE}")
+    if head.startswith(b"(\xb5/\xfd"):
+        raise DataError(f"{where}: compressed with zstd; decompress it first (zstd -d FILE)")
+    kind = next((name for magic, name in _COMPRESSIONS.items() if head.startswith(magic)), None)
+    if kind == "zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.namelist() if not m.endswith("/")]
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataError(f"{where}: a damaged zip archive ({_reason(exc)})") from None
+        if "[Content_Types].xml" in members or any(m.startswith("xl/") for m in members):
+            raise DataError(f"{where}: an Excel workbook, not a CSV file; {EXCEL_ADVICE}")
+        if len(members) != 1:
+            shown = _listing(members[:5]) + (", ..." if len(members) > 5 else "")
+            raise DataError(
+                f"{where}: a zip archive of {len(members)} files ({shown}); fraudgan reads one "
+                "CSV, compressed or not: extract the one to use"
+            )
+    return kind
+
+
+def open_csv_bytes(path: Path, compression: str | None) -> IO[bytes]:
+    """The CSV's bytes, decompressed (`csv_compression`)."""
+    if compression is None:
+        return open(path, "rb")
+    if compression == "zip":
+        archive = zipfile.ZipFile(path)
+        return archive.open(archive.namelist()[0])
+    return _OPENERS[compression](path, "rb")
+
+
+def csv_header(
+    path: Path,
+    where: str,
+    parquet_advice: str = "set data.kind: parquet",
+    *,
+    compression: str | None = None,
+) -> list[str]:
+    """The column names of a comma-separated file's header line, checked (`compression` as
+    `csv_compression` gives it).
 
     `DataError` (naming `where`) when the file cannot be read as UTF-8, the header is empty,
     names a column twice (pandas would rename the second copy silently), or is one column
@@ -680,14 +742,15 @@ def csv_header(path: Path, where: str, parquet_advice: str = "set data.kind: par
     Parquet file gets `parquet_advice`.
     """
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
+        raw = open_csv_bytes(path, compression)
+        with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
             first = fh.readline()
     except UnicodeDecodeError as exc:
         hint = f"it is a Parquet file: {parquet_advice}" if _is_parquet(path) else UTF8_ADVICE
         raise DataError(
             f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason}); {hint}"
         ) from None
-    except OSError as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
         raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
     if not first.strip():
         raise DataError(f"{where}: the first line (the header) is empty")
