@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,35 +182,45 @@ def _count_csv_rows(path: Path, compression: str | None = None) -> int:
     return max(lines - 1, 0)
 
 
+def _arrow_chunks(
+    total: int,
+    schema: Any,
+    batches: Callable[[int], Iterator[Any]],
+    chunk_rows: int,
+    where: str,
+) -> Iterator[pd.DataFrame]:
+    """Arrow record batches of `chunk_rows` (0: all) as frames indexed by their position in the
+    input; an empty input is one empty frame of its columns."""
+    import pyarrow as pa
+
+    start = 0
+    try:
+        if total == 0:
+            yield schema.empty_table().to_pandas()
+            return
+        for batch in batches(chunk_rows if chunk_rows > 0 else max(total, 1)):
+            if batch.num_rows == 0:
+                continue
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            start += len(frame)
+            yield frame
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{where}: cannot read row {start} onwards ({exc})") from None
+
+
 def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator[pd.DataFrame]]:
     """(total rows, chunks) of a CSV or Parquet file, or of a folder of Parquet files
     (`sources.parquet_folder`); chunk index = position in the file (the folder's files in
     order)."""
     where = f"--input {path}"
     if path.is_dir():
-        import pyarrow as pa
-
         dataset = parquet_folder(path, where)
         total = dataset.count_rows()
-
-        def folder_chunks() -> Iterator[pd.DataFrame]:
-            start = 0
-            size = chunk_rows if chunk_rows > 0 else max(total, 1)
-            try:
-                if total == 0:
-                    yield dataset.schema.empty_table().to_pandas()
-                    return
-                for batch in dataset.to_batches(batch_size=size):
-                    if batch.num_rows == 0:
-                        continue
-                    frame = batch.to_pandas()
-                    frame.index = pd.RangeIndex(start, start + len(frame))
-                    start += len(frame)
-                    yield frame
-            except (OSError, pa.ArrowException) as exc:
-                raise DataError(f"{where}: cannot read row {start} onwards ({exc})") from None
-
-        return total, folder_chunks()
+        chunks = _arrow_chunks(
+            total, dataset.schema, lambda n: dataset.to_batches(batch_size=n), chunk_rows, where
+        )
+        return total, chunks
     if path.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -224,24 +234,10 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
         repeated = sorted({c for c in names if names.count(c) > 1})
         if repeated:
             raise DataError(f"{where}: duplicated column name(s): {', '.join(map(repr, repeated))}")
-
-        def parquet_chunks() -> Iterator[pd.DataFrame]:
-            start = 0
-            size = chunk_rows if chunk_rows > 0 else max(total, 1)
-            try:
-                if total == 0:
-                    frame = pf.schema_arrow.empty_table().to_pandas()
-                    yield frame
-                    return
-                for batch in pf.iter_batches(batch_size=size):
-                    frame = batch.to_pandas()
-                    frame.index = pd.RangeIndex(start, start + len(frame))
-                    start += len(frame)
-                    yield frame
-            except (OSError, pa.ArrowException) as exc:
-                raise DataError(f"{where}: cannot read row {start} onwards ({exc})") from None
-
-        return total, parquet_chunks()
+        chunks = _arrow_chunks(
+            total, pf.schema_arrow, lambda n: pf.iter_batches(batch_size=n), chunk_rows, where
+        )
+        return total, chunks
 
     # a repeated name would be renamed by pandas, a ';' file one column
     compression = csv_compression(path, where)
