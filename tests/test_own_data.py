@@ -410,10 +410,23 @@ def sparkov(rows: int = 3000, seed: int = 11) -> pd.DataFrame:
             "category": tx["merchant_category"],
             "amt": tx["amount"],
             "first": rng.choice(["Jennifer", "Edward", "Tyler"], rows),
+            "last": rng.choice(["Banks", "Gill"], rows),
             "gender": rng.choice(["F", "M"], rows),
+            "street": [f"{n} Elm St" for n in rng.integers(1, 999, rows)],
+            "city": tx["customer_country"] + " city",
+            "state": tx["country"],
+            "zip": rng.integers(10_000, 99_999, rows),
+            "lat": rng.normal(38, 5, rows).round(4),
+            "long": rng.normal(-90, 10, rows).round(4),
             "city_pop": rng.integers(100, 10**6, rows),
+            "job": tx["channel"] + " engineer",
+            "dob": (
+                pd.Timestamp("1960-01-01") + pd.to_timedelta(rng.integers(0, 15_000, rows), "D")
+            ).strftime("%Y-%m-%d"),
             "trans_num": [f"{x:032x}" for x in rng.integers(0, 2**62, rows)],
             "unix_time": epoch - 220_000_000,  # the date again, counted from another origin
+            "merch_lat": rng.normal(38, 5, rows).round(6),
+            "merch_long": rng.normal(-90, 10, rows).round(6),
             "is_fraud": tx["is_fraud"],
         }
     )
@@ -428,8 +441,9 @@ def test_a_row_index_and_a_copy_of_the_time_stop_the_launch_until_dropped(files)
     def layout(drop: str) -> str:
         return (
             "data.schema={label: is_fraud, time: trans_date_trans_time, id: trans_num, "
-            "amount: amt, entity: cc_num, merchant: merchant, categorical: [category, gender], "
-            f"drop: [first{drop}]}}"
+            "amount: amt, entity: cc_num, merchant: merchant, "
+            "categorical: [category, gender, state], "
+            f"drop: [first, last, street, city, job, dob{drop}]}}"
         )
 
     text = refused([*args, layout("")])
@@ -443,6 +457,20 @@ def test_a_row_index_and_a_copy_of_the_time_stop_the_launch_until_dropped(files)
     check_experiment(parent, path, n_rows=len(tx), n_folds=2)
     # a file to score carries its index too: a column the model does not read
     check_export_and_score(files.root, path, tx, "trans_num")
+
+
+def test_the_sparkov_experiment_on_a_file_of_its_layout(files):
+    tx = sparkov(rows=6000)
+    path = files.root / "fraudTrain.csv"
+    tx.to_csv(path)  # with pandas' index, as published
+    small = small_temporal(path)
+    checked = " ".join(invoke("check", "experiments/sparkov.yaml", *sets(small)).split())
+    assert f"data: {path.resolve()}, 6,000 rows" in checked and "warning" not in checked
+    # amt, lat, long, city_pop, merch_lat, merch_long and the history features; the preset drops
+    # the index, unix_time and the holder's details
+    assert "features: 20 numeric, 3 categorical" in checked
+    parent, _ = launch(small, "experiments/sparkov.yaml")
+    check_experiment(parent, path, n_rows=len(tx), n_folds=2)
 
 
 def baf(per_month: int = 400, seed: int = 19) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """Column roles of a transaction table: which column is the label, the time, the id, and so on.
 
 A `Schema` names columns; it holds no data. `SIMULATOR_SCHEMA` describes the frames made by
-`pipeline.data.simulate.simulate`; `CREDITCARD_SCHEMA`, `HANDBOOK_SCHEMA`, `PAYSIM_SCHEMA` and
-`BAF_SCHEMA` the public credit-card benchmark (`Time, V1..V28, Amount, Class`), the Fraud Detection
-Handbook's simulated transactions, PaySim's, and the Bank Account Fraud suite's applications.
+`pipeline.data.simulate.simulate`; `CREDITCARD_SCHEMA`, `HANDBOOK_SCHEMA`, `PAYSIM_SCHEMA`,
+`BAF_SCHEMA` and `SPARKOV_SCHEMA` the public credit-card benchmark (`Time, V1..V28, Amount, Class`), the
+Fraud Detection Handbook's simulated transactions, PaySim's, the Bank Account Fraud suite's
+applications and the public Sparkov-simulated card transactions.
 `schema_from_mapping` turns a YAML mapping into a `Schema`, optionally on top of a preset.
 """
 
@@ -139,7 +140,22 @@ BAF_SCHEMA = Schema(
     categorical=("payment_type", "employment_status", "housing_status", "source", "device_os"),
 )
 
-FilePreset = Literal["creditcard", "handbook", "paysim", "baf"]
+# The public simulated card transactions made with Sparkov (`fraudTrain.csv`, `fraudTest.csv`), as
+# published: pandas' row index as a nameless first column, `unix_time` the date again from another
+# origin, the holder's name, street and birth date. Cities and jobs (hundreds of values each) go with
+# them: one-hot over a million rows they would take gigabytes, and they describe the holder.
+SPARKOV_SCHEMA = Schema(
+    label="is_fraud",
+    time="trans_date_trans_time",
+    id="trans_num",
+    amount="amt",
+    entity="cc_num",
+    merchant="merchant",
+    categorical=("category", "gender", "state"),
+    drop=("Unnamed: 0", "unix_time", "first", "last", "street", "city", "zip", "job", "dob"),
+)
+
+FilePreset = Literal["creditcard", "handbook", "paysim", "baf", "sparkov"]
 """The presets a file source can name (`data.preset`)."""
 FILE_PRESETS: tuple[str, ...] = get_args(FilePreset)
 
@@ -149,6 +165,7 @@ PRESETS: dict[str, Schema] = {
     "handbook": HANDBOOK_SCHEMA,
     "paysim": PAYSIM_SCHEMA,
     "baf": BAF_SCHEMA,
+    "sparkov": SPARKOV_SCHEMA,
 }
 
 SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))
