@@ -319,6 +319,8 @@ def test_workbooks_and_archives_of_several_files_are_refused(tmp_path: Path) -> 
     for path in (xlsx, xls):
         with pytest.raises(DataError, match=r"an Excel workbook, not a CSV file; .*to_csv"):
             CsvSource(path, TINY_SCHEMA).load()
+        with pytest.raises(DataError, match=r"cannot read as Parquet .*it is an Excel workbook"):
+            ParquetSource(path, TINY_SCHEMA).load()
     two = tmp_path / "two.zip"
     with zipfile.ZipFile(two, "w") as archive:
         archive.writestr("train.csv", "y\n1\n")

@@ -685,6 +685,22 @@ EXCEL_ADVICE = (
 )
 
 
+def _is_excel(path: Path) -> bool:
+    """An .xls workbook (an OLE2 container) or an .xlsx one (a zip of `xl/` parts)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if head.startswith(b"\xd0\xcf\x11\xe0"):
+            return True
+        if not head.startswith(b"PK\x03\x04"):
+            return False
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return "[Content_Types].xml" in names or any(n.startswith("xl/") for n in names)
+
+
 def csv_compression(path: Path, where: str) -> str | None:
     """How a CSV file is compressed, from its first bytes: gzip, bz2, xz or zip (one CSV in the
     archive), None for plain text. `DataError` (naming `where`) for an Excel workbook, a zip of
@@ -694,7 +710,7 @@ def csv_compression(path: Path, where: str) -> str | None:
             head = fh.read(8)
     except OSError as exc:
         raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
-    if head.startswith(b"\xd0\xcf\x11\xe0"):  # the OLE2 container of .xls workbooks
+    if _is_excel(path):
         raise DataError(f"{where}: an Excel workbook, not a CSV file; {EXCEL_ADVICE}")
     if head.startswith(b"(\xb5/\xfd"):
         raise DataError(f"{where}: compressed with zstd; decompress it first (zstd -d FILE)")
@@ -705,8 +721,6 @@ def csv_compression(path: Path, where: str) -> str | None:
                 members = [m for m in archive.namelist() if not m.endswith("/")]
         except (zipfile.BadZipFile, OSError) as exc:
             raise DataError(f"{where}: a damaged zip archive ({_reason(exc)})") from None
-        if "[Content_Types].xml" in members or any(m.startswith("xl/") for m in members):
-            raise DataError(f"{where}: an Excel workbook, not a CSV file; {EXCEL_ADVICE}")
         if len(members) != 1:
             shown = _listing(members[:5]) + (", ..." if len(members) > 5 else "")
             raise DataError(
@@ -791,9 +805,11 @@ class ParquetSource(_FileSource):
         try:
             names = pq.read_schema(self.path).names
         except (pa.ArrowException, ValueError, OSError) as exc:
-            hint = (
-                "" if _is_parquet(self.path) else "; it is no Parquet file: a CSV is data.kind: csv"
-            )
+            hint = ""
+            if _is_excel(self.path):
+                hint = f"; it is an Excel workbook: {EXCEL_ADVICE}"
+            elif not _is_parquet(self.path):
+                hint = "; it is no Parquet file: a CSV is data.kind: csv"
             raise DataError(f"{self.path}: cannot read as Parquet ({_reason(exc)}){hint}") from None
         dups = sorted(name for name, n in Counter(names).items() if n > 1)
         if dups:
