@@ -30,7 +30,6 @@ from models.classifier import (
 from models.errors import ConfigError, DataError
 from models.gan import GANCache
 from models.samplers import StrategyContext, build_strategy, strategy_kind
-from models.two_sample import C2ST_FOLDS as QUALITY_MIN_ROWS
 from pipeline import augment, evaluate, tracking
 from pipeline.config import ExperimentConfig
 from pipeline.data.schema import Schema
@@ -491,6 +490,8 @@ class FoldRunner:
             unused = next((f for f in choice.fits if _synthesizer(f.pipe) is not None), None)
         shown = fitted if _appended(fitted) is not None else unused
         drawn = None if shown is None else _appended(shown)
+        from pipeline.quality.assessment import MIN_ROWS as QUALITY_MIN_ROWS
+
         if drawn is not None and len(drawn) < QUALITY_MIN_ROWS:
             log.warning(
                 "%s fold %d seed %d: the GAN appended %d row(s), fewer than the %d its quality "

@@ -33,6 +33,7 @@ from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.data.schema import SECONDS_PER_UNIT
 from pipeline.data.sources import (
     UTF8_ADVICE,
+    check_unique_names,
     coerce_label,
     coerce_time,
     csv_compression,
@@ -230,10 +231,7 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
         except (OSError, pa.ArrowException) as exc:
             raise DataError(f"{where}: not a readable Parquet file ({exc})") from None
         total = pf.metadata.num_rows
-        names = pf.schema_arrow.names
-        repeated = sorted({c for c in names if names.count(c) > 1})
-        if repeated:
-            raise DataError(f"{where}: duplicated column name(s): {', '.join(map(repr, repeated))}")
+        check_unique_names(pf.schema_arrow.names, where)
         chunks = _arrow_chunks(
             total, pf.schema_arrow, lambda n: pf.iter_batches(batch_size=n), chunk_rows, where
         )

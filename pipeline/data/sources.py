@@ -91,6 +91,14 @@ def _listing(items: list[Any]) -> str:
     return shown + (f", ... ({len(items)} in all)" if len(items) > _SHOWN else "")
 
 
+def check_unique_names(names: list[str], where: str, within: str = "") -> None:
+    """`DataError` (naming `where`, then `within`) for a column named twice: pandas would rename
+    the second copy silently."""
+    dups = sorted(name for name, n in Counter(names).items() if n > 1)
+    if dups:
+        raise DataError(f"{where}: duplicated column name(s){within}: {_listing(dups)}")
+
+
 def _examples(values: pd.Series) -> str:
     return _listing(list(pd.unique(values.astype(object)))[:_SHOWN])
 
@@ -568,10 +576,7 @@ def parquet_folder(path: Path, where: str) -> Any:
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"{where}: cannot read the folder as Parquet ({_reason(exc)})") from None
-    names = dataset.schema.names
-    dups = sorted(name for name, n in Counter(names).items() if n > 1)
-    if dups:
-        raise DataError(f"{where}: duplicated column name(s): {_listing(dups)}")
+    check_unique_names(dataset.schema.names, where)
     return dataset
 
 
@@ -583,12 +588,17 @@ def _reason(exc: BaseException) -> str:
 PARQUET_MAGIC = b"PAR1"
 
 
-def _is_parquet(path: Path) -> bool:
+def _head(path: Path) -> bytes:
+    """A file's first 8 bytes, where its kind shows (b"" when it cannot be read)."""
     try:
         with open(path, "rb") as fh:
-            return fh.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+            return fh.read(8)
     except OSError:
-        return False
+        return b""
+
+
+def _is_parquet(path: Path) -> bool:
+    return _head(path).startswith(PARQUET_MAGIC)
 
 
 def _as_path(path: str | os.PathLike[str]) -> Path:
@@ -687,13 +697,12 @@ EXCEL_ADVICE = (
 
 def _is_excel(path: Path) -> bool:
     """An .xls workbook (an OLE2 container) or an .xlsx one (a zip of `xl/` parts)."""
+    head = _head(path)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return True
+    if not head.startswith(b"PK\x03\x04"):
+        return False
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-        if head.startswith(b"\xd0\xcf\x11\xe0"):
-            return True
-        if not head.startswith(b"PK\x03\x04"):
-            return False
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (OSError, zipfile.BadZipFile):
@@ -705,11 +714,7 @@ def csv_compression(path: Path, where: str) -> str | None:
     """How a CSV file is compressed, from its first bytes: gzip, bz2, xz or zip (one CSV in the
     archive), None for plain text. `DataError` (naming `where`) for an Excel workbook, a zip of
     several files, or zstd (which needs a module fraudgan does not install)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
+    head = _head(path)  # an unreadable file is refused by the reader, naming why
     if _is_excel(path):
         raise DataError(f"{where}: an Excel workbook, not a CSV file; {EXCEL_ADVICE}")
     if head.startswith(b"(\xb5/\xfd"):
@@ -778,9 +783,7 @@ def csv_header(
                     f"files. Convert it, e.g. pandas.read_csv(path, sep={sep!r})"
                     ".to_csv(new_path, index=False), or write it as Parquet"
                 )
-    dups = sorted(name for name, n in Counter(header).items() if n > 1)
-    if dups:
-        raise DataError(f"{where}: duplicated column name(s) in the header: {_listing(dups)}")
+    check_unique_names(header, where, " in the header")
     return header
 
 
@@ -811,9 +814,7 @@ class ParquetSource(_FileSource):
             elif not _is_parquet(self.path):
                 hint = "; it is no Parquet file: a CSV is data.kind: csv"
             raise DataError(f"{self.path}: cannot read as Parquet ({_reason(exc)}){hint}") from None
-        dups = sorted(name for name, n in Counter(names).items() if n > 1)
-        if dups:
-            raise DataError(f"{self.path}: duplicated column name(s): {_listing(dups)}")
+        check_unique_names(names, str(self.path))
         try:
             return pd.read_parquet(self.path)
         except (pa.ArrowException, ValueError, OSError) as exc:
