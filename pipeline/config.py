@@ -73,6 +73,7 @@ class SchemaConfig(_Strict):
     merchant: str | None = None
     categorical: list[str] | None = None
     drop: list[str] | None = None
+    dates: list[str] | None = None
 
 
 class DataConfig(_Strict):

@@ -349,7 +349,7 @@ def history_spec(cfg: ExperimentConfig, prepared: Prepared) -> dict[str, Any] | 
     model_columns = set(prepared.categorical + prepared.numeric)
     windows = [float(w) for w in cfg.features.windows_days]
     needed = [c for c in raw if c in model_columns]
-    for role in (schema.time, schema.entity, schema.merchant, schema.amount):
+    for role in (schema.time, schema.entity, schema.merchant, schema.amount, *schema.dates):
         if role is not None and role in raw and role not in needed:
             needed.append(role)
     return {
@@ -360,6 +360,7 @@ def history_spec(cfg: ExperimentConfig, prepared: Prepared) -> dict[str, Any] | 
         "raw_columns": needed,
         "engineered": engineered,
         "day_first": prepared.dataset.time_day_first,  # dates written dd/mm (True) or mm/dd
+        "dates_day_first": prepared.dataset.dates_day_first,
     }
 
 

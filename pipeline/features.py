@@ -22,6 +22,7 @@ column                           needs                        value when there i
 ``day_of_week``                  time (datetime)              (always defined) Monday = 0
 ``is_weekend``                   time (datetime)              (always defined) Sat/Sun = 1
 ``is_night``                     time (datetime)              (always defined) 0 <= hour < 6
+``days_since_{d}``               time, a date column ``d``    missing where ``d`` is
 ``entity_n_{w}``                 time, entity                 0
 ``entity_mean_amount_{w}``       time, entity, amount         0.0 (`NO_HISTORY_MEAN`)
 ``entity_amount_ratio_{wmax}``   time, entity, amount         1.0 (`NO_HISTORY_RATIO`)
@@ -35,7 +36,9 @@ turns into seconds; seconds since the first transaction in the credit-card layou
 ``hour = (t % 86400) / 3600`` is derived from the clock: the weekday is unknown (and with
 ``months``, no whole number of days, not even the hour: `Schema.clock`). Entity means
 use rows with a known amount; the ratio is 1.0 when the mean is 0 or the row's amount is missing.
-Engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the model
+``days_since_{d}`` is the days from the row's date column ``d`` (`Schema.dates`: a signup, an
+account's opening) to its time, negative when the date is later; it reads nothing but the row.
+Other engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the model
 pipeline, fitted on training folds only.
 
 The computation is vectorised: rows are sorted by (group, time) once and every window boundary is
@@ -94,6 +97,11 @@ def entity_count_column(label: str) -> str:
 def entity_mean_column(label: str) -> str:
     """`entity_mean_amount_{w}`: the mean known amount of those transactions."""
     return f"entity_mean_amount_{label}"
+
+
+def days_since_column(date: str) -> str:
+    """The feature a date column (`Schema.dates`) becomes."""
+    return f"days_since_{date}"
 
 
 def amount_ratio_column(label: str) -> str:
@@ -224,6 +232,28 @@ def _time_features(s: pd.Series, t: np.ndarray, seconds: bool) -> dict[str, np.n
     }
 
 
+def _days_since(d: pd.Series, name: str, t: np.ndarray, per_day: int | float) -> np.ndarray:
+    """Days from the date column's values to the times `t` (a `time_axis`); NaN where missing."""
+    seconds = per_day == SECONDS_PER_DAY
+    dated = pd.api.types.is_datetime64_any_dtype(d.dtype)
+    if dated == seconds or (not dated and not pd.api.types.is_numeric_dtype(d.dtype)):
+        raise DataError(
+            f"build_features: date column {name!r} holds {d.dtype} values; expected "
+            f"{'numbers of seconds' if seconds else 'datetimes'}, as the time column holds"
+        )
+    if dated:
+        if isinstance(d.dtype, pd.DatetimeTZDtype):
+            d = d.dt.tz_convert(None)
+        missing = d.isna().to_numpy()
+        values = d.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    else:
+        values = d.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(values)
+    days = (t - values) / float(per_day)
+    days[missing] = np.nan
+    return days.astype(np.float64)
+
+
 def _entity_features(
     g: _SortedGroups,
     amount: np.ndarray | None,
@@ -347,6 +377,9 @@ def build_features(
     unit_windows = [(window_label(w), units(w)) for w in windows]
 
     new: dict[str, np.ndarray] = dict(_time_features(s, t, is_seconds)) if schema.clock else {}
+    for date in schema.dates:
+        if date in frame.columns:
+            new[days_since_column(date)] = _days_since(frame[date], date, t, per_day)
     clock = _Clock(t)
     amount = None
     if schema.amount is not None and schema.amount in frame.columns:
@@ -382,6 +415,18 @@ def build_features(
     return out
 
 
+_DATE_TEXT = re.compile(r"\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+"""The start of a date written as text: 2026-01-31, 31/01/2026, 01.31.26."""
+
+
+def _looks_dated(values: pd.Series) -> bool:
+    """Whether a text column holds dates (datetimes, or text that starts as a date does)."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return True
+    sample = values.dropna().head(200).astype(str)
+    return len(sample) > 0 and bool(sample.str.match(_DATE_TEXT).all())
+
+
 NAMELESS = re.compile(r"Unnamed: \d+")
 """How pandas names a CSV column whose header is empty."""
 
@@ -396,7 +441,7 @@ def feature_columns(
     `DataError` (declare them categorical or drop them), as for a column without a name in the
     header (a row index).
     """
-    roles = {schema.label, schema.id, schema.time, schema.entity, schema.merchant, *schema.drop}
+    roles = schema.roles()
     declared = set(schema.categorical)
     numeric: list[str] = []
     categorical: list[str] = []
@@ -411,11 +456,20 @@ def feature_columns(
         if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
             numeric.append(column)
         else:
-            other.append(f"{column} ({dtype})")
+            other.append(column)
     if other:
+        dated = [c for c in other if _looks_dated(frame[c])]
+        hint = (
+            f"; {', '.join(repr(c) for c in dated)} hold dates (e.g. "
+            f"{frame[dated[0]].dropna().iloc[0]!r}): list a date under schema.dates to use the "
+            "days from it to the row's time"
+            if dated and schema.time is not None
+            else ""
+        )
+        shown = [f"{c} ({frame[c].dtype})" for c in other]
         raise DataError(
-            f"{where}: column(s) {other} are neither numeric nor declared categorical; "
-            "add them to schema.categorical or schema.drop"
+            f"{where}: column(s) {shown} are neither numeric nor declared categorical; "
+            f"add them to schema.categorical or schema.drop{hint}"
         )
     nameless = [c for c in (*numeric, *categorical) if NAMELESS.fullmatch(str(c))]
     if nameless:
@@ -685,7 +739,12 @@ Rule = Flag | Ratio | Windows | Recency
 WEEKEND = Flag("is_weekend", "day_of_week", 5, above=True)
 NIGHT = Flag("is_night", "hour", NIGHT_END_HOUR, above=False)
 
-INDEPENDENT_FEATURES: tuple[str, ...] = ("hour", "day_of_week", "merchant_fraud_rate_")
+INDEPENDENT_FEATURES: tuple[str, ...] = (
+    "hour",
+    "day_of_week",
+    "merchant_fraud_rate_",
+    "days_since_",
+)
 """Engineered columns (or name prefixes) that no rule ties to another column."""
 
 

@@ -39,6 +39,7 @@ from pipeline.engines import engine_for
 from pipeline.features import (
     build_features,
     check_category_sizes,
+    days_since_column,
     feature_columns,
     feature_rules,
 )
@@ -211,7 +212,8 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
     numeric, categorical = feature_columns(frame, schema, where=where)
     check_category_sizes(frame, categorical, where=where)
     if d.leak_check:
-        check_label_leaks(frame, numeric, categorical, y, where=where)
+        dated = {days_since_column(d): d for d in schema.dates}
+        check_label_leaks(frame, numeric, categorical, y, where=where, dated=dated)
         if schema.time is not None:
             raw = [c for c in numeric if c in dataset.frame.columns]  # the file's own
             check_time_copies(frame, raw, schema.time, where=where)

@@ -418,16 +418,14 @@ class HistoryFeatures:
     def __init__(self, history: dict[str, Any], where: str) -> None:
         from pipeline.data.schema import Schema
 
-        raw = dict(history["schema"])
-        for key in ("categorical", "drop"):
-            raw[key] = tuple(raw.get(key) or ())
-        self.schema = Schema(**raw)
+        self.schema = Schema.from_dict(history["schema"])
         self.delay = float(history["label_delay_days"])
         self.windows = tuple(float(w) for w in history["windows_days"])
         self.horizon = float(history.get("horizon_days", self.delay + max(self.windows)))
         self.raw_columns = list(history["raw_columns"])
         self.engineered = list(history["engineered"])
         self.day_first = history.get("day_first")  # absent in models exported before it
+        self.dates_day_first = dict(history.get("dates_day_first") or {})
         self.where = where
         self.carry: pd.DataFrame | None = None
         self.latest: float | None = None
@@ -439,7 +437,7 @@ class HistoryFeatures:
     def _roles(self) -> list[str]:
         """The only columns `build_features` reads; the rest of a chunk is never carried."""
         s = self.schema
-        roles = [c for c in (s.time, s.entity, s.merchant, s.amount) if c is not None]
+        roles = [c for c in (s.time, s.entity, s.merchant, s.amount, *s.dates) if c is not None]
         if self._all_raw:
             return list(self.raw_columns)
         return [c for c in dict.fromkeys(roles) if c in self.raw_columns]
@@ -467,6 +465,18 @@ class HistoryFeatures:
             frame[s.time] = coerce_time(
                 frame[s.time], s.time, s.time_unit, self.where, model=True, day_first=self.day_first
             )
+        for date in s.dates:
+            if date in frame:
+                frame[date] = coerce_time(
+                    frame[date],
+                    date,
+                    s.time_unit,
+                    self.where,
+                    model=True,
+                    span=False,
+                    day_first=self.dates_day_first.get(date),
+                    role="date",
+                )
         return frame
 
     def features(self, chunk: pd.DataFrame) -> pd.DataFrame:

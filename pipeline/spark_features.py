@@ -60,6 +60,7 @@ from pipeline.features import (
     NO_LABEL_RATE,
     NO_PREVIOUS_SECONDS,
     _check_windows,
+    days_since_column,
     window_label,
 )
 from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY
@@ -93,10 +94,7 @@ def _spec(history: dict[str, Any], where: str) -> _Spec:
     from pipeline.data.schema import Schema
 
     try:
-        raw = dict(history["schema"])
-        for key in ("categorical", "drop"):
-            raw[key] = tuple(raw.get(key) or ())
-        schema = Schema(**raw)
+        schema = Schema.from_dict(history["schema"])
         delay = float(history["label_delay_days"])
         windows = _check_windows(history["windows_days"])
         raw_columns = list(history["raw_columns"])
@@ -140,12 +138,12 @@ class _Time:
     bad_text: str  # what a bad value is not
 
 
-def _time(df: DataFrame, column: str, unit: str, where: str) -> _Time:
+def _time(df: DataFrame, column: str, unit: str, where: str, role: str = "time") -> _Time:
     from pyspark.sql import functions as F
 
     c = _col(column)
     kind = _type_name(df, column)
-    what = f"{where}: time column {column!r}"
+    what = f"{where}: {role} column {column!r}"
     if unit != "datetime":
         if kind in ("TimestampType", "TimestampNTZType", "DateType"):
             raise DataError(f"{what} holds datetimes but the schema says time_unit={unit!r}")
@@ -357,11 +355,13 @@ def spark_history_features(
     has = {role: getattr(s, role) in roles for role in ("time", "entity", "merchant", "amount")}
     if not has["time"]:
         has = dict.fromkeys(has, False)  # build_features builds nothing without a time column
+    dates = [c for c in s.dates if c in spec.raw_columns] if has["time"] else []
 
     p = "__hf_"
     while any(c.startswith(p) for c in base.columns):
         p = "_" + p
     T, WALL, A, Y, EK, MK = (p + n for n in ("t", "wall", "a", "y", "ek", "mk"))
+    D = {date: f"{p}d{i}" for i, date in enumerate(dates)}
     new: dict[str, Column] = {}
     prepared: dict[str, Column] = {}
     checks: list[Column] = []
@@ -376,6 +376,13 @@ def spark_history_features(
         if time_info.bad is not None:
             checks.append(F.count(F.when(time_info.bad, 1)).alias("n_bad_time"))
             checks.append(F.min(F.when(time_info.bad, _col(s.time).cast("string"))).alias("bad"))
+    for date, name in D.items():
+        date_info = _time(base, date, s.time_unit, where, role="date")
+        prepared[name] = date_info.axis
+        if date_info.bad is not None:
+            checks.append(
+                F.min(F.when(date_info.bad, _col(date).cast("string"))).alias(f"bad_date:{date}")
+            )
     if has["amount"]:  # checked even without an entity, as build_features does
         assert s.amount is not None
         prepared[A] = _double_or_null(base, s.amount, "amount", where)
@@ -396,7 +403,7 @@ def spark_history_features(
             F.slice(F.array_sort(F.collect_set(F.when(bad, shown))), 1, _SHOWN).alias("bad_labels")
         )
 
-    names = _feature_names(spec, has)
+    names = _feature_names(spec, has) | {days_since_column(d) for d in dates}
     lacking = [c for c in spec.engineered if c not in names]
     if lacking:
         raise DataError(
@@ -412,6 +419,9 @@ def spark_history_features(
 
     assert time_info is not None
     new.update(_clock(F.col(WALL) if WALL in prepared else None, F.col(T), seconds))
+    per_day = float(SECONDS_PER_DAY if seconds else NANOSECONDS_PER_DAY)
+    for date, name in D.items():
+        new[days_since_column(date)] = (F.col(T) - F.col(name)).cast("double") / F.lit(per_day)
 
     def units(days: float) -> int | float:
         return days * SECONDS_PER_DAY if seconds else round(days * NANOSECONDS_PER_DAY)
@@ -469,6 +479,13 @@ def _validate(row: Any, s: Schema, where: str, time_info: _Time | None) -> None:
             f"{where}: time column {s.time!r}: {values['n_missing_time']} missing time value(s); "
             "expected none"
         )
+    for key, bad in values.items():
+        if key.startswith("bad_date:") and bad is not None:
+            raise DataError(
+                f"{where}: date column {key.split(':', 1)[1]!r} holds value(s) that are not "
+                f"{'dates' if not s.numeric_time else f'finite numbers of {s.time_unit}'} "
+                f"(e.g. {bad!r}); the Spark engine reads ISO dates such as 2026-01-31 14:05"
+            )
     if values.get("n_bad_label"):
         found = list(values["bad_labels"])
         raise DataError(f"{where}: label column {s.label!r} must be 0/1, found {found}")

@@ -319,6 +319,34 @@ def test_feature_columns_rejects_undeclared_text_column() -> None:
     assert categorical == ["note"] and numeric == ["card", "shop", "amt"]
 
 
+def test_date_columns_become_the_days_from_them_to_the_time() -> None:
+    frame = six_rows()
+    opened = frame["ts"] - pd.to_timedelta([2.5, 0, -1, 400, np.nan, 0.25], unit="D")
+    frame["opened"] = opened
+    schema = dataclasses.replace(SCHEMA, dates=("opened",))
+    out = build_features(frame, schema)
+    np.testing.assert_allclose(out["days_since_opened"], [2.5, 0, -1, 400, np.nan, 0.25])
+    numeric, _ = feature_columns(out, schema)
+    assert "days_since_opened" in numeric and "opened" not in numeric
+    # numbers of the time's unit, read as seconds
+    seconds = frame.assign(
+        ts=(frame["ts"] - frame["ts"].min()).dt.total_seconds(),
+        opened=(opened - frame["ts"].min()).dt.total_seconds(),
+    )
+    by_numbers = build_features(seconds, dataclasses.replace(schema, time_unit="hours"))
+    np.testing.assert_allclose(by_numbers["days_since_opened"], out["days_since_opened"])
+    with pytest.raises(
+        DataError, match=r"date column 'opened' holds \w+ values; expected datetimes"
+    ):
+        build_features(frame.assign(opened="soon"), schema)
+    # a date left undeclared: the error says what it is and where it goes
+    text = frame.assign(opened=opened.dt.strftime("%d/%m/%Y"))
+    with pytest.raises(DataError, match=r"'opened' hold dates \(e.g. '\d\d/.*schema.dates"):
+        feature_columns(text, SCHEMA)
+    with pytest.raises(DataError, match=r"schema.drop$"):
+        feature_columns(text.assign(opened="31/01 or so, x"), SCHEMA)
+
+
 def test_categories_too_many_to_one_hot_in_memory_are_refused() -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(

@@ -604,3 +604,57 @@ def test_a_folder_of_parquet_files_as_spark_writes_them(files):
     fraud = tx.set_index("transaction_id")["is_fraud"].reindex(got.index).to_numpy()
     p = got["fraud_probability"].to_numpy()
     assert p[fraud == 1].mean() > 2 * p[fraud == 0].mean()
+
+
+def test_a_second_date_becomes_the_days_from_it_to_the_transaction(files):
+    """An e-commerce export: each order's account signup, written day first, some unknown; fraud
+    comes from accounts opened minutes before the order."""
+    tx = card_transactions(seed=29)
+    rng = np.random.default_rng(29)
+    minutes = np.where(
+        tx["is_fraud"] == 1, rng.exponential(20, len(tx)), rng.uniform(0, 9e5, len(tx))
+    )
+    signup = (tx["timestamp"] - pd.to_timedelta(minutes, unit="min")).dt.floor("min")
+    written = tx.assign(
+        signup=signup.dt.strftime("%d/%m/%Y %H:%M").where(rng.random(len(tx)) > 0.05)
+    )
+    path = files.root / "orders.csv"
+    written.to_csv(path, index=False)
+    base = [*SMALL, "data.kind=csv", f"data.path={path}"]
+    text = refused([*base, schema("datetime")])
+    assert "'signup' hold dates (e.g. '" in text and "list a date under schema.dates" in text
+    dated = schema("datetime").replace("scenario]}", "scenario], dates: [signup]}")
+    checked = " ".join(invoke("check", QUICK, *sets([*base, dated])).split())
+    assert "features: 20 numeric, 3 categorical" in checked  # days_since_signup among them
+    check_experiment(run([*base, dated]), path, n_rows=len(tx), n_folds=2)
+    invoke("export", "--latest")
+    # signups of the first twelve days alone could be either order: read day first, as trained
+    early = (signup.dt.day <= 12) & written["signup"].notna()
+    scored = {}
+    for name, frame in {
+        "iso": tx[early].assign(signup=signup[early]),
+        "day_first": written[early],
+    }.items():
+        frame.to_csv(files.root / f"{name}.csv", index=False)
+        out = files.root / f"{name}_scores.csv"
+        invoke("score", "--input", str(files.root / f"{name}.csv"), "--output", str(out))
+        scored[name] = pd.read_csv(out)["fraud_probability"].to_numpy()
+    np.testing.assert_array_equal(scored["day_first"], scored["iso"])
+    fraud = tx.loc[early, "is_fraud"].to_numpy() == 1
+    assert scored["iso"][fraud].mean() > 5 * scored["iso"][~fraud].mean()
+
+    # bad dates, a date with two roles, and a date only fraud rows have
+    garbled = written.assign(signup=written["signup"].where(written.index != 7, "last spring"))
+    garbled.to_csv(files.root / "garbled.csv", index=False)
+    text = refused([*base[:-1], f"data.path={files.root / 'garbled.csv'}", dated])
+    assert "date column 'signup' writes dates two ways" in text and "row 7: 'last spring'" in text
+    both = dated.replace("categorical: [", "categorical: [signup, ")
+    assert "column 'signup' is under both 'dates' and 'categorical'" in refused([*base, both])
+    chargeback = written.assign(
+        chargeback=tx["timestamp"].dt.strftime("%Y-%m-%d").where(tx["is_fraud"] == 1)
+    )
+    chargeback.to_csv(files.root / "chargebacks.csv", index=False)
+    leaking = dated.replace("dates: [signup]", "dates: [signup, chargeback]")
+    text = refused([*base[:-1], f"data.path={files.root / 'chargebacks.csv'}", leaking])
+    assert "'days_since_chargeback' (from date column 'chargeback')" in text
+    assert "(data.schema.drop: [chargeback]) (taking 'chargeback' out of data.schema.dates)" in text

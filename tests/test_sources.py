@@ -90,6 +90,9 @@ def test_schema_from_mapping() -> None:
         {"label": "y", "time": "t", "time_unit": "seconds", "categorical": ["a", "b"]}, "test"
     )
     assert s == Schema(label="y", time="t", time_unit="seconds", categorical=("a", "b"))
+    dated = schema_from_mapping({"label": "y", "time": "t", "dates": "opened"}, "test")
+    assert dated.dates == ("opened",) and Schema.from_dict(dated.to_dict()) == dated
+    assert dated.roles() == {"y", "t", "opened"}
 
 
 def test_schema_from_mapping_unknown_key_lists_valid_keys() -> None:
@@ -106,6 +109,12 @@ def test_schema_from_mapping_unknown_key_lists_valid_keys() -> None:
         ({"label": "y", "time_unit": "hour"}, "time_unit.*datetime, seconds, .*hours.*'hour'"),
         ({"label": "y", "categorical": 3}, "categorical.*list"),
         ({"label": 1}, "'label' must be a column name"),
+        ({"label": "y", "dates": ["opened"]}, r"'dates' \(opened\) needs a 'time' column"),
+        ({"label": "y", "time": "t", "dates": ["t"]}, "'t' is under both 'dates' and 'time'"),
+        (
+            {"label": "y", "time": "t", "entity": "c", "dates": "o", "drop": ["o"]},
+            "'o' is under both 'dates' and 'drop'",
+        ),
     ],
 )
 def test_schema_from_mapping_errors(mapping: dict, match: str) -> None:

@@ -20,6 +20,8 @@ if shutil.which("java") is None:
         allow_module_level=True,
     )
 
+from pyspark.sql import functions as F
+
 from models.errors import DataError
 from pipeline.data.schema import SECONDS_PER_UNIT, SIMULATOR_SCHEMA, Schema
 from pipeline.data.simulate import simulate
@@ -46,7 +48,7 @@ def spark() -> Iterator[Any]:
 def history_for(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
     """A model's history spec for `frame`, as `pipeline.export.history_spec` builds it."""
     built = build_features(frame, schema, label_delay_days=DELAY, windows_days=WINDOWS)
-    roles = (schema.time, schema.entity, schema.merchant, schema.amount)
+    roles = (schema.time, schema.entity, schema.merchant, schema.amount, *schema.dates)
     raw = [c for c in (*schema.categorical, schema.amount) if c is not None and c in frame]
     raw += [c for c in roles if c is not None and c in frame and c not in raw]
     return {
@@ -234,17 +236,51 @@ def test_missing_label_column_and_engineered_columns_in_the_input(
     assert (got.toPandas()[rates] == NO_LABEL_RATE).all().all()
 
 
+def with_opening(frame: pd.DataFrame, time: str) -> pd.DataFrame:
+    """`frame` plus `opened`: a date before the row's time (some after it, some missing)."""
+    rng = np.random.default_rng(3)
+    before = pd.to_timedelta(np.round(rng.exponential(400, len(frame)) * 86_400) - 86_400, "s")
+    opened = frame[time] - before
+    return frame.assign(opened=opened.where(rng.random(len(frame)) > 0.1))
+
+
+def test_date_columns_become_days_since_them(spark, mixed, tmp_path: Path) -> None:
+    frame = with_opening(mixed, "ts")
+    schema = dataclasses.replace(SCHEMA, dates=("opened",))
+    history = history_for(frame, schema)
+    assert "days_since_opened" in history["engineered"] and "opened" in history["raw_columns"]
+    parquet, csv = tmp_path / "opened.parquet", tmp_path / "opened.csv"
+    frame.to_parquet(parquet, index=False)
+    frame[frame["id"] < 10_000].to_csv(csv, index=False)  # text keeps microseconds in Spark
+    expected, _ = local(pd.read_parquet(parquet), history)
+    days = expected["days_since_opened"]
+    assert days.isna().mean() == pytest.approx(0.1, abs=0.03) and (days < 0).any()
+    got, _ = spark_history_features(spark.read.parquet(str(parquet)), history, "--input p")
+    assert_same(got, expected, history, "id")
+    as_text = spark.read.option("header", True).option("inferSchema", True).csv(str(csv))
+    got, _ = spark_history_features(
+        as_text.withColumn("opened", as_text["opened"].cast("string")), history, "--input c"
+    )
+    assert_same(got, local(pd.read_csv(csv), history)[0], history, "id")
+    bad = as_text.withColumn("opened", F.lit("next spring"))
+    with pytest.raises(DataError, match="date column 'opened' holds value.*'next spring'"):
+        spark_history_features(bad, history, "--input c")[0].collect()
+
+
 @pytest.mark.parametrize("unit", ["seconds", "hours", "months"])
 def test_numeric_time_units(spark, mixed, tmp_path: Path, unit: str) -> None:
-    frame = mixed.copy()
+    frame = with_opening(mixed, "ts")
     ns = frame["ts"].astype("int64")
     # float seconds (some before 0) on a 1/1024 s grid: exact, so the edge rows stay exactly a
     # window / the delay apart and their boundaries are hit; in hours, both engines read the
     # same numbers back as the same seconds
     seconds = np.round((ns - ns.min()) / 1e9 * 1024) / 1024 - 3_600.5
     frame["t"] = seconds / SECONDS_PER_UNIT[unit]
+    opened = (frame["opened"] - frame["ts"].min()).dt.total_seconds()
+    frame["opened"] = np.round(opened * 1024) / 1024 / SECONDS_PER_UNIT[unit]
     frame = frame.drop(columns="ts")
-    history = history_for(frame, dataclasses.replace(SECONDS, time_unit=unit))
+    schema = dataclasses.replace(SECONDS, time_unit=unit, dates=("opened",))
+    history = history_for(frame, schema)
     path = tmp_path / "numbers.csv"
     frame.to_csv(path, index=False)
     df = spark.read.option("header", True).option("inferSchema", True).csv(str(path))

@@ -24,7 +24,7 @@ learn when fraud happened, and every transaction scored later lies beyond the va
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,17 +83,32 @@ def check_label_leaks(
     y: np.ndarray,
     *,
     where: str,
+    dated: Mapping[str, str] | None = None,
 ) -> None:
-    """Raise `DataError` naming each column of `label_leaks`, what it does, and what to do."""
+    """Raise `DataError` naming each column of `label_leaks`, what it does, and what to do.
+
+    `dated` maps a feature made from a date column (`days_since_<column>`) to that column, which
+    is what the user moves to `drop`."""
     leaks = label_leaks(frame, numeric, categorical, y)
     if not leaks:
         return
-    listed = "; ".join(f"{leak.column!r}: {leak.how}" for leak in leaks)
-    names = ", ".join(leak.column for leak in leaks)
+    dated = dated or {}
+
+    def named(column: str) -> str:
+        return (
+            f"{column!r} (from date column {dated[column]!r})" if column in dated else repr(column)
+        )
+
+    listed = "; ".join(f"{named(leak.column)}: {leak.how}" for leak in leaks)
+    names = ", ".join(dated.get(leak.column, leak.column) for leak in leaks)
+    moved = [dated[leak.column] for leak in leaks if leak.column in dated]
+    also = (
+        f" (taking {', '.join(repr(c) for c in moved)} out of data.schema.dates)" if moved else ""
+    )
     raise DataError(
         f"{where}: {len(leaks)} input column(s) separate fraud from legitimate rows perfectly on "
         f"their own, the label in another form ({listed}). Drop them (data.schema.drop: "
-        f"[{names}]), or, if they are genuine features, set data.leak_check: false"
+        f"[{names}]){also}, or, if they are genuine features, set data.leak_check: false"
     )
 
 

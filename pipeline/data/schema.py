@@ -47,7 +47,10 @@ class Schema:
     number of `time_unit`s (`SECONDS_PER_UNIT`: seconds to months; epoch or since the start),
     which loading turns into seconds. `id` is passed through scoring; `entity` is the
     card/customer, `merchant` the merchant/terminal. `categorical` columns are encoded by the model pipeline;
-    `drop` columns are never used as features.
+    `drop` columns are never used as features. `dates` are other dates of each row (a signup, an
+    account's opening, a birth date), read as the time column is (datetimes, or numbers of
+    `time_unit`), missing values allowed: each becomes the feature `days_since_<column>`, the days
+    from it to the row's time, and is no feature itself.
     """
 
     label: str
@@ -59,6 +62,15 @@ class Schema:
     merchant: str | None = None
     categorical: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any]) -> Schema:
+        """The schema `to_dict` wrote (as stored with an exported model)."""
+        values = dict(mapping)
+        for key in _LIST_KEYS:
+            values[key] = tuple(values.get(key) or ())
+        return cls(**values)
 
     @property
     def numeric_time(self) -> bool:
@@ -77,16 +89,22 @@ class Schema:
         for name in (self.label, self.time, self.id, self.amount, self.entity, self.merchant):
             if name is not None and name not in cols:
                 cols.append(name)
-        for name in (*self.categorical, *self.drop):
+        for name in (*self.categorical, *self.drop, *self.dates):
             if name not in cols:
                 cols.append(name)
         return cols
 
+    def roles(self) -> set[str]:
+        """The columns that are never model inputs themselves (the label, time, id, entity,
+        merchant, drop and date columns)."""
+        named = (self.label, self.time, self.id, self.entity, self.merchant)
+        return {c for c in named if c is not None} | set(self.drop) | set(self.dates)
+
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping (lists for the tuple fields), e.g. for logging or YAML."""
         out = dataclasses.asdict(self)
-        out["categorical"] = list(self.categorical)
-        out["drop"] = list(self.drop)
+        for key in _LIST_KEYS:
+            out[key] = list(out[key])
         return out
 
 
@@ -170,7 +188,7 @@ PRESETS: dict[str, Schema] = {
 
 SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))
 _OPTIONAL_NAME_KEYS = ("time", "id", "amount", "entity", "merchant")
-_LIST_KEYS = ("categorical", "drop")
+_LIST_KEYS = ("categorical", "drop", "dates")
 
 
 def _column_list(value: Any, key: str, where: str) -> tuple[str, ...]:
@@ -233,4 +251,26 @@ def schema_from_mapping(
         )
     for key in _OPTIONAL_NAME_KEYS:
         values.setdefault(key, None)
+    _check_dates(values, where)
     return Schema(**values)
+
+
+def _check_dates(values: Mapping[str, Any], where: str) -> None:
+    """Date columns need the time column, and each is a date column only."""
+    dates = values.get("dates") or ()
+    if not dates:
+        return
+    if not values.get("time"):
+        raise ConfigError(
+            f"{where}: schema key 'dates' ({', '.join(dates)}) needs a 'time' column: each date "
+            "becomes the days from it to the row's time"
+        )
+    for key in ("label", "time", "id", "amount", "entity", "merchant", "categorical", "drop"):
+        named = values.get(key)
+        named = (named,) if isinstance(named, str) else named or ()
+        both = [c for c in dates if c in named]
+        if both:
+            raise ConfigError(
+                f"{where}: column {both[0]!r} is under both 'dates' and {key!r}; a date column "
+                "becomes the days from it to the row's time and has no other role"
+            )

@@ -70,6 +70,9 @@ class Dataset:
     source_path: str | None = None
     time_offsets: bool = False  # the datetime time column's values carried UTC offsets
     time_day_first: bool | None = None  # its dates were written dd/mm/yyyy (False: mm/dd/yyyy)
+    dates_day_first: dict[str, bool | None] = field(
+        default_factory=dict
+    )  # the same per date column
 
     @property
     def n_rows(self) -> int:
@@ -160,9 +163,11 @@ def coerce_time(
     model: bool = False,
     span: bool = True,
     day_first: bool | None = None,
+    role: str = "time",
 ) -> pd.Series:
     """A time column read in its unit: datetime64[ns] for "datetime", float seconds for a
-    numeric unit (seconds to months, `SECONDS_PER_UNIT`).
+    numeric unit (seconds to months, `SECONDS_PER_UNIT`). With `role="date"` (a schema's `dates`,
+    read as the time column is) missing values are allowed and messages say "date column".
 
     Numbers for a datetime column and dates for a numeric one are `DataError`s (never converted
     by guessing a unit), and so are numbers too far for their unit (`_check_span`; not with
@@ -181,10 +186,10 @@ def coerce_time(
                 "such as '2026-01-01 10:00:00'"
             )
             raise DataError(
-                f"{where}: time column {name!r} is numeric ({s.dtype}) but {said} time_unit "
+                f"{where}: {role} column {name!r} is numeric ({s.dtype}) but {said} time_unit "
                 f"'datetime'; {fix}"
             )
-        return _coerce_datetime(s, name, where, day_first=day_first, model=model)
+        return _coerce_datetime(s, name, where, day_first=day_first, model=model, role=role)
     if pd.api.types.is_datetime64_any_dtype(s):
         fix = (
             f"give numbers of {unit} as in training"
@@ -192,10 +197,10 @@ def coerce_time(
             else f"give numbers of {unit}, or set time_unit: datetime"
         )
         raise DataError(
-            f"{where}: time column {name!r} holds dates ({s.dtype}) but {said} time_unit "
+            f"{where}: {role} column {name!r} holds dates ({s.dtype}) but {said} time_unit "
             f"'{unit}' (numbers of {unit}); {fix}"
         )
-    values = _coerce_numeric(s, name, f"time ({unit})", where, allow_missing=False)
+    values = _coerce_numeric(s, name, f"{role} ({unit})", where, allow_missing=role != "time")
     if span and len(values):
         _check_span(values, name, unit, where, model)
     return values.astype(np.float64) * SECONDS_PER_UNIT[unit]
@@ -258,7 +263,13 @@ def datetime_offsets(s: pd.Series) -> np.ndarray:
 
 
 def _coerce_datetime(
-    s: pd.Series, name: str, where: str, *, day_first: bool | None = None, model: bool = False
+    s: pd.Series,
+    name: str,
+    where: str,
+    *,
+    day_first: bool | None = None,
+    model: bool = False,
+    role: str = "time",
 ) -> pd.Series:
     """Dates as timezone-naive datetime64[ns]. Values with an offset (`Z`, `+01:00`, mixed
     offsets included) are converted to UTC; a column mixing values with and without an offset
@@ -276,28 +287,28 @@ def _coerce_datetime(
             naive = s.index[present & ~offsets][0]
             with_offset = s.index[offsets][0]
             raise DataError(
-                f"{where}: time column {name!r} mixes times with a UTC offset (e.g. row "
+                f"{where}: {role} column {name!r} mixes times with a UTC offset (e.g. row "
                 f"{with_offset}: {s[with_offset]!r}) and without one (e.g. row {naive}: "
                 f"{s[naive]!r}); give every time with its offset, or none"
             )
         if model:
-            order = date_order(s, name, where, trained=day_first)
+            order = date_order(s, name, where, trained=day_first, role=role)
         elif day_first is not None:  # found on these very rows (`_dataset`)
             order = day_first
         else:
-            order = date_order(s, name, where)
+            order = date_order(s, name, where, role=role)
         out = _parse_dates(s, utc=aware, day_first=order)
         bad = out.isna() & present
         if bad.any():
             raise DataError(
-                f"{where}: time column {name!r} has {int(bad.sum())} value(s) that are not dates, "
-                f"e.g. {_examples(s[bad])}"
+                f"{where}: {role} column {name!r} has {int(bad.sum())} value(s) that are not "
+                f"dates, e.g. {_examples(s[bad])}"
             )
         if isinstance(out.dtype, pd.DatetimeTZDtype):
             out = out.dt.tz_convert(None)
         out = out.astype("datetime64[ns]")
     n_missing = int(out.isna().sum())
-    if n_missing:
+    if n_missing and role == "time":
         raise DataError(f"{where}: time column {name!r} has {n_missing} missing value(s)")
     return out
 
@@ -318,7 +329,9 @@ def _parse_dates(s: pd.Series, *, utc: bool, day_first: bool | None = None) -> p
 DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?!\d)")
 
 
-def date_order(s: pd.Series, name: str, where: str, *, trained: bool | None = None) -> bool | None:
+def date_order(
+    s: pd.Series, name: str, where: str, *, trained: bool | None = None, role: str = "time"
+) -> bool | None:
     """Whether dates written `nn/nn/yyyy` (or with dots or dashes) put the day first: True where a
     first number is above 12, False where a second one is; None for other writings (ISO).
 
@@ -333,7 +346,7 @@ def date_order(s: pd.Series, name: str, where: str, *, trained: bool | None = No
     matched = text.str.match(DAY_MONTH).to_numpy(dtype=bool)
     if not matched.any():
         return None  # ISO and other writings: no order to apply (pandas would misread ISO)
-    column = f"{where}: time column {name!r}"
+    column = f"{where}: {role} column {name!r}"
     fix = "store ISO dates such as 2026-01-31 14:05"
     if not matched.all():
         i, j = text.index[matched][0], text.index[~matched][0]
@@ -391,14 +404,19 @@ def _coerce_numeric(
 
 
 def validate_frame(
-    df: pd.DataFrame, schema: Schema, where: str, *, day_first: bool | None = None
+    df: pd.DataFrame,
+    schema: Schema,
+    where: str,
+    *,
+    day_first: bool | None = None,
+    dates_day_first: Mapping[str, bool | None] | None = None,
 ) -> pd.DataFrame:
     """Check a frame against its schema and return a copy with coerced column types.
 
     Raises `DataError` (naming `where` and the column) when the frame is empty, has duplicated or
     missing columns, an all-missing column (other than `schema.drop` ones), a label that is not
-    binary or has no positive (or no negative) rows, a time column that is not dates (datetime)
-    or numbers (seconds), a non-numeric amount column, or an infinite or beyond-float32 value in a
+    binary or has no positive (or no negative) rows, a time or date column that is not dates
+    (datetime) or numbers (of its unit), a non-numeric amount column, or an infinite or beyond-float32 value in a
     feature column.
     """
     if df.shape[1] == 0:
@@ -448,6 +466,16 @@ def validate_frame(
         out[schema.time] = coerce_time(
             out[schema.time], schema.time, schema.time_unit, where, day_first=day_first
         )
+    for column in schema.dates:
+        out[column] = coerce_time(
+            out[column],
+            column,
+            schema.time_unit,
+            where,
+            span=False,
+            day_first=(dates_day_first or {}).get(column),
+            role="date",
+        )
     if schema.amount is not None:
         out[schema.amount] = _coerce_numeric(
             out[schema.amount], schema.amount, "amount", where, allow_missing=True
@@ -462,7 +490,7 @@ def _check_float32(df: pd.DataFrame, schema: Schema, where: str) -> None:
     """Feature columns must fit the model's float32 matrix: no infinities, nothing beyond 3.4e38."""
     from models.scorer import float32_problem  # the scorer gives the same message
 
-    roles = {schema.label, schema.id, schema.time, schema.entity, schema.merchant, *schema.drop}
+    roles = schema.roles()
     for column in df.columns:
         s = df[column]
         if column in roles or not pd.api.types.is_float_dtype(s.dtype):
@@ -492,14 +520,20 @@ def clean_frame(df: pd.DataFrame, schema: Schema, where: str) -> tuple[pd.DataFr
 def _dataset(raw: pd.DataFrame, schema: Schema, where: str, name: str, path: str | None) -> Dataset:
     dates = schema.time is not None and schema.time_unit == "datetime" and schema.time in raw
     day_first = date_order(raw[schema.time], schema.time, where) if dates else None
+    dates_day_first = {
+        c: date_order(raw[c], c, where, role="date") if c in raw else None for c in schema.dates
+    }
     frame, n_dup = clean_frame(
-        validate_frame(raw, schema, where, day_first=day_first), schema, where
+        validate_frame(raw, schema, where, day_first=day_first, dates_day_first=dates_day_first),
+        schema,
+        where,
     )
     if int(frame[schema.label].sum()) == len(frame):
         raise DataError(f"{where}: after dropping duplicates only positive rows are left")
     return Dataset(
         time_offsets=dates and bool(datetime_offsets(raw[schema.time]).any()),
         time_day_first=day_first,
+        dates_day_first=dates_day_first,
         frame=frame,
         schema=schema,
         name=name,
