@@ -614,6 +614,15 @@ def test_dates_whose_order_cannot_be_told_are_refused(
         CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
 
 
+def test_words_among_day_first_dates_are_named_as_no_dates(tmp_path: Path) -> None:
+    df = tiny_frame()
+    df["t"] = ["25/01/2026 10:00"] * 7 + ["next week"]
+    with pytest.raises(
+        DataError, match="time column 't' has 1 value.* not dates, e.g. 'next week'"
+    ):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+
+
 def test_a_model_reads_dates_in_the_order_it_was_trained_with() -> None:
     one_day = pd.Series(["05/03/2026 10:00", "05/03/2026 11:30"])  # either order alone
     read = coerce_time(one_day, "t", "datetime", "new.csv", model=True, day_first=True)

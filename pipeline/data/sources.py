@@ -349,6 +349,12 @@ def date_order(
     column = f"{where}: {role} column {name!r}"
     fix = "store ISO dates such as 2026-01-31 14:05"
     if not matched.all():
+        others = s[text.index[~matched]]
+        unread = others[_parse_dates(others, utc=True).isna()]
+        if len(unread):
+            raise DataError(
+                f"{column} has {len(unread)} value(s) that are not dates, e.g. {_examples(unread)}"
+            )
         i, j = text.index[matched][0], text.index[~matched][0]
         raise DataError(
             f"{column} writes dates two ways (row {i}: {s[i]!r}, row {j}: {s[j]!r}); {fix}"
