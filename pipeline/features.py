@@ -467,9 +467,15 @@ def feature_columns(
             else ""
         )
         shown = [f"{c} ({frame[c].dtype})" for c in other]
+        texts = [c for c in other if c not in dated]
+        every = (
+            f" (all of them: categorical: [{', '.join([*categorical, *texts])}])"
+            if len(texts) > 1
+            else ""
+        )
         raise DataError(
             f"{where}: column(s) {shown} are neither numeric nor declared categorical; "
-            f"add them to schema.categorical or schema.drop{hint}"
+            f"add them to schema.categorical{every} or schema.drop{hint}"
         )
     nameless = [c for c in (*numeric, *categorical) if NAMELESS.fullmatch(str(c))]
     if nameless:

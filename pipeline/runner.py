@@ -32,7 +32,7 @@ from models.samplers import (
 from pipeline import descriptions, report, tracking
 from pipeline.augment import SHARE, grid_of
 from pipeline.config import ExperimentConfig
-from pipeline.data.leaks import check_label_leaks, check_time_copies
+from pipeline.data.leaks import check_label_leaks, check_row_ids, check_time_copies
 from pipeline.data.schema import SECONDS_PER_UNIT, Schema, numeric_units
 from pipeline.data.sources import Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
@@ -214,9 +214,10 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
     if d.leak_check:
         dated = {days_since_column(d): d for d in schema.dates}
         check_label_leaks(frame, numeric, categorical, y, where=where, dated=dated)
+        raw = [c for c in numeric if c in dataset.frame.columns]  # the file's own
         if schema.time is not None:
-            raw = [c for c in numeric if c in dataset.frame.columns]  # the file's own
             check_time_copies(frame, raw, schema.time, where=where)
+        check_row_ids(frame, raw, where=where)
     s = cfg.split
     if s.max_train_positives is not None:
         folds = cap_train_positives(folds, y, s.max_train_positives)

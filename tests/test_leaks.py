@@ -10,10 +10,13 @@ import pytest
 from models.errors import DataError
 from pipeline.data.leaks import (
     MIN_POSITIVES,
+    ROW_ID_MIN_ROWS,
     TIME_COPY_ROWS,
     check_label_leaks,
+    check_row_ids,
     check_time_copies,
     label_leaks,
+    row_ids,
     time_copies,
 )
 
@@ -134,3 +137,30 @@ def test_the_time_copy_error_names_the_columns_and_the_way_out():
     assert "data.schema.drop: [unix_time, days_left]" in text
     assert "data.leak_check: false" in text
     check_time_copies(frame, ["amount", "after_launch"], "event_time", where="f.csv")  # none
+
+
+def test_row_numbers_and_sequential_ids_are_found_and_other_whole_numbers_are_not():
+    rng = np.random.default_rng(4)
+    n = 1000
+    frame = pd.DataFrame(
+        {
+            "policy_number": np.arange(1, n + 1),  # 1..n in file order
+            "claim_id": rng.permutation(n) + 50_000.0,  # shuffled, as floats, from 50,000
+            "gaps": np.sort(rng.choice(2 * n - 1, n, replace=False)),  # span 2n - 1: still an id
+            "user_id": rng.choice(10**6, n, replace=False),  # distinct, but a wide range
+            "one_repeat": np.r_[np.arange(n - 1), 0],
+            "one_missing": np.r_[np.arange(n - 1), np.nan],
+            "halves": np.arange(n) / 2,
+            "flag": np.arange(n) % 2 == 0,
+        }
+    )
+    assert row_ids(frame, list(frame.columns)) == ["policy_number", "claim_id", "gaps"]
+    assert row_ids(frame.assign(gaps=frame["gaps"] * 2), ["gaps"]) == []  # span 4n
+    assert row_ids(frame.iloc[: ROW_ID_MIN_ROWS - 1], ["policy_number"]) == []
+    with pytest.raises(DataError) as error:
+        check_row_ids(frame, ["user_id", "policy_number"], where="data file claims.csv")
+    text = str(error.value)
+    assert text.startswith("data file claims.csv: 1 input column(s) hold a different whole")
+    assert "'policy_number' (1 .. 1000 over 1,000 rows)" in text and "user_id" not in text
+    assert "data.schema.id" in text and "drop: [policy_number]" in text and "leak_check" in text
+    check_row_ids(frame, ["user_id"], where="f")  # nothing to say

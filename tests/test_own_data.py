@@ -658,3 +658,42 @@ def test_a_second_date_becomes_the_days_from_it_to_the_transaction(files):
     text = refused([*base[:-1], f"data.path={files.root / 'chargebacks.csv'}", leaking])
     assert "'days_since_chargeback' (from date column 'chargeback')" in text
     assert "(data.schema.drop: [chargeback]) (taking 'chargeback' out of data.schema.dates)" in text
+
+
+def test_a_claims_file_without_times_and_its_policy_numbers(files):
+    """An insurance claims export: text columns, no time, a policy number counting the rows."""
+    rng = np.random.default_rng(31)
+    n = 1500
+    y = (rng.random(n) < 0.05).astype(int)
+    claims = pd.DataFrame(
+        {
+            "Month": rng.choice(["Jan", "Feb", "Mar"], n),
+            "Fault": np.where(rng.random(n) < 0.6 + 0.35 * y, "Policy Holder", "Third Party"),
+            "VehiclePrice": rng.choice(["less than 20000", "20000 to 29000", "more than 69000"], n),
+            "Age": rng.integers(16, 80, n),
+            "Deductible": rng.choice([300, 400, 500], n),
+            "PolicyNumber": np.arange(1, n + 1),
+            "FraudFound_P": y,
+        }
+    )
+    path = files.root / "claims.csv"
+    claims.to_csv(path, index=False)
+    base = [*SMALL, "data.kind=csv", f"data.path={path}"]
+    text = refused([*base, "data.schema={label: FraudFound_P, categorical: [Month]}"])
+    assert "(all of them: categorical: [Month, Fault, VehiclePrice])" in text
+    every = "categorical: [Month, Fault, VehiclePrice]"
+    text = refused([*base, f"data.schema={{label: FraudFound_P, {every}}}"])
+    assert "a row number or a sequential id, 'PolicyNumber' (1 .. 1500 over 1,500 rows)" in text
+    assert "parent run" not in text
+    declared = f"data.schema={{label: FraudFound_P, id: PolicyNumber, {every}}}"
+    checked = " ".join(invoke("check", QUICK, *sets([*base, declared])).split())
+    assert "features: 2 numeric, 3 categorical" in checked and "time:" not in checked
+    # rows alike but for their policy number are distinct claims: none is dropped
+    assert "1,500 rows" in checked and "0 duplicate rows dropped" in checked
+    check_experiment(run([*base, declared]), path, n_rows=n, n_folds=2)
+    invoke("export", "--latest")
+    scores = files.root / "scores.csv"
+    invoke("score", "--input", str(path), "--output", str(scores))
+    got = pd.read_csv(scores)
+    assert got["PolicyNumber"].tolist() == claims["PolicyNumber"].tolist()
+    assert got["fraud_probability"][y == 1].mean() > got["fraud_probability"][y == 0].mean()

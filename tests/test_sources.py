@@ -247,6 +247,12 @@ def test_duplicates_dropped_and_counted(tmp_path: Path, caplog: pytest.LogCaptur
     assert len(ds.frame) == len(df) + 1
     assert not ds.frame["tx"].isin([100, 101, 102]).any()  # the first occurrence is kept
     assert "dropped 3 exact duplicate" in caplog.text
+    # without a time column, rows alike but for their id are distinct records
+    timeless = {**TINY_SCHEMA, "time": None}
+    ds = CsvSource(path, timeless).load()
+    assert ds.n_duplicates_dropped == 0 and len(ds.frame) == len(df) + 4
+    ds = CsvSource(write_csv(tmp_path, pd.concat([df, df.iloc[[0]]]), "twice.csv"), timeless).load()
+    assert ds.n_duplicates_dropped == 1  # a row written twice, id included
 
 
 def test_creditcard_preset(tmp_path: Path) -> None:

@@ -20,6 +20,11 @@ follows the time column's (|Spearman| >= `TIME_COPY_RHO`): a row number, a trans
 the time in another unit (the public card files' `unix_time`, the handbook's `TX_TIME_DAYS`). The
 pipeline keeps the time itself out of the features; as a feature, its copy lets stratified folds
 learn when fraud happened, and every transaction scored later lies beyond the values trained on.
+
+A third is a row number or a sequential id (`check_row_ids`): whole numbers, a different one on
+every row, that fill a range hardly wider than the row count (a policy or claim number, an export's
+row counter). It describes the file, not the transaction; with a file in time order it is the time
+again even where no time column is declared, and every row scored later lies beyond its range.
 """
 
 from __future__ import annotations
@@ -223,4 +228,50 @@ def check_time_copies(
         f"transaction scored later lies beyond the values trained on. Drop them "
         f"(data.schema.drop: [{names}]; a transaction id can be data.schema.id), or, if they are "
         "genuine features, set data.leak_check: false"
+    )
+
+
+ROW_ID_MIN_ROWS = 100
+"""Below this many rows, distinct whole numbers in a narrow range are too likely by chance."""
+ROW_ID_SPAN = 2.0
+"""A row id's values span at most this many times the row count (1..n spans exactly n)."""
+
+
+def row_ids(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The columns of `columns` holding a row number or a sequential id (module docstring):
+    whole numbers, none missing, distinct on every row, spanning at most `ROW_ID_SPAN` x the rows."""
+    n = len(frame)
+    if n < ROW_ID_MIN_ROWS:
+        return []
+    found = []
+    for column in columns:
+        s = frame[column]
+        if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+            continue
+        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
+            continue
+        if values.max() - values.min() + 1 > ROW_ID_SPAN * n:
+            continue
+        if len(np.unique(values)) == n:
+            found.append(column)
+    return found
+
+
+def check_row_ids(frame: pd.DataFrame, columns: Sequence[str], *, where: str) -> None:
+    """Raise `DataError` naming each column of `row_ids`, and what to do."""
+    found = row_ids(frame, columns)
+    if not found:
+        return
+    described = ", ".join(
+        f"{c!r} ({frame[c].min():.0f} .. {frame[c].max():.0f} over {len(frame):,} rows)"
+        for c in found
+    )
+    raise DataError(
+        f"{where}: {len(found)} input column(s) hold a different whole number on every row, "
+        f"filling a range about as wide as the file: a row number or a sequential id, "
+        f"{described}. An id describes the file, not the transaction: with rows in time order it "
+        f"is the time again, and every row scored later lies beyond its range. Declare it as "
+        f"data.schema.id (passed through scoring) or drop it (data.schema.drop: "
+        f"[{', '.join(found)}]), or, if it is a genuine feature, set data.leak_check: false"
     )

@@ -508,11 +508,14 @@ def _check_float32(df: pd.DataFrame, schema: Schema, where: str) -> None:
 
 
 def clean_frame(df: pd.DataFrame, schema: Schema, where: str) -> tuple[pd.DataFrame, int]:
-    """Drop exact duplicate rows (ignoring the id column), sort by time, reset the index.
+    """Drop exact duplicate rows, sort by time, reset the index.
 
+    With a time column the id is ignored: a row repeated to the second under a new id is one
+    transaction logged twice. Without one, rows alike in every other column are common and
+    distinct records (two claims of one kind), so rows with different ids are kept.
     Returns the new frame and the number of rows dropped (also logged).
     """
-    subset = [c for c in df.columns if c != schema.id]
+    subset = [c for c in df.columns if c != schema.id or schema.time is None]
     dup = df.duplicated(subset=subset, keep="first")
     n_dup = int(dup.sum())
     if n_dup:
