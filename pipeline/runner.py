@@ -32,7 +32,12 @@ from models.samplers import (
 from pipeline import descriptions, report, tracking
 from pipeline.augment import SHARE, grid_of
 from pipeline.config import ExperimentConfig
-from pipeline.data.leaks import check_label_leaks, check_row_ids, check_time_copies
+from pipeline.data.leaks import (
+    check_label_leaks,
+    check_long_numbers,
+    check_row_ids,
+    check_time_copies,
+)
 from pipeline.data.schema import SECONDS_PER_UNIT, Schema, numeric_units
 from pipeline.data.sources import Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
@@ -212,12 +217,13 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
     numeric, categorical = feature_columns(frame, schema, where=where)
     check_category_sizes(frame, categorical, where=where)
     if d.leak_check:
-        dated = {days_since_column(d): d for d in schema.dates}
+        dated = {days_since_column(date): date for date in schema.dates}
         check_label_leaks(frame, numeric, categorical, y, where=where, dated=dated)
         raw = [c for c in numeric if c in dataset.frame.columns]  # the file's own
         if schema.time is not None:
             check_time_copies(frame, raw, schema.time, where=where)
         check_row_ids(frame, raw, where=where)
+        check_long_numbers(frame, raw, where=where)
     s = cfg.split
     if s.max_train_positives is not None:
         folds = cap_train_positives(folds, y, s.max_train_positives)

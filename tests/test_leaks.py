@@ -13,9 +13,11 @@ from pipeline.data.leaks import (
     ROW_ID_MIN_ROWS,
     TIME_COPY_ROWS,
     check_label_leaks,
+    check_long_numbers,
     check_row_ids,
     check_time_copies,
     label_leaks,
+    long_numbers,
     row_ids,
     time_copies,
 )
@@ -164,3 +166,27 @@ def test_row_numbers_and_sequential_ids_are_found_and_other_whole_numbers_are_no
     assert "'policy_number' (1 .. 1000 over 1,000 rows)" in text and "user_id" not in text
     assert "data.schema.id" in text and "drop: [policy_number]" in text and "leak_check" in text
     check_row_ids(frame, ["user_id"], where="f")  # nothing to say
+
+
+def test_identifiers_read_as_numbers_are_found_and_quantities_are_not():
+    rng = np.random.default_rng(5)
+    n = 400
+    cards = rng.integers(4_000_000_000_000_000, 4_999_999_999_999_999, 40)
+    frame = pd.DataFrame(
+        {
+            "cc_num": rng.choice(cards, n),  # 16 digits, repeated per card
+            "phone": np.where(rng.random(n) < 0.03, np.nan, rng.integers(10**11, 10**12, n)),
+            "account": np.r_[rng.integers(10**11, 10**12, n - 10), np.arange(10)],  # 97.5 %
+            "amount_cents": rng.integers(100, 10**7, n),
+            "big_measure": rng.uniform(1e11, 1e12, n),  # large, but no whole numbers
+            "mostly_small": np.r_[rng.integers(10**11, 10**12, n - 40), np.arange(40)],  # 90 %
+        }
+    )
+    assert long_numbers(frame, list(frame.columns)) == ["cc_num", "phone", "account"]
+    with pytest.raises(DataError) as error:
+        check_long_numbers(frame, ["cc_num", "amount_cents"], where="data file cards.csv")
+    text = str(error.value)
+    assert text.startswith("data file cards.csv: 1 input column(s) hold whole numbers of 12")
+    assert f"'cc_num' (e.g. {frame['cc_num'].iloc[0]}, 40 distinct values)" in text
+    assert "data.schema.entity" in text and "drop: [cc_num]" in text and "leak_check" in text
+    check_long_numbers(frame, ["amount_cents", "big_measure"], where="f")  # nothing to say

@@ -697,3 +697,18 @@ def test_a_claims_file_without_times_and_its_policy_numbers(files):
     got = pd.read_csv(scores)
     assert got["PolicyNumber"].tolist() == claims["PolicyNumber"].tolist()
     assert got["fraud_probability"][y == 1].mean() > got["fraud_probability"][y == 0].mean()
+
+
+def test_a_card_number_left_among_the_features_stops_the_launch(files):
+    tx = card_transactions(seed=37)
+    pans = 4_000_000_000_000_000 + tx["customer_id"].str[1:].astype("int64") * 7_919
+    path = files.root / "cards.csv"
+    tx.assign(card_number=pans).to_csv(path, index=False)
+    base = [*SMALL, "data.kind=csv", f"data.path={path}"]
+    text = refused([*base, schema("datetime")])
+    assert "hold whole numbers of 12 digits or more" in text and "'card_number' (e.g. 4" in text
+    assert "parent run" not in text
+    as_entity = schema("datetime").replace("entity: customer_id", "entity: card_number")
+    as_entity = as_entity.replace("scenario]}", "scenario, customer_id]}")
+    checked = " ".join(invoke("check", QUICK, *sets([*base, as_entity])).split())
+    assert "ready: fraudgan run" in checked

@@ -25,6 +25,11 @@ A third is a row number or a sequential id (`check_row_ids`): whole numbers, a d
 every row, that fill a range hardly wider than the row count (a policy or claim number, an export's
 row counter). It describes the file, not the transaction; with a file in time order it is the time
 again even where no time column is declared, and every row scored later lies beyond its range.
+
+A fourth is an identifier read as a number (`check_long_numbers`): whole numbers of 12 digits or
+more on (nearly) every row, a card, account or phone number. No quantity of a transaction is
+written that way; as a feature, a card number lets stratified folds recognise the cards whose
+fraud they were trained on, a per-card memory the entity features give causally instead.
 """
 
 from __future__ import annotations
@@ -274,4 +279,46 @@ def check_row_ids(frame: pd.DataFrame, columns: Sequence[str], *, where: str) ->
         f"is the time again, and every row scored later lies beyond its range. Declare it as "
         f"data.schema.id (passed through scoring) or drop it (data.schema.drop: "
         f"[{', '.join(found)}]), or, if it is a genuine feature, set data.leak_check: false"
+    )
+
+
+LONG_NUMBER = 1e11
+"""Whole numbers of at least this magnitude (12 digits) are identifiers, not quantities."""
+LONG_NUMBER_SHARE = 0.95
+"""...on at least this share of a column's present values."""
+
+
+def long_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The columns of `columns` holding identifiers read as numbers (module docstring)."""
+    found = []
+    for column in columns:
+        s = frame[column]
+        if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+            continue
+        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = values[np.isfinite(values)]
+        if not len(values) or not np.array_equal(values, np.round(values)):
+            continue
+        if (np.abs(values) >= LONG_NUMBER).mean() >= LONG_NUMBER_SHARE:
+            found.append(column)
+    return found
+
+
+def check_long_numbers(frame: pd.DataFrame, columns: Sequence[str], *, where: str) -> None:
+    """Raise `DataError` naming each column of `long_numbers`, an example, and what to do."""
+    found = long_numbers(frame, columns)
+    if not found:
+        return
+    described = ", ".join(
+        f"{c!r} (e.g. {int(frame[c].dropna().iloc[0])}, {frame[c].nunique():,} distinct values)"
+        for c in found
+    )
+    raise DataError(
+        f"{where}: {len(found)} input column(s) hold whole numbers of 12 digits or more, "
+        f"identifiers such as a card, account or phone number rather than quantities: "
+        f"{described}. As a feature, a card number lets stratified folds recognise the cards "
+        f"whose fraud they were trained on. Declare a card or customer as data.schema.entity "
+        f"(its history becomes features, causally), a transaction id as data.schema.id, a time "
+        f"in milliseconds as data.schema.time or under dates, or drop it (data.schema.drop: "
+        f"[{', '.join(found)}]); if it is a genuine feature, set data.leak_check: false"
     )
