@@ -38,8 +38,8 @@ turns into seconds; seconds since the first transaction in the credit-card layou
 use rows with a known amount; the ratio is 1.0 when the mean is 0 or the row's amount is missing.
 ``days_since_{d}`` is the days from the row's date column ``d`` (`Schema.dates`: a signup, an
 account's opening) to its time, negative when the date is later; it reads nothing but the row.
-Other engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the model
-pipeline, fitted on training folds only.
+Other engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the
+model pipeline, fitted on training folds only.
 
 The computation is vectorised: rows are sorted by (group, time) once and every window boundary is
 found with one ``numpy.searchsorted`` over the whole table; window sums are differences of

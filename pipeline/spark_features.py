@@ -481,10 +481,14 @@ def _validate(row: Any, s: Schema, where: str, time_info: _Time | None) -> None:
         )
     for key, bad in values.items():
         if key.startswith("bad_date:") and bad is not None:
+            what = (
+                f"finite numbers of {s.time_unit}"
+                if s.numeric_time
+                else "dates (the Spark engine reads ISO dates such as 2026-01-31 14:05)"
+            )
             raise DataError(
                 f"{where}: date column {key.split(':', 1)[1]!r} holds value(s) that are not "
-                f"{'dates' if not s.numeric_time else f'finite numbers of {s.time_unit}'} "
-                f"(e.g. {bad!r}); the Spark engine reads ISO dates such as 2026-01-31 14:05"
+                f"{what}, e.g. {bad!r}"
             )
     if values.get("n_bad_label"):
         found = list(values["bad_labels"])

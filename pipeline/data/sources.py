@@ -70,9 +70,8 @@ class Dataset:
     source_path: str | None = None
     time_offsets: bool = False  # the datetime time column's values carried UTC offsets
     time_day_first: bool | None = None  # its dates were written dd/mm/yyyy (False: mm/dd/yyyy)
-    dates_day_first: dict[str, bool | None] = field(
-        default_factory=dict
-    )  # the same per date column
+    # each date column's order (`Schema.dates`), as time_day_first
+    dates_day_first: dict[str, bool | None] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
