@@ -121,6 +121,29 @@ def _time_span(prepared: Prepared) -> str | None:
     return f"time: {schema.time!r} {shown} ({days:,.1f} days)"
 
 
+def _date_lines(prepared: Prepared) -> list[str]:
+    """Per date column (`Schema.dates`): the order its dates were read in, and its feature's
+    spread in days, so a misread date shows before a launch."""
+    from pipeline.features import days_since_column
+
+    dataset = prepared.dataset
+    lines = []
+    for date in dataset.schema.dates:
+        feature = days_since_column(date)
+        if feature not in prepared.frame:
+            continue  # features disabled
+        days = prepared.frame[feature]
+        order = {True: ", read day first", False: ", read month first"}.get(
+            dataset.dates_day_first.get(date), ""
+        )
+        q = days.quantile([0.0, 0.5, 1.0]).to_numpy()
+        lines.append(
+            f"date: {date!r}{order} -> {feature}: {q[0]:,.1f} .. {q[2]:,.1f} days, median "
+            f"{q[1]:,.1f}; {days.isna().mean():.1%} missing"
+        )
+    return lines
+
+
 @app.command()
 @friendly_errors
 def check(
@@ -148,6 +171,8 @@ def check(
     )
     if (span := _time_span(p)) is not None:
         console.print(span, highlight=False, markup=False)
+    for line in _date_lines(p):
+        console.print(line, highlight=False, markup=False)
     table = Table(title=f"{cfg.split.kind} folds and their inner validation windows")
     for col in (
         "fold",

@@ -626,6 +626,11 @@ def test_a_second_date_becomes_the_days_from_it_to_the_transaction(files):
     dated = schema("datetime").replace("scenario]}", "scenario], dates: [signup]}")
     checked = " ".join(invoke("check", QUICK, *sets([*base, dated])).split())
     assert "features: 20 numeric, 3 categorical" in checked  # days_since_signup among them
+    line = re.search(
+        r"date: 'signup', read day first -> days_since_signup: (\S+) \.\. (\S+) days", checked
+    )
+    assert line and 0 <= float(line[1]) < 0.1 and 600 < float(line[2].replace(",", "")) < 626
+    assert f"; {written['signup'].isna().mean():.1%} missing" in checked
     check_experiment(run([*base, dated]), path, n_rows=len(tx), n_folds=2)
     invoke("export", "--latest")
     # signups of the first twelve days alone could be either order: read day first, as trained
