@@ -248,7 +248,8 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
 
     def csv_chunks() -> Iterator[pd.DataFrame]:
         try:
-            header = pd.read_csv(path, nrows=0, compression=compression)
+            with open_csv_bytes(path, compression) as raw:
+                header = pd.read_csv(raw, nrows=0)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise DataError(f"{where}: not a readable CSV file ({exc})") from None
         known = {c: d for c, d in dtypes.items() if c in header.columns}
@@ -257,17 +258,15 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
             return
         start = 0
         try:
-            reader = pd.read_csv(
-                path,
-                chunksize=chunk_rows if chunk_rows > 0 else None,
-                dtype=known,
-                compression=compression,
-            )
-            chunks = reader if chunk_rows > 0 else [reader]
-            for frame in chunks:
-                frame.index = pd.RangeIndex(start, start + len(frame))
-                start += len(frame)
-                yield frame
+            with open_csv_bytes(path, compression) as raw:
+                reader = pd.read_csv(
+                    raw, chunksize=chunk_rows if chunk_rows > 0 else None, dtype=known
+                )
+                chunks = reader if chunk_rows > 0 else [reader]
+                for frame in chunks:
+                    frame.index = pd.RangeIndex(start, start + len(frame))
+                    start += len(frame)
+                    yield frame
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"{where}: cannot read row {start} onwards (not UTF-8 text: {exc.reason}); "

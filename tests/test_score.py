@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -326,10 +327,16 @@ def test_chunked_equals_unchunked(store, tmp_path):
     )
 
 
-@pytest.mark.parametrize("name", ["raw.csv.gz", "raw.csv.xz", "kaggle.zip"])
+@pytest.mark.parametrize("name", ["raw.csv.gz", "raw.csv.xz", "kaggle.zip", "finder.zip"])
 def test_a_compressed_csv_scores_as_the_plain_one(store, tmp_path, name):
     path = tmp_path / name
-    store.raw.to_csv(path, index=False)  # pandas compresses by the name
+    if name == "finder.zip":  # a folder entry and macOS's resource-fork copy beside the CSV
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("raw/", "")
+            archive.writestr("raw/raw.csv", store.raw.to_csv(index=False))
+            archive.writestr("__MACOSX/raw/._raw.csv", b"\x00\x05\x16\x07")
+    else:
+        store.raw.to_csv(path, index=False)  # pandas compresses by the name
     score_file(store.model_uri, path, tmp_path / "o.parquet", chunk_rows=3000, progress=False)
     out = read(tmp_path / "o.parquet")
     np.testing.assert_array_equal(out["transaction_id"], store.raw["transaction_id"])

@@ -342,6 +342,14 @@ def test_workbooks_and_archives_of_several_files_are_refused(tmp_path: Path) -> 
         archive.writestr("test.csv", "y\n0\n")
     with pytest.raises(DataError, match=r"a zip archive of 2 files \('train.csv', 'test.csv'\)"):
         CsvSource(two, TINY_SCHEMA).load()
+    # a zip made by macOS's Finder: a folder entry and a resource-fork copy beside the one CSV
+    finder = tmp_path / "finder.zip"
+    with zipfile.ZipFile(finder, "w") as archive:
+        archive.writestr("tx/", "")
+        archive.writestr("tx/tx.csv", tiny_frame().to_csv(index=False))
+        archive.writestr("__MACOSX/tx/._tx.csv", b"\x00\x05\x16\x07 resource fork")
+    plain = CsvSource(write_csv(tmp_path, tiny_frame()), TINY_SCHEMA).load()
+    pd.testing.assert_frame_equal(CsvSource(finder, TINY_SCHEMA).load().frame, plain.frame)
     zst = tmp_path / "tx.csv.zst"
     zst.write_bytes(b"(\xb5/\xfd" + bytes(20))
     with pytest.raises(DataError, match=r"compressed with zstd; decompress it first"):

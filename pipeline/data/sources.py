@@ -712,7 +712,8 @@ class CsvSource(_FileSource):
         compression = csv_compression(self.path, str(self.path))
         csv_header(self.path, str(self.path), compression=compression)
         try:
-            return pd.read_csv(self.path, low_memory=False, compression=compression)
+            with open_csv_bytes(self.path, compression) as raw:
+                return pd.read_csv(raw, low_memory=False)
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"{self.path}: cannot read as CSV (not UTF-8 text: {exc.reason}); {UTF8_ADVICE}"
@@ -765,7 +766,7 @@ def csv_compression(path: Path, where: str) -> str | None:
     if kind == "zip":
         try:
             with zipfile.ZipFile(path) as archive:
-                members = [m for m in archive.namelist() if not m.endswith("/")]
+                members = _zip_members(archive)
         except (zipfile.BadZipFile, OSError) as exc:
             raise DataError(f"{where}: a damaged zip archive ({_reason(exc)})") from None
         if len(members) != 1:
@@ -777,13 +778,54 @@ def csv_compression(path: Path, where: str) -> str | None:
     return kind
 
 
+def _zip_members(archive: zipfile.ZipFile) -> list[str]:
+    """An archive's files, less its folders and the `__MACOSX/` and `._name` copies that macOS's
+    Finder adds beside each file."""
+    return [
+        name
+        for name in archive.namelist()
+        if not name.endswith("/")
+        and not name.startswith("__MACOSX/")
+        and not Path(name).name.startswith("._")
+    ]
+
+
+class _ArchiveMember(io.BufferedIOBase):
+    """One file of a zip archive, read as a stream; closing it closes the archive too."""
+
+    def __init__(self, archive: zipfile.ZipFile, name: str) -> None:
+        super().__init__()
+        self._archive = archive
+        self._member = archive.open(name)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._member.read(-1 if size is None else size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._member.read1(size)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._member.close()
+            self._archive.close()
+        super().close()
+
+
 def open_csv_bytes(path: Path, compression: str | None) -> IO[bytes]:
-    """The CSV's bytes, decompressed (`csv_compression`)."""
+    """The CSV's bytes, decompressed (`csv_compression`: a zip archive holds one CSV)."""
     if compression is None:
         return open(path, "rb")
     if compression == "zip":
         archive = zipfile.ZipFile(path)
-        return archive.open(archive.namelist()[0])
+        try:
+            (name,) = _zip_members(archive)
+            return _ArchiveMember(archive, name)
+        except BaseException:
+            archive.close()
+            raise
     return _OPENERS[compression](path, "rb")
 
 
