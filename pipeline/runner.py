@@ -110,6 +110,12 @@ def _days(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
 
 def _featured(cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     if not cfg.features.enabled:
+        if schema.dates:
+            raise ConfigError(
+                f"data.schema.dates ({', '.join(schema.dates)}) become days_since features, "
+                "built with the others: set features.enabled: true, or move the dates to "
+                "data.schema.drop"
+            )
         return frame
     return build_features(
         frame,

@@ -655,6 +655,8 @@ def test_a_second_date_becomes_the_days_from_it_to_the_transaction(files):
     assert "date column 'signup' has 1 value(s) that are not dates, e.g. 'last spring'" in text
     both = dated.replace("categorical: [", "categorical: [signup, ")
     assert "column 'signup' is under both 'dates' and 'categorical'" in refused([*base, both])
+    text = refused([*base, dated, "features.enabled=false"])
+    assert "data.schema.dates (signup) become days_since features" in text
     chargeback = written.assign(
         chargeback=tx["timestamp"].dt.strftime("%Y-%m-%d").where(tx["is_fraud"] == 1)
     )
