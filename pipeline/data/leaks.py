@@ -236,6 +236,15 @@ def check_time_copies(
     )
 
 
+def _whole_numbers(s: pd.Series) -> np.ndarray | None:
+    """A numeric column's finite values, when every one is a whole number; None otherwise."""
+    if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+        return None
+    values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = values[np.isfinite(values)]
+    return values if np.array_equal(values, np.round(values)) else None
+
+
 ROW_ID_MIN_ROWS = 100
 """Below this many rows, distinct whole numbers in a narrow range are too likely by chance."""
 ROW_ID_SPAN = 2.0
@@ -250,11 +259,8 @@ def row_ids(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
         return []
     found = []
     for column in columns:
-        s = frame[column]
-        if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
-            continue
-        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
+        values = _whole_numbers(frame[column])
+        if values is None or len(values) < n:  # not whole numbers, or some missing
             continue
         if values.max() - values.min() + 1 > ROW_ID_SPAN * n:
             continue
@@ -292,12 +298,8 @@ def long_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     """The columns of `columns` holding identifiers read as numbers (module docstring)."""
     found = []
     for column in columns:
-        s = frame[column]
-        if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
-            continue
-        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        values = values[np.isfinite(values)]
-        if not len(values) or not np.array_equal(values, np.round(values)):
+        values = _whole_numbers(frame[column])
+        if values is None or not len(values):
             continue
         if (np.abs(values) >= LONG_NUMBER).mean() >= LONG_NUMBER_SHARE:
             found.append(column)
