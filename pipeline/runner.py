@@ -229,7 +229,7 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
         if schema.time is not None:
             check_time_copies(frame, raw, schema.time, where=where)
         check_row_ids(frame, raw, where=where)
-        check_long_numbers(frame, raw, where=where)
+        check_long_numbers(frame, [c for c in raw if c != schema.amount], where=where)
     s = cfg.split
     if s.max_train_positives is not None:
         folds = cap_train_positives(folds, y, s.max_train_positives)

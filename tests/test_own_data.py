@@ -719,3 +719,7 @@ def test_a_card_number_left_among_the_features_stops_the_launch(files):
     as_entity = as_entity.replace("scenario]}", "scenario, customer_id]}")
     checked = " ".join(invoke("check", QUICK, *sets([*base, as_entity])).split())
     assert "ready: fraudgan run" in checked
+    # an amount in a currency's smallest unit has as many digits, and is a quantity
+    in_wei = tx.assign(amount=(tx["amount"] * 1e15).round())
+    in_wei.to_csv(path, index=False)
+    invoke("check", QUICK, *sets([*base, schema("datetime")]))
