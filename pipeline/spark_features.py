@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.errors import ConfigError, DataError, FraudganError
 from pipeline.data.schema import SECONDS_PER_UNIT, numeric_units
-from pipeline.data.sources import DAY_MONTH
+from pipeline.data.sources import DAY_MONTH, LABEL_WORDS
 from pipeline.features import (
     NIGHT_END_HOUR,
     NO_HISTORY_MEAN,
@@ -218,6 +218,10 @@ def _label(df: DataFrame, column: str, where: str) -> Column:
     kind = _type_name(df, column)
     if kind == "StringType":
         value = F.expr(f"try_cast(trim({_q(column)}) AS DOUBLE)")
+        text = F.lower(F.trim(_col(column)))
+        for words in LABEL_WORDS:  # yes/no, true/false ... as the local engine reads them
+            for word, number in words.items():
+                value = F.when(text == F.lit(word), F.lit(float(number))).otherwise(value)
         return F.when(~F.isnan(value), value)
     return _double_or_null(df, column, "label", where)
 
@@ -328,8 +332,9 @@ def spark_history_features(
     kept to the microsecond unless given as nanosecond longs; the clock (hour, weekday) of a
     TimestampType column is its UTC clock, like pandas' for tz-aware UTC values (a CSV timestamp
     that Spark inferred in a non-UTC session, or a Parquet column pandas would show in another
-    zone, gets the UTC clock: `pipeline.spark.spark_session` runs in UTC); and fractional
-    numbers in a datetime column raise instead of being read as nanoseconds.
+    zone, gets the UTC clock: `pipeline.spark.spark_session` runs in UTC); fractional
+    numbers in a datetime column raise instead of being read as nanoseconds; and label words
+    (`LABEL_WORDS`) are read value by value, so a file mixing 1 and yes is accepted.
     """
     from pyspark.sql import functions as F
 

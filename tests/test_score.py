@@ -438,7 +438,13 @@ def test_dates_for_a_seconds_model_are_refused(store):
 
 
 @pytest.mark.parametrize(
-    ("labels", "found"), [(["no", "yes"], "'no', 'yes'"), ([0, 2], "2"), (["0", "x"], "'x'")]
+    ("labels", "found"),
+    [
+        (["legit", "fraud"], "'fraud', 'legit'"),
+        ([0, 2], "2"),
+        (["0", "x"], "'x'"),
+        (["1", "y"], "'y'"),
+    ],
 )
 def test_a_label_column_that_is_not_binary_is_refused_when_scoring(store, tmp_path, labels, found):
     raw = store.raw.iloc[:400].copy()

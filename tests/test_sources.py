@@ -288,6 +288,17 @@ def test_string_labels_are_coerced(tmp_path: Path) -> None:
     assert set(ds.frame["Class"]) == {0, 1}
 
 
+@pytest.mark.parametrize(
+    "words", [("No", "Yes"), (" n", "Y "), ("F", "T"), ("false", "TRUE"), ("0", "1")]
+)
+def test_label_words_are_read_as_0_and_1(tmp_path: Path, words: tuple[str, str]) -> None:
+    df = tiny_frame()
+    expected = df["y"].tolist()
+    df["y"] = [words[v] for v in expected]
+    ds = CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+    assert ds.frame.sort_values("tx")["y"].tolist() == expected
+
+
 def test_boolean_labels_are_coerced(tmp_path: Path) -> None:
     df = tiny_frame()
     df["y"] = df["y"].astype(bool)
@@ -453,7 +464,12 @@ def test_missing_columns_all_listed_with_available(tmp_path: Path) -> None:
     ("labels", "match"),
     [
         ([0, 1, 2, 0, 1, 0, 0, 0], r"label column 'y' must be binary.*0, 1, 2"),
-        (["no", "yes"] * 4, r"must be binary.*'no', 'yes'"),
+        (
+            ["legit", "fraud"] * 4,
+            r"must be binary.*'fraud', 'legit'; write it as 0/1 with 1 for fraud, e\.g\. in "
+            r"pandas: df\['y'\] = \(df\['y'\] == 'fraud'\)\.astype\(int\) if 'fraud' means",
+        ),
+        (["no", "yes", "y"] * 2 + ["no", "no"], r"must be binary.*3 distinct.*'no', 'y', 'yes'$"),
         ([0.0, 1.0, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0], r"must be binary.*0\.5"),
     ],
 )

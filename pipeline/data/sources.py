@@ -110,7 +110,8 @@ def _examples(values: pd.Series) -> str:
 
 
 def coerce_label(s: pd.Series, name: str, where: str, *, allow_missing: bool = False) -> pd.Series:
-    """Labels as int8 0/1 (from numbers, booleans or the texts "0"/"1"), or `DataError`.
+    """Labels as int8 0/1 (from numbers, booleans or texts such as "0"/"1" or "yes"/"no":
+    `LABEL_WORDS`), or `DataError`.
 
     With `allow_missing` (scoring: labels not known yet) missing and blank values become NaN and
     the result is float64.
@@ -132,6 +133,16 @@ def coerce_label(s: pd.Series, name: str, where: str, *, allow_missing: bool = F
     return out
 
 
+LABEL_WORDS: tuple[dict[str, int], ...] = (
+    {"0": 0, "1": 1},
+    {"false": 0, "true": 1},
+    {"no": 0, "yes": 1},
+    {"n": 0, "y": 1},
+    {"f": 0, "t": 1},
+)
+"""Label texts read as 0/1 (any case, spaces around ignored); a file uses one pair."""
+
+
 def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
     if pd.api.types.is_bool_dtype(s):
         return s.astype(np.int8)
@@ -143,13 +154,20 @@ def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
         values = pd.unique(s.astype(object))
         if all(isinstance(v, bool | np.bool_) for v in values):
             return s.astype(bool).astype(np.int8)
-        texts = {str(v).strip() for v in values}
-        if texts <= {"0", "1"}:
-            return s.astype(str).str.strip().map({"0": 0, "1": 1}).astype(np.int8)
+        texts = s.astype(str).str.strip().str.casefold()
+        for words in LABEL_WORDS:
+            if set(pd.unique(texts)) <= set(words):
+                return texts.map(words).astype(np.int8)
     distinct = sorted(pd.unique(s.astype(object)).tolist(), key=str)
+    hint = (
+        f"; write it as 0/1 with 1 for fraud, e.g. in pandas: df[{name!r}] = "
+        f"(df[{name!r}] == {distinct[0]!r}).astype(int) if {distinct[0]!r} means fraud"
+        if len(distinct) == 2
+        else ""
+    )
     raise DataError(
-        f"{where}: label column {name!r} must be binary (0/1, True/False or the texts '0'/'1'); "
-        f"found {len(distinct)} distinct value(s): {_listing(distinct)}"
+        f"{where}: label column {name!r} must be binary (0/1, True/False, yes/no or y/n); "
+        f"found {len(distinct)} distinct value(s): {_listing(distinct)}{hint}"
     )
 
 
