@@ -695,11 +695,22 @@ def test_missing_time_values(tmp_path: Path) -> None:
         CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
 
 
-def test_amount_not_numeric(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        (["12,50 EUR"], False),
+        (["12,50"], False),  # a decimal comma: dropping the comma would make it 1250
+        (["$134.09", "$-77.00", " € 1,234.50"], True),
+        (["$1,23.00"], False),
+    ],
+)
+def test_amount_not_numeric(tmp_path: Path, written: list[str], hint: bool) -> None:
     df = tiny_frame().astype({"amount": object})
-    df.loc[1, "amount"] = "12,50 EUR"
-    with pytest.raises(DataError, match=r"amount column 'amount' must be numeric.*'12,50 EUR'"):
+    df.loc[1 : len(written), "amount"] = written
+    with pytest.raises(DataError, match=r"amount column 'amount' must be numeric") as error:
         CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+    assert repr(written[0]) in str(error.value)
+    assert ("carry a currency sign or thousands separators" in str(error.value)) == hint
 
 
 @pytest.mark.parametrize(

@@ -416,7 +416,7 @@ def _coerce_numeric(
         if bad.any():
             raise DataError(
                 f"{where}: {role} column {name!r} must be numeric; {int(bad.sum())} value(s) "
-                f"are not numbers, e.g. {_examples(s[bad])}"
+                f"are not numbers, e.g. {_examples(s[bad])}{_money_hint(s[bad], name)}"
             )
         s = out.astype(np.float64)
     if not allow_missing:
@@ -424,6 +424,23 @@ def _coerce_numeric(
         if n_missing:
             raise DataError(f"{where}: {role} column {name!r} has {n_missing} missing value(s)")
     return s
+
+
+_MONEY = re.compile(r"-?[$€£¥]?-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?")
+"""An amount as exports write it: '$134.09', '$-77.00', '€1,234.50' (a comma before three digits
+only: '12,50' is a decimal comma, and no hint is given for it)."""
+
+
+def _money_hint(values: pd.Series, name: str) -> str:
+    """How to write amounts such as '$134.09' as numbers, when that is what they are."""
+    sample = values.head(100).astype(str).str.replace(r"\s", "", regex=True)
+    if not sample.map(lambda v: _MONEY.fullmatch(v) is not None).all():
+        return ""
+    return (
+        "; they carry a currency sign or thousands separators: write plain numbers, e.g. in "
+        f"pandas: df[{name!r}] = df[{name!r}].str.replace(r'[$€£¥,]', '', regex=True)"
+        ".astype(float)"
+    )
 
 
 def validate_frame(
