@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import ConfigError, DataError
-from pipeline.data.schema import numeric_units
+from pipeline.data.schema import numeric_units, yaml_list
 from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY, time_axis
 
 if TYPE_CHECKING:
@@ -469,7 +469,7 @@ def feature_columns(
         shown = [f"{c} ({frame[c].dtype})" for c in other]
         texts = [c for c in other if c not in dated]
         every = (
-            f" (all of them: categorical: [{', '.join([*categorical, *texts])}])"
+            f" (all of them: categorical: {yaml_list([*categorical, *texts])})"
             if len(texts) > 1
             else ""
         )
@@ -484,7 +484,7 @@ def feature_columns(
             f"{where}: column(s) {names} have no name in the file's header (pandas "
             "calls such a column 'Unnamed: <position>'): usually a row index, which pandas' "
             "to_csv writes unless index=False, and no feature. List them in schema.drop "
-            f"(drop: [{names}]), or write the file without them"
+            f"(drop: {yaml_list(nameless)}), or write the file without them"
         )
     if not numeric and not categorical:
         raise DataError(f"{where}: no feature column left besides the schema's roles")

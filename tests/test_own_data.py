@@ -448,7 +448,7 @@ def test_a_row_index_and_a_copy_of_the_time_stop_the_launch_until_dropped(files)
 
     text = refused([*args, layout("")])
     assert f"data file {path.resolve()}: column(s) 'Unnamed: 0' have no name" in text
-    assert "List them in schema.drop (drop: ['Unnamed: 0'])" in text
+    assert 'List them in schema.drop (drop: ["Unnamed: 0"])' in text
     text = refused([*args, layout(", 'Unnamed: 0'")])
     assert "1 input column(s) rise or fall with the time column 'trans_date_trans_time'" in text
     assert "'unix_time' (Spearman +1.000)" in text and "data.schema.drop: [unix_time]" in text

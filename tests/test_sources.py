@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from models.errors import ConfigError, DataError
 from pipeline.config import DataConfig
@@ -19,6 +20,7 @@ from pipeline.data.schema import (
     SIMULATOR_SCHEMA,
     Schema,
     schema_from_mapping,
+    yaml_list,
 )
 from pipeline.data.simulate import simulate
 from pipeline.data.sources import (
@@ -93,6 +95,13 @@ def test_schema_from_mapping() -> None:
     dated = schema_from_mapping({"label": "y", "time": "t", "dates": "opened"}, "test")
     assert dated.dates == ("opened",) and Schema.from_dict(dated.to_dict()) == dated
     assert dated.roles() == {"y", "t", "opened"}
+
+
+def test_column_names_as_a_yaml_list_to_paste() -> None:
+    names = ["amount", "Use Chip", "Is Fraud?", "Unnamed: 0", "2nd", "yes", "a,b", 'q"u', " x"]
+    text = yaml_list(names)
+    assert text.startswith('[amount, Use Chip, "Is Fraud?", "Unnamed: 0", "2nd", "yes"')
+    assert yaml.safe_load(text) == names
 
 
 def test_schema_from_mapping_unknown_key_lists_valid_keys() -> None:

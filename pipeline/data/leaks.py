@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from models.errors import DataError
+from pipeline.data.schema import yaml_list
 
 MIN_POSITIVES = 10  # with fewer fraud rows, perfect separation by chance is too likely to judge
 FRAUD_ABOVE = "every fraud row is above every legitimate row"
@@ -110,7 +111,7 @@ def check_label_leaks(
         )
 
     listed = "; ".join(f"{named(leak.column)}: {leak.how}" for leak in leaks)
-    names = ", ".join(dated.get(leak.column, leak.column) for leak in leaks)
+    names = yaml_list([dated.get(leak.column, leak.column) for leak in leaks])
     moved = [dated[leak.column] for leak in leaks if leak.column in dated]
     also = (
         f" (taking {', '.join(repr(c) for c in moved)} out of data.schema.dates)" if moved else ""
@@ -118,7 +119,7 @@ def check_label_leaks(
     raise DataError(
         f"{where}: {len(leaks)} input column(s) separate fraud from legitimate rows perfectly on "
         f"their own, the label in another form ({listed}). Drop them (data.schema.drop: "
-        f"[{names}]){also}, or, if they are genuine features, set data.leak_check: false"
+        f"{names}){also}, or, if they are genuine features, set data.leak_check: false"
     )
 
 
@@ -225,13 +226,13 @@ def check_time_copies(
     if not copies:
         return
     listed = ", ".join(f"{name!r} (Spearman {rho:+.3f})" for name, rho in copies)
-    names = ", ".join(name for name, _ in copies)
+    names = yaml_list([name for name, _ in copies])
     raise DataError(
         f"{where}: {len(copies)} input column(s) rise or fall with the time column {time!r}, "
         f"the time again in another form (a row number, a counter, the time in another unit): "
         f"{listed}. As features they let stratified folds learn when fraud happened, and every "
         f"transaction scored later lies beyond the values trained on. Drop them "
-        f"(data.schema.drop: [{names}]; a transaction id can be data.schema.id), or, if they are "
+        f"(data.schema.drop: {names}; a transaction id can be data.schema.id), or, if they are "
         "genuine features, set data.leak_check: false"
     )
 
@@ -284,7 +285,7 @@ def check_row_ids(frame: pd.DataFrame, columns: Sequence[str], *, where: str) ->
         f"{described}. An id describes the file, not the transaction: with rows in time order it "
         f"is the time again, and every row scored later lies beyond its range. Declare it as "
         f"data.schema.id (passed through scoring) or drop it (data.schema.drop: "
-        f"[{', '.join(found)}]), or, if it is a genuine feature, set data.leak_check: false"
+        f"{yaml_list(found)}), or, if it is a genuine feature, set data.leak_check: false"
     )
 
 
@@ -322,5 +323,5 @@ def check_long_numbers(frame: pd.DataFrame, columns: Sequence[str], *, where: st
         f"whose fraud they were trained on. Declare a card or customer as data.schema.entity "
         f"(its history becomes features, causally), a transaction id as data.schema.id, a time "
         f"in milliseconds as data.schema.time or under dates, or drop it (data.schema.drop: "
-        f"[{', '.join(found)}]); if it is a genuine feature, set data.leak_check: false"
+        f"{yaml_list(found)}); if it is a genuine feature, set data.leak_check: false"
     )

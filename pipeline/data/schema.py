@@ -11,7 +11,9 @@ applications and the public Sparkov-simulated card transactions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -189,6 +191,25 @@ PRESETS: dict[str, Schema] = {
 SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))
 _OPTIONAL_NAME_KEYS = ("time", "id", "amount", "entity", "merchant")
 _LIST_KEYS = ("categorical", "drop", "dates")
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]*")
+
+
+def yaml_list(names: Sequence[str]) -> str:
+    """Column names as a YAML flow list to paste (`[amount, Use Chip, "x: y"]`): a name YAML would
+    read otherwise (a colon, a comma, a bracket, a leading digit, `yes`) is double-quoted."""
+
+    def shown(name: str) -> str:
+        plain = _PLAIN_NAME.fullmatch(name) and name.strip() == name
+        if plain and name.casefold() not in _YAML_WORDS:
+            return name
+        return json.dumps(name, ensure_ascii=False)
+
+    return f"[{', '.join(shown(str(n)) for n in names)}]"
+
+
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
 
 
 def _column_list(value: Any, key: str, where: str) -> tuple[str, ...]:
