@@ -764,7 +764,9 @@ _OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 UTF8_ADVICE = "save it as UTF-8, e.g. iconv -f cp1252 -t utf-8 FILE.csv > FILE-utf8.csv"
 
 
-_COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # an .xls workbook
+_ZIP_MAGIC = b"PK\x03\x04"
+_COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", _ZIP_MAGIC: "zip"}
 """A CSV's compression from its first bytes, by the name pandas gives it."""
 _OPENERS: dict[str, Any] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 EXCEL_ADVICE = (
@@ -773,19 +775,28 @@ EXCEL_ADVICE = (
 )
 
 
+def _zip_names(path: Path) -> list[str]:
+    """The names in a zip archive; `zipfile.BadZipFile` or `OSError` when it cannot be read."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.namelist()
+
+
+def _excel_parts(names: list[str]) -> bool:
+    """Whether a zip archive's names are an .xlsx workbook's parts."""
+    return "[Content_Types].xml" in names or any(n.startswith("xl/") for n in names)
+
+
 def _is_excel(path: Path) -> bool:
     """An .xls workbook (an OLE2 container) or an .xlsx one (a zip of `xl/` parts)."""
     head = _head(path)
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
+    if head.startswith(_OLE2_MAGIC):
         return True
-    if not head.startswith(b"PK\x03\x04"):
+    if not head.startswith(_ZIP_MAGIC):
         return False
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
+        return _excel_parts(_zip_names(path))
     except (OSError, zipfile.BadZipFile):
         return False
-    return "[Content_Types].xml" in names or any(n.startswith("xl/") for n in names)
 
 
 def csv_compression(path: Path, where: str) -> str | None:
@@ -793,17 +804,19 @@ def csv_compression(path: Path, where: str) -> str | None:
     archive), None for plain text. `DataError` (naming `where`) for an Excel workbook, a zip of
     several files, or zstd (which needs a module fraudgan does not install)."""
     head = _head(path)  # an unreadable file is refused by the reader, naming why
-    if _is_excel(path):
+    if head.startswith(_OLE2_MAGIC):
         raise DataError(f"{where}: an Excel workbook, not a CSV file; {EXCEL_ADVICE}")
     if head.startswith(b"(\xb5/\xfd"):
         raise DataError(f"{where}: compressed with zstd; decompress it first (zstd -d FILE)")
     kind = next((name for magic, name in _COMPRESSIONS.items() if head.startswith(magic)), None)
     if kind == "zip":
         try:
-            with zipfile.ZipFile(path) as archive:
-                members = _zip_members(archive)
+            names = _zip_names(path)
         except (zipfile.BadZipFile, OSError) as exc:
             raise DataError(f"{where}: a damaged zip archive ({_reason(exc)})") from None
+        if _excel_parts(names):
+            raise DataError(f"{where}: an Excel workbook, not a CSV file; {EXCEL_ADVICE}")
+        members = _zip_members(names)
         if len(members) != 1:
             shown = _listing(members[:5]) + (", ..." if len(members) > 5 else "")
             raise DataError(
@@ -813,12 +826,12 @@ def csv_compression(path: Path, where: str) -> str | None:
     return kind
 
 
-def _zip_members(archive: zipfile.ZipFile) -> list[str]:
-    """An archive's files, less its folders and the `__MACOSX/` and `._name` copies that macOS's
-    Finder adds beside each file."""
+def _zip_members(names: list[str]) -> list[str]:
+    """A zip archive's files, less its folders and the `__MACOSX/` and `._name` copies that
+    macOS's Finder adds beside each file."""
     return [
         name
-        for name in archive.namelist()
+        for name in names
         if not name.endswith("/")
         and not name.startswith("__MACOSX/")
         and not Path(name).name.startswith("._")
@@ -856,7 +869,7 @@ def open_csv_bytes(path: Path, compression: str | None) -> IO[bytes]:
     if compression == "zip":
         archive = zipfile.ZipFile(path)
         try:
-            (name,) = _zip_members(archive)
+            (name,) = _zip_members(archive.namelist())
             return _ArchiveMember(archive, name)
         except BaseException:
             archive.close()
