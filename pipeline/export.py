@@ -349,8 +349,8 @@ def history_spec(cfg: ExperimentConfig, prepared: Prepared) -> dict[str, Any] | 
     model_columns = set(prepared.categorical + prepared.numeric)
     windows = [float(w) for w in cfg.features.windows_days]
     needed = [c for c in raw if c in model_columns]
-    for role in (schema.time, schema.entity, schema.merchant, schema.amount, *schema.dates):
-        if role is not None and role in raw and role not in needed:
+    for role in schema.history_inputs():
+        if role in raw and role not in needed:
             needed.append(role)
     return {
         "schema": schema.to_dict(),

@@ -435,11 +435,9 @@ class HistoryFeatures:
 
     def _roles(self) -> list[str]:
         """The only columns `build_features` reads; the rest of a chunk is never carried."""
-        s = self.schema
-        roles = [c for c in (s.time, s.entity, s.merchant, s.amount, *s.dates) if c is not None]
         if self._all_raw:
             return list(self.raw_columns)
-        return [c for c in dict.fromkeys(roles) if c in self.raw_columns]
+        return [c for c in self.schema.history_inputs() if c in self.raw_columns]
 
     def _prepare(self, chunk: pd.DataFrame) -> pd.DataFrame:
         s = self.schema

@@ -96,6 +96,12 @@ class Schema:
                 cols.append(name)
         return cols
 
+    def history_inputs(self) -> list[str]:
+        """The columns `pipeline.features.build_features` reads besides the label: the time,
+        entity, merchant, amount and date columns, without repeats."""
+        named = (self.time, self.entity, self.merchant, self.amount, *self.dates)
+        return [c for c in dict.fromkeys(named) if c is not None]
+
     def roles(self) -> set[str]:
         """The columns that are never model inputs themselves (the label, time, id, entity,
         merchant, drop and date columns)."""
