@@ -144,6 +144,31 @@ def _date_lines(prepared: Prepared) -> list[str]:
     return lines
 
 
+def _velocity_lines(prepared: Prepared) -> list[str]:
+    """Per velocity column (`Schema.velocity`): its distinct values, the busiest one's rows and
+    its missing share, so that a placeholder many rows share ('unknown', 0) shows before a
+    launch."""
+    from pipeline.features import secs_since_prev_column
+
+    frame = prepared.frame
+    lines = []
+    for key in prepared.dataset.schema.velocity:
+        if secs_since_prev_column(key) not in frame:
+            continue  # features disabled
+        counts = frame[key].value_counts()
+        busiest = (
+            f", the busiest {str(counts.index[0])[:40]!r} on {counts.iloc[0]:,} rows"
+            if len(counts)
+            else ""
+        )
+        lines.append(
+            f"velocity: {key!r} {len(counts):,} distinct values{busiest}; "
+            f"{frame[key].isna().mean():.1%} missing -> {key}_n_<window>, "
+            f"{secs_since_prev_column(key)}"
+        )
+    return lines
+
+
 @app.command()
 @friendly_errors
 def check(
@@ -171,7 +196,7 @@ def check(
     )
     if (span := _time_span(p)) is not None:
         console.print(span, highlight=False, markup=False)
-    for line in _date_lines(p):
+    for line in (*_date_lines(p), *_velocity_lines(p)):
         console.print(line, highlight=False, markup=False)
     table = Table(title=f"{cfg.split.kind} folds and their inner validation windows")
     for col in (

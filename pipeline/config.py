@@ -74,6 +74,7 @@ class SchemaConfig(_Strict):
     categorical: list[str] | None = None
     drop: list[str] | None = None
     dates: list[str] | None = None
+    velocity: list[str] | None = None
 
 
 class DataConfig(_Strict):

@@ -27,6 +27,8 @@ column                           needs                        value when there i
 ``entity_mean_amount_{w}``       time, entity, amount         0.0 (`NO_HISTORY_MEAN`)
 ``entity_amount_ratio_{wmax}``   time, entity, amount         1.0 (`NO_HISTORY_RATIO`)
 ``entity_secs_since_prev``       time, entity                 30 days (`NO_PREVIOUS_SECONDS`)
+``{k}_n_{w}``                    time, a velocity column k    0
+``{k}_secs_since_prev``          time, a velocity column k    30 days (`NO_PREVIOUS_SECONDS`)
 ``merchant_n_{w}``               time, merchant               0
 ``merchant_fraud_rate_{w}``      time, merchant, label        0.0 (`NO_LABEL_RATE`)
 ===============================  ===========================  ==================================
@@ -38,6 +40,8 @@ turns into seconds; seconds since the first transaction in the credit-card layou
 use rows with a known amount; the ratio is 1.0 when the mean is 0 or the row's amount is missing.
 ``days_since_{d}`` is the days from the row's date column ``d`` (`Schema.dates`: a signup, an
 account's opening) to its time, negative when the date is later; it reads nothing but the row.
+A velocity column ``k`` (`Schema.velocity`: a device, an IP address, an e-mail shared by several
+cards) is counted as the entity is, without amounts; a missing value has no history.
 Other engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the
 model pipeline, fitted on training folds only.
 
@@ -86,12 +90,19 @@ def window_label(days: float) -> str:
     return f"{days:g}d"
 
 
-SECONDS_SINCE_PREVIOUS = "entity_secs_since_prev"
+def secs_since_prev_column(key: str = "entity") -> str:
+    """`entity_secs_since_prev`, or `{column}_secs_since_prev` of a velocity column: the seconds
+    since the previous transaction with the row's value."""
+    return f"{key}_secs_since_prev"
 
 
-def entity_count_column(label: str) -> str:
-    """`entity_n_{w}`: the entity's transactions in the window."""
-    return f"entity_n_{label}"
+SECONDS_SINCE_PREVIOUS = secs_since_prev_column()
+
+
+def entity_count_column(label: str, key: str = "entity") -> str:
+    """`entity_n_{w}`, or `{column}_n_{w}` of a velocity column: the transactions with the row's
+    value in the window."""
+    return f"{key}_n_{label}"
 
 
 def entity_mean_column(label: str) -> str:
@@ -259,6 +270,7 @@ def _entity_features(
     amount: np.ndarray | None,
     windows: list[tuple[str, int | float]],
     seconds_per_unit: float,
+    key: str = "entity",
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     hi = g.self_pos
@@ -270,7 +282,7 @@ def _entity_features(
     mean = None
     for label, w in windows:
         lo = g.first_at_or_after(w)
-        out[entity_count_column(label)] = (hi - lo).astype(np.int64)
+        out[entity_count_column(label, key)] = (hi - lo).astype(np.int64)
         if amount is not None:
             n_known = g.window_sum(c_known, lo, hi)
             total = g.window_sum(c_amount, lo, hi)
@@ -282,7 +294,7 @@ def _entity_features(
     has_prev = hi > g.start
     prev_t = g.t[np.maximum(hi - 1, 0)]
     gap = (g.t - prev_t).astype(np.float64) * seconds_per_unit
-    out[SECONDS_SINCE_PREVIOUS] = np.where(has_prev, gap, NO_PREVIOUS_SECONDS)
+    out[secs_since_prev_column(key)] = np.where(has_prev, gap, NO_PREVIOUS_SECONDS)
     return out
 
 
@@ -388,6 +400,13 @@ def build_features(
         g = _SortedGroups(_group_codes(frame[schema.entity]), clock)
         for name, values in _entity_features(g, amount, unit_windows, seconds_per_unit).items():
             new[name] = g.unsort(values)
+    for key in schema.velocity:
+        if key in frame.columns:
+            g = _SortedGroups(_group_codes(frame[key]), clock)
+            for name, values in _entity_features(
+                g, None, unit_windows, seconds_per_unit, key
+            ).items():
+                new[name] = g.unsort(values)
     if schema.merchant is not None and schema.merchant in frame.columns:
         y = None
         if schema.label in frame.columns:
@@ -473,6 +492,14 @@ def feature_columns(
             if len(texts) > 1
             else ""
         )
+        ids = [c for c in texts if frame[c].nunique() > max(50, len(frame) // 100)]
+        if ids and schema.time is not None:
+            hint += (
+                f"; {', '.join(repr(c) for c in ids)} ha{'s' if len(ids) == 1 else 've'} many "
+                "distinct values: an id that several transactions share (a device, an IP "
+                "address, an e-mail) can go under schema.velocity, whose earlier transactions "
+                "are then counted as features"
+            )
         raise DataError(
             f"{where}: column(s) {shown} are neither numeric nor declared categorical; "
             f"add them to schema.categorical{every} or schema.drop{hint}"
@@ -524,8 +551,9 @@ def check_category_sizes(
         f"{where}: the categorical columns one-hot encode into {width:,} columns over "
         f"{len(frame):,} rows, {need / 2**30:,.1f} GiB of float32 per copy of the data, more "
         f"than 1/{ONEHOT_MEMORY_SHARE} of this machine's {memory / 2**30:.3g} GiB; the largest: "
-        f"{named}. A card or merchant id is better declared as data.schema.entity or merchant "
-        "(history features); drop an id-like or free-text column (data.schema.drop), or group "
+        f"{named}. A card or merchant id is better declared as data.schema.entity or merchant, "
+        "a device, IP address or e-mail under data.schema.velocity (history features); drop an "
+        "id-like or free-text column (data.schema.drop), or group "
         "rare values into one (e.g. the 50 most frequent and 'other') before the launch"
     )
 
@@ -809,10 +837,15 @@ class FeatureRules:
 
 
 def feature_rules(
-    columns: Sequence[str], *, amount: str | None, windows_days: Sequence[float]
+    columns: Sequence[str],
+    *,
+    amount: str | None,
+    windows_days: Sequence[float],
+    velocity: Sequence[str] = (),
 ) -> FeatureRules:
     """The rules between the engineered columns among `columns` (as `build_features` names
-    them), with `amount` the schema's amount column; a rule needs all its columns present."""
+    them), with `amount` the schema's amount column and `velocity` its velocity columns; a rule
+    needs all its columns present."""
     labels = [window_label(w) for w in _check_windows(windows_days)]
     seconds = tuple(w * SECONDS_PER_DAY for w in _check_windows(windows_days))
     counts = tuple(entity_count_column(lb) for lb in labels)
@@ -828,6 +861,12 @@ def feature_rules(
     ]
     if amount is not None:
         candidates.append(Ratio(amount_ratio_column(labels[-1]), amount, means[-1]))
+    for key in velocity:
+        key_counts = tuple(entity_count_column(lb, key) for lb in labels)
+        candidates += [
+            Windows(key_counts),
+            Recency(secs_since_prev_column(key), key_counts, seconds),
+        ]
     present = set(columns)
     rules: list[Rule] = []
     for rule in candidates:

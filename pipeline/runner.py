@@ -116,6 +116,12 @@ def _featured(cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema) -> pd.
                 "built with the others: set features.enabled: true, or move the dates to "
                 "data.schema.drop"
             )
+        if schema.velocity:
+            raise ConfigError(
+                f"data.schema.velocity ({', '.join(schema.velocity)}) become count features, "
+                "built with the others: set features.enabled: true, or move the columns to "
+                "data.schema.drop"
+            )
         return frame
     return build_features(
         frame,
@@ -244,7 +250,10 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
         amount=None if schema.amount is None else frame[schema.amount].to_numpy(dtype=float),
         folds=folds,
         rules=feature_rules(
-            categorical + numeric, amount=schema.amount, windows_days=cfg.features.windows_days
+            categorical + numeric,
+            amount=schema.amount,
+            windows_days=cfg.features.windows_days,
+            velocity=schema.velocity,
         ),
     )
 

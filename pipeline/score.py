@@ -7,9 +7,9 @@ input row: the id column, `fraud_probability`, `alert`, and the reason codes wit
 When the model uses causal history features, they are built from the input file itself (which
 carries the history) with `pipeline.features.build_features`, the code that built them for
 training. Every feature of a row looks back at most `label_delay_days + max(windows_days)` (the
-merchant fraud rates) except `entity_secs_since_prev`, which looks back to the card's previous
-transaction however old; so between chunks the rows inside that horizon are carried over, plus
-each card's latest older row. Features of a chunk's rows are therefore the same as when the whole
+merchant fraud rates) except `entity_secs_since_prev` (and a velocity column's), which looks back
+to the card's (device's...) previous transaction however old; so between chunks the rows inside
+that horizon are carried over, plus each card's (device's...) latest older row. Features of a chunk's rows are therefore the same as when the whole
 file is built at once, and only each chunk's own rows are scored. The file must be in ascending
 time order across chunks (a file written by `fraudgan simulate` is); `chunk_rows=0` reads it whole.
 """
@@ -520,12 +520,14 @@ class HistoryFeatures:
         t, _ = time_axis(combined[s.time], where=self.where)
         cut = float(t.max()) - self.horizon * per_day
         keep = t >= cut
-        if s.entity is not None and s.entity in combined.columns and (~keep).any():
-            # the latest older row of each card: `entity_secs_since_prev` looks back that far
-            old = np.flatnonzero(~keep)
+        old = np.flatnonzero(~keep)
+        for key in (s.entity, *s.velocity):
+            if key is None or key not in combined.columns or not len(old):
+                continue
+            # the latest older row of each card (device...): `*_secs_since_prev` looks back that far
             latest = (
                 pd.Series(t[old], index=old)
-                .groupby(combined[s.entity].to_numpy()[old], dropna=False)
+                .groupby(combined[key].to_numpy()[old], dropna=False)
                 .idxmax()
                 .to_numpy()
             )

@@ -61,6 +61,8 @@ from pipeline.features import (
     NO_PREVIOUS_SECONDS,
     _check_windows,
     days_since_column,
+    entity_count_column,
+    secs_since_prev_column,
     window_label,
 )
 from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY
@@ -361,12 +363,14 @@ def spark_history_features(
     if not has["time"]:
         has = dict.fromkeys(has, False)  # build_features builds nothing without a time column
     dates = [c for c in s.dates if c in spec.raw_columns] if has["time"] else []
+    keys = [c for c in s.velocity if c in spec.raw_columns] if has["time"] else []
 
     p = "__hf_"
     while any(c.startswith(p) for c in base.columns):
         p = "_" + p
     T, WALL, A, Y, EK, MK = (p + n for n in ("t", "wall", "a", "y", "ek", "mk"))
     D = {date: f"{p}d{i}" for i, date in enumerate(dates)}
+    V = {key: f"{p}v{i}" for i, key in enumerate(keys)}
     new: dict[str, Column] = {}
     prepared: dict[str, Column] = {}
     checks: list[Column] = []
@@ -394,6 +398,8 @@ def spark_history_features(
     if has["entity"]:
         assert s.entity is not None
         prepared[EK] = _key(base, s.entity)
+    for key, name in V.items():
+        prepared[name] = _key(base, key)
     if has["merchant"]:
         assert s.merchant is not None
         prepared[MK] = _key(base, s.merchant)
@@ -408,7 +414,7 @@ def spark_history_features(
             F.slice(F.array_sort(F.collect_set(F.when(bad, shown))), 1, _SHOWN).alias("bad_labels")
         )
 
-    names = _feature_names(spec, has) | {days_since_column(d) for d in dates}
+    names = _feature_names(spec, has, keys) | {days_since_column(d) for d in dates}
     lacking = [c for c in spec.engineered if c not in names]
     if lacking:
         raise DataError(
@@ -437,6 +443,9 @@ def spark_history_features(
         amount = A if has["amount"] else None
         out, entity = _entity(out, p, EK, T, amount, windows, seconds)
         new.update(entity)
+    for i, (key, name) in enumerate(V.items()):
+        out, counts = _entity(out, f"{p}v{i}_", name, T, None, windows, seconds, key)
+        new.update(counts)
     if has["merchant"]:
         out, merchant = _merchant(out, p, MK, T, Y, windows, units(spec.delay), seconds)
         new.update(merchant)
@@ -446,18 +455,18 @@ def spark_history_features(
     )
 
 
-def _feature_names(spec: _Spec, has: dict[str, bool]) -> set[str]:
+def _feature_names(spec: _Spec, has: dict[str, bool], keys: list[str]) -> set[str]:
     labels = [window_label(w) for w in spec.windows]
     names: set[str] = set()
     if has["time"] and spec.schema.clock:
         names.add("hour")
         if not spec.schema.numeric_time:
             names |= {"day_of_week", "is_weekend", "is_night"}
-    if has["entity"]:
-        names |= {f"entity_n_{w}" for w in labels} | {"entity_secs_since_prev"}
-        if has["amount"]:
-            names |= {f"entity_mean_amount_{w}" for w in labels}
-            names.add(f"entity_amount_ratio_{labels[-1]}")
+    for key in [*(["entity"] if has["entity"] else []), *keys]:
+        names |= {entity_count_column(w, key) for w in labels} | {secs_since_prev_column(key)}
+    if has["entity"] and has["amount"]:
+        names |= {f"entity_mean_amount_{w}" for w in labels}
+        names.add(f"entity_amount_ratio_{labels[-1]}")
     if has["merchant"]:
         names |= {f"merchant_n_{w}" for w in labels} | {f"merchant_fraud_rate_{w}" for w in labels}
     return names
@@ -508,8 +517,10 @@ def _entity(
     amount: str | None,
     windows: list[tuple[str, int | float]],
     seconds: bool,
+    named_as: str = "entity",
 ) -> tuple[DataFrame, dict[str, Column]]:
-    """Rows joined with their entity features; the feature columns (filled for missing keys)."""
+    """Rows joined with their entity features (or a velocity column's, named after it); the
+    feature columns (filled for missing keys)."""
     from pyspark.sql import functions as F
 
     k, kt, n, na, sa = (p + x for x in ("e_k", "e_t", "e_n", "e_na", "e_sa"))
@@ -529,7 +540,7 @@ def _entity(
     mean_name = None
     for label, w in windows:
         lo = g.before(w, sums)
-        feats[f"entity_n_{label}"] = now[n] - lo[n]
+        feats[entity_count_column(label, named_as)] = now[n] - lo[n]
         if amount is not None:
             n_known = now[na] - lo[na]
             total = now[sa] - lo[sa]
@@ -537,7 +548,8 @@ def _entity(
             feats[mean_name] = _rate(total, n_known, NO_HISTORY_MEAN)
     seconds_per_unit = 1.0 if seconds else SECONDS_PER_DAY / NANOSECONDS_PER_DAY
     prev = F.lag(_q(kt)).over(g.order)
-    feats["entity_secs_since_prev"] = F.when(prev.isNull(), F.lit(NO_PREVIOUS_SECONDS)).otherwise(
+    gap = secs_since_prev_column(named_as)
+    feats[gap] = F.when(prev.isNull(), F.lit(NO_PREVIOUS_SECONDS)).otherwise(
         (F.col(kt) - prev).cast("double") * F.lit(seconds_per_unit)
     )
     named = {name: p + "e_f" + str(i) for i, name in enumerate(feats)}
@@ -545,12 +557,12 @@ def _entity(
     joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
     out: dict[str, Column] = {}  # missing keys found no match: no history
     for name, column in named.items():
-        if name.startswith("entity_n_"):
-            out[name] = F.coalesce(F.col(column), F.lit(0)).cast("long")
-        elif name.startswith("entity_mean_"):
-            out[name] = F.coalesce(F.col(column), F.lit(NO_HISTORY_MEAN)).cast("double")
-        else:
+        if name == gap:
             out[name] = F.coalesce(F.col(column), F.lit(NO_PREVIOUS_SECONDS)).cast("double")
+        elif name.startswith(f"{named_as}_n_"):
+            out[name] = F.coalesce(F.col(column), F.lit(0)).cast("long")
+        else:
+            out[name] = F.coalesce(F.col(column), F.lit(NO_HISTORY_MEAN)).cast("double")
     if amount is not None and mean_name is not None:
         mean, a = out[mean_name], F.col(amount)
         ok = a.isNotNull() & (mean != 0)

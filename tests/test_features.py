@@ -43,6 +43,18 @@ def sim_features(sim: pd.DataFrame) -> pd.DataFrame:
     return build_features(sim, SIMULATOR_SCHEMA)
 
 
+KEYED_SCHEMA = dataclasses.replace(SIMULATOR_SCHEMA, velocity=("device",))
+
+
+@pytest.fixture(scope="module")
+def keyed(sim: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The simulator's rows with a device shared by about three cards (some unknown), and their
+    features under `KEYED_SCHEMA`."""
+    device = (sim["customer_id"] // 3).astype("float64")
+    frame = sim.assign(device=device.where(np.arange(len(sim)) % 23 != 0))
+    return frame, build_features(frame, KEYED_SCHEMA)
+
+
 # --------------------------------------------------------------------------------------------
 # hand-computed values
 
@@ -317,6 +329,13 @@ def test_feature_columns_rejects_undeclared_text_column() -> None:
         frame, Schema(label="y", time="ts", categorical=("note",), drop=("id",))
     )
     assert categorical == ["note"] and numeric == ["card", "shop", "amt"]
+    many = pd.DataFrame({"ts": pd.Timestamp("2026-01-01"), "y": 0, "dev": np.arange(300) % 60})
+    with pytest.raises(DataError, match=r"'dev' has many distinct values.*schema.velocity"):
+        feature_columns(many.astype({"dev": str}), SCHEMA)
+    with pytest.raises(DataError, match=r"schema.drop$"):  # a category, or no time to count in
+        feature_columns(many.assign(dev=many["dev"] % 3).astype({"dev": str}), SCHEMA)
+    with pytest.raises(DataError, match=r"schema.drop$"):
+        feature_columns(many.astype({"dev": str}), Schema(label="y"))
 
 
 def test_date_columns_become_the_days_from_them_to_the_time() -> None:
@@ -382,6 +401,34 @@ def test_seconds_layout_gives_hour_only() -> None:
     assert list(engineered(out, frame).columns) == ["hour"]
     np.testing.assert_allclose(out["hour"], (frame["Time"] % 86_400) / 3600)
     assert feature_columns(out, CREDITCARD_SCHEMA) == (["V1", "Amount", "hour"], [])
+
+
+def test_velocity_columns_count_earlier_rows_with_the_same_value() -> None:
+    frame = six_rows().assign(dev=["a", "a", "a", "b", "a", None])
+    schema = dataclasses.replace(SCHEMA, velocity=("dev",))
+    out = build_features(frame, schema, label_delay_days=1.0, windows_days=(1, 7, 30))
+    assert out["dev_n_1d"].tolist() == [0, 1, 1, 0, 0, 0]  # the tie does not see itself
+    assert out["dev_n_7d"].tolist() == [0, 1, 1, 0, 0, 0]
+    assert out["dev_n_30d"].tolist() == [0, 1, 1, 0, 3, 0]  # 'b' is not 'a'; unknown: none
+    gaps = [NO_PREVIOUS_SECONDS, 43_200.0, 43_200.0, NO_PREVIOUS_SECONDS, 734_400.0]
+    assert out["dev_secs_since_prev"].tolist() == [*gaps, NO_PREVIOUS_SECONDS]
+    assert "dev_mean_amount_1d" not in out and "dev" in out  # counts only; the column is kept
+    same = build_features(frame, SCHEMA, label_delay_days=1.0, windows_days=(1, 7, 30))
+    pd.testing.assert_frame_equal(out[same.columns], same)  # the card's features unchanged
+    assert "dev" not in feature_columns(out, schema)[0] + feature_columns(out, schema)[1]
+
+
+def test_a_velocity_column_is_counted_as_the_entity_is(sim: pd.DataFrame) -> None:
+    card = sim["customer_id"].astype("float64").where(np.arange(len(sim)) % 11 != 0)
+    frame = sim.assign(customer_id=card, device=card)
+    out = build_features(frame, KEYED_SCHEMA, windows_days=(0.5, 7))
+    for suffix in ("n_0.5d", "n_7d", "secs_since_prev"):
+        np.testing.assert_array_equal(out[f"device_{suffix}"], out[f"entity_{suffix}"])
+    assert (out["device_n_7d"] > 0).mean() > 0.5
+    seconds = pd.DataFrame({"t": [0.0, 3600.0, 90_000.0], "ip": 7, "y": 0})
+    schema = Schema(label="y", time="t", time_unit="seconds", velocity=("ip",))
+    built = build_features(seconds, schema, windows_days=(1,))
+    assert built["ip_secs_since_prev"].tolist() == [NO_PREVIOUS_SECONDS, 3600.0, 86_400.0]
 
 
 def test_seconds_layout_with_entity_counts_windows_in_seconds() -> None:
@@ -466,31 +513,37 @@ def test_bad_data_raises_data_error() -> None:
 # the rules between engineered columns
 
 
-def _model_rows(sim_features: pd.DataFrame) -> tuple[pd.DataFrame, FeatureRules]:
-    numeric, categorical = feature_columns(sim_features, SIMULATOR_SCHEMA)
-    rows = sim_features[categorical + numeric]
-    return rows, feature_rules(rows.columns, amount="amount", windows_days=(1, 7, 30))
+def _model_rows(features: pd.DataFrame) -> tuple[pd.DataFrame, FeatureRules]:
+    numeric, categorical = feature_columns(features, KEYED_SCHEMA)
+    rows = features[categorical + numeric]
+    rules = feature_rules(
+        rows.columns, amount="amount", windows_days=(1, 7, 30), velocity=KEYED_SCHEMA.velocity
+    )
+    return rows, rules
 
 
-def test_every_engineered_column_is_ruled_or_declared_independent(sim, sim_features):
+def test_every_engineered_column_is_ruled_or_declared_independent(keyed):
     # A new feature must be tied to the others by a rule, or declared independent: a generator
     # of synthetic rows then cannot break a relation nobody wrote down.
-    _, rules = _model_rows(sim_features)
+    frame, features = keyed
+    _, rules = _model_rows(features)
     ruled = {c for r in rules.rules for c in r.reads}
-    for column in engineered(sim_features, sim).columns:
+    for column in engineered(features, frame).columns:
         independent = any(column.startswith(p) for p in INDEPENDENT_FEATURES)
         assert column in ruled or independent, f"{column}: no rule and not declared independent"
 
 
-def test_real_rows_obey_every_rule_and_round_trip_exactly(sim_features):
-    rows, rules = _model_rows(sim_features)
-    assert [type(r).__name__ for r in rules.rules] == [
-        "Windows",
-        "Windows",
-        "Recency",
-        "Flag",
-        "Flag",
-        "Ratio",
+def test_real_rows_obey_every_rule_and_round_trip_exactly(keyed):
+    rows, rules = _model_rows(keyed[1])
+    assert [(type(r).__name__, r.reads[0]) for r in rules.rules] == [
+        ("Windows", "entity_n_1d"),
+        ("Windows", "merchant_n_1d"),
+        ("Recency", "entity_secs_since_prev"),
+        ("Flag", "is_weekend"),
+        ("Flag", "is_night"),
+        ("Ratio", "entity_amount_ratio_30d"),
+        ("Windows", "device_n_1d"),
+        ("Recency", "device_secs_since_prev"),
     ]
     assert set(rules.violations(rows).values()) == {0}
     free = rules.encode(rows)
@@ -505,8 +558,8 @@ def test_real_rows_obey_every_rule_and_round_trip_exactly(sim_features):
             assert back[column].equals(rows[column])
 
 
-def test_decoding_any_generated_values_obeys_every_rule(sim_features):
-    rows, rules = _model_rows(sim_features)
+def test_decoding_any_generated_values_obeys_every_rule(keyed):
+    rows, rules = _model_rows(keyed[1])
     free = rules.encode(rows).reset_index(drop=True)
     rng = np.random.default_rng(0)
     noisy = free.copy()
@@ -520,8 +573,8 @@ def test_decoding_any_generated_values_obeys_every_rule(sim_features):
     assert set(rules.violations(decoded).values()) == {0}
 
 
-def test_rules_a_users_data_breaks_are_not_enforced(sim_features):
-    rows, rules = _model_rows(sim_features)
+def test_rules_a_users_data_breaks_are_not_enforced(keyed):
+    rows, rules = _model_rows(keyed[1])
     broken = rows.assign(is_night=1 - rows["is_night"])  # a different night in this data
     kept = rules.holding(broken)
     assert "is_night = (hour < 6)" not in {r.name for r in kept.rules}

@@ -723,3 +723,53 @@ def test_a_card_number_left_among_the_features_stops_the_launch(files):
     in_wei = tx.assign(amount=(tx["amount"] * 1e15).round())
     in_wei.to_csv(path, index=False)
     invoke("check", QUICK, *sets([*base, schema("datetime")]))
+
+
+def test_devices_and_addresses_shared_across_cards_become_velocity_features(files):
+    """An e-commerce export: each card on its own device and address, except fraud rings that
+    run many cards through a few devices; the ids are text and floats, some unknown."""
+    tx = card_transactions(seed=31)
+    rng = np.random.default_rng(31)
+    fraud = tx["is_fraud"].to_numpy() == 1
+    device = np.where(
+        fraud,
+        "ring-" + pd.Series(rng.integers(0, 4, len(tx))).astype(str),
+        "dev-" + tx["customer_id"],
+    )
+    ip = np.where(fraud, 10.0 + rng.integers(0, 3, len(tx)), 1e6 + rng.integers(0, 5e5, len(tx)))
+    written = tx.assign(
+        device_id=pd.Series(device).where(rng.random(len(tx)) > 0.03), ip_address=ip
+    )
+    path = files.root / "orders.csv"
+    written.to_csv(path, index=False)
+    base = [*SMALL, "data.kind=csv", f"data.path={path}"]
+    text = refused([*base, schema("datetime")])
+    assert "'device_id' has many distinct values: an id that several transactions" in text
+    assert "can go under schema.velocity" in text
+    keyed = schema("datetime").replace(
+        "scenario]}", "scenario], velocity: [device_id, ip_address]}"
+    )
+    checked = " ".join(invoke("check", QUICK, *sets([*base, keyed])).split())
+    assert "features: 27 numeric, 3 categorical" in checked  # 19 + 2 x (3 counts, 1 gap)
+    line = re.search(
+        r"velocity: 'device_id' ([\d,]+) distinct values, the busiest '(\S+)'", checked
+    )
+    assert line and int(line[1].replace(",", "")) == written["device_id"].nunique()
+    assert "-> ip_address_n_<window>, ip_address_secs_since_prev" in checked
+    check_experiment(run([*base, keyed]), path, n_rows=len(tx), n_folds=2)
+    invoke("export", "--latest")
+    out = files.root / "scores.csv"
+    invoke("score", "--input", str(path), "--output", str(out), "--chunk-rows", "700")
+    p = pd.read_csv(out)["fraud_probability"].to_numpy()
+    assert p[fraud].mean() > 5 * p[~fraud].mean()
+    written.drop(columns="ip_address").to_csv(files.root / "no_ip.csv", index=False)
+    result = CliRunner().invoke(
+        app, ["score", "-i", str(files.root / "no_ip.csv"), "-o", str(files.root / "o.csv")]
+    )
+    assert result.exit_code != 0 and "ip_address" in result.output, result.output
+    both = keyed.replace("entity: customer_id", "entity: device_id")
+    assert "'device_id' is under both 'velocity' and 'entity'" in refused([*base, both])
+    text = refused([*base, keyed, "features.enabled=false"])
+    assert "data.schema.velocity (device_id, ip_address) become count features" in text
+    hourly = keyed.replace("time: timestamp, ", "")
+    assert "'velocity' (device_id, ip_address) needs a 'time' column" in refused([*base, hourly])

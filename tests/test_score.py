@@ -668,3 +668,20 @@ def test_a_semicolon_separated_file_gets_a_separator_hint(store, tmp_path):
     )
     assert code == 2, text
     assert "semi.csv" in text and "separated by semicolons (';')" in text
+
+
+def test_history_in_chunks_carries_each_velocity_value_latest_row(store):
+    # devices seen again after more than the horizon: their previous row must be carried over
+    raw = store.raw[store.raw["timestamp"] < store.raw["timestamp"].min() + pd.Timedelta(days=12)]
+    device = np.random.default_rng(0).integers(0, 600, len(raw))  # not tied to the card
+    raw = raw.assign(device=pd.Series(device, index=raw.index).where(raw.index % 13 != 0))
+    history = {**store.scorer.history}
+    history["schema"] = {**history["schema"], "velocity": ["device"]}
+    history["raw_columns"] = [*history["raw_columns"], "device"]
+    history["engineered"] = [*history["engineered"], "device_n_0.5d", "device_secs_since_prev"]
+    whole = HistoryFeatures(history, "in.csv").features(raw)
+    gaps = whole["device_secs_since_prev"]
+    assert (gaps > 86_400 * history["horizon_days"]).sum() > 20  # beyond the carried horizon
+    chunked = HistoryFeatures(history, "in.csv")
+    parts = [chunked.features(raw.iloc[i : i + 150]) for i in range(0, len(raw), 150)]
+    pd.testing.assert_frame_equal(pd.concat(parts), whole)

@@ -95,6 +95,11 @@ def test_schema_from_mapping() -> None:
     dated = schema_from_mapping({"label": "y", "time": "t", "dates": "opened"}, "test")
     assert dated.dates == ("opened",) and Schema.from_dict(dated.to_dict()) == dated
     assert dated.roles() == {"y", "t", "opened"}
+    keyed = schema_from_mapping({"label": "y", "time": "t", "velocity": ["ip", "dev"]}, "test")
+    assert keyed.velocity == ("ip", "dev") and Schema.from_dict(keyed.to_dict()) == keyed
+    assert keyed.roles() == {"y", "t", "ip", "dev"} and keyed.history_inputs() == ["t", "ip", "dev"]
+    older = {k: v for k, v in keyed.to_dict().items() if k != "velocity"}  # an older export
+    assert Schema.from_dict(older).velocity == ()
 
 
 def test_column_names_as_a_yaml_list_to_paste() -> None:
@@ -124,6 +129,16 @@ def test_schema_from_mapping_unknown_key_lists_valid_keys() -> None:
             {"label": "y", "time": "t", "entity": "c", "dates": "o", "drop": ["o"]},
             "'o' is under both 'dates' and 'drop'",
         ),
+        ({"label": "y", "velocity": ["ip"]}, r"'velocity' \(ip\) needs a 'time' column"),
+        (
+            {"label": "y", "time": "t", "entity": "ip", "velocity": "ip"},
+            "'ip' is under both 'velocity' and 'entity'",
+        ),
+        (
+            {"label": "y", "time": "t", "dates": ["d"], "velocity": ["ip", "d"]},
+            "'d' is under both 'dates' and 'velocity'",
+        ),
+        ({"label": "y", "time": "t", "velocity": ["merchant"]}, "rename the column"),
     ],
 )
 def test_schema_from_mapping_errors(mapping: dict, match: str) -> None:

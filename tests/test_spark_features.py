@@ -48,9 +48,8 @@ def spark() -> Iterator[Any]:
 def history_for(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
     """A model's history spec for `frame`, as `pipeline.export.history_spec` builds it."""
     built = build_features(frame, schema, label_delay_days=DELAY, windows_days=WINDOWS)
-    roles = (schema.time, schema.entity, schema.merchant, schema.amount, *schema.dates)
     raw = [c for c in (*schema.categorical, schema.amount) if c is not None and c in frame]
-    raw += [c for c in roles if c is not None and c in frame and c not in raw]
+    raw += [c for c in schema.history_inputs() if c in frame and c not in raw]
     return {
         "schema": schema.to_dict(),
         "label_delay_days": DELAY,
@@ -269,9 +268,35 @@ def test_date_columns_become_days_since_them(spark, mixed, tmp_path: Path) -> No
         spark_history_features(bad, history, "--input c")[0].collect()
 
 
+def with_devices(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus `device` (text, shared by about three cards, some missing) and `ip` (a
+    number, shared by about five)."""
+    card = frame["card"].fillna(-1).astype("int64")
+    rng = np.random.default_rng(4)
+    device = ("d" + (card // 3).astype(str)).where(rng.random(len(frame)) > 0.05)
+    return frame.assign(device=device, ip=(card // 5).astype("float64"))
+
+
+def test_velocity_columns_counted_as_the_local_engine_does(spark, mixed, tmp_path: Path) -> None:
+    frame = with_devices(mixed)
+    schema = dataclasses.replace(SCHEMA, velocity=("device", "ip"))
+    history = history_for(frame, schema)
+    assert {"device_n_0.5d", "ip_secs_since_prev"} <= set(history["engineered"])
+    parquet, csv = tmp_path / "keyed.parquet", tmp_path / "keyed.csv"
+    frame.to_parquet(parquet, index=False)
+    frame[frame["id"] < 10_000].to_csv(csv, index=False)
+    expected, _ = local(pd.read_parquet(parquet), history)
+    assert (expected["device_n_7d"] > expected["entity_n_7d"]).any()
+    got, _ = spark_history_features(spark.read.parquet(str(parquet)), history, "--input p")
+    assert_same(got, expected, history, "id")
+    as_text = spark.read.option("header", True).option("inferSchema", True).csv(str(csv))
+    got, _ = spark_history_features(as_text, history, "--input c")
+    assert_same(got, local(pd.read_csv(csv), history)[0], history, "id")
+
+
 @pytest.mark.parametrize("unit", ["seconds", "hours", "months"])
 def test_numeric_time_units(spark, mixed, tmp_path: Path, unit: str) -> None:
-    frame = with_opening(mixed, "ts")
+    frame = with_devices(with_opening(mixed, "ts"))
     ns = frame["ts"].astype("int64")
     # float seconds (some before 0) on a 1/1024 s grid: exact, so the edge rows stay exactly a
     # window / the delay apart and their boundaries are hit; in hours, both engines read the
@@ -281,7 +306,7 @@ def test_numeric_time_units(spark, mixed, tmp_path: Path, unit: str) -> None:
     opened = (frame["opened"] - frame["ts"].min()).dt.total_seconds()
     frame["opened"] = np.round(opened * 1024) / 1024 / SECONDS_PER_UNIT[unit]
     frame = frame.drop(columns="ts")
-    schema = dataclasses.replace(SECONDS, time_unit=unit, dates=("opened",))
+    schema = dataclasses.replace(SECONDS, time_unit=unit, dates=("opened",), velocity=("device",))
     history = history_for(frame, schema)
     path = tmp_path / "numbers.csv"
     frame.to_csv(path, index=False)

@@ -321,8 +321,9 @@ def check_long_numbers(frame: pd.DataFrame, columns: Sequence[str], *, where: st
         f"identifiers such as a card, account or phone number rather than quantities: "
         f"{described}. As a feature, a card number lets stratified folds recognise the cards "
         f"whose fraud they were trained on. Declare a card or customer as data.schema.entity "
-        f"and a merchant as data.schema.merchant (their history becomes features, causally), a "
-        f"transaction id as data.schema.id, a time "
+        f"and a merchant as data.schema.merchant, another id several transactions share (a "
+        f"phone, a device) under data.schema.velocity (their history becomes features, "
+        f"causally), a transaction id as data.schema.id, a time "
         f"in milliseconds as data.schema.time or under dates, or drop it (data.schema.drop: "
         f"{yaml_list(found)}); if it is a genuine feature, set data.leak_check: false"
     )

@@ -52,7 +52,10 @@ class Schema:
     `drop` columns are never used as features. `dates` are other dates of each row (a signup, an
     account's opening, a birth date), read as the time column is (datetimes, or numbers of
     `time_unit`), missing values allowed: each becomes the feature `days_since_<column>`, the days
-    from it to the row's time, and is no feature itself.
+    from it to the row's time, and is no feature itself. `velocity` are other ids a transaction
+    shares with others (a device, an IP address, an e-mail): each gives, as the entity does, the
+    count of earlier transactions with the same value in each window and the seconds since the
+    previous one, and is no feature itself.
     """
 
     label: str
@@ -65,6 +68,7 @@ class Schema:
     categorical: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
+    velocity: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, mapping: Mapping[str, Any]) -> Schema:
@@ -91,22 +95,23 @@ class Schema:
         for name in (self.label, self.time, self.id, self.amount, self.entity, self.merchant):
             if name is not None and name not in cols:
                 cols.append(name)
-        for name in (*self.categorical, *self.drop, *self.dates):
+        for name in (*self.categorical, *self.drop, *self.dates, *self.velocity):
             if name not in cols:
                 cols.append(name)
         return cols
 
     def history_inputs(self) -> list[str]:
         """The columns `pipeline.features.build_features` reads besides the label: the time,
-        entity, merchant, amount and date columns, without repeats."""
-        named = (self.time, self.entity, self.merchant, self.amount, *self.dates)
+        entity, merchant, amount, date and velocity columns, without repeats."""
+        named = (self.time, self.entity, self.merchant, self.amount, *self.dates, *self.velocity)
         return [c for c in dict.fromkeys(named) if c is not None]
 
     def roles(self) -> set[str]:
         """The columns that are never model inputs themselves (the label, time, id, entity,
-        merchant, drop and date columns)."""
+        merchant, drop, date and velocity columns)."""
         named = (self.label, self.time, self.id, self.entity, self.merchant)
-        return {c for c in named if c is not None} | set(self.drop) | set(self.dates)
+        others = (*self.drop, *self.dates, *self.velocity)
+        return {c for c in named if c is not None} | set(others)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping (lists for the tuple fields), e.g. for logging or YAML."""
@@ -196,7 +201,7 @@ PRESETS: dict[str, Schema] = {
 
 SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))
 _OPTIONAL_NAME_KEYS = ("time", "id", "amount", "entity", "merchant")
-_LIST_KEYS = ("categorical", "drop", "dates")
+_LIST_KEYS = ("categorical", "drop", "dates", "velocity")
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]*")
@@ -278,26 +283,41 @@ def schema_from_mapping(
         )
     for key in _OPTIONAL_NAME_KEYS:
         values.setdefault(key, None)
-    _check_dates(values, where)
+    for key in ("dates", "velocity"):
+        _check_history_columns(values, key, where)
     return Schema(**values)
 
 
-def _check_dates(values: Mapping[str, Any], where: str) -> None:
-    """Date columns need the time column, and each is a date column only."""
-    dates = values.get("dates") or ()
-    if not dates:
+_HISTORY_KEYS = {
+    "dates": "a date column becomes the days from it to the row's time",
+    "velocity": "a velocity column gives counts of the earlier transactions with its value",
+}
+
+
+def _check_history_columns(values: Mapping[str, Any], key: str, where: str) -> None:
+    """The columns under `key` (dates, velocity) need the time column, and have no other role."""
+    columns = values.get(key) or ()
+    if not columns:
         return
+    what = _HISTORY_KEYS[key]
     if not values.get("time"):
         raise ConfigError(
-            f"{where}: schema key 'dates' ({', '.join(dates)}) needs a 'time' column: each date "
-            "becomes the days from it to the row's time"
+            f"{where}: schema key {key!r} ({', '.join(columns)}) needs a 'time' column: {what}"
         )
-    for key in ("label", "time", "id", "amount", "entity", "merchant", "categorical", "drop"):
-        named = values.get(key)
+    others = ("label", "time", "id", "amount", "entity", "merchant", "categorical", "drop")
+    for other in (*others, *(k for k in _HISTORY_KEYS if k != key)):
+        named = values.get(other)
         named = (named,) if isinstance(named, str) else named or ()
-        both = [c for c in dates if c in named]
+        both = [c for c in columns if c in named]
         if both:
             raise ConfigError(
-                f"{where}: column {both[0]!r} is under both 'dates' and {key!r}; a date column "
-                "becomes the days from it to the row's time and has no other role"
+                f"{where}: column {both[0]!r} is under both {key!r} and {other!r}; {what} and "
+                "has no other role"
+            )
+    if key == "velocity":
+        taken = [c for c in columns if c in ("entity", "merchant")]
+        if taken:
+            raise ConfigError(
+                f"{where}: velocity column {taken[0]!r} would give features named like the "
+                f"{taken[0]}'s ({taken[0]}_n_1d); rename the column"
             )
