@@ -1,13 +1,18 @@
 """How long `build_features` takes on simulator data (default: 1,000,000 rows over 90 days).
 
     python benchmarks/features_speed.py [--rows 1000000] [--days 90] [--repeats 3] [--seed 0]
+        [--velocity K]
 
-Prints the timings and writes them to benchmarks/results/features_speed.json.
+Prints the timings and writes them to benchmarks/results/features_speed.json. With `--velocity K`
+the rows also get K shared ids (a device used by about three cards, an address by about ten...)
+declared under `Schema.velocity`, and each repeat times both schemas, one after the other, so that
+their ratio is measured in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -36,6 +41,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--velocity", type=int, default=0, help="shared ids to add and count")
     parser.add_argument("--out", type=Path, default=BENCHMARK_RESULTS_DIR / "features_speed.json")
     args = parser.parse_args()
 
@@ -44,28 +50,52 @@ def main() -> None:
     data_seconds = time.perf_counter() - started
     print(f"simulate: {len(frame):,} rows in {data_seconds:.1f} s")
 
-    timings = []
+    rng = np.random.default_rng(args.seed)
+    keys = [f"shared_id_{k}" for k in range(args.velocity)]
+    for k, key in enumerate(keys):
+        shared = frame["customer_id"].to_numpy() // (3 * (k + 1))
+        frame[key] = np.where(rng.random(len(frame)) < 0.02, -1, shared)  # -1: a placeholder
+    keyed = dataclasses.replace(SIMULATOR_SCHEMA, velocity=tuple(keys))
+
+    timings: list[float] = []
+    keyed_timings: list[float] = []
     for i in range(args.repeats):
-        start = time.perf_counter()
-        out = build_features(frame, SIMULATOR_SCHEMA)
-        timings.append(time.perf_counter() - start)
-        print(f"  run {i + 1}: build_features {timings[-1]:.2f} s")
+        for schema, times in ((SIMULATOR_SCHEMA, timings), (keyed, keyed_timings)):
+            if schema is keyed and not keys:
+                continue
+            start = time.perf_counter()
+            out = build_features(frame, schema)
+            times.append(time.perf_counter() - start)
+            print(f"  run {i + 1}: build_features {times[-1]:.2f} s, {len(schema.velocity)} keys")
     engineered = out.columns[frame.shape[1] :]
     if out[engineered].isna().any().any():
         raise SystemExit("NaN in engineered columns")
 
     median = statistics.median(timings)
+    velocity = {}
+    if keys:
+        keyed_median = statistics.median(keyed_timings)
+        velocity = {
+            "velocity_columns": len(keys),
+            "velocity_engineered_columns": len(engineered),
+            "velocity_seconds": [round(s, 3) for s in keyed_timings],
+            "velocity_median_seconds": round(keyed_median, 3),
+            "velocity_rows_per_second": round(len(frame) / keyed_median),
+            "velocity_time_ratio": round(keyed_median / median, 3),
+        }
     result = {
         "command": "python benchmarks/features_speed.py " + shlex.join(sys.argv[1:]),
         "commit": commit(),
         "rows": len(frame),
         "days": args.days,
         "simulate_seconds": round(data_seconds, 3),
-        "engineered_columns": len(engineered),
+        "engineered_columns": len(build_features(frame.head(1000), SIMULATOR_SCHEMA).columns)
+        - frame.shape[1],
         "repeats": args.repeats,
         "seconds": [round(s, 3) for s in timings],
         "median_seconds": round(median, 3),
         "rows_per_second": round(len(frame) / median),
+        **velocity,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "pandas": pd.__version__,
