@@ -158,8 +158,8 @@ def _velocity_lines(prepared: Prepared) -> list[str]:
         counts = frame[key].value_counts()
         busiest = (
             f", the busiest {str(counts.index[0])[:40]!r} on {counts.iloc[0]:,} rows"
-            if len(counts)
-            else ""
+            if len(counts) and counts.iloc[0] > 1
+            else " (none repeats: its counts are all 0)"
         )
         lines.append(
             f"velocity: {key!r} {len(counts):,} distinct values{busiest}; "

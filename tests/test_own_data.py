@@ -756,6 +756,13 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
     )
     assert line and int(line[1].replace(",", "")) == written["device_id"].nunique()
     assert "-> ip_address_n_<window>, ip_address_secs_since_prev" in checked
+    unique = keyed.replace("velocity: [device_id, ip_address]", "velocity: [row_code, device_id]")
+    unique = unique.replace("scenario]", "scenario, ip_address]")
+    with_ids = written.assign(row_code=[f"S{i}" for i in range(len(written))])
+    with_ids.to_csv(files.root / "ids.csv", index=False)
+    ids = [*base[:-1], f"data.path={files.root / 'ids.csv'}", unique]
+    checked = " ".join(invoke("check", QUICK, *sets(ids)).split())
+    assert "velocity: 'row_code' 3,000 distinct values (none repeats" in checked
     check_experiment(run([*base, keyed]), path, n_rows=len(tx), n_folds=2)
     invoke("export", "--latest")
     out = files.root / "scores.csv"
