@@ -144,27 +144,31 @@ def _date_lines(prepared: Prepared) -> list[str]:
     return lines
 
 
-def _velocity_lines(prepared: Prepared) -> list[str]:
-    """Per velocity column (`Schema.velocity`): its distinct values, the busiest one's rows and
-    its missing share, so that a placeholder many rows share ('unknown', 0) shows before a
-    launch."""
+def _key_lines(prepared: Prepared) -> list[str]:
+    """Per key whose history becomes features (the entity, each velocity column): its distinct
+    values, the busiest one's rows and its missing share, so that a column that names no card
+    (a card's index within its user) or a placeholder many rows share ('unknown', 0) shows
+    before a launch."""
     from pipeline.features import secs_since_prev_column
 
-    frame = prepared.frame
+    frame, schema = prepared.frame, prepared.dataset.schema
+    keys = {schema.entity: "entity"} if schema.entity is not None else {}
+    keys |= {key: key for key in schema.velocity}
     lines = []
-    for key in prepared.dataset.schema.velocity:
-        if secs_since_prev_column(key) not in frame:
-            continue  # features disabled
+    for key, named in keys.items():
+        if secs_since_prev_column(named) not in frame:
+            continue  # features disabled, or no time column
         counts = frame[key].value_counts()
         busiest = (
             f", the busiest {str(counts.index[0])[:40]!r} on {counts.iloc[0]:,} rows"
             if len(counts) and counts.iloc[0] > 1
             else " (none repeats: its counts are all 0)"
         )
+        role = "entity" if named == "entity" else "velocity"
         lines.append(
-            f"velocity: {key!r} {len(counts):,} distinct values{busiest}; "
-            f"{frame[key].isna().mean():.1%} missing -> {key}_n_<window>, "
-            f"{secs_since_prev_column(key)}"
+            f"{role}: {key!r} {len(counts):,} distinct values{busiest}; "
+            f"{frame[key].isna().mean():.1%} missing -> {named}_n_<window>, "
+            f"{secs_since_prev_column(named)}{', ...' if role == 'entity' else ''}"
         )
     return lines
 
@@ -196,7 +200,7 @@ def check(
     )
     if (span := _time_span(p)) is not None:
         console.print(span, highlight=False, markup=False)
-    for line in (*_date_lines(p), *_velocity_lines(p)):
+    for line in (*_date_lines(p), *_key_lines(p)):
         console.print(line, highlight=False, markup=False)
     table = Table(title=f"{cfg.split.kind} folds and their inner validation windows")
     for col in (

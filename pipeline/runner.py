@@ -293,6 +293,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
         for w in (
             _short_time_warning(cfg, prepared),
             report.few_positives_warning(prepared.y, tests),
+            *_crowded_key_warnings(prepared),
         )
         if w is not None
     ]
@@ -348,6 +349,36 @@ def _export_warnings(cfg: ExperimentConfig, prepared: Prepared) -> list[str]:
     except DataError as exc:
         notes.append(f"{exc}. `fraudgan export` of this launch will stop there")
     return [f"after the launch, fraudgan export: {text}" for text in notes]
+
+
+CROWDED_KEY_SHARE = 0.2
+"""A card, customer or device id whose most frequent value is on this share of the rows or more
+names no single card (a card's index within its user) or is a placeholder ('unknown', 0)."""
+
+
+def _crowded_key_warnings(prepared: Prepared) -> list[str]:
+    """The entity and velocity columns whose most frequent value is on `CROWDED_KEY_SHARE` of the
+    rows or more: every such row shares one history."""
+    schema, frame = prepared.dataset.schema, prepared.frame
+    if len(frame) < 100:
+        return []
+    notes = []
+    for key in (schema.entity, *schema.velocity):
+        if key is None or key not in frame:
+            continue
+        counts = frame[key].value_counts()
+        if not len(counts) or counts.iloc[0] < CROWDED_KEY_SHARE * len(frame):
+            continue
+        role = "entity" if key == schema.entity else "velocity"
+        notes.append(
+            f"{role} column {key!r}: its most frequent value, {str(counts.index[0])[:40]!r}, is "
+            f"on {counts.iloc[0] / len(frame):.0%} of the rows ({len(counts):,} distinct "
+            "values): all those rows share one history. A card named by two columns (a user "
+            "and the index of their card) is joined into one first, e.g. in pandas "
+            "df['card'] = df['User'].astype(str) + '-' + df['Card'].astype(str); a placeholder "
+            "for an unknown value ('unknown', 0) is better left empty: a missing key has no history"
+        )
+    return notes
 
 
 def _short_time_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None:

@@ -763,6 +763,20 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
     ids = [*base[:-1], f"data.path={files.root / 'ids.csv'}", unique]
     checked = " ".join(invoke("check", QUICK, *sets(ids)).split())
     assert "velocity: 'row_code' 3,000 distinct values (none repeats" in checked
+    assert "warning" not in checked
+    # a card's index within its customer declared as the entity: most rows share card 0
+    indexed = with_ids.assign(card=np.where(rng.random(len(tx)) < 0.7, 0, 1))
+    indexed.to_csv(files.root / "indexed.csv", index=False)
+    card = [*ids[:-2], f"data.path={files.root / 'indexed.csv'}"]
+    card.append(
+        unique.replace("entity: customer_id", "entity: card").replace(
+            "drop: [", "drop: [customer_id, "
+        )
+    )
+    checked = " ".join(invoke("check", QUICK, *sets(card)).split())
+    assert re.search(r"entity: 'card' 2 distinct values, the busiest '0' on [\d,]+ rows", checked)
+    assert "warning: entity column 'card': its most frequent value, '0', is on 7" in checked
+    assert "df['card'] = df['User'].astype(str) + '-' + df['Card'].astype(str)" in checked
     check_experiment(run([*base, keyed]), path, n_rows=len(tx), n_folds=2)
     invoke("export", "--latest")
     out = files.root / "scores.csv"
