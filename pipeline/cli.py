@@ -168,7 +168,8 @@ def _key_lines(prepared: Prepared) -> list[str]:
         lines.append(
             f"{role}: {key!r} {len(counts):,} distinct values{busiest}; "
             f"{frame[key].isna().mean():.1%} missing -> {named}_n_<window>, "
-            f"{secs_since_prev_column(named)}{', ...' if role == 'entity' else ''}"
+            f"{secs_since_prev_column(named)}, "
+            f"{'...' if role == 'entity' else named + '_fraud_rate_<window>'}"
         )
     return lines
 

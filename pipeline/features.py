@@ -29,6 +29,7 @@ column                           needs                        value when there i
 ``entity_secs_since_prev``       time, entity                 30 days (`NO_PREVIOUS_SECONDS`)
 ``{k}_n_{w}``                    time, a velocity column k    0
 ``{k}_secs_since_prev``          time, a velocity column k    30 days (`NO_PREVIOUS_SECONDS`)
+``{k}_fraud_rate_{w}``           time, velocity k, label      0.0 (`NO_LABEL_RATE`)
 ``merchant_n_{w}``               time, merchant               0
 ``merchant_fraud_rate_{w}``      time, merchant, label        0.0 (`NO_LABEL_RATE`)
 ===============================  ===========================  ==================================
@@ -41,7 +42,8 @@ use rows with a known amount; the ratio is 1.0 when the mean is 0 or the row's a
 ``days_since_{d}`` is the days from the row's date column ``d`` (`Schema.dates`: a signup, an
 account's opening) to its time, negative when the date is later; it reads nothing but the row.
 A velocity column ``k`` (`Schema.velocity`: a device, an IP address, an e-mail shared by several
-cards) is counted as the entity is, without amounts; a missing value has no history.
+cards) is counted as the entity is, without amounts, and its known fraud rate is the merchant's;
+a missing value has no history.
 Other engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the
 model pipeline, fitted on training folds only.
 
@@ -123,6 +125,12 @@ def amount_ratio_column(label: str) -> str:
 def merchant_count_column(label: str) -> str:
     """`merchant_n_{w}`: the merchant's transactions in the window."""
     return f"merchant_n_{label}"
+
+
+def fraud_rate_column(label: str, key: str = "merchant") -> str:
+    """`merchant_fraud_rate_{w}`, or `{column}_fraud_rate_{w}` of a velocity column: the known
+    fraud share of the earlier transactions with the row's value, a label delay back."""
+    return f"{key}_fraud_rate_{label}"
 
 
 def amount_ratio(amount: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -311,6 +319,17 @@ def _merchant_features(
         out[merchant_count_column(label)] = (hi - lo).astype(np.int64)
     if y is None:
         return out
+    return out | _fraud_rates(g, y, windows, delay)
+
+
+def _fraud_rates(
+    g: _SortedGroups,
+    y: np.ndarray,
+    windows: list[tuple[str, int | float]],
+    delay: int | float,
+    key: str = "merchant",
+) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
     ys = y[g.order]
     known = ~np.isnan(ys)
     c_known = g.cumsum(known.astype(np.int64))
@@ -320,7 +339,7 @@ def _merchant_features(
         d_lo = g.first_at_or_after(delay + w)
         n_known = g.window_sum(c_known, d_lo, d_hi)
         n_fraud = g.window_sum(c_fraud, d_lo, d_hi)
-        out[f"merchant_fraud_rate_{label}"] = np.where(
+        out[fraud_rate_column(label, key)] = np.where(
             n_known > 0, n_fraud / np.maximum(n_known, 1), NO_LABEL_RATE
         )
     return out
@@ -400,21 +419,24 @@ def build_features(
         g = _SortedGroups(_group_codes(frame[schema.entity]), clock)
         for name, values in _entity_features(g, amount, unit_windows, seconds_per_unit).items():
             new[name] = g.unsort(values)
-    for key in schema.velocity:
-        if key in frame.columns:
-            g = _SortedGroups(_group_codes(frame[key]), clock)
-            for name, values in _entity_features(
-                g, None, unit_windows, seconds_per_unit, key
-            ).items():
-                new[name] = g.unsort(values)
-    if schema.merchant is not None and schema.merchant in frame.columns:
-        y = None
-        if schema.label in frame.columns:
-            y = _labels(frame, schema.label)
-        else:
-            log.info("build_features: no label column, merchant fraud rates are left out")
+    keys = [k for k in schema.velocity if k in frame.columns]
+    merchant = schema.merchant is not None and schema.merchant in frame.columns
+    y = None
+    if (merchant or keys) and schema.label in frame.columns:
+        y = _labels(frame, schema.label)
+    elif merchant or keys:
+        log.info("build_features: no label column, fraud rates are left out")
+    delay = units(label_delay_days)
+    for key in keys:
+        g = _SortedGroups(_group_codes(frame[key]), clock)
+        found = _entity_features(g, None, unit_windows, seconds_per_unit, key)
+        if y is not None:
+            found |= _fraud_rates(g, y, unit_windows, delay, key)
+        for name, values in found.items():
+            new[name] = g.unsort(values)
+    if merchant:
+        assert schema.merchant is not None
         g = _SortedGroups(_group_codes(frame[schema.merchant]), clock)
-        delay = units(label_delay_days)
         for name, values in _merchant_features(g, y, unit_windows, delay).items():
             new[name] = g.unsort(values)
 
@@ -773,13 +795,8 @@ Rule = Flag | Ratio | Windows | Recency
 WEEKEND = Flag("is_weekend", "day_of_week", 5, above=True)
 NIGHT = Flag("is_night", "hour", NIGHT_END_HOUR, above=False)
 
-INDEPENDENT_FEATURES: tuple[str, ...] = (
-    "hour",
-    "day_of_week",
-    "merchant_fraud_rate_",
-    "days_since_",
-)
-"""Engineered columns (or name prefixes) that no rule ties to another column."""
+INDEPENDENT_FEATURES = re.compile(r"hour|day_of_week|days_since_.+|.+_fraud_rate_[^_]+")
+"""The names of the engineered columns that no rule ties to another column (a full match)."""
 
 
 def _like(column: pd.Series, values: np.ndarray) -> np.ndarray:

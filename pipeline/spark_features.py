@@ -62,6 +62,7 @@ from pipeline.features import (
     _check_windows,
     days_since_column,
     entity_count_column,
+    fraud_rate_column,
     secs_since_prev_column,
     window_label,
 )
@@ -403,6 +404,7 @@ def spark_history_features(
     if has["merchant"]:
         assert s.merchant is not None
         prepared[MK] = _key(base, s.merchant)
+    if has["merchant"] or keys:  # their fraud rates
         y = _label(base, s.label, where) if labelled else F.lit(None).cast("double")
         prepared[Y] = y
         bad, shown = y.isNotNull() & ~y.isin(0.0, 1.0), y
@@ -445,7 +447,10 @@ def spark_history_features(
         new.update(entity)
     for i, (key, name) in enumerate(V.items()):
         out, counts = _entity(out, f"{p}v{i}_", name, T, None, windows, seconds, key)
+        delay = units(spec.delay)
+        out, rates = _merchant(out, f"{p}v{i}_", name, T, Y, windows, delay, seconds, key, False)
         new.update(counts)
+        new.update(rates)
     if has["merchant"]:
         out, merchant = _merchant(out, p, MK, T, Y, windows, units(spec.delay), seconds)
         new.update(merchant)
@@ -464,6 +469,8 @@ def _feature_names(spec: _Spec, has: dict[str, bool], keys: list[str]) -> set[st
             names |= {"day_of_week", "is_weekend", "is_night"}
     for key in [*(["entity"] if has["entity"] else []), *keys]:
         names |= {entity_count_column(w, key) for w in labels} | {secs_since_prev_column(key)}
+    for key in keys:
+        names |= {fraud_rate_column(w, key) for w in labels}
     if has["entity"] and has["amount"]:
         names |= {f"entity_mean_amount_{w}" for w in labels}
         names.add(f"entity_amount_ratio_{labels[-1]}")
@@ -580,8 +587,11 @@ def _merchant(
     windows: list[tuple[str, int | float]],
     delay: int | float,
     seconds: bool,
+    named_as: str = "merchant",
+    counts: bool = True,
 ) -> tuple[DataFrame, dict[str, Column]]:
-    """Rows joined with their merchant features; the feature columns (filled for missing keys)."""
+    """Rows joined with their merchant features (or a velocity column's fraud rates, named after
+    it: `counts` False); the feature columns (filled for missing keys)."""
     from pyspark.sql import functions as F
 
     k, kt, n, nk, nf = (p + x for x in ("m_k", "m_t", "m_n", "m_nk", "m_nf"))
@@ -596,10 +606,11 @@ def _merchant(
     d_hi = g.before(delay, [nk, nf])
     feats: dict[str, Column] = {}
     for label, w in windows:
-        feats[f"merchant_n_{label}"] = now[n] - g.before(w, [n])[n]
+        if counts:
+            feats[f"{named_as}_n_{label}"] = now[n] - g.before(w, [n])[n]
     for label, w in windows:
         d_lo = g.before(delay + w, [nk, nf])
-        feats[f"merchant_fraud_rate_{label}"] = _rate(
+        feats[fraud_rate_column(label, named_as)] = _rate(
             d_hi[nf] - d_lo[nf], d_hi[nk] - d_lo[nk], NO_LABEL_RATE
         )
     named = {name: p + "m_f" + str(i) for i, name in enumerate(feats)}
@@ -607,7 +618,7 @@ def _merchant(
     joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
     out: dict[str, Column] = {}
     for name, column in named.items():
-        if name.startswith("merchant_n_"):
+        if name.startswith(f"{named_as}_n_"):
             out[name] = F.coalesce(F.col(column), F.lit(0)).cast("long")
         else:
             out[name] = F.coalesce(F.col(column), F.lit(NO_LABEL_RATE)).cast("double")

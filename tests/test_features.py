@@ -412,19 +412,29 @@ def test_velocity_columns_count_earlier_rows_with_the_same_value() -> None:
     assert out["dev_n_30d"].tolist() == [0, 1, 1, 0, 3, 0]  # 'b' is not 'a'; unknown: none
     gaps = [NO_PREVIOUS_SECONDS, 43_200.0, 43_200.0, NO_PREVIOUS_SECONDS, 734_400.0]
     assert out["dev_secs_since_prev"].tolist() == [*gaps, NO_PREVIOUS_SECONDS]
+    # labels known a day later: on 01-10 rows 0-2 of 'a' (one fraud) are in the 30-day window only
+    assert out["dev_fraud_rate_7d"].tolist() == [0.0] * 6
+    np.testing.assert_allclose(out["dev_fraud_rate_30d"], [0, 0, 0, 0, 1 / 3, 0])
     assert "dev_mean_amount_1d" not in out and "dev" in out  # counts only; the column is kept
     same = build_features(frame, SCHEMA, label_delay_days=1.0, windows_days=(1, 7, 30))
     pd.testing.assert_frame_equal(out[same.columns], same)  # the card's features unchanged
     assert "dev" not in feature_columns(out, schema)[0] + feature_columns(out, schema)[1]
 
 
-def test_a_velocity_column_is_counted_as_the_entity_is(sim: pd.DataFrame) -> None:
+def test_a_velocity_column_is_counted_as_the_entity_is_and_rated_as_the_merchant(
+    sim: pd.DataFrame,
+) -> None:
     card = sim["customer_id"].astype("float64").where(np.arange(len(sim)) % 11 != 0)
-    frame = sim.assign(customer_id=card, device=card)
-    out = build_features(frame, KEYED_SCHEMA, windows_days=(0.5, 7))
+    shop = sim["merchant_id"].astype("float64").where(np.arange(len(sim)) % 7 != 0)
+    frame = sim.assign(customer_id=card, device=card, merchant_id=shop, terminal=shop)
+    schema = dataclasses.replace(KEYED_SCHEMA, velocity=("device", "terminal"))
+    out = build_features(frame, schema, windows_days=(0.5, 7), label_delay_days=3)
     for suffix in ("n_0.5d", "n_7d", "secs_since_prev"):
         np.testing.assert_array_equal(out[f"device_{suffix}"], out[f"entity_{suffix}"])
     assert (out["device_n_7d"] > 0).mean() > 0.5
+    for suffix in ("n_0.5d", "n_7d", "fraud_rate_0.5d", "fraud_rate_7d"):
+        np.testing.assert_array_equal(out[f"terminal_{suffix}"], out[f"merchant_{suffix}"])
+    assert (out["terminal_fraud_rate_7d"] > 0).mean() > 0.05
     seconds = pd.DataFrame({"t": [0.0, 3600.0, 90_000.0], "ip": 7, "y": 0})
     schema = Schema(label="y", time="t", time_unit="seconds", velocity=("ip",))
     built = build_features(seconds, schema, windows_days=(1,))
@@ -529,7 +539,7 @@ def test_every_engineered_column_is_ruled_or_declared_independent(keyed):
     _, rules = _model_rows(features)
     ruled = {c for r in rules.rules for c in r.reads}
     for column in engineered(features, frame).columns:
-        independent = any(column.startswith(p) for p in INDEPENDENT_FEATURES)
+        independent = INDEPENDENT_FEATURES.fullmatch(column) is not None
         assert column in ruled or independent, f"{column}: no rule and not declared independent"
 
 

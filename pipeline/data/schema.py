@@ -55,7 +55,7 @@ class Schema:
     from it to the row's time, and is no feature itself. `velocity` are other ids a transaction
     shares with others (a device, an IP address, an e-mail): each gives, as the entity does, the
     count of earlier transactions with the same value in each window and the seconds since the
-    previous one, and is no feature itself.
+    previous one, and, as the merchant does, their known fraud rate; it is no feature itself.
     """
 
     label: str
@@ -290,7 +290,8 @@ def schema_from_mapping(
 
 _HISTORY_KEYS = {
     "dates": "a date column becomes the days from it to the row's time",
-    "velocity": "a velocity column gives counts of the earlier transactions with its value",
+    "velocity": "a velocity column gives counts and fraud rates of the earlier transactions with "
+    "its value",
 }
 
 
