@@ -794,3 +794,60 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
     assert "data.schema.velocity (device_id, ip_address) become count features" in text
     hourly = keyed.replace("time: timestamp, ", "")
     assert "'velocity' (device_id, ip_address) needs a 'time' column" in refused([*base, hourly])
+
+
+def ecommerce(rows: int = 3000, seed: int = 37) -> pd.DataFrame:
+    """The public e-commerce fraud file's layout: one purchase per user, its signup, a device
+    and an IP address (a number); fraud rings buy minutes after signing up, on a few devices
+    (half of the fraud rows), other fraud as legitimate buyers do."""
+    rng = np.random.default_rng(seed)
+    fraud = rng.random(rows) < 0.1
+    rings = fraud & (rng.random(rows) < 0.5)
+    purchase = pd.Timestamp("2015-01-01") + pd.to_timedelta(np.sort(rng.uniform(0, 90, rows)), "D")
+    minutes = np.where(rings, rng.exponential(5, rows), rng.uniform(0, 90 * 1440, rows))
+    devices = np.array([f"D{i:012d}" for i in rng.integers(0, 10**12, rows)])
+    ring = np.array([f"R{i:012d}" for i in range(8)])
+    ip = np.where(rings, (rng.integers(0, 8, rows) + 1.5) * 1e8, rng.uniform(1e6, 4.2e9, rows))
+    return pd.DataFrame(
+        {
+            "user_id": rng.permutation(400_000)[:rows],
+            "signup_time": (purchase - pd.to_timedelta(minutes, "min")).strftime(
+                "%Y-%m-%d %H:%M:%S"
+            ),
+            "purchase_time": purchase.strftime("%Y-%m-%d %H:%M:%S"),
+            "purchase_value": rng.integers(9, 150, rows),
+            "device_id": np.where(rings, ring[rng.integers(0, 8, rows)], devices),
+            "source": rng.choice(["SEO", "Ads", "Direct"], rows),
+            "browser": rng.choice(["Chrome", "IE", "Safari", "FireFox", "Opera"], rows),
+            "sex": rng.choice(["M", "F"], rows),
+            "age": rng.integers(18, 70, rows),
+            "ip_address": ip,
+            "class": fraud.astype(int),
+        }
+    )
+
+
+def test_the_ecommerce_experiment_on_a_file_of_its_layout(files):
+    purchases = ecommerce()
+    path = files.root / "Fraud_Data.csv"
+    purchases.to_csv(path, index=False)
+    small = [
+        f"data.path={path}",
+        *SMALL,
+        "strategies.smote.sampling_strategy=0.3",  # a tenth of the purchases are fraud already
+        "split.n_splits=2",
+    ]
+    checked = " ".join(invoke("check", "experiments/ecommerce.yaml", *sets(small)).split())
+    # purchase_value, age, days_since_signup_time, the clock (4), 2 x (3 counts, gap, 3 rates)
+    assert "features: 21 numeric, 3 categorical" in checked
+    assert "date: 'signup_time' -> days_since_signup_time: 0.0 .. " in checked
+    assert "velocity: 'device_id' " in checked and "velocity: 'ip_address' " in checked
+    assert "warning" not in checked
+    parent, _ = launch(small, "experiments/ecommerce.yaml")
+    check_experiment(parent, path, n_rows=len(purchases), n_folds=2)
+    invoke("export", "--latest")
+    out = files.root / "scores.csv"
+    invoke("score", "--input", str(path), "--output", str(out))
+    p = pd.read_csv(out)["fraud_probability"].to_numpy()
+    fraud = purchases["class"].to_numpy() == 1
+    assert p[fraud].mean() > 3 * p[~fraud].mean()

@@ -186,7 +186,20 @@ SPARKOV_SCHEMA = Schema(
     drop=("Unnamed: 0", "unix_time", "first", "last", "street", "city", "zip", "job", "dob"),
 )
 
-FilePreset = Literal["creditcard", "handbook", "paysim", "baf", "sparkov"]
+# The public e-commerce fraud file (`Fraud_Data.csv`: one purchase per user, 2015): the signup
+# before each purchase, a device and an IP address (a number) shared by fraud rings. `user_id` is a
+# random id, each user buys once, so it is no card with a history: the purchase's id.
+ECOMMERCE_SCHEMA = Schema(
+    label="class",
+    time="purchase_time",
+    id="user_id",
+    amount="purchase_value",
+    categorical=("source", "browser", "sex"),
+    dates=("signup_time",),
+    velocity=("device_id", "ip_address"),
+)
+
+FilePreset = Literal["creditcard", "handbook", "paysim", "baf", "sparkov", "ecommerce"]
 """The presets a file source can name (`data.preset`)."""
 FILE_PRESETS: tuple[str, ...] = get_args(FilePreset)
 
@@ -197,6 +210,7 @@ PRESETS: dict[str, Schema] = {
     "paysim": PAYSIM_SCHEMA,
     "baf": BAF_SCHEMA,
     "sparkov": SPARKOV_SCHEMA,
+    "ecommerce": ECOMMERCE_SCHEMA,
 }
 
 SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))
