@@ -139,6 +139,7 @@ def test_schema_from_mapping_unknown_key_lists_valid_keys() -> None:
             "'d' is under both 'dates' and 'velocity'",
         ),
         ({"label": "y", "time": "t", "velocity": ["merchant"]}, "rename the column"),
+        ({"label": "y", "time": "t", "velocity": ["ip", "d", "ip"]}, "'ip' is listed twice"),
     ],
 )
 def test_schema_from_mapping_errors(mapping: dict, match: str) -> None:

@@ -315,6 +315,9 @@ def _check_history_columns(values: Mapping[str, Any], key: str, where: str) -> N
     if not columns:
         return
     what = _HISTORY_KEYS[key]
+    twice = [c for c in dict.fromkeys(columns) if columns.count(c) > 1]
+    if twice:
+        raise ConfigError(f"{where}: column {twice[0]!r} is listed twice under {key!r}")
     if not values.get("time"):
         raise ConfigError(
             f"{where}: schema key {key!r} ({', '.join(columns)}) needs a 'time' column: {what}"
