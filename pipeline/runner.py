@@ -118,7 +118,7 @@ def _featured(cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema) -> pd.
             )
         if schema.velocity:
             raise ConfigError(
-                f"data.schema.velocity ({', '.join(schema.velocity)}) become count features, "
+                f"data.schema.velocity ({', '.join(schema.velocity)}) become history features, "
                 "built with the others: set features.enabled: true, or move the columns to "
                 "data.schema.drop"
             )

@@ -791,9 +791,9 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
     both = keyed.replace("entity: customer_id", "entity: device_id")
     assert "'device_id' is under both 'velocity' and 'entity'" in refused([*base, both])
     text = refused([*base, keyed, "features.enabled=false"])
-    assert "data.schema.velocity (device_id, ip_address) become count features" in text
-    hourly = keyed.replace("time: timestamp, ", "")
-    assert "'velocity' (device_id, ip_address) needs a 'time' column" in refused([*base, hourly])
+    assert "data.schema.velocity (device_id, ip_address) become history features" in text
+    timeless = keyed.replace("time: timestamp, ", "")
+    assert "'velocity' (device_id, ip_address) needs a 'time' column" in refused([*base, timeless])
 
 
 def ecommerce(rows: int = 3000, seed: int = 37) -> pd.DataFrame:
