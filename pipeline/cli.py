@@ -149,7 +149,7 @@ def _key_lines(prepared: Prepared) -> list[str]:
     values, the busiest one's rows and its missing share, so that a column that names no card
     (a card's index within its user) or a placeholder many rows share ('unknown', 0) shows
     before a launch."""
-    from pipeline.features import secs_since_prev_column
+    from pipeline.features import key_counts, secs_since_prev_column
 
     frame, schema = prepared.frame, prepared.dataset.schema
     keys = {schema.entity: "entity"} if schema.entity is not None else {}
@@ -158,7 +158,7 @@ def _key_lines(prepared: Prepared) -> list[str]:
     for key, named in keys.items():
         if secs_since_prev_column(named) not in frame:
             continue  # features disabled, or no time column
-        counts = frame[key].value_counts()
+        counts = key_counts(frame[key])
         busiest = (
             f", the busiest {str(counts.index[0])[:40]!r} on {counts.iloc[0]:,} rows"
             if len(counts) and counts.iloc[0] > 1

@@ -221,6 +221,13 @@ def _group_codes(keys: pd.Series) -> np.ndarray:
     return codes
 
 
+def key_counts(keys: pd.Series) -> pd.Series:
+    """Rows per value of a key column (entity, velocity), most frequent first; missing values and
+    unused categories left out."""
+    counts = keys.value_counts()
+    return counts[counts > 0]
+
+
 def _float64_values(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
     """A numeric or boolean column as float64 (NaN = missing); `DataError` for other dtypes."""
     s = frame[column]

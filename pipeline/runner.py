@@ -47,6 +47,7 @@ from pipeline.features import (
     days_since_column,
     feature_columns,
     feature_rules,
+    key_counts,
 )
 from pipeline.fold import (
     UNTUNED_PREFIX,
@@ -366,7 +367,7 @@ def _crowded_key_warnings(prepared: Prepared) -> list[str]:
     for key in (schema.entity, *schema.velocity):
         if key is None or key not in frame:
             continue
-        counts = frame[key].value_counts()
+        counts = key_counts(frame[key])
         if not len(counts) or counts.iloc[0] < CROWDED_KEY_SHARE * len(frame):
             continue
         role = "entity" if key == schema.entity else "velocity"

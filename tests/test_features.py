@@ -22,6 +22,7 @@ from pipeline.features import (
     check_category_sizes,
     feature_columns,
     feature_rules,
+    key_counts,
     machine_memory,
 )
 
@@ -439,6 +440,12 @@ def test_a_velocity_column_is_counted_as_the_entity_is_and_rated_as_the_merchant
     schema = Schema(label="y", time="t", time_unit="seconds", velocity=("ip",))
     built = build_features(seconds, schema, windows_days=(1,))
     assert built["ip_secs_since_prev"].tolist() == [NO_PREVIOUS_SECONDS, 3600.0, 86_400.0]
+
+
+def test_key_counts_leave_out_missing_values_and_unused_categories() -> None:
+    keys = pd.Series(pd.Categorical(["a", "b", "a", None], categories=["a", "b", "never"]))
+    assert key_counts(keys).to_dict() == {"a": 2, "b": 1}
+    assert key_counts(pd.Series([3.0, np.nan, 3.0])).to_dict() == {3.0: 2}
 
 
 def test_seconds_layout_with_entity_counts_windows_in_seconds() -> None:
