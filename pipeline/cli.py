@@ -145,18 +145,23 @@ def _date_lines(prepared: Prepared) -> list[str]:
 
 
 def _key_lines(prepared: Prepared) -> list[str]:
-    """Per key whose history becomes features (the entity, each velocity column): its distinct
-    values, the busiest one's rows and its missing share, so that a column that names no card
-    (a card's index within its user) or a placeholder many rows share ('unknown', 0) shows
-    before a launch."""
-    from pipeline.features import key_counts, secs_since_prev_column
+    """Per key whose history becomes features (the entity, each velocity column, the merchant):
+    its distinct values, the busiest one's rows and its missing share, so that a column that
+    names no card (a card's index within its user) or a placeholder many rows share ('unknown',
+    0) shows before a launch."""
+    from pipeline.features import entity_count_column, fraud_rate_column, key_counts
 
     frame, schema = prepared.frame, prepared.dataset.schema
-    keys = {schema.entity: "entity"} if schema.entity is not None else {}
-    keys |= {key: key for key in schema.velocity}
+    keys = {schema.entity: ("entity", "entity_secs_since_prev, ...")} if schema.entity else {}
+    for key in schema.velocity:
+        keys[key] = ("velocity", f"{key}_secs_since_prev, {fraud_rate_column('<window>', key)}")
+    if schema.merchant is not None:
+        keys[schema.merchant] = ("merchant", fraud_rate_column("<window>"))
     lines = []
-    for key, named in keys.items():
-        if secs_since_prev_column(named) not in frame:
+    for key, (role, others) in keys.items():
+        named = key if role == "velocity" else role
+        counted = entity_count_column("<window>", named)
+        if not any(c.startswith(counted.removesuffix("<window>")) for c in frame.columns):
             continue  # features disabled, or no time column
         counts = key_counts(frame[key])
         busiest = (
@@ -164,12 +169,9 @@ def _key_lines(prepared: Prepared) -> list[str]:
             if len(counts) and counts.iloc[0] > 1
             else " (none repeats: its counts are all 0)"
         )
-        role = "entity" if named == "entity" else "velocity"
         lines.append(
             f"{role}: {key!r} {len(counts):,} distinct values{busiest}; "
-            f"{frame[key].isna().mean():.1%} missing -> {named}_n_<window>, "
-            f"{secs_since_prev_column(named)}, "
-            f"{'...' if role == 'entity' else named + '_fraud_rate_<window>'}"
+            f"{frame[key].isna().mean():.1%} missing -> {counted}, {others}"
         )
     return lines
 

@@ -756,6 +756,7 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
     )
     assert line and int(line[1].replace(",", "")) == written["device_id"].nunique()
     assert "-> ip_address_n_<window>, ip_address_secs_since_prev, ip_address_fraud_rate_" in checked
+    assert re.search(r"merchant: 'merchant_id' [\d,]+ distinct values, the busiest", checked)
     unique = keyed.replace("velocity: [device_id, ip_address]", "velocity: [row_code, device_id]")
     unique = unique.replace("scenario]", "scenario, ip_address]")
     with_ids = written.assign(row_code=[f"S{i}" for i in range(len(written))])
