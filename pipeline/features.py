@@ -484,10 +484,10 @@ def feature_columns(
 ) -> tuple[list[str], list[str]]:
     """The model's input columns: (numeric, categorical), each in frame order.
 
-    Everything except the label, id, time, entity, merchant and drop columns. Categorical columns
-    are the schema's categoricals present in the frame; the others must be numeric or boolean, else
-    `DataError` (declare them categorical or drop them), as for a column without a name in the
-    header (a row index).
+    Everything except the schema's roles (`Schema.roles`: the label, id, time, entity, merchant,
+    drop, date and velocity columns). Categorical columns are the schema's categoricals present in
+    the frame; the others must be numeric or boolean, else `DataError` (declare them categorical or
+    drop them), as for a column without a name in the header (a row index).
     """
     roles = schema.roles()
     declared = set(schema.categorical)
