@@ -445,14 +445,12 @@ def spark_history_features(
         amount = A if has["amount"] else None
         out, entity = _entity(out, p, EK, T, amount, windows, seconds)
         new.update(entity)
+    delay = units(spec.delay)
     for i, (key, name) in enumerate(V.items()):
-        out, counts = _entity(out, f"{p}v{i}_", name, T, None, windows, seconds, key)
-        delay = units(spec.delay)
-        out, rates = _merchant(out, f"{p}v{i}_", name, T, Y, windows, delay, seconds, key, False)
-        new.update(counts)
-        new.update(rates)
+        out, found = _entity(out, f"{p}v{i}_", name, T, None, windows, seconds, key, Y, delay)
+        new.update(found)
     if has["merchant"]:
-        out, merchant = _merchant(out, p, MK, T, Y, windows, units(spec.delay), seconds)
+        out, merchant = _merchant(out, p, MK, T, Y, windows, delay, seconds)
         new.update(merchant)
     return (
         out.select(*[_col(c) for c in base.columns], *[new[c].alias(c) for c in spec.engineered]),
@@ -525,12 +523,15 @@ def _entity(
     windows: list[tuple[str, int | float]],
     seconds: bool,
     named_as: str = "entity",
+    y: str | None = None,
+    delay: int | float = 0,
 ) -> tuple[DataFrame, dict[str, Column]]:
-    """Rows joined with their entity features (or a velocity column's, named after it); the
-    feature columns (filled for missing keys)."""
+    """Rows joined with their entity features (or a velocity column's, named after it, with the
+    fraud rates of label `y` a `delay` back); the feature columns (filled for missing keys)."""
     from pyspark.sql import functions as F
 
     k, kt, n, na, sa = (p + x for x in ("e_k", "e_t", "e_n", "e_na", "e_sa"))
+    nk, nf = p + "e_nk", p + "e_nf"
     aggs = [F.count(F.lit(1)).alias(n)]
     sums = [n]
     if amount is not None:
@@ -539,6 +540,11 @@ def _entity(
             F.coalesce(F.sum(_q(amount)), F.lit(0.0)).alias(sa),
         ]
         sums += [na, sa]
+    if y is not None:
+        aggs += [
+            F.count(_q(y)).alias(nk),
+            F.coalesce(F.sum(_q(y)), F.lit(0.0)).cast("long").alias(nf),
+        ]
     table = rows.where(F.col(key).isNotNull()).groupBy(F.col(key).alias(k), F.col(t).alias(kt))
     table = table.agg(*aggs)
     g = _Groups(k, kt, seconds)
@@ -553,6 +559,14 @@ def _entity(
             total = now[sa] - lo[sa]
             mean_name = f"entity_mean_amount_{label}"
             feats[mean_name] = _rate(total, n_known, NO_HISTORY_MEAN)
+    rates: set[str] = set()
+    if y is not None:
+        d_hi = g.before(delay, [nk, nf])
+        for label, w in windows:
+            d_lo = g.before(delay + w, [nk, nf])
+            rate = fraud_rate_column(label, named_as)
+            feats[rate] = _rate(d_hi[nf] - d_lo[nf], d_hi[nk] - d_lo[nk], NO_LABEL_RATE)
+            rates.add(rate)
     seconds_per_unit = 1.0 if seconds else SECONDS_PER_DAY / NANOSECONDS_PER_DAY
     prev = F.lag(_q(kt)).over(g.order)
     gap = secs_since_prev_column(named_as)
@@ -566,6 +580,8 @@ def _entity(
     for name, column in named.items():
         if name == gap:
             out[name] = F.coalesce(F.col(column), F.lit(NO_PREVIOUS_SECONDS)).cast("double")
+        elif name in rates:
+            out[name] = F.coalesce(F.col(column), F.lit(NO_LABEL_RATE)).cast("double")
         elif name.startswith(f"{named_as}_n_"):
             out[name] = F.coalesce(F.col(column), F.lit(0)).cast("long")
         else:
@@ -587,11 +603,8 @@ def _merchant(
     windows: list[tuple[str, int | float]],
     delay: int | float,
     seconds: bool,
-    named_as: str = "merchant",
-    counts: bool = True,
 ) -> tuple[DataFrame, dict[str, Column]]:
-    """Rows joined with their merchant features (or a velocity column's fraud rates, named after
-    it: `counts` False); the feature columns (filled for missing keys)."""
+    """Rows joined with their merchant features; the feature columns (filled for missing keys)."""
     from pyspark.sql import functions as F
 
     k, kt, n, nk, nf = (p + x for x in ("m_k", "m_t", "m_n", "m_nk", "m_nf"))
@@ -606,11 +619,10 @@ def _merchant(
     d_hi = g.before(delay, [nk, nf])
     feats: dict[str, Column] = {}
     for label, w in windows:
-        if counts:
-            feats[f"{named_as}_n_{label}"] = now[n] - g.before(w, [n])[n]
+        feats[f"merchant_n_{label}"] = now[n] - g.before(w, [n])[n]
     for label, w in windows:
         d_lo = g.before(delay + w, [nk, nf])
-        feats[fraud_rate_column(label, named_as)] = _rate(
+        feats[fraud_rate_column(label)] = _rate(
             d_hi[nf] - d_lo[nf], d_hi[nk] - d_lo[nk], NO_LABEL_RATE
         )
     named = {name: p + "m_f" + str(i) for i, name in enumerate(feats)}
@@ -618,7 +630,7 @@ def _merchant(
     joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
     out: dict[str, Column] = {}
     for name, column in named.items():
-        if name.startswith(f"{named_as}_n_"):
+        if name.startswith("merchant_n_"):
             out[name] = F.coalesce(F.col(column), F.lit(0)).cast("long")
         else:
             out[name] = F.coalesce(F.col(column), F.lit(NO_LABEL_RATE)).cast("double")
