@@ -111,18 +111,16 @@ def _days(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
 
 def _featured(cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     if not cfg.features.enabled:
-        if schema.dates:
-            raise ConfigError(
-                f"data.schema.dates ({', '.join(schema.dates)}) become days_since features, "
-                "built with the others: set features.enabled: true, or move the dates to "
-                "data.schema.drop"
-            )
-        if schema.velocity:
-            raise ConfigError(
-                f"data.schema.velocity ({', '.join(schema.velocity)}) become history features, "
-                "built with the others: set features.enabled: true, or move the columns to "
-                "data.schema.drop"
-            )
+        for key, columns, become, what in (
+            ("dates", schema.dates, "days_since", "dates"),
+            ("velocity", schema.velocity, "history", "columns"),
+        ):
+            if columns:
+                raise ConfigError(
+                    f"data.schema.{key} ({', '.join(columns)}) become {become} features, built "
+                    f"with the others: set features.enabled: true, or move the {what} to "
+                    "data.schema.drop"
+                )
         return frame
     return build_features(
         frame,

@@ -7,10 +7,11 @@ input row: the id column, `fraud_probability`, `alert`, and the reason codes wit
 When the model uses causal history features, they are built from the input file itself (which
 carries the history) with `pipeline.features.build_features`, the code that built them for
 training. Every feature of a row looks back at most `label_delay_days + max(windows_days)` (the
-merchant fraud rates) except `entity_secs_since_prev` (and a velocity column's), which looks back
-to the card's (device's...) previous transaction however old; so between chunks the rows inside
-that horizon are carried over, plus each card's (device's...) latest older row. Features of a chunk's rows are therefore the same as when the whole
-file is built at once, and only each chunk's own rows are scored. The file must be in ascending
+fraud rates) except `entity_secs_since_prev` (and a velocity column's), which looks back to the
+card's (device's...) previous transaction however old; so between chunks the rows inside that
+horizon are carried over, plus each card's (device's...) latest older row. Features of a chunk's
+rows are therefore the same as when the whole file is built at once, and only each chunk's own rows
+are scored. The file must be in ascending
 time order across chunks (a file written by `fraudgan simulate` is); `chunk_rows=0` reads it whole.
 """
 
