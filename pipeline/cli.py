@@ -149,12 +149,20 @@ def _key_lines(prepared: Prepared) -> list[str]:
     its distinct values, the busiest one's rows and its missing share, so that a column that
     names no card (a card's index within its user) or a placeholder many rows share ('unknown',
     0) shows before a launch."""
-    from pipeline.features import entity_count_column, fraud_rate_column, key_counts
+    from pipeline.features import (
+        entity_count_column,
+        entity_distinct_column,
+        fraud_rate_column,
+        key_counts,
+    )
 
     frame, schema = prepared.frame, prepared.dataset.schema
     keys = {schema.entity: ("entity", "entity_secs_since_prev, ...")} if schema.entity else {}
     for key in schema.velocity:
-        keys[key] = ("velocity", f"{key}_secs_since_prev, {fraud_rate_column('<window>', key)}")
+        others = [f"{key}_secs_since_prev", fraud_rate_column("<window>", key)]
+        if schema.entity is not None:
+            others.append(entity_distinct_column("<window>", key))
+        keys[key] = ("velocity", ", ".join(others))
     if schema.merchant is not None:
         keys[schema.merchant] = ("merchant", fraud_rate_column("<window>"))
     lines = []

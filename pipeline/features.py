@@ -30,6 +30,7 @@ column                           needs                        value when there i
 ``{k}_n_{w}``                    time, a velocity column k    0
 ``{k}_secs_since_prev``          time, a velocity column k    30 days (`NO_PREVIOUS_SECONDS`)
 ``{k}_fraud_rate_{w}``           time, velocity k, label      0.0 (`NO_LABEL_RATE`)
+``{k}_entities_{w}``             time, velocity k, entity     0
 ``merchant_n_{w}``               time, merchant               0
 ``merchant_fraud_rate_{w}``      time, merchant, label        0.0 (`NO_LABEL_RATE`)
 ===============================  ===========================  ==================================
@@ -43,7 +44,8 @@ use rows with a known amount; the ratio is 1.0 when the mean is 0 or the row's a
 account's opening) to its time, negative when the date is later; it reads nothing but the row.
 A velocity column ``k`` (`Schema.velocity`: a device, an IP address, an e-mail shared by several
 cards) is counted as the entity is, without amounts, and its known fraud rate is the merchant's;
-a missing value has no history.
+a missing value has no history. ``{k}_entities_{w}`` counts the distinct known entity values (cards)
+among those earlier rows: the cards a device served in the window.
 Other engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the
 model pipeline, fitted on training folds only.
 
@@ -115,6 +117,12 @@ def entity_mean_column(label: str) -> str:
 def days_since_column(date: str) -> str:
     """The feature a date column (`Schema.dates`) becomes."""
     return f"days_since_{date}"
+
+
+def entity_distinct_column(label: str, key: str) -> str:
+    """`{column}_entities_{w}` of a velocity column: the distinct entities (cards) among the earlier
+    transactions with the row's value in the window."""
+    return f"{key}_entities_{label}"
 
 
 def amount_ratio_column(label: str) -> str:
@@ -352,6 +360,53 @@ def _fraud_rates(
     return out
 
 
+def _count_below(
+    groups: np.ndarray, values: np.ndarray, at_groups: np.ndarray, at: np.ndarray, ranks: np.ndarray
+) -> np.ndarray:
+    """Per query (`at_groups`, `at`): how many of `values` in the same group are < `at`.
+
+    `ranks` holds every value and query time, sorted and distinct, so that a (group, value) pair
+    is one int64 key and all queries are answered by one `numpy.searchsorted`.
+    """
+    m = np.int64(len(ranks) + 1)
+    keys = np.sort(groups * m + np.searchsorted(ranks, values))
+    asked = at_groups * m + np.searchsorted(ranks, at)
+    return np.searchsorted(keys, asked, side="left") - np.searchsorted(keys, at_groups * m)
+
+
+def _distinct_entities(
+    key_codes: np.ndarray,
+    entity: pd.Series,
+    t: np.ndarray,
+    windows: list[tuple[str, int | float]],
+    key: str,
+) -> dict[str, np.ndarray]:
+    """Per row: the distinct known entities among the earlier rows with its key value, per window.
+
+    A (key, entity) pair is in the window [t - w, t) when one of its rows r is there whose pair's
+    previous row is before t - w; that holds for t in (L_r, R_r] with L_r = max(t_r, prev_r + w)
+    (t_r without a previous row) and R_r = t_r + w, an empty interval for a second row at the same
+    time. So the count is #{r: L_r < t} - #{r: R_r < t} over the rows of the key's value.
+    """
+    rows = np.flatnonzero(entity.notna().to_numpy())
+    k, e, tr = key_codes[rows], _group_codes(entity)[rows], t[rows]
+    order = np.lexsort((tr, e, k))
+    k, e, tr = k[order], e[order], tr[order]
+    paired = np.zeros(len(tr), dtype=bool)
+    paired[1:] = (k[1:] == k[:-1]) & (e[1:] == e[:-1])
+    prev = np.concatenate([tr[:1], tr[:-1]])
+    bounds = {
+        label: (np.where(paired, np.maximum(tr, prev + w), tr), tr + w) for label, w in windows
+    }
+    ranks = np.unique(np.concatenate([t, *(v for pair in bounds.values() for v in pair)]))
+    out: dict[str, np.ndarray] = {}
+    for label, (low, high) in bounds.items():
+        entered = _count_below(k, low, key_codes, t, ranks)
+        left = _count_below(k, high, key_codes, t, ranks)
+        out[entity_distinct_column(label, key)] = (entered - left).astype(np.int64)
+    return out
+
+
 def _check_windows(windows_days: Sequence[float]) -> list[float]:
     try:
         values = [float(w) for w in windows_days]
@@ -434,13 +489,18 @@ def build_features(
     elif merchant or keys:
         log.info("build_features: no label column, fraud rates are left out")
     delay = units(label_delay_days)
+    has_entity = schema.entity is not None and schema.entity in frame.columns
+    entity = frame[schema.entity] if has_entity else None
     for key in keys:
-        g = _SortedGroups(_group_codes(frame[key]), clock)
+        codes = _group_codes(frame[key])
+        g = _SortedGroups(codes, clock)
         found = _entity_features(g, None, unit_windows, seconds_per_unit, key)
         if y is not None:
             found |= _fraud_rates(g, y, unit_windows, delay, key)
         for name, values in found.items():
             new[name] = g.unsort(values)
+        if entity is not None:
+            new |= _distinct_entities(codes, entity, t, unit_windows, key)
     if merchant:
         assert schema.merchant is not None
         g = _SortedGroups(_group_codes(frame[schema.merchant]), clock)
@@ -797,7 +857,71 @@ class Recency:
         return (gap < low) | (gap > high)
 
 
-Rule = Flag | Ratio | Windows | Recency
+@dataclass(frozen=True)
+class Distinct:
+    """A velocity column's distinct entities per window agree with its counts per window.
+
+    None without rows, one to the count with rows, never fewer in a longer window, and at most one
+    more per row a longer window adds. So each window's distinct count lies in an interval fixed by
+    the counts and the shorter window's distinct count; encoded as its position there (0 to 1), so
+    that decoding gives whole numbers inside the intervals whatever the generated values.
+    """
+
+    counts: tuple[str, ...]
+    distinct: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"distinct {', '.join(self.distinct)} within the counts {', '.join(self.counts)}"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (*self.distinct, *self.counts)
+
+    def _added(
+        self, frame: pd.DataFrame, k: int, before: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds of the distinct entities window k adds to the shorter window's `before`."""
+        n = frame[self.counts[k]].to_numpy(dtype=np.float64)
+        shorter = frame[self.counts[k - 1]].to_numpy(dtype=np.float64) if k else np.zeros(len(n))
+        low = np.where((before == 0) & (n > 0), 1.0, 0.0)
+        return low, np.maximum(n - shorter, low)
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        before = np.zeros(len(frame))
+        for k, column in enumerate(self.distinct):
+            d = frame[column].to_numpy(dtype=np.float64)
+            low, high = self._added(frame, k, before)
+            span = high - low
+            out[column] = np.where(span > 0, (d - before - low) / np.where(span > 0, span, 1.0), 0)
+            before = d
+        return out
+
+    def decode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        before = np.zeros(len(frame))
+        for k, column in enumerate(self.distinct):
+            position = frame[column].to_numpy(dtype=np.float64, na_value=0.0)
+            position = np.clip(np.nan_to_num(position, nan=0.0), 0.0, 1.0)
+            low, high = self._added(frame, k, before)
+            before = before + low + np.round(position * (high - low))
+            out[column] = before.astype(np.int64)
+        return out
+
+    def violations(self, frame: pd.DataFrame) -> np.ndarray:
+        bad = np.zeros(len(frame), dtype=bool)
+        before = np.zeros(len(frame))
+        for k, column in enumerate(self.distinct):
+            d = frame[column].to_numpy(dtype=np.float64)
+            low, high = self._added(frame, k, before)
+            added = d - before
+            bad |= (added < low) | (added > high) | (d != np.round(d))
+            before = d
+        return bad
+
+
+Rule = Flag | Ratio | Windows | Recency | Distinct
 
 WEEKEND = Flag("is_weekend", "day_of_week", 5, above=True)
 NIGHT = Flag("is_night", "hour", NIGHT_END_HOUR, above=False)
@@ -890,6 +1014,7 @@ def feature_rules(
         candidates += [
             Windows(key_counts),
             Recency(secs_since_prev_column(key), key_counts, seconds),
+            Distinct(key_counts, tuple(entity_distinct_column(lb, key) for lb in labels)),
         ]
     present = set(columns)
     rules: list[Rule] = []

@@ -62,6 +62,7 @@ from pipeline.features import (
     _check_windows,
     days_since_column,
     entity_count_column,
+    entity_distinct_column,
     fraud_rate_column,
     secs_since_prev_column,
     window_label,
@@ -449,6 +450,9 @@ def spark_history_features(
     for i, (key, name) in enumerate(V.items()):
         out, found = _entity(out, f"{p}v{i}_", name, T, None, windows, seconds, key, Y, delay)
         new.update(found)
+        if has["entity"]:
+            out, found = _distinct(out, f"{p}v{i}_", name, EK, T, windows, seconds, key)
+            new.update(found)
     if has["merchant"]:
         out, merchant = _merchant(out, p, MK, T, Y, windows, delay, seconds)
         new.update(merchant)
@@ -469,6 +473,8 @@ def _feature_names(spec: _Spec, has: dict[str, bool], keys: list[str]) -> set[st
         names |= {entity_count_column(w, key) for w in labels} | {secs_since_prev_column(key)}
     for key in keys:
         names |= {fraud_rate_column(w, key) for w in labels}
+        if has["entity"]:
+            names |= {entity_distinct_column(w, key) for w in labels}
     if has["entity"] and has["amount"]:
         names |= {f"entity_mean_amount_{w}" for w in labels}
         names.add(f"entity_amount_ratio_{labels[-1]}")
@@ -592,6 +598,66 @@ def _entity(
         ratio = F.when(ok, a / F.when(ok, mean).otherwise(F.lit(1.0)))
         out[f"entity_amount_ratio_{windows[-1][0]}"] = ratio.otherwise(F.lit(NO_HISTORY_RATIO))
     return joined, out
+
+
+def _distinct(
+    rows: DataFrame,
+    p: str,
+    key: str,
+    entity: str,
+    t: str,
+    windows: list[tuple[str, int | float]],
+    seconds: bool,
+    named_as: str,
+) -> tuple[DataFrame, dict[str, Column]]:
+    """Rows joined with the distinct entities of a velocity column's windows (filled with 0).
+
+    As `pipeline.features._distinct_entities`: each (key, entity, time) adds one at
+    max(time, its pair's previous time + w) and takes it back at time + w; a row's count is the
+    sum of the key's steps strictly before its time.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    k, e, kt, prev_t = p + "d_k", p + "d_e", p + "d_t", p + "d_prev"
+    steps = [p + f"d_s{i}" for i in range(len(windows))]
+    pairs = (
+        rows.where(F.col(key).isNotNull() & F.col(entity).isNotNull())
+        .select(F.col(key).alias(k), F.col(entity).alias(e), F.col(t).alias(kt))
+        .distinct()
+    )
+    prev = F.lag(_q(kt)).over(Window.partitionBy(_q(k), _q(e)).orderBy(_q(kt)))
+    pairs = pairs.select(k, kt, prev.alias(prev_t))
+    zero = F.lit(0).cast("long")
+
+    def step(when: Column, column: str, by: int) -> Column:
+        values = [(F.lit(by).cast("long") if c == column else zero).alias(c) for c in steps]
+        return F.struct(when.alias(kt), *values)
+
+    previous = F.col(prev_t)
+    changes = []
+    for (_, w), column in zip(windows, steps, strict=True):
+        entered = F.when(previous.isNull(), F.col(kt)).otherwise(
+            F.greatest(F.col(kt), previous + F.lit(w))
+        )
+        changes += [step(entered, column, 1), step(F.col(kt) + F.lit(w), column, -1)]
+    change = p + "d_c"
+    events = pairs.select(k, F.explode(F.array(*changes)).alias(change))
+    events = events.select(k, *[F.col(change)[c].alias(c) for c in (kt, *steps)])
+    queries = rows.where(F.col(key).isNotNull()).select(
+        F.col(key).alias(k), F.col(t).alias(kt), *[zero.alias(c) for c in steps]
+    )
+    events = queries.unionByName(events)
+    table = events.groupBy(k, kt).agg(*[F.sum(_q(c)).alias(c) for c in steps])
+    g = _Groups(k, kt, seconds)
+    now = g.before_now(steps)
+    named = {
+        entity_distinct_column(label, named_as): c
+        for (label, _), c in zip(windows, steps, strict=True)
+    }
+    table = table.select(k, kt, *[now[c].alias(c) for c in steps])
+    joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
+    return joined, {name: F.coalesce(F.col(c), F.lit(0)).cast("long") for name, c in named.items()}
 
 
 def _merchant(

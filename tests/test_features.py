@@ -17,6 +17,7 @@ from pipeline.features import (
     NO_HISTORY_RATIO,
     NO_LABEL_RATE,
     NO_PREVIOUS_SECONDS,
+    Distinct,
     FeatureRules,
     build_features,
     check_category_sizes,
@@ -442,6 +443,46 @@ def test_a_velocity_column_is_counted_as_the_entity_is_and_rated_as_the_merchant
     assert built["ip_secs_since_prev"].tolist() == [NO_PREVIOUS_SECONDS, 3600.0, 86_400.0]
 
 
+def test_a_velocity_columns_distinct_entities_count_each_card_once() -> None:
+    times = ["01 00:00", "01 12:00", "01 12:00", "01 18:00", "02 06:00", "02 13:00", "09 13:00"]
+    frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime([f"2026-01-{t}" for t in [*times, "09 14:00"]]),
+            "card": [1, 2, 2, 1, np.nan, 3, 2, 1],  # rows 1 and 2: one card at one instant
+            "dev": ["a"] * 7 + ["b"],
+            "y": 0,
+        }
+    )
+    schema = Schema(label="y", time="ts", entity="card", velocity=("dev",))
+    out = build_features(frame, schema, windows_days=(1, 7))
+    assert out["dev_n_1d"].tolist() == [0, 1, 1, 3, 3, 2, 0, 0]
+    # row 3: cards 1 and 2 (the tie once); row 4: card 1 again at 18:00, card 2 at 12:00; row 5:
+    # card 1's row 3 is in the day, its row 0 not; the unknown card of row 4 is no card
+    assert out["dev_entities_1d"].tolist() == [0, 1, 1, 2, 2, 1, 0, 0]
+    assert out["dev_n_7d"].tolist() == [0, 1, 1, 3, 4, 5, 1, 0]
+    # row 6: row 5, exactly 7 days earlier, is in the window (card 3); 'b' is another device
+    assert out["dev_entities_7d"].tolist() == [0, 1, 1, 2, 2, 2, 1, 0]
+    no_card = build_features(frame.drop(columns="card"), schema, windows_days=(1, 7))
+    assert not no_card.columns.str.contains("entities").any()
+
+
+def test_distinct_entities_rule_bounds_them_by_the_counts() -> None:
+    rule = Distinct(("n_1d", "n_7d"), ("d_1d", "d_7d"))
+    rows = pd.DataFrame(
+        {
+            "n_1d": [0, 2, 2, 2, 2, 0, 2],
+            "n_7d": [3, 3, 3, 3, 3, 0, 5],
+            "d_1d": [0, 1, 0, 3, 2, 0, 1],
+            "d_7d": [2, 2, 1, 3, 1, 1, 5],
+        }
+    )
+    # fine, fine, a day's rows with no card, more cards than rows, fewer cards in the week than
+    # in the day, a card without rows, more new cards than new rows
+    assert rule.violations(rows).tolist() == [False, False, True, True, True, True, True]
+    back = rule.decode(rule.encode(rows.iloc[:2]))
+    pd.testing.assert_frame_equal(back, rows.iloc[:2])
+
+
 def test_key_counts_leave_out_missing_values_and_unused_categories() -> None:
     keys = pd.Series(pd.Categorical(["a", "b", "a", None], categories=["a", "b", "never"]))
     assert key_counts(keys).to_dict() == {"a": 2, "b": 1}
@@ -561,6 +602,7 @@ def test_real_rows_obey_every_rule_and_round_trip_exactly(keyed):
         ("Ratio", "entity_amount_ratio_30d"),
         ("Windows", "device_n_1d"),
         ("Recency", "device_secs_since_prev"),
+        ("Distinct", "device_entities_1d"),
     ]
     assert set(rules.violations(rows).values()) == {0}
     free = rules.encode(rows)

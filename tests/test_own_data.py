@@ -750,12 +750,16 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
         "scenario]}", "scenario], velocity: [device_id, ip_address]}"
     )
     checked = " ".join(invoke("check", QUICK, *sets([*base, keyed])).split())
-    assert "features: 33 numeric, 3 categorical" in checked  # 19 + 2 x (3 counts, gap, 3 rates)
+    # 19 + 2 x (3 counts, gap, 3 rates, 3 distinct cards)
+    assert "features: 39 numeric, 3 categorical" in checked
     line = re.search(
         r"velocity: 'device_id' ([\d,]+) distinct values, the busiest '(\S+)'", checked
     )
     assert line and int(line[1].replace(",", "")) == written["device_id"].nunique()
-    assert "-> ip_address_n_<window>, ip_address_secs_since_prev, ip_address_fraud_rate_" in checked
+    assert (
+        "-> ip_address_n_<window>, ip_address_secs_since_prev, ip_address_fraud_rate_<window>, "
+        "ip_address_entities_<window>" in checked
+    )
     assert re.search(r"merchant: 'merchant_id' [\d,]+ distinct values, the busiest", checked)
     unique = keyed.replace("velocity: [device_id, ip_address]", "velocity: [row_code, device_id]")
     unique = unique.replace("scenario]", "scenario, ip_address]")

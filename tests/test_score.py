@@ -678,12 +678,18 @@ def test_history_in_chunks_carries_each_velocity_value_latest_row(store):
     history = {**store.scorer.history}
     history["schema"] = {**history["schema"], "velocity": ["device"]}
     history["raw_columns"] = [*history["raw_columns"], "device"]
-    velocity = ["device_n_0.5d", "device_secs_since_prev", "device_fraud_rate_2d"]
+    velocity = [
+        "device_n_0.5d",
+        "device_secs_since_prev",
+        "device_fraud_rate_2d",
+        "device_entities_2d",
+    ]
     history["engineered"] = [*history["engineered"], *velocity]
     whole = HistoryFeatures(history, "in.csv").features(raw)
     gaps = whole["device_secs_since_prev"]
     assert (gaps > 86_400 * history["horizon_days"]).sum() > 20  # beyond the carried horizon
     assert (whole["device_fraud_rate_2d"] > 0).any()
+    assert (whole["device_entities_2d"] > 1).any()
     chunked = HistoryFeatures(history, "in.csv")
     parts = [chunked.features(raw.iloc[i : i + 150]) for i in range(0, len(raw), 150)]
     pd.testing.assert_frame_equal(pd.concat(parts), whole)

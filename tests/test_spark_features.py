@@ -288,6 +288,9 @@ def test_velocity_columns_counted_as_the_local_engine_does(spark, mixed, tmp_pat
     expected, _ = local(pd.read_parquet(parquet), history)
     assert (expected["device_n_7d"] > expected["entity_n_7d"]).any()
     assert (expected["ip_fraud_rate_7d"] > 0).any()
+    # a device serves about three cards: its distinct cards are fewer than its rows, and several
+    assert (expected["device_entities_7d"] < expected["device_n_7d"]).any()
+    assert (expected["device_entities_7d"] > 1).any()
     got, _ = spark_history_features(spark.read.parquet(str(parquet)), history, "--input p")
     assert_same(got, expected, history, "id")
     as_text = spark.read.option("header", True).option("inferSchema", True).csv(str(csv))

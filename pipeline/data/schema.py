@@ -55,7 +55,8 @@ class Schema:
     from it to the row's time, and is no feature itself. `velocity` are other ids a transaction
     shares with others (a device, an IP address, an e-mail): each gives, as the entity does, the
     count of earlier transactions with the same value in each window and the seconds since the
-    previous one, and, as the merchant does, their known fraud rate; it is no feature itself.
+    previous one, as the merchant does, their known fraud rate, and with an entity the distinct
+    entities among them (the cards a device served); it is no feature itself.
     """
 
     label: str
