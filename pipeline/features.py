@@ -158,6 +158,7 @@ class _Clock:
         distinct[1:] = self._sorted[1:] != self._sorted[:-1]
         self.times = self._sorted[distinct]
         self._ranks: dict[int | float, np.ndarray] = {}
+        self._through: dict[int | float, np.ndarray] = {}
 
     def rank_before(self, offset: int | float) -> np.ndarray:
         """Per row (input order): how many distinct times are < t - offset."""
@@ -167,6 +168,15 @@ class _Clock:
             out[self._order] = r
             self._ranks[offset] = out
         return self._ranks[offset]
+
+    def rank_through(self, shift: int | float) -> np.ndarray:
+        """Per row (input order): how many distinct times are <= t + shift."""
+        if shift not in self._through:
+            r = np.searchsorted(self.times, self._sorted + shift, side="right")
+            out = np.empty(len(r), dtype=np.int64)
+            out[self._order] = r
+            self._through[shift] = out
+        return self._through[shift]
 
 
 class _SortedGroups:
@@ -360,50 +370,50 @@ def _fraud_rates(
     return out
 
 
-def _count_below(
-    groups: np.ndarray, values: np.ndarray, at_groups: np.ndarray, at: np.ndarray, ranks: np.ndarray
-) -> np.ndarray:
-    """Per query (`at_groups`, `at`): how many of `values` in the same group are < `at`.
-
-    `ranks` holds every value and query time, sorted and distinct, so that a (group, value) pair
-    is one int64 key and all queries are answered by one `numpy.searchsorted`.
-    """
-    m = np.int64(len(ranks) + 1)
-    keys = np.sort(groups * m + np.searchsorted(ranks, values))
-    asked = at_groups * m + np.searchsorted(ranks, at)
-    return np.searchsorted(keys, asked, side="left") - np.searchsorted(keys, at_groups * m)
-
-
 def _distinct_entities(
-    key_codes: np.ndarray,
+    g: _SortedGroups,
+    clock: _Clock,
     entity: pd.Series,
-    t: np.ndarray,
     windows: list[tuple[str, int | float]],
     key: str,
 ) -> dict[str, np.ndarray]:
-    """Per row: the distinct known entities among the earlier rows with its key value, per window.
+    """Per sorted row of `g`: the distinct known entities among the earlier rows of its group,
+    per window.
 
     A (key, entity) pair is in the window [t - w, t) when one of its rows r is there whose pair's
     previous row is before t - w; that holds for t in (L_r, R_r] with L_r = max(t_r, prev_r + w)
     (t_r without a previous row) and R_r = t_r + w, an empty interval for a second row at the same
-    time. So the count is #{r: L_r < t} - #{r: R_r < t} over the rows of the key's value.
+    time. So the count is #{r: L_r < t} - #{r: R_r < t} over the group's rows, found on the
+    clock's ranks: v < t exactly when #{times <= v} <= #{times < t}.
     """
-    rows = np.flatnonzero(entity.notna().to_numpy())
-    k, e, tr = key_codes[rows], _group_codes(entity)[rows], t[rows]
-    order = np.lexsort((tr, e, k))
-    k, e, tr = k[order], e[order], tr[order]
-    paired = np.zeros(len(tr), dtype=bool)
-    paired[1:] = (k[1:] == k[:-1]) & (e[1:] == e[:-1])
-    prev = np.concatenate([tr[:1], tr[:-1]])
-    bounds = {
-        label: (np.where(paired, np.maximum(tr, prev + w), tr), tr + w) for label, w in windows
-    }
-    ranks = np.unique(np.concatenate([t, *(v for pair in bounds.values() for v in pair)]))
+    e = _group_codes(entity)[g.order]
+    known = ~entity.isna().to_numpy()[g.order]
+    # (group, entity, time) order, from g's (group, time) order by a stable sort
+    pair_order = np.argsort(g.group * np.int64(e.max() + 1 if len(e) else 1) + e, kind="stable")
+    same = np.zeros(len(e), dtype=bool)
+    same[1:] = (g.group[pair_order][1:] == g.group[pair_order][:-1]) & (
+        e[pair_order][1:] == e[pair_order][:-1]
+    )
+    prev = np.full(len(e), -1, dtype=np.int64)
+    prev[pair_order[1:][same[1:]]] = pair_order[:-1][same[1:]]
+    has_prev = prev >= 0
+    m = np.int64(len(clock.times) + 2)
+    now = clock.rank_through(0)[g.order]
+    asked = g.group * m + clock.rank_before(0)[g.order] + 1  # ascending: g's order
+    start = g.group * m
+    groups = g.group[known]
+
+    def before(ranks: np.ndarray) -> np.ndarray:
+        keys = np.sort(groups * m + ranks[known])
+        return np.searchsorted(keys, asked) - np.searchsorted(keys, start)
+
     out: dict[str, np.ndarray] = {}
-    for label, (low, high) in bounds.items():
-        entered = _count_below(k, low, key_codes, t, ranks)
-        left = _count_below(k, high, key_codes, t, ranks)
-        out[entity_distinct_column(label, key)] = (entered - left).astype(np.int64)
+    for label, w in windows:
+        through = clock.rank_through(w)[g.order]
+        entered = np.where(has_prev, np.maximum(now, through[np.maximum(prev, 0)]), now)
+        out[entity_distinct_column(label, key)] = (before(entered) - before(through)).astype(
+            np.int64
+        )
     return out
 
 
@@ -492,15 +502,15 @@ def build_features(
     has_entity = schema.entity is not None and schema.entity in frame.columns
     entity = frame[schema.entity] if has_entity else None
     for key in keys:
-        codes = _group_codes(frame[key])
-        g = _SortedGroups(codes, clock)
+        g = _SortedGroups(_group_codes(frame[key]), clock)
         found = _entity_features(g, None, unit_windows, seconds_per_unit, key)
         if y is not None:
             found |= _fraud_rates(g, y, unit_windows, delay, key)
         for name, values in found.items():
             new[name] = g.unsort(values)
         if entity is not None:
-            new |= _distinct_entities(codes, entity, t, unit_windows, key)
+            for name, values in _distinct_entities(g, clock, entity, unit_windows, key).items():
+                new[name] = g.unsort(values)
     if merchant:
         assert schema.merchant is not None
         g = _SortedGroups(_group_codes(frame[schema.merchant]), clock)
