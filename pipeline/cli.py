@@ -177,8 +177,15 @@ def _key_lines(prepared: Prepared) -> list[str]:
             if len(counts) and counts.iloc[0] > 1
             else " (none repeats: its counts are all 0)"
         )
+        shared = ""
+        if role == "velocity" and schema.entity is not None and len(counts):
+            cards = frame.groupby(key, observed=True, sort=False)[schema.entity].nunique()
+            shared = (
+                f"; the most {schema.entity} values on one, {cards.max():,}, on "
+                f"{str(cards.idxmax())[:40]!r}"
+            )
         lines.append(
-            f"{role}: {key!r} {len(counts):,} distinct values{busiest}; "
+            f"{role}: {key!r} {len(counts):,} distinct values{busiest}{shared}; "
             f"{frame[key].isna().mean():.1%} missing -> {counted}, {others}"
         )
     return lines

@@ -756,6 +756,8 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
         r"velocity: 'device_id' ([\d,]+) distinct values, the busiest '(\S+)'", checked
     )
     assert line and int(line[1].replace(",", "")) == written["device_id"].nunique()
+    cards = written.groupby("device_id")["customer_id"].nunique()
+    assert f"the most customer_id values on one, {cards.max()}, on 'ring-" in checked
     assert (
         "-> ip_address_n_<window>, ip_address_secs_since_prev, ip_address_fraud_rate_<window>, "
         "ip_address_entities_<window>" in checked
