@@ -146,9 +146,9 @@ def _date_lines(prepared: Prepared) -> list[str]:
 
 def _key_lines(prepared: Prepared) -> list[str]:
     """Per key whose history becomes features (the entity, each velocity column, the merchant):
-    its distinct values, the busiest one's rows and its missing share, so that a column that
-    names no card (a card's index within its user) or a placeholder many rows share ('unknown',
-    0) shows before a launch."""
+    its distinct values, the busiest one's rows, for a velocity column the most entities one
+    value served, and its missing share, so that a column that names no card (a card's index
+    within its user) or a placeholder many rows share ('unknown', 0) shows before a launch."""
     from pipeline.features import (
         entity_count_column,
         entity_distinct_column,
