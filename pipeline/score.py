@@ -38,8 +38,11 @@ from pipeline.data.sources import (
     coerce_label,
     coerce_time,
     csv_compression,
+    csv_folder,
     csv_header,
+    data_files,
     datetime_offsets,
+    is_parquet,
     open_csv_bytes,
     parquet_folder,
 )
@@ -213,10 +216,12 @@ def _arrow_chunks(
 
 def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator[pd.DataFrame]]:
     """(total rows, chunks) of a CSV or Parquet file, or of a folder of Parquet files
-    (`sources.parquet_folder`); chunk index = position in the file (the folder's files in
-    order)."""
+    (`sources.parquet_folder`) or of CSV files (`sources.csv_folder`); chunk index = position in
+    the input (the folder's files in name order)."""
     where = f"--input {path}"
     if path.is_dir():
+        if not all(is_parquet(p) for p in data_files(path, where)):
+            return _csv_folder_chunks(path, chunk_rows, scorer, where)
         dataset = parquet_folder(path, where)
         total = dataset.count_rows()
         chunks = _arrow_chunks(
@@ -241,42 +246,81 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
     # a repeated name would be renamed by pandas, a ';' file one column
     compression = csv_compression(path, where)
     csv_header(path, where, "name it .parquet", compression=compression)
+    total = _csv_rows(path, compression, where)
+    return total, _csv_chunks(path, compression, chunk_rows, scorer, where, 0, total == 0)
+
+
+FOLDER_FILE = "fraudgan_folder_file"
+"""The `DataFrame.attrs` key naming the file of a folder that a chunk comes from."""
+
+
+def _csv_folder_chunks(
+    path: Path, chunk_rows: int, scorer: Any, where: str
+) -> tuple[int, Iterator[pd.DataFrame]]:
+    """(total rows, chunks) of a folder of CSV files, one file after the other."""
+    files = csv_folder(path, where)
+    totals = [_csv_rows(file, compression, where) for file, compression in files]
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        start = 0
+        for (file, compression), total in zip(files, totals, strict=True):
+            named = f"{where}: {file.relative_to(path)}"
+            empty = sum(totals) == 0 and file == files[0][0]  # its header: the columns
+            if total or empty:
+                for chunk in _csv_chunks(
+                    file, compression, chunk_rows, scorer, named, start, empty
+                ):
+                    chunk.attrs[FOLDER_FILE] = str(file.relative_to(path))
+                    yield chunk
+            start += total
+
+    return sum(totals), chunks()
+
+
+def _csv_rows(path: Path, compression: str | None, where: str) -> int:
     try:
-        total = _count_csv_rows(path, compression)
+        return _count_csv_rows(path, compression)
     except (OSError, EOFError) as exc:
         raise DataError(f"{where}: cannot read the file ({exc})") from None
+
+
+def _csv_chunks(
+    path: Path,
+    compression: str | None,
+    chunk_rows: int,
+    scorer: Any,
+    where: str,
+    start: int,
+    empty: bool,
+) -> Iterator[pd.DataFrame]:
+    """A CSV file's chunks indexed by their position in the input, from `start`; an empty file
+    (`empty`) is one empty frame of its columns."""
     dtypes = {c: "str" for c in scorer.text_categoricals()}  # "0042" must not become 42
-
-    def csv_chunks() -> Iterator[pd.DataFrame]:
-        try:
-            with open_csv_bytes(path, compression) as raw:
-                header = pd.read_csv(raw, nrows=0)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise DataError(f"{where}: not a readable CSV file ({exc})") from None
-        known = {c: d for c, d in dtypes.items() if c in header.columns}
-        if total == 0:
-            yield header.astype(known) if known else header
-            return
-        start = 0
-        try:
-            with open_csv_bytes(path, compression) as raw:
-                reader = pd.read_csv(
-                    raw, chunksize=chunk_rows if chunk_rows > 0 else None, dtype=known
-                )
-                chunks = reader if chunk_rows > 0 else [reader]
-                for frame in chunks:
-                    frame.index = pd.RangeIndex(start, start + len(frame))
-                    start += len(frame)
-                    yield frame
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{where}: cannot read row {start} onwards (not UTF-8 text: {exc.reason}); "
-                f"{UTF8_ADVICE}"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{where}: cannot read row {start} onwards ({exc})") from None
-
-    return total, csv_chunks()
+    try:
+        with open_csv_bytes(path, compression) as raw:
+            header = pd.read_csv(raw, nrows=0)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{where}: not a readable CSV file ({exc})") from None
+    known = {c: d for c, d in dtypes.items() if c in header.columns}
+    if empty:
+        yield header.astype(known) if known else header
+        return
+    first = start
+    try:
+        with open_csv_bytes(path, compression) as raw:
+            reader = pd.read_csv(raw, chunksize=chunk_rows if chunk_rows > 0 else None, dtype=known)
+            chunks = reader if chunk_rows > 0 else [reader]
+            for frame in chunks:
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                start += len(frame)
+                yield frame
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{where}: cannot read row {start - first} onwards (not UTF-8 text: {exc.reason}); "
+            f"{UTF8_ADVICE}"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{where}: cannot read row {start - first} onwards ({exc})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,6 +532,14 @@ class HistoryFeatures:
         if len(t):
             first = float(t.min())
             if self.latest is not None and first < self.latest:
+                file = chunk.attrs.get(FOLDER_FILE)
+                if file is not None:
+                    raise DataError(
+                        f"{self.where}: rows of {file} are earlier than rows of the folder's "
+                        "files before it in name order (or of its own earlier rows); history "
+                        "features need the files named in time order (2026-01-09 before "
+                        f"2026-01-10) and each in ascending time order ({s.time!r})"
+                    )
                 raise DataError(
                     f"{self.where}: rows around row {chunk.index[int(np.argmin(t))]} are earlier "
                     "than rows of a previous chunk; history features need the file in ascending "

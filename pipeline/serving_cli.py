@@ -92,7 +92,13 @@ def export(
 @friendly_errors
 def score(
     input_path: Annotated[
-        Path, typer.Option("--input", "-i", help="Transactions to score (.csv or .parquet).")
+        Path,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Transactions to score: a .csv or .parquet file, or a folder of either "
+            "(its files in name order).",
+        ),
     ],
     output_path: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write scores (.csv or .parquet).")

@@ -606,6 +606,32 @@ def test_a_folder_of_parquet_files_as_spark_writes_them(files):
     assert p[fraud == 1].mean() > 2 * p[fraud == 0].mean()
 
 
+def test_a_folder_of_daily_csv_exports(files):
+    """One file per day, times written day first, some compressed: run, and score the folder as
+    one file; a day exported with a column renamed is named."""
+    tx = card_transactions(seed=41)
+    written = tx.assign(timestamp=tx["timestamp"].dt.strftime("%d/%m/%Y %H:%M:%S"))
+    folder = files.root / "exports"
+    folder.mkdir()
+    for i, (day, rows) in enumerate(written.groupby(tx["timestamp"].dt.date)):
+        rows.to_csv(folder / f"tx-{day}.csv{'.gz' if i % 3 == 1 else ''}", index=False)
+    (folder / "_SUCCESS").write_text("")
+    base = [*SMALL, "data.kind=csv", f"data.path={folder}", schema("datetime")]
+    check_experiment(run(base), folder, n_rows=len(tx), n_folds=2)
+    invoke("export", "--latest")
+    whole = files.root / "whole.csv"
+    written.to_csv(whole, index=False)
+    for source, out in ((folder, "by_day.csv"), (whole, "whole_scores.csv")):
+        invoke("score", "--input", str(source), "--output", str(files.root / out))
+    by_day, one = (pd.read_csv(files.root / out) for out in ("by_day.csv", "whole_scores.csv"))
+    pd.testing.assert_frame_equal(by_day, one)
+    days = sorted(folder.glob("tx-*"))
+    pd.read_csv(days[5]).rename(columns={"channel": "Channel"}).to_csv(days[5], index=False)
+    text = refused(base)
+    assert f"{days[5].name}: its columns differ from those of {days[0].name}" in text
+    assert "(lacking: 'channel'; extra: 'Channel')" in text
+
+
 def test_a_second_date_becomes_the_days_from_it_to_the_transaction(files):
     """An e-commerce export: each order's account signup, written day first, some unknown; fraud
     comes from accounts opened minutes before the order."""

@@ -343,6 +343,30 @@ def test_a_compressed_csv_scores_as_the_plain_one(store, tmp_path, name):
     np.testing.assert_allclose(out[PROBABILITY], store.expected, rtol=0, atol=1e-7)
 
 
+def test_a_folder_of_csv_files_scores_as_one_file(store, tmp_path):
+    """Daily exports in name order (one compressed, one with a header only), each in chunks:
+    every row once, history carried from file to file."""
+    folder = tmp_path / "days"
+    folder.mkdir()
+    cuts = [0, 2500, 2500, 5100, 8000]
+    names = ["d1.csv", "d2.csv", "d3.csv.gz", "d4.csv"]
+    for name, lo, hi in zip(names, cuts[:-1], cuts[1:], strict=True):
+        store.raw.iloc[lo:hi].to_csv(folder / name, index=False)
+    (folder / "_SUCCESS").write_text("")
+    result = score_file(store.model_uri, folder, tmp_path / "o.csv", chunk_rows=700, progress=False)
+    assert result.rows == 8000
+    out = read(tmp_path / "o.csv")
+    np.testing.assert_array_equal(out["transaction_id"], store.raw["transaction_id"])
+    np.testing.assert_allclose(out[PROBABILITY], store.expected, rtol=0, atol=1e-7)
+    store.raw.iloc[7000:].to_csv(folder / "d0.csv", index=False)  # named before d1.csv
+    with pytest.raises(DataError, match=r"rows of d1\.csv are earlier than rows of the folder"):
+        score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)
+    (folder / "d0.csv").unlink()
+    store.raw.iloc[:10].drop(columns="amount").to_csv(folder / "d2.csv", index=False)
+    with pytest.raises(DataError, match=r"d2\.csv: its columns differ from those of d1\.csv"):
+        score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)
+
+
 def test_file_problems_name_the_file(store, tmp_path):
     raw = store.raw
     unsorted = tmp_path / "unsorted.parquet"
@@ -367,10 +391,11 @@ def test_file_problems_name_the_file(store, tmp_path):
 
     with pytest.raises(DataError, match="no such file"):
         score_file(store.model_uri, tmp_path / "absent.csv", tmp_path / "o.csv", progress=False)
-    folder = tmp_path / "exported"  # a folder is read as Parquet files; a CSV in it is refused
+    folder = tmp_path / "exported"  # CSV files or Parquet files, not both
     folder.mkdir()
     raw.iloc[:50].to_csv(folder / "part-0.csv", index=False)
-    with pytest.raises(DataError, match=r"exported: 1 of the folder's 1 file\(s\) are not Parquet"):
+    raw.iloc[50:90].to_parquet(folder / "part-1.parquet", index=False)
+    with pytest.raises(DataError, match=r"exported: part-1\.parquet is a Parquet file among CSV"):
         score_file(store.model_uri, folder, tmp_path / "o.csv", progress=False)
     misnamed = tmp_path / "export.csv"  # Parquet under a .csv name
     raw.iloc[:100].to_parquet(misnamed, index=False)

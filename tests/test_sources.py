@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import zipfile
@@ -392,11 +393,54 @@ def test_workbooks_and_archives_of_several_files_are_refused(tmp_path: Path) -> 
         CsvSource(zst, TINY_SCHEMA).load()
 
 
-def test_folder_instead_of_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="is a folder"):
-        CsvSource(tmp_path, TINY_SCHEMA).load()
-    with pytest.raises(DataError, match="the folder holds no data file"):
-        ParquetSource(tmp_path, TINY_SCHEMA).load()
+def test_an_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "_SUCCESS").write_text("")
+    for source in (CsvSource, ParquetSource):
+        with pytest.raises(DataError, match="the folder holds no data file"):
+            source(tmp_path, TINY_SCHEMA).load()
+
+
+def test_a_folder_of_csv_files_is_one_table(tmp_path: Path, sim: pd.DataFrame) -> None:
+    """Daily exports: the files in name order, one compressed, one nested, Spark's marker."""
+    folder = tmp_path / "days"
+    (folder / "2026-01").mkdir(parents=True)
+    parts = np.array_split(np.arange(len(sim)), 4)
+    names = ["2026-01/a.csv", "2026-01/b.csv.gz", "c.csv", "d.csv"]
+    for name, rows in zip(names, parts, strict=True):
+        sim.iloc[rows].to_csv(folder / name, index=False)
+    (folder / "_SUCCESS").write_text("")
+    loaded = build_source("csv", path=str(folder), schema=SIMULATOR_SCHEMA).load()
+    whole = build_source("csv", path=str(write_csv(tmp_path, sim)), schema=SIMULATOR_SCHEMA)
+    pd.testing.assert_frame_equal(loaded.frame, whole.load().frame)
+    assert loaded.digest == frame_digest(sim) and loaded.source_path == str(folder)
+    # a column of digits in one file and text in another is text as written in both
+    coded = sim.assign(zone=np.where(np.arange(len(sim)) < len(parts[0]), "0042", "B7"))
+    for name, rows in zip(names, parts, strict=True):
+        coded.iloc[rows].to_csv(folder / name, index=False)
+    schema = dataclasses.replace(
+        SIMULATOR_SCHEMA, categorical=(*SIMULATOR_SCHEMA.categorical, "zone")
+    )
+    zones = CsvSource(folder, schema).load().frame["zone"]
+    assert sorted(set(zones)) == ["0042", "B7"]
+    for name, rows in zip(names, parts, strict=True):
+        sim.iloc[rows].to_csv(folder / name, index=False)
+    # a message about a row names the file and its row there
+    bad = sim.iloc[parts[2]].reset_index(drop=True)
+    bad.loc[7, "amount"] = np.inf
+    bad.to_csv(folder / "c.csv", index=False)
+    with pytest.raises(DataError, match=r"infinite value \(inf\) at row 7 of c\.csv"):
+        CsvSource(folder, SIMULATOR_SCHEMA).load()
+    bad.drop(columns="amount").assign(Amount=1.0).to_csv(folder / "c.csv", index=False)
+    with pytest.raises(DataError, match=r"c\.csv: its columns differ from those of 2026-01/a\.csv"):
+        CsvSource(folder, SIMULATOR_SCHEMA).load()
+    with pytest.raises(DataError, match=r"\(lacking: 'amount'; extra: 'Amount'\)"):
+        CsvSource(folder, SIMULATOR_SCHEMA).load()
+    (folder / "c.csv").unlink()
+    sim.iloc[parts[2]].to_parquet(folder / "c.parquet")
+    with pytest.raises(DataError, match=r"c\.parquet is a Parquet file among CSV files"):
+        CsvSource(folder, SIMULATOR_SCHEMA).load()
+    with pytest.raises(DataError, match=r"a folder of CSV files is data\.kind: csv"):
+        ParquetSource(folder, SIMULATOR_SCHEMA).load()
 
 
 def test_a_folder_of_parquet_files_is_one_dataset(tmp_path: Path) -> None:

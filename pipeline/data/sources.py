@@ -18,6 +18,7 @@ model's float32 matrix (no infinities, nothing beyond 3.4e38).
 
 from __future__ import annotations
 
+import bisect
 import bz2
 import contextlib
 import csv
@@ -615,15 +616,60 @@ def resolve_schema(
     raise ConfigError(f"{where}: schema must be a Schema or a mapping, got {type(schema).__name__}")
 
 
-def _check_file(path: Path, *, folder: bool = False) -> None:
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if path.is_dir():
-        if folder:
-            return
-        raise DataError(f"{path}: is a folder, expected a file")
+        return
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (0 bytes)")
+
+
+def data_files(path: Path, where: str) -> list[Path]:
+    """A folder's data files in name order, nested folders included; files and folders starting
+    with `_` or `.` (`_SUCCESS`, checksums, `.DS_Store`) skipped. `DataError` when none is left."""
+    hidden = ("_", ".")
+    files = [
+        p
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and not any(part.startswith(hidden) for part in p.relative_to(path).parts)
+    ]
+    if not files:
+        raise DataError(f"{where}: the folder holds no data file")
+    return files
+
+
+def csv_folder(path: Path, where: str) -> list[tuple[Path, str | None]]:
+    """The CSV files of a folder (`data_files`), each with its compression, read as one table in
+    name order. `DataError` (naming `where` and the file) for a Parquet or Excel file among them,
+    a header `csv_header` refuses, or columns other than the first file's."""
+    files = data_files(path, where)
+    out: list[tuple[Path, str | None]] = []
+    first: list[str] = []
+    for file in files:
+        name = f"{where}: {file.relative_to(path)}"
+        if is_parquet(file):
+            raise DataError(
+                f"{name} is a Parquet file among CSV files: a folder holds CSV files only, "
+                "read as one table, or Parquet files only, read as one dataset"
+            )
+        if _is_excel(file):
+            raise DataError(f"{name} is an Excel workbook: {EXCEL_ADVICE}")
+        compression = csv_compression(file, name)
+        header = csv_header(file, name, compression=compression)
+        if not out:
+            first = header
+        elif set(header) != set(first):
+            lacking = [c for c in first if c not in header]
+            extra = [c for c in header if c not in first]
+            raise DataError(
+                f"{name}: its columns differ from those of {files[0].relative_to(path)}, the "
+                f"first file (lacking: {_listing(lacking) if lacking else 'none'}; extra: "
+                f"{_listing(extra) if extra else 'none'}); the files of a folder are read as one "
+                "table and need the same columns"
+            )
+        out.append((file, compression))
+    return out
 
 
 def parquet_folder(path: Path, where: str) -> Any:
@@ -635,19 +681,13 @@ def parquet_folder(path: Path, where: str) -> Any:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    hidden = ("_", ".")
-    files = [
-        p
-        for p in sorted(path.rglob("*"))
-        if p.is_file() and not any(part.startswith(hidden) for part in p.relative_to(path).parts)
-    ]
-    if not files:
-        raise DataError(f"{where}: the folder holds no data file")
-    other = [p for p in files if not _is_parquet(p)]
+    files = data_files(path, where)
+    other = [p for p in files if not is_parquet(p)]
     if other:
         raise DataError(
             f"{where}: {len(other)} of the folder's {len(files)} file(s) are not Parquet, e.g. "
-            f"{other[0].relative_to(path)}; a folder is read as one Parquet dataset"
+            f"{other[0].relative_to(path)}; a folder is read as one Parquet dataset (a folder of "
+            "CSV files is data.kind: csv)"
         )
     try:
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
@@ -674,7 +714,8 @@ def _head(path: Path) -> bytes:
         return b""
 
 
-def _is_parquet(path: Path) -> bool:
+def is_parquet(path: Path) -> bool:
+    """Whether the file starts as a Parquet file does (its name aside)."""
     return _head(path).startswith(PARQUET_MAGIC)
 
 
@@ -728,8 +769,8 @@ class _FileSource:
         raise NotImplementedError
 
     def load(self) -> Dataset:
-        """Read, validate and describe the file (for Parquet, or a folder of Parquet files)."""
-        _check_file(self.path, folder=self.kind == "parquet")
+        """Read, validate and describe the file, or the folder of files read as one table."""
+        _check_file(self.path)
         raw = self._read()
         where = str(self.path)
         return _dataset(raw, self.schema, where, where, where)
@@ -739,24 +780,82 @@ class _FileSource:
 
 
 class CsvSource(_FileSource):
-    """A comma-separated file with a header line, plain or compressed (`csv_compression`)."""
+    """A comma-separated file with a header line, plain or compressed (`csv_compression`), or a
+    folder of them read as one table in name order (`csv_folder`)."""
 
     kind = "csv"
 
     def _read(self) -> pd.DataFrame:
-        compression = csv_compression(self.path, str(self.path))
-        csv_header(self.path, str(self.path), compression=compression)
+        if not self.path.is_dir():
+            compression = csv_compression(self.path, str(self.path))
+            csv_header(self.path, str(self.path), compression=compression)
+            return read_csv(self.path, compression, str(self.path))
+        files = csv_folder(self.path, str(self.path))
+        names = [f"{self.path}: {file.relative_to(self.path)}" for file, _ in files]
+        frames = [read_csv(f, c, name) for (f, c), name in zip(files, names, strict=True)]
+        # a column that is text in one file is text in every file, as written ("0042", not 42)
+        text = {c for f in frames for c in f.columns if not _holds_numbers(f[c])}
+        mixed = {
+            c for c in text if any(_holds_numbers(f[c]) and f[c].notna().any() for f in frames)
+        }
+        if mixed:
+            as_text = dict.fromkeys(mixed, "str")
+            frames = [
+                read_csv(f, c, name, dtype=as_text)
+                for (f, c), name in zip(files, names, strict=True)
+            ]
+        self._parts = [
+            (start, str(file.relative_to(self.path)))
+            for start, (file, _) in zip(np.cumsum([0, *map(len, frames[:-1])]), files, strict=True)
+        ]
+        return pd.concat(frames, ignore_index=True)
+
+    def load(self) -> Dataset:
+        """As `_FileSource.load`; a message about a row of a folder's table names its file."""
+        self._parts: list[tuple[int, str]] = []
         try:
-            with open_csv_bytes(self.path, compression) as raw:
-                return pd.read_csv(raw, low_memory=False)
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{self.path}: cannot read as CSV (not UTF-8 text: {exc.reason}); {UTF8_ADVICE}"
-            ) from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-            raise DataError(f"{self.path}: cannot read as CSV ({_reason(exc)})") from None
-        except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
-            raise DataError(f"{self.path}: cannot read the file ({_reason(exc)})") from None
+            return super().load()
+        except DataError as exc:
+            if not self._parts:
+                raise
+            raise DataError(_rows_in_files(str(exc), self._parts)) from None
+
+
+def _holds_numbers(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
+
+
+def read_csv(
+    path: Path, compression: str | None, where: str, dtype: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """A whole CSV file (its header checked by `csv_header`), `dtype` as pandas takes it;
+    `DataError` naming `where`."""
+    try:
+        with open_csv_bytes(path, compression) as raw:
+            return pd.read_csv(raw, low_memory=False, dtype=dtype)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason}); {UTF8_ADVICE}"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise DataError(f"{where}: cannot read as CSV ({_reason(exc)})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+        raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
+
+
+_ROW = re.compile(r"\brow (\d+)")
+
+
+def _rows_in_files(text: str, parts: list[tuple[int, str]]) -> str:
+    """`text` with each "row N" of a folder's table written as the row of its file."""
+    starts = [start for start, _ in parts]
+
+    def local(match: re.Match[str]) -> str:
+        n = int(match[1])
+        start, name = parts[bisect.bisect_right(starts, n) - 1]
+        return f"row {n - start} of {name}"
+
+    return _ROW.sub(local, text)
 
 
 _OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
@@ -897,7 +996,7 @@ def csv_header(
         with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
             first = fh.readline()
     except UnicodeDecodeError as exc:
-        hint = f"it is a Parquet file: {parquet_advice}" if _is_parquet(path) else UTF8_ADVICE
+        hint = f"it is a Parquet file: {parquet_advice}" if is_parquet(path) else UTF8_ADVICE
         raise DataError(
             f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason}); {hint}"
         ) from None
@@ -943,7 +1042,7 @@ class ParquetSource(_FileSource):
             hint = ""
             if _is_excel(self.path):
                 hint = f"; it is an Excel workbook: {EXCEL_ADVICE}"
-            elif not _is_parquet(self.path):
+            elif not is_parquet(self.path):
                 hint = "; it is no Parquet file: a CSV is data.kind: csv"
             raise DataError(f"{self.path}: cannot read as Parquet ({_reason(exc)}){hint}") from None
         check_unique_names(names, str(self.path))
