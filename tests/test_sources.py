@@ -413,6 +413,7 @@ def test_a_folder_of_csv_files_is_one_table(tmp_path: Path, sim: pd.DataFrame) -
     whole = build_source("csv", path=str(write_csv(tmp_path, sim)), schema=SIMULATOR_SCHEMA)
     pd.testing.assert_frame_equal(loaded.frame, whole.load().frame)
     assert loaded.digest == frame_digest(sim) and loaded.source_path == str(folder)
+    assert loaded.name == f"{folder} (4 CSV files: 2026-01/a.csv .. d.csv)"
     # a column of digits in one file and text in another is text as written in both
     coded = sim.assign(zone=np.where(np.arange(len(sim)) < len(parts[0]), "0042", "B7"))
     for name, rows in zip(names, parts, strict=True):

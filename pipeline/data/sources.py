@@ -22,6 +22,7 @@ import bisect
 import bz2
 import contextlib
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -811,14 +812,21 @@ class CsvSource(_FileSource):
         return pd.concat(frames, ignore_index=True)
 
     def load(self) -> Dataset:
-        """As `_FileSource.load`; a message about a row of a folder's table names its file."""
+        """As `_FileSource.load`; a folder's dataset is named with its files, and a message about
+        a row of its table names the row's file."""
         self._parts: list[tuple[int, str]] = []
         try:
-            return super().load()
+            dataset = super().load()
         except DataError as exc:
             if not self._parts:
                 raise
             raise DataError(_rows_in_files(str(exc), self._parts)) from None
+        if self._parts:
+            names = [name for _, name in self._parts]
+            shown = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
+            files = f"{len(names)} CSV files: {shown}"
+            dataset = dataclasses.replace(dataset, name=f"{dataset.name} ({files})")
+        return dataset
 
 
 def _holds_numbers(values: pd.Series) -> bool:
