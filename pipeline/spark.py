@@ -152,6 +152,10 @@ class SparkScoreSummary:
         return self.rows / self.seconds if self.seconds > 0 else float("nan")
 
 
+SPARK_CSV = (".csv", ".csv.gz", ".csv.bz2")
+"""The CSV files Spark reads, plain or compressed (by their names)."""
+
+
 def _input_format(path: Path) -> str:
     """'parquet' or 'csv' from a file's suffix or a directory's data files."""
     if path.is_file():
@@ -166,13 +170,14 @@ def _input_format(path: Path) -> str:
             raise DataError(f"--input {path}: the directory holds no data files")
     else:
         raise DataError(f"--input {path}: no such file or directory")
-    kinds = {p.suffix.lower() for p in files}
+    kinds = {".csv" if p.name.lower().endswith(SPARK_CSV) else p.suffix.lower() for p in files}
     if kinds <= {".parquet"} or (path.is_dir() and kinds <= {".parquet", ""}):
         return "parquet"
     if kinds <= {".csv"}:
         return "csv"
     raise DataError(
-        f"--input {path}: expected .parquet or .csv files, found {', '.join(sorted(kinds))}"
+        f"--input {path}: expected .parquet or .csv files (or {', '.join(SPARK_CSV[1:])}), found "
+        f"{', '.join(sorted(kinds))}"
     )
 
 

@@ -128,6 +128,14 @@ def test_csv_input_builds_history_from_text_times(spark, store, tmp_path):
     got = _by_id(pd.read_parquet(tmp_path / "from_csv"))
     expected = _by_id(store.scorer.score(store.featured))
     np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], rtol=1e-6)
+    folder = tmp_path / "days"  # daily exports, one compressed
+    folder.mkdir()
+    half = len(store.frame) // 2
+    store.frame.iloc[:half].to_csv(folder / "a.csv", index=False)
+    store.frame.iloc[half:].to_csv(folder / "b.csv.gz", index=False)
+    score_spark(store.model, folder, tmp_path / "from_folder", spark=spark)
+    got = _by_id(pd.read_parquet(tmp_path / "from_folder"))
+    np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], rtol=1e-6)
 
 
 def test_bad_input_is_named(spark, store, tmp_path):
