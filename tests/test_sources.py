@@ -281,6 +281,24 @@ def test_duplicates_dropped_and_counted(tmp_path: Path, caplog: pytest.LogCaptur
     assert ds.n_duplicates_dropped == 1  # a row written twice, id included
 
 
+def test_a_transaction_with_both_labels_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    df = tiny_frame()
+    relabelled = df.iloc[[2, 5]].assign(y=lambda d: 1 - d["y"], tx=[200, 205])
+    path = write_csv(tmp_path, pd.concat([df, relabelled]))
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):
+        ds = CsvSource(path, TINY_SCHEMA).load()
+    assert len(ds.frame) == len(df) + 2  # kept: a warning, not a refusal
+    assert "4 row(s) are alike in every column but the label 'y', which differs" in caplog.text
+    assert "(e.g. row 2 and row 8)" in caplog.text and "keep='last'" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):
+        CsvSource(write_csv(tmp_path, df, "clean.csv"), TINY_SCHEMA).load()
+        CsvSource(path, {**TINY_SCHEMA, "time": None}).load()  # the ids differ: two records
+    assert "alike in every column" not in caplog.text
+
+
 def test_creditcard_preset(tmp_path: Path) -> None:
     df = creditcard_frame()
     shuffled = df.sample(frac=1.0, random_state=1)
@@ -400,7 +418,9 @@ def test_an_empty_folder(tmp_path: Path) -> None:
             source(tmp_path, TINY_SCHEMA).load()
 
 
-def test_a_folder_of_csv_files_is_one_table(tmp_path: Path, sim: pd.DataFrame) -> None:
+def test_a_folder_of_csv_files_is_one_table(
+    tmp_path: Path, sim: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
     """Daily exports: the files in name order, one compressed, one nested, Spark's marker."""
     folder = tmp_path / "days"
     (folder / "2026-01").mkdir(parents=True)
@@ -423,6 +443,15 @@ def test_a_folder_of_csv_files_is_one_table(tmp_path: Path, sim: pd.DataFrame) -
     )
     zones = CsvSource(folder, schema).load().frame["zone"]
     assert sorted(set(zones)) == ["0042", "B7"]
+    # the last transaction of c.csv exported again in d.csv after its chargeback
+    for name, rows in zip(names, parts, strict=True):
+        sim.iloc[rows].to_csv(folder / name, index=False)
+    again = sim.iloc[parts[2][-1:]].assign(is_fraud=lambda d: 1 - d["is_fraud"])
+    pd.concat([again, sim.iloc[parts[3]]]).to_csv(folder / "d.csv", index=False)
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):
+        CsvSource(folder, SIMULATOR_SCHEMA).load()
+    last = len(parts[2]) - 1
+    assert f"(e.g. row {last} of c.csv and row 0 of d.csv)" in caplog.text
     for name, rows in zip(names, parts, strict=True):
         sim.iloc[rows].to_csv(folder / name, index=False)
     # a message about a row names the file and its row there

@@ -22,7 +22,6 @@ import bisect
 import bz2
 import contextlib
 import csv
-import dataclasses
 import gzip
 import hashlib
 import io
@@ -32,7 +31,7 @@ import os
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -543,12 +542,15 @@ def _check_float32(df: pd.DataFrame, schema: Schema, where: str) -> None:
             raise DataError(f"{where}: " + text.format(row=f"row {pos}"))
 
 
-def clean_frame(df: pd.DataFrame, schema: Schema, where: str) -> tuple[pd.DataFrame, int]:
+def clean_frame(
+    df: pd.DataFrame, schema: Schema, where: str, rows: Callable[[str], str] = str
+) -> tuple[pd.DataFrame, int]:
     """Drop exact duplicate rows, sort by time, reset the index.
 
     With a time column the id is ignored: a row repeated to the second under a new id is one
     transaction logged twice. Without one, rows alike in every other column are common and
     distinct records (two claims of one kind), so rows with different ids are kept.
+    Rows alike in every other column but the label get a warning (`rows` names them).
     Returns the new frame and the number of rows dropped (also logged).
     """
     subset = [c for c in df.columns if c != schema.id or schema.time is None]
@@ -557,22 +559,57 @@ def clean_frame(df: pd.DataFrame, schema: Schema, where: str) -> tuple[pd.DataFr
     if n_dup:
         log.info("%s: dropped %d exact duplicate row(s) of %d", where, n_dup, len(df))
         df = df.loc[~dup.to_numpy()]
+    others = [c for c in subset if c != schema.label]
+    _warn_conflicting_labels(df, others, schema.label, where, rows)
     if schema.time is not None:
         df = df.sort_values(schema.time, kind="stable")
     return df.reset_index(drop=True), n_dup
 
 
-def _dataset(raw: pd.DataFrame, schema: Schema, where: str, name: str, path: str | None) -> Dataset:
-    dates = schema.time is not None and schema.time_unit == "datetime" and schema.time in raw
-    day_first = date_order(raw[schema.time], schema.time, where) if dates else None
-    dates_day_first = {
-        c: date_order(raw[c], c, where, role="date") if c in raw else None for c in schema.dates
-    }
-    frame, n_dup = clean_frame(
-        validate_frame(raw, schema, where, day_first=day_first, dates_day_first=dates_day_first),
-        schema,
-        where,
+def _warn_conflicting_labels(
+    df: pd.DataFrame, others: list[str], label: str, where: str, rows: Callable[[str], str]
+) -> None:
+    """Warn about rows alike in every column in `others` (exact duplicates already dropped) but
+    the label: one transaction with both labels, e.g. an export before and after a chargeback."""
+    if not others:
+        return
+    twins = df.duplicated(subset=others, keep=False).to_numpy()
+    if not twins.any():
+        return
+    first = df.loc[twins].drop_duplicates(subset=others, keep="first").index[0]
+    pair = df.index[twins & (df[others] == df.loc[first, others]).all(axis=1).to_numpy()]
+    text = rows(
+        f"{where}: {int(twins.sum())} row(s) are alike in every column but the label {label!r}, "
+        f"which differs (e.g. row {pair[0]} and row {pair[1]}): one transaction with both "
+        "labels, as in an export before and after a chargeback, trains on both. Keep the "
+        "latest label of each, e.g. in pandas df.drop_duplicates(subset=[c for c in df.columns "
+        f"if c != {label!r}], keep='last')"
     )
+    log.warning("%s", text)
+
+
+def _dataset(
+    raw: pd.DataFrame,
+    schema: Schema,
+    where: str,
+    name: str,
+    path: str | None,
+    rows: Callable[[str], str] = str,
+) -> Dataset:
+    """The validated, cleaned table; `rows` rewrites the row numbers in messages (a folder's
+    files name their own rows)."""
+    try:
+        dates = schema.time is not None and schema.time_unit == "datetime" and schema.time in raw
+        day_first = date_order(raw[schema.time], schema.time, where) if dates else None
+        dates_day_first = {
+            c: date_order(raw[c], c, where, role="date") if c in raw else None for c in schema.dates
+        }
+        valid = validate_frame(
+            raw, schema, where, day_first=day_first, dates_day_first=dates_day_first
+        )
+    except DataError as exc:
+        raise DataError(rows(str(exc))) from None
+    frame, n_dup = clean_frame(valid, schema, where, rows)
     if int(frame[schema.label].sum()) == len(frame):
         raise DataError(f"{where}: after dropping duplicates only positive rows are left")
     return Dataset(
@@ -774,7 +811,15 @@ class _FileSource:
         _check_file(self.path)
         raw = self._read()
         where = str(self.path)
-        return _dataset(raw, self.schema, where, where, where)
+        return _dataset(raw, self.schema, where, self._name(where), where, rows=self._rows)
+
+    def _name(self, where: str) -> str:
+        """The dataset's name (in `check` and the run's tags)."""
+        return where
+
+    def _rows(self, text: str) -> str:
+        """`text` (a message) with its row numbers as the input's files name them."""
+        return text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, label={self.schema.label!r})"
@@ -787,6 +832,7 @@ class CsvSource(_FileSource):
     kind = "csv"
 
     def _read(self) -> pd.DataFrame:
+        self._parts: list[tuple[int, str]] = []  # per file of a folder: its first row, its name
         if not self.path.is_dir():
             compression = csv_compression(self.path, str(self.path))
             csv_header(self.path, str(self.path), compression=compression)
@@ -811,22 +857,15 @@ class CsvSource(_FileSource):
         ]
         return pd.concat(frames, ignore_index=True)
 
-    def load(self) -> Dataset:
-        """As `_FileSource.load`; a folder's dataset is named with its files, and a message about
-        a row of its table names the row's file."""
-        self._parts: list[tuple[int, str]] = []
-        try:
-            dataset = super().load()
-        except DataError as exc:
-            if not self._parts:
-                raise
-            raise DataError(_rows_in_files(str(exc), self._parts)) from None
-        if self._parts:
-            names = [name for _, name in self._parts]
-            shown = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
-            files = f"{len(names)} CSV files: {shown}"
-            dataset = dataclasses.replace(dataset, name=f"{dataset.name} ({files})")
-        return dataset
+    def _name(self, where: str) -> str:
+        names = [name for _, name in self._parts]
+        if not names:
+            return where
+        shown = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
+        return f"{where} ({len(names)} CSV files: {shown})"
+
+    def _rows(self, text: str) -> str:
+        return _rows_in_files(text, self._parts) if self._parts else text
 
 
 def _holds_numbers(values: pd.Series) -> bool:
