@@ -836,10 +836,10 @@ class CsvSource(_FileSource):
         if not self.path.is_dir():
             compression = csv_compression(self.path, str(self.path))
             csv_header(self.path, str(self.path), compression=compression)
-            return read_csv(self.path, compression, str(self.path))
+            return _read_csv(self.path, compression, str(self.path))
         files = csv_folder(self.path, str(self.path))
         names = [f"{self.path}: {file.relative_to(self.path)}" for file, _ in files]
-        frames = [read_csv(f, c, name) for (f, c), name in zip(files, names, strict=True)]
+        frames = [_read_csv(f, c, name) for (f, c), name in zip(files, names, strict=True)]
         # a column that is text in one file is text in every file, as written ("0042", not 42)
         text = {c for f in frames for c in f.columns if not _holds_numbers(f[c])}
         mixed = {
@@ -848,7 +848,7 @@ class CsvSource(_FileSource):
         if mixed:
             as_text = dict.fromkeys(mixed, "str")
             frames = [
-                read_csv(f, c, name, dtype=as_text)
+                _read_csv(f, c, name, dtype=as_text)
                 for (f, c), name in zip(files, names, strict=True)
             ]
         self._parts = [
@@ -862,7 +862,7 @@ class CsvSource(_FileSource):
         if not names:
             return where
         shown = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
-        return f"{where} ({len(names)} CSV files: {shown})"
+        return f"{where} ({len(names)} CSV file{'s' if len(names) > 1 else ''}: {shown})"
 
     def _rows(self, text: str) -> str:
         return _rows_in_files(text, self._parts) if self._parts else text
@@ -872,7 +872,7 @@ def _holds_numbers(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
 
 
-def read_csv(
+def _read_csv(
     path: Path, compression: str | None, where: str, dtype: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
     """A whole CSV file (its header checked by `csv_header`), `dtype` as pandas takes it;
