@@ -36,6 +36,7 @@ from pipeline.data.sources import (
     UTF8_ADVICE,
     check_unique_names,
     coerce_label,
+    coerce_numeric,
     coerce_time,
     csv_compression,
     csv_folder,
@@ -45,6 +46,7 @@ from pipeline.data.sources import (
     is_parquet,
     open_csv_bytes,
     parquet_folder,
+    rows_in_files,
 )
 
 log = logging.getLogger(__name__)
@@ -251,7 +253,8 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
 
 
 FOLDER_FILE = "fraudgan_folder_file"
-"""The `DataFrame.attrs` key naming the file of a folder that a chunk comes from."""
+"""The `DataFrame.attrs` key of a chunk from a folder's file: (the file's first row in the input,
+the file's name)."""
 
 
 def _csv_folder_chunks(
@@ -270,11 +273,19 @@ def _csv_folder_chunks(
                 for chunk in _csv_chunks(
                     file, compression, chunk_rows, scorer, named, start, empty
                 ):
-                    chunk.attrs[FOLDER_FILE] = str(file.relative_to(path))
+                    chunk.attrs[FOLDER_FILE] = (start, str(file.relative_to(path)))
                     yield chunk
             start += total
 
     return sum(totals), chunks()
+
+
+def _in_file(text: str, where: str, source: tuple[int, str]) -> str:
+    """A message about a chunk of a folder's file (`FOLDER_FILE`): rows are numbered across the
+    folder's files, so its row numbers become the file's, or the file is named after `where`."""
+    start, name = source
+    named = rows_in_files(text, [(start, name)])
+    return named if named != text else text.replace(f"{where}: ", f"{where}: {name}: ", 1)
 
 
 def _csv_rows(path: Path, compression: str | None, where: str) -> int:
@@ -503,6 +514,10 @@ class HistoryFeatures:
                 log.warning(text)
                 self.warnings.append(text)
                 self._warned_label = True
+        if s.amount is not None and s.amount in frame:
+            frame[s.amount] = coerce_numeric(
+                frame[s.amount], s.amount, "amount", self.where, allow_missing=True
+            )
         if s.time is not None and s.time in frame:
             frame[s.time] = coerce_time(
                 frame[s.time], s.time, s.time_unit, self.where, model=True, day_first=self.day_first
@@ -532,10 +547,9 @@ class HistoryFeatures:
         if len(t):
             first = float(t.min())
             if self.latest is not None and first < self.latest:
-                file = chunk.attrs.get(FOLDER_FILE)
-                if file is not None:
+                if FOLDER_FILE in chunk.attrs:
                     raise DataError(
-                        f"{self.where}: rows of {file} are earlier than rows of the folder's "
+                        f"{self.where}: rows of {chunk.attrs[FOLDER_FILE][1]} are earlier than rows of the folder's "
                         "files before it in name order (or of its own earlier rows); history "
                         "features need the files named in time order (2026-01-09 before "
                         f"2026-01-10) and each in ascending time order ({s.time!r})"
@@ -724,11 +738,17 @@ def score_file(
                     )
                 else:
                     t0 = time.perf_counter()
-                    if times is not None:
-                        times.check(chunk)
-                    frame = history.features(chunk) if history is not None else chunk
-                    t1 = time.perf_counter()
-                    out = scorer.score(frame, explain=explain, where=f"{where}: ")
+                    try:
+                        if times is not None:
+                            times.check(chunk)
+                        frame = history.features(chunk) if history is not None else chunk
+                        t1 = time.perf_counter()
+                        out = scorer.score(frame, explain=explain, where=f"{where}: ")
+                    except DataError as exc:
+                        if FOLDER_FILE not in chunk.attrs:
+                            raise
+                        source = chunk.attrs[FOLDER_FILE]
+                        raise DataError(_in_file(str(exc), where, source)) from None
                     feature_seconds += t1 - t0
                     model_seconds += time.perf_counter() - t1
                 writer.write(out)

@@ -362,6 +362,12 @@ def test_a_folder_of_csv_files_scores_as_one_file(store, tmp_path):
     with pytest.raises(DataError, match=r"rows of d1\.csv are earlier than rows of the folder"):
         score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)
     (folder / "d0.csv").unlink()
+    typo = store.raw.iloc[5100:].astype({"amount": object})
+    typo.iloc[4, typo.columns.get_loc("amount")] = "12,5"
+    typo.to_csv(folder / "d4.csv", index=False)
+    with pytest.raises(DataError, match=r"days: d4\.csv: amount column 'amount' must be numeric"):
+        score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)
+    store.raw.iloc[5100:].to_csv(folder / "d4.csv", index=False)
     store.raw.iloc[:10].drop(columns="amount").to_csv(folder / "d2.csv", index=False)
     with pytest.raises(DataError, match=r"d2\.csv: its columns differ from those of d1\.csv"):
         score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)

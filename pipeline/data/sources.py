@@ -218,7 +218,7 @@ def coerce_time(
             f"{where}: {role} column {name!r} holds dates ({s.dtype}) but {said} time_unit "
             f"'{unit}' (numbers of {unit}); {fix}"
         )
-    values = _coerce_numeric(s, name, f"{role} ({unit})", where, allow_missing=role != "time")
+    values = coerce_numeric(s, name, f"{role} ({unit})", where, allow_missing=role != "time")
     if span and len(values):
         _check_span(values, name, unit, where, model)
     return values.astype(np.float64) * SECONDS_PER_UNIT[unit]
@@ -406,9 +406,12 @@ def date_order(
     return found
 
 
-def _coerce_numeric(
+def coerce_numeric(
     s: pd.Series, name: str, role: str, where: str, *, allow_missing: bool
 ) -> pd.Series:
+    """A numeric column as float64, numbers written as text read as numbers; `DataError` naming
+    `where`, the column and examples for other text and booleans (and missing values unless
+    `allow_missing`)."""
     if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
         if pd.api.types.is_bool_dtype(s):
             raise DataError(f"{where}: {role} column {name!r} must be numeric, found booleans")
@@ -518,7 +521,7 @@ def validate_frame(
             role="date",
         )
     if schema.amount is not None:
-        out[schema.amount] = _coerce_numeric(
+        out[schema.amount] = coerce_numeric(
             out[schema.amount], schema.amount, "amount", where, allow_missing=True
         )
     _check_float32(out, schema, where)
@@ -865,7 +868,7 @@ class CsvSource(_FileSource):
         return f"{where} ({len(names)} CSV file{'s' if len(names) > 1 else ''}: {shown})"
 
     def _rows(self, text: str) -> str:
-        return _rows_in_files(text, self._parts) if self._parts else text
+        return rows_in_files(text, self._parts) if self._parts else text
 
 
 def _holds_numbers(values: pd.Series) -> bool:
@@ -893,7 +896,7 @@ def _read_csv(
 _ROW = re.compile(r"\brow (\d+)")
 
 
-def _rows_in_files(text: str, parts: list[tuple[int, str]]) -> str:
+def rows_in_files(text: str, parts: list[tuple[int, str]]) -> str:
     """`text` with each "row N" of a folder's table written as the row of its file."""
     starts = [start for start, _ in parts]
 
