@@ -433,6 +433,8 @@ def test_a_velocity_column_is_counted_as_the_entity_is_and_rated_as_the_merchant
     out = build_features(frame, schema, windows_days=(0.5, 7), label_delay_days=3)
     for suffix in ("n_0.5d", "n_7d", "secs_since_prev"):
         np.testing.assert_array_equal(out[f"device_{suffix}"], out[f"entity_{suffix}"])
+    # a device that is the card served one card (itself) whenever it has earlier rows
+    np.testing.assert_array_equal(out["device_entities_7d"], out["entity_n_7d"] > 0)
     assert (out["device_n_7d"] > 0).mean() > 0.5
     for suffix in ("n_0.5d", "n_7d", "fraud_rate_0.5d", "fraud_rate_7d"):
         np.testing.assert_array_equal(out[f"terminal_{suffix}"], out[f"merchant_{suffix}"])
