@@ -281,6 +281,26 @@ def test_duplicates_dropped_and_counted(tmp_path: Path, caplog: pytest.LogCaptur
     assert ds.n_duplicates_dropped == 1  # a row written twice, id included
 
 
+def test_a_folder_whose_names_are_not_in_time_order_gets_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    df = tiny_frame(12).sort_values("t")
+    folder = tmp_path / "days"
+    folder.mkdir()
+    df.iloc[:6].to_csv(folder / "tx-2026-1-9.csv", index=False)
+    df.iloc[6:].to_csv(folder / "tx-2026-1-10.csv", index=False)
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):
+        ds = CsvSource(folder, TINY_SCHEMA).load()
+    assert ds.n_rows == 12  # training sorts the rows
+    assert "not in time order by name: tx-2026-1-9.csv starts at 2026-01-01 00:00:00" in caplog.text
+    caplog.clear()
+    (folder / "tx-2026-1-9.csv").rename(folder / "tx-2026-01-09.csv")
+    (folder / "tx-2026-1-10.csv").rename(folder / "tx-2026-01-10.csv")
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):
+        CsvSource(folder, TINY_SCHEMA).load()
+    assert "time order" not in caplog.text
+
+
 def test_a_transaction_with_both_labels_is_named(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -591,16 +591,47 @@ def _warn_conflicting_labels(
     log.warning("%s", text)
 
 
+def _warn_files_out_of_order(times: pd.Series, parts: list[tuple[int, str]], where: str) -> None:
+    """Warn when a folder's files, in name order, are not in time order: training sorts the rows,
+    but `fraudgan score` reads the files in name order and needs their times ascending."""
+    bounds = [*(start for start, _ in parts[1:]), len(times)]
+    latest, latest_name = None, ""
+    for (start, name), end in zip(parts, bounds, strict=True):
+        span = times.iloc[start:end]
+        if not len(span):
+            continue
+        if latest is not None and span.min() < latest:
+            log.warning(
+                "%s: the files are not in time order by name: %s starts at %s, before %s (named "
+                "before it) ends at %s. Training sorts the rows; fraudgan score reads a folder's "
+                "files in name order and needs them in time order: name them by date "
+                "(2026-01-09 before 2026-01-10)",
+                where,
+                name,
+                span.min(),
+                latest_name,
+                latest,
+            )
+            return
+        if latest is None or span.max() > latest:
+            latest, latest_name = span.max(), name
+
+
 def _dataset(
     raw: pd.DataFrame,
     schema: Schema,
     where: str,
     name: str,
     path: str | None,
-    rows: Callable[[str], str] = str,
+    parts: list[tuple[int, str]] | None = None,
 ) -> Dataset:
-    """The validated, cleaned table; `rows` rewrites the row numbers in messages (a folder's
-    files name their own rows)."""
+    """The validated, cleaned table. `parts`: the files of a folder read as one table (their first
+    rows there and names), which messages name rows by; a warning when they are out of time order.
+    """
+
+    def rows(text: str) -> str:
+        return rows_in_files(text, parts) if parts else text
+
     try:
         dates = schema.time is not None and schema.time_unit == "datetime" and schema.time in raw
         day_first = date_order(raw[schema.time], schema.time, where) if dates else None
@@ -612,6 +643,8 @@ def _dataset(
         )
     except DataError as exc:
         raise DataError(rows(str(exc))) from None
+    if parts and schema.time is not None:
+        _warn_files_out_of_order(valid[schema.time], parts, where)
     frame, n_dup = clean_frame(valid, schema, where, rows)
     if int(frame[schema.label].sum()) == len(frame):
         raise DataError(f"{where}: after dropping duplicates only positive rows are left")
@@ -805,6 +838,8 @@ class _FileSource:
     ) -> None:
         self.path = _as_path(path)
         self.schema = resolve_schema(schema, preset, f"{self.kind} source {self.path}")
+        # per file of a folder read as one table (CSV): its first row there, its name
+        self._parts: list[tuple[int, str]] = []
 
     def _read(self) -> pd.DataFrame:
         raise NotImplementedError
@@ -814,15 +849,11 @@ class _FileSource:
         _check_file(self.path)
         raw = self._read()
         where = str(self.path)
-        return _dataset(raw, self.schema, where, self._name(where), where, rows=self._rows)
+        return _dataset(raw, self.schema, where, self._name(where), where, self._parts)
 
     def _name(self, where: str) -> str:
         """The dataset's name (in `check` and the run's tags)."""
         return where
-
-    def _rows(self, text: str) -> str:
-        """`text` (a message) with its row numbers as the input's files name them."""
-        return text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, label={self.schema.label!r})"
@@ -835,7 +866,7 @@ class CsvSource(_FileSource):
     kind = "csv"
 
     def _read(self) -> pd.DataFrame:
-        self._parts: list[tuple[int, str]] = []  # per file of a folder: its first row, its name
+        self._parts = []
         if not self.path.is_dir():
             compression = csv_compression(self.path, str(self.path))
             csv_header(self.path, str(self.path), compression=compression)
@@ -866,9 +897,6 @@ class CsvSource(_FileSource):
             return where
         shown = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
         return f"{where} ({len(names)} CSV file{'s' if len(names) > 1 else ''}: {shown})"
-
-    def _rows(self, text: str) -> str:
-        return rows_in_files(text, self._parts) if self._parts else text
 
 
 def _holds_numbers(values: pd.Series) -> bool:
