@@ -304,7 +304,7 @@ def test_a_folder_whose_names_are_not_in_time_order_gets_a_warning(
 def test_a_transaction_with_both_labels_is_named(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    df = tiny_frame()
+    df = tiny_frame().assign(memo=[np.nan, 1.0] * 4)  # missing equals missing here
     relabelled = df.iloc[[2, 5]].assign(y=lambda d: 1 - d["y"], tx=[200, 205])
     path = write_csv(tmp_path, pd.concat([df, relabelled]))
     with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):

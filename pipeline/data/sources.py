@@ -579,8 +579,8 @@ def _warn_conflicting_labels(
     twins = df.duplicated(subset=others, keep=False).to_numpy()
     if not twins.any():
         return
-    first = df.loc[twins].drop_duplicates(subset=others, keep="first").index[0]
-    pair = df.index[twins & (df[others] == df.loc[first, others]).all(axis=1).to_numpy()]
+    hashes = pd.util.hash_pandas_object(df[others], index=False).to_numpy()  # NaN equals NaN
+    pair = df.index[twins & (hashes == hashes[np.argmax(twins)])]
     text = rows(
         f"{where}: {int(twins.sum())} row(s) are alike in every column but the label {label!r}, "
         f"which differs (e.g. row {pair[0]} and row {pair[1]}): one transaction with both "
