@@ -282,8 +282,11 @@ def _csv_folder_chunks(
 
 def _in_file(text: str, where: str, source: tuple[int, str]) -> str:
     """A message about a chunk of a folder's file (`FOLDER_FILE`): rows are numbered across the
-    folder's files, so its row numbers become the file's, or the file is named after `where`."""
+    folder's files, so its row numbers become the file's, or the file is named after `where`
+    (unless the message names it)."""
     start, name = source
+    if name in text:
+        return text
     named = rows_in_files(text, [(start, name)])
     return named if named != text else text.replace(f"{where}: ", f"{where}: {name}: ", 1)
 
@@ -548,8 +551,9 @@ class HistoryFeatures:
             first = float(t.min())
             if self.latest is not None and first < self.latest:
                 if FOLDER_FILE in chunk.attrs:
+                    name = chunk.attrs[FOLDER_FILE][1]
                     raise DataError(
-                        f"{self.where}: rows of {chunk.attrs[FOLDER_FILE][1]} are earlier than rows of the folder's "
+                        f"{self.where}: rows of {name} are earlier than rows of the folder's "
                         "files before it in name order (or of its own earlier rows); history "
                         "features need the files named in time order (2026-01-09 before "
                         f"2026-01-10) and each in ascending time order ({s.time!r})"
