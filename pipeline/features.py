@@ -390,10 +390,9 @@ def _distinct_entities(
     known = ~entity.isna().to_numpy()[g.order]
     # (group, entity, time) order, from g's (group, time) order by a stable sort
     pair_order = np.argsort(g.group * np.int64(e.max() + 1 if len(e) else 1) + e, kind="stable")
+    pair_keys, pair_cards = g.group[pair_order], e[pair_order]
     same = np.zeros(len(e), dtype=bool)
-    same[1:] = (g.group[pair_order][1:] == g.group[pair_order][:-1]) & (
-        e[pair_order][1:] == e[pair_order][:-1]
-    )
+    same[1:] = (pair_keys[1:] == pair_keys[:-1]) & (pair_cards[1:] == pair_cards[:-1])
     prev = np.full(len(e), -1, dtype=np.int64)
     prev[pair_order[1:][same[1:]]] = pair_order[:-1][same[1:]]
     has_prev = prev >= 0

@@ -266,14 +266,15 @@ def _csv_folder_chunks(
 
     def chunks() -> Iterator[pd.DataFrame]:
         start = 0
-        for (file, compression), total in zip(files, totals, strict=True):
-            named = f"{where}: {file.relative_to(path)}"
-            empty = sum(totals) == 0 and file == files[0][0]  # its header: the columns
+        for i, ((file, compression), total) in enumerate(zip(files, totals, strict=True)):
+            name = str(file.relative_to(path))
+            empty = i == 0 and sum(totals) == 0  # the first file's header: the columns
             if total or empty:
+                named = f"{where}: {name}"
                 for chunk in _csv_chunks(
                     file, compression, chunk_rows, scorer, named, start, empty
                 ):
-                    chunk.attrs[FOLDER_FILE] = (start, str(file.relative_to(path)))
+                    chunk.attrs[FOLDER_FILE] = (start, name)
                     yield chunk
             start += total
 
