@@ -866,30 +866,8 @@ class CsvSource(_FileSource):
     kind = "csv"
 
     def _read(self) -> pd.DataFrame:
-        self._parts = []
-        if not self.path.is_dir():
-            compression = csv_compression(self.path, str(self.path))
-            csv_header(self.path, str(self.path), compression=compression)
-            return _read_csv(self.path, compression, str(self.path))
-        files = csv_folder(self.path, str(self.path))
-        names = [f"{self.path}: {file.relative_to(self.path)}" for file, _ in files]
-        frames = [_read_csv(f, c, name) for (f, c), name in zip(files, names, strict=True)]
-        # a column that is text in one file is text in every file, as written ("0042", not 42)
-        text = {c for f in frames for c in f.columns if not _holds_numbers(f[c])}
-        mixed = {
-            c for c in text if any(_holds_numbers(f[c]) and f[c].notna().any() for f in frames)
-        }
-        if mixed:
-            as_text = dict.fromkeys(mixed, "str")
-            frames = [
-                _read_csv(f, c, name, dtype=as_text)
-                for (f, c), name in zip(files, names, strict=True)
-            ]
-        self._parts = [
-            (start, str(file.relative_to(self.path)))
-            for start, (file, _) in zip(np.cumsum([0, *map(len, frames[:-1])]), files, strict=True)
-        ]
-        return pd.concat(frames, ignore_index=True)
+        frame, self._parts = read_csv_table(self.path)
+        return frame
 
     def _name(self, where: str) -> str:
         names = [name for _, name in self._parts]
@@ -897,6 +875,32 @@ class CsvSource(_FileSource):
             return where
         shown = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
         return f"{where} ({len(names)} CSV file{'s' if len(names) > 1 else ''}: {shown})"
+
+
+def read_csv_table(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """A CSV file, or a folder of them (`csv_folder`) read as one table in name order, and for a
+    folder its files' first rows in the table and names (`rows_in_files`); `DataError`s name the
+    file."""
+    if not path.is_dir():
+        compression = csv_compression(path, str(path))
+        csv_header(path, str(path), compression=compression)
+        return _read_csv(path, compression, str(path)), []
+    files = csv_folder(path, str(path))
+    names = [f"{path}: {file.relative_to(path)}" for file, _ in files]
+    frames = [_read_csv(f, c, name) for (f, c), name in zip(files, names, strict=True)]
+    # a column that is text in one file is text in every file, as written ("0042", not 42)
+    text = {c for f in frames for c in f.columns if not _holds_numbers(f[c])}
+    mixed = {c for c in text if any(_holds_numbers(f[c]) and f[c].notna().any() for f in frames)}
+    if mixed:
+        as_text = dict.fromkeys(mixed, "str")
+        frames = [
+            _read_csv(f, c, name, dtype=as_text) for (f, c), name in zip(files, names, strict=True)
+        ]
+    parts = [
+        (start, str(file.relative_to(path)))
+        for start, (file, _) in zip(np.cumsum([0, *map(len, frames[:-1])]), files, strict=True)
+    ]
+    return pd.concat(frames, ignore_index=True), parts
 
 
 def _holds_numbers(values: pd.Series) -> bool:
@@ -1102,32 +1106,38 @@ class ParquetSource(_FileSource):
     kind = "parquet"
 
     def _read(self) -> pd.DataFrame:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        return read_parquet_table(self.path)
 
-        if self.path.is_dir():
-            dataset = parquet_folder(self.path, str(self.path))
-            try:
-                return dataset.to_table().to_pandas()
-            except (pa.ArrowException, OSError, ValueError) as exc:
-                raise DataError(
-                    f"{self.path}: cannot read the folder's files as one table ({_reason(exc)}); "
-                    "they must share their columns and types"
-                ) from None
+
+def read_parquet_table(path: Path) -> pd.DataFrame:
+    """A Parquet file, or a folder of them read as one dataset (`parquet_folder`); `DataError`s
+    name the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if path.is_dir():
+        dataset = parquet_folder(path, str(path))
         try:
-            names = pq.read_schema(self.path).names
-        except (pa.ArrowException, ValueError, OSError) as exc:
-            hint = ""
-            if _is_excel(self.path):
-                hint = f"; it is an Excel workbook: {EXCEL_ADVICE}"
-            elif not is_parquet(self.path):
-                hint = "; it is no Parquet file: a CSV is data.kind: csv"
-            raise DataError(f"{self.path}: cannot read as Parquet ({_reason(exc)}){hint}") from None
-        check_unique_names(names, str(self.path))
-        try:
-            return pd.read_parquet(self.path)
-        except (pa.ArrowException, ValueError, OSError) as exc:
-            raise DataError(f"{self.path}: cannot read as Parquet ({_reason(exc)})") from None
+            return dataset.to_table().to_pandas()
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(
+                f"{path}: cannot read the folder's files as one table ({_reason(exc)}); "
+                "they must share their columns and types"
+            ) from None
+    try:
+        names = pq.read_schema(path).names
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        hint = ""
+        if _is_excel(path):
+            hint = f"; it is an Excel workbook: {EXCEL_ADVICE}"
+        elif not is_parquet(path):
+            hint = "; it is no Parquet file: a CSV is data.kind: csv"
+        raise DataError(f"{path}: cannot read as Parquet ({_reason(exc)}){hint}") from None
+    check_unique_names(names, str(path))
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise DataError(f"{path}: cannot read as Parquet ({_reason(exc)})") from None
 
 
 Source = SimulatorSource | CsvSource | ParquetSource
