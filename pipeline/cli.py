@@ -218,6 +218,10 @@ def check(
     )
     if (span := _time_span(p)) is not None:
         console.print(span, highlight=False, markup=False)
+    if p.dataset.reports is not None:
+        console.print(
+            p.dataset.reports.summary(p.dataset.schema.label), highlight=False, markup=False
+        )
     for line in (*_date_lines(p), *_key_lines(p)):
         console.print(line, highlight=False, markup=False)
     table = Table(title=f"{cfg.split.kind} folds and their inner validation windows")

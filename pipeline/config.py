@@ -77,6 +77,21 @@ class SchemaConfig(_Strict):
     velocity: list[str] | None = None
 
 
+class LabelsConfig(_Strict):
+    """Labels from a file of their own (`pipeline.data.labels`): fraud reports joined to the
+    transactions by id; `reported_at`, the reports' dates, measures the real label delay."""
+
+    path: str
+    id: str | None = None
+    reported_at: str | None = None
+
+    def label_file(self) -> Any:
+        """The `pipeline.data.labels.LabelFile` that file sources read the labels by."""
+        from pipeline.data.labels import LabelFile
+
+        return LabelFile.of(self)
+
+
 class DataConfig(_Strict):
     """Where the transactions come from: the built-in simulator or a file with a schema."""
 
@@ -96,6 +111,7 @@ class DataConfig(_Strict):
     # its own, the label in another form (`pipeline.data.leaks`); false for data whose classes one
     # genuine column does separate.
     leak_check: bool = True
+    labels: LabelsConfig | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 
@@ -106,6 +122,11 @@ class DataConfig(_Strict):
         if self.kind != "simulator" and self.preset is None and self.schema_ is None:
             raise ValueError(
                 f"a file source needs data.preset ({', '.join(FILE_PRESETS)}) or data.schema"
+            )
+        if self.kind == "simulator" and self.labels is not None:
+            raise ValueError(
+                "data.labels joins fraud reports to a file's transactions; the simulator labels "
+                "its own rows: remove data.labels, or set data.kind to csv or parquet"
             )
         if self.kind != "simulator" and self.draws > 1:
             raise ValueError(
@@ -551,9 +572,14 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"]:
         # a path written in the YAML is relative to the YAML's folder, as in most tools
         data["path"] = anchored_path(data["path"], path.resolve().parent)
+    labels = data.get("labels") if isinstance(data, dict) else None
+    if isinstance(labels, dict) and isinstance(labels.get("path"), str) and labels["path"]:
+        labels["path"] = anchored_path(labels["path"], path.resolve().parent)
     cfg = config_from_mapping(raw, where=str(path), overrides=overrides)
     if cfg.data.path:  # a relative path left came from --set: the current folder, as in a shell
         cfg.data.path = anchored_path(cfg.data.path, Path.cwd())
+    if cfg.data.labels is not None:
+        cfg.data.labels.path = anchored_path(cfg.data.labels.path, Path.cwd())
     return cfg
 
 

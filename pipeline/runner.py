@@ -32,6 +32,7 @@ from models.samplers import (
 from pipeline import descriptions, report, tracking
 from pipeline.augment import SHARE, grid_of
 from pipeline.config import ExperimentConfig
+from pipeline.data.labels import delay_warnings
 from pipeline.data.leaks import (
     check_label_leaks,
     check_long_numbers,
@@ -47,6 +48,7 @@ from pipeline.features import (
     days_since_column,
     feature_columns,
     feature_rules,
+    fraud_rate_column,
     key_counts,
 )
 from pipeline.fold import (
@@ -218,7 +220,11 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
             if d.schema_ is not None:
                 schema_spec = {k: v for k, v in d.schema_.model_dump().items() if v is not None}
             dataset = build_source(
-                d.kind, path=str(d.resolved_path()), preset=d.preset, schema=schema_spec
+                d.kind,
+                path=str(d.resolved_path()),
+                preset=d.preset,
+                schema=schema_spec,
+                labels=None if d.labels is None else d.labels.label_file(),
             ).load()
         schema = dataset.schema
         frame = _featured(cfg, dataset.frame, schema)
@@ -293,6 +299,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
             _short_time_warning(cfg, prepared),
             report.few_positives_warning(prepared.y, tests),
             *_crowded_key_warnings(prepared),
+            *_label_delay_warnings(cfg, prepared),
         )
         if w is not None
     ]
@@ -348,6 +355,43 @@ def _export_warnings(cfg: ExperimentConfig, prepared: Prepared) -> list[str]:
     except DataError as exc:
         notes.append(f"{exc}. `fraudgan export` of this launch will stop there")
     return [f"after the launch, fraudgan export: {text}" for text in notes]
+
+
+def _label_delay_warnings(cfg: ExperimentConfig, prepared: Prepared) -> list[str]:
+    """Where the reports' dates (`data.labels.reported_at`) came later than a delay setting that
+    the launch uses assumes: labels used before production would have them."""
+    schema = prepared.dataset.schema
+    settings = []
+    rates = [fraud_rate_column("", key) for key in (*schema.velocity, "merchant")]
+    uses_rates = any(c.startswith(prefix) for c in prepared.numeric for prefix in rates)
+    s = cfg.split
+    known_cards = s.kind == "temporal" and s.exclude_known_compromised and bool(schema.entity)
+    if uses_rates or known_cards:
+        what = " and ".join(
+            w
+            for w, used in (
+                ("the fraud-rate features", uses_rates),
+                ("the known compromised cards", known_cards),
+            )
+            if used
+        )
+        settings.append(
+            (
+                "features.label_delay_days",
+                cfg.features.label_delay_days,
+                f"{what} count a fraud as known that long after its transaction",
+            )
+        )
+    if s.kind == "temporal":
+        settings.append(
+            (
+                "split.gap_days",
+                s.gap_days,
+                "the training labels are taken as known that long "
+                "after each fold's training period",
+            )
+        )
+    return delay_warnings(prepared.dataset.reports, settings)
 
 
 CROWDED_KEY_SHARE = 0.2
@@ -733,6 +777,7 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
             "tuning.enabled": cfg.tuning.enabled,
             "tuning.n_trials": cfg.tuning.n_trials if cfg.tuning.enabled else 0,
             **prepared.folds.correction.as_params(),
+            **(ds.reports.params() if ds.reports is not None else {}),
         },
     )
     mlflow.log_dict(cfg.model_dump(mode="json", by_alias=True), "config.yaml")

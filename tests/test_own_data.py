@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from pipeline import tracking
@@ -884,3 +885,69 @@ def test_the_ecommerce_experiment_on_a_file_of_its_layout(files):
     p = pd.read_csv(out)["fraud_probability"].to_numpy()
     fraud = purchases["class"].to_numpy() == 1
     assert p[fraud].mean() > 3 * p[~fraud].mean()
+
+
+def test_labels_from_a_file_of_fraud_reports(files, monkeypatch):
+    """Transactions without a label and the fraud reports apart, dated day first, as a bank
+    exports them; the YAML names both relative to itself. The reports' dates give the label delay,
+    which check shows and warns about; the run's labels are the simulator's; the exported model
+    scores the transactions file; a reports file that names no transaction is refused."""
+    tx = card_transactions(seed=43)
+    fraud = tx[tx["is_fraud"] == 1]
+    delays = pd.to_timedelta(np.random.default_rng(0).gamma(1.5, 3.0, len(fraud)), unit="D")
+    reports = pd.DataFrame(
+        {
+            "case": np.arange(len(fraud)),
+            "transaction": fraud["transaction_id"].to_numpy(),
+            "reported": (fraud["timestamp"] + delays).dt.strftime("%d/%m/%Y").to_numpy(),
+        }
+    )
+    reports = pd.concat(
+        [
+            reports,
+            pd.DataFrame({"case": [-1], "transaction": ["T9999999"], "reported": ["01/02/2031"]}),
+        ]
+    )
+    (files.root / "exports").mkdir()
+    reports.to_csv(files.root / "exports" / "fraud_reports.csv", index=False)
+    path = files.root / "exports" / "transactions.csv"
+    tx.drop(columns=["is_fraud"]).to_csv(path, index=False)
+    experiment = yaml.safe_load(Path(QUICK).read_text())
+    experiment["data"] = {
+        "kind": "csv",
+        "path": "exports/transactions.csv",
+        "labels": {
+            "path": "exports/fraud_reports.csv",
+            "id": "transaction",
+            "reported_at": "reported",
+        },
+    }
+    config = files.root / "bank.yaml"
+    config.write_text(yaml.safe_dump(experiment))
+    monkeypatch.chdir(Path(QUICK).resolve().parent)  # neither file is relative to it
+    base = [*SMALL, schema("datetime"), *TEMPORAL]
+    checked = " ".join(invoke("check", str(config), *sets(base)).split())
+    n = len(fraud)
+    assert f"data: {path}, labels from {files.root / 'exports' / 'fraud_reports.csv'}" in checked
+    assert f"{len(tx):,} rows, {n} fraud" in checked
+    assert f"labels: {n + 1} ids reported in" in checked
+    assert f"{n} among the transactions -> 'is_fraud'; reported 0.0 .." in checked
+    late = np.mean(((fraud["timestamp"] + delays).dt.normalize() - fraud["timestamp"]).dt.days > 2)
+    assert late > 0.1  # the delays the reports show exceed the 2 days TEMPORAL assumes
+    assert "warning: features.label_delay_days is 2 days" in checked
+    assert "warning: split.gap_days is 2 days" in checked
+    assert "the run uses labels before production would have them" in checked
+    assert "1 of the" in checked and "'T9999999'" in checked
+    parent, _ = launch(["features.label_delay_days=14", *SMALL, schema("datetime")], str(config))
+    params = mlflow.MlflowClient().get_run(parent).data.params
+    assert params["data.positives"] == str(n)
+    assert params["data.labels.matched"] == str(n)
+    assert float(params["data.labels.delay_p90_days"]) > 2
+    check_experiment(parent, path, n_rows=len(tx), n_folds=2)
+    check_export_and_score(files.root, path, tx, "transaction_id")
+    reports.assign(transaction=reports["transaction"].str[1:]).to_csv(
+        files.root / "exports" / "fraud_reports.csv", index=False
+    )
+    text = refused([*SMALL, schema("datetime")], str(config))
+    assert f"none of the {n + 1} ids in column 'transaction'" in text
+    assert "is among the transactions' 'transaction_id'" in text

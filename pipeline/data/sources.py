@@ -73,6 +73,8 @@ class Dataset:
     time_day_first: bool | None = None  # its dates were written dd/mm/yyyy (False: mm/dd/yyyy)
     # each date column's order (`Schema.dates`), as time_day_first
     dates_day_first: dict[str, bool | None] = field(default_factory=dict)
+    # where the labels came from a file of their own: `pipeline.data.labels.Reports`
+    reports: Any = None
 
     @property
     def n_rows(self) -> int:
@@ -89,7 +91,8 @@ def frame_digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(values.tobytes()).hexdigest()
 
 
-def _listing(items: list[Any]) -> str:
+def listing(items: list[Any]) -> str:
+    """The first few items' reprs, and how many there are in all when more."""
     shown = ", ".join(repr(i) for i in items[:_SHOWN])
     return shown + (f", ... ({len(items)} in all)" if len(items) > _SHOWN else "")
 
@@ -99,11 +102,11 @@ def check_unique_names(names: list[str], where: str, within: str = "") -> None:
     the second copy silently."""
     dups = sorted(name for name, n in Counter(names).items() if n > 1)
     if dups:
-        raise DataError(f"{where}: duplicated column name(s){within}: {_listing(dups)}")
+        raise DataError(f"{where}: duplicated column name(s){within}: {listing(dups)}")
 
 
 def _examples(values: pd.Series) -> str:
-    return _listing(list(pd.unique(values.astype(object)))[:_SHOWN])
+    return listing(list(pd.unique(values.astype(object)))[:_SHOWN])
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,7 +171,7 @@ def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
     )
     raise DataError(
         f"{where}: label column {name!r} must be binary (0/1, True/False, yes/no or y/n); "
-        f"found {len(distinct)} distinct value(s): {_listing(distinct)}{hint}"
+        f"found {len(distinct)} distinct value(s): {listing(distinct)}{hint}"
     )
 
 
@@ -467,9 +470,9 @@ def validate_frame(
         raise DataError(f"{where}: no columns found")
     if df.columns.has_duplicates:
         dups = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
-        raise DataError(f"{where}: duplicated column name(s): {_listing(dups)}")
+        raise DataError(f"{where}: duplicated column name(s): {listing(dups)}")
     if len(df) == 0:
-        raise DataError(f"{where}: no rows (columns: {_listing([str(c) for c in df.columns])})")
+        raise DataError(f"{where}: no rows (columns: {listing([str(c) for c in df.columns])})")
     missing = [c for c in schema.declared_columns() if c not in df.columns]
     if missing:
         loose = {str(c).strip().casefold(): str(c) for c in df.columns}
@@ -486,12 +489,12 @@ def validate_frame(
         )
         raise DataError(
             f"{where}: declared column(s) missing: {', '.join(repr(c) for c in missing)}.{hint} "
-            f"Available columns: {_listing([str(c) for c in df.columns])}"
+            f"Available columns: {listing([str(c) for c in df.columns])}"
         )
     empty = [str(c) for c in df.columns if c not in schema.drop and df[c].isna().all()]
     if empty:
         raise DataError(
-            f"{where}: column(s) with no values at all (every row missing): {_listing(empty)}; "
+            f"{where}: column(s) with no values at all (every row missing): {listing(empty)}; "
             "remove them from the file or list them in schema.drop"
         )
 
@@ -690,7 +693,8 @@ def resolve_schema(
     raise ConfigError(f"{where}: schema must be a Schema or a mapping, got {type(schema).__name__}")
 
 
-def _check_file(path: Path) -> None:
+def check_file(path: Path) -> None:
+    """`DataError` for a path that does not exist or an empty file (a folder passes)."""
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if path.is_dir():
@@ -738,8 +742,8 @@ def csv_folder(path: Path, where: str) -> list[tuple[Path, str | None]]:
             extra = [c for c in header if c not in first]
             raise DataError(
                 f"{name}: its columns differ from those of {files[0].relative_to(path)}, the "
-                f"first file (lacking: {_listing(lacking) if lacking else 'none'}; extra: "
-                f"{_listing(extra) if extra else 'none'}); the files of a folder are read as one "
+                f"first file (lacking: {listing(lacking) if lacking else 'none'}; extra: "
+                f"{listing(extra) if extra else 'none'}); the files of a folder are read as one "
                 "table and need the same columns"
             )
         out.append((file, compression))
@@ -835,9 +839,12 @@ class _FileSource:
         schema: Schema | Mapping[str, Any] | None = None,
         *,
         preset: str | None = None,
+        labels: Any = None,
     ) -> None:
         self.path = _as_path(path)
         self.schema = resolve_schema(schema, preset, f"{self.kind} source {self.path}")
+        # where the labels are a file of their own: a `pipeline.data.labels.LabelFile`
+        self.labels = labels
         # per file of a folder read as one table (CSV): its first row there, its name
         self._parts: list[tuple[int, str]] = []
 
@@ -846,13 +853,23 @@ class _FileSource:
 
     def load(self) -> Dataset:
         """Read, validate and describe the file, or the folder of files read as one table."""
-        _check_file(self.path)
+        check_file(self.path)
         raw = self._read()
         where = str(self.path)
-        return _dataset(raw, self.schema, where, self._name(where), where, self._parts)
+        joined = None
+        if self.labels is not None:
+            joined = self.labels.attach(raw, self.schema, where)
+            raw = joined.frame
+        name = self._name(where)
+        if self.labels is not None:
+            name = f"{name}, labels from {self.labels.path}"
+        dataset = _dataset(raw, self.schema, where, name, where, self._parts)
+        if joined is not None:
+            dataset.reports = joined.reports_of(dataset.frame, self.schema)
+        return dataset
 
     def _name(self, where: str) -> str:
-        """The dataset's name (in `check` and the run's tags)."""
+        """The dataset's name (in `check` and the run's tags), its labels' file aside."""
         return where
 
     def __repr__(self) -> str:
@@ -999,7 +1016,7 @@ def csv_compression(path: Path, where: str) -> str | None:
             raise DataError(f"{where}: an Excel workbook, not a CSV file; {EXCEL_ADVICE}")
         members = _zip_members(names)
         if len(members) != 1:
-            shown = _listing(members[:5]) + (", ..." if len(members) > 5 else "")
+            shown = listing(members[:5]) + (", ..." if len(members) > 5 else "")
             raise DataError(
                 f"{where}: a zip archive of {len(members)} files ({shown}); fraudgan reads one "
                 "CSV, compressed or not: extract the one to use"
@@ -1091,7 +1108,7 @@ def csv_header(
         for sep, name in _OTHER_SEPARATORS.items():
             if header[0].count(sep) >= 1:
                 raise DataError(
-                    f"{where}: the header is one column, {_listing(header)}: the file seems to "
+                    f"{where}: the header is one column, {listing(header)}: the file seems to "
                     f"be separated by {name} ({sep!r}), and fraudgan reads comma-separated "
                     f"files. Convert it, e.g. pandas.read_csv(path, sep={sep!r})"
                     ".to_csv(new_path, index=False), or write it as Parquet"
@@ -1144,8 +1161,8 @@ Source = SimulatorSource | CsvSource | ParquetSource
 
 _PARAMS = {
     "simulator": ("rows", "days", "seed", "fraud_rate"),
-    "csv": ("path", "preset", "schema"),
-    "parquet": ("path", "preset", "schema"),
+    "csv": ("path", "preset", "schema", "labels"),
+    "parquet": ("path", "preset", "schema", "labels"),
 }
 
 
@@ -1154,7 +1171,9 @@ def build_source(kind: str, **params: Any) -> Source:
 
     `simulator`: rows, days, seed, fraud_rate. `csv` / `parquet`: path, and a preset (e.g.
     "creditcard"), a schema (`Schema` or mapping) or both (the mapping overrides the preset's
-    keys it names). Parameters set to None take their defaults. Raises `ConfigError`.
+    keys it names); `labels` (a `pipeline.data.labels.LabelFile`) when the labels are a file
+    of their own.
+    Parameters set to None take their defaults. Raises `ConfigError`.
     """
     if kind not in _PARAMS:
         raise ConfigError(
@@ -1172,7 +1191,9 @@ def build_source(kind: str, **params: Any) -> Source:
     if "path" not in given:
         raise ConfigError(f"a {kind} source needs a path")
     cls = CsvSource if kind == "csv" else ParquetSource
-    return cls(given["path"], given.get("schema"), preset=given.get("preset"))
+    return cls(
+        given["path"], given.get("schema"), preset=given.get("preset"), labels=given.get("labels")
+    )
 
 
 def _spec_value(spec: Any, key: str) -> Any:
@@ -1184,7 +1205,8 @@ def _spec_value(spec: Any, key: str) -> Any:
 
 def load_dataset(spec: Any) -> Dataset:
     """Load the data a source spec describes: a mapping or an object with the attributes `kind`,
-    `rows`, `days`, `seed`, `fraud_rate` (simulator) or `path`, `preset`, `schema` (files), such as
+    `rows`, `days`, `seed`, `fraud_rate` (simulator) or `path`, `preset`, `schema`, `labels` (a
+    `pipeline.data.labels.LabelFile`, or the config's, which gives one) (files), such as
     `pipeline.config.DataConfig`.
     """
     kind = _spec_value(spec, "kind") or "simulator"
@@ -1193,6 +1215,7 @@ def load_dataset(spec: Any) -> Dataset:
         return build_source("simulator", **params).load()
     resolved = getattr(spec, "resolved_path", None)
     path = resolved() if callable(resolved) else _spec_value(spec, "path")
+    labels = _spec_value(spec, "labels")
     schema = _spec_value(spec, "schema_")
     if schema is None:
         schema = _spec_value(spec, "schema")
@@ -1205,4 +1228,5 @@ def load_dataset(spec: Any) -> Dataset:
         path=None if path is None else str(path),
         preset=_spec_value(spec, "preset"),
         schema=schema,
+        labels=labels.label_file() if hasattr(labels, "label_file") else labels,
     ).load()

@@ -1,0 +1,374 @@
+"""Labels from a file of their own: fraud reports (chargebacks, confirmed cases) joined to the
+transactions by id.
+
+A bank's exports often keep the transactions and the fraud reports apart. `data.labels` names the
+reports (`LabelFile`: a CSV or Parquet file, or a folder of them); a transaction is fraud (1) when
+its id is among the reports' ids, else legitimate (0), and the schema's `label` names the column
+made. Ids match as written, except that whole numbers match their text ("42" and 42.0) and digits
+written as text match a numeric column without their leading zeros ("0042" and 42).
+
+With `reported_at`, the reports' dates (on the transactions' clock: dates, or numbers of the
+schema's `time_unit`) measure the real label delay, each fraud's days from its transaction to its
+first report (`Reports.delays`): `fraudgan check` shows it, and the launch warns when
+`features.label_delay_days` or a temporal split's `gap_days` assumes labels known sooner than the
+reports came (`delay_warnings`), which would let the run use labels before production has them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.errors import ConfigError, DataError
+from pipeline.data.schema import SECONDS_PER_UNIT, Schema
+from pipeline.data.sources import (
+    check_file,
+    coerce_time,
+    data_files,
+    date_order,
+    is_parquet,
+    listing,
+    number_text,
+    read_csv_table,
+    read_parquet_table,
+    rows_in_files,
+)
+
+log = logging.getLogger(__name__)
+
+SAME_DAY_DAYS = 1.0
+"""A report up to this many days before its transaction is taken as the same day (a report dated
+without its hour); earlier ones are named in a warning."""
+
+LATE_SHARE = 0.10
+"""A delay setting is warned about when more than this share of the frauds came later."""
+
+_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    """Where the labels are: the reports' `path`, their column of transaction ids (`id`; default
+    the schema's `id`), and optionally their column of report dates (`reported_at`)."""
+
+    path: Path
+    id: str | None = None
+    reported_at: str | None = None
+
+    @classmethod
+    def of(cls, spec: Any) -> LabelFile:
+        """A `LabelFile` from itself, a mapping or an object with the same keys (the config's)."""
+        if isinstance(spec, LabelFile):
+            return spec
+        if hasattr(spec, "model_dump"):
+            spec = spec.model_dump()
+        if not isinstance(spec, Mapping) or not spec.get("path"):
+            raise ConfigError(
+                f"data.labels must be a mapping with a path (and optionally id, reported_at), "
+                f"got {spec!r}"
+            )
+        unknown = sorted(set(spec) - {"path", "id", "reported_at"})
+        if unknown:
+            raise ConfigError(
+                f"data.labels: unknown key(s) {', '.join(unknown)}; valid: path, id, reported_at"
+            )
+        path = Path(os.path.expanduser(str(spec["path"])))
+        return cls(path, spec.get("id"), spec.get("reported_at"))
+
+    def attach(self, raw: pd.DataFrame, schema: Schema, where: str) -> Joined:
+        """`raw` with its label column made from the reports (`attach_labels`)."""
+        return attach_labels(raw, schema, self, where)
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What the reports gave: `reported` distinct ids, `matched` of them among the transactions,
+    and with report dates `delays`, each fraud row's days from its transaction to its first report
+    (NaN for an undated report; a report dated before its transaction counts as 0)."""
+
+    path: str
+    reported: int
+    matched: int
+    delays: np.ndarray | None = None
+
+    def summary(self, label: str) -> str:
+        """One line for `fraudgan check`."""
+        text = (
+            f"labels: {self.reported:,} ids reported in {self.path}, {self.matched:,} among the "
+            f"transactions -> {label!r}"
+        )
+        dated = self.dated()
+        if dated is None:
+            return text
+        if not len(dated):
+            return f"{text}; no report of theirs is dated"
+        q = np.quantile(dated, [0.0, 0.5, 0.9, 1.0])
+        return (
+            f"{text}; reported {q[0]:,.1f} .. {q[3]:,.1f} days after the transaction, median "
+            f"{q[1]:,.1f}, 90 % within {q[2]:,.1f}"
+        )
+
+    def params(self) -> dict[str, Any]:
+        """The run's parameters: the ids reported and matched, with dates the delay's median
+        and 90th percentile in days."""
+        out: dict[str, Any] = {
+            "data.labels.reported": self.reported,
+            "data.labels.matched": self.matched,
+        }
+        dated = self.dated()
+        if dated is not None and len(dated):
+            q = np.quantile(dated, [0.5, 0.9])
+            out["data.labels.delay_median_days"] = round(float(q[0]), 2)
+            out["data.labels.delay_p90_days"] = round(float(q[1]), 2)
+        return out
+
+    def dated(self) -> np.ndarray | None:
+        """The delays of the dated reports (None without report dates)."""
+        if self.delays is None:
+            return None
+        return self.delays[~np.isnan(self.delays)]
+
+
+def read_reports(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """The reports table, CSV or Parquet by content, a file or a folder (`read_csv_table`,
+    `read_parquet_table`), and for a CSV folder its files' first rows and names."""
+    check_file(path)
+    first = data_files(path, str(path))[0] if path.is_dir() else path
+    if is_parquet(first):
+        return read_parquet_table(path), []
+    return read_csv_table(path)
+
+
+def match_keys(a: pd.Series, b: pd.Series) -> tuple[bool, bool]:
+    """For two id columns, whether each one's digits written as text are to be read as numbers
+    (`id_keys`): where the other column is numeric and it is not."""
+    return _is_number(b) and not _is_number(a), _is_number(a) and not _is_number(b)
+
+
+def _is_number(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+
+
+def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
+    """Ids as text keys: whole numbers as integers ("42" for 42.0), text stripped, with
+    `as_number` digits written as text without leading zeros ("42" for "0042"). Missing ids (and
+    empty text) are missing."""
+    present = s.notna().to_numpy()
+    out = pd.Series(pd.NA, index=s.index, dtype="string")
+    if _is_number(s):
+        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        whole = present & (np.floor(values) == values) & (np.abs(values) < 2**63)
+        text = s[present].astype(str)
+        text[whole[present]] = values[whole].astype(np.int64).astype(str)
+        out[present] = text.to_numpy()
+        return out
+    text = s[present].astype(str).str.strip()
+    if as_number:
+        digits = text.str.fullmatch(r"[+-]?\d+")
+        text[digits] = text[digits].str.lstrip("+").str.replace(r"^(-?)0+(?=\d)", r"\1", regex=True)
+    out[present] = text.to_numpy()
+    return out.replace("", pd.NA)
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The transactions with their label column, and what `report_delays` needs afterwards."""
+
+    frame: pd.DataFrame
+    reports: Reports
+    first_report: pd.Series | None  # each reported key's earliest report time (None: undated)
+    where: str
+    tx_as_number: bool  # how the transactions' ids become keys (`id_keys`)
+
+    def reports_of(self, frame: pd.DataFrame, schema: Schema) -> Reports:
+        """The reports' summary with the delays of `frame`'s frauds (`report_delays`)."""
+        return report_delays(self, frame, schema)
+
+
+def attach_labels(raw: pd.DataFrame, schema: Schema, labels: LabelFile, where: str) -> Joined:
+    """`raw` with the column `schema.label` made from the reports: 1 where the row's id is
+    reported, else 0. `DataError` (naming the file and the column) for a reports file without the
+    id or date column, a transactions table that has the label column already or lacks its id
+    column, or reports none of whose ids is a transaction's; warnings for reports whose ids match
+    no transaction, report rows without an id, and transactions without one."""
+    if schema.id is None:
+        raise ConfigError(
+            f"{where}: data.labels joins the reports to the transactions by id: declare the "
+            "transactions' id column as data.schema.id"
+        )
+    if labels.reported_at is not None and schema.time is None:
+        raise ConfigError(
+            f"{where}: data.labels.reported_at ({labels.reported_at!r}) is compared with the "
+            "transactions' times: declare data.schema.time, or remove reported_at"
+        )
+    source = str(labels.path)
+    if schema.label in raw.columns:
+        raise DataError(
+            f"{where}: has a column {schema.label!r} (data.schema.label) and data.labels names "
+            f"reports ({source}) to make it from: give the labels one way, remove data.labels "
+            "or name the column to make otherwise in data.schema.label"
+        )
+    if schema.id not in raw.columns:
+        raise DataError(
+            f"{where}: declared id column {schema.id!r} missing, which data.labels joins the "
+            f"reports by. Available columns: {listing([str(c) for c in raw.columns])}"
+        )
+    reports, parts = read_reports(labels.path)
+    column = labels.id or schema.id
+    for role, name in (("id", column), ("reported_at", labels.reported_at)):
+        if name is not None and name not in reports.columns:
+            unset = role == "id" and labels.id is None
+            default = " (data.schema.id, as data.labels.id is not set)" if unset else ""
+            raise DataError(
+                f"{source}: data.labels.{role} column {name!r}{default} missing. Available "
+                f"columns: {listing([str(c) for c in reports.columns])}"
+            )
+    tx_number, report_number = match_keys(raw[schema.id], reports[column])
+    tx_keys = id_keys(raw[schema.id], as_number=tx_number)
+    report_keys = id_keys(reports[column], as_number=report_number)
+    present = report_keys.notna().to_numpy()
+    if not present.all():
+        log.warning(
+            "%s: %d report row(s) have no id in %r (e.g. row %d); they are left out",
+            source,
+            int((~present).sum()),
+            column,
+            int(np.flatnonzero(~present)[0]),
+        )
+    reported = pd.unique(report_keys[present])
+    known = set(tx_keys.dropna())
+    found = np.array([k in known for k in reported], dtype=bool)
+    if not found.any():
+        raise DataError(
+            f"{source}: none of the {len(reported):,} ids in column {column!r} is among the "
+            f"transactions' {schema.id!r} ({where}): reports "
+            f"{listing(list(reported))}, transactions "
+            f"{listing(list(tx_keys.dropna().unique()))}; are the ids "
+            "written the same way, and do the reports cover these transactions?"
+        )
+    if not found.all():
+        log.warning(
+            "%s: %d of the %d ids reported match no transaction in %s (e.g. %s): reports of "
+            "transactions outside this table, or ids written otherwise; they are left out",
+            source,
+            int((~found).sum()),
+            len(reported),
+            where,
+            ", ".join(repr(k) for k in reported[~found][:_SHOWN]),
+        )
+    missing_ids = int(tx_keys.isna().sum())
+    if missing_ids:
+        log.warning(
+            "%s: %d transaction(s) have no %r, cannot be matched with the reports and are "
+            "labelled legitimate (0)",
+            where,
+            missing_ids,
+            schema.id,
+        )
+    frame = raw.copy()
+    frame[schema.label] = tx_keys.isin(set(reported)).fillna(False).to_numpy().astype(np.int8)
+    first_report = None
+    if labels.reported_at is not None:
+        first_report = _first_reports(
+            reports, report_keys, labels.reported_at, schema, source, parts
+        )
+    summary = Reports(source, len(reported), int(found.sum()))
+    return Joined(frame, summary, first_report, source, tx_number)
+
+
+def _first_reports(
+    reports: pd.DataFrame,
+    keys: pd.Series,
+    column: str,
+    schema: Schema,
+    source: str,
+    parts: list[tuple[int, str]],
+) -> pd.Series:
+    """Each id's earliest report time, read as the transactions' time column is."""
+    values = reports[column]
+    try:
+        day_first = (
+            date_order(values, column, source, role="report date")
+            if schema.time_unit == "datetime"
+            else None
+        )
+        times = coerce_time(
+            values,
+            column,
+            schema.time_unit,
+            source,
+            span=False,
+            day_first=day_first,
+            role="report date",
+        )
+    except DataError as exc:
+        raise DataError(rows_in_files(str(exc), parts) if parts else str(exc)) from None
+    dated = keys.notna().to_numpy() & times.notna().to_numpy()
+    return times[dated].groupby(keys[dated].to_numpy()).min()
+
+
+def report_delays(joined: Joined, frame: pd.DataFrame, schema: Schema) -> Reports:
+    """`joined.reports` with each fraud row's delay, from the validated frame (times coerced);
+    a warning names the reports dated more than `SAME_DAY_DAYS` before their transaction."""
+    if joined.first_report is None:
+        return joined.reports
+    assert schema.time is not None and schema.id is not None
+    fraud = frame[frame[schema.label].to_numpy() == 1]
+    keys = id_keys(fraud[schema.id], as_number=joined.tx_as_number)
+    reported = joined.first_report.reindex(keys.to_numpy())
+    times = fraud[schema.time]
+    if schema.numeric_time:
+        delays = (reported.to_numpy(dtype=np.float64) - times.to_numpy(np.float64)) / 86_400
+    else:
+        gap = reported.to_numpy() - times.to_numpy()
+        delays = gap / np.timedelta64(1, "D")
+    early = np.flatnonzero(delays < -SAME_DAY_DAYS)
+    if len(early):
+        i = early[0]
+        log.warning(
+            "%s: %d fraud(s) reported more than a day before their transaction (e.g. id %r, "
+            "reported %s, its transaction at %s): they count as reported at once; check that "
+            "data.labels.reported_at is the report's date, on the transactions' clock",
+            joined.where,
+            len(early),
+            str(fraud[schema.id].iloc[i]),
+            _when(reported.iloc[i], schema),
+            _when(times.iloc[i], schema),
+        )
+    delays = np.where(np.isnan(delays), np.nan, np.maximum(delays, 0.0))
+    return Reports(joined.reports.path, joined.reports.reported, joined.reports.matched, delays)
+
+
+def _when(value: Any, schema: Schema) -> str:
+    """A time as the file writes it: a date, or a number of the schema's unit."""
+    if schema.numeric_time:
+        return f"{number_text(value / SECONDS_PER_UNIT[schema.time_unit])} {schema.time_unit}"
+    return str(value)
+
+
+def delay_warnings(reports: Reports | None, settings: list[tuple[str, float, str]]) -> list[str]:
+    """A warning per delay setting (key, days, what it delays) that more than `LATE_SHARE` of the
+    dated reports came later than."""
+    dated = None if reports is None else reports.dated()
+    if dated is None or not len(dated):
+        return []
+    within = float(np.quantile(dated, 0.9))
+    out = []
+    for key, days, what in settings:
+        late = float(np.mean(dated > days))
+        if late > LATE_SHARE:
+            out.append(
+                f"{key} is {days:g} days ({what}), but {late:.0%} of the frauds in "
+                f"{reports.path if reports else ''} were reported later (90 % within "
+                f"{within:,.1f} days): the run uses labels before production would have them; "
+                f"set {key}: {math.ceil(within)}"
+            )
+    return out
