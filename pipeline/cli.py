@@ -204,6 +204,7 @@ def check(
     from pipeline import tracking
     from pipeline.config import load_config
     from pipeline.runner import preflight
+    from pipeline.split import known_labels
 
     cfg = load_config(config, set_ or [])
     checked = preflight(cfg)
@@ -236,12 +237,14 @@ def check(
     ):
         table.add_column(col, justify="right")
     for fold, windows in zip(p.folds, checked.windows, strict=True):
-        per_window = ", ".join(str(int(p.y[w.val].sum())) for w in windows)
+        known = known_labels(p.y, fold)
+        per_window = ", ".join(str(int(known[w.val].sum())) for w in windows)
+        later = f" (+{len(fold.unreported):,} reported later)" if len(fold.unreported) else ""
         table.add_row(
             str(fold.fold),
             str(fold.seed),
             f"{len(fold.train):,}",
-            f"{int(p.y[fold.train].sum()):,}",
+            f"{int(known[fold.train].sum()):,}{later}",
             per_window,
             f"{len(fold.test):,}",
             f"{int(p.y[fold.test].sum()):,}",

@@ -44,7 +44,7 @@ from pipeline.selection import (
     inner_windows,
     paired_gain,
 )
-from pipeline.split import Fold, FoldPlan
+from pipeline.split import Fold, FoldPlan, known_labels
 from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 
 log = logging.getLogger(__name__)
@@ -185,10 +185,19 @@ def fold_windows(
             gap_days=v.gap_days,
             seed=fold.seed,
             by_time=cfg.split.kind == "temporal" if by_time is None else by_time,
+            labels=known_labels(prepared.y, fold),
         )
     except (ConfigError, DataError) as exc:
         where = name or f"outer fold {fold.fold} (seed {fold.seed})"
-        raise type(exc)(f"{where}: {exc}") from None
+        later = ""
+        if len(fold.unreported):
+            later = (
+                f"; {len(fold.unreported):,} of the fold's training frauds were reported after "
+                "its test period starts (data.labels.reported_at) and train as legitimate: a "
+                "longer split.gap_days leaves the weeks whose frauds are not yet reported out "
+                "of training"
+            )
+        raise type(exc)(f"{where}: {exc}{later}") from None
 
 
 RETRAINING = "the retraining on every row"
@@ -242,12 +251,14 @@ class FoldRunner:
             windows = fold_windows(cfg, prepared, fold)
         self.windows = windows
         self.fit_idx, self.val_idx = self.windows.shared, self.windows.val
-        self.draws = WindowDraws([prepared.y[w.val] for w in self.windows], seed=fold.seed)
+        # the training rows' labels as reported by the test period's start; the test rows' final
+        self.known = known = known_labels(prepared.y, fold)
+        self.draws = WindowDraws([known[w.val] for w in self.windows], seed=fold.seed)
         X = prepared.X
-        self.X_fit, self.y_fit = X.iloc[self.fit_idx], prepared.y[self.fit_idx]
-        self.X_val, self.y_val = X.iloc[self.val_idx], prepared.y[self.val_idx]
+        self.X_fit, self.y_fit = X.iloc[self.fit_idx], known[self.fit_idx]
+        self.X_val, self.y_val = X.iloc[self.val_idx], known[self.val_idx]
         self.X_test, self.y_test = X.iloc[fold.test], prepared.y[fold.test]
-        self.X_train, self.y_train = X.iloc[fold.train], prepared.y[fold.train]
+        self.X_train, self.y_train = X.iloc[fold.train], known[fold.train]
         self.cardinalities = category_cardinalities(self.X_train, prepared.categorical)
         self._fits: dict[Any, _Fitted] = {}
         self._refits: dict[str, tuple[Any, float, dict[str, float]]] = {}  # pipe, seconds, stats
@@ -311,7 +322,7 @@ class FoldRunner:
         if strategy.family == "gan" and strategy.sampler is not None and self.cfg.engine == "local":
             # (the Spark engine trains it on the driver, on a sample of the first fit's rows)
             self._train_gan(strategy.sampler)
-        X, y = self.p.X, self.p.y
+        X, y = self.p.X, self.known
         # the fold's GAN training counts as this fit's resampling (nothing once cached)
         first, p_val, aps, trees, resample = None, [], [], [], time.perf_counter() - start
         for window in self.windows:

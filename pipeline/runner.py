@@ -67,6 +67,7 @@ from pipeline.split import (
     VarianceCorrection,
     cap_train_positives,
     draws_correction,
+    known_labels,
     stratified_folds,
     temporal_folds,
 )
@@ -133,8 +134,15 @@ def _featured(cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema) -> pd.
 
 
 def _outer_folds(
-    cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema, y: np.ndarray
+    cfg: ExperimentConfig,
+    frame: pd.DataFrame,
+    schema: Schema,
+    y: np.ndarray,
+    label_delays: np.ndarray | None = None,
 ) -> FoldPlan:
+    """The outer folds the config asks for; `label_delays` (per row, days, from the reports'
+    dates: `pipeline.data.labels.Reports.delays`) for temporal folds that know the labels as
+    reported."""
     s = cfg.split
     if s.kind == "stratified":
         return stratified_folds(y, n_splits=s.n_splits, seeds=tuple(s.seeds))
@@ -152,6 +160,7 @@ def _outer_folds(
         exclude_known_compromised=s.exclude_known_compromised,
         known_cards=s.known_cards,
         label_delay_days=cfg.features.label_delay_days,
+        label_delays=label_delays,
     )
 
 
@@ -229,7 +238,8 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
         schema = dataset.schema
         frame = _featured(cfg, dataset.frame, schema)
         y = frame[schema.label].to_numpy().astype(np.int8)
-        folds = _outer_folds(cfg, frame, schema, y)
+        reports = dataset.reports
+        folds = _outer_folds(cfg, frame, schema, y, None if reports is None else reports.delays)
     where = "the simulator" if d.kind == "simulator" else f"data file {d.resolved_path()}"
     numeric, categorical = feature_columns(frame, schema, where=where)
     check_category_sizes(frame, categorical, where=where)
@@ -311,21 +321,21 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
     rows or an inner window's fit rows: `models.samplers.check_ratio`), and every GAN against the
     fewest fraud rows it will train on (each fold's rows shared by all its windows), before any
     fit."""
-    y = prepared.y
     parts = []
     for fold, cut in zip(prepared.folds, windows, strict=True):
         at = f"outer fold {fold.fold} (seed {fold.seed})"
-        parts.append((fold.train, f"the training rows of {at}"))
-        parts += [(w.fit, f"the fit rows of {at}, window {i}") for i, w in enumerate(cut)]
-
-    def ratio(rows: np.ndarray) -> float:
-        positive = int(y[rows].sum())
-        return positive / max(len(rows) - positive, 1)
-
-    rows, part = max(parts, key=lambda p: ratio(p[0]))
-    positive = int(y[rows].sum())
+        y = known_labels(prepared.y, fold)
+        parts.append((int(y[fold.train].sum()), len(fold.train), f"the training rows of {at}"))
+        parts += [
+            (int(y[w.fit].sum()), len(w.fit), f"the fit rows of {at}, window {i}")
+            for i, w in enumerate(cut)
+        ]
+    positive, n_rows, part = max(parts, key=lambda p: p[0] / max(p[1] - p[0], 1))
     gan_rows, gan_fold = min(
-        ((int(y[w.shared].sum()), fold) for fold, w in zip(prepared.folds, windows, strict=True)),
+        (
+            (int(known_labels(prepared.y, fold)[w.shared].sum()), fold)
+            for fold, w in zip(prepared.folds, windows, strict=True)
+        ),
         key=lambda pair: pair[0],
     )
     for name, params in cfg.strategies.items():
@@ -335,7 +345,7 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
         grid = grid_of(name, params)
         fixed = grid is None or grid.share == (None,)
         value = params.get(SHARE, DEFAULT_SAMPLING_STRATEGY) if fixed else None
-        check_ratio(name, value, positive, len(rows) - positive, part=part)
+        check_ratio(name, value, positive, n_rows - positive, part=part)
         if spec.family == "gan" and gan_rows < MIN_CLASS_ROWS:
             raise ConfigError(
                 f"strategy {name!r}: the GAN of outer fold {gan_fold.fold} (seed "
@@ -771,7 +781,7 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
             "split.folds": len(prepared.folds),
             "split.max_train_positives": cfg.split.max_train_positives,
             "split.train_positives": ",".join(
-                str(int(prepared.y[f.train].sum())) for f in prepared.folds
+                str(int(known_labels(prepared.y, f)[f.train].sum())) for f in prepared.folds
             ),
             "strategies": ",".join(cfg.strategies),
             "tuning.enabled": cfg.tuning.enabled,

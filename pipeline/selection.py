@@ -117,11 +117,13 @@ def inner_windows(
     gap_days: float = 0.0,
     seed: int = 0,
     by_time: bool = True,
+    labels: np.ndarray | None = None,
 ) -> Windows:
     """The k inner validation windows of a training fold (see the module docstring).
 
     `by_time`: time windows when the schema has a time column (the folds are temporal); False:
     stratified parts whatever the columns (the folds are stratified), and `gap_days` must be 0.
+    `labels`: the labels as the fold knows them (`split.known_labels`), the frame's by default.
     Every window's fit and validation parts, and the rows shared by all fits, must hold a
     positive row, else `DataError` naming the window and what to change.
     """
@@ -139,7 +141,8 @@ def inner_windows(
             frame, train_idx, schema, fraction=fraction, gap_days=gap_days, seed=seed
         )
         how = "one slice"
-        return _checked(Windows((Window(fit, val),), how), frame[schema.label].to_numpy())
+        known = frame[schema.label].to_numpy() if labels is None else labels
+        return _checked(Windows((Window(fit, val),), how), known)
     if fraction <= 0 or k * fraction >= 0.9:
         raise ConfigError(
             f"validation: {k} windows of {fraction:g} of the training rows each leave "
@@ -148,7 +151,8 @@ def inner_windows(
     if not math.isfinite(gap_days) or gap_days < 0:
         raise ConfigError(f"inner_windows: gap_days must be >= 0, found {gap_days!r}")
     idx = np.unique(np.asarray(train_idx, dtype=np.int64))
-    labels = frame[schema.label].to_numpy()
+    if labels is None:
+        labels = frame[schema.label].to_numpy()
     n_val = max(1, round(fraction * len(idx)))
     if schema.time is not None and schema.time in frame.columns:
         t, per_day = time_axis(

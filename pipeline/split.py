@@ -24,7 +24,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -46,12 +46,26 @@ NANOSECONDS_PER_DAY = 86_400 * 1_000_000_000
 
 @dataclass(frozen=True)
 class Fold:
-    """One outer fold: positional row indices (sorted int64), train and test disjoint."""
+    """One outer fold: positional row indices (sorted int64), train and test disjoint.
+
+    `unreported`: training rows (a sorted subset of `train`'s positives) whose fraud was not yet
+    reported when the fold's test period starts, so a model trained then sees them as
+    legitimate (`temporal_folds` with `label_delays`; `known_labels`)."""
 
     fold: int
     seed: int
     train: np.ndarray
     test: np.ndarray
+    unreported: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+
+def known_labels(y: np.ndarray, fold: Fold) -> np.ndarray:
+    """`y` as a model trained for `fold` knows it: its unreported frauds legitimate (0)."""
+    if not len(fold.unreported):
+        return y
+    known = y.copy()
+    known[fold.unreported] = 0
+    return known
 
 
 @dataclass(frozen=True)
@@ -262,6 +276,13 @@ def _days_to_units(days: float, per_day: int | float) -> int | float:
     return days * per_day
 
 
+def _days_to_units_array(days: np.ndarray, per_day: int | float) -> np.ndarray:
+    """`_days_to_units` of each value."""
+    if isinstance(per_day, int):
+        return np.round(days * per_day).astype(np.int64)
+    return days * per_day
+
+
 def _format_time(value: float, per_day: int | float) -> str:
     if isinstance(per_day, int):
         return str(pd.Timestamp(int(value), unit="ns"))
@@ -343,6 +364,7 @@ def temporal_folds(
     exclude_known_compromised: bool = True,
     known_cards: str = "training",
     label_delay_days: float | None = None,
+    label_delays: Any = None,
 ) -> FoldPlan:
     """Prequential temporal folds: ``[train_days) [gap_days) [test_days)``, shifted back in time.
 
@@ -362,6 +384,11 @@ def temporal_folds(
     - ``"history"``: frauds at any earlier time, also before the training window and, as labels
       arrive, during the test period; with a long history most compromised cards are then never
       scored again.
+
+    `label_delays` (per row, days; NaN: `label_delay_days`) are the real delays of the frauds'
+    labels, from the dates of their reports (`pipeline.data.labels`): a fraud is then known that
+    long after its transaction, for the cards above, and a training fraud not known by the fold's
+    test start is in the fold's `unreported` rows, legitimate to the model trained then.
 
     The plan's correction is `window_correction`. Raises `ConfigError` for invalid lengths and for periods that hold no rows (the configured
     periods do not fit the data), `DataError` for a training or test period without a positive row.
@@ -415,20 +442,28 @@ def temporal_folds(
     order = np.argsort(t, kind="stable")
     t_sorted = t[order]
     blocking = labels is not None and ent is not None
+    delay = _days_to_units(gap_days if label_delay_days is None else label_delay_days, day)
+    label_known = t + delay  # when each row's label is known
+    if label_delays is not None:
+        if labels is None:
+            raise DataError("temporal_folds: label_delays given without y")
+        days = np.asarray(label_delays, dtype=np.float64)
+        if len(days) != n:
+            raise DataError(f"temporal_folds: label_delays has {len(days)} rows, times has {n}")
+        dated = ~np.isnan(days)
+        label_known[dated] = t[dated] + _days_to_units_array(days[dated], day)
     if blocking:
-        delay = _days_to_units(gap_days if label_delay_days is None else label_delay_days, day)
         codes, _ = pd.factorize(ent)
         never = np.iinfo(np.int64).max if t.dtype.kind == "i" else np.inf
         fraud_rows = np.flatnonzero(labels == 1)
 
     def known_at(idx: np.ndarray, since: float, until: float) -> np.ndarray:
-        """Per row of `idx`: when its card's first fraud in [since, until) is known (never, for a
-        card without one)."""
+        """Per row of `idx`: when its card's first known fraud in [since, until) is known
+        (never, for a card without one)."""
         rows = fraud_rows[(t[fraud_rows] >= since) & (t[fraud_rows] < until)]
-        first_fraud = np.full(codes.max() + 1, never, dtype=t.dtype)
-        np.minimum.at(first_fraud, codes[rows], t[rows])
-        first = first_fraud[codes[idx]]
-        return np.where(first == never, never, first + np.where(first == never, 0, delay))
+        first_known = np.full(codes.max() + 1, never, dtype=t.dtype)
+        np.minimum.at(first_known, codes[rows], label_known[rows])
+        return first_known[codes[idx]]
 
     def rows_in(start: float, stop: float) -> np.ndarray:
         lo, hi = np.searchsorted(t_sorted, [start, stop], side="left")
@@ -474,9 +509,20 @@ def temporal_folds(
                         f"{where}: every test row belongs to a known-compromised entity; "
                         "nothing is left to score"
                     )
+        unreported = np.empty(0, dtype=np.int64)
+        if label_delays is not None:
+            unreported = train[(labels[train] == 1) & (label_known[train] >= test_start)]
+            if len(unreported):
+                log.info(
+                    "%s: %d of its %d training frauds were reported after its test start, "
+                    "legitimate to the model trained then",
+                    where,
+                    len(unreported),
+                    int(labels[train].sum()),
+                )
         if labels is not None:
             for period, idx in (("training", train), ("test", test)):
-                if labels[idx].sum() == 0:
+                if labels[idx].sum() - (len(unreported) if period == "training" else 0) == 0:
                     raise DataError(
                         f"{where}: the {period} period ({len(idx)} rows) has no positive row"
                         + (
@@ -484,9 +530,14 @@ def temporal_folds(
                             if period == "test" and ent is not None
                             else ""
                         )
+                        + (
+                            " reported before the test period starts"
+                            if period == "training" and len(unreported)
+                            else ""
+                        )
                         + "; use longer periods or fewer folds"
                     )
-        folds.append(Fold(fold=k, seed=0, train=train, test=test))
+        folds.append(Fold(fold=k, seed=0, train=train, test=test, unreported=unreported))
     return FoldPlan(folds, window_correction(folds))
 
 
@@ -518,7 +569,8 @@ def cap_train_positives(plan: FoldPlan, y: Any, max_positives: int) -> FoldPlan:
         rng = np.random.default_rng([int(f.seed), int(f.fold), int(max_positives)])
         dropped = rng.choice(positives, len(positives) - max_positives, replace=False)
         train = np.setdiff1d(f.train, dropped, assume_unique=True)
-        folds.append(dataclasses.replace(f, train=_indices(train)))
+        unreported = np.setdiff1d(f.unreported, dropped, assume_unique=True)
+        folds.append(dataclasses.replace(f, train=_indices(train), unreported=unreported))
         log.info(
             "fold %d seed %d: %d of %d training positives kept (split.max_train_positives)",
             f.fold,

@@ -937,6 +937,9 @@ def test_labels_from_a_file_of_fraud_reports(files, monkeypatch):
     assert "warning: features.label_delay_days is 2 days" in checked
     assert "warning: split.gap_days is 2 days" in checked
     assert "the run uses labels before production would have them" in checked
+    assert re.search(
+        r"│ +\d+ \(\+\d+ reported later\) │", invoke("check", str(config), *sets(base))
+    )
     assert "1 of the" in checked and "'T9999999'" in checked
     parent, _ = launch(["features.label_delay_days=14", *SMALL, schema("datetime")], str(config))
     params = mlflow.MlflowClient().get_run(parent).data.params
@@ -944,6 +947,20 @@ def test_labels_from_a_file_of_fraud_reports(files, monkeypatch):
     assert params["data.labels.matched"] == str(n)
     assert float(params["data.labels.delay_p90_days"]) > 2
     check_experiment(parent, path, n_rows=len(tx), n_folds=2)
+    # temporal folds train on the frauds reported by each test period's start
+    temporal, _ = launch([*base, "split.gap_days=3"], str(config))
+    params = mlflow.MlflowClient().get_run(temporal).data.params
+    trained = [int(n) for n in params["split.train_positives"].split(",")]
+    times, is_fraud = tx["timestamp"], tx["is_fraud"].to_numpy() == 1
+    reported = (fraud["timestamp"] + delays).dt.normalize()
+    end = times.max().normalize() + pd.Timedelta(days=1)
+    for k, count in enumerate(trained):  # TEMPORAL: folds 4 days apart, 8 days of training
+        test_start = end - pd.Timedelta(days=4 * (1 - k) + 4)
+        train = (times >= test_start - pd.Timedelta(days=11)) & (
+            times < test_start - pd.Timedelta(days=3)
+        )
+        in_train = train.to_numpy()[is_fraud]
+        assert count == int((in_train & (reported < test_start).to_numpy()).sum()) < in_train.sum()
     check_export_and_score(files.root, path, tx, "transaction_id")
     reports.assign(transaction=reports["transaction"].str[1:]).to_csv(
         files.root / "exports" / "fraud_reports.csv", index=False

@@ -13,6 +13,7 @@ from pipeline.split import (
     Fold,
     VarianceCorrection,
     draws_correction,
+    known_labels,
     stratified_folds,
     temporal_folds,
     validation_slice,
@@ -157,6 +158,34 @@ def test_known_compromised_cards_are_not_scored_again() -> None:
     assert kept.test.tolist() == [4, 5, 6, 7, 8, 9]
     (no_entity,) = temporal_folds(times, y=y, **kwargs)
     assert no_entity.test.tolist() == [4, 5, 6, 7, 8, 9]
+
+
+def test_reported_labels_decide_known_cards_and_the_frauds_training_cannot_know() -> None:
+    """Each fraud known when its report came (`label_delays`, days; NaN: label_delay_days)."""
+    day = 86_400.0
+    times = np.array([1, 2, 5, 6, 7, 7.5, 11.5, 12, 13, 14]) * day
+    entity = np.array(["a", "b", "c", "d", "e", "f", "c", "d", "a", "e"])
+    y = np.array([1, 0, 1, 1, 1, 1, 1, 0, 0, 0])
+    delays = np.array([1.0, np.nan, 6.5, 0.5, np.nan, 3.5, np.nan, np.nan, np.nan, np.nan])
+    # end = day 15; test [11, 15); gap [9, 11); train [1, 9)
+    kwargs = {"train_days": 8, "gap_days": 2, "test_days": 4, "label_delay_days": 2.0}
+    (fold,) = temporal_folds(times, entity=entity, y=y, label_delays=delays, **kwargs)
+    assert fold.train.tolist() == [0, 1, 2, 3, 4, 5]
+    # c's fraud (day 5) reported on day 11.5 and f's (day 7.5) on day 11: after the test start;
+    # e's (day 7), undated, known 2 days later; d's (day 6) on day 6.5; a's (day 1) on day 2
+    assert fold.unreported.tolist() == [2, 5]
+    # a, d and e are known before their test rows; c's report (11.5) is not before row 6 (11.5)
+    assert fold.test.tolist() == [6]
+    (assumed,) = temporal_folds(times, y=y, **kwargs)
+    assert assumed.unreported.tolist() == []
+    known = known_labels(y, fold)
+    assert known.tolist() == [1, 0, 0, 1, 1, 0, 1, 0, 0, 0]
+    assert known_labels(y, assumed) is y
+    dates = pd.Series(pd.Timestamp("2026-01-01") + pd.to_timedelta(times, unit="s"))
+    (dated,) = temporal_folds(dates, entity=entity, y=y, label_delays=delays, **kwargs)
+    assert dated.unreported.tolist() == [2, 5] and dated.test.tolist() == [6]
+    with pytest.raises(DataError, match="no positive row reported before the test period"):
+        temporal_folds(times, y=y, label_delays=np.full(10, 30.0), **kwargs)
 
 
 def test_known_compromised_on_simulator(sim: pd.DataFrame) -> None:

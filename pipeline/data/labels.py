@@ -11,7 +11,8 @@ With `reported_at`, the reports' dates (on the transactions' clock: dates, or nu
 schema's `time_unit`) measure the real label delay, each fraud's days from its transaction to its
 first report (`Reports.delays`): `fraudgan check` shows it, and the launch warns when
 `features.label_delay_days` or a temporal split's `gap_days` assumes labels known sooner than the
-reports came (`delay_warnings`), which would let the run use labels before production has them.
+reports came (`delay_warnings`), which would let the run use labels before production has them,
+and temporal folds know each label from its report on (`pipeline.split.temporal_folds`).
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ class LabelFile:
 @dataclass(frozen=True)
 class Reports:
     """What the reports gave: `reported` distinct ids, `matched` of them among the transactions,
-    and with report dates `delays`, each fraud row's days from its transaction to its first report
-    (NaN for an undated report; a report dated before its transaction counts as 0)."""
+    and with report dates `delays`, per row of the table, a fraud's days from its transaction to
+    its first report (NaN for legitimate rows and undated reports; a report dated before its
+    transaction counts as 0)."""
 
     path: str
     reported: int
@@ -321,7 +323,8 @@ def report_delays(joined: Joined, frame: pd.DataFrame, schema: Schema) -> Report
     if joined.first_report is None:
         return joined.reports
     assert schema.time is not None and schema.id is not None
-    fraud = frame[frame[schema.label].to_numpy() == 1]
+    is_fraud = frame[schema.label].to_numpy() == 1
+    fraud = frame[is_fraud]
     keys = id_keys(fraud[schema.id], as_number=joined.tx_as_number)
     reported = joined.first_report.reindex(keys.to_numpy())
     times = fraud[schema.time]
@@ -343,8 +346,9 @@ def report_delays(joined: Joined, frame: pd.DataFrame, schema: Schema) -> Report
             _when(reported.iloc[i], schema),
             _when(times.iloc[i], schema),
         )
-    delays = np.where(np.isnan(delays), np.nan, np.maximum(delays, 0.0))
-    return Reports(joined.reports.path, joined.reports.reported, joined.reports.matched, delays)
+    per_row = np.full(len(frame), np.nan)
+    per_row[is_fraud] = np.where(np.isnan(delays), np.nan, np.maximum(delays, 0.0))
+    return Reports(joined.reports.path, joined.reports.reported, joined.reports.matched, per_row)
 
 
 def _when(value: Any, schema: Schema) -> str:
