@@ -106,6 +106,8 @@ def test_dated_reports_and_a_parquet_folder_of_them(tmp_path: Path) -> None:
 def test_ids_match_as_written_save_numbers_and_leading_zeros() -> None:
     numbers = pd.Series([42.0, 7.0, np.nan, 2.5])
     assert id_keys(numbers, as_number=False).tolist() == ["42", "7", pd.NA, "2.5"]
+    cards = pd.Series([4_000_123_456_789_011, 4_000_123_456_789_012])  # apart beyond 2**53
+    assert id_keys(cards, as_number=False).tolist() == ["4000123456789011", "4000123456789012"]
     text = pd.Series(["0042", " T7 ", "", "-007", None])
     assert id_keys(text, as_number=True).tolist() == ["42", "T7", pd.NA, "-7", pd.NA]
     assert id_keys(text, as_number=False).tolist() == ["0042", "T7", pd.NA, "-007", pd.NA]
