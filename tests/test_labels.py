@@ -134,6 +134,8 @@ def test_bad_reports_are_named_before_any_work(tmp_path: Path) -> None:
         r"reports 'A3', 'A4', transactions '1', '2', '3', .* '10'; are the ids written the same way",
     ):
         load(path, {"path": reports, "id": "id"})
+    with pytest.raises(DataError, match="every one of the 10 transactions of .* is among the"):
+        load(path, {"path": path})
     with pytest.raises(DataError, match="file not found"):
         load(path, {"path": tmp_path / "nowhere.csv"})
     labelled = pd.read_csv(path).assign(y=0)

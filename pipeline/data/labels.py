@@ -280,6 +280,12 @@ def attach_labels(raw: pd.DataFrame, schema: Schema, labels: LabelFile, where: s
         )
     frame = raw.copy()
     frame[schema.label] = tx_keys.isin(set(reported)).fillna(False).to_numpy().astype(np.int8)
+    if frame[schema.label].all():
+        raise DataError(
+            f"{source}: every one of the {len(frame):,} transactions of {where} is among the "
+            "reports, which would leave no legitimate row: the reports list only the frauds "
+            "(is data.labels.path the transactions file itself?)"
+        )
     first_report = None
     if labels.reported_at is not None:
         first_report = _first_reports(
