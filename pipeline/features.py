@@ -8,7 +8,9 @@ from that row's own raw values and from rows *strictly before* it in time:
   sees itself. Window ``w`` covers the half-open interval ``[t - w, t)``.
 - Labels are used only once known: a label becomes known ``label_delay_days`` after its
   transaction, so the merchant fraud rate at ``t`` over window ``w`` counts only transactions in
-  ``[t - delay - w, t - delay)``. Missing labels (NaN) count as not yet known.
+  ``[t - delay - w, t - delay)``. Missing labels (NaN) count as not yet known; with the frauds'
+  report dates (`build_features`'s `label_delays`), a fraud reported later than ``delay`` after
+  its transaction counts as legitimate until its report.
 - Hence changing, adding or removing rows at times ``> t`` never changes the features of rows at
   ``<= t``; labels of rows later than ``t - delay`` never change features at ``t``.
 
@@ -188,7 +190,7 @@ class _SortedGroups:
     """
 
     def __init__(self, codes: np.ndarray, clock: _Clock) -> None:
-        self._clock = clock
+        self.clock = clock
         m = len(clock.times) + 1
         n_groups = int(codes.max()) + 1 if len(codes) else 0
         if n_groups * m >= 2**62:
@@ -205,7 +207,7 @@ class _SortedGroups:
 
     def first_at_or_after(self, offset: int | float) -> np.ndarray:
         """Per sorted row: sorted position of the first row of its group with time >= t - offset."""
-        rank = self._clock.rank_before(offset)[self.order]
+        rank = self.clock.rank_before(offset)[self.order]
         return np.searchsorted(self._keys, self._base + rank, side="left")
 
     def cumsum(self, values: np.ndarray) -> np.ndarray:
@@ -336,6 +338,7 @@ def _merchant_features(
     y: np.ndarray | None,
     windows: list[tuple[str, int | float]],
     delay: int | float,
+    reported: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     hi = g.self_pos
@@ -344,7 +347,7 @@ def _merchant_features(
         out[merchant_count_column(label)] = (hi - lo).astype(np.int64)
     if y is None:
         return out
-    return out | _fraud_rates(g, y, windows, delay)
+    return out | _fraud_rates(g, y, windows, delay, reported=reported)
 
 
 def _fraud_rates(
@@ -353,21 +356,68 @@ def _fraud_rates(
     windows: list[tuple[str, int | float]],
     delay: int | float,
     key: str = "merchant",
+    reported: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
+    """Per sorted row of `g`: the fraud share of its group's rows in [t - delay - w, t - delay)
+    whose label is known, per window.
+
+    `reported` (per row, input order, in the clock's units; NaN: no report date) is when each
+    fraud was reported: a fraud reported later than `delay` after its transaction counts as
+    legitimate until then. It is in the window and not yet reported for t in (L_r, R_r] with
+    L_r = t_r + delay and R_r = min(t_r + delay + w, reported_r), so #{L_r < t} - #{R_r < t} of
+    them are taken off the window's frauds (`_EarlierCounts`).
+    """
     out: dict[str, np.ndarray] = {}
     ys = y[g.order]
     known = ~np.isnan(ys)
     c_known = g.cumsum(known.astype(np.int64))
     c_fraud = g.cumsum(np.where(known, ys, 0.0).astype(np.int64))
     d_hi = g.first_at_or_after(delay)
+    late = None
+    if reported is not None:
+        when = reported[g.order]
+        rows = np.flatnonzero((ys == 1) & (when > g.t + delay))  # NaN: never late
+        if len(rows):
+            late = _EarlierCounts(g, rows)
+            reported_rank = late.clock_rank(when)
+            entered = late.count(late.rank_through(delay))
     for label, w in windows:
         d_lo = g.first_at_or_after(delay + w)
         n_known = g.window_sum(c_known, d_lo, d_hi)
         n_fraud = g.window_sum(c_fraud, d_lo, d_hi)
+        if late is not None:
+            left = np.minimum(late.rank_through(delay + w), reported_rank)
+            n_fraud = n_fraud - (entered - late.count(left))
         out[fraud_rate_column(label, key)] = np.where(
             n_known > 0, n_fraud / np.maximum(n_known, 1), NO_LABEL_RATE
         )
     return out
+
+
+class _EarlierCounts:
+    """For some rows of a `_SortedGroups` (sorted positions `rows`), per sorted row at time t: how
+    many of them, in its group, have a value v < t; each v given by its rank on the clock,
+    #{distinct times <= v}, since v < t exactly when that rank is <= #{distinct times < t}."""
+
+    def __init__(self, g: _SortedGroups, rows: np.ndarray) -> None:
+        self._g, self._rows = g, rows
+        clock = g.clock
+        self._m = np.int64(len(clock.times) + 2)
+        self._asked = g.group * self._m + clock.rank_before(0)[g.order] + 1
+
+    def rank_through(self, shift: int | float) -> np.ndarray:
+        """The ranks of t_r + shift of the rows."""
+        return self._g.clock.rank_through(shift)[self._g.order][self._rows]
+
+    def clock_rank(self, values: np.ndarray) -> np.ndarray:
+        """The ranks of the rows' `values` (sorted order, the whole group's length)."""
+        return np.searchsorted(self._g.clock.times, values[self._rows], side="right")
+
+    def count(self, ranks: np.ndarray) -> np.ndarray:
+        """Per sorted row: its group's rows whose rank (one per row of `rows`) is below its t."""
+        keys = np.sort(self._g.group[self._rows] * self._m + ranks)
+        start = self._g.group * self._m
+        return np.searchsorted(keys, self._asked) - np.searchsorted(keys, start)
 
 
 def _distinct_entities(
@@ -396,23 +446,16 @@ def _distinct_entities(
     prev = np.full(len(e), -1, dtype=np.int64)
     prev[pair_order[1:][same[1:]]] = pair_order[:-1][same[1:]]
     has_prev = prev >= 0
-    m = np.int64(len(clock.times) + 2)
     now = clock.rank_through(0)[g.order]
-    asked = g.group * m + clock.rank_before(0)[g.order] + 1  # ascending: g's order
-    start = g.group * m
-    groups = g.group[known]
-
-    def before(ranks: np.ndarray) -> np.ndarray:
-        keys = np.sort(groups * m + ranks[known])
-        return np.searchsorted(keys, asked) - np.searchsorted(keys, start)
-
+    cards = np.flatnonzero(known)
+    counts = _EarlierCounts(g, cards)
     out: dict[str, np.ndarray] = {}
     for label, w in windows:
         through = clock.rank_through(w)[g.order]
         entered = np.where(has_prev, np.maximum(now, through[np.maximum(prev, 0)]), now)
-        out[entity_distinct_column(label, key)] = (before(entered) - before(through)).astype(
-            np.int64
-        )
+        out[entity_distinct_column(label, key)] = (
+            counts.count(entered[cards]) - counts.count(through[cards])
+        ).astype(np.int64)
     return out
 
 
@@ -439,10 +482,14 @@ def build_features(
     *,
     label_delay_days: float = 7.0,
     windows_days: Sequence[float] = (1, 7, 30),
+    label_delays: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """A new frame: the input's columns, index and row order plus the causal engineered columns.
 
-    See the module docstring for the columns, the causality rule and the fill values. Without a
+    See the module docstring for the columns, the causality rule and the fill values.
+    `label_delays` (per row, days; NaN: none known) are the frauds' real delays, from the dates of
+    their reports (`pipeline.data.labels`): in the fraud rates, a fraud reported later than
+    `label_delay_days` after its transaction counts as legitimate until its report. Without a
     time column nothing can be computed causally and the copy has no engineered columns. Raises
     `ConfigError` for invalid windows or delay and `DataError` for unusable columns or when an
     engineered column name already exists in the frame.
@@ -498,13 +545,16 @@ def build_features(
     elif merchant or keys:
         log.info("build_features: no label column, fraud rates are left out")
     delay = units(label_delay_days)
+    reported = None
+    if y is not None and label_delays is not None:
+        reported = _reported(t, per_day, np.asarray(label_delays, dtype=np.float64))
     has_entity = schema.entity is not None and schema.entity in frame.columns
     entity = frame[schema.entity] if has_entity else None
     for key in keys:
         g = _SortedGroups(_group_codes(frame[key]), clock)
         found = _entity_features(g, None, unit_windows, seconds_per_unit, key)
         if y is not None:
-            found |= _fraud_rates(g, y, unit_windows, delay, key)
+            found |= _fraud_rates(g, y, unit_windows, delay, key, reported)
         for name, values in found.items():
             new[name] = g.unsort(values)
         if entity is not None:
@@ -513,7 +563,7 @@ def build_features(
     if merchant:
         assert schema.merchant is not None
         g = _SortedGroups(_group_codes(frame[schema.merchant]), clock)
-        for name, values in _merchant_features(g, y, unit_windows, delay).items():
+        for name, values in _merchant_features(g, y, unit_windows, delay, reported).items():
             new[name] = g.unsort(values)
 
     clash = [c for c in new if c in frame.columns]
@@ -530,6 +580,19 @@ def build_features(
         time.perf_counter() - started,
     )
     return out
+
+
+def _reported(t: np.ndarray, per_day: int | float, days: np.ndarray) -> np.ndarray:
+    """Each row's report time on the clock `t` (int nanoseconds or float seconds), `days` after
+    its time; NaN days: never late (NaN, or the smallest int64)."""
+    if len(days) != len(t):
+        raise DataError(f"build_features: label_delays has {len(days)} rows, the frame {len(t)}")
+    dated = ~np.isnan(days)
+    if isinstance(per_day, int):
+        out = np.full(len(t), np.iinfo(np.int64).min, dtype=np.int64)
+        out[dated] = t[dated] + np.round(days[dated] * per_day).astype(np.int64)
+        return out
+    return np.where(dated, t + np.where(dated, days, 0.0) * per_day, np.nan)
 
 
 _DATE_TEXT = re.compile(r"\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")

@@ -7,6 +7,7 @@ child through `pipeline.fold.FoldRunner`, then log the comparison, the report an
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ from models.samplers import (
 from pipeline import descriptions, report, tracking
 from pipeline.augment import SHARE, grid_of
 from pipeline.config import ExperimentConfig
-from pipeline.data.labels import delay_warnings
+from pipeline.data.labels import LATE_SHARE
 from pipeline.data.leaks import (
     check_label_leaks,
     check_long_numbers,
@@ -48,7 +49,6 @@ from pipeline.features import (
     days_since_column,
     feature_columns,
     feature_rules,
-    fraud_rate_column,
     key_counts,
 )
 from pipeline.fold import (
@@ -112,7 +112,12 @@ def _days(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
     return t.dt.floor("D").astype("int64").to_numpy() // 86_400_000_000_000
 
 
-def _featured(cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+def _featured(
+    cfg: ExperimentConfig,
+    frame: pd.DataFrame,
+    schema: Schema,
+    label_delays: np.ndarray | None = None,
+) -> pd.DataFrame:
     if not cfg.features.enabled:
         for key, columns, become, what in (
             ("dates", schema.dates, "days_since", "dates"),
@@ -130,6 +135,7 @@ def _featured(cfg: ExperimentConfig, frame: pd.DataFrame, schema: Schema) -> pd.
         schema,
         label_delay_days=cfg.features.label_delay_days,
         windows_days=tuple(cfg.features.windows_days),
+        label_delays=label_delays,
     )
 
 
@@ -236,10 +242,10 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
                 labels=None if d.labels is None else d.labels.label_file(),
             ).load()
         schema = dataset.schema
-        frame = _featured(cfg, dataset.frame, schema)
+        delays = None if dataset.reports is None else dataset.reports.delays
+        frame = _featured(cfg, dataset.frame, schema, delays)
         y = frame[schema.label].to_numpy().astype(np.int8)
-        reports = dataset.reports
-        folds = _outer_folds(cfg, frame, schema, y, None if reports is None else reports.delays)
+        folds = _outer_folds(cfg, frame, schema, y, delays)
     where = "the simulator" if d.kind == "simulator" else f"data file {d.resolved_path()}"
     numeric, categorical = feature_columns(frame, schema, where=where)
     check_category_sizes(frame, categorical, where=where)
@@ -309,7 +315,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
             _short_time_warning(cfg, prepared),
             report.few_positives_warning(prepared.y, tests),
             *_crowded_key_warnings(prepared),
-            *_label_delay_warnings(cfg, prepared),
+            _unreported_warning(prepared),
         )
         if w is not None
     ]
@@ -367,41 +373,23 @@ def _export_warnings(cfg: ExperimentConfig, prepared: Prepared) -> list[str]:
     return [f"after the launch, fraudgan export: {text}" for text in notes]
 
 
-def _label_delay_warnings(cfg: ExperimentConfig, prepared: Prepared) -> list[str]:
-    """Where the reports' dates (`data.labels.reported_at`) came later than a delay setting that
-    the launch uses assumes: labels used before production would have them."""
-    schema = prepared.dataset.schema
-    settings = []
-    rates = [fraud_rate_column("", key) for key in (*schema.velocity, "merchant")]
-    uses_rates = any(c.startswith(prefix) for c in prepared.numeric for prefix in rates)
-    s = cfg.split
-    known_cards = s.kind == "temporal" and s.exclude_known_compromised and bool(schema.entity)
-    if uses_rates or known_cards:
-        what = " and ".join(
-            w
-            for w, used in (
-                ("the fraud-rate features", uses_rates),
-                ("the known compromised cards", known_cards),
-            )
-            if used
-        )
-        settings.append(
-            (
-                "features.label_delay_days",
-                cfg.features.label_delay_days,
-                f"{what} count a fraud as known that long after its transaction",
-            )
-        )
-    if s.kind == "temporal":
-        settings.append(
-            (
-                "split.gap_days",
-                s.gap_days,
-                "the training labels are taken as known that long "
-                "after each fold's training period",
-            )
-        )
-    return delay_warnings(prepared.dataset.reports, settings)
+def _unreported_warning(prepared: Prepared) -> str | None:
+    """Temporal folds many of whose training frauds were reported only after the fold's test
+    period starts (`Fold.unreported`): they train as legitimate, as they would in production, and
+    a longer gap leaves the time reports take out of training."""
+    folds, reports = prepared.folds, prepared.dataset.reports
+    later = sum(len(f.unreported) for f in folds)
+    total = sum(int(prepared.y[f.train].sum()) for f in folds)
+    if not later or later <= LATE_SHARE * total:
+        return None
+    within = float(np.quantile(reports.dated(), 0.9))
+    return (
+        f"{later:,} of the folds' {total:,} training frauds ({later / total:.0%}) were reported "
+        "after their fold's test period starts (data.labels.reported_at) and train as "
+        "legitimate, as they would in production; 90 % of the reports come within "
+        f"{within:,.1f} days of the transaction: split.gap_days: {math.ceil(within)} would leave "
+        "the time they take out of training"
+    )
 
 
 CROWDED_KEY_SHARE = 0.2

@@ -642,3 +642,35 @@ def test_rules_a_users_data_breaks_are_not_enforced(keyed):
     assert len(kept.rules) == len(rules.rules) - 1
     # a rule needs all its columns; the seconds layout has none of these features
     assert feature_rules(["hour", "V1"], amount="Amount", windows_days=(1, 7, 30)).rules == ()
+
+
+def test_a_fraud_reported_late_counts_in_the_fraud_rates_from_its_report_on() -> None:
+    """Hand values. Delay 2 days; merchant m's rows on days 0, 1, 2, 3, 10, 15 and 20; frauds on
+    day 1 (reported on day 15, 14 days later) and day 2 (reported on day 3). At day 10 the 7-day
+    window [1, 8) holds days 1-3, and only day 2's fraud is reported: 1/3 (2/3 assumed). At day
+    15 the 30-day window [-17, 13) holds days 0-10: day 1's report comes at 15, not before, 1/5;
+    at day 20 it has come: 2/6 in [-12, 18)."""
+    days = np.array([0.0, 1, 2, 3, 10, 15, 20])
+    delays = np.array([np.nan, 14.0, 1.0, np.nan, np.nan, np.nan, np.nan])
+    schema = Schema(label="y", time="t", time_unit="seconds", merchant="m", velocity=("d",))
+    frame = pd.DataFrame({"t": days * 86_400, "m": "m", "d": "dev", "y": [0, 1, 1, 0, 0, 0, 0]})
+    kwargs = {"label_delay_days": 2.0, "windows_days": (7, 30)}
+    late = build_features(frame, schema, label_delays=delays, **kwargs)
+    assumed = build_features(frame, schema, **kwargs)
+    np.testing.assert_allclose(late["merchant_fraud_rate_7d"], [0, 0, 0, 0, 1 / 3, 0, 0])
+    np.testing.assert_allclose(assumed["merchant_fraud_rate_7d"], [0, 0, 0, 0, 2 / 3, 0, 0])
+    np.testing.assert_allclose(late["merchant_fraud_rate_30d"], [0, 0, 0, 0, 1 / 4, 1 / 5, 2 / 6])
+    np.testing.assert_allclose(
+        assumed["merchant_fraud_rate_30d"], [0, 0, 0, 0, 2 / 4, 2 / 5, 2 / 6]
+    )
+    np.testing.assert_allclose(late["d_fraud_rate_30d"], late["merchant_fraud_rate_30d"])
+    # the same on a datetime clock (integer nanoseconds)
+    dated = frame.assign(t=pd.Timestamp("2026-01-01") + pd.to_timedelta(days, unit="D"))
+    on_dates = build_features(
+        dated, dataclasses.replace(schema, time_unit="datetime"), label_delays=delays, **kwargs
+    )
+    for column in ("merchant_fraud_rate_7d", "merchant_fraud_rate_30d"):
+        np.testing.assert_allclose(on_dates[column], late[column])
+    # a report within the delay changes nothing
+    early = build_features(frame, schema, label_delays=np.where(delays > 2, 1.5, delays), **kwargs)
+    pd.testing.assert_frame_equal(early, assumed)

@@ -11,7 +11,7 @@ import pytest
 
 from models.errors import ConfigError, DataError
 from pipeline.config import DataConfig
-from pipeline.data.labels import LATE_SHARE, LabelFile, Reports, delay_warnings, id_keys
+from pipeline.data.labels import LabelFile, id_keys
 from pipeline.data.sources import build_source, load_dataset
 
 DAY = 86_400
@@ -149,21 +149,6 @@ def test_bad_reports_are_named_before_any_work(tmp_path: Path) -> None:
         load(path, {"path": reports, "reported_at": "at"}, {"label": "y", "id": "tx"})
     with pytest.raises(ValueError, match="the simulator labels its own rows"):
         DataConfig(labels={"path": str(reports)})
-
-
-def test_a_delay_setting_shorter_than_the_reports_is_warned_about() -> None:
-    delays = np.array([0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 20.0, np.nan])
-    reports = Reports("r.csv", 10, 10, delays)
-    settings = [("features.label_delay_days", 8.0, "x"), ("split.gap_days", 7.0, "y")]
-    warnings = delay_warnings(reports, settings)
-    # one of ten dated reports later than 8 days (not over LATE_SHARE), two later than 7
-    assert LATE_SHARE == 0.10
-    assert len(warnings) == 1
-    assert warnings[0].startswith("split.gap_days is 7 days (y), but 20% of the frauds in r.csv")
-    assert "(90 % within 9.2 days)" in warnings[0]
-    assert warnings[0].endswith("set split.gap_days: 10")
-    assert delay_warnings(Reports("r.csv", 3, 3), settings) == []
-    assert delay_warnings(None, settings) == []
 
 
 def test_the_configs_labels_load_as_the_source_reads_them(tmp_path: Path) -> None:

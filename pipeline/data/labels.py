@@ -9,16 +9,14 @@ written as text match a numeric column without their leading zeros ("0042" and 4
 
 With `reported_at`, the reports' dates (on the transactions' clock: dates, or numbers of the
 schema's `time_unit`) measure the real label delay, each fraud's days from its transaction to its
-first report (`Reports.delays`): `fraudgan check` shows it, and the launch warns when
-`features.label_delay_days` or a temporal split's `gap_days` assumes labels known sooner than the
-reports came (`delay_warnings`), which would let the run use labels before production has them,
-and temporal folds know each label from its report on (`pipeline.split.temporal_folds`).
+first report (`Reports.delays`), which `fraudgan check` shows. A fraud is then known from its
+report on: in the fraud-rate features (`pipeline.features.build_features`), for the known
+compromised cards and the training labels of temporal folds (`pipeline.split.temporal_folds`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,7 +48,8 @@ SAME_DAY_DAYS = 1.0
 without its hour); earlier ones are named in a warning."""
 
 LATE_SHARE = 0.10
-"""A delay setting is warned about when more than this share of the frauds came later."""
+"""Temporal folds are warned about when more than this share of their training frauds were
+reported after the fold's test period starts."""
 
 _SHOWN = 3
 
@@ -365,23 +364,3 @@ def _when(value: Any, schema: Schema) -> str:
     if schema.numeric_time:
         return f"{number_text(value / SECONDS_PER_UNIT[schema.time_unit])} {schema.time_unit}"
     return str(value)
-
-
-def delay_warnings(reports: Reports | None, settings: list[tuple[str, float, str]]) -> list[str]:
-    """A warning per delay setting (key, days, what it delays) that more than `LATE_SHARE` of the
-    dated reports came later than."""
-    dated = None if reports is None else reports.dated()
-    if dated is None or not len(dated):
-        return []
-    within = float(np.quantile(dated, 0.9))
-    out = []
-    for key, days, what in settings:
-        late = float(np.mean(dated > days))
-        if late > LATE_SHARE:
-            out.append(
-                f"{key} is {days:g} days ({what}), but {late:.0%} of the frauds in "
-                f"{reports.path if reports else ''} were reported later (90 % within "
-                f"{within:,.1f} days): the run uses labels before production would have them; "
-                f"set {key}: {math.ceil(within)}"
-            )
-    return out
