@@ -315,7 +315,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
             _short_time_warning(cfg, prepared),
             report.few_positives_warning(prepared.y, tests),
             *_crowded_key_warnings(prepared),
-            _unreported_warning(prepared),
+            _unreported_warning(cfg, prepared),
         )
         if w is not None
     ]
@@ -327,7 +327,7 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
     rows or an inner window's fit rows: `models.samplers.check_ratio`), and every GAN against the
     fewest fraud rows it will train on (each fold's rows shared by all its windows), before any
     fit."""
-    parts = []
+    parts, gans = [], []
     for fold, cut in zip(prepared.folds, windows, strict=True):
         at = f"outer fold {fold.fold} (seed {fold.seed})"
         y = known_labels(prepared.y, fold)
@@ -336,14 +336,9 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
             (int(y[w.fit].sum()), len(w.fit), f"the fit rows of {at}, window {i}")
             for i, w in enumerate(cut)
         ]
+        gans.append((int(y[cut.shared].sum()), fold))
     positive, n_rows, part = max(parts, key=lambda p: p[0] / max(p[1] - p[0], 1))
-    gan_rows, gan_fold = min(
-        (
-            (int(known_labels(prepared.y, fold)[w.shared].sum()), fold)
-            for fold, w in zip(prepared.folds, windows, strict=True)
-        ),
-        key=lambda pair: pair[0],
-    )
+    gan_rows, gan_fold = min(gans, key=lambda pair: pair[0])
     for name, params in cfg.strategies.items():
         spec = REGISTRY[strategy_kind(name, params)]
         if spec.sampler_class is None or no_rows(params.get(SHARE)):
@@ -373,22 +368,27 @@ def _export_warnings(cfg: ExperimentConfig, prepared: Prepared) -> list[str]:
     return [f"after the launch, fraudgan export: {text}" for text in notes]
 
 
-def _unreported_warning(prepared: Prepared) -> str | None:
+def _unreported_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None:
     """Temporal folds many of whose training frauds were reported only after the fold's test
     period starts (`Fold.unreported`): they train as legitimate, as they would in production, and
     a longer gap leaves the time reports take out of training."""
-    folds, reports = prepared.folds, prepared.dataset.reports
+    folds = prepared.folds
     later = sum(len(f.unreported) for f in folds)
     total = sum(int(prepared.y[f.train].sum()) for f in folds)
     if not later or later <= LATE_SHARE * total:
         return None
-    within = float(np.quantile(reports.dated(), 0.9))
-    return (
+    text = (
         f"{later:,} of the folds' {total:,} training frauds ({later / total:.0%}) were reported "
         "after their fold's test period starts (data.labels.reported_at) and train as "
-        "legitimate, as they would in production; 90 % of the reports come within "
-        f"{within:,.1f} days of the transaction: split.gap_days: {math.ceil(within)} would leave "
-        "the time they take out of training"
+        "legitimate, as they would in production"
+    )
+    dated = prepared.dataset.reports.dated()
+    within = float(np.quantile(dated, 0.9)) if len(dated) else 0.0
+    if math.ceil(within) <= cfg.split.gap_days:
+        return text
+    return (
+        f"{text}; 90 % of the reports come within {within:,.1f} days of the transaction: "
+        f"split.gap_days: {math.ceil(within)} would leave the time they take out of training"
     )
 
 
