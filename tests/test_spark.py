@@ -325,6 +325,18 @@ def test_path_errors(tmp_path):
     Path(tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no data files"):
         score_spark("models:/x@y", tmp_path / "empty", tmp_path / "out")
+    # Spark reads a folder's CSV files by position: another order would swap values silently
+    folder = tmp_path / "days"
+    folder.mkdir()
+    (folder / "d1.csv").write_text("a,b\n1,x\n")
+    (folder / "d2.csv").write_text("b,a\ny,2\n")
+    with pytest.raises(
+        DataError, match=r"d2.csv: its columns are those of d1.csv in another order \('b', 'a'"
+    ):
+        score_spark("models:/x@y", folder, tmp_path / "out")
+    (folder / "d2.csv").write_text("a,c\n2,y\n")
+    with pytest.raises(DataError, match=r"d2.csv: its columns differ from those of d1.csv"):
+        score_spark("models:/x@y", folder, tmp_path / "out")
 
 
 def test_scorer_uses_the_spark_tasks_cpus(spark, store, monkeypatch):
