@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import ConfigError, DataError, FraudganError
-from pipeline.data.sources import csv_folder, csv_header, listing
+from pipeline.data.sources import csv_folder, csv_header, data_files, listing
 
 if TYPE_CHECKING:
     from models.classifier import FraudPipeline
@@ -162,13 +162,7 @@ def _input_format(path: Path) -> str:
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        files = [
-            p
-            for p in path.rglob("*")
-            if p.is_file() and not p.name.startswith((".", "_")) and p.suffix.lower() != ".crc"
-        ]
-        if not files:
-            raise DataError(f"--input {path}: the directory holds no data files")
+        files = data_files(path, f"--input {path}")
     else:
         raise DataError(f"--input {path}: no such file or directory")
     kinds = {".csv" if p.name.lower().endswith(SPARK_CSV) else p.suffix.lower() for p in files}

@@ -323,7 +323,7 @@ def test_path_errors(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         score_spark("models:/x@y", tmp_path / "nope.parquet", tmp_path / "out")
     Path(tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no data files"):
+    with pytest.raises(DataError, match="the folder holds no data file"):
         score_spark("models:/x@y", tmp_path / "empty", tmp_path / "out")
     # Spark reads a folder's CSV files by position: another order would swap values silently
     folder = tmp_path / "days"
