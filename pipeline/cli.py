@@ -221,7 +221,9 @@ def check(
         console.print(span, highlight=False, markup=False)
     if p.dataset.reports is not None:
         console.print(
-            p.dataset.reports.summary(p.dataset.schema.label), highlight=False, markup=False
+            p.dataset.reports.summary(p.dataset.schema.label, cfg.features.label_delay_days),
+            highlight=False,
+            markup=False,
         )
     for line in (*_date_lines(p), *_key_lines(p)):
         console.print(line, highlight=False, markup=False)

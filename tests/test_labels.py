@@ -80,9 +80,12 @@ def test_reported_ids_are_fraud_and_their_delays_counted_from_each_transaction(
         "data.labels.delay_median_days": 1.5,
         "data.labels.delay_p90_days": 3.5,
     }
-    line = data.reports.summary("y")
+    line = data.reports.summary("y", 2.0)
     assert "5 ids reported in" in line and "4 among the transactions -> 'y'" in line
     assert "reported 0.0 .. 4.0 days after the transaction, median 1.5, 90 % within 3.5" in line
+    assert line.endswith(
+        "; 33% later than features.label_delay_days (2), known from their report on"
+    )
     assert ", labels from " in data.name
 
 

@@ -100,8 +100,8 @@ class Reports:
     matched: int
     delays: np.ndarray | None = None
 
-    def summary(self, label: str) -> str:
-        """One line for `fraudgan check`."""
+    def summary(self, label: str, delay_days: float) -> str:
+        """One line for `fraudgan check`; `delay_days`: `features.label_delay_days`."""
         text = (
             f"labels: {self.reported:,} ids reported in {self.path}, {self.matched:,} among the "
             f"transactions -> {label!r}"
@@ -112,9 +112,11 @@ class Reports:
         if not len(dated):
             return f"{text}; no report of theirs is dated"
         q = np.quantile(dated, [0.0, 0.5, 0.9, 1.0])
+        later = float(np.mean(dated > delay_days))
         return (
             f"{text}; reported {q[0]:,.1f} .. {q[3]:,.1f} days after the transaction, median "
-            f"{q[1]:,.1f}, 90 % within {q[2]:,.1f}"
+            f"{q[1]:,.1f}, 90 % within {q[2]:,.1f}; {later:.0%} later than "
+            f"features.label_delay_days ({delay_days:g}), known from their report on"
         )
 
     def params(self) -> dict[str, Any]:
