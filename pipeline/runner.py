@@ -312,7 +312,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
     warnings = [
         w
         for w in (
-            _short_time_warning(cfg, prepared),
+            _time_unit_warning(cfg, prepared),
             report.few_positives_warning(prepared.y, tests),
             *_crowded_key_warnings(prepared),
             _unreported_warning(cfg, prepared),
@@ -424,24 +424,39 @@ def _crowded_key_warnings(prepared: Prepared) -> list[str]:
     return notes
 
 
-def _short_time_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None:
-    """A numeric time column spanning less than the shortest feature window: its unit is likely
-    larger than the declared one (hours read as seconds), and every window covers all history."""
+LONG_SPAN_YEARS = 20
+"""A numeric time column spanning more years than this is likely in a smaller unit than the
+declared one (milliseconds since the first transaction read as seconds: 20 years are 7 days)."""
+
+
+def _time_unit_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None:
+    """A numeric time column spanning less than the shortest feature window (its unit is likely
+    larger than the declared one, hours read as seconds, and every window covers all history) or
+    more than `LONG_SPAN_YEARS` (likely smaller: milliseconds since the start read as seconds,
+    which the span check of loading, 100 years, lets through)."""
     schema = prepared.dataset.schema
-    windows = cfg.features.windows_days
-    if not (cfg.features.enabled and windows and schema.numeric_time and schema.time):
+    if not (schema.numeric_time and schema.time):
         return None
     seconds = prepared.frame[schema.time].to_numpy(dtype=np.float64)
     span = float(seconds.max() - seconds.min())
-    shortest = min(windows)
-    if span >= shortest * 86_400:
-        return None
     unit = schema.time_unit
+    value = span / SECONDS_PER_UNIT[unit]
+    amount = f"{value:,.0f}" if value >= 1e6 else f"{value:,.6g}"  # no 1.72077e+09
+    shown = f"time column {schema.time!r} spans {amount} {unit}"
+    fix = f"If its numbers are not {unit}, set data.schema.time_unit ({numeric_units()})"
+    years = span / (365.25 * 86_400)
+    if years > LONG_SPAN_YEARS:
+        return (
+            f"{shown} ({years:,.3g} years), longer than transaction tables run: its numbers may "
+            f"be in a smaller unit (milliseconds since the first transaction read as seconds). "
+            f"{fix}"
+        )
+    windows = cfg.features.windows_days
+    if not (cfg.features.enabled and windows) or span >= min(windows) * 86_400:
+        return None
     return (
-        f"time column {schema.time!r} spans {span / SECONDS_PER_UNIT[unit]:,.6g} {unit} "
-        f"({span / 3600:,.3g} hours), less than the shortest feature window "
-        f"({shortest:g} day(s)): every window holds all of a card's history. If its numbers are "
-        f"not {unit}, set data.schema.time_unit ({numeric_units()})"
+        f"{shown} ({span / 3600:,.3g} hours), less than the shortest feature window "
+        f"({min(windows):g} day(s)): every window holds all of a card's history. {fix}"
     )
 
 

@@ -234,6 +234,17 @@ def test_hourly_steps_and_epoch_milliseconds_with_their_time_unit(files):
     )
     assert "if its numbers are milliseconds, set time_unit to that" in text
     assert "ready:" in invoke("check", QUICK, *sets([*base, schema("milliseconds")]))
+    # milliseconds since the first transaction, read as seconds: within the 100 years loading
+    # refuses, but longer than any transaction table
+    millis.assign(timestamp=millis["timestamp"] - millis["timestamp"].min()).to_csv(
+        path, index=False
+    )
+    warned = " ".join(invoke("check", QUICK, *sets([*base, schema("seconds")])).split())
+    assert re.search(
+        r"warning: time column 'timestamp' spans [\d,]+ seconds \(54\.\d years\)", warned
+    )
+    assert "milliseconds since the first transaction read as seconds" in warned
+    assert "warning" not in invoke("check", QUICK, *sets([*base, schema("milliseconds")]))
 
 
 def test_creditcard_layout_drops_duplicates_before_the_folds(files):
