@@ -373,6 +373,9 @@ def no_label_warning(where: str, label: str) -> str:
     )
 
 
+REPORT_DELAYS = "__fraudgan_report_delay_days__"
+"""The carried column of each row's days to its fraud report (`--labels` with `--reported-at`)."""
+
 TIME_SPANS = 100  # a file's times this many training spans beyond the training range are suspect
 
 
@@ -474,10 +477,12 @@ class TimeCheck:
 class HistoryFeatures:
     """Builds a model's history features chunk by chunk, equal to building them on the whole file."""
 
-    def __init__(self, history: dict[str, Any], where: str) -> None:
+    def __init__(self, history: dict[str, Any], where: str, reports: Any = None) -> None:
         from pipeline.data.schema import Schema
 
         self.schema = Schema.from_dict(history["schema"])
+        # the labels from a file of fraud reports (`pipeline.data.labels.ReportBook`)
+        self.reports = reports
         self.delay = float(history["label_delay_days"])
         self.windows = tuple(float(w) for w in history["windows_days"])
         self.horizon = float(history.get("horizon_days", self.delay + max(self.windows)))
@@ -509,7 +514,18 @@ class HistoryFeatures:
             self.warnings.append(text)
             self._warned_engineered = True
         frame = chunk[self._roles()].copy()
-        if s.label in chunk.columns:
+        if self.reports is not None:
+            if s.label in chunk.columns:
+                raise DataError(
+                    f"{self.where}: has a label column {s.label!r} and --labels names reports "
+                    f"({self.reports.source}) to make it from: give the labels one way"
+                )
+            if s.id is None or s.id not in chunk.columns:
+                raise DataError(
+                    f"{self.where}: --labels joins the reports by the model's id column "
+                    f"{s.id!r}, which the input lacks"
+                )
+        elif s.label in chunk.columns:
             frame[s.label] = coerce_label(chunk[s.label], s.label, self.where, allow_missing=True)
         else:
             frame[s.label] = np.nan
@@ -526,6 +542,11 @@ class HistoryFeatures:
             frame[s.time] = coerce_time(
                 frame[s.time], s.time, s.time_unit, self.where, model=True, day_first=self.day_first
             )
+        if self.reports is not None:
+            assert s.id is not None
+            labels, delays = self.reports.label(chunk[s.id], frame.get(s.time))
+            frame[s.label] = labels
+            frame[REPORT_DELAYS] = np.nan if delays is None else delays
         for date in s.dates:
             if date in frame:
                 frame[date] = coerce_time(
@@ -568,7 +589,14 @@ class HistoryFeatures:
             self.latest = max(float(t.max()), self.latest if self.latest is not None else -np.inf)
         n_carry = 0 if self.carry is None else len(self.carry)
         combined = raw if self.carry is None else pd.concat([self.carry, raw], ignore_index=True)
-        built = build_features(combined, s, label_delay_days=self.delay, windows_days=self.windows)
+        delays = combined[REPORT_DELAYS].to_numpy() if REPORT_DELAYS in combined else None
+        built = build_features(
+            combined.drop(columns=[REPORT_DELAYS], errors="ignore"),
+            s,
+            label_delay_days=self.delay,
+            windows_days=self.windows,
+            label_delays=delays,
+        )
         lacking = any(c not in built.columns for c in self.engineered)
         if lacking and not self._all_raw and self.carry is None:
             # some engineered column needs more than the role columns: carry every raw column
@@ -701,6 +729,31 @@ def score_frame(
     return scorer.score(frame, explain=explain, where=f"{where}: " if where else "")
 
 
+def _report_book(scorer: Any, labels: Any) -> Any:
+    """The reports `--labels` names, read once, for a model whose fraud rates read labels;
+    `DataError` otherwise, before any scoring."""
+    from pipeline.data.labels import ReportBook
+    from pipeline.data.schema import Schema
+    from pipeline.features import fraud_rate_column
+
+    history = scorer.history
+    schema = Schema.from_dict(history["schema"]) if history is not None else None
+    rates = [fraud_rate_column("", key) for key in (*schema.velocity, "merchant")] if schema else []
+    engineered = history["engineered"] if history is not None else []
+    if not any(c.startswith(prefix) for c in engineered for prefix in rates):
+        raise DataError(
+            f"--labels {labels.path}: the model has no fraud-rate features (a merchant's or a "
+            "velocity column's), the only ones that read labels; score without --labels"
+        )
+    assert schema is not None
+    if schema.id is None:
+        raise DataError(
+            f"--labels {labels.path}: the reports are joined by the transactions' id, and the "
+            "model was trained without an id column (data.schema.id)"
+        )
+    return ReportBook.read(labels, schema, {"id": "--labels-id", "reported_at": "--reported-at"})
+
+
 def score_file(
     model_uri: str,
     input_path: str | Path,
@@ -711,11 +764,14 @@ def score_file(
     progress: bool = True,
     scorer: Any = None,
     overwrite: bool = False,
+    labels: Any = None,
 ) -> ScoreSummary:
     """Score a CSV/Parquet file into a CSV/Parquet file, `chunk_rows` rows at a time (0: whole).
 
     `scorer` skips loading `model_uri` (an already loaded `FraudScorer`). An existing output
-    file is refused unless `overwrite`; it is replaced only once scoring has succeeded.
+    file is refused unless `overwrite`; it is replaced only once scoring has succeeded. `labels`
+    (a `pipeline.data.labels.LabelFile`): the fraud reports that give the input's labels to the
+    model's fraud rates, each known from its report on when the reports are dated.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     if chunk_rows < 0:
@@ -724,7 +780,10 @@ def score_file(
     if scorer is None:
         scorer = load_scorer(model_uri)
     where = f"--input {input_path}"
-    history = HistoryFeatures(scorer.history, where) if scorer.history is not None else None
+    reports = None if labels is None else _report_book(scorer, labels)
+    history = (
+        HistoryFeatures(scorer.history, where, reports) if scorer.history is not None else None
+    )
     time_spec = getattr(scorer, "metadata", {}).get("time")
     times = TimeCheck(time_spec, where) if time_spec else None
     total, chunks = iter_chunks(input_path, chunk_rows, scorer)

@@ -129,12 +129,35 @@ def score(
     master: Annotated[
         str, typer.Option(help="Spark master URL (with --engine spark).")
     ] = "local[*]",
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="Fraud reports (CSV or Parquet, a file or a folder) that give the input's "
+            "labels to the model's fraud rates: a transaction is fraud when its id is reported.",
+        ),
+    ] = None,
+    labels_id: Annotated[
+        str | None,
+        typer.Option(help="The reports' column of transaction ids (default: the model's id)."),
+    ] = None,
+    reported_at: Annotated[
+        str | None,
+        typer.Option(help="The reports' dates: a fraud is known from its report on."),
+    ] = None,
 ) -> None:
     """Score a CSV/Parquet file of transactions with an exported model, in chunks."""
+    from pipeline.data.labels import LabelFile
     from pipeline.score import score_file
 
     if engine not in ("local", "spark"):
         raise FraudganError(f"--engine must be 'local' or 'spark', found {engine!r}")
+    if labels is None and (labels_id is not None or reported_at is not None):
+        raise FraudganError("--labels-id and --reported-at describe the reports --labels names")
+    if engine == "spark" and labels is not None:
+        raise FraudganError(
+            "--labels is read by the local engine; on Spark, give the input its label column"
+        )
     if engine == "spark":
         from pipeline.spark import score_spark
 
@@ -157,6 +180,7 @@ def score(
         chunk_rows=chunk_rows,
         progress=not no_progress,
         overwrite=overwrite,
+        labels=None if labels is None else LabelFile(labels, labels_id, reported_at),
     )
     for text in summary.warnings:
         print_warning(text)

@@ -123,7 +123,7 @@ def test_bad_reports_are_named_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"data.labels.id column 'txn' missing\. Available"):
         load(path, {"path": reports, "id": "txn"})
     with pytest.raises(
-        DataError, match=r"'tx' \(data.schema.id, as data.labels.id is not set\) missing"
+        DataError, match=r"'tx' \(the schema's id, as data.labels.id is not set\) missing"
     ):
         load(path, {"path": reports})
     with pytest.raises(DataError, match="data.labels.reported_at column 'date' missing"):

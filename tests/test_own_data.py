@@ -974,6 +974,36 @@ def test_labels_from_a_file_of_fraud_reports(files, monkeypatch):
         in_train = train.to_numpy()[is_fraud]
         assert count == int((in_train & (reported < test_start).to_numpy()).sum()) < in_train.sum()
     check_export_and_score(files.root, path, tx, "transaction_id")
+    # scoring reads the reports too: undated, they give the labels the file would carry itself
+    labelled, scores = files.root / "labelled.csv", files.root / "scores"
+    tx.to_csv(labelled, index=False)
+    reports_file = str(files.root / "exports" / "fraud_reports.csv")
+    by_report = ["--labels", reports_file, "--labels-id", "transaction"]
+    invoke("score", "--input", str(labelled), "--output", f"{scores}-inline.csv")
+    invoke("score", "--input", str(path), "--output", f"{scores}-reports.csv", *by_report)
+    inline, reported = (pd.read_csv(f"{scores}-{k}.csv") for k in ("inline", "reports"))
+    pd.testing.assert_frame_equal(inline, reported)
+    unlabelled = pd.read_csv(files.root / "scores.csv")  # check_export_and_score's, no labels
+    assert not np.allclose(unlabelled["fraud_probability"], inline["fraud_probability"])
+    # dated, a fraud counts from its report on: chunks carry that, as the whole file does
+    dated = [*by_report, "--reported-at", "reported"]
+    for rows in ("0", "700"):
+        out = f"{scores}-dated-{rows}.csv"
+        invoke("score", "--input", str(path), "--output", out, *dated, "--chunk-rows", rows)
+    whole, chunked = (pd.read_csv(f"{scores}-dated-{k}.csv") for k in ("0", "700"))
+    pd.testing.assert_frame_equal(whole, chunked)
+    assert not np.allclose(whole["fraud_probability"], inline["fraud_probability"])
+    for args, message in (
+        (["--input", str(labelled), *by_report], "has a label column 'is_fraud' and --labels"),
+        (["--input", str(path), "--reported-at", "reported"], "describe the reports --labels"),
+        (["--input", str(path), *by_report, "--engine", "spark"], "--labels is read by the local"),
+        (
+            ["--input", str(path), "--labels", reports_file, "--labels-id", "tx"],
+            "--labels-id column 'tx' missing",
+        ),
+    ):
+        result = CliRunner().invoke(app, ["score", "--output", f"{scores}-x.csv", *args])
+        assert result.exit_code != 0 and message in " ".join(result.output.split()), result.output
     reports.assign(transaction=reports["transaction"].str[1:]).to_csv(
         files.root / "exports" / "fraud_reports.csv", index=False
     )

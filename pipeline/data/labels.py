@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -227,19 +227,11 @@ def attach_labels(raw: pd.DataFrame, schema: Schema, labels: LabelFile, where: s
             f"{where}: declared id column {schema.id!r} missing, which data.labels joins the "
             f"reports by. Available columns: {listing([str(c) for c in raw.columns])}"
         )
-    reports, parts = read_reports(labels.path)
-    column = labels.id or schema.id
-    for role, name in (("id", column), ("reported_at", labels.reported_at)):
-        if name is not None and name not in reports.columns:
-            unset = role == "id" and labels.id is None
-            default = " (data.schema.id, as data.labels.id is not set)" if unset else ""
-            raise DataError(
-                f"{source}: data.labels.{role} column {name!r}{default} missing. Available "
-                f"columns: {listing([str(c) for c in reports.columns])}"
-            )
-    tx_number, report_number = match_keys(raw[schema.id], reports[column])
+    book = ReportBook.read(labels, schema)
+    column = book.column
+    tx_number, report_number = match_keys(raw[schema.id], book.ids)
     tx_keys = id_keys(raw[schema.id], as_number=tx_number)
-    report_keys = id_keys(reports[column], as_number=report_number)
+    report_keys = book.keys(report_number)
     present = report_keys.notna().to_numpy()
     if not present.all():
         log.warning(
@@ -287,44 +279,101 @@ def attach_labels(raw: pd.DataFrame, schema: Schema, labels: LabelFile, where: s
             "reports, which would leave no legitimate row: the reports list only the frauds "
             "(is data.labels.path the transactions file itself?)"
         )
-    first_report = None
-    if labels.reported_at is not None:
-        first_report = _first_reports(
-            reports, report_keys, labels.reported_at, schema, source, parts
-        )
     summary = Reports(source, len(reported), int(found.sum()))
-    return Joined(frame, summary, first_report, source, tx_number)
+    return Joined(frame, summary, book.first_reports(report_number), source, tx_number)
 
 
-def _first_reports(
-    reports: pd.DataFrame,
-    keys: pd.Series,
-    column: str,
-    schema: Schema,
-    source: str,
-    parts: list[tuple[int, str]],
-) -> pd.Series:
-    """Each id's earliest report time, read as the transactions' time column is."""
-    values = reports[column]
-    try:
-        day_first = (
-            date_order(values, column, source, role="report date")
-            if schema.time_unit == "datetime"
-            else None
-        )
-        times = coerce_time(
-            values,
-            column,
-            schema.time_unit,
-            source,
-            span=False,
-            day_first=day_first,
-            role="report date",
-        )
-    except DataError as exc:
-        raise DataError(rows_in_files(str(exc), parts) if parts else str(exc)) from None
-    dated = keys.notna().to_numpy() & times.notna().to_numpy()
-    return times[dated].groupby(keys[dated].to_numpy()).min()
+@dataclass
+class ReportBook:
+    """A reports file read once: its column of ids (`column`, as read) and, with `reported_at`,
+    each report's time on the transactions' clock (`times`, None without it)."""
+
+    source: str
+    column: str
+    ids: pd.Series
+    times: pd.Series | None
+    _first: dict[bool, pd.Series | None] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def read(
+        cls, labels: LabelFile, schema: Schema, names: Mapping[str, str] | None = None
+    ) -> ReportBook:
+        """The reports of `labels`, their columns checked and their dates read as the schema's
+        time column is; `names`: how messages call the id and date options (the config's keys
+        by default). `DataError` naming the file and the column."""
+        names = names or {"id": "data.labels.id", "reported_at": "data.labels.reported_at"}
+        source = str(labels.path)
+        reports, parts = read_reports(labels.path)
+        column = labels.id or schema.id
+        for role, name in (("id", column), ("reported_at", labels.reported_at)):
+            if name is not None and name not in reports.columns:
+                unset = role == "id" and labels.id is None
+                default = f" (the schema's id, as {names['id']} is not set)" if unset else ""
+                raise DataError(
+                    f"{source}: {names[role]} column {name!r}{default} missing. Available "
+                    f"columns: {listing([str(c) for c in reports.columns])}"
+                )
+        assert column is not None
+        times = None
+        if labels.reported_at is not None:
+            values = reports[labels.reported_at]
+            try:
+                day_first = (
+                    date_order(values, labels.reported_at, source, role="report date")
+                    if schema.time_unit == "datetime"
+                    else None
+                )
+                times = coerce_time(
+                    values,
+                    labels.reported_at,
+                    schema.time_unit,
+                    source,
+                    span=False,
+                    day_first=day_first,
+                    role="report date",
+                )
+            except DataError as exc:
+                raise DataError(rows_in_files(str(exc), parts) if parts else str(exc)) from None
+        return cls(source, column, reports[column], times)
+
+    def keys(self, as_number: bool) -> pd.Series:
+        """The reports' ids as keys (`id_keys`)."""
+        return id_keys(self.ids, as_number=as_number)
+
+    def first_reports(self, as_number: bool) -> pd.Series | None:
+        """Each reported key's earliest report time (None without report dates)."""
+        if self.times is None:
+            return None
+        if as_number not in self._first:
+            keys = self.keys(as_number)
+            dated = keys.notna().to_numpy() & self.times.notna().to_numpy()
+            self._first[as_number] = self.times[dated].groupby(keys[dated].to_numpy()).min()
+        return self._first[as_number]
+
+    def label(
+        self, ids: pd.Series, times: pd.Series | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """For transactions `ids` (at `times`, coerced as the schema's time column): 1 where
+        reported, else 0, and with report dates each one's days to its first report (NaN where
+        not reported or undated; a report before its transaction counts as 0)."""
+        tx_number, report_number = match_keys(ids, self.ids)
+        keys = id_keys(ids, as_number=tx_number)
+        reported = set(self.keys(report_number).dropna())
+        labels = keys.isin(reported).fillna(False).to_numpy().astype(np.int8)
+        first = self.first_reports(report_number)
+        if first is None or times is None:
+            return labels, None
+        delays = delay_days(first.reindex(keys.to_numpy()), times)
+        return labels, np.where(np.isnan(delays), np.nan, np.maximum(delays, 0.0))
+
+
+def delay_days(reported: pd.Series, times: pd.Series) -> np.ndarray:
+    """Days from each of `times` to the matching `reported` time (both datetimes, or both float
+    seconds); NaN where no report time."""
+    if pd.api.types.is_datetime64_any_dtype(times.dtype):
+        gap = reported.to_numpy(dtype="datetime64[ns]") - times.to_numpy(dtype="datetime64[ns]")
+        return gap / np.timedelta64(1, "D")
+    return (reported.to_numpy(dtype=np.float64) - times.to_numpy(np.float64)) / 86_400
 
 
 def report_delays(joined: Joined, frame: pd.DataFrame, schema: Schema) -> Reports:
@@ -338,11 +387,7 @@ def report_delays(joined: Joined, frame: pd.DataFrame, schema: Schema) -> Report
     keys = id_keys(fraud[schema.id], as_number=joined.tx_as_number)
     reported = joined.first_report.reindex(keys.to_numpy())
     times = fraud[schema.time]
-    if schema.numeric_time:
-        delays = (reported.to_numpy(dtype=np.float64) - times.to_numpy(np.float64)) / 86_400
-    else:
-        gap = reported.to_numpy() - times.to_numpy()
-        delays = gap / np.timedelta64(1, "D")
+    delays = delay_days(reported, times)
     early = np.flatnonzero(delays < -SAME_DAY_DAYS)
     if len(early):
         i = early[0]
