@@ -365,11 +365,13 @@ def check_history_input(
     )
 
 
-def no_label_warning(where: str, label: str) -> str:
-    """The warning given when the input has no label column (no label is known yet)."""
+def no_label_warning(where: str, label: str, *, reports: bool = True) -> str:
+    """The warning given when the input has no label column (no label is known yet); `reports`:
+    the engine reads labels from a reports file (`--labels`)."""
+    hint = " (labels kept in a file of fraud reports: --labels)" if reports else ""
     return (
         f"{where}: no label column {label!r}; merchant fraud rates are built as if no label "
-        "were known yet"
+        f"were known yet{hint}"
     )
 
 

@@ -359,7 +359,7 @@ def spark_history_features(
     base = df.drop(*already) if already else df
     labelled = s.label in base.columns
     if not labelled:
-        warn(no_label_warning(where, s.label))
+        warn(no_label_warning(where, s.label, reports=False))
     roles = {c for c in (s.time, s.entity, s.merchant, s.amount) if c in spec.raw_columns}
     has = {role: getattr(s, role) in roles for role in ("time", "entity", "merchant", "amount")}
     if not has["time"]:
