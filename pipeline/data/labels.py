@@ -292,6 +292,7 @@ class ReportBook:
     column: str
     ids: pd.Series
     times: pd.Series | None
+    _keys: dict[bool, pd.Series] = field(default_factory=dict, repr=False)
     _first: dict[bool, pd.Series | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -337,8 +338,10 @@ class ReportBook:
         return cls(source, column, reports[column], times)
 
     def keys(self, as_number: bool) -> pd.Series:
-        """The reports' ids as keys (`id_keys`)."""
-        return id_keys(self.ids, as_number=as_number)
+        """The reports' ids as keys (`id_keys`), computed once per way."""
+        if as_number not in self._keys:
+            self._keys[as_number] = id_keys(self.ids, as_number=as_number)
+        return self._keys[as_number]
 
     def first_reports(self, as_number: bool) -> pd.Series | None:
         """Each reported key's earliest report time (None without report dates)."""
@@ -358,8 +361,8 @@ class ReportBook:
         not reported or undated; a report before its transaction counts as 0)."""
         tx_number, report_number = match_keys(ids, self.ids)
         keys = id_keys(ids, as_number=tx_number)
-        reported = set(self.keys(report_number).dropna())
-        labels = keys.isin(reported).fillna(False).to_numpy().astype(np.int8)
+        labels = keys.isin(self.keys(report_number).dropna()).fillna(False)
+        labels = labels.to_numpy().astype(np.int8)
         first = self.first_reports(report_number)
         if first is None or times is None:
             return labels, None
