@@ -1,12 +1,14 @@
 """How long `build_features` takes on simulator data (default: 1,000,000 rows over 90 days).
 
     python benchmarks/features_speed.py [--rows 1000000] [--days 90] [--repeats 3] [--seed 0]
-        [--velocity K]
+        [--velocity K] [--reports]
 
 Prints the timings and writes them to benchmarks/results/features_speed.json. With `--velocity K`
 the rows also get K shared ids (a device used by about three cards, an address by about ten...)
 declared under `Schema.velocity`, and each repeat times both schemas, one after the other, so that
-their ratio is measured in one run.
+their ratio is measured in one run. With `--reports` each repeat also times the features with the
+frauds' report dates (`build_features(label_delays=...)`: delays drawn from a gamma of mean 9 days,
+about half of them later than the 7-day `label_delay_days`), after the plain ones.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--velocity", type=int, default=0, help="shared ids to add and count")
+    parser.add_argument("--reports", action="store_true", help="also time dated fraud reports")
     parser.add_argument("--out", type=Path, default=BENCHMARK_RESULTS_DIR / "features_speed.json")
     args = parser.parse_args()
 
@@ -56,17 +59,28 @@ def main() -> None:
         shared = frame["customer_id"].to_numpy() // (3 * (k + 1))
         frame[key] = np.where(rng.random(len(frame)) < 0.02, -1, shared)  # -1: a placeholder
     keyed = dataclasses.replace(SIMULATOR_SCHEMA, velocity=tuple(keys))
+    fraud = frame[SIMULATOR_SCHEMA.label].to_numpy() == 1
+    delays = np.where(fraud, rng.gamma(1.5, 6.0, len(frame)), np.nan)
 
     timings: list[float] = []
     keyed_timings: list[float] = []
+    reported_timings: list[float] = []
     for i in range(args.repeats):
-        for schema, times in ((SIMULATOR_SCHEMA, timings), (keyed, keyed_timings)):
-            if schema is keyed and not keys:
+        for schema, times, label_delays in (
+            (SIMULATOR_SCHEMA, timings, None),
+            (keyed, keyed_timings, None),
+            (SIMULATOR_SCHEMA, reported_timings, delays),
+        ):
+            if (schema is keyed and not keys) or (label_delays is not None and not args.reports):
                 continue
             start = time.perf_counter()
-            out = build_features(frame, schema)
+            out = build_features(frame, schema, label_delays=label_delays)
             times.append(time.perf_counter() - start)
-            print(f"  run {i + 1}: build_features {times[-1]:.2f} s, {len(schema.velocity)} keys")
+            dated = ", report dates" if label_delays is not None else ""
+            print(
+                f"  run {i + 1}: build_features {times[-1]:.2f} s, "
+                f"{len(schema.velocity)} keys{dated}"
+            )
     engineered = out.columns[frame.shape[1] :]
     if out[engineered].isna().any().any():
         raise SystemExit("NaN in engineered columns")
@@ -83,6 +97,16 @@ def main() -> None:
             "velocity_rows_per_second": round(len(frame) / keyed_median),
             "velocity_time_ratio": round(keyed_median / median, 3),
         }
+    reports = {}
+    if args.reports:
+        reports_median = statistics.median(reported_timings)
+        reports = {
+            "reports_frauds": int(fraud.sum()),
+            "reports_later_than_delay": round(float(np.mean(delays[fraud] > 7.0)), 3),
+            "reports_seconds": [round(s, 3) for s in reported_timings],
+            "reports_median_seconds": round(reports_median, 3),
+            "reports_time_ratio": round(reports_median / median, 3),
+        }
     result = {
         "command": "python benchmarks/features_speed.py " + shlex.join(sys.argv[1:]),
         "commit": commit(),
@@ -96,6 +120,7 @@ def main() -> None:
         "median_seconds": round(median, 3),
         "rows_per_second": round(len(frame) / median),
         **velocity,
+        **reports,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "pandas": pd.__version__,
