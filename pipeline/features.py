@@ -403,11 +403,12 @@ class _EarlierCounts:
         self._g, self._rows = g, rows
         clock = g.clock
         self._m = np.int64(len(clock.times) + 2)
-        self._asked = g.group * self._m + clock.rank_before(0)[g.order] + 1
+        self._start = g.group * self._m
+        self._asked = self._start + clock.rank_before(0)[g.order] + 1
 
     def rank_through(self, shift: int | float) -> np.ndarray:
-        """The ranks of t_r + shift of the rows."""
-        return self._g.clock.rank_through(shift)[self._g.order][self._rows]
+        """The ranks of t_r + shift of the rows (as `_Clock.rank_through`, for these rows only)."""
+        return np.searchsorted(self._g.clock.times, self._g.t[self._rows] + shift, side="right")
 
     def clock_rank(self, values: np.ndarray) -> np.ndarray:
         """The ranks of the rows' `values` (sorted order, the whole group's length)."""
@@ -416,8 +417,7 @@ class _EarlierCounts:
     def count(self, ranks: np.ndarray) -> np.ndarray:
         """Per sorted row: its group's rows whose rank (one per row of `rows`) is below its t."""
         keys = np.sort(self._g.group[self._rows] * self._m + ranks)
-        start = self._g.group * self._m
-        return np.searchsorted(keys, self._asked) - np.searchsorted(keys, start)
+        return np.searchsorted(keys, self._asked) - np.searchsorted(keys, self._start)
 
 
 def _distinct_entities(
