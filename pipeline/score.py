@@ -70,6 +70,7 @@ class ScoreSummary:
     feature_seconds: float = 0.0  # building history features
     model_seconds: float = 0.0  # validating, transforming, predicting (and explaining)
     warnings: list[str] = field(default_factory=list)
+    reported_rows: int | None = None  # rows labelled fraud by the reports of `labels`
 
     @property
     def rows_per_second(self) -> float:
@@ -485,6 +486,7 @@ class HistoryFeatures:
         self.schema = Schema.from_dict(history["schema"])
         # the labels from a file of fraud reports (`pipeline.data.labels.ReportBook`)
         self.reports = reports
+        self.reported_rows = 0
         self.delay = float(history["label_delay_days"])
         self.windows = tuple(float(w) for w in history["windows_days"])
         self.horizon = float(history.get("horizon_days", self.delay + max(self.windows)))
@@ -548,6 +550,7 @@ class HistoryFeatures:
             assert s.id is not None
             labels, delays = self.reports.label(chunk[s.id], frame.get(s.time))
             frame[s.label] = labels
+            self.reported_rows += int(labels.sum())
             frame[REPORT_DELAYS] = np.nan if delays is None else delays
         for date in s.dates:
             if date in frame:
@@ -829,6 +832,14 @@ def score_file(
         raise
     seconds = time.perf_counter() - started
     log.info("scored %d rows (%d alerts) in %.1f s -> %s", rows, alerts, seconds, output_path)
+    unmatched = []
+    if reports is not None and history is not None and rows and not history.reported_rows:
+        unmatched.append(
+            f"--labels {reports.source}: none of the input's {rows:,} rows has an id among the "
+            f"reports' {reports.column!r}, so its fraud rates are those of a history without "
+            "known fraud: are the ids written the same way, and do the reports cover this input?"
+        )
+        log.warning(unmatched[0])
     return ScoreSummary(
         model_uri=model_uri,
         input_path=str(input_path),
@@ -843,5 +854,7 @@ def score_file(
         warnings=[
             *([] if times is None else times.warnings),
             *([] if history is None else history.warnings),
+            *unmatched,
         ],
+        reported_rows=None if reports is None or history is None else history.reported_rows,
     )

@@ -184,9 +184,14 @@ def score(
     )
     for text in summary.warnings:
         print_warning(text)
+    reported = (
+        f"; {summary.reported_rows:,} of them reported as fraud (--labels)"
+        if summary.reported_rows
+        else ""
+    )
     console.print(
         f"scored {summary.rows:,} rows ({summary.alerts:,} alerts) in {summary.seconds:.1f} s "
-        f"-> {summary.output_path}"
+        f"-> {summary.output_path}{reported}"
     )
 
 

@@ -980,7 +980,8 @@ def test_labels_from_a_file_of_fraud_reports(files, monkeypatch):
     reports_file = str(files.root / "exports" / "fraud_reports.csv")
     by_report = ["--labels", reports_file, "--labels-id", "transaction"]
     invoke("score", "--input", str(labelled), "--output", f"{scores}-inline.csv")
-    invoke("score", "--input", str(path), "--output", f"{scores}-reports.csv", *by_report)
+    said = invoke("score", "--input", str(path), "--output", f"{scores}-reports.csv", *by_report)
+    assert f"; {n} of them reported as fraud (--labels)" in " ".join(said.split())
     inline, reported = (pd.read_csv(f"{scores}-{k}.csv") for k in ("inline", "reports"))
     pd.testing.assert_frame_equal(inline, reported)
     unlabelled = pd.read_csv(files.root / "scores.csv")  # check_export_and_score's, no labels
@@ -993,6 +994,23 @@ def test_labels_from_a_file_of_fraud_reports(files, monkeypatch):
     whole, chunked = (pd.read_csv(f"{scores}-dated-{k}.csv") for k in ("0", "700"))
     pd.testing.assert_frame_equal(whole, chunked)
     assert not np.allclose(whole["fraud_probability"], inline["fraud_probability"])
+    other = files.root / "other_reports.csv"
+    reports.assign(transaction="X" + reports["transaction"]).to_csv(other, index=False)
+    said = invoke(
+        "score",
+        "--input",
+        str(path),
+        "--output",
+        f"{scores}-other.csv",
+        "--labels",
+        str(other),
+        "--labels-id",
+        "transaction",
+        "--overwrite",
+    )
+    assert "none of the input's 3,000 rows has an id among the reports' 'transaction'" in " ".join(
+        said.split()
+    )
     for args, message in (
         (["--input", str(labelled), *by_report], "has a label column 'is_fraud' and --labels"),
         (["--input", str(path), "--reported-at", "reported"], "describe the reports --labels"),
