@@ -550,7 +550,6 @@ class HistoryFeatures:
             assert s.id is not None
             labels, delays = self.reports.label(chunk[s.id], frame.get(s.time))
             frame[s.label] = labels
-            self.reported_rows += int(labels.sum())
             frame[REPORT_DELAYS] = np.nan if delays is None else delays
         for date in s.dates:
             if date in frame:
@@ -609,6 +608,8 @@ class HistoryFeatures:
             self._all_raw = True
             self.latest = None
             return self.features(chunk)
+        if self.reports is not None:
+            self.reported_rows += int(raw[s.label].sum())
         mine = built.iloc[n_carry:]
         out = chunk.drop(columns=[c for c in self.engineered if c in chunk.columns])
         extra = mine[[c for c in self.engineered if c in mine.columns]].set_axis(chunk.index)
