@@ -190,9 +190,8 @@ class Joined:
 
     frame: pd.DataFrame
     reports: Reports
-    first_report: pd.Series | None  # each reported key's earliest report time (None: undated)
+    book: ReportBook
     where: str
-    tx_as_number: bool  # how the transactions' ids become keys (`id_keys`)
 
     def reports_of(self, frame: pd.DataFrame, schema: Schema) -> Reports:
         """The reports' summary with the delays of `frame`'s frauds (`report_delays`)."""
@@ -229,8 +228,7 @@ def attach_labels(raw: pd.DataFrame, schema: Schema, labels: LabelFile, where: s
         )
     book = ReportBook.read(labels, schema)
     column = book.column
-    tx_number, report_number = match_keys(raw[schema.id], book.ids)
-    tx_keys = id_keys(raw[schema.id], as_number=tx_number)
+    tx_keys, report_number = book.matched(raw[schema.id])
     report_keys = book.keys(report_number)
     present = report_keys.notna().to_numpy()
     if not present.all():
@@ -272,7 +270,7 @@ def attach_labels(raw: pd.DataFrame, schema: Schema, labels: LabelFile, where: s
             schema.id,
         )
     frame = raw.copy()
-    frame[schema.label] = tx_keys.isin(set(reported)).fillna(False).to_numpy().astype(np.int8)
+    frame[schema.label] = book.labels(tx_keys, report_number)
     if frame[schema.label].all():
         raise DataError(
             f"{source}: every one of the {len(frame):,} transactions of {where} is among the "
@@ -280,7 +278,7 @@ def attach_labels(raw: pd.DataFrame, schema: Schema, labels: LabelFile, where: s
             "(is data.labels.path the transactions file itself?)"
         )
     summary = Reports(source, len(reported), int(found.sum()))
-    return Joined(frame, summary, book.first_reports(report_number), source, tx_number)
+    return Joined(frame, summary, book, source)
 
 
 @dataclass
@@ -293,7 +291,7 @@ class ReportBook:
     ids: pd.Series
     times: pd.Series | None
     _keys: dict[bool, pd.Series] = field(default_factory=dict, repr=False)
-    _first: dict[bool, pd.Series | None] = field(default_factory=dict, repr=False)
+    _first: dict[bool, pd.Series] = field(default_factory=dict, repr=False)
 
     @classmethod
     def read(
@@ -343,15 +341,27 @@ class ReportBook:
             self._keys[as_number] = id_keys(self.ids, as_number=as_number)
         return self._keys[as_number]
 
-    def first_reports(self, as_number: bool) -> pd.Series | None:
-        """Each reported key's earliest report time (None without report dates)."""
+    def matched(self, ids: pd.Series) -> tuple[pd.Series, bool]:
+        """Transactions' `ids` as keys, and how the reports' ids become keys that match them
+        (`match_keys`)."""
+        tx_number, report_number = match_keys(ids, self.ids)
+        return id_keys(ids, as_number=tx_number), report_number
+
+    def labels(self, keys: pd.Series, report_number: bool) -> np.ndarray:
+        """1 where a transaction's key (`matched`) is reported, else 0."""
+        reported = keys.isin(self.keys(report_number).dropna()).fillna(False)
+        return reported.to_numpy().astype(np.int8)
+
+    def first_report(self, keys: pd.Series, report_number: bool) -> pd.Series | None:
+        """Per transaction's key (`matched`): its earliest report time (missing where none);
+        None without report dates."""
         if self.times is None:
             return None
-        if as_number not in self._first:
-            keys = self.keys(as_number)
-            dated = keys.notna().to_numpy() & self.times.notna().to_numpy()
-            self._first[as_number] = self.times[dated].groupby(keys[dated].to_numpy()).min()
-        return self._first[as_number]
+        if report_number not in self._first:
+            by = self.keys(report_number)
+            dated = by.notna().to_numpy() & self.times.notna().to_numpy()
+            self._first[report_number] = self.times[dated].groupby(by[dated].to_numpy()).min()
+        return self._first[report_number].reindex(keys.to_numpy())
 
     def label(
         self, ids: pd.Series, times: pd.Series | None
@@ -359,15 +369,11 @@ class ReportBook:
         """For transactions `ids` (at `times`, coerced as the schema's time column): 1 where
         reported, else 0, and with report dates each one's days to its first report (NaN where
         not reported or undated; a report before its transaction counts as 0)."""
-        tx_number, report_number = match_keys(ids, self.ids)
-        keys = id_keys(ids, as_number=tx_number)
-        labels = keys.isin(self.keys(report_number).dropna()).fillna(False)
-        labels = labels.to_numpy().astype(np.int8)
-        first = self.first_reports(report_number)
-        if first is None or times is None:
-            return labels, None
-        delays = delay_days(first.reindex(keys.to_numpy()), times)
-        return labels, np.where(np.isnan(delays), np.nan, np.maximum(delays, 0.0))
+        keys, report_number = self.matched(ids)
+        reported = self.first_report(keys, report_number)
+        if reported is None or times is None:
+            return self.labels(keys, report_number), None
+        return self.labels(keys, report_number), np.maximum(delay_days(reported, times), 0.0)
 
 
 def delay_days(reported: pd.Series, times: pd.Series) -> np.ndarray:
@@ -382,13 +388,13 @@ def delay_days(reported: pd.Series, times: pd.Series) -> np.ndarray:
 def report_delays(joined: Joined, frame: pd.DataFrame, schema: Schema) -> Reports:
     """`joined.reports` with each fraud row's delay, from the validated frame (times coerced);
     a warning names the reports dated more than `SAME_DAY_DAYS` before their transaction."""
-    if joined.first_report is None:
+    if joined.book.times is None:
         return joined.reports
     assert schema.time is not None and schema.id is not None
     is_fraud = frame[schema.label].to_numpy() == 1
     fraud = frame[is_fraud]
-    keys = id_keys(fraud[schema.id], as_number=joined.tx_as_number)
-    reported = joined.first_report.reindex(keys.to_numpy())
+    reported = joined.book.first_report(*joined.book.matched(fraud[schema.id]))
+    assert reported is not None
     times = fraud[schema.time]
     delays = delay_days(reported, times)
     early = np.flatnonzero(delays < -SAME_DAY_DAYS)
@@ -405,7 +411,7 @@ def report_delays(joined: Joined, frame: pd.DataFrame, schema: Schema) -> Report
             _when(times.iloc[i], schema),
         )
     per_row = np.full(len(frame), np.nan)
-    per_row[is_fraud] = np.where(np.isnan(delays), np.nan, np.maximum(delays, 0.0))
+    per_row[is_fraud] = np.maximum(delays, 0.0)  # NaN stays NaN
     return Reports(joined.reports.path, joined.reports.reported, joined.reports.matched, per_row)
 
 
