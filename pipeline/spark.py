@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import ConfigError, DataError, FraudganError
-from pipeline.data.sources import csv_folder, csv_header, data_files, listing
+from pipeline.data.sources import csv_folder, data_files
 
 if TYPE_CHECKING:
     from models.classifier import FraudPipeline
@@ -157,6 +157,13 @@ SPARK_CSV = (".csv", ".csv.gz", ".csv.bz2")
 """The CSV files Spark reads, plain or compressed (by their names)."""
 
 
+SPARK_CSV_ORDER = (
+    "Spark reads a folder's CSV files by position, under the first file's header: write every "
+    "file's columns in one order, or score the folder with the local engine, which reads them "
+    "by name"
+)
+
+
 def _input_format(path: Path) -> str:
     """'parquet' or 'csv' from a file's suffix or a directory's data files."""
     if path.is_file():
@@ -169,34 +176,13 @@ def _input_format(path: Path) -> str:
     if kinds <= {".parquet"} or (path.is_dir() and kinds <= {".parquet", ""}):
         return "parquet"
     if kinds <= {".csv"}:
-        if path.is_dir():
-            _check_csv_order(path)
+        if path.is_dir():  # Spark reads each file by position, under the first file's header
+            csv_folder(path, f"--input {path}", in_order=SPARK_CSV_ORDER)
         return "csv"
     raise DataError(
         f"--input {path}: expected .parquet or .csv files (or {', '.join(SPARK_CSV[1:])}), found "
         f"{', '.join(sorted(kinds))}"
     )
-
-
-def _check_csv_order(path: Path) -> None:
-    """A folder's CSV files with the same columns (`csv_folder`) in the same order: Spark reads
-    every file by position under the first file's header, so another order would put values
-    under other columns' names. `DataError` naming the file."""
-    where = f"--input {path}"
-    files = csv_folder(path, where)
-    first = None
-    for file, compression in files:
-        name = f"{where}: {file.relative_to(path)}"
-        header = csv_header(file, name, compression=compression)
-        if first is None:
-            first, first_name = header, file.relative_to(path)
-        elif header != first:
-            raise DataError(
-                f"{name}: its columns are those of {first_name} in another order ({listing(header)}"
-                f" against {listing(first)}); Spark reads a folder's CSV files by position, "
-                "under the first file's header: write every file's columns in one order, or "
-                "score the folder with the local engine, which reads them by name"
-            )
 
 
 def partition_columns(path: Path) -> list[str]:

@@ -717,10 +717,13 @@ def data_files(path: Path, where: str) -> list[Path]:
     return files
 
 
-def csv_folder(path: Path, where: str) -> list[tuple[Path, str | None]]:
+def csv_folder(
+    path: Path, where: str, in_order: str | None = None
+) -> list[tuple[Path, str | None]]:
     """The CSV files of a folder (`data_files`), each with its compression, read as one table in
     name order. `DataError` (naming `where` and the file) for a Parquet or Excel file among them,
-    a header `csv_header` refuses, or columns other than the first file's."""
+    a header `csv_header` refuses, columns other than the first file's, or, with `in_order` (why
+    the order matters, for the message), the first file's columns in another order."""
     files = data_files(path, where)
     out: list[tuple[Path, str | None]] = []
     first: list[str] = []
@@ -745,6 +748,11 @@ def csv_folder(path: Path, where: str) -> list[tuple[Path, str | None]]:
                 f"first file (lacking: {listing(lacking) if lacking else 'none'}; extra: "
                 f"{listing(extra) if extra else 'none'}); the files of a folder are read as one "
                 "table and need the same columns"
+            )
+        elif in_order is not None and header != first:
+            raise DataError(
+                f"{name}: its columns are those of {files[0].relative_to(path)} in another order "
+                f"({listing(header)} against {listing(first)}); {in_order}"
             )
         out.append((file, compression))
     return out
