@@ -547,10 +547,7 @@ def _entity(
         ]
         sums += [na, sa]
     if y is not None:
-        aggs += [
-            F.count(_q(y)).alias(nk),
-            F.coalesce(F.sum(_q(y)), F.lit(0.0)).cast("long").alias(nf),
-        ]
+        aggs += _label_sums(y, nk, nf)
     table = rows.where(F.col(key).isNotNull()).groupBy(F.col(key).alias(k), F.col(t).alias(kt))
     table = table.agg(*aggs)
     g = _Groups(k, kt, seconds)
@@ -567,12 +564,9 @@ def _entity(
             feats[mean_name] = _rate(total, n_known, NO_HISTORY_MEAN)
     rates: set[str] = set()
     if y is not None:
-        d_hi = g.before(delay, [nk, nf])
-        for label, w in windows:
-            d_lo = g.before(delay + w, [nk, nf])
-            rate = fraud_rate_column(label, named_as)
-            feats[rate] = _rate(d_hi[nf] - d_lo[nf], d_hi[nk] - d_lo[nk], NO_LABEL_RATE)
-            rates.add(rate)
+        found = _fraud_rates(g, nk, nf, windows, delay, named_as)
+        feats.update(found)
+        rates.update(found)
     seconds_per_unit = 1.0 if seconds else SECONDS_PER_DAY / NANOSECONDS_PER_DAY
     prev = F.lag(_q(kt)).over(g.order)
     gap = secs_since_prev_column(named_as)
@@ -598,6 +592,36 @@ def _entity(
         ratio = F.when(ok, a / F.when(ok, mean).otherwise(F.lit(1.0)))
         out[f"entity_amount_ratio_{windows[-1][0]}"] = ratio.otherwise(F.lit(NO_HISTORY_RATIO))
     return joined, out
+
+
+def _label_sums(y: str, nk: str, nf: str) -> list[Column]:
+    """A (key, time) table's known labels (`nk`) and frauds (`nf`) of label column `y`."""
+    from pyspark.sql import functions as F
+
+    return [
+        F.count(_q(y)).alias(nk),
+        F.coalesce(F.sum(_q(y)), F.lit(0.0)).cast("long").alias(nf),
+    ]
+
+
+def _fraud_rates(
+    g: _Groups,
+    nk: str,
+    nf: str,
+    windows: list[tuple[str, int | float]],
+    delay: int | float,
+    named_as: str,
+) -> dict[str, Column]:
+    """Per window, the known fraud share of the key's rows in [t - delay - w, t - delay), from
+    the sums `_label_sums` made."""
+    d_hi = g.before(delay, [nk, nf])
+    out = {}
+    for label, w in windows:
+        d_lo = g.before(delay + w, [nk, nf])
+        out[fraud_rate_column(label, named_as)] = _rate(
+            d_hi[nf] - d_lo[nf], d_hi[nk] - d_lo[nk], NO_LABEL_RATE
+        )
+    return out
 
 
 def _distinct(
@@ -675,22 +699,13 @@ def _merchant(
 
     k, kt, n, nk, nf = (p + x for x in ("m_k", "m_t", "m_n", "m_nk", "m_nf"))
     table = rows.where(F.col(key).isNotNull()).groupBy(F.col(key).alias(k), F.col(t).alias(kt))
-    table = table.agg(
-        F.count(F.lit(1)).alias(n),
-        F.count(_q(y)).alias(nk),
-        F.coalesce(F.sum(_q(y)), F.lit(0.0)).cast("long").alias(nf),
-    )
+    table = table.agg(F.count(F.lit(1)).alias(n), *_label_sums(y, nk, nf))
     g = _Groups(k, kt, seconds)
     now = g.before_now([n])
-    d_hi = g.before(delay, [nk, nf])
     feats: dict[str, Column] = {}
     for label, w in windows:
         feats[f"merchant_n_{label}"] = now[n] - g.before(w, [n])[n]
-    for label, w in windows:
-        d_lo = g.before(delay + w, [nk, nf])
-        feats[fraud_rate_column(label)] = _rate(
-            d_hi[nf] - d_lo[nf], d_hi[nk] - d_lo[nk], NO_LABEL_RATE
-        )
+    feats.update(_fraud_rates(g, nk, nf, windows, delay, "merchant"))
     named = {name: p + "m_f" + str(i) for i, name in enumerate(feats)}
     table = table.select(k, kt, *[feats[name].alias(named[name]) for name in feats])
     joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
