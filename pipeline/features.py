@@ -72,7 +72,7 @@ import pandas as pd
 
 from models.errors import ConfigError, DataError
 from pipeline.data.schema import numeric_units, yaml_list
-from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY, time_axis
+from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY, days_to_units, time_axis
 
 if TYPE_CHECKING:
     from pipeline.data.schema import Schema
@@ -588,11 +588,9 @@ def _reported(t: np.ndarray, per_day: int | float, days: np.ndarray) -> np.ndarr
     if len(days) != len(t):
         raise DataError(f"build_features: label_delays has {len(days)} rows, the frame {len(t)}")
     dated = ~np.isnan(days)
-    if isinstance(per_day, int):
-        out = np.full(len(t), np.iinfo(np.int64).min, dtype=np.int64)
-        out[dated] = t[dated] + np.round(days[dated] * per_day).astype(np.int64)
-        return out
-    return np.where(dated, t + np.where(dated, days, 0.0) * per_day, np.nan)
+    out = np.full(len(t), np.iinfo(np.int64).min if isinstance(per_day, int) else np.nan, t.dtype)
+    out[dated] = t[dated] + days_to_units(days[dated], per_day)
+    return out
 
 
 _DATE_TEXT = re.compile(r"\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")

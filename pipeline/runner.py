@@ -41,7 +41,7 @@ from pipeline.data.leaks import (
     check_time_copies,
 )
 from pipeline.data.schema import SECONDS_PER_UNIT, Schema, numeric_units
-from pipeline.data.sources import Dataset, build_source, frame_digest
+from pipeline.data.sources import SECONDS_PER_YEAR, Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
 from pipeline.features import (
     build_features,
@@ -444,7 +444,7 @@ def _time_unit_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None:
     amount = f"{value:,.0f}" if value >= 1e6 else f"{value:,.6g}"  # no 1.72077e+09
     shown = f"time column {schema.time!r} spans {amount} {unit}"
     fix = f"If its numbers are not {unit}, set data.schema.time_unit ({numeric_units()})"
-    years = span / (365.25 * 86_400)
+    years = span / SECONDS_PER_YEAR
     if years > LONG_SPAN_YEARS:
         return (
             f"{shown} ({years:,.3g} years), longer than transaction tables run: its numbers may "

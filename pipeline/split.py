@@ -276,8 +276,8 @@ def _days_to_units(days: float, per_day: int | float) -> int | float:
     return days * per_day
 
 
-def _days_to_units_array(days: np.ndarray, per_day: int | float) -> np.ndarray:
-    """`_days_to_units` of each value."""
+def days_to_units(days: np.ndarray, per_day: int | float) -> np.ndarray:
+    """Durations in days in the units of a `time_axis`, each as `_days_to_units` gives it."""
     if isinstance(per_day, int):
         return np.round(days * per_day).astype(np.int64)
     return days * per_day
@@ -451,7 +451,7 @@ def temporal_folds(
         if len(days) != n:
             raise DataError(f"temporal_folds: label_delays has {len(days)} rows, times has {n}")
         dated = ~np.isnan(days)
-        label_known[dated] = t[dated] + _days_to_units_array(days[dated], day)
+        label_known[dated] = t[dated] + days_to_units(days[dated], day)
     if blocking:
         codes, _ = pd.factorize(ent)
         never = np.iinfo(np.int64).max if t.dtype.kind == "i" else np.inf

@@ -864,13 +864,10 @@ class _FileSource:
         check_file(self.path)
         raw = self._read()
         where = str(self.path)
-        joined = None
+        joined, name = None, self._name(where)
         if self.labels is not None:
             joined = self.labels.attach(raw, self.schema, where)
-            raw = joined.frame
-        name = self._name(where)
-        if self.labels is not None:
-            name = f"{name}, labels from {self.labels.path}"
+            raw, name = joined.frame, f"{name}, labels from {self.labels.path}"
         dataset = _dataset(raw, self.schema, where, name, where, self._parts)
         if joined is not None:
             dataset.reports = joined.reports_of(dataset.frame, self.schema)
