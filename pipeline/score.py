@@ -366,13 +366,35 @@ def check_history_input(
     )
 
 
-def no_label_warning(where: str, label: str, *, reports: bool = True) -> str:
-    """The warning given when the input has no label column (no label is known yet); `reports`:
-    the engine reads labels from a reports file (`--labels`)."""
-    hint = " (labels kept in a file of fraud reports: --labels)" if reports else ""
+def no_label_warning(where: str, label: str) -> str:
+    """The warning given when the input has no label column (no label is known yet)."""
     return (
         f"{where}: no label column {label!r}; merchant fraud rates are built as if no label "
-        f"were known yet{hint}"
+        "were known yet (labels kept in a file of fraud reports: --labels)"
+    )
+
+
+def check_report_input(columns: list[str], schema: Any, reports: Any, where: str) -> None:
+    """`DataError` for an input that `--labels` (the `ReportBook` `reports`) cannot label: one
+    with a label column of its own, or without the model's id column."""
+    if schema.label in columns:
+        raise DataError(
+            f"{where}: has a label column {schema.label!r} and --labels names reports "
+            f"({reports.source}) to make it from: give the labels one way"
+        )
+    if schema.id is None or schema.id not in columns:
+        raise DataError(
+            f"{where}: --labels joins the reports by the model's id column {schema.id!r}, which "
+            "the input lacks"
+        )
+
+
+def unmatched_reports_warning(reports: Any, rows: int) -> str:
+    """The warning given when none of the input's `rows` is among the reports' ids."""
+    return (
+        f"--labels {reports.source}: none of the input's {rows:,} rows has an id among the "
+        f"reports' {reports.column!r}, so its fraud rates are those of a history without "
+        "known fraud: are the ids written the same way, and do the reports cover this input?"
     )
 
 
@@ -519,16 +541,7 @@ class HistoryFeatures:
             self._warned_engineered = True
         frame = chunk[self._roles()].copy()
         if self.reports is not None:
-            if s.label in chunk.columns:
-                raise DataError(
-                    f"{self.where}: has a label column {s.label!r} and --labels names reports "
-                    f"({self.reports.source}) to make it from: give the labels one way"
-                )
-            if s.id is None or s.id not in chunk.columns:
-                raise DataError(
-                    f"{self.where}: --labels joins the reports by the model's id column "
-                    f"{s.id!r}, which the input lacks"
-                )
+            check_report_input(list(chunk.columns), s, self.reports, self.where)
         elif s.label in chunk.columns:
             frame[s.label] = coerce_label(chunk[s.label], s.label, self.where, allow_missing=True)
         else:
@@ -735,7 +748,7 @@ def score_frame(
     return scorer.score(frame, explain=explain, where=f"{where}: " if where else "")
 
 
-def _report_book(scorer: Any, labels: Any) -> Any:
+def report_book(scorer: Any, labels: Any) -> Any:
     """The reports `--labels` names, read once, for a model whose fraud rates read labels;
     `DataError` otherwise, before any scoring."""
     from pipeline.data.labels import ReportBook
@@ -786,7 +799,7 @@ def score_file(
     if scorer is None:
         scorer = load_scorer(model_uri)
     where = f"--input {input_path}"
-    reports = None if labels is None else _report_book(scorer, labels)
+    reports = None if labels is None else report_book(scorer, labels)
     history = (
         HistoryFeatures(scorer.history, where, reports) if scorer.history is not None else None
     )
@@ -835,11 +848,7 @@ def score_file(
     log.info("scored %d rows (%d alerts) in %.1f s -> %s", rows, alerts, seconds, output_path)
     unmatched = []
     if reports is not None and history is not None and rows and not history.reported_rows:
-        unmatched.append(
-            f"--labels {reports.source}: none of the input's {rows:,} rows has an id among the "
-            f"reports' {reports.column!r}, so its fraud rates are those of a history without "
-            "known fraud: are the ids written the same way, and do the reports cover this input?"
-        )
+        unmatched.append(unmatched_reports_warning(reports, rows))
         log.warning(unmatched[0])
     return ScoreSummary(
         model_uri=model_uri,

@@ -7,7 +7,7 @@ serving side can change independently.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -154,14 +154,15 @@ def score(
         raise FraudganError(f"--engine must be 'local' or 'spark', found {engine!r}")
     if labels is None and (labels_id is not None or reported_at is not None):
         raise FraudganError("--labels-id and --reported-at describe the reports --labels names")
-    if engine == "spark" and labels is not None:
-        raise FraudganError(
-            "--labels is read by the local engine; on Spark, give the input its label column"
-        )
+    reports = None if labels is None else LabelFile(labels, labels_id, reported_at)
     if engine == "spark":
         from pipeline.spark import score_spark
 
-        result = score_spark(model, input_path, output_path, master=master, explain=explain)
+        result = score_spark(
+            model, input_path, output_path, master=master, explain=explain, labels=reports
+        )
+        for text in result.warnings:
+            print_warning(text)
         parts = (
             f" partitioned by {', '.join(result.partition_columns)}"
             if result.partition_columns
@@ -169,7 +170,7 @@ def score(
         )
         console.print(
             f"scored {result.rows:,} rows ({result.alerts:,} alerts) on Spark {result.master} "
-            f"in {result.seconds:.1f} s -> {result.output_dir}{parts}"
+            f"in {result.seconds:.1f} s -> {result.output_dir}{parts}{_reported(result)}"
         )
         return
     summary = score_file(
@@ -180,19 +181,21 @@ def score(
         chunk_rows=chunk_rows,
         progress=not no_progress,
         overwrite=overwrite,
-        labels=None if labels is None else LabelFile(labels, labels_id, reported_at),
+        labels=reports,
     )
     for text in summary.warnings:
         print_warning(text)
-    reported = (
-        f"; {summary.reported_rows:,} of them reported as fraud (--labels)"
-        if summary.reported_rows
-        else ""
-    )
+    reported = _reported(summary)
     console.print(
         f"scored {summary.rows:,} rows ({summary.alerts:,} alerts) in {summary.seconds:.1f} s "
         f"-> {summary.output_path}{reported}"
     )
+
+
+def _reported(summary: Any) -> str:
+    """How many scored rows the reports of --labels made fraud, for the summary line."""
+    n = summary.reported_rows
+    return f"; {n:,} of them reported as fraud (--labels)" if n else ""
 
 
 @friendly_errors

@@ -147,6 +147,7 @@ class SparkScoreSummary:
     seconds: float
     partition_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    reported_rows: int | None = None  # rows labelled fraud by the reports of `labels`
 
     @property
     def rows_per_second(self) -> float:
@@ -237,16 +238,19 @@ def score_spark(
     master: str = "local[*]",
     explain: bool = False,
     spark: Any = None,
+    labels: Any = None,
 ) -> SparkScoreSummary:
     """Score Parquet/CSV (file or directory) with Spark into a Parquet directory.
 
-    `spark` reuses a session (else `spark_session(master)`).
+    `spark` reuses a session (else `spark_session(master)`). `labels` (a
+    `pipeline.data.labels.LabelFile`): the fraud reports that give the input's labels to the
+    model's fraud rates, as `pipeline.score.score_file` reads them.
     """
     import mlflow
     from pyspark.sql import functions as F
 
     from models.scorer import ALERT
-    from pipeline.score import load_scorer
+    from pipeline.score import load_scorer, report_book
 
     input_path, output_dir = Path(input_path), Path(output_dir)
     fmt = _input_format(input_path)
@@ -255,16 +259,19 @@ def score_spark(
     if not output_dir.parent.is_dir():
         raise DataError(f"--output {output_dir}: the folder {output_dir.parent} does not exist")
     scorer = load_scorer(model_uri)  # clear errors for bad URIs, before Spark starts
+    reports = None if labels is None else report_book(scorer, labels)
     spark = spark if spark is not None else spark_session(master)
     started = time.perf_counter()
     where = f"--input {input_path}"
     df = _read(spark, input_path, fmt, scorer)
     parts = [c for c in partition_columns(input_path) if c in df.columns]
     warnings: list[str] = []
+    reported_rows = None
     if scorer.history:
         from pipeline.spark_features import spark_history_features
 
-        df, warnings = spark_history_features(df, scorer.history, where)
+        built = spark_history_features(df, scorer.history, where, reports)
+        df, warnings, reported_rows = built.frame, built.warnings, built.reported_rows
     missing = [c for c in scorer.columns if c not in df.columns]
     if missing:
         raise DataError(f"{where}: missing {len(missing)} model column(s): {', '.join(missing)}")
@@ -306,6 +313,7 @@ def score_spark(
         seconds=seconds,
         partition_columns=parts,
         warnings=warnings,
+        reported_rows=reported_rows,
     )
 
 

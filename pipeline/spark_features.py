@@ -35,6 +35,12 @@ How, in DataFrame operations only (nothing is collected but one row of validatio
   differences of cumulative sums; every frame is incremental (no per-row re-aggregation). The
   previous distinct time of a key is a ``lag`` on the same table. The table is joined back to the
   rows on (key, time); rows with a missing key find no match and get the no-history values.
+- With a file of fraud reports (`--labels`), the reports' ids become keys on the driver
+  (`pipeline.data.labels.ReportBook`), one row per key with its first report time, broadcast and
+  joined to the input's ids made keys the same way in Spark SQL (`_id_key`). A fraud reported
+  later than the delay is taken off its key's windows until its report: a step of +1 when it
+  enters the delayed window and -1 when it leaves it or is reported, summed over the key's
+  earlier times on a (key, time) table of its own (`_late_counts`).
 - ``hour``, ``day_of_week``, ``is_weekend``, ``is_night`` are integer arithmetic on the wall-clock
   nanoseconds (1970-01-01 was a Thursday), so the session time zone cannot shift them; text times
   with an explicit offset (``Z``, ``+01:00``) keep their written clock, as pandas does.
@@ -72,6 +78,7 @@ from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
+    from pipeline.data.labels import ReportBook
     from pipeline.data.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -81,6 +88,16 @@ _NS_PER_SECOND = 1_000_000_000
 _ZONE_SUFFIX = r"(?i)\d:\d{2}(:\d{2}(\.\d*)?)?\s*(z|utc|gmt|[+-]\d{1,2}(:?\d{2}){0,2})$"
 _INTEGRAL = ("ByteType", "ShortType", "IntegerType", "LongType")
 _SHOWN = 5
+
+
+@dataclass(frozen=True)
+class SparkHistory:
+    """What `spark_history_features` built: `frame` with the history features, the warnings
+    given, and with `reports` how many rows they label fraud."""
+
+    frame: DataFrame
+    warnings: list[str]
+    reported_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +257,52 @@ def _key(df: DataFrame, column: str) -> Column:
     return c
 
 
+def _is_number(df: DataFrame, column: str) -> bool:
+    return _type_name(df, column) in (*_INTEGRAL, "FloatType", "DoubleType", "DecimalType")
+
+
+def _id_key(df: DataFrame, column: str, *, as_number: bool) -> Column:
+    """The ids of `column` as `pipeline.data.labels.id_keys` makes them keys: whole numbers as
+    integers, text stripped, with `as_number` digits written as text without leading zeros;
+    missing ids (NaN, empty text) null. Numbers that are not whole are Spark's text of them."""
+    from pyspark.sql import functions as F
+
+    c = _col(column)
+    if _type_name(df, column) in _INTEGRAL:  # exactly, beyond a double's 2**53 too
+        return c.cast("string")
+    if _is_number(df, column):
+        v = c.cast("double")
+        whole = (F.floor(v) == v) & (F.abs(v) < F.lit(2.0**63))
+        number = F.when(whole, v.cast("long").cast("string")).otherwise(c.cast("string"))
+        return F.when(~F.isnan(v), number)
+    text = F.regexp_replace(c.cast("string"), r"^\s+|\s+$", "")
+    if as_number:
+        plain = F.regexp_replace(F.regexp_replace(text, r"^\+", ""), r"^(-?)0+(?=\d)", "$1")
+        text = F.when(text.rlike(r"^[+-]?\d+$"), plain).otherwise(text)
+    return F.when(text != "", text)
+
+
+def _reports_table(spark: Any, reports: ReportBook, report_number: bool, k: str, r: str) -> Any:
+    """One row per reported key (`k`, its `ReportBook.keys`), with its first report time on the
+    time axis (`r`, `pipeline.split.time_axis`'s units; null where undated)."""
+    import pandas as pd
+    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
+    from pipeline.split import time_axis
+
+    keys = pd.unique(reports.keys(report_number).dropna().to_numpy())
+    first = reports.first_reports(report_number)
+    when: list[Any] = [None] * len(keys)
+    axis: Any = LongType()
+    if first is not None and len(first):
+        t, per_day = time_axis(first, where=f"--labels {reports.source}")
+        axis = LongType() if isinstance(per_day, int) else DoubleType()
+        found = dict(zip(first.index, t.tolist(), strict=True))
+        when = [found.get(key) for key in keys]
+    schema = StructType([StructField(k, StringType(), False), StructField(r, axis, True)])
+    return spark.createDataFrame(list(zip([str(x) for x in keys], when, strict=True)), schema)
+
+
 # --------------------------------------------------------------------------------------------
 # per-key window sums on the (key, time) table
 
@@ -320,9 +383,14 @@ def _clock(wall: Column | None, axis: Column, seconds: bool) -> dict[str, Column
 
 
 def spark_history_features(
-    df: DataFrame, history: dict[str, Any], where: str
-) -> tuple[DataFrame, list[str]]:
+    df: DataFrame, history: dict[str, Any], where: str, reports: ReportBook | None = None
+) -> SparkHistory:
     """`df` with the model's history features (history["engineered"]) added, equal to build_features on the whole input; and the warnings given.
+
+    `reports` (`pipeline.score.report_book`, for `--labels`) gives the labels as the local
+    engine's `HistoryFeatures` does: a row is fraud when its id is reported, and with report
+    dates a fraud counts in the fraud rates from its report on. The input must then have the
+    model's id column and no label column.
 
     The output has `df`'s columns (engineered ones already there are replaced) and then the
     engineered columns in `history` order: int64 counts as LongType, int8 clock flags as
@@ -337,12 +405,19 @@ def spark_history_features(
     TimestampType column is its UTC clock, like pandas' for tz-aware UTC values (a CSV timestamp
     that Spark inferred in a non-UTC session, or a Parquet column pandas would show in another
     zone, gets the UTC clock: `pipeline.spark.spark_session` runs in UTC); fractional
-    numbers in a datetime column raise instead of being read as nanoseconds; and label words
-    (`LABEL_WORDS`) are read value by value, so a file mixing 1 and yes is accepted.
+    numbers in a datetime column raise instead of being read as nanoseconds; label words
+    (`LABEL_WORDS`) are read value by value, so a file mixing 1 and yes is accepted; and ids that
+    are numbers but not whole ones are matched to the reports by Spark's text of them.
     """
     from pyspark.sql import functions as F
 
-    from pipeline.score import check_history_input, no_label_warning
+    from pipeline.data.labels import is_number, key_ways
+    from pipeline.score import (
+        check_history_input,
+        check_report_input,
+        no_label_warning,
+        unmatched_reports_warning,
+    )
 
     spec = _spec(history, where)
     s = spec.schema
@@ -357,9 +432,11 @@ def spark_history_features(
     if rebuilt is not None:
         warn(rebuilt)
     base = df.drop(*already) if already else df
+    if reports is not None:
+        check_report_input(base.columns, s, reports, where)
     labelled = s.label in base.columns
-    if not labelled:
-        warn(no_label_warning(where, s.label, reports=False))
+    if not labelled and reports is None:
+        warn(no_label_warning(where, s.label))
     roles = {c for c in (s.time, s.entity, s.merchant, s.amount) if c in spec.raw_columns}
     has = {role: getattr(s, role) in roles for role in ("time", "entity", "merchant", "amount")}
     if not has["time"]:
@@ -373,6 +450,15 @@ def spark_history_features(
     T, WALL, A, Y, EK, MK = (p + n for n in ("t", "wall", "a", "y", "ek", "mk"))
     D = {date: f"{p}d{i}" for i, date in enumerate(dates)}
     V = {key: f"{p}v{i}" for i, key in enumerate(keys)}
+    RK, RT, RM, REP = (p + n for n in ("rk", "rt", "rm", "rep"))  # reports: key, first, match
+    source = base
+    if reports is not None:
+        assert s.id is not None
+        tx_as_number, report_as_number = key_ways(_is_number(base, s.id), is_number(reports.ids))
+        table = _reports_table(df.sparkSession, reports, report_as_number, RK, RT)
+        keyed = base.withColumn(RK, _id_key(base, s.id, as_number=tx_as_number))
+        table = F.broadcast(table.withColumn(RM, F.lit(1)))
+        source = keyed.join(table, RK, "left")
     new: dict[str, Column] = {}
     prepared: dict[str, Column] = {}
     checks: list[Column] = []
@@ -405,7 +491,10 @@ def spark_history_features(
     if has["merchant"]:
         assert s.merchant is not None
         prepared[MK] = _key(base, s.merchant)
-    if has["merchant"] or keys:  # their fraud rates
+    if (has["merchant"] or keys) and reports is not None:  # their fraud rates, labelled
+        prepared[Y] = F.when(F.col(RM).isNotNull(), F.lit(1.0)).otherwise(F.lit(0.0))
+        checks += [F.sum(F.col(RM)).alias("n_reported"), F.count(F.lit(1)).alias("n_rows")]
+    elif has["merchant"] or keys:  # their fraud rates
         y = _label(base, s.label, where) if labelled else F.lit(None).cast("double")
         prepared[Y] = y
         bad, shown = y.isNotNull() & ~y.isin(0.0, 1.0), y
@@ -425,11 +514,17 @@ def spark_history_features(
             f"its raw columns {spec.raw_columns}"
         )
     if not spec.engineered:
-        return base, warnings
+        return SparkHistory(base, warnings)
 
-    rows = base.select("*", *[value.alias(name) for name, value in prepared.items()])
+    rows = source.select("*", *[value.alias(name) for name, value in prepared.items()])
+    reported_rows = None
     if checks:
-        _validate(rows.agg(*checks).first(), s, where, time_info)
+        counts = rows.agg(*checks).first()
+        _validate(counts, s, where, time_info)
+        if "n_reported" in counts.asDict():
+            reported_rows = int(counts["n_reported"] or 0)
+            if counts["n_rows"] and not reported_rows:
+                warn(unmatched_reports_warning(reports, int(counts["n_rows"])))
 
     assert time_info is not None
     new.update(_clock(F.col(WALL) if WALL in prepared else None, F.col(T), seconds))
@@ -441,24 +536,33 @@ def spark_history_features(
         return days * SECONDS_PER_DAY if seconds else round(days * NANOSECONDS_PER_DAY)
 
     windows = [(window_label(w), units(w)) for w in spec.windows]
+    delay = units(spec.delay)
+    late = None
+    if reports is not None and reports.times is not None and Y in prepared:
+        # each fraud's report time as the local engine computes it: its days to the first
+        # report (0 for a report before the transaction), back on the axis
+        days = F.greatest((F.col(RT) - F.col(T)).cast("double") / F.lit(per_day), F.lit(0.0))
+        shift = days * F.lit(per_day)
+        rows = rows.withColumn(REP, F.col(T) + (shift if seconds else F.bround(shift).cast("long")))
+        late = _Late(Y, REP, delay)
     out = rows
     if has["entity"]:
         amount = A if has["amount"] else None
         out, entity = _entity(out, p, EK, T, amount, windows, seconds)
         new.update(entity)
-    delay = units(spec.delay)
     for i, (key, name) in enumerate(V.items()):
-        out, found = _entity(out, f"{p}v{i}_", name, T, None, windows, seconds, key, Y, delay)
+        out, found = _entity(out, f"{p}v{i}_", name, T, None, windows, seconds, key, Y, delay, late)
         new.update(found)
         if has["entity"]:
             out, found = _distinct(out, f"{p}v{i}_", name, EK, T, windows, seconds, key)
             new.update(found)
     if has["merchant"]:
-        out, merchant = _merchant(out, p, MK, T, Y, windows, delay, seconds)
+        out, merchant = _merchant(out, p, MK, T, Y, windows, delay, seconds, late)
         new.update(merchant)
-    return (
+    return SparkHistory(
         out.select(*[_col(c) for c in base.columns], *[new[c].alias(c) for c in spec.engineered]),
         warnings,
+        reported_rows,
     )
 
 
@@ -531,9 +635,11 @@ def _entity(
     named_as: str = "entity",
     y: str | None = None,
     delay: int | float = 0,
+    late: _Late | None = None,
 ) -> tuple[DataFrame, dict[str, Column]]:
     """Rows joined with their entity features (or a velocity column's, named after it, with the
-    fraud rates of label `y` a `delay` back); the feature columns (filled for missing keys)."""
+    fraud rates of label `y` a `delay` back, `late` the frauds reported later); the feature
+    columns (filled for missing keys)."""
     from pyspark.sql import functions as F
 
     k, kt, n, na, sa = (p + x for x in ("e_k", "e_t", "e_n", "e_na", "e_sa"))
@@ -550,6 +656,9 @@ def _entity(
         aggs += _label_sums(y, nk, nf)
     table = rows.where(F.col(key).isNotNull()).groupBy(F.col(key).alias(k), F.col(t).alias(kt))
     table = table.agg(*aggs)
+    late_counts = None
+    if y is not None and late is not None:
+        table, late_counts = _late_counts(table, rows, key, t, k, kt, windows, late, seconds)
     g = _Groups(k, kt, seconds)
     now = g.before_now(sums)
     feats: dict[str, Column] = {}
@@ -564,7 +673,7 @@ def _entity(
             feats[mean_name] = _rate(total, n_known, NO_HISTORY_MEAN)
     rates: set[str] = set()
     if y is not None:
-        found = _fraud_rates(g, nk, nf, windows, delay, named_as)
+        found = _fraud_rates(g, nk, nf, windows, delay, named_as, late_counts)
         feats.update(found)
         rates.update(found)
     seconds_per_unit = 1.0 if seconds else SECONDS_PER_DAY / NANOSECONDS_PER_DAY
@@ -594,6 +703,64 @@ def _entity(
     return joined, out
 
 
+@dataclass(frozen=True)
+class _Late:
+    """The frauds of label column `y` reported at `when` (on the time axis; null: undated), with
+    the model's label `delay` in the axis' units: one reported later than `delay` after its
+    transaction counts as legitimate until its report (`build_features`' `label_delays`)."""
+
+    y: str
+    when: str
+    delay: int | float
+
+
+def _late_counts(
+    table: DataFrame,
+    rows: DataFrame,
+    key: str,
+    t: str,
+    k: str,
+    kt: str,
+    windows: list[tuple[str, int | float]],
+    late: _Late,
+    seconds: bool,
+) -> tuple[DataFrame, list[str]]:
+    """`table` (one row per (key `k`, time `kt`)) with a column per window: how many of the key's
+    frauds in [t - delay - w, t - delay) were not yet reported at t.
+
+    As `pipeline.features._fraud_rates`: such a fraud r counts for t in (L_r, R_r] with
+    L_r = t_r + delay and R_r = min(t_r + delay + w, its report), a step of +1 at L_r and -1 at
+    R_r; a row's count is the sum of its key's steps strictly before its time.
+    """
+    from pyspark.sql import functions as F
+
+    counts = [f"{k}_late{i}" for i in range(len(windows))]
+    zero = F.lit(0).cast("long")
+
+    def step(when: Column, column: str | None, by: int) -> Column:
+        values = [
+            (F.lit(by).cast("long") if column in (None, c) else zero).alias(c) for c in counts
+        ]
+        return F.struct(when.alias(kt), *values)
+
+    at, reported = F.col(t), F.col(late.when)
+    changes = [step(at + F.lit(late.delay), None, 1)]
+    for (_, w), column in zip(windows, counts, strict=True):
+        changes.append(step(F.least(at + F.lit(late.delay + w), reported), column, -1))
+    is_late = F.col(key).isNotNull() & (F.col(late.y) == 1) & (reported > at + F.lit(late.delay))
+    change = k + "_change"
+    events = rows.where(is_late).select(
+        F.col(key).alias(k), F.explode(F.array(*changes)).alias(change)
+    )
+    events = events.select(k, *[F.col(change)[c].alias(c) for c in (kt, *counts)])
+    queries = table.select(k, kt, *[zero.alias(c) for c in counts])
+    summed = queries.unionByName(events).groupBy(k, kt)
+    summed = summed.agg(*[F.sum(_q(c)).alias(c) for c in counts])
+    now = _Groups(k, kt, seconds).before_now(counts)
+    summed = summed.select(k, kt, *[now[c].alias(c) for c in counts])
+    return table.join(summed, [k, kt], "left"), counts
+
+
 def _label_sums(y: str, nk: str, nf: str) -> list[Column]:
     """A (key, time) table's known labels (`nk`) and frauds (`nf`) of label column `y`."""
     from pyspark.sql import functions as F
@@ -611,16 +778,20 @@ def _fraud_rates(
     windows: list[tuple[str, int | float]],
     delay: int | float,
     named_as: str,
+    late: list[str] | None = None,
 ) -> dict[str, Column]:
     """Per window, the known fraud share of the key's rows in [t - delay - w, t - delay), from
-    the sums `_label_sums` made."""
+    the sums `_label_sums` made, less the frauds not yet reported (`_late_counts`' columns)."""
+    from pyspark.sql import functions as F
+
     d_hi = g.before(delay, [nk, nf])
     out = {}
-    for label, w in windows:
+    for i, (label, w) in enumerate(windows):
         d_lo = g.before(delay + w, [nk, nf])
-        out[fraud_rate_column(label, named_as)] = _rate(
-            d_hi[nf] - d_lo[nf], d_hi[nk] - d_lo[nk], NO_LABEL_RATE
-        )
+        frauds = d_hi[nf] - d_lo[nf]
+        if late is not None:
+            frauds = frauds - F.col(late[i])
+        out[fraud_rate_column(label, named_as)] = _rate(frauds, d_hi[nk] - d_lo[nk], NO_LABEL_RATE)
     return out
 
 
@@ -693,19 +864,24 @@ def _merchant(
     windows: list[tuple[str, int | float]],
     delay: int | float,
     seconds: bool,
+    late: _Late | None = None,
 ) -> tuple[DataFrame, dict[str, Column]]:
-    """Rows joined with their merchant features; the feature columns (filled for missing keys)."""
+    """Rows joined with their merchant features (`late`: the frauds reported later than the
+    delay); the feature columns (filled for missing keys)."""
     from pyspark.sql import functions as F
 
     k, kt, n, nk, nf = (p + x for x in ("m_k", "m_t", "m_n", "m_nk", "m_nf"))
     table = rows.where(F.col(key).isNotNull()).groupBy(F.col(key).alias(k), F.col(t).alias(kt))
     table = table.agg(F.count(F.lit(1)).alias(n), *_label_sums(y, nk, nf))
+    late_counts = None
+    if late is not None:
+        table, late_counts = _late_counts(table, rows, key, t, k, kt, windows, late, seconds)
     g = _Groups(k, kt, seconds)
     now = g.before_now([n])
     feats: dict[str, Column] = {}
     for label, w in windows:
         feats[f"merchant_n_{label}"] = now[n] - g.before(w, [n])[n]
-    feats.update(_fraud_rates(g, nk, nf, windows, delay, "merchant"))
+    feats.update(_fraud_rates(g, nk, nf, windows, delay, "merchant", late_counts))
     named = {name: p + "m_f" + str(i) for i, name in enumerate(feats)}
     table = table.select(k, kt, *[feats[name].alias(named[name]) for name in feats])
     joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")

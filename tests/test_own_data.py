@@ -1014,7 +1014,6 @@ def test_labels_from_a_file_of_fraud_reports(files, monkeypatch):
     for args, message in (
         (["--input", str(labelled), *by_report], "has a label column 'is_fraud' and --labels"),
         (["--input", str(path), "--reported-at", "reported"], "describe the reports --labels"),
-        (["--input", str(path), *by_report, "--engine", "spark"], "--labels is read by the local"),
         (
             ["--input", str(path), "--labels", reports_file, "--labels-id", "tx"],
             "--labels-id column 'tx' missing",

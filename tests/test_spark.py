@@ -310,6 +310,50 @@ def test_cli_score_engine_spark(spark, store, tmp_path):
     assert len(pd.read_parquet(out)) == len(store.frame)
 
 
+def test_cli_score_engine_spark_reads_fraud_reports_as_the_local_engine(spark, store, tmp_path):
+    """`--labels` with report dates: Spark's scores equal the local engine's, and both name the
+    rows the reports made fraud."""
+    from typer.testing import CliRunner
+
+    frame = store.frame
+    fraud = frame[frame["is_fraud"] == 1]
+    days = np.random.default_rng(3).gamma(1.5, 4.0, len(fraud))
+    reported = (fraud["timestamp"] + pd.to_timedelta(days, unit="D")).astype(str)
+    reports = tmp_path / "reports.csv"
+    pd.DataFrame({"tx": fraud["transaction_id"], "at": reported}).to_csv(reports, index=False)
+    path = tmp_path / "unlabelled.parquet"
+    frame.drop(columns="is_fraud").to_parquet(path, index=False)
+    by_report = ["--labels", str(reports), "--labels-id", "tx", "--reported-at", "at"]
+    said = {}
+    for engine, out in (("local", tmp_path / "local.parquet"), ("spark", tmp_path / "spark")):
+        args = ["--engine", engine, "--input", str(path), "--output", str(out), *by_report]
+        res = CliRunner().invoke(app, ["score", "--model", store.model, *args])
+        assert res.exit_code == 0, res.output
+        said[engine] = " ".join(res.output.split())
+    for text in said.values():
+        assert f"; {len(fraud)} of them reported as fraud (--labels)" in text
+    expected = _by_id(pd.read_parquet(tmp_path / "local.parquet"))
+    got = _by_id(pd.read_parquet(tmp_path / "spark"))
+    np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], atol=1e-6)
+    # the labels changed the scores: the same file scored without them differs
+    bare = tmp_path / "bare.parquet"
+    score_file(store.model, path, bare, chunk_rows=0, progress=False)
+    assert not np.allclose(
+        _by_id(pd.read_parquet(bare))["fraud_probability"], got["fraud_probability"]
+    )
+    # an input with its own labels, or without the id the reports name, is refused before Spark
+    # builds anything
+    lacking = tmp_path / "no_id.parquet"
+    frame.drop(columns=["is_fraud", "transaction_id"]).to_parquet(lacking, index=False)
+    for source, message in (
+        (store.path, "has a label column 'is_fraud' and --labels names reports"),
+        (lacking, "--labels joins the reports by the model's id column 'transaction_id'"),
+    ):
+        args = ["--engine", "spark", "--input", str(source), "--output", str(tmp_path / "x")]
+        res = CliRunner().invoke(app, ["score", "--model", store.model, *args, *by_report])
+        assert res.exit_code != 0 and message in " ".join(res.output.split()), res.output
+
+
 def test_missing_pyspark_or_java_is_a_clear_error(monkeypatch):
     import pipeline.spark as sp
 

@@ -169,7 +169,8 @@ def test_parquet_written_by_pandas(spark, sim, tmp_path: Path) -> None:
         sim.astype({"timestamp": f"datetime64[{unit}]"}).to_parquet(path, index=False)
         df = spark.read.parquet(str(path))
         assert df.schema["timestamp"].dataType.typeName() == spark_type
-        got, warnings = spark_history_features(df, history, "--input sim.parquet")
+        built = spark_history_features(df, history, "--input sim.parquet")
+        got, warnings = built.frame, built.warnings
         expected, _ = local(pd.read_parquet(path), history)
         assert warnings == []
         assert_same(got, expected, history, "transaction_id")
@@ -183,7 +184,7 @@ def test_csv_times_as_text_in_any_session_time_zone(spark, sim, tmp_path: Path) 
     reader = spark.read.option("header", True)
     inferred = reader.option("inferSchema", True).csv(str(path))
     assert inferred.schema["timestamp"].dataType.typeName() == "timestamp"
-    got, _ = spark_history_features(inferred, history, "--input sim.csv")
+    got = spark_history_features(inferred, history, "--input sim.csv").frame
     assert_same(got, expected, history, "transaction_id")
 
     # the time as text, parsed while the session's time zone has a daylight-saving change
@@ -197,7 +198,7 @@ def test_csv_times_as_text_in_any_session_time_zone(spark, sim, tmp_path: Path) 
                 for c, t in zip(as_text.columns, inferred.schema.fields, strict=True)
             ]
         )
-        got, _ = spark_history_features(as_text, history, "--input sim.csv")
+        got = spark_history_features(as_text, history, "--input sim.csv").frame
         assert_same(got, expected, history, "transaction_id")
     finally:
         spark.conf.set("spark.sql.session.timeZone", zone)
@@ -207,7 +208,7 @@ def test_ties_window_edges_and_missing_values(spark, mixed, tmp_path: Path) -> N
     path = tmp_path / "mixed.parquet"
     mixed.to_parquet(path, index=False)
     history = history_for(mixed, SCHEMA)
-    got, _ = spark_history_features(spark.read.parquet(str(path)), history, "--input m")
+    got = spark_history_features(spark.read.parquet(str(path)), history, "--input m").frame
     expected, _ = local(pd.read_parquet(path), history)
     assert_same(got, expected, history, "id")
     # the hand-made rows: the tie does not see itself, the windows' edges are half-open
@@ -226,11 +227,10 @@ def test_missing_label_column_and_engineered_columns_in_the_input(
     frame = mixed.drop(columns="y").assign(hour=-1.0, merchant_n_1d=-1)
     path = tmp_path / "unlabelled.parquet"
     frame.to_parquet(path, index=False)
-    got, warnings = spark_history_features(spark.read.parquet(str(path)), history, "input")
+    built = spark_history_features(spark.read.parquet(str(path)), history, "input")
     expected, local_warnings = local(pd.read_parquet(path), history)
-    assert len(warnings) == len(local_warnings) == 2 and warnings[0] == local_warnings[0]
-    # the same words; the local engine also names --labels, which Spark scoring refuses
-    assert local_warnings[1] == f"{warnings[1]} (labels kept in a file of fraud reports: --labels)"
+    assert built.warnings == local_warnings and len(built.warnings) == 2
+    warnings, got = built.warnings, built.frame
     assert "rebuilt" in warnings[0] and "no label column 'y'" in warnings[1]
     assert_same(got, expected, history, "id")
     rates = [c for c in history["engineered"] if c.startswith("merchant_fraud_rate_")]
@@ -256,18 +256,18 @@ def test_date_columns_become_days_since_them(spark, mixed, tmp_path: Path) -> No
     expected, _ = local(pd.read_parquet(parquet), history)
     days = expected["days_since_opened"]
     assert days.isna().mean() == pytest.approx(0.1, abs=0.03) and (days < 0).any()
-    got, _ = spark_history_features(spark.read.parquet(str(parquet)), history, "--input p")
+    got = spark_history_features(spark.read.parquet(str(parquet)), history, "--input p").frame
     assert_same(got, expected, history, "id")
     as_text = spark.read.option("header", True).option("inferSchema", True).csv(str(csv))
-    got, _ = spark_history_features(
+    got = spark_history_features(
         as_text.withColumn("opened", as_text["opened"].cast("string")), history, "--input c"
-    )
+    ).frame
     assert_same(got, local(pd.read_csv(csv), history)[0], history, "id")
     bad = as_text.withColumn("opened", F.lit("next spring"))
     with pytest.raises(
         DataError, match="date column 'opened' holds value.* not dates .*ISO.*'next spring'"
     ):
-        spark_history_features(bad, history, "--input c")[0].collect()
+        spark_history_features(bad, history, "--input c").frame.collect()
 
 
 def with_devices(frame: pd.DataFrame) -> pd.DataFrame:
@@ -293,10 +293,10 @@ def test_velocity_columns_counted_as_the_local_engine_does(spark, mixed, tmp_pat
     # a device serves about three cards: its distinct cards are fewer than its rows, and several
     assert (expected["device_entities_7d"] < expected["device_n_7d"]).any()
     assert (expected["device_entities_7d"] > 1).any()
-    got, _ = spark_history_features(spark.read.parquet(str(parquet)), history, "--input p")
+    got = spark_history_features(spark.read.parquet(str(parquet)), history, "--input p").frame
     assert_same(got, expected, history, "id")
     as_text = spark.read.option("header", True).option("inferSchema", True).csv(str(csv))
-    got, _ = spark_history_features(as_text, history, "--input c")
+    got = spark_history_features(as_text, history, "--input c").frame
     assert_same(got, local(pd.read_csv(csv), history)[0], history, "id")
 
 
@@ -317,11 +317,71 @@ def test_numeric_time_units(spark, mixed, tmp_path: Path, unit: str) -> None:
     path = tmp_path / "numbers.csv"
     frame.to_csv(path, index=False)
     df = spark.read.option("header", True).option("inferSchema", True).csv(str(path))
-    got, _ = spark_history_features(df, history, "--input numbers.csv")
+    got = spark_history_features(df, history, "--input numbers.csv").frame
     expected, _ = local(pd.read_csv(path), history)
     assert "day_of_week" not in history["engineered"]
     assert ("hour" in history["engineered"]) == (unit != "months")
     assert_same(got, expected, history, "id")
+
+
+def fraud_reports(frame: pd.DataFrame, time: str, per_day: float | None) -> pd.DataFrame:
+    """Reports of `frame`'s frauds (text ids, some zero-padded), most of them later than DELAY
+    after their transaction, some undated, one before its transaction, one of an unknown id, and
+    the edge rows' first fraud reported exactly when a later row of its card and shop happens.
+    `per_day`: the numbers of a day on a numeric clock (None: datetimes)."""
+    fraud = frame[frame["y"] == 1]
+    rng = np.random.default_rng(7)
+    days = rng.gamma(1.5, 2.5, len(fraud))
+    days[:3] = -2.0  # reported before the transaction: counts as at once
+    edge = np.flatnonzero(fraud["id"].to_numpy() == 10_000)
+    days[edge] = 3.0  # exactly the edge row at t0 + 3 days, delay + 1 day after it
+    if per_day is None:
+        at: Any = fraud[time] + pd.to_timedelta(days, unit="D")
+        at = at.astype(str).astype(object)  # to the nanosecond
+    else:
+        at = (fraud[time] + days * per_day).astype(object)
+    undated = rng.random(len(fraud)) < 0.1
+    undated[edge] = False
+    at[undated] = None
+    ids = [f"{i:07d}" if i % 2 else str(i) for i in fraud["id"]]
+    return pd.DataFrame({"tx": [*ids, "X1"], "reported": [*at, at.dropna().iloc[0]]})
+
+
+@pytest.mark.parametrize("clock", ["datetime", "seconds"])
+def test_labels_from_fraud_reports_as_the_local_engine_reads_them(
+    spark, mixed, tmp_path: Path, clock: str
+) -> None:
+    from pipeline.data.labels import LabelFile, ReportBook
+
+    frame = with_devices(mixed)
+    schema = dataclasses.replace(SCHEMA, velocity=("device",))
+    per_day = None
+    if clock == "seconds":
+        frame["ts"] = np.round((frame["ts"].astype("int64") - 1.7e18) / 1e9 * 1024) / 1024
+        schema, per_day = dataclasses.replace(schema, time_unit="seconds"), 86_400.0
+    history = history_for(frame, schema)
+    path, reports = tmp_path / "tx.parquet", tmp_path / "reports.csv"
+    frame.drop(columns="y").to_parquet(path, index=False)
+    fraud_reports(frame, "ts", per_day).to_csv(reports, index=False)
+    books = {
+        dated: ReportBook.read(LabelFile(reports, "tx", "reported" if dated else None), schema)
+        for dated in (True, False)
+    }
+    for dated, book in books.items():
+        h = HistoryFeatures(history, "input", book)
+        expected = h.features(pd.read_parquet(path))
+        built = spark_history_features(spark.read.parquet(str(path)), history, "input", book)
+        assert built.warnings == h.warnings == []
+        assert built.reported_rows == h.reported_rows == int((frame["y"] == 1).sum())
+        assert_same(built.frame, expected, history, "id")
+        if dated:
+            late = expected
+    # undated, the reports are the labels the file carried: a fraud is known after the delay
+    unlabelled = pd.read_parquet(path).assign(y=(frame["y"] == 1).astype(float))
+    undated = local(unlabelled, history)[0].drop(columns="y")
+    assert_same(built.frame, undated, history, "id")
+    for rate in ("merchant_fraud_rate_7d", "device_fraud_rate_7d"):
+        assert (late[rate] < undated[rate]).any() and not (late[rate] > undated[rate]).any()
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,7 +404,7 @@ def test_errors_name_the_column(spark, mixed) -> None:
         spark_history_features(maybe, history, "where")
     # yes/no read as the local engine reads them, blanks as unknown labels
     words = small.assign(y=np.where(small["y"] == 1, " Yes", np.where(small["y"] == 0, "no", "")))
-    got, _ = spark_history_features(spark.createDataFrame(words), history, "where")
+    got = spark_history_features(spark.createDataFrame(words), history, "where").frame
     got = got.toPandas().sort_values("id")
     expected = local(words, history)[0].sort_values("id")
     rates = [c for c in history["engineered"] if c.startswith("merchant_fraud_rate_")]

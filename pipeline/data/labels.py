@@ -153,10 +153,16 @@ def read_reports(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
 def match_keys(a: pd.Series, b: pd.Series) -> tuple[bool, bool]:
     """For two id columns, whether each one's digits written as text are to be read as numbers
     (`id_keys`): where the other column is numeric and it is not."""
-    return _is_number(b) and not _is_number(a), _is_number(a) and not _is_number(b)
+    return key_ways(is_number(a), is_number(b))
 
 
-def _is_number(s: pd.Series) -> bool:
+def key_ways(a_numeric: bool, b_numeric: bool) -> tuple[bool, bool]:
+    """`match_keys` for two id columns, given whether each is numeric."""
+    return b_numeric and not a_numeric, a_numeric and not b_numeric
+
+
+def is_number(s: pd.Series) -> bool:
+    """Whether ids `s` are numbers (not text, not booleans)."""
     return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
 
 
@@ -169,7 +175,7 @@ def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
     if pd.api.types.is_integer_dtype(s.dtype):  # exactly, beyond float64's 2**53 too
         out[present] = s[present].astype(np.int64).astype(str).to_numpy()
         return out
-    if _is_number(s):
+    if is_number(s):
         values = s.to_numpy(dtype=np.float64, na_value=np.nan)
         whole = present & (np.floor(values) == values) & (np.abs(values) < 2**63)
         text = s[present].astype(str)
@@ -355,13 +361,19 @@ class ReportBook:
     def first_report(self, keys: pd.Series, report_number: bool) -> pd.Series | None:
         """Per transaction's key (`matched`): its earliest report time (missing where none);
         None without report dates."""
+        first = self.first_reports(report_number)
+        return None if first is None else first.reindex(keys.to_numpy())
+
+    def first_reports(self, report_number: bool) -> pd.Series | None:
+        """Each dated key's earliest report time (indexed by key, `keys(report_number)`); None
+        without report dates."""
         if self.times is None:
             return None
         if report_number not in self._first:
             by = self.keys(report_number)
             dated = by.notna().to_numpy() & self.times.notna().to_numpy()
             self._first[report_number] = self.times[dated].groupby(by[dated].to_numpy()).min()
-        return self._first[report_number].reindex(keys.to_numpy())
+        return self._first[report_number]
 
     def label(
         self, ids: pd.Series, times: pd.Series | None
