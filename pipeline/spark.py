@@ -267,6 +267,12 @@ def score_spark(
     parts = [c for c in partition_columns(input_path) if c in df.columns]
     warnings: list[str] = []
     reported_rows = None
+    from pipeline.spark_features import check_numbers, spark_number
+
+    engineered = set((scorer.history or {}).get("engineered", ()))
+    amount = (scorer.history or {}).get("schema", {}).get("amount")
+    raw_numbers = [c for c in scorer.numeric if c in df.columns and c not in engineered]
+    check_numbers(df, raw_numbers, where, {amount: "amount"} if amount else None)
     if scorer.history:
         from pipeline.spark_features import spark_history_features
 
@@ -286,9 +292,7 @@ def score_spark(
     )
     keep = ([scorer.id_column] if with_id else []) + parts
     # numbers as double, the type the model signature declares
-    columns = [
-        F.col(c).cast("double").alias(c) if c in scorer.numeric else F.col(c) for c in inputs
-    ]
+    columns = [spark_number(df, c).alias(c) if c in scorer.numeric else F.col(c) for c in inputs]
     scored = df.select(*keep, udf(F.struct(*columns)).alias("_scores"))
     scored = scored.select(*keep, "_scores.*").withColumn(ALERT, F.col(ALERT).cast("tinyint"))
     writer = scored.write.mode("errorifexists")

@@ -54,7 +54,9 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from models.errors import ConfigError, DataError, FraudganError
 from pipeline.data.schema import SECONDS_PER_UNIT, numeric_units
@@ -220,16 +222,96 @@ def _ntz_nanos(sql: str) -> Column:
 
 
 def _double_or_null(df: DataFrame, column: str, role: str, where: str) -> Column:
-    """A numeric column as double with NaN as null (unknown)."""
+    """A numeric column as double with NaN as null (unknown); numbers written as text are read
+    as numbers (`number_checks` names the text that is none)."""
     from pyspark.sql import functions as F
 
     kind = _type_name(df, column)
-    if kind not in (*_INTEGRAL, "FloatType", "DoubleType", "DecimalType", "BooleanType"):
+    if kind == "StringType":
+        value = _text_number(column)
+    elif kind in (*_INTEGRAL, "FloatType", "DoubleType", "DecimalType", "BooleanType"):
+        value = _col(column).cast("double")
+    else:
         raise DataError(
             f"{where}: {role} column {column!r} must be numeric, found Spark type {kind}"
         )
-    value = _col(column).cast("double")
     return F.when(~F.isnan(value), value)
+
+
+def spark_number(df: DataFrame, column: str) -> Column:
+    """A model's numeric input column as double: numbers written as text read as numbers
+    (`check_numbers` first names the text that is none)."""
+    if _type_name(df, column) == "StringType":
+        return _text_number(column)
+    return _col(column).cast("double")
+
+
+def _text_number(column: str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.expr(f"try_cast(trim({_q(column)}) AS DOUBLE)")
+
+
+def number_checks(df: DataFrame, column: str, role: str, file: str) -> list[Column]:
+    """Aggregates that count and show a text column's values that are no number (blank text is
+    missing), and the files holding them (column `file`: `input_file_name()`, which an aggregate
+    cannot call); none for a column of another type."""
+    from pyspark.sql import functions as F
+
+    if _type_name(df, column) != "StringType":
+        return []
+    raw = _col(column)
+    bad = raw.isNotNull() & (F.trim(raw) != "") & _text_number(column).isNull()
+    tag = f"{role}:{column}"
+    file = F.when(bad, _col(file))
+    return [
+        F.count(F.when(bad, 1)).alias(f"n_bad_number:{tag}"),
+        F.slice(F.array_sort(F.collect_set(F.when(bad, raw))), 1, _SHOWN).alias(
+            f"bad_numbers:{tag}"
+        ),
+        F.min(file).alias(f"bad_number_file:{tag}"),
+        F.count_distinct(file).alias(f"bad_number_files:{tag}"),
+    ]
+
+
+def raise_bad_numbers(values: dict[str, Any], where: str) -> None:
+    """`DataError` for the first column `number_checks` found text in that is no number, naming
+    the (first) file that holds one."""
+    import pandas as pd
+
+    from pipeline.data.sources import not_numbers
+
+    for key, count in values.items():
+        if not key.startswith("n_bad_number:") or not count:
+            continue
+        tag = key.split(":", 1)[1]
+        role, column = tag.split(":", 1)
+        name = Path(urlparse(values[f"bad_number_file:{tag}"] or "").path).name
+        at = where
+        if name and name not in where:
+            others = values[f"bad_number_files:{tag}"] - 1
+            at = f"{where}: {name}" + (f" (and {others} other file(s))" if others else "")
+        raise DataError(
+            not_numbers(at, role, column, pd.Series(values[f"bad_numbers:{tag}"]), count)
+        )
+
+
+def check_numbers(
+    df: DataFrame, columns: list[str], where: str, roles: dict[str, str] | None = None
+) -> None:
+    """`DataError` naming a numeric model column's text that is no number (one aggregate, run
+    only when some column of `columns` is text); `roles`: what messages call a column (default
+    "model")."""
+    from pyspark.sql import functions as F
+
+    file = "__fraudgan_file__"
+    roles = roles or {}
+    checks = [
+        c for column in columns for c in number_checks(df, column, roles.get(column, "model"), file)
+    ]
+    if checks:
+        framed = df.select(*[_col(c) for c in columns], F.input_file_name().alias(file))
+        raise_bad_numbers(framed.agg(*checks).first().asDict(), where)
 
 
 def _label(df: DataFrame, column: str, where: str) -> Column:
@@ -451,12 +533,18 @@ def spark_history_features(
     D = {date: f"{p}d{i}" for i, date in enumerate(dates)}
     V = {key: f"{p}v{i}" for i, key in enumerate(keys)}
     RK, RT, RM, REP = (p + n for n in ("rk", "rt", "rm", "rep"))  # reports: key, first, match
+    FILE = p + "file"
     source = base
+    if has["amount"]:
+        assert s.amount is not None
+        amount_checks = number_checks(base, s.amount, "amount", FILE)
+        if amount_checks:
+            source = source.withColumn(FILE, F.input_file_name())
     if reports is not None:
         assert s.id is not None
         tx_as_number, report_as_number = key_ways(_is_number(base, s.id), is_number(reports.ids))
         table = _reports_table(df.sparkSession, reports, report_as_number, RK, RT)
-        keyed = base.withColumn(RK, _id_key(base, s.id, as_number=tx_as_number))
+        keyed = source.withColumn(RK, _id_key(base, s.id, as_number=tx_as_number))
         table = F.broadcast(table.withColumn(RM, F.lit(1)))
         source = keyed.join(table, RK, "left")
     new: dict[str, Column] = {}
@@ -483,6 +571,7 @@ def spark_history_features(
     if has["amount"]:  # checked even without an entity, as build_features does
         assert s.amount is not None
         prepared[A] = _double_or_null(base, s.amount, "amount", where)
+        checks += amount_checks
     if has["entity"]:
         assert s.entity is not None
         prepared[EK] = _key(base, s.entity)
@@ -619,6 +708,7 @@ def _validate(row: Any, s: Schema, where: str, time_info: _Time | None) -> None:
                 f"{where}: date column {key.split(':', 1)[1]!r} holds value(s) that are not "
                 f"{what}, e.g. {bad!r}"
             )
+    raise_bad_numbers(values, where)
     if values.get("n_bad_label"):
         found = list(values["bad_labels"])
         raise DataError(f"{where}: label column {s.label!r} must be 0/1, found {found}")

@@ -145,6 +145,20 @@ def test_bad_input_is_named(spark, store, tmp_path):
         score_spark(store.model, lacking, tmp_path / "never", spark=spark)
     with pytest.raises(DataError, match="not an empty directory"):
         score_spark(store.model, lacking, tmp_path, spark=spark)
+    # a folder of CSV files, one of them with an amount that is no number: the file is named
+    folder = tmp_path / "days"
+    folder.mkdir()
+    frame = store.frame.astype({"amount": object})
+    frame.iloc[:700].to_csv(folder / "2026-01-01.csv", index=False)
+    frame.iloc[700:].assign(
+        amount=frame["amount"].iloc[700:].where(frame.index[700:] != 900, "$1,234.50")
+    ).to_csv(folder / "2026-01-02.csv", index=False)
+    with pytest.raises(
+        DataError,
+        match=r"days: 2026-01-02\.csv: amount column 'amount' must be numeric; 1 value\(s\) are "
+        r"not numbers, e\.g\. '\$1,234\.50'",
+    ):
+        score_spark(store.model, folder, tmp_path / "never", spark=spark)
     # engineered columns in the input are rebuilt, as the local engine does, with a warning
     stale = tmp_path / "stale.parquet"
     store.featured.assign(entity_n_1d=999).to_parquet(stale, index=False)

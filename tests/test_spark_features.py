@@ -411,6 +411,20 @@ def test_errors_name_the_column(spark, mixed) -> None:
     np.testing.assert_allclose(got[rates], expected[rates], rtol=1e-12)
     assert expected[rates].to_numpy().max() > 0  # the labels were read
 
+    # amounts written as text are read as numbers, as the local engine reads them
+    text = small.assign(amt=[f" {a} " if i % 2 else repr(a) for i, a in enumerate(small["amt"])])
+    got = spark_history_features(spark.createDataFrame(text), history, "where").frame
+    got = got.toPandas().sort_values("id")
+    amounts = [c for c in history["engineered"] if "amount" in c]
+    np.testing.assert_allclose(got[amounts], expected[amounts], rtol=1e-12)
+    money = text.assign(amt=text["amt"].where(text["id"] != 10_003, "$1,234.50"))
+    with pytest.raises(
+        DataError,
+        match=r"^where: amount column 'amt' must be numeric; 1 value\(s\) are not numbers, e\.g\. "
+        r"'\$1,234\.50'; they carry a currency sign",
+    ):
+        spark_history_features(spark.createDataFrame(money), history, "where")
+
     bad_time = df.withColumn("ts", F.when(df["id"] == 10_003, "not a date").otherwise(df["ts"]))
     with pytest.raises(DataError, match=r"^where: time column 'ts' .*'not a date'\)$"):
         spark_history_features(bad_time, history, "where")

@@ -421,16 +421,21 @@ def coerce_numeric(
         out = pd.to_numeric(s.astype(object).where(s.notna(), np.nan), errors="coerce")
         bad = out.isna() & s.notna()
         if bad.any():
-            raise DataError(
-                f"{where}: {role} column {name!r} must be numeric; {int(bad.sum())} value(s) "
-                f"are not numbers, e.g. {_examples(s[bad])}{_money_hint(s[bad], name)}"
-            )
+            raise DataError(not_numbers(where, role, name, s[bad], int(bad.sum())))
         s = out.astype(np.float64)
     if not allow_missing:
         n_missing = int(s.isna().sum())
         if n_missing:
             raise DataError(f"{where}: {role} column {name!r} has {n_missing} missing value(s)")
     return s
+
+
+def not_numbers(where: str, role: str, name: str, bad: pd.Series, count: int) -> str:
+    """The message for `count` values of a numeric column that are not numbers (`bad`: some)."""
+    return (
+        f"{where}: {role} column {name!r} must be numeric; {count} value(s) are not numbers, "
+        f"e.g. {_examples(bad)}{_money_hint(bad, name)}"
+    )
 
 
 _MONEY = re.compile(r"-?[$€£¥]?-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?")
