@@ -43,6 +43,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -200,7 +201,13 @@ def partition_columns(path: Path) -> list[str]:
         here = subdirs[0]
 
 
+_EXTRA = "__fraudgan_extra_fields__"
+"""A CSV row's fields beyond the header's (Spark drops them silently; `_check_input` names them)."""
+_FILE = "__fraudgan_file__"
+
+
 def _read(spark: Any, path: Path, fmt: str, scorer: Any) -> Any:
+    """The input; a CSV's with one more text column, `_EXTRA`, for fields beyond the header's."""
     from pyspark.sql.types import StringType, StructField, StructType
 
     if fmt == "parquet":
@@ -209,10 +216,47 @@ def _read(spark: Any, path: Path, fmt: str, scorer: Any) -> Any:
     inferred = reader.option("inferSchema", True).csv(str(path)).schema
     # string categoricals stay text ("0042" must not become 42), as in the local engine
     text = set(scorer.text_categoricals())
-    schema = StructType(
-        [StructField(f.name, StringType() if f.name in text else f.dataType) for f in inferred]
-    )
-    return reader.schema(schema).csv(str(path))
+    fields = [StructField(f.name, StringType() if f.name in text else f.dataType) for f in inferred]
+    return reader.schema(StructType([*fields, StructField(_EXTRA, StringType())])).csv(str(path))
+
+
+def _check_input(df: Any, scorer: Any, where: str) -> Any:
+    """`df` without `_EXTRA`, once one aggregate found no CSV row with more fields than the
+    header and no numeric model column whose text is no number (`DataError` naming the file);
+    no Spark job when there is nothing to check."""
+    from pyspark.sql import functions as F
+
+    from pipeline.spark_features import number_checks, raise_bad_numbers
+
+    history = scorer.history or {}
+    engineered = set(history.get("engineered", ()))
+    amount = history.get("schema", {}).get("amount")
+    numbers = [c for c in scorer.numeric if c in df.columns and c not in engineered]
+    checks = [
+        check
+        for c in numbers
+        for check in number_checks(df, c, "amount" if c == amount else "model", _FILE)
+    ]
+    extra = F.col(_EXTRA)
+    if _EXTRA in df.columns:
+        checks += [
+            F.count(extra).alias("n_extra"),
+            F.min(F.when(extra.isNotNull(), F.col(_FILE))).alias("extra_file"),
+            F.min(extra).alias("extra"),
+        ]
+    if not checks:
+        return df
+    values = df.withColumn(_FILE, F.input_file_name()).agg(*checks).first().asDict()
+    if values.get("n_extra"):
+        name = Path(urlparse(values["extra_file"] or "").path).name
+        at = f"{where}: {name}" if name and name not in where else where
+        raise DataError(
+            f"{at}: {values['n_extra']:,} row(s) have more fields than the header's "
+            f"{len(df.columns) - 1} (one holds {values['extra']!r} past its last column): a "
+            "value holding the separator without quotes? Quote such values, or fix the rows"
+        )
+    raise_bad_numbers(values, where)
+    return df.drop(_EXTRA) if _EXTRA in df.columns else df
 
 
 def _result_type(explain: bool) -> Any:
@@ -267,12 +311,9 @@ def score_spark(
     parts = [c for c in partition_columns(input_path) if c in df.columns]
     warnings: list[str] = []
     reported_rows = None
-    from pipeline.spark_features import check_numbers, spark_number
+    from pipeline.spark_features import spark_number
 
-    engineered = set((scorer.history or {}).get("engineered", ()))
-    amount = (scorer.history or {}).get("schema", {}).get("amount")
-    raw_numbers = [c for c in scorer.numeric if c in df.columns and c not in engineered]
-    check_numbers(df, raw_numbers, where, {amount: "amount"} if amount else None)
+    df = _check_input(df, scorer, where)
     if scorer.history:
         from pipeline.spark_features import spark_history_features
 

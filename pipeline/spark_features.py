@@ -240,7 +240,7 @@ def _double_or_null(df: DataFrame, column: str, role: str, where: str) -> Column
 
 def spark_number(df: DataFrame, column: str) -> Column:
     """A model's numeric input column as double: numbers written as text read as numbers
-    (`check_numbers` first names the text that is none)."""
+    (`number_checks` name the text that is none)."""
     if _type_name(df, column) == "StringType":
         return _text_number(column)
     return _col(column).cast("double")
@@ -294,24 +294,6 @@ def raise_bad_numbers(values: dict[str, Any], where: str) -> None:
         raise DataError(
             not_numbers(at, role, column, pd.Series(values[f"bad_numbers:{tag}"]), count)
         )
-
-
-def check_numbers(
-    df: DataFrame, columns: list[str], where: str, roles: dict[str, str] | None = None
-) -> None:
-    """`DataError` naming a numeric model column's text that is no number (one aggregate, run
-    only when some column of `columns` is text); `roles`: what messages call a column (default
-    "model")."""
-    from pyspark.sql import functions as F
-
-    file = "__fraudgan_file__"
-    roles = roles or {}
-    checks = [
-        c for column in columns for c in number_checks(df, column, roles.get(column, "model"), file)
-    ]
-    if checks:
-        framed = df.select(*[_col(c) for c in columns], F.input_file_name().alias(file))
-        raise_bad_numbers(framed.agg(*checks).first().asDict(), where)
 
 
 def _label(df: DataFrame, column: str, where: str) -> Column:

@@ -159,6 +159,15 @@ def test_bad_input_is_named(spark, store, tmp_path):
         r"not numbers, e\.g\. '\$1,234\.50'",
     ):
         score_spark(store.model, folder, tmp_path / "never", spark=spark)
+    # a row with more fields than the header (Spark itself would drop them): the file is named
+    lines = (folder / "2026-01-02.csv").read_text().splitlines()
+    (folder / "2026-01-02.csv").write_text("\n".join([*lines[:40], lines[40] + ",oops"]) + "\n")
+    with pytest.raises(
+        DataError,
+        match=r"days: 2026-01-02\.csv: 1 row\(s\) have more fields than the header's \d+ \(one "
+        r"holds 'oops' past its last column\)",
+    ):
+        score_spark(store.model, folder, tmp_path / "never", spark=spark)
     # engineered columns in the input are rebuilt, as the local engine does, with a warning
     stale = tmp_path / "stale.parquet"
     store.featured.assign(entity_n_1d=999).to_parquet(stale, index=False)
