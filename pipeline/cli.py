@@ -197,8 +197,7 @@ def check(
     config: ConfigArg,
     set_: SetOption = None,
 ) -> None:
-    """Check an experiment without running it: the config, the data (label leaks included), the
-    features, every fold and its validation windows, the strategies. Trains and logs nothing."""
+    """Check an experiment without training: config, data, leaks, features, folds, strategies."""
     from rich.table import Table
 
     from pipeline import tracking

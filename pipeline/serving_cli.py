@@ -146,7 +146,7 @@ def score(
         typer.Option(help="The reports' dates: a fraud is known from its report on."),
     ] = None,
 ) -> None:
-    """Score a CSV/Parquet file of transactions with an exported model, in chunks."""
+    """Score CSV/Parquet transactions with an exported model: in chunks here, or on Spark."""
     from pipeline.data.labels import LabelFile
     from pipeline.score import score_file
 
