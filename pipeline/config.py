@@ -69,7 +69,7 @@ class SchemaConfig(_Strict):
     time_unit: TimeUnit | None = None
     id: str | None = None
     amount: str | None = None
-    entity: str | None = None
+    entity: str | list[str] | None = None  # a list: a card named by several columns
     merchant: str | None = None
     categorical: list[str] | None = None
     drop: list[str] | None = None

@@ -416,9 +416,8 @@ def _crowded_key_warnings(prepared: Prepared) -> list[str]:
             f"on {counts.iloc[0] / len(frame):.0%} of the rows ({len(counts):,} distinct "
             "values): all those rows share one history, which is rarely one card, device or "
             "address. A kind of thing (an e-mail domain, a browser) is better categorical; a "
-            "card named by two columns (a user and the index of their card) is joined into one "
-            "first, e.g. in pandas df['card'] = df['User'].astype(str) + '-' + "
-            "df['Card'].astype(str); a placeholder for an unknown value ('unknown', 0) is better "
+            "card named by two columns (a user and the index of their card) is declared by both, "
+            "entity: [User, Card]; a placeholder for an unknown value ('unknown', 0) is better "
             "left empty: a missing key has no history"
         )
     return notes

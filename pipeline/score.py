@@ -43,6 +43,7 @@ from pipeline.data.sources import (
     csv_header,
     data_files,
     datetime_offsets,
+    entity_keys,
     is_parquet,
     open_csv_bytes,
     parquet_folder,
@@ -559,6 +560,8 @@ class HistoryFeatures:
             frame[s.time] = coerce_time(
                 frame[s.time], s.time, s.time_unit, self.where, model=True, day_first=self.day_first
             )
+        if s.entity_columns:
+            frame[s.entity] = entity_keys(frame, s.entity_columns)
         if self.reports is not None:
             assert s.id is not None
             labels, delays = self.reports.label(chunk[s.id], frame.get(s.time))

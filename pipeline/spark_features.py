@@ -60,7 +60,7 @@ from urllib.parse import urlparse
 
 from models.errors import ConfigError, DataError, FraudganError
 from pipeline.data.schema import SECONDS_PER_UNIT, numeric_units
-from pipeline.data.sources import DAY_MONTH, LABEL_WORDS
+from pipeline.data.sources import DAY_MONTH, ENTITY_SEPARATOR, LABEL_WORDS
 from pipeline.features import (
     NIGHT_END_HOUR,
     NO_HISTORY_MEAN,
@@ -321,12 +321,24 @@ def _key(df: DataFrame, column: str) -> Column:
     return c
 
 
+def _entity_key(df: DataFrame, columns: tuple[str, ...]) -> Column:
+    """An entity of several columns as one key, as `pipeline.data.sources.entity_keys` makes it
+    (null where a part is)."""
+    from pyspark.sql import functions as F
+
+    parts = []
+    for column in columns:
+        key = F.replace(_id_key(df, column, as_number=False), F.lit("\\"), F.lit("\\\\"))
+        parts.append(F.replace(key, F.lit(ENTITY_SEPARATOR), F.lit("\\" + ENTITY_SEPARATOR)))
+    return F.concat(*[p for part in parts for p in (F.lit(ENTITY_SEPARATOR), part)][1:])
+
+
 def _is_number(df: DataFrame, column: str) -> bool:
     return _type_name(df, column) in (*_INTEGRAL, "FloatType", "DoubleType", "DecimalType")
 
 
 def _id_key(df: DataFrame, column: str, *, as_number: bool) -> Column:
-    """The ids of `column` as `pipeline.data.labels.id_keys` makes them keys: whole numbers as
+    """The ids of `column` as `pipeline.data.sources.id_keys` makes them keys: whole numbers as
     integers, text stripped, with `as_number` digits written as text without leading zeros;
     missing ids (NaN, empty text) null. Numbers that are not whole are Spark's text of them."""
     from pyspark.sql import functions as F
@@ -503,6 +515,8 @@ def spark_history_features(
         warn(no_label_warning(where, s.label))
     roles = {c for c in (s.time, s.entity, s.merchant, s.amount) if c in spec.raw_columns}
     has = {role: getattr(s, role) in roles for role in ("time", "entity", "merchant", "amount")}
+    if s.entity_columns:  # an entity of several columns, made of them
+        has["entity"] = all(c in spec.raw_columns for c in s.entity_columns)
     if not has["time"]:
         has = dict.fromkeys(has, False)  # build_features builds nothing without a time column
     dates = [c for c in s.dates if c in spec.raw_columns] if has["time"] else []
@@ -556,7 +570,9 @@ def spark_history_features(
         checks += amount_checks
     if has["entity"]:
         assert s.entity is not None
-        prepared[EK] = _key(base, s.entity)
+        prepared[EK] = (
+            _entity_key(base, s.entity_columns) if s.entity_columns else _key(base, s.entity)
+        )
     for key, name in V.items():
         prepared[name] = _key(base, key)
     if has["merchant"]:

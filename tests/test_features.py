@@ -674,3 +674,41 @@ def test_a_fraud_reported_late_counts_in_the_fraud_rates_from_its_report_on() ->
     # a report within the delay changes nothing
     early = build_features(frame, schema, label_delays=np.where(delays > 2, 1.5, delays), **kwargs)
     pd.testing.assert_frame_equal(early, assumed)
+
+
+def test_an_entity_of_several_columns_counts_the_history_of_each_combination() -> None:
+    """A customer split into a user and the index of their card (`entity: [user, card]`, as in
+    IBM-style exports): the pair is the customer again, so the features are the customer's; the
+    user alone would mix cards. A missing part leaves the row without history."""
+    from pipeline.data.schema import schema_from_mapping
+    from pipeline.data.sources import validate_frame
+
+    frame = simulate(2_000, n_days=20, seed=11, fraud_rate=0.05)
+    number = frame["customer_id"].to_numpy()
+    split = frame.assign(user=number // 3, card=(number % 3).astype(float))  # float: 1.0 is "1"
+    split = split.drop(columns="customer_id")
+    mapping = {**SIMULATOR_SCHEMA.to_dict(), "entity": ["user", "card"]}
+    schema = schema_from_mapping(mapping, "schema")
+    assert (schema.entity, schema.entity_columns) == ("user+card", ("user", "card"))
+    assert {"user", "card"} <= schema.roles() and schema.history_inputs()[1:3] == ["user", "card"]
+    valid = validate_frame(split, schema, "split.csv")
+    assert valid["user+card"].nunique() == frame["customer_id"].nunique()
+    got = build_features(valid, schema)
+    expected = build_features(frame, SIMULATOR_SCHEMA)
+    entity = [c for c in expected.columns if c.startswith("entity_")]
+    assert len(entity) == 8
+    pd.testing.assert_frame_equal(got[entity], expected[entity])
+    by_user = build_features(split, dataclasses.replace(SIMULATOR_SCHEMA, entity="user"))
+    assert (by_user["entity_n_30d"] > expected["entity_n_30d"]).any()
+    # a missing part: that row has no history, and no other row counts it
+    holes = split.assign(card=split["card"].where(split.index != 5))
+    counts = build_features(validate_frame(holes, schema, "holes.csv"), schema)["entity_n_30d"]
+    assert counts[5] == 0
+    with pytest.raises(DataError, match=r"has a column 'user\+card', the name of the entity made"):
+        validate_frame(split.assign(**{"user+card": 1}), schema, "split.csv")
+    with pytest.raises(DataError, match=r"declared column\(s\) missing: 'card'"):
+        validate_frame(split.drop(columns="card"), schema, "split.csv")
+    with pytest.raises(ConfigError, match="schema key 'entity' names a column twice"):
+        schema_from_mapping({**mapping, "entity": ["user", "user"]}, "schema")
+    assert Schema.from_dict(schema.to_dict()) == schema
+    assert schema_from_mapping({"entity": "user"}, "s", base=schema).entity_columns == ()

@@ -11,8 +11,8 @@ import pytest
 
 from models.errors import ConfigError, DataError
 from pipeline.config import DataConfig
-from pipeline.data.labels import LabelFile, id_keys
-from pipeline.data.sources import build_source, load_dataset
+from pipeline.data.labels import LabelFile
+from pipeline.data.sources import build_source, id_keys, load_dataset
 
 DAY = 86_400
 SCHEMA = {"label": "y", "time": "t", "time_unit": "seconds", "id": "tx", "amount": "amount"}

@@ -821,7 +821,7 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
     checked = " ".join(invoke("check", QUICK, *sets(card)).split())
     assert re.search(r"entity: 'card' 2 distinct values, the busiest '0' on [\d,]+ rows", checked)
     assert "warning: entity column 'card': its most frequent value, '0', is on 7" in checked
-    assert "df['card'] = df['User'].astype(str) + '-' + df['Card'].astype(str)" in checked
+    assert "is declared by both, entity: [User, Card]" in checked
     check_experiment(run([*base, keyed]), path, n_rows=len(tx), n_folds=2)
     invoke("export", "--latest")
     out = files.root / "scores.csv"
@@ -1027,3 +1027,37 @@ def test_labels_from_a_file_of_fraud_reports(files, monkeypatch):
     text = refused([*SMALL, schema("datetime")], str(config))
     assert f"none of the {n + 1} ids in column 'transaction'" in text
     assert "is among the transactions' 'transaction_id'" in text
+
+
+def test_a_card_named_by_its_user_and_index(files):
+    """IBM-style exports name a card by its user and the index of the card within the user:
+    declared `entity: [User, Card]`, the pair is the card in check, a run, its export and
+    scoring; the index alone is warned about with that advice."""
+    tx = card_transactions(seed=45)
+    number = tx["customer_id"].str[1:].astype(int)
+    written = tx.assign(User=number // 3, Card=number % 3).drop(columns="customer_id")
+    path = files.root / "ibm.csv"
+    written.to_csv(path, index=False)
+    pair = schema("datetime").replace("entity: customer_id", "entity: [User, Card]")
+    base = [*SMALL, "data.kind=csv", f"data.path={path}"]
+    checked = " ".join(invoke("check", QUICK, *sets([*base, pair])).split())
+    assert f"entity: 'User+Card' {tx['customer_id'].nunique():,} distinct values" in checked
+    assert "warning" not in checked
+    alone = schema("datetime").replace("entity: customer_id", "entity: Card")
+    checked = " ".join(
+        invoke("check", QUICK, *sets([*base, alone.replace("drop: [", "drop: [User, ")])).split()
+    )
+    assert "warning: entity column 'Card'" in checked and "entity: [User, Card]" in checked
+    check_experiment(run([*base, pair]), path, n_rows=len(tx), n_folds=2)
+    invoke("export", "--latest")
+    whole, chunks = files.root / "whole.csv", files.root / "chunks.csv"
+    invoke("score", "--input", str(path), "--output", str(whole), "--chunk-rows", "0")
+    invoke("score", "--input", str(path), "--output", str(chunks), "--chunk-rows", "700")
+    pd.testing.assert_frame_equal(pd.read_csv(whole), pd.read_csv(chunks))
+    written.drop(columns="Card").to_csv(files.root / "no_card.csv", index=False)
+    result = CliRunner().invoke(
+        app, ["score", "-i", str(files.root / "no_card.csv"), "-o", str(files.root / "o.csv")]
+    )
+    assert result.exit_code != 0 and "history features: Card" in result.output, result.output
+    twice = schema("datetime").replace("entity: customer_id", "entity: [User, User]")
+    assert "schema key 'entity' names a column twice" in refused([*base, twice])

@@ -300,6 +300,35 @@ def test_velocity_columns_counted_as_the_local_engine_does(spark, mixed, tmp_pat
     assert_same(got, local(pd.read_csv(csv), history)[0], history, "id")
 
 
+def test_an_entity_of_several_columns_as_the_local_engine_keys_it(spark, mixed, tmp_path) -> None:
+    from pipeline.data.sources import entity_keys
+
+    card = mixed["card"]
+    # the card as a user and its index (text and number; the edge rows' missing card too)
+    frame = with_devices(mixed).assign(user="u" + (card // 3).astype("Int64").astype(str))
+    frame = frame.assign(user=frame["user"].where(card.notna()), slot=card % 3).drop(columns="card")
+    schema = dataclasses.replace(
+        SCHEMA, entity="user+slot", entity_columns=("user", "slot"), velocity=("device",)
+    )
+    history = history_for(
+        frame.assign(**{"user+slot": entity_keys(frame, ["user", "slot"])}), schema
+    )
+    assert {"entity_n_7d", "device_entities_7d"} <= set(history["engineered"])
+    assert {"user", "slot"} <= set(history["raw_columns"]) and "user+slot" not in history[
+        "raw_columns"
+    ]
+    path = tmp_path / "split.parquet"
+    frame.to_parquet(path, index=False)
+    expected, _ = local(pd.read_parquet(path), history)
+    original = local(
+        with_devices(mixed),
+        history_for(with_devices(mixed), dataclasses.replace(SCHEMA, velocity=("device",))),
+    )[0]
+    np.testing.assert_array_equal(expected["entity_n_7d"], original["entity_n_7d"])
+    got = spark_history_features(spark.read.parquet(str(path)), history, "--input p").frame
+    assert_same(got, expected, history, "id")
+
+
 @pytest.mark.parametrize("unit", ["seconds", "hours", "months"])
 def test_numeric_time_units(spark, mixed, tmp_path: Path, unit: str) -> None:
     frame = with_devices(with_opening(mixed, "ts"))

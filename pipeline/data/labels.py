@@ -33,6 +33,8 @@ from pipeline.data.sources import (
     coerce_time,
     data_files,
     date_order,
+    id_keys,
+    is_number,
     is_parquet,
     listing,
     number_text,
@@ -159,35 +161,6 @@ def match_keys(a: pd.Series, b: pd.Series) -> tuple[bool, bool]:
 def key_ways(a_numeric: bool, b_numeric: bool) -> tuple[bool, bool]:
     """`match_keys` for two id columns, given whether each is numeric."""
     return b_numeric and not a_numeric, a_numeric and not b_numeric
-
-
-def is_number(s: pd.Series) -> bool:
-    """Whether ids `s` are numbers (not text, not booleans)."""
-    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
-
-
-def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
-    """Ids as text keys: whole numbers as integers ("42" for 42.0), text stripped, with
-    `as_number` digits written as text without leading zeros ("42" for "0042"). Missing ids (and
-    empty text) are missing."""
-    present = s.notna().to_numpy()
-    out = pd.Series(pd.NA, index=s.index, dtype="string")
-    if pd.api.types.is_integer_dtype(s.dtype):  # exactly, beyond float64's 2**53 too
-        out[present] = s[present].astype(np.int64).astype(str).to_numpy()
-        return out
-    if is_number(s):
-        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        whole = present & (np.floor(values) == values) & (np.abs(values) < 2**63)
-        text = s[present].astype(str)
-        text[whole[present]] = values[whole].astype(np.int64).astype(str)
-        out[present] = text.to_numpy()
-        return out
-    text = s[present].astype(str).str.strip()
-    if as_number:
-        digits = text.str.fullmatch(r"[+-]?\d+")
-        text[digits] = text[digits].str.lstrip("+").str.replace(r"^(-?)0+(?=\d)", r"\1", regex=True)
-    out[present] = text.to_numpy()
-    return out.replace("", pd.NA)
 
 
 @dataclass(frozen=True)

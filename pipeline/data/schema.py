@@ -57,6 +57,11 @@ class Schema:
     count of earlier transactions with the same value in each window and the seconds since the
     previous one, as the merchant does, their known fraud rate, and with an entity the distinct
     entities among them (the cards a device served); it is no feature itself.
+
+    An entity named by several columns (a user and the index of their card: ``entity: [User,
+    Card]`` in YAML) has them as `entity_columns` and, as `entity`, the name of the column that
+    loading and scoring make of them (`pipeline.data.sources.entity_keys`), ``User+Card``; none of
+    them is a feature.
     """
 
     label: str
@@ -70,6 +75,7 @@ class Schema:
     drop: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
     velocity: tuple[str, ...] = ()
+    entity_columns: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, mapping: Mapping[str, Any]) -> Schema:
@@ -77,6 +83,9 @@ class Schema:
         values = dict(mapping)
         for key in _LIST_KEYS:
             values[key] = tuple(values.get(key) or ())
+        if isinstance(values.get("entity"), list | tuple):
+            values["entity_columns"] = tuple(values["entity"])
+            values["entity"] = entity_name(values["entity_columns"])
         return cls(**values)
 
     @property
@@ -93,7 +102,8 @@ class Schema:
     def declared_columns(self) -> list[str]:
         """Every column the schema names, in a stable order, without repeats."""
         cols: list[str] = []
-        for name in (self.label, self.time, self.id, self.amount, self.entity, self.merchant):
+        entity = self.entity_columns or (self.entity,)
+        for name in (self.label, self.time, self.id, self.amount, *entity, self.merchant):
             if name is not None and name not in cols:
                 cols.append(name)
         for name in (*self.categorical, *self.drop, *self.dates, *self.velocity):
@@ -104,14 +114,15 @@ class Schema:
     def history_inputs(self) -> list[str]:
         """The columns `pipeline.features.build_features` reads besides the label: the time,
         entity, merchant, amount, date and velocity columns, without repeats."""
-        named = (self.time, self.entity, self.merchant, self.amount, *self.dates, *self.velocity)
+        entity = self.entity_columns or (self.entity,)
+        named = (self.time, *entity, self.merchant, self.amount, *self.dates, *self.velocity)
         return [c for c in dict.fromkeys(named) if c is not None]
 
     def roles(self) -> set[str]:
         """The columns that are never model inputs themselves (the label, time, id, entity,
         merchant, drop, date and velocity columns)."""
         named = (self.label, self.time, self.id, self.entity, self.merchant)
-        others = (*self.drop, *self.dates, *self.velocity)
+        others = (*self.drop, *self.dates, *self.velocity, *self.entity_columns)
         return {c for c in named if c is not None} | set(others)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,6 +130,9 @@ class Schema:
         out = dataclasses.asdict(self)
         for key in _LIST_KEYS:
             out[key] = list(out[key])
+        columns = out.pop("entity_columns")
+        if columns:
+            out["entity"] = list(columns)
         return out
 
 
@@ -214,7 +228,9 @@ PRESETS: dict[str, Schema] = {
     "ecommerce": ECOMMERCE_SCHEMA,
 }
 
-SCHEMA_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Schema))
+SCHEMA_KEYS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(Schema) if f.name != "entity_columns"
+)
 _OPTIONAL_NAME_KEYS = ("time", "id", "amount", "entity", "merchant")
 _LIST_KEYS = ("categorical", "drop", "dates", "velocity")
 
@@ -278,6 +294,8 @@ def schema_from_mapping(
             continue
         if key in _LIST_KEYS:
             values[key] = _column_list(value, key, where)
+        elif key == "entity" and isinstance(value, list | tuple):
+            values.update(_entity_columns(value, where))
         elif key == "time_unit":
             if value not in TIME_UNITS:
                 raise ConfigError(
@@ -291,6 +309,8 @@ def schema_from_mapping(
                     f"{where}: schema key {key!r} must be a column name (text), got {value!r}"
                 )
             values[key] = value
+            if key == "entity":
+                values["entity_columns"] = ()  # a preset's entity of several columns replaced
     if not values.get("label"):
         raise ConfigError(
             f"{where}: the schema needs a 'label' column (the binary 0/1 target), "
@@ -301,6 +321,23 @@ def schema_from_mapping(
     for key in ("dates", "velocity"):
         _check_history_columns(values, key, where)
     return Schema(**values)
+
+
+def entity_name(columns: Sequence[str]) -> str:
+    """The name of the column made of an entity's several columns: ``User+Card``."""
+    return "+".join(columns)
+
+
+def _entity_columns(value: Sequence[Any], where: str) -> dict[str, Any]:
+    """`entity` and `entity_columns` of an entity named by a list of columns."""
+    columns = _column_list(value, "entity", where)
+    if len(set(columns)) != len(columns):
+        raise ConfigError(f"{where}: schema key 'entity' names a column twice: {list(columns)}")
+    if not columns:
+        return {"entity": None, "entity_columns": ()}
+    if len(columns) == 1:
+        return {"entity": columns[0], "entity_columns": ()}
+    return {"entity": entity_name(columns), "entity_columns": tuple(columns)}
 
 
 _HISTORY_KEYS = {
@@ -323,14 +360,16 @@ def _check_history_columns(values: Mapping[str, Any], key: str, where: str) -> N
         raise ConfigError(
             f"{where}: schema key {key!r} ({', '.join(columns)}) needs a 'time' column: {what}"
         )
-    others = ("label", "time", "id", "amount", "entity", "merchant", "categorical", "drop")
+    others = ("label", "time", "id", "amount", "entity", "entity_columns", "merchant")
+    others = (*others, "categorical", "drop")
     for other in (*others, *(k for k in _HISTORY_KEYS if k != key)):
         named = values.get(other)
         named = (named,) if isinstance(named, str) else named or ()
         both = [c for c in columns if c in named]
         if both:
             raise ConfigError(
-                f"{where}: column {both[0]!r} is under both {key!r} and {other!r}; {what} and "
+                f"{where}: column {both[0]!r} is under both {key!r} and "
+                f"{'entity' if other == 'entity_columns' else other!r}; {what} and "
                 "has no other role"
             )
     if key == "velocity":

@@ -31,7 +31,7 @@ import os
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -455,6 +455,54 @@ def _money_hint(values: pd.Series, name: str) -> str:
     )
 
 
+def is_number(s: pd.Series) -> bool:
+    """Whether ids `s` are numbers (not text, not booleans)."""
+    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+
+
+def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
+    """Ids as text keys: whole numbers as integers ("42" for 42.0), text stripped, with
+    `as_number` digits written as text without leading zeros ("42" for "0042"). Missing ids (and
+    empty text) are missing."""
+    present = s.notna().to_numpy()
+    out = pd.Series(pd.NA, index=s.index, dtype="string")
+    if pd.api.types.is_integer_dtype(s.dtype):  # exactly, beyond float64's 2**53 too
+        out[present] = s[present].astype(np.int64).astype(str).to_numpy()
+        return out
+    if is_number(s):
+        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        whole = present & (np.floor(values) == values) & (np.abs(values) < 2**63)
+        text = s[present].astype(str)
+        text[whole[present]] = values[whole].astype(np.int64).astype(str)
+        out[present] = text.to_numpy()
+        return out
+    text = s[present].astype(str).str.strip()
+    if as_number:
+        digits = text.str.fullmatch(r"[+-]?\d+")
+        text[digits] = text[digits].str.lstrip("+").str.replace(r"^(-?)0+(?=\d)", r"\1", regex=True)
+    out[present] = text.to_numpy()
+    return out.replace("", pd.NA)
+
+
+ENTITY_SEPARATOR = "|"
+"""Between the parts of an entity named by several columns (`Schema.entity_columns`); a part's
+own separators and backslashes are escaped, so that different parts never make one key."""
+
+
+def entity_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """One key per row from several id columns (a user and the index of their card): each part
+    as `id_keys` makes it, escaped, joined by `ENTITY_SEPARATOR`; missing where a part is."""
+    parts = []
+    for column in columns:
+        key = id_keys(frame[column], as_number=False)
+        escaped = key.str.replace("\\", "\\\\", regex=False)
+        parts.append(escaped.str.replace(ENTITY_SEPARATOR, "\\" + ENTITY_SEPARATOR, regex=False))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + ENTITY_SEPARATOR + part  # missing where either is
+    return out
+
+
 def validate_frame(
     df: pd.DataFrame,
     schema: Schema,
@@ -496,6 +544,12 @@ def validate_frame(
             f"{where}: declared column(s) missing: {', '.join(repr(c) for c in missing)}.{hint} "
             f"Available columns: {listing([str(c) for c in df.columns])}"
         )
+    if schema.entity_columns and schema.entity in df.columns:
+        raise DataError(
+            f"{where}: has a column {schema.entity!r}, the name of the entity made of "
+            f"{listing(list(schema.entity_columns))}: rename that column, or declare it as the "
+            "entity itself"
+        )
     empty = [str(c) for c in df.columns if c not in schema.drop and df[c].isna().all()]
     if empty:
         raise DataError(
@@ -504,6 +558,8 @@ def validate_frame(
         )
 
     out = df.copy()
+    if schema.entity_columns:
+        out[schema.entity] = entity_keys(out, schema.entity_columns)
     label = schema.label
     out[label] = coerce_label(out[label], label, where)
     n_pos = int(out[label].sum())
