@@ -681,7 +681,7 @@ def test_an_entity_of_several_columns_counts_the_history_of_each_combination() -
     IBM-style exports): the pair is the customer again, so the features are the customer's; the
     user alone would mix cards. A missing part leaves the row without history."""
     from pipeline.data.schema import schema_from_mapping
-    from pipeline.data.sources import validate_frame
+    from pipeline.data.sources import entity_keys, validate_frame
 
     frame = simulate(2_000, n_days=20, seed=11, fraud_rate=0.05)
     number = frame["customer_id"].to_numpy()
@@ -712,3 +712,9 @@ def test_an_entity_of_several_columns_counts_the_history_of_each_combination() -
         schema_from_mapping({**mapping, "entity": ["user", "user"]}, "schema")
     assert Schema.from_dict(schema.to_dict()) == schema
     assert schema_from_mapping({"entity": "user"}, "s", base=schema).entity_columns == ()
+    # parts holding the separator never make one key of two pairs; whole numbers match their text
+    parts = pd.DataFrame({"a": ["x|y", "x", "7", None], "b": ["z", "y|z", "1", "q"]})
+    keys = entity_keys(parts, ["a", "b"])
+    assert keys[0] != keys[1] and keys[2] == "7|1" and keys.isna()[3]
+    numbers = pd.DataFrame({"a": [7.0, np.nan], "b": [1, 2]})
+    assert entity_keys(numbers, ["a", "b"]).tolist()[0] == "7|1"
