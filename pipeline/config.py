@@ -157,6 +157,9 @@ class FeaturesConfig(_Strict):
     enabled: bool = True
     label_delay_days: float = Field(7.0, ge=0)
     windows_days: list[float] = Field(default_factory=lambda: [1.0, 7.0, 30.0], min_length=1)
+    # each merchant's distinct cards per window (merchant_entities_<w>: card testing); needs the
+    # schema's entity and merchant
+    merchant_entities: bool = False
 
     @field_validator("windows_days")
     @classmethod

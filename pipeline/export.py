@@ -357,6 +357,7 @@ def history_spec(cfg: ExperimentConfig, prepared: Prepared) -> dict[str, Any] | 
         "label_delay_days": float(cfg.features.label_delay_days),
         "windows_days": windows,
         "horizon_days": float(cfg.features.label_delay_days) + max(windows),
+        "merchant_entities": bool(cfg.features.merchant_entities),
         "raw_columns": needed,
         "engineered": engineered,
         "day_first": prepared.dataset.time_day_first,  # dates written dd/mm (True) or mm/dd

@@ -35,6 +35,8 @@ column                           needs                        value when there i
 ``{k}_entities_{w}``             time, velocity k, entity     0
 ``merchant_n_{w}``               time, merchant               0
 ``merchant_fraud_rate_{w}``      time, merchant, label        0.0 (`NO_LABEL_RATE`)
+``merchant_entities_{w}``        time, merchant, entity,      0
+                                 `merchant_entities`
 ===============================  ===========================  ==================================
 
 With a numeric time (``time_unit`` seconds to months, `SECONDS_PER_UNIT`, which loading
@@ -47,7 +49,9 @@ account's opening) to its time, negative when the date is later; it reads nothin
 A velocity column ``k`` (`Schema.velocity`: a device, an IP address, an e-mail shared by several
 cards) is counted as the entity is, without amounts, and its known fraud rate is the merchant's;
 a missing value has no history. ``{k}_entities_{w}`` counts the distinct known entity values (cards)
-among those earlier rows: the cards a device served in the window.
+among those earlier rows: the cards a device served in the window. With `merchant_entities`,
+``merchant_entities_{w}`` counts them for the merchant: many cards at one terminal in an hour is
+card testing.
 Other engineered columns never hold NaN. Nothing is fitted here: encoders and scalers belong to the
 model pipeline, fitted on training folds only.
 
@@ -483,13 +487,15 @@ def build_features(
     label_delay_days: float = 7.0,
     windows_days: Sequence[float] = (1, 7, 30),
     label_delays: np.ndarray | None = None,
+    merchant_entities: bool = False,
 ) -> pd.DataFrame:
     """A new frame: the input's columns, index and row order plus the causal engineered columns.
 
     See the module docstring for the columns, the causality rule and the fill values.
     `label_delays` (per row, days; NaN: none known) are the frauds' real delays, from the dates of
     their reports (`pipeline.data.labels`): in the fraud rates, a fraud reported later than
-    `label_delay_days` after its transaction counts as legitimate until its report. Without a
+    `label_delay_days` after its transaction counts as legitimate until its report.
+    `merchant_entities` adds each merchant's distinct cards per window. Without a
     time column nothing can be computed causally and the copy has no engineered columns. Raises
     `ConfigError` for invalid windows or delay and `DataError` for unusable columns or when an
     engineered column name already exists in the frame.
@@ -565,6 +571,11 @@ def build_features(
         g = _SortedGroups(_group_codes(frame[schema.merchant]), clock)
         for name, values in _merchant_features(g, y, unit_windows, delay, reported).items():
             new[name] = g.unsort(values)
+        if merchant_entities and entity is not None:
+            for name, values in _distinct_entities(
+                g, clock, entity, unit_windows, "merchant"
+            ).items():
+                new[name] = g.unsort(values)
 
     clash = [c for c in new if c in frame.columns]
     if clash:

@@ -118,6 +118,18 @@ def _featured(
     schema: Schema,
     label_delays: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    if cfg.features.merchant_entities:
+        lacking = [role for role in ("time", "entity", "merchant") if getattr(schema, role) is None]
+        if lacking or not cfg.features.enabled:
+            why = (
+                f"data.schema declares no {' or '.join(lacking)}"
+                if lacking
+                else "features.enabled is false"
+            )
+            raise ConfigError(
+                "features.merchant_entities counts each merchant's distinct cards (entity) in "
+                f"each window before a transaction, but {why}"
+            )
     if not cfg.features.enabled:
         for key, columns, become, what in (
             ("dates", schema.dates, "days_since", "dates"),
@@ -136,6 +148,7 @@ def _featured(
         label_delay_days=cfg.features.label_delay_days,
         windows_days=tuple(cfg.features.windows_days),
         label_delays=label_delays,
+        merchant_entities=cfg.features.merchant_entities,
     )
 
 

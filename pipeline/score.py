@@ -513,6 +513,7 @@ class HistoryFeatures:
         self.delay = float(history["label_delay_days"])
         self.windows = tuple(float(w) for w in history["windows_days"])
         self.horizon = float(history.get("horizon_days", self.delay + max(self.windows)))
+        self.merchant_entities = bool(history.get("merchant_entities", False))
         self.raw_columns = list(history["raw_columns"])
         self.engineered = list(history["engineered"])
         self.day_first = history.get("day_first")  # absent in models exported before it
@@ -616,6 +617,7 @@ class HistoryFeatures:
             label_delay_days=self.delay,
             windows_days=self.windows,
             label_delays=delays,
+            merchant_entities=self.merchant_entities,
         )
         lacking = any(c not in built.columns for c in self.engineered)
         if lacking and not self._all_raw and self.carry is None:

@@ -111,6 +111,7 @@ class _Spec:
     windows: list[float]
     raw_columns: list[str]
     engineered: list[str]
+    merchant_entities: bool = False
 
 
 def _spec(history: dict[str, Any], where: str) -> _Spec:
@@ -130,7 +131,8 @@ def _spec(history: dict[str, Any], where: str) -> _Spec:
         ) from None
     if not math.isfinite(delay) or delay < 0:
         raise ConfigError(f"features.label_delay_days must be a number >= 0, found {delay!r}")
-    return _Spec(schema, delay, windows, raw_columns, engineered)
+    merchant_entities = bool(history.get("merchant_entities", False))
+    return _Spec(schema, delay, windows, raw_columns, engineered, merchant_entities)
 
 
 def _q(name: str) -> str:
@@ -646,6 +648,9 @@ def spark_history_features(
     if has["merchant"]:
         out, merchant = _merchant(out, p, MK, T, Y, windows, delay, seconds, late)
         new.update(merchant)
+        if spec.merchant_entities and has["entity"]:
+            out, found = _distinct(out, p + "m_", MK, EK, T, windows, seconds, "merchant")
+            new.update(found)
     return SparkHistory(
         out.select(*[_col(c) for c in base.columns], *[new[c].alias(c) for c in spec.engineered]),
         warnings,
@@ -671,6 +676,8 @@ def _feature_names(spec: _Spec, has: dict[str, bool], keys: list[str]) -> set[st
         names.add(f"entity_amount_ratio_{labels[-1]}")
     if has["merchant"]:
         names |= {f"merchant_n_{w}" for w in labels} | {f"merchant_fraud_rate_{w}" for w in labels}
+        if has["entity"] and spec.merchant_entities:
+            names |= {entity_distinct_column(w, "merchant") for w in labels}
     return names
 
 

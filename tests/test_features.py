@@ -466,6 +466,14 @@ def test_a_velocity_columns_distinct_entities_count_each_card_once() -> None:
     assert out["dev_entities_7d"].tolist() == [0, 1, 1, 2, 2, 2, 1, 0]
     no_card = build_features(frame.drop(columns="card"), schema, windows_days=(1, 7))
     assert not no_card.columns.str.contains("entities").any()
+    # the same rows at one merchant: with merchant_entities, the merchant's distinct cards are
+    # the device's; without it, no such column
+    at_shop = Schema(label="y", time="ts", entity="card", merchant="dev")
+    shop = build_features(frame, at_shop, windows_days=(1, 7), merchant_entities=True)
+    assert shop["merchant_entities_1d"].tolist() == out["dev_entities_1d"].tolist()
+    assert shop["merchant_entities_7d"].tolist() == out["dev_entities_7d"].tolist()
+    plain = build_features(frame, at_shop, windows_days=(1, 7))
+    assert not plain.columns.str.contains("entities").any()
 
 
 def test_distinct_entities_rule_bounds_them_by_the_counts() -> None:

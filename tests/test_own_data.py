@@ -822,12 +822,22 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
     assert re.search(r"entity: 'card' 2 distinct values, the busiest '0' on [\d,]+ rows", checked)
     assert "warning: entity column 'card': its most frequent value, '0', is on 7" in checked
     assert "is declared by both, entity: [User, Card]" in checked
-    check_experiment(run([*base, keyed]), path, n_rows=len(tx), n_folds=2)
+    # each merchant's distinct cards too: three more features, built again when scoring
+    shops = [*base, keyed, "features.merchant_entities=true"]
+    checked = " ".join(invoke("check", QUICK, *sets(shops)).split())
+    assert "features: 42 numeric, 3 categorical" in checked
+    check_experiment(run(shops), path, n_rows=len(tx), n_folds=2)
     invoke("export", "--latest")
-    out = files.root / "scores.csv"
+    out, whole = files.root / "scores.csv", files.root / "whole.csv"
     invoke("score", "--input", str(path), "--output", str(out), "--chunk-rows", "700")
+    invoke("score", "--input", str(path), "--output", str(whole), "--chunk-rows", "0")
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(whole))
     p = pd.read_csv(out)["fraud_probability"].to_numpy()
     assert p[fraud].mean() > 5 * p[~fraud].mean()
+    no_merchant = keyed.replace(", merchant: merchant_id", "")
+    text = refused([*base, no_merchant, "features.merchant_entities=true"])
+    assert "features.merchant_entities counts each merchant's distinct cards" in text
+    assert "data.schema declares no merchant" in text
     written.drop(columns="ip_address").to_csv(files.root / "no_ip.csv", index=False)
     result = CliRunner().invoke(
         app, ["score", "-i", str(files.root / "no_ip.csv"), "-o", str(files.root / "o.csv")]

@@ -45,9 +45,17 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
-def history_for(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
+def history_for(
+    frame: pd.DataFrame, schema: Schema, merchant_entities: bool = False
+) -> dict[str, Any]:
     """A model's history spec for `frame`, as `pipeline.export.history_spec` builds it."""
-    built = build_features(frame, schema, label_delay_days=DELAY, windows_days=WINDOWS)
+    built = build_features(
+        frame,
+        schema,
+        label_delay_days=DELAY,
+        windows_days=WINDOWS,
+        merchant_entities=merchant_entities,
+    )
     raw = [c for c in (*schema.categorical, schema.amount) if c is not None and c in frame]
     raw += [c for c in schema.history_inputs() if c in frame and c not in raw]
     return {
@@ -55,6 +63,7 @@ def history_for(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
         "label_delay_days": DELAY,
         "windows_days": list(WINDOWS),
         "horizon_days": DELAY + max(WINDOWS),
+        "merchant_entities": merchant_entities,
         "raw_columns": raw,
         "engineered": [c for c in built.columns if c not in frame.columns],
     }
@@ -282,8 +291,9 @@ def with_devices(frame: pd.DataFrame) -> pd.DataFrame:
 def test_velocity_columns_counted_as_the_local_engine_does(spark, mixed, tmp_path: Path) -> None:
     frame = with_devices(mixed)
     schema = dataclasses.replace(SCHEMA, velocity=("device", "ip"))
-    history = history_for(frame, schema)
+    history = history_for(frame, schema, merchant_entities=True)
     assert {"device_n_0.5d", "ip_secs_since_prev", "ip_fraud_rate_7d"} <= set(history["engineered"])
+    assert "merchant_entities_7d" in history["engineered"]
     parquet, csv = tmp_path / "keyed.parquet", tmp_path / "keyed.csv"
     frame.to_parquet(parquet, index=False)
     frame[frame["id"] < 10_000].to_csv(csv, index=False)
