@@ -295,6 +295,7 @@ def score_spark(
 
     from models.scorer import ALERT
     from pipeline.score import load_scorer, report_book
+    from pipeline.spark_features import spark_history_features, spark_number
 
     input_path, output_dir = Path(input_path), Path(output_dir)
     fmt = _input_format(input_path)
@@ -311,12 +312,8 @@ def score_spark(
     parts = [c for c in partition_columns(input_path) if c in df.columns]
     warnings: list[str] = []
     reported_rows = None
-    from pipeline.spark_features import spark_number
-
     df = _check_input(df, scorer, where)
     if scorer.history:
-        from pipeline.spark_features import spark_history_features
-
         built = spark_history_features(df, scorer.history, where, reports)
         df, warnings, reported_rows = built.frame, built.warnings, built.reported_rows
     missing = [c for c in scorer.columns if c not in df.columns]
