@@ -63,7 +63,8 @@ def main() -> None:
     from pipeline.report.statistics import paired_test
 
     throwaway_store(Path(tempfile.mkdtemp(prefix="fraudgan-feature-effect-")))
-    base = [*args.overrides, f"strategies=[{args.strategy}]"]
+    # one strategy: the comparison's reference resampler is whichever there is
+    base = [*args.overrides, f"strategies=[{args.strategy}]", "report.reference=auto"]
     reference, comparison, base_seconds = launch(args.config, base)
     values, _, variant_seconds = launch(args.config, [*base, *args.variant])
     correction = comparison.correction.term if comparison.correction else None
