@@ -114,7 +114,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"{' with ' + ', '.join(r['set']) if r['set'] else ''}, test {r['metric']} over "
         f"{r['pairs']} (fold, seed) pairs, without and with the option; the difference's 95 % "
         f"interval and p from `paired_test` ({r['test']}, variance correction term "
-        f"{r['correction_term']}).\n\n"
+        f"{r['correction_term']:.4g}).\n\n"
         "| without | with | difference [95 % interval] | p | verdict |\n"
         "|---:|---:|---|---:|---|\n"
         f"| {r['baseline']:.4f} | {r['variant']:.4f} | {r['diff']:+.4f} "
