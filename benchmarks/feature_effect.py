@@ -8,7 +8,7 @@ strategies (`pipeline.report.statistics.paired_test` with the launch's variance 
 
     .venv/bin/python benchmarks/feature_effect.py --with features.merchant_entities=true \\
         [--config experiments/decisive.yaml] [--strategy none] [--set key=value ...] \\
-        [--out benchmarks/results/feature_effect_merchant_entities.json]
+        [--out benchmarks/results/feature_effect_merchant_entities.json] [--store DIR]
 
 Writes the JSON (`command`, `commit`, `config`, `with`, `strategy`, `pairs`, `metric`, `baseline`
 and `variant` means, `diff`, `ci_low`, `ci_high`, `p`, `test`, `verdict`, per pair values and the
@@ -58,11 +58,17 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
     parser.add_argument("--strategy", default="none")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="folder of the MLflow store the launches go to (default: a new "
+        "temporary one; never the project's mlruns/)",
+    )
     args = parser.parse_args()
 
     from pipeline.report.statistics import paired_test
 
-    throwaway_store(Path(tempfile.mkdtemp(prefix="fraudgan-feature-effect-")))
+    throwaway_store(args.store or Path(tempfile.mkdtemp(prefix="fraudgan-feature-effect-")))
     # one strategy: the comparison's reference resampler is whichever there is
     base = [*args.overrides, f"strategies=[{args.strategy}]", "report.reference=auto"]
     reference, comparison, base_seconds = launch(args.config, base)
