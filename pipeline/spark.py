@@ -90,6 +90,10 @@ def spark_available() -> str | None:
     return None
 
 
+LOCAL_DRIVER_MEMORY = "2g"
+"""The driver's heap under a local master, unless SPARK_DRIVER_MEMORY says otherwise."""
+
+
 def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
     """A SparkSession (the active one if there is one) with loopback binding for local masters.
 
@@ -123,6 +127,10 @@ def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
+        # the driver is the whole cluster: Spark's 1g heap runs out of aggregation memory on the
+        # plans of several keys' windows (a JVM already running keeps its heap)
+        memory = os.environ.get("SPARK_DRIVER_MEMORY", LOCAL_DRIVER_MEMORY)
+        builder = builder.config("spark.driver.memory", memory)
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # py4j / JVM start-up failures have many types
