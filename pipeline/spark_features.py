@@ -489,7 +489,8 @@ def spark_history_features(
     """
     from pyspark.sql import functions as F
 
-    from pipeline.data.labels import is_number, key_ways
+    from pipeline.data.labels import key_ways
+    from pipeline.data.sources import is_number
     from pipeline.score import (
         check_history_input,
         check_report_input,

@@ -152,14 +152,9 @@ def read_reports(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     return read_csv_table(path)
 
 
-def match_keys(a: pd.Series, b: pd.Series) -> tuple[bool, bool]:
-    """For two id columns, whether each one's digits written as text are to be read as numbers
-    (`id_keys`): where the other column is numeric and it is not."""
-    return key_ways(is_number(a), is_number(b))
-
-
 def key_ways(a_numeric: bool, b_numeric: bool) -> tuple[bool, bool]:
-    """`match_keys` for two id columns, given whether each is numeric."""
+    """For two id columns, given whether each is numeric, whether each one's digits written as
+    text are to be read as numbers (`id_keys`): where the other column is numeric and it is not."""
     return b_numeric and not a_numeric, a_numeric and not b_numeric
 
 
@@ -322,8 +317,8 @@ class ReportBook:
 
     def matched(self, ids: pd.Series) -> tuple[pd.Series, bool]:
         """Transactions' `ids` as keys, and how the reports' ids become keys that match them
-        (`match_keys`)."""
-        tx_number, report_number = match_keys(ids, self.ids)
+        (`key_ways`)."""
+        tx_number, report_number = key_ways(is_number(ids), is_number(self.ids))
         return id_keys(ids, as_number=tx_number), report_number
 
     def labels(self, keys: pd.Series, report_number: bool) -> np.ndarray:
