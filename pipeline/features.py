@@ -76,7 +76,13 @@ import pandas as pd
 
 from models.errors import ConfigError, DataError
 from pipeline.data.schema import numeric_units, yaml_list
-from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY, days_to_units, time_axis
+from pipeline.split import (
+    NANOSECONDS_PER_DAY,
+    SECONDS_PER_DAY,
+    days_to_units,
+    duration_units,
+    time_axis,
+)
 
 if TYPE_CHECKING:
     from pipeline.data.schema import Schema
@@ -526,10 +532,7 @@ def build_features(
         )
     seconds_per_unit = 1.0 if is_seconds else SECONDS_PER_DAY / NANOSECONDS_PER_DAY
 
-    def units(days: float) -> int | float:
-        return round(days * per_day) if not is_seconds else days * per_day
-
-    unit_windows = [(window_label(w), units(w)) for w in windows]
+    unit_windows = [(window_label(w), duration_units(w, per_day)) for w in windows]
 
     new: dict[str, np.ndarray] = dict(_time_features(s, t, is_seconds)) if schema.clock else {}
     for date in schema.dates:
@@ -550,7 +553,7 @@ def build_features(
         y = _labels(frame, schema.label)
     elif merchant or keys:
         log.info("build_features: no label column, fraud rates are left out")
-    delay = units(label_delay_days)
+    delay = duration_units(label_delay_days, per_day)
     reported = None
     if y is not None and label_delays is not None:
         reported = _reported(t, per_day, np.asarray(label_delays, dtype=np.float64))

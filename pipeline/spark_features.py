@@ -75,7 +75,7 @@ from pipeline.features import (
     secs_since_prev_column,
     window_label,
 )
-from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY
+from pipeline.split import NANOSECONDS_PER_DAY, SECONDS_PER_DAY, duration_units
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -618,15 +618,13 @@ def spark_history_features(
 
     assert time_info is not None
     new.update(_clock(F.col(WALL) if WALL in prepared else None, F.col(T), seconds))
-    per_day = float(SECONDS_PER_DAY if seconds else NANOSECONDS_PER_DAY)
+    axis_day = SECONDS_PER_DAY if seconds else NANOSECONDS_PER_DAY  # `time_axis`'s day
+    per_day = float(axis_day)
     for date, name in D.items():
         new[days_since_column(date)] = (F.col(T) - F.col(name)).cast("double") / F.lit(per_day)
 
-    def units(days: float) -> int | float:
-        return days * SECONDS_PER_DAY if seconds else round(days * NANOSECONDS_PER_DAY)
-
-    windows = [(window_label(w), units(w)) for w in spec.windows]
-    delay = units(spec.delay)
+    windows = [(window_label(w), duration_units(w, axis_day)) for w in spec.windows]
+    delay = duration_units(spec.delay, axis_day)
     late = None
     if reports is not None and reports.times is not None and Y in prepared:
         # each fraud's report time as the local engine computes it: its days to the first

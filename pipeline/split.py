@@ -269,7 +269,7 @@ def time_axis(times: Any, *, where: str = "times") -> tuple[np.ndarray, int | fl
     return values, SECONDS_PER_DAY
 
 
-def _days_to_units(days: float, per_day: int | float) -> int | float:
+def duration_units(days: float, per_day: int | float) -> int | float:
     """A duration in days in the units of a `time_axis` (int nanoseconds or float seconds)."""
     if isinstance(per_day, int):
         return round(days * per_day)
@@ -277,7 +277,7 @@ def _days_to_units(days: float, per_day: int | float) -> int | float:
 
 
 def days_to_units(days: np.ndarray, per_day: int | float) -> np.ndarray:
-    """Durations in days in the units of a `time_axis`, each as `_days_to_units` gives it."""
+    """Durations in days in the units of a `time_axis`, each as `duration_units` gives it."""
     if isinstance(per_day, int):
         return np.round(days * per_day).astype(np.int64)
     return days * per_day
@@ -442,7 +442,7 @@ def temporal_folds(
     order = np.argsort(t, kind="stable")
     t_sorted = t[order]
     blocking = labels is not None and ent is not None
-    delay = _days_to_units(gap_days if label_delay_days is None else label_delay_days, day)
+    delay = duration_units(gap_days if label_delay_days is None else label_delay_days, day)
     label_known = t + delay  # when each row's label is known
     if label_delays is not None:
         if labels is None:
@@ -471,11 +471,11 @@ def temporal_folds(
 
     folds: list[Fold] = []
     for k in range(n_folds):
-        shift = _days_to_units((n_folds - 1 - k) * step, day)
+        shift = duration_units((n_folds - 1 - k) * step, day)
         test_end = end - shift
-        test_start = test_end - _days_to_units(test_days, day)
-        train_end = test_start - _days_to_units(gap_days, day)
-        train_start = train_end - _days_to_units(train_days, day)
+        test_start = test_end - duration_units(test_days, day)
+        train_end = test_start - duration_units(gap_days, day)
+        train_start = train_end - duration_units(train_days, day)
         where = f"temporal fold {k} of {n_folds}"
         train = _indices(rows_in(train_start, train_end))
         test = _indices(rows_in(test_start, test_end))
@@ -631,7 +631,7 @@ def validation_slice(
         order = np.argsort(t, kind="stable")
         n_val = max(1, round(fraction * len(idx)))
         cutoff = t[order[len(idx) - n_val]]
-        gap_start = cutoff - _days_to_units(gap_days, per_day)
+        gap_start = cutoff - duration_units(gap_days, per_day)
         val = idx[t >= cutoff]
         fit = idx[t < gap_start]
         how = f"time-based (validation from {_format_time(cutoff, per_day)}, gap {gap_days:g} days)"
