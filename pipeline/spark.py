@@ -90,8 +90,8 @@ def spark_available() -> str | None:
     return None
 
 
-LOCAL_DRIVER_MEMORY = "2g"
-"""The driver's heap under a local master, unless SPARK_DRIVER_MEMORY says otherwise."""
+SPARK_PAGE_SIZE = "2m"
+"""Spark's memory page size (`spark.buffer.pageSize`) in fraudgan's sessions."""
 
 
 def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
@@ -117,6 +117,10 @@ def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
         .config("spark.sql.session.timeZone", "UTC")
         # pandas writes nanosecond timestamps, which Spark reads only as longs
         .config("spark.sql.legacy.parquet.nanosAsLong", "true")
+        # small memory pages: a history-features plan holds dozens of window, sort and aggregate
+        # operators in one task, each holding a page; at Spark's size (the heap / cores / 16)
+        # they ran out of execution memory (AGGREGATE_OUT_OF_MEMORY) on a few thousand rows
+        .config("spark.buffer.pageSize", SPARK_PAGE_SIZE)
     )
     if master.startswith("local"):
         # never listen on anything but loopback when the cluster is this process
@@ -127,10 +131,7 @@ def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
-        # the driver is the whole cluster: Spark's 1g heap runs out of aggregation memory on the
-        # plans of several keys' windows (a JVM already running keeps its heap)
-        memory = os.environ.get("SPARK_DRIVER_MEMORY", LOCAL_DRIVER_MEMORY)
-        builder = builder.config("spark.driver.memory", memory)
+
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # py4j / JVM start-up failures have many types
