@@ -37,19 +37,20 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
 
 from models.errors import ConfigError, DataError, FraudganError
-from pipeline.data.sources import csv_folder, data_files
+from pipeline.data.sources import csv_folder, data_files, parquet_folder, relative_name
 
 if TYPE_CHECKING:
     from models.classifier import FraudPipeline
@@ -136,7 +137,9 @@ def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
         spark = builder.getOrCreate()
     except Exception as exc:  # py4j / JVM start-up failures have many types
         raise FraudganError(f"cannot start Spark (master {master!r}): {exc}") from None
-    spark.sparkContext.setLogLevel("ERROR")
+    # a failed task's Java stack goes to the console at ERROR; fraudgan's error names the
+    # file and the cause, so a session of this process keeps only fatal messages
+    spark.sparkContext.setLogLevel("FATAL" if master.startswith("local") else "ERROR")
     return spark
 
 
@@ -185,6 +188,8 @@ def _input_format(path: Path) -> str:
         raise DataError(f"--input {path}: no such file or directory")
     kinds = {".csv" if p.name.lower().endswith(SPARK_CSV) else p.suffix.lower() for p in files}
     if kinds <= {".parquet"} or (path.is_dir() and kinds <= {".parquet", ""}):
+        if path.is_dir():  # every file readable and holding every column, as the local engine
+            parquet_folder(path, f"--input {path}")
         return "parquet"
     if kinds <= {".csv"}:
         if path.is_dir():  # Spark reads each file by position, under the first file's header
@@ -299,12 +304,7 @@ def score_spark(
     `pipeline.data.labels.LabelFile`): the fraud reports that give the input's labels to the
     model's fraud rates, as `pipeline.score.score_file` reads them.
     """
-    import mlflow
-    from pyspark.sql import functions as F
-
-    from models.scorer import ALERT
     from pipeline.score import load_scorer, report_book
-    from pipeline.spark_features import spark_history_features, spark_number
 
     input_path, output_dir = Path(input_path), Path(output_dir)
     fmt = _input_format(input_path)
@@ -317,6 +317,48 @@ def score_spark(
     spark = spark if spark is not None else spark_session(master)
     started = time.perf_counter()
     where = f"--input {input_path}"
+    try:
+        rows, alerts, warnings, reported_rows, parts = _score(
+            spark, model_uri, input_path, output_dir, fmt, scorer, reports, explain, where
+        )
+    except FraudganError:
+        raise
+    except Exception as exc:  # Py4J and PySpark raise many types; their text names the cause
+        raise _spark_error(exc, where, input_path) from None
+    seconds = time.perf_counter() - started
+    log.info("spark scored %d rows (%d alerts) in %.1f s -> %s", rows, alerts, seconds, output_dir)
+    return SparkScoreSummary(
+        model_uri=model_uri,
+        input_path=str(input_path),
+        output_dir=str(output_dir),
+        master=spark.sparkContext.master,
+        rows=rows,
+        alerts=alerts,
+        seconds=seconds,
+        partition_columns=parts,
+        warnings=warnings,
+        reported_rows=reported_rows,
+    )
+
+
+def _score(
+    spark: Any,
+    model_uri: str,
+    input_path: Path,
+    output_dir: Path,
+    fmt: str,
+    scorer: Any,
+    reports: Any,
+    explain: bool,
+    where: str,
+) -> tuple[int, int, list[str], int | None, list[str]]:
+    """`score_spark`'s Spark work: (rows, alerts, warnings, reported rows, partition columns)."""
+    import mlflow
+    from pyspark.sql import functions as F
+
+    from models.scorer import ALERT
+    from pipeline.spark_features import spark_history_features, spark_number
+
     df = _read(spark, input_path, fmt, scorer)
     parts = [c for c in partition_columns(input_path) if c in df.columns]
     warnings: list[str] = []
@@ -345,37 +387,55 @@ def score_spark(
     writer = scored.write.mode("errorifexists")
     if parts:
         writer = writer.partitionBy(*parts)
-    try:
-        writer.parquet(str(output_dir))
-    except Exception as exc:
-        raise _spark_error(exc, where) from None
+    writer.parquet(str(output_dir))
     out = spark.read.parquet(str(output_dir))
     row = out.agg(F.count(F.lit(1)).alias("n"), F.sum(ALERT).alias("alerts")).collect()[0]
-    seconds = time.perf_counter() - started
-    rows, alerts = int(row["n"]), int(row["alerts"] or 0)
-    log.info("spark scored %d rows (%d alerts) in %.1f s -> %s", rows, alerts, seconds, output_dir)
-    return SparkScoreSummary(
-        model_uri=model_uri,
-        input_path=str(input_path),
-        output_dir=str(output_dir),
-        master=spark.sparkContext.master,
-        rows=rows,
-        alerts=alerts,
-        seconds=seconds,
-        partition_columns=parts,
-        warnings=warnings,
-        reported_rows=reported_rows,
-    )
+    return int(row["n"]), int(row["alerts"] or 0), warnings, reported_rows, parts
 
 
-def _spark_error(exc: Exception, where: str) -> FraudganError:
-    """The scorer's own message when a task failed on bad input, else Spark's first line."""
+_CONDITION = re.compile(r"\[([A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)*)\] (.*?)(?:\s*SQLSTATE: \w+)?\s*$")
+"""Spark's error line: `[ERROR_CLASS.SUBCLASS] message. SQLSTATE: code`."""
+_READ_FILE = re.compile(r"while reading file (\S+?)\.?(?:\s|$)")
+_TYPE_MISMATCH = re.compile(
+    r"Parquet column \[(?P<column>[^\]]+)\]\. Expected Spark type (?P<expected>\w+), "
+    r"actual Parquet type (?P<actual>\w+)"
+)
+
+
+def _spark_error(exc: Exception, where: str, input_path: Path) -> FraudganError:
+    """What failed, from a Spark failure's text: the scorer's own message when a task failed on
+    bad input; for a file Spark could not read, the file and why (`DataError`); else Spark's
+    error class and message."""
     text = str(exc)
     for marker in ("ScoringInputError: ", "DataError: ", "MlflowException: "):
         if marker in text:
             line = text.split(marker, 1)[1].splitlines()[0]
             return DataError(f"{where}: {line}")
-    return FraudganError(f"{where}: Spark scoring failed: {text.splitlines()[0][:500]}")
+    lines = text.splitlines()
+    found = next((m for m in map(_CONDITION.search, lines) if m), None)
+    if found is None:
+        first = next((line.strip() for line in lines if line.strip()), type(exc).__name__)
+        return FraudganError(f"{where}: Spark scoring failed: {first[:500]}")
+    condition, message = found.groups()
+    if not condition.startswith("FAILED_READ_FILE"):
+        return FraudganError(f"{where}: Spark scoring failed: [{condition}] {message[:500]}")
+    file = _READ_FILE.search(message)
+    at = where
+    if file is not None:
+        path = Path(unquote(urlparse(file.group(1)).path))
+        at = f"{where}: {relative_name(path, input_path)}" if input_path.is_dir() else where
+    mismatch = _TYPE_MISMATCH.search(message)
+    if mismatch is not None:
+        return DataError(
+            f"{at}: column {mismatch['column']!r} is stored as Parquet {mismatch['actual']} here "
+            f"but read as {mismatch['expected']}, its type in the file Spark took the folder's "
+            "schema from: Spark reads a folder under one schema, so write the column with one "
+            "type in every file, or score the folder with the local engine, which converts each "
+            "file's columns"
+        )
+    causes = [line.split(": ", 1)[-1].strip() for line in lines if line.startswith("Caused by:")]
+    reason = causes[-1] if causes else message
+    return DataError(f"{at}: Spark cannot read this file: {reason[:500]}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -616,6 +616,15 @@ def test_a_folder_of_parquet_files_as_spark_writes_them(files):
     fraud = tx.set_index("transaction_id")["is_fraud"].reindex(got.index).to_numpy()
     p = got["fraud_probability"].to_numpy()
     assert p[fraud == 1].mean() > 2 * p[fraud == 0].mean()
+    # a day exported without one column would score with it missing: refused, naming the file
+    last = sorted(folder.glob("day=*/*.parquet"))[-1]
+    pd.read_parquet(last).drop(columns=["amount"]).to_parquet(last, index=False)
+    result = CliRunner().invoke(
+        app, ["score", "--input", str(folder), "--output", str(scores), "--overwrite"]
+    )
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    name = re.escape(str(last.relative_to(folder)))
+    assert re.search(rf"{name} lacks 1 of the folder's columns \('amount'", result.output)
 
 
 def test_a_folder_of_daily_csv_exports(files):

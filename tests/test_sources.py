@@ -517,6 +517,28 @@ def test_a_folder_of_parquet_files_is_one_dataset(tmp_path: Path) -> None:
         ParquetSource(folder, TINY_SCHEMA).load()
 
 
+def test_every_file_of_a_parquet_folder_is_read_and_holds_every_column(tmp_path: Path) -> None:
+    df = tiny_frame(12)
+    folder = tmp_path / "days"
+    folder.mkdir()
+    df.iloc[:4].to_parquet(folder / "1.parquet", index=False)
+    df.iloc[4:8].to_parquet(folder / "2.parquet", index=False)
+    df.iloc[8:].drop(columns=["amount"]).to_parquet(folder / "3.parquet", index=False)
+    # read as one dataset, the third file's amounts would be missing values: refused, named
+    with pytest.raises(
+        DataError,
+        match=r"days: 3\.parquet lacks 1 of the folder's columns \('amount', in 1\.parquet\): "
+        "every file of a folder must hold the same columns",
+    ):
+        ParquetSource(folder, TINY_SCHEMA).load()
+    df.iloc[8:].to_parquet(folder / "3.parquet", index=False)
+    assert ParquetSource(folder, TINY_SCHEMA).load().n_rows == 12
+    # a damaged file is named before anything is read
+    (folder / "2.parquet").write_bytes((folder / "2.parquet").read_bytes()[:200])
+    with pytest.raises(DataError, match=r"days: 2\.parquet: not a readable Parquet file \("):
+        ParquetSource(folder, TINY_SCHEMA).load()
+
+
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("")

@@ -168,6 +168,23 @@ def test_bad_input_is_named(spark, store, tmp_path):
         r"holds 'oops' past its last column\)",
     ):
         score_spark(store.model, folder, tmp_path / "never", spark=spark)
+    # a Parquet folder whose files store the amount with two types: Spark reads the folder
+    # under one file's schema and fails in a task; the file and the column are named
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    store.frame.iloc[:700].to_parquet(parts / "part-0.parquet", index=False)
+    whole = store.frame.iloc[700:].assign(amount=lambda d: d["amount"].round().astype("int64"))
+    whole.to_parquet(parts / "part-1.parquet", index=False)
+    with pytest.raises(
+        DataError,
+        match=r"parts: part-1\.parquet: column 'amount' is stored as Parquet INT64 here but read "
+        "as double",
+    ):
+        score_spark(store.model, parts, tmp_path / "never", spark=spark)
+    # a damaged file is named before Spark starts
+    (parts / "part-1.parquet").write_bytes(b"PAR1 cut short")
+    with pytest.raises(DataError, match=r"parts: part-1\.parquet: not a readable Parquet file"):
+        score_spark(store.model, parts, tmp_path / "never", spark=spark)
     # engineered columns in the input are rebuilt, as the local engine does, with a warning
     stale = tmp_path / "stale.parquet"
     store.featured.assign(entity_n_1d=999).to_parquet(stale, index=False)

@@ -823,8 +823,9 @@ def parquet_folder(path: Path, where: str) -> Any:
     """A folder of Parquet files read as one `pyarrow.dataset.Dataset` (as Spark, Hive or
     `DataFrame.to_parquet(partition_cols=...)` write them): hive partitions such as
     `day=2026-01-01` become columns, files starting with `_` or `.` (`_SUCCESS`, checksums) are
-    skipped. `DataError` (naming `where`) for a folder without Parquet files, with other files,
-    or with a column named twice."""
+    skipped. `DataError` (naming `where` and the file) for a folder without Parquet files, with
+    other files, a file that cannot be read, a file lacking some of the folder's columns (read as
+    one table, its rows would get missing values there), or a column named twice."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -841,7 +842,34 @@ def parquet_folder(path: Path, where: str) -> Any:
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"{where}: cannot read the folder as Parquet ({_reason(exc)})") from None
     check_unique_names(dataset.schema.names, where)
+    first = ""
+    for fragment in dataset.get_fragments():
+        name = relative_name(Path(fragment.path), path)
+        try:
+            present = set(fragment.physical_schema.names)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(
+                f"{where}: {name}: not a readable Parquet file ({_reason(exc)})"
+            ) from None
+        present |= {part.split("=", 1)[0] for part in Path(name).parts[:-1] if "=" in part}
+        lacking = [c for c in dataset.schema.names if c not in present]
+        if lacking:
+            shown = ", ".join(repr(c) for c in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
+            raise DataError(
+                f"{where}: {name} lacks {len(lacking)} of the folder's columns ({shown}, in "
+                f"{first}): every file of a folder must hold the same columns, or its rows would "
+                "be read with those values missing"
+            )
+        first = first or name
     return dataset
+
+
+def relative_name(file: Path, folder: Path) -> str:
+    """`file`'s path under `folder`, as the user would name it."""
+    try:
+        return str(file.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return file.name
 
 
 def _reason(exc: BaseException) -> str:
