@@ -33,6 +33,7 @@ from models.errors import DataError, FraudganError
 from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.data.schema import SECONDS_PER_UNIT
 from pipeline.data.sources import (
+    UNREADABLE,
     UTF8_ADVICE,
     check_unique_names,
     coerce_label,
@@ -264,7 +265,10 @@ def _csv_folder_chunks(
 ) -> tuple[int, Iterator[pd.DataFrame]]:
     """(total rows, chunks) of a folder of CSV files, one file after the other."""
     files = csv_folder(path, where)
-    totals = [_csv_rows(file, compression, where) for file, compression in files]
+    totals = [
+        _csv_rows(file, compression, f"{where}: {file.relative_to(path)}")
+        for file, compression in files
+    ]
 
     def chunks() -> Iterator[pd.DataFrame]:
         start = 0
@@ -297,7 +301,7 @@ def _in_file(text: str, where: str, source: tuple[int, str]) -> str:
 def _csv_rows(path: Path, compression: str | None, where: str) -> int:
     try:
         return _count_csv_rows(path, compression)
-    except (OSError, EOFError) as exc:
+    except UNREADABLE as exc:
         raise DataError(f"{where}: cannot read the file ({exc})") from None
 
 

@@ -371,6 +371,12 @@ def test_a_folder_of_csv_files_scores_as_one_file(store, tmp_path):
     store.raw.iloc[:10].drop(columns="amount").to_csv(folder / "d2.csv", index=False)
     with pytest.raises(DataError, match=r"d2\.csv: its columns differ from those of d1\.csv"):
         score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)
+    store.raw.iloc[2500:2510].to_csv(folder / "d2.csv", index=False)
+    # a download cut short: the damaged file is named
+    gz = (folder / "d3.csv.gz").read_bytes()
+    (folder / "d3.csv.gz").write_bytes(gz[: len(gz) // 2])
+    with pytest.raises(DataError, match=r"days: d3\.csv\.gz: cannot read the file \("):
+        score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)
 
 
 def test_file_problems_name_the_file(store, tmp_path):

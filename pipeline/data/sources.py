@@ -1018,6 +1018,10 @@ def _holds_numbers(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
 
 
+UNREADABLE = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+"""What reading a file's bytes raises when the file (or its compression) is damaged."""
+
+
 def _read_csv(
     path: Path, compression: str | None, where: str, dtype: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
@@ -1032,7 +1036,7 @@ def _read_csv(
         ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise DataError(f"{where}: cannot read as CSV ({_reason(exc)})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+    except UNREADABLE as exc:
         raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
 
 
@@ -1193,7 +1197,7 @@ def csv_header(
         raise DataError(
             f"{where}: cannot read as CSV (not UTF-8 text: {exc.reason}); {hint}"
         ) from None
-    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+    except UNREADABLE as exc:
         raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
     if not first.strip():
         raise DataError(f"{where}: the first line (the header) is empty")
