@@ -15,11 +15,11 @@ from models.errors import FraudganError
 from models.progress import GANProgress
 from models.progress import listening as gan_progress
 from pipeline.console import (
-    LOG_FILE,
     console,
     err_console,
     friendly_errors,
     import_quietly,
+    library_log,
     print_warning,
     route_chatter,
     setup_logging,
@@ -348,11 +348,8 @@ def _quiet_libraries(cfg: Any) -> None:
     """Library chatter to the log file beside the store, not the terminal (TensorFlow's start-up
     lines, imported before a GAN strategy needs it, and Python warnings)."""
     from models.samplers import REGISTRY, strategy_kind
-    from pipeline import tracking
-    from pipeline.config import MLRUNS_DIR, tracking_uri
 
-    db = tracking.sqlite_path(tracking_uri())
-    path = (MLRUNS_DIR if db is None else db.parent) / LOG_FILE
+    path = library_log()
     route_chatter(path)
     kinds = [strategy_kind(name, params) for name, params in cfg.strategies.items()]
     if any(REGISTRY[kind].family == "gan" for kind in kinds):

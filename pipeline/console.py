@@ -23,16 +23,29 @@ console = Console(width=None if sys.stdout.isatty() else 240)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-NOISY_LOGGERS = ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "absl", "h5py")
+NOISY_LOGGERS = ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "absl", "h5py", "py4j")
+
+
+RETURNED = {"fraudgan_returned": True}
+"""`extra=` of a log record whose message its function also returns (a summary's warnings): the
+commands print those themselves, so their log handler skips the record; a caller of the
+function without the commands still sees it logged."""
+
+
+def _not_returned(record: logging.LogRecord) -> bool:
+    return not getattr(record, "fraudgan_returned", False)
 
 
 def setup_logging(verbose: bool) -> None:
-    """fraudgan's log lines on stderr through rich (debug with `verbose`); libraries' warnings only."""
+    """fraudgan's log lines on stderr through rich (debug with `verbose`); libraries' warnings
+    only; records the commands print themselves (`RETURNED`) left out."""
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
+    handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+    handler.addFilter(_not_returned)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+        handlers=[handler],
         force=True,
     )
     for noisy in NOISY_LOGGERS:
@@ -41,6 +54,15 @@ def setup_logging(verbose: bool) -> None:
 
 LOG_FILE = "fraudgan.log"
 """Library chatter of a launch goes to this file, beside the tracking store's database."""
+
+
+def library_log() -> Path:
+    """The log file of library chatter (`LOG_FILE`), beside the tracking store's database."""
+    from pipeline import tracking
+    from pipeline.config import MLRUNS_DIR, tracking_uri
+
+    db = tracking.sqlite_path(tracking_uri())
+    return (MLRUNS_DIR if db is None else db.parent) / LOG_FILE
 
 
 def route_chatter(path: Path) -> None:

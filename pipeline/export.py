@@ -38,6 +38,7 @@ from models.samplers import strategy_kind
 from models.scorer import FraudScorer, reason_columns
 from pipeline import augment, descriptions, evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
+from pipeline.console import RETURNED
 from pipeline.data.sources import Dataset
 from pipeline.fold import retraining_windows
 from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
@@ -166,7 +167,7 @@ def export_champion(
                 f"--resume {parent_run_id}`, or export it anyway with --allow-incomplete"
             )
         text = f"run {parent_run_id} is not a complete experiment ({incomplete})"
-        log.warning(text)
+        log.warning(text, extra=RETURNED)
         warnings.append(text)
     cfg = logged_config(parent_run_id)
     comparison, _, tags = load_comparison(parent_run_id)
@@ -192,7 +193,7 @@ def export_champion(
             f"the data ({prepared.dataset.name}) changed since the experiment "
             f"(digest {prepared.dataset.digest[:12]} vs {digest[:12]})"
         )
-        log.warning(text)
+        log.warning(text, extra=RETURNED)
         warnings.append(text)
 
     runner = retraining_runner(cfg, prepared, warnings)
@@ -266,7 +267,7 @@ def retraining_runner(
     notes: list[str] = []
     fold, windows = retraining_windows(cfg, prepared, notes)
     for text in notes:
-        log.warning(text)
+        log.warning(text, extra=RETURNED if warnings is not None else None)
     if warnings is not None:
         warnings.extend(notes)
     return FoldRunner(cfg, prepared, fold, windows=windows)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from models.errors import DataError, FraudganError
 from pipeline.config import DEFAULT_MODEL_URI
+from pipeline.console import RETURNED
 from pipeline.data.schema import SECONDS_PER_UNIT
 from pipeline.data.sources import (
     UNREADABLE,
@@ -435,7 +436,7 @@ class TimeCheck:
     def _warn(self, key: str, text: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            log.warning(text)
+            log.warning(text, extra=RETURNED)
             self.warnings.append(text)
 
     def check(self, chunk: pd.DataFrame) -> None:
@@ -542,7 +543,7 @@ class HistoryFeatures:
             list(chunk.columns), self.raw_columns, self.engineered, self.where
         )
         if text is not None and not self._warned_engineered:
-            log.warning(text)
+            log.warning(text, extra=RETURNED)
             self.warnings.append(text)
             self._warned_engineered = True
         frame = chunk[self._roles()].copy()
@@ -554,7 +555,7 @@ class HistoryFeatures:
             frame[s.label] = np.nan
             if not self._warned_label:
                 text = no_label_warning(self.where, s.label)
-                log.warning(text)
+                log.warning(text, extra=RETURNED)
                 self.warnings.append(text)
                 self._warned_label = True
         if s.amount is not None and s.amount in frame:
@@ -854,11 +855,18 @@ def score_file(
         writer.abort()
         raise
     seconds = time.perf_counter() - started
-    log.info("scored %d rows (%d alerts) in %.1f s -> %s", rows, alerts, seconds, output_path)
+    log.info(
+        "scored %d rows (%d alerts) in %.1f s -> %s",
+        rows,
+        alerts,
+        seconds,
+        output_path,
+        extra=RETURNED,
+    )
     unmatched = []
     if reports is not None and history is not None and rows and not history.reported_rows:
         unmatched.append(unmatched_reports_warning(reports, rows))
-        log.warning(unmatched[0])
+        log.warning(unmatched[0], extra=RETURNED)
     return ScoreSummary(
         model_uri=model_uri,
         input_path=str(input_path),

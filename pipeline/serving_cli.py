@@ -13,7 +13,14 @@ import typer
 
 from models.errors import FraudganError
 from pipeline.config import DEFAULT_MODEL_URI
-from pipeline.console import console, err_console, friendly_errors, print_warning
+from pipeline.console import (
+    console,
+    err_console,
+    friendly_errors,
+    library_log,
+    print_warning,
+    route_chatter,
+)
 from pipeline.servers import check_port_free, child_env, run_server, serve_command
 
 MODEL_HELP = (
@@ -157,6 +164,8 @@ def score(
     reports = None if labels is None else LabelFile(labels, labels_id, reported_at)
     if engine == "spark":
         from pipeline.spark import score_spark
+
+        route_chatter(library_log())  # pyspark's Python warnings (pandas versions, Arrow)
 
         result = score_spark(
             model, input_path, output_path, master=master, explain=explain, labels=reports

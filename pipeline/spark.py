@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import ConfigError, DataError, FraudganError
+from pipeline.console import RETURNED
 from pipeline.data.sources import csv_folder, data_files, parquet_folder, relative_name
 
 if TYPE_CHECKING:
@@ -326,7 +327,14 @@ def score_spark(
     except Exception as exc:  # Py4J and PySpark raise many types; their text names the cause
         raise _spark_error(exc, where, input_path) from None
     seconds = time.perf_counter() - started
-    log.info("spark scored %d rows (%d alerts) in %.1f s -> %s", rows, alerts, seconds, output_dir)
+    log.info(
+        "spark scored %d rows (%d alerts) in %.1f s -> %s",
+        rows,
+        alerts,
+        seconds,
+        output_dir,
+        extra=RETURNED,
+    )
     return SparkScoreSummary(
         model_uri=model_uri,
         input_path=str(input_path),
@@ -372,13 +380,21 @@ def _score(
         raise DataError(f"{where}: missing {len(missing)} model column(s): {', '.join(missing)}")
     with_id = scorer.id_column is not None and scorer.id_column in df.columns
     inputs = ([scorer.id_column] if with_id else []) + scorer.columns
-    udf = mlflow.pyfunc.spark_udf(
-        spark,
-        model_uri,
-        result_type=_result_type(explain),
-        env_manager="local",
-        params={"explain": True} if explain else None,
-    )
+    # env_manager="local" on purpose: the executors run the scorer in this environment, and
+    # MLflow's warning that it does not recreate the training one (use conda) would mislead
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_log.level
+    pyfunc_log.setLevel(logging.ERROR)
+    try:
+        udf = mlflow.pyfunc.spark_udf(
+            spark,
+            model_uri,
+            result_type=_result_type(explain),
+            env_manager="local",
+            params={"explain": True} if explain else None,
+        )
+    finally:
+        pyfunc_log.setLevel(level)
     keep = ([scorer.id_column] if with_id else []) + parts
     # numbers as double, the type the model signature declares
     columns = [spark_number(df, c).alias(c) if c in scorer.numeric else F.col(c) for c in inputs]

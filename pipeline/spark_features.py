@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from models.errors import ConfigError, DataError, FraudganError
+from pipeline.console import RETURNED
 from pipeline.data.schema import SECONDS_PER_UNIT, numeric_units
 from pipeline.data.sources import DAY_MONTH, ENTITY_SEPARATOR, LABEL_WORDS
 from pipeline.features import (
@@ -504,7 +505,7 @@ def spark_history_features(
     warnings: list[str] = []
 
     def warn(text: str) -> None:
-        log.warning(text)
+        log.warning(text, extra=RETURNED)
         warnings.append(text)
 
     already, rebuilt = check_history_input(df.columns, spec.raw_columns, spec.engineered, where)

@@ -435,6 +435,13 @@ def test_unlabelled_and_empty_files(store, tmp_path):
     summary = score_file(store.model_uri, unlabelled, tmp_path / "new_scores.csv", progress=False)
     assert summary.rows == 300
     assert any("no label column" in w for w in summary.warnings)
+    # the command prints the summary's warning and its result line, once each (the function
+    # also logs them, for callers without the command)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(unlabelled), "-o", str(tmp_path / "cli.csv")
+    )
+    assert code == 0, text
+    assert text.count("no label column") == 1 and text.count("scored 300 rows") == 1, text
 
     empty = tmp_path / "empty.csv"
     store.raw.iloc[:0].to_csv(empty, index=False)
