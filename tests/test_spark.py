@@ -168,6 +168,15 @@ def test_bad_input_is_named(spark, store, tmp_path):
         r"holds 'oops' past its last column\)",
     ):
         score_spark(store.model, folder, tmp_path / "never", spark=spark)
+    # a compressed file cut short fails in a Spark task: the file and Spark's reason are named
+    store.frame.iloc[700:].to_csv(folder / "2026-01-02.csv", index=False)
+    gz = folder / "2026-01-03.csv.gz"
+    store.frame.iloc[700:].to_csv(gz, index=False)
+    gz.write_bytes(gz.read_bytes()[:2000])
+    with pytest.raises(
+        DataError, match=r"days: 2026-01-03\.csv\.gz: Spark cannot read this file: .*EOF"
+    ):
+        score_spark(store.model, folder, tmp_path / "never", spark=spark)
     # a Parquet folder whose files store the amount with two types: Spark reads the folder
     # under one file's schema and fails in a task; the file and the column are named
     parts = tmp_path / "parts"
