@@ -44,7 +44,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
@@ -241,7 +240,7 @@ def _check_input(df: Any, scorer: Any, where: str) -> Any:
     no Spark job when there is nothing to check."""
     from pyspark.sql import functions as F
 
-    from pipeline.spark_features import number_checks, raise_bad_numbers
+    from pipeline.spark_features import number_checks, raise_bad_numbers, spark_file
 
     history = scorer.history or {}
     engineered = set(history.get("engineered", ()))
@@ -263,7 +262,7 @@ def _check_input(df: Any, scorer: Any, where: str) -> Any:
         return df
     values = df.withColumn(_FILE, F.input_file_name()).agg(*checks).first().asDict()
     if values.get("n_extra"):
-        name = Path(urlparse(values["extra_file"] or "").path).name
+        name = spark_file(values["extra_file"]).name
         at = f"{where}: {name}" if name and name not in where else where
         raise DataError(
             f"{at}: {values['n_extra']:,} row(s) have more fields than the header's "
@@ -438,8 +437,10 @@ def _spark_error(exc: Exception, where: str, input_path: Path) -> FraudganError:
     file = _READ_FILE.search(message)
     at = where
     if file is not None:
-        path = Path(unquote(urlparse(file.group(1)).path))
-        at = f"{where}: {relative_name(path, input_path)}" if input_path.is_dir() else where
+        from pipeline.spark_features import spark_file
+
+        name = relative_name(spark_file(file.group(1)), input_path)
+        at = f"{where}: {name}" if input_path.is_dir() else where
     mismatch = _TYPE_MISMATCH.search(message)
     if mismatch is not None:
         return DataError(

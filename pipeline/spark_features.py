@@ -56,7 +56,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from models.errors import ConfigError, DataError, FraudganError
 from pipeline.console import RETURNED
@@ -277,6 +277,12 @@ def number_checks(df: DataFrame, column: str, role: str, file: str) -> list[Colu
     ]
 
 
+def spark_file(uri: str | None) -> Path:
+    """The local path of a file URI as Spark gives it (`input_file_name()`, its error texts):
+    percent-escapes decoded; an empty path for None."""
+    return Path(unquote(urlparse(uri or "").path))
+
+
 def raise_bad_numbers(values: dict[str, Any], where: str) -> None:
     """`DataError` for the first column `number_checks` found text in that is no number, naming
     the (first) file that holds one."""
@@ -289,7 +295,7 @@ def raise_bad_numbers(values: dict[str, Any], where: str) -> None:
             continue
         tag = key.split(":", 1)[1]
         role, column = tag.split(":", 1)
-        name = Path(urlparse(values[f"bad_number_file:{tag}"] or "").path).name
+        name = spark_file(values[f"bad_number_file:{tag}"]).name
         at = where
         if name and name not in where:
             others = values[f"bad_number_files:{tag}"] - 1
