@@ -26,14 +26,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 NOISY_LOGGERS = ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "absl", "h5py", "py4j")
 
 
-RETURNED = {"fraudgan_returned": True}
+_RETURNED_KEY = "fraudgan_returned"
+RETURNED = {_RETURNED_KEY: True}
 """`extra=` of a log record whose message its function also returns (a summary's warnings): the
 commands print those themselves, so their log handler skips the record; a caller of the
 function without the commands still sees it logged."""
 
 
 def _not_returned(record: logging.LogRecord) -> bool:
-    return not getattr(record, "fraudgan_returned", False)
+    return not getattr(record, _RETURNED_KEY, False)
 
 
 def setup_logging(verbose: bool) -> None:
