@@ -266,15 +266,17 @@ def _csv_folder_chunks(
 ) -> tuple[int, Iterator[pd.DataFrame]]:
     """(total rows, chunks) of a folder of CSV files, one file after the other."""
     files = csv_folder(path, where)
+    names = [str(file.relative_to(path)) for file, _ in files]
     totals = [
-        _csv_rows(file, compression, f"{where}: {file.relative_to(path)}")
-        for file, compression in files
+        _csv_rows(file, compression, f"{where}: {name}")
+        for (file, compression), name in zip(files, names, strict=True)
     ]
 
     def chunks() -> Iterator[pd.DataFrame]:
         start = 0
-        for i, ((file, compression), total) in enumerate(zip(files, totals, strict=True)):
-            name = str(file.relative_to(path))
+        for i, ((file, compression), name, total) in enumerate(
+            zip(files, names, totals, strict=True)
+        ):
             empty = i == 0 and sum(totals) == 0  # the first file's header: the columns
             if total or empty:
                 named = f"{where}: {name}"
