@@ -95,6 +95,32 @@ SPARK_PAGE_SIZE = "2m"
 """Spark's memory page size (`spark.buffer.pageSize`) in fraudgan's sessions."""
 
 
+def _local_driver_memory() -> str | None:
+    """The heap for a local session's JVM: a quarter of this machine's memory, 1 to 8 GiB.
+
+    In local mode the driver's heap is the whole cluster's memory, and Spark's default (1 GiB)
+    left the tests' feature plans short of it (a broadcast failed) while another JVM ran beside
+    them. None where the user set the driver's memory (PYSPARK_SUBMIT_ARGS, spark-defaults.conf)
+    or the machine's memory is unknown.
+    """
+    if "driver-memory" in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+        return None
+    conf_dirs = [os.environ.get("SPARK_CONF_DIR"), os.environ.get("SPARK_HOME")]
+    for folder in filter(None, conf_dirs):
+        for defaults in (
+            Path(folder) / "spark-defaults.conf",
+            Path(folder) / "conf" / "spark-defaults.conf",
+        ):
+            if defaults.is_file() and "spark.driver.memory" in defaults.read_text(errors="replace"):
+                return None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return None
+    gib = min(8, max(1, total // 4 // 2**30))
+    return f"{gib}g"
+
+
 def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
     """A SparkSession (the active one if there is one) with loopback binding for local masters.
 
@@ -132,6 +158,9 @@ def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
+        memory = _local_driver_memory()
+        if memory is not None:  # read only when this call starts the JVM
+            builder = builder.config("spark.driver.memory", memory)
 
     try:
         spark = builder.getOrCreate()

@@ -31,6 +31,7 @@ from pipeline.export import export_champion
 from pipeline.runner import FoldRunner, prepare, run_experiment
 from pipeline.score import HistoryFeatures, load_scorer, score_file
 from pipeline.spark import (
+    _local_driver_memory,
     chunk_plan,
     fit_spark_pipeline,
     gan_training_rows,
@@ -88,6 +89,22 @@ def store(exported: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> SimpleN
 
 def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("transaction_id").reset_index(drop=True)
+
+
+def test_a_local_session_gets_a_quarter_of_memory_unless_the_user_set_it(
+    spark, monkeypatch, tmp_path
+):
+    heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+    assert heap > 0.9 * int(_local_driver_memory().rstrip("g")) * 2**30  # not Spark's 1 GiB
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    (tmp_path / "spark-defaults.conf").write_text("spark.executor.cores 2\n")
+    assert _local_driver_memory() is not None
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.memory 12g\n")
+    assert _local_driver_memory() is None
+    monkeypatch.delenv("SPARK_CONF_DIR")
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 3g pyspark-shell")
+    assert _local_driver_memory() is None
 
 
 def test_spark_scoring_equals_local_scoring_row_for_row(spark, store, tmp_path):
