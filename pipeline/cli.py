@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -307,8 +308,13 @@ def run(
         progress.update(task[0], last=f"running {running[0]}: {state}")
 
     started_ms = int(time.time() * 1000) - 1000
+    jvm: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if cfg.engine == "spark":
+        from pipeline.spark import jvm_console_to
+
+        jvm = jvm_console_to(library_log())  # Spark's start-up lines
     try:
-        with progress, gan_progress(on_gan):
+        with progress, gan_progress(on_gan), jvm:
             result = run_experiment(
                 cfg,
                 resume=resume,

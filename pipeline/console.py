@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,19 +79,27 @@ def route_chatter(path: Path) -> None:
     chatter.propagate = False
 
 
-def import_quietly(module: str, path: Path) -> None:
-    """Import `module` with the process's stderr (file descriptor 2) appended to `path`: the
-    lines compiled libraries print on import (TensorFlow's oneDNN and absl notes) go there."""
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Within the block, the process's stderr (file descriptor 2) is appended to `path`: what
+    compiled libraries print, and the stderr of a child process started in the block, for good."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(path, "ab") as log_file:
             os.dup2(log_file.fileno(), 2)
-            importlib.import_module(module)
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def import_quietly(module: str, path: Path) -> None:
+    """Import `module` with stderr appended to `path`: the lines compiled libraries print on
+    import (TensorFlow's oneDNN and absl notes) go there."""
+    with stderr_to(path):
+        importlib.import_module(module)
 
 
 def print_warning(text: str) -> None:

@@ -163,13 +163,14 @@ def score(
         raise FraudganError("--labels-id and --reported-at describe the reports --labels names")
     reports = None if labels is None else LabelFile(labels, labels_id, reported_at)
     if engine == "spark":
-        from pipeline.spark import score_spark
+        from pipeline.spark import jvm_console_to, score_spark
 
-        route_chatter(library_log())  # pyspark's Python warnings (pandas versions, Arrow)
-
-        result = score_spark(
-            model, input_path, output_path, master=master, explain=explain, labels=reports
-        )
+        chatter = library_log()
+        route_chatter(chatter)  # pyspark's Python warnings (pandas versions, Arrow)
+        with jvm_console_to(chatter):  # Spark's start-up lines
+            result = score_spark(
+                model, input_path, output_path, master=master, explain=explain, labels=reports
+            )
         for text in result.warnings:
             print_warning(text)
         parts = (

@@ -35,12 +35,14 @@ every row's neighbours on one machine), with a `ConfigError`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import ConfigError, DataError, FraudganError
-from pipeline.console import RETURNED
+from pipeline.console import RETURNED, stderr_to
 from pipeline.data.sources import csv_folder, data_files, parquet_folder, relative_name
 
 if TYPE_CHECKING:
@@ -121,6 +123,20 @@ def _local_driver_memory() -> str | None:
     return f"{gib}g"
 
 
+_jvm_console: list[Path] = []
+
+
+@contextlib.contextmanager
+def jvm_console_to(path: Path) -> Iterator[None]:
+    """Within the block, a JVM that `spark_session` starts prints its console lines (Spark's
+    start-up notes, the JVM's warnings, later its log) to `path`, not the terminal."""
+    _jvm_console.append(path)
+    try:
+        yield
+    finally:
+        _jvm_console.pop()
+
+
 def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
     """A SparkSession (the active one if there is one) with loopback binding for local masters.
 
@@ -162,10 +178,24 @@ def spark_session(master: str = "local[*]", app_name: str = "fraudgan") -> Any:
         if memory is not None:  # read only when this call starts the JVM
             builder = builder.config("spark.driver.memory", memory)
 
+    from pyspark import SparkContext
+
+    quiet = _jvm_console[-1] if _jvm_console and SparkContext._gateway is None else None
+    logged = quiet.stat().st_size if quiet is not None and quiet.is_file() else 0
     try:
-        spark = builder.getOrCreate()
+        with stderr_to(quiet) if quiet is not None else contextlib.nullcontext():
+            spark = builder.getOrCreate()
     except Exception as exc:  # py4j / JVM start-up failures have many types
-        raise FraudganError(f"cannot start Spark (master {master!r}): {exc}") from None
+        said = ""
+        if quiet is not None:
+            with open(quiet, "rb") as log_file:
+                log_file.seek(logged)
+                lines = log_file.read().decode(errors="replace").splitlines()
+            last = [line.strip() for line in lines if line.strip()][-3:]
+            said = f"; its last lines in {quiet}: " + " | ".join(last) if last else ""
+        raise FraudganError(
+            f"cannot start Spark (master {master!r}): {str(exc).rstrip('.')}{said}"
+        ) from None
     # a failed task's Java stack goes to the console at ERROR; fraudgan's error names the
     # file and the cause, so a session of this process keeps only fatal messages
     spark.sparkContext.setLogLevel("FATAL" if master.startswith("local") else "ERROR")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -374,6 +377,38 @@ def test_cli_score_engine_spark(spark, store, tmp_path):
     assert res.exit_code == 0, res.output
     assert "on Spark" in res.output
     assert len(pd.read_parquet(out)) == len(store.frame)
+
+
+def test_the_jvm_console_goes_to_the_log_and_a_failed_start_quotes_it(store, tmp_path):
+    """`score --engine spark` starts its JVM with stderr in fraudgan.log (Spark's start-up lines
+    stay off the terminal); a JVM that cannot start is explained with its last lines."""
+    java = tmp_path / "java" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\nfor i in 1 2 3 4 5; do echo jvm line $i >&2; done\nexit 1\n")
+    java.chmod(0o755)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store.uri,
+        "JAVA_HOME": str(java.parent.parent),
+        "PATH": f"{java.parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    args = ["--input", str(store.path), "--output", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "score", "--engine", "spark", "--master", MASTER]
+        + ["--model", store.model, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "cannot start Spark (master 'local[2]')" in said
+    assert "jvm line 4 | jvm line 5" in said  # pyspark's launcher may add its own last line
+    assert "jvm line 1" not in said  # on the terminal only as the error quotes it
+    log_file = Path(store.uri.removeprefix("sqlite:///")).parent / "fraudgan.log"
+    assert "jvm line 1" in log_file.read_text()
 
 
 def test_cli_score_engine_spark_reads_fraud_reports_as_the_local_engine(spark, store, tmp_path):
