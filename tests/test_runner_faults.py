@@ -68,6 +68,7 @@ def test_a_run_with_a_failed_child_exits_non_zero_after_the_comparison(failing_f
     assert "none" in text and "AUPRC" in text  # the comparison of the finished children
     assert "2 child run(s) failed" in text and "bad fold=0 seed=0" in text
     assert text.index("AUPRC") < text.index("child run(s) failed")
+    assert text.count("No resampler in the results") == 1  # the summary's line, not the log's too
 
 
 def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(

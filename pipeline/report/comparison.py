@@ -17,6 +17,7 @@ import pandas as pd
 from models.errors import DataError
 from models.samplers import REGISTRY
 from pipeline import evaluate
+from pipeline.console import RETURNED
 from pipeline.report.choices import choice_notes
 from pipeline.report.metrics import TREES, finite, lower_is_better, metric_label, metric_range
 from pipeline.report.statistics import (
@@ -641,8 +642,8 @@ def compare(
     series = {s: g[metric].astype(float) for s, g in by_pair.groupby("strategy")}
     if baseline not in series:
         log.warning("compare: baseline %r is not in the results; no tests against it", baseline)
-    if ref is None:
-        log.warning("compare: %s", rule)
+    if ref is None:  # the summary says it too (`reference_rule`)
+        log.warning("compare: %s", rule, extra=RETURNED)
 
     for vs, vs_ref, missing_text in (
         (VS_BASELINE, baseline if baseline in series else None, f"no {baseline} run"),
