@@ -384,7 +384,10 @@ def _launch_id(run_id: str | None, latest: bool, experiment: str | None) -> str:
         raise FraudganError("give either a RUN_ID or --latest, not both")
     if experiment is not None and not latest:
         raise FraudganError("--experiment picks the launch of --latest; give --latest with it")
-    return run_id if run_id is not None else tracking.latest_parent_run(experiment)
+    if run_id is None:
+        return tracking.latest_parent_run(experiment)
+    tracking.refuse_a_file(run_id)
+    return run_id
 
 
 @app.command()

@@ -501,8 +501,18 @@ def parent_runs(
     return list(runs)
 
 
+def refuse_a_file(run_id: str) -> None:
+    """Raise FraudganError when `run_id` names a file (an experiment's YAML) instead of a run."""
+    if run_id.lower().endswith((".yaml", ".yml")) or Path(run_id).is_file():
+        raise FraudganError(
+            f"{run_id!r} is a file, not a run id: pass the parent run id that `fraudgan run` "
+            "printed (`parent run: ...`), or --latest for the newest launch"
+        )
+
+
 def get_parent_run(run_id: str) -> mlflow.entities.Run:
     """A fraudgan parent run by id, with a clear error when it is not one."""
+    refuse_a_file(run_id)
     try:
         run = MlflowClient().get_run(run_id)
     except MlflowException:

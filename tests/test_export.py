@@ -220,6 +220,9 @@ def test_export_errors_are_clear(store):
     result = CliRunner().invoke(app, ["export"])
     assert result.exit_code == 2
     assert "--latest" in result.output
+    result = CliRunner().invoke(app, ["export", "experiments/quick.yaml"])  # a YAML, not an id
+    assert result.exit_code == 2
+    assert "is a file, not a run id" in " ".join(result.output.split())
 
 
 def test_retraining_whose_latest_window_has_no_fraud_falls_back_to_stratified_windows(

@@ -271,6 +271,7 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
         ([], "give a parent RUN_ID or --latest"),
         ([result.parent_run_id, "--latest"], "give either a RUN_ID or --latest, not both"),
         ([result.parent_run_id, "--experiment", "quick"], "give --latest with it"),
+        ([QUICK], "is a file, not a run id"),
     ):
         cli = CliRunner().invoke(app, ["quality", *args])
         assert cli.exit_code != 0 and said in cli.output, cli.output
