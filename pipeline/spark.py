@@ -52,7 +52,7 @@ import pandas as pd
 
 from models.errors import ConfigError, DataError, FraudganError
 from pipeline.console import RETURNED, stderr_to
-from pipeline.data.sources import csv_folder, data_files, parquet_folder, relative_name
+from pipeline.data.sources import csv_folder, data_files, parquet_folder
 
 if TYPE_CHECKING:
     from models.classifier import FraudPipeline
@@ -293,13 +293,13 @@ def _read(spark: Any, path: Path, fmt: str, scorer: Any) -> Any:
     return reader.schema(StructType([*fields, StructField(_EXTRA, StringType())])).csv(str(path))
 
 
-def _check_input(df: Any, scorer: Any, where: str) -> Any:
+def _check_input(df: Any, scorer: Any, where: str, folder: Path) -> Any:
     """`df` without `_EXTRA`, once one aggregate found no CSV row with more fields than the
     header and no numeric model column whose text is no number (`DataError` naming the file);
     no Spark job when there is nothing to check."""
     from pyspark.sql import functions as F
 
-    from pipeline.spark_features import number_checks, raise_bad_numbers, spark_file
+    from pipeline.spark_features import file_in, number_checks, raise_bad_numbers
 
     history = scorer.history or {}
     engineered = set(history.get("engineered", ()))
@@ -321,14 +321,14 @@ def _check_input(df: Any, scorer: Any, where: str) -> Any:
         return df
     values = df.withColumn(_FILE, F.input_file_name()).agg(*checks).first().asDict()
     if values.get("n_extra"):
-        name = spark_file(values["extra_file"]).name
+        name = file_in(values["extra_file"], folder)
         at = f"{where}: {name}" if name and name not in where else where
         raise DataError(
             f"{at}: {values['n_extra']:,} row(s) have more fields than the header's "
             f"{len(df.columns) - 1} (one holds {values['extra']!r} past its last column): a "
             "value holding the separator without quotes? Quote such values, or fix the rows"
         )
-    raise_bad_numbers(values, where)
+    raise_bad_numbers(values, where, folder)
     return df.drop(_EXTRA) if _EXTRA in df.columns else df
 
 
@@ -429,9 +429,9 @@ def _score(
     parts = [c for c in partition_columns(input_path) if c in df.columns]
     warnings: list[str] = []
     reported_rows = None
-    df = _check_input(df, scorer, where)
+    df = _check_input(df, scorer, where, input_path)
     if scorer.history:
-        built = spark_history_features(df, scorer.history, where, reports)
+        built = spark_history_features(df, scorer.history, where, reports, input_path)
         df, warnings, reported_rows = built.frame, built.warnings, built.reported_rows
     missing = [c for c in scorer.columns if c not in df.columns]
     if missing:
@@ -496,10 +496,9 @@ def _spark_error(exc: Exception, where: str, input_path: Path) -> FraudganError:
     file = _READ_FILE.search(message)
     at = where
     if file is not None:
-        from pipeline.spark_features import spark_file
+        from pipeline.spark_features import file_in
 
-        name = relative_name(spark_file(file.group(1)), input_path)
-        at = f"{where}: {name}" if input_path.is_dir() else where
+        at = f"{where}: {file_in(file.group(1), input_path)}" if input_path.is_dir() else where
     mismatch = _TYPE_MISMATCH.search(message)
     if mismatch is not None:
         return DataError(

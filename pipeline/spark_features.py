@@ -61,7 +61,7 @@ from urllib.parse import unquote, urlparse
 from models.errors import ConfigError, DataError, FraudganError
 from pipeline.console import RETURNED
 from pipeline.data.schema import SECONDS_PER_UNIT, numeric_units
-from pipeline.data.sources import DAY_MONTH, ENTITY_SEPARATOR, LABEL_WORDS
+from pipeline.data.sources import DAY_MONTH, ENTITY_SEPARATOR, LABEL_WORDS, relative_name
 from pipeline.features import (
     NIGHT_END_HOUR,
     NO_HISTORY_MEAN,
@@ -283,9 +283,18 @@ def spark_file(uri: str | None) -> Path:
     return Path(unquote(urlparse(uri or "").path))
 
 
-def raise_bad_numbers(values: dict[str, Any], where: str) -> None:
+def file_in(uri: str | None, folder: Path | None) -> str:
+    """A file Spark names by URI, as the user would name it: its path under the input `folder`
+    (a partitioned folder holds many `part-00000` files), else its name; "" for None."""
+    if not uri:
+        return ""
+    file = spark_file(uri)
+    return relative_name(file, folder) if folder is not None and folder.is_dir() else file.name
+
+
+def raise_bad_numbers(values: dict[str, Any], where: str, folder: Path | None = None) -> None:
     """`DataError` for the first column `number_checks` found text in that is no number, naming
-    the (first) file that holds one."""
+    the (first) file that holds one (under the input `folder`, see `file_in`)."""
     import pandas as pd
 
     from pipeline.data.sources import not_numbers
@@ -295,7 +304,7 @@ def raise_bad_numbers(values: dict[str, Any], where: str) -> None:
             continue
         tag = key.split(":", 1)[1]
         role, column = tag.split(":", 1)
-        name = spark_file(values[f"bad_number_file:{tag}"]).name
+        name = file_in(values[f"bad_number_file:{tag}"], folder)
         at = where
         if name and name not in where:
             others = values[f"bad_number_files:{tag}"] - 1
@@ -468,7 +477,11 @@ def _clock(wall: Column | None, axis: Column, seconds: bool) -> dict[str, Column
 
 
 def spark_history_features(
-    df: DataFrame, history: dict[str, Any], where: str, reports: ReportBook | None = None
+    df: DataFrame,
+    history: dict[str, Any],
+    where: str,
+    reports: ReportBook | None = None,
+    folder: Path | None = None,
 ) -> SparkHistory:
     """`df` with the model's history features (history["engineered"]) added, equal to build_features on the whole input; and the warnings given.
 
@@ -617,7 +630,7 @@ def spark_history_features(
     reported_rows = None
     if checks:
         counts = rows.agg(*checks).first()
-        _validate(counts, s, where, time_info)
+        _validate(counts, s, where, time_info, folder)
         if "n_reported" in counts.asDict():
             reported_rows = int(counts["n_reported"] or 0)
             if counts["n_rows"] and not reported_rows:
@@ -687,7 +700,9 @@ def _feature_names(spec: _Spec, has: dict[str, bool], keys: list[str]) -> set[st
     return names
 
 
-def _validate(row: Any, s: Schema, where: str, time_info: _Time | None) -> None:
+def _validate(
+    row: Any, s: Schema, where: str, time_info: _Time | None, folder: Path | None
+) -> None:
     """DataError for the value checks (one collected row of counts), in the local engine's order."""
     values = row.asDict()
     if values.get("n_bad_time"):
@@ -719,7 +734,7 @@ def _validate(row: Any, s: Schema, where: str, time_info: _Time | None) -> None:
                 f"{where}: date column {key.split(':', 1)[1]!r} holds value(s) that are not "
                 f"{what}, e.g. {bad!r}"
             )
-    raise_bad_numbers(values, where)
+    raise_bad_numbers(values, where, folder)
     if values.get("n_bad_label"):
         found = list(values["bad_labels"])
         raise DataError(f"{where}: label column {s.label!r} must be 0/1, found {found}")

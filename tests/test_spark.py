@@ -165,36 +165,40 @@ def test_bad_input_is_named(spark, store, tmp_path):
         score_spark(store.model, lacking, tmp_path / "never", spark=spark)
     with pytest.raises(DataError, match="not an empty directory"):
         score_spark(store.model, lacking, tmp_path, spark=spark)
-    # a folder of CSV files, one of them with an amount that is no number: the file is named
+    # a folder of CSV files partitioned by day (each file part-0.csv), one of them with an
+    # amount that is no number: the file is named by its path in the folder
     folder = tmp_path / "days"
-    folder.mkdir()
+    day = {d: folder / f"export_date=2026-01-0{d}" / "part-0.csv" for d in (1, 2, 3)}
+    for file in day.values():
+        file.parent.mkdir(parents=True)
     frame = store.frame.astype({"amount": object})
-    frame.iloc[:700].to_csv(folder / "2026-01-01.csv", index=False)
+    frame.iloc[:700].to_csv(day[1], index=False)
     frame.iloc[700:].assign(
         amount=frame["amount"].iloc[700:].where(frame.index[700:] != 900, "$1,234.50")
-    ).to_csv(folder / "2026-01-02.csv", index=False)
+    ).to_csv(day[2], index=False)
     with pytest.raises(
         DataError,
-        match=r"days: 2026-01-02\.csv: amount column 'amount' must be numeric; 1 value\(s\) are "
-        r"not numbers, e\.g\. '\$1,234\.50'",
+        match=r"days: export_date=2026-01-02/part-0\.csv: amount column 'amount' must be "
+        r"numeric; 1 value\(s\) are not numbers, e\.g\. '\$1,234\.50'",
     ):
         score_spark(store.model, folder, tmp_path / "never", spark=spark)
     # a row with more fields than the header (Spark itself would drop them): the file is named
-    lines = (folder / "2026-01-02.csv").read_text().splitlines()
-    (folder / "2026-01-02.csv").write_text("\n".join([*lines[:40], lines[40] + ",oops"]) + "\n")
+    lines = day[2].read_text().splitlines()
+    day[2].write_text("\n".join([*lines[:40], lines[40] + ",oops"]) + "\n")
     with pytest.raises(
         DataError,
-        match=r"days: 2026-01-02\.csv: 1 row\(s\) have more fields than the header's \d+ \(one "
-        r"holds 'oops' past its last column\)",
+        match=r"days: export_date=2026-01-02/part-0\.csv: 1 row\(s\) have more fields than "
+        r"the header's \d+ \(one holds 'oops' past its last column\)",
     ):
         score_spark(store.model, folder, tmp_path / "never", spark=spark)
     # a compressed file cut short fails in a Spark task: the file and Spark's reason are named
-    store.frame.iloc[700:].to_csv(folder / "2026-01-02.csv", index=False)
-    gz = folder / "2026-01-03.csv.gz"
+    store.frame.iloc[700:].to_csv(day[2], index=False)
+    gz = day[3].with_suffix(".csv.gz")
     store.frame.iloc[700:].to_csv(gz, index=False)
     gz.write_bytes(gz.read_bytes()[:2000])
     with pytest.raises(
-        DataError, match=r"days: 2026-01-03\.csv\.gz: Spark cannot read this file: .*EOF"
+        DataError,
+        match=r"days: export_date=2026-01-03/part-0\.csv\.gz: Spark cannot read this file: .*EOF",
     ):
         score_spark(store.model, folder, tmp_path / "never", spark=spark)
     # a Parquet folder whose files store the amount with two types: Spark reads the folder
