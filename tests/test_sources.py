@@ -31,6 +31,7 @@ from pipeline.data.sources import (
     SimulatorSource,
     build_source,
     coerce_time,
+    csv_folder,
     frame_digest,
     load_dataset,
     validate_frame,
@@ -537,6 +538,32 @@ def test_every_file_of_a_parquet_folder_is_read_and_holds_every_column(tmp_path:
     (folder / "2.parquet").write_bytes((folder / "2.parquet").read_bytes()[:200])
     with pytest.raises(DataError, match=r"days: 2\.parquet: not a readable Parquet file \("):
         ParquetSource(folder, TINY_SCHEMA).load()
+
+
+@pytest.mark.parametrize("key", ["kind", "y"])
+def test_a_folder_key_that_is_also_a_column_is_refused(tmp_path: Path, key: str) -> None:
+    """`kind=a/` folders holding files with a `kind` column: read as hive partitions, the column
+    would be there twice. pyarrow fails to merge a text key with a text column; an int32 column
+    it reads, silently taking the folder's values over the file's."""
+    df = tiny_frame(12).astype({"y": "int32"})
+    for fmt in ("parquet", "csv"):
+        folder = tmp_path / f"{fmt}_{key}"
+        for value, part in df.groupby(key):
+            (folder / f"{key}={value}").mkdir(parents=True)
+            file = folder / f"{key}={value}" / f"part-0.{fmt}"
+            part.to_parquet(file, index=False) if fmt == "parquet" else part.to_csv(
+                file, index=False
+            )
+        said = (
+            rf"{fmt}_{key}: {key}=\w+/part-0\.{fmt}: its folder {key}=\.\.\. makes '{key}' a column"
+        )
+        if fmt == "parquet":
+            with pytest.raises(DataError, match=said):
+                ParquetSource(folder, TINY_SCHEMA).load()
+        else:  # the local engine reads a CSV folder's files, not its folder names; Spark does not
+            assert len(csv_folder(folder, str(folder))) == 2
+            with pytest.raises(DataError, match=said):
+                csv_folder(folder, str(folder), keys_as_columns=True)
 
 
 def test_empty_file(tmp_path: Path) -> None:

@@ -778,13 +778,33 @@ def data_files(path: Path, where: str) -> list[Path]:
     return files
 
 
+def _hive_keys(name: str | Path) -> list[str]:
+    """The keys of the `key=value` folders in a file's path under its input folder."""
+    return [part.split("=", 1)[0] for part in Path(name).parts[:-1] if "=" in part]
+
+
+def _refuse_key_clash(where: str, file: str | Path, columns: Sequence[str]) -> None:
+    """`DataError` naming `where` and `file` (its path under the input folder) when a
+    `key=value` folder of that path names a column the file holds too: read as a hive
+    partition, the key would be that column twice."""
+    clash = [key for key in _hive_keys(file) if key in columns]
+    if clash:
+        raise DataError(
+            f"{where}: {file}: its folder {clash[0]}=... makes {clash[0]!r} a column (a hive partition), "
+            f"and the file holds a column {clash[0]!r} too: rename that folder level, or drop the "
+            "column from the files (Spark and pandas write a partition key in folder names only)"
+        )
+
+
 def csv_folder(
-    path: Path, where: str, in_order: str | None = None
+    path: Path, where: str, in_order: str | None = None, keys_as_columns: bool = False
 ) -> list[tuple[Path, str | None]]:
     """The CSV files of a folder (`data_files`), each with its compression, read as one table in
     name order. `DataError` (naming `where` and the file) for a Parquet or Excel file among them,
     a header `csv_header` refuses, columns other than the first file's, or, with `in_order` (why
-    the order matters, for the message), the first file's columns in another order."""
+    the order matters, for the message), the first file's columns in another order; with
+    `keys_as_columns` (the reader makes `key=value` folders columns, as Spark does), a file that
+    holds its folder's key as a column too."""
     files = data_files(path, where)
     out: list[tuple[Path, str | None]] = []
     first: list[str] = []
@@ -799,6 +819,8 @@ def csv_folder(
             raise DataError(f"{name} is an Excel workbook: {EXCEL_ADVICE}")
         compression = csv_compression(file, name)
         header = csv_header(file, name, compression=compression)
+        if keys_as_columns:
+            _refuse_key_clash(where, file.relative_to(path), header)
         if not out:
             first = header
         elif set(header) != set(first):
@@ -828,6 +850,7 @@ def parquet_folder(path: Path, where: str) -> Any:
     one table, its rows would get missing values there), or a column named twice."""
     import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
     files = data_files(path, where)
     other = [p for p in files if not is_parquet(p)]
@@ -840,6 +863,9 @@ def parquet_folder(path: Path, where: str) -> Any:
     try:
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
     except (pa.ArrowException, OSError, ValueError) as exc:
+        for file in files:  # a key that is a column too fails the merge when the types differ
+            with contextlib.suppress(pa.ArrowException, OSError):
+                _refuse_key_clash(where, relative_name(file, path), pq.read_schema(file).names)
         raise DataError(f"{where}: cannot read the folder as Parquet ({_reason(exc)})") from None
     check_unique_names(dataset.schema.names, where)
     first = ""
@@ -851,7 +877,8 @@ def parquet_folder(path: Path, where: str) -> Any:
             raise DataError(
                 f"{where}: {name}: not a readable Parquet file ({_reason(exc)})"
             ) from None
-        present |= {part.split("=", 1)[0] for part in Path(name).parts[:-1] if "=" in part}
+        _refuse_key_clash(where, name, list(present))
+        present |= set(_hive_keys(name))
         lacking = [c for c in dataset.schema.names if c not in present]
         if lacking:
             shown = ", ".join(repr(c) for c in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
