@@ -209,7 +209,10 @@ def _arrow_chunks(
         if total == 0:
             yield schema.empty_table().to_pandas()
             return
-        for batch in batches(chunk_rows if chunk_rows > 0 else max(total, 1)):
+        pieces: Iterator[Any] = batches(chunk_rows if chunk_rows > 0 else total)
+        if chunk_rows == 0:  # a folder's dataset gives a batch per file at least: join them
+            pieces = iter(pa.Table.from_batches(list(pieces)).combine_chunks().to_batches())
+        for batch in pieces:
             if batch.num_rows == 0:
                 continue
             frame = batch.to_pandas()

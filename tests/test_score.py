@@ -325,6 +325,23 @@ def test_chunked_equals_unchunked(store, tmp_path):
     pd.testing.assert_frame_equal(
         read(tmp_path / "whole.parquet"), read(tmp_path / "parts.parquet")
     )
+    # a folder partitioned by channel, as Spark or pandas write it, is not in time order: it is
+    # refused in chunks, and scored whole (chunk_rows 0, as the refusal advises) it equals the file
+    by_channel = tmp_path / "by_channel"
+    store.raw.to_parquet(by_channel, partition_cols=["channel"], index=False)
+    with pytest.raises(DataError, match=r"by_channel.*ascending time order.*--chunk-rows 0"):
+        score_file(store.model_uri, by_channel, tmp_path / "o.parquet", progress=False)
+    folder = score_file(
+        store.model_uri, by_channel, tmp_path / "folder.parquet", chunk_rows=0, progress=False
+    )
+    assert folder.chunks == 1
+    ids = store.raw["transaction_id"]
+    whole_scores = read(tmp_path / "whole.parquet").set_axis(ids).sort_index()
+    folder_scores = read(tmp_path / "folder.parquet")
+    folder_scores = folder_scores.set_index("transaction_id").sort_index()
+    pd.testing.assert_series_equal(
+        folder_scores[PROBABILITY], whole_scores[PROBABILITY], check_names=False
+    )
 
 
 @pytest.mark.parametrize("name", ["raw.csv.gz", "raw.csv.xz", "kaggle.zip", "finder.zip"])
