@@ -231,7 +231,7 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
     if path.is_dir():
         if not all(is_parquet(p) for p in data_files(path, where)):
             return _csv_folder_chunks(path, chunk_rows, scorer, where)
-        dataset = parquet_folder(path, where)
+        dataset = parquet_folder(path, where, scorer.text_categoricals())
         total = dataset.count_rows()
         chunks = _arrow_chunks(
             total, dataset.schema, lambda n: dataset.to_batches(batch_size=n), chunk_rows, where

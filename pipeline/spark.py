@@ -283,12 +283,17 @@ def _read(spark: Any, path: Path, fmt: str, scorer: Any) -> Any:
     """The input; a CSV's with one more text column, `_EXTRA`, for fields beyond the header's."""
     from pyspark.sql.types import StringType, StructField, StructType
 
-    if fmt == "parquet":
-        return spark.read.parquet(str(path))
-    reader = spark.read.option("header", True).option("mode", "FAILFAST")
-    inferred = reader.option("inferSchema", True).csv(str(path)).schema
     # string categoricals stay text ("0042" must not become 42), as in the local engine
     text = set(scorer.text_categoricals())
+    if fmt == "parquet":  # the files type their columns; Spark types the folder names' keys
+        df = spark.read.parquet(str(path))
+        keys = set(partition_columns(path)) & text
+        if not any(f.name in keys and f.dataType != StringType() for f in df.schema):
+            return df
+        fields = [StructField(f.name, StringType()) if f.name in keys else f for f in df.schema]
+        return spark.read.schema(StructType(fields)).parquet(str(path))
+    reader = spark.read.option("header", True).option("mode", "FAILFAST")
+    inferred = reader.option("inferSchema", True).csv(str(path)).schema
     fields = [StructField(f.name, StringType() if f.name in text else f.dataType) for f in inferred]
     return reader.schema(StructType([*fields, StructField(_EXTRA, StringType())])).csv(str(path))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -34,6 +35,7 @@ from pipeline.data.sources import (
     csv_folder,
     frame_digest,
     load_dataset,
+    parquet_folder,
     validate_frame,
 )
 
@@ -564,6 +566,19 @@ def test_a_folder_key_that_is_also_a_column_is_refused(tmp_path: Path, key: str)
             assert len(csv_folder(folder, str(folder))) == 2
             with pytest.raises(DataError, match=said):
                 csv_folder(folder, str(folder), keys_as_columns=True)
+
+
+def test_a_folder_key_of_digits_stays_text_when_asked(tmp_path: Path) -> None:
+    """Partitioned by merchant code (`mcc=0742/`): pyarrow makes the key an integer (742); a
+    model whose codes are text scores the folder as the flat file only with the text back."""
+    df = tiny_frame(12).assign(mcc=["0742", "5411", "0042"] * 4)
+    df.to_parquet(tmp_path / "by_mcc", partition_cols=["mcc"], index=False)
+    inferred = parquet_folder(tmp_path / "by_mcc", "by_mcc").to_table().column("mcc")
+    assert sorted(inferred.unique().to_pylist()) == [42, 742, 5411]
+    read = parquet_folder(tmp_path / "by_mcc", "by_mcc", text_columns=["mcc", "kind"])
+    table = read.to_table()
+    assert sorted(table.column("mcc").unique().to_pylist()) == ["0042", "0742", "5411"]
+    assert table.num_rows == 12 and table.schema.field("amount").type == pa.float64()
 
 
 def test_empty_file(tmp_path: Path) -> None:

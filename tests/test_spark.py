@@ -35,6 +35,7 @@ from pipeline.runner import FoldRunner, prepare, run_experiment
 from pipeline.score import HistoryFeatures, load_scorer, score_file
 from pipeline.spark import (
     _local_driver_memory,
+    _read,
     chunk_plan,
     fit_spark_pipeline,
     gan_training_rows,
@@ -108,6 +109,22 @@ def test_a_local_session_gets_a_quarter_of_memory_unless_the_user_set_it(
     monkeypatch.delenv("SPARK_CONF_DIR")
     monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 3g pyspark-shell")
     assert _local_driver_memory() is None
+
+
+def test_a_folder_key_of_digits_that_the_model_reads_as_text_stays_text(spark, tmp_path):
+    """`mcc=0742/` folders: Spark types the key as an integer (742); a model's text codes are
+    read back as text, as the local engine reads them; other keys keep Spark's types."""
+    frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0], "mcc": ["0742", "5411", "0042"]})
+    frame.assign(hour=[1, 2, 3]).to_parquet(
+        tmp_path / "by_mcc", partition_cols=["mcc", "hour"], index=False
+    )
+    inferred = spark.read.parquet(str(tmp_path / "by_mcc")).schema
+    assert inferred["mcc"].dataType.typeName() == "integer"
+    model = SimpleNamespace(text_categoricals=lambda: ["mcc"])
+    df = _read(spark, tmp_path / "by_mcc", "parquet", model)
+    assert df.schema["mcc"].dataType.typeName() == "string"
+    assert df.schema["hour"].dataType.typeName() == "integer"
+    assert sorted(r.mcc for r in df.collect()) == ["0042", "0742", "5411"]
 
 
 def test_spark_scoring_equals_local_scoring_row_for_row(spark, store, tmp_path):

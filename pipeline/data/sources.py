@@ -31,7 +31,7 @@ import os
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -841,11 +841,12 @@ def csv_folder(
     return out
 
 
-def parquet_folder(path: Path, where: str) -> Any:
+def parquet_folder(path: Path, where: str, text_columns: Collection[str] = ()) -> Any:
     """A folder of Parquet files read as one `pyarrow.dataset.Dataset` (as Spark, Hive or
     `DataFrame.to_parquet(partition_cols=...)` write them): hive partitions such as
-    `day=2026-01-01` become columns, files starting with `_` or `.` (`_SUCCESS`, checksums) are
-    skipped. `DataError` (naming `where` and the file) for a folder without Parquet files, with
+    `day=2026-01-01` become columns (pyarrow makes digits integers; a key among `text_columns`
+    stays text: `mcc=0742` is "0742", not 742), files starting with `_` or `.` (`_SUCCESS`,
+    checksums) are skipped. `DataError` (naming `where` and the file) for a folder without Parquet files, with
     other files, a file that cannot be read, a file lacking some of the folder's columns (read as
     one table, its rows would get missing values there), or a column named twice."""
     import pyarrow as pa
@@ -888,6 +889,11 @@ def parquet_folder(path: Path, where: str) -> Any:
                 "be read with those values missing"
             )
         first = first or name
+    keys = dataset.partitioning.schema if dataset.partitioning is not None else pa.schema([])
+    as_text = [f.name for f in keys if f.name in text_columns and not pa.types.is_string(f.type)]
+    if as_text:
+        typed = pa.schema([pa.field(f.name, pa.string()) if f.name in as_text else f for f in keys])
+        dataset = ds.dataset(path, format="parquet", partitioning=ds.HivePartitioning(typed))
     return dataset
 
 
