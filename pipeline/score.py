@@ -350,6 +350,51 @@ def _csv_chunks(
         raise DataError(f"{where}: cannot read row {start - first} onwards ({exc})") from None
 
 
+UNSEEN_SHARE = 0.1
+"""The share of a categorical column's values that are no training category from which `score`
+warns (with at least `UNSEEN_MIN_VALUES` values): new merchants or countries come a few at a
+time; most values new at once is a column written differently (742 for "0742", "fr" for "FR")."""
+UNSEEN_MIN_VALUES = 20
+
+
+class UnseenCategories:
+    """Counts, over a file's chunks, the values of each categorical column that the model never
+    saw in training (scored as no category), for `score`'s warnings."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.scorer = scorer
+        self.counts: dict[str, list[Any]] = {}
+
+    def count(self, chunk: pd.DataFrame) -> None:
+        if len(chunk) == 0 or not hasattr(self.scorer, "unseen_categories"):
+            return
+        for column, (n, new, examples) in self.scorer.unseen_categories(chunk).items():
+            total = self.counts.setdefault(column, [0, 0, []])
+            total[0] += n
+            total[1] += new
+            total[2] += [e for e in examples if e not in total[2]][: 3 - len(total[2])]
+
+    def warnings(self, where: str) -> list[str]:
+        layout = getattr(self.scorer, "layout", None)
+        known = {b.column: b.categories for b in layout.categorical} if layout else {}
+        out = []
+        for column, (n, new, examples) in self.counts.items():
+            if n < UNSEEN_MIN_VALUES or new < UNSEEN_SHARE * n:
+                continue
+            categories = known.get(column, ())
+            model = ", ".join(repr(c) for c in categories[:4]) + (
+                ", ..." if len(categories) > 4 else ""
+            )
+            out.append(
+                f"{where}: categorical column {column!r}: {new:,} of its {n:,} values "
+                f"({new / n:.0%}) are categories the model never saw in training (e.g. "
+                f"{', '.join(repr(e) for e in examples)}; the model's: {model}), scored as "
+                "unseen; is the column written as in training (codes that lost their leading "
+                "zeros, 742 for '0742'; another case or spaces)?"
+            )
+        return out
+
+
 # --------------------------------------------------------------------------------------------
 # history features across chunks
 
@@ -824,11 +869,13 @@ def score_file(
     writer = _Writer(output_path)
     rows = alerts = n_chunks = 0
     feature_seconds = model_seconds = 0.0
+    unseen = UnseenCategories(scorer)
     started = time.perf_counter()
     try:
         with _progress_bar(progress, total, f"scoring {input_path.name}") as advance:
             for chunk in chunks:
                 n_chunks += 1
+                unseen.count(chunk)
                 if len(chunk) == 0:
                     out = scorer.empty_output(
                         explain=explain,
@@ -872,6 +919,8 @@ def score_file(
     if reports is not None and history is not None and rows and not history.reported_rows:
         unmatched.append(unmatched_reports_warning(reports, rows))
         log.warning(unmatched[0], extra=RETURNED)
+    for text in (new_categories := unseen.warnings(where)):
+        log.warning(text, extra=RETURNED)
     return ScoreSummary(
         model_uri=model_uri,
         input_path=str(input_path),
@@ -887,6 +936,7 @@ def score_file(
             *([] if times is None else times.warnings),
             *([] if history is None else history.warnings),
             *unmatched,
+            *new_categories,
         ],
         reported_rows=None if reports is None or history is None else history.reported_rows,
     )

@@ -471,6 +471,27 @@ def test_unlabelled_and_empty_files(store, tmp_path):
     ]
 
 
+def test_a_categorical_column_written_another_way_is_a_warning(store, tmp_path):
+    """Channels in capitals: every value a category the model never saw, scored silently as
+    unseen; the command says so once, naming the column and examples. A few new values are
+    the normal course of things and give no warning."""
+    raw = store.raw.iloc[:2000]
+    shouting = tmp_path / "shouting.csv"
+    raw.assign(channel=raw["channel"].str.upper()).to_csv(shouting, index=False)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(shouting), "-o", str(tmp_path / "s.csv")
+    )
+    assert code == 0, text
+    assert text.count("categorical column 'channel': 2,000 of its 2,000 values (100%)") == 1, text
+    assert any(f"'{value}'" in text for value in raw["channel"].str.upper().unique())
+    assert "is the column written as in training" in text
+    assert "merchant_category" not in text
+    few = raw.assign(channel=raw["channel"].where(raw.index % 50 != 0, "crypto_kiosk"))
+    few.to_csv(tmp_path / "few.csv", index=False)
+    summary = score_file(store.model_uri, tmp_path / "few.csv", tmp_path / "f.csv", progress=False)
+    assert not [w for w in summary.warnings if "categorical column" in w]
+
+
 def run_score(*args: str) -> tuple[int, str]:
     """`fraudgan score ARGS` in-process: (exit code, output with rich's wrapping undone)."""
     result = CliRunner().invoke(app, ["score", "--no-progress", *args])

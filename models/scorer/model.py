@@ -201,6 +201,20 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         blocks = {b.column: b for b in self.layout.categorical} if self.layout else {}
         return [c for c in self.categorical if c not in blocks or not blocks[c].numeric_categories]
 
+    def unseen_categories(self, frame: pd.DataFrame) -> dict[str, tuple[int, int, list[Any]]]:
+        """Per categorical column of `frame`: (its non-missing values, how many of them are no
+        category of the training data, the first few such values). Empty without a `Layout`."""
+        out: dict[str, tuple[int, int, list[Any]]] = {}
+        for block in self.layout.categorical if self.layout is not None else ():
+            if block.column not in frame:
+                continue
+            values = as_category(frame[block.column], block.numeric_categories)
+            present = values.notna().to_numpy()
+            unseen = present & ~values.isin(block.categories).to_numpy()
+            examples = list(pd.unique(values[unseen].head(1000)))[:3]
+            out[block.column] = (int(present.sum()), int(unseen.sum()), examples)
+        return out
+
     # ---- validation ---------------------------------------------------------------------
 
     def validate(self, model_input: Any, *, where: str = "") -> pd.DataFrame:
