@@ -374,7 +374,9 @@ class UnseenCategories:
             total[1] += new
             total[2] += [e for e in examples if e not in total[2]][: 3 - len(total[2])]
 
-    def warnings(self, where: str) -> list[str]:
+    def warnings(self, where: str, sampled: str = "") -> list[str]:
+        """A warning per column whose share of unseen values reaches `UNSEEN_SHARE`; `sampled`
+        says which rows were counted, when not all were."""
         layout = getattr(self.scorer, "layout", None)
         known = {b.column: b.categories for b in layout.categorical} if layout else {}
         out = []
@@ -386,7 +388,7 @@ class UnseenCategories:
                 ", ..." if len(categories) > 4 else ""
             )
             out.append(
-                f"{where}: categorical column {column!r}: {new:,} of its {n:,} values "
+                f"{where}: categorical column {column!r}: {new:,} of its {n:,} values{sampled} "
                 f"({new / n:.0%}) are categories the model never saw in training (e.g. "
                 f"{', '.join(repr(e) for e in examples)}; the model's: {model}), scored as "
                 "unseen; is the column written as in training (codes that lost their leading "

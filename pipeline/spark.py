@@ -337,6 +337,29 @@ def _check_input(df: Any, scorer: Any, where: str, folder: Path) -> Any:
     return df.drop(_EXTRA) if _EXTRA in df.columns else df
 
 
+UNSEEN_SAMPLE_ROWS = 10_000
+"""The rows whose categorical values `score --engine spark` compares with the model's categories
+(the first read: a column written another way shows in any of them, and a pass over a large
+input would cost as much as scoring it)."""
+
+
+def _unseen_categories(df: Any, scorer: Any, where: str) -> list[str]:
+    """`pipeline.score.UnseenCategories`' warnings on the input's first `UNSEEN_SAMPLE_ROWS` rows."""
+    from pipeline.score import UnseenCategories
+
+    columns = [c for c in scorer.categorical if c in df.columns]
+    if not columns:
+        return []
+    unseen = UnseenCategories(scorer)
+    sample = df.select(*columns).limit(UNSEEN_SAMPLE_ROWS).toPandas()
+    unseen.count(sample)
+    sampled = f" in the first {len(sample):,} rows" if len(sample) == UNSEEN_SAMPLE_ROWS else ""
+    texts = unseen.warnings(where, sampled=sampled)
+    for text in texts:
+        log.warning(text, extra=RETURNED)
+    return texts
+
+
 def _result_type(explain: bool) -> Any:
     from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
 
@@ -438,6 +461,7 @@ def _score(
     if scorer.history:
         built = spark_history_features(df, scorer.history, where, reports, input_path)
         df, warnings, reported_rows = built.frame, built.warnings, built.reported_rows
+    warnings += _unseen_categories(df, scorer, where)
     missing = [c for c in scorer.columns if c not in df.columns]
     if missing:
         raise DataError(f"{where}: missing {len(missing)} model column(s): {', '.join(missing)}")
@@ -474,6 +498,10 @@ def _score(
 
 _CONDITION = re.compile(r"\[([A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)*)\] (.*?)(?:\s*SQLSTATE: \w+)?\s*$")
 """Spark's error line: `[ERROR_CLASS.SUBCLASS] message. SQLSTATE: code`."""
+_SCHEMA_ENFORCEMENT = re.compile(
+    r"Failed to enforce schema of data .*? with schema .*?\. Error: (?P<reason>[^\n]+)", re.DOTALL
+)
+"""MLflow's schema enforcement failure inside the scoring UDF: the data, the schema, the reason."""
 _READ_FILE = re.compile(r"while reading file (\S+?)\.?(?:\s|$)")
 _TYPE_MISMATCH = re.compile(
     r"Parquet column \[(?P<column>[^\]]+)\]\. Expected Spark type (?P<expected>\w+), "
@@ -486,6 +514,12 @@ def _spark_error(exc: Exception, where: str, input_path: Path) -> FraudganError:
     bad input; for a file Spark could not read, the file and why (`DataError`); else Spark's
     error class and message."""
     text = str(exc)
+    schema = _SCHEMA_ENFORCEMENT.search(text)
+    if schema is not None:  # MLflow's message holds a dump of the data before its reason
+        return DataError(
+            f"{where}: the model's input schema refused the data: {schema['reason'][:500]} "
+            "(is the column stored with the type it had in training? the local engine converts)"
+        )
     for marker in ("ScoringInputError: ", "DataError: ", "MlflowException: "):
         if marker in text:
             line = text.split(marker, 1)[1].splitlines()[0]

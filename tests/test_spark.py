@@ -127,6 +127,29 @@ def test_a_folder_key_of_digits_that_the_model_reads_as_text_stays_text(spark, t
     assert sorted(r.mcc for r in df.collect()) == ["0042", "0742", "5411"]
 
 
+def test_a_categorical_column_written_another_way_is_a_warning(spark, store, tmp_path):
+    """As the local engine warns (tests/test_score.py), on the first rows Spark reads."""
+    shouting = tmp_path / "shouting.csv"
+    store.frame.assign(channel=store.frame["channel"].str.upper()).to_csv(shouting, index=False)
+    summary = score_spark(store.model, shouting, tmp_path / "out", spark=spark)
+    n = min(len(store.frame), 10_000)
+    said = [w for w in summary.warnings if "categorical column 'channel'" in w]
+    assert len(said) == 1 and f"{n:,} of its {n:,} values" in said[0], summary.warnings
+    assert not [w for w in summary.warnings if "'merchant_category'" in w]
+    # stored as integers, the text codes fail MLflow's schema enforcement in the UDF: its reason
+    # is given, not its dump of the data
+    numbered = tmp_path / "numbered.parquet"
+    codes = store.frame["channel"].astype("category").cat.codes.astype("int64")
+    store.frame.assign(channel=codes).to_parquet(numbered, index=False)
+    with pytest.raises(
+        DataError,
+        match=r"numbered\.parquet: the model's input schema refused the data: Incompatible input "
+        r"types for column channel",
+    ) as refused:
+        score_spark(store.model, numbered, tmp_path / "never", spark=spark)
+    assert "transaction_id" not in str(refused.value)
+
+
 def test_spark_scoring_equals_local_scoring_row_for_row(spark, store, tmp_path):
     local = tmp_path / "local.parquet"
     score_file(store.model, store.path, local, chunk_rows=0, progress=False)
