@@ -344,7 +344,8 @@ input would cost as much as scoring it)."""
 
 
 def _unseen_categories(df: Any, scorer: Any, where: str) -> list[str]:
-    """`pipeline.score.UnseenCategories`' warnings on the input's first `UNSEEN_SAMPLE_ROWS` rows."""
+    """`pipeline.score.UnseenCategories`' warnings, counted on the input's first
+    `UNSEEN_SAMPLE_ROWS` rows."""
     from pipeline.score import UnseenCategories
 
     columns = [c for c in scorer.categorical if c in df.columns]

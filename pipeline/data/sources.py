@@ -790,9 +790,10 @@ def _refuse_key_clash(where: str, file: str | Path, columns: Sequence[str]) -> N
     clash = [key for key in _hive_keys(file) if key in columns]
     if clash:
         raise DataError(
-            f"{where}: {file}: its folder {clash[0]}=... makes {clash[0]!r} a column (a hive partition), "
-            f"and the file holds a column {clash[0]!r} too: rename that folder level, or drop the "
-            "column from the files (Spark and pandas write a partition key in folder names only)"
+            f"{where}: {file}: its folder {clash[0]}=... makes {clash[0]!r} a column (a hive "
+            f"partition), and the file holds a column {clash[0]!r} too: rename that folder level, "
+            "or drop the column from the files (Spark and pandas write a partition key in folder "
+            "names only)"
         )
 
 
@@ -846,9 +847,10 @@ def parquet_folder(path: Path, where: str, text_columns: Collection[str] = ()) -
     `DataFrame.to_parquet(partition_cols=...)` write them): hive partitions such as
     `day=2026-01-01` become columns (pyarrow makes digits integers; a key among `text_columns`
     stays text: `mcc=0742` is "0742", not 742), files starting with `_` or `.` (`_SUCCESS`,
-    checksums) are skipped. `DataError` (naming `where` and the file) for a folder without Parquet files, with
-    other files, a file that cannot be read, a file lacking some of the folder's columns (read as
-    one table, its rows would get missing values there), or a column named twice."""
+    checksums) are skipped. `DataError` (naming `where` and the file) for a folder without
+    Parquet files, with other files, a file that cannot be read, a file lacking some of the
+    folder's columns (read as one table, its rows would get missing values there), a file
+    holding its folder's key as a column too, or a column named twice."""
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
