@@ -339,8 +339,8 @@ def _check_input(df: Any, scorer: Any, where: str, folder: Path) -> Any:
 
 UNSEEN_SAMPLE_ROWS = 10_000
 """The rows whose categorical values `score --engine spark` compares with the model's categories
-(the first read: a column written another way shows in any of them, and a pass over a large
-input would cost as much as scoring it)."""
+(the first read: a column written another way shows in any of them, without a pass over a
+large input)."""
 
 
 def _unseen_categories(df: Any, scorer: Any, where: str) -> list[str]:
@@ -459,10 +459,11 @@ def _score(
     warnings: list[str] = []
     reported_rows = None
     df = _check_input(df, scorer, where, input_path)
+    new_categories = _unseen_categories(df, scorer, where)  # on the input, not the features' plan
     if scorer.history:
         built = spark_history_features(df, scorer.history, where, reports, input_path)
         df, warnings, reported_rows = built.frame, built.warnings, built.reported_rows
-    warnings += _unseen_categories(df, scorer, where)
+    warnings += new_categories
     missing = [c for c in scorer.columns if c not in df.columns]
     if missing:
         raise DataError(f"{where}: missing {len(missing)} model column(s): {', '.join(missing)}")
