@@ -152,6 +152,11 @@ def _readable_input(path: Path) -> bool:
 
 
 def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
+    if output_path.is_dir():
+        raise DataError(
+            f"--output {output_path} is a folder: name the file to write in it, ending in .csv "
+            "or .parquet (a folder of Parquet files is what score --engine spark writes)"
+        )
     for role, p in (("--input", input_path), ("--output", output_path)):
         if p.suffix.lower() not in SUFFIXES and not (role == "--input" and _readable_input(p)):
             also = (

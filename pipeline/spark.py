@@ -396,6 +396,13 @@ def score_spark(
 
     input_path, output_dir = Path(input_path), Path(output_dir)
     fmt = _input_format(input_path)
+    if output_dir.name.lower().endswith(SPARK_CSV):
+        plain = output_dir.with_name(output_dir.name[: output_dir.name.lower().rfind(".csv")])
+        raise DataError(
+            f"--output {output_dir}: score --engine spark writes a folder of Parquet files, which "
+            f"this name would call CSV; name the folder otherwise (e.g. {plain}), or score with "
+            "the local engine for a CSV file"
+        )
     if output_dir.exists() and (output_dir.is_file() or any(output_dir.iterdir())):
         raise DataError(f"--output {output_dir}: exists and is not an empty directory")
     if not output_dir.parent.is_dir():

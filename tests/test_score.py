@@ -561,6 +561,9 @@ def test_an_existing_output_is_kept_unless_overwrite(store, tmp_path):
     code, text = run_score(*args, "--overwrite")
     assert code == 0, text
     assert len(pd.read_csv(out)) == len(store.raw)
+    # a folder is no output file, even with --overwrite
+    code, text = run_score(*args[:-1], str(tmp_path), "--overwrite")
+    assert code == 2 and f"--output {tmp_path} is a folder: name the file to write in it" in text
 
 
 @pytest.mark.parametrize(
