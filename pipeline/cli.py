@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -65,13 +66,28 @@ def simulate(
         raise FraudganError(f"--out {out}: the file must end in .csv or .parquet, not {suffix!r}")
     if not out.parent.exists():
         raise FraudganError(f"--out {out}: the folder {out.parent} does not exist")
-    frame = run_simulation(rows, n_days=days, seed=seed, fraud_rate=fraud_rate)
+    try:
+        frame = run_simulation(rows, n_days=days, seed=seed, fraud_rate=fraud_rate)
+    except FraudganError as exc:  # the function's argument names, as the command's options
+        text = str(exc)
+        for argument, option in SIMULATE_OPTIONS.items():
+            text = re.sub(rf"\b{argument}\b", option, text)
+        raise FraudganError(text.removeprefix("simulate: ")) from None
     if suffix == ".csv":
         frame.to_csv(out, index=False)
     else:
         frame.to_parquet(out, index=False)
     _print_data_summary(frame)
     console.print(f"wrote {len(frame):,} rows to {out}")
+
+
+SIMULATE_OPTIONS = {
+    "n_rows": "--rows",
+    "n_days": "--days",
+    "seed": "--seed",
+    "fraud_rate": "--fraud-rate",
+}
+"""`simulate`'s arguments by the `fraudgan simulate` options that set them, for its messages."""
 
 
 def _print_data_summary(frame: Any) -> None:

@@ -201,3 +201,37 @@ def test_a_million_rows_is_fast() -> None:
     df = simulate(1_000_000)
     assert len(df) == 1_000_000
     assert time.perf_counter() - t0 < 60
+
+
+def test_the_command_writes_the_same_bytes_for_the_same_seed(tmp_path) -> None:
+    """`fraudgan simulate` as the README runs it: CSV or Parquet, the same rows, the same bytes
+    again for the same seed; bad options named as the command spells them."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, ["simulate", "--rows", "500", "--days", "5", *args])
+        return result.exit_code, " ".join(result.output.split())
+
+    for name in ("a.csv", "b.csv", "c.parquet"):
+        code, text = run("--seed", "3", "--out", str(tmp_path / name))
+        assert code == 0 and f"wrote 500 rows to {tmp_path / name}" in text, text
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    parquet = pd.read_parquet(tmp_path / "c.parquet")
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "a.csv", parse_dates=["timestamp"]),
+        parquet,
+        check_dtype=False,
+    )
+    code, _ = run("--seed", "4", "--out", str(tmp_path / "d.csv"))
+    assert (tmp_path / "a.csv").read_bytes() != (tmp_path / "d.csv").read_bytes()
+    for args, said in (
+        (["--rows", "50"], "error: --rows must be an integer >= 100, got 50"),
+        (["--fraud-rate", "0.7"], "error: --fraud-rate must be a number with 0 < --fraud-rate"),
+        (["--out", str(tmp_path / "x.xlsx")], "must end in .csv or .parquet, not '.xlsx'"),
+        (["--out", str(tmp_path / "no" / "x.csv")], f"the folder {tmp_path / 'no'} does not"),
+    ):
+        out = [] if "--out" in args else ["--out", str(tmp_path / "e.csv")]
+        code, text = run(*args, *out)
+        assert code == 2 and said in text, text
