@@ -427,6 +427,23 @@ def test_cli_score_engine_spark(spark, store, tmp_path):
     assert len(pd.read_parquet(out)) == len(store.frame)
 
 
+def test_cli_run_with_engine_spark(spark, tmp_path, monkeypatch):
+    """`fraudgan run` with `engine: spark` (its JVM's console routed as `score`'s is)."""
+    from typer.testing import CliRunner
+
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    sets = ["engine=spark", f"spark_master={MASTER}", "strategies=[none]", "data.rows=3000"]
+    sets += ["data.fraud_rate=0.03", "classifier.n_estimators=10", "validation.windows=1"]
+    args = ["run", "experiments/quick.yaml", *(x for s in sets for x in ("--set", s))]
+    res = CliRunner().invoke(app, args)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0, text
+    assert "AUPRC" in text and "Best: none" in text
+    assert f"library messages: {tmp_path / 'mlruns' / 'fraudgan.log'}" in text
+
+
 def test_the_jvm_console_goes_to_the_log_and_a_failed_start_quotes_it(store, tmp_path):
     """`score --engine spark` starts its JVM with stderr in fraudgan.log (Spark's start-up lines
     stay off the terminal); a JVM that cannot start is explained with its last lines."""
