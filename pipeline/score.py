@@ -371,7 +371,7 @@ class UnseenCategories:
         self.counts: dict[str, list[Any]] = {}
 
     def count(self, chunk: pd.DataFrame) -> None:
-        if len(chunk) == 0 or not hasattr(self.scorer, "unseen_categories"):
+        if len(chunk) == 0:
             return
         for column, (n, new, examples) in self.scorer.unseen_categories(chunk).items():
             total = self.counts.setdefault(column, [0, 0, []])
@@ -380,9 +380,9 @@ class UnseenCategories:
             total[2] += [e for e in examples if e not in total[2]][: 3 - len(total[2])]
 
     def warnings(self, where: str, sampled: str = "") -> list[str]:
-        """A warning per column whose share of unseen values reaches `UNSEEN_SHARE`; `sampled`
-        says which rows were counted, when not all were."""
-        layout = getattr(self.scorer, "layout", None)
+        """A warning per column whose share of unseen values reaches `UNSEEN_SHARE`, each also
+        logged (`RETURNED`); `sampled` says which rows were counted, when not all were."""
+        layout = self.scorer.layout  # counts are empty without one
         known = {b.column: b.categories for b in layout.categorical} if layout else {}
         out = []
         for column, (n, new, examples) in self.counts.items():
@@ -399,6 +399,7 @@ class UnseenCategories:
                 "unseen; is the column written as in training (codes that lost their leading "
                 "zeros, 742 for '0742'; another case or spaces)?"
             )
+            log.warning(out[-1], extra=RETURNED)
         return out
 
 
@@ -926,8 +927,7 @@ def score_file(
     if reports is not None and history is not None and rows and not history.reported_rows:
         unmatched.append(unmatched_reports_warning(reports, rows))
         log.warning(unmatched[0], extra=RETURNED)
-    for text in (new_categories := unseen.warnings(where)):
-        log.warning(text, extra=RETURNED)
+    new_categories = unseen.warnings(where)
     return ScoreSummary(
         model_uri=model_uri,
         input_path=str(input_path),

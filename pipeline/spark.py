@@ -279,18 +279,19 @@ _EXTRA = "__fraudgan_extra_fields__"
 _FILE = "__fraudgan_file__"
 
 
-def _read(spark: Any, path: Path, fmt: str, scorer: Any) -> Any:
-    """The input; a CSV's with one more text column, `_EXTRA`, for fields beyond the header's."""
+def _read(spark: Any, path: Path, fmt: str, scorer: Any, keys: list[str]) -> Any:
+    """The input; a CSV's with one more text column, `_EXTRA`, for fields beyond the header's.
+    `keys`: its folder's partition keys (`partition_columns`)."""
     from pyspark.sql.types import StringType, StructField, StructType
 
     # string categoricals stay text ("0042" must not become 42), as in the local engine
     text = set(scorer.text_categoricals())
     if fmt == "parquet":  # the files type their columns; Spark types the folder names' keys
         df = spark.read.parquet(str(path))
-        keys = set(partition_columns(path)) & text
-        if not any(f.name in keys and f.dataType != StringType() for f in df.schema):
+        as_text = set(keys) & text
+        if not any(f.name in as_text and f.dataType != StringType() for f in df.schema):
             return df
-        fields = [StructField(f.name, StringType()) if f.name in keys else f for f in df.schema]
+        fields = [StructField(f.name, StringType()) if f.name in as_text else f for f in df.schema]
         return spark.read.schema(StructType(fields)).parquet(str(path))
     reader = spark.read.option("header", True).option("mode", "FAILFAST")
     inferred = reader.option("inferSchema", True).csv(str(path)).schema
@@ -355,10 +356,7 @@ def _unseen_categories(df: Any, scorer: Any, where: str) -> list[str]:
     sample = df.select(*columns).limit(UNSEEN_SAMPLE_ROWS).toPandas()
     unseen.count(sample)
     sampled = f" in the first {len(sample):,} rows" if len(sample) == UNSEEN_SAMPLE_ROWS else ""
-    texts = unseen.warnings(where, sampled=sampled)
-    for text in texts:
-        log.warning(text, extra=RETURNED)
-    return texts
+    return unseen.warnings(where, sampled=sampled)
 
 
 def _result_type(explain: bool) -> Any:
@@ -461,8 +459,9 @@ def _score(
     from models.scorer import ALERT
     from pipeline.spark_features import spark_history_features, spark_number
 
-    df = _read(spark, input_path, fmt, scorer)
-    parts = [c for c in partition_columns(input_path) if c in df.columns]
+    keys = partition_columns(input_path)
+    df = _read(spark, input_path, fmt, scorer, keys)
+    parts = [c for c in keys if c in df.columns]
     warnings: list[str] = []
     reported_rows = None
     df = _check_input(df, scorer, where, input_path)

@@ -121,7 +121,7 @@ def test_a_folder_key_of_digits_that_the_model_reads_as_text_stays_text(spark, t
     inferred = spark.read.parquet(str(tmp_path / "by_mcc")).schema
     assert inferred["mcc"].dataType.typeName() == "integer"
     model = SimpleNamespace(text_categoricals=lambda: ["mcc"])
-    df = _read(spark, tmp_path / "by_mcc", "parquet", model)
+    df = _read(spark, tmp_path / "by_mcc", "parquet", model, ["mcc", "hour"])
     assert df.schema["mcc"].dataType.typeName() == "string"
     assert df.schema["hour"].dataType.typeName() == "integer"
     assert sorted(r.mcc for r in df.collect()) == ["0042", "0742", "5411"]

@@ -783,7 +783,7 @@ def _hive_keys(name: str | Path) -> list[str]:
     return [part.split("=", 1)[0] for part in Path(name).parts[:-1] if "=" in part]
 
 
-def _refuse_key_clash(where: str, file: str | Path, columns: Sequence[str]) -> None:
+def _refuse_key_clash(where: str, file: str | Path, columns: Collection[str]) -> None:
     """`DataError` naming `where` and `file` (its path under the input folder) when a
     `key=value` folder of that path names a column the file holds too: read as a hive
     partition, the key would be that column twice."""
@@ -880,7 +880,7 @@ def parquet_folder(path: Path, where: str, text_columns: Collection[str] = ()) -
             raise DataError(
                 f"{where}: {name}: not a readable Parquet file ({_reason(exc)})"
             ) from None
-        _refuse_key_clash(where, name, list(present))
+        _refuse_key_clash(where, name, present)
         present |= set(_hive_keys(name))
         lacking = [c for c in dataset.schema.names if c not in present]
         if lacking:
