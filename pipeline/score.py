@@ -46,10 +46,12 @@ from pipeline.data.sources import (
     data_files,
     datetime_offsets,
     entity_keys,
+    folder_keys,
     is_parquet,
     open_csv_bytes,
     parquet_folder,
     rows_in_files,
+    with_keys,
 )
 
 log = logging.getLogger(__name__)
@@ -265,25 +267,27 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
 
 
 FOLDER_FILE = "fraudgan_folder_file"
-"""The `DataFrame.attrs` key of a chunk from a folder's file: (the file's first row in the input,
-the file's name)."""
+"""The `DataFrame.attrs` key of a chunk from a folder's files: [(a file's first row in the input,
+its name)], one file, or every file of the folder read whole."""
 
 
 def _csv_folder_chunks(
     path: Path, chunk_rows: int, scorer: Any, where: str
 ) -> tuple[int, Iterator[pd.DataFrame]]:
-    """(total rows, chunks) of a folder of CSV files, one file after the other."""
+    """(total rows, chunks) of a folder of CSV files, one file after the other; `chunk_rows` 0:
+    the folder whole, as one chunk (its files need not be in time order then)."""
     files = csv_folder(path, where)
     names = [str(file.relative_to(path)) for file, _ in files]
+    keys = folder_keys([file for file, _ in files], path, scorer.text_categoricals())
     totals = [
         _csv_rows(file, compression, f"{where}: {name}")
         for (file, compression), name in zip(files, names, strict=True)
     ]
 
-    def chunks() -> Iterator[pd.DataFrame]:
+    def by_file() -> Iterator[pd.DataFrame]:
         start = 0
-        for i, ((file, compression), name, total) in enumerate(
-            zip(files, names, totals, strict=True)
+        for i, ((file, compression), name, total, key) in enumerate(
+            zip(files, names, totals, keys, strict=True)
         ):
             empty = i == 0 and sum(totals) == 0  # the first file's header: the columns
             if total or empty:
@@ -291,22 +295,34 @@ def _csv_folder_chunks(
                 for chunk in _csv_chunks(
                     file, compression, chunk_rows, scorer, named, start, empty
                 ):
-                    chunk.attrs[FOLDER_FILE] = (start, name)
+                    chunk = with_keys(chunk, key)
+                    chunk.attrs[FOLDER_FILE] = [(start, name)]
                     yield chunk
             start += total
 
-    return sum(totals), chunks()
+    def whole() -> Iterator[pd.DataFrame]:
+        frames = list(by_file())
+        if len(frames) == 1:
+            yield from frames
+            return
+        parts = [part for frame in frames for part in frame.attrs[FOLDER_FILE]]
+        frame = pd.concat(frames)
+        frame.attrs[FOLDER_FILE] = parts
+        yield frame
+
+    return sum(totals), whole() if chunk_rows == 0 else by_file()
 
 
-def _in_file(text: str, where: str, source: tuple[int, str]) -> str:
-    """A message about a chunk of a folder's file (`FOLDER_FILE`): rows are numbered across the
-    folder's files, so its row numbers become the file's, or the file is named after `where`
-    (unless the message names it)."""
-    start, name = source
-    if name in text:
+def _in_file(text: str, where: str, parts: list[tuple[int, str]]) -> str:
+    """A message about a chunk of a folder's files (`FOLDER_FILE`): rows are numbered across the
+    folder's files, so its row numbers become their file's, or a chunk of one file has the file
+    named after `where` (unless the message names it)."""
+    if any(name in text for _, name in parts):
         return text
-    named = rows_in_files(text, [(start, name)])
-    return named if named != text else text.replace(f"{where}: ", f"{where}: {name}: ", 1)
+    named = rows_in_files(text, parts)
+    if named != text or len(parts) > 1:
+        return named
+    return text.replace(f"{where}: ", f"{where}: {parts[0][1]}: ", 1)
 
 
 def _csv_rows(path: Path, compression: str | None, where: str) -> int:
@@ -564,7 +580,7 @@ class TimeCheck:
 
 
 class HistoryFeatures:
-    """Builds a model's history features chunk by chunk, equal to building them on the whole file."""
+    """Builds a model's history features chunk by chunk, as they are built on the whole file."""
 
     def __init__(self, history: dict[str, Any], where: str, reports: Any = None) -> None:
         from pipeline.data.schema import Schema
@@ -657,12 +673,13 @@ class HistoryFeatures:
             first = float(t.min())
             if self.latest is not None and first < self.latest:
                 if FOLDER_FILE in chunk.attrs:
-                    name = chunk.attrs[FOLDER_FILE][1]
+                    name = chunk.attrs[FOLDER_FILE][0][1]
                     raise DataError(
                         f"{self.where}: rows of {name} are earlier than rows of the folder's "
                         "files before it in name order (or of its own earlier rows); history "
                         "features need the files named in time order (2026-01-09 before "
-                        f"2026-01-10) and each in ascending time order ({s.time!r})"
+                        f"2026-01-10) and each in ascending time order ({s.time!r}), or the "
+                        "folder scored in one piece with --chunk-rows 0"
                     )
                 raise DataError(
                     f"{self.where}: rows around row {chunk.index[int(np.argmin(t))]} are earlier "
@@ -900,8 +917,8 @@ def score_file(
                     except DataError as exc:
                         if FOLDER_FILE not in chunk.attrs:
                             raise
-                        source = chunk.attrs[FOLDER_FILE]
-                        raise DataError(_in_file(str(exc), where, source)) from None
+                        parts = chunk.attrs[FOLDER_FILE]
+                        raise DataError(_in_file(str(exc), where, parts)) from None
                     feature_seconds += t1 - t0
                     model_seconds += time.perf_counter() - t1
                 writer.write(out)

@@ -252,7 +252,7 @@ def _input_format(path: Path) -> str:
         return "parquet"
     if kinds <= {".csv"}:
         if path.is_dir():  # Spark reads each file by position, under the first file's header
-            csv_folder(path, f"--input {path}", in_order=SPARK_CSV_ORDER, keys_as_columns=True)
+            csv_folder(path, f"--input {path}", in_order=SPARK_CSV_ORDER)
         return "csv"
     raise DataError(
         f"--input {path}: expected .parquet or .csv files (or {', '.join(SPARK_CSV[1:])}), found "

@@ -28,7 +28,7 @@ from pipeline.export import (
     scoring_requirements,
 )
 from pipeline.runner import prepare
-from pipeline.score import HistoryFeatures, score_file
+from pipeline.score import DEFAULT_CHUNK_ROWS, HistoryFeatures, score_file
 
 # Short windows and delay (3-day horizon on 30 days of data): chunks must carry history across.
 OVERRIDES = ["features.windows_days=[0.5, 2]", "features.label_delay_days=1"]
@@ -325,23 +325,35 @@ def test_chunked_equals_unchunked(store, tmp_path):
     pd.testing.assert_frame_equal(
         read(tmp_path / "whole.parquet"), read(tmp_path / "parts.parquet")
     )
-    # a folder partitioned by channel, as Spark or pandas write it, is not in time order: it is
-    # refused in chunks, and scored whole (chunk_rows 0, as the refusal advises) it equals the file
+    # a folder partitioned by channel, as Spark or pandas write it (the key in folder names
+    # only), is not in time order: it is refused in chunks, and scored whole (chunk_rows 0, as
+    # the refusal advises) it equals the file, Parquet and CSV alike
     by_channel = tmp_path / "by_channel"
     store.raw.to_parquet(by_channel, partition_cols=["channel"], index=False)
-    with pytest.raises(DataError, match=r"by_channel.*ascending time order.*--chunk-rows 0"):
-        score_file(store.model_uri, by_channel, tmp_path / "o.parquet", progress=False)
-    folder = score_file(
-        store.model_uri, by_channel, tmp_path / "folder.parquet", chunk_rows=0, progress=False
-    )
-    assert folder.chunks == 1
+    csv_by_channel = tmp_path / "csv_by_channel"
+    for channel, rows in store.raw.groupby("channel"):
+        (csv_by_channel / f"channel={channel}").mkdir(parents=True)
+        rows.drop(columns="channel").to_csv(
+            csv_by_channel / f"channel={channel}/0.csv", index=False
+        )
     ids = store.raw["transaction_id"]
     whole_scores = read(tmp_path / "whole.parquet").set_axis(ids).sort_index()
-    folder_scores = read(tmp_path / "folder.parquet")
-    folder_scores = folder_scores.set_index("transaction_id").sort_index()
-    pd.testing.assert_series_equal(
-        folder_scores[PROBABILITY], whole_scores[PROBABILITY], check_names=False
-    )
+    for folder in (by_channel, csv_by_channel):
+        with pytest.raises(DataError, match=rf"{folder.name}.*ascending time order.*chunk-rows 0"):
+            score_file(store.model_uri, folder, tmp_path / "o.parquet", progress=False)
+        result = score_file(
+            store.model_uri,
+            folder,
+            tmp_path / f"{folder.name}.parquet",
+            chunk_rows=0,
+            progress=False,
+        )
+        assert result.chunks == 1
+        folder_scores = read(tmp_path / f"{folder.name}.parquet")
+        folder_scores = folder_scores.set_index("transaction_id").sort_index()
+        pd.testing.assert_series_equal(
+            folder_scores[PROBABILITY], whole_scores[PROBABILITY], check_names=False
+        )
 
 
 @pytest.mark.parametrize("name", ["raw.csv.gz", "raw.csv.xz", "kaggle.zip", "finder.zip"])
@@ -382,8 +394,12 @@ def test_a_folder_of_csv_files_scores_as_one_file(store, tmp_path):
     typo = store.raw.iloc[5100:].astype({"amount": object})
     typo.iloc[4, typo.columns.get_loc("amount")] = "12,5"
     typo.to_csv(folder / "d4.csv", index=False)
-    with pytest.raises(DataError, match=r"days: d4\.csv: amount column 'amount' must be numeric"):
-        score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)
+    said = r"days: amount column 'amount' must be numeric.*'12,5' \(the first in row 4 of d4\.csv"
+    for chunk_rows in (DEFAULT_CHUNK_ROWS, 0):  # 0: the folder read whole
+        with pytest.raises(DataError, match=said):
+            score_file(
+                store.model_uri, folder, tmp_path / "x.csv", chunk_rows=chunk_rows, progress=False
+            )
     store.raw.iloc[5100:].to_csv(folder / "d4.csv", index=False)
     store.raw.iloc[:10].drop(columns="amount").to_csv(folder / "d2.csv", index=False)
     with pytest.raises(DataError, match=r"d2\.csv: its columns differ from those of d1\.csv"):

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -26,13 +27,14 @@ from pipeline.data.schema import (
 )
 from pipeline.data.simulate import simulate
 from pipeline.data.sources import (
+    HIVE_NULL,
     CsvSource,
     Dataset,
     ParquetSource,
     SimulatorSource,
     build_source,
     coerce_time,
-    csv_folder,
+    folder_keys,
     frame_digest,
     load_dataset,
     parquet_folder,
@@ -559,13 +561,42 @@ def test_a_folder_key_that_is_also_a_column_is_refused(tmp_path: Path, key: str)
         said = (
             rf"{fmt}_{key}: {key}=\w+/part-0\.{fmt}: its folder {key}=\.\.\. makes '{key}' a column"
         )
-        if fmt == "parquet":
-            with pytest.raises(DataError, match=said):
-                ParquetSource(folder, TINY_SCHEMA).load()
-        else:  # the local engine reads a CSV folder's files, not its folder names; Spark does not
-            assert len(csv_folder(folder, str(folder))) == 2
-            with pytest.raises(DataError, match=said):
-                csv_folder(folder, str(folder), keys_as_columns=True)
+        source = ParquetSource if fmt == "parquet" else CsvSource
+        with pytest.raises(DataError, match=said):
+            source(folder, TINY_SCHEMA).load()
+
+
+def test_a_csv_folder_partitioned_as_spark_writes_it_reads_its_keys(tmp_path: Path) -> None:
+    """`key=value` folders are columns, as pyarrow reads a Parquet folder and Spark either: typed
+    as numbers where every value is one, text otherwise; Hive's null folder a missing value."""
+    df = tiny_frame(12).assign(
+        region=["north", "south", "east"] * 4,
+        mcc=["0742", "5411", "0042"] * 4,
+        shard=[1, 2] * 6,
+        note=["a b", "x/y", None] * 4,
+    )
+    folder = tmp_path / "parts"
+    for (mcc, shard, note), rows in df.groupby(["mcc", "shard", "note"], dropna=False):
+        value = HIVE_NULL if pd.isna(note) else quote(note, safe="")
+        part = folder / f"mcc={mcc}" / f"shard={shard}" / f"note={value}"
+        part.mkdir(parents=True)
+        rows.drop(columns=["mcc", "shard", "note"]).to_csv(part / "0.csv", index=False)
+    read = CsvSource(folder, TINY_SCHEMA).load().frame.set_index("tx").sort_index()
+    expected = df.set_index("tx").assign(mcc=df["mcc"].astype(int).to_numpy())
+    assert read["shard"].dtype.kind == "i" and read["mcc"].dtype.kind == "i"  # 742, as pyarrow
+    pd.testing.assert_series_equal(read["mcc"], expected["mcc"])
+    pd.testing.assert_series_equal(read["shard"], expected["shard"])
+    pd.testing.assert_series_equal(read["note"], expected["note"])  # decoded; the null missing
+    assert folder_keys(
+        [folder / "mcc=0042/shard=1/note=a%20b/0.csv"], folder, text_columns=["mcc"]
+    ) == [{"mcc": "0042", "shard": 1, "note": "a b"}]
+    # a key written as text somewhere is text everywhere, as a CSV column is
+    (folder / "mcc=none/shard=1/note=a%20b").mkdir(parents=True)
+    df.iloc[:1].drop(columns=["mcc", "shard", "note"]).assign(tx=99).to_csv(
+        folder / "mcc=none/shard=1/note=a%20b/0.csv", index=False
+    )
+    read = CsvSource(folder, TINY_SCHEMA).load().frame
+    assert set(read["mcc"]) == {"0742", "5411", "0042", "none"}
 
 
 def test_a_folder_key_of_digits_stays_text_when_asked(tmp_path: Path) -> None:

@@ -196,6 +196,19 @@ def test_csv_input_builds_history_from_text_times(spark, store, tmp_path):
     score_spark(store.model, folder, tmp_path / "from_folder", spark=spark)
     got = _by_id(pd.read_parquet(tmp_path / "from_folder"))
     np.testing.assert_allclose(got["fraud_probability"], expected["fraud_probability"], rtol=1e-6)
+    # partitioned by channel as Spark writes it (the key in folder names only): both engines
+    # read the key as the column, and score the folder as the file
+    by_channel = tmp_path / "by_channel"
+    for channel, rows in store.frame.groupby("channel"):
+        (by_channel / f"channel={channel}").mkdir(parents=True)
+        rows.drop(columns="channel").to_csv(by_channel / f"channel={channel}/0.csv", index=False)
+    score_spark(store.model, by_channel, tmp_path / "spark_by_channel", spark=spark)
+    score_file(store.model, by_channel, tmp_path / "local.parquet", chunk_rows=0, progress=False)
+    for scored in ("spark_by_channel", "local.parquet"):
+        got = _by_id(pd.read_parquet(tmp_path / scored))
+        np.testing.assert_allclose(
+            got["fraud_probability"], expected["fraud_probability"], rtol=1e-6
+        )
 
 
 def test_bad_input_is_named(spark, store, tmp_path):

@@ -421,7 +421,9 @@ def coerce_numeric(
         out = pd.to_numeric(s.astype(object).where(s.notna(), np.nan), errors="coerce")
         bad = out.isna() & s.notna()
         if bad.any():
-            raise DataError(not_numbers(where, role, name, s[bad], int(bad.sum())))
+            first = s.index[int(np.argmax(bad.to_numpy()))]
+            row = int(first) if isinstance(first, int | np.integer) else None
+            raise DataError(not_numbers(where, role, name, s[bad], int(bad.sum()), row))
         s = out.astype(np.float64)
     if not allow_missing:
         n_missing = int(s.isna().sum())
@@ -430,11 +432,15 @@ def coerce_numeric(
     return s
 
 
-def not_numbers(where: str, role: str, name: str, bad: pd.Series, count: int) -> str:
-    """The message for `count` values of a numeric column that are not numbers (`bad`: some)."""
+def not_numbers(
+    where: str, role: str, name: str, bad: pd.Series, count: int, row: int | None = None
+) -> str:
+    """The message for `count` values of a numeric column that are not numbers (`bad`: some;
+    `row`: the first one's, when known)."""
+    at = "" if row is None else f" (the first in row {row})"
     return (
         f"{where}: {role} column {name!r} must be numeric; {count} value(s) are not numbers, "
-        f"e.g. {_examples(bad)}{_money_hint(bad, name)}"
+        f"e.g. {_examples(bad)}{at}{_money_hint(bad, name)}"
     )
 
 
@@ -783,6 +789,58 @@ def _hive_keys(name: str | Path) -> list[str]:
     return [part.split("=", 1)[0] for part in Path(name).parts[:-1] if "=" in part]
 
 
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+"""The folder value Spark and Hive write for a partition key that is missing."""
+
+
+def folder_keys(
+    files: Sequence[Path], folder: Path, text_columns: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """Per file of `folder`, the columns its `key=value` folders make, as Spark, Hive and
+    pyarrow read a partitioned folder: a key's values are numbers where every one of them is one
+    (a key among `text_columns` stays text: `mcc=0742` is "0742"), else text; percent escapes
+    decoded; Hive's null folder (`HIVE_NULL`), or a key absent from a file's path, missing."""
+    from urllib.parse import unquote
+
+    pairs = [
+        {k: None if v == HIVE_NULL else unquote(v) for k, v in _hive_pairs(f, folder)}
+        for f in files
+    ]
+    keys = list(dict.fromkeys(k for file in pairs for k in file))
+    out: list[dict[str, Any]] = [{} for _ in files]
+    for key in keys:
+        values = pd.Series([file.get(key) for file in pairs], dtype=object)
+        typed: pd.Series = values
+        if key not in text_columns:
+            numbers = pd.to_numeric(values, errors="coerce")
+            if numbers.notna().sum() == values.notna().sum():
+                typed = numbers
+        for file, value in zip(out, typed.tolist(), strict=True):
+            file[key] = value
+    return out
+
+
+def with_keys(frame: pd.DataFrame, keys: Mapping[str, Any]) -> pd.DataFrame:
+    """`frame` (a file's rows) with its `folder_keys` as columns: text as pandas reads a CSV's
+    text, missing values NaN."""
+    if not keys:
+        return frame
+    columns = {
+        key: pd.Series(
+            value,
+            index=frame.index,
+            dtype="str" if value is None or isinstance(value, str) else None,
+        )
+        for key, value in keys.items()
+    }
+    return frame.assign(**columns)
+
+
+def _hive_pairs(file: Path, folder: Path) -> list[tuple[str, str]]:
+    parts = file.relative_to(folder).parts[:-1]
+    return [(part.split("=", 1)[0], part.split("=", 1)[1]) for part in parts if "=" in part]
+
+
 def _refuse_key_clash(where: str, file: str | Path, columns: Collection[str]) -> None:
     """`DataError` naming `where` and `file` (its path under the input folder) when a
     `key=value` folder of that path names a column the file holds too: read as a hive
@@ -798,14 +856,14 @@ def _refuse_key_clash(where: str, file: str | Path, columns: Collection[str]) ->
 
 
 def csv_folder(
-    path: Path, where: str, in_order: str | None = None, keys_as_columns: bool = False
+    path: Path, where: str, in_order: str | None = None
 ) -> list[tuple[Path, str | None]]:
     """The CSV files of a folder (`data_files`), each with its compression, read as one table in
-    name order. `DataError` (naming `where` and the file) for a Parquet or Excel file among them,
-    a header `csv_header` refuses, columns other than the first file's, or, with `in_order` (why
-    the order matters, for the message), the first file's columns in another order; with
-    `keys_as_columns` (the reader makes `key=value` folders columns, as Spark does), a file that
-    holds its folder's key as a column too."""
+    name order, its `key=value` folders columns (`folder_keys`). `DataError` (naming `where` and
+    the file) for a Parquet or Excel file among them, a header `csv_header` refuses, columns
+    other than the first file's, a file that holds its folder's key as a column too, or, with
+    `in_order` (why the order matters, for the message), the first file's columns in another
+    order."""
     files = data_files(path, where)
     out: list[tuple[Path, str | None]] = []
     first: list[str] = []
@@ -820,8 +878,7 @@ def csv_folder(
             raise DataError(f"{name} is an Excel workbook: {EXCEL_ADVICE}")
         compression = csv_compression(file, name)
         header = csv_header(file, name, compression=compression)
-        if keys_as_columns:
-            _refuse_key_clash(where, file.relative_to(path), header)
+        _refuse_key_clash(where, file.relative_to(path), header)
         if not out:
             first = header
         elif set(header) != set(first):
@@ -1033,14 +1090,19 @@ def read_csv_table(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
         return _read_csv(path, compression, str(path)), []
     files = csv_folder(path, str(path))
     names = [f"{path}: {file.relative_to(path)}" for file, _ in files]
-    frames = [_read_csv(f, c, name) for (f, c), name in zip(files, names, strict=True)]
+    keys = folder_keys([f for f, _ in files], path)
+    frames = [
+        with_keys(_read_csv(f, c, name), k)
+        for (f, c), name, k in zip(files, names, keys, strict=True)
+    ]
     # a column that is text in one file is text in every file, as written ("0042", not 42)
     text = {c for f in frames for c in f.columns if not _holds_numbers(f[c])}
     mixed = {c for c in text if any(_holds_numbers(f[c]) and f[c].notna().any() for f in frames)}
     if mixed:
         as_text = dict.fromkeys(mixed, "str")
         frames = [
-            _read_csv(f, c, name, dtype=as_text) for (f, c), name in zip(files, names, strict=True)
+            with_keys(_read_csv(f, c, name, dtype=as_text), k)
+            for (f, c), name, k in zip(files, names, keys, strict=True)
         ]
     parts = [
         (start, str(file.relative_to(path)))
