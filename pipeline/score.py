@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import DataError, FraudganError
+from models.scorer.unseen import UnseenCategories
 from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.console import RETURNED
 from pipeline.data.schema import SECONDS_PER_UNIT
@@ -369,54 +370,6 @@ def _csv_chunks(
         ) from None
     except (OSError, ValueError) as exc:
         raise DataError(f"{where}: cannot read row {start - first} onwards ({exc})") from None
-
-
-UNSEEN_SHARE = 0.1
-"""The share of a categorical column's values that are no training category from which `score`
-warns (with at least `UNSEEN_MIN_VALUES` values): new merchants or countries come a few at a
-time; most values new at once is a column written differently (742 for "0742", "fr" for "FR")."""
-UNSEEN_MIN_VALUES = 20
-
-
-class UnseenCategories:
-    """Counts, over a file's chunks, the values of each categorical column that the model never
-    saw in training (scored as no category), for `score`'s warnings."""
-
-    def __init__(self, scorer: Any) -> None:
-        self.scorer = scorer
-        self.counts: dict[str, list[Any]] = {}
-
-    def count(self, chunk: pd.DataFrame) -> None:
-        if len(chunk) == 0:
-            return
-        for column, (n, new, examples) in self.scorer.unseen_categories(chunk).items():
-            total = self.counts.setdefault(column, [0, 0, []])
-            total[0] += n
-            total[1] += new
-            total[2] += [e for e in examples if e not in total[2]][: 3 - len(total[2])]
-
-    def warnings(self, where: str, sampled: str = "") -> list[str]:
-        """A warning per column whose share of unseen values reaches `UNSEEN_SHARE`, each also
-        logged (`RETURNED`); `sampled` says which rows were counted, when not all were."""
-        layout = self.scorer.layout  # counts are empty without one
-        known = {b.column: b.categories for b in layout.categorical} if layout else {}
-        out = []
-        for column, (n, new, examples) in self.counts.items():
-            if n < UNSEEN_MIN_VALUES or new < UNSEEN_SHARE * n:
-                continue
-            categories = known.get(column, ())
-            model = ", ".join(repr(c) for c in categories[:4]) + (
-                ", ..." if len(categories) > 4 else ""
-            )
-            out.append(
-                f"{where}: categorical column {column!r}: {new:,} of its {n:,} values{sampled} "
-                f"({new / n:.0%}) are categories the model never saw in training (e.g. "
-                f"{', '.join(repr(e) for e in examples)}; the model's: {model}), scored as "
-                "unseen; is the column written as in training (codes that lost their leading "
-                "zeros, 742 for '0742'; another case or spaces)?"
-            )
-            log.warning(out[-1], extra=RETURNED)
-        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -894,7 +847,7 @@ def score_file(
     writer = _Writer(output_path)
     rows = alerts = n_chunks = 0
     feature_seconds = model_seconds = 0.0
-    unseen = UnseenCategories(scorer)
+    unseen = UnseenCategories(scorer, log_extra=RETURNED)
     started = time.perf_counter()
     try:
         with _progress_bar(progress, total, f"scoring {input_path.name}") as advance:

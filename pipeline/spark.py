@@ -345,14 +345,14 @@ large input)."""
 
 
 def _unseen_categories(df: Any, scorer: Any, where: str) -> list[str]:
-    """`pipeline.score.UnseenCategories`' warnings, counted on the input's first
+    """`models.scorer.unseen.UnseenCategories`' warnings, counted on the input's first
     `UNSEEN_SAMPLE_ROWS` rows."""
-    from pipeline.score import UnseenCategories
+    from models.scorer.unseen import UnseenCategories
 
     columns = [c for c in scorer.categorical if c in df.columns]
     if not columns:
         return []
-    unseen = UnseenCategories(scorer)
+    unseen = UnseenCategories(scorer, log_extra=RETURNED)
     sample = df.select(*columns).limit(UNSEEN_SAMPLE_ROWS).toPandas()
     unseen.count(sample)
     sampled = f" in the first {len(sample):,} rows" if len(sample) == UNSEEN_SAMPLE_ROWS else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -192,6 +193,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
             scorer=scorer,
             rows=rows,
             model_dir=model_dir,
+            log_path=log_path,
         )
     finally:
         # normally stopped by the last test; here only when a test failed before it
@@ -235,6 +237,23 @@ def test_valid_payload_gets_probabilities(server):
     assert [p["transaction_id"] for p in predictions] == expected["transaction_id"].tolist()
     np.testing.assert_allclose([p[PROBABILITY] for p in predictions], expected[PROBABILITY])
     assert {p["alert"] for p in predictions} <= {0, 1}
+
+
+def test_a_categorical_column_written_another_way_is_a_warning_in_the_servers_log(server):
+    """Channels in capitals score every row as an unseen category: answered 200, and said once
+    in the server's log when the values received reach the warning's minimum."""
+    said = "REST input: categorical column 'channel'"
+    upper = server.rows.assign(channel=server.rows["channel"].str.upper())
+    assert (upper["channel"] != server.rows["channel"]).all()
+    for _ in range(5):  # 5 rows a request: the fourth reaches 20 values
+        status, body = post(server.url, payload(upper))
+        assert status == 200, body
+    deadline = time.monotonic() + 10
+    while said not in server.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = " ".join(server.log_path.read_text().split())
+    assert log.count(said) == 1, log[-2000:]
+    assert re.search(r"\d+ of its \d+ values received since the server started \(\d+%\)", log)
 
 
 def test_explain_param_adds_reason_codes(server):

@@ -46,6 +46,7 @@ from models.scorer.inputs import (
     plain_rows,
 )
 from models.scorer.layout import Layout, sklearn_owners
+from models.scorer.unseen import UnseenCategories
 
 log = logging.getLogger(__name__)
 
@@ -413,18 +414,27 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Inside a Spark task, XGBoost uses the task's CPUs (`spark.task.cpus`), not every core;
-        inside MLflow's scoring server, REST payloads are checked before pandas reads them."""
+        inside MLflow's scoring server, REST payloads are checked before pandas reads them, and
+        the categorical values it scores are counted (`UnseenCategories`)."""
         cpus = _spark_task_cpus()
         if cpus is not None:
             self.booster.set_param({"nthread": cpus})
-        guard_scoring_server()
+        if guard_scoring_server():
+            self._served = UnseenCategories(self)
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        """MLflow entry point: `score(model_input, explain=params.get("explain", False))`."""
+        """MLflow entry point: `score(model_input, explain=params.get("explain", False))`; in
+        the scoring server, a warning in its log, once per column, when a categorical column's
+        values since it started are mostly categories the model never saw (`UnseenCategories`)."""
         explain = bool((params or {}).get("explain", False))
-        return self.score(model_input, explain=explain)
+        out = self.score(model_input, explain=explain)
+        served = getattr(self, "_served", None)
+        if served is not None and isinstance(model_input, pd.DataFrame):
+            served.count(model_input)
+            served.warnings("REST input", sampled=" received since the server started")
+        return out
 
     # ---- MLflow metadata ------------------------------------------------------------------
 
@@ -499,15 +509,18 @@ def _mlflow_type(dtype: str) -> str:
     return "string"
 
 
-def guard_scoring_server() -> None:
+def guard_scoring_server() -> bool:
     """In a process running MLflow's scoring server (`mlflow models serve`), check each JSON
     payload with `check_split_payload` before MLflow builds its DataFrame: pandas would pad a
     short `dataframe_split` row (its values shifted into the wrong columns, answered 200) and a
-    repeated column name fails later with an unrelated error. Elsewhere nothing is changed."""
+    repeated column name fails later with an unrelated error. Elsewhere nothing is changed.
+    Whether this process runs the scoring server."""
     server = sys.modules.get("mlflow.pyfunc.scoring_server")
     parse = getattr(server, "dataframe_from_parsed_json", None)
-    if parse is None or getattr(parse, "fraudgan_checked", False):
-        return
+    if parse is None:
+        return False
+    if getattr(parse, "fraudgan_checked", False):
+        return True
 
     def checked(decoded_input: Any, pandas_orient: str, schema: Any = None) -> Any:
         check_split_payload(decoded_input, pandas_orient)
@@ -515,6 +528,7 @@ def guard_scoring_server() -> None:
 
     checked.fraudgan_checked = True  # type: ignore[attr-defined]
     server.dataframe_from_parsed_json = checked  # type: ignore[union-attr]
+    return True
 
 
 def _spark_task_cpus() -> int | None:
