@@ -597,6 +597,17 @@ def test_a_csv_folder_partitioned_as_spark_writes_it_reads_its_keys(tmp_path: Pa
     )
     read = CsvSource(folder, TINY_SCHEMA).load().frame
     assert set(read["mcc"]) == {"0742", "5411", "0042", "none"}
+    # a file outside the key folders would have its rows' keys missing: refused, as Spark does
+    df.iloc[:1].drop(columns=["mcc", "shard", "note"]).assign(tx=98).to_csv(
+        folder / "extra.csv", index=False
+    )
+    with pytest.raises(DataError, match=r"parts: mcc=.*/0\.csv: its key=value folders \('mcc', "):
+        CsvSource(folder, TINY_SCHEMA).load()
+    # ...and a Parquet folder's such file is named with a file that has the key
+    df.to_parquet(tmp_path / "pq", partition_cols=["mcc"], index=False)
+    df.iloc[:1].drop(columns="mcc").to_parquet(tmp_path / "pq" / "0.parquet", index=False)
+    with pytest.raises(DataError, match=r"pq: 0\.parquet lacks 1 .*\('mcc', in mcc=0042/"):
+        ParquetSource(tmp_path / "pq", TINY_SCHEMA).load()
 
 
 def test_a_folder_key_of_digits_stays_text_when_asked(tmp_path: Path) -> None:

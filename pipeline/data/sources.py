@@ -867,6 +867,7 @@ def csv_folder(
     files = data_files(path, where)
     out: list[tuple[Path, str | None]] = []
     first: list[str] = []
+    first_keys: list[str] = []
     for file in files:
         name = f"{where}: {file.relative_to(path)}"
         if is_parquet(file):
@@ -879,8 +880,16 @@ def csv_folder(
         compression = csv_compression(file, name)
         header = csv_header(file, name, compression=compression)
         _refuse_key_clash(where, file.relative_to(path), header)
+        keys = _hive_keys(file.relative_to(path))
         if not out:
-            first = header
+            first, first_keys = header, keys
+        elif keys != first_keys:
+            raise DataError(
+                f"{name}: its key=value folders ({listing(keys) if keys else 'none'}) differ from "
+                f"those of {files[0].relative_to(path)}, the first file "
+                f"({listing(first_keys) if first_keys else 'none'}): the folders' keys are "
+                "columns, and the files of a folder need the same columns"
+            )
         elif set(header) != set(first):
             lacking = [c for c in first if c not in header]
             extra = [c for c in header if c not in first]
@@ -942,9 +951,10 @@ def parquet_folder(path: Path, where: str, text_columns: Collection[str] = ()) -
         lacking = [c for c in dataset.schema.names if c not in present]
         if lacking:
             shown = ", ".join(repr(c) for c in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
+            holder = first or _holding(dataset, path, lacking[0])
             raise DataError(
                 f"{where}: {name} lacks {len(lacking)} of the folder's columns ({shown}, in "
-                f"{first}): every file of a folder must hold the same columns, or its rows would "
+                f"{holder}): every file of a folder must hold the same columns, or its rows would "
                 "be read with those values missing"
             )
         first = first or name
@@ -954,6 +964,18 @@ def parquet_folder(path: Path, where: str, text_columns: Collection[str] = ()) -
         typed = pa.schema([pa.field(f.name, pa.string()) if f.name in as_text else f for f in keys])
         dataset = ds.dataset(path, format="parquet", partitioning=ds.HivePartitioning(typed))
     return dataset
+
+
+def _holding(dataset: Any, folder: Path, column: str) -> str:
+    """The first file of a Parquet `dataset` that holds `column`, in its data or its folders."""
+    import pyarrow as pa
+
+    for fragment in dataset.get_fragments():
+        name = relative_name(Path(fragment.path), folder)
+        with contextlib.suppress(pa.ArrowException, OSError):
+            if column in {*fragment.physical_schema.names, *_hive_keys(name)}:
+                return name
+    return "another file"
 
 
 def relative_name(file: Path, folder: Path) -> str:
