@@ -786,7 +786,12 @@ def data_files(path: Path, where: str) -> list[Path]:
 
 def _hive_keys(name: str | Path) -> list[str]:
     """The keys of the `key=value` folders in a file's path under its input folder."""
-    return [part.split("=", 1)[0] for part in Path(name).parts[:-1] if "=" in part]
+    return [key for key, _ in _hive_pairs(name)]
+
+
+def _hive_pairs(name: str | Path) -> list[tuple[str, str]]:
+    """The (key, value) of each `key=value` folder in a file's path under its input folder."""
+    return [tuple(part.split("=", 1)) for part in Path(name).parts[:-1] if "=" in part]
 
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -803,7 +808,7 @@ def folder_keys(
     from urllib.parse import unquote
 
     pairs = [
-        {k: None if v == HIVE_NULL else unquote(v) for k, v in _hive_pairs(f, folder)}
+        {k: None if v == HIVE_NULL else unquote(v) for k, v in _hive_pairs(f.relative_to(folder))}
         for f in files
     ]
     keys = list(dict.fromkeys(k for file in pairs for k in file))
@@ -834,11 +839,6 @@ def with_keys(frame: pd.DataFrame, keys: Mapping[str, Any]) -> pd.DataFrame:
         for key, value in keys.items()
     }
     return frame.assign(**columns)
-
-
-def _hive_pairs(file: Path, folder: Path) -> list[tuple[str, str]]:
-    parts = file.relative_to(folder).parts[:-1]
-    return [(part.split("=", 1)[0], part.split("=", 1)[1]) for part in parts if "=" in part]
 
 
 def _refuse_key_clash(where: str, file: str | Path, columns: Collection[str]) -> None:
