@@ -583,8 +583,9 @@ def build_features(
     clash = [c for c in new if c in frame.columns]
     if clash:
         raise DataError(
-            f"build_features: the frame already has column(s) {clash}, which build_features "
-            "adds; were the features built twice? Rename or drop them"
+            f"the data has column(s) named as features built from its time, amount and keys: "
+            f"{', '.join(repr(c) for c in clash)}; rename them in the data, or list them under "
+            "data.schema.drop (features.enabled: false builds none)"
         )
     out = pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
     log.debug(

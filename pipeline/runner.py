@@ -142,14 +142,24 @@ def _featured(
                     "data.schema.drop"
                 )
         return frame
-    return build_features(
-        frame,
-        schema,
-        label_delay_days=cfg.features.label_delay_days,
-        windows_days=tuple(cfg.features.windows_days),
-        label_delays=label_delays,
-        merchant_entities=cfg.features.merchant_entities,
-    )
+    try:
+        return build_features(
+            frame,
+            schema,
+            label_delay_days=cfg.features.label_delay_days,
+            windows_days=tuple(cfg.features.windows_days),
+            label_delays=label_delays,
+            merchant_entities=cfg.features.merchant_entities,
+        )
+    except DataError as exc:
+        where = _data_where(cfg)
+        raise DataError(str(exc) if where in str(exc) else f"{where}: {exc}") from None
+
+
+def _data_where(cfg: ExperimentConfig) -> str:
+    """The experiment's data as messages name it."""
+    d = cfg.data
+    return "the simulator" if d.kind == "simulator" else f"data file {d.resolved_path()}"
 
 
 def _outer_folds(
@@ -259,7 +269,7 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
         frame = _featured(cfg, dataset.frame, schema, delays)
         y = frame[schema.label].to_numpy().astype(np.int8)
         folds = _outer_folds(cfg, frame, schema, y, delays)
-    where = "the simulator" if d.kind == "simulator" else f"data file {d.resolved_path()}"
+    where = _data_where(cfg)
     numeric, categorical = feature_columns(frame, schema, where=where)
     check_category_sizes(frame, categorical, where=where)
     if d.leak_check:

@@ -561,7 +561,7 @@ def test_bad_settings_raise_config_error(kwargs: dict, match: str) -> None:
 
 
 def test_bad_data_raises_data_error() -> None:
-    with pytest.raises(DataError, match=r"already has column\(s\) \['hour'\]"):
+    with pytest.raises(DataError, match=r"column\(s\) named as features built .*: 'hour'; rename"):
         build_features(six_rows().assign(hour=1), SCHEMA)
     with pytest.raises(DataError, match="amount column 'amt' must be numeric"):
         build_features(six_rows().assign(amt="10"), SCHEMA)

@@ -461,6 +461,12 @@ def test_a_row_index_and_a_copy_of_the_time_stop_the_launch_until_dropped(files)
     text = refused([*args, layout("")])
     assert f"data file {path.resolve()}: column(s) 'Unnamed: 0' have no name" in text
     assert 'List them in schema.drop (drop: ["Unnamed: 0"])' in text
+    # a column named as a feature fraudgan builds (the hour of the time) is named, with the file
+    tx.assign(hour=1).to_csv(files.root / "with_hour.csv")
+    at = [*SMALL, "data.kind=csv", f"data.path={files.root / 'with_hour.csv'}"]
+    text = refused([*at, layout(", 'Unnamed: 0', unix_time")])
+    assert "with_hour.csv: the data has column(s) named as features built from its" in text
+    assert "keys: 'hour'; rename them in the data, or list them under data.schema.drop" in text
     text = refused([*args, layout(", 'Unnamed: 0'")])
     assert "1 input column(s) rise or fall with the time column 'trans_date_trans_time'" in text
     assert "'unix_time' (Spearman +1.000)" in text and "data.schema.drop: [unix_time]" in text
@@ -625,6 +631,17 @@ def test_a_folder_of_parquet_files_as_spark_writes_them(files):
     assert result.exit_code != 0 and "Traceback" not in result.output
     name = re.escape(str(last.relative_to(folder)))
     assert re.search(rf"{name} lacks 1 of the folder's columns \('amount'", result.output)
+    # a numeric folder key is a feature like any number: check says so, and it can be dropped
+    by_shard = files.root / "by_shard"
+    tx.assign(shard=tx["transaction_id"].rank().astype(int) % 3).drop(columns="day").to_parquet(
+        by_shard, partition_cols=["shard"], index=False
+    )
+    said = "folder keys: shard (from the key=value folder names) are model features"
+    at = [*SMALL, "data.kind=parquet", f"data.path={by_shard}", schema("datetime")]
+    assert said in " ".join(invoke("check", QUICK, *sets(at)).split())
+    dropped = layout.replace("day]}", "shard]}")
+    at = [*SMALL, "data.kind=parquet", f"data.path={by_shard}", dropped]
+    assert "folder keys" not in invoke("check", QUICK, *sets(at))
 
 
 def test_a_folder_of_daily_csv_exports(files):

@@ -75,6 +75,8 @@ class Dataset:
     dates_day_first: dict[str, bool | None] = field(default_factory=dict)
     # where the labels came from a file of their own: `pipeline.data.labels.Reports`
     reports: Any = None
+    # the columns made from a folder's `key=value` folder names (`folder_key_names`)
+    folder_keys: list[str] = field(default_factory=list)
 
     @property
     def n_rows(self) -> int:
@@ -789,6 +791,17 @@ def _hive_keys(name: str | Path) -> list[str]:
     return [key for key, _ in _hive_pairs(name)]
 
 
+def folder_key_names(path: Path) -> list[str]:
+    """The columns a folder's `key=value` folder names make (none for a file)."""
+    if not path.is_dir():
+        return []
+    return list(
+        dict.fromkeys(
+            k for f in data_files(path, str(path)) for k in _hive_keys(f.relative_to(path))
+        )
+    )
+
+
 def _hive_pairs(name: str | Path) -> list[tuple[str, str]]:
     """The (key, value) of each `key=value` folder in a file's path under its input folder."""
     return [tuple(part.split("=", 1)) for part in Path(name).parts[:-1] if "=" in part]
@@ -1074,6 +1087,7 @@ class _FileSource:
         dataset = _dataset(raw, self.schema, where, name, where, self._parts)
         if joined is not None:
             dataset.reports = joined.reports_of(dataset.frame, self.schema)
+        dataset.folder_keys = folder_key_names(self.path)
         return dataset
 
     def _name(self, where: str) -> str:
