@@ -743,6 +743,19 @@ def test_duplicated_column_names_in_csv_header(tmp_path: Path) -> None:
         CsvSource(path, TINY_SCHEMA).load()
 
 
+def test_a_csv_without_its_header_line_is_named_so(tmp_path: Path) -> None:
+    """Spark writes CSV without a header unless asked: the first row is no column names."""
+    path = tmp_path / "part-0.csv"
+    tiny_frame(6).to_csv(path, index=False, header=False)
+    said = r"part-0\.csv: the first line looks like a row of data, not column names \('0', '2026"
+    with pytest.raises(DataError, match=said):
+        CsvSource(path, TINY_SCHEMA).load()
+    # column names that are whole numbers (pandas writes a frame's default columns so) are names
+    wide = tmp_path / "wide.csv"
+    tiny_frame(6).rename(columns={"amount": "0", "kind": "1"}).to_csv(wide, index=False)
+    assert CsvSource(wide, {**TINY_SCHEMA, "amount": "0"}).load().frame.shape[0] == 6
+
+
 def test_duplicated_column_names_in_parquet(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

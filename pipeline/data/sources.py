@@ -1344,8 +1344,31 @@ def csv_header(
                     f"files. Convert it, e.g. pandas.read_csv(path, sep={sep!r})"
                     ".to_csv(new_path, index=False), or write it as Parquet"
                 )
+    if _looks_like_data(header):
+        shown = listing([h for h in header if _DATA_VALUE.fullmatch(h.strip())])
+        raise DataError(
+            f"{where}: the first line looks like a row of data, not column names ({shown}): "
+            "fraudgan reads CSV files whose first line names the columns; add that line (Spark "
+            "writes it with df.write.option('header', True).csv(...))"
+        )
     check_unique_names(header, where, " in the header")
     return header
+
+
+_DATA_VALUE = re.compile(
+    r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?"  # a number
+    r"|\d{4}-\d{2}-\d{2}([ T][\d:.]+)?.*|\d{1,2}/\d{1,2}/\d{2,4}( [\d:.]+)?.*"  # a date
+)
+"""A header field that is a number or a date, as the values of a row of data are."""
+
+
+def _looks_like_data(header: list[str]) -> bool:
+    """Whether a CSV's first line is a row of data: half its fields or more numbers or dates, one
+    of them at least a date or a number with a fraction (column names `0,1,2` are numbers too)."""
+    values = [h.strip() for h in header if _DATA_VALUE.fullmatch(h.strip())]
+    if len(header) < 2 or 2 * len(values) < len(header):
+        return False
+    return any(not v.lstrip("+-").isdigit() for v in values)
 
 
 class ParquetSource(_FileSource):
