@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 import models.scorer.model as scorer_module
 from models.errors import DataError, FraudganError
 from models.scorer import ALERT, BIAS, PROBABILITY, reason_columns
+from models.scorer.unseen import UnseenCategories
 from pipeline import tracking
 from pipeline.cli import app
 from pipeline.config import load_config
@@ -506,6 +507,21 @@ def test_a_categorical_column_written_another_way_is_a_warning(store, tmp_path):
     few.to_csv(tmp_path / "few.csv", index=False)
     summary = score_file(store.model_uri, tmp_path / "few.csv", tmp_path / "f.csv", progress=False)
     assert not [w for w in summary.warnings if "categorical column" in w]
+
+
+def test_a_servers_count_starts_again_after_its_window(store):
+    """A server that scored 400 values well before a client began writing channels in capitals:
+    counted since the start, 40 such values are 9 %, below the warning; counted in windows of
+    at most 300 values, they are noticed."""
+    good = store.raw.iloc[:200]
+    shouting = store.raw.iloc[200:240].assign(channel=lambda d: d["channel"].str.upper())
+    for window, warned in ((None, False), (300, True)):
+        unseen = UnseenCategories(store.scorer, window=window)
+        for frame in (good, good, shouting):
+            unseen.count(frame)
+            found = unseen.warnings("REST input")
+        assert bool(found) is warned, (window, found)
+    assert "'channel': 40 of its 40 values (100%)" in found[0]
 
 
 def run_score(*args: str) -> tuple[int, str]:

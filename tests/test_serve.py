@@ -253,7 +253,7 @@ def test_a_categorical_column_written_another_way_is_a_warning_in_the_servers_lo
         time.sleep(0.2)
     log = " ".join(server.log_path.read_text().split())
     assert log.count(said) == 1, log[-2000:]
-    assert re.search(r"\d+ of its \d+ values received since the server started \(\d+%\)", log)
+    assert re.search(r"\d+ of its \d+ values in the latest requests \(\d+%\)", log)
 
 
 def test_explain_param_adds_reason_codes(server):

@@ -46,7 +46,7 @@ from models.scorer.inputs import (
     plain_rows,
 )
 from models.scorer.layout import Layout, sklearn_owners
-from models.scorer.unseen import UnseenCategories
+from models.scorer.unseen import SERVED_WINDOW, UnseenCategories
 
 log = logging.getLogger(__name__)
 
@@ -420,20 +420,20 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         if cpus is not None:
             self.booster.set_param({"nthread": cpus})
         if guard_scoring_server():
-            self._served = UnseenCategories(self)
+            self._served = UnseenCategories(self, window=SERVED_WINDOW)
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         """MLflow entry point: `score(model_input, explain=params.get("explain", False))`; in
         the scoring server, a warning in its log, once per column, when a categorical column's
-        values since it started are mostly categories the model never saw (`UnseenCategories`)."""
+        latest values (`SERVED_WINDOW`) are mostly categories the model never saw."""
         explain = bool((params or {}).get("explain", False))
         out = self.score(model_input, explain=explain)
         served = getattr(self, "_served", None)
         if served is not None and isinstance(model_input, pd.DataFrame):
             served.count(model_input)
-            served.warnings("REST input", sampled=" received since the server started")
+            served.warnings("REST input", sampled=" in the latest requests")
         return out
 
     # ---- MLflow metadata ------------------------------------------------------------------

@@ -20,14 +20,26 @@ time; most values new at once is a column written differently (742 for "0742", "
 UNSEEN_MIN_VALUES = 20
 
 
+SERVED_WINDOW = 1000
+"""A scoring server's count of a column starts again after this many values, so that a client
+that begins writing a column another way is noticed however long the server has run."""
+
+
 class UnseenCategories:
     """Counts, over the frames a `FraudScorer` scores (a file's chunks, REST requests), the values
     of each categorical column that the model never saw in training (scored as no category).
-    `log_extra`: the `extra` of the logged warnings."""
+    `log_extra`: the `extra` of the logged warnings; `window`: the values after which a column's
+    count starts again (None: never)."""
 
-    def __init__(self, scorer: Any, log_extra: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        scorer: Any,
+        log_extra: Mapping[str, Any] | None = None,
+        window: int | None = None,
+    ) -> None:
         self.scorer = scorer
         self.log_extra = dict(log_extra or {})
+        self.window = window
         self.counts: dict[str, list[Any]] = {}
         self.warned: set[str] = set()
 
@@ -62,4 +74,8 @@ class UnseenCategories:
             )
             self.warned.add(column)
             log.warning(out[-1], extra=self.log_extra)
+        if self.window is not None:
+            for column, total in self.counts.items():
+                if total[0] >= self.window:
+                    self.counts[column] = [0, 0, []]
         return out
