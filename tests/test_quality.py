@@ -288,6 +288,28 @@ def test_metric_keys_are_mlflow_safe_and_documented(real, holdout):
     assert rep.metrics["quality_c2st_auc"] < 0.65
 
 
+def test_a_missing_share_the_generator_gets_wrong_is_shown(real, tmp_path):
+    """KS compares the values present: a synthetic column never missing where the real one is
+    missing in 80 % of rows has a KS of 0, and its missing shares say what differs."""
+    holey = real.copy()
+    holey.loc[holey.index[: int(0.8 * len(holey))], "risk"] = np.nan
+    filled = holey.copy()
+    filled.loc[filled["risk"].isna(), "risk"] = (
+        holey["risk"]
+        .dropna()
+        .sample(int(holey["risk"].isna().sum()), replace=True, random_state=0)
+        .to_numpy()
+    )
+    rep = quality_report(holey, filled, categorical=CATEGORICAL)
+    risk = rep.per_column.set_index("column").loc["risk"]
+    assert (risk["missing_real"], risk["missing_synthetic"]) == (pytest.approx(0.8, abs=0.01), 0.0)
+    assert rep.metrics["quality_missing_diff_max"] == pytest.approx(0.8, abs=0.01)
+    same = quality_report(holey, holey.copy(), categorical=CATEGORICAL)
+    assert same.metrics["quality_missing_diff_max"] == 0.0
+    text = rep.to_html(tmp_path / "q.html").read_text(encoding="utf-8")
+    assert "<th>missing (real)</th>" in text and "<td>80.0%</td>" in text
+
+
 def test_many_columns_missing_values_and_continuous_only(tmp_path):
     rng = np.random.default_rng(0)
     real = pd.DataFrame(rng.normal(size=(60, 30)), columns=[f"v{i}" for i in range(30)])

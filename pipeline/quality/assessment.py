@@ -25,6 +25,7 @@ from pipeline.quality.measures import (
     dcr_share_threshold,
     encoded_copies,
     ks_statistic,
+    missing_share,
     nearest_distance,
     total_variation_distance,
     utility,
@@ -46,6 +47,9 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "quality_tvd_mean": "mean total variation distance over categorical columns (0 = same)",
     "quality_tvd_max": "largest total variation distance over categorical columns",
     "quality_corr_diff": "mean |corr(real) - corr(synthetic)| over pairs of continuous columns",
+    "quality_missing_diff_max": (
+        "largest |missing share (real) - missing share (synthetic)| over columns"
+    ),
     "quality_c2st_auc": "classifier two-sample test: CV ROC-AUC real vs synthetic (0.5 = perfect)",
     "quality_c2st_auc_std": "standard deviation of the C2ST AUC over the folds",
     "quality_utility_tstr_auprc": "AUPRC on real test rows, trained on synthetic fraud + real legit",
@@ -179,11 +183,17 @@ def quality_report(
     rows += [
         ("categorical", c, total_variation_distance(real[c], synthetic[c])) for c in categorical
     ]
+    names = [r[1] for r in rows]
     per_column = pd.DataFrame(
         {
-            "column": pd.Series([r[1] for r in rows], dtype=object),
+            "column": pd.Series(names, dtype=object),
             "kind": pd.Series([r[0] for r in rows], dtype=object),
             "statistic": pd.Series([r[2] for r in rows], dtype="float64"),
+            # KS compares the values present: how often each side is missing is shown beside it
+            "missing_real": pd.Series([missing_share(real[c]) for c in names], dtype="float64"),
+            "missing_synthetic": pd.Series(
+                [missing_share(synthetic[c]) for c in names], dtype="float64"
+            ),
         }
     )
     ks = per_column.loc[per_column["kind"] == "continuous", "statistic"]
@@ -193,6 +203,8 @@ def quality_report(
     metrics["quality_tvd_mean"] = float(tvd.mean()) if len(tvd) else math.nan
     metrics["quality_tvd_max"] = float(tvd.max()) if len(tvd) else math.nan
     metrics["quality_corr_diff"] = correlation_difference(real, synthetic, continuous)
+    gaps = (per_column["missing_real"] - per_column["missing_synthetic"]).abs()
+    metrics["quality_missing_diff_max"] = float(gaps.max()) if len(gaps) else math.nan
     n_c2st = min(len(real), len(synthetic), max_rows)  # equal sizes: the larger side adds little
     real_c2st = _subsample(real, n_c2st, rng)
     synth_c2st = _subsample(synthetic, n_c2st, rng)

@@ -60,6 +60,11 @@ def ks_statistic(real: pd.Series, synthetic: pd.Series) -> float:
         return float(ks_2samp(a, b).statistic)
 
 
+def missing_share(values: pd.Series) -> float:
+    """The share of missing values (0 for no values)."""
+    return float(values.isna().mean()) if len(values) else 0.0
+
+
 def _with_missing(values: pd.Series) -> pd.Series:
     out = values.astype(object)
     return out.where(out.notna(), MISSING)

@@ -35,7 +35,14 @@ def quality_page(
     ]
     ranked = per_column.sort_values("statistic", ascending=False, kind="stable")
     column_rows = [
-        [str(r.column), r.kind, "KS" if r.kind == "continuous" else "TVD", f"{r.statistic:.4f}"]
+        [
+            str(r.column),
+            r.kind,
+            "KS" if r.kind == "continuous" else "TVD",
+            f"{r.statistic:.4f}",
+            f"{r.missing_real:.1%}",
+            f"{r.missing_synthetic:.1%}",
+        ]
         for r in ranked.itertuples(index=False)
     ]
     rule = (

@@ -101,7 +101,10 @@ def _figure_distributions(plot: PlotData, per_column: pd.DataFrame) -> Figure:
         else:
             _bar_panel(ax, plot.real[col], plot.synthetic[col])
             label = "TVD"
-        ax.set_title(f"{col}  ({label} {row['statistic']:.3f})", fontsize=9)
+        missing = ""
+        if row["missing_real"] > 0 or row["missing_synthetic"] > 0:
+            missing = f"; missing {row['missing_real']:.0%} vs {row['missing_synthetic']:.0%}"
+        ax.set_title(f"{col}  ({label} {row['statistic']:.3f}{missing})", fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes[len(shown) :]:
         ax.set_axis_off()
