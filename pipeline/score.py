@@ -50,6 +50,7 @@ from pipeline.data.sources import (
     folder_keys,
     is_parquet,
     open_csv_bytes,
+    open_csv_text,
     parquet_folder,
     rows_in_files,
     with_keys,
@@ -154,6 +155,16 @@ def _readable_input(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() in COMPRESSED_SUFFIXES
 
 
+OUTPUT_COMPRESSIONS = {".csv.gz": "gzip", ".csv.bz2": "bz2", ".csv.xz": "xz"}
+"""The compressed CSV files `score --output` writes, by the name's ending."""
+
+
+def _output_compression(path: Path) -> str | None:
+    """The compression of a CSV output (`OUTPUT_COMPRESSIONS`), None for a plain file."""
+    name = path.name.lower()
+    return next((c for end, c in OUTPUT_COMPRESSIONS.items() if name.endswith(end)), None)
+
+
 def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
     if output_path.is_dir():
         raise DataError(
@@ -161,11 +172,12 @@ def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
             "or .parquet (a folder of Parquet files is what score --engine spark writes)"
         )
     for role, p in (("--input", input_path), ("--output", output_path)):
-        if p.suffix.lower() not in SUFFIXES and not (role == "--input" and _readable_input(p)):
+        readable = _readable_input(p) if role == "--input" else _output_compression(p) is not None
+        if p.suffix.lower() not in SUFFIXES and not readable:
             also = (
                 " (or a CSV compressed as .gz, .bz2, .xz or .zip, or a folder of Parquet files)"
                 if role == "--input"
-                else ""
+                else f" (or {', '.join(OUTPUT_COMPRESSIONS)}, a compressed CSV)"
             )
             raise DataError(
                 f"{role} {p}: the file must end in .csv or .parquet{also}, not {p.suffix!r}"
@@ -703,6 +715,7 @@ class _Writer:
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         self.parquet = path.suffix.lower() == ".parquet"
+        self.compression = _output_compression(path)
         self._writer: Any = None
         self._schema: Any = None
         self._first = True
@@ -725,6 +738,10 @@ class _Writer:
                         f"first chunk's ({exc}); use a larger --chunk-rows"
                     ) from None
             self._writer.write_table(table)
+        elif self.compression is not None:
+            if self._writer is None:
+                self._writer = open_csv_text(self.tmp, self.compression)
+            frame.to_csv(self._writer, header=self._first, index=False)
         else:
             frame.to_csv(
                 self.tmp, mode="w" if self._first else "a", header=self._first, index=False

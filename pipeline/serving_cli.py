@@ -108,7 +108,12 @@ def score(
         ),
     ],
     output_path: Annotated[
-        Path, typer.Option("--output", "-o", help="Where to write scores (.csv or .parquet).")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write scores (.csv, .csv.gz, .csv.bz2, .csv.xz or .parquet).",
+        ),
     ],
     model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = DEFAULT_MODEL_URI,
     explain: Annotated[

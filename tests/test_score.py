@@ -373,6 +373,18 @@ def test_a_compressed_csv_scores_as_the_plain_one(store, tmp_path, name):
     np.testing.assert_allclose(out[PROBABILITY], store.expected, rtol=0, atol=1e-7)
 
 
+@pytest.mark.parametrize("name", ["o.csv.gz", "o.csv.bz2", "o.csv.xz"])
+def test_a_compressed_csv_output(store, tmp_path, name):
+    """Written chunk by chunk into one compressed stream, read back as the plain output."""
+    out = tmp_path / name
+    score_file(store.model_uri, store.root / "raw.parquet", out, chunk_rows=3000, progress=False)
+    assert out.read_bytes()[:2] != b"tr"  # compressed, not text
+    got = pd.read_csv(out)  # pandas decompresses by the name
+    np.testing.assert_array_equal(got["transaction_id"], store.raw["transaction_id"])
+    np.testing.assert_allclose(got[PROBABILITY], store.expected, rtol=0, atol=1e-7)
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no partial file left
+
+
 def test_a_folder_of_csv_files_scores_as_one_file(store, tmp_path):
     """Daily exports in name order (one compressed, one with a header only), each in chunks:
     every row once, history carried from file to file."""

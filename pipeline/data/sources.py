@@ -1198,6 +1198,13 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", _ZIP_MAGIC: "zip"}
 """A CSV's compression from its first bytes, by the name pandas gives it."""
 _OPENERS: dict[str, Any] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+
+
+def open_csv_text(path: Path, compression: str) -> IO[str]:
+    """A text file to write a CSV into, compressed with `compression` (a key of `_OPENERS`)."""
+    return _OPENERS[compression](path, "wt", encoding="utf-8", newline="")
+
+
 EXCEL_ADVICE = (
     "fraudgan reads CSV and Parquet: save the sheet as CSV UTF-8, or "
     "pandas.read_excel(path).to_csv(new_path, index=False)"
