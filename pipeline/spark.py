@@ -390,11 +390,11 @@ def score_spark(
     `pipeline.data.labels.LabelFile`): the fraud reports that give the input's labels to the
     model's fraud rates, as `pipeline.score.score_file` reads them.
     """
-    from pipeline.score import load_scorer, report_book
+    from pipeline.score import OUTPUT_COMPRESSIONS, load_scorer, report_book
 
     input_path, output_dir = Path(input_path), Path(output_dir)
     fmt = _input_format(input_path)
-    if output_dir.name.lower().endswith(SPARK_CSV):
+    if output_dir.name.lower().endswith((".csv", *OUTPUT_COMPRESSIONS)):
         plain = output_dir.with_name(output_dir.name[: output_dir.name.lower().rfind(".csv")])
         raise DataError(
             f"--output {output_dir}: score --engine spark writes a folder of Parquet files, which "

@@ -218,10 +218,9 @@ def test_bad_input_is_named(spark, store, tmp_path):
         score_spark(store.model, lacking, tmp_path / "never", spark=spark)
     with pytest.raises(DataError, match="not an empty directory"):
         score_spark(store.model, lacking, tmp_path, spark=spark)
-    with pytest.raises(
-        DataError, match=r"scores\.csv: score --engine spark writes a folder of Parq"
-    ):
-        score_spark(store.model, lacking, tmp_path / "scores.csv", spark=spark)
+    for name in ("scores.csv", "scores.csv.xz"):
+        with pytest.raises(DataError, match=rf"{name}: score --engine spark writes a folder of P"):
+            score_spark(store.model, lacking, tmp_path / name, spark=spark)
     # a folder of CSV files partitioned by day (each file part-0.csv), one of them with an
     # amount that is no number: the file is named by its path in the folder
     folder = tmp_path / "days"
