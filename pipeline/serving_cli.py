@@ -120,7 +120,11 @@ def score(
         bool, typer.Option("--explain", help="Add the top three reason codes per row.")
     ] = False,
     chunk_rows: Annotated[
-        int, typer.Option(help="Rows per chunk (0: read the file whole).")
+        int,
+        typer.Option(
+            help="Rows per chunk (0: read the file, or the folder, whole: a folder not in time "
+            "order, such as one partitioned by channel, needs it for history features)."
+        ),
     ] = 200_000,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     overwrite: Annotated[
