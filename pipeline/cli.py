@@ -52,7 +52,12 @@ def main(
 @app.command()
 @friendly_errors
 def simulate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.csv or .parquet).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Output file (.csv, .csv.gz, .csv.bz2, .csv.xz or .parquet)."
+        ),
+    ],
     rows: Annotated[int, typer.Option(help="Number of transactions.")] = 300_000,
     days: Annotated[int, typer.Option(help="Days the stream spans.")] = 120,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
@@ -60,10 +65,15 @@ def simulate(
 ) -> None:
     """Write a simulated card-transaction stream to a CSV or Parquet file."""
     from pipeline.data.simulate import simulate as run_simulation
+    from pipeline.data.sources import OUTPUT_COMPRESSIONS, open_csv_text, output_compression
 
     suffix = out.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise FraudganError(f"--out {out}: the file must end in .csv or .parquet, not {suffix!r}")
+    compression = output_compression(out)
+    if suffix not in (".csv", ".parquet") and compression is None:
+        raise FraudganError(
+            f"--out {out}: the file must end in .csv or .parquet (or "
+            f"{', '.join(OUTPUT_COMPRESSIONS)}, a compressed CSV), not {suffix!r}"
+        )
     if not out.parent.exists():
         raise FraudganError(f"--out {out}: the folder {out.parent} does not exist")
     try:
@@ -73,7 +83,10 @@ def simulate(
         for argument, option in SIMULATE_OPTIONS.items():
             text = re.sub(rf"\b{argument}\b", option, text)
         raise FraudganError(text.removeprefix("simulate: ")) from None
-    if suffix == ".csv":
+    if compression is not None:
+        with open_csv_text(out, compression) as handle:
+            frame.to_csv(handle, index=False)
+    elif suffix == ".csv":
         frame.to_csv(out, index=False)
     else:
         frame.to_parquet(out, index=False)

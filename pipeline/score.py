@@ -35,6 +35,7 @@ from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.console import RETURNED
 from pipeline.data.schema import SECONDS_PER_UNIT
 from pipeline.data.sources import (
+    OUTPUT_COMPRESSIONS,
     UNREADABLE,
     UTF8_ADVICE,
     check_unique_names,
@@ -51,6 +52,7 @@ from pipeline.data.sources import (
     is_parquet,
     open_csv_bytes,
     open_csv_text,
+    output_compression,
     parquet_folder,
     rows_in_files,
     with_keys,
@@ -155,16 +157,6 @@ def _readable_input(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() in COMPRESSED_SUFFIXES
 
 
-OUTPUT_COMPRESSIONS = {".csv.gz": "gzip", ".csv.bz2": "bz2", ".csv.xz": "xz"}
-"""The compressed CSV files `score --output` writes, by the name's ending."""
-
-
-def _output_compression(path: Path) -> str | None:
-    """The compression of a CSV output (`OUTPUT_COMPRESSIONS`), None for a plain file."""
-    name = path.name.lower()
-    return next((c for end, c in OUTPUT_COMPRESSIONS.items() if name.endswith(end)), None)
-
-
 def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
     if output_path.is_dir():
         raise DataError(
@@ -172,7 +164,7 @@ def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
             "or .parquet (a folder of Parquet files is what score --engine spark writes)"
         )
     for role, p in (("--input", input_path), ("--output", output_path)):
-        readable = _readable_input(p) if role == "--input" else _output_compression(p) is not None
+        readable = _readable_input(p) if role == "--input" else output_compression(p) is not None
         if p.suffix.lower() not in SUFFIXES and not readable:
             also = (
                 " (or a CSV compressed as .gz, .bz2, .xz or .zip, or a folder of Parquet files)"
@@ -715,7 +707,7 @@ class _Writer:
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         self.parquet = path.suffix.lower() == ".parquet"
-        self.compression = _output_compression(path)
+        self.compression = output_compression(path)
         self._writer: Any = None
         self._schema: Any = None
         self._first = True

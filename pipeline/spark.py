@@ -390,7 +390,8 @@ def score_spark(
     `pipeline.data.labels.LabelFile`): the fraud reports that give the input's labels to the
     model's fraud rates, as `pipeline.score.score_file` reads them.
     """
-    from pipeline.score import OUTPUT_COMPRESSIONS, load_scorer, report_book
+    from pipeline.data.sources import OUTPUT_COMPRESSIONS
+    from pipeline.score import load_scorer, report_book
 
     input_path, output_dir = Path(input_path), Path(output_dir)
     fmt = _input_format(input_path)

@@ -224,12 +224,17 @@ def test_the_command_writes_the_same_bytes_for_the_same_seed(tmp_path) -> None:
         parquet,
         check_dtype=False,
     )
+    for name in ("1/e.csv.gz", "2/e.csv.gz", "1/g.csv.xz"):  # compressed: the same bytes too
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        assert run("--seed", "3", "--out", str(tmp_path / name))[0] == 0
+        assert pd.read_csv(tmp_path / name).equals(pd.read_csv(tmp_path / "a.csv"))
+    assert (tmp_path / "1/e.csv.gz").read_bytes() == (tmp_path / "2/e.csv.gz").read_bytes()
     code, _ = run("--seed", "4", "--out", str(tmp_path / "d.csv"))
     assert (tmp_path / "a.csv").read_bytes() != (tmp_path / "d.csv").read_bytes()
     for args, said in (
         (["--rows", "50"], "error: --rows must be an integer >= 100, got 50"),
         (["--fraud-rate", "0.7"], "error: --fraud-rate must be a number with 0 < --fraud-rate"),
-        (["--out", str(tmp_path / "x.xlsx")], "must end in .csv or .parquet, not '.xlsx'"),
+        (["--out", str(tmp_path / "x.xlsx")], "a compressed CSV), not '.xlsx'"),
         (["--out", str(tmp_path / "no" / "x.csv")], f"the folder {tmp_path / 'no'} does not"),
     ):
         out = [] if "--out" in args else ["--out", str(tmp_path / "e.csv")]

@@ -1201,8 +1201,23 @@ _OPENERS: dict[str, Any] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 
 
 def open_csv_text(path: Path, compression: str) -> IO[str]:
-    """A text file to write a CSV into, compressed with `compression` (a key of `_OPENERS`)."""
+    """A text file to write a CSV into, compressed with `compression` (a key of `_OPENERS`); a
+    gzip header without a time, so that the same rows give the same bytes."""
+    if compression == "gzip":
+        raw = gzip.GzipFile(path, "wb", mtime=0)
+        return io.TextIOWrapper(raw, encoding="utf-8", newline="")
     return _OPENERS[compression](path, "wt", encoding="utf-8", newline="")
+
+
+OUTPUT_COMPRESSIONS = {".csv.gz": "gzip", ".csv.bz2": "bz2", ".csv.xz": "xz"}
+"""The compressed CSV files fraudgan writes (`score --output`, `simulate --out`), by the name's
+ending."""
+
+
+def output_compression(path: Path) -> str | None:
+    """The compression of a CSV to write (`OUTPUT_COMPRESSIONS`), None for a plain file."""
+    name = path.name.lower()
+    return next((c for end, c in OUTPUT_COMPRESSIONS.items() if name.endswith(end)), None)
 
 
 EXCEL_ADVICE = (
