@@ -732,7 +732,7 @@ class _Writer:
             self._writer.write_table(table)
         elif self.compression is not None:
             if self._writer is None:
-                self._writer = open_csv_text(self.tmp, self.compression)
+                self._writer = open_csv_text(self.tmp, self.compression, self.path.name)
             frame.to_csv(self._writer, header=self._first, index=False)
         else:
             frame.to_csv(

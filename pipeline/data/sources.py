@@ -1200,13 +1200,28 @@ _COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", _ZIP
 _OPENERS: dict[str, Any] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 
 
-def open_csv_text(path: Path, compression: str) -> IO[str]:
+def open_csv_text(path: Path, compression: str, name: str | None = None) -> IO[str]:
     """A text file to write a CSV into, compressed with `compression` (a key of `_OPENERS`); a
-    gzip header without a time, so that the same rows give the same bytes."""
+    gzip header names `name` (default: the file's; a file written under a temporary name is
+    named as it will be) and no time, so that the same rows give the same bytes."""
     if compression == "gzip":
-        raw = gzip.GzipFile(path, "wb", mtime=0)
-        return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        return _GzipText(path, name or path.name)
     return _OPENERS[compression](path, "wt", encoding="utf-8", newline="")
+
+
+class _GzipText(io.TextIOWrapper):
+    """Text into a gzip stream over a file of its own, closed with it."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        stream = gzip.GzipFile(filename=name, mode="wb", fileobj=self._file, mtime=0)
+        super().__init__(stream, encoding="utf-8", newline="")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._file.close()
 
 
 OUTPUT_COMPRESSIONS = {".csv.gz": "gzip", ".csv.bz2": "bz2", ".csv.xz": "xz"}
