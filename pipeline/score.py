@@ -180,8 +180,6 @@ def _check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
         raise DataError(f"--output {output_path}: the folder {output_path.parent} does not exist")
     if output_path.exists() and output_path.resolve() == input_path.resolve():
         raise DataError(f"--output {output_path} is the input file; choose another name")
-    if output_path.is_dir():
-        raise DataError(f"--output {output_path} is a folder; name a .csv or .parquet file")
     if output_path.exists() and not overwrite:
         raise DataError(
             f"--output {output_path} exists; choose another name, or pass --overwrite to replace it"
@@ -730,14 +728,10 @@ class _Writer:
                         f"first chunk's ({exc}); use a larger --chunk-rows"
                     ) from None
             self._writer.write_table(table)
-        elif self.compression is not None:
+        else:
             if self._writer is None:
                 self._writer = open_csv_text(self.tmp, self.compression, self.path.name)
             frame.to_csv(self._writer, header=self._first, index=False)
-        else:
-            frame.to_csv(
-                self.tmp, mode="w" if self._first else "a", header=self._first, index=False
-            )
         self._first = False
 
     def close(self) -> None:

@@ -1200,10 +1200,13 @@ _COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", _ZIP
 _OPENERS: dict[str, Any] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 
 
-def open_csv_text(path: Path, compression: str, name: str | None = None) -> IO[str]:
-    """A text file to write a CSV into, compressed with `compression` (a key of `_OPENERS`); a
-    gzip header names `name` (default: the file's; a file written under a temporary name is
-    named as it will be) and no time, so that the same rows give the same bytes."""
+def open_csv_text(path: Path, compression: str | None, name: str | None = None) -> IO[str]:
+    """A text file to write a CSV into, plain or compressed with `compression` (a key of
+    `_OPENERS`); a gzip header names `name` (default: the file's; a file written under a
+    temporary name is named as it will be) and no time, so that the same rows give the same
+    bytes."""
+    if compression is None:
+        return open(path, "w", encoding="utf-8", newline="")
     if compression == "gzip":
         return _GzipText(path, name or path.name)
     return _OPENERS[compression](path, "wt", encoding="utf-8", newline="")
