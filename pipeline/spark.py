@@ -52,7 +52,7 @@ import pandas as pd
 
 from models.errors import ConfigError, DataError, FraudganError
 from pipeline.console import RETURNED, stderr_to
-from pipeline.data.sources import csv_folder, data_files, parquet_folder
+from pipeline.data.sources import csv_folder, data_files, folder_key_names, parquet_folder
 
 if TYPE_CHECKING:
     from models.classifier import FraudPipeline
@@ -260,20 +260,6 @@ def _input_format(path: Path) -> str:
     )
 
 
-def partition_columns(path: Path) -> list[str]:
-    """The `key=value` folder names of a partitioned directory, outermost first."""
-    if not path.is_dir():
-        return []
-    out: list[str] = []
-    here = path
-    while True:
-        subdirs = sorted(p for p in here.iterdir() if p.is_dir() and "=" in p.name)
-        if not subdirs:
-            return out
-        out.append(subdirs[0].name.split("=", 1)[0])
-        here = subdirs[0]
-
-
 _EXTRA = "__fraudgan_extra_fields__"
 """A CSV row's fields beyond the header's (Spark drops them silently; `_check_input` names them)."""
 _FILE = "__fraudgan_file__"
@@ -281,7 +267,7 @@ _FILE = "__fraudgan_file__"
 
 def _read(spark: Any, path: Path, fmt: str, scorer: Any, keys: list[str]) -> Any:
     """The input; a CSV's with one more text column, `_EXTRA`, for fields beyond the header's.
-    `keys`: its folder's partition keys (`partition_columns`)."""
+    `keys`: its folder's partition keys (`folder_key_names`)."""
     from pyspark.sql.types import StringType, StructField, StructType
 
     # string categoricals stay text ("0042" must not become 42), as in the local engine
@@ -460,7 +446,7 @@ def _score(
     from models.scorer import ALERT
     from pipeline.spark_features import spark_history_features, spark_number
 
-    keys = partition_columns(input_path)
+    keys = folder_key_names(input_path)
     df = _read(spark, input_path, fmt, scorer, keys)
     parts = [c for c in keys if c in df.columns]
     warnings: list[str] = []
