@@ -40,7 +40,7 @@ from pipeline import augment, descriptions, evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
 from pipeline.console import RETURNED
 from pipeline.data.sources import Dataset
-from pipeline.fold import retraining_windows
+from pipeline.fold import IMPORTANCE_FILE, importance_rows, retraining_windows
 from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,10 @@ def export_champion(
             f"(max difference {np.abs(p_check - p_pipe).max():.3g})"
         )
 
+    importance = scorer.importance(importance_rows(runner.X_val, runner.fold.seed))
+    top = importance.head(5)
+    leading = ", ".join(f"{f} {s:.0%}" for f, s in zip(top["feature"], top["share"], strict=True))
+    _progress(progress, f"the model leans most on: {leading} (share of its contributions)")
     val_frame = prepared.frame.iloc[runner.val_idx]
     result = _log_export(
         cfg,
@@ -248,6 +252,7 @@ def export_champion(
         y_val=runner.y_val,
         p_val=fitted.p_val,
         metrics=metrics,
+        importance=importance,
         n_fit=len(runner.fold.train) if fitted.refitted else len(runner.fit_idx),
         refitted=fitted.refitted,
         warnings=warnings,
@@ -411,6 +416,7 @@ def _log_export(
     y_val: np.ndarray,
     p_val: np.ndarray,
     metrics: dict[str, float],
+    importance: pd.DataFrame,
     n_fit: int,
     refitted: bool,
     warnings: list[str],
@@ -461,6 +467,8 @@ def _log_export(
             tmp = Path(tmp_name)
             files = _write_side_files(scorer, tmp)
             mlflow.log_artifacts(str(files), artifact_path="scoring")
+            importance.to_csv(tmp / IMPORTANCE_FILE, index=False)
+            mlflow.log_artifact(str(tmp / IMPORTANCE_FILE))
             example = _input_example(scorer, val_frame)
             _progress(progress, f"logging and registering the model as {model_name!r}")
             info = mlflow.pyfunc.log_model(

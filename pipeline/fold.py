@@ -50,6 +50,10 @@ from pipeline.tuning import SearchSpace, TrialRecord, parse_space, search
 log = logging.getLogger(__name__)
 
 UNTUNED_PREFIX = "untuned_"
+IMPORTANCE_FILE = "feature_importance.csv"
+"""A child's (and an export's) feature importance artifact (`FraudScorer.importance`)."""
+IMPORTANCE_ROWS = 2_000
+"""Most rows whose contributions make a feature importance: a random sample of the test fold."""
 
 
 @dataclass
@@ -92,6 +96,7 @@ class ChildResult:
     status: str = tracking.FINISHED
     quality: Any = None  # pipeline.quality.QualityReport of a GAN child
     gan_history: dict[str, list[float]] = field(default_factory=dict)
+    importance: pd.DataFrame | None = None  # FraudScorer.importance on the test fold's rows
 
     def row(self) -> dict[str, Any]:
         return {
@@ -428,6 +433,20 @@ class FoldRunner:
         )
         return metrics, evaluate.pr_curve_points(self.y_test, p_test)
 
+    def importance(self, fitted: _Fitted) -> pd.DataFrame:
+        """The scored model's feature importance on a random sample of at most `IMPORTANCE_ROWS`
+        test rows (`FraudScorer.importance`)."""
+        from models.scorer import FraudScorer  # the pyfunc model: mlflow.pyfunc, when needed
+
+        scorer = FraudScorer.from_pipeline(
+            fitted.pipe,
+            numeric=self.p.numeric,
+            categorical=self.p.categorical,
+            threshold=0.5,
+            dtypes=self.p.X.dtypes.to_dict(),
+        )
+        return scorer.importance(importance_rows(self.X_test, self.fold.seed))
+
     def tune(self, name: str, params: dict[str, Any]) -> Tuned:
         """Search the strategy's space over the inner windows (`Tuned`: what was kept and why).
 
@@ -484,6 +503,7 @@ class FoldRunner:
             fitted, choice = augment.fit_choosing(self, name, params)
         fitted = self.final(fitted)
         metrics, curve = self.score(fitted)
+        importance = self.importance(fitted)
         if tuning.enabled and self.cfg.report.include_untuned:
             untuned = (
                 dict(metrics) if tuned.kept_untuned else self.score(self.final(tuned.untuned))[0]
@@ -550,7 +570,16 @@ class FoldRunner:
             history=history,
             quality=quality,
             gan_history=gan_history,
+            importance=importance,
         )
+
+
+def importance_rows(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The rows a feature importance is measured on: all, or a random `IMPORTANCE_ROWS`."""
+    if len(rows) <= IMPORTANCE_ROWS:
+        return rows
+    pick = np.random.default_rng(seed).choice(len(rows), IMPORTANCE_ROWS, replace=False)
+    return rows.iloc[np.sort(pick)]
 
 
 def _appended(fitted: _Fitted) -> pd.DataFrame | None:
@@ -591,6 +620,11 @@ def log_child(result: ChildResult, run_id: str) -> None:
             },
             "pr_curve.json",
         )
+    if result.importance is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / IMPORTANCE_FILE
+            result.importance.to_csv(path, index=False)
+            mlflow.log_artifact(str(path))
     if result.quality is not None:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)

@@ -52,6 +52,8 @@ from pipeline.features import (
     key_counts,
 )
 from pipeline.fold import (
+    IMPORTANCE_FILE,
+    IMPORTANCE_ROWS,
     UNTUNED_PREFIX,
     ChildResult,
     FoldRunner,
@@ -501,6 +503,12 @@ def _resumed_results(parent_run_id: str) -> dict[tuple[str, int, int], ChildResu
             curve = np.asarray(yaml.safe_load(Path(path).read_text())["precision"])
         except Exception:  # a missing curve only drops it from the plot
             log.warning("run %s has no PR curve artifact", run.info.run_id)
+        importance = None
+        try:
+            path = client.download_artifacts(run.info.run_id, IMPORTANCE_FILE)
+            importance = pd.read_csv(path)
+        except Exception:  # logged before fraudgan logged it: the table leaves it out
+            log.info("run %s has no feature importance artifact", run.info.run_id)
         done[key] = ChildResult(
             strategy=key[0],
             kind=tags.get(tracking.TAG_STRATEGY_KIND, key[0]),
@@ -509,6 +517,7 @@ def _resumed_results(parent_run_id: str) -> dict[tuple[str, int, int], ChildResu
             metrics=dict(run.data.metrics),
             pr_curve=curve,
             run_id=run.info.run_id,
+            importance=importance,
         )
     return done
 
@@ -538,6 +547,41 @@ def mean_pr_curves(results: list[ChildResult]) -> dict[str, np.ndarray]:
         if r.pr_curve is not None:
             curves.setdefault(r.strategy, []).append(np.asarray(r.pr_curve))
     return {k: np.mean(np.vstack(v), axis=0) for k, v in curves.items()}
+
+
+IMPORTANCE_SHOWN = 15
+"""Features in the report's importance table (all of them in its CSV)."""
+
+
+def importance_table(results: list[ChildResult], strategies: list[str]) -> pd.DataFrame | None:
+    """Each feature's share of the model's mean absolute contribution, per strategy (columns,
+    in `strategies`' order) averaged over its children, the features by their mean share over
+    the strategies, largest first; None when no child logged one."""
+    shares: dict[str, list[pd.Series]] = {}
+    for r in results:
+        if r.importance is not None and len(r.importance):
+            shares.setdefault(r.strategy, []).append(r.importance.set_index("feature")["share"])
+    if not shares:
+        return None
+    table = pd.DataFrame(
+        {
+            s: pd.concat(shares[s], axis=1).fillna(0.0).mean(axis=1)
+            for s in strategies
+            if s in shares
+        }
+    ).fillna(0.0)
+    order = np.argsort(-table.mean(axis=1).to_numpy(), kind="stable")
+    table = table.iloc[order]
+    table.index.name = "feature"
+    return table
+
+
+def _importance_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    rows = [
+        [str(feature), *(f"{v:.1%}" for v in values)]
+        for feature, values in zip(table.index, table.to_numpy(), strict=True)
+    ]
+    return ["feature", *table.columns], rows[:IMPORTANCE_SHOWN]
 
 
 def _tuning_table(frame: pd.DataFrame, metric: str) -> tuple[list[str], list[list[str]]] | None:
@@ -598,12 +642,23 @@ def _log_parent_report(
     tuning = _tuning_table(frame, cfg.report.metric)
     if tuning is not None:
         tables["Effect of tuning (mean ± std over folds × seeds)"] = tuning
+    importance = importance_table(results, comparison.strategies)
+    if importance is not None:
+        heading = (
+            "What each model leans on: a feature's share of the mean absolute contribution to "
+            f"the log-odds (TreeSHAP on up to {IMPORTANCE_ROWS:,} test rows a fold), mean over "
+            f"the folds; the {min(IMPORTANCE_SHOWN, len(importance))} largest of "
+            f"{len(importance)} (all in {IMPORTANCE_FILE})"
+        )
+        tables[heading] = _importance_cells(importance)
     losses = gan_loss_figure(results)
     if losses is not None:
         figures["GAN training: critic and generator losses per epoch"] = losses
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         frame.to_csv(out / "results.csv", index=False)
+        if importance is not None:
+            importance.to_csv(out / IMPORTANCE_FILE)
         comparison.to_csv(out / "comparison.csv")
         (out / "comparison.md").write_text(comparison.to_markdown() + "\n")
         report.write_html_report(

@@ -28,6 +28,7 @@ from pipeline.export import (
     pick_champion,
     retraining_runner,
 )
+from pipeline.fold import IMPORTANCE_FILE
 from pipeline.runner import load_comparison, preflight, prepare, run_experiment
 
 MODEL = "fraud-detector"
@@ -85,6 +86,13 @@ def test_export_registers_the_champion_with_alias_and_artifacts(store):
     assert {f"scoring/{BOOSTER_FILE}", f"scoring/{FEATURES_FILE}"} <= artifacts
     assert "mlflow.models.evaluate" in r.evaluation
     assert {"pr_curve.png", "roc_curve.png"} <= artifacts
+    assert IMPORTANCE_FILE in artifacts  # what the exported model leans on
+    importance = pd.read_csv(client.download_artifacts(r.run_id, IMPORTANCE_FILE))
+    spec = json.loads(
+        Path(client.download_artifacts(r.run_id, f"scoring/{FEATURES_FILE}")).read_text()
+    )
+    assert sorted(importance["feature"]) == sorted(spec["categorical"] + spec["numeric"])
+    assert importance["share"].sum() == pytest.approx(1.0)
 
     info = mlflow.models.get_model_info(r.alias_uri)
     assert info.signature is not None and info.saved_input_example_info is not None
@@ -207,6 +215,8 @@ def test_export_reports_each_step_once_without_model_type_warnings(store, caplog
     finally:
         mlflow_log.removeHandler(caplog.handler)
     assert any(s.startswith("champion:") for s in steps)
+    leans = [s for s in steps if s.startswith("the model leans most on: ")]
+    assert len(leans) == 1 and "%" in leans[0]
     logged = [rec.getMessage() for rec in caplog.records]
     assert not set(steps) & set(logged)  # shown by the progress display only, not logged too
     assert not [m for m in logged if "model type" in m]

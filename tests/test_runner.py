@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -70,7 +71,25 @@ def test_one_child_per_strategy_fold_seed_with_tags_and_metrics(quick_result, mo
         "comparison/comparison.csv",
         "comparison/comparison.md",
         "comparison/report.html",
+        f"comparison/{runner.IMPORTANCE_FILE}",
     } <= names
+    # each child's feature importance, and the launch's per strategy (shares of 1 each)
+    client = mlflow.MlflowClient()
+    features: set[str] | None = None
+    for child in children:
+        path = client.download_artifacts(child.info.run_id, runner.IMPORTANCE_FILE)
+        own = pd.read_csv(path)
+        assert own["share"].sum() == pytest.approx(1.0)
+        assert own["mean_abs_contribution"].is_monotonic_decreasing
+        features = features or set(own["feature"])
+        assert set(own["feature"]) == features
+    path = client.download_artifacts(result.parent_run_id, f"comparison/{runner.IMPORTANCE_FILE}")
+    table = pd.read_csv(path, index_col="feature")
+    assert list(table.columns) == result.comparison.strategies
+    assert set(table.index) == features
+    np.testing.assert_allclose(table.sum(axis=0), 1.0)
+    page = Path(client.download_artifacts(result.parent_run_id, "comparison/report.html"))
+    assert "What each model leans on" in page.read_text()
 
 
 def test_summary_runs_carry_each_strategy_and_are_ignored_by_readers(
@@ -261,7 +280,7 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
     assert len(client.get_metric_history(child.info.run_id, "gan/d_loss")) == 2
     assert "gan/cond_loss" not in metrics  # no condition column: no condition loss
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
-    assert {"cgan", "quality", "pr_curve.json"} <= artifacts
+    assert {"cgan", "quality", "pr_curve.json", runner.IMPORTANCE_FILE} <= artifacts
     for args in ([result.parent_run_id], ["--latest"], ["--latest", "--experiment", "quick"]):
         cli = CliRunner().invoke(app, ["quality", *args])
         assert cli.exit_code == 0, cli.output

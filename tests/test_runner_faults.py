@@ -101,6 +101,9 @@ def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(
     again = runner.run_experiment(cfg, resume=parent_id)
     assert len(ran) == total - 2
     assert len(again.results) == total
+    # the reused children's feature importance is read back from their runs
+    reused = runner._resumed_results(parent_id).values()
+    assert all(r.importance is not None and len(r.importance) for r in reused)
     assert len(runner._resumed_results(parent_id)) == total
     assert [c.info.status for c in _children(parent_id)].count("FINISHED") == total
     after = tracking.child_runs(parent_id, tracking.RUN_SUMMARY)

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator
 from models.classifier import build_pipeline, category_cardinalities, fit_pipeline, sampler_stats
 from models.errors import ConfigError
 from models.samplers import REGISTRY, StrategyContext, build_strategy, check_ratio
+from models.scorer import FraudScorer
 
 OVER = {k for k, spec in REGISTRY.items() if spec.sampler_class}
 CTX = StrategyContext(random_state=0, n_positive=40, n_negative=360, categorical_indices=(0,))
@@ -46,6 +47,18 @@ def test_every_kind_builds_and_fits(kind: str) -> None:
     assert p.shape == (100,) and np.all((p >= 0) & (p <= 1))
     stats = sampler_stats(pipe)
     assert (stats["n_synthetic"] != 0) == (strategy.sampler is not None)
+    # every layout's matrix maps back to its input columns: `amount` carries the label
+    scorer = FraudScorer.from_pipeline(
+        pipe,
+        numeric=["amount", "count_1d"],
+        categorical=["channel"],
+        threshold=0.5,
+        dtypes=X.dtypes.to_dict(),
+    )
+    importance = scorer.importance(X.iloc[300:])
+    assert sorted(importance["feature"]) == ["amount", "channel", "count_1d"]
+    assert importance["feature"].iloc[0] == "amount"
+    assert importance["share"].sum() == pytest.approx(1.0)
 
 
 def test_class_weight_defaults_to_class_ratio_and_accepts_override() -> None:

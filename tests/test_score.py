@@ -132,6 +132,21 @@ def test_reason_codes_and_bias_sum_to_the_logit(trained):
         np.testing.assert_allclose(picked, out[f"reason_{k}_value"])
 
 
+def test_importance_is_the_mean_absolute_contribution_of_each_column(trained):
+    rows = model_rows(trained, 300)
+    contrib = trained.scorer.contributions(rows).drop(columns=[BIAS])
+    imp = trained.scorer.importance(rows)
+    assert list(imp.columns) == ["feature", "mean_abs_contribution", "share"]
+    assert sorted(imp["feature"]) == sorted(trained.scorer.columns)
+    expected = contrib.abs().mean().sort_values(ascending=False)
+    np.testing.assert_allclose(imp["mean_abs_contribution"], expected.to_numpy())
+    assert list(imp["feature"]) == list(expected.index)
+    assert imp["share"].sum() == pytest.approx(1.0)
+    assert list(trained.scorer.contributions(rows.iloc[:0]).columns) == [*contrib.columns, BIAS]
+    with pytest.raises(DataError, match="no rows"):
+        trained.scorer.importance(rows.iloc[:0])
+
+
 def test_missing_columns_are_all_named(trained):
     rows = model_rows(trained).drop(columns=["amount", "channel", "entity_n_2d"])
     with pytest.raises(DataError) as err:

@@ -1,6 +1,6 @@
 """The exported fraud scorer: the MLflow pyfunc model that `fraudgan export` logs.
 
-- `model.py`: `FraudScorer`, the pyfunc model (scores, reason codes, signature);
+- `model.py`: `FraudScorer`, the pyfunc model (scores, reason codes, importance, signature);
 - `inputs.py`: the input checks, whose messages name the column and row;
 - `layout.py`: the fitted preprocessing compiled into arrays, for fast scoring.
 

@@ -344,10 +344,33 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         row sum equals the model's logit.
         """
         frame = as_frame(model_input, "")
+        if not len(frame):  # XGBoost's contributions of no rows lose their shape
+            self._check_columns(frame, "")
+            empty = {c: pd.Series([], dtype=np.float64) for c in [*self.columns, BIAS]}
+            return pd.DataFrame(empty, index=frame.index)
         per_column, bias = self._contributions(self._matrix(self._clean(frame, "")))
         out = pd.DataFrame(per_column, columns=self.columns, index=frame.index)
         out[BIAS] = bias
         return out
+
+    def importance(self, model_input: Any) -> pd.DataFrame:
+        """Each input column's mean absolute contribution to the log-odds over the rows of
+        `model_input` (TreeSHAP, as `contributions`) and its share of their sum, largest first:
+        columns `feature`, `mean_abs_contribution`, `share`."""
+        contrib = self.contributions(model_input).drop(columns=[BIAS])
+        if contrib.empty:
+            raise DataError("importance: the input has no rows to explain")
+        mean = contrib.abs().mean().to_numpy(dtype=np.float64)
+        total = mean.sum()
+        out = pd.DataFrame(
+            {
+                "feature": contrib.columns,
+                "mean_abs_contribution": mean,
+                "share": mean / total if total > 0 else np.zeros_like(mean),
+            }
+        )
+        order = np.argsort(-mean, kind="stable")
+        return out.iloc[order].reset_index(drop=True)
 
     def _contributions(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(per input column contributions, bias) from XGBoost's per-feature contributions."""
