@@ -8,9 +8,10 @@ the YAML's policy); with `validation.refit` it then retrains on every labelled r
 and logs a `models.scorer.FraudScorer` in a new run tagged `fraudgan.run_type=export`. The model is
 registered under `export.model_name` (the version's description says what it is and where it came
 from) and the alias `export.alias` moves to the new version; the previous version keeps its
-number. `mlflow.models.evaluate` reports on the validation slice, and
-the bare XGBoost booster (XGBoost's JSON) plus the feature list are logged for scoring outside
-Python.
+number. Its probabilities are calibrated on the validation slice (`platt_parameters`): a model
+trained on resampled or synthetic fraud, or with class weights, scores fraud far above its rate.
+`mlflow.models.evaluate` reports on the validation slice, and the bare XGBoost booster (XGBoost's
+JSON) plus the feature list are logged for scoring outside Python.
 """
 
 from __future__ import annotations
@@ -137,19 +138,111 @@ def _progress(progress: ProgressFn | None, text: str) -> None:
         log.info(text)
 
 
+CALIBRATIONS = ("platt", "none")
+MIN_CALIBRATION_POSITIVES = 10
+"""Fewest fraud rows of the validation slice that a calibration is fitted on."""
+
+
+def platt_parameters(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of Platt's calibration `expit(slope * logit(p) + intercept)` fitted to
+    the labels `y` by maximum likelihood with Platt's targets, (n+ + 1) / (n+ + 2) for fraud and
+    1 / (n- + 2) for the rest, which keep the fit finite when the scores separate the classes
+    (Newton's method with step halving, as Platt's)."""
+    from scipy.special import expit, logit
+
+    y = np.asarray(y).astype(bool)
+    z = logit(np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1 - 1e-15))
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    t = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    design = np.column_stack([z, np.ones_like(z)])
+
+    def loss(w: np.ndarray) -> float:
+        f = design @ w  # -sum(t log s(f) + (1 - t) log(1 - s(f))), written stably
+        return float(np.sum(np.logaddexp(0.0, f) - t * f))
+
+    w = np.array([1.0, 0.0])  # the identity: the classifier's own probabilities
+    current = loss(w)
+    for _ in range(100):
+        q = expit(design @ w)
+        grad = design.T @ (q - t)
+        hess = (design * (q * (1 - q))[:, None]).T @ design + 1e-12 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        size = 1.0
+        while size > 1e-10 and loss(w - size * step) > current:
+            size /= 2
+        w, previous = w - size * step, current
+        current = loss(w)
+        if previous - current <= 1e-12 * max(1.0, abs(current)):
+            break
+    return float(w[0]), float(w[1])
+
+
+def crossfit_brier(y: np.ndarray, p: np.ndarray, seed: int) -> float:
+    """The Brier score of Platt-calibrated `p`, each half of the rows (stratified) calibrated by
+    a fit on the other half: the calibration's score on rows it did not see."""
+    from scipy.special import expit, logit
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y).astype(int)
+    p = np.asarray(p, dtype=np.float64)
+    out = np.empty_like(p)
+    halves = StratifiedKFold(2, shuffle=True, random_state=seed).split(p, y)
+    for fit, held in halves:
+        slope, intercept = platt_parameters(y[fit], p[fit])
+        with np.errstate(divide="ignore"):
+            out[held] = expit(slope * logit(p[held]) + intercept)
+    return evaluate.brier(y, out)
+
+
+def _calibrate(
+    scorer: FraudScorer, y: np.ndarray, p: np.ndarray, seed: int, metrics: dict[str, float]
+) -> str:
+    """Calibrate `scorer` on the validation labels and probabilities (adding what was measured to
+    `metrics`); what was done, in a line, or why it was not (then a warning)."""
+    n_pos = int(np.asarray(y).sum())
+    if n_pos < MIN_CALIBRATION_POSITIVES:
+        return (
+            f"fraud_probability is not calibrated: the validation slice holds {n_pos} fraud "
+            f"row(s), fewer than the {MIN_CALIBRATION_POSITIVES} a calibration is fitted on; it "
+            "is the classifier's score, which resampling and class weights inflate"
+        )
+    slope, intercept = platt_parameters(y, p)
+    if not slope > 0:
+        return (
+            "fraud_probability is not calibrated: on the validation slice its fit gave a slope "
+            f"of {slope:.3g} (scores that do not rise with fraud there)"
+        )
+    metrics["calibration_slope"], metrics["calibration_intercept"] = slope, intercept
+    metrics["brier_calibrated"] = crossfit_brier(y, p, seed)
+    scorer.set_calibration(slope, intercept)
+    raw_mean, mean = float(np.mean(p)), float(np.mean(scorer.calibrated(p)))
+    return (
+        f"fraud_probability calibrated on the validation slice (Platt: slope {slope:.3g}, "
+        f"intercept {intercept:+.3g}): mean {raw_mean:.4g} -> {mean:.4g} against a fraud rate of "
+        f"{n_pos / len(p):.4g}; Brier {metrics[evaluate.BRIER]:.4g} -> "
+        f"{metrics['brier_calibrated']:.4g} (each half calibrated on the other)"
+    )
+
+
 def export_champion(
     parent_run_id: str | None = None,
     *,
     strategy: str | None = None,
     progress: ProgressFn | None = None,
     allow_incomplete: bool = False,
+    calibration: str = "platt",
 ) -> ExportResult:
     """Retrain the champion of a launch, register it and move the alias.
 
     None: the newest complete launch (`tracking.incomplete_reason`). A named incomplete launch
     (interrupted, failed, or with failed children) is refused unless `allow_incomplete`: its
-    comparison would choose the champion from part of the folds.
+    comparison would choose the champion from part of the folds. `calibration`: "platt"
+    (calibrate the probabilities on the validation slice; the alerts do not change) or "none".
     """
+    if calibration not in CALIBRATIONS:
+        raise ConfigError(
+            f"calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}"
+        )
     tracking.setup()
     warnings: list[str] = []
     if parent_run_id is None:
@@ -236,6 +329,15 @@ def export_champion(
             f"(max difference {np.abs(p_check - p_pipe).max():.3g})"
         )
 
+    p_val = fitted.p_val
+    if calibration == "platt":
+        said = _calibrate(scorer, runner.y_val, p_val, runner.fold.seed, metrics)
+        if scorer.calibrated_by() is None:
+            log.warning(said, extra=RETURNED)
+            warnings.append(said)
+        else:
+            _progress(progress, said)
+            p_val = scorer.calibrated(p_val)
     importance = scorer.importance(importance_rows(runner.X_val, runner.fold.seed))
     top = importance.head(5)
     leading = ", ".join(f"{f} {s:.0%}" for f, s in zip(top["feature"], top["share"], strict=True))
@@ -250,7 +352,7 @@ def export_champion(
         params=params,
         val_frame=val_frame,
         y_val=runner.y_val,
-        p_val=fitted.p_val,
+        p_val=p_val,
         metrics=metrics,
         importance=importance,
         n_fit=len(runner.fold.train) if fitted.refitted else len(runner.fit_idx),
@@ -260,7 +362,7 @@ def export_champion(
     )
     result.pipeline = fitted.pipe
     result.validation_index = runner.val_idx
-    result.validation_scores = fitted.p_val
+    result.validation_scores = p_val
     return result
 
 
@@ -379,6 +481,7 @@ def scoring_requirements() -> list[str]:
         "mlflow",
         "xgboost",
         "scikit-learn",
+        "scipy",  # the scorer's calibration (scipy.special)
         "pandas",
         "numpy",
         "pyarrow",
@@ -450,6 +553,7 @@ def _log_export(
                 "kind": kind,
                 **{f"strategy.{k}": v for k, v in params.items() if k != "kind"},
                 "threshold": scorer.threshold,
+                "calibration": (scorer.calibrated_by() or {}).get("method", "none"),
                 "threshold_policy": cfg.validation.threshold_policy,
                 "target_fpr": cfg.validation.target_fpr,
                 "alerts_per_day": cfg.validation.alerts_per_day,
@@ -589,6 +693,13 @@ def version_description(
         "budget": f"at most {v.alerts_per_day} alerts per day",
     }[v.threshold_policy]
     shown = [f"{report.metric_label(m)} {metrics[m]:.4f}" for m in VERSION_METRICS if m in metrics]
+    slope = metrics.get("calibration_slope")
+    calibration = (
+        "`fraud_probability` is the classifier's own probability (not calibrated)."
+        if slope is None
+        else f"`fraud_probability` is calibrated on that slice (Platt: slope {slope:.4g}, "
+        f"intercept {metrics['calibration_intercept']:+.4g}); the threshold is on its scale."
+    )
     headline = cfg.report.metric
     value = metrics.get(headline)
     first = (
@@ -611,7 +722,7 @@ def version_description(
             f"**Validation metrics**: {', '.join(shown)}.",
             "",
             f"**Threshold** {threshold:.6g}: chosen on the validation slice for {policy} "
-            f"(validation.threshold_policy `{v.threshold_policy}`).",
+            f"(validation.threshold_policy `{v.threshold_policy}`). " + calibration,
             "",
             f"**Source**: export run [{export_run_id}]"
             f"({tracking.run_url('', experiment, export_run_id)}); "

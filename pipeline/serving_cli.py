@@ -55,6 +55,13 @@ def export(
             "children (the champion is then chosen on part of the folds).",
         ),
     ] = False,
+    calibration: Annotated[
+        str,
+        typer.Option(
+            help="platt: calibrate fraud_probability on the validation slice (the alerts do not "
+            "change); none: the classifier's own probabilities, which resampling inflates.",
+        ),
+    ] = "platt",
 ) -> None:
     """Retrain the champion of an experiment, register it and move the `champion` alias."""
     from pipeline.export import export_champion
@@ -68,6 +75,7 @@ def export(
         strategy=strategy,
         progress=lambda text: err_console.print(f"· {text}", highlight=False, markup=False),
         allow_incomplete=allow_incomplete,
+        calibration=calibration,
     )
     console.print(
         f"exported {result.strategy!r} from run {result.source_run_id} as "

@@ -24,8 +24,10 @@ from pipeline.data.simulate import simulate
 from pipeline.export import (
     BOOSTER_FILE,
     FEATURES_FILE,
+    crossfit_brier,
     export_champion,
     pick_champion,
+    platt_parameters,
     retraining_runner,
 )
 from pipeline.fold import IMPORTANCE_FILE
@@ -108,10 +110,11 @@ def test_round_trip_scores_equal_the_pipeline(store):
     for rows in (r.validation_index, np.arange(0, len(prepared.frame), 7)):
         X = prepared.X.iloc[rows]
         frame = prepared.frame.iloc[rows][["transaction_id", *X.columns]]
-        out = model.predict(model.unwrap_python_model().signature_frame(frame))
+        scorer = model.unwrap_python_model()
+        out = model.predict(scorer.signature_frame(frame))
         np.testing.assert_array_equal(out["transaction_id"], frame["transaction_id"])
         own = r.pipeline.predict_proba(X)[:, 1]
-        np.testing.assert_allclose(out[PROBABILITY], own, rtol=0, atol=1e-7)
+        np.testing.assert_allclose(out[PROBABILITY], scorer.calibrated(own), rtol=0, atol=1e-7)
 
 
 def test_threshold_policy_is_honoured_on_validation_data(store):
@@ -173,6 +176,14 @@ def test_booster_json_and_feature_list_score_outside_python(store):
     p = booster.inplace_predict(m.astype(np.float32))
     own = r.pipeline.predict_proba(prepared.X.iloc[r.validation_index[:300]])[:, 1]
     np.testing.assert_allclose(p, own, rtol=0, atol=1e-6)
+    # fraud_probability as the side files say to compute it
+    cal = spec["calibration"]
+    assert cal["method"] == "platt" and "slope" in spec["probability"]
+    z = cal["slope"] * np.log(p / (1 - p)) + cal["intercept"]
+    scorer = mlflow.pyfunc.load_model(r.alias_uri).unwrap_python_model()
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-z)), scorer.predict_proba(rows), rtol=1e-5, atol=1e-9
+    )
 
 
 def test_second_export_moves_the_alias_and_keeps_the_old_version(store):
@@ -198,6 +209,7 @@ def test_model_version_says_what_it_is_and_where_it_came_from(store):
     assert f"AUPRC {r.metrics['average_precision']:.4f}" in text
     assert f"a false-positive rate of at most {TARGET_FPR:g}" in text  # the threshold policy
     assert f"{r.threshold:.6g}" in text
+    assert "`fraud_probability` is calibrated on that slice (Platt: slope " in text
     view = "?workflowType=machine_learning)"
     assert f"/runs/{store.experiment.parent_run_id}{view}" in text  # links the source launch
     assert f"/runs/{r.run_id}{view}" in text  # and the export run
@@ -233,6 +245,44 @@ def test_export_errors_are_clear(store):
     result = CliRunner().invoke(app, ["export", "experiments/quick.yaml"])  # a YAML, not an id
     assert result.exit_code == 2
     assert "is a file, not a run id" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["export", "--latest", "--calibration", "isotonic"])
+    assert result.exit_code == 2
+    assert "calibration must be one of platt, none, got 'isotonic'" in result.output
+
+
+def test_platt_calibration_recovers_a_known_distortion_and_stays_finite_on_separated_scores():
+    rng = np.random.default_rng(0)
+    margin = rng.normal(-4, 2, 50_000)
+    y = rng.random(margin.size) < 1 / (1 + np.exp(-(0.5 * margin - 1.0)))
+    p = 1 / (1 + np.exp(-margin))  # scores whose log-odds are twice the truth's, plus 2
+    slope, intercept = platt_parameters(y, p)
+    assert slope == pytest.approx(0.5, abs=0.03) and intercept == pytest.approx(-1.0, abs=0.1)
+    assert crossfit_brier(y, p, seed=0) < evaluate.brier(y, p)
+    separated = np.r_[np.full(100, 0.1), np.full(10, 0.9)]
+    slope, intercept = platt_parameters(np.r_[np.zeros(100), np.ones(10)], separated)
+    assert np.isfinite(slope) and np.isfinite(intercept) and slope > 0
+
+
+def test_export_without_calibration_reports_the_classifiers_own_probabilities(store):
+    result = CliRunner().invoke(
+        app, ["export", store.experiment.parent_run_id, "--calibration", "none"]
+    )
+    assert result.exit_code == 0, result.output
+    client = mlflow.MlflowClient()
+    version = client.get_model_version_by_alias(MODEL, "champion")
+    run = client.get_run(version.run_id)
+    assert run.data.params["calibration"] == "none"
+    assert "val_calibration_slope" not in run.data.metrics
+    scorer = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion").unwrap_python_model()
+    assert scorer.calibrated_by() is None
+    prepared = prepare(store.cfg)
+    rows = prepared.X.iloc[:500]
+    np.testing.assert_allclose(
+        scorer.predict_proba(rows), store.first.pipeline.predict_proba(rows)[:, 1], atol=1e-6
+    )
+    calibrated = client.get_run(store.first.run_id)
+    assert calibrated.data.params["calibration"] == "platt"
+    assert calibrated.data.metrics["val_calibration_slope"] > 0
 
 
 def test_retraining_whose_latest_window_has_no_fraud_falls_back_to_stratified_windows(

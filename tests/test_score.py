@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import zipfile
 from pathlib import Path
@@ -145,6 +146,41 @@ def test_importance_is_the_mean_absolute_contribution_of_each_column(trained):
     assert list(trained.scorer.contributions(rows.iloc[:0]).columns) == [*contrib.columns, BIAS]
     with pytest.raises(DataError, match="no rows"):
         trained.scorer.importance(rows.iloc[:0])
+
+
+def test_a_calibrated_scorer_moves_probabilities_and_threshold_together(trained):
+    rows = model_rows(trained, 400)
+    raw = trained.scorer.score(rows, explain=True)
+    calibrated = copy.deepcopy(trained.scorer)
+    calibrated.set_calibration(0.5, -1.0)
+    out = calibrated.score(rows, explain=True)
+    p = raw[PROBABILITY].to_numpy()
+    expected = 1 / (1 + np.exp(-(0.5 * np.log(p / (1 - p)) - 1.0)))
+    np.testing.assert_allclose(out[PROBABILITY], expected, rtol=1e-9)
+    assert calibrated.threshold == pytest.approx(
+        1 / (1 + np.exp(-(0.5 * math.log(THRESHOLD / (1 - THRESHOLD)) - 1.0)))
+    )
+    np.testing.assert_array_equal(out[ALERT], raw[ALERT])  # the same alerts
+    assert list(out["reason_1"]) == list(raw["reason_1"])  # the same reasons, rescaled
+    contrib = calibrated.contributions(rows)
+    logit = np.log(out[PROBABILITY] / (1 - out[PROBABILITY]))
+    np.testing.assert_allclose(contrib.sum(axis=1), logit, rtol=0, atol=1e-4)
+    pd.testing.assert_series_equal(
+        calibrated.importance(rows)["share"], trained.scorer.importance(rows)["share"]
+    )
+    assert calibrated.feature_spec()["calibration"] == {
+        "method": "platt",
+        "slope": 0.5,
+        "intercept": -1.0,
+    }
+    with pytest.raises(ValueError, match="calibrated already"):
+        calibrated.set_calibration(1.0, 0.0)
+    with pytest.raises(ValueError, match="slope > 0"):
+        copy.deepcopy(trained.scorer).set_calibration(-0.5, 0.0)
+    # a model exported before calibration existed has no such attribute: its own probabilities
+    old = copy.deepcopy(trained.scorer)
+    del old.calibration
+    pd.testing.assert_frame_equal(old.score(rows, explain=True), raw)
 
 
 def test_missing_columns_are_all_named(trained):

@@ -3,7 +3,8 @@
 `FraudScorer` holds what scoring needs and nothing that training needed: the fitted preprocessing
 (the sampler step is dropped: imblearn skips it at predict time anyway), the XGBoost booster cut at
 its best iteration, the model's input columns and their training dtypes, the id column that is
-passed through, and the decision threshold chosen on validation data. When the model uses causal
+passed through, the decision threshold chosen on validation data, and the logistic (Platt)
+calibration of its probabilities fitted there, if any. When the model uses causal
 history features it also records how to rebuild them (`history`), so that `fraudgan score` can
 build them from a raw transaction file with the same code as training. It checks its input
 (`models.scorer.inputs`) and builds the model matrix with the compiled preprocessing
@@ -34,6 +35,7 @@ import pandas as pd
 import xgboost as xgb
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+from scipy.special import expit, logit
 
 from models.errors import DataError
 from models.scorer.inputs import (
@@ -98,6 +100,8 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         self.history = history
         self.metadata = dict(metadata or {})
         self._ready: Layout | None = None
+        # Platt's logistic calibration of the probabilities ({"method", "slope", "intercept"})
+        self.calibration: dict[str, Any] | None = None
 
     # ---- construction -------------------------------------------------------------------
 
@@ -155,6 +159,33 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
                 f"preprocessing gives {scorer.n_features}"
             )
         return scorer
+
+    def set_calibration(self, slope: float, intercept: float) -> None:
+        """Report probabilities through Platt's logistic calibration,
+        `expit(slope * logit(p) + intercept)`, and move the threshold with them: the alerts stay
+        those of the classifier's own probabilities. `slope` must be > 0 (an increasing map)."""
+        if not (np.isfinite(slope) and np.isfinite(intercept) and slope > 0):
+            raise ValueError(
+                f"calibration needs a finite slope > 0 and a finite intercept, got slope {slope!r}"
+                f" and intercept {intercept!r}"
+            )
+        if self.calibrated_by() is not None:
+            raise ValueError("the scorer is calibrated already")
+        self.calibration = {"method": "platt", "slope": float(slope), "intercept": float(intercept)}
+        self.threshold = float(self.calibrated(np.array([self.threshold]))[0])
+
+    def calibrated_by(self) -> dict[str, Any] | None:
+        """The calibration the probabilities go through (None: the classifier's own)."""
+        return getattr(self, "calibration", None)  # absent in models exported before it
+
+    def calibrated(self, p: np.ndarray) -> np.ndarray:
+        """The classifier's probabilities `p` as this scorer reports them."""
+        cal = self.calibrated_by()
+        p = np.asarray(p, dtype=np.float64)
+        if cal is None:
+            return p
+        with np.errstate(divide="ignore"):
+            return expit(cal["slope"] * logit(p) + cal["intercept"])
 
     # ---- properties ---------------------------------------------------------------------
 
@@ -325,7 +356,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
 
     def _probability(self, m: np.ndarray) -> np.ndarray:
         booster = self.booster if len(m) > SMALL_FRAME else self._one_thread()
-        return np.asarray(booster.inplace_predict(m), dtype=np.float64)
+        return self.calibrated(booster.inplace_predict(m))
 
     def _one_thread(self) -> xgb.Booster:
         """The booster on one thread, for a few rows (a REST call): waking XGBoost's threads
@@ -384,7 +415,11 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             agg = np.zeros((len(owners), len(position)), dtype=np.float64)
             agg[np.arange(len(owners)), [position[o] for o in owners]] = 1.0
             self._aggregate = agg
-        return raw[:, :-1].astype(np.float64) @ agg, raw[:, -1].astype(np.float64)
+        per_column, bias = raw[:, :-1].astype(np.float64) @ agg, raw[:, -1].astype(np.float64)
+        cal = self.calibrated_by()
+        if cal is not None:  # the calibrated log-odds: slope * the classifier's + intercept
+            per_column, bias = cal["slope"] * per_column, cal["slope"] * bias + cal["intercept"]
+        return per_column, bias
 
     def score(self, model_input: Any, *, explain: bool = False, where: str = "") -> pd.DataFrame:
         """The output frame: id (when present), `fraud_probability`, `alert`, reasons if `explain`."""
@@ -508,6 +543,13 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             "dtypes": self.dtypes,
             "threshold": self.threshold,
             "decision": f"alert when {PROBABILITY} >= threshold",
+            "calibration": self.calibrated_by(),
+            "probability": (
+                f"{PROBABILITY} = the booster's probability p"
+                if self.calibrated_by() is None
+                else f"{PROBABILITY} = 1 / (1 + exp(-(slope * ln(p / (1 - p)) + intercept))), "
+                "p the booster's probability, slope and intercept those of `calibration`"
+            ),
             "booster_features": self.feature_names(),
             "history_features": self.history,
         }
