@@ -9,7 +9,7 @@ and logs a `models.scorer.FraudScorer` in a new run tagged `fraudgan.run_type=ex
 registered under `export.model_name` (the version's description says what it is and where it came
 from) and the alias `export.alias` moves to the new version; the previous version keeps its
 number. Its probabilities are calibrated on the validation slice (`platt_parameters`): a model
-trained on resampled or synthetic fraud, or with class weights, scores fraud far above its rate.
+trained on resampled or synthetic fraud, or with class weights, learned another fraud rate.
 `mlflow.models.evaluate` reports on the validation slice, and the bare XGBoost booster (XGBoost's
 JSON) plus the feature list are logged for scoring outside Python.
 """
@@ -204,7 +204,7 @@ def _calibrate(
         return (
             f"fraud_probability is not calibrated: the validation slice holds {n_pos} fraud "
             f"row(s), fewer than the {MIN_CALIBRATION_POSITIVES} a calibration is fitted on; it "
-            "is the classifier's score, which resampling and class weights inflate"
+            "is the classifier's own probability, which resampling and class weights distort"
         )
     slope, intercept = platt_parameters(y, p)
     if not slope > 0:

@@ -59,7 +59,7 @@ def export(
         str,
         typer.Option(
             help="platt: calibrate fraud_probability on the validation slice (the alerts do not "
-            "change); none: the classifier's own probabilities, which resampling inflates.",
+            "change); none: the classifier's own probabilities, which resampling distorts.",
         ),
     ] = "platt",
 ) -> None:
