@@ -645,10 +645,9 @@ def _log_parent_report(
     importance = importance_table(results, comparison.strategies)
     if importance is not None:
         heading = (
-            "What each model leans on: a feature's share of the mean absolute contribution to "
-            f"the log-odds (TreeSHAP on up to {IMPORTANCE_ROWS:,} test rows a fold), mean over "
-            f"the folds; the {min(IMPORTANCE_SHOWN, len(importance))} largest of "
-            f"{len(importance)} (all in {IMPORTANCE_FILE})"
+            "What each model leans on: share of the mean |contribution| to the log-odds "
+            f"(TreeSHAP, {IMPORTANCE_ROWS:,} test rows a fold at most, mean over the folds), "
+            f"{min(IMPORTANCE_SHOWN, len(importance))} largest of {len(importance)}"
         )
         tables[heading] = _importance_cells(importance)
     losses = gan_loss_figure(results)
