@@ -433,19 +433,26 @@ class FoldRunner:
         )
         return metrics, evaluate.pr_curve_points(self.y_test, p_test)
 
-    def importance(self, fitted: _Fitted) -> pd.DataFrame:
+    def importance(self, fitted: _Fitted) -> pd.DataFrame | None:
         """The scored model's feature importance on a random sample of at most `IMPORTANCE_ROWS`
-        test rows (`FraudScorer.importance`)."""
+        test rows (`FraudScorer.importance`); None, with a warning, when it cannot be measured
+        (a report: the child's results stand without it)."""
         from models.scorer import FraudScorer  # the pyfunc model: mlflow.pyfunc, when needed
 
-        scorer = FraudScorer.from_pipeline(
-            fitted.pipe,
-            numeric=self.p.numeric,
-            categorical=self.p.categorical,
-            threshold=0.5,
-            dtypes=self.p.X.dtypes.to_dict(),
-        )
-        return scorer.importance(importance_rows(self.X_test, self.fold.seed))
+        try:
+            scorer = FraudScorer.from_pipeline(
+                fitted.pipe,
+                numeric=self.p.numeric,
+                categorical=self.p.categorical,
+                threshold=0.5,
+                dtypes=self.p.X.dtypes.to_dict(),
+            )
+            return scorer.importance(importance_rows(self.X_test, self.fold.seed))
+        except (DataError, ValueError) as exc:
+            log.warning(
+                "fold %d seed %d: no feature importance (%s)", self.fold.fold, self.fold.seed, exc
+            )
+            return None
 
     def tune(self, name: str, params: dict[str, Any]) -> Tuned:
         """Search the strategy's space over the inner windows (`Tuned`: what was kept and why).

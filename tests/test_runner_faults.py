@@ -60,6 +60,28 @@ def test_a_failing_child_is_marked_failed_and_the_others_continue(failing_fit) -
     assert "bad" not in set(result.comparison.table["strategy"])
 
 
+def test_a_feature_importance_that_cannot_be_measured_leaves_the_child_standing(
+    monkeypatch, caplog
+) -> None:
+    from models.errors import DataError
+    from models.scorer import FraudScorer
+
+    def broken(self, model_input):
+        raise DataError("scorer: cannot map model feature 'x9' back to an input column")
+
+    monkeypatch.setattr(FraudScorer, "importance", broken)
+    cfg = load_config(QUICK, [*TINY, "strategies=[none]"])
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        result = runner.run_experiment(cfg)
+    assert not result.failed
+    assert [c.info.status for c in _children(result.parent_run_id)] == ["FINISHED"] * 2
+    assert "no feature importance (scorer: cannot map model feature 'x9'" in caplog.text
+    names = {
+        a.path for a in mlflow.MlflowClient().list_artifacts(result.parent_run_id, "comparison")
+    }
+    assert f"comparison/{runner.IMPORTANCE_FILE}" not in names
+
+
 def test_a_run_with_a_failed_child_exits_non_zero_after_the_comparison(failing_fit) -> None:
     args = ["run", QUICK, *_sets(["strategies=[none]", failing_fit, *TINY])]
     result = CliRunner().invoke(app, args)
