@@ -409,6 +409,15 @@ def _quiet_libraries(cfg: Any) -> None:
 def _print_comparison(comparison: Any, wide: bool = False) -> None:
     console.print(comparison.to_rich_table(wide=wide))
     console.print(comparison.summary(), highlight=False, markup=False)
+    best = comparison.strategies[0] if comparison.strategies else None
+    leaning = comparison.leaning(best) if best is not None else None
+    if leaning is not None:
+        console.print(
+            f"{best} leans most on: {leaning} (shares of its contributions to the log-odds; "
+            "every strategy's in the launch's comparison/feature_importance.csv)",
+            highlight=False,
+            markup=False,
+        )
 
 
 LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent launch.")]

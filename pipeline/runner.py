@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -528,16 +528,23 @@ def results_frame(results: list[ChildResult]) -> pd.DataFrame:
 
 
 def build_comparison(
-    frame: pd.DataFrame, cfg: ExperimentConfig, correction: VarianceCorrection | None
+    frame: pd.DataFrame,
+    cfg: ExperimentConfig,
+    correction: VarianceCorrection | None,
+    results: list[ChildResult] | None = None,
 ) -> report.Comparison:
-    """The comparison table of finished children; `correction`: their folds' (`FoldPlan`)."""
-    return report.compare(
+    """The comparison table of finished children; `correction`: their folds' (`FoldPlan`);
+    with `results`, their feature importance (`importance_table`) too."""
+    comparison = report.compare(
         frame,
         baseline="none",
         reference=cfg.report.reference,
         metric=cfg.report.metric,
         correction=correction,
     )
+    if results is None:
+        return comparison
+    return replace(comparison, importance=importance_table(results, comparison.strategies))
 
 
 def mean_pr_curves(results: list[ChildResult]) -> dict[str, np.ndarray]:
@@ -636,13 +643,13 @@ def _log_parent_report(
     run_id: str, cfg: ExperimentConfig, results: list[ChildResult], correction: VarianceCorrection
 ) -> report.Comparison:
     frame = results_frame(results)
-    comparison = build_comparison(frame, cfg, correction)
+    comparison = build_comparison(frame, cfg, correction, results)
     curves = mean_pr_curves(results)
     tables, figures = {}, {}
     tuning = _tuning_table(frame, cfg.report.metric)
     if tuning is not None:
         tables["Effect of tuning (mean ± std over folds × seeds)"] = tuning
-    importance = importance_table(results, comparison.strategies)
+    importance = comparison.importance
     if importance is not None:
         heading = (
             "What each model leans on: share of the mean |contribution| to the log-odds "
@@ -1001,4 +1008,4 @@ def load_comparison(parent_run_id: str) -> tuple[report.Comparison, pd.DataFrame
     if correction is None:
         log.info("run %s predates the logged fold correction: rebuilding its folds", parent_run_id)
         correction = prepare(cfg).folds.correction
-    return build_comparison(frame, cfg, correction), frame, dict(parent.data.tags)
+    return build_comparison(frame, cfg, correction, results), frame, dict(parent.data.tags)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import mlflow
@@ -218,9 +219,13 @@ def test_cli_run_prints_the_comparison_and_compare_reprints_it() -> None:
     res = cli.invoke(app, ["run", QUICK, *sum((["--set", o] for o in TINY), [])])
     assert res.exit_code == 0, res.output
     assert "AUPRC" in res.output and "parent run:" in res.output
+    text = " ".join(res.output.split())
+    said = re.search(r"Best: (\w+) .*?\1 leans most on: ((?:\w+ \d+%, ){4}\w+ \d+%) \(", text)
+    assert said, text
     res = cli.invoke(app, ["compare", "--latest"])
     assert res.exit_code == 0, res.output
     assert "class_weight" in res.output and "ROC-AUC" not in res.output
+    assert f"{said.group(1)} leans most on: {said.group(2)}" in " ".join(res.output.split())
     assert "[corrected t, Holm]" in res.output  # the summary is printed as text, not markup
     res = cli.invoke(app, ["compare", "--latest", "--wide"])
     assert res.exit_code == 0, res.output

@@ -95,6 +95,8 @@ class Comparison:
     alpha: float = 0.05
     correction: VarianceCorrection | None = None
     choices: tuple[str, ...] = ()  # what strategies that choose their share chose (notes)
+    # per feature (rows, largest first) each strategy's share of the model's contributions
+    importance: pd.DataFrame | None = None
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -410,6 +412,14 @@ class Comparison:
         if (t["n"] <= 1).any():
             parts.append("Strategies with n=1 have no confidence interval or test.")
         return " ".join(parts)
+
+    def leaning(self, strategy: str, n: int = 5) -> str | None:
+        """The `n` features with the largest share of `strategy`'s contributions, as text
+        ("amount 11%, hour 8%"); None without a feature importance of it."""
+        if self.importance is None or strategy not in self.importance:
+            return None
+        shares = self.importance[strategy].sort_values(ascending=False, kind="stable").head(n)
+        return ", ".join(f"{feature} {share:.0%}" for feature, share in shares.items())
 
     def strategy_sentence(self, strategy: str, *, digits: int = 3) -> str:
         """One strategy's verdict: its mean and interval, and its paired tests."""
