@@ -175,6 +175,10 @@ def test_a_calibrated_scorer_moves_probabilities_and_threshold_together(trained)
     }
     with pytest.raises(ValueError, match="calibrated already"):
         calibrated.set_calibration(1.0, 0.0)
+    silent = copy.deepcopy(trained.scorer)  # a threshold no validation score reached
+    silent.threshold = float(np.nextafter(1.0, 2.0))
+    silent.set_calibration(0.5, -1.0)
+    assert silent.threshold > 1 and not silent.score(rows)[ALERT].any()
     with pytest.raises(ValueError, match="slope > 0"):
         copy.deepcopy(trained.scorer).set_calibration(-0.5, 0.0)
     # a model exported before calibration existed has no such attribute: its own probabilities

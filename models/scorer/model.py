@@ -172,7 +172,8 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         if self.calibrated_by() is not None:
             raise ValueError("the scorer is calibrated already")
         self.calibration = {"method": "platt", "slope": float(slope), "intercept": float(intercept)}
-        self.threshold = float(self.calibrated(np.array([self.threshold]))[0])
+        if self.threshold <= 1.0:  # above 1 (nothing alerted) it stays above every probability
+            self.threshold = float(self.calibrated(np.array([self.threshold]))[0])
 
     def calibrated_by(self) -> dict[str, Any] | None:
         """The calibration the probabilities go through (None: the classifier's own)."""
