@@ -338,6 +338,12 @@ def export_champion(
         else:
             _progress(progress, said)
             p_val = scorer.calibrated(p_val)
+    scorer.metadata["validation"] = {  # what `score` holds a batch's alerts against
+        "rows": int(len(p_val)),
+        "alert_rate": float(np.mean(p_val >= scorer.threshold)),
+        "fraud_rate": float(np.mean(runner.y_val)),
+        "calibrated": scorer.calibrated_by() is not None,
+    }
     importance = scorer.importance(importance_rows(runner.X_val, runner.fold.seed))
     top = importance.head(5)
     leading = ", ".join(f"{f} {s:.0%}" for f, s in zip(top["feature"], top["share"], strict=True))

@@ -80,6 +80,7 @@ class ScoreSummary:
     model_seconds: float = 0.0  # validating, transforming, predicting (and explaining)
     warnings: list[str] = field(default_factory=list)
     reported_rows: int | None = None  # rows labelled fraud by the reports of `labels`
+    note: str = ""  # the batch against the validation slice (`batch_note`)
 
     @property
     def rows_per_second(self) -> float:
@@ -814,6 +815,47 @@ def report_book(scorer: Any, labels: Any) -> Any:
     return ReportBook.read(labels, schema, {"id": "--labels-id", "reported_at": "--reported-at"})
 
 
+DRIFT_RATIO = 2.0
+"""An alert rate this many times the validation slice's, or this many times below it, is
+remarked on when the batch makes it unlikely by chance (`DRIFT_P`)."""
+DRIFT_P = 1e-3
+
+
+def batch_note(
+    scorer: Any, rows: int, alerts: int, probability_sum: float
+) -> tuple[str, str | None]:
+    """The batch's alert rate and expected fraud against the model's validation slice, as a
+    clause of the summary line, and a warning when the alert rate is `DRIFT_RATIO` times the
+    slice's, or as far below it, beyond chance (two-sided Poisson p below `DRIFT_P`): the input
+    then differs from what the model was validated on. ("", None) for models exported before
+    their validation figures were kept, or no rows."""
+    from scipy import stats
+
+    validation = getattr(scorer, "metadata", {}).get("validation")
+    if not validation or rows == 0:
+        return "", None
+    rate, expected_rate = alerts / rows, float(validation["alert_rate"])
+    note = f"; {rate:.3%} alerted (the validation slice: {expected_rate:.3%})"
+    if validation.get("calibrated"):
+        note += f", {probability_sum:,.1f} fraud rows expected (the sum of fraud_probability)"
+    expected = rows * expected_rate
+    if expected <= 0:
+        return note, None
+    ratio = alerts / expected
+    far = ratio >= DRIFT_RATIO or ratio <= 1 / DRIFT_RATIO
+    tail = (
+        stats.poisson.sf(alerts - 1, expected) if ratio > 1 else stats.poisson.cdf(alerts, expected)
+    )
+    if not far or min(1.0, 2 * tail) >= DRIFT_P:
+        return note, None
+    return note, (
+        f"{alerts:,} alerts in {rows:,} rows ({rate:.3%}), where the validation slice's alert "
+        f"rate ({expected_rate:.3%}) gives {expected:,.0f}: the input may differ from the data "
+        "the model was validated on (another period or population, drift, a column written "
+        "another way); check it before acting on the alerts"
+    )
+
+
 def score_file(
     model_uri: str,
     input_path: str | Path,
@@ -849,7 +891,7 @@ def score_file(
     total, chunks = iter_chunks(input_path, chunk_rows, scorer)
     writer = _Writer(output_path)
     rows = alerts = n_chunks = 0
-    feature_seconds = model_seconds = 0.0
+    feature_seconds = model_seconds = probability_sum = 0.0
     unseen = UnseenCategories(scorer, log_extra=RETURNED)
     started = time.perf_counter()
     try:
@@ -880,6 +922,7 @@ def score_file(
                 writer.write(out)
                 rows += len(out)
                 alerts += int(out["alert"].sum()) if len(out) else 0
+                probability_sum += float(out["fraud_probability"].sum()) if len(out) else 0.0
                 advance(len(out))
         if n_chunks == 0:
             writer.write(scorer.empty_output(explain=explain))
@@ -901,6 +944,9 @@ def score_file(
         unmatched.append(unmatched_reports_warning(reports, rows))
         log.warning(unmatched[0], extra=RETURNED)
     new_categories = unseen.warnings(where)
+    note, drift = batch_note(scorer, rows, alerts, probability_sum)
+    if drift is not None:
+        log.warning(drift, extra=RETURNED)
     return ScoreSummary(
         model_uri=model_uri,
         input_path=str(input_path),
@@ -917,6 +963,8 @@ def score_file(
             *([] if history is None else history.warnings),
             *unmatched,
             *new_categories,
+            *([] if drift is None else [drift]),
         ],
         reported_rows=None if reports is None or history is None else history.reported_rows,
+        note=note,
     )

@@ -198,6 +198,7 @@ def score(
         console.print(
             f"scored {result.rows:,} rows ({result.alerts:,} alerts) on Spark {result.master} "
             f"in {result.seconds:.1f} s -> {result.output_dir}{parts}{_reported(result)}"
+            f"{result.note}"
         )
         return
     summary = score_file(
@@ -215,7 +216,7 @@ def score(
     reported = _reported(summary)
     console.print(
         f"scored {summary.rows:,} rows ({summary.alerts:,} alerts) in {summary.seconds:.1f} s "
-        f"-> {summary.output_path}{reported}"
+        f"-> {summary.output_path}{reported}{summary.note}"
     )
 
 

@@ -220,6 +220,7 @@ class SparkScoreSummary:
     partition_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     reported_rows: int | None = None  # rows labelled fraud by the reports of `labels`
+    note: str = ""  # the batch against the validation slice (`pipeline.score.batch_note`)
 
     @property
     def rows_per_second(self) -> float:
@@ -377,7 +378,7 @@ def score_spark(
     model's fraud rates, as `pipeline.score.score_file` reads them.
     """
     from pipeline.data.sources import OUTPUT_COMPRESSIONS
-    from pipeline.score import load_scorer, report_book
+    from pipeline.score import batch_note, load_scorer, report_book
 
     input_path, output_dir = Path(input_path), Path(output_dir)
     fmt = _input_format(input_path)
@@ -398,7 +399,7 @@ def score_spark(
     started = time.perf_counter()
     where = f"--input {input_path}"
     try:
-        rows, alerts, warnings, reported_rows, parts = _score(
+        rows, alerts, p_sum, warnings, reported_rows, parts = _score(
             spark, model_uri, input_path, output_dir, fmt, scorer, reports, explain, where
         )
     except FraudganError:
@@ -406,6 +407,10 @@ def score_spark(
     except Exception as exc:  # Py4J and PySpark raise many types; their text names the cause
         raise _spark_error(exc, where, input_path) from None
     seconds = time.perf_counter() - started
+    note, drift = batch_note(scorer, rows, alerts, p_sum)
+    if drift is not None:
+        log.warning(drift, extra=RETURNED)
+        warnings.append(drift)
     log.info(
         "spark scored %d rows (%d alerts) in %.1f s -> %s",
         rows,
@@ -425,6 +430,7 @@ def score_spark(
         partition_columns=parts,
         warnings=warnings,
         reported_rows=reported_rows,
+        note=note,
     )
 
 
@@ -438,12 +444,13 @@ def _score(
     reports: Any,
     explain: bool,
     where: str,
-) -> tuple[int, int, list[str], int | None, list[str]]:
-    """`score_spark`'s Spark work: (rows, alerts, warnings, reported rows, partition columns)."""
+) -> tuple[int, int, float, list[str], int | None, list[str]]:
+    """`score_spark`'s Spark work: (rows, alerts, the sum of the probabilities, warnings,
+    reported rows, partition columns)."""
     import mlflow
     from pyspark.sql import functions as F
 
-    from models.scorer import ALERT
+    from models.scorer import ALERT, PROBABILITY
     from pipeline.spark_features import spark_history_features, spark_number
 
     keys = folder_key_names(input_path)
@@ -487,8 +494,17 @@ def _score(
         writer = writer.partitionBy(*parts)
     writer.parquet(str(output_dir))
     out = spark.read.parquet(str(output_dir))
-    row = out.agg(F.count(F.lit(1)).alias("n"), F.sum(ALERT).alias("alerts")).collect()[0]
-    return int(row["n"]), int(row["alerts"] or 0), warnings, reported_rows, parts
+    row = out.agg(
+        F.count(F.lit(1)).alias("n"), F.sum(ALERT).alias("alerts"), F.sum(PROBABILITY).alias("p")
+    ).collect()[0]
+    return (
+        int(row["n"]),
+        int(row["alerts"] or 0),
+        float(row["p"] or 0.0),
+        warnings,
+        reported_rows,
+        parts,
+    )
 
 
 _CONDITION = re.compile(r"\[([A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)*)\] (.*?)(?:\s*SQLSTATE: \w+)?\s*$")

@@ -127,7 +127,11 @@ def check_export_and_score(tmp: Path, raw: Path, expected: pd.DataFrame, id_colu
     output = invoke("export", "--latest")
     assert "fraud-detector version 1" in output
     scores = tmp / f"scores{raw.suffix}"
-    invoke("score", "--input", str(raw), "--output", str(scores))
+    said = " ".join(invoke("score", "--input", str(raw), "--output", str(scores)).split())
+    # the batch's alert rate against the validation slice's, and the fraud it expects
+    assert re.search(
+        r"% alerted \(the validation slice: [\d.]+%\), [\d,.]+ fraud rows expected", said
+    )
     got = pd.read_csv(scores) if raw.suffix == ".csv" else pd.read_parquet(scores)
     assert len(got) == len(expected)
     assert got["fraud_probability"].between(0, 1).all()

@@ -30,7 +30,7 @@ from pipeline.export import (
     scoring_requirements,
 )
 from pipeline.runner import prepare
-from pipeline.score import DEFAULT_CHUNK_ROWS, HistoryFeatures, score_file
+from pipeline.score import DEFAULT_CHUNK_ROWS, HistoryFeatures, batch_note, score_file
 
 # Short windows and delay (3-day horizon on 30 days of data): chunks must carry history across.
 OVERRIDES = ["features.windows_days=[0.5, 2]", "features.label_delay_days=1"]
@@ -185,6 +185,33 @@ def test_a_calibrated_scorer_moves_probabilities_and_threshold_together(trained)
     old = copy.deepcopy(trained.scorer)
     del old.calibration
     pd.testing.assert_frame_equal(old.score(rows, explain=True), raw)
+
+
+def test_a_batch_is_held_against_the_validation_slices_alert_rate() -> None:
+    def scorer(calibrated: bool = True) -> SimpleNamespace:
+        validation = {"rows": 5000, "alert_rate": 0.01, "fraud_rate": 0.004}
+        return SimpleNamespace(metadata={"validation": {**validation, "calibrated": calibrated}})
+
+    # a model exported before the slice's figures were kept, or nothing scored: nothing said
+    assert batch_note(SimpleNamespace(metadata={}), 10_000, 100, 40.0) == ("", None)
+    assert batch_note(scorer(), 0, 0, 0.0) == ("", None)
+    note, drift = batch_note(scorer(), 10_000, 110, 41.5)
+    assert note == (
+        "; 1.100% alerted (the validation slice: 1.000%), 41.5 fraud rows expected (the sum of "
+        "fraud_probability)"
+    )
+    assert drift is None
+    assert "expected" not in batch_note(scorer(calibrated=False), 10_000, 110, 41.5)[0]
+    # five times the rate on 10,000 rows: far beyond chance
+    _, drift = batch_note(scorer(), 10_000, 500, 300.0)
+    assert drift.startswith("500 alerts in 10,000 rows (5.000%), where the validation slice's")
+    assert "gives 100: the input may differ" in drift
+    _, drift = batch_note(scorer(), 10_000, 0, 1.0)  # none where 100 were due
+    assert drift is not None and drift.startswith("0 alerts in 10,000 rows")
+    # five times the rate where one alert was due: chance can do that
+    assert batch_note(scorer(), 100, 5, 1.0)[1] is None
+    # beyond chance but within a factor of two: a batch of another day, not another population
+    assert batch_note(scorer(), 1_000_000, 15_000, 4000.0)[1] is None
 
 
 def test_missing_columns_are_all_named(trained):

@@ -152,8 +152,9 @@ def test_a_categorical_column_written_another_way_is_a_warning(spark, store, tmp
 
 def test_spark_scoring_equals_local_scoring_row_for_row(spark, store, tmp_path):
     local = tmp_path / "local.parquet"
-    score_file(store.model, store.path, local, chunk_rows=0, progress=False)
+    own = score_file(store.model, store.path, local, chunk_rows=0, progress=False)
     summary = score_spark(store.model, store.path, tmp_path / "spark", spark=spark)
+    assert summary.note == own.note and "alerted (the validation slice:" in summary.note
     expected = _by_id(pd.read_parquet(local))
     got = _by_id(pd.read_parquet(tmp_path / "spark"))
     assert summary.rows == len(expected) == len(store.frame)
