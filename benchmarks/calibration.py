@@ -41,8 +41,7 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def cells(cfg: Any, strategies: list[str]) -> list[dict[str, Any]]:
-    from scipy.special import expit, logit
-
+    from models.scorer import platt_map
     from pipeline import augment, evaluate
     from pipeline.export import platt_parameters
     from pipeline.runner import FoldRunner, preflight
@@ -58,8 +57,7 @@ def cells(cfg: Any, strategies: list[str]) -> list[dict[str, Any]]:
             y = runner.y_test.astype(int)
             raw = fitted.pipe.predict_proba(runner.X_test)[:, 1].astype(np.float64)
             slope, intercept = platt_parameters(runner.y_val, fitted.p_val)
-            with np.errstate(divide="ignore"):
-                calibrated = expit(slope * logit(raw) + intercept)
+            calibrated = platt_map(raw, slope, intercept)
             row = {
                 "strategy": name,
                 "fold": fold.fold,

@@ -36,7 +36,7 @@ from mlflow.models.model import ModelInfo
 from models.classifier import FraudPipeline
 from models.errors import ConfigError, FraudganError, TrainingError
 from models.samplers import strategy_kind
-from models.scorer import FraudScorer, reason_columns
+from models.scorer import FraudScorer, platt_map, reason_columns
 from pipeline import augment, descriptions, evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
 from pipeline.console import RETURNED
@@ -180,7 +180,6 @@ def platt_parameters(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 def crossfit_brier(y: np.ndarray, p: np.ndarray, seed: int) -> float:
     """The Brier score of Platt-calibrated `p`, each half of the rows (stratified) calibrated by
     a fit on the other half: the calibration's score on rows it did not see."""
-    from scipy.special import expit, logit
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(y).astype(int)
@@ -188,9 +187,7 @@ def crossfit_brier(y: np.ndarray, p: np.ndarray, seed: int) -> float:
     out = np.empty_like(p)
     halves = StratifiedKFold(2, shuffle=True, random_state=seed).split(p, y)
     for fit, held in halves:
-        slope, intercept = platt_parameters(y[fit], p[fit])
-        with np.errstate(divide="ignore"):
-            out[held] = expit(slope * logit(p[held]) + intercept)
+        out[held] = platt_map(p[held], *platt_parameters(y[fit], p[fit]))
     return evaluate.brier(y, out)
 
 

@@ -24,6 +24,7 @@ from pipeline.data.simulate import simulate
 from pipeline.export import (
     BOOSTER_FILE,
     FEATURES_FILE,
+    _calibrate,
     crossfit_brier,
     export_champion,
     pick_champion,
@@ -258,6 +259,10 @@ def test_platt_calibration_recovers_a_known_distortion_and_stays_finite_on_separ
     slope, intercept = platt_parameters(y, p)
     assert slope == pytest.approx(0.5, abs=0.03) and intercept == pytest.approx(-1.0, abs=0.1)
     assert crossfit_brier(y, p, seed=0) < evaluate.brier(y, p)
+    # a slice with too few fraud rows is left as it is, and says so
+    few = np.r_[np.zeros(500), np.ones(9)]
+    said = _calibrate(None, few, np.linspace(0.01, 0.9, few.size), 0, {})
+    assert said.startswith("fraud_probability is not calibrated: the validation slice holds 9")
     separated = np.r_[np.full(100, 0.1), np.full(10, 0.9)]
     slope, intercept = platt_parameters(np.r_[np.zeros(100), np.ones(10)], separated)
     assert np.isfinite(slope) and np.isfinite(intercept) and slope > 0

@@ -18,6 +18,7 @@ from models.scorer.model import (
     N_REASONS,
     PROBABILITY,
     FraudScorer,
+    platt_map,
     reason_columns,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "Layout",
     "ScoringInputError",
     "float32_problem",
+    "platt_map",
     "reason_columns",
 ]

@@ -59,6 +59,14 @@ N_REASONS = 3
 BIAS = "bias"
 
 
+def platt_map(p: Any, slope: float, intercept: float) -> np.ndarray:
+    """Probabilities `p` through Platt's logistic calibration, `expit(slope * logit(p) +
+    intercept)` (0 and 1 stay 0 and 1 for a slope > 0)."""
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return expit(slope * logit(p) + intercept)
+
+
 def reason_columns(n: int = N_REASONS) -> list[str]:
     """Output columns added by `explain`: reason_1, reason_1_value, reason_2, ..."""
     out: list[str] = []
@@ -182,11 +190,9 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
     def calibrated(self, p: np.ndarray) -> np.ndarray:
         """The classifier's probabilities `p` as this scorer reports them."""
         cal = self.calibrated_by()
-        p = np.asarray(p, dtype=np.float64)
         if cal is None:
-            return p
-        with np.errstate(divide="ignore"):
-            return expit(cal["slope"] * logit(p) + cal["intercept"])
+            return np.asarray(p, dtype=np.float64)
+        return platt_map(p, cal["slope"], cal["intercept"])
 
     # ---- properties ---------------------------------------------------------------------
 
