@@ -189,7 +189,8 @@ def test_booster_json_and_feature_list_score_outside_python(store):
 
 def test_second_export_moves_the_alias_and_keeps_the_old_version(store):
     other = "none" if store.first.strategy != "none" else "smote"
-    result = CliRunner().invoke(app, ["export", "--latest", "--strategy", other])
+    args = ["export", "--latest", "--strategy", other, "--calibration", "none"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert f"exported '{other}'" in text
@@ -198,7 +199,17 @@ def test_second_export_moves_the_alias_and_keeps_the_old_version(store):
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
     assert client.get_model_version(MODEL, "1").tags[tracking.TAG_STRATEGY] == store.first.strategy
     assert client.get_model_version(MODEL, "2").tags[tracking.TAG_STRATEGY] == other
-    assert f"**Strategy `{other}`**" in client.get_model_version(MODEL, "2").description
+    described = client.get_model_version(MODEL, "2").description
+    assert f"**Strategy `{other}`**" in described
+    # --calibration none: the classifier's own probabilities, said so; the first is calibrated
+    assert "is the classifier's own probability (not calibrated)" in described
+    runs = {v: client.get_run(client.get_model_version(MODEL, v).run_id) for v in ("1", "2")}
+    assert runs["2"].data.params["calibration"] == "none"
+    assert "val_calibration_slope" not in runs["2"].data.metrics
+    assert runs["1"].data.params["calibration"] == "platt"
+    assert runs["1"].data.metrics["val_calibration_slope"] > 0
+    scorer = mlflow.pyfunc.load_model(f"models:/{MODEL}/2").unwrap_python_model()
+    assert scorer.calibrated_by() is None
 
 
 def test_model_version_says_what_it_is_and_where_it_came_from(store):
@@ -266,28 +277,6 @@ def test_platt_calibration_recovers_a_known_distortion_and_stays_finite_on_separ
     separated = np.r_[np.full(100, 0.1), np.full(10, 0.9)]
     slope, intercept = platt_parameters(np.r_[np.zeros(100), np.ones(10)], separated)
     assert np.isfinite(slope) and np.isfinite(intercept) and slope > 0
-
-
-def test_export_without_calibration_reports_the_classifiers_own_probabilities(store):
-    result = CliRunner().invoke(
-        app, ["export", store.experiment.parent_run_id, "--calibration", "none"]
-    )
-    assert result.exit_code == 0, result.output
-    client = mlflow.MlflowClient()
-    version = client.get_model_version_by_alias(MODEL, "champion")
-    run = client.get_run(version.run_id)
-    assert run.data.params["calibration"] == "none"
-    assert "val_calibration_slope" not in run.data.metrics
-    scorer = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion").unwrap_python_model()
-    assert scorer.calibrated_by() is None
-    prepared = prepare(store.cfg)
-    rows = prepared.X.iloc[:500]
-    np.testing.assert_allclose(
-        scorer.predict_proba(rows), store.first.pipeline.predict_proba(rows)[:, 1], atol=1e-6
-    )
-    calibrated = client.get_run(store.first.run_id)
-    assert calibrated.data.params["calibration"] == "platt"
-    assert calibrated.data.metrics["val_calibration_slope"] > 0
 
 
 def test_retraining_whose_latest_window_has_no_fraud_falls_back_to_stratified_windows(
