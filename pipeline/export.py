@@ -341,7 +341,10 @@ def export_champion(
         "fraud_rate": float(np.mean(runner.y_val)),
         "calibrated": scorer.calibrated_by() is not None,
     }
-    importance = scorer.importance(importance_rows(runner.X_val, runner.fold.seed))
+    importance = scorer.importance(
+        importance_rows(runner.X_val, runner.fold.seed),
+        fraud_rows=runner.X_val[runner.y_val == 1],
+    )
     top = importance.head(5)
     leading = ", ".join(f"{f} {s:.0%}" for f, s in zip(top["feature"], top["share"], strict=True))
     _progress(progress, f"the model leans most on: {leading} (share of its contributions)")

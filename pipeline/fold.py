@@ -435,8 +435,9 @@ class FoldRunner:
 
     def importance(self, fitted: _Fitted) -> pd.DataFrame | None:
         """The scored model's feature importance on a random sample of at most `IMPORTANCE_ROWS`
-        test rows (`FraudScorer.importance`); None, with a warning, when it cannot be measured
-        (a report: the child's results stand without it)."""
+        test rows, with the mean contributions over the test fold's fraud rows
+        (`FraudScorer.importance`); None, with a warning, when it cannot be measured (a report:
+        the child's results stand without it)."""
         from models.scorer import FraudScorer  # the pyfunc model: mlflow.pyfunc, when needed
 
         try:
@@ -447,7 +448,10 @@ class FoldRunner:
                 threshold=0.5,
                 dtypes=self.p.X.dtypes.to_dict(),
             )
-            return scorer.importance(importance_rows(self.X_test, self.fold.seed))
+            return scorer.importance(
+                importance_rows(self.X_test, self.fold.seed),
+                fraud_rows=self.X_test[self.y_test == 1],
+            )
         except (DataError, ValueError) as exc:
             log.warning(
                 "fold %d seed %d: no feature importance (%s)", self.fold.fold, self.fold.seed, exc

@@ -95,6 +95,7 @@ def test_export_registers_the_champion_with_alias_and_artifacts(store):
         Path(client.download_artifacts(r.run_id, f"scoring/{FEATURES_FILE}")).read_text()
     )
     assert sorted(importance["feature"]) == sorted(spec["categorical"] + spec["numeric"])
+    assert importance["mean_contribution_fraud"].notna().all()  # over the slice's fraud rows
     assert importance["share"].sum() == pytest.approx(1.0)
 
     info = mlflow.models.get_model_info(r.alias_uri)

@@ -82,6 +82,7 @@ def test_one_child_per_strategy_fold_seed_with_tags_and_metrics(quick_result, mo
         own = pd.read_csv(path)
         assert own["share"].sum() == pytest.approx(1.0)
         assert own["mean_abs_contribution"].is_monotonic_decreasing
+        assert own["mean_contribution_fraud"].notna().all()  # every test fold holds fraud
         features = features or set(own["feature"])
         assert set(own["feature"]) == features
     path = client.download_artifacts(result.parent_run_id, f"comparison/{runner.IMPORTANCE_FILE}")

@@ -66,7 +66,7 @@ def test_a_feature_importance_that_cannot_be_measured_leaves_the_child_standing(
     from models.errors import DataError
     from models.scorer import FraudScorer
 
-    def broken(self, model_input):
+    def broken(self, model_input, fraud_rows=None):
         raise DataError("scorer: cannot map model feature 'x9' back to an input column")
 
     monkeypatch.setattr(FraudScorer, "importance", broken)

@@ -143,6 +143,17 @@ def test_importance_is_the_mean_absolute_contribution_of_each_column(trained):
     np.testing.assert_allclose(imp["mean_abs_contribution"], expected.to_numpy())
     assert list(imp["feature"]) == list(expected.index)
     assert imp["share"].sum() == pytest.approx(1.0)
+    assert "mean_contribution_fraud" not in imp
+    # over known fraud rows: each column's mean signed contribution, beside the overall view
+    fraud = rows.iloc[:40]
+    with_fraud = trained.scorer.importance(rows, fraud_rows=fraud)
+    pd.testing.assert_frame_equal(with_fraud[list(imp.columns)], imp)
+    signed = trained.scorer.contributions(fraud).drop(columns=[BIAS]).mean()
+    np.testing.assert_allclose(
+        with_fraud["mean_contribution_fraud"], signed[with_fraud["feature"]].to_numpy()
+    )
+    none = trained.scorer.importance(rows, fraud_rows=fraud.iloc[:0])
+    assert none["mean_contribution_fraud"].isna().all()
     assert list(trained.scorer.contributions(rows.iloc[:0]).columns) == [*contrib.columns, BIAS]
     with pytest.raises(DataError, match="no rows"):
         trained.scorer.importance(rows.iloc[:0])

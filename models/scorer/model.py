@@ -391,10 +391,12 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         out[BIAS] = bias
         return out
 
-    def importance(self, model_input: Any) -> pd.DataFrame:
+    def importance(self, model_input: Any, fraud_rows: Any = None) -> pd.DataFrame:
         """Each input column's mean absolute contribution to the log-odds over the rows of
         `model_input` (TreeSHAP, as `contributions`) and its share of their sum, largest first:
-        columns `feature`, `mean_abs_contribution`, `share`."""
+        columns `feature`, `mean_abs_contribution`, `share`; with `fraud_rows` (rows known to be
+        fraud), `mean_contribution_fraud`, each column's mean signed contribution over them: what
+        pushes real fraud's score up (positive) or down."""
         contrib = self.contributions(model_input).drop(columns=[BIAS])
         if contrib.empty:
             raise DataError("importance: the input has no rows to explain")
@@ -407,6 +409,9 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
                 "share": mean / total if total > 0 else np.zeros_like(mean),
             }
         )
+        if fraud_rows is not None:
+            fraud = self.contributions(fraud_rows).drop(columns=[BIAS])
+            out["mean_contribution_fraud"] = fraud.mean().to_numpy(dtype=np.float64)
         order = np.argsort(-mean, kind="stable")
         return out.iloc[order].reset_index(drop=True)
 
