@@ -345,8 +345,7 @@ def export_champion(
         importance_rows(runner.X_val, runner.fold.seed),
         fraud_rows=runner.X_val[runner.y_val == 1],
     )
-    top = importance.head(5)
-    leading = ", ".join(f"{f} {s:.0%}" for f, s in zip(top["feature"], top["share"], strict=True))
+    leading = report.leaning_text(importance.set_index("feature")["share"])
     _progress(progress, f"the model leans most on: {leading} (share of its contributions)")
     val_frame = prepared.frame.iloc[runner.val_idx]
     result = _log_export(

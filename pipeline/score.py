@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import DataError, FraudganError
+from models.scorer import ALERT, PROBABILITY
 from models.scorer.unseen import UnseenCategories
 from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.console import RETURNED
@@ -921,8 +922,8 @@ def score_file(
                     model_seconds += time.perf_counter() - t1
                 writer.write(out)
                 rows += len(out)
-                alerts += int(out["alert"].sum()) if len(out) else 0
-                probability_sum += float(out["fraud_probability"].sum()) if len(out) else 0.0
+                alerts += int(out[ALERT].sum())
+                probability_sum += float(out[PROBABILITY].sum())
                 advance(len(out))
         if n_chunks == 0:
             writer.write(scorer.empty_output(explain=explain))

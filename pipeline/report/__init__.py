@@ -24,6 +24,7 @@ from pipeline.report.comparison import (
     VS_REFERENCE,
     Comparison,
     compare,
+    leaning_text,
     quality_summary,
 )
 from pipeline.report.figures import comparison_figures, png_base64, save_figures
@@ -66,6 +67,7 @@ __all__ = [
     "few_positives_warning",
     "format_p",
     "holm",
+    "leaning_text",
     "lower_is_better",
     "metric_label",
     "metric_range",

@@ -418,8 +418,7 @@ class Comparison:
         ("amount 11%, hour 8%"); None without a feature importance of it."""
         if self.importance is None or strategy not in self.importance:
             return None
-        shares = self.importance[strategy].sort_values(ascending=False, kind="stable").head(n)
-        return ", ".join(f"{feature} {share:.0%}" for feature, share in shares.items())
+        return leaning_text(self.importance[strategy], n)
 
     def strategy_sentence(self, strategy: str, *, digits: int = 3) -> str:
         """One strategy's verdict: its mean and interval, and its paired tests."""
@@ -466,6 +465,13 @@ class Comparison:
         ]
         text = "\n".join(parts)
         return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
+def leaning_text(shares: pd.Series, n: int = 5) -> str:
+    """The `n` largest of `shares` (feature -> share of a model's contributions) as text:
+    "amount 11%, hour 8%"."""
+    top = shares.sort_values(ascending=False, kind="stable").head(n)
+    return ", ".join(f"{feature} {share:.0%}" for feature, share in top.items())
 
 
 def verdict_class(text: str) -> str:
