@@ -41,7 +41,7 @@ from pipeline import augment, descriptions, evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
 from pipeline.console import RETURNED
 from pipeline.data.sources import Dataset
-from pipeline.fold import IMPORTANCE_FILE, importance_rows, retraining_windows
+from pipeline.fold import IMPORTANCE_FILE, measured_importance, retraining_windows
 from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
 
 log = logging.getLogger(__name__)
@@ -341,10 +341,7 @@ def export_champion(
         "fraud_rate": float(np.mean(runner.y_val)),
         "calibrated": scorer.calibrated_by() is not None,
     }
-    importance = scorer.importance(
-        importance_rows(runner.X_val, runner.fold.seed),
-        fraud_rows=runner.X_val[runner.y_val == 1],
-    )
+    importance = measured_importance(scorer, runner.X_val, runner.y_val, runner.fold.seed)
     leading = report.leaning_text(importance.set_index("feature")["share"])
     _progress(progress, f"the model leans most on: {leading} (share of its contributions)")
     val_frame = prepared.frame.iloc[runner.val_idx]

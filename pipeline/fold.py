@@ -448,10 +448,7 @@ class FoldRunner:
                 threshold=0.5,
                 dtypes=self.p.X.dtypes.to_dict(),
             )
-            return scorer.importance(
-                importance_rows(self.X_test, self.fold.seed),
-                fraud_rows=self.X_test[self.y_test == 1],
-            )
+            return measured_importance(scorer, self.X_test, self.y_test, self.fold.seed)
         except (DataError, ValueError) as exc:
             log.warning(
                 "fold %d seed %d: no feature importance (%s)", self.fold.fold, self.fold.seed, exc
@@ -585,12 +582,14 @@ class FoldRunner:
         )
 
 
-def importance_rows(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """The rows a feature importance is measured on: all, or a random `IMPORTANCE_ROWS`."""
-    if len(rows) <= IMPORTANCE_ROWS:
-        return rows
-    pick = np.random.default_rng(seed).choice(len(rows), IMPORTANCE_ROWS, replace=False)
-    return rows.iloc[np.sort(pick)]
+def measured_importance(scorer: Any, X: pd.DataFrame, y: np.ndarray, seed: int) -> pd.DataFrame:
+    """`scorer`'s feature importance (`FraudScorer.importance`) on the rows `X` (all of them, or
+    a random `IMPORTANCE_ROWS`), with the mean contributions over those labelled fraud in `y`."""
+    rows = X
+    if len(X) > IMPORTANCE_ROWS:
+        pick = np.random.default_rng(seed).choice(len(X), IMPORTANCE_ROWS, replace=False)
+        rows = X.iloc[np.sort(pick)]
+    return scorer.importance(rows, fraud_rows=X[np.asarray(y) == 1])
 
 
 def _appended(fitted: _Fitted) -> pd.DataFrame | None:
