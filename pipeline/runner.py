@@ -667,18 +667,17 @@ def _log_parent_report(
             importance.to_csv(out / IMPORTANCE_FILE)
         comparison.to_csv(out / "comparison.csv")
         (out / "comparison.md").write_text(comparison.to_markdown() + "\n")
+        rendered = report.rendered_figures(comparison, curves)
         report.write_html_report(
             comparison,
             out / "report.html",
-            pr_curves=curves,
             extra_tables=tables,
             extra_figures=figures,
+            rendered=rendered,
         )
         mlflow.log_artifacts(str(out), artifact_path="comparison")
-        figures = out / "figures"
-        figures.mkdir()
-        report.save_figures(comparison, figures, pr_curves=curves)
-        mlflow.log_artifacts(str(figures), artifact_path="comparison/figures")
+        report.save_figures(comparison, out / "figures", rendered=rendered)
+        mlflow.log_artifacts(str(out / "figures"), artifact_path="comparison/figures")
     experiment = mlflow.get_run(run_id).info.experiment_id
     _log_summary_runs(experiment, run_id, comparison)
     view = _share_summary_view(experiment, run_id, comparison)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 
@@ -277,6 +278,8 @@ def test_report_writes_html_and_pngs(real, holdout, tmp_path):
         "quality_dcr.png",
     ]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    # the page embeds the very PNGs written (drawn once for both)
+    assert all(base64.b64encode(p.read_bytes()).decode("ascii") in text for p in pngs)
 
 
 def test_metric_keys_are_mlflow_safe_and_documented(real, holdout):

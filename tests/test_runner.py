@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -92,6 +93,12 @@ def test_one_child_per_strategy_fold_seed_with_tags_and_metrics(quick_result, mo
     np.testing.assert_allclose(table.sum(axis=0), 1.0)
     page = Path(client.download_artifacts(result.parent_run_id, "comparison/report.html"))
     assert "What each model leans on" in page.read_text()
+    # the page shows the very figures logged as PNG files (drawn once for both)
+    pngs = Path(client.download_artifacts(result.parent_run_id, "comparison/figures"))
+    stems = sorted(p.stem for p in pngs.glob("*.png"))
+    assert stems == sorted(["metrics", "paired_differences", "pr_curves", "timings"])
+    for png in pngs.glob("*.png"):
+        assert base64.b64encode(png.read_bytes()).decode("ascii") in page.read_text()
 
 
 def test_summary_runs_carry_each_strategy_and_are_ignored_by_readers(

@@ -89,10 +89,13 @@ class QualityReport:
     memorization_flag: bool
     memorization_reasons: list[str]
     _plot: PlotData = field(repr=False)
+    _figures: dict[str, bytes] | None = field(default=None, repr=False, compare=False)
 
     def figures(self) -> dict[str, bytes]:
-        """PNG bytes of each figure by file stem."""
-        return quality_figures(self._plot, self.per_column)
+        """PNG bytes of each figure by file stem (drawn once: the PNGs and the page share them)."""
+        if self._figures is None:
+            self._figures = quality_figures(self._plot, self.per_column)
+        return self._figures
 
     def save_pngs(self, directory: str | Path) -> list[Path]:
         """Write each figure as `<directory>/<stem>.png` and return the paths."""

@@ -27,7 +27,12 @@ from pipeline.report.comparison import (
     leaning_text,
     quality_summary,
 )
-from pipeline.report.figures import comparison_figures, png_base64, save_figures
+from pipeline.report.figures import (
+    comparison_figures,
+    png_base64,
+    rendered_figures,
+    save_figures,
+)
 from pipeline.report.metrics import (
     TREES,
     difference_range,
@@ -75,6 +80,7 @@ __all__ = [
     "paired_test",
     "png_base64",
     "quality_summary",
+    "rendered_figures",
     "save_figures",
     "t_interval",
     "write_html_report",

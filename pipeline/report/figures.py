@@ -210,25 +210,47 @@ CAPTIONS = {
 }
 
 
+def rendered_figures(
+    c: Comparison, pr_curves: Mapping[str, np.ndarray] | None = None
+) -> dict[str, tuple[str, bytes]]:
+    """The figures that apply (`comparison_figures`), drawn once: (title, PNG bytes) by file stem,
+    for the page and the PNG files alike."""
+    return {
+        name: (title, png_bytes(fig))
+        for name, (title, fig) in comparison_figures(c, pr_curves).items()
+    }
+
+
 def save_figures(
     comparison: Comparison,
     directory: str | Path,
     *,
     pr_curves: Mapping[str, np.ndarray] | None = None,
+    rendered: Mapping[str, tuple[str, bytes]] | None = None,
 ) -> list[Path]:
-    """Write the report's figures as PNG files into `directory` (created if needed)."""
+    """Write the report's figures as PNG files into `directory` (created if needed); `rendered`:
+    figures already drawn (`rendered_figures`), so that the page's are not drawn again."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if rendered is None:
+        rendered = rendered_figures(comparison, pr_curves)
     paths = []
-    for name, (_, fig) in comparison_figures(comparison, pr_curves).items():
+    for name, (_, png) in rendered.items():
         path = directory / f"{name}.png"
-        fig.savefig(path, format="png")
+        path.write_bytes(png)
         paths.append(path)
     return paths
 
 
-def png_base64(fig: Figure) -> str:
-    """A figure as base64 PNG text, for an inline `<img src="data:image/png;base64,...">`."""
+def png_bytes(fig: Figure) -> bytes:
+    """A figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_base64(fig: Figure | bytes) -> str:
+    """A figure (or its PNG bytes) as base64 PNG text, for an inline
+    `<img src="data:image/png;base64,...">`."""
+    png = fig if isinstance(fig, bytes) else png_bytes(fig)
+    return base64.b64encode(png).decode("ascii")

@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline.pages import Cell, render_page
 from pipeline.report.comparison import Comparison, quality_summary, verdict_class
-from pipeline.report.figures import CAPTIONS, comparison_figures, png_base64
+from pipeline.report.figures import CAPTIONS, png_base64, rendered_figures
 from pipeline.report.metrics import metric_label
 
 
@@ -23,12 +23,14 @@ def write_html_report(
     extra_tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[str]]]] | None = None,
     extra_figures: Mapping[str, Any] | None = None,
     title: str = "fraudgan comparison",
+    rendered: Mapping[str, tuple[str, bytes]] | None = None,
 ) -> Path:
     """Write one self-contained HTML file: summary, table, figures (inline PNG), extra sections.
 
     `pr_curves` maps strategy -> mean interpolated precision at evenly spaced recall levels
     (`evaluate.pr_curve_points`); `extra_tables` maps a heading to (header, rows) of text cells,
-    `extra_figures` a heading to a matplotlib Figure.
+    `extra_figures` a heading to a matplotlib Figure; `rendered`: the comparison's figures
+    already drawn (`rendered_figures`, shared with `save_figures`).
     """
     path = Path(path)
     c = comparison
@@ -38,9 +40,11 @@ def write_html_report(
         [Cell(cell, verdict_class(cell)) if i in verdicts else cell for i, cell in enumerate(row)]
         for row in rows
     ]
+    if rendered is None:
+        rendered = rendered_figures(c, pr_curves)
     figures = [
-        {"title": title_, "png": png_base64(fig), "caption": CAPTIONS.get(name)}
-        for name, (title_, fig) in comparison_figures(c, pr_curves).items()
+        {"title": title_, "png": png_base64(png), "caption": CAPTIONS.get(name)}
+        for name, (title_, png) in rendered.items()
     ]
     figures += [
         {"title": heading, "png": png_base64(fig), "caption": None}
