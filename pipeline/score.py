@@ -31,6 +31,7 @@ import pandas as pd
 
 from models.errors import DataError, FraudganError
 from models.scorer import ALERT, PROBABILITY
+from models.scorer.drift import alert_drift
 from models.scorer.unseen import UnseenCategories
 from pipeline.config import DEFAULT_MODEL_URI
 from pipeline.console import RETURNED
@@ -816,22 +817,14 @@ def report_book(scorer: Any, labels: Any) -> Any:
     return ReportBook.read(labels, schema, {"id": "--labels-id", "reported_at": "--reported-at"})
 
 
-DRIFT_RATIO = 2.0
-"""An alert rate this many times the validation slice's, or this many times below it, is
-remarked on when the batch makes it unlikely by chance (`DRIFT_P`)."""
-DRIFT_P = 1e-3
-
-
 def batch_note(
     scorer: Any, rows: int, alerts: int, probability_sum: float
 ) -> tuple[str, str | None]:
     """The batch's alert rate and expected fraud against the model's validation slice, as a
-    clause of the summary line, and a warning when the alert rate is `DRIFT_RATIO` times the
-    slice's, or as far below it, beyond chance (two-sided Poisson p below `DRIFT_P`): the input
-    then differs from what the model was validated on. ("", None) for models exported before
-    their validation figures were kept, or no rows."""
-    from scipy import stats
-
+    clause of the summary line, and a warning when the alert rate drifts from the slice's beyond
+    chance (`models.scorer.drift.alert_drift`): the input then differs from what the model was
+    validated on. ("", None) for models exported before their validation figures were kept, or
+    no rows."""
     validation = getattr(scorer, "metadata", {}).get("validation")
     if not validation or rows == 0:
         return "", None
@@ -839,22 +832,7 @@ def batch_note(
     note = f"; {rate:.3%} alerted (the validation slice: {expected_rate:.3%})"
     if validation.get("calibrated"):
         note += f", {probability_sum:,.1f} fraud rows expected (the sum of fraud_probability)"
-    expected = rows * expected_rate
-    if expected <= 0:
-        return note, None
-    ratio = alerts / expected
-    far = ratio >= DRIFT_RATIO or ratio <= 1 / DRIFT_RATIO
-    tail = (
-        stats.poisson.sf(alerts - 1, expected) if ratio > 1 else stats.poisson.cdf(alerts, expected)
-    )
-    if not far or min(1.0, 2 * tail) >= DRIFT_P:
-        return note, None
-    return note, (
-        f"{alerts:,} alerts in {rows:,} rows ({rate:.3%}), where the validation slice's alert "
-        f"rate ({expected_rate:.3%}) gives {expected:,.0f}: the input may differ from the data "
-        "the model was validated on (another period or population, drift, a column written "
-        "another way); check it before acting on the alerts"
-    )
+    return note, alert_drift(expected_rate, rows, alerts)
 
 
 def score_file(

@@ -225,6 +225,33 @@ def test_a_batch_is_held_against_the_validation_slices_alert_rate() -> None:
     assert batch_note(scorer(), 1_000_000, 15_000, 4000.0)[1] is None
 
 
+def test_a_scoring_server_holds_each_window_of_requests_against_the_slice(caplog) -> None:
+    from models.scorer.drift import SERVED_EXPECTED_ALERTS, ServedAlerts
+
+    served = ServedAlerts({"rows": 5000, "alert_rate": 0.01})
+    window = int(SERVED_EXPECTED_ALERTS / 0.01)
+    # requests at the slice's rate: windows close without a word
+    with caplog.at_level("WARNING", logger="models.scorer.drift"):
+        for _ in range(2 * window // 100):
+            assert served.count(100, 1) is None
+        assert served.rows == 0  # the second window closed
+        # five times the rate: said when the window closes, not before
+        for _ in range(window // 100 - 1):
+            assert served.count(100, 5) is None
+        said = served.count(100, 5)
+    assert said is not None and said.startswith(
+        f"REST input: in the latest requests, {5 * window // 100:,} alerts in {window:,} rows"
+    )
+    assert [r.getMessage() for r in caplog.records] == [said]
+    # a window counts its own requests: back at the slice's rate, nothing more is said
+    assert all(served.count(100, 1) is None for _ in range(window // 100))
+    # no alerts where 25 were due, in one request as large as a window
+    assert served.count(window, 0) is not None
+    # a model exported before the slice's figures were kept counts nothing
+    old = ServedAlerts(None)
+    assert old.count(1_000_000, 1_000_000) is None and old.rows == 0
+
+
 def test_missing_columns_are_all_named(trained):
     rows = model_rows(trained).drop(columns=["amount", "channel", "entity_n_2d"])
     with pytest.raises(DataError) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 
 from models.scorer import PROBABILITY
+from models.scorer.drift import SERVED_EXPECTED_ALERTS
 from pipeline.config import load_config
 from pipeline.export import build_scorer, retraining_runner, scorer_code_paths, scoring_requirements
 from pipeline.runner import prepare
@@ -160,7 +162,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
     runner = retraining_runner(cfg, prepared)
     fitted = runner.fit("none", {}, {})
     scorer = build_scorer(cfg, runner, fitted.pipe, 0.2)
-    rows = prepared.frame[["transaction_id", *scorer.columns]].iloc[:5]
+    frame = prepared.frame[["transaction_id", *scorer.columns]]
+    rows = frame.iloc[:5]
+    # the slice's figures as export keeps them: its alert rate, here that of the whole frame
+    alerts = scorer.score(frame)["alert"]
+    scorer.metadata["validation"] = {
+        "rows": len(frame),
+        "alert_rate": float(alerts.mean()),
+        "fraud_rate": float(prepared.y.mean()),
+        "calibrated": False,
+    }
     model_dir = root / "model"
     (root / "code").mkdir()
     mlflow.pyfunc.save_model(
@@ -192,6 +203,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
             proc=proc,
             scorer=scorer,
             rows=rows,
+            quiet=frame[alerts.to_numpy() == 0],
             model_dir=model_dir,
             log_path=log_path,
         )
@@ -254,6 +266,24 @@ def test_a_categorical_column_written_another_way_is_a_warning_in_the_servers_lo
     log = " ".join(server.log_path.read_text().split())
     assert log.count(said) == 1, log[-2000:]
     assert re.search(r"\d+ of its \d+ values in the latest requests \(\d+%\)", log)
+
+
+def test_requests_that_alert_far_less_than_the_validation_slice_are_a_warning(server):
+    """A window of requests none of which alerts, where the slice's rate gives 25 alerts: said
+    in the server's log (`models.scorer.drift.ServedAlerts`)."""
+    window = math.ceil(SERVED_EXPECTED_ALERTS / server.scorer.metadata["validation"]["alert_rate"])
+    assert len(server.quiet) >= window
+    status, body = post(server.url, payload(server.quiet.head(window)))
+    assert status == 200, body
+    assert not any(p["alert"] for p in json.loads(body)["predictions"])
+    said = "REST input: in the latest requests,"
+    deadline = time.monotonic() + 10
+    while said not in server.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = " ".join(server.log_path.read_text().split())
+    assert re.search(said + r" \d+ alerts in [\d,]+ rows \([\d.]+%\), where the validation", log), (
+        log[-2000:]
+    )
 
 
 def test_explain_param_adds_reason_codes(server):

@@ -38,6 +38,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 from scipy.special import expit, logit
 
 from models.errors import DataError
+from models.scorer.drift import ServedAlerts
 from models.scorer.inputs import (
     CleanInput,
     ScoringInputError,
@@ -485,25 +486,32 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         """Inside a Spark task, XGBoost uses the task's CPUs (`spark.task.cpus`), not every core;
         inside MLflow's scoring server, REST payloads are checked before pandas reads them, and
-        the categorical values it scores are counted (`UnseenCategories`)."""
+        the categorical values it scores (`UnseenCategories`) and its alerts (`ServedAlerts`)
+        are counted."""
         cpus = _spark_task_cpus()
         if cpus is not None:
             self.booster.set_param({"nthread": cpus})
         if guard_scoring_server():
             self._served = UnseenCategories(self, window=SERVED_WINDOW)
+            self._served_alerts = ServedAlerts(getattr(self, "metadata", {}).get("validation"))
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         """MLflow entry point: `score(model_input, explain=params.get("explain", False))`; in
         the scoring server, a warning in its log, once per column, when a categorical column's
-        latest values (`SERVED_WINDOW`) are mostly categories the model never saw."""
+        latest values (`SERVED_WINDOW`) are mostly categories the model never saw, and one for
+        each window of requests whose alert rate drifts from the validation slice's
+        (`ServedAlerts`)."""
         explain = bool((params or {}).get("explain", False))
         out = self.score(model_input, explain=explain)
         served = getattr(self, "_served", None)
         if served is not None and isinstance(model_input, pd.DataFrame):
             served.count(model_input)
             served.warnings("REST input", sampled=" in the latest requests")
+        alerts = getattr(self, "_served_alerts", None)
+        if alerts is not None:
+            alerts.count(len(out), int(out[ALERT].sum()))
         return out
 
     # ---- MLflow metadata ------------------------------------------------------------------
