@@ -41,6 +41,7 @@ import pandas as pd
 
 from models.errors import ConfigError, DataError
 from pipeline.data.schema import (
+    PRESET_NOTES,
     PRESETS,
     SECONDS_PER_UNIT,
     SIMULATOR_SCHEMA,
@@ -511,6 +512,10 @@ def entity_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     return out
 
 
+class MissingColumnsError(DataError):
+    """A file lacks columns its schema declares."""
+
+
 def validate_frame(
     df: pd.DataFrame,
     schema: Schema,
@@ -548,7 +553,7 @@ def validate_frame(
             if near
             else ""
         )
-        raise DataError(
+        raise MissingColumnsError(
             f"{where}: declared column(s) missing: {', '.join(repr(c) for c in missing)}.{hint} "
             f"Available columns: {listing([str(c) for c in df.columns])}"
         )
@@ -714,7 +719,8 @@ def _dataset(
             raw, schema, where, day_first=day_first, dates_day_first=dates_day_first
         )
     except DataError as exc:
-        raise DataError(rows(str(exc))) from None
+        kind = MissingColumnsError if isinstance(exc, MissingColumnsError) else DataError
+        raise kind(rows(str(exc))) from None
     if parts and schema.time is not None:
         _warn_files_out_of_order(valid[schema.time], parts, where)
     frame, n_dup = clean_frame(valid, schema, where, rows)
@@ -1067,6 +1073,7 @@ class _FileSource:
     ) -> None:
         self.path = _as_path(path)
         self.schema = resolve_schema(schema, preset, f"{self.kind} source {self.path}")
+        self.preset = preset
         # where the labels are a file of their own: a `pipeline.data.labels.LabelFile`
         self.labels = labels
         # per file of a folder read as one table (CSV): its first row there, its name
@@ -1084,7 +1091,14 @@ class _FileSource:
         if self.labels is not None:
             joined = self.labels.attach(raw, self.schema, where)
             raw, name = joined.frame, f"{name}, labels from {self.labels.path}"
-        dataset = _dataset(raw, self.schema, where, name, where, self._parts)
+        try:
+            dataset = _dataset(raw, self.schema, where, name, where, self._parts)
+        except MissingColumnsError as exc:
+            note = PRESET_NOTES.get(self.preset or "")
+            if note is None:
+                raise
+            said = str(exc)
+            raise MissingColumnsError(f"{said}{'' if said.endswith('.') else '.'} {note}") from None
         if joined is not None:
             dataset.reports = joined.reports_of(dataset.frame, self.schema)
         dataset.folder_keys = folder_key_names(self.path)
