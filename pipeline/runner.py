@@ -560,32 +560,44 @@ IMPORTANCE_SHOWN = 15
 """Features in the report's importance table (all of them in its CSV)."""
 
 
-def importance_table(results: list[ChildResult], strategies: list[str]) -> pd.DataFrame | None:
-    """Each feature's share of the model's mean absolute contribution, per strategy (columns,
-    in `strategies`' order) averaged over its children, the features by their mean share over
-    the strategies, largest first; None when no child logged one."""
-    shares: dict[str, list[pd.Series]] = {}
+IMPORTANCE_FRAUD_FILE = "feature_importance_fraud.csv"
+"""The launch's per-strategy mean contributions over the test folds' fraud rows."""
+FRAUD_CONTRIBUTION = "mean_contribution_fraud"  # the column of `FraudScorer.importance`
+
+
+def importance_table(
+    results: list[ChildResult], strategies: list[str], column: str = "share"
+) -> pd.DataFrame | None:
+    """A column of the children's feature importance (`FraudScorer.importance`) per strategy
+    (columns, in `strategies`' order), averaged over its children, the features by their mean over
+    the strategies, largest first; None when no child logged it. `share`: each feature's share of
+    the model's mean absolute contribution (0 where a child lacks the feature);
+    `FRAUD_CONTRIBUTION`: its mean signed contribution over the fraud rows (a child without fraud
+    rows in its test fold is left out)."""
+    values: dict[str, list[pd.Series]] = {}
     for r in results:
-        if r.importance is not None and len(r.importance):
-            shares.setdefault(r.strategy, []).append(r.importance.set_index("feature")["share"])
-    if not shares:
+        if r.importance is not None and len(r.importance) and column in r.importance:
+            values.setdefault(r.strategy, []).append(r.importance.set_index("feature")[column])
+
+    def mean(series: list[pd.Series]) -> pd.Series:
+        frame = pd.concat(series, axis=1)
+        return (frame.fillna(0.0) if column == "share" else frame).mean(axis=1)
+
+    table = pd.DataFrame({s: mean(values[s]) for s in strategies if s in values})
+    table = table.fillna(0.0) if column == "share" else table.dropna(how="all")
+    if table.empty:
         return None
-    table = pd.DataFrame(
-        {
-            s: pd.concat(shares[s], axis=1).fillna(0.0).mean(axis=1)
-            for s in strategies
-            if s in shares
-        }
-    ).fillna(0.0)
     order = np.argsort(-table.mean(axis=1).to_numpy(), kind="stable")
     table = table.iloc[order]
     table.index.name = "feature"
     return table
 
 
-def _importance_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+def _importance_cells(
+    table: pd.DataFrame, shown: str = "{:.1%}"
+) -> tuple[list[str], list[list[str]]]:
     rows = [
-        [str(feature), *(f"{v:.1%}" for v in values)]
+        [str(feature), *("" if np.isnan(v) else shown.format(v) for v in values)]
         for feature, values in zip(table.index, table.to_numpy(), strict=True)
     ]
     return ["feature", *table.columns], rows[:IMPORTANCE_SHOWN]
@@ -657,6 +669,14 @@ def _log_parent_report(
             f"{min(IMPORTANCE_SHOWN, len(importance))} largest of {len(importance)}"
         )
         tables[heading] = _importance_cells(importance)
+    fraud = importance_table(results, comparison.strategies, FRAUD_CONTRIBUTION)
+    if fraud is not None:
+        heading = (
+            "What pushes real fraud's score up: each feature's mean contribution to the log-odds "
+            "over the test folds' fraud rows (TreeSHAP, mean over the folds), "
+            f"{min(IMPORTANCE_SHOWN, len(fraud))} largest of {len(fraud)}"
+        )
+        tables[heading] = _importance_cells(fraud, "{:+.2f}")
     losses = gan_loss_figure(results)
     if losses is not None:
         figures["GAN training: critic and generator losses per epoch"] = losses
@@ -665,6 +685,8 @@ def _log_parent_report(
         frame.to_csv(out / "results.csv", index=False)
         if importance is not None:
             importance.to_csv(out / IMPORTANCE_FILE)
+        if fraud is not None:
+            fraud.to_csv(out / IMPORTANCE_FRAUD_FILE)
         comparison.to_csv(out / "comparison.csv")
         (out / "comparison.md").write_text(comparison.to_markdown() + "\n")
         rendered = report.rendered_figures(comparison, curves)

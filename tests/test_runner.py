@@ -91,8 +91,24 @@ def test_one_child_per_strategy_fold_seed_with_tags_and_metrics(quick_result, mo
     assert list(table.columns) == result.comparison.strategies
     assert set(table.index) == features
     np.testing.assert_allclose(table.sum(axis=0), 1.0)
+    # and what pushes the test folds' fraud up: each strategy's children's means, averaged
+    path = client.download_artifacts(
+        result.parent_run_id, f"comparison/{runner.IMPORTANCE_FRAUD_FILE}"
+    )
+    fraud = pd.read_csv(path, index_col="feature")
+    assert list(fraud.columns) == result.comparison.strategies
+    assert set(fraud.index) == features and fraud.notna().all().all()
+    assert fraud.mean(axis=1).is_monotonic_decreasing
+    own = [
+        pd.read_csv(client.download_artifacts(c.info.run_id, runner.IMPORTANCE_FILE))
+        for c in children
+        if c.data.tags[tracking.TAG_STRATEGY] == "class_weight"
+    ]
+    expected = pd.concat([o.set_index("feature")["mean_contribution_fraud"] for o in own], axis=1)
+    np.testing.assert_allclose(fraud["class_weight"], expected.mean(axis=1)[fraud.index])
     page = Path(client.download_artifacts(result.parent_run_id, "comparison/report.html"))
     assert "What each model leans on" in page.read_text()
+    assert "What pushes real fraud&#39;s score up" in page.read_text()
     # the page shows the very figures logged as PNG files (drawn once for both)
     pngs = Path(client.download_artifacts(result.parent_run_id, "comparison/figures"))
     stems = sorted(p.stem for p in pngs.glob("*.png"))
@@ -334,6 +350,29 @@ def test_gan_child_logs_the_two_sample_tests_that_chose_its_epoch() -> None:
     assert sorted(m.step for m in tests) == [2, 4]
     assert all(0.0 <= m.value <= 1.0 for m in tests)
     assert child.data.metrics["gan/best_epoch"] in (2.0, 4.0)
+
+
+def test_importance_tables_average_each_strategys_children() -> None:
+    def child(strategy: str, shares: list[float], fraud: list[float] | None) -> runner.ChildResult:
+        importance = pd.DataFrame({"feature": ["amount", "hour"], "share": shares})
+        if fraud is not None:
+            importance["mean_contribution_fraud"] = fraud
+        return runner.ChildResult(strategy, strategy, 0, 0, {}, importance=importance)
+
+    results = [
+        child("none", [0.8, 0.2], [1.0, 0.2]),
+        child("none", [0.6, 0.4], [np.nan, np.nan]),  # a test fold without fraud rows
+        child("smote", [0.3, 0.7], None),  # logged before the fraud rows' means were
+        child("smote", [0.5, 0.5], [0.5, 1.5]),
+    ]
+    shares = runner.importance_table(results, ["smote", "none"])
+    assert list(shares.columns) == ["smote", "none"] and list(shares.index) == ["amount", "hour"]
+    np.testing.assert_allclose(shares.loc["amount"], [0.4, 0.7])
+    fraud = runner.importance_table(results, ["smote", "none"], runner.FRAUD_CONTRIBUTION)
+    assert list(fraud.index) == ["hour", "amount"]  # by the mean over the strategies
+    np.testing.assert_allclose(fraud.loc["hour"], [1.5, 0.2])
+    np.testing.assert_allclose(fraud.loc["amount"], [0.5, 1.0])
+    assert runner.importance_table(results[2:3], ["smote"], runner.FRAUD_CONTRIBUTION) is None
 
 
 def test_gan_loss_plot_has_whole_epochs_on_its_axis() -> None:
