@@ -174,20 +174,6 @@ def _date_lines(prepared: Prepared) -> list[str]:
     return lines
 
 
-def _folder_key_lines(prepared: Prepared) -> list[str]:
-    """The features made from a folder's `key=value` folder names (`day=2026-01-31/`), which
-    describe how the files were written more often than the transactions."""
-    keys = [
-        k for k in prepared.dataset.folder_keys if k in {*prepared.numeric, *prepared.categorical}
-    ]
-    if not keys:
-        return []
-    return [
-        f"folder keys: {', '.join(keys)} (from the key=value folder names) are model features; "
-        "list them under schema.drop unless they describe the transactions"
-    ]
-
-
 def _key_lines(prepared: Prepared) -> list[str]:
     """Per key whose history becomes features (the entity, each velocity column, the merchant):
     its distinct values, the busiest one's rows, for a velocity column the most entities one
@@ -268,7 +254,7 @@ def check(
             highlight=False,
             markup=False,
         )
-    for line in (*_date_lines(p), *_key_lines(p), *_folder_key_lines(p)):
+    for line in (*_date_lines(p), *_key_lines(p)):
         console.print(line, highlight=False, markup=False)
     table = Table(title=f"{cfg.split.kind} folds and their inner validation windows")
     for col in (

@@ -40,7 +40,7 @@ from pipeline.data.leaks import (
     check_row_ids,
     check_time_copies,
 )
-from pipeline.data.schema import SECONDS_PER_UNIT, Schema, numeric_units
+from pipeline.data.schema import SECONDS_PER_UNIT, Schema, numeric_units, yaml_list
 from pipeline.data.sources import SECONDS_PER_YEAR, Dataset, build_source, frame_digest
 from pipeline.engines import engine_for
 from pipeline.features import (
@@ -341,6 +341,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
             report.few_positives_warning(prepared.y, tests),
             *_crowded_key_warnings(prepared),
             _unreported_warning(cfg, prepared),
+            _folder_key_warning(prepared),
         )
         if w is not None
     ]
@@ -420,6 +421,20 @@ def _unreported_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None
 CROWDED_KEY_SHARE = 0.2
 """A card, customer or device id whose most frequent value is on this share of the rows or more
 names no single card (a card's index within its user) or is a placeholder ('unknown', 0)."""
+
+
+def _folder_key_warning(prepared: Prepared) -> str | None:
+    """The features made from a folder's `key=value` folder names (`shard=3/`), which describe
+    how the files were written more often than the transactions."""
+    features = {*prepared.numeric, *prepared.categorical}
+    keys = [k for k in prepared.dataset.folder_keys if k in features]
+    if not keys:
+        return None
+    return (
+        f"folder keys: {', '.join(keys)} (from the key=value folder names) are model features; "
+        f"list them under data.schema.drop unless they describe the transactions (drop: "
+        f"{yaml_list(keys)})"
+    )
 
 
 def _crowded_key_warnings(prepared: Prepared) -> list[str]:

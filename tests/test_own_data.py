@@ -635,14 +635,15 @@ def test_a_folder_of_parquet_files_as_spark_writes_them(files):
     assert result.exit_code != 0 and "Traceback" not in result.output
     name = re.escape(str(last.relative_to(folder)))
     assert re.search(rf"{name} lacks 1 of the folder's columns \('amount'", result.output)
-    # a numeric folder key is a feature like any number: check says so, and it can be dropped
+    # a numeric folder key is a feature like any number: check and run warn, and it can be dropped
     by_shard = files.root / "by_shard"
     tx.assign(shard=tx["transaction_id"].rank().astype(int) % 3).drop(columns="day").to_parquet(
         by_shard, partition_cols=["shard"], index=False
     )
-    said = "folder keys: shard (from the key=value folder names) are model features"
+    said = "warning: folder keys: shard (from the key=value folder names) are model features"
     at = [*SMALL, "data.kind=parquet", f"data.path={by_shard}", schema("datetime")]
-    assert said in " ".join(invoke("check", QUICK, *sets(at)).split())
+    checked = " ".join(invoke("check", QUICK, *sets(at)).split())
+    assert said in checked and "data.schema.drop unless they describe" in checked
     dropped = layout.replace("day]}", "shard]}")
     at = [*SMALL, "data.kind=parquet", f"data.path={by_shard}", dropped]
     assert "folder keys" not in invoke("check", QUICK, *sets(at))
