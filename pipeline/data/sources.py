@@ -512,10 +512,6 @@ def entity_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     return out
 
 
-class MissingColumnsError(DataError):
-    """A file lacks columns its schema declares."""
-
-
 def validate_frame(
     df: pd.DataFrame,
     schema: Schema,
@@ -523,11 +519,12 @@ def validate_frame(
     *,
     day_first: bool | None = None,
     dates_day_first: Mapping[str, bool | None] | None = None,
+    missing_note: str = "",
 ) -> pd.DataFrame:
     """Check a frame against its schema and return a copy with coerced column types.
 
     Raises `DataError` (naming `where` and the column) when the frame is empty, has duplicated or
-    missing columns, an all-missing column (other than `schema.drop` ones), a label that is not
+    missing columns (with `missing_note`: what a preset expects), an all-missing column (other than `schema.drop` ones), a label that is not
     binary or has no positive (or no negative) rows, a time or date column that is not dates
     (datetime) or numbers (of its unit), a non-numeric amount column, or an infinite or
     beyond-float32 value in a feature column.
@@ -553,9 +550,10 @@ def validate_frame(
             if near
             else ""
         )
-        raise MissingColumnsError(
+        raise DataError(
             f"{where}: declared column(s) missing: {', '.join(repr(c) for c in missing)}.{hint} "
             f"Available columns: {listing([str(c) for c in df.columns])}"
+            + (f". {missing_note}" if missing_note else "")
         )
     if schema.entity_columns and schema.entity in df.columns:
         raise DataError(
@@ -701,9 +699,11 @@ def _dataset(
     name: str,
     path: str | None,
     parts: list[tuple[int, str]] | None = None,
+    missing_note: str = "",
 ) -> Dataset:
     """The validated, cleaned table. `parts`: the files of a folder read as one table (their first
-    rows there and names), which messages name rows by; a warning when they are out of time order.
+    rows there and names), which messages name rows by; a warning when they are out of time order;
+    `missing_note`: what the file's preset expects, when it lacks declared columns.
     """
 
     def rows(text: str) -> str:
@@ -716,11 +716,15 @@ def _dataset(
             c: date_order(raw[c], c, where, role="date") if c in raw else None for c in schema.dates
         }
         valid = validate_frame(
-            raw, schema, where, day_first=day_first, dates_day_first=dates_day_first
+            raw,
+            schema,
+            where,
+            day_first=day_first,
+            dates_day_first=dates_day_first,
+            missing_note=missing_note,
         )
     except DataError as exc:
-        kind = MissingColumnsError if isinstance(exc, MissingColumnsError) else DataError
-        raise kind(rows(str(exc))) from None
+        raise DataError(rows(str(exc))) from None
     if parts and schema.time is not None:
         _warn_files_out_of_order(valid[schema.time], parts, where)
     frame, n_dup = clean_frame(valid, schema, where, rows)
@@ -1073,7 +1077,7 @@ class _FileSource:
     ) -> None:
         self.path = _as_path(path)
         self.schema = resolve_schema(schema, preset, f"{self.kind} source {self.path}")
-        self.preset = preset
+        self.missing_note = PRESET_NOTES.get(preset or "", "")  # for a file lacking its columns
         # where the labels are a file of their own: a `pipeline.data.labels.LabelFile`
         self.labels = labels
         # per file of a folder read as one table (CSV): its first row there, its name
@@ -1091,14 +1095,7 @@ class _FileSource:
         if self.labels is not None:
             joined = self.labels.attach(raw, self.schema, where)
             raw, name = joined.frame, f"{name}, labels from {self.labels.path}"
-        try:
-            dataset = _dataset(raw, self.schema, where, name, where, self._parts)
-        except MissingColumnsError as exc:
-            note = PRESET_NOTES.get(self.preset or "")
-            if note is None:
-                raise
-            said = str(exc)
-            raise MissingColumnsError(f"{said}{'' if said.endswith('.') else '.'} {note}") from None
+        dataset = _dataset(raw, self.schema, where, name, where, self._parts, self.missing_note)
         if joined is not None:
             dataset.reports = joined.reports_of(dataset.frame, self.schema)
         dataset.folder_keys = folder_key_names(self.path)
