@@ -712,9 +712,8 @@ def _log_parent_report(
             extra_figures=figures,
             rendered=rendered,
         )
-        mlflow.log_artifacts(str(out), artifact_path="comparison")
         report.save_figures(comparison, out / "figures", rendered=rendered)
-        mlflow.log_artifacts(str(out / "figures"), artifact_path="comparison/figures")
+        mlflow.log_artifacts(str(out), artifact_path="comparison")  # figures/ in it
     experiment = mlflow.get_run(run_id).info.experiment_id
     _log_summary_runs(experiment, run_id, comparison)
     view = _share_summary_view(experiment, run_id, comparison)
