@@ -653,22 +653,26 @@ def spark_history_features(
         shift = days * F.lit(per_day)
         rows = rows.withColumn(REP, F.col(T) + (shift if seconds else F.bround(shift).cast("long")))
         late = _Late(Y, REP, delay)
+    # each family's sums are made of `rows` and joined onto `out`: made of `out`, the plan
+    # would double with each join (minutes of analysis for a few velocity columns)
     out = rows
     if has["entity"]:
         amount = A if has["amount"] else None
-        out, entity = _entity(out, p, EK, T, amount, windows, seconds)
+        out, entity = _entity(rows, out, p, EK, T, amount, windows, seconds)
         new.update(entity)
     for i, (key, name) in enumerate(V.items()):
-        out, found = _entity(out, f"{p}v{i}_", name, T, None, windows, seconds, key, Y, delay, late)
+        out, found = _entity(
+            rows, out, f"{p}v{i}_", name, T, None, windows, seconds, key, Y, delay, late
+        )
         new.update(found)
         if has["entity"]:
-            out, found = _distinct(out, f"{p}v{i}_", name, EK, T, windows, seconds, key)
+            out, found = _distinct(rows, out, f"{p}v{i}_", name, EK, T, windows, seconds, key)
             new.update(found)
     if has["merchant"]:
-        out, merchant = _merchant(out, p, MK, T, Y, windows, delay, seconds, late)
+        out, merchant = _merchant(rows, out, p, MK, T, Y, windows, delay, seconds, late)
         new.update(merchant)
         if spec.merchant_entities and has["entity"]:
-            out, found = _distinct(out, p + "m_", MK, EK, T, windows, seconds, "merchant")
+            out, found = _distinct(rows, out, p + "m_", MK, EK, T, windows, seconds, "merchant")
             new.update(found)
     return SparkHistory(
         out.select(*[_col(c) for c in base.columns], *[new[c].alias(c) for c in spec.engineered]),
@@ -742,6 +746,7 @@ def _validate(
 
 def _entity(
     rows: DataFrame,
+    into: DataFrame,
     p: str,
     key: str,
     t: str,
@@ -753,9 +758,9 @@ def _entity(
     delay: int | float = 0,
     late: _Late | None = None,
 ) -> tuple[DataFrame, dict[str, Column]]:
-    """Rows joined with their entity features (or a velocity column's, named after it, with the
-    fraud rates of label `y` a `delay` back, `late` the frauds reported later); the feature
-    columns (filled for missing keys)."""
+    """`into` joined with the entity features of `rows` (or a velocity column's, named after it,
+    with the fraud rates of label `y` a `delay` back, `late` the frauds reported later); the
+    feature columns (filled for missing keys)."""
     from pyspark.sql import functions as F
 
     k, kt, n, na, sa = (p + x for x in ("e_k", "e_t", "e_n", "e_na", "e_sa"))
@@ -800,7 +805,7 @@ def _entity(
     )
     named = {name: p + "e_f" + str(i) for i, name in enumerate(feats)}
     table = table.select(k, kt, *[feats[name].alias(named[name]) for name in feats])
-    joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
+    joined = into.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
     out: dict[str, Column] = {}  # missing keys found no match: no history
     for name, column in named.items():
         if name == gap:
@@ -913,6 +918,7 @@ def _fraud_rates(
 
 def _distinct(
     rows: DataFrame,
+    into: DataFrame,
     p: str,
     key: str,
     entity: str,
@@ -921,7 +927,8 @@ def _distinct(
     seconds: bool,
     named_as: str,
 ) -> tuple[DataFrame, dict[str, Column]]:
-    """Rows joined with the distinct entities of a velocity column's windows (filled with 0).
+    """`into` joined with the distinct entities in the windows of a velocity column of `rows`
+    (filled with 0).
 
     As `pipeline.features._distinct_entities`: each (key, entity, time) adds one at
     max(time, its pair's previous time + w) and takes it back at time + w; a row's count is the
@@ -967,12 +974,13 @@ def _distinct(
         for (label, _), c in zip(windows, steps, strict=True)
     }
     table = table.select(k, kt, *[now[c].alias(c) for c in steps])
-    joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
+    joined = into.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
     return joined, {name: F.coalesce(F.col(c), F.lit(0)).cast("long") for name, c in named.items()}
 
 
 def _merchant(
     rows: DataFrame,
+    into: DataFrame,
     p: str,
     key: str,
     t: str,
@@ -982,8 +990,8 @@ def _merchant(
     seconds: bool,
     late: _Late | None = None,
 ) -> tuple[DataFrame, dict[str, Column]]:
-    """Rows joined with their merchant features (`late`: the frauds reported later than the
-    delay); the feature columns (filled for missing keys)."""
+    """`into` joined with the merchant features of `rows` (`late`: the frauds reported later
+    than the delay); the feature columns (filled for missing keys)."""
     from pyspark.sql import functions as F
 
     k, kt, n, nk, nf = (p + x for x in ("m_k", "m_t", "m_n", "m_nk", "m_nf"))
@@ -1000,7 +1008,7 @@ def _merchant(
     feats.update(_fraud_rates(g, nk, nf, windows, delay, "merchant", late_counts))
     named = {name: p + "m_f" + str(i) for i, name in enumerate(feats)}
     table = table.select(k, kt, *[feats[name].alias(named[name]) for name in feats])
-    joined = rows.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
+    joined = into.join(table, (F.col(key) == F.col(k)) & (F.col(t) == F.col(kt)), "left")
     out: dict[str, Column] = {}
     for name, column in named.items():
         if name.startswith("merchant_n_"):

@@ -305,6 +305,11 @@ def test_velocity_columns_counted_as_the_local_engine_does(spark, mixed, tmp_pat
     assert (expected["device_entities_7d"] > 1).any()
     got = spark_history_features(spark.read.parquet(str(parquet)), history, "--input p").frame
     assert_same(got, expected, history, "id")
+    # one join per family (the card; each velocity column, and its distinct cards; the merchant,
+    # and its distinct cards), each made of the input: a plan whose families were made of the
+    # rows already joined doubled with each (388 joins here, half a minute of analysis)
+    plan = got._jdf.queryExecution().analyzed().toString()
+    assert (plan.count("Join LeftOuter"), plan.count("Relation [")) == (7, 11)
     as_text = spark.read.option("header", True).option("inferSchema", True).csv(str(csv))
     got = spark_history_features(as_text, history, "--input c").frame
     assert_same(got, local(pd.read_csv(csv), history)[0], history, "id")
