@@ -24,7 +24,7 @@ if shutil.which("java") is None:
     )
 
 from models.classifier import n_trees
-from models.errors import ConfigError, DataError
+from models.errors import ConfigError, DataError, FraudganError
 from pipeline import evaluate
 from pipeline.cli import app
 from pipeline.config import load_config
@@ -34,12 +34,17 @@ from pipeline.export import export_champion
 from pipeline.runner import FoldRunner, prepare, run_experiment
 from pipeline.score import HistoryFeatures, load_scorer, score_file
 from pipeline.spark import (
+    G1_REGION_SIZE,
+    SPARK_PAGE_SIZE,
     _local_driver_memory,
+    _local_java_options,
     _read,
+    _spark_error,
     chunk_plan,
     fit_spark_pipeline,
     gan_training_rows,
     generate_on_executors,
+    jvm_console_to,
     score_spark,
     spark_session,
 )
@@ -98,17 +103,52 @@ def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
 def test_a_local_session_gets_a_quarter_of_memory_unless_the_user_set_it(
     spark, monkeypatch, tmp_path
 ):
-    heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+    jvm = spark.sparkContext._jvm
+    heap = jvm.java.lang.Runtime.getRuntime().maxMemory()
     assert heap > 0.9 * int(_local_driver_memory().rstrip("g")) * 2**30  # not Spark's 1 GiB
+    # G1 regions of more than two memory pages: a page of half a region took a whole one
+    options = list(
+        jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+    )
+    assert f"-XX:G1HeapRegionSize={G1_REGION_SIZE}" in options
+    assert _bytes(G1_REGION_SIZE) > 2 * _bytes(SPARK_PAGE_SIZE)
     monkeypatch.delenv("SPARK_HOME", raising=False)
     monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
     (tmp_path / "spark-defaults.conf").write_text("spark.executor.cores 2\n")
-    assert _local_driver_memory() is not None
+    assert _local_driver_memory() is not None and _local_java_options() is not None
     (tmp_path / "spark-defaults.conf").write_text("spark.driver.memory 12g\n")
-    assert _local_driver_memory() is None
+    assert _local_driver_memory() is None and _local_java_options() is not None
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.extraJavaOptions -XX:+UseZGC\n")
+    assert _local_driver_memory() is not None and _local_java_options() is None
     monkeypatch.delenv("SPARK_CONF_DIR")
     monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 3g pyspark-shell")
-    assert _local_driver_memory() is None
+    assert _local_driver_memory() is None and _local_java_options() is not None
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-java-options -Xss4m pyspark-shell")
+    assert _local_driver_memory() is not None and _local_java_options() is None
+
+
+def _bytes(size: str) -> int:
+    return int(size[:-1]) * {"k": 2**10, "m": 2**20, "g": 2**30}[size[-1]]
+
+
+def test_a_job_the_jvm_died_in_says_so_with_what_to_do(tmp_path):
+    """A JVM out of heap shuts its context down; py4j's error named neither (real text: 5,000,000
+    rows on local[2] with G1's default regions)."""
+    text = (
+        "An error occurred while calling o1259.parquet.\n: org.apache.spark.SparkException: "
+        "[STAGE_MATERIALIZATION_MULTIPLE_FAILURES] Multiple failures (2) in stage "
+        "materialization: \n  1. SparkException: Job 9 cancelled because SparkContext was shut "
+        "down\n  2. SparkException: Job 10 cancelled because SparkContext was shut down SQLSTATE: "
+        "XX000\n"
+    )
+    log = tmp_path / "fraudgan.log"
+    with jvm_console_to(log):
+        error = _spark_error(Exception(text), "--input big", tmp_path)
+    assert type(error) is FraudganError
+    message = str(error)
+    assert message.startswith("--input big: Spark stopped in the middle of the job")
+    assert "ran out of memory" in message and f"'OutOfMemoryError' in {log}" in message
+    assert "--driver-memory" in message and "o1259" not in message
 
 
 def test_a_folder_key_of_digits_that_the_model_reads_as_text_stays_text(spark, tmp_path):
