@@ -654,7 +654,7 @@ def spark_history_features(
         rows = rows.withColumn(REP, F.col(T) + (shift if seconds else F.bround(shift).cast("long")))
         late = _Late(Y, REP, delay)
     # each family's sums are made of `rows` and joined onto `out`: made of `out`, the plan
-    # would double with each join (minutes of analysis for a few velocity columns)
+    # would double with each join (half a minute of analysis for two velocity columns)
     out = rows
     if has["entity"]:
         amount = A if has["amount"] else None
