@@ -30,6 +30,7 @@ from models.samplers import (
     no_rows,
     strategy_kind,
 )
+from models.scorer import FRAUD_CONTRIBUTION
 from pipeline import descriptions, report, tracking
 from pipeline.augment import SHARE, grid_of
 from pipeline.config import ExperimentConfig
@@ -577,7 +578,6 @@ IMPORTANCE_SHOWN = 15
 
 IMPORTANCE_FRAUD_FILE = "feature_importance_fraud.csv"
 """The launch's per-strategy mean contributions over the test folds' fraud rows."""
-FRAUD_CONTRIBUTION = "mean_contribution_fraud"  # the column of `FraudScorer.importance`
 
 
 def importance_table(

@@ -15,6 +15,7 @@ from models.scorer.layout import CategoricalBlock, Layout
 from models.scorer.model import (
     ALERT,
     BIAS,
+    FRAUD_CONTRIBUTION,
     N_REASONS,
     PROBABILITY,
     FraudScorer,
@@ -26,6 +27,7 @@ __all__ = [
     "ALERT",
     "BIAS",
     "CategoricalBlock",
+    "FRAUD_CONTRIBUTION",
     "N_REASONS",
     "PROBABILITY",
     "FraudScorer",

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 SMALL_FRAME = 64  # rows; below this, plain Python per value beats pandas per column (REST calls)
 PROBABILITY = "fraud_probability"
 ALERT = "alert"
+FRAUD_CONTRIBUTION = "mean_contribution_fraud"  # a column of `FraudScorer.importance`
 N_REASONS = 3
 BIAS = "bias"
 
@@ -396,7 +397,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         """Each input column's mean absolute contribution to the log-odds over the rows of
         `model_input` (TreeSHAP, as `contributions`) and its share of their sum, largest first:
         columns `feature`, `mean_abs_contribution`, `share`; with `fraud_rows` (rows known to be
-        fraud), `mean_contribution_fraud`, each column's mean signed contribution over them: what
+        fraud), `FRAUD_CONTRIBUTION`, each column's mean signed contribution over them: what
         pushes real fraud's score up (positive) or down."""
         contrib = self.contributions(model_input).drop(columns=[BIAS])
         if contrib.empty:
@@ -412,7 +413,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         )
         if fraud_rows is not None:
             fraud = self.contributions(fraud_rows).drop(columns=[BIAS])
-            out["mean_contribution_fraud"] = fraud.mean().to_numpy(dtype=np.float64)
+            out[FRAUD_CONTRIBUTION] = fraud.mean().to_numpy(dtype=np.float64)
         order = np.argsort(-mean, kind="stable")
         return out.iloc[order].reset_index(drop=True)
 

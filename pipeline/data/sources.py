@@ -524,10 +524,10 @@ def validate_frame(
     """Check a frame against its schema and return a copy with coerced column types.
 
     Raises `DataError` (naming `where` and the column) when the frame is empty, has duplicated or
-    missing columns (with `missing_note`: what a preset expects), an all-missing column (other than `schema.drop` ones), a label that is not
-    binary or has no positive (or no negative) rows, a time or date column that is not dates
-    (datetime) or numbers (of its unit), a non-numeric amount column, or an infinite or
-    beyond-float32 value in a feature column.
+    missing columns (with `missing_note`: what a preset expects), an all-missing column (other
+    than `schema.drop` ones), a label that is not binary or has no positive (or no negative)
+    rows, a time or date column that is not dates (datetime) or numbers (of its unit), a
+    non-numeric amount column, or an infinite or beyond-float32 value in a feature column.
     """
     if df.shape[1] == 0:
         raise DataError(f"{where}: no columns found")
