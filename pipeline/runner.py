@@ -30,7 +30,6 @@ from models.samplers import (
     no_rows,
     strategy_kind,
 )
-from models.scorer import FRAUD_CONTRIBUTION
 from pipeline import descriptions, report, tracking
 from pipeline.augment import SHARE, grid_of
 from pipeline.config import ExperimentConfig
@@ -587,8 +586,8 @@ def importance_table(
     (columns, in `strategies`' order), averaged over its children, the features by their mean over
     the strategies, largest first; None when no child logged it. `share`: each feature's share of
     the model's mean absolute contribution (0 where a child lacks the feature);
-    `FRAUD_CONTRIBUTION`: its mean signed contribution over the fraud rows (a child without fraud
-    rows in its test fold is left out)."""
+    `models.scorer.FRAUD_CONTRIBUTION`: its mean signed contribution over the fraud rows (a child
+    without fraud rows in its test fold is left out)."""
     values: dict[str, list[pd.Series]] = {}
     for r in results:
         if r.importance is not None and len(r.importance) and column in r.importance:
@@ -684,6 +683,8 @@ def _log_parent_report(
             f"{min(IMPORTANCE_SHOWN, len(importance))} largest of {len(importance)}"
         )
         tables[heading] = _importance_cells(importance)
+    from models.scorer import FRAUD_CONTRIBUTION  # mlflow.pyfunc: loaded by the children already
+
     fraud = importance_table(results, comparison.strategies, FRAUD_CONTRIBUTION)
     if fraud is not None:
         heading = (

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from models.scorer import FRAUD_CONTRIBUTION
 from pipeline import runner, tracking
 from pipeline.cli import app
 from pipeline.config import load_config
@@ -368,11 +369,11 @@ def test_importance_tables_average_each_strategys_children() -> None:
     shares = runner.importance_table(results, ["smote", "none"])
     assert list(shares.columns) == ["smote", "none"] and list(shares.index) == ["amount", "hour"]
     np.testing.assert_allclose(shares.loc["amount"], [0.4, 0.7])
-    fraud = runner.importance_table(results, ["smote", "none"], runner.FRAUD_CONTRIBUTION)
+    fraud = runner.importance_table(results, ["smote", "none"], FRAUD_CONTRIBUTION)
     assert list(fraud.index) == ["hour", "amount"]  # by the mean over the strategies
     np.testing.assert_allclose(fraud.loc["hour"], [1.5, 0.2])
     np.testing.assert_allclose(fraud.loc["amount"], [0.5, 1.0])
-    assert runner.importance_table(results[2:3], ["smote"], runner.FRAUD_CONTRIBUTION) is None
+    assert runner.importance_table(results[2:3], ["smote"], FRAUD_CONTRIBUTION) is None
 
 
 def test_gan_loss_plot_has_whole_epochs_on_its_axis() -> None:
