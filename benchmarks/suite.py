@@ -200,7 +200,12 @@ def protocol(table: SuiteTable, args: argparse.Namespace) -> dict[str, Any]:
         "folds": table.split["n_folds"] if table.temporal else args.folds,
         "max_rows": args.max_rows,
     }
-    if args.rows is not None and table.name in ("stress", "sim_default", "sim_temporal"):
+    if args.rows is not None and table.name in (
+        "stress",
+        "sim_default",
+        "sim_temporal",
+        "handbook",
+    ):
         out["table_rows"] = args.rows
     return out
 
@@ -475,13 +480,12 @@ def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[s
 
 
 def experiment_of(table: SuiteTable) -> Any:
-    """The experiment whose validation and classifier settings the table's launches take:
-    `experiments/temporal.yaml` for a temporal table, `experiments/default.yaml` otherwise."""
+    """The experiment whose validation and classifier settings the table's launches take: the
+    simulator's and the handbook's own (`SuiteTable.experiment`), `experiments/default.yaml` for
+    the others."""
     from pipeline.config import load_config
 
-    return load_config(
-        ROOT / "experiments" / ("temporal.yaml" if table.temporal else "default.yaml")
-    )
+    return load_config(ROOT / "experiments" / table.experiment)
 
 
 def downstream_config(

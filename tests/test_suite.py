@@ -55,6 +55,61 @@ def test_stress_table_is_read_through_the_sources(tmp_path: Path) -> None:
         suite_tables.load_table("nope", directory=tmp_path)
 
 
+def test_handbook_table_follows_the_handbooks_simulator() -> None:
+    a = suite_tables.make_handbook_table(500, 1000, 40, seed=2)
+    pd.testing.assert_frame_equal(a, suite_tables.make_handbook_table(500, 1000, 40, seed=2))
+    assert list(a.columns) == [
+        "TRANSACTION_ID",
+        "TX_DATETIME",
+        "CUSTOMER_ID",
+        "TERMINAL_ID",
+        "TX_AMOUNT",
+        "TX_TIME_SECONDS",
+        "TX_TIME_DAYS",
+        "TX_FRAUD",
+        "TX_FRAUD_SCENARIO",
+    ]
+    assert a["TX_DATETIME"].is_monotonic_increasing
+    assert len(a) == pytest.approx(500 * 2 * 40, rel=0.15)  # uniform(0, 4) a day, on average 2
+    assert (a["TX_AMOUNT"] >= 0).all() and a["TX_DATETIME"].dt.hour.median() in (11, 12)
+    assert (a["TX_FRAUD"] == (a["TX_FRAUD_SCENARIO"] > 0)).all()
+    # scenario 1: every amount above 220 is fraud (a later scenario may have claimed the row)
+    assert (a.loc[a["TX_AMOUNT"] > 220, "TX_FRAUD"] == 1).all()
+    assert (a.loc[a["TX_FRAUD_SCENARIO"] == 1, "TX_AMOUNT"] > 220).all()
+    # scenario 2: a compromised terminal's every transaction for 28 days is fraud
+    two = a[a["TX_FRAUD_SCENARIO"] == 2]
+    for terminal, rows in two.groupby("TERMINAL_ID"):
+        span = a[
+            (a["TERMINAL_ID"] == terminal)
+            & a["TX_TIME_DAYS"].between(rows["TX_TIME_DAYS"].min(), rows["TX_TIME_DAYS"].max())
+        ]
+        assert (span["TX_FRAUD"] == 1).all()
+    # scenario 3: about a third of a compromised customer's transactions, at five times the amount
+    usual = a[a["TX_FRAUD"] == 0].groupby("CUSTOMER_ID")["TX_AMOUNT"].median()
+    three = a[a["TX_FRAUD_SCENARIO"] == 3]
+    assert (three["TX_AMOUNT"] / three["CUSTOMER_ID"].map(usual)).median() > 3
+    assert a["TX_FRAUD_SCENARIO"].nunique() == 4
+    assert 0.002 < a["TX_FRAUD"].mean() < 0.03
+    with pytest.raises(ValueError, match="must be >= 1"):
+        suite_tables.make_handbook_table(0, 10, 10)
+
+
+def test_handbook_table_runs_under_the_handbook_experiment(tmp_path: Path) -> None:
+    table = suite_tables.load_table("handbook", rows=40_000, directory=tmp_path)
+    assert table.temporal and table.experiment == "handbook.yaml"
+    assert table.split["train_days"] == 7 and table.split["n_folds"] == 4
+    assert "merchant_fraud_rate_7d" in table.numeric  # the terminal's history, a week's delay
+    assert not {"TX_FRAUD_SCENARIO", "TX_TIME_SECONDS", "TX_TIME_DAYS"} & set(table.numeric)
+    assert suite.experiment_of(table).validation.windows == 3
+    folds = suite.folds_of(table, 5, [0])
+    assert len(folds) == 4
+    assert all(
+        table.frame["TX_DATETIME"].iloc[f.train].max()
+        < table.frame["TX_DATETIME"].iloc[f.test].min()
+        for f in folds
+    )
+
+
 def test_grid_results_schema_resume_and_failure_cells(tmp_path: Path, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("gmm broke on purpose")
