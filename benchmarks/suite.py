@@ -35,7 +35,8 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   over (fold, seed). Resamplers append rows up to a minority/majority ratio of 0.1, or twice the
   table's own ratio when that is above 0.05 (at most 1); `cgan` runs at its defaults, choosing
   its share (0 included), weight and checkpoint on the validation windows (`pipeline.augment`);
-  `smote_auto` (optional) is SMOTE choosing its share over the same grid by the same rule.
+  `smote_auto` (optional) is SMOTE choosing its share over the same grid by the same rule, and
+  `cgan_fixed` (optional) the GAN at the SMOTE family's fixed share, choosing nothing.
 
 Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
 seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
@@ -89,7 +90,7 @@ log = logging.getLogger("suite")
 GENERATORS = ("cgan", "smote", "gmm", "copies", "real")
 SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` keys
 STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
-OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto")
+OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto", "cgan_fixed")
 FIXED_SHARE = ("ros", "smote", "borderline")  # the resamplers at a fixed share
 CHOOSING = {"smote_auto": "smote"}
 """Strategies that choose their share (0 included) on the validation windows over the grid
@@ -475,8 +476,12 @@ def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[s
         return {"kind": CHOOSING[name], "choose": True}
     y = table.y
     current = y.sum() / max(1, len(y) - y.sum())
-    ratio = RATIO if current <= 0.05 else min(1.0, 2 * current)
-    return {"sampling_strategy": round(float(ratio), 4)}
+    ratio = {
+        "sampling_strategy": round(float(RATIO if current <= 0.05 else min(1.0, 2 * current)), 4)
+    }
+    if name == "cgan_fixed":  # the GAN at the fixed share the SMOTE family runs at, no choice
+        return {**gan, "kind": "cgan", "choose": False, **ratio}
+    return ratio
 
 
 def experiment_of(table: SuiteTable) -> Any:

@@ -371,6 +371,13 @@ def test_smote_auto_chooses_over_the_grid_cgan_chooses_over(tmp_path: Path) -> N
     assert auto is not None and gan is not None and auto.share == gan.share
     assert 0.0 in auto.share
     assert grid_of("smote", params["smote"]) is None
+    # and the GAN at the SMOTE family's fixed share, choosing nothing
+    args = suite.parse_args([*TINY, "--strategies", "smote,cgan_fixed", "--gan", "epochs=3"])
+    cfg = suite.downstream_config(table, tmp_path / "t.parquet", args.strategies, args, args.gan)
+    fixed = cfg.strategies["cgan_fixed"]
+    assert strategy_kind("cgan_fixed", fixed) == "cgan" and grid_of("cgan_fixed", fixed) is None
+    assert fixed["sampling_strategy"] == cfg.strategies["smote"]["sampling_strategy"]
+    assert fixed["epochs"] == 3
 
 
 def test_downstream_launches_read_the_table_with_its_features(tmp_path: Path, monkeypatch) -> None:
