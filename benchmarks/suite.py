@@ -467,6 +467,14 @@ def privacy_metrics(
 # downstream through the pipeline
 
 
+def fixed_ratio(table: SuiteTable) -> float:
+    """The minority/majority ratio the fixed-share resamplers run at: `RATIO`, or twice the
+    table's own ratio when that is above 0.05 (at most 1)."""
+    y = table.y
+    current = y.sum() / max(1, len(y) - y.sum())
+    return round(float(RATIO if current <= 0.05 else min(1.0, 2 * current)), 4)
+
+
 def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[str, Any]:
     if name in ("none", "class_weight"):
         return {}
@@ -474,11 +482,7 @@ def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[s
         return dict(gan)
     if name in CHOOSING:  # the same choice over the same grid, the fair match for cgan's
         return {"kind": CHOOSING[name], "choose": True}
-    y = table.y
-    current = y.sum() / max(1, len(y) - y.sum())
-    ratio = {
-        "sampling_strategy": round(float(RATIO if current <= 0.05 else min(1.0, 2 * current)), 4)
-    }
+    ratio = {"sampling_strategy": fixed_ratio(table)}
     if name == "cgan_fixed":  # the GAN at the fixed share the SMOTE family runs at, no choice
         return {**gan, "kind": "cgan", "choose": False, **ratio}
     return ratio

@@ -110,6 +110,31 @@ def test_handbook_table_runs_under_the_handbook_experiment(tmp_path: Path) -> No
     )
 
 
+def test_detectability_scores_every_source_by_a_classifier_of_real_rows(tmp_path: Path) -> None:
+    from benchmarks import detectability
+
+    payload = detectability.main(
+        [
+            *("--tables", "stress", "--rows", "1000", "--gan", "epochs=2", "--gan", "eval_every=0"),
+            *("--out", str(tmp_path)),
+        ]
+    )
+    (r,) = payload["results"]
+    src = r["sources"]
+    assert set(src) == set(detectability.SOURCES)
+    assert src["real_oof"]["rows"] == r["train_fraud"] > 0
+    assert all(src[g]["rows"] == r["generated_rows"] for g in ("cgan", "smote", "gmm", "copies"))
+    # copies of training fraud are scored by a model that saw them; out of fold, real fraud is not
+    assert src["copies"]["q50"] > 0.5
+    assert src["copies"]["legit_like_share"] <= src["real_oof"]["legit_like_share"]
+    assert src["real_oof"]["q50"] < src["copies"]["q50"] - 0.1
+    saved = json.loads((tmp_path / "detectability.json").read_text())
+    assert (
+        saved["results"][0]["sources"] == src
+        and "stress" in (tmp_path / "detectability.md").read_text()
+    )
+
+
 def test_grid_results_schema_resume_and_failure_cells(tmp_path: Path, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("gmm broke on purpose")
