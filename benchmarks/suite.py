@@ -82,7 +82,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.scoring import commit, throwaway_store  # noqa: E402
-from benchmarks.suite_tables import SuiteTable, load_table, table_names  # noqa: E402
+from benchmarks.suite_tables import (  # noqa: E402
+    GENERATED_TABLES,
+    SuiteTable,
+    load_table,
+    table_names,
+)
 from models.errors import ConfigError  # noqa: E402
 
 log = logging.getLogger("suite")
@@ -201,12 +206,7 @@ def protocol(table: SuiteTable, args: argparse.Namespace) -> dict[str, Any]:
         "folds": table.split["n_folds"] if table.temporal else args.folds,
         "max_rows": args.max_rows,
     }
-    if args.rows is not None and table.name in (
-        "stress",
-        "sim_default",
-        "sim_temporal",
-        "handbook",
-    ):
+    if args.rows is not None and table.name in GENERATED_TABLES:
         out["table_rows"] = args.rows
     return out
 
@@ -1383,7 +1383,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-folds", type=int, default=None, help="realism on the first N folds only")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--max-rows", type=int, default=None, help="subsample majority rows to this")
-    p.add_argument("--rows", type=int, default=None, help="rows of the stress/simulator tables")
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="rows of the tables made here (stress, simulator, handbook)",
+    )
     p.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument(
         "--c2st-draws",

@@ -61,6 +61,8 @@ SIMULATOR_TABLES = {"sim_default": "default.yaml", "sim_temporal": "temporal.yam
 HANDBOOK = "handbook"
 HANDBOOK_DAYS = 80
 """Days simulated: the protocol's four folds take 42, the features' 30-day windows a month before."""
+GENERATED_TABLES = (STRESS, *SIMULATOR_TABLES, HANDBOOK)
+"""The tables made here, whose size `load_table(rows=...)` sets (the package's have theirs)."""
 _MISSING_MARKERS = {"?", "", "none", "nan", "<null>", "null"}
 
 
@@ -584,6 +586,7 @@ if __name__ == "__main__":
 
 
 __all__ = [
+    "GENERATED_TABLES",
     "MAX_COLUMNS",
     "MIN_MINORITY",
     "MIN_ROWS",
