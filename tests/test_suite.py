@@ -135,6 +135,37 @@ def test_detectability_scores_every_source_by_a_classifier_of_real_rows(tmp_path
     )
 
 
+def test_score_matching_draws_rows_whose_scores_follow_the_reference() -> None:
+    from benchmarks.score_matching import BINS, match_scores
+
+    rng = np.random.default_rng(0)
+    reference = rng.beta(5, 1, 400)  # real fraud: mostly high scores
+    scores = rng.beta(1, 3, 20_000)  # generated rows: mostly low ones
+    kept = match_scores(scores, reference, 4000, np.random.default_rng(1))
+    edges = np.quantile(reference, np.linspace(0, 1, BINS + 1))
+    edges[0], edges[-1] = -np.inf, np.inf
+    share = np.histogram(scores[kept], edges)[0] / len(kept)
+    assert np.allclose(share, 1 / BINS, atol=0.02)  # each decile of the reference's scores
+    assert np.median(scores[kept]) == pytest.approx(np.median(reference), abs=0.03)
+
+
+def test_score_matching_runs_on_a_tiny_table(tmp_path: Path) -> None:
+    from benchmarks import score_matching
+
+    payload = score_matching.main(
+        [
+            *("--tables", "stress", "--rows", "1000", "--folds", "0", "--gan", "epochs=2"),
+            *("--gan", "eval_every=0", "--out", str(tmp_path)),
+        ]
+    )
+    (r,) = payload["results"]
+    assert set(r["auprc"]) == set(score_matching.METHODS)
+    assert all(0 <= v <= 1 for v in r["auprc"].values())
+    ll = r["legit_like"]
+    assert abs(ll["gan_matched"] - ll["real_oof"]) <= abs(ll["gan_raw"] - ll["real_oof"]) + 0.1
+    assert "stress, mean over 1 folds" in (tmp_path / "score_matching.md").read_text()
+
+
 def test_grid_results_schema_resume_and_failure_cells(tmp_path: Path, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("gmm broke on purpose")
