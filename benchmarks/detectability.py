@@ -3,9 +3,8 @@
     python benchmarks/detectability.py [--tables handbook,stress,sim_default] [--fold 0]
 
 Per suite table (`benchmarks/suite_tables.py`) and one outer fold of its suite protocol
-(`benchmarks.suite.folds_of`), an XGBoost classifier with the table's experiment's settings, on the
-project's preprocessing (`models.classifier.build_preprocessor`), is fitted on the real training
-fold and scores fraud rows from each source: the real training fraud out of fold (5 stratified
+(`benchmarks.suite.folds_of`), `none`'s pipeline (`models.classifier.build_pipeline`) with the
+table's experiment's classifier is fitted on the real training fold and scores fraud rows from each source: the real training fraud out of fold (5 stratified
 folds of the training fold, so that no row is scored by a model that saw it), the real test
 fraud, and as many generated rows as the SMOTE family adds at the suite's fixed share, from the
 GAN (`cgan`, at its defaults), SMOTE, the Gaussian mixture and bootstrap copies (the suite's
@@ -42,21 +41,17 @@ SOURCES = ("real_oof", "real_test", "cgan", "smote", "gmm", "copies")
 
 
 def _classifier(table: Any, threads: int) -> Any:
-    from sklearn.pipeline import make_pipeline
-    from xgboost import XGBClassifier
+    """`none`'s pipeline with the table's experiment's classifier, every tree kept (no
+    validation rows here to stop on)."""
+    from models.classifier import build_pipeline
 
-    from models.classifier import build_preprocessor
-
-    c = suite.experiment_of(table).classifier
-    return make_pipeline(
-        build_preprocessor(table.numeric, table.categorical, "onehot"),
-        XGBClassifier(
-            n_estimators=c.n_estimators,
-            max_depth=c.max_depth,
-            learning_rate=c.learning_rate,
-            n_jobs=threads,
-            random_state=0,
-        ),
+    xgb = suite.experiment_of(table).classifier.xgb_params()
+    return build_pipeline(
+        table.numeric,
+        table.categorical,
+        sampler=None,
+        encoding="onehot",
+        xgb_params={**xgb, "early_stopping_rounds": None, "n_jobs": threads},
     )
 
 
@@ -97,7 +92,7 @@ def measure(
     X, y = table.X, table.y
     X_train, y_train = X.iloc[f.train].reset_index(drop=True), y[f.train]
     X_test, y_test = X.iloc[f.test].reset_index(drop=True), y[f.test]
-    n = max(1, int(suite.fixed_ratio(table) * (y_train == 0).sum()) - int(y_train.sum()))
+    n = suite.fixed_share_rows(table, y_train)
     started = time.perf_counter()
     model = _classifier(table, threads).fit(X_train, y_train)
     minority = X_train[y_train == 1].reset_index(drop=True)

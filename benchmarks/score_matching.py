@@ -77,7 +77,7 @@ def measure(
     X, y = table.X.astype(float), table.y
     X_train, y_train = X.iloc[f.train].reset_index(drop=True), y[f.train]
     X_test, y_test = X.iloc[f.test].reset_index(drop=True), y[f.test]
-    n = max(1, int(suite.fixed_ratio(table) * (y_train == 0).sum()) - int(y_train.sum()))
+    n = suite.fixed_share_rows(table, y_train)
     started = time.perf_counter()
     model = _xgb(2).fit(X_train, y_train)
     oof = np.zeros(len(X_train))

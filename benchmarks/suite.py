@@ -475,6 +475,12 @@ def fixed_ratio(table: SuiteTable) -> float:
     return round(float(RATIO if current <= 0.05 else min(1.0, 2 * current)), 4)
 
 
+def fixed_share_rows(table: SuiteTable, y_train: np.ndarray) -> int:
+    """The minority rows a fixed-share resampler adds to a training fold of labels `y_train`
+    (at least 1)."""
+    return max(1, int(fixed_ratio(table) * (y_train == 0).sum()) - int(y_train.sum()))
+
+
 def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[str, Any]:
     if name in ("none", "class_weight"):
         return {}

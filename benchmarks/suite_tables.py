@@ -241,10 +241,9 @@ def make_handbook_table(
     def compromised(population: int, per_day_default: float, reference: int) -> list[np.ndarray]:
         rate = per_day_default * population / reference
         whole = int(rate)
+        # whole < population, so a draw of whole + 1 without replacement always fits
         return [
             rng.choice(population, whole + int(rng.random() < rate - whole), replace=False)
-            if population >= whole + 1
-            else np.arange(population)
             for _ in range(days)
         ]
 
@@ -259,7 +258,8 @@ def make_handbook_table(
             fraud[chosen], scenario[chosen] = 1, 3
 
     order = np.lexsort((seconds, day))
-    time = pd.Timestamp(start) + pd.to_timedelta(day * 86_400 + seconds, unit="s")
+    elapsed = (day * 86_400 + seconds).astype(np.int64)
+    time = pd.Timestamp(start) + pd.to_timedelta(elapsed, unit="s")
     return pd.DataFrame(
         {
             "TRANSACTION_ID": np.arange(len(order)),
@@ -267,7 +267,7 @@ def make_handbook_table(
             "CUSTOMER_ID": customer[order],
             "TERMINAL_ID": terminal[order],
             "TX_AMOUNT": amount[order],
-            "TX_TIME_SECONDS": (day * 86_400 + seconds).astype(np.int64)[order],
+            "TX_TIME_SECONDS": elapsed[order],
             "TX_TIME_DAYS": day[order],
             "TX_FRAUD": fraud[order],
             "TX_FRAUD_SCENARIO": scenario[order],
