@@ -4,9 +4,9 @@
 
 Per suite table (`benchmarks/suite_tables.py`) and one outer fold of its suite protocol
 (`benchmarks.suite.folds_of`), `none`'s pipeline (`models.classifier.build_pipeline`) with the
-table's experiment's classifier is fitted on the real training fold and scores fraud rows from each source: the real training fraud out of fold (5 stratified
-folds of the training fold, so that no row is scored by a model that saw it), the real test
-fraud, and as many generated rows as the SMOTE family adds at the suite's fixed share, from the
+table's experiment's classifier is fitted on the real training fold and scores fraud rows from
+each source: the real training fraud out of fold (5 stratified folds of the training fold, so
+that no row is scored by a model that saw it), the real test fraud, and as many generated rows as the SMOTE family adds at the suite's fixed share, from the
 GAN (`cgan`, at its defaults), SMOTE, the Gaussian mixture and bootstrap copies (the suite's
 generators). A generated row that the classifier scores like a legitimate one (below 0.05) teaches
 an augmented classifier to flag that region; a generator whose rows land there more often than real
