@@ -6,9 +6,9 @@ Per suite table (`benchmarks/suite_tables.py`) and one outer fold of its suite p
 (`benchmarks.suite.folds_of`), `none`'s pipeline (`models.classifier.build_pipeline`) with the
 table's experiment's classifier is fitted on the real training fold and scores fraud rows from
 each source: the real training fraud out of fold (5 stratified folds of the training fold, so
-that no row is scored by a model that saw it), the real test fraud, and as many generated rows as the SMOTE family adds at the suite's fixed share, from the
-GAN (`cgan`, at its defaults), SMOTE, the Gaussian mixture and bootstrap copies (the suite's
-generators). A generated row that the classifier scores like a legitimate one (below 0.05) teaches
+that no row is scored by a model that saw it), the real test fraud, and as many generated rows
+as the SMOTE family adds at the suite's fixed share, from the GAN (`cgan`, at its defaults),
+SMOTE, the Gaussian mixture and bootstrap copies (the suite's generators). A generated row that the classifier scores like a legitimate one (below 0.05) teaches
 an augmented classifier to flag that region; a generator whose rows land there more often than real
 fraud does (out of fold) adds label noise, however hard its rows are to tell from real fraud by a
 C2ST. Writes benchmarks/results/detectability.{json,md}.
@@ -122,7 +122,8 @@ def markdown(payload: dict[str, Any]) -> str:
     lines = [
         "# Where generated fraud rows land for a classifier trained on real rows",
         "",
-        f"`{payload['command']}` at commit {payload['commit']}, on {payload['machine']['cpus']} CPUs.",
+        f"`{payload['command']}` at commit {payload['commit']}, "
+        f"on {payload['machine']['cpus']} CPUs.",
         "",
         "Share of each source's fraud rows that the real-data classifier scores below "
         f"{LEGIT_LIKE} (like a legitimate row), and the median score. `real_oof`: the real "

@@ -1,4 +1,4 @@
-"""Exploratory: the GAN's fraud rows resampled to score as real fraud does, and what XGBoost makes of them.
+"""Exploratory: the GAN's rows drawn to score as real fraud does; XGBoost's AUPRC with them.
 
     python benchmarks/score_matching.py [--tables handbook] [--folds 0,1,2,3]
 
@@ -124,7 +124,8 @@ def markdown(payload: dict[str, Any]) -> str:
     lines = [
         "# The GAN's rows resampled to score as real fraud does (exploratory)",
         "",
-        f"`{payload['command']}` at commit {payload['commit']}, on {payload['machine']['cpus']} CPUs.",
+        f"`{payload['command']}` at commit {payload['commit']}, "
+        f"on {payload['machine']['cpus']} CPUs.",
         "",
         "Test-fold AUPRC of XGBoost (300 trees, no early stopping) fitted on the training fold "
         "alone and with each source's rows at the suite's fixed share; legit-like: the share of "

@@ -60,7 +60,8 @@ STRESS_MIN_POSITIVES = 100
 SIMULATOR_TABLES = {"sim_default": "default.yaml", "sim_temporal": "temporal.yaml"}
 HANDBOOK = "handbook"
 HANDBOOK_DAYS = 80
-"""Days simulated: the protocol's four folds take 42, the features' 30-day windows a month before."""
+"""Days simulated: the protocol's four folds take 42, the features' 30-day windows a month
+before them."""
 GENERATED_TABLES = (STRESS, *SIMULATOR_TABLES, HANDBOOK)
 """The tables made here, whose size `load_table(rows=...)` sets (the package's have theirs)."""
 _MISSING_MARKERS = {"?", "", "none", "nan", "<null>", "null"}
