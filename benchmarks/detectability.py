@@ -8,10 +8,11 @@ table's experiment's classifier is fitted on the real training fold and scores f
 each source: the real training fraud out of fold (5 stratified folds of the training fold, so
 that no row is scored by a model that saw it), the real test fraud, and as many generated rows
 as the SMOTE family adds at the suite's fixed share, from the GAN (`cgan`, at its defaults),
-SMOTE, the Gaussian mixture and bootstrap copies (the suite's generators). A generated row that the classifier scores like a legitimate one (below 0.05) teaches
-an augmented classifier to flag that region; a generator whose rows land there more often than real
-fraud does (out of fold) adds label noise, however hard its rows are to tell from real fraud by a
-C2ST. Writes benchmarks/results/detectability.{json,md}.
+SMOTE, the Gaussian mixture and bootstrap copies (the suite's generators). A generated row
+that the classifier scores like a legitimate one (below 0.05) teaches an augmented classifier to
+flag that region; a generator whose rows land there more often than real fraud does (out of
+fold) adds label noise, however hard its rows are to tell from real fraud by a C2ST. Writes
+benchmarks/results/detectability.{json,md}.
 """
 
 from __future__ import annotations
