@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import suite  # noqa: E402
 from benchmarks.scoring import commit, machine  # noqa: E402
-from benchmarks.suite_tables import load_table  # noqa: E402
+from benchmarks.suite_tables import load_table, table_names  # noqa: E402
+from models.errors import ConfigError  # noqa: E402
 
 LEGIT_LIKE = 0.05
 """A fraud row scored below this by the real-data classifier looks legitimate to it."""
@@ -158,9 +159,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    gan = suite.parse_gan(args.gan)
+    try:  # before any work: a misspelled table or GAN field is one line, not a traceback
+        gan = suite.parse_gan(args.gan)
+        tables = suite._names(args.tables, table_names(), "tables")
+    except ConfigError as exc:
+        raise SystemExit(f"detectability: {exc}") from None
     results = []
-    for name in [t for t in args.tables.split(",") if t]:
+    for name in tables:
         results.append(measure(name, args.fold, rows=args.rows, gan=gan))
         r = results[-1]["sources"]
         print(

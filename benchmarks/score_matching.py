@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import suite  # noqa: E402
 from benchmarks.scoring import commit, machine  # noqa: E402
-from benchmarks.suite_tables import load_table  # noqa: E402
+from benchmarks.suite_tables import load_table, table_names  # noqa: E402
+from models.errors import ConfigError  # noqa: E402
 
 BINS = 10
 OVERSAMPLE = 4
@@ -73,7 +74,10 @@ def measure(
     table = load_table(name, rows=rows)
     if table.categorical:
         raise SystemExit(f"{name}: categorical columns; this exploration takes numbers only")
-    f = suite.folds_of(table, 5, [0])[fold]
+    folds = suite.folds_of(table, 5, [0])
+    if not 0 <= fold < len(folds):
+        raise SystemExit(f"--folds {fold}: {name} has folds 0 to {len(folds) - 1}")
+    f = folds[fold]
     X, y = table.X.astype(float), table.y
     X_train, y_train = X.iloc[f.train].reset_index(drop=True), y[f.train]
     X_test, y_test = X.iloc[f.test].reset_index(drop=True), y[f.test]
@@ -163,9 +167,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    gan = suite.parse_gan(args.gan)
+    try:  # before any work: a misspelled table or GAN field is one line, not a traceback
+        gan = suite.parse_gan(args.gan)
+        tables = suite._names(args.tables, table_names(), "tables")
+    except ConfigError as exc:
+        raise SystemExit(f"score_matching: {exc}") from None
     results = []
-    for name in [t for t in args.tables.split(",") if t]:
+    for name in tables:
         for fold in [int(f) for f in args.folds.split(",") if f]:
             results.append(measure(name, fold, rows=args.rows, gan=gan))
             print(json.dumps({k: results[-1][k] for k in ("table", "fold", "auprc")}), flush=True)

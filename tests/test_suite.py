@@ -128,6 +128,8 @@ def test_detectability_scores_every_source_by_a_classifier_of_real_rows(tmp_path
     assert src["copies"]["q50"] > 0.5
     assert src["copies"]["legit_like_share"] <= src["real_oof"]["legit_like_share"]
     assert src["real_oof"]["q50"] < src["copies"]["q50"] - 0.1
+    with pytest.raises(SystemExit, match="detectability: unknown tables: nope"):
+        detectability.main(["--tables", "stress,nope"])
     saved = json.loads((tmp_path / "detectability.json").read_text())
     assert (
         saved["results"][0]["sources"] == src
@@ -164,6 +166,10 @@ def test_score_matching_runs_on_a_tiny_table(tmp_path: Path) -> None:
     ll = r["legit_like"]
     assert abs(ll["gan_matched"] - ll["real_oof"]) <= abs(ll["gan_raw"] - ll["real_oof"]) + 0.1
     assert "stress, mean over 1 folds" in (tmp_path / "score_matching.md").read_text()
+    with pytest.raises(SystemExit, match="score_matching: unknown tables: nope"):
+        score_matching.main(["--tables", "nope"])
+    with pytest.raises(SystemExit, match="--folds 7: stress has folds 0 to 4"):
+        score_matching.measure("stress", 7, rows=1000)
 
 
 def test_grid_results_schema_resume_and_failure_cells(tmp_path: Path, monkeypatch) -> None:
