@@ -170,11 +170,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:  # before any work: a misspelled table or GAN field is one line, not a traceback
         gan = suite.parse_gan(args.gan)
         tables = suite._names(args.tables, table_names(), "tables")
-    except ConfigError as exc:
+        folds = [int(f) for f in args.folds.split(",") if f.strip()]
+    except ConfigError as exc:  # a ValueError too: first
         raise SystemExit(f"score_matching: {exc}") from None
+    except ValueError:
+        raise SystemExit(
+            f"score_matching: --folds {args.folds!r}: fold numbers, e.g. 0,1,2"
+        ) from None
     results = []
     for name in tables:
-        for fold in [int(f) for f in args.folds.split(",") if f]:
+        for fold in folds:
             results.append(measure(name, fold, rows=args.rows, gan=gan))
             print(json.dumps({k: results[-1][k] for k in ("table", "fold", "auprc")}), flush=True)
     import sklearn

@@ -168,6 +168,8 @@ def test_score_matching_runs_on_a_tiny_table(tmp_path: Path) -> None:
     assert "stress, mean over 1 folds" in (tmp_path / "score_matching.md").read_text()
     with pytest.raises(SystemExit, match="score_matching: unknown tables: nope"):
         score_matching.main(["--tables", "nope"])
+    with pytest.raises(SystemExit, match="--folds 'one': fold numbers"):
+        score_matching.main(["--folds", "one"])
     with pytest.raises(SystemExit, match="--folds 7: stress has folds 0 to 4"):
         score_matching.measure("stress", 7, rows=1000)
 
