@@ -36,7 +36,9 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   table's own ratio when that is above 0.05 (at most 1); `cgan` runs at its defaults, choosing
   its share (0 included), weight and checkpoint on the validation windows (`pipeline.augment`);
   `smote_auto` (optional) is SMOTE choosing its share over the same grid by the same rule, and
-  `cgan_fixed` (optional) the GAN at the SMOTE family's fixed share, choosing nothing.
+  `cgan_fixed` (optional) the GAN at the SMOTE family's fixed share, choosing nothing, and
+  `cgan_matched` (optional) the same with `match_scores` (rows drawn to score as real fraud
+  does for a classifier of the real rows).
 
 Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
 seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
@@ -95,7 +97,14 @@ log = logging.getLogger("suite")
 GENERATORS = ("cgan", "smote", "gmm", "copies", "real")
 SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` keys
 STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
-OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto", "cgan_fixed")
+OPTIONAL_STRATEGIES = (
+    "adasyn",
+    "smotenc",
+    "class_weight",
+    "smote_auto",
+    "cgan_fixed",
+    "cgan_matched",
+)
 FIXED_SHARE = ("ros", "smote", "borderline")  # the resamplers at a fixed share
 CHOOSING = {"smote_auto": "smote"}
 """Strategies that choose their share (0 included) on the validation windows over the grid
@@ -491,6 +500,8 @@ def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[s
     ratio = {"sampling_strategy": fixed_ratio(table)}
     if name == "cgan_fixed":  # the GAN at the fixed share the SMOTE family runs at, no choice
         return {**gan, "kind": "cgan", "choose": False, **ratio}
+    if name == "cgan_matched":
+        return {**gan, "kind": "cgan", "choose": False, "match_scores": True, **ratio}
     return ratio
 
 

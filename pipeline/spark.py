@@ -625,7 +625,7 @@ class SparkEngine:
                 f"SMOTE family needs every row's neighbours on one machine); remove "
                 f"{', '.join(bad)} or use engine: local"
             )
-        driver_only = ("filter_realism", "filter_easy", "checkpoint")
+        driver_only = ("filter_realism", "filter_easy", "match_scores", "checkpoint")
         filtered = [
             name
             for name, params in cfg.strategies.items()
@@ -868,10 +868,11 @@ def generate_on_executors(spark: Any, sampler: Any, chunk_rows: int = GAN_CHUNK_
     synth = sampler.synthesizer_
     if synth is None:
         raise ValueError("generate_on_executors: the sampler has no fitted GAN (no rows wanted)")
-    if sampler.filter_realism or sampler.filter_easy:
+    if sampler.filter_realism or sampler.filter_easy or sampler.match_scores:
         raise ConfigError(
             "engine: spark generates the GAN's rows on the executors without filtering them; "
-            "set filter_realism and filter_easy to 0 or use engine: local"
+            "set filter_realism and filter_easy to 0 and match_scores to false, or use engine: "
+            "local"
         )
     # the saved generator is the checkpoint the sampler draws from (a saved GAN keeps no other)
     with tempfile.TemporaryDirectory() as tmp, synth.generator_of(sampler.epoch_):

@@ -15,6 +15,7 @@ from sklearn.base import clone
 
 from models.errors import DataError, TrainingError
 from models.gan import CGANConfig, CGANOverSampler, GANCache
+from models.gan.oversampler import MATCH_POOL, match_histogram
 
 TINY = {
     "epochs": 1,
@@ -163,6 +164,46 @@ def test_filters_drop_the_flagged_rows_and_keep_the_count():
     assert plain.n_generated_ == plain.n_kept_ == added
 
 
+def _deciles(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    inner = np.quantile(reference, np.linspace(0, 1, 11)[1:-1])
+    return np.bincount(np.searchsorted(inner, values, side="right"), minlength=10)
+
+
+def test_match_histogram_gives_each_decile_of_the_reference_its_share():
+    rng = np.random.default_rng(0)
+    reference = rng.beta(2, 1, 300)  # real fraud: most scored as fraud
+    scores = np.r_[rng.beta(1, 4, 800), rng.beta(2, 1, 400)]  # generated: many look legitimate
+    picked = match_histogram(scores, reference, 150, rng)
+    assert len(picked) == len(set(picked)) == 150
+    assert _deciles(scores[picked], reference).tolist() == [15] * 10
+    assert _deciles(scores, reference)[0] > 400  # unmatched: most in the lowest decile
+
+
+def test_match_histogram_fills_a_short_decile_from_its_neighbours():
+    rng = np.random.default_rng(1)
+    reference = np.linspace(0.0, 1.0, 100)
+    scores = np.r_[np.full(5, 0.95), np.full(40, 0.85), np.full(40, 0.05)]
+    picked = match_histogram(scores, reference, 40, rng)
+    got = _deciles(scores[picked], reference)
+    # 4 a decile; deciles 2-8 (indices 1-7) are empty: the shortfalls of the lower four go to
+    # the first decile (a tie, index 4, to the lower), of the upper three to the ninth
+    assert got.tolist() == [4 + 16, 0, 0, 0, 0, 0, 0, 0, 4 + 12, 4]
+    assert len(set(picked)) == 40
+    assert len(match_histogram(scores, reference, 100, rng)) == 100  # more than there are: repeats
+
+
+def test_match_scores_keeps_the_count_from_a_larger_pool():
+    df, y = _frame(seed=4)
+    sampler = _tiny(sampling_strategy={1: 150}, match_scores=True)
+    X_res, y_res = sampler.fit_resample(df, y)
+    added = 150 - int((y == 1).sum())
+    assert int((y_res == 1).sum()) == 150
+    assert sampler.n_kept_ == added and sampler.n_generated_ == MATCH_POOL * added
+    pool = pd.concat([sampler.sample_block(n, c, s) for c, n, s in sampler.sample_plan()])
+    kept = X_res.iloc[len(df) :]
+    assert kept.merge(pool.drop_duplicates(), how="left", indicator=True)["_merge"].eq("both").all()
+
+
 def test_too_few_minority_rows_names_the_minimum():
     X, y = _fraud_data()
     y = np.zeros_like(y)
@@ -185,6 +226,8 @@ def test_bad_parameters_raise_value_errors_before_training():
         _tiny(filter_realism=1.5).check_params()
     with pytest.raises(ValueError, match="below 0.95"):
         _tiny(filter_realism=0.5, filter_easy=0.5).check_params()
+    with pytest.raises(ValueError, match="match_scores"):
+        _tiny(match_scores=0.5).check_params()
 
 
 def test_a_refit_trains_the_chosen_epochs_on_every_row():

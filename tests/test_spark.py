@@ -384,6 +384,14 @@ def test_engine_spark_rejects_the_smote_family():
         engine_for(cfg).check(cfg)
 
 
+def test_engine_spark_rejects_gan_rows_chosen_on_the_driver():
+    cfg = load_config(
+        "experiments/quick.yaml", ["engine=spark", "strategies={cgan: {match_scores: true}}"]
+    )
+    with pytest.raises(ConfigError, match="match_scores.*in cgan"):
+        engine_for(cfg).check(cfg)
+
+
 def test_gan_training_rows_keep_every_fraud_row_and_cap_the_rest():
     y = np.r_[np.zeros(9_000, int), np.ones(300, int)]
     rows = gan_training_rows(y, 2_000, seed=3)

@@ -436,12 +436,15 @@ def test_smote_auto_chooses_over_the_grid_cgan_chooses_over(tmp_path: Path) -> N
     assert 0.0 in auto.share
     assert grid_of("smote", params["smote"]) is None
     # and the GAN at the SMOTE family's fixed share, choosing nothing
-    args = suite.parse_args([*TINY, "--strategies", "smote,cgan_fixed", "--gan", "epochs=3"])
+    strategies = "smote,cgan_fixed,cgan_matched"
+    args = suite.parse_args([*TINY, "--strategies", strategies, "--gan", "epochs=3"])
     cfg = suite.downstream_config(table, tmp_path / "t.parquet", args.strategies, args, args.gan)
-    fixed = cfg.strategies["cgan_fixed"]
+    fixed, matched = cfg.strategies["cgan_fixed"], cfg.strategies["cgan_matched"]
     assert strategy_kind("cgan_fixed", fixed) == "cgan" and grid_of("cgan_fixed", fixed) is None
     assert fixed["sampling_strategy"] == cfg.strategies["smote"]["sampling_strategy"]
-    assert fixed["epochs"] == 3
+    assert fixed["epochs"] == 3 and "match_scores" not in fixed
+    # the same with the rows matched to real fraud's scores
+    assert matched == {**fixed, "match_scores": True}
 
 
 def test_downstream_launches_read_the_table_with_its_features(tmp_path: Path, monkeypatch) -> None:

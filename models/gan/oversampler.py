@@ -8,7 +8,7 @@ pipeline it comes first, on the strategy's input columns as they are (categories
 counts as integers, NaN as NaN), and its rows then go through the same preprocessing as real
 rows.
 
-After training, four choices shape what is appended, none of which retrains the GAN:
+After training, five choices shape what is appended, none of which retrains the GAN:
 
 - `checkpoint`: which of the generator's checkpoints draws the rows (a share of the epochs
   trained; None: the one the two-sample tests chose), so a tuner can choose among them by the
@@ -18,7 +18,12 @@ After training, four choices shape what is appended, none of which retrains the 
 - `filter_realism`: the share of generated rows dropped because a classifier telling real rows
   of the class from generated ones finds them the most obviously synthetic;
 - `filter_easy`: the share dropped because a classifier trained on the real rows finds them the
-  most obviously of their class (far from the decision boundary, they teach it little).
+  most obviously of their class (far from the decision boundary, they teach it little);
+- `match_scores`: the rows kept are drawn from `MATCH_POOL` times as many generated ones so that a
+  classifier trained on the real rows scores them as it scores the class's real rows out of fold
+  (the same share in each decile of those scores). A GAN's minority rows can be realistic to a
+  two-sample test and still hold more rows that this classifier takes for the other class than the
+  real minority does (`benchmarks/results/detectability.md`); the match removes that excess.
 
 Filtered rows are replaced by over-generating, so the count `sampling_strategy` asks for holds;
 `n_generated_` and `n_kept_` record what happened.
@@ -59,6 +64,10 @@ log = logging.getLogger(__name__)
 _LABEL = "__label__"
 _FILTER_FOLDS = 2
 _MAX_FILTER_REFERENCE = 50_000
+MATCH_POOL = 4
+"""Generated rows per row kept by `match_scores`."""
+_MATCH_BINS = 10
+_MATCH_FOLDS = 3
 
 
 class GANCache:
@@ -112,6 +121,7 @@ _OWN_DEFAULTS: dict[str, Any] = {
     "synthetic_weight": 1.0,
     "filter_realism": 0.0,
     "filter_easy": 0.0,
+    "match_scores": False,
     "cache": None,
 }
 _GAN_DEFAULTS = CGANConfig.defaults()
@@ -140,6 +150,9 @@ class CGANOverSampler(BaseOverSampler):
         Sample weight of each synthetic row for the classifier (`sample_weight_`).
     filter_realism, filter_easy : float in [0, 1), default=0.0
         Shares of generated rows dropped (see the module docstring).
+    match_scores : bool, default=False
+        Keep the generated rows that a classifier of the real rows scores as it scores the real
+        rows of their class (see the module docstring).
     cache : GANCache or None, default=None
         Reuse GANs trained on the same rows with the same GAN parameters.
     **CGANConfig fields
@@ -156,6 +169,7 @@ class CGANOverSampler(BaseOverSampler):
         "synthetic_weight": [Interval(numbers.Real, 0, None, closed="neither")],
         "filter_realism": [Interval(numbers.Real, 0, 1, closed="left")],
         "filter_easy": [Interval(numbers.Real, 0, 1, closed="left")],
+        "match_scores": ["boolean"],
         "cache": [GANCache, None],
         **{name: "no_validation" for name in _GAN_DEFAULTS},  # CGANConfig.validate checks them
     }
@@ -282,12 +296,15 @@ class CGANOverSampler(BaseOverSampler):
     def sample_plan(self) -> list[tuple[Any, int, int]]:
         """(class, rows, seed) of every block of synthetic rows the fitted sampler draws, filters
         included (rows to generate before filtering)."""
-        keep = 1.0 - self.filter_realism - self.filter_easy
+        keep = (1.0 - self.filter_realism - self.filter_easy) / self._pool()
         wanted = sorted(self.n_synthetic_.items(), key=lambda kv: str(kv[0]))
         return [
             (cls, math.ceil(round(n / keep, 9)), self.seed_ + 7919 * (i + 1))
             for i, (cls, n) in enumerate(wanted)
         ]
+
+    def _pool(self) -> int:
+        return MATCH_POOL if self.match_scores else 1
 
     def sample_block(self, n: int, cls: Any, seed: int) -> pd.DataFrame:
         """`n` synthetic rows of class `cls`, with X's columns (x0, x1, ... for arrays)."""
@@ -340,20 +357,29 @@ class CGANOverSampler(BaseOverSampler):
         ):
             self.n_generated_ += len(block)
             score = np.zeros(len(block))  # higher: dropped first
-            if self.filter_realism or self.filter_easy:
+            keep = np.argsort(score, kind="stable")[:n]
+            if self.filter_realism or self.filter_easy or self.match_scores:
                 enc = self._encoding(frame, block)
                 real = enc.tree_matrix(frame)
                 fake = enc.tree_matrix(block)
                 if self.filter_realism:
                     p_fake = _cross_fitted(real[y == cls], fake, self.seed_)
-                    score = _drop_first(score, p_fake, self.filter_realism / (1 - 0.0))
+                    score = _drop_first(score, p_fake, self.filter_realism)
+                if self.filter_easy or self.match_scores:
+                    p_class, reference = _class_scores(
+                        real, y == cls, fake, self.seed_, out_of_fold=self.match_scores
+                    )
                 if self.filter_easy:
-                    p_class = _class_scores(real, y == cls, fake, self.seed_)
                     score = _drop_first(score, p_class, self.filter_easy)
-            keep = np.sort(np.argsort(score, kind="stable")[:n])
+                pool = np.argsort(score, kind="stable")[: n * self._pool()]
+                keep = pool[:n]
+                if self.match_scores:
+                    rng = np.random.default_rng(self.seed_ + len(out))
+                    keep = pool[match_histogram(p_class[pool], reference, n, rng)]
+            keep = np.sort(keep)
             out.append((block.iloc[keep].reset_index(drop=True), cls))
             self.n_kept_ += len(keep)
-        if self.filter_realism or self.filter_easy:
+        if self.filter_realism or self.filter_easy or self.match_scores:
             log.info(
                 "CGANOverSampler: kept %d of %d generated rows", self.n_kept_, self.n_generated_
             )
@@ -432,17 +458,65 @@ def _cross_fitted(real: np.ndarray, fake: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _class_scores(
-    real: np.ndarray, is_class: np.ndarray, fake: np.ndarray, seed: int
-) -> np.ndarray:
-    """Probability of the class for each generated row, by a classifier of the real rows."""
+    real: np.ndarray, is_class: np.ndarray, fake: np.ndarray, seed: int, *, out_of_fold: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probability of the class for each generated row, by a classifier of the real rows, and
+    with `out_of_fold` that of each real row of the class by the same classifier fitted without
+    it (None otherwise)."""
+    from sklearn.model_selection import StratifiedKFold
+
     rng = np.random.default_rng(seed)
     others = np.flatnonzero(~is_class)
     if len(others) > _MAX_FILTER_REFERENCE:
         others = rng.choice(others, _MAX_FILTER_REFERENCE, replace=False)
     rows = np.r_[np.flatnonzero(is_class), others]
+    x, target = real[rows], is_class[rows].astype(np.int8)
     clf = xgb_classifier(seed, n_estimators=200, max_depth=4)
-    clf.fit(real[rows], is_class[rows].astype(np.int8))
-    return clf.predict_proba(fake)[:, 1]
+    p_fake = clf.fit(x, target).predict_proba(fake)[:, 1]
+    if not out_of_fold:
+        return p_fake, None
+    oof = np.zeros(len(rows))
+    folds = StratifiedKFold(n_splits=_MATCH_FOLDS, shuffle=True, random_state=seed % (2**31 - 1))
+    for train, test in folds.split(x, target):
+        fitted = xgb_classifier(seed, n_estimators=200, max_depth=4).fit(x[train], target[train])
+        oof[test] = fitted.predict_proba(x[test])[:, 1]
+    return p_fake, oof[target == 1]
+
+
+def match_histogram(
+    scores: np.ndarray, reference: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Indices of `n` of `scores` whose shares in the deciles of `reference` are those of
+    `reference`.
+
+    Each decile gets its share of `n` (largest remainders), drawn at random without replacement
+    from the scores in it; a decile with too few scores takes all it has and its shortfall comes
+    from the nearest deciles with scores left. Indices repeat only when `n` exceeds
+    `len(scores)`.
+    """
+    inner = np.quantile(reference, np.linspace(0, 1, _MATCH_BINS + 1)[1:-1])
+    of_ref = np.searchsorted(inner, reference, side="right")
+    of_scores = np.searchsorted(inner, scores, side="right")
+    share = np.bincount(of_ref, minlength=_MATCH_BINS) * n / len(reference)
+    quota = np.floor(share).astype(int)
+    quota[np.argsort(quota - share, kind="stable")[: n - quota.sum()]] += 1
+    free = [list(rng.permutation(np.flatnonzero(of_scores == b))) for b in range(_MATCH_BINS)]
+    picked: list[int] = []
+    short = []
+    for b in range(_MATCH_BINS):
+        take = min(quota[b], len(free[b]))
+        picked += free[b][:take]
+        free[b] = free[b][take:]
+        short += [b] * (quota[b] - take)
+    for b in short:  # the nearest decile with a score left, the lower one first on a tie
+        near = sorted((abs(c - b), c) for c in range(_MATCH_BINS) if free[c])
+        if not near:
+            break
+        picked.append(free[near[0][1]].pop(0))
+    picked = np.asarray(picked, dtype=int)
+    if len(picked) < n:
+        picked = np.r_[picked, rng.choice(len(scores), n - len(picked), replace=True)]
+    return picked
 
 
 def _drop_first(score: np.ndarray, values: np.ndarray, share: float) -> np.ndarray:
