@@ -37,8 +37,9 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   its share (0 included), weight and checkpoint on the validation windows (`pipeline.augment`);
   `smote_auto` (optional) is SMOTE choosing its share over the same grid by the same rule, and
   `cgan_fixed` (optional) the GAN at the SMOTE family's fixed share, choosing nothing, and
-  `cgan_matched` (optional) the same with `match_scores` (rows drawn to score as real fraud
-  does for a classifier of the real rows).
+  the same with `match_scores` (`cgan_matched`: rows drawn to score as real fraud does for a
+  classifier of the real rows), `refit_gan` (`cgan_fixed_refit`: the GAN trained again on the
+  whole training fold for the refit) or both (`cgan_matched_refit`).
 
 Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
 seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
@@ -97,14 +98,14 @@ log = logging.getLogger("suite")
 GENERATORS = ("cgan", "smote", "gmm", "copies", "real")
 SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` keys
 STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
-OPTIONAL_STRATEGIES = (
-    "adasyn",
-    "smotenc",
-    "class_weight",
-    "smote_auto",
-    "cgan_fixed",
-    "cgan_matched",
-)
+FIXED_GANS: dict[str, dict[str, Any]] = {
+    "cgan_fixed": {},
+    "cgan_matched": {"match_scores": True},
+    "cgan_fixed_refit": {"refit_gan": True},
+    "cgan_matched_refit": {"match_scores": True, "refit_gan": True},
+}
+"""The GAN at the SMOTE family's fixed share, choosing nothing: its options by strategy."""
+OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto", *FIXED_GANS)
 FIXED_SHARE = ("ros", "smote", "borderline")  # the resamplers at a fixed share
 CHOOSING = {"smote_auto": "smote"}
 """Strategies that choose their share (0 included) on the validation windows over the grid
@@ -498,10 +499,8 @@ def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[s
     if name in CHOOSING:  # the same choice over the same grid, the fair match for cgan's
         return {"kind": CHOOSING[name], "choose": True}
     ratio = {"sampling_strategy": fixed_ratio(table)}
-    if name == "cgan_fixed":  # the GAN at the fixed share the SMOTE family runs at, no choice
-        return {**gan, "kind": "cgan", "choose": False, **ratio}
-    if name == "cgan_matched":
-        return {**gan, "kind": "cgan", "choose": False, "match_scores": True, **ratio}
+    if name in FIXED_GANS:
+        return {**gan, "kind": "cgan", "choose": False, **FIXED_GANS[name], **ratio}
     return ratio
 
 

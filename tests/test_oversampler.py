@@ -253,6 +253,21 @@ def test_a_refit_trains_the_chosen_epochs_on_every_row():
     assert refit.synthesizer_.checkpoints_ == []  # no rows held out, no tests
 
 
+def test_a_fold_cache_serves_the_refit_unless_refit_gan():
+    df, y = _frame(1500, seed=6)
+    params = {"sampling_strategy": 0.3, "epochs": 4, "eval_every": 2}
+    shared = _tiny(**params, cache=GANCache(across_rows=True))
+    shared.fit_resample(df.iloc[:1000], y[:1000])
+    assert shared.refit_params() == {}  # the refit draws from the fold's GAN again
+    again = _tiny(**params, cache=GANCache(across_rows=True), refit_gan=True)
+    again.fit_resample(df.iloc[:1000], y[:1000])
+    assert again.refit_params() == {"epochs": again.epoch_, "eval_every": 0, "checkpoint": None}
+    refit = clone(again).set_params(**again.refit_params())
+    refit.fit_resample(df, y)  # every row, a GAN of its own (the cache's key: its parameters)
+    assert refit.synthesizer_ is not again.synthesizer_
+    assert refit.synthesizer_.epochs_run_ == again.epoch_ and refit.synthesizer_.checkpoints_ == []
+
+
 def test_checkpoint_chooses_which_generator_draws_the_rows():
     df, y = _frame(1500, seed=7)
     cache = GANCache()

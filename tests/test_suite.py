@@ -436,15 +436,18 @@ def test_smote_auto_chooses_over_the_grid_cgan_chooses_over(tmp_path: Path) -> N
     assert 0.0 in auto.share
     assert grid_of("smote", params["smote"]) is None
     # and the GAN at the SMOTE family's fixed share, choosing nothing
-    strategies = "smote,cgan_fixed,cgan_matched"
+    strategies = "smote,cgan_fixed,cgan_matched,cgan_fixed_refit,cgan_matched_refit"
     args = suite.parse_args([*TINY, "--strategies", strategies, "--gan", "epochs=3"])
     cfg = suite.downstream_config(table, tmp_path / "t.parquet", args.strategies, args, args.gan)
-    fixed, matched = cfg.strategies["cgan_fixed"], cfg.strategies["cgan_matched"]
+    fixed = cfg.strategies["cgan_fixed"]
     assert strategy_kind("cgan_fixed", fixed) == "cgan" and grid_of("cgan_fixed", fixed) is None
     assert fixed["sampling_strategy"] == cfg.strategies["smote"]["sampling_strategy"]
-    assert fixed["epochs"] == 3 and "match_scores" not in fixed
-    # the same with the rows matched to real fraud's scores
-    assert matched == {**fixed, "match_scores": True}
+    assert fixed["epochs"] == 3 and "match_scores" not in fixed and "refit_gan" not in fixed
+    # the same with the rows matched to real fraud's scores, the GAN refitted, or both
+    assert cfg.strategies["cgan_matched"] == {**fixed, "match_scores": True}
+    assert cfg.strategies["cgan_fixed_refit"] == {**fixed, "refit_gan": True}
+    both = {**fixed, "match_scores": True, "refit_gan": True}
+    assert cfg.strategies["cgan_matched_refit"] == both
 
 
 def test_downstream_launches_read_the_table_with_its_features(tmp_path: Path, monkeypatch) -> None:

@@ -122,6 +122,7 @@ _OWN_DEFAULTS: dict[str, Any] = {
     "filter_realism": 0.0,
     "filter_easy": 0.0,
     "match_scores": False,
+    "refit_gan": False,
     "cache": None,
 }
 _GAN_DEFAULTS = CGANConfig.defaults()
@@ -153,6 +154,9 @@ class CGANOverSampler(BaseOverSampler):
     match_scores : bool, default=False
         Keep the generated rows that a classifier of the real rows scores as it scores the real
         rows of their class (see the module docstring).
+    refit_gan : bool, default=False
+        With a cache `across_rows`, train the GAN again for a refit on more rows (see
+        `refit_params`) rather than draw from the GAN the cache holds.
     cache : GANCache or None, default=None
         Reuse GANs trained on the same rows with the same GAN parameters.
     **CGANConfig fields
@@ -170,6 +174,7 @@ class CGANOverSampler(BaseOverSampler):
         "filter_realism": [Interval(numbers.Real, 0, 1, closed="left")],
         "filter_easy": [Interval(numbers.Real, 0, 1, closed="left")],
         "match_scores": ["boolean"],
+        "refit_gan": ["boolean"],
         "cache": [GANCache, None],
         **{name: "no_validation" for name in _GAN_DEFAULTS},  # CGANConfig.validate checks them
     }
@@ -197,9 +202,12 @@ class CGANOverSampler(BaseOverSampler):
     def refit_params(self) -> dict[str, Any]:
         """How to train this sampler's GAN again on more rows (a refit on the whole training
         fold): for the epochs its model selection chose, without holding rows out; nothing
-        changes with a cache `across_rows`, whose GAN the refit draws from again."""
+        changes with a cache `across_rows` (the refit draws from its GAN again, trained on the
+        rows every inner window fits on, less the tests' held-out rows) unless `refit_gan`."""
         synth = getattr(self, "synthesizer_", None)
-        if synth is None or (self.cache is not None and self.cache.across_rows):
+        if synth is None:
+            return {}
+        if self.cache is not None and self.cache.across_rows and not self.refit_gan:
             return {}
         return {"epochs": self.epoch_, "eval_every": 0, "checkpoint": None}
 
