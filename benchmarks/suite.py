@@ -36,10 +36,11 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   table's own ratio when that is above 0.05 (at most 1); `cgan` runs at its defaults, choosing
   its share (0 included), weight and checkpoint on the validation windows (`pipeline.augment`);
   `smote_auto` (optional) is SMOTE choosing its share over the same grid by the same rule, and
-  `cgan_fixed` (optional) the GAN at the SMOTE family's fixed share, choosing nothing, and
-  the same with `match_scores` (`cgan_matched`: rows drawn to score as real fraud does for a
-  classifier of the real rows), `refit_gan` (`cgan_fixed_refit`: the GAN trained again on the
-  whole training fold for the refit) or both (`cgan_matched_refit`).
+  `cgan_fixed` (optional) the GAN at the SMOTE family's fixed share, choosing nothing, its
+  refit drawing from the GAN of the fold's shared rows (`refit_gan: false`, what every
+  refit did before the option), and the same with `match_scores` (`cgan_matched`: rows drawn to score as real fraud
+  does for a classifier of the real rows), with the GAN trained again on the whole training
+  fold for the refit (`cgan_fixed_refit`) or both (`cgan_matched_refit`).
 
 Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
 seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
@@ -48,7 +49,8 @@ after each cell; a failure is a cell too (`error: ...`, or `timeout` for a reali
 `--resume` keeps the file's cells and runs the missing ones (`--retry-failed`: the failed ones
 too); each run appends its command and commit to `slices`, and the top-level `command`/`commit`
 are the latest slice's. `--merge A.json B.json --out suite.json` joins files written in parallel
-(their slices and cells; the same protocol per table); `--report` rebuilds `--out`'s summary
+(their slices and cells; the same protocol per table; with `--replace` a later file's cells
+replace an earlier one's, for cells rerun after a change); `--report` rebuilds `--out`'s summary
 from its cells with the checkout's code, running none. The per-table summary (`tables`: C2ST and
 AUPRC means, Δ vs `none`, and, paired over folds with a 95 % interval, the GAN's C2ST minus each
 baseline's, each strategy's AUPRC minus `none`'s and `cgan`'s minus the best fixed-share
@@ -99,8 +101,8 @@ GENERATORS = ("cgan", "smote", "gmm", "copies", "real")
 SUMMARY_GENERATORS = ("cgan", "smote", "gmm", "copies")  # the results' `c2st` keys
 STRATEGIES = ("none", "ros", "smote", "borderline", "cgan")
 FIXED_GANS: dict[str, dict[str, Any]] = {
-    "cgan_fixed": {},
-    "cgan_matched": {"match_scores": True},
+    "cgan_fixed": {"refit_gan": False},
+    "cgan_matched": {"match_scores": True, "refit_gan": False},
     "cgan_fixed_refit": {"refit_gan": True},
     "cgan_matched_refit": {"match_scores": True, "refit_gan": True},
 }
@@ -1345,12 +1347,18 @@ def report(out: Path, command: str) -> dict[str, Any]:
     return payload
 
 
-def merge(paths: Sequence[Path], out: Path, command: str) -> dict[str, Any]:
+def merge(
+    paths: Sequence[Path], out: Path, command: str, *, replace: bool = False
+) -> dict[str, Any]:
     """One results file from several written in parallel (e.g. one slice per machine or lock):
     their slices, datasets and cells; a table's protocol and the GAN parameters must agree, and
-    a cell may come from one file only. `out` is written anew."""
-    merged = {"slices": [], "datasets": {}, "tables": [], "cells": []}
+    a cell may come from one file only, unless `replace`: then a later file's cell replaces an
+    earlier file's (a rerun under changed code; `replaced` counts them by file). `out` is
+    written anew."""
+    merged: dict[str, Any] = {"slices": [], "datasets": {}, "tables": [], "cells": []}
     seen: dict[tuple[Any, ...], Path] = {}
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    replaced: dict[str, int] = {}
     for path in paths:
         part = load_payload(path, resume=True) if path.exists() else None
         if part is None:
@@ -1368,13 +1376,22 @@ def merge(paths: Sequence[Path], out: Path, command: str) -> dict[str, Any]:
         offset = len(merged["slices"])
         merged["slices"].extend(part["slices"])
         for c in cells_from_records(part["cells"]):
-            if cell_key(c) in seen:
-                raise ConfigError(f"cell {cell_key(c)} is in both {seen[cell_key(c)]} and {path}")
-            seen[cell_key(c)] = path
+            key = cell_key(c)
+            if key in seen and not replace:
+                raise ConfigError(
+                    f"cell {key} is in both {seen[key]} and {path} (--replace: the later wins)"
+                )
+            if key in seen:
+                replaced[str(path)] = replaced.get(str(path), 0) + 1
+                del kept[key]  # the later cell goes last, as a cell of its own file
+            seen[key] = path
             c["slice"] = offset + (c.get("slice") or 0)
-            merged["cells"].extend(records([c]))
+            kept[key] = c
+    merged["cells"] = records(list(kept.values()))
     merged["command"], merged["commit"] = command, commit()
     merged["merged_from"] = [str(p) for p in paths]
+    if replaced:
+        merged["replaced"] = replaced
     write(merged, out)
     return merged
 
@@ -1422,6 +1439,11 @@ def parser() -> argparse.ArgumentParser:
         "--merge", type=Path, nargs="+", default=None, help="merge these results files into --out"
     )
     p.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --merge: a later file's cell replaces an earlier file's instead of an error",
+    )
+    p.add_argument(
         "--report",
         action="store_true",
         help="rebuild --out's summary and .md from its cells with this checkout's code; runs none",
@@ -1442,6 +1464,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         raise ConfigError(f"--c2st-draws must be >= 1, got {args.c2st_draws}")
     if args.max_folds is not None and args.max_folds < 1:
         raise ConfigError(f"--max-folds must be >= 1, got {args.max_folds}")
+    if args.replace and not args.merge:
+        raise ConfigError("--replace applies to --merge only")
     return args
 
 
@@ -1479,7 +1503,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.report:
             payload = report(args.out, command)
         elif args.merge:
-            payload = merge(args.merge, args.out, command)
+            payload = merge(args.merge, args.out, command, replace=args.replace)
         else:
             payload = run_grid(args)
     except ConfigError as exc:

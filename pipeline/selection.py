@@ -23,7 +23,8 @@ them, so the choosing strategies kept share 0 everywhere. The time windows had a
 168 and AUPRC 0.675 instead of 0.651, and SMOTE's lead shrinks to +0.012 [+0.002, +0.022].
 
 In both layouts the rows no window validates on (`Windows.shared`) are in every window's fit
-rows: the GAN trains once per fold on them, so no window scores a GAN that saw its rows. With
+rows: the GAN the windows draw from trains once per fold on them, so no window scores a GAN
+that saw its rows (the refit on the whole fold trains its own: `CGANOverSampler.refit_gan`). With
 k = 1 the single window is `pipeline.split.validation_slice`'s slice.
 
 `paired_gain(...).clear` is the noise rule: a choice replaces the default only when its mean gain over the

@@ -256,10 +256,10 @@ def test_a_refit_trains_the_chosen_epochs_on_every_row():
 def test_a_fold_cache_serves_the_refit_unless_refit_gan():
     df, y = _frame(1500, seed=6)
     params = {"sampling_strategy": 0.3, "epochs": 4, "eval_every": 2}
-    shared = _tiny(**params, cache=GANCache(across_rows=True))
+    shared = _tiny(**params, cache=GANCache(across_rows=True), refit_gan=False)
     shared.fit_resample(df.iloc[:1000], y[:1000])
     assert shared.refit_params() == {}  # the refit draws from the fold's GAN again
-    again = _tiny(**params, cache=GANCache(across_rows=True), refit_gan=True)
+    again = _tiny(**params, cache=GANCache(across_rows=True))  # refit_gan by default
     again.fit_resample(df.iloc[:1000], y[:1000])
     assert again.refit_params() == {"epochs": again.epoch_, "eval_every": 0, "checkpoint": None}
     refit = clone(again).set_params(**again.refit_params())

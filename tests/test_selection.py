@@ -309,19 +309,21 @@ def test_tuner_keeps_the_untuned_setting_when_its_gain_is_noise(caplog, monkeypa
     assert "sampling standard errors of 0.0200" in caplog.text
 
 
-def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeypatch):
-    """Every window's fit and the refit on the whole fold draw from one GAN, trained on the rows
-    shared by every window's fit rows (so no window scores a GAN that saw its rows)."""
+@pytest.mark.parametrize("refit_gan", [False, True])
+def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeypatch, refit_gan):
+    """Every window's fit draws from one GAN, trained on the rows shared by every window's fit
+    rows (so no window scores a GAN that saw its rows); the refit on the whole fold draws from it
+    too, or with `refit_gan` (the default) from a GAN trained again on every training row."""
     from models.gan.synthesizer import CGANSynthesizer
     from models.progress import GANProgress, listening
     from pipeline.config import load_config
     from pipeline.fold import _synthesizer
     from pipeline.runner import FoldRunner, prepare
 
-    cfg = load_config(
-        "experiments/quick.yaml",
-        ["data.rows=3000", "strategies={cgan: {epochs: 2, sampling_strategy: 0.1}}"],
+    strategy = (
+        f"{{cgan: {{epochs: 2, sampling_strategy: 0.1, refit_gan: {str(refit_gan).lower()}}}}}"
     )
+    cfg = load_config("experiments/quick.yaml", ["data.rows=3000", f"strategies={strategy}"])
     prepared = prepare(cfg)
     runner = FoldRunner(cfg, prepared, prepared.folds[0])
     trained_on: list[int] = []
@@ -335,14 +337,20 @@ def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeyp
     seen: list[GANProgress] = []
     with listening(seen.append):  # what the run's progress display hears
         fitted = runner.final(runner.fit("cgan", cfg.strategies["cgan"], {}))
-    assert [p.step for p in seen] == [seen[0].steps // 2, seen[0].steps]  # after each of 2 epochs
+    steps = [seen[0].steps // 2, seen[0].steps]  # after each of 2 epochs
     assert fitted.refitted
-    assert trained_on == [len(runner.fit_idx)]
+    train = len(prepared.folds[0].train)
+    refit, chosen = _synthesizer(fitted.pipe), _synthesizer(fitted.selection_pipe)
+    if refit_gan:  # the epochs the tests chose, on every row
+        assert trained_on == [len(runner.fit_idx), train] and refit is not chosen
+        assert refit.epochs_run_ == chosen.best_epoch_ and refit.checkpoints_ == []
+        assert [p.step for p in seen][:2] == steps
+    else:
+        assert trained_on == [len(runner.fit_idx)] and refit is chosen
+        assert [p.step for p in seen] == steps
     # the fold's GAN training is this child's resampling time
-    gan_seconds = _synthesizer(fitted.pipe).train_seconds_
-    assert fitted.resample_seconds >= gan_seconds
-    assert _synthesizer(fitted.pipe) is _synthesizer(fitted.selection_pipe)
-    assert fitted.pipe.named_steps["sampler"].n_input_ == len(prepared.folds[0].train)
+    assert fitted.resample_seconds >= refit.train_seconds_
+    assert fitted.pipe.named_steps["sampler"].n_input_ == train
 
 
 def test_stratified_folds_get_stratified_windows_even_with_a_time_column(sim: pd.DataFrame) -> None:

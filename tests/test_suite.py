@@ -355,6 +355,8 @@ def test_protocol_and_gan_changes_need_another_results_file(tmp_path: Path) -> N
         suite.parse_args([*TINY, "--gan", "epochz=3"])
     with pytest.raises(ConfigError, match="unknown generators: vae"):
         suite.parse_args([*TINY, "--generators", "vae"])
+    with pytest.raises(ConfigError, match="--replace applies to --merge only"):
+        suite.parse_args([*TINY, "--replace"])
 
 
 def test_baseline_generators_keep_columns_and_categories() -> None:
@@ -419,6 +421,15 @@ def test_merge_joins_slices_and_refuses_a_cell_twice(tmp_path: Path) -> None:
         suite.merge([a, part("c", "copies")], tmp_path / "other.json", "merge")
     with pytest.raises(ConfigError, match="protocol"):
         suite.merge([a, part("d", "gmm", folds=5)], tmp_path / "third.json", "merge")
+    # a rerun's cells replace the earlier file's when asked
+    rerun = part("c", "copies")
+    payload = json.loads(rerun.read_text())
+    payload["cells"][0]["value"] = 0.7
+    rerun.write_text(json.dumps(payload))
+    again = suite.merge([a, b, rerun], tmp_path / "fourth.json", "merge", replace=True)
+    assert {(c["method"], c["slice"]) for c in again["cells"]} == {("copies", 2), ("gmm", 1)}
+    assert again["tables"][0]["c2st"]["copies"] == 0.7
+    assert again["replaced"] == {str(rerun): 1} and len(again["slices"]) == 3
 
 
 def test_smote_auto_chooses_over_the_grid_cgan_chooses_over(tmp_path: Path) -> None:
@@ -442,7 +453,7 @@ def test_smote_auto_chooses_over_the_grid_cgan_chooses_over(tmp_path: Path) -> N
     fixed = cfg.strategies["cgan_fixed"]
     assert strategy_kind("cgan_fixed", fixed) == "cgan" and grid_of("cgan_fixed", fixed) is None
     assert fixed["sampling_strategy"] == cfg.strategies["smote"]["sampling_strategy"]
-    assert fixed["epochs"] == 3 and "match_scores" not in fixed and "refit_gan" not in fixed
+    assert fixed["epochs"] == 3 and "match_scores" not in fixed and fixed["refit_gan"] is False
     # the same with the rows matched to real fraud's scores, the GAN refitted, or both
     assert cfg.strategies["cgan_matched"] == {**fixed, "match_scores": True}
     assert cfg.strategies["cgan_fixed_refit"] == {**fixed, "refit_gan": True}

@@ -32,8 +32,8 @@ The parameters of the GAN are `CGANConfig`'s fields, one keyword each (the signa
 from `CGANConfig`, so every field can be set from YAML and searched by the tuner). A
 `GANCache` shared by several fits reuses a GAN trained on the same rows with the same GAN
 parameters, so trials that change only the choices above train once; the runner gives each fold
-a cache `across_rows`, whose one GAN per setting serves every fit of the fold (its inner
-windows, the tuning trials and the refit on the whole fold).
+a cache `across_rows`, whose one GAN per setting serves the fold's inner windows and tuning
+trials (the refit on the whole fold trains its own: `refit_gan`).
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ class GANCache:
 
     With `across_rows`, the rows are left out of the digest: one GAN per GAN setting, trained
     by the first fit that misses, serves every later fit whatever its rows (the runner's fold:
-    its GAN trains once, on the rows every inner window fits on, and the windows, the tuning
-    trials and the refit on the whole fold draw from it; see `refit_params`).
+    its GAN trains once, on the rows every inner window fits on, and the windows and the tuning
+    trials draw from it; the refit on the whole fold trains its own unless `refit_gan` is off;
+    see `refit_params`).
 
     One object shared by every fit that holds it: `copy.deepcopy` (and so scikit-learn's
     `clone`) returns the same cache, and a pickled copy starts empty.
@@ -122,7 +123,7 @@ _OWN_DEFAULTS: dict[str, Any] = {
     "filter_realism": 0.0,
     "filter_easy": 0.0,
     "match_scores": False,
-    "refit_gan": False,
+    "refit_gan": True,
     "cache": None,
 }
 _GAN_DEFAULTS = CGANConfig.defaults()
@@ -154,9 +155,11 @@ class CGANOverSampler(BaseOverSampler):
     match_scores : bool, default=False
         Keep the generated rows that a classifier of the real rows scores as it scores the real
         rows of their class (see the module docstring).
-    refit_gan : bool, default=False
+    refit_gan : bool, default=True
         With a cache `across_rows`, train the GAN again for a refit on more rows (see
-        `refit_params`) rather than draw from the GAN the cache holds.
+        `refit_params`) rather than draw from the GAN the cache holds, which trained on fewer
+        (the runner's fold: the rows every inner window fits on, less the tests' held-out rows),
+        while a resampler such as SMOTE refits on them all.
     cache : GANCache or None, default=None
         Reuse GANs trained on the same rows with the same GAN parameters.
     **CGANConfig fields
