@@ -1213,6 +1213,11 @@ def check_draws(cells: list[dict[str, Any]], table: str, draws: int) -> None:
         )
 
 
+def trains_gan(args: argparse.Namespace) -> bool:
+    """Whether the slice trains the GAN: as a generator, as `cgan` or as a fixed-share GAN."""
+    return "cgan" in args.generators or any(s == "cgan" or s in FIXED_GANS for s in args.strategies)
+
+
 def check_gan(payload: dict[str, Any], gan: dict[str, Any], runs_gan: bool) -> None:
     if not runs_gan:
         return
@@ -1230,8 +1235,7 @@ def run_grid(args: argparse.Namespace, *, on_cell: Callable[[dict[str, Any]], No
     gan: dict[str, Any] = args.gan
     out: Path = args.out
     payload = load_payload(out, args.resume)
-    runs_gan = "cgan" in args.generators or "cgan" in args.strategies
-    check_gan(payload, gan, runs_gan)
+    check_gan(payload, gan, trains_gan(args))
     slice_no = len(payload["slices"])
     command = "python benchmarks/suite.py " + shlex.join(args.argv)
     payload["slices"].append(
@@ -1495,9 +1499,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_benchmark()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-        runs_gan = not (args.report or args.merge) and (
-            "cgan" in args.generators or "cgan" in args.strategies
-        )
+        runs_gan = not (args.report or args.merge) and trains_gan(args)
         library_messages_to(args.out.with_suffix(".log"), gan=runs_gan)
         command = "python benchmarks/suite.py " + shlex.join(args.argv)
         if args.report:

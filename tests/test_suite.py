@@ -357,6 +357,11 @@ def test_protocol_and_gan_changes_need_another_results_file(tmp_path: Path) -> N
         suite.parse_args([*TINY, "--generators", "vae"])
     with pytest.raises(ConfigError, match="--replace applies to --merge only"):
         suite.parse_args([*TINY, "--replace"])
+    # the fixed-share GANs train the GAN too: their --gan is recorded and checked
+    for strategy in ("cgan", "cgan_fixed", "cgan_matched_refit"):
+        assert suite.trains_gan(suite.parse_args([*TINY, "--strategies", strategy]))
+    plain = suite.parse_args([*TINY, "--generators", "smote", "--strategies", "none,smote"])
+    assert not suite.trains_gan(plain)
 
 
 def test_baseline_generators_keep_columns_and_categories() -> None:
