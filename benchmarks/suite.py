@@ -37,10 +37,10 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   its share (0 included), weight and checkpoint on the validation windows (`pipeline.augment`);
   `smote_auto` (optional) is SMOTE choosing its share over the same grid by the same rule, and
   `cgan_fixed` (optional) the GAN at the SMOTE family's fixed share, choosing nothing, its
-  refit drawing from the GAN of the fold's shared rows (`refit_gan: false`, what every
-  refit did before the option), and the same with `match_scores` (`cgan_matched`: rows drawn to score as real fraud
-  does for a classifier of the real rows), with the GAN trained again on the whole training
-  fold for the refit (`cgan_fixed_refit`) or both (`cgan_matched_refit`).
+  refit drawing from the GAN of the fold's shared rows (`refit_gan: false`, what every refit
+  did before the option), and the same with `match_scores` (`cgan_matched`: rows drawn to score
+  as real fraud does for a classifier of the real rows), with the GAN trained again on the
+  whole training fold for the refit (`cgan_fixed_refit`) or both (`cgan_matched_refit`).
 
 Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
 seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
