@@ -18,7 +18,6 @@ benchmarks/results/detectability.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import suite  # noqa: E402
-from benchmarks.scoring import commit, machine  # noqa: E402
+from benchmarks.scoring import commit, machine, write_results  # noqa: E402
 from benchmarks.suite_tables import load_table, table_names  # noqa: E402
 from models.errors import ConfigError  # noqa: E402
 
@@ -184,10 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "legit_like": LEGIT_LIKE,
         "results": results,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "detectability.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (args.out / "detectability.md").write_text(markdown(payload))
-    print(markdown(payload))
+    write_results(args.out, "detectability", payload, markdown(payload))
     return payload
 
 

@@ -16,7 +16,6 @@ YAML runs 27 (9 strategies x 3 folds), the GAN and the SMOTE family dearer than 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shlex
@@ -33,7 +32,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scoring import commit, machine  # noqa: E402
+from benchmarks.scoring import commit, machine, write_results  # noqa: E402
 
 ROWS = 590_540
 IDENTITY_TEXT = {
@@ -189,10 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(np, pd, pyarrow, xgboost),
         "result": result,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ieee_scale.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (args.out / "ieee_scale.md").write_text(markdown(payload))
-    print(markdown(payload))
+    write_results(args.out, "ieee_scale", payload, markdown(payload))
 
 
 if __name__ == "__main__":

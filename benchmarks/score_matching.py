@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import suite  # noqa: E402
-from benchmarks.scoring import commit, machine  # noqa: E402
+from benchmarks.scoring import commit, machine, write_results  # noqa: E402
 from benchmarks.suite_tables import load_table, table_names  # noqa: E402
 from models.errors import ConfigError  # noqa: E402
 
@@ -191,10 +191,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine(np, pd, sklearn, xgboost),
         "results": results,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "score_matching.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (args.out / "score_matching.md").write_text(markdown(payload))
-    print(markdown(payload))
+    write_results(args.out, "score_matching", payload, markdown(payload))
     return payload
 
 

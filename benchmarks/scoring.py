@@ -117,6 +117,14 @@ def machine(*modules: Any) -> dict[str, Any]:
     }
 
 
+def write_results(out: Path, name: str, payload: dict[str, Any], text: str) -> None:
+    """`<out>/<name>.json` (the payload) and `<out>/<name>.md` (`text`), and `text` printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (out / f"{name}.md").write_text(text)
+    print(text)
+
+
 def train_and_log(
     tmp: Path,
     *,

@@ -661,3 +661,15 @@ def test_choice_evidence_says_how_far_each_folds_best_share_came() -> None:
         suite.evidence_markdown([{"name": "t", "choice_evidence": {"smote_auto": e}}])
     )
     assert "| t | smote_auto | 1 of 3 | +0.010 to +0.060 | 0.040 to 0.050 | 1.20 |" in lines
+
+
+def test_write_results_writes_the_payload_and_the_report(tmp_path: Path, capsys) -> None:
+    from benchmarks.scoring import write_results
+
+    write_results(tmp_path / "out", "bench", {"command": "c", "value": 1.5}, "# report\n")
+    assert json.loads((tmp_path / "out" / "bench.json").read_text()) == {
+        "command": "c",
+        "value": 1.5,
+    }
+    assert (tmp_path / "out" / "bench.md").read_text() == "# report\n"
+    assert "# report" in capsys.readouterr().out
