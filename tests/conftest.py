@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,9 +39,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: files stay whole
 
 
+@pytest.fixture(scope="session")
+def _migrated_store(tmp_path_factory) -> Path:
+    """An empty MLflow database at the current schema, made once per worker: creating one runs
+    every migration (3-5 s), which each test's own store would otherwise repeat."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = tmp_path_factory.mktemp("migrated")
+    db = folder / "mlflow.db"
+    store = SqlAlchemyStore(f"sqlite:///{db}", str(folder / "artifacts"))
+    store.engine.dispose()
+    # MLflow makes the default experiment again in each copy, with that store's artifact folder
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("DELETE FROM experiments WHERE experiment_id = 0")
+    con.close()
+    return db
+
+
 @pytest.fixture(autouse=True)
-def _temporary_mlflow_store(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+def _temporary_mlflow_store(tmp_path_factory, monkeypatch, _migrated_store):
+    # beside the test's tmp_path, which some tests need empty
+    db = tmp_path_factory.mktemp("store") / "mlruns" / "mlflow.db"
+    db.parent.mkdir()
+    shutil.copyfile(_migrated_store, db)
+    uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     import mlflow
 

@@ -272,6 +272,7 @@ def test_the_creditcard_experiment_as_the_readme_runs_it(files):
         f"data.path={path}",
         "split.n_splits=2",
         "split.seeds=[0]",
+        "validation.windows=2",
         "classifier.n_estimators=20",
         "strategies.cgan.epochs=2",
         "strategies.cgan.steps_per_epoch=5",

@@ -309,7 +309,8 @@ def test_tuner_keeps_the_untuned_setting_when_its_gain_is_noise(caplog, monkeypa
     assert "sampling standard errors of 0.0200" in caplog.text
 
 
-@pytest.mark.parametrize("refit_gan", [False, True])
+# the non-default way (the suite's fixed-share GANs): tests/test_oversampler.py covers it fast
+@pytest.mark.parametrize("refit_gan", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeypatch, refit_gan):
     """Every window's fit draws from one GAN, trained on the rows shared by every window's fit
     rows (so no window scores a GAN that saw its rows); the refit on the whole fold draws from it

@@ -448,8 +448,8 @@ def test_engine_spark_trains_the_gan_strategy(spark, training, caplog):
     runner = FoldRunner(cfg, training.prepared, training.prepared.folds[0])
     with caplog.at_level("INFO", logger="pipeline.spark"):
         result = runner.run("cgan", GAN_TINY)
-    # the selection fit on the fit rows, then the refit on the whole training fold (drawing from
-    # the same GAN: the fold's cache serves it)
+    # the selection fit on the fit rows, then the refit on the whole training fold (a GAN
+    # trained again on a sample of its rows: `refit_gan`)
     for y in (runner.y_fit, runner.y_train):
         assert f"on 4000 of {len(y)} fit rows ({int(y.sum())} fraud)" in caplog.text
     n_pos = int(runner.y_train.sum())

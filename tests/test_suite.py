@@ -151,6 +151,7 @@ def test_score_matching_draws_rows_whose_scores_follow_the_reference() -> None:
     assert np.median(scores[kept]) == pytest.approx(np.median(reference), abs=0.03)
 
 
+@pytest.mark.slow  # an exploration's benchmark; the sampler's `match_scores` is tested apart
 def test_score_matching_runs_on_a_tiny_table(tmp_path: Path) -> None:
     from benchmarks import score_matching
 
