@@ -81,7 +81,7 @@ HOLDOUT_COLOR = "#2ca02c"
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     return buf.getvalue()
 
 
@@ -93,11 +93,12 @@ def _figure_distributions(plot: PlotData, per_column: pd.DataFrame) -> Figure:
     nrows = math.ceil(n / ncols)
     width, height = 4.0 * ncols, 2.9 * nrows
     fig = Figure(figsize=(width, height))
-    # fixed margins in inches: a constrained layout costs three times the drawing
+    # fixed margins in inches (room for a row of labels at 45 degrees); a constrained layout
+    # costs twice the drawing
     margins = {"left": 0.5 / width, "right": 1 - 0.15 / width, "top": 1 - 0.7 / height}
     margins["bottom"] = 0.75 / height
     axes = fig.subplots(
-        nrows, ncols, squeeze=False, gridspec_kw={**margins, "wspace": 0.2, "hspace": 0.45}
+        nrows, ncols, squeeze=False, gridspec_kw={**margins, "wspace": 0.2, "hspace": 0.7}
     ).ravel()
     for ax, (_, row) in zip(axes, shown.iterrows(), strict=False):
         col = row["column"]
