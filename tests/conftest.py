@@ -11,6 +11,11 @@ from typing import Any
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test`'s two workers on two cores: a thread each, not two each contending for a core
+    for _var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ.setdefault(_var, "1")
+
 import models  # noqa: F401  (sets TensorFlow's environment before any test imports Keras)
 
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")

@@ -344,7 +344,10 @@ def test_an_entity_of_several_columns_as_the_local_engine_keys_it(spark, mixed, 
     assert_same(got, expected, history, "id")
 
 
-@pytest.mark.parametrize("unit", ["seconds", "hours", "months"])
+# hours: a scale as seconds are, slow; months: a calendar unit of its own
+@pytest.mark.parametrize(
+    "unit", ["seconds", pytest.param("hours", marks=pytest.mark.slow), "months"]
+)
 def test_numeric_time_units(spark, mixed, tmp_path: Path, unit: str) -> None:
     frame = with_devices(with_opening(mixed, "ts"))
     ns = frame["ts"].astype("int64")
@@ -391,7 +394,7 @@ def fraud_reports(frame: pd.DataFrame, time: str, per_day: float | None) -> pd.D
     return pd.DataFrame({"tx": [*ids, "X1"], "reported": [*at, at.dropna().iloc[0]]})
 
 
-@pytest.mark.parametrize("clock", ["datetime", "seconds"])
+@pytest.mark.parametrize("clock", ["datetime", pytest.param("seconds", marks=pytest.mark.slow)])
 def test_labels_from_fraud_reports_as_the_local_engine_reads_them(
     spark, mixed, tmp_path: Path, clock: str
 ) -> None:

@@ -110,6 +110,7 @@ def test_handbook_table_runs_under_the_handbook_experiment(tmp_path: Path) -> No
     )
 
 
+@pytest.mark.slow  # a benchmark's tiny run, as score_matching's
 def test_detectability_scores_every_source_by_a_classifier_of_real_rows(tmp_path: Path) -> None:
     from benchmarks import detectability
 
