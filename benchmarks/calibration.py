@@ -17,7 +17,6 @@ it chooses its share on the windows and most often keeps share 0, where it is `n
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -29,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scoring import commit, machine  # noqa: E402
+from benchmarks.scoring import commit, machine, write_results  # noqa: E402
 
 DEFAULT_STRATEGIES = ["none", "class_weight", "ros", "smote", "borderline"]
 MEASURES = ("mean_p", "brier", "log_loss")
@@ -160,10 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         "summary": summary(rows, args.strategies),
         "cells": rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "calibration.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (args.out / "calibration.md").write_text(markdown(payload))
-    print(markdown(payload))
+    write_results(args.out, "calibration", payload, markdown(payload))
 
 
 if __name__ == "__main__":
