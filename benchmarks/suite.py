@@ -40,7 +40,8 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   refit drawing from the GAN of the fold's shared rows (`refit_gan: false`, what every refit
   did before the option), and the same with `match_scores` (`cgan_matched`: rows drawn to score
   as real fraud does for a classifier of the real rows), with the GAN trained again on the
-  whole training fold for the refit (`cgan_fixed_refit`) or both (`cgan_matched_refit`).
+  whole training fold for the refit (`cgan_fixed_refit`) or both (`cgan_matched_refit`);
+  `cgan_matched_choose` (optional) chooses as `cgan` does, its rows drawn with `match_scores`.
 
 Every cell (table, task, method, fold, seed) is kept as records `dataset, task, method, fold,
 seed, metric, value, seconds, error` in `--out` (default benchmarks/results/suite.json), written
@@ -107,7 +108,16 @@ FIXED_GANS: dict[str, dict[str, Any]] = {
     "cgan_matched_refit": {"match_scores": True, "refit_gan": True},
 }
 """The GAN at the SMOTE family's fixed share, choosing nothing: its options by strategy."""
-OPTIONAL_STRATEGIES = ("adasyn", "smotenc", "class_weight", "smote_auto", *FIXED_GANS)
+CHOOSING_GANS: dict[str, dict[str, Any]] = {"cgan_matched_choose": {"match_scores": True}}
+"""The GAN choosing as `cgan` does, with options `cgan`'s defaults leave off, by strategy."""
+OPTIONAL_STRATEGIES = (
+    "adasyn",
+    "smotenc",
+    "class_weight",
+    "smote_auto",
+    *FIXED_GANS,
+    *CHOOSING_GANS,
+)
 FIXED_SHARE = ("ros", "smote", "borderline")  # the resamplers at a fixed share
 CHOOSING = {"smote_auto": "smote"}
 """Strategies that choose their share (0 included) on the validation windows over the grid
@@ -498,6 +508,8 @@ def strategy_params(name: str, table: SuiteTable, gan: dict[str, Any]) -> dict[s
         return {}
     if name == "cgan":  # at its defaults: it chooses its share, weight and checkpoint
         return dict(gan)
+    if name in CHOOSING_GANS:
+        return {**gan, "kind": "cgan", **CHOOSING_GANS[name]}
     if name in CHOOSING:  # the same choice over the same grid, the fair match for cgan's
         return {"kind": CHOOSING[name], "choose": True}
     ratio = {"sampling_strategy": fixed_ratio(table)}
@@ -1215,7 +1227,8 @@ def check_draws(cells: list[dict[str, Any]], table: str, draws: int) -> None:
 
 def trains_gan(args: argparse.Namespace) -> bool:
     """Whether the slice trains the GAN: as a generator, as `cgan` or as a fixed-share GAN."""
-    return "cgan" in args.generators or any(s == "cgan" or s in FIXED_GANS for s in args.strategies)
+    gans = {"cgan", *FIXED_GANS, *CHOOSING_GANS}
+    return "cgan" in args.generators or any(s in gans for s in args.strategies)
 
 
 def check_gan(payload: dict[str, Any], gan: dict[str, Any], runs_gan: bool) -> None:

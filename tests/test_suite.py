@@ -360,7 +360,7 @@ def test_protocol_and_gan_changes_need_another_results_file(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="--replace applies to --merge only"):
         suite.parse_args([*TINY, "--replace"])
     # the fixed-share GANs train the GAN too: their --gan is recorded and checked
-    for strategy in ("cgan", "cgan_fixed", "cgan_matched_refit"):
+    for strategy in ("cgan", "cgan_fixed", "cgan_matched_refit", "cgan_matched_choose"):
         assert suite.trains_gan(suite.parse_args([*TINY, "--strategies", strategy]))
     plain = suite.parse_args([*TINY, "--generators", "smote", "--strategies", "none,smote"])
     assert not suite.trains_gan(plain)
@@ -466,6 +466,13 @@ def test_smote_auto_chooses_over_the_grid_cgan_chooses_over(tmp_path: Path) -> N
     assert cfg.strategies["cgan_fixed_refit"] == {**fixed, "refit_gan": True}
     both = {**fixed, "match_scores": True, "refit_gan": True}
     assert cfg.strategies["cgan_matched_refit"] == both
+    # and the GAN choosing as cgan does, its rows matched to real fraud's scores
+    args = suite.parse_args([*TINY, "--strategies", "cgan,cgan_matched_choose"])
+    cfg = suite.downstream_config(table, tmp_path / "t.parquet", args.strategies, args, {})
+    matched = cfg.strategies["cgan_matched_choose"]
+    assert strategy_kind("cgan_matched_choose", matched) == "cgan" and matched["match_scores"]
+    chosen = grid_of("cgan_matched_choose", matched)
+    assert chosen is not None and chosen == grid_of("cgan", cfg.strategies["cgan"])
 
 
 def test_downstream_launches_read_the_table_with_its_features(tmp_path: Path, monkeypatch) -> None:
