@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import shlex
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scoring import commit, machine, throwaway_store  # noqa: E402
+from benchmarks.scoring import commit, machine, throwaway_store, write_results  # noqa: E402
 
 CONFIG = ROOT / "experiments" / "decisive.yaml"
 TARGET = 0.02
@@ -207,8 +206,6 @@ def main() -> None:
     }
     if args.report:
         payload["report_commit"] = commit()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     draws = cfg.data.draws
     unit = "(fold, draw)" if draws > 1 else "(fold, repeat)"
     last = "draws for ±0.02 (at this spread)" if draws > 1 else "with unlimited repeats (floor)"
@@ -243,8 +240,7 @@ def main() -> None:
         c.summary(),
         "",
     ]
-    (args.out / f"{args.name}.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(args.out, args.name, payload, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Writes benchmarks/results/gan_refit.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scoring import commit, machine, throwaway_store  # noqa: E402
+from benchmarks.scoring import commit, machine, throwaway_store, write_results  # noqa: E402
 
 METRICS = (  # the child runs' metric names
     "average_precision",
@@ -105,8 +104,6 @@ def main() -> None:
         },
         "machine": machine(xgboost),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gan_refit.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
         f"`{payload['command'].strip()}` at commit {payload['commit']}: experiments/default.yaml, "
         f"none and cgan, both ways on the same folds; wall time {seconds / 60:.0f} min. "
@@ -122,8 +119,7 @@ def main() -> None:
         f"reuse − retrain AUPRC: {paired.diff:+.4f} [{paired.ci_low:+.4f}, {paired.ci_high:+.4f}] "
         f"(n={paired.n}), {paired.verdict}.",
     ]
-    (args.out / "gan_refit.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "gan_refit", payload, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

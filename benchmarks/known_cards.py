@@ -13,7 +13,6 @@ Writes benchmarks/results/known_cards.{json,md}. Needs no features and no model:
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scoring import commit  # noqa: E402
+from benchmarks.scoring import commit, write_results  # noqa: E402
 
 RULES = ("training", "history")
 
@@ -92,8 +91,6 @@ def main() -> None:
         "data": {"rows": len(frame), "frauds": int(y.sum()), "cards": len(set(entity.tolist()))},
         "folds": folds,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "known_cards.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
         "# Test periods under each `split.known_cards` rule",
         "",
@@ -112,8 +109,7 @@ def main() -> None:
         ),
         "",
     ]
-    (args.out / "known_cards.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(args.out, "known_cards", payload, "\n".join(lines))
 
 
 if __name__ == "__main__":

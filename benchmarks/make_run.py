@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scoring import commit, machine  # noqa: E402
+from benchmarks.scoring import commit, machine, write_results  # noqa: E402
 
 TABLE_COLUMNS = ("strategy", "kind", "n")
 
@@ -109,8 +109,6 @@ def main() -> None:
         "seconds_per_strategy": timing,
         "machine": machine(xgboost),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "make_run.json").write_text(json.dumps(payload, indent=2) + "\n")
     minutes, secs = divmod(round(seconds), 60)
     lines = [
         "# `make run`: the default experiment's comparison",
@@ -133,8 +131,7 @@ def main() -> None:
             for s, t in timing.items()
         ],
     ]
-    (args.out / "make_run.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "make_run", payload, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Writes benchmarks/results/tuning_windows.{json,md}:
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scoring import commit, machine, throwaway_store  # noqa: E402
+from benchmarks.scoring import commit, machine, throwaway_store, write_results  # noqa: E402
 
 DEFAULT_STRATEGIES = ["none", "class_weight", "threshold", "ros", "smote", "borderline"]
 TARGET = 0.01  # tuned must stay >= untuned - TARGET (issue 20)
@@ -126,8 +125,6 @@ def main() -> None:
         "machine": machine(xgboost),
         "strategies": strategies,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "tuning_windows.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
         f"`{payload['command']}` at commit {payload['commit']}: experiments/temporal.yaml, "
         f"{payload['folds']} temporal folds, {cfg.tuning.n_trials} trials per (strategy, fold), "
@@ -146,8 +143,7 @@ def main() -> None:
             f"{'yes' if diff >= -TARGET else 'no'} | {s['kept_untuned_folds']} of {s['folds']} | "
             f"{s['validation_gain_mean']:+.4f} |"
         )
-    (args.out / "tuning_windows.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "tuning_windows", payload, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
