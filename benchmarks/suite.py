@@ -1226,7 +1226,8 @@ def check_draws(cells: list[dict[str, Any]], table: str, draws: int) -> None:
 
 
 def trains_gan(args: argparse.Namespace) -> bool:
-    """Whether the slice trains the GAN: as a generator, as `cgan` or as a fixed-share GAN."""
+    """Whether the slice trains the GAN: as a generator, as `cgan`, or as one of its variants
+    (`FIXED_GANS`, `CHOOSING_GANS`)."""
     gans = {"cgan", *FIXED_GANS, *CHOOSING_GANS}
     return "cgan" in args.generators or any(s in gans for s in args.strategies)
 

@@ -359,7 +359,7 @@ def test_protocol_and_gan_changes_need_another_results_file(tmp_path: Path) -> N
         suite.parse_args([*TINY, "--generators", "vae"])
     with pytest.raises(ConfigError, match="--replace applies to --merge only"):
         suite.parse_args([*TINY, "--replace"])
-    # the fixed-share GANs train the GAN too: their --gan is recorded and checked
+    # the GAN's variants (fixed-share, choosing) train it too: their --gan is recorded and checked
     for strategy in ("cgan", "cgan_fixed", "cgan_matched_refit", "cgan_matched_choose"):
         assert suite.trains_gan(suite.parse_args([*TINY, "--strategies", strategy]))
     plain = suite.parse_args([*TINY, "--generators", "smote", "--strategies", "none,smote"])
