@@ -580,6 +580,7 @@ def downstream_cells(
     kept = (
         "average_precision",
         "roc_auc",
+        "val_average_precision",  # over the fold's validation windows: a pick without the test
         "resample_seconds",
         "gan_train_seconds",
         *(CHOICE_SHARE, CHOICE_GAIN),  # each fold's choice and its evidence

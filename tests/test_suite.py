@@ -511,6 +511,7 @@ def test_downstream_cells_keep_each_folds_choice_and_its_evidence(
             "fold": [0, 1],
             "seed": [0, 0],
             "average_precision": [0.6, 0.7],
+            "val_average_precision": [0.55, 0.65],
             "choice_share": [0.0, 0.03],
             "choice_best_gain": [0.01, 0.05],
             "choice_best_spread_bar": [0.02, 0.03],
@@ -521,6 +522,7 @@ def test_downstream_cells_keep_each_folds_choice_and_its_evidence(
     monkeypatch.setattr(pipeline.runner, "run_experiment", lambda cfg: fake)
     cells = suite.downstream_cells(table, "cgan", suite.folds_of(table, 2, [0]), args, {}, tmp_path)
     assert [c["metrics"]["choice_share"] for c in cells] == [0.0, 0.03]
+    assert [c["metrics"]["val_average_precision"] for c in cells] == [0.55, 0.65]
     assert cells[1]["metrics"]["choice_best_sampling_bar"] == 0.04
     assert "choice_best_sampling_bar" not in cells[0]["metrics"]  # not measured: left out
 
