@@ -29,7 +29,8 @@ random subset of the majority rows (fixed, recorded). Two tasks:
   rows that copy one exactly (and of the held-out real rows, the natural rate), the share closer
   to one than the held-out rows' 5th-percentile distance, and whether its memorization rule
   fires.
-- downstream (`--strategies`): the test folds' AUPRC of each strategy through the real pipeline
+- downstream (`--strategies`): the test folds' AUPRC (and each fold's validation AUPRC, over its
+  validation windows) of each strategy through the real pipeline
   (`pipeline.runner.run_experiment` on the table's file, a temporary MLflow store, XGBoost with 2
   threads, the experiment's classifier and validation settings, no tuning), Δ vs `none` paired
   over (fold, seed). Resamplers append rows up to a minority/majority ratio of 0.1, or twice the
@@ -54,8 +55,8 @@ are the latest slice's. `--merge A.json B.json --out suite.json` joins files wri
 replace an earlier one's, for cells rerun after a change); `--report` rebuilds `--out`'s summary
 from its cells with the checkout's code, running none. The per-table summary (`tables`: C2ST and
 AUPRC means, Δ vs `none`, and, paired over folds with a 95 % interval, the GAN's C2ST minus each
-baseline's, each strategy's AUPRC minus `none`'s and `cgan`'s minus the best fixed-share
-resampler's; for `cgan` and `smote_auto`, each fold's choice and how far its best share came
+baseline's, each strategy's AUPRC minus `none`'s and `cgan`'s minus that of the fixed-share
+resampler with the best test AUPRC and of the one with the best validation AUPRC; for `cgan` and `smote_auto`, each fold's choice and how far its best share came
 against the noise rule's bar; per generator its privacy measures and, where known, the labels of
 its rows) and `suite.md` beside the file are rebuilt from every cell. Library messages go to
 `--out`'s `.log` beside it.
@@ -143,6 +144,8 @@ DISCRETE_VALUES = 16
 """Most values of every column for the labels of generated rows to be looked up (as the GAN's
 transformer's `max_discrete`)."""
 XGB_THREADS = 2
+LEVEL = 0.0005
+"""A difference in AUPRC smaller than this (half the reports' last digit) counts as level."""
 
 
 class CellTimeout(Exception):
@@ -807,6 +810,41 @@ def downstream_intervals(
     return vs_none, None if vs_best is None else {"strategy": best, **vs_best}
 
 
+def validation_picked_fixed(
+    cells: list[dict[str, Any]], term: float | None
+) -> dict[str, Any] | None:
+    """`cgan`'s AUPRC minus that of the fixed-share resampler (`ros`, `smote`, `borderline`) the
+    pipeline would take as its reference: the best mean validation AUPRC over each fold's
+    validation windows (`pipeline.report.statistics.choose_reference`), picked without reading
+    the test folds; paired over (fold, seed) as in `downstream_intervals`. None unless `cgan` ran
+    and every fixed-share resampler that ran kept its validation AUPRC on each of its folds."""
+    from pipeline.report.statistics import SELECTION_METRIC, choose_reference
+
+    ap = by_method(cells, DOWNSTREAM, "average_precision")
+    val = by_method(cells, DOWNSTREAM, SELECTION_METRIC)
+    fixed = [s for s in FIXED_SHARE if s in ap]
+    if "cgan" not in ap or not fixed or any(set(val.get(s, {})) != set(ap[s]) for s in fixed):
+        return None
+    frame = pd.DataFrame(
+        [
+            {"strategy": s, "fold": k[0], "seed": k[1], SELECTION_METRIC: v}
+            for s in fixed
+            for k, v in val[s].items()
+        ]
+    )
+    picked, _ = choose_reference(frame, fixed)
+    if picked is None:
+        return None
+    diff = paired_difference(ap["cgan"], ap[picked], term)
+    if diff is None:
+        return None
+    return {
+        "strategy": picked,
+        SELECTION_METRIC: float(np.mean(list(val[picked].values()))),
+        **diff,
+    }
+
+
 def _mean(values: list[float]) -> float | None:
     return round(float(np.mean(values)), 4) if values else None
 
@@ -853,6 +891,7 @@ def summarize(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "c2st_cgan_minus": realism_gaps(mine, term),
             "delta_vs_none_interval": vs_none,
             "cgan_minus_best_fixed": vs_best,
+            "cgan_minus_validation_picked": validation_picked_fixed(mine, term),
             "choice_evidence": choice_evidence(mine),
             "c2st_draws": sorted(
                 {int(c["metrics"].get("c2st_draws", 1)) for c in mine if c["task"] == REALISM}
@@ -1080,16 +1119,26 @@ def downstream_markdown(tables: list[dict[str, Any]]) -> list[str]:
         "Downstream differences with 95 % intervals (t over the folds, with the Nadeau & Bengio "
         "correction for their shared training rows; no interval where the correction is not "
         "recorded). `best fixed`: of `ros`, `smote` and `borderline`, the one with the highest "
-        "mean test AUPRC on that table, picked after reading the test folds, which flatters it.",
+        "mean test AUPRC on that table, picked after reading the test folds, which flatters it. "
+        "`picked on validation`: of the same three, the one with the highest mean validation "
+        "AUPRC over each fold's validation windows (the pipeline's reference resampler), picked "
+        "without reading the test folds.",
         "",
-        "| table | folds | Δ cgan vs none | best fixed | its Δ vs none | cgan − best fixed |",
-        "|---|---:|---:|---|---:|---:|",
+        "| table | folds | Δ cgan vs none | best fixed | its Δ vs none | cgan − best fixed "
+        "| picked on validation | its Δ vs none | cgan − picked |",
+        "|---|---:|---:|---|---:|---:|---|---:|---:|",
     ]
     above: list[str] = []
     below: list[str] = []
     behind_best: list[str] = []
+    level = {"best": [0, 0], "picked": [0, 0]}  # [cgan at or above, tables compared]
     for t in rows:
         vs_none, best = t["delta_vs_none_interval"], t.get("cgan_minus_best_fixed")
+        picked = t.get("cgan_minus_validation_picked")
+        for key, gap in (("best", best), ("picked", picked)):
+            if gap is not None:
+                level[key][0] += gap["diff"] >= -LEVEL
+                level[key][1] += 1
         for s, d in sorted(vs_none.items()):
             if d["ci_low"] is not None and d["ci_low"] > 0:
                 above.append(f"{s} on {t['name']}")
@@ -1102,7 +1151,10 @@ def downstream_markdown(tables: list[dict[str, Any]]) -> list[str]:
             f"| {t['name']} | {folds} | {_fmt_gap(vs_none.get('cgan'))} "
             f"| {'–' if best is None else best['strategy']} "
             f"| {'–' if best is None else _fmt_gap(vs_none.get(best['strategy']))} "
-            f"| {_fmt_gap(best)} |"
+            f"| {_fmt_gap(best)} "
+            f"| {'–' if picked is None else picked['strategy']} "
+            f"| {'–' if picked is None else _fmt_gap(vs_none.get(picked['strategy']))} "
+            f"| {_fmt_gap(picked)} |"
         )
     tested = sum(
         1 for t in rows for d in t["delta_vs_none_interval"].values() if d["ci_low"] is not None
@@ -1111,7 +1163,10 @@ def downstream_markdown(tables: list[dict[str, Any]]) -> list[str]:
         "",
         f"Of {tested} (table, strategy) differences from `none` with an interval, above 0: "
         f"{', '.join(above) or 'none'}; below 0: {', '.join(below) or 'none'}. `cgan` below the "
-        f"best fixed resampler beyond its interval: {', '.join(behind_best) or 'on no table'}.",
+        f"best fixed resampler beyond its interval: {', '.join(behind_best) or 'on no table'}. "
+        f"`cgan` at or above (within {LEVEL}) the best fixed resampler on {level['best'][0]} of "
+        f"{level['best'][1]} tables, and the one picked on validation on {level['picked'][0]} "
+        f"of {level['picked'][1]}.",
     ]
     return lines
 

@@ -615,6 +615,57 @@ def test_downstream_intervals_pick_the_best_fixed_resampler_and_pair_the_folds()
     assert best["ci_low"] is None and vs_none["ros"]["ci_high"] is None
 
 
+def test_validation_picked_resampler_is_read_from_validation_not_test() -> None:
+    from scipy import stats
+
+    aps = {  # (test AUPRC, validation AUPRC) per fold
+        "cgan": [(0.50, 0.40), (0.60, 0.50), (0.55, 0.45), (0.70, 0.60), (0.65, 0.55)],
+        "ros": [(0.56, 0.40), (0.66, 0.50), (0.60, 0.45), (0.74, 0.60), (0.70, 0.55)],
+        "smote": [(0.49, 0.45), (0.58, 0.55), (0.55, 0.50), (0.71, 0.65), (0.63, 0.60)],
+        "borderline": [(0.52, 0.41), (0.61, 0.51), (0.56, 0.46), (0.69, 0.61), (0.66, 0.56)],
+    }
+    cells = [
+        {
+            "task": "downstream",
+            "method": m,
+            "fold": f,
+            "seed": 0,
+            "metrics": {"average_precision": test, "val_average_precision": val},
+        }
+        for m, vals in aps.items()
+        for f, (test, val) in enumerate(vals)
+    ]
+    _, best = suite.downstream_intervals(cells, 0.25)
+    assert best["strategy"] == "ros"  # the best on the test folds
+    picked = suite.validation_picked_fixed(cells, 0.25)
+    assert picked["strategy"] == "smote"  # the best on validation, worse on test
+    assert picked["val_average_precision"] == pytest.approx(0.55)
+    d = np.array([a[0] for a in aps["cgan"]]) - np.array([a[0] for a in aps["smote"]])
+    half = stats.t.ppf(0.975, 4) * d.std(ddof=1) * np.sqrt(1 / 5 + 0.25)
+    assert picked["diff"] == pytest.approx(d.mean()) and picked["folds"] == 5
+    assert picked["ci_low"] == pytest.approx(d.mean() - half)
+    vs_none = {"cgan": {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "folds": 5}}
+    text = "\n".join(
+        suite.downstream_markdown(
+            [
+                {
+                    "name": "t",
+                    "delta_vs_none_interval": vs_none,
+                    "cgan_minus_best_fixed": best,
+                    "cgan_minus_validation_picked": picked,
+                }
+            ]
+        )
+    )
+    assert "| t | 5 | +0.000 [+0.000, +0.000] | ros | – |" in text and "| smote | – |" in text
+    assert "best fixed resampler on 0 of 1 tables, and the one picked on validation on 1 of 1" in (
+        text
+    )
+    # a fixed-share resampler without its validation AUPRC on a fold: no pick
+    del cells[-1]["metrics"]["val_average_precision"]
+    assert suite.validation_picked_fixed(cells, 0.25) is None
+
+
 def test_report_rebuilds_the_summary_from_the_cells(tmp_path: Path) -> None:
     out = tmp_path / "suite.json"
     with pytest.raises(ConfigError, match="no such results file"):
