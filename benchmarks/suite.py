@@ -56,10 +56,10 @@ replace an earlier one's, for cells rerun after a change); `--report` rebuilds `
 from its cells with the checkout's code, running none. The per-table summary (`tables`: C2ST and
 AUPRC means, Δ vs `none`, and, paired over folds with a 95 % interval, the GAN's C2ST minus each
 baseline's, each strategy's AUPRC minus `none`'s and `cgan`'s minus that of the fixed-share
-resampler with the best test AUPRC and of the one with the best validation AUPRC; for `cgan` and `smote_auto`, each fold's choice and how far its best share came
-against the noise rule's bar; per generator its privacy measures and, where known, the labels of
-its rows) and `suite.md` beside the file are rebuilt from every cell. Library messages go to
-`--out`'s `.log` beside it.
+resampler with the best test AUPRC and of the one with the best validation AUPRC; for `cgan` and
+`smote_auto`, each fold's choice and how far its best share came against the noise rule's bar;
+per generator its privacy measures and, where known, the labels of its rows) and `suite.md`
+beside the file are rebuilt from every cell. Library messages go to `--out`'s `.log` beside it.
 """
 
 from __future__ import annotations
@@ -816,7 +816,7 @@ def validation_picked_fixed(
     """`cgan`'s AUPRC minus that of the fixed-share resampler (`ros`, `smote`, `borderline`) the
     pipeline would take as its reference: the best mean validation AUPRC over each fold's
     validation windows (`pipeline.report.statistics.choose_reference`), picked without reading
-    the test folds; paired over (fold, seed) as in `downstream_intervals`. None unless `cgan` ran
+    the test folds (though the windows of one fold hold rows another fold tests on); paired over (fold, seed) as in `downstream_intervals`. None unless `cgan` ran
     and every fixed-share resampler that ran kept its validation AUPRC on each of its folds."""
     from pipeline.report.statistics import SELECTION_METRIC, choose_reference
 
@@ -1122,7 +1122,8 @@ def downstream_markdown(tables: list[dict[str, Any]]) -> list[str]:
         "mean test AUPRC on that table, picked after reading the test folds, which flatters it. "
         "`picked on validation`: of the same three, the one with the highest mean validation "
         "AUPRC over each fold's validation windows (the pipeline's reference resampler), picked "
-        "without reading the test folds.",
+        "without reading the test folds (the windows hold rows that other folds test on, a "
+        "slight lean towards the pick).",
         "",
         "| table | folds | Δ cgan vs none | best fixed | its Δ vs none | cgan − best fixed "
         "| picked on validation | its Δ vs none | cgan − picked |",
