@@ -215,5 +215,7 @@ def choose_reference(
     return name, (
         f"Reference {name}: the resampler with the best mean validation "
         f"{metric_label(selection_metric.removeprefix('val_'))} ({selection_metric} "
-        f"{value:.4f}, over each fold's validation windows), chosen before the test folds are read."
+        f"{value:.4f}, over each fold's validation windows), chosen without the test folds' "
+        "scores (a fold's windows hold rows that other folds test on, a slight lean towards the "
+        "reference)."
     )
