@@ -816,8 +816,9 @@ def validation_picked_fixed(
     """`cgan`'s AUPRC minus that of the fixed-share resampler (`ros`, `smote`, `borderline`) the
     pipeline would take as its reference: the best mean validation AUPRC over each fold's
     validation windows (`pipeline.report.statistics.choose_reference`), picked without reading
-    the test folds (though the windows of one fold hold rows another fold tests on); paired over (fold, seed) as in `downstream_intervals`. None unless `cgan` ran
-    and every fixed-share resampler that ran kept its validation AUPRC on each of its folds."""
+    the test folds (though the windows of one fold hold rows another fold tests on); paired over
+    (fold, seed) as in `downstream_intervals`. None unless `cgan` ran and every fixed-share
+    resampler that ran kept its validation AUPRC on each of its folds."""
     from pipeline.report.statistics import SELECTION_METRIC, choose_reference
 
     ap = by_method(cells, DOWNSTREAM, "average_precision")
@@ -1135,8 +1136,8 @@ def downstream_markdown(tables: list[dict[str, Any]]) -> list[str]:
     level = {"best": [0, 0], "picked": [0, 0]}  # [cgan at or above, tables compared]
     for t in rows:
         vs_none, best = t["delta_vs_none_interval"], t.get("cgan_minus_best_fixed")
-        picked = t.get("cgan_minus_validation_picked")
-        for key, gap in (("best", best), ("picked", picked)):
+        picks = {"best": best, "picked": t.get("cgan_minus_validation_picked")}
+        for key, gap in picks.items():
             if gap is not None:
                 level[key][0] += gap["diff"] >= -LEVEL
                 level[key][1] += 1
@@ -1149,13 +1150,15 @@ def downstream_markdown(tables: list[dict[str, Any]]) -> list[str]:
             behind_best.append(f"{t['name']} ({best['strategy']})")
         folds = max(d["folds"] for d in vs_none.values())
         lines.append(
-            f"| {t['name']} | {folds} | {_fmt_gap(vs_none.get('cgan'))} "
-            f"| {'–' if best is None else best['strategy']} "
-            f"| {'–' if best is None else _fmt_gap(vs_none.get(best['strategy']))} "
-            f"| {_fmt_gap(best)} "
-            f"| {'–' if picked is None else picked['strategy']} "
-            f"| {'–' if picked is None else _fmt_gap(vs_none.get(picked['strategy']))} "
-            f"| {_fmt_gap(picked)} |"
+            f"| {t['name']} | {folds} | {_fmt_gap(vs_none.get('cgan'))} | "
+            + " | ".join(
+                "– | – | –"
+                if gap is None
+                else f"{gap['strategy']} | {_fmt_gap(vs_none.get(gap['strategy']))} "
+                f"| {_fmt_gap(gap)}"
+                for gap in picks.values()
+            )
+            + " |"
         )
     tested = sum(
         1 for t in rows for d in t["delta_vs_none_interval"].values() if d["ci_low"] is not None
