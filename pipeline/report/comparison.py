@@ -661,6 +661,7 @@ def compare(
     if ref is None:  # the summary says it too (`reference_rule`)
         log.warning("compare: %s", rule, extra=RETURNED)
 
+    pairs: dict[str, Any] = {}
     for vs, vs_ref, missing_text in (
         (VS_BASELINE, baseline if baseline in series else None, f"no {baseline} run"),
         (VS_REFERENCE, ref, "no reference"),
@@ -674,25 +675,33 @@ def compare(
             higher=higher,
             correction=term,
         )
-        for f in PAIR_FIELDS:
-            table[f"{vs}_{f}"] = cells[f]
+        pairs |= {f"{vs}_{f}": cells[f] for f in PAIR_FIELDS}
 
     metric_blocks = [f"{m}_{s}" for m in metrics for s in ("mean", "std", "ci_low", "ci_high", "n")]
-    pair_cols = [f"{vs}_{f}" for vs in (VS_BASELINE, VS_REFERENCE) for f in PAIR_FIELDS]
     head = ["strategy", "kind", "group", "n"]
-    ordered = head + metric_blocks[:5] + pair_cols + metric_blocks[5:]
-    table = table[ordered]
-    table["headline_metric"] = metric
-    table["baseline"] = baseline
-    table["alpha"] = float(alpha)
+    constants: dict[str, Any] = {
+        "headline_metric": metric,
+        "baseline": baseline,
+        "alpha": float(alpha),
+    }
     for c in CORRECTION_COLUMNS:
         value = None if correction is None else getattr(correction, c.removeprefix("correction_"))
-        table[c] = (
+        constants[c] = (
             ("" if value is None else value)
             if c == "correction_reason"
             else (math.nan if value is None else float(value))
         )
-    table["reference_rule"] = rule
+    constants["reference_rule"] = rule
+    # one frame built at once (column by column, pandas warns of a fragmented frame)
+    table = pd.concat(
+        [
+            table[head + metric_blocks[:5]],
+            pd.DataFrame(pairs, index=table.index),
+            table[metric_blocks[5:]],
+            pd.DataFrame(constants, index=table.index),
+        ],
+        axis=1,
+    )
     return Comparison(
         table=table,
         metric=metric,
