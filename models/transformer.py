@@ -23,7 +23,12 @@ values gets an extra two-way span (present, missing); missing entries of the val
 filled with a random observed value, so that they look like any other row. A numeric column with
 at most `max_discrete` distinct values (a weekday, a small count, a flag) is treated as
 categorical over the values seen in fit, so generated values stay on its observed support and
-keep its dtype.
+keep its dtype. A categorical column with more than `max_categories` categories (a zip code, a
+merchant name) keeps a one-hot slot for each of its `max_categories - 1` most frequent ones
+(ranked by their share of the rows of any stratum, so a class's own frequent categories stay) and
+pools the others into one last slot, decoded by drawing one of the pooled categories by its
+frequency in fit (within the stratum asked for, `inverse_transform(..., stratum=)`): the width of
+the one-hot, and so the GAN's cost, stays bounded however many categories a column has.
 
 Fallbacks and errors:
 
@@ -95,12 +100,18 @@ class _Column:
     # quantile encoding: the inverse CDF as knots (probability, value), increasing in both
     knot_u: np.ndarray = field(default_factory=lambda: np.zeros(0))
     knot_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    # categorical
+    # categorical: one one-hot slot per category, and one more shared by `pooled` when any
     categories: list[Any] = field(default_factory=list)
+    pooled: list[Any] = field(default_factory=list)  # beyond `max_categories`, least frequent
+    pooled_p: dict[Any, np.ndarray] = field(default_factory=dict)  # draw weights, by stratum
     # constant
     constant: Any = None
     # filled in when the layout is built
     spans: list[Span] = field(default_factory=list)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a transformer pickled before categories could be pooled has no `pooled`
+        self.__dict__.update({"pooled": [], "pooled_p": {}, **state})
 
 
 class TabularTransformer:
@@ -121,6 +132,9 @@ class TabularTransformer:
     max_discrete : int, default=16
         Numeric columns with at most this many distinct values are encoded as categories of
         their values (0 turns this off).
+    max_categories : int, default=100
+        One-hot slots of a categorical column at most: beyond it the least frequent categories
+        share the last slot (see the module docstring).
     continuous : {"quantile", "modes"}, default="quantile"
         How continuous columns are encoded: one normal score (linear activation) through the
         column's empirical CDF, or a scalar in [-1, 1] (tanh) plus a one-hot of its mixture mode.
@@ -137,6 +151,7 @@ class TabularTransformer:
         subsample: int = 10_000,
         max_iter: int = 30,
         max_discrete: int = 16,
+        max_categories: int = 100,
         random_state: int | None = None,
     ) -> None:
         self.continuous = continuous
@@ -145,6 +160,7 @@ class TabularTransformer:
         self.subsample = subsample
         self.max_iter = max_iter
         self.max_discrete = max_discrete
+        self.max_categories = max_categories
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
@@ -178,6 +194,8 @@ class TabularTransformer:
             )
         if self.max_modes < 1 or self.subsample < 1 or self.max_iter < 1:
             raise ValueError("max_modes, subsample and max_iter must be positive")
+        if self.max_categories < 2:
+            raise ValueError(f"max_categories must be >= 2, got {self.max_categories}")
         if self.continuous not in ("modes", "quantile"):
             raise ValueError(f"continuous must be 'modes' or 'quantile', got {self.continuous!r}")
         if stratify is not None and len(stratify) != len(data):
@@ -186,12 +204,16 @@ class TabularTransformer:
             )
         rng = np.random.default_rng(self.random_state)
         rows = _subsample_rows(len(data), self.subsample, stratify, rng)
-        strata = None if stratify is None else np.asarray(stratify)[rows]
+        every_stratum = None if stratify is None else np.asarray(stratify)
+        strata = None if every_stratum is None else every_stratum[rows]
         columns: list[_Column] = []
         for name in data.columns:
             series = data[name]
             declared = name in categorical
-            columns.append(self._fit_column(str(name), series, declared, rows, strata, rng))
+            column = self._fit_column(str(name), series, declared, rows, strata, rng)
+            if column.kind == "categorical" and len(column.categories) > self.max_categories:
+                self._pool(column, series, every_stratum)
+            columns.append(column)
         self.columns_ = [c.name for c in columns]
         self._columns = columns
         self._build_layout()
@@ -283,6 +305,39 @@ class TabularTransformer:
             _cover(column, values)
         return column
 
+    def _pool(self, col: _Column, series: pd.Series, strata: np.ndarray | None) -> None:
+        """Keep the `max_categories - 1` categories with the largest share of any stratum's rows
+        (of all rows without strata), and pool the others with their frequencies per stratum."""
+        codes = _codes(series, col.categories)
+        present = codes >= 0
+        groups = np.zeros(len(codes), dtype=np.int64)
+        labels: list[Any] = [None]
+        if strata is not None:
+            labels_arr, groups = np.unique(strata, return_inverse=True)
+            labels = labels_arr.tolist()
+        counts = np.zeros((len(labels), len(col.categories)))
+        np.add.at(counts, (groups[present], codes[present]), 1.0)
+        share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+        order = np.lexsort((-counts.sum(axis=0), -share.max(axis=0)))  # last key sorts first
+        kept = np.sort(order[: self.max_categories - 1])
+        rare = np.sort(order[self.max_categories - 1 :])
+        overall = counts[:, rare].sum(axis=0)
+        col.pooled_p = {None: overall / overall.sum()}
+        for label, row in zip(labels, counts[:, rare], strict=True):
+            if label is not None and row.sum() > 0:
+                col.pooled_p[label] = row / row.sum()
+        log.info(
+            "column %r has %s categories: the GAN models its %d most frequent (within any "
+            "class) and draws the other %s by their frequencies (max_categories %d)",
+            col.name,
+            f"{len(col.categories):,}",
+            len(kept),
+            f"{len(rare):,}",
+            self.max_categories,
+        )
+        col.pooled = [col.categories[i] for i in rare]
+        col.categories = [col.categories[i] for i in kept]
+
     def _constant(self, name: str, dtype: Any, has_missing: bool, values: list[Any]) -> _Column:
         value = values[0] if values else np.nan
         log.warning(
@@ -362,7 +417,7 @@ class TabularTransformer:
                 add(col, "scalar", 1, "tanh")
                 add(col, "mode", len(col.means) + len(col.spikes), "softmax")
             elif col.kind == "categorical":
-                add(col, "category", len(col.categories), "softmax")
+                add(col, "category", len(col.categories) + bool(col.pooled), "softmax")
             if col.has_missing:
                 add(col, "missing", 2, "softmax")
         self.output_info_ = spans
@@ -378,9 +433,16 @@ class TabularTransformer:
 
     @property
     def categories_(self) -> dict[str, list[Any]]:
-        """The categories seen in fit, per categorical column, in one-hot order."""
+        """The categories with a one-hot slot of their own, per categorical column, in one-hot
+        order (a column's pooled categories, `pooled_`, share one more slot after them)."""
         self._check_fitted()
         return {c.name: list(c.categories) for c in self._columns if c.kind == "categorical"}
+
+    @property
+    def pooled_(self) -> dict[str, list[Any]]:
+        """The categories that share one slot, per column with more than `max_categories`."""
+        self._check_fitted()
+        return {c.name: list(c.pooled) for c in self._columns if c.pooled}
 
     def categorical_span(self, column: str) -> tuple[int, int, list[Any]]:
         """(start, dim, categories) of a categorical column's one-hot block."""
@@ -388,6 +450,12 @@ class TabularTransformer:
         if col.kind != "categorical":
             raise DataError(
                 f"column {column!r} is {col.kind}, not categorical: it has no category span"
+            )
+        if col.pooled:
+            raise DataError(
+                f"column {column!r} has {len(col.categories) + len(col.pooled)} categories, more "
+                f"than max_categories ({self.max_categories}), and its rare ones share one slot: "
+                "condition on a column with fewer categories, or raise max_categories"
             )
         span = next(s for s in col.spans if s.kind == "category")
         return span.start, span.dim, list(col.categories)
@@ -397,10 +465,10 @@ class TabularTransformer:
         col = self._column(column)
         if col.kind != "categorical":
             raise DataError(f"column {column!r} is {col.kind}, not categorical")
-        codes = _codes(df[column], col.categories)
+        codes = _category_index(col, df[column])
         unseen = (codes < 0) & df[column].notna().to_numpy()
         if unseen.any():
-            raise DataError(_unseen_message(column, df[column][unseen], col.categories))
+            raise DataError(_unseen_message(column, df[column][unseen], _seen(col)))
         return codes
 
     def _column(self, column: str) -> _Column:
@@ -520,27 +588,36 @@ class TabularTransformer:
         out: np.ndarray,
         rng: np.random.Generator,
     ) -> None:
-        codes = _codes(series, col.categories)
+        codes = _category_index(col, series)
         unseen = (codes < 0) & ~missing
         if unseen.any():
-            raise DataError(_unseen_message(col.name, series[unseen], col.categories))
+            raise DataError(_unseen_message(col.name, series[unseen], _seen(col)))
+        span = col.spans[0]
         if missing.any():
             observed = codes[~missing]
             codes = codes.copy()
             codes[missing] = (
                 rng.choice(observed, int(missing.sum()))
                 if len(observed)
-                else rng.integers(len(col.categories), size=int(missing.sum()))
+                else rng.integers(span.dim, size=int(missing.sum()))
             )
-        span = col.spans[0]
         out[np.arange(len(codes)), span.start + codes] = 1.0
 
     # ---------------------------------------------------- inverse transform
 
-    def inverse_transform(self, arr: np.ndarray) -> pd.DataFrame:
+    def inverse_transform(
+        self,
+        arr: np.ndarray,
+        *,
+        rng: np.random.Generator | None = None,
+        stratum: Any = None,
+    ) -> pd.DataFrame:
         """Decode an encoded (or generated) matrix to a DataFrame with the fitted columns and dtypes.
 
-        One-hot blocks are read by their largest entry, so soft (softmax) outputs decode too.
+        One-hot blocks are read by their largest entry, so soft (softmax) outputs decode too. A
+        pooled slot becomes one of its categories drawn with `rng` (default: seeded by
+        `random_state`) by their frequencies within `stratum` (a value of fit's `stratify`;
+        None, or a stratum none of whose rows had one: every row's frequencies).
         """
         self._check_fitted()
         arr = np.asarray(arr)
@@ -561,7 +638,12 @@ class TabularTransformer:
             elif col.kind == "categorical":
                 span = col.spans[0]
                 codes = arr[:, span.start : span.start + span.dim].argmax(axis=1)
-                data[col.name] = _restore_categories(col, codes, missing)
+                if col.pooled:
+                    if rng is None:
+                        rng = np.random.default_rng(self.random_state)
+                    data[col.name] = _restore_pooled(col, codes, missing, rng, stratum)
+                else:
+                    data[col.name] = _restore_categories(col, codes, missing)
             else:
                 data[col.name] = _restore_categories(
                     _Column(col.name, "categorical", col.dtype, categories=[col.constant]),
@@ -727,6 +809,19 @@ def _codes(series: pd.Series, categories: list[Any]) -> np.ndarray:
     return np.asarray(codes, dtype=np.int64)
 
 
+def _category_index(col: _Column, series: pd.Series) -> np.ndarray:
+    """Each value's one-hot slot in `col` (its pooled categories: the last slot; -1: unseen or
+    missing)."""
+    codes = _codes(series, col.categories)
+    if col.pooled:
+        codes[_codes(series, col.pooled) >= 0] = len(col.categories)
+    return codes
+
+
+def _seen(col: _Column) -> list[Any]:
+    return [*col.categories, *col.pooled]
+
+
 def _safe_index(categories: list[Any], value: Any) -> int:
     try:
         return categories.index(value)
@@ -751,6 +846,20 @@ def _restore_categories(col: _Column, codes: np.ndarray, missing: np.ndarray) ->
     values[:] = cats[codes]
     values[missing] = None
     return _as_dtype(pd.Series(values, dtype=object), col.dtype)
+
+
+def _restore_pooled(
+    col: _Column, codes: np.ndarray, missing: np.ndarray, rng: np.random.Generator, stratum: Any
+) -> pd.Series:
+    """`_restore_categories` of a column with pooled categories: a pooled slot draws one."""
+    every = _seen(col)
+    pooled = codes == len(col.categories)
+    full = codes.copy()
+    weights = col.pooled_p.get(stratum, col.pooled_p[None])
+    full[pooled] = len(col.categories) + rng.choice(len(col.pooled), int(pooled.sum()), p=weights)
+    return _restore_categories(
+        _Column(col.name, "categorical", col.dtype, categories=every), full, missing
+    )
 
 
 def _as_dtype(series: pd.Series, dtype: Any) -> pd.Series:

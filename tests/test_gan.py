@@ -364,6 +364,7 @@ def test_bad_input(data: pd.DataFrame):
         ("aux_weight", -1.0, "'aux_weight' parameter of the GAN must be >= 0"),
         ("clusters", -1, "'clusters' parameter of the GAN must be an integer >= 0"),
         ("dropout", 1.0, "'dropout' parameter of the GAN must be in"),
+        ("max_categories", 1, "'max_categories' parameter of the GAN must be an integer >= 2"),
     ],
 )
 def test_config_validation_names_the_field(field, value, message):
@@ -380,3 +381,17 @@ def test_loss_monitor_keeps_history_and_stops_on_divergence():
         monitor.on_epoch_end(1, {"d_loss": math.nan, "g_loss": 0.0})
     with pytest.raises(TrainingError, match="g_loss=1e\\+04"):
         monitor.on_epoch_end(2, {"d_loss": 0.0, "g_loss": 1e4})
+
+
+def test_a_column_of_thousands_of_categories_keeps_the_gan_narrow(data: pd.DataFrame):
+    """A zip code or a merchant name declared categorical: the GAN's one-hot of it is capped
+    at `max_categories` slots, and its rows still carry categories seen in fit."""
+    rng = np.random.default_rng(0)
+    wide = data.assign(merchant=[f"m{i}" for i in rng.integers(0, 3_000, len(data))])
+    gan = CGANSynthesizer(TINY, random_state=3).fit(wide, "is_fraud", ["channel", "merchant"])
+    narrow = CGANSynthesizer(TINY, random_state=3).fit(data, "is_fraud", ["channel"])
+    assert gan.transformer_.output_dim_ == narrow.transformer_.output_dim_ + 100
+    rows = gan.sample(400, label=1, seed=0)
+    assert set(rows["merchant"]) <= set(wide["merchant"])
+    pooled = gan.transformer_.pooled_["merchant"]
+    assert len(pooled) == wide["merchant"].nunique() - 99  # drawn by frequency from one slot

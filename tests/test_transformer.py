@@ -255,3 +255,72 @@ def test_quantile_decoding_follows_the_fitted_distribution():
 def test_unknown_continuous_encoding_is_refused():
     with pytest.raises(ValueError, match="'modes' or 'quantile'"):
         TabularTransformer(continuous="splines").fit(pd.DataFrame({"x": np.arange(30.0)}))
+
+
+def _merchants(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """4,000 rows, 2 % fraud; 300 merchants of legitimate rows; half the fraud at `f0`..`f4`,
+    each rare overall, the other half at 40 merchants `x0`..`x39` seen in fraud rows only."""
+    rng = np.random.default_rng(seed)
+    fraud = (rng.random(4_000) < 0.02).astype(int)
+    legit = [f"m{i:03d}" for i in range(300)]
+    values = np.where(
+        fraud == 1,
+        np.where(
+            rng.random(4_000) < 0.5,
+            rng.choice(["f0", "f1", "f2", "f3", "f4"], 4_000),
+            rng.choice([f"x{i}" for i in range(40)], 4_000),
+        ),
+        rng.choice(legit, 4_000),
+    )
+    values[:3] = ["f0", "f1", "f2"]  # in a legitimate row or two as well
+    return pd.DataFrame({"merchant": values, "amount": rng.lognormal(3, 1, 4_000)}), fraud
+
+
+def test_rare_categories_share_one_slot_and_decode_to_themselves():
+    df, fraud = _merchants()
+    t = TabularTransformer(max_categories=20, random_state=0).fit(df, ["merchant"], stratify=fraud)
+    span = next(s for s in t.output_info_ if s.column == "merchant")
+    assert span.dim == 20 and len(t.categories_["merchant"]) == 19
+    kept, pooled = set(t.categories_["merchant"]), set(t.pooled_["merchant"])
+    assert kept | pooled == set(df["merchant"]) and not kept & pooled
+    # a class's own frequent categories keep their slots, however rare overall
+    assert {"f0", "f1", "f2", "f3", "f4"} <= kept
+    encoded = t.transform(df)
+    back = t.inverse_transform(encoded, rng=np.random.default_rng(1))
+    in_kept = df["merchant"].isin(kept)
+    pd.testing.assert_series_equal(back["merchant"][in_kept], df["merchant"][in_kept])
+    assert back["merchant"][~in_kept].isin(pooled).all()
+    pd.testing.assert_series_equal(back["amount"], df["amount"], rtol=1e-6)
+
+
+def test_a_pooled_slot_draws_by_the_frequencies_of_the_stratum_asked_for():
+    df, fraud = _merchants()
+    t = TabularTransformer(max_categories=20, random_state=0).fit(df, ["merchant"], stratify=fraud)
+    span = next(s for s in t.output_info_ if s.column == "merchant")
+    rare = np.zeros((5_000, t.output_dim_), dtype=np.float32)
+    rare[:, span.start + span.dim - 1] = 1.0  # every row in the pooled slot
+    only_fraud = {f"x{i}" for i in range(40)} & set(t.pooled_["merchant"])
+    assert only_fraud  # the fraud-only merchants that were pooled
+    as_fraud = t.inverse_transform(rare, rng=np.random.default_rng(0), stratum=1)["merchant"]
+    as_legit = t.inverse_transform(rare, rng=np.random.default_rng(0), stratum=0)["merchant"]
+    assert set(as_fraud) <= only_fraud | {"f0", "f1", "f2", "f3", "f4"}
+    assert not set(as_legit) & only_fraud and as_legit.nunique() > 200
+    # the same draws again from the same generator; every row's frequencies without a stratum
+    again = t.inverse_transform(rare, rng=np.random.default_rng(0), stratum=1)["merchant"]
+    pd.testing.assert_series_equal(as_fraud, again)
+    assert t.inverse_transform(rare)["merchant"].isin(t.pooled_["merchant"]).all()
+
+
+def test_a_pooled_column_cannot_be_the_condition_and_max_categories_is_checked():
+    df, fraud = _merchants()
+    t = TabularTransformer(max_categories=20).fit(df, ["merchant"], stratify=fraud)
+    with pytest.raises(
+        DataError, match=r"'merchant' has 330 categories, more than max_categories \(20\)"
+    ):
+        t.categorical_span("merchant")
+    assert t.category_codes(df, "merchant").max() == 19  # the pooled slot
+    with pytest.raises(ValueError, match="max_categories must be >= 2, got 1"):
+        TabularTransformer(max_categories=1).fit(df, ["merchant"])
+    unseen = df.head(2).assign(merchant=["nowhere", "f0"])
+    with pytest.raises(DataError, match=r"categories never seen in fit: \['nowhere'\]"):
+        t.transform(unseen)

@@ -59,6 +59,7 @@ class CGANConfig:
     continuous: Literal["quantile", "modes"] = "quantile"  # TabularTransformer's encoding
     max_modes: int = 10
     max_discrete: int = 16
+    max_categories: int = 100  # one-hot slots of a categorical column; rarer ones share the last
     transformer_subsample: int = 10_000
     steps_per_execution: int = 50  # training steps per compiled call (>1 helps on a busy CPU)
 
@@ -93,6 +94,10 @@ class CGANConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise _bad(name, "an integer >= 0", value)
+        if isinstance(self.max_categories, bool) or not isinstance(self.max_categories, int):
+            raise _bad("max_categories", "an integer >= 2", self.max_categories)
+        if self.max_categories < 2:
+            raise _bad("max_categories", "an integer >= 2", self.max_categories)
         if self.batch_size % self.pac:
             raise _bad("batch_size", f"a multiple of pac ({self.pac})", self.batch_size)
         if not 0.0 <= self.class_balance <= 1.0:

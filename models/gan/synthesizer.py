@@ -161,6 +161,7 @@ class CGANSynthesizer:
             continuous=cfg.continuous,
             max_modes=cfg.max_modes,
             max_discrete=cfg.max_discrete,
+            max_categories=cfg.max_categories,
             subsample=cfg.transformer_subsample,
             random_state=seed,
         ).fit(free, categorical, stratify=y)
@@ -450,7 +451,8 @@ class CGANSynthesizer:
             raise DataError(
                 "condition_value given, but the GAN was fitted without condition_column"
             )
-        free = self.transformer_.inverse_transform(self._decode_raw(cond, rng))
+        # (the transformer was fitted with the class codes as strata: k is this class's)
+        free = self.transformer_.inverse_transform(self._decode_raw(cond, rng), rng=rng, stratum=k)
         if chosen is not None:
             values = np.empty(len(cats), dtype=object)
             values[:] = cats
