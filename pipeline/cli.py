@@ -214,9 +214,16 @@ def _key_lines(prepared: Prepared) -> list[str]:
                 f"; the most {schema.entity} values on one, {cards.max():,}, on "
                 f"{str(cards.idxmax())[:40]!r}"
             )
+        missing = int(frame[key].isna().sum())
+        # a share that rounds to 0.0 % is given as a count: a few missing keys are not none
+        gaps = (
+            f"{missing / len(frame):.1%}"
+            if missing >= len(frame) / 1000
+            else f"{missing:,} row{'' if missing == 1 else 's'}"
+        )
         lines.append(
             f"{role}: {key!r} {len(counts):,} distinct values{busiest}{shared}; "
-            f"{frame[key].isna().mean():.1%} missing -> {counted}, {others}"
+            f"{gaps} missing -> {counted}, {others}"
         )
     return lines
 

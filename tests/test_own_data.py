@@ -827,6 +827,10 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
         r"velocity: 'device_id' ([\d,]+) distinct values, the busiest '(\S+)'", checked
     )
     assert line and int(line[1].replace(",", "")) == written["device_id"].nunique()
+    # a share of missing keys, or their count when the share would round to 0.0 %
+    gaps = written["device_id"].isna().mean()
+    assert f"; {gaps:.1%} missing -> device_id_n_<window>" in checked
+    assert "; 0 rows missing -> ip_address_n_<window>" in checked
     cards = written.groupby("device_id")["customer_id"].nunique()
     assert f"the most customer_id values on one, {cards.max()}, on 'ring-" in checked
     assert (
