@@ -1,6 +1,6 @@
 """What a categorical column of thousands of categories costs the GAN, with and without the cap.
 
-    python benchmarks/wide_categories.py [--rows 20000] [--categories 5000] [--steps 20]
+    python benchmarks/wide_categories.py [--rows 60000] [--categories 5000] [--steps 100]
 
 The simulator's model-input columns plus a `merchant_name` column of `--categories` categories
 (Zipf-like frequencies, fraud at a few dozen names of its own, as a zip code or a merchant name
@@ -76,9 +76,9 @@ def one_fit(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--categories", type=int, default=5_000)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
