@@ -94,10 +94,9 @@ class CGANConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise _bad(name, "an integer >= 0", value)
-        if isinstance(self.max_categories, bool) or not isinstance(self.max_categories, int):
-            raise _bad("max_categories", "an integer >= 2", self.max_categories)
-        if self.max_categories < 2:
-            raise _bad("max_categories", "an integer >= 2", self.max_categories)
+        cap = self.max_categories
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 2:
+            raise _bad("max_categories", "an integer >= 2", cap)
         if self.batch_size % self.pac:
             raise _bad("batch_size", f"a multiple of pac ({self.pac})", self.batch_size)
         if not 0.0 <= self.class_balance <= 1.0:
