@@ -74,14 +74,15 @@ def one_fit(
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--categories", type=int, default=5_000)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
 
     table, categorical, label, rules = simulator_features(args.rows, args.seed)
     table = with_names(table, label, args.categories, args.seed)
@@ -102,7 +103,7 @@ def main() -> None:
 
     speedup = runs["capped"]["rows_per_second"] / runs["uncapped"]["rows_per_second"]
     payload = {
-        "command": "python benchmarks/wide_categories.py " + shlex.join(sys.argv[1:]),
+        "command": "python benchmarks/wide_categories.py " + shlex.join(argv),
         "commit": commit(),
         "machine": machine(keras, tensorflow),
         "rows": len(table),
