@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from models.errors import ConfigError, DataError, FraudganError
-from models.gan.config import MIN_CLASS_ROWS
+from models.gan.config import MIN_CLASS_ROWS, CGANConfig
 from models.samplers import (
     DEFAULT_SAMPLING_STRATEGY,
     REGISTRY,
@@ -351,8 +351,8 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
 def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: list[Windows]) -> None:
     """Every over-sampler against the most positive part it will fit on (an outer fold's training
     rows or an inner window's fit rows: `models.samplers.check_ratio`), and every GAN against the
-    fewest fraud rows it will train on (each fold's rows shared by all its windows), before any
-    fit."""
+    fewest fraud rows it will train on (each fold's rows shared by all its windows), and the
+    column it conditions on against its `max_categories`, before any fit."""
     parts, gans = [], []
     for fold, cut in zip(prepared.folds, windows, strict=True):
         at = f"outer fold {fold.fold} (seed {fold.seed})"
@@ -373,6 +373,8 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
         fixed = grid is None or grid.share == (None,)
         value = params.get(SHARE, DEFAULT_SAMPLING_STRATEGY) if fixed else None
         check_ratio(name, value, positive, n_rows - positive, part=part)
+        if spec.family == "gan":
+            _check_condition_feature(name, params, prepared, windows)
         if spec.family == "gan" and gan_rows < MIN_CLASS_ROWS:
             raise ConfigError(
                 f"strategy {name!r}: the GAN of outer fold {gan_fold.fold} (seed "
@@ -381,6 +383,27 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
                 "more fraud rows (more data; in stratified folds, more folds, each training on "
                 "more rows), or fewer or smaller validation windows (validation.windows, "
                 "validation.fraction), or remove the strategy"
+            )
+
+
+def _check_condition_feature(
+    name: str, params: dict[str, Any], prepared: Prepared, windows: list[Windows]
+) -> None:
+    """A GAN's `condition_feature` needs a slot of its own for each of its categories in every
+    fold's GAN: at most `max_categories` of them (beyond it the rare ones share one)."""
+    column = params.get("condition_feature")
+    if not isinstance(column, str) or column not in prepared.frame:
+        return
+    cap = params.get("max_categories", CGANConfig.max_categories)
+    for fold, cut in zip(prepared.folds, windows, strict=True):
+        n = int(prepared.frame[column].iloc[cut.shared].nunique())
+        if n > cap:
+            raise ConfigError(
+                f"strategies.{name}.condition_feature: {column!r} has {n:,} categories in the "
+                f"rows the GAN of outer fold {fold.fold} (seed {fold.seed}) trains on, more than "
+                f"max_categories ({cap}), so its rare ones would share one slot and the GAN could "
+                "not be conditioned on each: condition on a column with fewer categories, raise "
+                f"strategies.{name}.max_categories, or leave condition_feature out"
             )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from models.errors import FraudganError
+from models.errors import ConfigError, FraudganError
 from pipeline import runner, tracking
 from pipeline.cli import app
 from pipeline.config import PROJECT_ROOT, load_config
@@ -367,3 +368,20 @@ def test_a_fold_whose_validation_windows_cannot_be_cut_stops_before_any_run() ->
         assert "error: outer fold 0 (seed 0): inner validation" in text
         assert "has no positive row" in text
     assert _launches() == before
+
+
+def test_a_gan_conditioned_on_more_categories_than_its_slots_is_refused_before_any_fit() -> None:
+    sets = [
+        *TINY,
+        "strategies=[none, cgan]",
+        "strategies.cgan.condition_feature=merchant_category",
+        "strategies.cgan.max_categories=5",
+    ]
+    with pytest.raises(ConfigError) as refused:
+        runner.preflight(load_config(QUICK, sets))
+    assert re.match(
+        r"strategies\.cgan\.condition_feature: 'merchant_category' has \d+ categories in the rows "
+        r"the GAN of outer fold 0 \(seed 0\) trains on, more than max_categories \(5\)",
+        str(refused.value),
+    )
+    runner.preflight(load_config(QUICK, sets[:-1]))  # one slot each at the default cap
