@@ -812,10 +812,9 @@ def _codes(series: pd.Series, categories: list[Any]) -> np.ndarray:
 def _category_index(col: _Column, series: pd.Series) -> np.ndarray:
     """Each value's one-hot slot in `col` (its pooled categories: the last slot; -1: unseen or
     missing)."""
-    codes = _codes(series, col.categories)
-    if col.pooled:
-        codes[_codes(series, col.pooled) >= 0] = len(col.categories)
-    return codes
+    if not col.pooled:
+        return _codes(series, col.categories)
+    return np.minimum(_codes(series, _seen(col)), len(col.categories))  # -1 stays -1
 
 
 def _seen(col: _Column) -> list[Any]:

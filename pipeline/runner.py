@@ -373,9 +373,10 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
         fixed = grid is None or grid.share == (None,)
         value = params.get(SHARE, DEFAULT_SAMPLING_STRATEGY) if fixed else None
         check_ratio(name, value, positive, n_rows - positive, part=part)
-        if spec.family == "gan":
-            _check_condition_feature(name, params, prepared, windows)
-        if spec.family == "gan" and gan_rows < MIN_CLASS_ROWS:
+        if spec.family != "gan":
+            continue
+        _check_condition_feature(name, params, prepared, windows)
+        if gan_rows < MIN_CLASS_ROWS:
             raise ConfigError(
                 f"strategy {name!r}: the GAN of outer fold {gan_fold.fold} (seed "
                 f"{gan_fold.seed}) would train on {gan_rows} fraud row(s), those every validation "
