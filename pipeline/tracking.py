@@ -516,8 +516,19 @@ def get_parent_run(run_id: str) -> mlflow.entities.Run:
     try:
         run = MlflowClient().get_run(run_id)
     except MlflowException:
+        hint = ""
+        if MlflowClient().get_experiment_by_name(run_id) is not None:
+            try:
+                newest = latest_parent_run(run_id)
+            except FraudganError:
+                hint = f": {run_id!r} is an MLflow experiment's name, with no fraudgan launch"
+            else:
+                hint = (
+                    f": {run_id!r} is an MLflow experiment's name; its newest launch is "
+                    f"{newest} (or --latest for the newest launch of any experiment)"
+                )
         raise FraudganError(
-            f"run {run_id!r} does not exist in the store {mlflow.get_tracking_uri()}"
+            f"run {run_id!r} does not exist in the store {mlflow.get_tracking_uri()}{hint}"
         ) from None
     if run.data.tags.get(TAG_RUN_TYPE) != RUN_EXPERIMENT:
         raise FraudganError(

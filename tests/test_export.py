@@ -252,6 +252,12 @@ def test_export_errors_are_clear(store):
         export_champion(store.experiment.parent_run_id, strategy="cgan")
     with pytest.raises(FraudganError, match="does not exist"):
         export_champion("0123456789abcdef")
+    with pytest.raises(
+        FraudganError,
+        match=r"run 'quick' does not exist .*: 'quick' is an MLflow experiment's name; its newest "
+        r"launch is [0-9a-f]{32} \(or --latest",
+    ):
+        export_champion(store.cfg.name)
     result = CliRunner().invoke(app, ["export"])
     assert result.exit_code == 2
     assert "--latest" in result.output
