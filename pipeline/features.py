@@ -612,6 +612,16 @@ _DATE_TEXT = re.compile(r"\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
 """The start of a date written as text: 2026-01-31, 31/01/2026, 01.31.26."""
 
 
+def _placeholders(values: pd.Series) -> pd.Series | None:
+    """The counts of the texts in a column of numbers otherwise (at most 5 % of its values and
+    at most 10 distinct texts: '-', '?', 'unknown' written for a missing value), else None."""
+    given = values.dropna()
+    texts = given[pd.to_numeric(given.astype(str), errors="coerce").isna()].astype(str)
+    if texts.empty or len(texts) > 0.05 * len(given) or texts.nunique() > 10:
+        return None
+    return texts.value_counts()
+
+
 def _looks_dated(values: pd.Series) -> bool:
     """Whether a text column holds dates (datetimes, or text that starts as a date does)."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
@@ -653,7 +663,7 @@ def feature_columns(
     if other:
         dated = [c for c in other if _looks_dated(frame[c])]
         hint = (
-            f"; {', '.join(repr(c) for c in dated)} hold dates (e.g. "
+            f"; {', '.join(repr(c) for c in dated)} hold{'s' * (len(dated) == 1)} dates (e.g. "
             f"{frame[dated[0]].dropna().iloc[0]!r}): list a date under schema.dates to use the "
             "days from it to the row's time"
             if dated and schema.time is not None
@@ -661,12 +671,22 @@ def feature_columns(
         )
         shown = [f"{c} ({frame[c].dtype})" for c in other]
         texts = [c for c in other if c not in dated]
+        marked = {c: counts for c in texts if (counts := _placeholders(frame[c])) is not None}
+        for c, counts in marked.items():
+            shown_texts = ", ".join(f"{t!r} in {n:,} row{'s' * (n > 1)}" for t, n in counts.items())
+            hint += (
+                f"; {c!r} holds numbers except {shown_texts}: if that marks a missing value, "
+                "leave the field empty in the file (NA, N/A, NaN and null read as missing too) "
+                "and it is a numeric feature"
+            )
         every = (
             f" (all of them: categorical: {yaml_list([*categorical, *texts])})"
             if len(texts) > 1
             else ""
         )
-        ids = [c for c in texts if frame[c].nunique() > max(50, len(frame) // 100)]
+        ids = [
+            c for c in texts if c not in marked and frame[c].nunique() > max(50, len(frame) // 100)
+        ]
         if ids and schema.time is not None:
             hint += (
                 f"; {', '.join(repr(c) for c in ids)} ha{'s' if len(ids) == 1 else 've'} many "

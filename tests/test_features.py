@@ -362,10 +362,26 @@ def test_date_columns_become_the_days_from_them_to_the_time() -> None:
         build_features(frame.assign(opened="soon"), schema)
     # a date left undeclared: the error says what it is and where it goes
     text = frame.assign(opened=opened.dt.strftime("%d/%m/%Y"))
-    with pytest.raises(DataError, match=r"'opened' hold dates \(e.g. '\d\d/.*schema.dates"):
+    with pytest.raises(DataError, match=r"'opened' holds dates \(e.g. '\d\d/.*schema.dates"):
         feature_columns(text, SCHEMA)
     with pytest.raises(DataError, match=r"schema.drop$"):
         feature_columns(text.assign(opened="31/01 or so, x"), SCHEMA)
+
+
+def test_numbers_with_a_placeholder_text_get_told_which_texts() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"y": [0, 1] * 50, "score": rng.normal(size=100).round(3).astype(str)})
+    frame.loc[[3, 9], "score"] = "-"
+    frame.loc[40, "score"] = "?"
+    with pytest.raises(
+        DataError, match=r"'score' holds numbers except '-' in 2 rows, '\?' in 1 row: if that"
+    ):
+        feature_columns(frame, Schema(label="y"))
+    # text that is mostly text gets no such hint
+    frame.loc[:20, "score"] = "high"
+    with pytest.raises(DataError) as info:
+        feature_columns(frame, Schema(label="y"))
+    assert "holds numbers except" not in str(info.value)
 
 
 def test_categories_too_many_to_one_hot_in_memory_are_refused() -> None:

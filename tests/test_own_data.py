@@ -693,7 +693,7 @@ def test_a_second_date_becomes_the_days_from_it_to_the_transaction(files):
     written.to_csv(path, index=False)
     base = [*SMALL, "data.kind=csv", f"data.path={path}"]
     text = refused([*base, schema("datetime")])
-    assert "'signup' hold dates (e.g. '" in text and "list a date under schema.dates" in text
+    assert "'signup' holds dates (e.g. '" in text and "list a date under schema.dates" in text
     dated = schema("datetime").replace("scenario]}", "scenario], dates: [signup]}")
     checked = " ".join(invoke("check", QUICK, *sets([*base, dated])).split())
     assert "features: 20 numeric, 3 categorical" in checked  # days_since_signup among them
