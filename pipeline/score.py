@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -382,18 +382,30 @@ def _csv_chunks(
 
 
 def check_history_input(
-    columns: list[str], raw_columns: list[str], engineered: list[str], where: str
+    columns: list[str],
+    raw_columns: list[str],
+    engineered: list[str],
+    where: str,
+    history_inputs: Sequence[str],
 ) -> tuple[list[str], str | None]:
     """(engineered columns already in the input, the warning that they are rebuilt, or None).
 
-    Raises `DataError` naming the raw columns the history features need that the input lacks.
+    Raises `DataError` naming the raw columns the model needs that the input lacks, those its
+    history features are built from (`history_inputs`) apart from its plain features.
     """
     present = set(columns)
     missing = [c for c in raw_columns if c not in present]
     if missing:
+        built = [c for c in missing if c in history_inputs]
+        plain = [c for c in missing if c not in history_inputs]
+        parts = []
+        if built:
+            them = "it" if len(built) == 1 else "them"
+            parts.append(f"{', '.join(built)} (its history features are built from {them})")
+        if plain:
+            parts.append(f"{', '.join(plain)} (model feature{'s' * (len(plain) > 1)})")
         raise DataError(
-            f"{where}: missing {len(missing)} column(s) needed to build the model's "
-            f"history features: {', '.join(missing)}"
+            f"{where}: missing {len(missing)} column(s) the model needs: {'; '.join(parts)}"
         )
     already = [c for c in engineered if c in present]
     if not already:
@@ -572,7 +584,11 @@ class HistoryFeatures:
     def _prepare(self, chunk: pd.DataFrame) -> pd.DataFrame:
         s = self.schema
         _, text = check_history_input(
-            list(chunk.columns), self.raw_columns, self.engineered, self.where
+            list(chunk.columns),
+            self.raw_columns,
+            self.engineered,
+            self.where,
+            self.schema.history_inputs(),
         )
         if text is not None and not self._warned_engineered:
             log.warning(text, extra=RETURNED)

@@ -527,7 +527,9 @@ def spark_history_features(
         log.warning(text, extra=RETURNED)
         warnings.append(text)
 
-    already, rebuilt = check_history_input(df.columns, spec.raw_columns, spec.engineered, where)
+    already, rebuilt = check_history_input(
+        df.columns, spec.raw_columns, spec.engineered, where, s.history_inputs()
+    )
     if rebuilt is not None:
         warn(rebuilt)
     base = df.drop(*already) if already else df

@@ -564,7 +564,8 @@ def test_file_problems_name_the_file(store, tmp_path):
     )
     assert result.exit_code == 2
     text = " ".join(result.output.split())  # rich wraps long lines
-    assert "no_amount.csv" in text and "amount, channel" in text
+    assert "no_amount.csv" in text
+    assert "amount (its history features are built from it); channel (model feature)" in text
     assert not (tmp_path / "o.csv").exists()  # no partial output
 
     with pytest.raises(DataError, match="no such file"):

@@ -440,7 +440,10 @@ def test_errors_name_the_column(spark, mixed) -> None:
     small = mixed.tail(20).drop(columns="note").astype({"ts": "str"})
     df = spark.createDataFrame(small)
 
-    with pytest.raises(DataError, match=r"^where: missing 1 column\(s\).*: amt$"):
+    with pytest.raises(
+        DataError,
+        match=r"^where: missing 1 column\(s\) the model needs: amt \(its history features ",
+    ):
         spark_history_features(df.drop("amt"), history, "where")
 
     bad_label = df.withColumn("y", df["y"] * 2)
