@@ -30,6 +30,8 @@ from pipeline.servers import check_port_free, child_env, mlflow_ui_command, run_
 from pipeline.serving_cli import register
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from pipeline.fold import Prepared
 
 app = typer.Typer(
@@ -151,6 +153,15 @@ def _time_span(prepared: Prepared) -> str | None:
     return f"time: {schema.time!r} {shown} ({days:,.1f} days)"
 
 
+def _missing_text(values: pd.Series) -> str:
+    """How many of a column's values are missing, as a share, or a count where the share would
+    round to 0.0 % (a few missing values are not none)."""
+    missing = int(values.isna().sum())
+    if missing >= len(values) / 1000:
+        return f"{missing / len(values):.1%} missing"
+    return f"{missing:,} row{'' if missing == 1 else 's'} missing"
+
+
 def _date_lines(prepared: Prepared) -> list[str]:
     """Per date column (`Schema.dates`): the order its dates were read in, and its feature's
     spread in days, so a misread date shows before a launch."""
@@ -169,7 +180,7 @@ def _date_lines(prepared: Prepared) -> list[str]:
         q = days.quantile([0.0, 0.5, 1.0]).to_numpy()
         lines.append(
             f"date: {date!r}{order} -> {feature}: {q[0]:,.1f} .. {q[2]:,.1f} days, median "
-            f"{q[1]:,.1f}; {days.isna().mean():.1%} missing"
+            f"{q[1]:,.1f}; {_missing_text(days)}"
         )
     return lines
 
@@ -214,16 +225,9 @@ def _key_lines(prepared: Prepared) -> list[str]:
                 f"; the most {schema.entity} values on one, {cards.max():,}, on "
                 f"{str(cards.idxmax())[:40]!r}"
             )
-        missing = int(frame[key].isna().sum())
-        # a share that rounds to 0.0 % is given as a count: a few missing keys are not none
-        gaps = (
-            f"{missing / len(frame):.1%}"
-            if missing >= len(frame) / 1000
-            else f"{missing:,} row{'' if missing == 1 else 's'}"
-        )
         lines.append(
             f"{role}: {key!r} {len(counts):,} distinct values{busiest}{shared}; "
-            f"{gaps} missing -> {counted}, {others}"
+            f"{_missing_text(frame[key])} -> {counted}, {others}"
         )
     return lines
 
