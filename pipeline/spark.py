@@ -510,8 +510,9 @@ def _score(
     finally:
         pyfunc_log.setLevel(level)
     keep = ([scorer.id_column] if with_id else []) + parts
-    # numbers as double, the type the model signature declares
-    columns = [spark_number(df, c).alias(c) if c in scorer.numeric else F.col(c) for c in inputs]
+    # numbers (and categories of numbers) as double, the type the model signature declares
+    doubles = set(scorer.double_columns())
+    columns = [spark_number(df, c).alias(c) if c in doubles else F.col(c) for c in inputs]
     scored = df.select(*keep, udf(F.struct(*columns)).alias("_scores"))
     scored = scored.select(*keep, "_scores.*").withColumn(ALERT, F.col(ALERT).cast("tinyint"))
     writer = scored.write.mode("errorifexists")

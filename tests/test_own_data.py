@@ -1211,3 +1211,43 @@ def test_a_card_named_by_its_user_and_index(files):
     ) in " ".join(result.output.split())
     twice = schema("datetime").replace("entity: customer_id", "entity: [User, User]")
     assert "schema key 'entity' names a column twice" in refused([*base, twice])
+
+
+def test_category_codes_written_as_numbers_and_pandas_categories_export_and_serve(files):
+    """A merchant category code of numbers declared categorical (5411) and a Parquet column of
+    pandas' `category` type: a run exports (MLflow checks the input example against the model
+    signature), the file scores, and the pyfunc and REST paths score the codes given as numbers,
+    as `fraudgan score` did."""
+    from mlflow.pyfunc import scoring_server
+
+    tx = card_transactions(seed=46)
+    codes = {c: 5000 + 37 * k for k, c in enumerate(sorted(tx["merchant_category"].unique()))}
+    tx = tx.assign(mcc=tx["merchant_category"].map(codes), channel=tx["channel"].astype("category"))
+    path = files.root / "coded.parquet"
+    tx.to_parquet(path, index=False)
+    coded = schema("datetime").replace("country]", "country, mcc]")
+    run([*SMALL, "data.kind=parquet", f"data.path={path}", coded])
+    assert "fraud-detector version 1" in invoke("export", "--latest")
+    scores = files.root / "scores.csv"
+    invoke("score", "--input", str(path), "--output", str(scores))
+    by_id = pd.read_csv(scores).set_index("transaction_id")["fraud_probability"]
+
+    model = mlflow.pyfunc.load_model("models:/fraud-detector@champion")
+    inputs = {c.name: c.type.name for c in model.metadata.get_input_schema().inputs}
+    assert (inputs["mcc"], inputs["channel"], inputs["amount"]) == ("double", "string", "double")
+    example = model.metadata.load_input_example(model.metadata.get_model_info().model_uri)
+    assert example is not None and example["mcc"].isin(list(codes.values())).all()
+    expected = by_id.loc[example["transaction_id"]].to_numpy()
+    got = model.predict(example)["fraud_probability"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # over REST: the codes as JSON integers, parsed by MLflow's scoring server
+    body = example.assign(mcc=example["mcc"].astype(int)).to_json(orient="split", index=False)
+    answer = scoring_server.invocations(
+        f'{{"dataframe_split": {body}}}',
+        "application/json",
+        model,
+        model.metadata.get_input_schema(),
+    )
+    assert answer.status == 200, answer.response
+    served = [p["fraud_probability"] for p in yaml.safe_load(answer.response)["predictions"]]
+    np.testing.assert_allclose(served, expected, rtol=1e-6)

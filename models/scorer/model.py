@@ -12,9 +12,10 @@ build them from a raw transaction file with the same code as training. It checks
 
 The model signature marks every column optional so that MLflow's own check lets a frame with
 missing columns through to the scorer's messages. Its column types (every numeric column as
-double, so that a null of an integer column is NaN as everywhere else; categoricals as string)
-are still checked by MLflow for pyfunc and REST callers: a text value in a numeric column is
-answered by MLflow's message, which names the column; Python callers of the loaded pyfunc pass
+double, so that a null of an integer column is NaN as everywhere else, and so is a categorical
+column whose training categories are numbers, a merchant category code; other categoricals as
+string) are still checked by MLflow for pyfunc and REST callers: a text value in a numeric column
+is answered by MLflow's message, which names the column; Python callers of the loaded pyfunc pass
 integer columns as floats (`signature_frame`). MLflow drops input that matches no signature
 column (`{"instances": [1, 2, 3]}`), and the frame that reaches the scorer then has none of the
 model's columns: that is an error naming them, never an empty result. MLflow builds the
@@ -529,10 +530,10 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
                     required=False,
                 )
             )
+        doubles = set(self.double_columns())
         for c in self.columns:
             # numbers as double: MLflow cannot put a null into a long column
-            kind = "string" if c in self.categorical else "double"
-            inputs.append(ColSpec(kind, c, required=False))
+            inputs.append(ColSpec("double" if c in doubles else "string", c, required=False))
         outputs = [ColSpec("double", PROBABILITY), ColSpec("integer", ALERT)]
         for r in range(1, N_REASONS + 1):
             outputs += [
@@ -542,18 +543,30 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         params = ParamSchema([ParamSpec("explain", "boolean", False)])
         return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
 
-    def signature_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """`frame` with the model's numeric columns as float64, the type its signature declares.
+    def double_columns(self) -> list[str]:
+        """The input columns its signature declares as double: the numeric ones and the
+        categorical ones whose training categories are numbers (a merchant category code)."""
+        text = set(self.text_categoricals())
+        return [c for c in self.columns if c in self.numeric or c not in text]
 
-        MLflow refuses int64 for a double column (not every int64 is exactly a double): Python
-        callers of the loaded pyfunc pass integer columns as floats. REST JSON needs no care.
+    def signature_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` in the types its signature declares: float64 for `double_columns`, text
+        (object) for the other categorical columns (a pandas `category` column included).
+
+        MLflow refuses int64 for a double column (not every int64 is exactly a double) and
+        anything but text for a string one: Python callers of the loaded pyfunc pass integer
+        columns as floats. REST JSON needs no care.
         """
-        cast = {
-            c: np.float64
-            for c in self.numeric
-            if c in frame.columns and frame[c].dtype != np.float64
-        }
-        return frame.astype(cast) if cast else frame
+        doubles = set(self.double_columns())
+        out = frame.copy(deep=False)
+        for c in frame.columns.intersection(self.columns):
+            if c in doubles:
+                numbers = as_category(frame[c], True) if c in self.categorical else frame[c]
+                if numbers.dtype != np.float64:
+                    out[c] = numbers.astype(np.float64)
+            elif not (frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)):
+                out[c] = as_category(frame[c], False)
+        return out
 
     def feature_spec(self) -> dict[str, Any]:
         """The feature list and preprocessing, as JSON-ready data, for scoring outside Python."""
