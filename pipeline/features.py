@@ -712,6 +712,28 @@ def feature_columns(
     return numeric, categorical
 
 
+def categories_as_scored(frame: pd.DataFrame, categorical: Sequence[str]) -> pd.DataFrame:
+    """`frame` with its categorical columns as the exported scorer reads them
+    (`models.scorer.inputs.as_category`): numbers stay numbers, anything else is text (a column
+    of booleans 'False' and 'True', a pandas `category` column its values), so that the model
+    is trained on the categories it is later given."""
+    from models.scorer.inputs import as_category
+
+    out = frame
+    for c in categorical:
+        s = frame[c]
+        values = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else s
+        numbers = pd.api.types.is_numeric_dtype(values.dtype) and not (
+            pd.api.types.is_bool_dtype(values.dtype)
+        )
+        as_read = as_category(s, numbers)
+        if as_read is not s:
+            if out is frame:
+                out = frame.copy(deep=False)
+            out[c] = as_read
+    return out
+
+
 ONEHOT_MEMORY_SHARE = 8
 """The one-hot block of the categorical columns may take up to 1/8 of the machine's memory: the
 pipeline holds several copies of the training rows (the encoded matrix, XGBoost's, a sampler's)."""

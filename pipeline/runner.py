@@ -45,6 +45,7 @@ from pipeline.data.sources import SECONDS_PER_YEAR, Dataset, build_source, frame
 from pipeline.engines import engine_for
 from pipeline.features import (
     build_features,
+    categories_as_scored,
     check_category_sizes,
     days_since_column,
     feature_columns,
@@ -274,6 +275,7 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
     where = _data_where(cfg)
     numeric, categorical = feature_columns(frame, schema, where=where)
     check_category_sizes(frame, categorical, where=where)
+    frame = categories_as_scored(frame, categorical)
     if d.leak_check:
         dated = {days_since_column(date): date for date in schema.dates}
         check_label_leaks(frame, numeric, categorical, y, where=where, dated=dated)

@@ -476,7 +476,7 @@ def _score(
     from pyspark.sql import functions as F
 
     from models.scorer import ALERT, PROBABILITY
-    from pipeline.spark_features import spark_history_features, spark_number
+    from pipeline.spark_features import spark_history_features
 
     keys = folder_key_names(input_path)
     df = _read(spark, input_path, fmt, scorer, keys)
@@ -493,7 +493,6 @@ def _score(
     if missing:
         raise DataError(f"{where}: missing {len(missing)} model column(s): {', '.join(missing)}")
     with_id = scorer.id_column is not None and scorer.id_column in df.columns
-    inputs = ([scorer.id_column] if with_id else []) + scorer.columns
     # env_manager="local" on purpose: the executors run the scorer in this environment, and
     # MLflow's warning that it does not recreate the training one (use conda) would mislead
     pyfunc_log = logging.getLogger("mlflow.pyfunc")
@@ -510,9 +509,8 @@ def _score(
     finally:
         pyfunc_log.setLevel(level)
     keep = ([scorer.id_column] if with_id else []) + parts
-    # numbers (and categories of numbers) as double, the type the model signature declares
-    doubles = set(scorer.double_columns())
-    columns = [spark_number(df, c).alias(c) if c in doubles else F.col(c) for c in inputs]
+    # the model's columns only: the id is kept beside the scores, in whatever type it has
+    columns = _udf_inputs(df, scorer)
     scored = df.select(*keep, udf(F.struct(*columns)).alias("_scores"))
     scored = scored.select(*keep, "_scores.*").withColumn(ALERT, F.col(ALERT).cast("tinyint"))
     writer = scored.write.mode("errorifexists")
@@ -531,6 +529,29 @@ def _score(
         reported_rows,
         parts,
     )
+
+
+def _udf_inputs(df: Any, scorer: Any) -> list[Any]:
+    """The model's columns in the types its signature declares, as the local engine reads
+    them: numbers (and categories of numbers) as double, other categories as text (booleans
+    'True' and 'False', as Python writes them, where Spark's cast would write lower case)."""
+    from pyspark.sql import functions as F
+
+    from pipeline.spark_features import spark_number
+
+    doubles = set(scorer.double_columns())
+    types = {f.name: f.dataType.typeName() for f in df.schema}
+    columns = []
+    for name in scorer.columns:
+        c = F.col(name)
+        if name in doubles:
+            c = spark_number(df, name)
+        elif types[name] == "boolean":
+            c = F.when(c, F.lit("True")).when(~c, F.lit("False"))
+        elif types[name] != "string":
+            c = c.cast("string")
+        columns.append(c.alias(name))
+    return columns
 
 
 _CONDITION = re.compile(r"\[([A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)*)\] (.*?)(?:\s*SQLSTATE: \w+)?\s*$")

@@ -1213,24 +1213,36 @@ def test_a_card_named_by_its_user_and_index(files):
     assert "schema key 'entity' names a column twice" in refused([*base, twice])
 
 
-def test_category_codes_written_as_numbers_and_pandas_categories_export_and_serve(files):
-    """A merchant category code of numbers declared categorical (5411) and a Parquet column of
-    pandas' `category` type: a run exports (MLflow checks the input example against the model
-    signature), the file scores, and the pyfunc and REST paths score the codes given as numbers,
-    as `fraudgan score` did."""
+def test_category_codes_as_numbers_booleans_and_pandas_categories_export_and_score(files):
+    """A merchant category code of numbers declared categorical (5411), a column of booleans
+    declared categorical and a Parquet column of pandas' `category` type: a run exports (its
+    scorer reproduces the pipeline; MLflow checks the input example against the signature), the
+    file scores alike on both engines, and the pyfunc and REST paths score the codes given as
+    numbers as `fraudgan score` did."""
     from mlflow.pyfunc import scoring_server
 
     tx = card_transactions(seed=46)
     codes = {c: 5000 + 37 * k for k, c in enumerate(sorted(tx["merchant_category"].unique()))}
-    tx = tx.assign(mcc=tx["merchant_category"].map(codes), channel=tx["channel"].astype("category"))
+    tx = tx.assign(
+        mcc=tx["merchant_category"].map(codes),
+        channel=tx["channel"].astype("category"),
+        secure=np.random.default_rng(0).random(len(tx)) < np.where(tx["is_fraud"] == 1, 0.2, 0.7),
+    )
     path = files.root / "coded.parquet"
     tx.to_parquet(path, index=False)
-    coded = schema("datetime").replace("country]", "country, mcc]")
+    coded = schema("datetime").replace("country]", "country, mcc, secure]")
     run([*SMALL, "data.kind=parquet", f"data.path={path}", coded])
     assert "fraud-detector version 1" in invoke("export", "--latest")
     scores = files.root / "scores.csv"
     invoke("score", "--input", str(path), "--output", str(scores))
     by_id = pd.read_csv(scores).set_index("transaction_id")["fraud_probability"]
+    invoke(
+        "score", "--input", str(path), "--output", str(files.root / "spark"), "--engine", "spark"
+    )
+    on_spark = pd.read_parquet(files.root / "spark").set_index("transaction_id")
+    np.testing.assert_allclose(
+        on_spark["fraud_probability"].loc[by_id.index], by_id, rtol=1e-6, atol=1e-9
+    )
 
     model = mlflow.pyfunc.load_model("models:/fraud-detector@champion")
     inputs = {c.name: c.type.name for c in model.metadata.get_input_schema().inputs}

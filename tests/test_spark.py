@@ -151,6 +151,25 @@ def test_a_job_the_jvm_died_in_says_so_with_what_to_do(tmp_path):
     assert "--driver-memory" in message and "o1259" not in message
 
 
+def test_the_model_schemas_refusal_in_the_udf_gives_its_reason_not_the_data(tmp_path):
+    """MLflow's enforcement inside the UDF dumps the rows before its reason (real text, of a
+    boolean column sent to a string one before the engine converted it)."""
+    text = (
+        "org.apache.spark.api.python.PythonException: mlflow.exceptions.MlflowException: "
+        "Failed to enforce schema of data '   transaction_id  ...  merchant_fraud_rate_30d\n"
+        "0            7200  ...                 0.000000\n\n[5 rows x 29 columns]' with schema "
+        "'['transaction_id': long (optional), 'is_3ds': string (optional)]'. Error: "
+        "Incompatible input types for column is_3ds. Can not safely convert bool to <U0.\n"
+    )
+    error = _spark_error(Exception(text), "--input x.parquet", tmp_path)
+    assert type(error) is DataError
+    assert str(error).startswith(
+        "--input x.parquet: the model's input schema refused the data: Incompatible input types "
+        "for column is_3ds. Can not safely convert bool to <U0."
+    )
+    assert "7200" not in str(error)
+
+
 def test_a_folder_key_of_digits_that_the_model_reads_as_text_stays_text(spark, tmp_path):
     """`mcc=0742/` folders: Spark types the key as an integer (742); a model's text codes are
     read back as text, as the local engine reads them; other keys keep Spark's types."""
@@ -176,18 +195,23 @@ def test_a_categorical_column_written_another_way_is_a_warning(spark, store, tmp
     said = [w for w in summary.warnings if "categorical column 'channel'" in w]
     assert len(said) == 1 and f"{n:,} of its {n:,} values" in said[0], summary.warnings
     assert not [w for w in summary.warnings if "'merchant_category'" in w]
-    # stored as integers, the text codes fail MLflow's schema enforcement in the UDF: its reason
-    # is given, not its dump of the data
+    # stored as integers, the text categories are read as the text of those numbers, unseen
+    # categories, as the local engine reads them: the same warning and the same scores; ids
+    # written as text where the model's were numbers pass through, as on the local engine
     numbered = tmp_path / "numbered.parquet"
     codes = store.frame["channel"].astype("category").cat.codes.astype("int64")
-    store.frame.assign(channel=codes).to_parquet(numbered, index=False)
-    with pytest.raises(
-        DataError,
-        match=r"numbered\.parquet: the model's input schema refused the data: Incompatible input "
-        r"types for column channel",
-    ) as refused:
-        score_spark(store.model, numbered, tmp_path / "never", spark=spark)
-    assert "transaction_id" not in str(refused.value)
+    ids = "T" + store.frame["transaction_id"].astype(str)
+    store.frame.assign(channel=codes, transaction_id=ids).to_parquet(numbered, index=False)
+    summary = score_spark(store.model, numbered, tmp_path / "numbered", spark=spark)
+    said = [w for w in summary.warnings if "categorical column 'channel'" in w]
+    assert len(said) == 1 and "(e.g. '" in said[0], summary.warnings
+    local = score_file(store.model, numbered, tmp_path / "numbered.csv", progress=False)
+    assert [w for w in local.warnings if "categorical column 'channel'" in w]
+    np.testing.assert_allclose(
+        _by_id(pd.read_parquet(tmp_path / "numbered"))["fraud_probability"],
+        _by_id(pd.read_csv(tmp_path / "numbered.csv"))["fraud_probability"],
+        rtol=1e-6,
+    )
 
 
 def test_spark_scoring_equals_local_scoring_row_for_row(spark, store, tmp_path):
