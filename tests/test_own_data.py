@@ -1252,8 +1252,11 @@ def test_category_codes_as_numbers_booleans_and_pandas_categories_export_and_sco
     expected = by_id.loc[example["transaction_id"]].to_numpy()
     got = model.predict(example)["fraud_probability"].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6)
-    # over REST: the codes as JSON integers, parsed by MLflow's scoring server
-    body = example.assign(mcc=example["mcc"].astype(int)).to_json(orient="split", index=False)
+    # over REST: the codes as JSON integers, the booleans as JSON booleans, parsed by MLflow's
+    # scoring server
+    sent = example.assign(mcc=example["mcc"].astype(int), secure=example["secure"] == "True")
+    body = sent.to_json(orient="split", index=False)
+    assert '"secure"' in body and ("true" in body or "false" in body)
     answer = scoring_server.invocations(
         f'{{"dataframe_split": {body}}}',
         "application/json",
