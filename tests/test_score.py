@@ -427,6 +427,34 @@ def test_cli_score_builds_history_features_and_matches_training(store, tmp_path,
     np.testing.assert_allclose(out[PROBABILITY], store.expected, rtol=0, atol=1e-7)
 
 
+def test_decimal_parquet_amounts_score_as_their_floats(store, tmp_path):
+    """A warehouse's NUMERIC(18, 2) amount, in chunks (Arrow batches) and whole."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(store.raw, preserve_index=False)
+    cents = [decimal.Decimal(f"{v:.2f}") for v in store.raw["amount"]]
+    table = table.set_column(
+        table.schema.get_field_index("amount"), "amount", pa.array(cents, pa.decimal128(18, 2))
+    )
+    pq.write_table(table, tmp_path / "numeric.parquet")
+    store.raw.assign(amount=[float(c) for c in cents]).to_parquet(tmp_path / "floats.parquet")
+    for rows in (0, 3000):
+        for name in ("numeric", "floats"):
+            score_file(
+                store.model_uri,
+                tmp_path / f"{name}.parquet",
+                tmp_path / f"{name}-{rows}.csv",
+                chunk_rows=rows,
+                progress=False,
+            )
+        pd.testing.assert_frame_equal(
+            read(tmp_path / f"numeric-{rows}.csv"), read(tmp_path / f"floats-{rows}.csv")
+        )
+
+
 def test_chunked_equals_unchunked(store, tmp_path):
     whole = score_file(
         store.model_uri,

@@ -498,6 +498,35 @@ def test_a_folder_of_csv_files_is_one_table(
         ParquetSource(folder, SIMULATOR_SCHEMA).load()
 
 
+def test_decimal_parquet_columns_load_as_floats(tmp_path: Path) -> None:
+    """A warehouse export types amounts NUMERIC(18, 2): pandas would hold `Decimal` objects, a
+    column neither numeric nor categorical; they load as the floats they are, file or folder."""
+    import decimal
+
+    import pyarrow.parquet as pq
+
+    df = tiny_frame(12).assign(fee=np.linspace(0.001, 0.5, 12).round(3))
+    df.loc[3, "fee"] = np.nan
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for name, digits in (("amount", 2), ("fee", 3)):
+        column = [None if pd.isna(v) else decimal.Decimal(f"{v:.{digits}f}") for v in df[name]]
+        table = table.set_column(
+            table.schema.get_field_index(name), name, pa.array(column, pa.decimal128(18, digits))
+        )
+    path = tmp_path / "numeric.parquet"
+    pq.write_table(table, path)
+    df.to_parquet(tmp_path / "floats.parquet", index=False)
+    schema = {**TINY_SCHEMA, "categorical": ["kind"]}
+    expected = ParquetSource(tmp_path / "floats.parquet", schema).load().frame
+    for source in (path, tmp_path / "folder"):
+        if source.name == "folder":
+            source.mkdir()
+            pq.write_table(table, source / "part-0.parquet")
+        frame = ParquetSource(source, schema).load().frame
+        assert frame["fee"].dtype == frame["amount"].dtype == np.float64
+        pd.testing.assert_frame_equal(frame, expected)
+
+
 def test_a_folder_of_parquet_files_is_one_dataset(tmp_path: Path) -> None:
     df = tiny_frame(12).assign(part=lambda d: np.where(d["tx"] < 6, "a", "b"))
     folder = tmp_path / "tx"

@@ -1431,6 +1431,21 @@ class ParquetSource(_FileSource):
         return read_parquet_table(self.path)
 
 
+def arrow_frame(data: Any) -> pd.DataFrame:
+    """An Arrow table or record batch as pandas, its decimal columns as float64 (a warehouse's
+    NUMERIC(18, 2) amount; pandas would hold Python `Decimal` objects, no numeric column)."""
+    import pyarrow as pa
+
+    if not any(pa.types.is_decimal(f.type) for f in data.schema):
+        return data.to_pandas()
+    schema = pa.schema(
+        [pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in data.schema],
+        metadata=data.schema.metadata,
+    )
+    table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
+    return table.cast(schema).to_pandas()
+
+
 def read_parquet_table(path: Path) -> pd.DataFrame:
     """A Parquet file, or a folder of them read as one dataset (`parquet_folder`); `DataError`s
     name the file."""
@@ -1440,7 +1455,7 @@ def read_parquet_table(path: Path) -> pd.DataFrame:
     if path.is_dir():
         dataset = parquet_folder(path, str(path))
         try:
-            return dataset.to_table().to_pandas()
+            return arrow_frame(dataset.to_table())
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DataError(
                 f"{path}: cannot read the folder's files as one table ({_reason(exc)}); "
@@ -1457,7 +1472,7 @@ def read_parquet_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read as Parquet ({_reason(exc)}){hint}") from None
     check_unique_names(names, str(path))
     try:
-        return pd.read_parquet(path)
+        return arrow_frame(pq.read_table(path))
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise DataError(f"{path}: cannot read as Parquet ({_reason(exc)})") from None
 
