@@ -76,6 +76,7 @@ import pandas as pd
 
 from models.errors import ConfigError, DataError
 from pipeline.data.schema import numeric_units, yaml_list
+from pipeline.data.sources import money_hint
 from pipeline.split import (
     NANOSECONDS_PER_DAY,
     SECONDS_PER_DAY,
@@ -622,6 +623,14 @@ def _placeholders(values: pd.Series) -> pd.Series | None:
     return texts.value_counts()
 
 
+def _money_text(values: pd.Series, name: str) -> str:
+    """`money_hint` for a text column whose values that are no plain number ('1,234.50',
+    '$12.00') are all amounts as exports write them; '' for anything else (digits kept as text)."""
+    given = values.dropna().astype(str)
+    texts = given[pd.to_numeric(given, errors="coerce").isna()]
+    return money_hint(texts, name) if len(texts) else ""
+
+
 def _looks_dated(values: pd.Series) -> bool:
     """Whether a text column holds dates (datetimes, or text that starts as a date does)."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
@@ -671,7 +680,14 @@ def feature_columns(
         )
         shown = [f"{c} ({frame[c].dtype})" for c in other]
         texts = [c for c in other if c not in dated]
-        marked = {c: counts for c in texts if (counts := _placeholders(frame[c])) is not None}
+        money = {c: text for c in texts if (text := _money_text(frame[c], c))}
+        marked = {
+            c: counts
+            for c in texts
+            if c not in money and (counts := _placeholders(frame[c])) is not None
+        }
+        for c, money_text in money.items():
+            hint += f"; {c!r} holds numbers written as text{money_text}"
         for c, counts in marked.items():
             shown_texts = ", ".join(f"{t!r} in {n:,} row{'s' * (n > 1)}" for t, n in counts.items())
             hint += (
@@ -685,7 +701,11 @@ def feature_columns(
             else ""
         )
         ids = [
-            c for c in texts if c not in marked and frame[c].nunique() > max(50, len(frame) // 100)
+            c
+            for c in texts
+            if c not in marked
+            and c not in money
+            and frame[c].nunique() > max(50, len(frame) // 100)
         ]
         if ids and schema.time is not None:
             hint += (

@@ -377,6 +377,10 @@ def test_numbers_with_a_placeholder_text_get_told_which_texts() -> None:
         DataError, match=r"'score' holds numbers except '-' in 2 rows, '\?' in 1 row: if that"
     ):
         feature_columns(frame, Schema(label="y"))
+    # numbers with thousands separators: how to write them plainly
+    separated = frame.assign(score=[f"{1000 * v:,.1f}" for v in rng.normal(size=100)])
+    with pytest.raises(DataError, match=r"'score' holds numbers written as text; they carry a "):
+        feature_columns(separated, Schema(label="y"))
     # text that is mostly text gets no such hint
     frame.loc[:20, "score"] = "high"
     with pytest.raises(DataError) as info:

@@ -443,7 +443,7 @@ def not_numbers(
     at = "" if row is None else f" (the first in row {row})"
     return (
         f"{where}: {role} column {name!r} must be numeric; {count} value(s) are not numbers, "
-        f"e.g. {_examples(bad)}{at}{_money_hint(bad, name)}"
+        f"e.g. {_examples(bad)}{at}{money_hint(bad, name)}"
     )
 
 
@@ -452,7 +452,7 @@ _MONEY = re.compile(r"-?[$€£¥]?-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?")
 only: '12,50' is a decimal comma, and no hint is given for it)."""
 
 
-def _money_hint(values: pd.Series, name: str) -> str:
+def money_hint(values: pd.Series, name: str) -> str:
     """How to write amounts such as '$134.09' as numbers, when that is what they are."""
     sample = values.head(100).astype(str).str.replace(r"\s", "", regex=True)
     if not sample.map(lambda v: _MONEY.fullmatch(v) is not None).all():
