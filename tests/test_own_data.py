@@ -1236,10 +1236,17 @@ def test_category_codes_as_numbers_booleans_and_pandas_categories_export_and_sco
     scores = files.root / "scores.csv"
     invoke("score", "--input", str(path), "--output", str(scores))
     by_id = pd.read_csv(scores).set_index("transaction_id")["fraud_probability"]
-    invoke(
-        "score", "--input", str(path), "--output", str(files.root / "spark"), "--engine", "spark"
-    )
-    on_spark = pd.read_parquet(files.root / "spark").set_index("transaction_id")
+    # a CSV writing the booleans in lower case, as other tools do, scores alike on both engines
+    written = files.root / "coded.csv"
+    tx.assign(secure=tx["secure"].map({True: "true", False: "false"})).to_csv(written, index=False)
+    said = invoke("score", "--input", str(written), "--output", str(files.root / "csv.csv"))
+    assert "never saw" not in said, said
+    from_csv = pd.read_csv(files.root / "csv.csv").set_index("transaction_id")
+    np.testing.assert_allclose(from_csv["fraud_probability"].loc[by_id.index], by_id, rtol=1e-6)
+    spark = files.root / "spark"
+    said = invoke("score", "--input", str(written), "--output", str(spark), "--engine", "spark")
+    assert "never saw" not in said, said
+    on_spark = pd.read_parquet(spark).set_index("transaction_id")
     np.testing.assert_allclose(
         on_spark["fraud_probability"].loc[by_id.index], by_id, rtol=1e-6, atol=1e-9
     )

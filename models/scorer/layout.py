@@ -37,6 +37,11 @@ class CategoricalBlock:
             for c in self.categories
         )
 
+    @property
+    def boolean_categories(self) -> bool:
+        """Whether the categories are those of a column of booleans ('False', 'True')."""
+        return bool(self.categories) and set(self.categories) <= {"False", "True"}
+
 
 @dataclass(frozen=True, eq=False)
 class Layout:

@@ -239,9 +239,14 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
 
     def text_categoricals(self) -> list[str]:
         """The categorical columns to read as text from a file (`"0042"` must not become 42):
-        all but those whose training categories are numbers."""
+        all but those whose training categories are numbers, or booleans (trained as 'False'
+        and 'True', from a file's true/false as the reader parsed them)."""
         blocks = {b.column: b for b in self.layout.categorical} if self.layout else {}
-        return [c for c in self.categorical if c not in blocks or not blocks[c].numeric_categories]
+        return [
+            c
+            for c in self.categorical
+            if c not in blocks or not (blocks[c].numeric_categories or blocks[c].boolean_categories)
+        ]
 
     def unseen_categories(self, frame: pd.DataFrame) -> dict[str, tuple[int, int, list[Any]]]:
         """Per categorical column of `frame`: (its non-missing values, how many of them are no
@@ -546,8 +551,12 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
     def double_columns(self) -> list[str]:
         """The input columns its signature declares as double: the numeric ones and the
         categorical ones whose training categories are numbers (a merchant category code)."""
-        text = set(self.text_categoricals())
-        return [c for c in self.columns if c in self.numeric or c not in text]
+        blocks = {b.column: b for b in self.layout.categorical} if self.layout else {}
+        return [
+            c
+            for c in self.columns
+            if c in self.numeric or (c in blocks and blocks[c].numeric_categories)
+        ]
 
     def signature_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`frame` in the types its signature declares: float64 for `double_columns`, text
