@@ -49,7 +49,7 @@ from models.scorer.inputs import (
     check_split_payload,
     plain_rows,
 )
-from models.scorer.layout import Layout, sklearn_owners
+from models.scorer.layout import CategoricalBlock, Layout, sklearn_owners
 from models.scorer.unseen import SERVED_WINDOW, UnseenCategories
 
 log = logging.getLogger(__name__)
@@ -237,11 +237,15 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             return self.layout.feature_names()
         return self.feature_owners()
 
+    def _blocks(self) -> dict[str, CategoricalBlock]:
+        """The compiled one-hot block of each categorical column (none without a `Layout`)."""
+        return {b.column: b for b in self.layout.categorical} if self.layout else {}
+
     def text_categoricals(self) -> list[str]:
         """The categorical columns to read as text from a file (`"0042"` must not become 42):
         all but those whose training categories are numbers, or booleans (trained as 'False'
         and 'True', from a file's true/false as the reader parsed them)."""
-        blocks = {b.column: b for b in self.layout.categorical} if self.layout else {}
+        blocks = self._blocks()
         return [
             c
             for c in self.categorical
@@ -308,7 +312,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
             small = self._clean_small(frame)
             if small is not None:
                 return small
-        blocks = {b.column: b for b in self.layout.categorical} if self.layout else {}
+        blocks = self._blocks()
         categorical = {
             c: as_category(frame[c], c in blocks and blocks[c].numeric_categories).reset_index(
                 drop=True
@@ -551,7 +555,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
     def double_columns(self) -> list[str]:
         """The input columns its signature declares as double: the numeric ones and the
         categorical ones whose training categories are numbers (a merchant category code)."""
-        blocks = {b.column: b for b in self.layout.categorical} if self.layout else {}
+        blocks = self._blocks()
         return [
             c
             for c in self.columns
