@@ -40,6 +40,7 @@ from pipeline.spark import (
     _local_java_options,
     _read,
     _spark_error,
+    _udf_inputs,
     chunk_plan,
     fit_spark_pipeline,
     gan_training_rows,
@@ -151,6 +152,32 @@ def test_a_job_the_jvm_died_in_says_so_with_what_to_do(tmp_path):
     assert "--driver-memory" in message and "o1259" not in message
 
 
+def test_the_udfs_input_is_what_the_local_engine_reads(spark, tmp_path):
+    """Categorical booleans as Python writes them ('True', not Spark's 'true'), a text category
+    stored as numbers as their text, a number category as double; a CSV's true/false of a
+    boolean category is read as booleans (`text_categoricals` leaves it to the reader)."""
+    csv = tmp_path / "input.csv"
+    pd.DataFrame(
+        {"flag": ["true", "False", ""], "code": [742, 5411, 1], "mcc": [5411, 5812, 5411]}
+    ).to_csv(csv, index=False)
+    scorer = SimpleNamespace(
+        columns=["flag", "code", "mcc"],
+        double_columns=lambda: ["mcc"],
+        text_categoricals=lambda: ["code"],
+    )
+    df = _read(spark, csv, "csv", scorer, [])
+    assert dict(df.dtypes)["flag"] == "boolean" and dict(df.dtypes)["code"] == "string"
+    parquet = tmp_path / "input.parquet"
+    pd.DataFrame(
+        {"flag": [True, False, None], "code": [742, 5411, 1], "mcc": [5411, 5812, 5411]}
+    ).to_parquet(parquet, index=False)
+    df = spark.read.parquet(str(parquet))
+    rows = df.select(*_udf_inputs(df, scorer)).toPandas()
+    assert rows["flag"].tolist()[:2] == ["True", "False"] and rows["flag"].isna().iloc[2]
+    assert rows["code"].tolist() == ["742", "5411", "1"]
+    assert rows["mcc"].tolist() == [5411.0, 5812.0, 5411.0]
+
+
 def test_the_model_schemas_refusal_in_the_udf_gives_its_reason_not_the_data(tmp_path):
     """MLflow's enforcement inside the UDF dumps the rows before its reason (real text, of a
     boolean column sent to a string one before the engine converted it)."""
@@ -199,9 +226,10 @@ def test_a_categorical_column_written_another_way_is_a_warning(spark, store, tmp
     # categories, as the local engine reads them: the same warning and the same scores; ids
     # written as text where the model's were numbers pass through, as on the local engine
     numbered = tmp_path / "numbered.parquet"
-    codes = store.frame["channel"].astype("category").cat.codes.astype("int64")
-    ids = "T" + store.frame["transaction_id"].astype(str)
-    store.frame.assign(channel=codes, transaction_id=ids).to_parquet(numbered, index=False)
+    head = store.frame.head(2000)
+    codes = head["channel"].astype("category").cat.codes.astype("int64")
+    ids = "T" + head["transaction_id"].astype(str)
+    head.assign(channel=codes, transaction_id=ids).to_parquet(numbered, index=False)
     summary = score_spark(store.model, numbered, tmp_path / "numbered", spark=spark)
     said = [w for w in summary.warnings if "categorical column 'channel'" in w]
     assert len(said) == 1 and "(e.g. '" in said[0], summary.warnings
