@@ -613,22 +613,20 @@ _DATE_TEXT = re.compile(r"\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
 """The start of a date written as text: 2026-01-31, 31/01/2026, 01.31.26."""
 
 
-def _placeholders(values: pd.Series) -> pd.Series | None:
-    """The counts of the texts in a column of numbers otherwise (at most 5 % of its values and
-    at most 10 distinct texts: '-', '?', 'unknown' written for a missing value), else None."""
-    given = values.dropna()
-    texts = given[pd.to_numeric(given.astype(str), errors="coerce").isna()].astype(str)
-    if texts.empty or len(texts) > 0.05 * len(given) or texts.nunique() > 10:
-        return None
-    return texts.value_counts()
-
-
-def _money_text(values: pd.Series, name: str) -> str:
-    """`money_hint` for a text column whose values that are no plain number ('1,234.50',
-    '$12.00') are all amounts as exports write them; '' for anything else (digits kept as text)."""
+def _numbers_as_text(values: pd.Series, name: str) -> tuple[str, pd.Series | None]:
+    """Of a text column that holds numbers: (`money_hint` when its values that are no plain
+    number are all amounts as exports write them, '1,234.50', '$12.00'; else ''), and else the
+    counts of those values when they are few (at most 5 % of its values and 10 distinct texts:
+    '-', '?', 'unknown' written for a missing value), else None. ('', None) for digits kept as
+    text and for text."""
     given = values.dropna().astype(str)
     texts = given[pd.to_numeric(given, errors="coerce").isna()]
-    return money_hint(texts, name) if len(texts) else ""
+    if texts.empty:
+        return "", None
+    money = money_hint(texts, name)
+    if money or len(texts) > 0.05 * len(given) or texts.nunique() > 10:
+        return money, None
+    return "", texts.value_counts()
 
 
 def _looks_dated(values: pd.Series) -> bool:
@@ -680,12 +678,14 @@ def feature_columns(
         )
         shown = [f"{c} ({frame[c].dtype})" for c in other]
         texts = [c for c in other if c not in dated]
-        money = {c: text for c in texts if (text := _money_text(frame[c], c))}
-        marked = {
-            c: counts
-            for c in texts
-            if c not in money and (counts := _placeholders(frame[c])) is not None
-        }
+        money: dict[str, str] = {}
+        marked: dict[str, pd.Series] = {}
+        for c in texts:
+            money_text, counts = _numbers_as_text(frame[c], c)
+            if money_text:
+                money[c] = money_text
+            elif counts is not None:
+                marked[c] = counts
         for c, money_text in money.items():
             hint += f"; {c!r} holds numbers written as text{money_text}"
         for c, counts in marked.items():
