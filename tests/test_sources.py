@@ -485,6 +485,13 @@ def test_a_folder_of_csv_files_is_one_table(
     bad.to_csv(folder / "c.csv", index=False)
     with pytest.raises(DataError, match=r"infinite value \(inf\) at row 7 of c\.csv"):
         CsvSource(folder, SIMULATOR_SCHEMA).load()
+    bad = sim.iloc[parts[2]].reset_index(drop=True).astype({"is_fraud": float})
+    bad.loc[[3, 8], "is_fraud"] = np.nan
+    bad.to_csv(folder / "c.csv", index=False)
+    with pytest.raises(
+        DataError, match=r"2 missing value\(s\) \(row 3 of c\.csv, row 8 of c\.csv\)"
+    ):
+        CsvSource(folder, SIMULATOR_SCHEMA).load()
     bad.drop(columns="amount").assign(Amount=1.0).to_csv(folder / "c.csv", index=False)
     with pytest.raises(DataError, match=r"c\.csv: its columns differ from those of 2026-01/a\.csv"):
         CsvSource(folder, SIMULATOR_SCHEMA).load()
@@ -717,13 +724,17 @@ def test_missing_columns_all_listed_with_available(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("labels", "match"),
     [
-        ([0, 1, 2, 0, 1, 0, 0, 0], r"label column 'y' must be binary.*0, 1, 2"),
+        ([0, 1, 2, 0, 1, 0, 0, 0], r"label column 'y' must be binary.*0, 1, 2; 2 in row 2$"),
+        ([0, 1, 2, 0, 1, 2, 3, 3], r"must be binary.*0, 1, 2, 3$"),  # no few stray values
         (
             ["legit", "fraud"] * 4,
             r"must be binary.*'fraud', 'legit'; write it as 0/1 with 1 for fraud, e\.g\. in "
             r"pandas: df\['y'\] = \(df\['y'\] == 'fraud'\)\.astype\(int\) if 'fraud' means",
         ),
-        (["no", "yes", "y"] * 2 + ["no", "no"], r"must be binary.*3 distinct.*'no', 'y', 'yes'$"),
+        (
+            ["no", "yes", "y"] * 2 + ["No ", "maybe"],
+            r"must be binary.*5 distinct.*'No ', 'maybe', 'no', 'y', 'yes'; 'y', 'maybe' in rows 2, 5, 7$",
+        ),
         ([0.0, 1.0, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0], r"must be binary.*0\.5"),
     ],
 )
@@ -737,7 +748,10 @@ def test_label_not_binary(tmp_path: Path, labels: list, match: str) -> None:
 def test_label_with_missing_values(tmp_path: Path) -> None:
     df = tiny_frame()
     df["y"] = [1, 0, None, 0, 0, 0, 0, 1]
-    with pytest.raises(DataError, match="label column 'y' has 1 missing"):
+    with pytest.raises(DataError, match=r"label column 'y' has 1 missing value\(s\) \(row 2\)"):
+        CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
+    df["y"] = [1, None, None, 0, 0, None, 0, 1]
+    with pytest.raises(DataError, match=r"has 3 missing value\(s\) \(rows 1, 2, 5\)"):
         CsvSource(write_csv(tmp_path, df), TINY_SCHEMA).load()
 
 

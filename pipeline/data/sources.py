@@ -128,9 +128,10 @@ def coerce_label(s: pd.Series, name: str, where: str, *, allow_missing: bool = F
         missing |= np.array([isinstance(v, str) and not v.strip() for v in s.astype(object)])
     n_missing = int(missing.sum())
     if n_missing and not allow_missing:
+        rows = s.index[missing].tolist()
         raise DataError(
-            f"{where}: label column {name!r} has {n_missing} missing value(s); every row needs a "
-            "0/1 label"
+            f"{where}: label column {name!r} has {n_missing} missing value(s) "
+            f"({_rows_text(rows)}); every row needs a 0/1 label"
         )
     known = _binary_label(s[~missing], name, where)
     if not allow_missing:
@@ -166,6 +167,18 @@ def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
             if set(pd.unique(texts)) <= set(words):
                 return texts.map(words).astype(np.int8)
     distinct = sorted(pd.unique(s.astype(object)).tolist(), key=str)
+    odd = ""
+    if len(distinct) > 2:  # a few stray values among 0/1 or one pair of words: name their rows
+        values = pd.Series(s.astype(object).tolist(), index=s.index)
+        if pd.api.types.is_numeric_dtype(s):
+            stray = ~values.isin([0, 1])
+        else:
+            texts = values.astype(str).str.strip().str.casefold()
+            pair = max(LABEL_WORDS, key=lambda words: int(texts.isin(list(words)).sum()))
+            stray = ~texts.isin(list(pair))
+        if 0 < stray.sum() < len(values) / 2:
+            rare = pd.unique(values[stray]).tolist()
+            odd = f"; {listing(rare)} in {_rows_text(s.index[stray].tolist())}"
     hint = (
         f"; write it as 0/1 with 1 for fraud, e.g. in pandas: df[{name!r}] = "
         f"(df[{name!r}] == {distinct[0]!r}).astype(int) if {distinct[0]!r} means fraud"
@@ -174,8 +187,16 @@ def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
     )
     raise DataError(
         f"{where}: label column {name!r} must be binary (0/1, True/False, yes/no or y/n); "
-        f"found {len(distinct)} distinct value(s): {listing(distinct)}{hint}"
+        f"found {len(distinct)} distinct value(s): {listing(distinct)}{odd}{hint}"
     )
+
+
+def _rows_text(rows: list[Any]) -> str:
+    """ "row 5" or "rows 5, 6, 9, ... (12 in all)"."""
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    shown = ", ".join(str(r) for r in rows[:_SHOWN])
+    return "rows " + shown + (f", ... ({len(rows)} in all)" if len(rows) > _SHOWN else "")
 
 
 def coerce_time(
@@ -1184,19 +1205,24 @@ def _read_csv(
         raise DataError(f"{where}: cannot read the file ({_reason(exc)})") from None
 
 
-_ROW = re.compile(r"\brow (\d+)")
+_ROW = re.compile(r"\brow (\d+)|\brows (\d+(?:, \d+)+)")
 
 
 def rows_in_files(text: str, parts: list[tuple[int, str]]) -> str:
-    """`text` with each "row N" of a folder's table written as the row of its file."""
+    """`text` with each "row N" (or "rows N, M, ...") of a folder's table written as the row of
+    its file."""
     starts = [start for start, _ in parts]
 
-    def local(match: re.Match[str]) -> str:
-        n = int(match[1])
+    def local(n: int) -> str:
         start, name = parts[bisect.bisect_right(starts, n) - 1]
         return f"row {n - start} of {name}"
 
-    return _ROW.sub(local, text)
+    def named(match: re.Match[str]) -> str:
+        if match[1] is not None:
+            return local(int(match[1]))
+        return ", ".join(local(int(n)) for n in match[2].split(", "))
+
+    return _ROW.sub(named, text)
 
 
 _OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
