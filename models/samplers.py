@@ -309,6 +309,37 @@ def check_ratio(
         )
 
 
+def check_neighbors(name: str, params: Mapping[str, Any], n_positive: int, part: str) -> None:
+    """SMOTE and its variants make each row between a minority row and one of its k nearest
+    minority neighbours (`k_neighbors`, ADASYN's `n_neighbors`; the class's default when the
+    YAML leaves it out), so they need more than k minority rows in every part they fit on:
+    `ConfigError` naming the part with `n_positive`, the fewest, when it has too few."""
+    kind = strategy_kind(name, params)
+    cls = REGISTRY[kind].load_class()
+    if kind == "smote_tomek":  # its SMOTE is built here (`_smote_tomek`)
+        from imblearn.over_sampling import SMOTE
+
+        cls = SMOTE
+    if cls is None:
+        return
+    defaults = inspect.signature(cls).parameters
+    option = next((p for p in ("k_neighbors", "n_neighbors") if p in defaults), None)
+    if option is None:
+        return
+    k = params.get(option, defaults[option].default)
+    if isinstance(k, bool) or not isinstance(k, int) or n_positive > k:
+        return
+    fix = (
+        f"set strategies.{name}.{option} to at most {n_positive - 1}"
+        if n_positive > 1
+        else "give it more fraud rows"
+    )
+    raise ConfigError(
+        f"strategy {name!r}: {option} {k} needs more than {k} fraud rows in every part it fits "
+        f"on, and {part} has {n_positive}: {fix}, or remove the strategy"
+    )
+
+
 def _plain(cls: type, options: dict[str, Any], ctx: StrategyContext) -> Any:
     return cls(random_state=ctx.random_state, **options)
 

@@ -26,6 +26,7 @@ from models.gan.config import MIN_CLASS_ROWS, CGANConfig
 from models.samplers import (
     DEFAULT_SAMPLING_STRATEGY,
     REGISTRY,
+    check_neighbors,
     check_ratio,
     no_rows,
     strategy_kind,
@@ -352,7 +353,8 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
 
 def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: list[Windows]) -> None:
     """Every over-sampler against the most positive part it will fit on (an outer fold's training
-    rows or an inner window's fit rows: `models.samplers.check_ratio`), and every GAN against the
+    rows or an inner window's fit rows: `models.samplers.check_ratio`) and the SMOTE family's
+    neighbours against the least positive one (`check_neighbors`), and every GAN against the
     fewest fraud rows it will train on (each fold's rows shared by all its windows), and the
     column it conditions on against its `max_categories`, before any fit."""
     parts, gans = [], []
@@ -366,6 +368,7 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
         ]
         gans.append((int(y[cut.shared].sum()), fold))
     positive, n_rows, part = max(parts, key=lambda p: p[0] / max(p[1] - p[0], 1))
+    fewest, _, few_part = min(parts, key=lambda p: p[0])
     gan_rows, gan_fold = min(gans, key=lambda pair: pair[0])
     for name, params in cfg.strategies.items():
         spec = REGISTRY[strategy_kind(name, params)]
@@ -375,6 +378,7 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
         fixed = grid is None or grid.share == (None,)
         value = params.get(SHARE, DEFAULT_SAMPLING_STRATEGY) if fixed else None
         check_ratio(name, value, positive, n_rows - positive, part=part)
+        check_neighbors(name, params, fewest, few_part)
         if spec.family != "gan":
             continue
         _check_condition_feature(name, params, prepared, windows)

@@ -589,6 +589,10 @@ def test_over_samplers_that_cannot_run_on_the_folds_stop_the_launch(files):
     assert "strategy 'cgan': the GAN of outer fold 0 (seed 0) would train on 6 fraud" in text
     assert "it needs at least 10" in text and "parent run" not in text
     invoke("check", QUICK, *sets([*few, "strategies=[none, smote]"]))
+    # SMOTE's neighbours among the fewest fraud rows it fits on (imblearn would fail in the fit)
+    text = refused([*few, "strategies=[none, smote]", "strategies.smote.k_neighbors=12"])
+    assert "strategy 'smote': k_neighbors 12 needs more than 12 fraud rows in every part" in text
+    assert "set strategies.smote.k_neighbors to at most" in text and "parent run" not in text
 
 
 def test_a_gan_that_appends_too_few_rows_for_its_quality_report_still_scores(files):

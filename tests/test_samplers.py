@@ -9,7 +9,13 @@ from sklearn.base import BaseEstimator
 
 from models.classifier import build_pipeline, category_cardinalities, fit_pipeline, sampler_stats
 from models.errors import ConfigError
-from models.samplers import REGISTRY, StrategyContext, build_strategy, check_ratio
+from models.samplers import (
+    REGISTRY,
+    StrategyContext,
+    build_strategy,
+    check_neighbors,
+    check_ratio,
+)
 from models.scorer import FraudScorer
 
 OVER = {k for k, spec in REGISTRY.items() if spec.sampler_class}
@@ -192,6 +198,52 @@ def test_generative_samplers_come_first_and_their_weights_reach_the_classifier()
     assert not np.allclose(
         pipe.predict_proba(X.iloc[val]), unweighted.predict_proba(pre.transform(X.iloc[val]))
     )
+
+
+def test_the_smote_family_needs_more_minority_rows_than_neighbours() -> None:
+    """Each kind's neighbour count, its class's default when unset, against the fewest
+    minority rows it fits on; at the limit the sampler fits (imblearn agrees with the check)."""
+    X, y = _frame()
+    keep = np.r_[np.flatnonzero(y == 1)[:8], np.flatnonzero(y == 0)[:292]]
+    X, y = X.iloc[keep].reset_index(drop=True), y[keep]
+    n = int(y.sum())
+
+    def fit(kind: str, option: str, k: int) -> None:
+        strategy = build_strategy(kind, {"sampling_strategy": 0.5, option: k}, CTX)
+        pipe = build_pipeline(
+            ["amount", "count_1d"],
+            ["channel"],
+            sampler=strategy.sampler,
+            encoding=strategy.encoding,
+            xgb_params={"n_estimators": 5, "max_depth": 2},
+            cardinalities=category_cardinalities(X, ["channel"]),
+        )
+        fit_pipeline(pipe, X, y)
+
+    for kind, option in [
+        ("smote", "k_neighbors"),
+        ("borderline", "k_neighbors"),
+        ("smotenc", "k_neighbors"),
+        ("smote_tomek", "k_neighbors"),
+        ("adasyn", "n_neighbors"),
+    ]:
+        check_neighbors(kind, {option: n - 1}, n, "the fold")
+        fit(kind, option, n - 1)
+        with pytest.raises(ValueError, match="Expected n_neighbors <= n_samples_fit"):
+            fit(kind, option, n)
+        with pytest.raises(
+            ConfigError,
+            match=rf"strategy '{kind}': {option} {n} needs more than {n} fraud rows in every part "
+            rf"it fits on, and the fold has {n}: set strategies\.{kind}\.{option} to at most "
+            rf"{n - 1}, or remove the strategy",
+        ):
+            check_neighbors(kind, {option: n}, n, "the fold")
+    with pytest.raises(ConfigError, match=r"k_neighbors 5 needs more than 5 fraud rows"):
+        check_neighbors("smote_0.5", {"kind": "smote"}, 5, "window 2")  # SMOTE's default
+    with pytest.raises(ConfigError, match=r"has 1: give it more fraud rows"):
+        check_neighbors("adasyn", {}, 1, "window 2")
+    for kind in ("ros", "none", "cgan"):
+        check_neighbors(kind, {}, 1, "window 2")
 
 
 def test_an_over_sampler_needs_a_minority_and_a_ratio_above_the_data_s() -> None:
