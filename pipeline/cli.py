@@ -494,20 +494,13 @@ def quality(
     experiment: ExperimentOption = None,
 ) -> None:
     """Show the synthetic-data quality of a launch's GAN children (fidelity, utility, privacy)."""
-    import mlflow
     from rich.table import Table
 
     from pipeline import tracking
 
     tracking.setup()
     run_id = _launch_id(run_id, latest, experiment)
-    client = mlflow.MlflowClient()
-    try:
-        run = client.get_run(run_id)
-    except mlflow.exceptions.MlflowException:
-        raise FraudganError(
-            f"run {run_id!r} does not exist in {mlflow.get_tracking_uri()}"
-        ) from None
+    run = tracking.get_run(run_id)
     runs = (
         tracking.child_runs(run_id)
         if run.data.tags.get(tracking.TAG_RUN_TYPE) == tracking.RUN_EXPERIMENT

@@ -510,11 +510,12 @@ def refuse_a_file(run_id: str) -> None:
         )
 
 
-def get_parent_run(run_id: str) -> mlflow.entities.Run:
-    """A fraudgan parent run by id, with a clear error when it is not one."""
+def get_run(run_id: str) -> mlflow.entities.Run:
+    """A run of the store by id, or `FraudganError` saying it is missing (and, for an
+    experiment's name given as an id, which launch is its newest)."""
     refuse_a_file(run_id)
     try:
-        run = MlflowClient().get_run(run_id)
+        return MlflowClient().get_run(run_id)
     except MlflowException:
         hint = ""
         if MlflowClient().get_experiment_by_name(run_id) is not None:
@@ -530,6 +531,11 @@ def get_parent_run(run_id: str) -> mlflow.entities.Run:
         raise FraudganError(
             f"run {run_id!r} does not exist in the store {mlflow.get_tracking_uri()}{hint}"
         ) from None
+
+
+def get_parent_run(run_id: str) -> mlflow.entities.Run:
+    """A fraudgan parent run by id, with a clear error when it is not one."""
+    run = get_run(run_id)
     if run.data.tags.get(TAG_RUN_TYPE) != RUN_EXPERIMENT:
         raise FraudganError(
             f"run {run_id!r} is not a fraudgan experiment (parent) run; "

@@ -322,9 +322,10 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
         ([result.parent_run_id, "--latest"], "give either a RUN_ID or --latest, not both"),
         ([result.parent_run_id, "--experiment", "quick"], "give --latest with it"),
         ([QUICK], "is a file, not a run id"),
+        (["quick"], f"an MLflow experiment's name; its newest launch is {result.parent_run_id}"),
     ):
         cli = CliRunner().invoke(app, ["quality", *args])
-        assert cli.exit_code != 0 and said in cli.output, cli.output
+        assert cli.exit_code != 0 and said in " ".join(cli.output.split()), cli.output
     html = client.download_artifacts(result.parent_run_id, "comparison/report.html")
     page = Path(html).read_text()
     assert "Synthetic-data quality" in page
