@@ -727,7 +727,7 @@ def test_a_second_date_becomes_the_days_from_it_to_the_transaction(files):
     garbled = written.assign(signup=written["signup"].where(written.index != 7, "last spring"))
     garbled.to_csv(files.root / "garbled.csv", index=False)
     text = refused([*base[:-1], f"data.path={files.root / 'garbled.csv'}", dated])
-    assert "date column 'signup' has 1 value(s) that are not dates, e.g. 'last spring'" in text
+    assert "column 'signup' has 1 value(s) that are not dates, e.g. 'last spring' (row 7)" in text
     both = dated.replace("categorical: [", "categorical: [signup, ")
     assert "column 'signup' is under both 'dates' and 'categorical'" in refused([*base, both])
     text = refused([*base, dated, "features.enabled=false"])

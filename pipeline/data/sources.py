@@ -347,14 +347,17 @@ def _coerce_datetime(
         if bad.any():
             raise DataError(
                 f"{where}: {role} column {name!r} has {int(bad.sum())} value(s) that are not "
-                f"dates, e.g. {_examples(s[bad])}"
+                f"dates, e.g. {_examples(s[bad])} ({_rows_text(s.index[bad].tolist())})"
             )
         if isinstance(out.dtype, pd.DatetimeTZDtype):
             out = out.dt.tz_convert(None)
         out = out.astype("datetime64[ns]")
-    n_missing = int(out.isna().sum())
-    if n_missing and role == "time":
-        raise DataError(f"{where}: time column {name!r} has {n_missing} missing value(s)")
+    missing = out.isna()
+    if missing.any() and role == "time":
+        raise DataError(
+            f"{where}: time column {name!r} has {int(missing.sum())} missing value(s) "
+            f"({_rows_text(out.index[missing].tolist())})"
+        )
     return out
 
 
@@ -398,7 +401,8 @@ def date_order(
         unread = others[_parse_dates(others, utc=True).isna()]
         if len(unread):
             raise DataError(
-                f"{column} has {len(unread)} value(s) that are not dates, e.g. {_examples(unread)}"
+                f"{column} has {len(unread)} value(s) that are not dates, e.g. "
+                f"{_examples(unread)} ({_rows_text(unread.index.tolist())})"
             )
         i, j = text.index[matched][0], text.index[~matched][0]
         raise DataError(
