@@ -190,6 +190,7 @@ def _key_lines(prepared: Prepared) -> list[str]:
     its distinct values, the busiest one's rows, for a velocity column the most entities one
     value served, and its missing share, so that a column that names no card (a card's index
     within its user) or a placeholder many rows share ('unknown', 0) shows before a launch."""
+    from pipeline.data.sources import key_text
     from pipeline.features import (
         entity_count_column,
         entity_distinct_column,
@@ -214,7 +215,7 @@ def _key_lines(prepared: Prepared) -> list[str]:
             continue  # features disabled, or no time column
         counts = key_counts(frame[key])
         busiest = (
-            f", the busiest {str(counts.index[0])[:40]!r} on {counts.iloc[0]:,} rows"
+            f", the busiest {key_text(counts.index[0])!r} on {counts.iloc[0]:,} rows"
             if len(counts) and counts.iloc[0] > 1
             else " (none repeats: its counts are all 0)"
         )
@@ -223,7 +224,7 @@ def _key_lines(prepared: Prepared) -> list[str]:
             cards = frame.groupby(key, observed=True, sort=False)[schema.entity].nunique()
             shared = (
                 f"; the most {schema.entity} values on one, {cards.max():,}, on "
-                f"{str(cards.idxmax())[:40]!r}"
+                f"{key_text(cards.idxmax())!r}"
             )
         lines.append(
             f"{role}: {key!r} {len(counts):,} distinct values{busiest}{shared}; "

@@ -42,7 +42,13 @@ from pipeline.data.leaks import (
     check_time_copies,
 )
 from pipeline.data.schema import SECONDS_PER_UNIT, Schema, numeric_units, yaml_list
-from pipeline.data.sources import SECONDS_PER_YEAR, Dataset, build_source, frame_digest
+from pipeline.data.sources import (
+    SECONDS_PER_YEAR,
+    Dataset,
+    build_source,
+    frame_digest,
+    key_text,
+)
 from pipeline.engines import engine_for
 from pipeline.features import (
     build_features,
@@ -482,7 +488,7 @@ def _crowded_key_warnings(prepared: Prepared) -> list[str]:
             continue
         role = "entity" if key == schema.entity else "velocity"
         notes.append(
-            f"{role} column {key!r}: its most frequent value, {str(counts.index[0])[:40]!r}, is "
+            f"{role} column {key!r}: its most frequent value, {key_text(counts.index[0])!r}, is "
             f"on {counts.iloc[0] / len(frame):.0%} of the rows ({len(counts):,} distinct "
             "values): all those rows share one history, which is rarely one card, device or "
             "address. A kind of thing (an e-mail domain, a browser) is better categorical; a "

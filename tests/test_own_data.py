@@ -852,6 +852,7 @@ def test_devices_and_addresses_shared_across_cards_become_velocity_features(file
     assert "warning" not in checked
     # a card's index within its customer declared as the entity: most rows share card 0
     indexed = with_ids.assign(card=np.where(rng.random(len(tx)) < 0.7, 0, 1))
+    indexed.loc[5, "card"] = np.nan  # read as floats: the values are still shown as written
     indexed.to_csv(files.root / "indexed.csv", index=False)
     card = [*ids[:-2], f"data.path={files.root / 'indexed.csv'}"]
     card.append(

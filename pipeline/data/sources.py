@@ -290,6 +290,14 @@ def number_text(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{float(value):g}"
 
 
+def key_text(value: Any) -> str:
+    """A key's value as the file writes it (its first 40 characters): an id column of numbers
+    with a missing value is read as floats, whose whole numbers are shown without '.0'."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return number_text(float(value))
+    return str(value)[:40]
+
+
 def _either(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
