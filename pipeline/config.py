@@ -170,6 +170,23 @@ class FeaturesConfig(_Strict):
         return value
 
 
+_SPLIT_SETTINGS = {
+    "stratified": frozenset({"n_splits"}),  # `repeats` is refused with temporal folds
+    "temporal": frozenset(
+        {
+            "train_days",
+            "gap_days",
+            "test_days",
+            "n_folds",
+            "step_days",
+            "exclude_known_compromised",
+            "known_cards",
+        }
+    ),
+}
+"""The settings only one kind of outer folds reads."""
+
+
 class SplitConfig(_Strict):
     """Outer folds: stratified k-fold repeated over seeds, or temporal (prequential) folds.
 
@@ -220,6 +237,27 @@ class SplitConfig(_Strict):
         if isinstance(first, bool) or not isinstance(first, int):
             return raw  # the field's own check names the problem
         return {**raw, "seeds": list(range(first, first + repeats))}
+
+    def ignored_settings(self) -> str | None:
+        """The settings given that the other kind of folds reads (`split.n_folds` with stratified
+        folds, `split.n_splits` with temporal ones ...), which these folds leave unused: a
+        sentence naming them and the setting that counts, or None. Temporal folds given their
+        own `n_folds` too (a stratified YAML switched with `--set split.kind=temporal ...`) leave
+        `n_splits` unused without a word."""
+        other = "temporal" if self.kind == "stratified" else "stratified"
+        count = "n_splits" if self.kind == "stratified" else "n_folds"
+        given = sorted(self.model_fields_set & _SPLIT_SETTINGS[other])
+        if not given or (self.kind == "temporal" and count in self.model_fields_set):
+            return None
+        values = {key: getattr(self, key) for key in given}
+        shown = ", ".join(
+            f"split.{key} ({value:g})" if isinstance(value, float) else f"split.{key} ({value})"
+            for key, value in values.items()
+        )
+        return (
+            f"{shown} set for {other} folds, unused with split.kind: {self.kind} (the number of "
+            f"folds is split.{count}: {getattr(self, count)})"
+        )
 
     @field_validator("seeds")
     @classmethod

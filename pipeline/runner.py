@@ -346,6 +346,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
     warnings = [
         w
         for w in (
+            cfg.split.ignored_settings(),
             _time_unit_warning(cfg, prepared),
             report.few_positives_warning(prepared.y, tests),
             *_crowded_key_warnings(prepared),

@@ -172,6 +172,30 @@ def test_repeats_and_known_cards_belong_to_their_fold_kind() -> None:
         load_config("experiments/temporal.yaml", ["split.known_cards=all"])
 
 
+def test_settings_of_the_other_fold_kind_are_named_as_unused() -> None:
+    """`n_folds` is the temporal folds' count: given to stratified folds it would be dropped
+    without a word, and the launch would run another number of folds than the user asked for."""
+    ignored = load_config("experiments/default.yaml").split.ignored_settings
+    assert ignored() is None
+    split = load_config("experiments/default.yaml", ["split={kind: stratified, n_folds: 4}"]).split
+    assert split.ignored_settings() == (
+        "split.n_folds (4) set for temporal folds, unused with split.kind: stratified (the "
+        "number of folds is split.n_splits: 3)"
+    )
+    switched = load_config("experiments/temporal.yaml", ["split.kind=stratified"]).split
+    assert switched.ignored_settings().startswith(
+        "split.gap_days (7), split.known_cards (training), split.n_folds (3), split.step_days (7)"
+    )
+    # a stratified YAML switched to temporal folds: its n_splits is named unless n_folds is given
+    temporal = load_config("experiments/default.yaml", ["split.kind=temporal"]).split
+    assert temporal.ignored_settings() == (
+        "split.n_splits (3) set for stratified folds, unused with split.kind: temporal (the "
+        "number of folds is split.n_folds: 3)"
+    )
+    both = ["split.kind=temporal", "split.n_folds=2"]
+    assert load_config("experiments/default.yaml", both).split.ignored_settings() is None
+
+
 def test_draws_are_the_simulators_and_stratified() -> None:
     cfg = load_config("experiments/default.yaml", ["data.draws=4"])
     assert cfg.data.draws == 4 and load_config("experiments/default.yaml").data.draws == 1

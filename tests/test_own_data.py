@@ -410,6 +410,7 @@ def test_the_paysim_experiment_on_a_file_of_its_layout(files):
     checked = " ".join(checked.split())
     assert "warning: time column 'step' spans 719 seconds (0.2 hours)" in checked
     assert "If its numbers are not seconds, set data.schema.time_unit" in checked
+    assert "split.train_days (7) set for temporal folds, unused with split.kind: strat" in checked
 
 
 def sparkov(rows: int = 3000, seed: int = 11) -> pd.DataFrame:
