@@ -309,28 +309,44 @@ def check_ratio(
         )
 
 
-def check_neighbors(name: str, params: Mapping[str, Any], n_positive: int, part: str) -> None:
-    """SMOTE and its variants make each row between a minority row and one of its k nearest
-    minority neighbours (`k_neighbors`, ADASYN's `n_neighbors`; the class's default when the
-    YAML leaves it out), so they need more than k minority rows in every part they fit on:
-    `ConfigError` naming the part with `n_positive`, the fewest, when it has too few."""
-    kind = strategy_kind(name, params)
+def _neighbors_default(kind: str) -> tuple[str, Any] | None:
+    """The minority-neighbour parameter of an over-sampler kind and its class's default."""
     cls = REGISTRY[kind].load_class()
     if kind == "smote_tomek":  # its SMOTE is built here (`_smote_tomek`)
         from imblearn.over_sampling import SMOTE
 
         cls = SMOTE
     if cls is None:
-        return
+        return None
     defaults = inspect.signature(cls).parameters
     option = next((p for p in ("k_neighbors", "n_neighbors") if p in defaults), None)
-    if option is None:
+    return None if option is None else (option, defaults[option].default)
+
+
+def neighbors_option(kind: str) -> str | None:
+    """`k_neighbors` (ADASYN: `n_neighbors`) for the SMOTE family, None for other kinds."""
+    found = _neighbors_default(kind)
+    return None if found is None else found[0]
+
+
+def check_neighbors(
+    name: str, params: Mapping[str, Any], n_positive: int, part: str, setting: str | None = None
+) -> None:
+    """SMOTE and its variants make each row between a minority row and one of its k nearest
+    minority neighbours (`k_neighbors`, ADASYN's `n_neighbors`; the class's default when the
+    YAML leaves it out), so they need more than k minority rows in every part they fit on:
+    `ConfigError` naming the part with `n_positive`, the fewest, when it has too few, and the
+    `setting` to change (default: the strategy's own parameter)."""
+    found = _neighbors_default(strategy_kind(name, params))
+    if found is None:
         return
-    k = params.get(option, defaults[option].default)
+    option, default = found
+    k = params.get(option, default)
     if isinstance(k, bool) or not isinstance(k, int) or n_positive > k:
         return
+    setting = setting or f"strategies.{name}.{option}"
     fix = (
-        f"set strategies.{name}.{option} to at most {n_positive - 1}"
+        f"set {setting} to at most {n_positive - 1}"
         if n_positive > 1
         else "give it more fraud rows"
     )

@@ -647,7 +647,7 @@ def config_from_mapping(
     return cfg
 
 
-def _space_values(spec: Any) -> list[Any]:
+def space_values(spec: Any) -> list[Any]:
     """The values a search-space entry reaches: its choices, or its low and high ends."""
     if isinstance(spec, list | tuple):
         return list(spec)
@@ -663,7 +663,7 @@ def _check_tuning(cfg: ExperimentConfig, where: str) -> None:
     for key, spec in cfg.tuning.classifier_space.items():
         if key not in ClassifierConfig.model_fields:
             continue  # other XGBoost parameters reach XGBoost as they are
-        for value in _space_values(spec):
+        for value in space_values(spec):
             try:
                 ClassifierConfig.model_validate({key: value})
             except ValidationError as err:
@@ -676,7 +676,7 @@ def _check_tuning(cfg: ExperimentConfig, where: str) -> None:
             if space_name not in (name, strategy_kind(name, params)) or not isinstance(space, dict):
                 continue
             for key, spec in space.items():
-                for value in _space_values(spec):
+                for value in space_values(spec):
                     validate_strategies(
                         {name: {**params, key: value}},
                         where=f"{where} (tuning.sampler_space.{space_name})",

@@ -28,12 +28,13 @@ from models.samplers import (
     REGISTRY,
     check_neighbors,
     check_ratio,
+    neighbors_option,
     no_rows,
     strategy_kind,
 )
 from pipeline import descriptions, report, tracking
 from pipeline.augment import SHARE, grid_of
-from pipeline.config import ExperimentConfig
+from pipeline.config import ExperimentConfig, space_values
 from pipeline.data.labels import LATE_SHARE
 from pipeline.data.leaks import (
     check_label_leaks,
@@ -386,6 +387,12 @@ def _check_over_samplers(cfg: ExperimentConfig, prepared: Prepared, windows: lis
         value = params.get(SHARE, DEFAULT_SAMPLING_STRATEGY) if fixed else None
         check_ratio(name, value, positive, n_rows - positive, part=part)
         check_neighbors(name, params, fewest, few_part)
+        option = neighbors_option(spec.kind)
+        for space_name, space in cfg.tuning.sampler_space.items() if cfg.tuning.enabled else ():
+            if space_name in (name, spec.kind) and option in space:
+                setting = f"tuning.sampler_space.{space_name}.{option}"
+                for k in space_values(space[option]):
+                    check_neighbors(name, {**params, option: k}, fewest, few_part, setting)
         if spec.family != "gan":
             continue
         _check_condition_feature(name, params, prepared, windows)

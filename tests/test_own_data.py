@@ -594,6 +594,13 @@ def test_over_samplers_that_cannot_run_on_the_folds_stop_the_launch(files):
     text = refused([*few, "strategies=[none, smote]", "strategies.smote.k_neighbors=12"])
     assert "strategy 'smote': k_neighbors 12 needs more than 12 fraud rows in every part" in text
     assert "set strategies.smote.k_neighbors to at most" in text and "parent run" not in text
+    tuned = [
+        "tuning.enabled=true",
+        "tuning.sampler_space={smote: {k_neighbors: {low: 3, high: 12}}}",
+    ]
+    text = refused([*few, "strategies=[none, smote]", *tuned])
+    assert "k_neighbors 12 needs more than 12" in text
+    assert "set tuning.sampler_space.smote.k_neighbors to at most" in text
 
 
 def test_a_gan_that_appends_too_few_rows_for_its_quality_report_still_scores(files):

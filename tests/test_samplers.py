@@ -240,6 +240,12 @@ def test_the_smote_family_needs_more_minority_rows_than_neighbours() -> None:
             check_neighbors(kind, {option: n}, n, "the fold")
     with pytest.raises(ConfigError, match=r"k_neighbors 5 needs more than 5 fraud rows"):
         check_neighbors("smote_0.5", {"kind": "smote"}, 5, "window 2")  # SMOTE's default
+    with pytest.raises(
+        ConfigError, match=r"set tuning\.sampler_space\.smote\.k_neighbors to at most 7"
+    ):
+        check_neighbors(
+            "smote", {"k_neighbors": 9}, 8, "w", "tuning.sampler_space.smote.k_neighbors"
+        )
     with pytest.raises(ConfigError, match=r"has 1: give it more fraud rows"):
         check_neighbors("adasyn", {}, 1, "window 2")
     for kind in ("ros", "none", "cgan"):
