@@ -340,7 +340,7 @@ class TabularTransformer:
 
     def _constant(self, name: str, dtype: Any, has_missing: bool, values: list[Any]) -> _Column:
         value = values[0] if values else np.nan
-        log.warning(
+        log.info(
             "column %r has a single value (%r): it is passed through as a constant, not modelled",
             name,
             value,

@@ -353,6 +353,7 @@ def preflight(cfg: ExperimentConfig) -> Preflight:
             *_crowded_key_warnings(prepared),
             _unreported_warning(cfg, prepared),
             _folder_key_warning(prepared),
+            _constant_columns_warning(prepared),
         )
         if w is not None
     ]
@@ -465,6 +466,27 @@ def _unreported_warning(cfg: ExperimentConfig, prepared: Prepared) -> str | None
 CROWDED_KEY_SHARE = 0.2
 """A card, customer or device id whose most frequent value is on this share of the rows or more
 names no single card (a card's index within its user) or is a placeholder ('unknown', 0)."""
+
+
+def _constant_columns_warning(prepared: Prepared) -> str | None:
+    """The file's feature columns that hold one value in every row (missing values aside): no
+    strategy learns from them, and the GAN passes them through as constants."""
+    raw = set(prepared.dataset.frame.columns)
+    constant = [
+        c
+        for c in (*prepared.numeric, *prepared.categorical)
+        if c in raw and prepared.frame[c].nunique(dropna=True) <= 1
+    ]
+    if not constant:
+        return None
+    shown = ", ".join(
+        f"{c!r} ({key_text(prepared.frame[c].dropna().iloc[0])})" for c in constant[:5]
+    )
+    more = f" and {len(constant) - 5} more" if len(constant) > 5 else ""
+    return (
+        f"column(s) {shown}{more} hold one value in every row: no strategy can learn from "
+        f"them; drop them (data.schema.drop: {yaml_list(constant)})"
+    )
 
 
 def _folder_key_warning(prepared: Prepared) -> str | None:

@@ -205,6 +205,23 @@ def test_parquet_with_epoch_seconds_temporal(files):
     check_export_and_score(files.root, path, tx, "transaction_id")
 
 
+def test_a_column_of_one_value_is_named_before_the_launch(files):
+    """A column one value fills (an export's constant, a flag never set) teaches no strategy
+    anything: `check` says so once, naming the value and the drop that removes it."""
+    tx = card_transactions(seed=5).assign(terminal_version=3, promo="none")
+    path = files.root / "constant.csv"
+    tx.to_csv(path, index=False)
+    declared = schema("datetime").replace("country]", "country, promo]")
+    checked = invoke(
+        "check", QUICK, *sets([*SMALL, "data.kind=csv", f"data.path={path}", declared])
+    )
+    checked = " ".join(checked.split())
+    assert (
+        "warning: column(s) 'terminal_version' (3), 'promo' (none) hold one value in every row: "
+        "no strategy can learn from them; drop them (data.schema.drop: [terminal_version, promo])"
+    ) in checked
+
+
 def test_hourly_steps_and_epoch_milliseconds_with_their_time_unit(files):
     """Times as whole hours from the start (a simulation's step) or epoch milliseconds: declared
     in their unit they run; declared as seconds, check warns on the first and refuses the
@@ -363,6 +380,8 @@ def paysim(rows: int = 6000, seed: int = 17) -> pd.DataFrame:
     before = np.round(rng.lognormal(7, 1, rows), 2)
     fraud = tx["is_fraud"].to_numpy()
     large = tx["amount"] > tx["amount"][fraud == 1].quantile(0.9)
+    # a customer payee's balances; a merchant's (half the rows) are 0, as PaySim writes them
+    dest = np.where(rng.random(rows) < 0.5, np.round(rng.lognormal(8, 1, rows), 2), 0.0)
     return pd.DataFrame(
         {
             "step": hours.astype(int) + 1,
@@ -372,8 +391,8 @@ def paysim(rows: int = 6000, seed: int = 17) -> pd.DataFrame:
             "oldbalanceOrg": before,
             "newbalanceOrig": np.maximum(before - tx["amount"], 0),
             "nameDest": [f"M{i}" for i in tx["merchant_id"]],
-            "oldbalanceDest": 0.0,
-            "newbalanceDest": 0.0,
+            "oldbalanceDest": dest,
+            "newbalanceDest": np.where(dest > 0, dest + tx["amount"], 0.0),
             "isFraud": fraud,
             "isFlaggedFraud": ((fraud == 1) & large).astype(int),
         }

@@ -164,7 +164,7 @@ def test_subsample_bounds_the_mixture_fit_and_stratify_keeps_rare_rows():
 
 def test_constant_column_is_passed_through(caplog):
     df = pd.DataFrame({"c": [7] * 20, "x": np.arange(20.0), "s": ["k"] * 20})
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         t = TabularTransformer(random_state=0).fit(df, ["s"])
     assert "single value" in caplog.text
     assert t.column_kinds_["c"] == "constant" and t.column_kinds_["s"] == "constant"
