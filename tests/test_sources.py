@@ -284,6 +284,18 @@ def test_duplicates_dropped_and_counted(tmp_path: Path, caplog: pytest.LogCaptur
     assert ds.n_duplicates_dropped == 0 and len(ds.frame) == len(df) + 4
     ds = CsvSource(write_csv(tmp_path, pd.concat([df, df.iloc[[0]]]), "twice.csv"), timeless).load()
     assert ds.n_duplicates_dropped == 1  # a row written twice, id included
+    # times that are dates only cannot tell two purchases of one day apart: the ids do
+    daily = pd.concat([df, dup]).assign(t=lambda d: d["t"].str[:10])
+    ds = CsvSource(write_csv(tmp_path, daily, "daily.csv"), TINY_SCHEMA).load()
+    assert ds.n_duplicates_dropped == 0 and len(ds.frame) == len(df) + 3
+    days = daily.assign(t=pd.to_datetime(daily["t"]).astype("int64") // 10**9 // 86_400)
+    in_days = {**TINY_SCHEMA, "time_unit": "days"}
+    ds = CsvSource(write_csv(tmp_path, days, "days.csv"), in_days).load()
+    assert ds.n_duplicates_dropped == 0
+    in_days = {**TINY_SCHEMA, "time_unit": "hours"}  # whole hours: a transaction logged twice
+    assert (
+        CsvSource(write_csv(tmp_path, days, "days.csv"), in_days).load().n_duplicates_dropped == 3
+    )
 
 
 def test_a_folder_whose_names_are_not_in_time_order_gets_a_warning(

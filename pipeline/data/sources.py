@@ -1,8 +1,8 @@
 """Data sources: the built-in simulator and CSV/Parquet files described by a `Schema`.
 
 Every source's `load()` returns a `Dataset` whose frame is validated (`validate_frame`), has its
-exact duplicate rows dropped (all columns but the id column compared; the count is logged and
-kept), is sorted by time when there is a time column (stable), and has a 0..n-1 index. Problems
+exact duplicate rows dropped (all columns but the id column compared, where times finer than a
+day tell transactions apart; the count is logged and kept), is sorted by time when there is a time column (stable), and has a 0..n-1 index. Problems
 with the input raise `DataError` naming the file and the column; problems with the source's
 parameters raise `ConfigError`.
 
@@ -659,12 +659,14 @@ def clean_frame(
     """Drop exact duplicate rows, sort by time, reset the index.
 
     With a time column the id is ignored: a row repeated to the second under a new id is one
-    transaction logged twice. Without one, rows alike in every other column are common and
-    distinct records (two claims of one kind), so rows with different ids are kept.
+    transaction logged twice. Without one, or with times that are whole days (dates only: two
+    coffees at one shop on one day), rows alike in every other column are common and distinct
+    records, so rows with different ids are kept.
     Rows alike in every other column but the label get a warning (`rows` names them).
     Returns the new frame and the number of rows dropped (also logged).
     """
-    subset = [c for c in df.columns if c != schema.id or schema.time is None]
+    ids_tell = schema.time is None or _whole_days(df[schema.time])
+    subset = [c for c in df.columns if c != schema.id or ids_tell]
     dup = df.duplicated(subset=subset, keep="first")
     n_dup = int(dup.sum())
     if n_dup:
@@ -675,6 +677,17 @@ def clean_frame(
     if schema.time is not None:
         df = df.sort_values(schema.time, kind="stable")
     return df.reset_index(drop=True), n_dup
+
+
+def _whole_days(times: pd.Series) -> bool:
+    """True when every time is a whole day (a date without a time of day; numeric times read as
+    seconds, multiples of 86,400)."""
+    present = times.dropna()
+    if not len(present):
+        return False
+    if pd.api.types.is_datetime64_any_dtype(present):
+        return bool((present.dt.normalize() == present).all())
+    return bool((np.mod(present.to_numpy(dtype=np.float64), 86_400.0) == 0).all())
 
 
 def _warn_conflicting_labels(
