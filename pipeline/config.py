@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -516,6 +517,34 @@ def _format_validation_error(err: ValidationError, where: str) -> str:
     return "\n".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader refusing a key written twice in one mapping, which YAML would resolve
+    by keeping the last value only: a second `strategies:` block would drop the first without a
+    word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults`: its keys are meant to be overridden
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.YAMLError(
+                    f"the key {key!r} is written twice in one mapping (lines {seen[key]} and "
+                    f"{line}); YAML would keep only the second. Merge them into one"
+                )
+            if isinstance(key, Hashable):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text parsed as `yaml.safe_load` does, refusing keys written twice in one mapping
+    (`yaml.YAMLError`)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split a `key.path=value` override; the value is parsed as YAML (numbers, lists, booleans)."""
     if "=" not in text:
@@ -525,7 +554,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not parts:
         raise ConfigError(f"--set {text!r}: the key is empty")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value) if value.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({exc})") from None
     return parts, parsed
@@ -597,7 +626,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
             f"experiment file {str(path)!r} does not exist. Shipped experiments: {', '.join(available)}"
         )
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc})") from None
     except yaml.YAMLError as exc:

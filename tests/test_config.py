@@ -98,6 +98,37 @@ def test_invalid_yaml_is_reported(tmp_path: Path) -> None:
         load_config(bad)
 
 
+def test_a_key_written_twice_is_refused_not_dropped(tmp_path: Path) -> None:
+    """YAML keeps the last of two equal keys: a second `strategies:` block appended to a file
+    would drop the first block's strategies without a word."""
+    quick = Path("experiments/quick.yaml").read_text()
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(quick + "strategies:\n  cgan: {}\n")
+    first = 1 + quick.splitlines().index("strategies:")
+    last = len(quick.splitlines()) + 1
+    with pytest.raises(
+        ConfigError,
+        match=rf"twice\.yaml: not valid YAML \(the key 'strategies' is written twice in one "
+        rf"mapping \(lines {first} and {last}\); YAML would keep only the second",
+    ):
+        load_config(twice)
+    with pytest.raises(ConfigError, match=r"--set .*the key 'smote' is written twice"):
+        load_config("experiments/quick.yaml", ["strategies={smote: {}, smote: {k_neighbors: 3}}"])
+    # the same key in two mappings, and a merge key's values overridden, are as meant
+    merged = tmp_path / "merged.yaml"
+    merged.write_text(
+        quick.replace(
+            "strategies:\n",
+            "strategies:\n  s1: &s {kind: smote, k_neighbors: 3}\n  s2: {<<: *s, k_neighbors: 4}\n",
+        )
+    )
+    strategies = load_config(merged).strategies
+    assert strategies["s1"]["k_neighbors"] == 3 and strategies["s2"] == {
+        "kind": "smote",
+        "k_neighbors": 4,
+    }
+
+
 def test_file_source_needs_path(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {kind: csv, preset: creditcard}\n")
