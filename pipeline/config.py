@@ -513,6 +513,12 @@ def _format_validation_error(err: ValidationError, where: str) -> str:
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
         got = e.get("input")
         got_text = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+        if e["type"] == "string_type" and isinstance(got, bool | int | float):
+            kind = "a boolean" if isinstance(got, bool) else "a number"
+            got_text += (
+                f": YAML reads the text as {kind} (on/off, yes/no and true/false are booleans, "
+                "digits numbers); quote the name as written, e.g. 'on' or '2024'"
+            )
         lines.append(f"  - {loc}: {e['msg']}{got_text}")
     return "\n".join(lines)
 

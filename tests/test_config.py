@@ -129,6 +129,18 @@ def test_a_key_written_twice_is_refused_not_dropped(tmp_path: Path) -> None:
     }
 
 
+def test_a_column_name_yaml_reads_as_a_boolean_or_number_gets_the_quoting_hint() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"data.schema.drop.1: Input should be a valid string \(got True\): YAML reads the "
+        r"text as a boolean .* quote the name as written",
+    ):
+        load_config("experiments/default.yaml", ["data.schema.drop=[a, on]"])
+    with pytest.raises(ConfigError, match=r"\(got 2024\): YAML reads the text as a number"):
+        load_config("experiments/default.yaml", ["data.schema.id=2024"])
+    assert load_config("experiments/default.yaml", ["data.schema.id='2024'"]).data.schema_.id
+
+
 def test_file_source_needs_path(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {kind: csv, preset: creditcard}\n")
