@@ -338,6 +338,24 @@ def _csv_rows(path: Path, compression: str | None, where: str) -> int:
         raise DataError(f"{where}: cannot read the file ({exc})") from None
 
 
+PLAIN_INTEGER = r"-?(?:0|[1-9][0-9]{0,17})"
+"""An integer written plainly (no leading zero, sign or decimal point), within int64."""
+
+
+def ids_as_read(ids: pd.Series) -> pd.Series:
+    """A CSV's ids, read as text, as the scores' ids: integers where every id is one written
+    plainly (no leading zero, sign or decimal point: nothing lost), missing ones kept; else the
+    file's text, so that "0042" and "C000123" join back to the rows they came from."""
+    present = ids.dropna()
+    if not len(present) or not present.astype(str).str.fullmatch(PLAIN_INTEGER).all():
+        return ids
+    if len(present) == len(ids):
+        return ids.astype(np.int64)
+    return pd.Series(
+        pd.array(ids.astype(object).where(ids.notna(), None), dtype="Int64"), index=ids.index
+    )
+
+
 def _csv_chunks(
     path: Path,
     compression: str | None,
@@ -350,6 +368,8 @@ def _csv_chunks(
     """A CSV file's chunks indexed by their position in the input, from `start`; an empty file
     (`empty`) is one empty frame of its columns."""
     dtypes = {c: "str" for c in scorer.text_categoricals()}  # "0042" must not become 42
+    if scorer.id_column is not None:  # the ids written out as read, to join the scores back
+        dtypes[scorer.id_column] = "str"
     try:
         with open_csv_bytes(path, compression) as raw:
             header = pd.read_csv(raw, nrows=0)
@@ -365,6 +385,8 @@ def _csv_chunks(
             reader = pd.read_csv(raw, chunksize=chunk_rows if chunk_rows > 0 else None, dtype=known)
             chunks = reader if chunk_rows > 0 else [reader]
             for frame in chunks:
+                if scorer.id_column in frame:
+                    frame[scorer.id_column] = ids_as_read(frame[scorer.id_column])
                 frame.index = pd.RangeIndex(start, start + len(frame))
                 start += len(frame)
                 yield frame

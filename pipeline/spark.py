@@ -296,7 +296,8 @@ def _read(spark: Any, path: Path, fmt: str, scorer: Any, keys: list[str]) -> Any
     `keys`: its folder's partition keys (`folder_key_names`)."""
     from pyspark.sql.types import StringType, StructField, StructType
 
-    # string categoricals stay text ("0042" must not become 42), as in the local engine
+    # string categoricals stay text ("0042" must not become 42), as in the local engine, and
+    # so do a CSV's ids, written out as read
     text = set(scorer.text_categoricals())
     if fmt == "parquet":  # the files type their columns; Spark types the folder names' keys
         df = spark.read.parquet(str(path))
@@ -307,6 +308,8 @@ def _read(spark: Any, path: Path, fmt: str, scorer: Any, keys: list[str]) -> Any
         return spark.read.schema(StructType(fields)).parquet(str(path))
     reader = spark.read.option("header", True).option("mode", "FAILFAST")
     inferred = reader.option("inferSchema", True).csv(str(path)).schema
+    if scorer.id_column is not None:
+        text.add(scorer.id_column)
     fields = [StructField(f.name, StringType() if f.name in text else f.dataType) for f in inferred]
     return reader.schema(StructType([*fields, StructField(_EXTRA, StringType())])).csv(str(path))
 
@@ -314,9 +317,11 @@ def _read(spark: Any, path: Path, fmt: str, scorer: Any, keys: list[str]) -> Any
 def _check_input(df: Any, scorer: Any, where: str, folder: Path) -> Any:
     """`df` without `_EXTRA`, once one aggregate found no CSV row with more fields than the
     header and no numeric model column whose text is no number (`DataError` naming the file);
-    no Spark job when there is nothing to check."""
+    no Spark job when there is nothing to check. A CSV's ids, read as text, become integers
+    where every one is written plainly (`pipeline.score.ids_as_read`)."""
     from pyspark.sql import functions as F
 
+    from pipeline.score import PLAIN_INTEGER
     from pipeline.spark_features import file_in, number_checks, raise_bad_numbers
 
     history = scorer.history or {}
@@ -329,6 +334,11 @@ def _check_input(df: Any, scorer: Any, where: str, folder: Path) -> Any:
         for check in number_checks(df, c, "amount" if c == amount else "model", _FILE)
     ]
     extra = F.col(_EXTRA)
+    ids = scorer.id_column
+    text_ids = _EXTRA in df.columns and ids is not None and ids in df.columns  # a CSV's, as text
+    if text_ids:
+        plain = F.col(ids).rlike(f"^{PLAIN_INTEGER}$")
+        checks.append(F.count(F.when(F.col(ids).isNotNull() & ~plain, 1)).alias("n_text_ids"))
     if _EXTRA in df.columns:
         checks += [
             F.count(extra).alias("n_extra"),
@@ -347,6 +357,8 @@ def _check_input(df: Any, scorer: Any, where: str, folder: Path) -> Any:
             "value holding the separator without quotes? Quote such values, or fix the rows"
         )
     raise_bad_numbers(values, where, folder)
+    if text_ids and not values["n_text_ids"]:  # as the local engine's `ids_as_read`
+        df = df.withColumn(ids, F.col(ids).cast("long"))
     return df.drop(_EXTRA) if _EXTRA in df.columns else df
 
 

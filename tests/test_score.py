@@ -486,7 +486,7 @@ def test_chunked_equals_unchunked(store, tmp_path):
             csv_by_channel / f"channel={channel}/0.csv", index=False
         )
     ids = store.raw["transaction_id"]
-    whole_scores = read(tmp_path / "whole.parquet").set_axis(ids).sort_index()
+    whole_scores = read(tmp_path / "whole.parquet").set_axis(ids.astype(str)).sort_index()
     for folder in (by_channel, csv_by_channel):
         with pytest.raises(DataError, match=rf"{folder.name}.*ascending time order.*chunk-rows 0"):
             score_file(store.model_uri, folder, tmp_path / "o.parquet", progress=False)
@@ -499,7 +499,9 @@ def test_chunked_equals_unchunked(store, tmp_path):
         )
         assert result.chunks == 1
         folder_scores = read(tmp_path / f"{folder.name}.parquet")
-        folder_scores = folder_scores.set_index("transaction_id").sort_index()
+        # a CSV's ids are text, written out as read; a Parquet file's keep their type
+        folder_scores = folder_scores.set_index(folder_scores["transaction_id"].astype(str))
+        folder_scores = folder_scores.sort_index()
         pd.testing.assert_series_equal(
             folder_scores[PROBABILITY], whole_scores[PROBABILITY], check_names=False
         )
@@ -519,6 +521,37 @@ def test_a_compressed_csv_scores_as_the_plain_one(store, tmp_path, name):
     out = read(tmp_path / "o.parquet")
     np.testing.assert_array_equal(out["transaction_id"], store.raw["transaction_id"])
     np.testing.assert_allclose(out[PROBABILITY], store.expected, rtol=0, atol=1e-7)
+
+
+def test_a_csvs_ids_are_written_out_as_the_file_writes_them(store, tmp_path):
+    """Ids with leading zeros (account-style '00001234') join back to their rows: pandas would
+    read them as 1234. Plain integer ids stay integers, a missing one without turning the rest
+    into '12.0'."""
+    padded = store.raw.assign(transaction_id=store.raw["transaction_id"].map("{:08d}".format))
+    padded.to_csv(tmp_path / "padded.csv", index=False)
+    for name in ("padded_out.csv", "padded_out.parquet"):
+        score_file(
+            store.model_uri,
+            tmp_path / "padded.csv",
+            tmp_path / name,
+            chunk_rows=3000,
+            progress=False,
+        )
+        got = pd.read_parquet(tmp_path / name) if name.endswith("parquet") else None
+        if got is None:
+            got = pd.read_csv(tmp_path / name, dtype={"transaction_id": str})
+        assert got["transaction_id"].tolist() == padded["transaction_id"].tolist()
+        np.testing.assert_allclose(got[PROBABILITY], store.expected, rtol=0, atol=1e-7)
+    gap = store.raw.assign(transaction_id=store.raw["transaction_id"].astype("Int64"))
+    gap.loc[5, "transaction_id"] = pd.NA
+    gap.to_csv(tmp_path / "gap.csv", index=False)
+    score_file(store.model_uri, tmp_path / "gap.csv", tmp_path / "gap_out.csv", progress=False)
+    lines = (tmp_path / "gap_out.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[5:8]] == ["4", "", "6"]
+    score_file(store.model_uri, tmp_path / "gap.csv", tmp_path / "gap.parquet", progress=False)
+    ids = pd.read_parquet(tmp_path / "gap.parquet")["transaction_id"]
+    assert ids.dtype == np.int64 or str(ids.dtype) == "Int64"
+    assert ids.iloc[4] == 4 and pd.isna(ids.iloc[5]) and ids.iloc[6] == 6
 
 
 @pytest.mark.parametrize("name", ["o.csv.gz", "o.csv.bz2", "o.csv.xz"])

@@ -36,6 +36,7 @@ from pipeline.score import HistoryFeatures, load_scorer, score_file
 from pipeline.spark import (
     G1_REGION_SIZE,
     SPARK_PAGE_SIZE,
+    _check_input,
     _local_driver_memory,
     _local_java_options,
     _read,
@@ -158,15 +159,32 @@ def test_the_udfs_input_is_what_the_local_engine_reads(spark, tmp_path):
     boolean category is read as booleans (`text_categoricals` leaves it to the reader)."""
     csv = tmp_path / "input.csv"
     pd.DataFrame(
-        {"flag": ["true", "False", ""], "code": [742, 5411, 1], "mcc": [5411, 5812, 5411]}
+        {
+            "tx": ["007", "8", "9"],
+            "flag": ["true", "False", ""],
+            "code": [742, 5411, 1],
+            "mcc": [5411, 5812, 5411],
+        }
     ).to_csv(csv, index=False)
     scorer = SimpleNamespace(
         columns=["flag", "code", "mcc"],
         double_columns=lambda: ["mcc"],
         text_categoricals=lambda: ["code"],
+        id_column="tx",
+        numeric=[],
+        history=None,
     )
     df = _read(spark, csv, "csv", scorer, [])
     assert dict(df.dtypes)["flag"] == "boolean" and dict(df.dtypes)["code"] == "string"
+    # a CSV's ids as the local engine's `ids_as_read`: text where an integer would lose a
+    # leading zero, integers where every id is written plainly
+    ids = _check_input(df, scorer, "input", tmp_path).select("tx").toPandas()["tx"]
+    assert ids.tolist() == ["007", "8", "9"]
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"tx": ["7", "8", None], "flag": [True] * 3}).to_csv(plain, index=False)
+    df = _check_input(_read(spark, plain, "csv", scorer, []), scorer, "plain", tmp_path)
+    assert dict(df.dtypes)["tx"] == "bigint"
+    assert df.select("tx").toPandas()["tx"].tolist()[:2] == [7, 8]
     parquet = tmp_path / "input.parquet"
     pd.DataFrame(
         {"flag": [True, False, None], "code": [742, 5411, 1], "mcc": [5411, 5812, 5411]}

@@ -458,7 +458,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
         p = self._probability(m)
         out: dict[str, Any] = {}
         if self.id_column is not None and self.id_column in frame.columns:
-            out[self.id_column] = frame[self.id_column].to_numpy()
+            out[self.id_column] = frame[self.id_column].array  # Int64's missing ids stay so
         out[PROBABILITY] = p
         out[ALERT] = (p >= self.threshold).astype(np.int8)
         if explain:
