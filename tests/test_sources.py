@@ -136,6 +136,16 @@ def test_schema_from_mapping_unknown_key_lists_valid_keys() -> None:
             "'o' is under both 'dates' and 'drop'",
         ),
         ({"label": "y", "velocity": ["ip"]}, r"'velocity' \(ip\) needs a 'time' column"),
+        # an amount that is the label would build the features from the label
+        ({"label": "y", "amount": "y"}, "column 'y' is both the schema's label and its amount"),
+        ({"label": "y", "entity": "c", "merchant": "c"}, "'c' is both the schema's entity and"),
+        (
+            {"label": "y", "merchant": "m", "entity": ["u", "m"]},
+            "'m' is both the schema's merchant and its entity",
+        ),
+        ({"label": "y", "amount": "a", "categorical": ["a"]}, "'a' is the schema's amount and"),
+        ({"label": "y", "categorical": ["k", "y"]}, "'y' is the schema's label and is listed"),
+        ({"label": "y", "drop": ["y"]}, "the label column 'y' is listed under 'drop'"),
         (
             {"label": "y", "time": "t", "entity": "ip", "velocity": "ip"},
             "'ip' is under both 'velocity' and 'entity'",

@@ -355,9 +355,41 @@ def schema_from_mapping(
         )
     for key in _OPTIONAL_NAME_KEYS:
         values.setdefault(key, None)
+    _check_roles(values, where)
     for key in ("dates", "velocity"):
         _check_history_columns(values, key, where)
     return Schema(**values)
+
+
+def _check_roles(values: Mapping[str, Any], where: str) -> None:
+    """One column, one role: the label, time, id, amount, entity (or its parts) and merchant name
+    different columns (an amount that is the label would build features from the label), none
+    of the first four is also categorical, and the label is not dropped."""
+    roles: dict[str, str] = {}
+    named = [(key, values.get(key)) for key in ("label", *_OPTIONAL_NAME_KEYS)]
+    named += [("entity", c) for c in values.get("entity_columns") or ()]
+    for role, column in named:
+        if not column:
+            continue
+        if column in roles and roles[column] != role:
+            raise ConfigError(
+                f"{where}: column {column!r} is both the schema's {roles[column]} and its "
+                f"{role}; each role needs a column of its own"
+            )
+        roles[column] = role
+    for role in ("label", "time", "id", "amount"):
+        column = values.get(role)
+        if column and column in (values.get("categorical") or ()):
+            raise ConfigError(
+                f"{where}: column {column!r} is the schema's {role} and is listed under "
+                f"'categorical'; remove it from categorical"
+            )
+    label = values.get("label")
+    if label in (values.get("drop") or ()):
+        raise ConfigError(
+            f"{where}: the label column {label!r} is listed under 'drop'; the label is the "
+            "target, never a feature: remove it from drop"
+        )
 
 
 def entity_name(columns: Sequence[str]) -> str:
