@@ -534,14 +534,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *defaults`: its keys are meant to be overridden
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # the base constructor refuses it, with YAML's own message
             line = key_node.start_mark.line + 1
-            if isinstance(key, Hashable) and key in seen:
+            if key in seen:
                 raise yaml.YAMLError(
                     f"the key {key!r} is written twice in one mapping (lines {seen[key]} and "
                     f"{line}); YAML would keep only the second. Merge them into one"
                 )
-            if isinstance(key, Hashable):
-                seen[key] = line
+            seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
 

@@ -2,9 +2,9 @@
 
 Every source's `load()` returns a `Dataset` whose frame is validated (`validate_frame`), has its
 exact duplicate rows dropped (all columns but the id column compared, where times finer than a
-day tell transactions apart; the count is logged and kept), is sorted by time when there is a time column (stable), and has a 0..n-1 index. Problems
-with the input raise `DataError` naming the file and the column; problems with the source's
-parameters raise `ConfigError`.
+day tell transactions apart; the count is logged and kept), is sorted by time when there is a
+time column (stable), and has a 0..n-1 index. Problems with the input raise `DataError` naming
+the file and the column; problems with the source's parameters raise `ConfigError`.
 
 Type coercions made by validation: the label becomes int8 (from 0/1 numbers, booleans or the texts
 "0"/"1"); a datetime time column becomes timezone-naive datetime64[ns] (timezone-aware values are
@@ -169,15 +169,13 @@ def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
     distinct = sorted(pd.unique(s.astype(object)).tolist(), key=str)
     odd = ""
     if len(distinct) > 2:  # a few stray values among 0/1 or one pair of words: name their rows
-        values = pd.Series(s.astype(object).tolist(), index=s.index)
         if pd.api.types.is_numeric_dtype(s):
-            stray = ~values.isin([0, 1])
-        else:
-            texts = values.astype(str).str.strip().str.casefold()
+            stray = ~s.isin([0, 1])
+        else:  # `texts`: the values as the pairs of words above read them
             pair = max(LABEL_WORDS, key=lambda words: int(texts.isin(list(words)).sum()))
             stray = ~texts.isin(list(pair))
-        if 0 < stray.sum() < len(values) / 2:
-            rare = pd.unique(values[stray]).tolist()
+        if 0 < stray.sum() < len(s) / 2:
+            rare = pd.unique(s[stray].astype(object)).tolist()
             odd = f"; {listing(rare)} in {_rows_text(s.index[stray].tolist())}"
     hint = (
         f"; write it as 0/1 with 1 for fraud, e.g. in pandas: df[{name!r}] = "
@@ -193,10 +191,7 @@ def _binary_label(s: pd.Series, name: str, where: str) -> pd.Series:
 
 def _rows_text(rows: list[Any]) -> str:
     """ "row 5" or "rows 5, 6, 9, ... (12 in all)"."""
-    if len(rows) == 1:
-        return f"row {rows[0]}"
-    shown = ", ".join(str(r) for r in rows[:_SHOWN])
-    return "rows " + shown + (f", ... ({len(rows)} in all)" if len(rows) > _SHOWN else "")
+    return f"row {rows[0]}" if len(rows) == 1 else f"rows {listing(rows)}"
 
 
 def coerce_time(
