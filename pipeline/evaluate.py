@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.errors import ConfigError, DataError
+from pipeline.data.sources import key_codes
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +143,15 @@ def _yp(y: Any, p: Any, where: str, *, need_both: bool = True) -> tuple[np.ndarr
     return yy, _scores(p, yy.size, where)
 
 
-def _same_length(values: Any, n: int, name: str, where: str) -> np.ndarray:
+def _same_length(
+    values: Any, n: int, name: str, where: str, *, allow_missing: bool = False
+) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise DataError(
             f"{where}: {name} must have one value per row ({n}), found shape {arr.shape}"
         )
-    if pd.isna(arr).any():
+    if not allow_missing and pd.isna(arr).any():
         raise DataError(f"{where}: {name} has {int(pd.isna(arr).sum())} missing values")
     return arr
 
@@ -302,22 +305,23 @@ def card_precision_at_k(y: Any, p: Any, days: Any, entity: Any, k: int) -> float
     CP@k is the mean of the daily values over every day present in `days` (a day without fraud,
     or whose cards were all detected before, counts as 0). A tie at the k-th place counts its
     expected share of compromised cards (random order inside the tie), and every compromised
-    card of that tie counts as detected, so a tie never lets a card be counted twice.
+    card of that tie counts as detected, so a tie never lets a card be counted twice. A transaction
+    without a card (a missing `entity`) is a card of its own, as the history features count it.
     """
     where = "card_precision_at_k"
     kk = _k(k, where)
     yy, pp = _yp(y, p, where, need_both=False)
     dd = _same_length(days, yy.size, "days", where)
-    ee = _same_length(entity, yy.size, "entity", where)
+    ee = _same_length(entity, yy.size, "entity", where, allow_missing=True)
     day_codes, _ = pd.factorize(dd, sort=True)
-    card_codes, cards_seen = pd.factorize(ee)
+    card_codes = key_codes(ee)
     daily = (
         pd.DataFrame({"day": day_codes, "card": card_codes, "p": pp, "y": yy})
         .groupby(["day", "card"], sort=True)
         .agg(p=("p", "max"), y=("y", "max"))
         .reset_index()
     )
-    detected = np.zeros(len(cards_seen), dtype=bool)
+    detected = np.zeros(int(card_codes.max(initial=-1)) + 1, dtype=bool)
     values = []
     bounds = np.r_[0, np.flatnonzero(np.diff(daily["day"].to_numpy())) + 1, len(daily)]
     card, score, label = (daily[c].to_numpy() for c in ("card", "p", "y"))
@@ -498,7 +502,7 @@ def evaluate_predictions(
         dd = _same_length(days, yy.size, "days", where)
         out[PRECISION_AT_K] = precision_at_k_per_day(yy, pp, dd, k)
         if entity is not None:
-            ee = _same_length(entity, yy.size, "entity", where)
+            ee = _same_length(entity, yy.size, "entity", where, allow_missing=True)
             out[CARD_PRECISION_AT_K] = card_precision_at_k(yy, pp, dd, ee, k)
     elif entity is not None:
         log.debug("evaluate_predictions: entity given without days; CP@k needs both, skipped")

@@ -76,7 +76,7 @@ import pandas as pd
 
 from models.errors import ConfigError, DataError
 from pipeline.data.schema import numeric_units, yaml_list
-from pipeline.data.sources import money_hint
+from pipeline.data.sources import key_codes, money_hint
 from pipeline.split import (
     NANOSECONDS_PER_DAY,
     SECONDS_PER_DAY,
@@ -240,16 +240,6 @@ class _SortedGroups:
         out = np.empty_like(values)
         out[self.order] = values
         return out
-
-
-def _group_codes(keys: pd.Series) -> np.ndarray:
-    """Integer codes of a key column; each missing key is its own group (it has no history)."""
-    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
-    codes = codes.astype(np.int64)
-    missing = codes < 0
-    if missing.any():
-        codes[missing] = len(uniques) + np.arange(int(missing.sum()))
-    return codes
 
 
 def key_counts(keys: pd.Series) -> pd.Series:
@@ -447,7 +437,7 @@ def _distinct_entities(
     time. So the count is #{r: L_r < t} - #{r: R_r < t} over the group's rows, found on the
     clock's ranks: v < t exactly when #{times <= v} <= #{times < t}.
     """
-    e = _group_codes(entity)[g.order]
+    e = key_codes(entity)[g.order]
     known = ~entity.isna().to_numpy()[g.order]
     # (group, entity, time) order, from g's (group, time) order by a stable sort
     pair_order = np.argsort(g.group * np.int64(e.max() + 1 if len(e) else 1) + e, kind="stable")
@@ -544,7 +534,7 @@ def build_features(
     if schema.amount is not None and schema.amount in frame.columns:
         amount = _float64_values(frame, schema.amount, "amount")
     if schema.entity is not None and schema.entity in frame.columns:
-        g = _SortedGroups(_group_codes(frame[schema.entity]), clock)
+        g = _SortedGroups(key_codes(frame[schema.entity]), clock)
         for name, values in _entity_features(g, amount, unit_windows, seconds_per_unit).items():
             new[name] = g.unsort(values)
     keys = [k for k in schema.velocity if k in frame.columns]
@@ -561,7 +551,7 @@ def build_features(
     has_entity = schema.entity is not None and schema.entity in frame.columns
     entity = frame[schema.entity] if has_entity else None
     for key in keys:
-        g = _SortedGroups(_group_codes(frame[key]), clock)
+        g = _SortedGroups(key_codes(frame[key]), clock)
         found = _entity_features(g, None, unit_windows, seconds_per_unit, key)
         if y is not None:
             found |= _fraud_rates(g, y, unit_windows, delay, key, reported)
@@ -572,7 +562,7 @@ def build_features(
                 new[name] = g.unsort(values)
     if merchant:
         assert schema.merchant is not None
-        g = _SortedGroups(_group_codes(frame[schema.merchant]), clock)
+        g = _SortedGroups(key_codes(frame[schema.merchant]), clock)
         for name, values in _merchant_features(g, y, unit_windows, delay, reported).items():
             new[name] = g.unsort(values)
         if merchant_entities and entity is not None:

@@ -166,6 +166,20 @@ def test_card_precision_at_k_tie_counts_its_expected_share_and_blocks_its_frauds
     assert ev.card_precision_at_k(y, p, days, card, 1) == pytest.approx((2 / 3 + 0) / 2)
 
 
+def test_card_precision_at_k_counts_each_transaction_without_a_card_as_a_card_of_its_own():
+    # day 1: two card-less frauds 0.9 and 0.8 and card 7 at 0.3; k=2 -> both card-less rows are
+    #        cards, both compromised: 2/2 (one shared "missing card" would give 1/2)
+    # day 2: a card-less fraud 0.95 (no card is blocked by day 1's detections) and card 7 at
+    #        0.2 -> 1/2 (a shared, blocked "missing card" would give 0)
+    days = np.array([1, 1, 1, 2, 2])
+    card = np.array([np.nan, np.nan, 7.0, np.nan, 7.0])
+    y = np.array([1, 1, 0, 1, 0])
+    p = np.array([0.9, 0.8, 0.3, 0.95, 0.2])
+    assert ev.card_precision_at_k(y, p, days, card, 2) == pytest.approx((1 + 1 / 2) / 2)
+    got = ev.evaluate_predictions(y, p, threshold=0.5, days=days, entity=card, k=2)
+    assert got[ev.CARD_PRECISION_AT_K] == pytest.approx(0.75)
+
+
 def test_choose_threshold_f1_by_hand():
     # F1 = 2tp / (tp + fp + P) at each score: 0.9 -> 2/3, 0.8 -> 1/2, 0.7 -> 4/5,
     # 0.3 -> 4/6, 0.1 -> 4/7: the best is 0.7
