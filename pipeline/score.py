@@ -40,6 +40,7 @@ from pipeline.data.sources import (
     OUTPUT_COMPRESSIONS,
     UNREADABLE,
     UTF8_ADVICE,
+    arrow_frame,
     check_unique_names,
     coerce_label,
     coerce_numeric,
@@ -206,15 +207,31 @@ def _count_csv_rows(path: Path, compression: str | None = None) -> int:
     return max(lines - 1, 0)
 
 
+def history_keys(scorer: Any) -> list[str]:
+    """The key columns (`Schema.key_columns`) whose history the scorer's features count, but the
+    id and the model's categorical columns: read as text from a CSV, exact from Parquet
+    (`arrow_frame`), so that a 19-digit card number in a column with a missing one keeps its last
+    digits, in every chunk alike."""
+    from pipeline.data.schema import Schema
+
+    if scorer.history is None:
+        return []
+    schema = Schema.from_dict(scorer.history["schema"])
+    taken = {schema.id, *scorer.categorical}
+    return [c for c in schema.key_columns() if c not in taken]
+
+
 def _arrow_chunks(
     total: int,
     schema: Any,
     batches: Callable[[int], Iterator[Any]],
     chunk_rows: int,
     where: str,
+    keys: list[str],
 ) -> Iterator[pd.DataFrame]:
     """Arrow record batches of `chunk_rows` (0: all) as frames indexed by their position in the
-    input; an empty input is one empty frame of its columns."""
+    input (integer `keys` exact: `arrow_frame`); an empty input is one empty frame of its
+    columns."""
     import pyarrow as pa
 
     start = 0
@@ -228,7 +245,7 @@ def _arrow_chunks(
         for batch in pieces:
             if batch.num_rows == 0:
                 continue
-            frame = batch.to_pandas()
+            frame = arrow_frame(batch, keys)
             frame.index = pd.RangeIndex(start, start + len(frame))
             start += len(frame)
             yield frame
@@ -247,7 +264,12 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
         dataset = parquet_folder(path, where, scorer.text_categoricals())
         total = dataset.count_rows()
         chunks = _arrow_chunks(
-            total, dataset.schema, lambda n: dataset.to_batches(batch_size=n), chunk_rows, where
+            total,
+            dataset.schema,
+            lambda n: dataset.to_batches(batch_size=n),
+            chunk_rows,
+            where,
+            history_keys(scorer),
         )
         return total, chunks
     if path.suffix.lower() == ".parquet":
@@ -261,7 +283,12 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
         total = pf.metadata.num_rows
         check_unique_names(pf.schema_arrow.names, where)
         chunks = _arrow_chunks(
-            total, pf.schema_arrow, lambda n: pf.iter_batches(batch_size=n), chunk_rows, where
+            total,
+            pf.schema_arrow,
+            lambda n: pf.iter_batches(batch_size=n),
+            chunk_rows,
+            where,
+            history_keys(scorer),
         )
         return total, chunks
 
@@ -370,6 +397,7 @@ def _csv_chunks(
     dtypes = {c: "str" for c in scorer.text_categoricals()}  # "0042" must not become 42
     if scorer.id_column is not None:  # the ids written out as read, to join the scores back
         dtypes[scorer.id_column] = "str"
+    dtypes.update(dict.fromkeys(history_keys(scorer), "str"))
     try:
         with open_csv_bytes(path, compression) as raw:
             header = pd.read_csv(raw, nrows=0)
@@ -724,12 +752,13 @@ class HistoryFeatures:
         for key in (s.entity, *s.velocity):
             if key is None or key not in combined.columns or not len(old):
                 continue
-            # the latest older row of each card (device...): `*_secs_since_prev` looks back that far
+            # the latest older row of each card (device...): `*_secs_since_prev` looks back that
+            # far. Grouped by codes: an object array of 19-digit ints and NAs would be grouped as
+            # floats, and a missing key has no history to carry.
+            codes = pd.factorize(combined[key].iloc[old])[0]
+            known = codes >= 0
             latest = (
-                pd.Series(t[old], index=old)
-                .groupby(combined[key].to_numpy()[old], dropna=False)
-                .idxmax()
-                .to_numpy()
+                pd.Series(t[old][known], index=old[known]).groupby(codes[known]).idxmax().to_numpy()
             )
             keep[latest.astype(np.int64)] = True
         return combined.iloc[np.flatnonzero(keep)].reset_index(drop=True)

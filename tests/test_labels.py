@@ -106,6 +106,19 @@ def test_dated_reports_and_a_parquet_folder_of_them(tmp_path: Path) -> None:
     np.testing.assert_allclose(data.reports.delays[[1, 8]], [3 - 10 / 24, 11 - 10 / 24])
 
 
+def test_reported_19_digit_ids_with_a_missing_one_match_their_transactions(
+    tmp_path: Path,
+) -> None:
+    """A report file whose id column has a gap is read as floats by pandas, and 19-digit ids
+    there lose their last digits: they would match no transaction, or the wrong one."""
+    base = 4_000_000_000_000_000_000
+    path = transactions(tmp_path, [base + i for i in range(1, 11)])
+    reported = pd.array([base + 3, base + 8, None], dtype="Int64")
+    pd.DataFrame({"tx": reported}).to_csv(tmp_path / "reports.csv", index=False)
+    data = load(path, {"path": tmp_path / "reports.csv"})
+    assert data.frame["y"].tolist() == [0, 0, 1, 0, 0, 0, 0, 1, 0, 0]
+
+
 def test_ids_match_as_written_save_numbers_and_leading_zeros() -> None:
     numbers = pd.Series([42.0, 7.0, np.nan, 2.5])
     assert id_keys(numbers, as_number=False).tolist() == ["42", "7", pd.NA, "2.5"]

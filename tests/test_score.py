@@ -554,6 +554,38 @@ def test_a_csvs_ids_are_written_out_as_the_file_writes_them(store, tmp_path):
     assert ids.iloc[4] == 4 and pd.isna(ids.iloc[5]) and ids.iloc[6] == 6
 
 
+def test_long_card_numbers_with_a_missing_one_score_as_short_ones(store, tmp_path):
+    """19-digit customer and merchant ids, one of each missing, in a CSV (3,000-row chunks: one
+    holds the gap, the others not) and in a Parquet file without pandas' metadata: the same
+    scores as short ids with the same gap. Read as floats, the chunk with the gap made the cards
+    one, and most of its rows alerts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    short, long = store.raw.copy(), store.raw.copy()
+    for column in ("customer_id", "merchant_id"):
+        short[column] = short[column].astype("Int64")
+        long[column] = pd.array(4_000_000_000_000_000_000 + store.raw[column], dtype="Int64")
+        short.loc[4000, column] = long.loc[4000, column] = pd.NA
+    short.to_csv(tmp_path / "short.csv", index=False)
+    long.to_csv(tmp_path / "long.csv", index=False)
+    table = pa.Table.from_pandas(long, preserve_index=False).replace_schema_metadata(None)
+    pq.write_table(table, tmp_path / "long.parquet")
+    got = {}
+    for name in ("short.csv", "long.csv", "long.parquet"):
+        score_file(
+            store.model_uri,
+            tmp_path / name,
+            tmp_path / f"{name}.out.csv",
+            chunk_rows=3000,
+            progress=False,
+        )
+        got[name] = pd.read_csv(tmp_path / f"{name}.out.csv")[PROBABILITY]
+    np.testing.assert_allclose(got["short.csv"].iloc[:3000], store.expected[:3000], atol=1e-7)
+    np.testing.assert_allclose(got["long.csv"], got["short.csv"], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(got["long.parquet"], got["short.csv"], rtol=0, atol=1e-7)
+
+
 @pytest.mark.parametrize("name", ["o.csv.gz", "o.csv.bz2", "o.csv.xz"])
 def test_a_compressed_csv_output(store, tmp_path, name):
     """Written chunk by chunk into one compressed stream, read back as the plain output."""

@@ -231,6 +231,44 @@ def test_parquet_round_trip(tmp_path: Path, sim: pd.DataFrame) -> None:
     assert ds.digest == SimulatorSource(**SMALL).load().digest
 
 
+def long_keys(sim: pd.DataFrame) -> pd.DataFrame:
+    """`sim` with 19-digit customer, merchant and transaction ids (beyond float64's exact
+    integers) and one of each missing: pandas reads such a column as floats."""
+    out = sim.copy()
+    for column in ("transaction_id", "customer_id", "merchant_id"):
+        out[column] = pd.array(4_000_000_000_000_000_000 + sim[column], dtype="Int64")
+        out.loc[3, column] = pd.NA
+    return out
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv folder", "parquet"])
+def test_long_numeric_keys_with_a_missing_one_keep_every_digit(
+    tmp_path: Path, sim: pd.DataFrame, kind: str
+) -> None:
+    """19-digit card numbers in a column with a missing one: as floats, cards 4e18 + 1 and
+    4e18 + 2 would be one card and every history feature wrong."""
+    long = long_keys(sim)
+    if kind == "csv":
+        path = write_csv(tmp_path, long, "long.csv")
+    elif kind == "csv folder":  # the missing ids in the first file, none in the second
+        path = tmp_path / "days"
+        path.mkdir()
+        long.iloc[:1000].to_csv(path / "a.csv", index=False)
+        long.iloc[1000:].to_csv(path / "b.csv", index=False)
+    else:  # as a warehouse writes it: int64 with nulls, no pandas metadata
+        path = tmp_path / "long.parquet"
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pandas(long).replace_schema_metadata(None), path)
+    source = CsvSource if kind.startswith("csv") else ParquetSource
+    frame = source(path, SIMULATOR_SCHEMA.to_dict()).load().frame
+    for column in ("transaction_id", "customer_id", "merchant_id"):
+        assert frame[column].nunique() == long[column].nunique(), column
+        assert frame[column].isna().sum() == 1
+    cards = frame["customer_id"].astype("string")
+    assert set(cards.dropna()) == {str(v) for v in long["customer_id"].dropna()}
+
+
 def test_preset_simulator_for_files(tmp_path: Path, sim: pd.DataFrame) -> None:
     path = tmp_path / "sim.parquet"
     sim.to_parquet(path, index=False)

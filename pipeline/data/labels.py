@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,14 +142,17 @@ class Reports:
         return self.delays[~np.isnan(self.delays)]
 
 
-def read_reports(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+def read_reports(
+    path: Path, keys: Sequence[str] = ()
+) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """The reports table, CSV or Parquet by content, a file or a folder (`read_csv_table`,
-    `read_parquet_table`), and for a CSV folder its files' first rows and names."""
+    `read_parquet_table`, with their `keys`), and for a CSV folder its files' first rows and
+    names."""
     check_file(path)
     first = data_files(path, str(path))[0] if path.is_dir() else path
     if is_parquet(first):
-        return read_parquet_table(path), []
-    return read_csv_table(path)
+        return read_parquet_table(path, keys), []
+    return read_csv_table(path, keys)
 
 
 def key_ways(a_numeric: bool, b_numeric: bool) -> tuple[bool, bool]:
@@ -276,8 +279,8 @@ class ReportBook:
         by default). `DataError` naming the file and the column."""
         names = names or {"id": "data.labels.id", "reported_at": "data.labels.reported_at"}
         source = str(labels.path)
-        reports, parts = read_reports(labels.path)
         column = labels.id or schema.id
+        reports, parts = read_reports(labels.path, [column] if column is not None else [])
         for role, name in (("id", column), ("reported_at", labels.reported_at)):
             if name is not None and name not in reports.columns:
                 unset = role == "id" and labels.id is None

@@ -118,6 +118,13 @@ class Schema:
         named = (self.time, *entity, self.merchant, self.amount, *self.dates, *self.velocity)
         return [c for c in dict.fromkeys(named) if c is not None]
 
+    def key_columns(self) -> list[str]:
+        """The columns whose values name something (the id, the entity or its parts, the
+        merchant, the velocity columns): compared digit for digit, never as quantities."""
+        entity = self.entity_columns or (self.entity,)
+        named = (self.id, *entity, self.merchant, *self.velocity)
+        return [c for c in dict.fromkeys(named) if c is not None]
+
     def roles(self) -> set[str]:
         """The columns that are never model inputs themselves (the label, time, id, entity,
         merchant, drop, date and velocity columns)."""

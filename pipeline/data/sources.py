@@ -1168,7 +1168,7 @@ class CsvSource(_FileSource):
     kind = "csv"
 
     def _read(self) -> pd.DataFrame:
-        frame, self._parts = read_csv_table(self.path)
+        frame, self._parts = read_csv_table(self.path, self.schema.key_columns())
         return frame
 
     def _name(self, where: str) -> str:
@@ -1179,14 +1179,21 @@ class CsvSource(_FileSource):
         return f"{where} ({len(names)} CSV file{'s' if len(names) > 1 else ''}: {shown})"
 
 
-def read_csv_table(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+def read_csv_table(
+    path: Path, key_columns: Collection[str] = ()
+) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """A CSV file, or a folder of them (`csv_folder`) read as one table in name order, and for a
     folder its files' first rows in the table and names (`rows_in_files`); `DataError`s name the
-    file."""
+    file. Key columns (`key_columns`) that numbers would not hold exactly (`lost_digits`) are
+    text."""
     if not path.is_dir():
         compression = csv_compression(path, str(path))
         csv_header(path, str(path), compression=compression)
-        return _read_csv(path, compression, str(path)), []
+        frame = _read_csv(path, compression, str(path))
+        lossy = [c for c in key_columns if c in frame.columns and lost_digits(frame[c])]
+        if lossy:
+            frame = _read_csv(path, compression, str(path), dtype=dict.fromkeys(lossy, "str"))
+        return frame, []
     files = csv_folder(path, str(path))
     names = [f"{path}: {file.relative_to(path)}" for file, _ in files]
     keys = folder_keys([f for f, _ in files], path)
@@ -1197,6 +1204,8 @@ def read_csv_table(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     # a column that is text in one file is text in every file, as written ("0042", not 42)
     text = {c for f in frames for c in f.columns if not _holds_numbers(f[c])}
     mixed = {c for c in text if any(_holds_numbers(f[c]) and f[c].notna().any() for f in frames)}
+    # a key too long for the floats of a file with a missing one: text in every file
+    mixed |= {c for c in key_columns for f in frames if c in f.columns and lost_digits(f[c])}
     if mixed:
         as_text = dict.fromkeys(mixed, "str")
         frames = [
@@ -1208,6 +1217,20 @@ def read_csv_table(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
         for start, (file, _) in zip(np.cumsum([0, *map(len, frames[:-1])]), files, strict=True)
     ]
     return pd.concat(frames, ignore_index=True), parts
+
+
+EXACT_FLOAT = 2**53
+"""From here on a float64 does not hold every whole number: pandas reads a column of integers
+with a missing value as floats, and ids of 17 digits or more lose their last digits there."""
+
+
+def lost_digits(values: pd.Series) -> bool:
+    """Whether `values` are floats too large to hold every digit of a whole number: keys read so
+    (19-digit card numbers in a column with a missing one) would become one card."""
+    if not pd.api.types.is_float_dtype(values.dtype):
+        return False
+    present = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return bool((np.abs(present[~np.isnan(present)]) >= EXACT_FLOAT).any())
 
 
 def _holds_numbers(values: pd.Series) -> bool:
@@ -1485,34 +1508,48 @@ class ParquetSource(_FileSource):
     kind = "parquet"
 
     def _read(self) -> pd.DataFrame:
-        return read_parquet_table(self.path)
+        return read_parquet_table(self.path, self.schema.key_columns())
 
 
-def arrow_frame(data: Any) -> pd.DataFrame:
+def arrow_frame(data: Any, keys: Collection[str] = ()) -> pd.DataFrame:
     """An Arrow table or record batch as pandas, its decimal columns as float64 (a warehouse's
-    NUMERIC(18, 2) amount; pandas would hold Python `Decimal` objects, no numeric column)."""
+    NUMERIC(18, 2) amount; pandas would hold Python `Decimal` objects, no numeric column), its
+    integer key columns (`keys`) that floats would not hold exactly (`lost_digits`) as pandas'
+    nullable integers."""
     import pyarrow as pa
 
     if not any(pa.types.is_decimal(f.type) for f in data.schema):
-        return data.to_pandas()
-    schema = pa.schema(
-        [pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in data.schema],
-        metadata=data.schema.metadata,
-    )
-    table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
-    return table.cast(schema).to_pandas()
+        frame = data.to_pandas()
+    else:
+        schema = pa.schema(
+            [
+                pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f
+                for f in data.schema
+            ],
+            metadata=data.schema.metadata,
+        )
+        table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
+        frame = table.cast(schema).to_pandas()
+    exact = {pa.int64(): pd.Int64Dtype(), pa.uint64(): pd.UInt64Dtype()}
+    for name in keys:
+        if name in frame.columns and lost_digits(frame[name]):
+            column = data.column(name)
+            if column.type in exact:
+                values = column.to_pandas(types_mapper=exact.get)
+                frame[name] = pd.Series(values.array, index=frame.index)
+    return frame
 
 
-def read_parquet_table(path: Path) -> pd.DataFrame:
+def read_parquet_table(path: Path, keys: Collection[str] = ()) -> pd.DataFrame:
     """A Parquet file, or a folder of them read as one dataset (`parquet_folder`); `DataError`s
-    name the file."""
+    name the file. Integer key columns (`keys`) stay exact (`arrow_frame`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if path.is_dir():
         dataset = parquet_folder(path, str(path))
         try:
-            return arrow_frame(dataset.to_table())
+            return arrow_frame(dataset.to_table(), keys)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DataError(
                 f"{path}: cannot read the folder's files as one table ({_reason(exc)}); "
@@ -1529,7 +1566,7 @@ def read_parquet_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read as Parquet ({_reason(exc)}){hint}") from None
     check_unique_names(names, str(path))
     try:
-        return arrow_frame(pq.read_table(path))
+        return arrow_frame(pq.read_table(path), keys)
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise DataError(f"{path}: cannot read as Parquet ({_reason(exc)})") from None
 
