@@ -503,8 +503,8 @@ def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
     empty text) are missing."""
     present = s.notna().to_numpy()
     out = pd.Series(pd.NA, index=s.index, dtype="string")
-    if pd.api.types.is_integer_dtype(s.dtype):  # exactly, beyond float64's 2**53 too
-        out[present] = s[present].astype(np.int64).astype(str).to_numpy()
+    if pd.api.types.is_integer_dtype(s.dtype):  # exactly, beyond float64's 2**53 and int64 too
+        out[present] = s[present].astype(str).to_numpy()
         return out
     if is_number(s):
         values = s.to_numpy(dtype=np.float64, na_value=np.nan)
