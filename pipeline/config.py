@@ -241,23 +241,30 @@ class SplitConfig(_Strict):
 
     def ignored_settings(self) -> str | None:
         """The settings given that the other kind of folds reads (`split.n_folds` with stratified
-        folds, `split.n_splits` with temporal ones ...), which these folds leave unused: a
-        sentence naming them and the setting that counts, or None. Temporal folds given their
-        own `n_folds` too (a stratified YAML switched with `--set split.kind=temporal ...`) leave
-        `n_splits` unused without a word."""
+        folds, `split.n_splits` or seeds other than [0] with temporal ones ...), which these folds
+        leave unused: a sentence naming them and the setting that counts, or None. Temporal folds
+        given their own `n_folds` too (a stratified YAML switched with `--set split.kind=temporal
+        ...`) leave `n_splits` unused without a word; their seeds are named in any case (the
+        user may expect repeats that never run)."""
         other = "temporal" if self.kind == "stratified" else "stratified"
         count = "n_splits" if self.kind == "stratified" else "n_folds"
         given = sorted(self.model_fields_set & _SPLIT_SETTINGS[other])
-        if not given or (self.kind == "temporal" and count in self.model_fields_set):
+        if self.kind == "temporal" and count in self.model_fields_set:
+            given = []
+        seeds = self.kind == "temporal" and self.seeds != [0]
+        if not given and not seeds:
             return None
         values = {key: getattr(self, key) for key in given}
+        if seeds:  # temporal folds are cut once: every fold's seed is 0
+            values["seeds"] = self.seeds
         shown = ", ".join(
             f"split.{key} ({value:g})" if isinstance(value, float) else f"split.{key} ({value})"
             for key, value in values.items()
         )
+        once = "; temporal folds are cut and trained once, with seed 0" if seeds else ""
         return (
             f"{shown} set for {other} folds, unused with split.kind: {self.kind} (the number of "
-            f"folds is split.{count}: {getattr(self, count)})"
+            f"folds is split.{count}: {getattr(self, count)}{once})"
         )
 
     @field_validator("seeds")

@@ -237,6 +237,17 @@ def test_settings_of_the_other_fold_kind_are_named_as_unused() -> None:
     )
     both = ["split.kind=temporal", "split.n_folds=2"]
     assert load_config("experiments/default.yaml", both).split.ignored_settings() is None
+    # seeds: temporal folds run once, with seed 0, whatever else is given
+    seeds = load_config("experiments/temporal.yaml", ["split.seeds=[0, 1, 2]"]).split
+    assert seeds.ignored_settings() == (
+        "split.seeds ([0, 1, 2]) set for stratified folds, unused with split.kind: temporal (the "
+        "number of folds is split.n_folds: 3; temporal folds are cut and trained once, with "
+        "seed 0)"
+    )
+    assert (
+        load_config("experiments/temporal.yaml", ["split.seeds=[0]"]).split.ignored_settings()
+        is None
+    )
 
 
 def test_draws_are_the_simulators_and_stratified() -> None:
