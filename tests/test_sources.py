@@ -1056,6 +1056,17 @@ def test_amount_not_numeric(tmp_path: Path, written: list[str], hint: bool) -> N
     assert ("carry a currency sign or thousands separators" in str(error.value)) == hint
 
 
+def test_a_negative_amount_is_refused_naming_its_rows(tmp_path: Path) -> None:
+    """Refunds in a transaction log: the amount-caught metric failed every fold after training."""
+    df = tiny_frame()
+    df.loc[[2, 5], "amount"] *= -1
+    path = write_csv(tmp_path, df)
+    with pytest.raises(DataError, match=r"amount column 'amount' is negative in rows 2, 5; "):
+        CsvSource(path, TINY_SCHEMA).load()
+    plain = {k: v for k, v in TINY_SCHEMA.items() if k != "amount"}  # a plain feature: loads
+    assert (CsvSource(path, plain).load().frame["amount"] < 0).sum() == 2
+
+
 @pytest.mark.parametrize(
     ("column", "value", "match"),
     [

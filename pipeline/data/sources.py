@@ -638,6 +638,15 @@ def validate_frame(
         out[schema.amount] = coerce_numeric(
             out[schema.amount], schema.amount, "amount", where, allow_missing=True
         )
+        negative = out[schema.amount] < 0
+        if negative.any():
+            raise DataError(
+                f"{where}: amount column {schema.amount!r} is negative in "
+                f"{_rows_text(out.index[negative.to_numpy()].tolist())}; the amount is the money "
+                "at risk (the amount-caught metric sums it over the fraud rows) and must be >= 0. "
+                "Refunds and reversals are no purchase to score: drop those rows, or unset "
+                "data.schema.amount to keep the column as a plain feature"
+            )
     _check_float32(out, schema, where)
     if schema.id is not None and out[schema.id].duplicated().any():
         log.warning("%s: id column %r has repeated values", where, schema.id)
