@@ -390,16 +390,19 @@ def f1_at(y: Any, p: Any, thr: float) -> float:
 
 
 def amount_caught_at(y: Any, p: Any, amount: Any, thr: float) -> float:
-    """Share of the total fraud amount that falls in alerted rows (`p >= thr`)."""
+    """Share of the total fraud amount that falls in alerted rows (`p >= thr`), over the fraud
+    rows whose amount is known (a missing amount counts in neither part)."""
     where = "amount_caught_at"
     yy, pp = _yp(y, p, where, need_both=False)
-    aa = _same_length(amount, yy.size, "amount", where).astype(float)
-    if not np.isfinite(aa).all() or (aa < 0).any():
+    aa = _same_length(amount, yy.size, "amount", where, allow_missing=True).astype(float)
+    known = ~np.isnan(aa)
+    if not np.isfinite(aa[known]).all() or (aa[known] < 0).any():
         raise DataError(f"{where}: amount must be finite and >= 0")
-    total = float(aa[yy == 1].sum())
+    fraud = (yy == 1) & known
+    total = float(aa[fraud].sum())
     if total <= 0:
         raise DataError(f"{where}: the fraud rows have no positive amount; the share is undefined")
-    caught = float(aa[(yy == 1) & (pp >= _threshold(thr, where))].sum())
+    caught = float(aa[fraud & (pp >= _threshold(thr, where))].sum())
     return caught / total
 
 

@@ -87,6 +87,10 @@ def test_thresholded_metrics_by_hand():
     # thr 0.8 catches the 100 fraud but not the 20: 100 / 120
     assert ev.amount_caught_at(Y_A, P_A, AMOUNT_A, 0.8) == pytest.approx(100 / 120)
     assert ev.amount_caught_at(Y_A, P_A, AMOUNT_A, 0.1) == pytest.approx(1.0)
+    # a fraud row whose amount is unknown counts in neither part: 20 / (20 + 5) at thr 0.7
+    amounts = np.array([np.nan, 50.0, 20.0, 10.0, 5.0])
+    y = np.array([1, 0, 1, 0, 1])
+    assert ev.amount_caught_at(y, P_A, amounts, 0.7) == pytest.approx(20 / 25)
 
 
 def test_brier_by_hand():
