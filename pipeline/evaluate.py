@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.errors import ConfigError, DataError
-from pipeline.data.sources import key_codes
+from pipeline.split import key_codes
 
 log = logging.getLogger(__name__)
 

@@ -76,12 +76,13 @@ import pandas as pd
 
 from models.errors import ConfigError, DataError
 from pipeline.data.schema import numeric_units, yaml_list
-from pipeline.data.sources import key_codes, money_hint
+from pipeline.data.sources import money_hint
 from pipeline.split import (
     NANOSECONDS_PER_DAY,
     SECONDS_PER_DAY,
     days_to_units,
     duration_units,
+    key_codes,
     time_axis,
 )
 

@@ -234,6 +234,21 @@ def window_correction(folds: Sequence[Fold]) -> VarianceCorrection:
 
 
 # --------------------------------------------------------------------------------------------
+# keys (shared with pipeline.features and pipeline.evaluate)
+
+
+def key_codes(keys: Any) -> np.ndarray:
+    """Integer codes of a key column (cards, merchants); each missing key is a group of its own:
+    a transaction without a card shares no history, and no card, with any other."""
+    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+    codes = codes.astype(np.int64)
+    missing = codes < 0
+    if missing.any():
+        codes[missing] = len(uniques) + np.arange(int(missing.sum()))
+    return codes
+
+
+# --------------------------------------------------------------------------------------------
 # time axis (shared with pipeline.features)
 
 
@@ -453,7 +468,7 @@ def temporal_folds(
         dated = ~np.isnan(days)
         label_known[dated] = t[dated] + days_to_units(days[dated], day)
     if blocking:
-        codes, _ = pd.factorize(ent)
+        codes = key_codes(ent)  # a card-less row is blocked by no other row's fraud
         never = np.iinfo(np.int64).max if t.dtype.kind == "i" else np.inf
         fraud_rows = np.flatnonzero(labels == 1)
 

@@ -160,6 +160,18 @@ def test_known_compromised_cards_are_not_scored_again() -> None:
     assert no_entity.test.tolist() == [4, 5, 6, 7, 8, 9]
 
 
+def test_a_transaction_without_a_card_is_blocked_by_no_other_rows_fraud() -> None:
+    """The layout above with card a's rows card-less: day 1's fraud blocks none of them, nor any
+    card (a shared code for the missing ones blocked them, and the last card d with them)."""
+    day = 86_400.0
+    times = np.array([1, 2, 3, 9.5, 12, 12.5, 13, 13.5, 14, 14.2]) * day
+    entity = np.array([None, "b", "c", "c", None, "b", "c", "d", None, "d"], dtype=object)
+    y = np.array([1, 0, 0, 1, 0, 1, 0, 1, 0, 0])
+    kwargs = {"train_days": 7, "gap_days": 3, "test_days": 4, "n_folds": 1}
+    (fold,) = temporal_folds(times, entity=entity, y=y, known_cards="history", **kwargs)
+    assert fold.test.tolist() == [4, 5, 7, 8, 9]  # only c's row 6 (fraud on day 9.5) goes
+
+
 def test_reported_labels_decide_known_cards_and_the_frauds_training_cannot_know() -> None:
     """Each fraud known when its report came (`label_delays`, days; NaN: label_delay_days)."""
     day = 86_400.0

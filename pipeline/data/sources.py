@@ -521,17 +521,6 @@ def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
     return out.replace("", pd.NA)
 
 
-def key_codes(keys: Any) -> np.ndarray:
-    """Integer codes of a key column (cards, merchants); each missing key is a group of its own:
-    a transaction without a card shares no history, and no card, with any other."""
-    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
-    codes = codes.astype(np.int64)
-    missing = codes < 0
-    if missing.any():
-        codes[missing] = len(uniques) + np.arange(int(missing.sum()))
-    return codes
-
-
 ENTITY_SEPARATOR = "|"
 """Between the parts of an entity named by several columns (`Schema.entity_columns`); a part's
 own separators and backslashes are escaped, so that different parts never make one key."""
