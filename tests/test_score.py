@@ -582,6 +582,9 @@ def test_long_card_numbers_with_a_missing_one_score_as_short_ones(store, tmp_pat
         )
         got[name] = pd.read_csv(tmp_path / f"{name}.out.csv")[PROBABILITY]
     np.testing.assert_allclose(got["short.csv"].iloc[:3000], store.expected[:3000], atol=1e-7)
+    score_file(store.model_uri, tmp_path / "short.csv", tmp_path / "whole.csv", progress=False)
+    whole = pd.read_csv(tmp_path / "whole.csv")[PROBABILITY]  # the chunks carry the cards
+    np.testing.assert_allclose(got["short.csv"], whole, rtol=0, atol=1e-7)
     np.testing.assert_allclose(got["long.csv"], got["short.csv"], rtol=0, atol=1e-7)
     np.testing.assert_allclose(got["long.parquet"], got["short.csv"], rtol=0, atol=1e-7)
 
