@@ -391,7 +391,8 @@ def f1_at(y: Any, p: Any, thr: float) -> float:
 
 def amount_caught_at(y: Any, p: Any, amount: Any, thr: float) -> float:
     """Share of the total fraud amount that falls in alerted rows (`p >= thr`), over the fraud
-    rows whose amount is known (a missing amount counts in neither part)."""
+    rows whose amount is known (a missing amount counts in neither part); NaN, undefined, when
+    those rows hold no positive amount (a test fold of $0 card-testing authorizations)."""
     where = "amount_caught_at"
     yy, pp = _yp(y, p, where, need_both=False)
     aa = _same_length(amount, yy.size, "amount", where, allow_missing=True).astype(float)
@@ -401,7 +402,7 @@ def amount_caught_at(y: Any, p: Any, amount: Any, thr: float) -> float:
     fraud = (yy == 1) & known
     total = float(aa[fraud].sum())
     if total <= 0:
-        raise DataError(f"{where}: the fraud rows have no positive amount; the share is undefined")
+        return math.nan
     caught = float(aa[fraud & (pp >= _threshold(thr, where))].sum())
     return caught / total
 
@@ -510,8 +511,8 @@ def evaluate_predictions(
     elif entity is not None:
         log.debug("evaluate_predictions: entity given without days; CP@k needs both, skipped")
     out[F1_TUNED] = f1_at(yy, pp, thr)
-    if amount is not None:
-        out[AMOUNT_CAUGHT_TUNED] = amount_caught_at(yy, pp, amount, thr)
+    if amount is not None and not math.isnan(share := amount_caught_at(yy, pp, amount, thr)):
+        out[AMOUNT_CAUGHT_TUNED] = share  # left out where undefined, as a metric without input
     out[PRECISION_TUNED] = precision
     out[RECALL_TUNED] = recall
     out[F1_AT_DECISION] = f1_at(yy, pp, decision)

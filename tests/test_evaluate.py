@@ -91,6 +91,14 @@ def test_thresholded_metrics_by_hand():
     amounts = np.array([np.nan, 50.0, 20.0, 10.0, 5.0])
     y = np.array([1, 0, 1, 0, 1])
     assert ev.amount_caught_at(y, P_A, amounts, 0.7) == pytest.approx(20 / 25)
+    # no positive fraud amount: the share is undefined, and evaluate_predictions leaves it out
+    zero = np.array([0.0, 50.0, np.nan, 10.0, 5.0])
+    assert np.isnan(ev.amount_caught_at(Y_A, P_A, zero, 0.7))
+    got = ev.evaluate_predictions(Y_A, P_A, threshold=0.7, amount=zero)
+    assert ev.AMOUNT_CAUGHT_TUNED not in got and ev.F1_TUNED in got
+    assert ev.AMOUNT_CAUGHT_TUNED in ev.evaluate_predictions(
+        Y_A, P_A, threshold=0.7, amount=AMOUNT_A
+    )
 
 
 def test_brier_by_hand():
