@@ -269,7 +269,7 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
             lambda n: dataset.to_batches(batch_size=n),
             chunk_rows,
             where,
-            history_keys(scorer),
+            [c for c in (scorer.id_column, *history_keys(scorer)) if c is not None],
         )
         return total, chunks
     if path.suffix.lower() == ".parquet":
@@ -288,7 +288,7 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
             lambda n: pf.iter_batches(batch_size=n),
             chunk_rows,
             where,
-            history_keys(scorer),
+            [c for c in (scorer.id_column, *history_keys(scorer)) if c is not None],
         )
         return total, chunks
 

@@ -563,7 +563,7 @@ def test_long_card_numbers_with_a_missing_one_score_as_short_ones(store, tmp_pat
     import pyarrow.parquet as pq
 
     short, long = store.raw.copy(), store.raw.copy()
-    for column in ("customer_id", "merchant_id"):
+    for column in ("customer_id", "merchant_id", "transaction_id"):
         short[column] = short[column].astype("Int64")
         long[column] = pd.array(4_000_000_000_000_000_000 + store.raw[column], dtype="Int64")
         short.loc[4000, column] = long.loc[4000, column] = pd.NA
@@ -580,7 +580,11 @@ def test_long_card_numbers_with_a_missing_one_score_as_short_ones(store, tmp_pat
             chunk_rows=3000,
             progress=False,
         )
-        got[name] = pd.read_csv(tmp_path / f"{name}.out.csv")[PROBABILITY]
+        out = pd.read_csv(tmp_path / f"{name}.out.csv", dtype={"transaction_id": "Int64"})
+        got[name] = out[PROBABILITY]
+        assert out["transaction_id"].equals(
+            long["transaction_id"] if "long" in name else short["transaction_id"]
+        )
     np.testing.assert_allclose(got["short.csv"].iloc[:3000], store.expected[:3000], atol=1e-7)
     score_file(store.model_uri, tmp_path / "short.csv", tmp_path / "whole.csv", progress=False)
     whole = pd.read_csv(tmp_path / "whole.csv")[PROBABILITY]  # the chunks carry the cards
