@@ -316,8 +316,14 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
 
 def check_strategies(cfg: ExperimentConfig, prepared: Prepared) -> None:
     """Fail before any work when a strategy cannot run on this data (e.g. SMOTENC, no categoricals)
-    or on the experiment's engine (e.g. the SMOTE family on Spark)."""
+    or on the experiment's engine (e.g. the SMOTE family on Spark), or the threshold policy (an
+    alert budget per day without a time column)."""
     engine_for(cfg).check(cfg)
+    if cfg.validation.threshold_policy == "budget" and prepared.days is None:
+        raise ConfigError(
+            "validation.threshold_policy: budget counts alerts per day and the data has no time "
+            "column (data.schema.time); use threshold_policy: f1, or fpr with target_fpr"
+        )
     for name, params in cfg.strategies.items():
         if REGISTRY[strategy_kind(name, params)].needs_categorical and not prepared.categorical:
             raise ConfigError(

@@ -799,6 +799,11 @@ def test_a_claims_file_without_times_and_its_policy_numbers(files):
     assert "features: 2 numeric, 3 categorical" in checked and "time:" not in checked
     # rows alike but for their policy number are distinct claims: none is dropped
     assert "1,500 rows" in checked and "0 duplicate rows dropped" in checked
+    # an alert budget per day needs days: refused before the launch, not in every child
+    budget = ["validation.threshold_policy=budget", "validation.alerts_per_day=20"]
+    text = refused([*base, declared, *budget])
+    assert "threshold_policy: budget counts alerts per day and the data has no time" in text
+    assert "parent run" not in text
     check_experiment(run([*base, declared]), path, n_rows=n, n_folds=2)
     invoke("export", "--latest")
     scores = files.root / "scores.csv"
