@@ -64,6 +64,9 @@ def simulate(
     days: Annotated[int, typer.Option(help="Days the stream spans.")] = 120,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
     fraud_rate: Annotated[float, typer.Option(help="Share of fraudulent transactions.")] = 0.003,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --out file.")
+    ] = False,
 ) -> None:
     """Write a simulated card-transaction stream to a CSV or Parquet file."""
     from pipeline.data.simulate import simulate as run_simulation
@@ -78,6 +81,10 @@ def simulate(
         )
     if not out.parent.exists():
         raise FraudganError(f"--out {out}: the folder {out.parent} does not exist")
+    if out.exists() and not overwrite:  # a typo must not replace a file of real transactions
+        raise FraudganError(
+            f"--out {out} exists; choose another name, or pass --overwrite to replace it"
+        )
     try:
         frame = run_simulation(rows, n_days=days, seed=seed, fraud_rate=fraud_rate)
     except FraudganError as exc:  # the function's argument names, as the command's options

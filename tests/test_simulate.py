@@ -240,3 +240,10 @@ def test_the_command_writes_the_same_bytes_for_the_same_seed(tmp_path) -> None:
         out = [] if "--out" in args else ["--out", str(tmp_path / "e.csv")]
         code, text = run(*args, *out)
         assert code == 2 and said in text, text
+    # an existing file (a user's own transactions, named by a slip) is kept unless --overwrite
+    kept = (tmp_path / "d.csv").read_bytes()
+    code, text = run("--seed", "3", "--out", str(tmp_path / "d.csv"))
+    assert code == 2 and "d.csv exists; choose another name, or pass --overwrite" in text, text
+    assert (tmp_path / "d.csv").read_bytes() == kept
+    assert run("--seed", "3", "--out", str(tmp_path / "d.csv"), "--overwrite")[0] == 0
+    assert (tmp_path / "d.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
