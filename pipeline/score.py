@@ -258,6 +258,8 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
     (`sources.parquet_folder`) or of CSV files (`sources.csv_folder`); chunk index = position in
     the input (the folder's files in name order)."""
     where = f"--input {path}"
+    # the integer keys a Parquet input's chunks keep exact (`arrow_frame`), the id among them
+    exact = [c for c in (scorer.id_column, *history_keys(scorer)) if c is not None]
     if path.is_dir():
         if not all(is_parquet(p) for p in data_files(path, where)):
             return _csv_folder_chunks(path, chunk_rows, scorer, where)
@@ -269,7 +271,7 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
             lambda n: dataset.to_batches(batch_size=n),
             chunk_rows,
             where,
-            [c for c in (scorer.id_column, *history_keys(scorer)) if c is not None],
+            exact,
         )
         return total, chunks
     if path.suffix.lower() == ".parquet":
@@ -288,7 +290,7 @@ def iter_chunks(path: Path, chunk_rows: int, scorer: Any) -> tuple[int, Iterator
             lambda n: pf.iter_batches(batch_size=n),
             chunk_rows,
             where,
-            [c for c in (scorer.id_column, *history_keys(scorer)) if c is not None],
+            exact,
         )
         return total, chunks
 
