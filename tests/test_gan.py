@@ -292,6 +292,7 @@ def test_training_smoke_and_sample_schema(fitted: CGANSynthesizer, data: pd.Data
     # the budget is counted in generator steps, not in passes over the fraud rows
     assert fitted.steps_per_epoch_ == TINY.steps_per_epoch
     assert fitted.steps_run_ == TINY.epochs * TINY.steps_per_epoch
+    assert fitted.critic_steps_run_ == TINY.critic_steps * fitted.steps_run_  # run eagerly
 
 
 def test_the_budget_in_steps_does_not_depend_on_the_rows(data: pd.DataFrame):
@@ -300,6 +301,7 @@ def test_the_budget_in_steps_does_not_depend_on_the_rows(data: pd.DataFrame):
     for frame in (data, more):
         gan = CGANSynthesizer(cfg, random_state=0).fit(frame, "is_fraud", ["channel"])
         assert gan.steps_run_ == cfg.epochs * 5 and gan.epochs_run_ == cfg.epochs
+        assert gan.critic_steps_run_ == cfg.critic_steps * gan.steps_run_  # as a graph
 
 
 def test_conditional_sampling_honours_class_and_condition(fitted: CGANSynthesizer):

@@ -75,7 +75,8 @@ class CGANSynthesizer:
     Fitted attributes: ``transformer_``, ``generator_``, ``classes_``, ``target_label_``,
     ``rules_`` (the rules enforced), ``history_`` (per-epoch losses and two-sample AUCs),
     ``checkpoints_`` (epoch and AUC of each test), ``best_epoch_``, ``c2st_auc_``,
-    ``epochs_run_``, ``steps_per_epoch_``, ``steps_run_`` (generator steps), ``train_seconds_``, ``rows_per_second_``, ``seed_``.
+    ``epochs_run_``, ``steps_per_epoch_``, ``steps_run_`` (generator steps),
+    ``critic_steps_run_``, ``train_seconds_``, ``rows_per_second_``, ``seed_``.
     """
 
     def __init__(
@@ -276,6 +277,7 @@ class CGANSynthesizer:
         self.epochs_run_ = len(self.history_.get("epoch", []))
         self.steps_per_epoch_ = steps
         self.steps_run_ = int(ops.convert_to_numpy(gan.g_optimizer.iterations))
+        self.critic_steps_run_ = int(ops.convert_to_numpy(gan.d_optimizer.iterations))
         eval_seconds = selection.seconds if selection else 0.0
         self.rows_per_second_ = (
             self.epochs_run_
@@ -567,6 +569,7 @@ _STATE_ATTRS = (
     "rows_per_second_",
     "steps_per_epoch_",
     "steps_run_",
+    "critic_steps_run_",
     "seed_",
 )
 

@@ -266,7 +266,8 @@ class ConditionalWGAN(keras.Model):
         real, cond, k = self.draw_batch()
         pack_cond = self._pack_condition(cond)
         real_pack = self._pack(real, cond)
-        for _ in range(self.critic_steps):
+
+        def critic_step(step: Any, *_: Any) -> tuple[Any, ...]:
             fake = self.activate(self.generator([self._noise(), cond], training=True))
             fake_pack = self._pack(fake, cond)
             alpha = keras.random.uniform((self.batch_size // self.pac, 1), seed=self.seed_generator)
@@ -279,12 +280,17 @@ class ConditionalWGAN(keras.Model):
             self.d_optimizer.apply_gradients(
                 zip(grads, self.critic.trainable_variables, strict=True)
             )
+            return step + 1, d_loss, penalty, real_score - fake_score
 
-        values = {
-            "d_loss": d_loss,
-            "gradient_penalty": penalty,
-            "wasserstein": real_score - fake_score,
-        }
+        # a graph loop: the critic's step (a double backward pass) is traced once, not once per
+        # critic step
+        zero = tf.constant(0.0, dtype=self._data.dtype)
+        _, d_loss, penalty, wasserstein = tf.while_loop(
+            lambda step, *_: step < self.critic_steps,
+            critic_step,
+            (tf.constant(0), zero, zero, zero),
+        )
+        values = {"d_loss": d_loss, "gradient_penalty": penalty, "wasserstein": wasserstein}
         if self.classifier is not None:
             with tf.GradientTape() as tape:
                 logits = self.classifier(real, training=True)
