@@ -81,7 +81,7 @@ HOLDOUT_COLOR = "#2ca02c"
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()
 
 
