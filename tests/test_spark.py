@@ -522,7 +522,10 @@ def test_engine_spark_trains_the_gan_strategy(spark, training, caplog):
     cfg = training.cfg.model_copy(update={"engine": "spark", "spark_gan_sample_rows": 4_000})
     runner = FoldRunner(cfg, training.prepared, training.prepared.folds[0])
     with caplog.at_level("INFO", logger="pipeline.spark"):
-        result = runner.run("cgan", {**GAN_TINY, "refit_gan": False})
+        # one point of the choosing grid: each point is a Spark fit (the grid's search is
+        # tested locally, tests/test_augment.py)
+        one_point = {"weight": [1.0], "checkpoint": ["best"]}
+        result = runner.run("cgan", {**GAN_TINY, "refit_gan": False, "choose": one_point})
     # the selection fit on the fit rows, then the refit on the whole training fold (drawing from
     # the same GAN: the fold's cache serves it without `refit_gan`)
     for y in (runner.y_fit, runner.y_train):
