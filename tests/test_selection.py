@@ -322,7 +322,8 @@ def test_the_gan_trains_once_per_fold_on_the_rows_no_window_validates_on(monkeyp
     from pipeline.runner import FoldRunner, prepare
 
     strategy = (
-        f"{{cgan: {{epochs: 2, sampling_strategy: 0.1, refit_gan: {str(refit_gan).lower()}}}}}"
+        f"{{cgan: {{epochs: 2, steps_per_epoch: 10, sampling_strategy: 0.1, "
+        f"refit_gan: {str(refit_gan).lower()}}}}}"
     )
     cfg = load_config("experiments/quick.yaml", ["data.rows=3000", f"strategies={strategy}"])
     prepared = prepare(cfg)

@@ -18,7 +18,7 @@ from benchmarks import suite, suite_tables  # noqa: E402
 from models.errors import ConfigError  # noqa: E402
 
 TINY = ["--tables", "stress", "--rows", "1000", "--folds", "2", "--c2st-draws", "1"]
-TINY_GAN = ["--gan", "epochs=2", "--gan", "eval_every=0"]
+TINY_GAN = ["--gan", "epochs=2", "--gan", "steps_per_epoch=10", "--gan", "eval_every=0"]
 
 
 def run(tmp_path: Path, *argv: str) -> dict:
@@ -261,7 +261,7 @@ def test_grid_results_schema_resume_and_failure_cells(tmp_path: Path, monkeypatc
     assert table["c2st"]["gmm"] is None  # failed cells stay without --retry-failed
     assert 0.0 <= table["c2st"]["cgan"] <= 1.0 and table["c2st_folds"]["cgan"] == 2
     assert table["gan_train_seconds"] > 0 and table["gan_rows_per_second"] > 0
-    assert second["gan"] == {"epochs": 2, "eval_every": 0}
+    assert second["gan"] == {"epochs": 2, "steps_per_epoch": 10, "eval_every": 0}
     gan = table["memorization"]["cgan"]  # continuous columns: a GAN row is nobody's copy
     assert gan["exact_copy_share"] == 0.0 and gan["holdout_exact_copy_share"] == 0.0
     close, flagged = gan["dcr_share_below_holdout_p05"], gan["flagged_folds"]
