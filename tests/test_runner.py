@@ -306,6 +306,11 @@ def test_gan_child_logs_losses_generator_and_quality_report() -> None:
     assert not [k for k in metrics if k.startswith(("quality_", "gan_"))]
     # the generated rows obey every rule of the engineered features
     assert metrics["quality/rule_violations"] == 0
+    # every quality metric is explained in the child's quality report
+    from pipeline.quality import METRIC_DESCRIPTIONS
+
+    explained = {k.removeprefix("quality_") for k in METRIC_DESCRIPTIONS}
+    assert {k.removeprefix("quality/") for k in metrics if k.startswith("quality/")} <= explained
     assert metrics["gan/generated"] == metrics["gan/kept"] == metrics["n_synthetic"]
     # the losses of the GAN behind the scored model (refitted on the whole training fold), once
     assert len(client.get_metric_history(child.info.run_id, "gan/d_loss")) == 2

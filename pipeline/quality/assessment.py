@@ -77,6 +77,11 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
         "1 when the reference rows come from the GAN's training period: its own held-out rows "
         "(temporal folds) or the training rows, leave one out; 0: the test fold's"
     ),
+    "quality_rule_violations": (
+        "synthetic rows breaking a rule the real features obey (e.g. a card counting more "
+        "transactions in 1 day than in 7)"
+    ),
+    "quality_rule_violation_share": "share of synthetic rows breaking a rule of the features",
 }
 
 
