@@ -917,12 +917,6 @@ def _parent_run(
     exp_id = tracking.experiment_id(cfg.name)
     if resume:
         parent = tracking.get_parent_run(resume)
-        if parent.data.tags.get(tracking.TAG_CONFIG_HASH) != cfg.config_hash():
-            raise ConfigError(
-                f"--resume {resume}: that run used a different configuration "
-                f"(hash {parent.data.tags.get(tracking.TAG_CONFIG_HASH)} vs {cfg.config_hash()}); "
-                "resume with the same YAML and --set options"
-            )
         # a caller's active experiment (set_experiment, MLFLOW_EXPERIMENT_*) must not refuse it
         mlflow.set_experiment(experiment_id=parent.info.experiment_id)
         run = mlflow.start_run(run_id=resume)
@@ -1008,7 +1002,15 @@ def run_experiment(
     tracking.setup()
     if resume is None:
         return _run_experiment(cfg, None, on_child_done, on_start, on_child_start)
-    tracking.get_parent_run(resume)  # an unknown id is a clear error, before any work
+    # an unknown id or another configuration is a clear error before any work (the data's
+    # checks can take minutes) and before the resumed run's orphaned children are closed
+    parent = tracking.get_parent_run(resume)
+    if parent.data.tags.get(tracking.TAG_CONFIG_HASH) != cfg.config_hash():
+        raise ConfigError(
+            f"--resume {resume}: that run used a different configuration "
+            f"(hash {parent.data.tags.get(tracking.TAG_CONFIG_HASH)} vs {cfg.config_hash()}); "
+            "resume with the same YAML and --set options"
+        )
     with tracking.resume_lock(resume):
         return _run_experiment(cfg, resume, on_child_done, on_start, on_child_start)
 

@@ -134,12 +134,18 @@ def test_ctrl_c_kills_the_run_and_resume_reuses_finished_children(
     assert not {r.info.run_id for r in after} & {r.info.run_id for r in summaries}
 
 
-def test_resume_refuses_a_different_configuration() -> None:
+def test_resume_refuses_a_different_configuration_before_any_work(monkeypatch) -> None:
     cfg = load_config(QUICK, [*TINY, "strategies=[none]"])
     result = runner.run_experiment(cfg)
     other = load_config(QUICK, [*TINY, "strategies=[none]", "seed=9"])
-    with pytest.raises(Exception, match="different configuration"):
+    touched: list[str] = []  # the data's checks (minutes on a big file), the old run's children
+    monkeypatch.setattr(runner, "preflight", lambda cfg: touched.append("preflight"))
+    monkeypatch.setattr(
+        tracking, "close_orphaned_children", lambda run_id: touched.append("children")
+    )
+    with pytest.raises(ConfigError, match=f"--resume {result.parent_run_id}: .*different config"):
         runner.run_experiment(other, resume=result.parent_run_id)
+    assert touched == []
 
 
 def test_resume_works_whatever_experiment_the_caller_made_active() -> None:
