@@ -18,6 +18,7 @@ time order across chunks (a file written by `fraudgan simulate` is); `chunk_rows
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -57,6 +58,7 @@ from pipeline.data.sources import (
     open_csv_text,
     output_compression,
     parquet_folder,
+    repeated_ids_warning,
     rows_in_files,
     with_keys,
 )
@@ -766,6 +768,63 @@ class HistoryFeatures:
         return combined.iloc[np.flatnonzero(keep)].reset_index(drop=True)
 
 
+def _id_hashes(ids: pd.Series) -> np.ndarray:
+    """A 64-bit hash of each (present) id; an integer written plainly as text hashes as the
+    integer, as a CSV's chunks read 42 as an integer in one and as text in another
+    (`ids_as_read`)."""
+    if pd.api.types.is_integer_dtype(ids.dtype):
+        return pd.util.hash_array(ids.to_numpy(dtype=np.int64))
+    if pd.api.types.is_float_dtype(ids.dtype):
+        return pd.util.hash_array(ids.to_numpy(dtype=np.float64))
+    text = ids.astype(str)
+    plain = text.str.fullmatch(PLAIN_INTEGER).to_numpy(dtype=bool)
+    out = np.empty(len(text), dtype=np.uint64)
+    out[plain] = pd.util.hash_array(text[plain].to_numpy(dtype=np.int64))
+    out[~plain] = pd.util.hash_array(text[~plain].to_numpy(dtype=object))
+    return out
+
+
+class RepeatedIds:
+    """Finds ids that repeat across the chunks of an input: 8 bytes per row with an id (a hash
+    of its text), looked at once the input is scored."""
+
+    def __init__(self, column: str | None) -> None:
+        self.column = column
+        self._hashes: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        if self.column is None or self.column not in chunk.columns:
+            return
+        ids = chunk[self.column]
+        present = ids.notna().to_numpy()
+        self._hashes.append(_id_hashes(ids[present]))
+        self._rows.append(chunk.index.to_numpy()[present])
+
+    def warning(self, where: str) -> str | None:
+        """The warning naming how many rows repeat an earlier row's id, or None."""
+        if not self._hashes:
+            return None
+        hashes = np.concatenate(self._hashes)
+        rows = np.concatenate(self._rows)
+        order = np.argsort(hashes, kind="stable")  # input order within one id
+        ordered = hashes[order]
+        repeat = np.flatnonzero(ordered[1:] == ordered[:-1]) + 1
+        if not len(repeat):
+            return None
+        second = repeat[np.argmin(rows[order[repeat]])]
+        first = np.searchsorted(ordered, ordered[second])
+        assert self.column is not None
+        return repeated_ids_warning(
+            where,
+            self.column,
+            len(repeat),
+            (int(rows[order[first]]), int(rows[order[second]])),
+            "each is scored as a transaction of its own (one listed twice counts twice in its "
+            "card's history features), and their scores cannot be joined back by the id alone",
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # writing
 
@@ -941,32 +1000,42 @@ def score_file(
     rows = alerts = n_chunks = 0
     feature_seconds = model_seconds = probability_sum = 0.0
     unseen = UnseenCategories(scorer, log_extra=RETURNED)
+    repeated = RepeatedIds(scorer.id_column)
     started = time.perf_counter()
+
+    def scored(chunk: pd.DataFrame) -> pd.DataFrame:
+        nonlocal n_chunks, feature_seconds, model_seconds
+        n_chunks += 1
+        unseen.count(chunk)
+        repeated.add(chunk)
+        if len(chunk) == 0:
+            return scorer.empty_output(
+                explain=explain,
+                with_id=scorer.id_column is not None and scorer.id_column in chunk,
+            )
+        t0 = time.perf_counter()
+        try:
+            if times is not None:
+                times.check(chunk)
+            frame = history.features(chunk) if history is not None else chunk
+            t1 = time.perf_counter()
+            out = scorer.score(frame, explain=explain, where=f"{where}: ")
+        except DataError as exc:
+            if FOLDER_FILE not in chunk.attrs:
+                raise
+            raise DataError(_in_file(str(exc), where, chunk.attrs[FOLDER_FILE])) from None
+        feature_seconds += t1 - t0
+        model_seconds += time.perf_counter() - t1
+        return out
+
     try:
+        # the first chunk before the progress bar: most refusals of an input come from it
+        first = next(chunks, None)
+        outputs = itertools.chain(
+            () if first is None else (scored(first),), (scored(chunk) for chunk in chunks)
+        )
         with _progress_bar(progress, total, f"scoring {input_path.name}") as advance:
-            for chunk in chunks:
-                n_chunks += 1
-                unseen.count(chunk)
-                if len(chunk) == 0:
-                    out = scorer.empty_output(
-                        explain=explain,
-                        with_id=scorer.id_column is not None and scorer.id_column in chunk,
-                    )
-                else:
-                    t0 = time.perf_counter()
-                    try:
-                        if times is not None:
-                            times.check(chunk)
-                        frame = history.features(chunk) if history is not None else chunk
-                        t1 = time.perf_counter()
-                        out = scorer.score(frame, explain=explain, where=f"{where}: ")
-                    except DataError as exc:
-                        if FOLDER_FILE not in chunk.attrs:
-                            raise
-                        parts = chunk.attrs[FOLDER_FILE]
-                        raise DataError(_in_file(str(exc), where, parts)) from None
-                    feature_seconds += t1 - t0
-                    model_seconds += time.perf_counter() - t1
+            for out in outputs:
                 writer.write(out)
                 rows += len(out)
                 alerts += int(out[ALERT].sum())
@@ -991,6 +1060,9 @@ def score_file(
     if reports is not None and history is not None and rows and not history.reported_rows:
         unmatched.append(unmatched_reports_warning(reports, rows))
         log.warning(unmatched[0], extra=RETURNED)
+    repeats = [] if (text := repeated.warning(where)) is None else [text]
+    if repeats:
+        log.warning(repeats[0], extra=RETURNED)
     new_categories = unseen.warnings(where)
     note, drift = batch_note(scorer, rows, alerts, probability_sum)
     if drift is not None:
@@ -1010,6 +1082,7 @@ def score_file(
             *([] if times is None else times.warnings),
             *([] if history is None else history.warnings),
             *unmatched,
+            *repeats,
             *new_categories,
             *([] if drift is None else [drift]),
         ],

@@ -742,6 +742,62 @@ def test_a_categorical_column_written_another_way_is_a_warning(store, tmp_path):
     assert not [w for w in summary.warnings if "categorical column" in w]
 
 
+def test_repeated_ids_are_a_warning_naming_the_first_pair_across_chunks(store, tmp_path):
+    """Ids repeated in chunks far apart (a file appended twice, an id written "0042" in one row
+    and 42 in another is two ids): every row is scored, the command says how many rows repeat an
+    earlier id and names the first pair; missing ids repeat nothing."""
+    raw = store.raw.iloc[:3000].copy()
+    ids = raw["transaction_id"].astype("Int64")
+    ids.iloc[2500] = ids.iloc[20]
+    ids.iloc[2900] = ids.iloc[2500]
+    ids.iloc[2700] = ids.iloc[1200]
+    ids.iloc[[100, 101]] = pd.NA
+    raw["transaction_id"] = ids
+    raw.to_csv(tmp_path / "dup.csv", index=False)
+    raw.to_parquet(tmp_path / "dup.parquet", index=False)
+    for name, chunk in (("dup.csv", 1000), ("dup.parquet", 700), ("dup.csv", 0)):
+        summary = score_file(
+            store.model_uri,
+            tmp_path / name,
+            tmp_path / f"out_{chunk}.csv",
+            progress=False,
+            chunk_rows=chunk,
+            overwrite=True,
+        )
+        assert summary.rows == 3000
+        found = [w for w in summary.warnings if "repeats" in w]
+        assert found == [
+            f"--input {tmp_path / name}: id column 'transaction_id' repeats: 3 row(s) have the "
+            "id of an earlier row (e.g. row 20 and row 2500); each is scored as a transaction "
+            "of its own (one listed twice counts twice in its card's history features), and "
+            "their scores cannot be joined back by the id alone"
+        ], summary.warnings
+    padded = raw.assign(
+        transaction_id=raw["transaction_id"].map(lambda i: f"{i:08d}" if i is not pd.NA else "")
+    )
+    padded.loc[2900, "transaction_id"] = str(raw["transaction_id"].iloc[2500])
+    padded.loc[2500, "transaction_id"] = "x"
+    padded.loc[2700, "transaction_id"] = "y"
+    padded.to_csv(tmp_path / "text.csv", index=False)
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(tmp_path / "text.csv"), "-o", str(tmp_path / "t.csv")
+    )
+    assert code == 0 and "repeats" not in text, text
+    code, text = run_score(
+        "--model", store.model_uri, "-i", str(tmp_path / "dup.csv"), "-o", str(tmp_path / "d.csv")
+    )
+    assert code == 0 and "repeats: 3 row(s)" in text, text
+    # a chunk of plain integers, read as integers, and a later one with a text id, read as text
+    mixed = store.raw.iloc[:3000].astype({"transaction_id": object})
+    mixed.loc[2500, "transaction_id"] = "C1"
+    mixed.loc[2900, "transaction_id"] = mixed.loc[20, "transaction_id"]
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    summary = score_file(
+        store.model_uri, tmp_path / "mixed.csv", tmp_path / "m.csv", progress=False, chunk_rows=1000
+    )
+    assert [w for w in summary.warnings if "repeats: 1 row(s)" in w and "row 20 and row 2900" in w]
+
+
 def test_a_servers_count_starts_again_after_its_window(store):
     """A server that scored 400 values well before a client began writing channels in capitals:
     counted since the start, 40 such values are 9 %, below the warning; counted in windows of
@@ -803,6 +859,19 @@ def test_a_label_column_that_is_not_binary_is_refused_when_scoring(store, tmp_pa
     )
     assert code == 2, text
     assert "labelled.csv" in text and "label column 'is_fraud'" in text and found in text
+
+
+def test_an_input_refused_in_its_first_chunk_shows_no_progress_bar(store, tmp_path):
+    """The refusal alone, not a bar at 0 rows above it; a file that scores shows its bar."""
+    raw = store.raw.iloc[:400].copy()
+    raw.to_csv(tmp_path / "good.csv", index=False)
+    raw.assign(is_fraud=2).to_csv(tmp_path / "bad.csv", index=False)
+    runner = CliRunner()
+    for name, code in (("good.csv", 0), ("bad.csv", 2)):
+        args = ["score", "-m", store.model_uri, "-i", str(tmp_path / name)]
+        result = runner.invoke(app, [*args, "-o", str(tmp_path / f"out_{name}")])
+        assert result.exit_code == code, result.output
+        assert (f"scoring {name}" in result.output) == (code == 0), result.output
 
 
 def test_labels_as_text_and_unknown_labels_are_accepted(store, tmp_path):

@@ -384,6 +384,28 @@ def test_a_transaction_with_both_labels_is_named(
     assert "alike in every column" not in caplog.text
 
 
+def test_ids_that_repeat_are_named_once_exact_duplicates_are_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    df = tiny_frame()
+    df.loc[[5, 7], "tx"] = df.loc[1, "tx"]  # other transactions under one id
+    path = write_csv(tmp_path, pd.concat([df, df.iloc[[3]]]))  # row 3 logged twice: dropped
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):
+        ds = CsvSource(path, TINY_SCHEMA).load()
+    assert len(ds.frame) == len(df)
+    assert (
+        "id column 'tx' repeats: 2 row(s) have the id of an earlier row (e.g. row 1 and row 5)"
+        in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):
+        CsvSource(
+            write_csv(tmp_path, pd.concat([tiny_frame(), tiny_frame().iloc[[3]]]), "once.csv"),
+            TINY_SCHEMA,
+        ).load()
+    assert "repeats" not in caplog.text
+
+
 def test_creditcard_preset(tmp_path: Path) -> None:
     df = creditcard_frame()
     shuffled = df.sample(frac=1.0, random_state=1)

@@ -637,9 +637,18 @@ def validate_frame(
                 "data.schema.amount to keep the column as a plain feature"
             )
     _check_float32(out, schema, where)
-    if schema.id is not None and out[schema.id].duplicated().any():
-        log.warning("%s: id column %r has repeated values", where, schema.id)
     return out
+
+
+def repeated_ids_warning(
+    where: str, column: str, repeats: int, example: tuple[Any, Any], consequence: str
+) -> str:
+    """The warning for an id column whose values repeat: how many rows repeat an earlier row's
+    id, the first such pair of rows, and what follows from it (`consequence`)."""
+    return (
+        f"{where}: id column {column!r} repeats: {repeats} row(s) have the id of an earlier row "
+        f"(e.g. row {example[0]} and row {example[1]}); {consequence}"
+    )
 
 
 def _check_float32(df: pd.DataFrame, schema: Schema, where: str) -> None:
@@ -666,7 +675,8 @@ def clean_frame(
     transaction logged twice. Without one, or with times that are whole days (dates only: two
     coffees at one shop on one day), rows alike in every other column are common and distinct
     records, so rows with different ids are kept.
-    Rows alike in every other column but the label get a warning (`rows` names them).
+    Rows alike in every other column but the label get a warning (`rows` names them), and so do
+    rows whose id repeats another row's.
     Returns the new frame and the number of rows dropped (also logged).
     """
     ids_tell = schema.time is None or _whole_days(df[schema.time])
@@ -678,9 +688,29 @@ def clean_frame(
         df = df.loc[~dup.to_numpy()]
     others = [c for c in subset if c != schema.label]
     _warn_conflicting_labels(df, others, schema.label, where, rows)
+    if schema.id is not None:
+        _warn_repeated_ids(df[schema.id], where, rows)
     if schema.time is not None:
         df = df.sort_values(schema.time, kind="stable")
     return df.reset_index(drop=True), n_dup
+
+
+def _warn_repeated_ids(ids: pd.Series, where: str, rows: Callable[[str], str]) -> None:
+    """Warn about ids that repeat among rows that are not exact duplicates (indexed by row)."""
+    repeats = ids.dropna().duplicated()
+    if not repeats.any():
+        return
+    second = repeats.index[np.argmax(repeats.to_numpy())]
+    first = ids.index[(ids == ids.loc[second]).to_numpy()][0]
+    text = repeated_ids_warning(
+        where,
+        str(ids.name),
+        int(repeats.sum()),
+        (first, second),
+        "they are kept as transactions of their own, and fraud reports joined by id "
+        "(--labels) label each of them",
+    )
+    log.warning("%s", rows(text))
 
 
 def _whole_days(times: pd.Series) -> bool:
