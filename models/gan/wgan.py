@@ -267,10 +267,21 @@ class ConditionalWGAN(keras.Model):
         pack_cond = self._pack_condition(cond)
         real_pack = self._pack(real, cond)
 
-        def critic_step(step: Any, *_: Any) -> tuple[Any, ...]:
+        # The critic's steps' fake rows first: the generator does not change during them, so
+        # its passes can run side by side; then the critic's steps in a graph loop, so that the
+        # critic's step (a double backward pass) is traced once, not once per critic step.
+        # Random draws in the order of one step after the other: noise, then alpha.
+        fakes, alphas = [], []
+        for _ in range(self.critic_steps):
             fake = self.activate(self.generator([self._noise(), cond], training=True))
-            fake_pack = self._pack(fake, cond)
-            alpha = keras.random.uniform((self.batch_size // self.pac, 1), seed=self.seed_generator)
+            fakes.append(self._pack(fake, cond))
+            alphas.append(
+                keras.random.uniform((self.batch_size // self.pac, 1), seed=self.seed_generator)
+            )
+        fake_packs, alpha_draws = ops.stack(fakes), ops.stack(alphas)
+
+        def critic_step(step: Any, *_: Any) -> tuple[Any, ...]:
+            fake_pack, alpha = fake_packs[step], alpha_draws[step]
             with tf.GradientTape() as tape:
                 real_score = ops.mean(self.critic([real_pack, pack_cond], training=True))
                 fake_score = ops.mean(self.critic([fake_pack, pack_cond], training=True))
@@ -282,8 +293,6 @@ class ConditionalWGAN(keras.Model):
             )
             return step + 1, d_loss, penalty, real_score - fake_score
 
-        # a graph loop: the critic's step (a double backward pass) is traced once, not once per
-        # critic step
         zero = tf.constant(0.0, dtype=self._data.dtype)
         _, d_loss, penalty, wasserstein = tf.while_loop(
             lambda step, *_: step < self.critic_steps,
