@@ -81,16 +81,22 @@ def route_chatter(path: Path) -> None:
 
 @contextlib.contextmanager
 def stderr_to(path: Path) -> Iterator[None]:
-    """Within the block, the process's stderr (file descriptor 2) is appended to `path`: what
-    compiled libraries print, and the stderr of a child process started in the block, for good."""
+    """Within the block, the process's stderr is appended to `path`: file descriptor 2 (what
+    compiled libraries print, and the stderr of a child process started in the block, for good)
+    and `sys.stderr` (what Python code prints, also where `sys.stderr` is not descriptor 2)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(path, "ab") as log_file:
             os.dup2(log_file.fileno(), 2)
-            yield
+            with (
+                open(path, "a", encoding="utf-8", errors="replace") as text,
+                contextlib.redirect_stderr(text),
+            ):
+                yield
     finally:
+        sys.stderr.flush()  # what was written in the block goes to the file, not the terminal
         os.dup2(saved, 2)
         os.close(saved)
 

@@ -39,7 +39,7 @@ from models.samplers import strategy_kind
 from models.scorer import FraudScorer, platt_map, reason_columns
 from pipeline import augment, descriptions, evaluate, report, tracking
 from pipeline.config import ExperimentConfig, config_from_mapping
-from pipeline.console import RETURNED
+from pipeline.console import RETURNED, library_log, stderr_to
 from pipeline.data.sources import Dataset
 from pipeline.fold import IMPORTANCE_FILE, measured_importance, retraining_windows
 from pipeline.runner import FoldRunner, Prepared, check_strategies, load_comparison, prepare
@@ -577,21 +577,24 @@ def _log_export(
             mlflow.log_artifact(str(tmp / IMPORTANCE_FILE))
             example = _input_example(scorer, val_frame)
             _progress(progress, f"logging and registering the model as {model_name!r}")
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME,
-                python_model=scorer,
-                signature=scorer.signature(),
-                input_example=example,
-                registered_model_name=model_name,
-                artifacts={
-                    "xgb_model": str(files / BOOSTER_FILE),
-                    "features": str(files / FEATURES_FILE),
-                },
-                code_paths=scorer_code_paths(tmp),
-                pip_requirements=scoring_requirements(),
-                metadata={"fraudgan": {"strategy": name, "source_run": parent_id}},
-                tags={tracking.TAG_STRATEGY: name, tracking.TAG_SOURCE_RUN: parent_id},
-            )
+            # MLflow's lines here (its note on pickled models, "Created version N") go to the
+            # library log: the summary says which version was made and where the alias is
+            with stderr_to(library_log()):
+                info = mlflow.pyfunc.log_model(
+                    name=MODEL_NAME,
+                    python_model=scorer,
+                    signature=scorer.signature(),
+                    input_example=example,
+                    registered_model_name=model_name,
+                    artifacts={
+                        "xgb_model": str(files / BOOSTER_FILE),
+                        "features": str(files / FEATURES_FILE),
+                    },
+                    code_paths=scorer_code_paths(tmp),
+                    pip_requirements=scoring_requirements(),
+                    metadata={"fraudgan": {"strategy": name, "source_run": parent_id}},
+                    tags={tracking.TAG_STRATEGY: name, tracking.TAG_SOURCE_RUN: parent_id},
+                )
         version = str(info.registered_model_version)
         tracking.retry(
             lambda: client.set_registered_model_alias(model_name, alias, version),

@@ -20,6 +20,7 @@ from models.scorer import PROBABILITY
 from pipeline import evaluate, tracking
 from pipeline.cli import app
 from pipeline.config import load_config
+from pipeline.console import library_log
 from pipeline.data.simulate import simulate
 from pipeline.export import (
     BOOSTER_FILE,
@@ -196,6 +197,9 @@ def test_second_export_moves_the_alias_and_keeps_the_old_version(store):
     text = " ".join(result.output.split())
     assert f"exported '{other}'" in text
     assert "alias 'champion' moved from version 1" in text
+    # MLflow's lines go to the library log, the summary says it once
+    assert "Created version" not in text and "CloudPickle" not in text, text
+    assert "Created version '2' of model" in library_log().read_text()
     client = mlflow.MlflowClient()
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
     assert client.get_model_version(MODEL, "1").tags[tracking.TAG_STRATEGY] == store.first.strategy
