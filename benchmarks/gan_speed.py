@@ -31,6 +31,13 @@
    held-out rows (`--threads-runs 0` skips it).
 
 Prints the figures and writes benchmarks/results/gan_speed.json with the exact command.
+
+    python benchmarks/gan_speed.py --against REV [REV ...] [--against-runs 3] --out FILE
+
+instead compares this checkout's GAN with those of the commits REV (temporary git worktrees):
+`--against-runs` interleaved rounds of the same child fits as in 6., one in each tree, at one
+thread per op: rows/s, CPU seconds of each child (user + system: what the fit costs whether the
+machine gives it one core or two) and the kept epoch's C2ST of each run, medians and ratios.
 """
 
 from __future__ import annotations
@@ -40,9 +47,12 @@ import json
 import math
 import os
 import platform
+import resource
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -292,25 +302,11 @@ def fit_rows_per_second(rows: int, epochs: int, seed: int) -> dict[str, object]:
 
 def bench_threads(args: argparse.Namespace) -> dict[str, object]:
     """Interleaved child processes at each thread setting: rows/s per run, medians, ratio."""
-    child = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child-fit",
-        "--rows",
-        str(args.threads_rows),
-        "--epochs",
-        str(args.threads_epochs),
-        "--seed",
-        str(args.seed),
-    ]
+    script = Path(__file__).resolve()
     runs: list[dict[str, object]] = []
     for r in range(args.threads_runs):
         for name, value in THREAD_SETTINGS.items():
-            env = {**os.environ, INTRA_OP: value}
-            done = subprocess.run(child, env=env, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise SystemExit(f"threads run {r} ({name}) failed:\n{done.stderr[-2000:]}")
-            result = json.loads(done.stdout.strip().splitlines()[-1])
+            result = child_fit(script, args, {**os.environ, INTRA_OP: value})
             runs.append({"run": r, "setting": name, INTRA_OP: value, **result})
             print("threads:", json.dumps(runs[-1]), flush=True)
 
@@ -324,13 +320,86 @@ def bench_threads(args: argparse.Namespace) -> dict[str, object]:
     one, default = medians.values()
     c2st = median_by_setting("selection_c2st_auc")
     return {
-        "child_command": shlex.join(child[1:]),
+        "child_command": f"{script} --child-fit --rows {args.threads_rows} --epochs "
+        f"{args.threads_epochs} --seed {args.seed}",
         "rows": args.threads_rows,
         "epochs": args.threads_epochs,
         "runs": runs,
         "median_rows_per_second": medians,
         "median_selection_c2st_auc": c2st,
         "one_thread_per_op_over_default": round(one / default, 2),
+    }
+
+
+def child_fit(script: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, object]:
+    """One `--child-fit` of `script` (its tree's code), with the CPU seconds it took."""
+    command = [
+        sys.executable,
+        str(script),
+        "--child-fit",
+        "--rows",
+        str(args.threads_rows),
+        "--epochs",
+        str(args.threads_epochs),
+        "--seed",
+        str(args.seed),
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        command, env=env, cwd=script.parent.parent, capture_output=True, text=True, check=False
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{shlex.join(command)} failed:\n{done.stderr[-2000:]}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "cpu_seconds": round(cpu, 1)}
+
+
+def bench_against(args: argparse.Namespace) -> dict[str, object]:
+    """Interleaved child fits of this checkout's GAN and of each commit of `args.against`."""
+    scratch = Path(tempfile.mkdtemp(prefix="gan_speed_against_"))
+    here = "this checkout"
+    trees = {here: ROOT}
+    try:
+        for k, rev in enumerate(args.against):
+            tree = scratch / f"tree{k}"
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+                check=True,
+                capture_output=True,
+            )
+            trees[rev] = tree
+        env = {**os.environ, INTRA_OP: "1"}
+        runs: list[dict[str, object]] = []
+        for r in range(args.against_runs):
+            for name, tree in trees.items():
+                result = child_fit(tree / "benchmarks" / "gan_speed.py", args, env)
+                runs.append({"run": r, "tree": name, **result})
+                print("against:", json.dumps(runs[-1]), flush=True)
+    finally:
+        for tree in list(trees.values())[1:]:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False
+            )
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def median(key: str) -> dict[str, float]:
+        return {n: float(np.median([x[key] for x in runs if x["tree"] == n])) for n in trees}
+
+    speed, cpu = median("rows_per_second"), median("cpu_seconds")
+    return {
+        "trees": list(trees),
+        "rows": args.threads_rows,
+        "epochs": args.threads_epochs,
+        INTRA_OP: "1",
+        "runs": runs,
+        "median_rows_per_second": speed,
+        "median_cpu_seconds": cpu,
+        "median_selection_c2st_auc": median("selection_c2st_auc"),
+        "this_over_each_rows_per_second": {
+            rev: round(speed[here] / speed[rev], 3) for rev in args.against
+        },
+        "this_over_each_cpu_seconds": {rev: round(cpu[here] / cpu[rev], 3) for rev in args.against},
     }
 
 
@@ -346,6 +415,10 @@ def main() -> None:
     parser.add_argument("--threads-runs", type=int, default=3, help="pairs of child runs; 0: skip")
     parser.add_argument("--threads-rows", type=int, default=100_000)
     parser.add_argument("--threads-epochs", type=int, default=10)
+    parser.add_argument(
+        "--against", nargs="+", default=None, help="compare with these commits' GANs only"
+    )
+    parser.add_argument("--against-runs", type=int, default=3, help="pairs of child fits")
     parser.add_argument("--child-fit", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/gan_speed.json")
     args = parser.parse_args()
@@ -369,6 +442,10 @@ def main() -> None:
         },
         "defaults": {k: str(v) for k, v in CGANConfig.defaults().items()},
     }
+    if args.against is not None:
+        results["against"] = bench_against(args)
+        write(results, args.out)
+        return
     print(f"transformer fit on {args.rows:,} x 30 numeric columns ...", flush=True)
     results["transformer_numeric"] = time_transformer(numeric_table(args.rows, args.seed), [], 0)
     print(json.dumps(results["transformer_numeric"]), flush=True)
@@ -432,9 +509,13 @@ def main() -> None:
         results["threads"] = bench_threads(args)
         print("threads:", json.dumps(results["threads"]["median_rows_per_second"]), flush=True)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write(results, args.out)
+
+
+def write(results: dict[str, object], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
