@@ -785,8 +785,9 @@ def _id_hashes(ids: pd.Series) -> np.ndarray:
 
 
 class RepeatedIds:
-    """Finds ids that repeat across the chunks of an input: 8 bytes per row with an id (a hash
-    of its text), looked at once the input is scored."""
+    """Finds ids that repeat across the chunks of an input: 16 bytes per row with an id (a hash
+    of the id and the row's position), looked at once the input is scored. The rows it names are
+    positions in the input (a folder's files counted one after the other)."""
 
     def __init__(self, column: str | None) -> None:
         self.column = column
