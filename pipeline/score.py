@@ -787,16 +787,18 @@ def _id_hashes(ids: pd.Series) -> np.ndarray:
 class RepeatedIds:
     """Finds ids that repeat across the chunks of an input: 16 bytes per row with an id (a hash
     of the id and the row's position), looked at once the input is scored. The rows it names are
-    positions in the input (a folder's files counted one after the other)."""
+    rows of their file in a folder of CSV files, else positions in the input."""
 
     def __init__(self, column: str | None) -> None:
         self.column = column
         self._hashes: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
+        self._files: dict[int, str] = {}  # a folder's files by their first row (`FOLDER_FILE`)
 
     def add(self, chunk: pd.DataFrame) -> None:
         if self.column is None or self.column not in chunk.columns:
             return
+        self._files.update(chunk.attrs.get(FOLDER_FILE, []))
         ids = chunk[self.column]
         present = ids.notna().to_numpy()
         self._hashes.append(_id_hashes(ids[present]))
@@ -816,7 +818,7 @@ class RepeatedIds:
         second = repeat[np.argmin(rows[order[repeat]])]
         first = np.searchsorted(ordered, ordered[second])
         assert self.column is not None
-        return repeated_ids_warning(
+        text = repeated_ids_warning(
             where,
             self.column,
             len(repeat),
@@ -824,6 +826,7 @@ class RepeatedIds:
             "each is scored as a transaction of its own (one listed twice counts twice in its "
             "card's history features), and their scores cannot be joined back by the id alone",
         )
+        return rows_in_files(text, sorted(self._files.items())) if self._files else text
 
 
 # --------------------------------------------------------------------------------------------

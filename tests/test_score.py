@@ -796,6 +796,18 @@ def test_repeated_ids_are_a_warning_naming_the_first_pair_across_chunks(store, t
         store.model_uri, tmp_path / "mixed.csv", tmp_path / "m.csv", progress=False, chunk_rows=1000
     )
     assert [w for w in summary.warnings if "repeats: 1 row(s)" in w and "row 20 and row 2900" in w]
+    # a folder of daily files: the rows are named in their files
+    folder = tmp_path / "days"
+    folder.mkdir()
+    store.raw.iloc[:1500].to_csv(folder / "a.csv", index=False)
+    later = store.raw.iloc[1500:3000].copy()
+    later.iloc[7, later.columns.get_loc("transaction_id")] = store.raw["transaction_id"].iloc[20]
+    later.to_csv(folder / "b.csv", index=False)
+    for chunk in (500, 0):
+        summary = score_file(
+            store.model_uri, folder, tmp_path / f"f{chunk}.csv", progress=False, chunk_rows=chunk
+        )
+        assert [w for w in summary.warnings if "(e.g. row 20 of a.csv and row 7 of b.csv)" in w]
 
 
 def test_a_servers_count_starts_again_after_its_window(store):
