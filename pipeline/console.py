@@ -88,13 +88,12 @@ def stderr_to(path: Path) -> Iterator[None]:
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(path, "ab") as log_file:
+        with (
+            open(path, "a", encoding="utf-8", errors="replace") as log_file,
+            contextlib.redirect_stderr(log_file),
+        ):
             os.dup2(log_file.fileno(), 2)
-            with (
-                open(path, "a", encoding="utf-8", errors="replace") as text,
-                contextlib.redirect_stderr(text),
-            ):
-                yield
+            yield
     finally:
         sys.stderr.flush()  # what was written in the block goes to the file, not the terminal
         os.dup2(saved, 2)
