@@ -310,18 +310,11 @@ def bench_threads(args: argparse.Namespace) -> dict[str, object]:
             runs.append({"run": r, "setting": name, INTRA_OP: value, **result})
             print("threads:", json.dumps(runs[-1]), flush=True)
 
-    def median_by_setting(key: str) -> dict[str, float]:
-        return {
-            name: float(np.median([x[key] for x in runs if x["setting"] == name]))
-            for name in THREAD_SETTINGS
-        }
-
-    medians = median_by_setting("rows_per_second")
+    medians = median_by(runs, "setting", "rows_per_second")
     one, default = medians.values()
-    c2st = median_by_setting("selection_c2st_auc")
+    c2st = median_by(runs, "setting", "selection_c2st_auc")
     return {
-        "child_command": f"{script} --child-fit --rows {args.threads_rows} --epochs "
-        f"{args.threads_epochs} --seed {args.seed}",
+        "child_command": shlex.join(child_command(script, args)[1:]),
         "rows": args.threads_rows,
         "epochs": args.threads_epochs,
         "runs": runs,
@@ -331,9 +324,15 @@ def bench_threads(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def child_fit(script: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, object]:
-    """One `--child-fit` of `script` (its tree's code), with the CPU seconds it took."""
-    command = [
+def median_by(runs: list[dict[str, object]], group: str, key: str) -> dict[str, float]:
+    """The median of `key` over the runs of each value of `group`, in the runs' order."""
+    names = list(dict.fromkeys(x[group] for x in runs))
+    return {n: float(np.median([x[key] for x in runs if x[group] == n])) for n in names}
+
+
+def child_command(script: Path, args: argparse.Namespace) -> list[str]:
+    """The command of one `--child-fit` of `script` (its tree's code)."""
+    return [
         sys.executable,
         str(script),
         "--child-fit",
@@ -344,6 +343,11 @@ def child_fit(script: Path, args: argparse.Namespace, env: dict[str, str]) -> di
         "--seed",
         str(args.seed),
     ]
+
+
+def child_fit(script: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, object]:
+    """One `--child-fit` of `script` (its tree's code), with the CPU seconds it took."""
+    command = child_command(script, args)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         command, env=env, cwd=script.parent.parent, capture_output=True, text=True, check=False
@@ -383,10 +387,7 @@ def bench_against(args: argparse.Namespace) -> dict[str, object]:
             )
         shutil.rmtree(scratch, ignore_errors=True)
 
-    def median(key: str) -> dict[str, float]:
-        return {n: float(np.median([x[key] for x in runs if x["tree"] == n])) for n in trees}
-
-    speed, cpu = median("rows_per_second"), median("cpu_seconds")
+    speed, cpu = median_by(runs, "tree", "rows_per_second"), median_by(runs, "tree", "cpu_seconds")
     return {
         "trees": list(trees),
         "rows": args.threads_rows,
@@ -395,7 +396,7 @@ def bench_against(args: argparse.Namespace) -> dict[str, object]:
         "runs": runs,
         "median_rows_per_second": speed,
         "median_cpu_seconds": cpu,
-        "median_selection_c2st_auc": median("selection_c2st_auc"),
+        "median_selection_c2st_auc": median_by(runs, "tree", "selection_c2st_auc"),
         "this_over_each_rows_per_second": {
             rev: round(speed[here] / speed[rev], 3) for rev in args.against
         },
@@ -418,7 +419,9 @@ def main() -> None:
     parser.add_argument(
         "--against", nargs="+", default=None, help="compare with these commits' GANs only"
     )
-    parser.add_argument("--against-runs", type=int, default=3, help="pairs of child fits")
+    parser.add_argument(
+        "--against-runs", type=int, default=3, help="rounds of child fits, one per tree"
+    )
     parser.add_argument("--child-fit", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/gan_speed.json")
     args = parser.parse_args()
