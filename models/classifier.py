@@ -103,21 +103,33 @@ class FraudPipeline(Pipeline):
 
 
 def build_preprocessor(
-    numeric: list[str], categorical: list[str], encoding: Encoding
+    numeric: list[str],
+    categorical: list[str],
+    encoding: Encoding,
+    max_categories: int | None = None,
 ) -> ColumnTransformer:
     """Categoricals (one-hot, or integer codes for samplers that model them) then numerics.
 
-    Numerics are median-imputed with a missing indicator (kNN-based samplers cannot take NaN) and
-    standardised (so that distances are not dominated by the amount's scale; trees do not care).
+    `max_categories`: a categorical column keeps its `max_categories - 1` most frequent
+    categories, and the others share one column (one code); a value unseen in training is in
+    none. Numerics are median-imputed with a missing indicator (kNN-based samplers cannot take
+    NaN) and standardised (so that distances are not dominated by the amount's scale; trees do
+    not care).
     """
     if encoding == "onehot":
-        cat = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32)
+        cat = OneHotEncoder(
+            handle_unknown="ignore",
+            sparse_output=False,
+            dtype=np.float32,
+            max_categories=max_categories,
+        )
     else:
         cat = OrdinalEncoder(
             handle_unknown="use_encoded_value",
             unknown_value=-1,
             encoded_missing_value=-1,
             dtype=np.float32,
+            max_categories=max_categories,
         )
     num = make_pipeline(
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
@@ -161,13 +173,19 @@ def build_pipeline(
     keep_synthetic: bool = False,
     sampler_first: bool = False,
     synthetic_weight: float = 1.0,
+    max_categories: int | None = None,
 ) -> FraudPipeline:
-    """The model pipeline of one strategy; `cardinalities` is needed for ordinal encoding.
+    """The model pipeline of one strategy; `cardinalities` (`category_cardinalities`, with the
+    same `max_categories`) is needed for ordinal encoding.
 
     `sampler_first`: the sampler resamples the input columns before any preprocessing;
-    `synthetic_weight`: the classifier's weight of appended rows (`TimedSampler`).
+    `synthetic_weight`: the classifier's weight of appended rows (`TimedSampler`);
+    `max_categories`: the one-hot columns of a categorical column (`build_preprocessor`).
     """
-    preprocess = ("preprocess", build_preprocessor(numeric, categorical, encoding))
+    preprocess = (
+        "preprocess",
+        build_preprocessor(numeric, categorical, encoding, max_categories=max_categories),
+    )
     timed = (
         "sampler",
         TimedSampler(sampler, keep_appended=keep_synthetic, synthetic_weight=synthetic_weight),
@@ -185,9 +203,13 @@ def build_pipeline(
     return FraudPipeline(steps)
 
 
-def category_cardinalities(frame: pd.DataFrame, categorical: list[str]) -> list[int]:
-    """Number of distinct non-missing values per categorical column of the training rows."""
-    return [int(frame[c].nunique(dropna=True)) for c in categorical]
+def category_cardinalities(
+    frame: pd.DataFrame, categorical: list[str], max_categories: int | None = None
+) -> list[int]:
+    """The integer codes of each categorical column of the training rows: its distinct
+    non-missing values, at most `max_categories` (the rare ones share a code)."""
+    counts = [int(frame[c].nunique(dropna=True)) for c in categorical]
+    return counts if max_categories is None else [min(n, max_categories) for n in counts]
 
 
 VALIDATION_METRIC = "aucpr"

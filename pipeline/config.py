@@ -310,7 +310,8 @@ class ValidationConfig(_Strict):
 
 
 class ClassifierConfig(_Strict):
-    """XGBoost parameters; any of them can be searched by `tuning.classifier_space`."""
+    """XGBoost parameters, any of them searchable by `tuning.classifier_space`; and
+    `max_categories`, the one-hot columns a categorical column may take."""
 
     n_estimators: int = Field(400, ge=1)
     max_depth: int = Field(6, ge=1)
@@ -325,6 +326,9 @@ class ClassifierConfig(_Strict):
     # every one of the n_estimators trees.
     early_stopping_rounds: int | None = Field(30, ge=1)
     n_jobs: int | None = None
+    # None: a one-hot column per category of the training fold; an integer: its max_categories - 1
+    # most frequent categories, the others (a fold's rare ones) sharing the last column
+    max_categories: int | None = Field(None, ge=2)
 
     @field_validator("n_jobs")
     @classmethod
@@ -335,7 +339,11 @@ class ClassifierConfig(_Strict):
 
     def xgb_params(self) -> dict[str, Any]:
         """Keyword arguments for `xgboost.XGBClassifier`."""
-        return self.model_dump()
+        return self.model_dump(exclude=set(NOT_XGBOOST))
+
+
+NOT_XGBOOST = ("max_categories",)
+"""`ClassifierConfig` settings of the preprocessing, not XGBoost's (and not searched)."""
 
 
 class TuningConfig(_Strict):
@@ -704,6 +712,11 @@ def _check_tuning(cfg: ExperimentConfig, where: str) -> None:
     from models.samplers import strategy_kind, validate_strategies
 
     for key, spec in cfg.tuning.classifier_space.items():
+        if key in NOT_XGBOOST:
+            raise ConfigError(
+                f"{where}: tuning.classifier_space.{key}: {key} belongs to the preprocessing "
+                f"and is not searched; set classifier.{key} instead"
+            )
         if key not in ClassifierConfig.model_fields:
             continue  # other XGBoost parameters reach XGBoost as they are
         for value in space_values(spec):

@@ -759,16 +759,22 @@ def machine_memory() -> int | None:
 
 
 def check_category_sizes(
-    frame: pd.DataFrame, categorical: Sequence[str], *, where: str, memory: int | None = None
+    frame: pd.DataFrame,
+    categorical: Sequence[str],
+    *,
+    where: str,
+    memory: int | None = None,
+    max_categories: int | None = None,
 ) -> None:
-    """`DataError` when one-hot encoding the categorical columns over the frame's rows would take
-    more than 1/`ONEHOT_MEMORY_SHARE` of `memory` (default: this machine's; 16 GiB when unknown),
-    naming the columns with the most values and what to do, before any model is fitted."""
+    """`DataError` when one-hot encoding the categorical columns over the frame's rows (each in
+    at most `max_categories` columns, `classifier.max_categories`) would take more than
+    1/`ONEHOT_MEMORY_SHARE` of `memory` (default: this machine's; 16 GiB when unknown), naming
+    the columns with the most values and what to do, before any model is fitted."""
     if not categorical:
         return
     memory = memory or machine_memory() or 16 * 2**30
     levels = {c: int(frame[c].nunique(dropna=False)) for c in categorical}
-    width = sum(levels.values())
+    width = sum(n if max_categories is None else min(n, max_categories) for n in levels.values())
     need = len(frame) * width * 4  # float32
     if need <= memory / ONEHOT_MEMORY_SHARE:
         return
@@ -780,8 +786,13 @@ def check_category_sizes(
         f"than 1/{ONEHOT_MEMORY_SHARE} of this machine's {memory / 2**30:.3g} GiB; the largest: "
         f"{named}. A card or merchant id is better declared as data.schema.entity or merchant, "
         "a device, IP address or e-mail under data.schema.velocity (history features); drop an "
-        "id-like or free-text column (data.schema.drop), or group "
-        "rare values into one (e.g. the 50 most frequent and 'other') before the launch"
+        "id-like or free-text column (data.schema.drop), or "
+        + (
+            "cap each column's one-hot columns with classifier.max_categories (e.g. 100: "
+            "the rarer values share one)"
+            if max_categories is None
+            else f"lower classifier.max_categories (now {max_categories})"
+        )
     )
 
 

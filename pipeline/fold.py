@@ -264,7 +264,9 @@ class FoldRunner:
         self.X_val, self.y_val = X.iloc[self.val_idx], known[self.val_idx]
         self.X_test, self.y_test = X.iloc[fold.test], prepared.y[fold.test]
         self.X_train, self.y_train = X.iloc[fold.train], known[fold.train]
-        self.cardinalities = category_cardinalities(self.X_train, prepared.categorical)
+        self.cardinalities = category_cardinalities(
+            self.X_train, prepared.categorical, cfg.classifier.max_categories
+        )
         self._fits: dict[Any, _Fitted] = {}
         self._refits: dict[str, tuple[Any, float, dict[str, float]]] = {}  # pipe, seconds, stats
         self.gains: dict[str, Gain] = {}  # per strategy: the tuned setting's gain over the untuned
@@ -316,6 +318,7 @@ class FoldRunner:
             keep_synthetic=strategy.family == "gan" and self.cfg.report.quality,
             sampler_first=strategy.sampler_first,
             synthetic_weight=strategy.synthetic_weight,
+            max_categories=self.cfg.classifier.max_categories,
         )
         # Strategies that differ only after fitting (`threshold` vs `none`) share one fit, and
         # a tuner's untuned setting is fitted once.

@@ -282,7 +282,9 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
         folds = _outer_folds(cfg, frame, schema, y, delays)
     where = _data_where(cfg)
     numeric, categorical = feature_columns(frame, schema, where=where)
-    check_category_sizes(frame, categorical, where=where)
+    check_category_sizes(
+        frame, categorical, where=where, max_categories=cfg.classifier.max_categories
+    )
     frame = categories_as_scored(frame, categorical)
     if d.leak_check:
         dated = {days_since_column(date): date for date in schema.dates}
@@ -965,6 +967,7 @@ def _log_parent_setup(run_id: str, cfg: ExperimentConfig, prepared: Prepared) ->
             "data.duplicates_dropped": ds.n_duplicates_dropped,
             "features.numeric": len(prepared.numeric),
             "features.categorical": len(prepared.categorical),
+            "classifier.max_categories": cfg.classifier.max_categories,
             "split.kind": cfg.split.kind,
             "split.folds": len(prepared.folds),
             "split.max_train_positives": cfg.split.max_train_positives,

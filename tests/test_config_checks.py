@@ -120,3 +120,14 @@ def test_search_space_values_are_checked_too() -> None:
         load_config(QUICK, ["tuning.sampler_space={smote: {k_neighbors: {low: 0, high: 5}}}"])
     cfg = load_config(QUICK, ["tuning.classifier_space={gamma: [0, 1], max_depth: [2, 4]}"])
     assert cfg.tuning.classifier_space["gamma"] == [0, 1]
+
+
+def test_the_classifiers_category_cap_is_checked_and_never_reaches_xgboost() -> None:
+    with pytest.raises(ConfigError, match=r"classifier.max_categories.*greater than or equal to 2"):
+        load_config(QUICK, ["classifier.max_categories=1"])
+    with pytest.raises(ConfigError, match=r"classifier_space.max_categories: .*set classifier"):
+        load_config(QUICK, ["tuning.classifier_space={max_categories: [10, 50]}"])
+    cfg = load_config(QUICK, ["classifier.max_categories=50"])
+    assert cfg.classifier.max_categories == 50
+    assert "max_categories" not in cfg.classifier.xgb_params()
+    assert cfg.classifier.xgb_params()["max_depth"] == 4

@@ -404,6 +404,12 @@ def test_categories_too_many_to_one_hot_in_memory_are_refused() -> None:
     assert text.startswith("f.csv: the categorical columns one-hot encode into 1,002 columns")
     assert "'street' (1,000 distinct values), 'channel' (2 distinct values)" in text
     assert "data.schema.entity or merchant" in text and "data.schema.drop" in text
+    assert "classifier.max_categories (e.g. 100" in text
+    # capped, 'street' takes 100 columns: 1,000 rows x 102 x 4 bytes
+    capped = {"where": "f.csv", "max_categories": 100}
+    check_category_sizes(frame, ["channel", "street"], memory=8 * 408_000, **capped)
+    with pytest.raises(DataError, match="into 102 columns .* lower classifier.max_categories "):
+        check_category_sizes(frame, ["channel", "street"], memory=8 * 407_999, **capped)
     check_category_sizes(frame, [], where="f.csv", memory=1)  # no categorical column
     memory = machine_memory()
     assert memory is None or memory > 2**28

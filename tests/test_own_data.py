@@ -579,6 +579,46 @@ def test_categories_too_many_for_memory_stop_the_launch(files, monkeypatch):
     assert "more than 1/8 of this machine's 0.0373 GiB" in text and "parent run" not in text
 
 
+def test_a_column_of_many_categories_runs_capped_and_its_rare_values_score(files, monkeypatch):
+    """The README's way past the memory refusal: `classifier.max_categories` gives a device model
+    of 1,500 values 30 one-hot columns, the rarer ones sharing the last; the run, its export and
+    `score` take a file with rare and never-seen models."""
+    from pipeline import features
+
+    tx = card_transactions()
+    rng = np.random.default_rng(5)
+    tx["device_model"] = [f"dev-{k}" for k in rng.zipf(1.2, len(tx)) % 1500]
+    path = files.root / "devices.csv"
+    tx.to_csv(path, index=False)
+    with_devices = schema("datetime").replace(
+        "channel, country]", "channel, country, device_model]"
+    )
+    base = [*SMALL, "data.kind=csv", f"data.path={path}", with_devices]
+    # a machine of 50 MB: the device models one-hot would take 3,000 rows x 700+ columns x 4 bytes
+    assert tx["device_model"].nunique() > 700
+    monkeypatch.setattr(features, "machine_memory", lambda: 50_000_000)
+    text = refused(base)
+    assert f"'device_model' ({tx['device_model'].nunique():,} distinct values)" in text
+    assert "cap each column's one-hot columns with classifier.max_categories" in text
+    parent, _ = launch([*base, "classifier.max_categories=30"])
+    check_experiment(parent, path, n_rows=len(tx), n_folds=2)
+    assert mlflow.MlflowClient().get_run(parent).data.params["classifier.max_categories"] == "30"
+    assert "fraud-detector version 1" in invoke("export", "--latest")
+    scorer = mlflow.pyfunc.load_model("models:/fraud-detector@champion").unwrap_python_model()
+    (devices,) = [b for b in scorer.layout.categorical if b.column == "device_model"]
+    assert devices.width == 30 and devices.pooled_index == 29 and len(devices.known) > 500
+    rows = tx.iloc[:60].copy()
+    rows.loc[rows.index[:20], "device_model"] = devices.pooled[0]  # a rare one: shares a column
+    rows.loc[rows.index[20:40], "device_model"] = "dev-never-seen"
+    raw, out = files.root / "rows.csv", files.root / "scores.csv"
+    rows.to_csv(raw, index=False)
+    said = " ".join(invoke("score", "--input", str(raw), "--output", str(out), "--explain").split())
+    assert "scored 60 rows" in said
+    scores = pd.read_csv(out)
+    assert scores["transaction_id"].tolist() == rows["transaction_id"].tolist()
+    assert scores["fraud_probability"].between(0, 1).all()
+
+
 def half_fraud(path: Path, share: float, seed: int = 23) -> list[str]:
     """A file of `share` fraud (under-sampled, as some public card files are published)."""
     rng = np.random.default_rng(seed)

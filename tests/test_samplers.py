@@ -143,6 +143,91 @@ def test_encoders_are_fitted_on_fit_rows_only() -> None:
     assert pipe.predict_proba(X_test).shape == (100, 2)
 
 
+def _long_tailed(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """A merchant category code (numbers, some missing) and a device model (text, many missing),
+    each with hundreds of values of a long tail, and an amount."""
+    rng = np.random.default_rng(seed)
+    mcc = (5000 + rng.zipf(1.5, n) % 900).astype(float)
+    mcc[rng.random(n) < 0.05] = np.nan
+    device = np.array([f"model-{k}" for k in rng.zipf(1.3, n) % 2000], dtype=object)
+    device[rng.random(n) < 0.3] = None
+    y = (rng.random(n) < 0.05).astype(int)
+    return pd.DataFrame({"mcc": mcc, "device": device, "amount": rng.normal(size=n) + y}), y
+
+
+@pytest.mark.parametrize("kind", ["none", "smotenc"])
+def test_capped_categories_share_one_column_and_score_as_scikit_learn(kind: str) -> None:
+    """`max_categories`: 9 own columns and a shared one per column, in the one-hot and the
+    SMOTE-NC codes alike; the compiled scorer, its per-row path and its side-file rules give
+    scikit-learn's matrix, a value of the shared column is no unseen category."""
+    X, y = _long_tailed()
+    categorical, cap = ["mcc", "device"], 10
+    cardinalities = category_cardinalities(X, categorical, cap)
+    assert cardinalities == [cap, cap]
+    assert category_cardinalities(X.iloc[:3], categorical, cap) == [
+        X["mcc"].iloc[:3].nunique(),
+        X["device"].iloc[:3].nunique(),
+    ]
+    context = StrategyContext(
+        random_state=0,
+        n_positive=int(y.sum()),
+        n_negative=int((y == 0).sum()),
+        categorical_indices=(0, 1),
+    )
+    strategy = build_strategy(kind, {}, context)
+    pipe = build_pipeline(
+        ["amount"],
+        categorical,
+        sampler=strategy.sampler,
+        encoding=strategy.encoding,
+        xgb_params={"n_estimators": 10, "max_depth": 3},
+        cardinalities=cardinalities,
+        max_categories=cap,
+    )
+    pipe.fit(X, y)
+    scorer = FraudScorer.from_pipeline(
+        pipe,
+        numeric=["amount"],
+        categorical=categorical,
+        threshold=0.5,
+        dtypes=X.dtypes.to_dict(),
+        check_frame=X,
+    )
+    assert scorer.layout is not None  # compiled, and equal to scikit-learn on the training rows
+    assert scorer.n_features == 2 * cap + 1
+    names = scorer.layout.feature_names()
+    assert names[cap - 1] == "mcc=<other>" and names[2 * cap - 1] == "device=<other>"
+    for block in scorer.layout.categorical:
+        assert block.pooled and block.pooled_index == cap - 1 and block.width == cap
+        assert len(block.known) == X[block.column].nunique()
+    # rare, missing and never-seen values (a code and a device of no training row)
+    rows = X.iloc[:400].copy()
+    rare = [scorer.layout.categorical[k].pooled[-1] for k in range(2)]
+    rows.iloc[:5, :2] = rare
+    rows.iloc[5:10, :2] = np.nan
+    rows.iloc[10:15, :2] = [1234.0, "model-never"]
+    fast = scorer.matrix(rows)
+    slow = scorer._sklearn_matrix(scorer.validate(rows)).astype(np.float32)
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(scorer.matrix(rows.iloc[:20]), slow[:20])  # value by value
+    assert fast[:5, [cap - 1, 2 * cap - 1]].tolist() == [[1.0, 1.0]] * 5
+    assert fast[10:15, : 2 * cap].sum() == 0
+    # the side file's rules rebuild the one-hot blocks
+    rebuilt = np.zeros((len(rows), 2 * cap), dtype=np.float32)
+    for entry in scorer.layout.describe()[: 2 * cap]:
+        values = rows[entry["column"]]
+        if "values" in entry:
+            hit = values.isin(entry["values"]) | (values.isna() & ("missing" in entry["rule"]))
+        elif "value" in entry:
+            hit = values.isna() if entry["value"] is None else values == entry["value"]
+        else:
+            continue
+        rebuilt[:, entry["index"]] = hit.to_numpy(dtype=np.float32)
+    np.testing.assert_array_equal(rebuilt, fast[:, : 2 * cap])
+    unseen = scorer.unseen_categories(rows)
+    assert unseen["mcc"][1:] == (5, [1234.0]) and unseen["device"][1:] == (5, ["model-never"])
+
+
 def test_ratio_below_the_data_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match=r"fewer minority rows.*from 0.1111 to 1"):
         build_strategy("smote", {"sampling_strategy": 0.05}, CTX)

@@ -23,24 +23,32 @@ from models.scorer.inputs import CleanInput, is_missing
 
 @dataclass(frozen=True)
 class CategoricalBlock:
-    """One categorical column's one-hot block: known categories in column order."""
+    """One categorical column's one-hot block: known categories in column order, and those that
+    share one column (`classifier.max_categories`)."""
 
     column: str
     categories: tuple[Any, ...]  # non-missing categories, block column k = categories[k]
     nan_index: int | None  # the block column of a missing value, if missing was seen in training
     width: int
+    pooled: tuple[Any, ...] = ()  # non-missing categories of the shared block column
+    pooled_index: int | None = None  # the shared block column (None: every category has one)
+
+    @property
+    def known(self) -> tuple[Any, ...]:
+        """Every non-missing category of the training rows."""
+        return (*self.categories, *self.pooled)
 
     @property
     def numeric_categories(self) -> bool:
-        return bool(self.categories) and all(
+        return bool(self.known) and all(
             isinstance(c, int | float | np.integer | np.floating) and not isinstance(c, bool)
-            for c in self.categories
+            for c in self.known
         )
 
     @property
     def boolean_categories(self) -> bool:
         """Whether the categories are those of a column of booleans ('False', 'True')."""
-        return bool(self.categories) and set(self.categories) <= {"False", "True"}
+        return bool(self.known) and set(self.known) <= {"False", "True"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +83,8 @@ class Layout:
             names += [f"{b.column}=<unused {k}>" for k in range(len(names), b.width)]
             if b.nan_index is not None:
                 names[b.nan_index] = f"{b.column}=<missing>"
+            if b.pooled_index is not None:
+                names[b.pooled_index] = f"{b.column}=<other>"
             out += names[: b.width]
         out += list(self.numeric)
         out += [f"{self.numeric[i]}_missing" for i in self.indicator]
@@ -87,7 +97,12 @@ class Layout:
         for b in self.categorical:
             for k in range(b.width):
                 entry: dict[str, Any] = {"index": position, "column": b.column, "kind": "onehot"}
-                if k == b.nan_index:
+                if k == b.pooled_index:
+                    entry["values"] = [_json_value(c) for c in b.pooled]
+                    entry["rule"] = "1.0 when the value is one of `values`" + (
+                        " or missing, else 0.0" if k == b.nan_index else ", else 0.0"
+                    )
+                elif k == b.nan_index:
                     entry["value"] = None
                     entry["rule"] = "1.0 when the value is missing, else 0.0"
                 elif k < len(b.categories):
@@ -131,7 +146,7 @@ class Layout:
         n = clean.n
         out = np.zeros((n, self.n_features), dtype=np.float32)
         offset = 0
-        indexes = self._categories or tuple(pd.Index(b.categories) for b in self.categorical)
+        indexes = self._categories or tuple(pd.Index(b.known) for b in self.categorical)
         for b, cats in zip(self.categorical, indexes, strict=True):
             values = clean.categorical[b.column]
             if per_value:
@@ -147,6 +162,8 @@ class Layout:
                 known = np.full(n, -1, dtype=np.int64)
                 if len(cats) and len(uniques):
                     lookup = cats.get_indexer(pd.Index(uniques, dtype=object))
+                    if b.pooled_index is not None:  # positions past the own-column categories
+                        lookup[lookup >= len(b.categories)] = b.pooled_index
                     known = np.where(missing, -1, lookup[np.maximum(codes, 0)])
             hit = np.flatnonzero((known >= 0) & (known < b.width))
             out[hit, offset + known[hit]] = 1.0
@@ -172,7 +189,7 @@ class Layout:
 
     def with_index(self) -> Layout:
         """A copy with the category lookups built (they are not pickled)."""
-        cats = tuple(pd.Index(list(b.categories), dtype=object) for b in self.categorical)
+        cats = tuple(pd.Index(list(b.known), dtype=object) for b in self.categorical)
         ready = Layout(
             self.categorical,
             self.numeric,
@@ -208,11 +225,21 @@ class Layout:
             if list(cols or []) != categorical:
                 return None
             if isinstance(enc, OneHotEncoder):
-                if enc.drop_idx_ is not None or getattr(enc, "_infrequent_enabled", False):
+                if enc.drop_idx_ is not None:
                     return None
-                for name, cats in zip(categorical, enc.categories_, strict=True):
-                    known, nan_index = _split_nan(cats)
-                    blocks.append(CategoricalBlock(name, known, nan_index, len(cats)))
+                for name, cats, rare in zip(
+                    categorical, enc.categories_, _infrequent(enc), strict=True
+                ):
+                    own, shared = cats[~rare], cats[rare]
+                    known, nan_index = _split_nan(own)
+                    pooled, pooled_nan = _split_nan(shared)
+                    pooled_index = len(own) if rare.any() else None
+                    if pooled_nan is not None:
+                        nan_index = pooled_index
+                    width = len(own) + (pooled_index is not None)
+                    blocks.append(
+                        CategoricalBlock(name, known, nan_index, width, pooled, pooled_index)
+                    )
                 if len(names) != 1:
                     return None
             elif isinstance(enc, OrdinalEncoder):
@@ -226,12 +253,20 @@ class Layout:
                 )
                 if not isinstance(onehot, OneHotEncoder):
                     return None
-                for k, (name, cats) in enumerate(zip(categorical, enc.categories_, strict=True)):
-                    known, _ = _split_nan(cats)
+                for k, (name, cats, rare) in enumerate(
+                    zip(categorical, enc.categories_, _infrequent(enc), strict=True)
+                ):
+                    known, _ = _split_nan(cats[~rare])  # missing is code -1: no column
+                    pooled, _ = _split_nan(cats[rare])
+                    pooled_index = len(known) if rare.any() else None
                     codes = onehot.categories_[k]
                     if not np.array_equal(codes, np.arange(len(codes))):
                         return None
-                    blocks.append(CategoricalBlock(name, known, None, len(codes)))
+                    if pooled_index is not None and pooled_index >= len(codes):
+                        return None
+                    blocks.append(
+                        CategoricalBlock(name, known, None, len(codes), pooled, pooled_index)
+                    )
             else:
                 return None
         elif len(names) != 1:
@@ -274,6 +309,18 @@ class Layout:
         self.__dict__.update(state)
 
 
+def _infrequent(enc: Any) -> list[np.ndarray]:
+    """Per column of a fitted scikit-learn encoder, which of its `categories_` share one output
+    (its `max_categories`); in categories' order."""
+    rare = getattr(enc, "infrequent_categories_", None) or [None] * len(enc.categories_)
+    return [
+        np.zeros(len(cats), dtype=bool)
+        if shared is None
+        else pd.Index(cats, dtype=object).isin(list(shared))
+        for cats, shared in zip(enc.categories_, rare, strict=True)
+    ]
+
+
 def _split_nan(cats: np.ndarray) -> tuple[tuple[Any, ...], int | None]:
     values = list(cats)
     nan_index = None
@@ -287,7 +334,8 @@ def _split_nan(cats: np.ndarray) -> tuple[tuple[Any, ...], int | None]:
 
 
 def _lookup(block: CategoricalBlock) -> dict[Any, int]:
-    return {c: k for k, c in enumerate(block.categories)}
+    own = {c: k for k, c in enumerate(block.categories)}
+    return {**dict.fromkeys(block.pooled, block.pooled_index), **own}
 
 
 def _json_value(v: Any) -> Any:

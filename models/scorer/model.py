@@ -261,7 +261,7 @@ class FraudScorer(mlflow.pyfunc.PythonModel):
                 continue
             values = as_category(frame[block.column], block.numeric_categories)
             present = values.notna().to_numpy()
-            unseen = present & ~values.isin(block.categories).to_numpy()
+            unseen = present & ~values.isin(block.known).to_numpy()
             examples = list(pd.unique(values[unseen].head(1000)))[:3]
             out[block.column] = (int(present.sum()), int(unseen.sum()), examples)
         return out

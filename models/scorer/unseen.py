@@ -56,7 +56,7 @@ class UnseenCategories:
         """A warning per column whose share of unseen values reaches `UNSEEN_SHARE`, each also
         logged, once per column; `sampled` says which rows were counted, when not all were."""
         layout = self.scorer.layout  # counts are empty without one
-        known = {b.column: b.categories for b in layout.categorical} if layout else {}
+        known = {b.column: b.known for b in layout.categorical} if layout else {}
         out = []
         for column, (n, new, examples) in self.counts.items():
             if column in self.warned or n < UNSEEN_MIN_VALUES or new < UNSEEN_SHARE * n:
