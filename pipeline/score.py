@@ -784,6 +784,14 @@ def _id_hashes(ids: pd.Series) -> np.ndarray:
     return out
 
 
+REPEATED_SCORES = (
+    "each is scored as a transaction of its own (one listed twice counts twice in its card's "
+    "history features), and their scores cannot be joined back by the id alone"
+)
+"""What follows from ids that repeat in a scored input (`repeated_ids_warning`), on either
+engine."""
+
+
 class RepeatedIds:
     """Finds ids that repeat across the chunks of an input: 16 bytes per row with an id (a hash
     of the id and the row's position), looked at once the input is scored. The rows it names are
@@ -822,9 +830,8 @@ class RepeatedIds:
             where,
             self.column,
             len(repeat),
-            (int(rows[order[first]]), int(rows[order[second]])),
-            "each is scored as a transaction of its own (one listed twice counts twice in its "
-            "card's history features), and their scores cannot be joined back by the id alone",
+            f"row {int(rows[order[first]])} and row {int(rows[order[second]])}",
+            REPEATED_SCORES,
         )
         return rows_in_files(text, sorted(self._files.items())) if self._files else text
 

@@ -383,6 +383,29 @@ def _unseen_categories(df: Any, scorer: Any, where: str) -> list[str]:
     return unseen.warnings(where, sampled=sampled)
 
 
+def _repeated_ids(out: Any, column: str, where: str) -> str | None:
+    """The local engine's warning for ids that repeat (`pipeline.score.RepeatedIds`), counted on
+    the scored rows, with the smallest repeated id and its rows as the example (a Spark table has
+    no first pair of rows); None when every id is one row's."""
+    from pyspark.sql import functions as F
+
+    from pipeline.data.sources import repeated_ids_warning
+    from pipeline.score import REPEATED_SCORES
+
+    ids = out.select(F.col(column).alias("id")).where(F.col("id").isNotNull())
+    counts = ids.groupBy("id").count().where(F.col("count") > 1)
+    row = counts.agg(
+        F.sum(F.col("count") - 1).alias("repeats"),
+        F.min(F.struct("id", "count")).alias("example"),
+    ).collect()[0]
+    if not row["repeats"]:
+        return None
+    value, n = row["example"]["id"], row["example"]["count"]
+    return repeated_ids_warning(
+        where, column, int(row["repeats"]), f"id {value!r} on {n:,} rows", REPEATED_SCORES
+    )
+
+
 def _result_type(explain: bool) -> Any:
     from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
 
@@ -533,6 +556,10 @@ def _score(
     row = out.agg(
         F.count(F.lit(1)).alias("n"), F.sum(ALERT).alias("alerts"), F.sum(PROBABILITY).alias("p")
     ).collect()[0]
+    repeated = _repeated_ids(out, scorer.id_column, where) if with_id else None
+    if repeated is not None:
+        log.warning("%s", repeated, extra=RETURNED)
+        warnings.append(repeated)
     return (
         int(row["n"]),
         int(row["alerts"] or 0),

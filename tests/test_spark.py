@@ -234,12 +234,23 @@ def test_a_folder_key_of_digits_that_the_model_reads_as_text_stays_text(spark, t
 def test_a_categorical_column_written_another_way_is_a_warning(spark, store, tmp_path):
     """As the local engine warns (tests/test_score.py), on the first rows Spark reads."""
     shouting = tmp_path / "shouting.csv"
-    store.frame.assign(channel=store.frame["channel"].str.upper()).to_csv(shouting, index=False)
+    written = store.frame.assign(channel=store.frame["channel"].str.upper())
+    # and a transaction listed three times (the local engine's warning: tests/test_score.py)
+    ids = written["transaction_id"].to_numpy().copy()
+    ids[[40, 70]] = ids[9]
+    written.assign(transaction_id=ids).to_csv(shouting, index=False)
     summary = score_spark(store.model, shouting, tmp_path / "out", spark=spark)
     n = min(len(store.frame), 10_000)
     said = [w for w in summary.warnings if "categorical column 'channel'" in w]
     assert len(said) == 1 and f"{n:,} of its {n:,} values" in said[0], summary.warnings
     assert not [w for w in summary.warnings if "'merchant_category'" in w]
+    repeats = [w for w in summary.warnings if "repeats" in w]
+    assert repeats == [
+        f"--input {shouting}: id column 'transaction_id' repeats: 2 row(s) have the id of an "
+        f"earlier row (e.g. id {int(ids[9])} on 3 rows); each is scored as a transaction of its own "
+        "(one listed twice counts twice in its card's history features), and their scores "
+        "cannot be joined back by the id alone"
+    ]
     # stored as integers, the text categories are read as the text of those numbers, unseen
     # categories, as the local engine reads them: the same warning and the same scores; ids
     # written as text where the model's were numbers pass through, as on the local engine
@@ -265,6 +276,7 @@ def test_spark_scoring_equals_local_scoring_row_for_row(spark, store, tmp_path):
     own = score_file(store.model, store.path, local, chunk_rows=0, progress=False)
     summary = score_spark(store.model, store.path, tmp_path / "spark", spark=spark)
     assert summary.note == own.note and "alerted (the validation slice:" in summary.note
+    assert not [w for w in summary.warnings if "repeats" in w]
     expected = _by_id(pd.read_parquet(local))
     got = _by_id(pd.read_parquet(tmp_path / "spark"))
     assert summary.rows == len(expected) == len(store.frame)

@@ -641,13 +641,13 @@ def validate_frame(
 
 
 def repeated_ids_warning(
-    where: str, column: str, repeats: int, example: tuple[Any, Any], consequence: str
+    where: str, column: str, repeats: int, example: str, consequence: str
 ) -> str:
     """The warning for an id column whose values repeat: how many rows repeat an earlier row's
-    id, the first such pair of rows, and what follows from it (`consequence`)."""
+    id, an `example` ("row 1 and row 5"), and what follows from it (`consequence`)."""
     return (
-        f"{where}: id column {column!r} repeats: {repeats} row(s) have the id of an earlier row "
-        f"(e.g. row {example[0]} and row {example[1]}); {consequence}"
+        f"{where}: id column {column!r} repeats: {repeats:,} row(s) have the id of an earlier row "
+        f"(e.g. {example}); {consequence}"
     )
 
 
@@ -706,7 +706,7 @@ def _warn_repeated_ids(ids: pd.Series, where: str, rows: Callable[[str], str]) -
         where,
         str(ids.name),
         int(repeats.sum()),
-        (first, second),
+        f"row {first} and row {second}",
         "they are kept as transactions of their own, and fraud reports joined by id "
         "(--labels) label each of them",
     )
