@@ -324,10 +324,15 @@ def bench_threads(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def median_by(runs: list[dict[str, object]], group: str, key: str) -> dict[str, float]:
-    """The median of `key` over the runs of each value of `group`, in the runs' order."""
+def median_by(runs: list[dict[str, object]], group: str, key: str) -> dict[str, float | None]:
+    """The median of `key` over the runs of each value of `group`, in the runs' order; runs
+    without it (a fit too short to select an epoch has no C2ST) left out, None if all are."""
     names = list(dict.fromkeys(x[group] for x in runs))
-    return {n: float(np.median([x[key] for x in runs if x[group] == n])) for n in names}
+    out: dict[str, float | None] = {}
+    for n in names:
+        values = [x[key] for x in runs if x[group] == n and x[key] is not None]
+        out[n] = float(np.median(values)) if values else None
+    return out
 
 
 def child_command(script: Path, args: argparse.Namespace) -> list[str]:
