@@ -387,6 +387,30 @@ def ids_as_read(ids: pd.Series) -> pd.Series:
     )
 
 
+WHOLE_NUMBER_TEXT = r"^\s*\+?(-?)0*(\d+)(?:\.0*)?\s*$"
+"""A whole number as a CSV may write it: `0042`, `42.0`, `+42`, ` 42 ` (groups: sign, digits)."""
+
+
+def keys_as_numbers(keys: pd.Series) -> pd.Series:
+    """A CSV's history keys, read as text, with each whole number in one spelling, `42` for
+    `0042`, `42.0` and `+42`, as training and the Spark engine read a column of numbers (a day
+    exported with a missing card writes its cards `42.0`); other text as written. Digits are
+    kept, beyond a float's too."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(keys, from_pandas=True)
+    if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
+        return keys
+    odd = pc.match_substring_regex(text, r"^[\s+0-]|[.\s]")
+    if not pc.any(odd).as_py():
+        return keys
+    plain = pc.replace_substring_regex(text, WHOLE_NUMBER_TEXT, r"\1\2")
+    plain = pc.replace_substring_regex(plain, r"^-0$", "0")
+    out = pc.if_else(odd, plain, text).to_numpy(zero_copy_only=False)
+    return pd.Series(out, index=keys.index, dtype=keys.dtype)
+
+
 def _csv_chunks(
     path: Path,
     compression: str | None,
@@ -401,7 +425,8 @@ def _csv_chunks(
     dtypes = {c: "str" for c in scorer.text_categoricals()}  # "0042" must not become 42
     if scorer.id_column is not None:  # the ids written out as read, to join the scores back
         dtypes[scorer.id_column] = "str"
-    dtypes.update(dict.fromkeys(history_keys(scorer), "str"))
+    keys = history_keys(scorer)
+    dtypes.update(dict.fromkeys(keys, "str"))
     try:
         with open_csv_bytes(path, compression) as raw:
             header = pd.read_csv(raw, nrows=0)
@@ -419,6 +444,9 @@ def _csv_chunks(
             for frame in chunks:
                 if scorer.id_column in frame:
                     frame[scorer.id_column] = ids_as_read(frame[scorer.id_column])
+                for key in keys:
+                    if key in frame:
+                        frame[key] = keys_as_numbers(frame[key])
                 frame.index = pd.RangeIndex(start, start + len(frame))
                 start += len(frame)
                 yield frame

@@ -645,6 +645,31 @@ def test_a_folder_of_csv_files_scores_as_one_file(store, tmp_path):
         score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)
 
 
+def test_whole_number_keys_written_another_way_are_the_same_card(store, tmp_path):
+    """Daily exports: a day with a missing card is written by pandas with every card and
+    merchant as a float (`1053.0`), another pads them (`001053`); each card's history runs on
+    across the days, as training (and the Spark engine) read a column of numbers: the same
+    scores as the file that writes them one way, in chunks and whole."""
+    folder = tmp_path / "days"
+    folder.mkdir()
+    keys = ["customer_id", "merchant_id"]
+    raw = store.raw
+    raw.iloc[:3000].to_csv(folder / "d1.csv", index=False)
+    floats = raw.iloc[3000:6000].astype(dict.fromkeys(keys, float))
+    floats.to_csv(folder / "d2.csv", index=False)
+    assert f",{raw['customer_id'].iloc[3000]}.0," in (folder / "d2.csv").read_text()
+    padded = raw.iloc[6000:].astype(dict.fromkeys(keys, object))
+    for key in keys:
+        padded[key] = [f"{v:06d}" for v in raw[key].iloc[6000:]]
+    padded.to_csv(folder / "d3.csv", index=False)
+    for chunk_rows in (700, 0):
+        out = tmp_path / f"o{chunk_rows}.csv"
+        score_file(store.model_uri, folder, out, chunk_rows=chunk_rows, progress=False)
+        got = read(out)
+        np.testing.assert_array_equal(got["transaction_id"], raw["transaction_id"])
+        np.testing.assert_allclose(got[PROBABILITY], store.expected, rtol=0, atol=1e-7)
+
+
 def test_file_problems_name_the_file(store, tmp_path):
     raw = store.raw
     unsorted = tmp_path / "unsorted.parquet"
