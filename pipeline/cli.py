@@ -192,6 +192,24 @@ def _date_lines(prepared: Prepared) -> list[str]:
     return lines
 
 
+def _category_line(prepared: Prepared, max_categories: int | None) -> str | None:
+    """The categorical columns' one-hot width over all rows (each column capped by
+    `classifier.max_categories`) and the widest column, so that an id or free text declared
+    categorical shows before a launch."""
+    from pipeline.features import category_levels, one_hot_width
+
+    if not prepared.categorical:
+        return None
+    levels = category_levels(prepared.frame, prepared.categorical)
+    widest = max(levels, key=levels.__getitem__)
+    capped = "" if max_categories is None else f", at most {max_categories} each"
+    return (
+        f"categorical: {len(levels)} column{'s' if len(levels) > 1 else ''} -> "
+        f"{one_hot_width(levels, max_categories):,} one-hot columns{capped}; the widest "
+        f"{widest!r}: {levels[widest]:,} distinct values, {_missing_text(prepared.frame[widest])}"
+    )
+
+
 def _key_lines(prepared: Prepared) -> list[str]:
     """Per key whose history becomes features (the entity, each velocity column, the merchant):
     its distinct values, the busiest one's rows, for a velocity column the most entities one
@@ -273,7 +291,8 @@ def check(
             highlight=False,
             markup=False,
         )
-    for line in (*_date_lines(p), *_key_lines(p)):
+    category = _category_line(p, cfg.classifier.max_categories)
+    for line in (*_date_lines(p), *([category] if category else []), *_key_lines(p)):
         console.print(line, highlight=False, markup=False)
     table = Table(title=f"{cfg.split.kind} folds and their inner validation windows")
     for col in (

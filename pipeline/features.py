@@ -758,6 +758,17 @@ def machine_memory() -> int | None:
         return None
 
 
+def category_levels(frame: pd.DataFrame, categorical: Sequence[str]) -> dict[str, int]:
+    """Each categorical column's distinct values over the frame's rows, missing counted as one."""
+    return {c: int(frame[c].nunique(dropna=False)) for c in categorical}
+
+
+def one_hot_width(levels: dict[str, int], max_categories: int | None) -> int:
+    """The one-hot columns of categorical columns of `levels` distinct values, each at most
+    `max_categories` (`classifier.max_categories`)."""
+    return sum(n if max_categories is None else min(n, max_categories) for n in levels.values())
+
+
 def check_category_sizes(
     frame: pd.DataFrame,
     categorical: Sequence[str],
@@ -773,8 +784,8 @@ def check_category_sizes(
     if not categorical:
         return
     memory = memory or machine_memory() or 16 * 2**30
-    levels = {c: int(frame[c].nunique(dropna=False)) for c in categorical}
-    width = sum(n if max_categories is None else min(n, max_categories) for n in levels.values())
+    levels = category_levels(frame, categorical)
+    width = one_hot_width(levels, max_categories)
     need = len(frame) * width * 4  # float32
     if need <= memory / ONEHOT_MEMORY_SHARE:
         return

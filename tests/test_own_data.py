@@ -600,7 +600,15 @@ def test_a_column_of_many_categories_runs_capped_and_its_rare_values_score(files
     text = refused(base)
     assert f"'device_model' ({tx['device_model'].nunique():,} distinct values)" in text
     assert "cap each column's one-hot columns with classifier.max_categories" in text
-    parent, _ = launch([*base, "classifier.max_categories=30"])
+    capped = [*base, "classifier.max_categories=30"]
+    checked = " ".join(invoke("check", QUICK, *sets(capped)).split())
+    columns = ["merchant_category", "channel", "country", "device_model"]
+    width = sum(min(tx[c].nunique(dropna=False), 30) for c in columns)
+    assert (
+        f"categorical: 4 columns -> {width:,} one-hot columns, at most 30 each; the widest "
+        f"'device_model': {tx['device_model'].nunique():,} distinct values, 0 rows missing"
+    ) in checked
+    parent, _ = launch(capped)
     check_experiment(parent, path, n_rows=len(tx), n_folds=2)
     assert mlflow.MlflowClient().get_run(parent).data.params["classifier.max_categories"] == "30"
     assert "fraud-detector version 1" in invoke("export", "--latest")
