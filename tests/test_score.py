@@ -30,7 +30,13 @@ from pipeline.export import (
     scoring_requirements,
 )
 from pipeline.runner import prepare
-from pipeline.score import DEFAULT_CHUNK_ROWS, HistoryFeatures, batch_note, score_file
+from pipeline.score import (
+    DEFAULT_CHUNK_ROWS,
+    HistoryFeatures,
+    batch_note,
+    keys_as_numbers,
+    score_file,
+)
 
 # Short windows and delay (3-day horizon on 30 days of data): chunks must carry history across.
 OVERRIDES = ["features.windows_days=[0.5, 2]", "features.label_delay_days=1"]
@@ -643,6 +649,20 @@ def test_a_folder_of_csv_files_scores_as_one_file(store, tmp_path):
     (folder / "d3.csv.gz").write_bytes(gz[: len(gz) // 2])
     with pytest.raises(DataError, match=r"days: d3\.csv\.gz: cannot read the file \("):
         score_file(store.model_uri, folder, tmp_path / "x.csv", progress=False)
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_a_whole_number_key_has_one_spelling_other_text_stays_as_written(dtype):
+    written = ["1053", "1053.0", "001053", "+1053", " 1053 ", "1053.", "-0042.00", "-0", "000"]
+    keys = pd.Series(
+        [*written, "C001053", "10.5", "1e3", "4000000000000000001.0", None], dtype=dtype
+    )
+    got = keys_as_numbers(keys).tolist()
+    assert got[: len(written)] == ["1053"] * 6 + ["-42", "0", "0"]
+    assert got[len(written) : -1] == ["C001053", "10.5", "1e3", "4000000000000000001"]
+    assert pd.isna(got[-1])
+    plain = pd.Series(["1053", "77", None], dtype=dtype)
+    assert keys_as_numbers(plain) is plain  # nothing to rewrite: the column as read
 
 
 def test_whole_number_keys_written_another_way_are_the_same_card(store, tmp_path):
