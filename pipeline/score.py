@@ -41,6 +41,7 @@ from pipeline.data.sources import (
     OUTPUT_COMPRESSIONS,
     UNREADABLE,
     UTF8_ADVICE,
+    WHOLE_NUMBER,
     arrow_frame,
     check_unique_names,
     coerce_label,
@@ -387,8 +388,8 @@ def ids_as_read(ids: pd.Series) -> pd.Series:
     )
 
 
-WHOLE_NUMBER_TEXT = r"^\s*\+?(-?)0*(\d+)(?:\.0*)?\s*$"
-"""A whole number as a CSV may write it: `0042`, `42.0`, `+42`, ` 42 ` (groups: sign, digits)."""
+WHOLE_NUMBER_TEXT = rf"^\s*{WHOLE_NUMBER}\s*$"
+"""A whole number as a CSV may write it (`WHOLE_NUMBER`), spaces around it too."""
 
 
 def keys_as_numbers(keys: pd.Series) -> pd.Series:

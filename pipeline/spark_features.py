@@ -61,7 +61,13 @@ from urllib.parse import unquote, urlparse
 from models.errors import ConfigError, DataError, FraudganError
 from pipeline.console import RETURNED
 from pipeline.data.schema import SECONDS_PER_UNIT, numeric_units
-from pipeline.data.sources import DAY_MONTH, ENTITY_SEPARATOR, LABEL_WORDS, relative_name
+from pipeline.data.sources import (
+    DAY_MONTH,
+    ENTITY_SEPARATOR,
+    LABEL_WORDS,
+    WHOLE_NUMBER,
+    relative_name,
+)
 from pipeline.features import (
     NIGHT_END_HOUR,
     NO_HISTORY_MEAN,
@@ -371,8 +377,8 @@ def _id_key(df: DataFrame, column: str, *, as_number: bool) -> Column:
         return F.when(~F.isnan(v), number)
     text = F.regexp_replace(c.cast("string"), r"^\s+|\s+$", "")
     if as_number:
-        plain = F.regexp_replace(F.regexp_replace(text, r"^\+", ""), r"^(-?)0+(?=\d)", "$1")
-        text = F.when(text.rlike(r"^[+-]?\d+$"), plain).otherwise(text)
+        whole = f"^{WHOLE_NUMBER}$"
+        text = F.when(text.rlike(whole), F.regexp_replace(text, whole, "$1$2")).otherwise(text)
     return F.when(text != "", text)
 
 

@@ -126,9 +126,13 @@ def test_ids_match_as_written_save_numbers_and_leading_zeros() -> None:
     assert id_keys(cards, as_number=False).tolist() == ["4000123456789011", "4000123456789012"]
     beyond_int64 = pd.Series(np.array([9_300_000_000_000_000_001], dtype=np.uint64))
     assert id_keys(beyond_int64, as_number=False).tolist() == ["9300000000000000001"]
-    text = pd.Series(["0042", " T7 ", "", "-007", None])
-    assert id_keys(text, as_number=True).tolist() == ["42", "T7", pd.NA, "-7", pd.NA]
-    assert id_keys(text, as_number=False).tolist() == ["0042", "T7", pd.NA, "-007", pd.NA]
+    text = pd.Series(["0042", " T7 ", "", "-007", None, "1053.0", "+12", "4.5"])
+    assert id_keys(text, as_number=True).tolist() == [
+        *["42", "T7", pd.NA, "-7", pd.NA, "1053", "12", "4.5"]
+    ]
+    assert id_keys(text, as_number=False).tolist() == [
+        *["0042", "T7", pd.NA, "-007", pd.NA, "1053.0", "+12", "4.5"]
+    ]
 
 
 def test_bad_reports_are_named_before_any_work(tmp_path: Path) -> None:

@@ -690,6 +690,35 @@ def test_whole_number_keys_written_another_way_are_the_same_card(store, tmp_path
         np.testing.assert_allclose(got[PROBABILITY], store.expected, rtol=0, atol=1e-7)
 
 
+def test_reports_match_transaction_ids_written_as_floats(store, tmp_path):
+    """A transactions export whose id column has a gap is written by pandas as floats (`17.0`);
+    the fraud reports name the ids as integers. They match, as in training, which reads such a
+    column as the numbers it holds: the scores of the file whose ids are written as integers."""
+    from pipeline.data.labels import LabelFile
+
+    raw = store.raw.drop(columns="is_fraud")
+    reports = tmp_path / "reports.csv"
+    store.raw.loc[store.raw["is_fraud"] == 1, ["transaction_id"]].to_csv(reports, index=False)
+    raw.to_csv(tmp_path / "ints.csv", index=False)
+    floats = raw.astype({"transaction_id": float})
+    floats.to_csv(tmp_path / "floats.csv", index=False)
+    assert f"\n{raw['transaction_id'].iloc[0]}.0," in (tmp_path / "floats.csv").read_text()
+    got = {}
+    for name in ("ints", "floats"):
+        summary = score_file(
+            store.model_uri,
+            tmp_path / f"{name}.csv",
+            tmp_path / f"{name}_scores.csv",
+            chunk_rows=3000,
+            progress=False,
+            labels=LabelFile(reports),
+        )
+        assert summary.reported_rows == int(store.raw["is_fraud"].sum())
+        got[name] = read(tmp_path / f"{name}_scores.csv")[PROBABILITY]
+    np.testing.assert_allclose(got["floats"], got["ints"], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(got["ints"], store.expected, rtol=0, atol=1e-7)
+
+
 def test_file_problems_name_the_file(store, tmp_path):
     raw = store.raw
     unsorted = tmp_path / "unsorted.parquet"

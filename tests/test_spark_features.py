@@ -25,10 +25,11 @@ from pyspark.sql import functions as F
 from models.errors import DataError
 from pipeline.data.schema import SECONDS_PER_UNIT, SIMULATOR_SCHEMA, Schema
 from pipeline.data.simulate import simulate
+from pipeline.data.sources import id_keys
 from pipeline.features import NO_LABEL_RATE, build_features
 from pipeline.score import HistoryFeatures
 from pipeline.spark import spark_session
-from pipeline.spark_features import spark_history_features
+from pipeline.spark_features import _id_key, spark_history_features
 
 WINDOWS = (0.5, 1.0, 7.0)  # 0.5 gives names with a dot: entity_n_0.5d
 DELAY = 2.0
@@ -168,6 +169,17 @@ def mixed(sim: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------
 # equal to the local engine
+
+
+def test_id_keys_are_the_local_engines(spark) -> None:
+    """Text ids as Spark keys them for the report join and the entity, spelling by spelling, as
+    `pipeline.data.sources.id_keys` does."""
+    ids = ["0042", " T7 ", "", "-007", None, "1053.0", "+12", "4.5", "1053.", "C001053"]
+    df = spark.createDataFrame(pd.DataFrame({"tx": ids}))
+    for as_number in (True, False):
+        got = [r[0] for r in df.select(_id_key(df, "tx", as_number=as_number)).collect()]
+        local = id_keys(pd.Series(ids), as_number=as_number)
+        assert got == [None if pd.isna(k) else k for k in local], as_number
 
 
 def test_parquet_written_by_pandas(spark, sim, tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ transactions by id.
 A bank's exports often keep the transactions and the fraud reports apart. `data.labels` names the
 reports (`LabelFile`: a CSV or Parquet file, or a folder of them); a transaction is fraud (1) when
 its id is among the reports' ids, else legitimate (0), and the schema's `label` names the column
-made. Ids match as written, except that whole numbers match their text ("42" and 42.0) and digits
-written as text match a numeric column without their leading zeros ("0042" and 42).
+made. Ids match as written, except that whole numbers match their text ("42" and 42.0) and whole
+numbers written as text match a numeric column without their leading zeros, sign or decimal point
+("0042", "+42" and "42.0" match 42).
 
 With `reported_at`, the reports' dates (on the transactions' clock: dates, or numbers of the
 schema's `time_unit`) measure the real label delay, each fraud's days from its transaction to its

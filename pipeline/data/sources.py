@@ -497,10 +497,15 @@ def is_number(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
 
 
+WHOLE_NUMBER = r"\+?(-?)0*(\d+)(?:\.0*)?"
+"""A whole number as a CSV may write it, `0042`, `+42` or `42.0` (groups: the sign, the digits
+without leading zeros); `pipeline.spark_features` writes it in Spark's regular expressions."""
+
+
 def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
     """Ids as text keys: whole numbers as integers ("42" for 42.0), text stripped, with
-    `as_number` digits written as text without leading zeros ("42" for "0042"). Missing ids (and
-    empty text) are missing."""
+    `as_number` whole numbers written as text as integers ("42" for "0042", "+42" and "42.0").
+    Missing ids (and empty text) are missing."""
     present = s.notna().to_numpy()
     out = pd.Series(pd.NA, index=s.index, dtype="string")
     if pd.api.types.is_integer_dtype(s.dtype):  # exactly, beyond float64's 2**53 and int64 too
@@ -515,8 +520,8 @@ def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
         return out
     text = s[present].astype(str).str.strip()
     if as_number:
-        digits = text.str.fullmatch(r"[+-]?\d+")
-        text[digits] = text[digits].str.lstrip("+").str.replace(r"^(-?)0+(?=\d)", r"\1", regex=True)
+        digits = text.str.fullmatch(WHOLE_NUMBER)
+        text[digits] = text[digits].str.replace(WHOLE_NUMBER, r"\1\2", regex=True)
     out[present] = text.to_numpy()
     return out.replace("", pd.NA)
 
