@@ -37,6 +37,7 @@ from pipeline.augment import SHARE, grid_of
 from pipeline.config import ExperimentConfig, space_values
 from pipeline.data.labels import LATE_SHARE
 from pipeline.data.leaks import (
+    check_categorical_ids,
     check_label_leaks,
     check_long_numbers,
     check_row_ids,
@@ -287,6 +288,7 @@ def prepare(cfg: ExperimentConfig) -> Prepared:
     )
     frame = categories_as_scored(frame, categorical)
     if d.leak_check:
+        check_categorical_ids(frame, categorical, where=where)
         dated = {days_since_column(date): date for date in schema.dates}
         check_label_leaks(frame, numeric, categorical, y, where=where, dated=dated)
         raw = [c for c in numeric if c in dataset.frame.columns]  # the file's own

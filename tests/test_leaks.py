@@ -12,6 +12,8 @@ from pipeline.data.leaks import (
     MIN_POSITIVES,
     ROW_ID_MIN_ROWS,
     TIME_COPY_ROWS,
+    categorical_ids,
+    check_categorical_ids,
     check_label_leaks,
     check_long_numbers,
     check_row_ids,
@@ -166,6 +168,33 @@ def test_row_numbers_and_sequential_ids_are_found_and_other_whole_numbers_are_no
     assert "'policy_number' (1 .. 1000 over 1,000 rows)" in text and "user_id" not in text
     assert "data.schema.id" in text and "drop: [policy_number]" in text and "leak_check" in text
     check_row_ids(frame, ["user_id"], where="f")  # nothing to say
+
+
+def test_a_categorical_column_with_a_value_per_row_is_refused_naming_it() -> None:
+    """A transaction reference or free text declared categorical: a value per row, none a test
+    row can share with training; a categorical of many values that repeat passes."""
+    n = 1000
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "reference": [f"R{i:06d}" for i in rng.permutation(n)],
+            "note": [f"call {i}" for i in range(n - 1)] + [None],  # one missing: not every row
+            "device": [f"dev-{i}" for i in rng.integers(0, 900, n)],  # many values, repeating
+            "channel": rng.choice(["web", "pos"], n),
+        }
+    )
+    columns = list(frame.columns)
+    assert categorical_ids(frame, columns) == ["reference"]
+    assert categorical_ids(frame.iloc[: ROW_ID_MIN_ROWS - 1], columns) == []
+    with pytest.raises(DataError) as error:
+        check_categorical_ids(frame, columns, where="data file tx.csv")
+    text = str(error.value)
+    assert text.startswith(
+        "data file tx.csv: 1 categorical column(s) hold a different value on every one of the "
+        f"1,000 rows: 'reference' (e.g. {frame['reference'].iloc[0]!r}, "
+    )
+    assert "data.schema.id" in text and "drop: [reference]" in text and "leak_check" in text
+    check_categorical_ids(frame, ["device", "channel", "note"], where="f")  # nothing to say
 
 
 def test_identifiers_read_as_numbers_are_found_and_quantities_are_not():

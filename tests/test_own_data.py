@@ -577,6 +577,11 @@ def test_categories_too_many_for_memory_stop_the_launch(files, monkeypatch):
     text = refused([*SMALL, "data.kind=csv", f"data.path={path}", as_category])
     assert "one-hot encode into 3,0" in text and "'transaction_id' (3,000 distinct values)" in text
     assert "more than 1/8 of this machine's 0.0373 GiB" in text and "parent run" not in text
+    # with memory enough, or capped, the id is still a value per row: refused as such
+    capped = [*SMALL, "data.kind=csv", f"data.path={path}", as_category]
+    text = refused([*capped, "classifier.max_categories=50"])
+    assert "1 categorical column(s) hold a different value on every one of the 3,000 rows: " in text
+    assert "'transaction_id' (e.g. 'T" in text and "drop: [transaction_id]" in text
 
 
 def test_a_column_of_many_categories_runs_capped_and_its_rare_values_score(files, monkeypatch):

@@ -30,6 +30,10 @@ A fourth is an identifier read as a number (`check_long_numbers`): whole numbers
 more on (nearly) every row, a card, account or phone number. No quantity of a transaction is
 written that way; as a feature, a card number lets stratified folds recognise the cards whose
 fraud they were trained on, a per-card memory the entity features give causally instead.
+
+A fifth is a categorical column with a different value on every row (`check_categorical_ids`): a
+transaction id or free text declared categorical. No test row shares its value with a training
+row, so it carries nothing the model can use, and one-hot encoding gives it a column per row.
 """
 
 from __future__ import annotations
@@ -286,6 +290,31 @@ def check_row_ids(frame: pd.DataFrame, columns: Sequence[str], *, where: str) ->
         f"is the time again, and every row scored later lies beyond its range. Declare it as "
         f"data.schema.id (passed through scoring) or drop it (data.schema.drop: "
         f"{yaml_list(found)}), or, if it is a genuine feature, set data.leak_check: false"
+    )
+
+
+def categorical_ids(frame: pd.DataFrame, categorical: Sequence[str]) -> list[str]:
+    """The columns of `categorical` with a different value on every row, none missing (module
+    docstring); none below `ROW_ID_MIN_ROWS` rows."""
+    n = len(frame)
+    if n < ROW_ID_MIN_ROWS:
+        return []
+    return [c for c in categorical if frame[c].notna().all() and frame[c].nunique() == n]
+
+
+def check_categorical_ids(frame: pd.DataFrame, categorical: Sequence[str], *, where: str) -> None:
+    """Raise `DataError` naming each column of `categorical_ids`, an example, and what to do."""
+    found = categorical_ids(frame, categorical)
+    if not found:
+        return
+    described = ", ".join(f"{c!r} (e.g. {frame[c].iloc[0]!r}, {frame[c].iloc[1]!r})" for c in found)
+    raise DataError(
+        f"{where}: {len(found)} categorical column(s) hold a different value on every one of "
+        f"the {len(frame):,} rows: {described}. Such a value names its row (a transaction id, "
+        "free text): no test row shares it with a training row, so the model learns nothing "
+        "from it, and one-hot encoding gives it a column per row. Declare a transaction id as "
+        "data.schema.id (passed through scoring) or drop the column (data.schema.drop: "
+        f"{yaml_list(found)}); if it is a genuine feature, set data.leak_check: false"
     )
 
 
