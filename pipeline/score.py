@@ -41,7 +41,6 @@ from pipeline.data.sources import (
     OUTPUT_COMPRESSIONS,
     UNREADABLE,
     UTF8_ADVICE,
-    WHOLE_NUMBER,
     arrow_frame,
     check_unique_names,
     coerce_label,
@@ -61,6 +60,7 @@ from pipeline.data.sources import (
     parquet_folder,
     repeated_ids_warning,
     rows_in_files,
+    whole_numbers_as_integers,
     with_keys,
 )
 
@@ -388,30 +388,6 @@ def ids_as_read(ids: pd.Series) -> pd.Series:
     )
 
 
-WHOLE_NUMBER_TEXT = rf"^\s*{WHOLE_NUMBER}\s*$"
-"""A whole number as a CSV may write it (`WHOLE_NUMBER`), spaces around it too."""
-
-
-def keys_as_numbers(keys: pd.Series) -> pd.Series:
-    """A CSV's history keys, read as text, with each whole number in one spelling, `42` for
-    `0042`, `42.0` and `+42`, as training and the Spark engine read a column of numbers (a day
-    exported with a missing card writes its cards `42.0`); other text as written. Digits are
-    kept, beyond a float's too."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    text = pa.array(keys, from_pandas=True)
-    if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
-        return keys
-    odd = pc.match_substring_regex(text, r"^[\s+0-]|[.\s]")
-    if not pc.any(odd).as_py():
-        return keys
-    plain = pc.replace_substring_regex(text, WHOLE_NUMBER_TEXT, r"\1\2")
-    plain = pc.replace_substring_regex(plain, r"^-0$", "0")
-    out = pc.if_else(odd, plain, text).to_numpy(zero_copy_only=False)
-    return pd.Series(out, index=keys.index, dtype=keys.dtype)
-
-
 def _csv_chunks(
     path: Path,
     compression: str | None,
@@ -447,7 +423,7 @@ def _csv_chunks(
                     frame[scorer.id_column] = ids_as_read(frame[scorer.id_column])
                 for key in keys:
                     if key in frame:
-                        frame[key] = keys_as_numbers(frame[key])
+                        frame[key] = whole_numbers_as_integers(frame[key])
                 frame.index = pd.RangeIndex(start, start + len(frame))
                 start += len(frame)
                 yield frame

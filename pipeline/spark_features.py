@@ -378,7 +378,8 @@ def _id_key(df: DataFrame, column: str, *, as_number: bool) -> Column:
     text = F.regexp_replace(c.cast("string"), r"^\s+|\s+$", "")
     if as_number:
         whole = f"^{WHOLE_NUMBER}$"
-        text = F.when(text.rlike(whole), F.regexp_replace(text, whole, "$1$2")).otherwise(text)
+        plain = F.regexp_replace(F.regexp_replace(text, whole, "$1$2"), r"^-0$", "0")
+        text = F.when(text.rlike(whole), plain).otherwise(text)
     return F.when(text != "", text)
 
 

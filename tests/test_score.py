@@ -23,6 +23,7 @@ from models.scorer.unseen import UnseenCategories
 from pipeline import tracking
 from pipeline.cli import app
 from pipeline.config import load_config
+from pipeline.data.sources import whole_numbers_as_integers
 from pipeline.export import (
     build_scorer,
     retraining_runner,
@@ -34,7 +35,6 @@ from pipeline.score import (
     DEFAULT_CHUNK_ROWS,
     HistoryFeatures,
     batch_note,
-    keys_as_numbers,
     score_file,
 )
 
@@ -657,12 +657,12 @@ def test_a_whole_number_key_has_one_spelling_other_text_stays_as_written(dtype):
     keys = pd.Series(
         [*written, "C001053", "10.5", "1e3", "4000000000000000001.0", None], dtype=dtype
     )
-    got = keys_as_numbers(keys).tolist()
+    got = whole_numbers_as_integers(keys).tolist()
     assert got[: len(written)] == ["1053"] * 6 + ["-42", "0", "0"]
     assert got[len(written) : -1] == ["C001053", "10.5", "1e3", "4000000000000000001"]
     assert pd.isna(got[-1])
     plain = pd.Series(["1053", "77", None], dtype=dtype)
-    assert keys_as_numbers(plain) is plain  # nothing to rewrite: the column as read
+    assert whole_numbers_as_integers(plain) is plain  # nothing to rewrite: the column as read
 
 
 def test_whole_number_keys_written_another_way_are_the_same_card(store, tmp_path):

@@ -174,7 +174,7 @@ def mixed(sim: pd.DataFrame) -> pd.DataFrame:
 def test_id_keys_are_the_local_engines(spark) -> None:
     """Text ids as Spark keys them for the report join and the entity, spelling by spelling, as
     `pipeline.data.sources.id_keys` does."""
-    ids = ["0042", " T7 ", "", "-007", None, "1053.0", "+12", "4.5", "1053.", "C001053"]
+    ids = ["0042", " T7 ", "", "-007", None, "1053.0", "+12", "4.5", "1053.", "C001053", "-0"]
     df = spark.createDataFrame(pd.DataFrame({"tx": ids}))
     for as_number in (True, False):
         got = [r[0] for r in df.select(_id_key(df, "tx", as_number=as_number)).collect()]

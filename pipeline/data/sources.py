@@ -502,10 +502,30 @@ WHOLE_NUMBER = r"\+?(-?)0*(\d+)(?:\.0*)?"
 without leading zeros); `pipeline.spark_features` writes it in Spark's regular expressions."""
 
 
+def whole_numbers_as_integers(text: pd.Series) -> pd.Series:
+    """Text with each whole number written as a CSV may write it (`WHOLE_NUMBER`, spaces around
+    it too) as the integer's digits, `42` for `0042`, `+42` and ` 42.0 `, `0` for `-0`, as a
+    column of numbers reads them; other text and missing values as they are. Digits are kept,
+    beyond a float's too."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pa.array(text, from_pandas=True)
+    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+        return text
+    odd = pc.match_substring_regex(values, r"^[\s+0-]|[.\s]")
+    if not pc.any(odd).as_py():
+        return text
+    plain = pc.replace_substring_regex(values, rf"^\s*{WHOLE_NUMBER}\s*$", r"\1\2")
+    plain = pc.replace_substring_regex(plain, r"^-0$", "0")
+    out = pc.if_else(odd, plain, values).to_numpy(zero_copy_only=False)
+    return pd.Series(out, index=text.index, dtype=text.dtype)
+
+
 def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
     """Ids as text keys: whole numbers as integers ("42" for 42.0), text stripped, with
-    `as_number` whole numbers written as text as integers ("42" for "0042", "+42" and "42.0").
-    Missing ids (and empty text) are missing."""
+    `as_number` whole numbers written as text as integers ("42" for "0042", "+42" and "42.0":
+    `whole_numbers_as_integers`). Missing ids (and empty text) are missing."""
     present = s.notna().to_numpy()
     out = pd.Series(pd.NA, index=s.index, dtype="string")
     if pd.api.types.is_integer_dtype(s.dtype):  # exactly, beyond float64's 2**53 and int64 too
@@ -520,8 +540,7 @@ def id_keys(s: pd.Series, *, as_number: bool) -> pd.Series:
         return out
     text = s[present].astype(str).str.strip()
     if as_number:
-        digits = text.str.fullmatch(WHOLE_NUMBER)
-        text[digits] = text[digits].str.replace(WHOLE_NUMBER, r"\1\2", regex=True)
+        text = whole_numbers_as_integers(text)
     out[present] = text.to_numpy()
     return out.replace("", pd.NA)
 
